@@ -1,0 +1,432 @@
+"""FleetState: what the console knows about every node, UI-free.
+
+Samples and NodeEvents go in through apply(); the screens read cheap frozen snapshots (rows(),
+summary(), node()) about once a second. History lives here as bounded deques so graphs never own
+data. Alerts are conditions (node, kind) that open and clear; each transition is an Event.
+"""
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from collectors.model import CpuTimes, NodeEvent, Sample
+
+UP, DOWN, STALE, UNKNOWN = "up", "down", "stale", "unknown"
+INFO, WARN, CRIT = "info", "warn", "crit"
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    temp_warn: float = 70.0
+    temp_crit: float = 80.0
+    stale_after: float = 5.0     # seconds without a sample before an up node counts as stale
+
+    @classmethod
+    def from_config(cls, cfg: object) -> "Thresholds":
+        """Read thresholds from any object with temp_warn/temp_crit(/stale_after) attributes."""
+        t = getattr(cfg, "thresholds", cfg)
+        base = cls()
+        return cls(float(getattr(t, "temp_warn", base.temp_warn)),
+                   float(getattr(t, "temp_crit", base.temp_crit)),
+                   float(getattr(t, "stale_after", base.stale_after)))
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    ts: float
+    node: str
+    kind: str          # down, up, stale, temp, throttle, undervoltage, fan_stalled
+    severity: str      # info | warn | crit
+    message: str
+    cleared: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One fleet-table row; every field is display-ready data (numbers or None)."""
+    name: str
+    state: str
+    age: float | None           # seconds since the last sample (or since the state change)
+    groups: tuple[str, ...]
+    cpu: float | None           # percent
+    spark: tuple[float, ...]    # last cpu percents, oldest first
+    cores: int | None
+    load1: float | None
+    mem_pct: float | None
+    mem_total: float | None
+    temp: float | None          # hottest
+    temp_label: str
+    temp_level: str             # ok | warn | crit
+    fan_rpm: float | None
+    fan_pwm_pct: float | None
+    freq_hz: float | None       # fastest core now
+    freq_max_hz: float | None
+    rx_bps: float | None
+    tx_bps: float | None
+    flags: tuple[str, ...]      # "UV", "THR", "CAP", "SOFT" (now) / lower-case when occurred
+    power: str
+    jobs: int | None
+    alerts: int
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    total: int
+    up: int
+    down: int
+    stale: int
+    cores_busy: float           # sum over nodes of cpu% x cores / 100
+    cores: int
+    hottest_node: str | None
+    hottest_temp: float | None
+    alerts: int
+    crit_alerts: int
+
+
+@dataclass(slots=True)
+class NodeData:
+    """Mutable per-node record. Screens read it through node(); only FleetState writes it."""
+    name: str
+    history: int
+    groups: tuple[str, ...] = ()
+    state: str = UNKNOWN
+    since: float = 0.0
+    reason: str = ""
+    last: Sample | None = None
+    prev: Sample | None = None
+    facts: dict = field(default_factory=dict)
+    cpu: float | None = None
+    per_core: dict[str, float] = field(default_factory=dict)
+    clusters: tuple[tuple[str, ...], ...] = ()   # core ids per cpufreq policy, biggest first
+    rx_bps: float | None = None
+    tx_bps: float | None = None
+    power: str = "—"
+    jobs: int | None = None
+    series: dict[str, deque] = field(default_factory=dict)
+    times: deque = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        self.times = deque(maxlen=self.history)
+
+    def push(self, key: str, value: float | None, n: int) -> None:
+        # Series stay aligned with `times`: a gap is None, a new series is back-filled with None.
+        d = self.series.get(key)
+        if d is None:
+            d = self.series[key] = deque([None] * (n - 1), maxlen=self.history)
+        d.append(value)
+
+    def series_of(self, prefix: str) -> dict[str, list]:
+        return {k[len(prefix):]: list(v) for k, v in self.series.items() if k.startswith(prefix)}
+
+
+def cpu_percent(prev: CpuTimes | None, cur: CpuTimes | None) -> float | None:
+    """Busy share between two readings; None when the counters went backwards or did not move."""
+    if prev is None or cur is None:
+        return None
+    dt = cur.total - prev.total
+    if dt <= 0:
+        return None
+    return max(0.0, min(100.0, 100.0 * (cur.busy - prev.busy) / dt))
+
+
+def counter_rate(prev: float, cur: float, dt: float) -> float | None:
+    # A counter that went backwards was reset (reboot, driver reload): no rate for that step.
+    if dt <= 0 or cur < prev:
+        return None
+    return (cur - prev) / dt
+
+
+def _elapsed(prev: Sample, cur: Sample) -> float:
+    if prev.node_clock is not None and cur.node_clock is not None:
+        return cur.node_clock - prev.node_clock
+    return cur.ts - prev.ts
+
+
+def net_rates(prev: Sample, cur: Sample) -> tuple[float | None, float | None]:
+    dt = _elapsed(prev, cur)
+    before = {n.device: n for n in prev.net}
+    rx = tx = 0.0
+    seen = False
+    for n in cur.net:
+        p = before.get(n.device)
+        if p is None or n.device == "lo":
+            continue
+        r, t = counter_rate(p.rx_bytes, n.rx_bytes, dt), counter_rate(p.tx_bytes, n.tx_bytes, dt)
+        if r is None or t is None:
+            continue
+        rx, tx, seen = rx + r, tx + t, True
+    return (rx, tx) if seen else (None, None)
+
+
+def temperatures(s: Sample) -> dict[str, float]:
+    """Every temperature of a sample, keyed by a short readable label."""
+    temps = {z.type or f"zone{z.zone}": z.temp_c for z in s.thermal}
+    for h in s.hwmon:
+        if h.kind == "temp":
+            temps.setdefault(h.label or f"{h.chip_name}/{h.sensor}", h.value)
+    return temps
+
+
+def fans(s: Sample) -> tuple[dict[str, float], dict[str, float]]:
+    """(rpm by sensor, pwm percent by sensor)."""
+    rpm = {f"{h.chip_name}/{h.sensor}": h.value for h in s.hwmon if h.kind == "fan"}
+    pwm = {f"{h.chip_name}/{h.sensor}": h.value * 100.0 / 255.0 for h in s.hwmon if h.kind == "pwm"}
+    return rpm, pwm
+
+
+def fan_stalled(s: Sample) -> bool:
+    """A chip drives its fan (pwm > 0) but every tach on that chip reads 0 rpm."""
+    chips = {h.chip for h in s.hwmon if h.kind == "pwm" and h.value > 0}
+    for chip in chips:
+        tachs = [h.value for h in s.hwmon if h.chip == chip and h.kind == "fan"]
+        if tachs and all(v == 0 for v in tachs):
+            return True
+    return False
+
+
+def clusters(s: Sample) -> tuple[tuple[str, ...], ...]:
+    """Cores grouped by cpufreq policy (related_cpus), the fastest cluster first."""
+    groups: dict[tuple[int, ...], float] = {}
+    for f in s.cpufreq:
+        key = f.related_cpus or (int(f.cpu),)
+        groups[key] = max(groups.get(key, 0.0), f.max_hz or 0.0)
+    ordered = sorted(groups.items(), key=lambda kv: (-kv[1], kv[0]))
+    return tuple(tuple(str(c) for c in cores) for cores, _ in ordered)
+
+
+def throttle_flags(s: Sample) -> tuple[str, ...]:
+    t = s.throttle
+    if t is None:
+        return ()
+    pairs = (("UV", t.under_voltage_now, t.under_voltage_occurred),
+             ("THR", t.throttled_now, t.throttled_occurred),
+             ("CAP", t.freq_capped_now, t.freq_capped_occurred),
+             ("SOFT", t.soft_temp_limit_now, t.soft_temp_limit_occurred))
+    return tuple(name if now else name.lower() for name, now, past in pairs if now or past)
+
+
+class FleetState:
+    """All nodes, their history and the alerts. Feed with apply(); read with rows()/summary()."""
+
+    def __init__(self, nodes: Iterable[str] = (), *, thresholds: Thresholds | None = None,
+                 history: int = 300, groups: dict[str, tuple[str, ...]] | None = None,
+                 max_events: int = 2000) -> None:
+        self.thresholds = thresholds or Thresholds()
+        self.history = history
+        self.nodes: dict[str, NodeData] = {}
+        self.events: deque[Event] = deque(maxlen=max_events)
+        self.alerts: dict[tuple[str, str], Event] = {}
+        self.version = 0              # bumps on every change; views skip work when unchanged
+        for name in nodes:
+            self.add_node(name, (groups or {}).get(name, ()))
+
+    # ---- input -----------------------------------------------------------------------------
+    def add_node(self, name: str, groups: tuple[str, ...] = ()) -> NodeData:
+        node = self.nodes.get(name)
+        if node is None:
+            node = self.nodes[name] = NodeData(name, self.history, tuple(groups))
+        return node
+
+    def apply(self, item: Sample | NodeEvent) -> list[Event]:
+        """Take one item from the fleet stream; return the events it raised."""
+        self.version += 1
+        if isinstance(item, NodeEvent):
+            return self._apply_event(item)
+        return self._apply_sample(item)
+
+    def tick(self, now: float | None = None) -> list[Event]:
+        """Mark up nodes stale when their samples stop; call about once a second."""
+        now = time.time() if now is None else now
+        out: list[Event] = []
+        for node in self.nodes.values():
+            if node.state == UP and node.last and now - node.last.ts > self.thresholds.stale_after:
+                node.state, node.since = STALE, node.last.ts
+                out += self._open(node.name, "stale", WARN, now, "no data for "
+                                  f"{now - node.last.ts:.0f} s")
+        if out:
+            self.version += 1
+        return out
+
+    def set_power(self, name: str, state: str) -> None:
+        self.add_node(name).power = state
+        self.version += 1
+
+    def set_jobs(self, name: str, count: int | None) -> None:
+        self.add_node(name).jobs = count
+        self.version += 1
+
+    def _apply_event(self, ev: NodeEvent) -> list[Event]:
+        node = self.add_node(ev.node)
+        if ev.kind == "down":
+            node.state, node.since, node.reason = DOWN, ev.ts, ev.reason
+            node.prev = node.last = None   # rates must not span an outage
+            out = self._clear(ev.node, "stale", ev.ts)
+            return out + self._open(ev.node, "down", CRIT, ev.ts, ev.reason or "unreachable")
+        if ev.kind == "up":
+            node.state, node.since, node.reason = UP, ev.ts, ev.reason
+            return self._clear(ev.node, "down", ev.ts)
+        return []
+
+    def _apply_sample(self, s: Sample) -> list[Event]:
+        node = self.add_node(s.node)
+        out: list[Event] = []
+        if node.state != UP:
+            out += self._clear(s.node, "down", s.ts) + self._clear(s.node, "stale", s.ts)
+            node.state, node.since = UP, s.ts
+        node.prev, node.last = node.last, s
+        if s.facts is not None:
+            node.facts = {k: getattr(s.facts, k) for k in s.facts.__slots__}
+        if s.cpufreq:
+            node.clusters = clusters(s)
+        self._derive(node)
+        self._record(node, s)
+        return out + self._check_alerts(node, s)
+
+    # ---- derived values --------------------------------------------------------------------
+    def _derive(self, node: NodeData) -> None:
+        prev, cur = node.prev, node.last
+        if prev is None or cur is None:
+            node.cpu, node.per_core, node.rx_bps, node.tx_bps = None, {}, None, None
+            return
+        node.cpu = cpu_percent(prev.cpu_total, cur.cpu_total)
+        before = {c.cpu: c for c in prev.cpus}
+        node.per_core = {c.cpu: p for c in cur.cpus
+                         if (p := cpu_percent(before.get(c.cpu), c)) is not None}
+        node.rx_bps, node.tx_bps = net_rates(prev, cur)
+
+    def _record(self, node: NodeData, s: Sample) -> None:
+        node.times.append(s.ts)
+        n = len(node.times)
+        node.push("cpu", node.cpu, n)
+        for core, pct in node.per_core.items():
+            node.push(f"core:{core}", pct, n)
+        for label, temp in temperatures(s).items():
+            node.push(f"temp:{label}", temp, n)
+        rpm, pwm = fans(s)
+        for label, v in rpm.items():
+            node.push(f"fan:{label}", v, n)
+        for label, v in pwm.items():
+            node.push(f"pwm:{label}", v, n)
+        for f in s.cpufreq:
+            node.push(f"freq:{f.cpu}", None if f.cur_hz is None else f.cur_hz / 1e6, n)
+        node.push("rx", node.rx_bps, n)
+        node.push("tx", node.tx_bps, n)
+        self._pad(node, n)
+
+    @staticmethod
+    def _pad(node: NodeData, n: int) -> None:
+        # A series that got nothing this sample gets a gap so every series stays time-aligned.
+        for d in node.series.values():
+            if len(d) < n:
+                d.append(None)
+
+    # ---- alerts ----------------------------------------------------------------------------
+    def _check_alerts(self, node: NodeData, s: Sample) -> list[Event]:
+        out: list[Event] = []
+        temps = temperatures(s)
+        hot = max(temps.values(), default=None)
+        level = self.temp_level(hot)
+        if level == "ok":
+            out += self._clear(node.name, "temp", s.ts)
+        else:
+            label = max(temps, key=temps.get)
+            sev = CRIT if level == "crit" else WARN
+            out += self._open(node.name, "temp", sev, s.ts, f"{label} {hot:.1f} °C", update=True)
+        t = s.throttle
+        out += self._cond(node.name, "undervoltage", bool(t and t.under_voltage_now), CRIT, s.ts,
+                          "under-voltage now")
+        out += self._cond(node.name, "throttle", bool(t and (t.throttled_now or t.freq_capped_now)),
+                          WARN, s.ts, "throttled / frequency capped")
+        out += self._cond(node.name, "fan_stalled", fan_stalled(s), CRIT, s.ts,
+                          "fan driven (pwm > 0) but 0 rpm")
+        return out
+
+    def temp_level(self, temp: float | None) -> str:
+        if temp is None or temp < self.thresholds.temp_warn:
+            return "ok"
+        return "crit" if temp >= self.thresholds.temp_crit else "warn"
+
+    def _cond(self, node: str, kind: str, active: bool, sev: str, ts: float, msg: str) -> list[Event]:
+        return self._open(node, kind, sev, ts, msg) if active else self._clear(node, kind, ts)
+
+    def _open(self, node: str, kind: str, sev: str, ts: float, msg: str,
+              update: bool = False) -> list[Event]:
+        cur = self.alerts.get((node, kind))
+        if cur is not None and (cur.severity == sev or not update):
+            return []
+        ev = Event(ts, node, kind, sev, msg)
+        self.alerts[(node, kind)] = ev
+        self.events.append(ev)
+        return [ev]
+
+    def _clear(self, node: str, kind: str, ts: float) -> list[Event]:
+        cur = self.alerts.pop((node, kind), None)
+        if cur is None:
+            return []
+        ev = Event(ts, node, kind, INFO, f"{kind} cleared" if kind != "down" else "node up",
+                   cleared=True)
+        self.events.append(ev)
+        return [ev]
+
+    # ---- output ----------------------------------------------------------------------------
+    def node(self, name: str) -> NodeData | None:
+        return self.nodes.get(name)
+
+    def node_events(self, name: str, limit: int = 50) -> list[Event]:
+        return [e for e in self.events if e.node == name][-limit:]
+
+    def rows(self, now: float | None = None, spark: int = 20) -> list[Row]:
+        now = time.time() if now is None else now
+        return [self.row(n, now, spark) for n in self.nodes.values()]
+
+    def row(self, node: NodeData, now: float, spark: int = 20) -> Row:
+        s = node.last
+        temps = temperatures(s) if s else {}
+        label = max(temps, key=temps.get) if temps else ""
+        hot = temps.get(label)
+        rpm, pwm = fans(s) if s else ({}, {})
+        freqs = [f for f in s.cpufreq if f.cur_hz] if s else []
+        fastest = max(freqs, key=lambda f: f.cur_hz or 0.0, default=None)
+        mem = s.memory if s else None
+        age = (now - s.ts) if s and node.state != DOWN else (now - node.since if node.since else None)
+        cpu_hist = node.series.get("cpu", ())
+        return Row(
+            name=node.name, state=node.state, age=age, groups=node.groups, cpu=node.cpu,
+            spark=tuple(v for v in list(cpu_hist)[-spark:] if v is not None),
+            cores=(len(s.cpus) or None) if s else None,
+            load1=s.load.load1 if s and s.load else None,
+            mem_pct=_mem_pct(mem), mem_total=mem.total if mem else None,
+            temp=hot, temp_label=label, temp_level=self.temp_level(hot),
+            fan_rpm=max(rpm.values()) if rpm else None,
+            fan_pwm_pct=max(pwm.values()) if pwm else None,
+            freq_hz=fastest.cur_hz if fastest else None,
+            freq_max_hz=max((f.max_hz or 0.0 for f in freqs), default=None) or None,
+            rx_bps=node.rx_bps, tx_bps=node.tx_bps,
+            flags=throttle_flags(s) if s else (), power=node.power, jobs=node.jobs,
+            alerts=sum(1 for (n, _k) in self.alerts if n == node.name))
+
+    def summary(self, now: float | None = None) -> Summary:
+        now = time.time() if now is None else now
+        states = [n.state for n in self.nodes.values()]
+        busy, cores, hot_node, hot = 0.0, 0, None, None
+        for node in self.nodes.values():
+            s = node.last
+            if s is None or node.state != UP:
+                continue
+            n = len(s.cpus)
+            cores += n
+            busy += (node.cpu or 0.0) * n / 100.0
+            t = max(temperatures(s).values(), default=None)
+            if t is not None and (hot is None or t > hot):
+                hot_node, hot = node.name, t
+        crit = sum(1 for e in self.alerts.values() if e.severity == CRIT)
+        return Summary(len(states), states.count(UP), states.count(DOWN), states.count(STALE),
+                       busy, cores, hot_node, hot, len(self.alerts), crit)
+
+
+def _mem_pct(mem) -> float | None:
+    if mem is None or not mem.total or mem.available is None:
+        return None
+    return 100.0 * (1.0 - mem.available / mem.total)

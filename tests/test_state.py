@@ -1,0 +1,118 @@
+"""FleetState: derived values, history, alerts, staleness; and the UI-free boundary."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from collectors.model import NodeEvent
+from console.state import (CRIT, DOWN, STALE, UP, WARN, FleetState, Thresholds, counter_rate,
+                           cpu_percent)
+from tests.test_app_common import T0, cpu_times, make_sample, steady_fleet, steady_samples
+
+
+def feed(state, samples):
+    out = []
+    for s in samples:
+        out += state.apply(s)
+    return out
+
+
+def test_cpu_percent_and_per_core_from_counters():
+    st = FleetState(["a"])
+    feed(st, [make_sample("a", i, busy=[10, 90]) for i in range(3)])
+    row = st.rows(now=T0 + 2)[0]
+    assert row.cpu == pytest.approx(50.0)
+    assert st.node("a").per_core == {"0": pytest.approx(10.0), "1": pytest.approx(90.0)}
+    assert row.cores == 2 and row.state == UP and row.age == pytest.approx(0.0)
+
+
+def test_counters_going_backwards_give_no_rate():
+    assert counter_rate(100, 50, 1.0) is None
+    assert counter_rate(100, 300, 2.0) == 100.0
+    assert cpu_percent(cpu_times("", 200, 50), cpu_times("", 100, 50)) is None
+
+
+def test_net_rates_exclude_loopback_and_use_node_clock():
+    st = FleetState()
+    feed(st, [make_sample("a", i, busy=[0], rx=2000.0, tx=1000.0) for i in range(2)])
+    row = st.rows(now=T0)[0]
+    assert (row.rx_bps, row.tx_bps) == (pytest.approx(2000.0), pytest.approx(1000.0))
+
+
+def test_history_is_bounded_and_aligned():
+    st = FleetState(history=5)
+    feed(st, [make_sample("a", i, busy=[50, 50]) for i in range(12)])
+    node = st.node("a")
+    assert len(node.times) == 5
+    assert all(len(d) == 5 for d in node.series.values())
+    assert set(node.series_of("temp:")) == {"soc-thermal", "gpu-thermal"}
+
+
+def test_big_little_clusters_fastest_first():
+    st = FleetState()
+    st.apply(make_sample("a", 0, busy=[1] * 8))
+    assert st.node("a").clusters == (("4", "5", "6", "7"), ("0", "1", "2", "3"))
+
+
+def test_temperature_alert_opens_escalates_and_clears():
+    st = FleetState(thresholds=Thresholds(temp_warn=70, temp_crit=80))
+    evs = st.apply(make_sample("a", 0, busy=[1], temp=75))
+    assert [(e.kind, e.severity) for e in evs] == [("temp", WARN)]
+    assert st.apply(make_sample("a", 1, busy=[1], temp=76)) == []      # no repeat
+    evs = st.apply(make_sample("a", 2, busy=[1], temp=85))
+    assert [(e.kind, e.severity) for e in evs] == [("temp", CRIT)]
+    assert st.rows(now=T0)[0].temp_level == "crit"
+    evs = st.apply(make_sample("a", 3, busy=[1], temp=40))
+    assert [(e.kind, e.cleared) for e in evs] == [("temp", True)]
+    assert st.alerts == {}
+
+
+def test_pi_flags_fan_stall_and_summary():
+    st = FleetState()
+    feed(st, [make_sample("a", 0, busy=[1], throttle=0x50005, rpm=0.0, pwm=200.0),
+              make_sample("b", 0, busy=[1], temp=60)])
+    kinds = {k for (_n, k) in st.alerts}
+    assert kinds == {"undervoltage", "throttle", "fan_stalled"}
+    row = {r.name: r for r in st.rows(now=T0)}["a"]
+    assert row.flags == ("UV", "THR")
+    assert row.fan_pwm_pct == pytest.approx(200 * 100 / 255)
+    summ = st.summary(now=T0)
+    assert (summ.total, summ.up, summ.alerts, summ.hottest_node) == (2, 2, 3, "b")
+
+
+def test_no_fan_stall_without_pwm_or_with_spin():
+    st = FleetState()
+    st.apply(make_sample("a", 0, busy=[1], rpm=0.0, pwm=0.0))
+    st.apply(make_sample("b", 0, busy=[1], rpm=1200.0, pwm=255.0))
+    assert st.alerts == {}
+
+
+def test_down_up_and_stale_transitions():
+    st = FleetState(thresholds=Thresholds(stale_after=3))
+    st.apply(make_sample("a", 0, busy=[1]))
+    assert st.tick(now=T0 + 2) == []
+    evs = st.tick(now=T0 + 4)
+    assert [e.kind for e in evs] == ["stale"] and st.node("a").state == STALE
+    evs = st.apply(NodeEvent("a", T0 + 5, "down", "keepalive timeout"))
+    assert st.node("a").state == DOWN and {e.kind for e in evs} == {"stale", "down"}
+    assert st.rows(now=T0 + 9)[0].age == pytest.approx(4.0)
+    evs = st.apply(NodeEvent("a", T0 + 10, "up"))
+    assert [(e.kind, e.cleared) for e in evs] == [("down", True)]
+    assert st.node("a").last is None      # no rate across the outage
+
+
+def test_steady_fleet_is_deterministic():
+    p = steady_fleet(30, seed=3)
+    a, b = FleetState(), FleetState()
+    feed(a, steady_samples(p, range(4)))
+    feed(b, steady_samples(steady_fleet(30, seed=3), range(4)))
+    assert a.rows(now=T0 + 3) == b.rows(now=T0 + 3)
+
+
+def test_state_is_ui_free():
+    code = ("import sys, console.state; bad = [m for m in sys.modules if m.split('.')[0] in "
+            "('textual', 'rich', 'plotext', 'textual_plotext')]; print(bad); sys.exit(bool(bad))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr

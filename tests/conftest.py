@@ -18,3 +18,5 @@ def need(condition: bool, reason: str) -> None:
     if REQUIRE_PEERS:
         pytest.fail(f"required peer missing: {reason}", pytrace=False)
     pytest.skip(reason)
+
+pytest_plugins = ["tests.lab.sshd"]

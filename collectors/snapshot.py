@@ -1,0 +1,138 @@
+"""Snapshot (root-relative file contents) -> Sample. Pure: no I/O, never raises on bad content.
+
+Called for every frame of every node (1000 nodes x 1 Hz), so it makes one pass over the files to
+group them by directory and caches what only depends on static files (facts, hwmon chip labels).
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Callable, Mapping
+
+from . import procfs, sysfs
+from .model import CpuFreq, HwmonSensor, NodeFacts, Sample, Snapshot
+
+HWMON = "sys/class/hwmon/"
+THERMAL_ZONE = "sys/class/thermal/thermal_zone"
+COOLING = "sys/class/thermal/cooling_device"
+CPU = "sys/devices/system/cpu/cpu"
+THROTTLED = "sys/devices/platform/soc/soc:firmware/get_throttled"
+# Files every Linux node has: their absence is worth a note; the rest are optional hardware.
+REQUIRED = ("proc/stat", "proc/loadavg", "proc/meminfo", "proc/uptime", "proc/net/dev")
+_NOTHING = (None, (), (None, ()))  # what the parsers give for text with nothing usable
+
+
+def _group(files: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    dirs: dict[str, dict[str, str]] = {}
+    for path, text in files.items():
+        parent, _, base = path.rpartition("/")
+        group = dirs.get(parent)
+        if group is None:
+            group = dirs[parent] = {}
+        group[base] = text
+    return dirs
+
+
+def _parsed(files: Mapping[str, str], key: str, parse: Callable, problems: list[str]):
+    text = files.get(key)
+    if text is None:
+        if key in REQUIRED:
+            problems.append(f"missing: {key}")
+        return None
+    value = parse(text)
+    if value in _NOTHING:
+        problems.append(f"unparseable: {key}")
+    return value
+
+
+@lru_cache(maxsize=4096)
+def _facts(hostname: str | None, osrelease: str | None, cpuinfo: str | None,
+           dt_model: str | None, dmi: str | None) -> NodeFacts | None:
+    if not any((hostname, osrelease, cpuinfo, dt_model, dmi)):
+        return None
+    cpu_model, cores, pi_model = procfs.parse_cpuinfo(cpuinfo or "")
+    # device-tree strings end in NUL; DMI is the PC fallback; a Pi also names itself in cpuinfo.
+    model = (dt_model or "").strip("\0 \n") or (dmi or "").strip() or pi_model
+    return NodeFacts((hostname or "").strip() or None, (osrelease or "").strip() or None,
+                     model or None, cpu_model, cores)
+
+
+def build_facts(files: Mapping[str, str]) -> NodeFacts | None:
+    return _facts(files.get("proc/sys/kernel/hostname"), files.get("proc/sys/kernel/osrelease"),
+                  files.get("proc/cpuinfo"), files.get("sys/firmware/devicetree/base/model"),
+                  files.get("sys/class/dmi/id/product_name"))
+
+
+@lru_cache(maxsize=4096)
+def _chip_labels(chips: tuple[tuple[str, str | None, str | None], ...]) -> dict[str, str]:
+    return sysfs.hwmon_chip_labels({h: (d, n) for h, d, n in chips})
+
+
+def _hwmon(dirs: dict[str, dict[str, str]], links: Mapping[str, str],
+           problems: list[str]) -> tuple[HwmonSensor, ...]:
+    chips = {}
+    for path, files in dirs.items():
+        if path.startswith(HWMON) and "/" not in path[len(HWMON):]:
+            hwmon = path[len(HWMON):]
+            # older drivers put sensors in hwmonN/device/; the hwmonN/ copy wins on a clash.
+            chips[hwmon] = {**dirs.get(path + "/device", {}), **files}
+    for path in dirs:
+        if path.startswith(HWMON) and path.endswith("/device") and path[:-7] not in dirs:
+            chips[path[len(HWMON):-7]] = dirs[path]
+    key = tuple(sorted((h, links.get(f"{HWMON}{h}/device"), f.get("name")) for h, f in chips.items()))
+    labels = _chip_labels(key)
+    out: list[HwmonSensor] = []
+    for hwmon in sorted(chips, key=lambda h: (len(h), h)):
+        files = chips[hwmon]
+        sensors, notes = sysfs.hwmon_sensors(HWMON + hwmon, labels[hwmon], files.get("name", "").strip(), files)
+        out += sensors
+        problems += notes
+    return tuple(out)
+
+
+def _collect(dirs, prefix: str, parse: Callable, problems: list[str]) -> tuple:
+    items = []
+    for path in sorted((p for p in dirs if p.startswith(prefix)), key=lambda p: (len(p), p)):
+        item, notes = parse(path, dirs[path])
+        problems += notes
+        if item is not None:
+            items.append(item)
+    return tuple(items)
+
+
+def _cpufreq(dirs, problems: list[str]) -> tuple[CpuFreq, ...]:
+    freq_dirs = {p: f for p, f in dirs.items() if p.startswith(CPU) and p.endswith("/cpufreq")}
+    return _collect(freq_dirs, CPU, sysfs.cpufreq, problems)
+
+
+def _throttle(files: Mapping[str, str], problems: list[str]):
+    text = files.get(THROTTLED)
+    if text is None:
+        return None
+    value = sysfs.parse_throttled(text)
+    if value is None:
+        problems.append(f"unparseable: {THROTTLED}")
+    return value
+
+
+def build_sample(node: str, snap: Snapshot, ts: float, seq: int = 0,
+                 node_clock: float | None = None) -> Sample:
+    """Turn one node's Snapshot into a Sample; bad or missing files leave values absent and a note."""
+    files, problems = snap.files, []
+    dirs = _group(files)
+    total, cores = _parsed(files, "proc/stat", procfs.parse_stat, problems) or (None, ())
+    stat = files.get("proc/stat")
+    return Sample(
+        node=node, ts=ts, seq=seq, node_clock=node_clock, cpu_total=total, cpus=cores,
+        load=_parsed(files, "proc/loadavg", procfs.parse_loadavg, problems),
+        memory=_parsed(files, "proc/meminfo", procfs.parse_meminfo, problems),
+        boot_time=procfs.parse_btime(stat) if stat is not None else None,
+        uptime=_parsed(files, "proc/uptime", procfs.parse_uptime, problems),
+        net=_parsed(files, "proc/net/dev", procfs.parse_net_dev, problems) or (),
+        thermal=_collect(dirs, THERMAL_ZONE, sysfs.thermal_zone, problems),
+        cooling=_collect(dirs, COOLING, sysfs.cooling_device, problems),
+        hwmon=_hwmon(dirs, snap.links, problems),
+        cpufreq=_cpufreq(dirs, problems),
+        throttle=_throttle(files, problems),
+        facts=build_facts(files),
+        problems=tuple(problems),
+    )

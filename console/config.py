@@ -1,0 +1,590 @@
+"""One typed, frozen Config loaded once from roost.toml (+ Ansible inventory, + ~/.ssh/config).
+
+Where things come from:
+- roost.toml: --config / ROOST_CONFIG, else ./roost.toml, else the XDG config dir (roost.toml).
+  None anywhere is fine: an empty Config (the CLI then offers `roost demo`).
+- Ansible inventory (--inventory / ROOST_INVENTORY): its hosts become nodes before roost.toml's;
+  a [[nodes]] entry naming the same host overrides the values it sets.
+- ssh_config (--ssh-config / ROOST_SSH_CONFIG, else ~/.ssh/config when present).
+
+Per node, a connection setting comes from the first of: the node's own roost.toml/inventory value,
+ssh_config for the node's name, roost.toml [defaults], the built-in default.
+
+Every mistake is a ConfigError whose text is one line: "FILE:LINE: key.path: expected X, got Y".
+"""
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Mapping
+
+from ClusterShell.NodeSet import NodeSet, NodeSetException
+from ClusterShell.NodeUtils import GroupResolver, GroupSource
+
+from collectors.model import NodeTarget
+from console import paths
+from console.inventory import InventoryError, load_inventory
+from console.sshconfig import SshConfig, SshConfigError, SshHost, load_ssh_config
+
+EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+class ConfigError(Exception):
+    """A config mistake; str() is exactly one line naming the file, line and key path."""
+
+
+@dataclass(frozen=True, slots=True)
+class Defaults:
+    user: str | None = None
+    port: int = 22
+    interval: float = 1.0
+    identity: tuple[str, ...] = ()
+    host_keys: str = "strict"
+    known_hosts: tuple[str, ...] = ()
+    connect_timeout: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    temp_warn: float = 70.0
+    temp_crit: float = 80.0
+    load_warn: float = 1.0        # load1 per core
+    mem_warn: float = 85.0        # percent used
+    mem_crit: float = 95.0
+    stale_after: float = 5.0      # seconds without a sample before a node shows stale
+
+
+@dataclass(frozen=True, slots=True)
+class NodeSpec:
+    """One node as configured; None means "not set here" so lower sources can fill it."""
+    name: str
+    index: int
+    host: str | None = None
+    port: int | None = None
+    user: str | None = None
+    identity: tuple[str, ...] = ()
+    known_hosts: tuple[str, ...] = ()
+    host_keys: str | None = None
+    interval: float | None = None
+    groups: tuple[str, ...] = ()
+    role: str | None = None
+    procfs: str = "/proc"
+    sysfs: str = "/sys"
+    local: bool = False
+    power: Mapping[str, Any] | None = None
+    where: str = ""               # "FILE:LINE" of the entry that defined it
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    nodes: tuple[NodeSpec, ...] = ()
+    groups: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: EMPTY)
+    defaults: Defaults = Defaults()
+    thresholds: Thresholds = Thresholds()
+    keymap: Mapping[str, str] = field(default_factory=lambda: EMPTY)
+    theme: str | None = None
+    jobs: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
+    sources: tuple[Path, ...] = ()
+    ssh: SshConfig | None = None
+    state_dir: Path = field(default_factory=lambda: paths.state_dir())
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(n.name for n in self.nodes)
+
+    def node(self, name: str) -> NodeSpec:
+        for spec in self.nodes:
+            if spec.name == name:
+                return spec
+        raise ConfigError(f"unknown node {show(name)}")
+
+    def select(self, names: str | None = None) -> list[NodeSpec]:
+        """The nodes named by a NodeSet expression over node names and @groups (None: all)."""
+        if names is None or not names.strip():
+            return list(self.nodes)
+        wanted = set(_expand(names, self.groups, set(self.names)))
+        return [spec for spec in self.nodes if spec.name in wanted]
+
+    def targets(self, names: str | None = None) -> list[NodeTarget]:
+        return [self.target(spec) for spec in self.select(names)]
+
+    def target(self, spec: NodeSpec) -> NodeTarget:
+        ssh = self._ssh_for(spec.name)
+        d = self.defaults
+        mode = spec.host_keys or d.host_keys
+        return NodeTarget(
+            name=spec.name, host=spec.host or ssh.hostname or _local_or_name(spec),
+            port=spec.port or ssh.port or d.port,
+            user=spec.user or ssh.user or d.user,
+            identity_files=spec.identity or ssh.identity_files or d.identity,
+            known_hosts=spec.known_hosts or d.known_hosts or _default_known_hosts(ssh),
+            host_keys=mode,
+            accept_new_store=str(paths.accept_new_store(self.state_dir)) if mode == "accept-new" else None,
+            proxy_jump=ssh.proxy_jump, procfs=spec.procfs, sysfs=spec.sysfs,
+            interval=spec.interval or d.interval, connect_timeout=d.connect_timeout,
+            groups=spec.groups, role=spec.role, local=spec.local)
+
+    def _ssh_for(self, name: str) -> SshHost:
+        if self.ssh is None:
+            return SshHost()
+        try:
+            return self.ssh.lookup(name)
+        except SshConfigError as exc:
+            raise ConfigError(str(exc)) from None
+
+
+def _local_or_name(spec: NodeSpec) -> str:
+    return "localhost" if spec.local else spec.name
+
+
+def _default_known_hosts(ssh: SshHost) -> tuple[str, ...]:
+    # OpenSSH ignores missing known_hosts files; so do we (strict mode then refuses unknown keys).
+    home = os.path.expanduser("~/.ssh/known_hosts")
+    files = dict.fromkeys((home, *ssh.known_hosts))
+    return tuple(f for f in files if os.path.isfile(f))
+
+
+def _expand(expr: str, groups: Mapping[str, tuple[str, ...]], known: set[str],
+            where: str = "") -> list[str]:
+    """NodeSet expression -> names; unknown groups and nodes are errors naming them."""
+    for g in re.findall(r"@([^,!&^\s\[\]]+)", expr):
+        if g not in groups:
+            raise ConfigError(f"{where}unknown group @{g} (known: {', '.join(groups) or 'none'})")
+    source = GroupSource("roost", {g: ",".join(m) for g, m in groups.items()})
+    try:
+        names = list(NodeSet(expr, resolver=GroupResolver(source)))
+    except (NodeSetException, ValueError) as exc:
+        raise ConfigError(f"{where}bad node set {show(expr)}: {' '.join(str(exc).split())}") from None
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ConfigError(f"{where}unknown node {show(unknown[0])}"
+                          + (f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""))
+    return names
+
+
+# ---------------------------------------------------------------- checking values
+
+class Bad(Exception):
+    """A value failed its check; keypath (relative) narrows where, message says what."""
+
+    def __init__(self, message: str, keypath: tuple = ()):
+        super().__init__(message)
+        self.message, self.keypath = message, keypath
+
+
+def show(value: Any, limit: int = 60) -> str:
+    # repr keeps hostile text (newlines, escapes) on one line
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _type_name(value: Any) -> str:
+    return {dict: "a table", list: "an array", str: "a string", bool: "a boolean",
+            int: "an integer", float: "a number"}.get(type(value), type(value).__name__)
+
+
+def _got(value: Any) -> str:
+    return f"{_type_name(value)} {show(value)}" if not isinstance(value, (dict, list)) else _type_name(value)
+
+
+def format_path(keypath: tuple) -> str:
+    out = ""
+    for part in keypath:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
+_USER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*\$?")
+
+
+def check_name(text: str, what: str, allow: str = "") -> str:
+    pattern = _NAME if not allow else re.compile(r"[A-Za-z0-9_" + re.escape(allow) + r"][A-Za-z0-9._"
+                                                + re.escape(allow) + r"-]*")
+    if not isinstance(text, str) or len(text) > 253 or not pattern.fullmatch(text):
+        raise Bad(f"expected a {what} of letters, digits, '.', '_' or '-', got {show(text)}")
+    return text
+
+
+def expand_template(text: str, subst: Mapping[str, str], what: str) -> str:
+    # only these placeholders are replaced; other braces stay (power commands may use them)
+    for key, value in subst.items():
+        text = text.replace("{" + key + "}", value)
+    return text
+
+
+def _str(v):
+    if not isinstance(v, str):
+        raise Bad(f"expected a string, got {_got(v)}")
+    return v
+
+
+def _bool(v):
+    if not isinstance(v, bool):
+        raise Bad(f"expected true or false, got {_got(v)}")
+    return v
+
+
+def _number(v):
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise Bad(f"expected a number, got {_got(v)}")
+    return float(v)
+
+
+def _positive(v):
+    if _number(v) <= 0:
+        raise Bad(f"expected a number above 0, got {show(v)}")
+    return float(v)
+
+
+def _port(v):
+    if isinstance(v, bool) or not isinstance(v, int) or not 0 < v < 65536:
+        raise Bad(f"expected a port number 1-65535, got {_got(v)}")
+    return v
+
+
+def _user(v):
+    if not isinstance(v, str) or not _USER.fullmatch(v):
+        raise Bad(f"expected a user name, got {_got(v)}")
+    return v
+
+
+def _choice(*options):
+    def check(v):
+        if v not in options:
+            raise Bad(f"expected one of {', '.join(map(repr, options))}, got {_got(v)}")
+        return v
+    return check
+
+
+def _str_list(v) -> tuple[str, ...]:
+    items = [v] if isinstance(v, str) else v
+    if not isinstance(items, list) or not all(isinstance(i, str) and i for i in items):
+        raise Bad(f"expected a string or an array of strings, got {_got(v)}")
+    return tuple(items)
+
+
+def _paths(v) -> tuple[str, ...]:
+    return tuple(os.path.expanduser(p) for p in _str_list(v))
+
+
+def _group_list(v) -> tuple[str, ...]:
+    return tuple(check_name(g, "group name") for g in _str_list(v))
+
+
+def _abs_path(v):
+    if not isinstance(v, str) or not v.startswith("/") or any(c in v for c in "\n\r\0"):
+        raise Bad(f"expected an absolute path, got {_got(v)}")
+    return v
+
+
+def _table(v):
+    if not isinstance(v, dict):
+        raise Bad(f"expected a table, got {_got(v)}")
+    return v
+
+
+def _str_table(v):
+    for key, value in _table(v).items():
+        if not isinstance(value, str):
+            raise Bad(f"expected a string, got {_got(value)}", (key,))
+    return v
+
+
+def _hostlists(v):
+    for key, value in _table(v).items():
+        try:
+            check_name(key, "group name")
+            _str(value)
+        except Bad as bad:
+            raise Bad(bad.message, (key,)) from None
+    return v
+
+
+def _tables(v):
+    if not isinstance(v, list) or not all(isinstance(i, dict) for i in v):
+        raise Bad(f"expected [[nodes]] tables, got {_got(v)}")
+    return v
+
+
+TOP_SCHEMA = {"defaults": _table, "nodes": _tables, "groups": _hostlists, "thresholds": _table,
+              "keymap": _str_table, "theme": _str, "jobs": _table}
+DEFAULTS_SCHEMA = {"user": _user, "port": _port, "interval": _positive, "identity": _paths,
+                   "host_keys": _choice("strict", "accept-new"), "known_hosts": _paths,
+                   "connect_timeout": _positive}
+THRESHOLDS_SCHEMA = {name: _number for name in Thresholds.__dataclass_fields__}
+NODE_SCHEMA = {"names": _str, "host": _str, "port": _port, "user": _user, "identity": _paths,
+               "known_hosts": _paths, "host_keys": _choice("strict", "accept-new"),
+               "interval": _positive, "groups": _group_list, "role": _choice("controller", "worker"),
+               "procfs": _abs_path, "sysfs": _abs_path, "local": _bool, "power": _table}
+
+
+def check_table(table: Any, schema: Mapping, keypath: tuple) -> dict:
+    """Check every key against schema; Bad.keypath is absolute (keypath + key ...)."""
+    if not isinstance(table, dict):
+        raise Bad(f"expected a table, got {_got(table)}", keypath)
+    out = {}
+    for key, value in table.items():
+        if key not in schema:
+            raise Bad(f"unknown key (expected one of: {', '.join(schema)})", keypath + (key,))
+        try:
+            out[key] = schema[key](value)
+        except Bad as bad:
+            raise Bad(bad.message, keypath + (key,) + bad.keypath) from None
+    return out
+
+
+class Locator:
+    """Maps a key path to its line in TOML text (tomllib keeps no positions for values)."""
+
+    _HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+    _KEY = re.compile(r"^\s*(\"[^\"]*\"|'[^']*'|[A-Za-z0-9_.-]+)\s*=")
+
+    def __init__(self, text: str):
+        self.keys: dict[tuple, int] = {}
+        self.tables: dict[tuple, int] = {}
+        table: tuple = ()
+        counts: dict[tuple, int] = {}
+        for lineno, line in enumerate(text.splitlines(), 1):
+            if (m := self._HEADER.match(line)):
+                table = self._header(m, counts)
+                self.tables.setdefault(table, lineno)
+            elif (m := self._KEY.match(line)):
+                key = tuple(k.strip().strip("\"'") for k in m.group(1).split("."))
+                self.keys.setdefault(table + key, lineno)
+
+    @staticmethod
+    def _header(m: re.Match, counts: dict) -> tuple:
+        name = tuple(k.strip().strip("\"'") for k in m.group(2).split("."))
+        if m.group(1) == "[[":
+            counts[name] = counts.get(name, -1) + 1
+            return name + (counts[name],)
+        return name
+
+    def line(self, keypath: tuple) -> int | None:
+        for n in range(len(keypath), 0, -1):
+            found = self.keys.get(tuple(keypath[:n])) or self.tables.get(tuple(keypath[:n]))
+            if found:
+                return found
+        return None
+
+
+# ---------------------------------------------------------------- loading
+
+def find_config(path: str | os.PathLike | None, env: Mapping[str, str]) -> Path | None:
+    chosen = path or env.get("ROOST_CONFIG")
+    if chosen:
+        p = Path(chosen).expanduser()
+        if not p.is_file():
+            raise ConfigError(f"{p}: config file not found")
+        return p
+    for candidate in (Path("roost.toml"), paths.config_dir() / "roost.toml"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_config(path: str | os.PathLike | None = None, *, inventory: str | os.PathLike | None = None,
+                ssh_config: str | os.PathLike | None = None, env: Mapping[str, str] = os.environ,
+                state_dir: str | os.PathLike | None = None) -> Config:
+    toml_path = find_config(path, env)
+    inv_path = inventory or env.get("ROOST_INVENTORY")
+    try:
+        ssh = load_ssh_config(ssh_config, env)
+        inv_nodes, inv_groups, inv_sources = _inventory_nodes(inv_path)
+    except (SshConfigError, InventoryError) as exc:
+        raise ConfigError(str(exc)) from None
+    base = Config(nodes=tuple(inv_nodes), groups=MappingProxyType(inv_groups), ssh=ssh,
+                  sources=inv_sources, state_dir=paths.state_dir(state_dir, env))
+    if toml_path is None:
+        return base
+    return _TomlLoader(toml_path).apply(base)
+
+
+def _inventory_nodes(path) -> tuple[list[NodeSpec], dict, tuple[Path, ...]]:
+    if not path:
+        return [], {}, ()
+    inv = load_inventory(path)
+    nodes = []
+    for pos, h in enumerate(inv.hosts, 1):
+        try:
+            check_name(h.name, "node name")
+        except Bad as bad:
+            raise ConfigError(f"{inv.path}:{h.line}: {bad}") from None
+        nodes.append(NodeSpec(name=h.name, index=_index(h.name, pos), host=h.host, port=h.port,
+                              user=h.user, identity=(os.path.expanduser(h.identity),) if h.identity else (),
+                              groups=h.groups, where=f"{inv.path}:{h.line}"))
+    return nodes, dict(inv.groups), (inv.path,)
+
+
+def _index(name: str, position: int) -> int:
+    digits = len(name) - len(name.rstrip("0123456789"))
+    return int(name[-digits:]) if digits else position
+
+
+class _TomlLoader:
+    def __init__(self, path: Path):
+        self.path = path
+        try:
+            self.text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: cannot read config: {getattr(exc, 'strerror', None) or exc}") from None
+        self.where = Locator(self.text)
+
+    def fail(self, keypath: tuple, message: str) -> ConfigError:
+        line = self.where.line(keypath)
+        loc = f"{self.path}:{line}" if line else str(self.path)
+        key = format_path(keypath)
+        return ConfigError(f"{loc}: {key}: {message}" if key else f"{loc}: {message}")
+
+    def parse(self) -> dict:
+        try:
+            return tomllib.loads(self.text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(_toml_error(self.path, exc)) from None
+
+    def checked(self, table: Any, schema: Mapping, keypath: tuple) -> dict:
+        try:
+            return check_table(table, schema, keypath)
+        except Bad as bad:
+            raise self.fail(bad.keypath or keypath, bad.message) from None
+
+    def apply(self, base: Config) -> Config:
+        doc = self.checked(self.parse(), TOP_SCHEMA, ())
+        defaults = Defaults(**self.checked(doc.get("defaults", {}), DEFAULTS_SCHEMA, ("defaults",)))
+        thresholds = self._thresholds(doc.get("thresholds", {}))
+        nodes = self._nodes(list(base.nodes), doc.get("nodes", []))
+        groups = self._groups(nodes, dict(base.groups), doc.get("groups", {}))
+        nodes = [replace(n, groups=_group_names(n, groups)) for n in nodes]
+        return replace(base, nodes=tuple(nodes), groups=MappingProxyType(groups), defaults=defaults,
+                       thresholds=thresholds, keymap=MappingProxyType(dict(doc.get("keymap", {}))),
+                       theme=doc.get("theme"), jobs=_frozen(doc.get("jobs", {})),
+                       sources=base.sources + (self.path,))
+
+    def _thresholds(self, table: Any) -> Thresholds:
+        t = Thresholds(**self.checked(table, THRESHOLDS_SCHEMA, ("thresholds",)))
+        for warn, crit in (("temp_warn", "temp_crit"), ("mem_warn", "mem_crit")):
+            if getattr(t, warn) > getattr(t, crit):
+                raise self.fail(("thresholds", warn), f"expected at most {crit} ({getattr(t, crit)}), "
+                                f"got {getattr(t, warn)}")
+        return t
+
+    def _nodes(self, nodes: list[NodeSpec], entries: list) -> list[NodeSpec]:
+        by_name = {n.name: i for i, n in enumerate(nodes)}
+        defined: dict[str, int] = {}
+        for i, entry in enumerate(entries):
+            for spec in self._entry(i, self.checked(entry, NODE_SCHEMA, ("nodes", i))):
+                if spec.name in defined:
+                    raise self.fail(("nodes", i, "names"), f"node {show(spec.name)} is already defined "
+                                    f"by nodes[{defined[spec.name]}]")
+                defined[spec.name] = i
+                if spec.name in by_name:
+                    nodes[by_name[spec.name]] = _merge(nodes[by_name[spec.name]], spec, entry)
+                else:
+                    by_name[spec.name] = len(nodes)
+                    nodes.append(spec)
+        return nodes
+
+    def _entry(self, i: int, entry: dict) -> list[NodeSpec]:
+        if "names" not in entry:
+            raise self.fail(("nodes", i), "expected a names = \"HOSTLIST\" key, got none")
+        names = self._names(i, entry["names"])
+        return [self._spec(i, entry, name, pos) for pos, name in enumerate(names, 1)]
+
+    def _names(self, i: int, expr: str) -> list[str]:
+        if "@" in expr:
+            raise self.fail(("nodes", i, "names"), f"expected node names, got a group in {show(expr)}")
+        try:
+            names = list(NodeSet(expr, resolver=GroupResolver(GroupSource("none", {}))))
+            for name in names:
+                check_name(name, "node name")
+        except NodeSetException as exc:
+            raise self.fail(("nodes", i, "names"), f"expected a hostlist like \"n[1-4]\", got "
+                            f"{show(expr)} ({' '.join(str(exc).split())})") from None
+        except Bad as bad:
+            raise self.fail(("nodes", i, "names"), bad.message) from None
+        if not names:
+            raise self.fail(("nodes", i, "names"), f"expected at least one name, got {show(expr)}")
+        return names
+
+    def _spec(self, i: int, entry: dict, name: str, pos: int) -> NodeSpec:
+        index = _index(name, pos)
+        subst = {"name": name, "index": str(index), "index0": str(index - 1)}
+        try:
+            host = expand_template(entry["host"], subst, "host") if "host" in entry else None
+            power = _frozen(_template_tree(entry["power"], subst)) if "power" in entry else None
+        except Bad as bad:
+            raise self.fail(("nodes", i, bad.keypath[0] if bad.keypath else "host"), bad.message) from None
+        if host is not None and "{" in host:
+            raise self.fail(("nodes", i, "host"), f"expected placeholders {{name}}, {{index}} or "
+                            f"{{index0}}, got {show(entry['host'])}")
+        if host is not None:
+            self._check_host(i, host)
+        values = {k: v for k, v in entry.items() if k not in ("names", "host", "power")}
+        line = self.where.line(("nodes", i))
+        return NodeSpec(name=name, index=index, host=host, power=power,
+                        where=f"{self.path}:{line}" if line else str(self.path), **values)
+
+    def _check_host(self, i: int, host: str) -> None:
+        try:
+            check_name(host, "host", allow=":[]%")
+        except Bad as bad:
+            raise self.fail(("nodes", i, "host"), bad.message) from None
+
+    def _groups(self, nodes: list[NodeSpec], groups: dict, table: Mapping) -> dict:
+        known = {n.name for n in nodes}
+        for spec in nodes:
+            for g in spec.groups:
+                groups[g] = groups.get(g, ()) + (spec.name,)
+        for g, expr in table.items():
+            where = self.where.line(("groups", g))
+            prefix = f"{self.path}:{where}: groups.{g}: " if where else f"{self.path}: groups.{g}: "
+            members = _expand(expr, {}, known, prefix) if "@" not in expr else \
+                _expand(expr, groups, known, prefix)
+            groups[g] = tuple(dict.fromkeys(groups.get(g, ()) + tuple(members)))
+        order = [n.name for n in nodes]
+        return {g: tuple(sorted(set(m), key=order.index)) for g, m in groups.items()}
+
+
+def _merge(old: NodeSpec, new: NodeSpec, entry: Mapping) -> NodeSpec:
+    """roost.toml values override the inventory's for the keys the entry sets."""
+    keys = {k for k in entry if k != "names"}
+    changes = {k: getattr(new, k) for k in keys}
+    changes["groups"] = tuple(dict.fromkeys(old.groups + new.groups))
+    return replace(old, where=new.where, **changes)
+
+
+def _group_names(spec: NodeSpec, groups: Mapping[str, tuple[str, ...]]) -> tuple[str, ...]:
+    return tuple(g for g, members in groups.items() if spec.name in members)
+
+
+def _template_tree(value: Any, subst: Mapping[str, str]) -> Any:
+    if isinstance(value, str):
+        return expand_template(value, subst, "power")
+    if isinstance(value, dict):
+        return {k: _template_tree(v, subst) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_template_tree(v, subst) for v in value]
+    return value
+
+
+def _frozen(value: Any) -> Any:
+    if isinstance(value, dict):
+        return MappingProxyType({k: _frozen(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return tuple(_frozen(v) for v in value)
+    return value
+
+
+def _toml_error(path: Path, exc: tomllib.TOMLDecodeError) -> str:
+    # "Expected '=' after a key (at line 3, column 5)" -> "FILE:3: TOML syntax: Expected ... (column 5)"
+    text = " ".join(str(exc).split())
+    head, _, tail = text.rpartition(" (at line ")
+    if head and tail.endswith(")"):
+        line, _, col = tail[:-1].partition(", column ")
+        return f"{path}:{line}: TOML syntax: {head} (column {col})"
+    return f"{path}: TOML syntax: {text}"

@@ -1,0 +1,71 @@
+"""JSON Lines sink: one compact object per node sample, metrics flattened to Prometheus series.
+
+    {"node":"n1","ts":1763700000.123,"seq":7,"node_load1":0.52,
+     "node_cpu_seconds_total{cpu=\"0\",mode=\"user\"}":2451.13, ...}
+
+Series names come from collectors.sinks.prometheus, so a JSONL key, a SQLite metric and a
+/metrics series are the same string. "problems" lists unreadable files when there were any.
+"""
+from __future__ import annotations
+
+import json
+import math
+import sys
+from typing import IO, Iterable
+
+from ..model import Sample
+from .prometheus import families
+
+_SKIP = {"roost_sample_age_seconds"}  # meaningless once written down
+
+
+def series_name(name: str, labels: dict[str, str]) -> str:
+    if not labels:
+        return name
+    inner = ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items())
+    return f"{name}{{{inner}}}"
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def flatten(sample: Sample) -> dict[str, float]:
+    """Every metric of one sample as {series: value}, in node_exporter naming."""
+    out: dict[str, float] = {}
+    for family in families([sample]):
+        for s in family.samples:
+            if s.name not in _SKIP:
+                out[series_name(s.name, s.labels)] = s.value
+    return out
+
+
+def sample_to_json(sample: Sample) -> dict:
+    obj: dict = {"node": sample.node, "ts": round(sample.ts, 3), "seq": sample.seq}
+    # JSON has no NaN/Infinity: a non-finite reading is written as null
+    obj.update({k: v if math.isfinite(v) else None for k, v in flatten(sample).items()})
+    if sample.problems:
+        obj["problems"] = list(sample.problems)
+    return obj
+
+
+class JsonlSink:
+    """Append samples to PATH, or write to stdout for "-". Flushed after every write()."""
+
+    def __init__(self, path: str):
+        self._stdout = path == "-"
+        self._fh: IO[str] = sys.stdout if self._stdout else open(path, "a", encoding="utf-8")
+
+    def write(self, samples: Iterable[Sample]) -> None:
+        lines = [json.dumps(sample_to_json(s), separators=(",", ":"), allow_nan=False,
+                            default=str) + "\n" for s in samples]
+        if lines:
+            self._fh.write("".join(lines))
+            self._fh.flush()
+
+    def close(self) -> None:
+        try:
+            self._fh.flush()
+        finally:
+            if not self._stdout:
+                self._fh.close()

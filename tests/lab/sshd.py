@@ -67,7 +67,7 @@ ClientAliveInterval 5
 LogLevel ERROR
 Subsystem sftp internal-sftp
 SetEnv ROOST_LAB_NODE={token}{extra_env}
-"""
+{extra_config}"""
 
 
 class LabError(RuntimeError):
@@ -153,6 +153,7 @@ class LabNode:
     pid: int = 0
     host_key_path: Path = Path()
     extra_env: str = ""
+    extra_config: str = ""
     listed: str = ""  # the known_hosts line written when first started
     proc: subprocess.Popen | None = field(default=None, repr=False)
 
@@ -186,7 +187,8 @@ class LabNode:
     def write_config(self) -> None:
         self.conf_path.write_text(CONFIG.format(
             addr=self.host, port=self.port, host_key=self.host_key_path, dir=self.lab.dir,
-            name=self.name, token=self.token, extra_env=self.extra_env))
+            name=self.name, token=self.token, extra_env=self.extra_env,
+            extra_config=self.extra_config))
 
     def launch(self) -> None:
         """Start sshd in the foreground (-D) and wait until it listens (pid file written)."""
@@ -239,6 +241,13 @@ class LabNode:
         self.launch()
 
 
+def _match_all(config: dict[str, str]) -> str:
+    # sshd takes the FIRST value of a keyword, so overrides go in a trailing "Match all" block
+    if not config:
+        return ""
+    return "Match all\n" + "".join(f"    {k} {v}\n" for k, v in config.items())
+
+
 class SshLab:
     def __init__(self, base: Path | None = None):
         self.id = secrets.token_hex(3)
@@ -256,19 +265,23 @@ class SshLab:
         auth.chmod(0o644)
         self.known_hosts.write_text("")
 
-    def start(self, n: int, *, no_bash: bool = False) -> list[LabNode]:
-        """Start n more nodes, each on its own loopback address and a free port."""
+    def start(self, n: int, *, no_bash: bool = False, config: dict[str, str] | None = None
+              ) -> list[LabNode]:
+        """Start n more nodes, each on its own loopback address and a free port.
+
+        config: sshd_config keywords that override the lab's (e.g. {"MaxSessions": "10"}).
+        """
         extra = f" PATH={self.nobash_path()}" if no_bash else ""
-        started = [self._start_one(extra) for _ in range(n)]
+        started = [self._start_one(extra, config or {}) for _ in range(n)]
         self.write_known_hosts()
         return started
 
-    def _start_one(self, extra_env: str) -> LabNode:
+    def _start_one(self, extra_env: str, config: dict[str, str]) -> LabNode:
         index = len(self.nodes) + 1
         host = f"127.0.0.{2 + (index - 1) % 250}"
         for attempt in range(5):  # another session may grab the port between probe and bind
             node = LabNode(f"n{index}", host, free_port(host), self, host_key_path=self.host_key,
-                           extra_env=extra_env)
+                           extra_env=extra_env, extra_config=_match_all(config))
             node.write_config()
             try:
                 node.launch()

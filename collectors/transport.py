@@ -1,0 +1,237 @@
+"""One asyncssh connection per node: connect with verified host keys, run commands, budget channels.
+
+Host keys are always verified. host_keys="strict" refuses a key not in known_hosts;
+"accept-new" records an unknown host's key in target.accept_new_store (trust on first use) and
+still refuses a CHANGED key. Keepalive is 2 s x 3, so a dead peer is noticed in about 6-8 s.
+
+Channel budget: OpenSSH's sshd allows MaxSessions=10 channels per connection by default, and the
+11th fails. Everything that opens a channel on a roost connection (sampler, commands, jobs, SFTP)
+takes a slot from channel_slot(conn) first: at most CHANNELS_PER_CONNECTION=8 at a time, so a busy
+node queues work instead of failing it.
+
+Every failure reaches callers as TransportError(node, message): one line, naming what and where.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import weakref
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncssh
+
+from collectors.model import NodeTarget
+
+KEEPALIVE_INTERVAL = 2.0
+KEEPALIVE_COUNT = 3
+CHANNELS_PER_CONNECTION = 8
+HOST_KEY_MODES = ("strict", "accept-new")
+
+
+class TransportError(Exception):
+    """One node's connection or command failure, as a single line: "n3: what went wrong"."""
+
+    def __init__(self, node: str, message: str):
+        super().__init__(f"{node}: {message}")
+        self.node = node
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class CommandResult:
+    exit_status: int | None      # negative: killed by that signal; None: no status reported
+    stdout: str
+    stderr: str
+
+
+_slots: "weakref.WeakKeyDictionary[object, asyncio.Semaphore]" = weakref.WeakKeyDictionary()
+
+
+def channel_slot(conn: asyncssh.SSHClientConnection) -> asyncio.Semaphore:
+    """The connection's channel budget; hold it (async with) while a channel is open."""
+    slot = _slots.get(conn)
+    if slot is None:
+        slot = _slots[conn] = asyncio.Semaphore(CHANNELS_PER_CONNECTION)
+    return slot
+
+
+# ---- host keys -------------------------------------------------------------------------------
+
+def known_hosts_files(target: NodeTarget) -> list[str]:
+    files = list(target.known_hosts) if target.known_hosts is not None else [
+        str(Path("~/.ssh/known_hosts").expanduser())]
+    if target.host_keys == "accept-new" and target.accept_new_store:
+        files.append(target.accept_new_store)
+    return files
+
+
+def load_known_hosts(target: NodeTarget) -> asyncssh.SSHKnownHosts:
+    """All readable files merged; a missing file simply trusts nothing (never disables checks)."""
+    text = []
+    for path in known_hosts_files(target):
+        try:
+            text.append(Path(path).read_text())
+        except FileNotFoundError:
+            continue
+        except OSError as e:
+            raise TransportError(target.name, f"cannot read known_hosts {path}: {e.strerror}")
+    try:
+        return asyncssh.import_known_hosts("\n".join(text))
+    except (ValueError, asyncssh.KeyImportError) as e:
+        raise TransportError(target.name, f"bad known_hosts ({', '.join(known_hosts_files(target))}): {e}")
+
+
+def host_pattern(host: str, port: int) -> str:
+    return host if port == 22 else f"[{host}]:{port}"
+
+
+def record_host_key(store: str, host: str, port: int, key: asyncssh.SSHKey) -> None:
+    line = f"{host_pattern(host, port)} {key.export_public_key().decode().strip()}\n"
+    Path(store).parent.mkdir(parents=True, exist_ok=True)
+    with open(store, "a") as f:  # one small append: atomic enough between concurrent writers
+        f.write(line)
+
+
+class _Client(asyncssh.SSHClient):
+    """Sees host keys that known_hosts did not trust; accepts new ones in accept-new mode."""
+
+    def __init__(self, target: NodeTarget, known: bool):
+        self.target, self.known = target, known
+        self.offered: asyncssh.SSHKey | None = None
+
+    def validate_host_public_key(self, host, addr, port, key) -> bool:
+        self.offered = key
+        t = self.target
+        if t.host_keys != "accept-new" or self.known or not t.accept_new_store:
+            return False
+        record_host_key(t.accept_new_store, t.host, t.port, key)
+        return True
+
+
+def _host_known(known: asyncssh.SSHKnownHosts, target: NodeTarget) -> bool:
+    addr = target.host
+    return bool(known.match(target.host, addr, target.port)[0])
+
+
+def _host_key_message(target: NodeTarget, client: _Client) -> str:
+    where = ", ".join(known_hosts_files(target))
+    offered = client.offered.get_fingerprint() if client.offered else "unknown"
+    if client.known:
+        return (f"host key CHANGED for {host_pattern(target.host, target.port)} (server offers "
+                f"{offered}; known_hosts: {where}); refusing: possible man-in-the-middle, or a "
+                f"reinstalled node whose old key must be removed")
+    return f"host key not in known_hosts ({where}); server offers {offered}"
+
+
+# ---- connect ---------------------------------------------------------------------------------
+
+def _parse_jump(spec: str) -> tuple[str | None, str, int]:
+    """"[user@]host[:port]" as ssh -J takes it (first hop only)."""
+    spec = spec.split(",", 1)[0].strip()
+    user, _, hostport = spec.rpartition("@")
+    host, port = hostport, 22
+    if hostport.startswith("["):
+        host, _, rest = hostport[1:].partition("]")
+        port = int(rest[1:]) if rest.startswith(":") else 22
+    elif hostport.count(":") == 1:
+        host, p = hostport.split(":")
+        port = int(p)
+    return user or None, host, port
+
+
+def _jump_target(target: NodeTarget) -> NodeTarget:
+    from dataclasses import replace
+    try:
+        user, host, port = _parse_jump(target.proxy_jump or "")
+    except ValueError:
+        raise TransportError(target.name, f"bad proxy_jump {target.proxy_jump!r}: want [user@]host[:port]")
+    return replace(target, name=f"{target.name} via {host}", host=host, port=port,
+                   user=user or target.user, proxy_jump=None)
+
+
+def _options(target: NodeTarget, known: asyncssh.SSHKnownHosts) -> dict:
+    opts = dict(port=target.port, known_hosts=known, connect_timeout=target.connect_timeout,
+                keepalive_interval=KEEPALIVE_INTERVAL, keepalive_count_max=KEEPALIVE_COUNT)
+    if target.user:
+        opts["username"] = target.user
+    if target.identity_files:
+        opts["client_keys"] = list(target.identity_files)
+    return opts
+
+
+def _error_message(target: NodeTarget, client: _Client, exc: BaseException) -> str:
+    where = host_pattern(target.host, target.port)
+    if isinstance(exc, asyncssh.HostKeyNotVerifiable):
+        return _host_key_message(target, client)
+    if isinstance(exc, asyncssh.PermissionDenied):
+        keys = ", ".join(target.identity_files) or "default keys and ssh-agent"
+        return f"authentication failed for user {target.user or os.environ.get('USER', '?')} at {where} (tried {keys})"
+    if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
+        return f"connect timeout after {target.connect_timeout:g} s ({where})"
+    if isinstance(exc, ConnectionRefusedError):
+        return f"connection refused ({where}): is sshd running?"
+    if isinstance(exc, socket.gaierror):
+        return f"cannot resolve host {target.host!r}: {exc.strerror}"
+    if isinstance(exc, asyncssh.KeyImportError):
+        return f"cannot load identity file ({', '.join(target.identity_files)}): {exc}"
+    if isinstance(exc, asyncssh.DisconnectError):
+        return f"ssh disconnected ({where}): {exc.reason}"
+    if isinstance(exc, OSError):
+        name = f" {exc.filename}" if exc.filename else ""
+        return f"cannot connect to {where}{name}: {exc.strerror or exc}"
+    return f"ssh error ({where}): {type(exc).__name__}: {exc}"
+
+
+async def connect(target: NodeTarget) -> asyncssh.SSHClientConnection:
+    """An authenticated connection to target, or TransportError with one clear line."""
+    if target.host_keys not in HOST_KEY_MODES:
+        raise TransportError(target.name, f"host_keys must be one of {HOST_KEY_MODES}, got {target.host_keys!r}")
+    known = load_known_hosts(target)
+    client = _Client(target, _host_known(known, target))
+    opts = _options(target, known)
+    jump = await connect(_jump_target(target)) if target.proxy_jump else None
+    try:
+        conn, _ = await asyncssh.create_connection(lambda: client, target.host, tunnel=jump, **opts)
+    except (OSError, asyncssh.Error, asyncio.TimeoutError, ValueError) as e:
+        if jump is not None:
+            jump.close()
+        raise TransportError(target.name, _error_message(target, client, e)) from None
+    if jump is not None:
+        asyncio.get_running_loop().create_task(_close_after(conn, jump))
+    return conn
+
+
+async def _close_after(conn: asyncssh.SSHClientConnection, jump: asyncssh.SSHClientConnection) -> None:
+    await conn.wait_closed()
+    jump.close()
+
+
+# ---- commands --------------------------------------------------------------------------------
+
+def _peer(conn: asyncssh.SSHClientConnection) -> str:
+    peer = conn.get_extra_info("peername") or ("?", 0)
+    return f"{peer[0]}:{peer[1]}"
+
+
+async def run(conn: asyncssh.SSHClientConnection, command: str, timeout: float,
+              *, node: str | None = None) -> CommandResult:
+    """Run one command on its own channel (within the connection's channel budget)."""
+    name = node or _peer(conn)
+    try:
+        async with channel_slot(conn):
+            result = await conn.run(command, check=False, timeout=timeout)
+    except asyncssh.TimeoutError:
+        raise TransportError(name, f"command timed out after {timeout:g} s") from None
+    except asyncssh.ChannelOpenError as e:
+        raise TransportError(name, f"cannot open a channel (sshd MaxSessions?): {e.reason}") from None
+    except (asyncssh.Error, OSError) as e:
+        raise TransportError(name, f"command failed: connection lost ({e})") from None
+    return CommandResult(result.returncode, _text(result.stdout), _text(result.stderr))
+
+
+def _text(data) -> str:
+    if data is None:
+        return ""
+    return data.decode("utf-8", "replace") if isinstance(data, bytes) else data

@@ -1,0 +1,158 @@
+"""Job and task model: the submitted spec, task states and the allowed transitions. Pure.
+
+A job is what one `submit` made; it has one task (plain job) or one per array index. Each task
+has its own Slurm-style job id (SLURM_JOB_ID): job.id + position, so a job reserves a block of
+ids the size of its array.
+"""
+from __future__ import annotations
+
+import enum
+import json
+from dataclasses import asdict, dataclass, field
+
+from console.jobs.spec import Dependencies, Dependency, Export
+
+
+class State(str, enum.Enum):
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    SUSPENDED = "SUSPENDED"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+    TIMEOUT = "TIMEOUT"
+    NODE_FAIL = "NODE_FAIL"
+
+    @property
+    def code(self) -> str:
+        """squeue's compact ST column."""
+        return _CODES[self]
+
+    @property
+    def done(self) -> bool:
+        return self in FINISHED
+
+
+_CODES = {State.PENDING: "PD", State.RUNNING: "R", State.SUSPENDED: "S", State.COMPLETED: "CD",
+          State.FAILED: "F", State.CANCELLED: "CA", State.TIMEOUT: "TO", State.NODE_FAIL: "NF"}
+FINISHED = frozenset({State.COMPLETED, State.FAILED, State.CANCELLED, State.TIMEOUT,
+                      State.NODE_FAIL})
+ACTIVE = frozenset({State.RUNNING, State.SUSPENDED})
+
+_ENDS = {State.COMPLETED, State.FAILED, State.CANCELLED, State.TIMEOUT, State.NODE_FAIL}
+TRANSITIONS: dict[State, frozenset[State]] = {
+    State.PENDING: frozenset({State.RUNNING, State.CANCELLED}),
+    State.RUNNING: frozenset({State.SUSPENDED, State.PENDING} | _ENDS),   # PENDING = requeue
+    State.SUSPENDED: frozenset({State.RUNNING, State.PENDING} | _ENDS),
+    State.NODE_FAIL: frozenset({State.PENDING}),                          # --requeue
+    State.COMPLETED: frozenset(), State.FAILED: frozenset(), State.CANCELLED: frozenset(),
+    State.TIMEOUT: frozenset(),
+}
+
+
+class TransitionError(ValueError):
+    pass
+
+
+def check_transition(old: State, new: State) -> None:
+    if new not in TRANSITIONS[old]:
+        raise TransitionError(f"task cannot go from {old.value} to {new.value}")
+
+
+def final_state(exit_code: int | None, kill_reason: str | None) -> State:
+    """What a finished process means: the console's own kill wins over the exit code."""
+    if kill_reason == "cancel":
+        return State.CANCELLED
+    if kill_reason == "timeout":
+        return State.TIMEOUT
+    return State.COMPLETED if exit_code == 0 else State.FAILED
+
+
+# Pending reasons, named like squeue's.
+REASON_PRIORITY = "Priority"
+REASON_RESOURCES = "Resources"
+REASON_DEPENDENCY = "Dependency"
+REASON_NEVER = "DependencyNeverSatisfied"
+REASON_ARRAY_LIMIT = "JobArrayTaskLimit"
+REASON_NODES = "ReqNodeNotAvail"
+REASON_BAD = "BadConstraints"
+
+
+@dataclass(frozen=True, slots=True)
+class JobSpec:
+    """Everything `submit` decided; stored as JSON with the job."""
+    script: str                       # the script text (--wrap becomes "#!/bin/sh\nCMD\n")
+    name: str = "sbatch"
+    cpus: int = 1
+    mem_mb: int | None = None         # per node; 0 = the whole node
+    time_limit: int | None = None     # seconds
+    array: tuple[int, ...] | None = None
+    array_limit: int | None = None
+    output: str | None = None         # pattern; None = slurm-%j.out / slurm-%A_%a.out
+    error: str | None = None          # pattern; None = with the output
+    dependencies: Dependencies = field(default_factory=Dependencies)
+    nodelist: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    chdir: str | None = None
+    export: Export = field(default_factory=Export)
+    requeue: bool = False
+    submit_dir: str = "/"
+    user: str = ""
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def ntasks(self) -> int:
+        return len(self.array) if self.array is not None else 1
+
+    @property
+    def work_dir(self) -> str:
+        return self.chdir or self.submit_dir
+
+    def output_pattern(self) -> str:
+        if self.output:
+            return self.output
+        return "slurm-%A_%a.out" if self.array is not None else "slurm-%j.out"
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        data["array"] = None   # indices live in the tasks table; 10,000 of them need no JSON
+        return json.dumps(data, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str, array: tuple[int, ...] | None = None) -> "JobSpec":
+        data = json.loads(text)
+        deps = data.pop("dependencies")
+        data["dependencies"] = Dependencies(
+            tuple(Dependency(**d) for d in deps["items"]), deps["any_of"])
+        exp = data.pop("export")
+        data["export"] = Export(exp["clean"], tuple(tuple(v) for v in exp["values"]))
+        for key in ("nodelist", "exclude", "warnings"):
+            data[key] = tuple(data[key])
+        data["array"] = array
+        return cls(**data)
+
+
+@dataclass(slots=True)
+class Task:
+    """One row of the tasks table."""
+    job_id: int
+    pos: int                          # 0-based position in the array
+    index: int | None                 # array index (None for a plain job)
+    state: State = State.PENDING
+    reason: str = REASON_PRIORITY
+    node: str | None = None
+    start: float | None = None
+    end: float | None = None
+    exit_code: int | None = None
+    attempt: int = 0
+    pid: int | None = None
+    want: str | None = None           # a client's request: cancel | suspend | resume
+    kill_reason: str | None = None    # why the scheduler signalled it: cancel | timeout
+
+    @property
+    def task_job_id(self) -> int:
+        return self.job_id + self.pos
+
+    @property
+    def label(self) -> str:
+        return str(self.job_id) if self.index is None else f"{self.job_id}_{self.index}"

@@ -92,6 +92,7 @@ def parse_directives(script: str, where: str) -> tuple[argparse.Namespace, list[
             raise SpecError(f"{where}:{directive.line}: {exc}") from None
         for key, value in vars(ns).items():
             if value is not None:
+                _check(key, value, f"{where}:{directive.line}")
                 setattr(values, key, value)
         if unknown:
             warnings.append(f"{where}:{directive.line}: ignoring unknown directive "
@@ -99,10 +100,27 @@ def parse_directives(script: str, where: str) -> tuple[argparse.Namespace, list[
     return values, warnings
 
 
+def _check(key: str, value, where: str) -> None:
+    """Parse a directive's value now, so a bad one is reported with its file and line."""
+    check = _CHECKS.get(key)
+    if check is not None:
+        try:
+            check(value)
+        except SpecError as exc:
+            raise SpecError(f"{where}: {exc}") from None
+
+
 def _positive_int(text: str, flag: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise SpecError(f"Invalid {flag} specification: {text!r}")
     return int(text)
+
+
+_CHECKS = {
+    "cpus": lambda v: _positive_int(v, "--cpus-per-task"), "mem": parse_mem, "time": parse_time,
+    "array": parse_array, "dependency": parse_dependency, "nodelist": parse_hostlist,
+    "exclude": parse_hostlist, "export": lambda v: parse_export(v, {}),
+}
 
 
 def _pick(cli: argparse.Namespace, script: argparse.Namespace, key: str):

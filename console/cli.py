@@ -1,0 +1,164 @@
+"""`roost` entry point: parse arguments, load the config, hand over to a command. No logic here.
+
+Global options come before the subcommand: --config --inventory --ssh-config --state-dir --theme
+(or ROOST_CONFIG, ROOST_INVENTORY, ROOST_SSH_CONFIG, ROOST_STATE_DIR, ROOST_THEME). Every error
+is one line on stderr starting "roost: "; usage and config errors exit 2.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from typing import Sequence
+
+from console.collect import add_output_arguments, probe_all, run_collect
+from console.config import Config, ConfigError, load_config
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line and exit status 2."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"roost: {' '.join(message.split())} (see `{self.prog} --help`)\n")
+
+
+def build_parser() -> Parser:
+    p = Parser(prog="roost", description="Operations console for small SBC clusters.")
+    p.add_argument("--config", metavar="PATH", help="roost.toml (default: ./roost.toml, then the XDG config dir)")
+    p.add_argument("--inventory", metavar="PATH", help="Ansible inventory (INI or YAML) to import nodes from")
+    p.add_argument("--ssh-config", metavar="PATH", help="OpenSSH client config (default ~/.ssh/config)")
+    p.add_argument("--state-dir", metavar="DIR", help="database, job files, accept-new host keys")
+    p.add_argument("--theme", metavar="NAME", default=os.environ.get("ROOST_THEME"), help="TUI theme")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    _nodes_parser(sub)
+    _check_parser(sub)
+    _collect_parser(sub)
+    _demo_parser(sub)
+    return p
+
+
+def _nodes_parser(sub) -> None:
+    s = sub.add_parser("nodes", help="inventory and reachability, like sinfo")
+    s.add_argument("nodeset", nargs="?", metavar="NODESET", help="nodes or @groups (hostlist syntax)")
+    s.add_argument("--no-check", action="store_true", help="do not try to reach the nodes")
+    s.add_argument("--timeout", type=float, default=3.0, metavar="S", help="per-node SSH timeout")
+
+
+def _check_parser(sub) -> None:
+    s = sub.add_parser("check", help="validate the config and log in to every node")
+    s.add_argument("nodeset", nargs="?", metavar="NODESET")
+    s.add_argument("--timeout", type=float, default=10.0, metavar="S", help="per-node SSH timeout")
+
+
+def _collect_parser(sub) -> None:
+    s = sub.add_parser("collect", help="headless metrics to JSONL, SQLite, Prometheus")
+    s.add_argument("nodeset", nargs="?", metavar="NODESET")
+    add_output_arguments(s)
+    g = s.add_argument_group("local sources (no SSH)")
+    g.add_argument("--local", action="store_true", help="this machine, through psutil")
+    g.add_argument("--procfs", metavar="DIR", help="read a procfs tree (with --sysfs)")
+    g.add_argument("--sysfs", metavar="DIR", help="read a sysfs tree (with --procfs)")
+
+
+def _demo_parser(sub) -> None:
+    try:
+        from console.demo import cli as demo_cli
+    except ImportError:
+        return  # the simulated fleet is optional
+    s = sub.add_parser("demo", help="a simulated fleet on real SSH servers, then the console")
+    demo_cli.add_arguments(s)
+
+
+def load(args: argparse.Namespace) -> Config:
+    return load_config(args.config, inventory=args.inventory, ssh_config=args.ssh_config,
+                       state_dir=args.state_dir)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except ConfigError as exc:
+        print(f"roost: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    command = {"nodes": cmd_nodes, "check": cmd_check, "collect": cmd_collect,
+               "demo": cmd_demo}.get(args.command, cmd_console)
+    return command(args)
+
+
+# ---------------------------------------------------------------- commands
+
+def cmd_console(args: argparse.Namespace) -> int:
+    config = load(args)
+    if not config.nodes:
+        print("roost: no nodes configured (write a roost.toml, see examples/roost.toml); "
+              "try `roost demo` for a simulated fleet", file=sys.stderr)
+        return 2
+    try:
+        from console.app import run_console
+    except ImportError:
+        print("roost: the console UI is not available in this build; try `roost nodes` or "
+              "`roost collect`", file=sys.stderr)
+        return 1
+    from collectors.fleet import Fleet
+    return run_console(config, Fleet(config.targets()), theme=args.theme)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from console.demo import cli as demo_cli
+    return demo_cli.run(args, load(args))
+
+
+def cmd_collect(args: argparse.Namespace) -> int:
+    own_source = args.local or args.procfs or args.sysfs
+    targets = [] if own_source and not args.nodeset else load(args).targets(args.nodeset)
+    return run_collect(targets, args)
+
+
+def cmd_nodes(args: argparse.Namespace) -> int:
+    config = load(args)
+    targets = config.targets(args.nodeset)
+    state = {} if args.no_check else asyncio.run(probe_all(targets, args.timeout))
+    rows = [("NAME", "GROUPS", "ADDRESS", "STATE", "REASON")]
+    for t in targets:
+        err = state.get(t.name, "") if not args.no_check else ""
+        status = "-" if args.no_check else ("local" if t.local else ("up" if err is None else "down"))
+        rows.append((t.name, ",".join(t.groups) or "-", _address(t), status, err or ""))
+    _print_table(rows)
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    config = load(args)
+    sources = ", ".join(str(s) for s in config.sources) or "no config file"
+    targets = config.targets(args.nodeset)
+    print(f"config: {sources}: ok ({len(config.nodes)} nodes, {len(config.groups)} groups)")
+    results = asyncio.run(probe_all(targets, args.timeout, command="true"))
+    width = max((len(n) for n in results), default=0)
+    for name, err in results.items():
+        print(f"{name:<{width}}  {'ok' if err is None else 'FAILED: ' + err}")
+    return 1 if any(err is not None for err in results.values()) else 0
+
+
+def _address(t) -> str:
+    if t.local:
+        return "(this host)"
+    user = f"{t.user}@" if t.user else ""
+    host = f"[{t.host}]" if ":" in t.host else t.host
+    return f"{user}{host}:{t.port}"
+
+
+def _print_table(rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,424 @@
+"""Headless collection (`roost collect`, `roost demo --headless`): sources -> sinks, no screen.
+
+Sources: remote nodes through collectors.fleet.Fleet, the console host through psutil
+(--local or a node with local = true), a procfs/sysfs tree on disk (--procfs/--sysfs).
+Sinks: JSONL, SQLite history, a Prometheus endpoint, or one exposition/JSON dump at the end.
+Samples are buffered and written once per tick (one SQLite transaction per tick). SIGINT and
+SIGTERM stop the loop; sinks are flushed and closed and the exit status is 0.
+
+Also here: the SSH reachability probe behind `roost nodes` and `roost check`.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable
+
+from collectors.model import NodeEvent, NodeTarget, Sample
+from console import paths
+
+
+class UsageError(Exception):
+    """A bad combination of options; the CLI prints it as one line and exits 2."""
+
+
+# ---------------------------------------------------------------- options
+
+def add_output_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options shared by `roost collect` and `roost demo --headless`."""
+    g = parser.add_argument_group("collection and output")
+    g.add_argument("--once", action="store_true", help="one sample per node, then exit")
+    g.add_argument("--interval", type=_positive, metavar="S", help="seconds between samples")
+    g.add_argument("--count", type=_count, metavar="N", help="stop after N samples per node")
+    g.add_argument("--duration", type=_positive, metavar="S", help="stop after S seconds")
+    g.add_argument("--jsonl", metavar="PATH|-", help="append one JSON object per node sample")
+    g.add_argument("--db", metavar="PATH", help="SQLite history (default: STATE_DIR/roost.db "
+                   "when no other output is chosen)")
+    g.add_argument("--retention", type=_positive, metavar="S", help="seconds of history the DB keeps")
+    g.add_argument("--prometheus", type=_hostport, metavar="HOST:PORT",
+                   help="serve /metrics with node_exporter's names")
+    g.add_argument("--format", choices=("prometheus", "json"),
+                   help="print the last samples to stdout at the end (with --once/--count/--duration)")
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0 or value != value or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, got {text!r}")
+    return value
+
+
+def _count(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of samples >= 1, got {text!r}")
+    return int(text)
+
+
+def _hostport(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT (e.g. 127.0.0.1:9100), got {text!r}")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one run does, derived from parsed arguments."""
+    count: int | None
+    duration: float | None
+    interval: float | None
+    jsonl: str | None
+    db: Path | None
+    retention: float | None
+    prometheus: tuple[str, int] | None
+    format: str | None
+
+    @property
+    def finite(self) -> bool:
+        return self.count is not None or self.duration is not None
+
+
+def plan_from_args(args: argparse.Namespace) -> Plan:
+    opt = lambda name: getattr(args, name, None)  # noqa: E731 - demo's namespace may lack some
+    count = 1 if opt("once") else opt("count")
+    if opt("format") and count is None and opt("duration") is None:
+        raise UsageError("--format prints once at the end: add --once, --count N or --duration S")
+    db = opt("db")
+    if db is None and not (opt("jsonl") or opt("prometheus") or opt("format")):
+        db = paths.default_db(paths.ensure_state_dir(paths.state_dir(opt("state_dir"))))
+    return Plan(count, opt("duration"), opt("interval"), opt("jsonl"), Path(db) if db else None,
+                opt("retention"), opt("prometheus"), opt("format"))
+
+
+# ---------------------------------------------------------------- the loop
+
+@dataclass
+class Run:
+    """State of one collection run, owned by the event loop."""
+    plan: Plan
+    nodes: list[str]
+    latest: dict[str, Sample] = field(default_factory=dict)
+    up: dict[str, bool] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+    down_reason: dict[str, str] = field(default_factory=dict)
+    pending: list[Sample] = field(default_factory=list)
+    view: tuple = ({}, {})  # (latest, up) copies swapped atomically for the /metrics thread
+
+    def take(self, item: Sample | NodeEvent) -> None:
+        if isinstance(item, NodeEvent):
+            self.up[item.node] = item.kind == "up"
+            if item.kind == "down":
+                self.down_reason[item.node] = item.reason
+                _note(f"{item.node} down: {item.reason}" if item.reason else f"{item.node} down")
+        elif self._wanted(item):
+            self.latest[item.node], self.up[item.node] = item, True
+            self.counts[item.node] = self.counts.get(item.node, 0) + 1
+            self.pending.append(item)
+        self.view = (dict(self.latest), dict(self.up))
+
+    def _wanted(self, s: Sample) -> bool:
+        return self.plan.count is None or self.counts.get(s.node, 0) < self.plan.count
+
+    def settled(self) -> bool:
+        """Every node has its samples, or is down (a finite run does not wait for the dead)."""
+        if self.plan.count is None:
+            return False
+        return all(self.counts.get(n, 0) >= self.plan.count
+                   or (n in self.down_reason and not self.up.get(n)) for n in self.nodes)
+
+    def missing(self) -> list[str]:
+        return [n for n in self.nodes if n not in self.latest]
+
+
+def _note(text: str) -> None:
+    print(f"roost: {' '.join(text.split())}", file=sys.stderr, flush=True)
+
+
+class Sinks:
+    def __init__(self, plan: Plan):
+        self.items: list[Any] = []
+        if plan.jsonl:
+            from collectors.sinks.jsonl import JsonlSink
+            self.items.append(JsonlSink(plan.jsonl))
+        if plan.db:
+            from collectors.sinks.sqlite import SqliteSink
+            self.items.append(SqliteSink(plan.db, retention=plan.retention))
+
+    def write(self, samples: list[Sample]) -> None:
+        for sink in self.items:
+            sink.write(samples)
+
+    def close(self) -> None:
+        for sink in self.items:
+            sink.close()
+
+
+def run_collect(targets: list[NodeTarget], args: argparse.Namespace) -> int:
+    """Collect from targets (plus --local / --procfs trees in args) until done; exit status."""
+    try:
+        plan = plan_from_args(args)
+        sources = _sources(targets, args, plan)
+    except UsageError as exc:
+        _note(str(exc))
+        return 2
+    if not sources.names:
+        _note("nothing to collect: no nodes configured (try --local, --procfs DIR, or `roost demo`)")
+        return 2
+    try:
+        return asyncio.run(_collect(sources, plan))
+    except OSError as exc:
+        _note(f"cannot open output: {exc.strerror or exc}: {exc.filename or ''}")
+        return 1
+
+
+@dataclass
+class Sources:
+    remote: list[NodeTarget]
+    pollers: list[tuple[str, Callable[[], Sample]]]   # (node, sampler) read every interval
+
+    @property
+    def names(self) -> list[str]:
+        return [t.name for t in self.remote] + [n for n, _ in self.pollers]
+
+
+def _sources(targets: list[NodeTarget], args: argparse.Namespace, plan: Plan) -> Sources:
+    if plan.interval:
+        targets = [replace(t, interval=plan.interval) for t in targets]
+    remote = [t for t in targets if not t.local]
+    pollers = [(t.name, _local_sampler(t.name)) for t in targets if t.local]
+    if getattr(args, "local", False) and not any(t.local for t in targets):
+        import socket
+        pollers.append((socket.gethostname(), _local_sampler(socket.gethostname())))
+    procfs, sysfs = getattr(args, "procfs", None), getattr(args, "sysfs", None)
+    if procfs or sysfs:
+        pollers.append(_tree_sampler(procfs or "/proc", sysfs or "/sys"))
+    return Sources(remote, pollers)
+
+
+def _local_sampler(name: str) -> Callable[[], Sample]:
+    from collectors.local import sample_local
+    return lambda: sample_local(name)
+
+
+def _tree_sampler(procfs: str, sysfs: str) -> tuple[str, Callable[[], Sample]]:
+    from collectors.snapshot import build_sample
+    from collectors.tree import read_tree
+    for what, root in (("--procfs", procfs), ("--sysfs", sysfs)):
+        if not Path(root).is_dir():
+            raise UsageError(f"{what} {root}: not a directory")
+    first = build_sample("tree", read_tree(procfs, sysfs), time.time())
+    # name it after the node's hostname file, else the directory holding proc/ (boards/rpi4/proc)
+    parent = Path(procfs).resolve()
+    name = (first.facts.hostname if first.facts else None) or \
+        (parent.parent.name if parent.name == "proc" and parent.parent.name else "tree")
+    return name, lambda: build_sample(name, read_tree(procfs, sysfs), time.time())
+
+
+async def _collect(sources: Sources, plan: Plan) -> int:
+    run = Run(plan, sources.names)
+    run.up = {n: False for n in sources.names}
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    sinks, server = Sinks(plan), _serve(plan, run)
+    try:
+        await _drive(sources, plan, run, sinks, stop)
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        sinks.write(run.pending)
+        run.pending = []
+        sinks.close()
+        if server:
+            server[0].shutdown()
+    return _finish(run, plan, stop.is_set())
+
+
+def _serve(plan: Plan, run: Run):
+    if not plan.prometheus:
+        return None
+    from collectors.sinks.prometheus import serve
+    host, port = plan.prometheus
+    return serve(lambda: run.view, host, port)
+
+
+async def _drive(sources: Sources, plan: Plan, run: Run, sinks: Sinks, stop: asyncio.Event) -> None:
+    queue: asyncio.Queue = asyncio.Queue()
+    interval = plan.interval or _interval(sources)
+    tasks = [asyncio.create_task(_poll(name, fn, interval, queue)) for name, fn in sources.pollers]
+    fleet = await _start_fleet(sources.remote, queue, tasks)
+    try:
+        await _consume(queue, run, sinks, stop, interval, _deadline(plan, sources, interval))
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if fleet is not None:
+            await fleet.stop()
+
+
+def _interval(sources: Sources) -> float:
+    return min((t.interval for t in sources.remote), default=1.0)
+
+
+def _deadline(plan: Plan, sources: Sources, interval: float) -> float | None:
+    now = time.monotonic()
+    if plan.duration is not None:
+        return now + plan.duration
+    if plan.count is not None:
+        # a node that neither answers nor reports down must not hang a finite run
+        connect = max((t.connect_timeout for t in sources.remote), default=0.0)
+        return now + connect + interval * (plan.count + 1) + 5.0
+    return None
+
+
+async def _poll(name: str, sample: Callable[[], Sample], interval: float, queue: asyncio.Queue) -> None:
+    queue.put_nowait(NodeEvent(name, time.time(), "up"))
+    while True:
+        try:
+            queue.put_nowait(await asyncio.to_thread(sample))
+        except OSError as exc:
+            queue.put_nowait(NodeEvent(name, time.time(), "down", f"{exc.strerror or exc}"))
+        await asyncio.sleep(interval)
+
+
+async def _start_fleet(remote: list[NodeTarget], queue: asyncio.Queue, tasks: list):
+    if not remote:
+        return None
+    from collectors.fleet import Fleet
+    fleet = Fleet(remote)
+    await fleet.start()
+
+    async def forward() -> None:
+        async for item in fleet.stream():
+            queue.put_nowait(item)
+    tasks.append(asyncio.create_task(forward()))
+    return fleet
+
+
+async def _consume(queue: asyncio.Queue, run: Run, sinks: Sinks, stop: asyncio.Event,
+                   interval: float, deadline: float | None) -> None:
+    next_flush = time.monotonic() + interval
+    stopper = asyncio.create_task(stop.wait())
+    try:
+        while not stop.is_set() and not run.settled():
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                return
+            if now >= next_flush:
+                sinks.write(run.pending)
+                run.pending, next_flush = [], now + interval
+            wait = min(next_flush, deadline or next_flush) - now
+            getter = asyncio.create_task(queue.get())
+            done, _ = await asyncio.wait({getter, stopper}, timeout=max(wait, 0.0),
+                                         return_when=asyncio.FIRST_COMPLETED)
+            if getter in done:
+                run.take(getter.result())
+            else:
+                getter.cancel()
+    finally:
+        stopper.cancel()
+
+
+def _finish(run: Run, plan: Plan, interrupted: bool) -> int:
+    if plan.format:
+        print(_render(run, plan.format), end="", flush=True)
+    if interrupted or not plan.finite:
+        return 0
+    for node in run.missing():
+        reason = run.down_reason.get(node, "no sample before the deadline")
+        _note(f"{node}: no sample: {reason}")
+    return 1 if run.missing() else 0
+
+
+def _render(run: Run, fmt: str) -> str:
+    samples = [run.latest[n] for n in run.nodes if n in run.latest]
+    if fmt == "json":
+        from collectors.sinks.jsonl import sample_to_json
+        return "".join(json.dumps(sample_to_json(s), separators=(",", ":")) + "\n" for s in samples)
+    from collectors.sinks.prometheus import render_text
+    fleet = len(run.nodes) > 1
+    return render_text(samples, fleet=fleet, up=run.up if fleet else None)
+
+
+# ---------------------------------------------------------------- reachability (nodes, check)
+
+async def probe(target: NodeTarget, timeout: float, command: str | None = None) -> str | None:
+    """Log in over SSH (host key verified) and optionally run command; None or a one-line error."""
+    if target.local:
+        return None
+    import asyncssh
+    try:
+        async with asyncio.timeout(timeout):
+            async with await _connect(target, timeout) as conn:
+                if command:
+                    result = await conn.run(command, check=True)
+                    return None if result.exit_status == 0 else f"exit {result.exit_status}"
+        return None
+    except TimeoutError:
+        return f"timed out after {timeout:g}s"
+    except asyncssh.HostKeyNotVerifiable as exc:
+        return f"host key not verified ({exc.reason}); known_hosts: {', '.join(target.known_hosts or ()) or 'none'}"
+    except asyncssh.PermissionDenied:
+        return f"permission denied for user {target.user or 'default'}"
+    except asyncssh.Error as exc:
+        return " ".join(str(exc.reason).split()) or type(exc).__name__
+    except OSError as exc:
+        return " ".join((exc.strerror or str(exc)).split())
+
+
+async def _connect(target: NodeTarget, timeout: float):
+    import asyncssh
+    options: dict[str, Any] = dict(port=target.port, connect_timeout=timeout, config=[],
+                                   known_hosts=list(target.known_hosts or ()))
+    if target.user:
+        options["username"] = target.user
+    if target.identity_files:
+        options["client_keys"] = list(target.identity_files)
+    if target.proxy_jump:
+        options["tunnel"] = target.proxy_jump
+    if target.host_keys == "accept-new":
+        files = [f for f in (*(target.known_hosts or ()), target.accept_new_store)
+                 if f and Path(f).is_file()]
+        options["known_hosts"] = ()   # -> _AcceptNew decides
+        return await asyncssh.connect(target.host, client_factory=lambda: _AcceptNew(files), **options)
+    return await asyncssh.connect(target.host, **options)
+
+
+def _accept_new_base():
+    import asyncssh
+    return asyncssh.SSHClient
+
+
+class _AcceptNew(_accept_new_base()):
+    """accept-new for probing: a known host must match; an unknown one is accepted (not recorded —
+    the collector's transport records keys when it really connects)."""
+
+    def __init__(self, files: list[str]):
+        self._files = files
+
+    def validate_host_public_key(self, host, addr, port, key) -> bool:
+        import asyncssh
+        if not self._files:
+            return True
+        trusted, _cas, revoked, *_ = asyncssh.read_known_hosts(self._files).match(host, addr, port)
+        if key in revoked:
+            return False
+        return key in trusted if trusted else True
+
+
+async def probe_all(targets: list[NodeTarget], timeout: float,
+                    command: str | None = None) -> dict[str, str | None]:
+    """Probe every target concurrently; {node: None (ok) | one-line error}."""
+    results = await asyncio.gather(*(probe(t, timeout, command) for t in targets))
+    return {t.name: r for t, r in zip(targets, results)}

@@ -1,0 +1,97 @@
+"""The one driver interface every power backend implements, and its value types. UI-free.
+
+A driver switches one node's power through one piece of hardware (an expander pin, a BMC, a
+plug ...). It knows nothing about SSH reachability or safe sequences: console.power.sequence
+adds those on top. Every driver method is async; blocking libraries run in a worker thread.
+"""
+from __future__ import annotations
+
+import asyncio
+import enum
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Awaitable, Callable
+
+
+class PowerError(Exception):
+    """One line naming the node, the driver and what went wrong."""
+
+
+class PowerConfigError(PowerError):
+    """A node's `power` table is wrong: 'node n3: power.pin: expected ...'."""
+
+
+class PowerState(enum.Enum):
+    ON = "on"
+    OFF = "off"
+    UNKNOWN = "unknown"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True, slots=True)
+class CommandResult:
+    exit_status: int
+    stdout: str
+    stderr: str
+
+
+# A command runner executes one shell command line (already quoted) somewhere: on the console's
+# own host or on a controller node over SSH. Tests inject one backed by a lab node.
+Runner = Callable[[str, float], Awaitable[CommandResult]]
+
+
+async def local_runner(command: str, timeout: float) -> CommandResult:
+    """Run a shell command line on the console's own host."""
+    proc = await asyncio.create_subprocess_shell(
+        command, stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    except asyncio.TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise PowerError(f"command timed out after {timeout:g}s: {command.split()[0]}") from None
+    return CommandResult(proc.returncode, out.decode(errors="replace"), err.decode(errors="replace"))
+
+
+class Driver(ABC):
+    """Power control of one node. `kind` is the config name ("expander", "ipmi" ...).
+
+    off() cuts power at once; soft() asks the hardware for an orderly shutdown (ACPI button
+    through a BMC) and is only offered where has_soft is True. `via` names the controller node
+    a driver acts through (its power must not be cut by accident).
+    """
+    kind: str = ""
+    has_soft: bool = False
+
+    def __init__(self, node: str, via: str | None = None):
+        self.node = node
+        self.via = via
+
+    @abstractmethod
+    async def status(self) -> PowerState: ...
+
+    @abstractmethod
+    async def on(self) -> None: ...
+
+    @abstractmethod
+    async def off(self) -> None: ...
+
+    async def cycle(self) -> None:
+        """Off then on; drivers with a native cycle override this."""
+        await self.off()
+        await self.on()
+
+    async def soft(self) -> None:
+        raise self.error(f"{self.kind} has no soft shutdown; use an SSH shutdown instead")
+
+    def describe(self) -> str:
+        return self.kind + (f" via {self.via}" if self.via else "")
+
+    def error(self, what: str) -> PowerError:
+        return PowerError(f"node {self.node}: power {self.kind}: {what}")
+
+    async def close(self) -> None:
+        """Release connections; drivers holding none need not override."""

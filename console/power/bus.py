@@ -1,0 +1,110 @@
+"""The I2C bus as the expander driver sees it: local (smbus2 on /dev/i2c-N) or on the controller
+node over SSH with i2c-tools. Both raise PowerError with one line naming the bus and address.
+
+register=None means a plain byte transfer (PCF8574 has no registers): SMBus receive/send byte,
+which is `i2cget -y BUS ADDR` and `i2cset -y BUS ADDR BYTE` in i2c-tools.
+"""
+from __future__ import annotations
+
+import asyncio
+import shlex
+from typing import Any, Callable
+
+from console.power.base import PowerError, Runner
+
+
+class LocalBus:
+    """An smbus2.SMBus (or an object with its methods, such as chipsim.SimBus)."""
+
+    def __init__(self, bus: int, opener: Callable[[int], Any] | None = None):
+        self.bus = bus
+        self._opener = opener
+        self._dev = None
+
+    def where(self) -> str:
+        return f"/dev/i2c-{self.bus}"
+
+    def _open(self):
+        if self._dev is None:
+            opener = self._opener or _smbus2_open
+            try:
+                self._dev = opener(self.bus)
+            except OSError as e:
+                raise PowerError(f"cannot open {self.where()}: {e.strerror or e}") from None
+        return self._dev
+
+    async def read(self, addr: int, register: int | None) -> int:
+        dev = self._open()
+        try:  # one transfer takes well under a millisecond: no thread needed
+            return dev.read_byte(addr) if register is None else dev.read_byte_data(addr, register)
+        except OSError as e:
+            raise PowerError(f"I2C read failed at {self.where()} {addr:#04x}"
+                             f"{_reg(register)}: {e.strerror or e}") from None
+
+    async def write(self, addr: int, register: int | None, value: int) -> None:
+        dev = self._open()
+        try:
+            if register is None:
+                dev.write_byte(addr, value)
+            else:
+                dev.write_byte_data(addr, register, value)
+        except OSError as e:
+            raise PowerError(f"I2C write failed at {self.where()} {addr:#04x}"
+                             f"{_reg(register)}: {e.strerror or e}") from None
+
+    def close(self) -> None:
+        if self._dev is not None:
+            self._dev.close()
+            self._dev = None
+
+
+def _smbus2_open(bus: int):
+    import smbus2  # imported late: only hosts with local I2C need it
+    return smbus2.SMBus(bus)
+
+
+def _reg(register: int | None) -> str:
+    return "" if register is None else f" register {register:#04x}"
+
+
+class RemoteBus:
+    """i2cget/i2cset run on the controller through a Runner (an SSH connection in production)."""
+
+    def __init__(self, bus: int, runner: Runner, host: str, i2cget: str = "i2cget",
+                 i2cset: str = "i2cset", timeout: float = 10.0):
+        self.bus, self.runner, self.host = bus, runner, host
+        self.i2cget, self.i2cset, self.timeout = i2cget, i2cset, timeout
+
+    def where(self) -> str:
+        return f"bus {self.bus} on {self.host}"
+
+    async def read(self, addr: int, register: int | None) -> int:
+        argv = [self.i2cget, "-y", str(self.bus), f"{addr:#04x}"]
+        if register is not None:
+            argv += [f"{register:#04x}", "b"]
+        out = await self._run(argv, addr, register)
+        try:
+            return int(out.strip().split()[-1], 16) & 0xFF
+        except (ValueError, IndexError):
+            raise PowerError(f"{self.i2cget} on {self.host} printed {out.strip()[:60]!r}, "
+                             f"expected a byte like 0x1f") from None
+
+    async def write(self, addr: int, register: int | None, value: int) -> None:
+        argv = [self.i2cset, "-y", str(self.bus), f"{addr:#04x}"]
+        argv += [f"{value:#04x}"] if register is None else [f"{register:#04x}", f"{value:#04x}", "b"]
+        await self._run(argv, addr, register)
+
+    async def _run(self, argv: list[str], addr: int, register: int | None) -> str:
+        command = shlex.join(argv)
+        try:
+            result = await self.runner(command, self.timeout)
+        except asyncio.TimeoutError:
+            raise PowerError(f"{argv[0]} on {self.host} timed out after {self.timeout:g}s") from None
+        if result.exit_status != 0:
+            why = (result.stderr or result.stdout).strip().splitlines() or [f"exit {result.exit_status}"]
+            raise PowerError(f"{argv[0]} on {self.host} failed at bus {self.bus} {addr:#04x}"
+                             f"{_reg(register)}: {why[-1]}")
+        return result.stdout
+
+    def close(self) -> None:
+        pass

@@ -12,10 +12,12 @@ exec 2>/dev/null
 set -f; static=($4) dynamic=($5) linkpats=($6); set +f
 here=$PWD
 
-# key and path arrays for one list of patterns: K[i] is "proc/..." or "sys/...", F[i] the path
+# key and path arrays for the patterns after $1 (the test: -f files, -L links):
+# K[i] is "proc/..." or "sys/...", F[i] the path
 expand() {
     K=() F=()
-    local pat root rel f
+    local pat root rel f t=$1
+    shift
     for pat in "$@"; do
         case $pat in
             proc/*) root=$P rel=${pat#proc/} ;;
@@ -23,7 +25,7 @@ expand() {
             *) continue ;;
         esac
         for f in "$root"/$rel; do
-            [[ -f $f && -r $f ]] && K+=("${pat%%/*}/${f#"$root"/}") F+=("$f")
+            [[ $t == -L && -L $f || $t == -f && -f $f && -r $f ]] && K+=("${pat%%/*}/${f#"$root"/}") F+=("$f")
         done
     done
 }
@@ -36,9 +38,8 @@ links() {
     local i t pp sp
     physical "$P"; pp=$REPLY
     physical "$S"; sp=$REPLY
-    expand "${linkpats[@]}"
+    expand -L "${linkpats[@]}"
     for i in "${!F[@]}"; do
-        [[ -L ${F[i]} ]] || continue
         physical "${F[i]}"; t=$REPLY
         [[ -n $t ]] || continue
         if [[ -n $sp && $t == "$sp"/* ]]; then t=sys/${t#"$sp"/}
@@ -68,9 +69,9 @@ seq=0
 clock
 out="${RS}H 0 $REPLY$NL"
 links
-expand "${static[@]}"
+expand -f "${static[@]}"
 records S
-expand "${dynamic[@]}"  # K and F hold the dynamic set from here on
+expand -f "${dynamic[@]}"  # K and F hold the dynamic set from here on
 exec {idle}<> <(:)
 next=${EPOCHREALTIME//[!0-9]/}
 while :; do

@@ -9,11 +9,11 @@ RS=$(printf '\036') TAB=$(printf '\tx') TAB=${TAB%x} NL='
 exec 2>/dev/null
 here=$PWD
 
-# LIST: one "key<TAB>path" line per readable file matching the patterns in $1
+# LIST: one "key<TAB>path" line per match of the patterns in $2 passing test $1 (-f or -L)
 expand() {
     LIST=
     set -f; oldifs=$IFS; IFS=$NL
-    for pat in $1; do
+    for pat in $2; do
         case $pat in
             proc/*) root=$P rel=${pat#proc/} ;;
             sys/*) root=$S rel=${pat#sys/} ;;
@@ -21,7 +21,8 @@ expand() {
         esac
         IFS=$oldifs; set +f
         for f in "$root"/$rel; do
-            [ -f "$f" ] && [ -r "$f" ] && LIST="$LIST${pat%%/*}/${f#"$root"/}$TAB$f$NL"
+            if [ "$1" = -L ]; then [ -L "$f" ]; else [ -f "$f" ] && [ -r "$f" ]; fi &&
+                LIST="$LIST${pat%%/*}/${f#"$root"/}$TAB$f$NL"
         done
         set -f; IFS=$NL
     done
@@ -34,11 +35,10 @@ physical() { REPLY=; cd -P -- "$1" && REPLY=$PWD; cd -- "$here"; }
 links() {
     physical "$P"; pp=$REPLY
     physical "$S"; sp=$REPLY
-    expand "$1"
+    expand -L "$1"
     set -f; oldifs=$IFS; IFS=$NL
     for line in $LIST; do
         k=${line%%"$TAB"*} f=${line#*"$TAB"}
-        [ -L "$f" ] || continue
         physical "$f"; t=$REPLY
         [ -n "$t" ] || continue
         if [ -n "$sp" ] && [ "${t#"$sp"/}" != "$t" ]; then t=sys/${t#"$sp"/}
@@ -74,9 +74,9 @@ secs=$((us / 1000000)).$(printf '%06d' $((us % 1000000)))
 seq=0
 out="${RS}H 0 $(date $fmt)$NL"
 links "$6"
-expand "$4"
+expand -f "$4"
 records S "$LIST"
-expand "$5"
+expand -f "$5"
 DYNAMIC=$LIST
 while :; do
     [ "$seq" = 0 ] || out="${RS}H $seq $(date $fmt)$NL"

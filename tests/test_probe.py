@@ -1,0 +1,216 @@
+"""The remote sampler: its command line (pure) and the real scripts run by real sshd sessions."""
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import given, strategies as st
+
+from collectors.frame import FrameDecoder
+from collectors.model import NodeTarget
+from collectors.probe import parse_header, sampler_command
+from collectors.transport import connect
+from collectors.tree import read_tree
+from tests.conftest import SHARED, need
+
+RPI4 = SHARED / "fixtures" / "boards" / "rpi4"
+NODE_EXPORTER = SHARED / "fixtures" / "node_exporter"
+
+roots = st.text(st.characters(blacklist_characters="\n\r\0", blacklist_categories=("Cs",)),
+                max_size=30).map(lambda s: "/" + s)
+
+
+# ---- pure: the command line ------------------------------------------------------------------
+
+@given(roots, roots, st.floats(0.01, 86400))
+def test_header_round_trips(procfs, sysfs, interval):
+    command = sampler_command(NodeTarget("n", "h", procfs=procfs, sysfs=sysfs, interval=interval))
+    first = command.split("\n", 1)[0]
+    assert first == f"# roost-sampler 1 interval={interval!r} procfs={procfs} sysfs={sysfs}"
+    header = parse_header(command)
+    assert (header.version, header.interval) == (1, interval)
+    if " sysfs=" not in procfs:
+        assert (header.procfs, header.sysfs) == (procfs, sysfs)
+
+
+@given(st.text(max_size=200))
+def test_parse_header_never_crashes(text):
+    header = parse_header(text)
+    assert header is None or text.startswith("# roost-sampler ")
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("procfs", "proc", "n7: procfs must be an absolute path on one line"),
+    ("sysfs", "/sys\nrm -rf ~", "n7: sysfs must be an absolute path on one line"),
+    ("interval", math.nan, "n7: interval must be 0.01..86400 s"),
+    ("interval", 0.0, "n7: interval must be 0.01..86400 s"),
+])
+def test_bad_target_is_one_line_error(field, value, message):
+    with pytest.raises(ValueError, match=f"^{message}"):
+        sampler_command(NodeTarget("n7", "h", **{field: value}))
+
+
+def test_unknown_shell():
+    with pytest.raises(ValueError, match="n: sampler shell must be one of"):
+        sampler_command(NodeTarget("n", "h"), shell="zsh")
+
+
+# ---- the scripts, run by real sshd sessions ----------------------------------------------------
+
+@pytest.fixture(scope="module")
+def nodes(ssh_lab):
+    return ssh_lab.start(1) + ssh_lab.start(1, no_bash=True)
+
+
+@pytest.fixture(scope="module")
+def public_tmp():
+    """A temp dir the lab's login user can read (pytest's tmp_path is root-only)."""
+    path = Path(tempfile.mkdtemp(prefix="roost-probe-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+async def read_frames(conn, command: str, count: int) -> list:
+    proc = await conn.create_process(command, encoding="utf-8", errors="replace")
+    decoder, frames = FrameDecoder(), []
+    while len(frames) < count:
+        chunk = await asyncio.wait_for(proc.stdout.read(65536), 10)
+        assert chunk, f"sampler ended early: {await proc.stderr.read()}"
+        frames += decoder.feed(chunk)
+    proc.close()
+    assert decoder.garbage == 0
+    return frames
+
+
+def same_tree(snapshot, procfs: str, sysfs: str) -> None:
+    ref = read_tree(procfs, sysfs)
+    assert set(snapshot.files) == set(ref.files)
+    # the shell's read stops at a NUL byte (device-tree strings end with one)
+    assert {k: v.split("\0")[0] for k, v in ref.files.items()} == dict(snapshot.files)
+    assert dict(snapshot.links) == dict(ref.links)
+
+
+@pytest.mark.parametrize("which", [0, 1], ids=["bash", "sh"])
+async def test_fixture_tree_same_as_read_tree(nodes, which):
+    need(RPI4.is_dir(), f"board fixtures missing ({RPI4})")
+    target = nodes[which].target(procfs=str(RPI4 / "proc"), sysfs=str(RPI4 / "sys"), interval=0.05)
+    async with await connect(target) as conn:
+        frames = await read_frames(conn, sampler_command(target), 3)
+    assert [f.seq for f in frames] == [0, 1, 2]
+    for frame in frames:
+        same_tree(frame.snapshot, target.procfs, target.sysfs)
+        assert abs(frame.node_clock - time.time()) < 5
+
+
+@pytest.fixture(scope="module")
+def exporter_tree(public_tmp):
+    """node_exporter's real sysfs fixture (hwmon device links, fans, pwm) plus its proc files."""
+    need(NODE_EXPORTER.is_dir(), f"node_exporter fixtures missing ({NODE_EXPORTER})")
+    from tests.ttar import extract
+    root = public_tmp / "odd 'root' $x"  # quoting: spaces, quotes and $ in the roots
+    root.mkdir()
+    extract(NODE_EXPORTER / "sys.ttar", root)
+    shutil.copytree(NODE_EXPORTER / "proc", root / "proc", symlinks=True)
+    subprocess.run(["chmod", "-R", "a+rX", str(public_tmp)], check=True)
+    return root
+
+
+@pytest.mark.parametrize("which", [0, 1], ids=["bash", "sh"])
+async def test_links_and_odd_roots(nodes, exporter_tree, which):
+    target = nodes[which].target(procfs=str(exporter_tree / "proc"), sysfs=str(exporter_tree / "sys"),
+                                 interval=0.05)
+    async with await connect(target) as conn:
+        frame = (await read_frames(conn, sampler_command(target), 2))[-1]
+    assert frame.snapshot.links, "the fixture has hwmon device links"
+    same_tree(frame.snapshot, target.procfs, target.sysfs)
+
+
+async def test_bash_and_sh_frames_identical(nodes):
+    need(RPI4.is_dir(), f"board fixtures missing ({RPI4})")
+    target = nodes[0].target(procfs=str(RPI4 / "proc"), sysfs=str(RPI4 / "sys"), interval=0.05)
+    async with await connect(target) as conn:
+        via_bash = await read_frames(conn, sampler_command(target, shell="bash"), 2)
+        via_sh = await read_frames(conn, sampler_command(target, shell="sh"), 2)
+    assert via_bash[1].snapshot == via_sh[1].snapshot
+
+
+def shells_of(node) -> dict[int, str]:
+    out = {}
+    for pid in node.session_pids():
+        try:
+            out[pid] = os.path.basename(os.readlink(f"/proc/{pid}/exe"))
+        except OSError:
+            pass
+    return out
+
+
+async def wait_until(cond, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.02)
+
+
+async def test_no_bash_node_runs_real_sh(nodes):
+    target = nodes[1].target(interval=0.05)
+    async with await connect(target) as conn:
+        proc = await conn.create_process(sampler_command(target))
+        await proc.stdout.readuntil("\x1eE 1\n")
+        assert "dash" in shells_of(nodes[1]).values()
+        assert "bash" not in shells_of(nodes[1]).values()
+        proc.close()
+
+
+@pytest.mark.parametrize("which,shell", [(0, "bash"), (1, "dash")])
+async def test_forks_per_sample(nodes, which, shell):
+    """bash: no fork at all while sampling; dash (the control, so the probe is real) forks."""
+    need(shutil.which("strace") is not None, "strace missing")
+    target = nodes[which].target(interval=0.02)
+    async with await connect(target) as conn:
+        proc = await conn.create_process(sampler_command(target))
+        await proc.stdout.readuntil("\x1eE 1\n")
+        pid, = [p for p, exe in shells_of(nodes[which]).items() if exe == shell]
+        tracer = await asyncio.create_subprocess_exec(
+            "strace", "-f", "-qq", "-e", "trace=clone,clone3,fork,vfork,execve", "-p", str(pid),
+            stderr=asyncio.subprocess.PIPE)
+        await asyncio.sleep(0.2)  # let strace attach before the counted window
+        for _ in range(20):
+            await proc.stdout.readuntil("\x1eE ")
+        tracer.send_signal(signal.SIGINT)
+        _, err = await tracer.communicate()
+        proc.close()
+    calls = [line for line in err.decode().splitlines() if "clone" in line or "fork" in line]
+    assert (len(calls) == 0) if shell == "bash" else (len(calls) >= 20)
+
+
+@pytest.mark.parametrize("which", [0, 1], ids=["bash", "sh"])
+@pytest.mark.parametrize("how", ["client-closes", "sshd-dies"])
+async def test_loop_dies_with_session(nodes, which, how):
+    node = nodes[which]
+    target = node.target(interval=0.05)
+    conn = await connect(target)
+    proc = await conn.create_process(sampler_command(target))
+    await proc.stdout.readuntil("\x1eE 1\n")
+    assert shells_of(node)
+    if how == "client-closes":
+        conn.close()
+    else:  # the per-connection sshd processes die, the listener stays: only the pipes close
+        session_sshd = [p for p in _children(node.pid)]
+        for pid in session_sshd:
+            os.kill(pid, signal.SIGKILL)
+    await wait_until(lambda: not node.session_pids(), timeout=5)
+    conn.close()
+
+
+def _children(pid: int) -> list[int]:
+    from tests.lab.sshd import descendants
+    return [p for p in descendants(pid) if p != pid and os.path.basename(os.readlink(f"/proc/{p}/exe")) == "sshd"]

@@ -1,0 +1,183 @@
+"""The simulated fleet: N real SSH servers in this process, one ticker, keys and known_hosts.
+
+start()/stop() run in whatever event loop awaits them (the TUI's, a test's, or a thread's).
+roost reaches the nodes only through its normal path: targets() are plain NodeTargets with the
+demo's client key and known_hosts, verified strictly like any other fleet.
+"""
+from __future__ import annotations
+
+import asyncio
+import getpass
+import random
+import resource
+import shutil
+import tempfile
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncssh
+
+from collectors.model import NodeTarget
+from console.demo.boards import fleet_profiles
+from console.demo.node import DemoNode, NodeContext
+from console.demo.power import DemoPowerChannel
+from console.demo.ticker import Ticker
+
+HOST = "127.0.0.1"
+RACK = 10                      # nodes per simulated rack (a group, and a shared ambient)
+
+
+@dataclass(frozen=True, slots=True)
+class NodeInfo:
+    name: str
+    board: str
+    title: str
+    cores: int
+    groups: tuple[str, ...]
+
+
+class DemoFleet:
+    def __init__(self, nodes: int, profile: str = "mixed", seed: int = 0, steady: bool = False,
+                 state_dir: Path | None = None, boot_delay: float = 3.0, interval: float = 1.0,
+                 drop_every: float = 60.0, drop_for: tuple[float, float] = (5.0, 20.0)):
+        if nodes < 1:
+            raise ValueError(f"demo fleet needs at least one node, got {nodes}")
+        if interval <= 0 or boot_delay < 0:
+            raise ValueError("demo interval must be > 0 and boot delay >= 0")
+        self.profiles = fleet_profiles(nodes, profile)   # raises on an unknown profile name
+        self.seed, self.steady, self.interval = seed, steady, interval
+        self.boot_delay, self.drop_every, self.drop_for = boot_delay, drop_every, drop_for
+        self._own_dir = state_dir is None
+        self.state_dir = Path(state_dir) if state_dir else None
+        self._nodes: list[DemoNode] = []
+        self._power: dict[str, DemoPowerChannel] = {}
+        self._ticker = Ticker(slot=min(0.05, interval / 4))
+        self._chaos: asyncio.Task | None = None
+        self.drops = 0
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    async def start(self) -> None:
+        _raise_fd_limit(len(self.profiles) * 4 + 256)
+        if self.state_dir is None:
+            self.state_dir = Path(tempfile.mkdtemp(prefix="roost-demo-"))
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        ctx = NodeContext(self._ticker, asyncssh.read_authorized_keys(
+            str(self._client_key())), uuid.uuid4().hex[:12], self.interval, HOST)
+        self._nodes = self._build_nodes(ctx)
+        self._ticker.start()
+        await asyncio.gather(*(n.listen() for n in self._nodes))
+        self._write_known_hosts()
+        self._power = {n.name: DemoPowerChannel(n, self) for n in self._nodes}
+        if not self.steady and self.drop_every > 0:
+            self._chaos = asyncio.get_running_loop().create_task(self._drop_offs())
+
+    async def stop(self) -> None:
+        if self._chaos:
+            self._chaos.cancel()
+            await asyncio.gather(self._chaos, return_exceptions=True)
+        for power in self._power.values():
+            power.cancel()
+        await asyncio.gather(*(n.unlisten(kill=True) for n in self._nodes))
+        self._ticker.stop()
+        if self._own_dir and self.state_dir is not None:
+            shutil.rmtree(self.state_dir, ignore_errors=True)
+
+    async def __aenter__(self) -> "DemoFleet":
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.stop()
+
+    # -- set-up ---------------------------------------------------------------------------------
+    def _client_key(self) -> Path:
+        """The demo's client key (kept across runs in a given state dir); returns the .pub."""
+        key = self.state_dir / "id_ed25519"
+        if not key.exists():
+            private = asyncssh.generate_private_key("ssh-ed25519", comment="roost-demo")
+            private.write_private_key(str(key))
+            private.write_public_key(str(key) + ".pub")
+            key.chmod(0o600)
+        return Path(str(key) + ".pub")
+
+    def _build_nodes(self, ctx: NodeContext) -> list[DemoNode]:
+        rng = random.Random(self.seed)
+        counts: dict[str, int] = {}
+        width = max(2, len(str(len(self.profiles))))
+        racks = [rng.uniform(20.0, 27.0) for _ in range(len(self.profiles) // RACK + 1)]
+        nodes = []
+        for i, prof in enumerate(self.profiles):
+            counts[prof.name] = counts.get(prof.name, 0) + 1
+            name = f"{prof.name}-{counts[prof.name]:0{width}d}"
+            directory = self.state_dir / "nodes" / name
+            directory.mkdir(parents=True, exist_ok=True)
+            key = asyncssh.generate_private_key("ssh-ed25519")
+            node = DemoNode(ctx, i, name, prof, key, directory, self.seed * 1_000_003 + i,
+                            racks[i // RACK])
+            node.groups = (prof.name, f"rack{i // RACK + 1}")
+            nodes.append(node)
+        return nodes
+
+    def _write_known_hosts(self) -> None:
+        lines = [f"[{HOST}]:{n.port} {n.host_key.export_public_key('openssh').decode().strip()}"
+                 for n in self._nodes]
+        (self.state_dir / "known_hosts").write_text("\n".join(lines) + "\n")
+
+    # -- queries --------------------------------------------------------------------------------
+    @property
+    def nodes(self) -> list[NodeInfo]:
+        return [NodeInfo(n.name, n.profile.name, n.profile.title, n.cores, n.groups)
+                for n in self._nodes]
+
+    def node(self, name: str) -> DemoNode:
+        for n in self._nodes:
+            if n.name == name:
+                return n
+        raise KeyError(f"no demo node named {name!r}")
+
+    def power(self, name: str) -> DemoPowerChannel:
+        if name not in self._power:
+            raise KeyError(f"no demo node named {name!r}")
+        return self._power[name]
+
+    @property
+    def identity_file(self) -> Path:
+        return self.state_dir / "id_ed25519"
+
+    @property
+    def known_hosts(self) -> Path:
+        return self.state_dir / "known_hosts"
+
+    def targets(self) -> list[NodeTarget]:
+        user = getpass.getuser()
+        return [NodeTarget(name=n.name, host=HOST, port=n.port, user=user,
+                           identity_files=(str(self.identity_file),),
+                           known_hosts=(str(self.known_hosts),), host_keys="strict",
+                           interval=self.interval, groups=n.groups) for n in self._nodes]
+
+    def write_inventory(self, path: Path) -> Path:
+        from console.demo.inventory import write_inventory
+        return write_inventory(self, Path(path))
+
+    # -- drop-offs ------------------------------------------------------------------------------
+    async def drop(self, name: str, duration: float) -> None:
+        """Take a node off the network for duration seconds (connections cut, port refused)."""
+        self.drops += 1
+        await self.power(name).drop(duration)
+
+    async def _drop_offs(self) -> None:
+        rng = random.Random(self.seed ^ 0x5EED)
+        while True:
+            await asyncio.sleep(rng.expovariate(1.0 / self.drop_every))
+            up = [n for n in self._nodes if n.state == "on"]
+            if up:
+                await self.drop(rng.choice(up).name, rng.uniform(*self.drop_for))
+
+
+def _raise_fd_limit(want: int) -> None:
+    # Each node holds a listener and, once roost connects, two sockets in this one process.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < want:
+        target = want if hard == resource.RLIM_INFINITY else min(hard, want)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, target), hard))

@@ -1,0 +1,44 @@
+"""Write a roost.toml (and its known_hosts) that points every roost command at a running demo.
+
+The schema is console.config's: [defaults] user/identity/known_hosts/host_keys/interval and one
+[[nodes]] table per node (each has its own port) with names/host/port/groups.
+"""
+from __future__ import annotations
+
+import getpass
+import json
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from console.demo.fleet import DemoFleet
+
+
+def _q(text: str) -> str:
+    # TOML basic strings accept JSON string escapes.
+    return json.dumps(text)
+
+
+def render(fleet: "DemoFleet", known_hosts: Path) -> str:
+    head = [f"# roost demo fleet: {len(fleet.nodes)} simulated nodes, seed {fleet.seed}.",
+            "# Valid while that `roost demo` runs (its ports and host keys change per run).",
+            "", "[defaults]", f"user = {_q(getpass.getuser())}",
+            f"identity = [{_q(str(fleet.identity_file))}]",
+            f"known_hosts = [{_q(str(known_hosts))}]", 'host_keys = "strict"',
+            f"interval = {float(fleet.interval)!r}", ""]
+    body = []
+    for info, target in zip(fleet.nodes, fleet.targets()):
+        groups = ", ".join(_q(g) for g in info.groups)
+        body += ["[[nodes]]", f"names = {_q(info.name)}", f"host = {_q(target.host)}",
+                 f"port = {target.port}", f"groups = [{groups}]", ""]
+    return "\n".join(head + body)
+
+
+def write_inventory(fleet: "DemoFleet", path: Path) -> Path:
+    """Write path (roost.toml) and path's sibling <stem>.known_hosts; returns path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    known = path.with_name(path.stem + ".known_hosts")
+    shutil.copyfile(fleet.known_hosts, known)
+    path.write_text(render(fleet, known.resolve()))
+    return path

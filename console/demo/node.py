@@ -1,0 +1,194 @@
+"""One simulated node: a real asyncssh server on 127.0.0.1 with its own port and host key.
+
+An exec request that starts with "# roost-sampler " streams frames of the simulated board (the
+same wire format as the real remote sampler); any other exec runs for real as a local subprocess
+in the node's own directory, at most <cores> at a time; a shell request gets the user's shell
+(on a pty if one was asked for); SFTP is rooted at the node directory.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncssh
+
+from collectors.frame import encode_frame
+from console.demo import shell
+from console.demo.boards import Profile
+from console.demo.layout import build_layout
+from console.demo.sim import BoardSim
+from console.demo.ticker import Ticker
+
+SAMPLER_MAGIC = "# roost-sampler "
+MAX_BACKLOG = 256 * 1024      # bytes queued on a channel before frames are skipped
+
+
+@dataclass
+class NodeContext:
+    """What every node of one fleet shares."""
+    ticker: Ticker
+    client_keys: asyncssh.SSHAuthorizedKeys
+    tag: str                  # marks this fleet's processes (power-off kills them)
+    interval: float
+    host: str = "127.0.0.1"
+
+
+class SamplerSession:
+    """One sampler channel: the ticker calls fire() once per interval."""
+    __slots__ = ("node", "process", "interval", "seq", "alive")
+
+    def __init__(self, node: "DemoNode", process: asyncssh.SSHServerProcess, interval: float):
+        self.node, self.process, self.interval = node, process, interval
+        self.seq, self.alive = 0, True
+
+    def fire(self, now: float) -> None:
+        chan = self.process.channel
+        if chan.is_closing():
+            self.alive = False
+            return
+        if self.seq and chan.get_write_buffer_size() > MAX_BACKLOG:
+            return  # a stalled reader: skip, as a blocked real loop would
+        lay, files = self.node.layout, self.node.sim.files(now)
+        if self.seq == 0:
+            text = encode_frame(0, now, files, static=lay.static, links=lay.links)
+        else:
+            text = encode_frame(self.seq, now, files)
+        self.seq += 1
+        try:
+            self.process.stdout.write(text.encode())
+        except (OSError, asyncssh.Error):
+            self.alive = False
+
+
+class _Server(asyncssh.SSHServer):
+    def __init__(self, node: "DemoNode"):
+        self.node, self.conn = node, None
+
+    def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
+        self.conn = conn
+        self.node.conns.add(conn)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.node.conns.discard(self.conn)
+
+
+class DemoNode:
+    def __init__(self, ctx: NodeContext, index: int, name: str, profile: Profile,
+                 host_key: asyncssh.SSHKey, directory: Path, seed: int, ambient: float):
+        self.ctx, self.index, self.name, self.profile = ctx, index, name, profile
+        self.host_key, self.dir, self.port = host_key, directory, 0
+        self.layout = build_layout(profile, name)
+        self.sim = BoardSim(self.layout, random.Random(seed), ambient, time.time())
+        self.conns: set[asyncssh.SSHServerConnection] = set()
+        self.sessions: set[SamplerSession] = set()
+        self.procs: set[asyncio.subprocess.Process] = set()
+        self.slots = asyncio.Semaphore(profile.cores)
+        self.groups: tuple[str, ...] = (profile.name,)
+        self.state = "off"     # on | off | booting | dropped
+        self.started = 0       # successful listens (tests wait on it)
+        self._acceptor: asyncssh.SSHAcceptor | None = None
+        self._options: asyncssh.SSHServerConnectionOptions | None = None
+
+    @property
+    def cores(self) -> int:
+        return self.profile.cores
+
+    # -- listener -------------------------------------------------------------------------------
+    async def listen(self) -> None:
+        """Open the SSH port (the same one every time after the first)."""
+        if self._acceptor is not None:
+            return
+        self._acceptor = await asyncssh.listen(
+            self.ctx.host, self.port, options=self._server_options(), reuse_address=True)
+        self.port = self._acceptor.sockets[0].getsockname()[1]
+        self.state, self.started = "on", self.started + 1
+
+    def _server_options(self) -> asyncssh.SSHServerConnectionOptions:
+        if self._options is None:
+            self._options = asyncssh.SSHServerConnectionOptions(
+                server_host_keys=[self.host_key], authorized_client_keys=self.ctx.client_keys,
+                server_factory=lambda: _Server(self), process_factory=self._process,
+                sftp_factory=lambda chan: asyncssh.SFTPServer(chan, chroot=str(self.dir).encode()),
+                allow_scp=True, encoding=None, x11_forwarding=False, agent_forwarding=False)
+        return self._options
+
+    async def unlisten(self, kill: bool) -> None:
+        """Close the port and every live connection; kill=True also kills this node's work."""
+        acceptor, self._acceptor = self._acceptor, None
+        if acceptor is not None:
+            acceptor.close()
+            await acceptor.wait_closed()
+        for conn in list(self.conns):
+            conn.abort()
+        self.conns.clear()
+        for session in self.sessions:
+            session.alive = False
+        self.sessions.clear()
+        if kill:
+            await self._kill_work()
+
+    async def _kill_work(self) -> None:
+        for proc in list(self.procs):
+            _killpg(proc.pid)
+        # Detached jobs (nohup/setsid) left the group: find them by the fleet tag in environ.
+        for pid in shell.tagged_pids(f"{self.ctx.tag}:{self.name}"):
+            _killpg(pid, group=False)
+
+    # -- sessions -------------------------------------------------------------------------------
+    async def _process(self, process: asyncssh.SSHServerProcess) -> None:
+        command = process.command
+        try:
+            if command and command.startswith(SAMPLER_MAGIC):
+                await self._sample(process, command)
+            elif command:
+                process.exit(await self._run(process, command))
+            else:
+                process.exit(await shell.run_shell(self, process))
+        except (asyncssh.Error, OSError, asyncio.CancelledError):
+            process.close()
+
+    async def _sample(self, process: asyncssh.SSHServerProcess, command: str) -> None:
+        session = SamplerSession(self, process, _interval(command, self.ctx.interval))
+        self.sessions.add(session)
+        session.fire(time.time())   # the real sampler writes its first frame at once
+        self.ctx.ticker.add(session, session.interval)
+        try:
+            await process.channel.wait_closed()
+        finally:
+            session.alive = False
+            self.sessions.discard(session)
+
+    async def _run(self, process: asyncssh.SSHServerProcess, command: str) -> int:
+        async with self.slots:
+            return await shell.run_command(self, process, command)
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "ROOST_DEMO_NODE": self.name, "HOME": str(self.dir),
+                "PWD": str(self.dir), "OMP_NUM_THREADS": str(self.cores),
+                "ROOST_DEMO_TAG": f"{self.ctx.tag}:{self.name}"}
+
+
+def _interval(command: str, default: float) -> float:
+    """interval=<float> from the sampler's header line; the fleet's own otherwise."""
+    for word in command.split("\n", 1)[0].split():
+        if word.startswith("interval="):
+            try:
+                return max(0.05, float(word[9:]))
+            except ValueError:
+                break
+    return default
+
+
+def _killpg(pid: int, group: bool = True) -> None:
+    try:
+        if group:
+            os.killpg(pid, signal.SIGKILL)
+        else:
+            os.kill(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass

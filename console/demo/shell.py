@@ -1,0 +1,121 @@
+"""Real work on a simulated node: commands and shells run as local processes in the node's dir.
+
+Each process starts a new session (so the node can kill its whole group) and carries
+ROOST_DEMO_TAG in its environment (so a power-off also finds what was detached with nohup/setsid).
+"""
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import os
+import pty
+import struct
+import termios
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterator
+
+import asyncssh
+
+if TYPE_CHECKING:
+    from console.demo.node import DemoNode
+
+PIPE = asyncio.subprocess.PIPE
+
+
+async def run_command(node: "DemoNode", process: asyncssh.SSHServerProcess, command: str) -> int:
+    """Run command through /bin/sh with the channel as its stdio; returns the exit status."""
+    proc = await asyncio.create_subprocess_shell(
+        command, stdin=PIPE, stdout=PIPE, stderr=PIPE, cwd=node.dir, env=node.env(),
+        start_new_session=True)
+    return await _supervise(node, process, proc)
+
+
+async def run_shell(node: "DemoNode", process: asyncssh.SSHServerProcess) -> int:
+    """An interactive login: the user's shell, on a pty when the client asked for one."""
+    sh = os.environ.get("SHELL") or "/bin/sh"
+    if not process.get_terminal_type():
+        proc = await asyncio.create_subprocess_exec(
+            sh, stdin=PIPE, stdout=PIPE, stderr=PIPE, cwd=node.dir, env=node.env(),
+            start_new_session=True)
+        return await _supervise(node, process, proc)
+    return await _pty_shell(node, process, sh)
+
+
+async def _supervise(node: "DemoNode", process: asyncssh.SSHServerProcess,
+                     proc: asyncio.subprocess.Process) -> int:
+    node.procs.add(proc)
+    node.sim.jobs = len(node.procs)
+    try:
+        await process.redirect(stdin=proc.stdin)
+        await asyncio.gather(_pump(proc.stdout, process.stdout),
+                             _pump(proc.stderr, process.stderr))
+        return _status(await proc.wait())
+    except asyncio.CancelledError:
+        _hangup(proc)
+        raise
+    finally:
+        node.procs.discard(proc)
+        node.sim.jobs = len(node.procs)
+
+
+async def _pump(reader: asyncio.StreamReader, writer: asyncssh.SSHWriter) -> None:
+    # Forward everything before the exit status goes out, so no trailing output is lost.
+    while data := await reader.read(65536):
+        try:
+            writer.write(data)
+            await writer.drain()
+        except (OSError, asyncssh.Error):
+            return
+
+
+def _status(code: int) -> int:
+    # A signal death maps to 128+N as a shell reports it.
+    return 128 - code if code < 0 else code
+
+
+def _hangup(proc: asyncio.subprocess.Process) -> None:
+    try:
+        os.killpg(proc.pid, 1)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+async def _pty_shell(node: "DemoNode", process: asyncssh.SSHServerProcess, sh: str) -> int:
+    master, slave = pty.openpty()
+    cols, rows, *_ = process.get_terminal_size()
+    if cols and rows:
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+    env = {**node.env(), "TERM": process.get_terminal_type() or "xterm"}
+    proc = await asyncio.create_subprocess_exec(
+        sh, "-i", stdin=slave, stdout=slave, stderr=slave, cwd=node.dir, env=env,
+        start_new_session=True, preexec_fn=_take_tty)
+    os.close(slave)
+    node.procs.add(proc)
+    try:
+        reader = open(master, "rb", buffering=0)
+        writer = open(os.dup(master), "wb", buffering=0)
+        await process.redirect(stdin=writer, stdout=reader)
+        return _status(await proc.wait())
+    finally:
+        node.procs.discard(proc)
+
+
+def _take_tty() -> None:
+    # In the child, after setsid: make the pty on fd 0 the controlling terminal.
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+def tagged_pids(tag: str) -> Iterator[int]:
+    """Our processes whose environment carries ROOST_DEMO_TAG=tag."""
+    needle = f"ROOST_DEMO_TAG={tag}\0".encode()
+    me = os.getuid()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if entry.stat().st_uid != me:
+                continue
+            if needle in (entry / "environ").read_bytes():
+                yield int(entry.name)
+        except OSError:
+            continue

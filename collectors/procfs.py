@@ -7,6 +7,7 @@ second, as the kernel exports it everywhere), bytes (kB * 1024).
 from __future__ import annotations
 
 import math
+import re
 from types import MappingProxyType
 
 from .model import CpuTimes, LoadAvg, Memory, NetCounters
@@ -15,6 +16,7 @@ USER_HZ = 100.0
 _STAT_FIELDS = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal", "guest",
                 "guest_nice")
 _NETDEV_COLUMNS = 16
+_MEMINFO_LINE = re.compile(r"^([^\s:]+):[ \t]+([0-9]+)( kB)?[ \t]*$", re.MULTILINE | re.ASCII)
 
 # arm64 /proc/cpuinfo has no "model name": map (implementer, part) to the core's name.
 _ARM_PARTS = {
@@ -29,8 +31,9 @@ _ARM_PARTS = {
 def parse_int(text: str) -> int | None:
     """A plain ASCII decimal integer (optionally negative), else None ("1_0", "٣", "nan" refused)."""
     s = text.strip()
-    body = s[1:] if s[:1] == "-" else s
-    if body.isascii() and body.isdigit():
+    if s.isdigit() and s.isascii():
+        return int(s)
+    if s[:1] == "-" and s[1:].isdigit() and s.isascii():
         return int(s)
     return None
 
@@ -59,7 +62,7 @@ def _cpu_line(tokens: list[str]) -> CpuTimes | None:
     cpu = tokens[0][3:]
     if cpu and not (cpu.isascii() and cpu.isdigit()):
         return None
-    return CpuTimes(cpu, *(int(v) / USER_HZ for v in values))
+    return CpuTimes(cpu, *[int(v) / USER_HZ for v in values])
 
 
 def parse_stat(text: str) -> tuple[CpuTimes | None, tuple[CpuTimes, ...]]:
@@ -101,21 +104,13 @@ def parse_loadavg(text: str) -> LoadAvg | None:
     return LoadAvg(*loads, running=running, processes=processes)
 
 
-def _meminfo_line(line: str) -> tuple[str, float] | None:
-    key, sep, rest = line.partition(":")
-    parts = rest.split()
-    if not sep or not key or " " in key or not 1 <= len(parts) <= 2:
-        return None
-    value = parse_int(parts[0])
-    if value is None or (len(parts) == 2 and parts[1] != "kB"):
-        return None
-    # node_exporter: a unit means kB; unitless lines (HugePages_*) are counts.
-    return key, float(value * 1024 if len(parts) == 2 else value)
-
-
 def parse_meminfo(text: str) -> Memory | None:
-    """/proc/meminfo -> Memory keyed by the kernel's names ("Active(anon)") in bytes or counts."""
-    fields = dict(filter(None, map(_meminfo_line, text.splitlines())))
+    """/proc/meminfo -> Memory keyed by the kernel's names ("Active(anon)") in bytes or counts.
+
+    node_exporter's rule: a unit means kB; unitless lines (HugePages_*) are counts. One regex pass:
+    this runs for every frame and meminfo is the longest file a node sends."""
+    # float(v) * 1024 is exact: scaling by a power of two commutes with rounding
+    fields = {key: float(value) * 1024.0 if kb else float(value) for key, value, kb in _MEMINFO_LINE.findall(text)}
     return Memory(MappingProxyType(fields)) if fields else None
 
 

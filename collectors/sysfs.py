@@ -6,6 +6,7 @@ Assemblers take the directory's root-relative path only to word their problem no
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Iterable, Mapping
 
 from .model import CoolingDevice, CpuFreq, HwmonSensor, RpiThrottle, ThermalZone
@@ -104,6 +105,7 @@ def hwmon_sensors(where: str, chip: str, chip_name: str, files: Files) -> tuple[
     return sensors, problems
 
 
+@lru_cache(maxsize=1024)  # static text, parsed for every frame: cache it
 def parse_cpu_list(text: str) -> tuple[int, ...] | None:
     """A kernel cpu list: "0-3", "0 1 2 3", "0-1,4-5" -> sorted cpu numbers; garbage -> None."""
     cpus: set[int] = set()

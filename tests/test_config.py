@@ -1,0 +1,189 @@
+"""console.config: loading, precedence, and one-line errors that name file, line and key path."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from console.config import Config, ConfigError, Locator, load_config
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "roost.toml"
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path, monkeypatch):
+    """No real ~/.ssh/config, ./roost.toml or XDG config can leak into a test."""
+    home = tmp_path / "home"
+    home.mkdir()
+    for var in ("ROOST_CONFIG", "ROOST_INVENTORY", "ROOST_SSH_CONFIG", "ROOST_STATE_DIR"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdgstate"))
+    monkeypatch.chdir(tmp_path)
+    return home
+
+
+def write(tmp_path: Path, text: str, name: str = "roost.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def error_of(path: Path, **kw) -> str:
+    with pytest.raises(ConfigError) as info:
+        load_config(path, **kw).targets()
+    text = str(info.value)
+    assert "\n" not in text and "Traceback" not in text
+    return text
+
+
+def test_no_config_anywhere_is_an_empty_config():
+    config = load_config()
+    assert config.nodes == () and config.targets() == [] and config.sources == ()
+    assert config.thresholds.temp_warn == 70 and config.thresholds.temp_crit == 80
+
+
+def test_discovery_order_env_then_cwd_then_xdg(tmp_path, monkeypatch):
+    xdg = tmp_path / "xdg" / "roost"
+    xdg.mkdir(parents=True)
+    write(xdg, '[[nodes]]\nnames = "xdgnode"\n')
+    assert load_config().names == ("xdgnode",)
+    write(tmp_path, '[[nodes]]\nnames = "cwdnode"\n')
+    assert load_config().names == ("cwdnode",)
+    env_file = write(tmp_path, '[[nodes]]\nnames = "envnode"\n', "other.toml")
+    assert load_config(env={"ROOST_CONFIG": str(env_file)}).names == ("envnode",)
+
+
+def test_example_config_loads_with_templates_groups_and_power():
+    config = load_config(EXAMPLE)
+    assert config.names == ("ctl", "node1", "node2", "node3", "node4", "console")
+    assert [t.host for t in config.targets("node[1-4]")] == [f"10.0.0.{i}" for i in range(1, 5)]
+    assert config.node("node3").power["pin"] == "2"  # {index0}
+    assert config.node("ctl").role == "controller"
+    assert [t.name for t in config.targets("@rack2,ctl")] == ["ctl", "node3", "node4"]
+    assert [t.name for t in config.targets("@workers!node2")] == ["node1", "node3", "node4"]
+    assert config.targets("console")[0].local
+    assert config.node("node1").groups == ("workers", "rack1")
+    assert config.jobs["backend"] == "builtin" and config.theme == "roost-dark"
+
+
+def test_defaults_fill_targets_and_accept_new_uses_roost_store(tmp_path):
+    path = write(tmp_path, """
+[defaults]
+user = "pi"
+port = 2200
+interval = 0.5
+identity = "~/.ssh/id_rk1"
+host_keys = "accept-new"
+[[nodes]]
+names = "rk[1-2]"
+host = "{name}.lan"
+""")
+    t = load_config(path, state_dir=tmp_path / "st").targets("rk2")[0]
+    assert (t.host, t.port, t.user, t.interval) == ("rk2.lan", 2200, "pi", 0.5)
+    assert t.identity_files == (str(Path("~/.ssh/id_rk1").expanduser()),)
+    assert t.host_keys == "accept-new" and t.accept_new_store == str(tmp_path / "st" / "known_hosts")
+
+
+def test_precedence_explicit_then_ssh_config_then_defaults(tmp_path, isolated):
+    ssh = write(tmp_path, "Host a b\n  HostName 127.0.0.9\n  Port 2022\n  User sshuser\n"
+                          "  ProxyJump jump\n  UserKnownHostsFile ~/kh\n", "ssh_config")
+    (isolated / "kh").write_text("")
+    path = write(tmp_path, '[defaults]\nuser = "defuser"\nport = 2300\n'
+                           '[[nodes]]\nnames = "a"\nport = 7\n[[nodes]]\nnames = "b,c"\n')
+    config = load_config(path, ssh_config=ssh)
+    a, b, c = config.targets()
+    assert (a.host, a.port, a.user, a.proxy_jump) == ("127.0.0.9", 7, "sshuser", "jump")
+    assert (b.host, b.port, b.user) == ("127.0.0.9", 2022, "sshuser")
+    assert (c.host, c.port, c.user, c.proxy_jump) == ("c", 2300, "defuser", None)
+    assert a.known_hosts == (str(isolated / "kh"),)
+
+
+def test_default_ssh_config_is_read_when_present_and_ignored_when_absent(tmp_path, isolated):
+    path = write(tmp_path, '[[nodes]]\nnames = "a"\n')
+    assert load_config(path).targets()[0].host == "a"
+    (isolated / ".ssh").mkdir()
+    (isolated / ".ssh" / "config").write_text("Host a\n  HostName 127.0.0.5\n")
+    assert load_config(path).targets()[0].host == "127.0.0.5"
+
+
+@pytest.mark.parametrize("text, where, expect", [
+    ('[defaults]\nuser = "pi"\nport = = 3\n', 3, "TOML syntax"),
+    ('[defaults]\nuser = "pi"\nport = "22"\n', 3, "defaults.port: expected a port number 1-65535, got a string '22'"),
+    ('[defaults]\nhost_keys = "yolo"\n', 2, "defaults.host_keys: expected one of 'strict', 'accept-new'"),
+    ('[[nodes]]\nnames = "a"\n\n[[nodes]]\nnames = "b"\nprot = 22\n', 6, "nodes[1].prot: unknown key"),
+    ('[[nodes]]\nnames = "a"\n[groups]\nrack = "a,zz"\n', 4, "groups.rack: unknown node 'zz'"),
+    ('[[nodes]]\nnames = "a\\nb"\n', 2, "nodes[0].names: expected a node name"),
+    ('[[nodes]]\nnames = "a;rm -rf /"\n', 2, "nodes[0].names: expected a node name"),
+    ('[[nodes]]\nnames = "-oProxyCommand=x"\n', 2, "nodes[0].names: expected a node name"),
+    ('[[nodes]]\nnames = "a"\nhost = "-oProxyCommand=touch"\n', 3, "nodes[0].host: expected a host"),
+    ('[[nodes]]\nnames = "a"\nhost = "10.0.0.{idx}"\n', 3, "nodes[0].host: expected placeholders"),
+    ('[[nodes]]\nnames = "a"\nuser = "root; id"\n', 3, "nodes[0].user: expected a user name"),
+    ('[[nodes]]\nnames = "n[1-"\n', 2, "nodes[0].names: expected a hostlist"),
+    ('[[nodes]]\nnames = "a"\n[[nodes]]\nnames = "a"\n', 4, "already defined by nodes[0]"),
+    ('[[nodes]]\nnames = "a"\nprocfs = "relative/proc"\n', 3, "nodes[0].procfs: expected an absolute path"),
+    ('[thresholds]\ntemp_warn = 90\ntemp_crit = 80\n', 2, "thresholds.temp_warn: expected at most temp_crit"),
+    ('[keymap]\nquit = 3\n', 2, "keymap.quit: expected a string, got an integer 3"),
+    ('colour = "red"\n', 1, "colour: unknown key"),
+    ('[[nodes]]\nhost = "x"\n', 1, "nodes[0]: expected a names"),
+])
+def test_errors_are_one_line_with_file_line_and_key_path(tmp_path, text, where, expect):
+    path = write(tmp_path, text)
+    message = error_of(path)
+    assert message.startswith(f"{path}:{where}: "), message
+    assert expect in message
+
+
+def test_unknown_node_or_group_on_selection_is_named(tmp_path):
+    config = load_config(write(tmp_path, '[[nodes]]\nnames = "n[1-3]"\n[groups]\ng = "n1"\n'))
+    with pytest.raises(ConfigError, match=r"unknown node 'n7'"):
+        config.targets("n[1-3],n7")
+    with pytest.raises(ConfigError, match=r"unknown group @rack9"):
+        config.targets("@rack9")
+    assert [t.name for t in config.targets("@g,n3")] == ["n1", "n3"]
+
+
+def test_missing_explicit_file_and_unreadable_file(tmp_path):
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "nope.toml")
+    bad = tmp_path / "bin.toml"
+    bad.write_bytes(b"\xff\xfe\x00")
+    assert "cannot read config" in error_of(bad)
+
+
+def test_inventory_nodes_merge_with_toml_overrides(tmp_path):
+    inv = write(tmp_path, "[workers]\nw[1:2] ansible_host=127.0.0.4 ansible_user=pi\n", "hosts.ini")
+    path = write(tmp_path, '[[nodes]]\nnames = "w2"\nuser = "ops"\ngroups = "gpu"\n')
+    config = load_config(path, inventory=inv)
+    w1, w2 = config.targets()
+    assert (w1.user, w2.user, w2.host) == ("pi", "ops", "127.0.0.4")
+    assert w2.groups == ("workers", "gpu") and config.groups["workers"] == ("w1", "w2")
+    assert config.sources == (inv, path)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=40))
+def test_any_node_name_is_accepted_cleanly_or_refused_in_one_line(tmp_path_factory, name):
+    path = tmp_path_factory.mktemp("h") / "roost.toml"
+    escaped = name.replace("\\", "\\\\").replace('"', '\\"')
+    escaped = "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in escaped)
+    path.write_text(f'[[nodes]]\nnames = "{escaped}"\n', encoding="utf-8")
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        assert "\n" not in str(exc) and str(exc).startswith(f"{path}:")
+        return
+    assert all(re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9._-]*", n) for n in config.names)
+
+
+def test_locator_maps_nested_inline_keys_to_their_line():
+    loc = Locator('[defaults]\nuser = "x"\n[[nodes]]\nnames = "a"\n[[nodes]]\n'
+                  'names = "b"\npower = { pin = 3 }\n')
+    assert loc.line(("defaults", "user")) == 2
+    assert loc.line(("nodes", 1, "power", "pin")) == 7
+    assert loc.line(("nodes", 1)) == 5
+    assert Config().targets() == []

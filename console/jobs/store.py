@@ -1,0 +1,236 @@
+"""The job queue in SQLite (WAL) in the state dir: jobs, their tasks, and client requests.
+
+Clients (submit, cancel, suspend ...) and the one scheduler share the file. Every state change
+is a single UPDATE guarded by the state it expects (`WHERE state = 'PENDING'`), so a client's
+cancel and the scheduler's launch cannot both win. A whole array is inserted in one transaction.
+"""
+from __future__ import annotations
+
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from console.jobs.model import REASON_PRIORITY, JobSpec, State, Task
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER);
+CREATE TABLE IF NOT EXISTS jobs (
+    id INTEGER PRIMARY KEY, name TEXT, user TEXT, submit REAL, ntasks INTEGER,
+    spec TEXT, reason TEXT);
+CREATE TABLE IF NOT EXISTS tasks (
+    job_id INTEGER, pos INTEGER, idx INTEGER, state TEXT, node TEXT, start REAL, end REAL,
+    exit_code INTEGER, attempt INTEGER DEFAULT 0, pid INTEGER, want TEXT, kill_reason TEXT,
+    reason TEXT, PRIMARY KEY (job_id, pos)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS tasks_live ON tasks (state, job_id, pos)
+    WHERE state IN ('PENDING', 'RUNNING', 'SUSPENDED');
+"""
+FIRST_JOB_ID = 1
+LIVE = ("PENDING", "RUNNING", "SUSPENDED")
+_TASK_COLS = ("job_id, pos, idx, state, node, start, end, exit_code, attempt, pid, want, "
+              "kill_reason, reason")
+
+
+@dataclass(frozen=True, slots=True)
+class JobRow:
+    id: int
+    name: str
+    user: str
+    submit: float
+    ntasks: int
+    spec: JobSpec
+    reason: str | None
+
+
+def _task(row: Sequence) -> Task:
+    (job_id, pos, idx, state, node, start, end, code, attempt, pid, want, kill, reason) = row
+    return Task(job_id, pos, idx, State(state), reason or REASON_PRIORITY, node, start, end,
+                code, attempt, pid, want, kill)
+
+
+class Store:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.db = sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None,
+                                  check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")   # WAL + NORMAL: durable across crashes
+        self.db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    # --- writes ---------------------------------------------------------------------------
+
+    def _tx(self):
+        return _Tx(self.db)
+
+    def submit(self, spec: JobSpec, now: float | None = None) -> int:
+        """Insert the job and all its tasks in one transaction; returns the job id."""
+        now = time.time() if now is None else now
+        indices = spec.array if spec.array is not None else (None,)
+        with self._tx():
+            row = self.db.execute("SELECT value FROM meta WHERE key='next_id'").fetchone()
+            job_id = row[0] if row else FIRST_JOB_ID
+            self.db.execute("INSERT INTO jobs VALUES (?,?,?,?,?,?,?)",
+                            (job_id, spec.name, spec.user, now, len(indices), spec.to_json(),
+                             REASON_PRIORITY))
+            self.db.executemany(
+                "INSERT INTO tasks (job_id, pos, idx, state) VALUES (?,?,?,'PENDING')",
+                ((job_id, pos, idx) for pos, idx in enumerate(indices)))
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES ('next_id', ?)",
+                            (job_id + len(indices),))   # each task owns one SLURM_JOB_ID
+        return job_id
+
+    def start(self, task: Task, node: str, now: float) -> bool:
+        """PENDING -> RUNNING on node; False when a client got there first (cancelled)."""
+        cur = self.db.execute(
+            "UPDATE tasks SET state='RUNNING', node=?, start=?, pid=NULL, kill_reason=NULL, "
+            "end=NULL, exit_code=NULL WHERE job_id=? AND pos=? AND state='PENDING'",
+            (node, now, task.job_id, task.pos))
+        return cur.rowcount == 1
+
+    def set_pid(self, task: Task, pid: int | None) -> None:
+        self.db.execute("UPDATE tasks SET pid=? WHERE job_id=? AND pos=?",
+                        (pid, task.job_id, task.pos))
+
+    def finish(self, task: Task, state: State, exit_code: int | None, now: float) -> bool:
+        cur = self.db.execute(
+            "UPDATE tasks SET state=?, exit_code=?, end=?, want=NULL WHERE job_id=? AND pos=? "
+            "AND state IN ('RUNNING','SUSPENDED')",
+            (state.value, exit_code, now, task.job_id, task.pos))
+        return cur.rowcount == 1
+
+    def finish_many(self, done: Iterable[tuple[Task, State, int | None]], now: float) -> int:
+        with self._tx():
+            return sum(self.finish(t, s, c, now) for t, s, c in done)
+
+    def requeue(self, task: Task, reason: str) -> bool:
+        cur = self.db.execute(
+            "UPDATE tasks SET state='PENDING', node=NULL, pid=NULL, start=NULL, want=NULL, "
+            "kill_reason=NULL, attempt=attempt+1, reason=? WHERE job_id=? AND pos=? "
+            "AND state IN ('RUNNING','SUSPENDED','NODE_FAIL')",
+            (reason, task.job_id, task.pos))
+        return cur.rowcount == 1
+
+    def set_state(self, task: Task, old: State, new: State) -> bool:
+        cur = self.db.execute("UPDATE tasks SET state=?, want=NULL WHERE job_id=? AND pos=? "
+                              "AND state=?", (new.value, task.job_id, task.pos, old.value))
+        return cur.rowcount == 1
+
+    def set_kill_reason(self, task: Task, reason: str) -> None:
+        self.db.execute("UPDATE tasks SET kill_reason=? WHERE job_id=? AND pos=?",
+                        (reason, task.job_id, task.pos))
+
+    def set_job_reason(self, job_id: int, reason: str) -> None:
+        self.db.execute("UPDATE jobs SET reason=? WHERE id=? AND reason IS NOT ?",
+                        (reason, job_id, reason))
+
+    def cancel_pending(self, job_id: int, reason: str, now: float) -> int:
+        cur = self.db.execute(
+            "UPDATE tasks SET state='CANCELLED', end=?, reason=? WHERE job_id=? "
+            "AND state='PENDING'", (now, reason, job_id))
+        return cur.rowcount
+
+    def request(self, job_id: int, indices: Sequence[int] | None, want: str,
+                now: float | None = None) -> int:
+        """A client's cancel/suspend/resume. Pending tasks are cancelled right here; running
+        ones get `want` set for the scheduler. Returns how many tasks were affected."""
+        now = time.time() if now is None else now
+        where, args = "job_id=?", [job_id]
+        if indices is not None:
+            where += f" AND idx IN ({','.join('?' * len(indices))})"
+            args += list(indices)
+        with self._tx():
+            n = 0
+            if want == "cancel":
+                n += self.db.execute(
+                    f"UPDATE tasks SET state='CANCELLED', end=? WHERE {where} "
+                    "AND state='PENDING'", [now] + args).rowcount
+            live = "('RUNNING','SUSPENDED')"
+            n += self.db.execute(f"UPDATE tasks SET want=? WHERE {where} AND state IN {live}",
+                                 [want] + args).rowcount
+        return n
+
+    # --- reads ----------------------------------------------------------------------------
+
+    def version(self) -> int:
+        """Changes by other connections bump this (cheap change detection for the scheduler)."""
+        return self.db.execute("PRAGMA data_version").fetchone()[0]
+
+    def job(self, job_id: int) -> JobRow | None:
+        row = self.db.execute("SELECT id, name, user, submit, ntasks, spec, reason FROM jobs "
+                              "WHERE id=?", (job_id,)).fetchone()
+        if row is None:
+            return None
+        indices = None
+        spec_probe = JobSpec.from_json(row[5])
+        if row[4] > 1 or self._is_array(job_id):
+            indices = tuple(r[0] for r in self.db.execute(
+                "SELECT idx FROM tasks WHERE job_id=? ORDER BY pos", (job_id,)))
+        spec = spec_probe if indices is None else JobSpec.from_json(row[5], indices)
+        return JobRow(row[0], row[1], row[2], row[3], row[4], spec, row[6])
+
+    def _is_array(self, job_id: int) -> bool:
+        row = self.db.execute("SELECT idx FROM tasks WHERE job_id=? AND pos=0",
+                              (job_id,)).fetchone()
+        return row is not None and row[0] is not None
+
+    def spec_only(self, job_id: int) -> JobSpec:
+        """The spec without its array indices (cheap; the scheduler's per-job cache)."""
+        row = self.db.execute("SELECT spec FROM jobs WHERE id=?", (job_id,)).fetchone()
+        return JobSpec.from_json(row[0])
+
+    def job_ids(self, live_only: bool = False) -> list[int]:
+        if live_only:
+            sql = ("SELECT DISTINCT job_id FROM tasks WHERE state IN "
+                   "('PENDING','RUNNING','SUSPENDED') ORDER BY job_id")
+        else:
+            sql = "SELECT id FROM jobs ORDER BY id"
+        return [r[0] for r in self.db.execute(sql)]
+
+    def tasks(self, job_id: int, states: Sequence[State] | None = None,
+              limit: int | None = None) -> list[Task]:
+        sql, args = f"SELECT {_TASK_COLS} FROM tasks WHERE job_id=?", [job_id]
+        if states:
+            sql += f" AND state IN ({','.join('?' * len(states))})"
+            args += [s.value for s in states]
+        sql += " ORDER BY pos" + (f" LIMIT {int(limit)}" if limit is not None else "")
+        return [_task(r) for r in self.db.execute(sql, args)]
+
+    def active(self) -> list[Task]:
+        """Every RUNNING or SUSPENDED task."""
+        return [_task(r) for r in self.db.execute(
+            f"SELECT {_TASK_COLS} FROM tasks WHERE state IN ('RUNNING','SUSPENDED')")]
+
+    def pending_counts(self) -> dict[int, int]:
+        """job id -> pending tasks, in FIFO (job id) order."""
+        return dict(self.db.execute(
+            "SELECT job_id, count(*) FROM tasks WHERE state='PENDING' GROUP BY job_id "
+            "ORDER BY job_id"))
+
+    def state_counts(self, job_id: int, index: int | None = None) -> dict[State, int]:
+        sql, args = "SELECT state, count(*) FROM tasks WHERE job_id=?", [job_id]
+        if index is not None:
+            sql += " AND idx=?"
+            args.append(index)
+        return {State(s): n for s, n in self.db.execute(sql + " GROUP BY state", args)}
+
+    def wants(self) -> list[Task]:
+        return [_task(r) for r in self.db.execute(
+            f"SELECT {_TASK_COLS} FROM tasks WHERE want IS NOT NULL "
+            "AND state IN ('RUNNING','SUSPENDED')")]
+
+
+class _Tx:
+    """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error): writers queue instead of deadlocking."""
+
+    def __init__(self, db: sqlite3.Connection):
+        self.db = db
+
+    def __enter__(self):
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, kind, exc, tb):
+        self.db.execute("ROLLBACK" if kind else "COMMIT")

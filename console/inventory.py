@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 from dataclasses import dataclass, field
 from itertools import product
 from pathlib import Path
@@ -150,7 +151,6 @@ def _ini_line(b: _Builder, group: str, kind: str, line: str, lineno: int) -> Non
 
 
 def _ini_host(b: _Builder, g: _Group, line: str, lineno: int) -> None:
-    import shlex
     try:
         words = shlex.split(line, comments=True)
     except ValueError as exc:

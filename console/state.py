@@ -6,6 +6,7 @@ data. Alerts are conditions (node, kind) that open and clear; each transition is
 """
 from __future__ import annotations
 
+import re
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -219,6 +220,7 @@ class FleetState:
         self.events: deque[Event] = deque(maxlen=max_events)
         self.alerts: dict[tuple[str, str], Event] = {}
         self.version = 0              # bumps on every change; views skip work when unchanged
+        self.marked: set[str] = set()  # nodes marked for group actions (run, power)
         for name in nodes:
             self.add_node(name, (groups or {}).get(name, ()))
 
@@ -248,6 +250,13 @@ class FleetState:
         if out:
             self.version += 1
         return out
+
+    def toggle_mark(self, name: str) -> bool:
+        if name in self.marked:
+            self.marked.discard(name)
+            return False
+        self.marked.add(name)
+        return True
 
     def set_power(self, name: str, state: str) -> None:
         self.add_node(name).power = state
@@ -430,3 +439,98 @@ def _mem_pct(mem) -> float | None:
     if mem is None or not mem.total or mem.available is None:
         return None
     return 100.0 * (1.0 - mem.available / mem.total)
+
+
+# ---- selection (filter + sort) for the fleet views ----------------------------------------------
+_DIGITS = re.compile(r"(\d+)")
+_STATE_ORDER = {DOWN: 0, STALE: 1, UNKNOWN: 2, UP: 3}
+SORT_KEYS = {
+    "state": lambda r: (_STATE_ORDER.get(r.state, 9), -(r.age or 0)),
+    "name": lambda r: _natural(r.name),
+    "cpu": lambda r: r.cpu, "load": lambda r: r.load1, "mem": lambda r: r.mem_pct,
+    "temp": lambda r: r.temp, "fan": lambda r: r.fan_rpm if r.fan_rpm is not None else r.fan_pwm_pct,
+    "freq": lambda r: r.freq_hz,
+    "net": lambda r: None if r.rx_bps is None else r.rx_bps + (r.tx_bps or 0.0),
+    "flags": lambda r: len(r.flags) + 10 * r.alerts, "power": lambda r: r.power,
+    "jobs": lambda r: r.jobs,
+}
+
+
+def _natural(name: str) -> tuple:
+    # n2 before n10, like sinfo and ClusterShell order nodes.
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in _DIGITS.split(name))
+
+
+def matches(row: Row, query: str) -> bool:
+    """Every word must match: `state:down`, `group:rack1`, `name:n1`, or a bare word that is a
+    state, a group, or part of the name."""
+    for word in query.lower().split():
+        key, sep, value = word.partition(":")
+        if sep and key == "state":
+            ok = row.state == value
+        elif sep and key == "group":
+            ok = value in (g.lower() for g in row.groups)
+        elif sep and key == "name":
+            ok = value in row.name.lower()
+        else:
+            ok = (word == row.state or word in (g.lower() for g in row.groups)
+                  or word in row.name.lower())
+        if not ok:
+            return False
+    return True
+
+
+def select_rows(rows: list[Row], query: str = "", sort: str = "name",
+                reverse: bool = False) -> list[Row]:
+    """Filter by query and sort by a SORT_KEYS column; rows without a value always sort last."""
+    keyf = SORT_KEYS.get(sort, SORT_KEYS["name"])
+    picked = [r for r in rows if matches(r, query)] if query.strip() else list(rows)
+    known = [r for r in picked if keyf(r) is not None]
+    unknown = [r for r in picked if keyf(r) is None]
+    known.sort(key=lambda r: (keyf(r), _natural(r.name)), reverse=reverse)
+    unknown.sort(key=lambda r: _natural(r.name))
+    return known + unknown
+
+
+# ---- run-command results, grouped like clush -b / dshbak -c -----------------------------------
+@dataclass(frozen=True, slots=True)
+class OutputGroup:
+    nodes: tuple[str, ...]
+    exit_status: int | None     # None: the command could not run (error says why)
+    output: str
+    error: str = ""
+
+
+def group_outputs(results: dict[str, tuple[int | None, str, str]]) -> list[OutputGroup]:
+    """Nodes with identical (exit status, stdout+stderr, error) share one group; biggest first."""
+    groups: dict[tuple, list[str]] = {}
+    for node, (status, out, err) in results.items():
+        groups.setdefault((status, out, err), []).append(node)
+    made = [OutputGroup(tuple(sorted(ns, key=_natural)), st, out, err)
+            for (st, out, err), ns in groups.items()]
+    return sorted(made, key=lambda g: (-len(g.nodes), _natural(g.nodes[0])))
+
+
+def fold(nodes: Iterable[str]) -> str:
+    """n1,n2,n3 -> n[1-3] (ClusterShell's NodeSet, the hostlist syntax the config uses)."""
+    from ClusterShell.NodeSet import NodeSet
+    return str(NodeSet.fromlist(list(nodes))) if nodes else ""
+
+
+def expand(hostlist: str) -> list[str]:
+    from ClusterShell.NodeSet import NodeSet
+    return list(NodeSet(hostlist))
+
+
+def truncate(text: str, max_lines: int = 200, max_chars: int = 20000) -> str:
+    """Cap very long output and say how much was cut."""
+    lines = text.splitlines()
+    cut = text
+    if len(lines) > max_lines:
+        cut = "\n".join(lines[:max_lines])
+    if len(cut) > max_chars:
+        cut = cut[:max_chars]
+    if cut != text:
+        hidden = len(text) - len(cut)
+        cut += f"\n… output truncated ({hidden} more characters, {len(lines)} lines in all)"
+    return cut

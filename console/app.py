@@ -1,0 +1,305 @@
+"""The Textual app: builds the screens, pumps the fleet stream into FleetState, routes messages.
+
+State lives in FleetState; each screen redraws itself from it when the 1 Hz refresh asks.
+"""
+from __future__ import annotations
+
+import shlex
+import subprocess
+import time
+from typing import Any, AsyncIterator, Callable, Iterable, Protocol
+
+from rich.text import Text
+from textual import work
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+
+import themes
+from console.keymap import validate
+from console.messages import FleetDrain, Inbox, NodeChosen, SourceEnded
+from console.screens.command_line import CommandLine
+from console.screens.events import EventsScreen
+from console.screens.fleet import FleetScreen
+from console.screens.heatmap import HeatmapScreen
+from console.screens.help import HelpScreen, binding_rows
+from console.screens.node import NodeScreen
+from console.screens.run import RunScreen
+from console.state import Event, FleetState, Thresholds
+from console.widgets.cells import safe_line
+from console.widgets.heatmap import METRICS
+from console.widgets.node_table import SORTABLE
+
+VIEWS = ("fleet", "heatmap", "events")
+
+
+class Source(Protocol):
+    """What the console needs from collectors.fleet.Fleet (or a demo fleet)."""
+    async def start(self) -> None: ...
+    def stream(self) -> AsyncIterator[Any]: ...
+    async def stop(self) -> None: ...
+    async def run_command(self, node: str, cmd: str, timeout: float) -> Any: ...
+
+
+class RoostApp(App):
+    TITLE = "roost"
+    CSS_PATH = str(themes.LAYOUT)
+    BINDINGS = [
+        Binding("f", "show('fleet')", "Fleet", id="fleet"),
+        Binding("h", "show('heatmap')", "Heatmap", id="heatmap"),
+        Binding("e", "show('events')", "Events", id="events"),
+        Binding("j", "notice('jobs')", "Jobs", id="jobs"),
+        Binding("p", "notice('power')", "Power", id="power"),
+        Binding("x", "run", "Run", id="run"),
+        Binding("colon", "command_line", ":cmd", id="command"),
+        Binding("question_mark", "help", "Help", id="help"),
+        Binding("ctrl+p", "command_palette", "Palette", id="palette", show=False, priority=True),
+        Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
+    ]
+
+    def __init__(self, state: FleetState, source: Source | None = None, *,
+                 targets: Iterable[Any] = (), theme: str | None = None,
+                 keymap: dict[str, str] | None = None, refresh: float = 1.0,
+                 clock: Callable[[], float] = time.time, manage_source: bool = True) -> None:
+        super().__init__()
+        self.state, self.source, self.clock = state, source, clock
+        self.targets = {t.name: t for t in targets}
+        self.refresh_interval, self.manage_source = refresh, manage_source
+        self.inbox = Inbox()
+        self.items_seen = 0
+        for t in themes.load():
+            self.register_theme(t)
+        self.theme = theme if theme in self.available_themes else themes.DEFAULT
+        if keymap:
+            self.set_keymap(validate(keymap))
+
+    def on_mount(self) -> None:
+        self.install_screen(FleetScreen(self.state), "fleet")
+        self.install_screen(HeatmapScreen(self.state), "heatmap")
+        self.install_screen(EventsScreen(self.state), "events")
+        self.push_screen("fleet")
+        self.set_interval(self.refresh_interval, self.tick)
+        if self.source is not None:
+            self.pump()
+
+    # ---- the fleet stream -------------------------------------------------------------------
+    @work(group="fleet", exclusive=True, exit_on_error=False)
+    async def pump(self) -> None:
+        """Background: move stream items into the inbox; never touches widgets or state."""
+        try:
+            if self.manage_source and hasattr(self.source, "start"):
+                await self.source.start()
+            async for item in self.source.stream():
+                if self.inbox.put(item):
+                    self.post_message(FleetDrain())
+        except Exception as exc:  # the console stays up to show what happened
+            self.post_message(SourceEnded(f"{type(exc).__name__}: {exc}"))
+        else:
+            self.post_message(SourceEnded())
+
+    def on_fleet_drain(self, _msg: FleetDrain) -> None:
+        events: list[Event] = []
+        for item in self.inbox.drain():
+            events += self.state.apply(item)
+            self.items_seen += 1
+        self.announce(events)
+
+    def on_source_ended(self, msg: SourceEnded) -> None:
+        if msg.error:
+            self.notify(safe_line(msg.error), title="fleet stream stopped", severity="error",
+                        markup=False)
+
+    def announce(self, events: list[Event]) -> None:
+        """A toast for new critical alerts (a few, then a count)."""
+        crit = [e for e in events if e.severity == "crit" and not e.cleared]
+        for e in crit[:3]:
+            self.notify(f"{safe_line(e.node)}: {safe_line(e.message)}", title=e.kind,
+                        severity="error", markup=False)
+        if len(crit) > 3:
+            self.notify(f"and {len(crit) - 3} more critical alerts (e: events)", severity="error",
+                        markup=False)
+
+    def tick(self) -> None:
+        self.announce(self.state.tick(self.clock()))
+        self.refresh_screen()
+
+    def refresh_screen(self) -> None:
+        redraw = getattr(self.screen, "refresh_view", None)
+        if redraw is not None:
+            redraw(self.clock())
+
+    async def on_unmount(self) -> None:
+        if self.source is not None and self.manage_source and hasattr(self.source, "stop"):
+            await self.source.stop()
+
+    # ---- navigation ---------------------------------------------------------------------------
+    async def action_show(self, view: str) -> None:
+        while len(self.screen_stack) > 2:
+            await self.pop_screen()
+        if self.screen.name != view:
+            await self.switch_screen(view)
+        self.refresh_screen()
+
+    def open_node(self, node: str) -> None:
+        if node not in self.state.nodes:
+            self.notify(f"no node {safe_line(node)}", severity="warning", markup=False)
+            return
+        if isinstance(self.screen, NodeScreen):
+            self.switch_screen(NodeScreen(self.state, node))
+        else:
+            self.push_screen(NodeScreen(self.state, node))
+
+    def on_node_chosen(self, msg: NodeChosen) -> None:
+        self.open_node(msg.node)
+
+    def action_notice(self, what: str) -> None:
+        self.notify(f"The {what} screen arrives with the {what} issue; "
+                    f"use `roost {'queue' if what == 'jobs' else 'power status'}` meanwhile.",
+                    title=what)
+
+    def current_node(self) -> str | None:
+        scr = self.screen
+        if isinstance(scr, NodeScreen):
+            return scr.node
+        for attr in ("table", "heatmap_widget"):
+            w = getattr(scr, attr, None)
+            if w is not None:
+                return w.current_node
+        return None
+
+    def action_run(self, command: str = "") -> None:
+        nodes = sorted(self.state.marked) or [n for n in [self.current_node()] if n]
+        self.push_screen(RunScreen(self.source, nodes, list(self.state.nodes), command=command))
+
+    def action_help(self) -> None:
+        scr = self.screen
+        title = scr.name or type(scr).__name__.removesuffix("Screen").lower()
+        self.push_screen(HelpScreen(title, binding_rows(self, scr)))
+
+    # ---- the shell --------------------------------------------------------------------------
+    def ssh_argv(self, node: str) -> list[str]:
+        t = self.targets.get(node)
+        if t is None:
+            return ["ssh", node]
+        argv = ["ssh", "-p", str(t.port)]
+        for key in t.identity_files:
+            argv += ["-i", key]
+        if t.known_hosts:
+            argv += ["-o", "UserKnownHostsFile=" + " ".join(t.known_hosts)]
+        if t.host_keys == "accept-new":
+            argv += ["-o", "StrictHostKeyChecking=accept-new"]
+        if t.proxy_jump:
+            argv += ["-J", t.proxy_jump]
+        return argv + [f"{t.user}@{t.host}" if t.user else t.host]
+
+    def open_shell(self, node: str) -> None:
+        argv = self.ssh_argv(node)
+        try:
+            with self.suspend():
+                code = subprocess.call(argv)
+        except Exception as exc:  # headless or web drivers cannot suspend
+            self.notify(f"cannot open a shell here: {exc}", severity="warning", markup=False)
+            return
+        self.notify(f"shell on {safe_line(node)} ended (exit {code}): {shlex.join(argv)}",
+                    markup=False)
+
+    # ---- `:` command line and the palette -----------------------------------------------------
+    def action_command_line(self) -> None:
+        self.push_screen(CommandLine(), self.run_command_line)
+
+    def run_command_line(self, text: str | None) -> None:
+        if not text:
+            return
+        verb, _, arg = text.partition(" ")
+        arg = arg.strip()
+        handler = getattr(self, f"cmd_{verb.lower()}", None)
+        if handler is None:
+            self.notify(f"unknown command :{safe_line(verb)} (? for help)", severity="warning",
+                        markup=False)
+            return
+        handler(arg)
+
+    def cmd_fleet(self, _arg: str) -> None:
+        self.run_action("show('fleet')")
+
+    def cmd_events(self, _arg: str) -> None:
+        self.run_action("show('events')")
+
+    def cmd_heatmap(self, arg: str) -> None:
+        self.call_later(self._heatmap, arg)
+
+    async def _heatmap(self, metric: str) -> None:
+        await self.action_show("heatmap")
+        if metric:
+            self.get_screen("heatmap").set_metric({"temperature": "temp"}.get(metric, metric))
+
+    def cmd_node(self, arg: str) -> None:
+        self.open_node(arg)
+
+    def cmd_theme(self, arg: str) -> None:
+        name = arg if arg in self.available_themes else f"roost-{arg}"
+        if name in self.available_themes:
+            self.theme = name
+        else:
+            self.notify(f"no theme {safe_line(arg)}; have: {', '.join(sorted(self.available_themes))}",
+                        severity="warning", markup=False)
+
+    def cmd_sort(self, arg: str) -> None:
+        key, _, rev = arg.partition(" ")
+        if key in SORTABLE:
+            self.get_screen("fleet").set_sort(key, rev.strip() in ("rev", "desc", "-"))
+        else:
+            self.notify(f"sort by one of: {', '.join(SORTABLE)}", severity="warning")
+
+    def cmd_filter(self, arg: str) -> None:
+        self.call_later(self._filter, arg)
+
+    async def _filter(self, arg: str) -> None:
+        await self.action_show("fleet")
+        self.get_screen("fleet").query_one("#filter").value = arg
+
+    def cmd_run(self, arg: str) -> None:
+        self.action_run(arg)
+
+    def cmd_jobs(self, _arg: str) -> None:
+        self.action_notice("jobs")
+
+    def cmd_power(self, _arg: str) -> None:
+        self.action_notice("power")
+
+    def cmd_help(self, _arg: str) -> None:
+        self.action_help()
+
+    def cmd_quit(self, _arg: str) -> None:
+        self.exit(0)
+
+    def get_system_commands(self, screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for view in VIEWS:
+            yield SystemCommand(f"Show {view}", f"switch to the {view} screen",
+                                lambda v=view: self.run_action(f"show('{v}')"))
+        for metric in METRICS:
+            yield SystemCommand(f"Heatmap by {metric}", "heatmap coloured by " + metric,
+                                lambda m=metric: self.cmd_heatmap(m))
+        for key in SORTABLE:
+            yield SystemCommand(f"Sort fleet by {key}", "fleet table order",
+                                lambda k=key: self.cmd_sort(k))
+        for name in themes.names():
+            yield SystemCommand(f"Theme {name}", "switch colours",
+                                lambda n=name: self.cmd_theme(n))
+        yield SystemCommand("Run command", "on marked nodes (x)", self.action_run)
+        yield SystemCommand("Command line", "k9s-style : commands", self.action_command_line)
+        yield SystemCommand("Jobs", "jobs screen (j)", lambda: self.action_notice("jobs"))
+        yield SystemCommand("Power", "power screen (p)", lambda: self.action_notice("power"))
+        yield SystemCommand("Help", "keys of this screen (?)", self.action_help)
+
+
+def run_console(config: Any, source: Source | None, theme: str | None = None) -> int:
+    """Open the console on a config and a fleet source; blocks until quit; returns exit code."""
+    targets = list(config.targets()) if hasattr(config, "targets") else []
+    state = FleetState([t.name for t in targets], thresholds=Thresholds.from_config(config),
+                       groups={t.name: tuple(t.groups) for t in targets})
+    app = RoostApp(state, source, targets=targets,
+                   theme=theme or getattr(config, "theme", None),
+                   keymap=dict(getattr(config, "keymap", None) or {}))
+    app.run()
+    return app.return_code or 0

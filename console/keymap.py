@@ -1,0 +1,39 @@
+"""The console's key bindings: every one has an id, remappable from roost.toml's [keymap].
+
+Bindings are declared where their actions live (the app and each screen); this module only holds
+the id catalogue for validation and help, and applies a user keymap.
+"""
+from __future__ import annotations
+
+from typing import Iterable, Mapping
+
+# id -> what it does (the catalogue the config is validated against; tests check it is complete)
+BINDING_IDS: dict[str, str] = {
+    "fleet": "fleet table", "heatmap": "heatmap", "events": "events and alerts",
+    "jobs": "jobs screen", "power": "power screen", "command": ": command line",
+    "help": "help for this screen", "quit": "quit", "run": "run a command on marked nodes",
+    "node": "open node detail", "filter": "filter nodes", "mark": "mark node",
+    "mark_all": "mark all shown", "unmark_all": "clear marks", "shell": "ssh shell on node",
+    "sort_next": "sort by next column", "sort_prev": "sort by previous column",
+    "sort_reverse": "reverse sort", "metric": "next heatmap metric", "back": "back",
+    "palette": "command palette",
+}
+
+
+class KeymapError(ValueError):
+    pass
+
+
+def validate(keymap: Mapping[str, str], known: Iterable[str] = BINDING_IDS) -> dict[str, str]:
+    """Check a [keymap] table: known ids, non-empty key strings. Returns a clean copy."""
+    known = set(known)
+    bad = sorted(k for k in keymap if k not in known)
+    if bad:
+        raise KeymapError(f"[keymap]: unknown binding id(s) {', '.join(bad)}; "
+                          f"known: {', '.join(sorted(known))}")
+    out = {}
+    for bid, keys in keymap.items():
+        if not isinstance(keys, str) or not keys.strip():
+            raise KeymapError(f"[keymap].{bid}: expected a key string like \"ctrl+n\" or \"n,N\"")
+        out[bid] = keys.strip()
+    return out

@@ -1,0 +1,1 @@
+"""The console's screens: fleet, heatmap, node, events, run, help, command line."""

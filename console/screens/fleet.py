@@ -1,0 +1,134 @@
+"""The fleet screen: the node table, a summary line and a `/` filter."""
+from __future__ import annotations
+
+import time
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import Footer, Input
+
+from console.messages import NodeChosen
+from console.state import FleetState, select_rows
+from console.widgets.cells import palette
+from console.widgets.node_table import SORTABLE, NodeTable
+from console.widgets.summary_bar import SummaryBar
+
+
+class FleetScreen(Screen):
+    BINDINGS = [
+        Binding("slash", "filter", "Filter", id="filter"),
+        Binding("space", "mark", "Mark", id="mark"),
+        Binding("ctrl+a", "mark_all", "Mark shown", id="mark_all", show=False),
+        Binding("u", "unmark_all", "Unmark", id="unmark_all", show=False),
+        Binding("greater_than_sign", "sort(1)", "Sort →", id="sort_next"),
+        Binding("less_than_sign", "sort(-1)", "Sort ←", id="sort_prev", show=False),
+        Binding("r", "sort_reverse", "Reverse", id="sort_reverse", show=False),
+        Binding("t", "shell", "Shell", id="shell"),
+        Binding("escape", "close_filter", "Close filter", id="filter_close", show=False),
+    ]
+
+    def __init__(self, state: FleetState) -> None:
+        super().__init__(name="fleet")
+        self.state = state
+        self.query_text = ""
+        self.sort, self.reverse = "name", False
+        self.cells_written = 0
+
+    def compose(self) -> ComposeResult:
+        yield SummaryBar(id="summary")
+        yield NodeTable(id="nodes")
+        yield Input(placeholder="filter: name, group, state (state:down group:rack1)",
+                    id="filter")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.app.theme_changed_signal.subscribe(self, lambda _t: self.restyle())
+        self.restyle()
+
+    def restyle(self) -> None:
+        self.pal = palette(self.app.theme_variables)
+        self.query_one(NodeTable).set_palette(self.pal)
+        self.refresh_view()
+
+    def on_screen_resume(self) -> None:
+        self.refresh_view()
+
+    @property
+    def table(self) -> NodeTable:
+        return self.query_one(NodeTable)
+
+    def refresh_view(self, now: float | None = None) -> None:
+        """Redraw from state; the app calls this about once a second."""
+        now = time.time() if now is None else now
+        rows = select_rows(self.state.rows(now), self.query_text, self.sort, self.reverse)
+        self.cells_written = self.table.show(rows, self.state.marked)
+        self.table.set_sort_label(self.sort, self.reverse)
+        self.query_one(SummaryBar).show(self.state.summary(now), self.pal,
+                                        len(self.state.marked), len(rows), self.query_text,
+                                        self.sort + (" (rev)" if self.reverse else ""))
+
+    # ---- actions -------------------------------------------------------------------------
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.display = True
+        box.focus()
+
+    def action_close_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        if box.display:
+            box.display = False
+            self.table.focus()
+        elif self.query_text:
+            box.value = ""
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self.query_text = event.value
+        self.refresh_view()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.input.display = False
+        self.table.focus()
+
+    def action_mark(self) -> None:
+        node = self.table.current_node
+        if node is not None:
+            self.state.toggle_mark(node)
+            self.refresh_view()
+            self.table.action_cursor_down()
+
+    def action_mark_all(self) -> None:
+        shown = select_rows(self.state.rows(), self.query_text)
+        self.state.marked.update(r.name for r in shown)
+        self.refresh_view()
+
+    def action_unmark_all(self) -> None:
+        self.state.marked.clear()
+        self.refresh_view()
+
+    def action_sort(self, step: int) -> None:
+        i = SORTABLE.index(self.sort) if self.sort in SORTABLE else 0
+        self.set_sort(SORTABLE[(i + step) % len(SORTABLE)])
+
+    def set_sort(self, key: str, reverse: bool | None = None) -> None:
+        self.sort = key
+        if reverse is not None:
+            self.reverse = reverse
+        self.refresh_view()
+
+    def action_sort_reverse(self) -> None:
+        self.reverse = not self.reverse
+        self.refresh_view()
+
+    def on_data_table_header_selected(self, event: NodeTable.HeaderSelected) -> None:
+        key = event.column_key.value
+        if key in SORTABLE:
+            self.set_sort(key, not self.reverse if key == self.sort else False)
+
+    def action_shell(self) -> None:
+        if self.table.current_node:
+            self.app.open_shell(self.table.current_node)
+
+    def on_node_chosen(self, msg: NodeChosen) -> None:
+        msg.stop()
+        self.app.open_node(msg.node)

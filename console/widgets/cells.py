@@ -1,0 +1,126 @@
+"""Cell formatting shared by the widgets: numbers to short text, colours from the theme.
+
+Everything that came from a node goes through safe() and into rich Text objects (never markup
+strings), so a node named "[red]x" or output with ESC sequences cannot restyle the console or
+drive the terminal.
+"""
+from __future__ import annotations
+
+import re
+
+from rich.text import Text
+
+from console.state import DOWN, STALE, UP, Row
+
+SPARK = "▁▂▃▄▅▆▇█"
+LEVELS = "▁▃▅▇█"
+STATE_SYMBOL = {UP: "●", DOWN: "✖", STALE: "◌"}
+_CONTROL = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-_]?"
+                      r"|[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def safe(text: str) -> str:
+    """Drop terminal control sequences and control characters (keeps newline and tab)."""
+    return _CONTROL.sub("", text)
+
+
+def safe_line(text: str) -> str:
+    return safe(text).replace("\n", " ").replace("\t", " ")
+
+
+def palette(theme_vars: dict[str, str]) -> dict[str, str]:
+    """The colour roles widgets use, resolved from the current theme's variables."""
+    roles = ("roost-up", "roost-down", "roost-stale", "roost-ok", "roost-warn", "roost-crit",
+             "roost-mark", "heat-0", "heat-1", "heat-2", "heat-3", "heat-4")
+    fallback = theme_vars.get("foreground", "white")
+    return {r: theme_vars.get(r, fallback) for r in roles} | {
+        "dim": theme_vars.get("foreground-muted", fallback)}
+
+
+def age(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    s = max(0, int(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m"
+    return f"{s // 3600}h" if s < 86400 else f"{s // 86400}d"
+
+
+def si(value: float | None, unit: str = "", base: float = 1000.0) -> str:
+    if value is None:
+        return "–"
+    for prefix in ("", "k", "M", "G", "T"):
+        if abs(value) < base or prefix == "T":
+            return f"{value:.0f}{prefix}{unit}" if prefix == "" else f"{value:.1f}{prefix}{unit}"
+        value /= base
+    return ""
+
+
+def spark(values: tuple[float, ...], width: int = 10) -> str:
+    vals = values[-width:]
+    return "".join(SPARK[min(7, int(v / 100 * 8))] for v in vals).rjust(width)
+
+
+def state_cell(row: Row, pal: dict[str, str]) -> Text:
+    color = {UP: "roost-up", DOWN: "roost-down", STALE: "roost-stale"}.get(row.state)
+    sym = STATE_SYMBOL.get(row.state, "?")
+    label = f"{sym} {row.state:<5} {age(row.age) if row.state != UP else '':>3}"
+    return Text(label, style=pal[color] if color else pal["dim"])
+
+
+def temp_cell(row: Row, pal: dict[str, str]) -> Text:
+    if row.temp is None:
+        return Text("–")
+    mark = {"ok": "", "warn": " !", "crit": " !!"}[row.temp_level]
+    return Text(f"{row.temp:5.1f}°{mark}", style=pal[f"roost-{row.temp_level}"])
+
+
+def cpu_cell(row: Row, pal: dict[str, str]) -> Text:
+    if row.cpu is None:
+        return Text("  –  " + spark(row.spark), style=pal["dim"])
+    level = "crit" if row.cpu >= 90 else "warn" if row.cpu >= 70 else "ok"
+    return Text(f"{row.cpu:3.0f}% ", style=pal[f"roost-{level}"]) + Text(spark(row.spark))
+
+
+def fan_cell(row: Row, pal: dict[str, str]) -> Text:
+    if row.fan_rpm is not None:
+        stalled = row.fan_rpm == 0 and (row.fan_pwm_pct or 0) > 0
+        return Text(f"{row.fan_rpm:.0f} rpm" + (" ✖" if stalled else ""),
+                    style=pal["roost-crit"] if stalled else "")
+    if row.fan_pwm_pct is not None:
+        return Text(f"{row.fan_pwm_pct:.0f}% pwm")
+    return Text("–")
+
+
+def freq_cell(row: Row, pal: dict[str, str]) -> Text:
+    if row.freq_hz is None:
+        return Text("–")
+    top = f"/{row.freq_max_hz / 1e9:.1f}" if row.freq_max_hz else ""
+    capped = any(f in ("THR", "CAP", "SOFT") for f in row.flags)
+    return Text(f"{row.freq_hz / 1e9:.2f}{top}G" + (" ▼" if capped else ""),
+                style=pal["roost-warn"] if capped else "")
+
+
+def flags_cell(row: Row, pal: dict[str, str]) -> Text:
+    if not row.flags:
+        return Text("")
+    now = any(f.isupper() for f in row.flags)
+    return Text(" ".join(row.flags), style=pal["roost-crit"] if now else pal["roost-stale"])
+
+
+def mem_cell(row: Row, pal: dict[str, str]) -> Text:
+    if row.mem_pct is None:
+        return Text("–")
+    return Text(f"{row.mem_pct:3.0f}% of {si(row.mem_total, 'B', 1024.0)}")
+
+
+def net_cell(row: Row, pal: dict[str, str]) -> Text:
+    if row.rx_bps is None:
+        return Text("–")
+    return Text(f"↓{si(row.rx_bps, 'B'):>7} ↑{si(row.tx_bps, 'B'):>7}")
+
+
+def name_cell(row: Row, pal: dict[str, str]) -> Text:
+    return Text(safe_line(row.name))

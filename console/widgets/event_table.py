@@ -1,0 +1,37 @@
+"""Events and alerts, newest first, with timestamps, severity symbols and colours."""
+from __future__ import annotations
+
+import time
+
+from rich.text import Text
+from textual.widgets import DataTable
+
+from console.state import Event
+from console.widgets.cells import safe_line
+
+SYMBOL = {"crit": "✖ crit", "warn": "▲ warn", "info": "• info"}
+
+
+class EventTable(DataTable):
+    DEFAULT_CSS = "EventTable { height: 1fr; }"
+
+    def __init__(self, **kw) -> None:
+        super().__init__(cursor_type="row", **kw)
+        self._count = -1
+
+    def on_mount(self) -> None:
+        for label, width in (("Time (UTC)", 19), ("Severity", 8), ("Node", 14), ("Kind", 12),
+                             ("What", None)):
+            self.add_column(label, width=width)
+
+    def show(self, events: list[Event], pal: dict[str, str], force: bool = False) -> None:
+        if len(events) == self._count and not force:
+            return   # events only ever append; same count means nothing new (bounded deque aside)
+        self._count = len(events)
+        self.clear()
+        for e in reversed(events[-500:]):
+            style = {"crit": pal["roost-crit"], "warn": pal["roost-warn"]}.get(e.severity, "")
+            stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(e.ts))
+            self.add_row(stamp, Text(SYMBOL.get(e.severity, e.severity), style=style),
+                         Text(safe_line(e.node)), e.kind + (" ✓" if e.cleared else ""),
+                         Text(safe_line(e.message)))

@@ -1,0 +1,118 @@
+"""Pilot tests of the fleet screen: rows, filter, sort, mark, escaping, navigation."""
+from __future__ import annotations
+
+import pytest
+
+from console.app import RoostApp
+from console.messages import FleetDrain
+from console.screens.fleet import FleetScreen
+from console.state import FleetState
+from tests.test_app_common import T0, make_sample, steady_fleet, steady_samples
+
+SIZE = (160, 40)
+
+
+def make_app(n: int = 12, seed: int = 7, **kw) -> RoostApp:
+    params = steady_fleet(n, seed)
+    groups = {name: (f"rack{1 + i % 2}",) for i, name in enumerate(params)}
+    state = FleetState(list(params), groups=groups)
+    for s in steady_samples(params, range(3)):
+        state.apply(s)
+    return RoostApp(state, clock=lambda: T0 + 2, **kw)
+
+
+def shown(app) -> list[str]:
+    return list(app.screen.table._order)
+
+
+async def test_fleet_rows_summary_and_cells():
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert isinstance(app.screen, FleetScreen)
+        assert shown(app) == [f"n{i}" for i in range(1, 13)]
+        summary = str(app.screen.query_one("#summary").render())
+        assert "12/12 up" in summary and "alerts" in summary
+        cell = app.screen.table.get_cell("n2", "flags")
+        assert "UV" in cell.plain
+
+
+async def test_filter_by_name_group_and_state():
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("slash", "n", "1")
+        assert shown(app) == ["n1", "n10", "n11", "n12"]
+        await pilot.press("enter")
+        assert app.screen.table.has_focus
+        await pilot.press("slash", "backspace", "backspace", *"group:rack2")
+        assert shown(app) == ["n2", "n4", "n6", "n8", "n10", "n12"]
+        await pilot.press("escape", "escape")
+        assert len(shown(app)) == 12
+
+
+async def test_sort_keys_and_header_click():
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("greater_than_sign", "greater_than_sign")
+        assert app.screen.sort == "load"
+        await pilot.press("less_than_sign")
+        assert app.screen.sort == "cpu"
+        order = shown(app)
+        vals = [r.cpu for r in sorted(app.state.rows(T0 + 2), key=lambda r: order.index(r.name))]
+        assert vals == sorted(vals)
+        await pilot.press("r")
+        vals = [r.cpu for r in sorted(app.state.rows(T0 + 2), key=lambda r: shown(app).index(r.name))]
+        assert vals == sorted(vals, reverse=True)
+        await pilot.click("NodeTable", offset=(60, 0))   # the Temp header
+        await pilot.pause()
+        assert app.screen.sort in ("temp", "mem", "fan")
+
+
+async def test_mark_with_space_and_summary():
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("space", "space", "down", "space")
+        assert app.state.marked == {"n1", "n2", "n4"}
+        assert app.screen.table.get_cell("n1", "mark").plain == "✓"
+        assert "3 marked" in str(app.screen.query_one("#summary").render())
+        await pilot.press("u")
+        assert app.state.marked == set()
+
+
+async def test_node_names_and_values_cannot_inject_markup_or_escapes():
+    state = FleetState()
+    evil = "[red]x[/red]\x1b[2J\x07"
+    for i in range(2):
+        state.apply(make_sample(evil, i, busy=[10]))
+    app = RoostApp(state, clock=lambda: T0 + 1)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        cell = app.screen.table.get_cell(evil, "name")
+        assert cell.plain == "[red]x[/red]"
+        assert not cell.spans
+
+
+async def test_drain_applies_batched_items_and_toasts_critical():
+    app = make_app(n=3)
+    async with app.run_test(size=SIZE) as pilot:
+        for item in [make_sample("n1", 5, busy=[1], temp=95.0)]:
+            if app.inbox.put(item):
+                app.post_message(FleetDrain())
+        await pilot.pause()
+        assert ("n1", "temp") in app.state.alerts
+        assert any("n1" in n.message for n in app._notifications)
+
+
+async def test_views_switch_and_node_opens_with_enter():
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("down", "enter")
+        assert type(app.screen).__name__ == "NodeScreen" and app.screen.node == "n2"
+        await pilot.press("h")
+        assert app.screen.name == "heatmap"
+        await pilot.press("e")
+        assert app.screen.name == "events"
+        await pilot.press("f")
+        assert app.screen.name == "fleet"
+        await pilot.press("j")
+        assert any("jobs" in n.message for n in app._notifications)

@@ -53,7 +53,6 @@ class Nic:
     name: str
     rate: float                        # bytes/s at full load (idle is a few percent of it)
     wrap32: bool = False               # 32-bit kernel counters wrap at 2**32
-    start: int = 0                     # counter value at boot (0x... near the wrap for demos)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +120,7 @@ PIZERO2 = Profile(
     clusters=(Cluster((0, 1, 2, 3), (600000, 1000000)),),
     zones=(PI_ZONE,), chips=(PI_VOLT,), mem_kb=439360, arm32=True,
     # usb0 is the Cluster HAT's USB gadget link; a 32-bit kernel wraps its counters.
-    nics=(Nic("usb0", 4e6, wrap32=True, start=2**32 - 120_000_000), Nic("wlan0", 0.0, True)),
+    nics=(Nic("usb0", 4e6, wrap32=True), Nic("wlan0", 0.0, True)),
     rpi=True, parts=("0xd03",), rise=34.0, tau=30.0, trip=80.0, temp_step=537,
     ambient_offset=3.0)
 

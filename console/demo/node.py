@@ -149,8 +149,10 @@ class DemoNode:
                 process.exit(await self._run(process, command))
             else:
                 process.exit(await shell.run_shell(self, process))
-        except (asyncssh.Error, OSError, asyncio.CancelledError):
+        except (asyncssh.Error, OSError):
             process.close()
+        # Let asyncssh finish its own redirect clean-up before the task ends.
+        await process.wait_closed()
 
     async def _sample(self, process: asyncssh.SSHServerProcess, command: str) -> None:
         session = SamplerSession(self, process, _interval(command, self.ctx.interval))
@@ -158,7 +160,7 @@ class DemoNode:
         session.fire(time.time())   # the real sampler writes its first frame at once
         self.ctx.ticker.add(session, session.interval)
         try:
-            await process.channel.wait_closed()
+            await process.wait_closed()
         finally:
             session.alive = False
             self.sessions.discard(session)

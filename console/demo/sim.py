@@ -48,7 +48,7 @@ class BoardSim:
         self.boot_time, self.last = boot_time, now
         self.ticks = [[up * 4.0, 0.0, up * 1.5, up * 93.0, up * 0.4, 0.0, up * 0.1]
                       for _ in range(p.cores)]
-        self.net = [[float(n.start) + n.rate * 0.04 * up, 0.0, n.rate * 0.015 * up, 0.0]
+        self.net = [[self._rx_start(n.rate, n.wrap32, up), 0.0, n.rate * 0.015 * up, 0.0]
                     for n in p.nics]
         self.temp = self.ambient + IDLE_RISE
         self.loads = [0.1, 0.1, 0.1]
@@ -59,6 +59,13 @@ class BoardSim:
         self.util = [0.02] * p.cores
         self.freq = [c.opps_khz[0] for c in p.clusters]
         self.pwm, self.rpm, self.procs = 0, 0.0, 300 + int(up / 30)
+
+    def _rx_start(self, rate: float, wrap32: bool, up: float) -> float:
+        # A 32-bit counter that has been up a while sits somewhere; put it just short of the wrap
+        # so a demo shows one within its first minutes.
+        if wrap32 and up > 0:
+            return 2.0**32 - rate * self.rng.uniform(10.0, 60.0)
+        return rate * 0.04 * up
 
     # -- physics --------------------------------------------------------------------------------
     def advance(self, now: float) -> None:

@@ -33,7 +33,8 @@ def _try(what: str, call: Callable[[], T], problems: list[str]) -> T | None:
     try:
         return call()
     except (OSError, RuntimeError, AttributeError, NotImplementedError, ValueError) as exc:
-        problems.append(f"{what} unavailable: psutil {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+        first_line = (str(exc).splitlines() or [""])[0]
+        problems.append(f"{what} unavailable: psutil {type(exc).__name__}: {first_line}")
         return None
 
 

@@ -116,7 +116,10 @@ def _throttle(files: Mapping[str, str], problems: list[str]):
 
 def build_sample(node: str, snap: Snapshot, ts: float, seq: int = 0,
                  node_clock: float | None = None) -> Sample:
-    """Turn one node's Snapshot into a Sample; bad or missing files leave values absent and a note."""
+    """Turn one node's Snapshot into a Sample; bad or missing files leave values absent and a note.
+
+    snap should hold the node's static files (names, labels, cpuinfo) merged with this interval's
+    dynamic ones: facts and hwmon chip labels come from the static files (cached by content)."""
     files, problems = snap.files, []
     dirs = _group(files)
     total, cores = _parsed(files, "proc/stat", procfs.parse_stat, problems) or (None, ())

@@ -228,3 +228,20 @@ def test_build_sample_and_render_never_raise(files, links):
     sample = build_sample("n\"{}\n", Snapshot(files, links), ts=1.0)
     text = render_text([sample], fleet=True, up={"n": True}, now=2.0)
     assert series(text)  # the exposition stays parseable whatever the node sent
+
+
+def test_ttar_edge_cases(tmp_path):
+    sep = "# ttar - - - - - -\n"
+    archive = tmp_path / "a.ttar"
+    archive.write_text(
+        "# Archive created by ttar\nDirectory: d\nMode: 755\n" + sep
+        + "Path: d/noeol\nLines: 1\n12376EOF\nMode: 644\n" + sep
+        + "Path: d/nul\nLines: 2\naNULLBYTEb\nlit \\NULLBYTE and \\EOF\nMode: 644\n" + sep
+        + "Path: d/empty\nLines: 0\nMode: 644\n" + sep
+        + "Path: d/link\nSymlinkTo: noeol\n" + sep)
+    assert extract(archive, tmp_path / "out") == 5
+    out = tmp_path / "out" / "d"
+    assert (out / "noeol").read_bytes() == b"12376"
+    assert (out / "nul").read_bytes() == b"a\0b\nlit NULLBYTE and EOF\n"
+    assert (out / "empty").read_bytes() == b""
+    assert os.readlink(out / "link") == "noeol" and (out / "link").read_text() == "12376"

@@ -115,3 +115,8 @@ def test_assemblers_are_total_on_garbage(files, text):
     assert all(isinstance(s, HwmonSensor) for s in sensors)
     sysfs.parse_throttled(text), sysfs.parse_cpu_list(text), sysfs.parse_millidegrees(text)
     sysfs.hwmon_chip_labels({"hwmon0": (text or None, text), "hwmon1": (text or None, None)})
+
+
+@given(st.integers(-273_150, 2_000_000))
+def test_millidegrees_round_trip(milli):
+    assert sysfs.parse_millidegrees(f"{milli}\n") == milli / 1000

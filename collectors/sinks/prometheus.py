@@ -120,13 +120,16 @@ def _hwmon(f: Families, s: Sample) -> None:
                   {"chip": h.chip, "label": h.label, "sensor": h.sensor}, 1)
 
 
+_FREQ = (("", "cur_hz", "Current"), ("_min", "min_hz", "Minimum"), ("_max", "max_hz", "Maximum"))
+
+
 def _cpufreq(f: Families, s: Sample) -> None:
     for c in s.cpufreq:
-        for suffix, value in (("", c.cur_hz), ("_min", c.min_hz), ("_max", c.max_hz)):
+        for suffix, attr, what in _FREQ:
+            value = getattr(c, attr)
             if value is not None:
                 f.add(s.node, f"node_cpu_scaling_frequency{suffix}_hertz",
-                      f"{'Current' if not suffix else suffix[1:].title() + 'imum'} scaled CPU thread frequency in hertz.",
-                      {"cpu": c.cpu}, value)
+                      f"{what} scaled CPU thread frequency in hertz.", {"cpu": c.cpu}, value)
 
 
 def _rpi(f: Families, s: Sample) -> None:

@@ -354,67 +354,36 @@ def _render(run: Run, fmt: str) -> str:
 # ---------------------------------------------------------------- reachability (nodes, check)
 
 async def probe(target: NodeTarget, timeout: float, command: str | None = None) -> str | None:
-    """Log in over SSH (host key verified) and optionally run command; None or a one-line error."""
+    """Log in as the collectors do (host key verified) and optionally run command.
+
+    None when it worked, else the transport's one-line reason.
+    """
     if target.local:
         return None
-    import asyncssh
+    from collectors import transport
+    target = replace(target, connect_timeout=min(target.connect_timeout, timeout))
     try:
         async with asyncio.timeout(timeout):
-            async with await _connect(target, timeout) as conn:
-                if command:
-                    result = await conn.run(command, check=True)
-                    return None if result.exit_status == 0 else f"exit {result.exit_status}"
-        return None
+            conn = await transport.connect(target)
+            try:
+                return await _run_check(transport, conn, target, command, timeout)
+            finally:
+                conn.close()
     except TimeoutError:
-        return f"timed out after {timeout:g}s"
-    except asyncssh.HostKeyNotVerifiable as exc:
-        return f"host key not verified ({exc.reason}); known_hosts: {', '.join(target.known_hosts or ()) or 'none'}"
-    except asyncssh.PermissionDenied:
-        return f"permission denied for user {target.user or 'default'}"
-    except asyncssh.Error as exc:
-        return " ".join(str(exc.reason).split()) or type(exc).__name__
-    except OSError as exc:
-        return " ".join((exc.strerror or str(exc)).split())
+        return f"timed out after {timeout:g} s"
+    except transport.TransportError as exc:
+        return _reason(exc, target.name)
 
 
-async def _connect(target: NodeTarget, timeout: float):
-    import asyncssh
-    options: dict[str, Any] = dict(port=target.port, connect_timeout=timeout, config=[],
-                                   known_hosts=list(target.known_hosts or ()))
-    if target.user:
-        options["username"] = target.user
-    if target.identity_files:
-        options["client_keys"] = list(target.identity_files)
-    if target.proxy_jump:
-        options["tunnel"] = target.proxy_jump
-    if target.host_keys == "accept-new":
-        files = [f for f in (*(target.known_hosts or ()), target.accept_new_store)
-                 if f and Path(f).is_file()]
-        options["known_hosts"] = ()   # -> _AcceptNew decides
-        return await asyncssh.connect(target.host, client_factory=lambda: _AcceptNew(files), **options)
-    return await asyncssh.connect(target.host, **options)
+async def _run_check(transport, conn, target: NodeTarget, command: str | None, timeout: float):
+    if not command:
+        return None
+    result = await transport.run(conn, command, timeout, node=target.name)
+    return None if result.exit_status == 0 else f"`{command}` exited {result.exit_status}"
 
 
-def _accept_new_base():
-    import asyncssh
-    return asyncssh.SSHClient
-
-
-class _AcceptNew(_accept_new_base()):
-    """accept-new for probing: a known host must match; an unknown one is accepted (not recorded —
-    the collector's transport records keys when it really connects)."""
-
-    def __init__(self, files: list[str]):
-        self._files = files
-
-    def validate_host_public_key(self, host, addr, port, key) -> bool:
-        import asyncssh
-        if not self._files:
-            return True
-        trusted, _cas, revoked, *_ = asyncssh.read_known_hosts(self._files).match(host, addr, port)
-        if key in revoked:
-            return False
-        return key in trusted if trusted else True
+def _reason(exc: Exception, node: str) -> str:
+    return " ".join(str(getattr(exc, "message", None) or exc).split())
 
 
 async def probe_all(targets: list[NodeTarget], timeout: float,

@@ -1,0 +1,136 @@
+"""The `roost` command as a user runs it: a subprocess, exit codes, one-line errors.
+
+Remote commands run against real OpenSSH servers from the lab (tests/lab/sshd.py) on 127.0.0.x.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import SHARED, need
+
+ROOT = Path(__file__).resolve().parent.parent
+ROOST = ROOT / ".venv" / "bin" / "roost"
+RPI4 = SHARED / "fixtures" / "boards" / "rpi4"
+
+
+def roost(*argv: str, env: dict | None = None, cwd: Path | None = None, timeout: float = 60):
+    exe = [str(ROOST)] if ROOST.exists() else [sys.executable, "-m", "console.cli"]
+    return subprocess.run(exe + list(argv), capture_output=True, text=True, env=env, cwd=cwd,
+                          timeout=timeout)
+
+
+@pytest.fixture
+def env(tmp_path):
+    """A clean environment: no ~/.ssh/config, no roost.toml, state under tmp."""
+    home = tmp_path / "home"
+    home.mkdir()
+    keep = {k: v for k, v in os.environ.items() if not k.startswith(("ROOST_", "XDG_"))}
+    keep.update(HOME=str(home), XDG_CONFIG_HOME=str(tmp_path / "xdg"),
+                ROOST_STATE_DIR=str(tmp_path / "state"))
+    return keep
+
+
+def lab_config(tmp_path: Path, ssh_lab, nodes, extra: str = "") -> Path:
+    """A roost.toml naming lab nodes by name, with the lab's key and known_hosts."""
+    body = [f'[defaults]\nuser = "roostlab"\nidentity = "{ssh_lab.client_key}"\n'
+            f'known_hosts = "{ssh_lab.known_hosts}"\nconnect_timeout = 5\ninterval = 0.2\n']
+    body += [f'[[nodes]]\nnames = "{n.name}"\nhost = "{n.host}"\nport = {n.port}\n' for n in nodes]
+    path = tmp_path / "roost.toml"
+    path.write_text("".join(body) + extra)
+    return path
+
+
+def one_line_error(result) -> str:
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("roost: "), result.stderr
+    assert "Traceback" not in result.stderr
+    return lines[0]
+
+
+def test_help_and_usage_errors(env):
+    assert roost("--help", env=env).returncode == 0
+    result = roost("frobnicate", env=env)
+    assert result.returncode == 2 and "invalid choice" in one_line_error(result)
+    result = roost("collect", "--interval", "-3", env=env)
+    assert result.returncode == 2 and "--interval" in one_line_error(result)
+    result = roost("collect", "--prometheus", "nonsense", env=env)
+    assert result.returncode == 2 and "HOST:PORT" in one_line_error(result)
+
+
+def test_config_errors_exit_2_with_file_line_and_key(env, tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[defaults]\nport = "x"\n')
+    result = roost("--config", str(bad), "nodes", "--no-check", env=env)
+    assert result.returncode == 2
+    assert one_line_error(result) == (f"roost: {bad}:2: defaults.port: expected a port number "
+                                      "1-65535, got a string 'x'")
+    env = {**env, "ROOST_CONFIG": str(tmp_path / "missing.toml")}
+    result = roost("nodes", env=env)
+    assert result.returncode == 2 and "config file not found" in one_line_error(result)
+
+
+def test_no_config_suggests_demo(env, tmp_path):
+    result = roost(env=env, cwd=tmp_path)
+    assert result.returncode == 2 and "roost demo" in one_line_error(result)
+
+
+def test_nodes_without_check_lists_inventory(env, tmp_path):
+    cfg = tmp_path / "roost.toml"
+    cfg.write_text('[[nodes]]\nnames = "n[1-2]"\nhost = "127.0.0.{index}"\nuser = "pi"\n'
+                   '[groups]\nrack = "n2"\n')
+    result = roost("--config", str(cfg), "nodes", "--no-check", env=env)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["NAME", "GROUPS", "ADDRESS", "STATE", "REASON"]
+    assert lines[1].split() == ["n1", "-", "pi@127.0.0.1:22", "-"]
+    assert lines[2].split() == ["n2", "rack", "pi@127.0.0.2:22", "-"]
+    result = roost("--config", str(cfg), "nodes", "n9", env=env)
+    assert result.returncode == 2 and "unknown node 'n9'" in one_line_error(result)
+
+
+def test_collect_once_from_a_board_tree_prints_node_exporter_text(env):
+    need(RPI4.is_dir(), f"board fixtures missing: {RPI4}")
+    result = roost("collect", "--once", "--procfs", str(RPI4 / "proc"), "--sysfs", str(RPI4 / "sys"),
+                   "--format", "prometheus", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "node_load1 0.52\n" in result.stdout
+    assert "# TYPE node_cpu_seconds_total counter" in result.stdout
+
+
+def test_nodes_and_check_against_real_sshd(env, tmp_path, ssh_lab):
+    a, b = ssh_lab.start(2)
+    cfg = lab_config(tmp_path, ssh_lab, [a, b])
+    result = roost("--config", str(cfg), "nodes", env=env)
+    assert result.returncode == 0, result.stderr
+    rows = {line.split()[0]: line.split() for line in result.stdout.splitlines()[1:]}
+    assert rows[a.name][2:4] == [f"roostlab@{a.host}:{a.port}", "up"]
+    result = roost("--config", str(cfg), "check", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"{a.name}  ok" in result.stdout and f"{b.name}  ok" in result.stdout
+    b.kill()
+    result = roost("--config", str(cfg), "check", "--timeout", "5", env=env)
+    assert result.returncode == 1
+    failed = [line for line in result.stdout.splitlines() if line.startswith(b.name)]
+    assert "FAILED: connection refused" in failed[0]
+    result = roost("--config", str(cfg), "nodes", env=env)
+    assert "down" in [line.split()[3] for line in result.stdout.splitlines() if line.startswith(b.name)]
+
+
+def test_check_refuses_an_unknown_host_key_in_strict_mode(env, tmp_path, ssh_lab):
+    node, = ssh_lab.start(1)
+    empty = tmp_path / "empty_known_hosts"
+    empty.write_text("")
+    cfg = lab_config(tmp_path, ssh_lab, [node])
+    cfg.write_text(cfg.read_text().replace(str(ssh_lab.known_hosts), str(empty)))
+    result = roost("--config", str(cfg), "check", env=env)
+    assert result.returncode == 1 and "host key not in known_hosts" in result.stdout
+    cfg.write_text(cfg.read_text().replace('connect_timeout', 'host_keys = "accept-new"\nconnect_timeout'))
+    result = roost("--config", str(cfg), "check", env=env)
+    assert result.returncode == 0, result.stdout
+    store = Path(env["ROOST_STATE_DIR"]) / "known_hosts"
+    assert f"[{node.host}]:{node.port}" in store.read_text()

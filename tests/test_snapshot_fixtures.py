@@ -64,13 +64,15 @@ def _is_flattened_link(src: Path) -> bool:
 
 
 def copy_board(src: Path, dest: Path) -> Path:
-    """Copy a board tree, turning files that hold a relative dir path back into symlinks."""
-    for dirpath, _, names in os.walk(src):
+    """Copy a board tree; real symlinks stay symlinks, files holding a relative dir path become ones."""
+    for dirpath, dirnames, names in os.walk(src):
         rel = Path(dirpath).relative_to(src)
         (dest / rel).mkdir(parents=True, exist_ok=True)
-        for name in names:
+        for name in names + [d for d in dirnames if (Path(dirpath) / d).is_symlink()]:
             s, d = Path(dirpath) / name, dest / rel / name
-            if _is_flattened_link(s):
+            if s.is_symlink():
+                os.symlink(os.readlink(s), d)
+            elif _is_flattened_link(s):
                 os.symlink(s.read_text(), d)
             else:
                 shutil.copyfile(s, d)
@@ -228,6 +230,19 @@ def test_build_sample_and_render_never_raise(files, links):
     sample = build_sample("n\"{}\n", Snapshot(files, links), ts=1.0)
     text = render_text([sample], fleet=True, up={"n": True}, now=2.0)
     assert series(text)  # the exposition stays parseable whatever the node sent
+
+
+def test_copy_board_keeps_and_restores_links(tmp_path):
+    src = tmp_path / "src"
+    (src / "sys/devices/virtual/thermal/thermal_zone0").mkdir(parents=True)
+    (src / "sys/devices/virtual/thermal/thermal_zone0/temp").write_text("1000\n")
+    (src / "sys/class/thermal").mkdir(parents=True)
+    (src / "sys/class/thermal/thermal_zone0").write_text("../../devices/virtual/thermal/thermal_zone0")
+    os.symlink("../../devices/virtual/thermal/thermal_zone0", src / "sys/class/thermal/thermal_zone1")
+    out = copy_board(src, tmp_path / "out")
+    for zone in ("thermal_zone0", "thermal_zone1"):
+        assert (out / "sys/class/thermal" / zone).is_symlink()
+        assert (out / "sys/class/thermal" / zone / "temp").read_text() == "1000\n"
 
 
 def test_ttar_edge_cases(tmp_path):

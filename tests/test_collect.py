@@ -1,0 +1,166 @@
+"""`roost collect` end to end: real sshd nodes from the lab, JSONL, SQLite, Prometheus, signals."""
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from collectors.sinks.sqlite import SqliteSink
+from tests.conftest import SHARED, need
+from tests.test_cli import ROOST, env, lab_config, roost  # noqa: F401 - env is a fixture
+
+RPI4 = SHARED / "fixtures" / "boards" / "rpi4"
+
+
+def wait_for(predicate, timeout: float = 20.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def jsonl(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+@pytest.fixture
+def two_nodes(ssh_lab, tmp_path):
+    nodes = ssh_lab.start(2)
+    yield nodes, lab_config(tmp_path, ssh_lab, nodes)
+    ssh_lab.stop(nodes)
+
+
+def test_count_3_jsonl_to_stdout_and_db(env, tmp_path, two_nodes):
+    nodes, cfg = two_nodes
+    db = tmp_path / "h.db"
+    result = roost("--config", str(cfg), "collect", "--count", "3", "--jsonl", "-", "--db", str(db),
+                   env=env)
+    assert result.returncode == 0, result.stderr
+    rows = jsonl(result.stdout)
+    for node in nodes:
+        mine = [r for r in rows if r["node"] == node.name]
+        assert len(mine) == 3
+        assert all(r["ts"] > 0 and r["node_load1"] >= 0 and r["node_memory_MemTotal_bytes"] > 0
+                   for r in mine)
+        assert any(k.startswith('node_cpu_seconds_total{cpu="0",mode="user"}') for k in mine[0])
+    sink = SqliteSink(db)
+    try:
+        for node in nodes:
+            points = sink.history(node.name, "node_load1", since=0)
+            assert len(points) == 3 and points == sorted(points)
+            mine = [r for r in rows if r["node"] == node.name]
+            assert [round(ts, 3) for ts, _ in points] == [r["ts"] for r in mine]
+    finally:
+        sink.close()
+
+
+def test_sigterm_mid_run_flushes_every_sink_and_exits_0(env, tmp_path, two_nodes):
+    nodes, cfg = two_nodes
+    out, db = tmp_path / "out.jsonl", tmp_path / "h.db"
+    proc = subprocess.Popen([str(ROOST), "--config", str(cfg), "collect", "--interval", "0.2",
+                             "--jsonl", str(out), "--db", str(db)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: out.exists() and {r["node"] for r in jsonl(out.read_text())} ==
+                 {n.name for n in nodes}, what="samples from both nodes")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0, proc.stderr.read()
+    finally:
+        proc.kill()
+        proc.wait()
+    rows = jsonl(out.read_text())
+    sink = SqliteSink(db)
+    try:
+        for node in nodes:
+            written = [r["ts"] for r in rows if r["node"] == node.name]
+            stored = [round(ts, 3) for ts, _ in sink.history(node.name, "node_load1")]
+            assert written and stored == written  # nothing buffered was lost at the signal
+    finally:
+        sink.close()
+
+
+def test_prometheus_endpoint_serves_the_fleet_then_sigint(env, tmp_path, two_nodes):
+    nodes, cfg = two_nodes
+    port = free_port()
+    proc = subprocess.Popen([str(ROOST), "--config", str(cfg), "collect", "--interval", "0.2",
+                             "--prometheus", f"127.0.0.1:{port}"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def scrape() -> str:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
+                text = r.read().decode()
+        except OSError:
+            return ""
+        return text if all(f'roost_node_up{{node="{n.name}"}} 1.0' in text for n in nodes) else ""
+
+    try:
+        text = wait_for(scrape, what="both nodes up on /metrics")
+        assert f'node_load1{{node="{nodes[0].name}"}}' in text
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=20) == 0, proc.stderr.read()
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_once_with_a_dead_node_reports_it_and_exits_1(env, tmp_path, two_nodes):
+    nodes, cfg = two_nodes
+    nodes[1].kill()
+    started = time.monotonic()
+    result = roost("--config", str(cfg), "collect", "--once", "--format", "json", env=env)
+    assert result.returncode == 1
+    assert [r["node"] for r in jsonl(result.stdout)] == [nodes[0].name]
+    assert f"roost: {nodes[1].name}: no sample: connection refused" in result.stderr
+    assert time.monotonic() - started < 15
+
+
+def test_once_fleet_format_prometheus_labels_every_series(env, tmp_path, two_nodes):
+    nodes, cfg = two_nodes
+    result = roost("--config", str(cfg), "collect", "--once", "--format", "prometheus", nodes[0].name,
+                   env=env)
+    assert result.returncode == 0, result.stderr
+    assert f'node_load1 ' in result.stdout and 'node="' not in result.stdout.replace(
+        f'roost_sample_age_seconds{{node="{nodes[0].name}"}}', "")
+
+
+def test_local_host_once_as_json(env):
+    result = roost("collect", "--local", "--once", "--format", "json", env=env)
+    assert result.returncode == 0, result.stderr
+    (row,) = jsonl(result.stdout)
+    assert row["node"] == socket.gethostname() and row["node_memory_MemTotal_bytes"] > 0
+
+
+def test_tree_count_with_default_db_in_state_dir(env):
+    need(RPI4.is_dir(), f"board fixtures missing: {RPI4}")
+    result = roost("collect", "--count", "2", "--interval", "0.05", "--procfs", str(RPI4 / "proc"),
+                   "--sysfs", str(RPI4 / "sys"), env=env)
+    assert result.returncode == 0, result.stderr
+    sink = SqliteSink(Path(env["ROOST_STATE_DIR"]) / "roost.db")
+    try:
+        assert [v for _, v in sink.history("rpi4", "node_load1")] == [0.52, 0.52]
+    finally:
+        sink.close()
+
+
+def test_usage_errors_one_line_exit_2(env, tmp_path):
+    result = roost("collect", "--format", "json", "--local", env=env)
+    assert result.returncode == 2 and "--format prints once" in result.stderr
+    result = roost("collect", "--once", "--procfs", str(tmp_path / "nope"), env=env)
+    assert result.returncode == 2 and result.stderr.strip().count("\n") == 0
+    assert "not a directory" in result.stderr

@@ -25,7 +25,7 @@ from console import paths
 
 
 class UsageError(Exception):
-    """A bad combination of options; the CLI prints it as one line and exits 2."""
+    """A bad combination of options or an output that cannot be opened: one line, exit 2."""
 
 
 # ---------------------------------------------------------------- options
@@ -145,21 +145,34 @@ def _note(text: str) -> None:
 
 class Sinks:
     def __init__(self, plan: Plan):
+        from collectors.sinks.jsonl import JsonlSink
+        from collectors.sinks.sqlite import SqliteSink
         self.items: list[Any] = []
+        self.broken = False   # stdout reader went away (`roost collect --jsonl - | head`)
         if plan.jsonl:
-            from collectors.sinks.jsonl import JsonlSink
-            self.items.append(JsonlSink(plan.jsonl))
+            self.items.append(_open(plan.jsonl, lambda: JsonlSink(plan.jsonl)))
         if plan.db:
-            from collectors.sinks.sqlite import SqliteSink
-            self.items.append(SqliteSink(plan.db, retention=plan.retention))
+            self.items.append(_open(plan.db, lambda: SqliteSink(plan.db, retention=plan.retention)))
 
     def write(self, samples: list[Sample]) -> None:
-        for sink in self.items:
-            sink.write(samples)
+        for sink in list(self.items):
+            try:
+                sink.write(samples)
+            except BrokenPipeError:
+                self.items.remove(sink)
+                self.broken = True
 
     def close(self) -> None:
         for sink in self.items:
             sink.close()
+
+
+def _open(path, make: Callable[[], Any]) -> Any:
+    import sqlite3
+    try:
+        return make()
+    except (OSError, sqlite3.Error) as exc:
+        raise UsageError(f"cannot open {path}: {getattr(exc, 'strerror', None) or exc}") from None
 
 
 def run_collect(targets: list[NodeTarget], args: argparse.Namespace) -> int:
@@ -175,9 +188,9 @@ def run_collect(targets: list[NodeTarget], args: argparse.Namespace) -> int:
         return 2
     try:
         return asyncio.run(_collect(sources, plan))
-    except OSError as exc:
-        _note(f"cannot open output: {exc.strerror or exc}: {exc.filename or ''}")
-        return 1
+    except UsageError as exc:
+        _note(str(exc))
+        return 2
 
 
 @dataclass
@@ -230,7 +243,12 @@ async def _collect(sources: Sources, plan: Plan) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    sinks, server = Sinks(plan), _serve(plan, run)
+    sinks = Sinks(plan)
+    try:
+        server = _serve(plan, run)
+    except UsageError:
+        sinks.close()
+        raise
     try:
         await _drive(sources, plan, run, sinks, stop)
     finally:
@@ -241,7 +259,7 @@ async def _collect(sources: Sources, plan: Plan) -> int:
         sinks.close()
         if server:
             server[0].shutdown()
-    return _finish(run, plan, stop.is_set())
+    return _finish(run, plan, stop.is_set(), sinks.broken)
 
 
 def _serve(plan: Plan, run: Run):
@@ -249,7 +267,10 @@ def _serve(plan: Plan, run: Run):
         return None
     from collectors.sinks.prometheus import serve
     host, port = plan.prometheus
-    return serve(lambda: run.view, host, port)
+    try:
+        return serve(lambda: run.view, host, port)
+    except OSError as exc:
+        raise UsageError(f"cannot serve /metrics on {host}:{port}: {exc.strerror or exc}") from None
 
 
 async def _drive(sources: Sources, plan: Plan, run: Run, sinks: Sinks, stop: asyncio.Event) -> None:
@@ -287,8 +308,9 @@ async def _poll(name: str, sample: Callable[[], Sample], interval: float, queue:
     while True:
         try:
             queue.put_nowait(await asyncio.to_thread(sample))
-        except OSError as exc:
-            queue.put_nowait(NodeEvent(name, time.time(), "down", f"{exc.strerror or exc}"))
+        except Exception as exc:  # a reader failure marks the node down, it never ends the run
+            reason = getattr(exc, "strerror", None) or f"{type(exc).__name__}: {exc}"
+            queue.put_nowait(NodeEvent(name, time.time(), "down", reason))
         await asyncio.sleep(interval)
 
 
@@ -311,7 +333,7 @@ async def _consume(queue: asyncio.Queue, run: Run, sinks: Sinks, stop: asyncio.E
     next_flush = time.monotonic() + interval
     stopper = asyncio.create_task(stop.wait())
     try:
-        while not stop.is_set() and not run.settled():
+        while not stop.is_set() and not run.settled() and not sinks.broken:
             now = time.monotonic()
             if deadline is not None and now >= deadline:
                 return
@@ -330,7 +352,9 @@ async def _consume(queue: asyncio.Queue, run: Run, sinks: Sinks, stop: asyncio.E
         stopper.cancel()
 
 
-def _finish(run: Run, plan: Plan, interrupted: bool) -> int:
+def _finish(run: Run, plan: Plan, interrupted: bool, broken: bool = False) -> int:
+    if broken:
+        return 0
     if plan.format:
         print(_render(run, plan.format), end="", flush=True)
     if interrupted or not plan.finite:

@@ -164,3 +164,25 @@ def test_usage_errors_one_line_exit_2(env, tmp_path):
     result = roost("collect", "--once", "--procfs", str(tmp_path / "nope"), env=env)
     assert result.returncode == 2 and result.stderr.strip().count("\n") == 0
     assert "not a directory" in result.stderr
+
+
+def test_output_errors_are_one_line(env, tmp_path):
+    result = roost("collect", "--once", "--local", "--jsonl", str(tmp_path / "no" / "x.jsonl"), env=env)
+    assert result.returncode == 2 and result.stderr.startswith("roost: cannot open ")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = roost("collect", "--once", "--local", "--prometheus", f"127.0.0.1:{port}", env=env)
+    assert result.returncode == 2 and "cannot serve /metrics" in result.stderr
+    assert result.stderr.count("\n") == 1
+    result = roost("collect", "--once", env=env, cwd=tmp_path)
+    assert result.returncode == 2 and "nothing to collect" in result.stderr
+
+
+def test_closed_stdout_pipe_ends_quietly(env):
+    need(RPI4.is_dir(), f"board fixtures missing: {RPI4}")
+    proc = subprocess.run(f"'{ROOST}' collect --interval 0.05 --procfs '{RPI4}/proc' --sysfs "
+                          f"'{RPI4}/sys' --jsonl - | head -n 1", shell=True, env=env,
+                          capture_output=True, text=True, timeout=30)
+    assert json.loads(proc.stdout)["node"] == "rpi4" and proc.stderr == ""

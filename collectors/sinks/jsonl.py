@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 from typing import IO, Iterable
 
@@ -54,18 +55,34 @@ class JsonlSink:
 
     def __init__(self, path: str):
         self._stdout = path == "-"
-        self._fh: IO[str] = sys.stdout if self._stdout else open(path, "a", encoding="utf-8")
+        self._fh: IO[str] | None = sys.stdout if self._stdout else open(path, "a", encoding="utf-8")
 
     def write(self, samples: Iterable[Sample]) -> None:
         lines = [json.dumps(sample_to_json(s), separators=(",", ":"), allow_nan=False,
                             default=str) + "\n" for s in samples]
-        if lines:
-            self._fh.write("".join(lines))
-            self._fh.flush()
+        if lines and self._fh is not None:
+            try:
+                self._fh.write("".join(lines))
+                self._fh.flush()
+            except BrokenPipeError:
+                self._detach()
+                raise
+
+    def _detach(self) -> None:
+        # the reader of stdout went away: point fd 1 at /dev/null so exit does not complain
+        if self._stdout:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+        self._fh = None
 
     def close(self) -> None:
+        if self._fh is None:
+            return
         try:
             self._fh.flush()
+        except BrokenPipeError:
+            self._detach()
         finally:
-            if not self._stdout:
+            if self._fh is not None and not self._stdout:
                 self._fh.close()

@@ -1,0 +1,133 @@
+"""`roost demo`: start the simulated fleet, then the console on it (or headless collection).
+
+    roost demo [--nodes N] [--profile NAME|mixed] [--seed S] [--steady] [--boot-delay S]
+               [--write-inventory FILE] [--headless + `roost collect`'s output options]
+
+The fleet runs in this process (its own loop in a thread); roost reaches it through the normal
+transport with the demo's key and known_hosts. Headless output with no output option goes to a
+SQLite file in the demo's state dir, never into the real fleet's history.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from console.demo.boards import PROFILES
+
+MAX_NODES = 5000
+
+
+def _nodes(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= MAX_NODES:
+        raise argparse.ArgumentTypeError(f"expected a whole number 1..{MAX_NODES}, got {text!r}")
+    return value
+
+
+def _profile(text: str) -> str:
+    if text != "mixed" and text not in PROFILES:
+        raise argparse.ArgumentTypeError(
+            f"unknown profile {text!r}: expected mixed or one of {', '.join(sorted(PROFILES))}")
+    return text
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 3600:
+        raise argparse.ArgumentTypeError(f"expected seconds 0..3600, got {text!r}")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("simulated fleet")
+    g.add_argument("--nodes", type=_nodes, default=10, metavar="N", help="how many nodes (10)")
+    g.add_argument("--profile", type=_profile, default="mixed", metavar="NAME|mixed",
+                   help=f"board profile: mixed (default) or {', '.join(sorted(PROFILES))}")
+    g.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (0)")
+    g.add_argument("--steady", action="store_true", help="no random node drop-offs")
+    g.add_argument("--boot-delay", type=_seconds, default=3.0, metavar="S",
+                   help="seconds a powered-on node takes to boot (3)")
+    g.add_argument("--headless", action="store_true", help="collect without the console")
+    g.add_argument("--write-inventory", metavar="FILE",
+                   help="also write a roost.toml (and FILE's .known_hosts) for other roost commands")
+    try:
+        from console.collect import add_output_arguments
+    except ImportError:
+        return
+    add_output_arguments(parser)
+
+
+def run(args: argparse.Namespace, config) -> int:
+    from console.demo.fleet import DemoFleet
+    from console.demo.runner import FleetThread
+    state = Path(config.state_dir) / "demo"
+    fleet = DemoFleet(args.nodes, profile=args.profile, seed=args.seed, steady=args.steady,
+                      state_dir=state, boot_delay=args.boot_delay,
+                      interval=getattr(args, "interval", None) or 1.0)
+    runner = FleetThread(fleet)
+    try:
+        runner.start()
+    except (OSError, ValueError, TimeoutError) as exc:
+        _note(f"demo fleet failed to start: {exc}")
+        return 1
+    try:
+        return _after_start(args, config, runner)
+    except OSError as exc:
+        _note(f"demo: {exc.strerror or exc}: {exc.filename or ''}")
+        return 1
+    finally:
+        runner.stop()
+
+
+def _after_start(args: argparse.Namespace, config, runner) -> int:
+    fleet = runner.fleet
+    ports = sorted(t.port for t in fleet.targets())
+    _note(f"demo: {len(ports)} simulated nodes on 127.0.0.1 ports {ports[0]}..{ports[-1]} "
+          f"(state in {fleet.state_dir})")
+    inventory = fleet.write_inventory(
+        Path(args.write_inventory) if args.write_inventory else fleet.state_dir / "roost.toml")
+    if args.write_inventory:
+        _note(f"demo: inventory written to {inventory} (use --config {inventory})")
+    if args.headless or not _console_available():
+        if not args.headless:
+            _note("demo: the console UI is not available in this build; running headless")
+        return _headless(args, fleet)
+    return _console(args, config, fleet, inventory)
+
+
+def _headless(args: argparse.Namespace, fleet) -> int:
+    from console.collect import run_collect
+    if not (getattr(args, "db", None) or getattr(args, "jsonl", None)
+            or getattr(args, "prometheus", None) or getattr(args, "format", None)):
+        args = argparse.Namespace(**{**vars(args), "db": str(fleet.state_dir / "roost.db")})
+    return run_collect(fleet.targets(), args)
+
+
+def _console_available() -> bool:
+    try:
+        from console.app import run_console  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _console(args: argparse.Namespace, config, fleet, inventory: Path) -> int:
+    from collectors.fleet import Fleet
+    from console.app import run_console
+    from console.config import load_config
+    demo_config = load_config(inventory, state_dir=fleet.state_dir)
+    demo_config = replace(demo_config, theme=config.theme, keymap=config.keymap,
+                          thresholds=config.thresholds)
+    return run_console(demo_config, Fleet(demo_config.targets()), theme=args.theme)
+
+
+def _note(text: str) -> None:
+    print(f"roost: {text}", file=sys.stderr, flush=True)

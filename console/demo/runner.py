@@ -1,0 +1,64 @@
+"""Run a DemoFleet on its own event loop in a background thread of this process.
+
+`roost collect`'s loop and the Textual app each own the main thread's loop, so the simulated
+fleet gets a loop of its own beside them: still one process, and its CPU time is measurable on
+its own (cpu_seconds) so the simulator's share and the console's can be reported apart.
+"""
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from typing import Any, Coroutine
+
+from console.demo.fleet import DemoFleet
+
+
+class FleetThread:
+    def __init__(self, fleet: DemoFleet):
+        self.fleet = fleet
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._main, name="roost-demo", daemon=True)
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+
+    def start(self, timeout: float = 120.0) -> DemoFleet:
+        """Start the loop and the fleet; returns once every node listens (or raises)."""
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise TimeoutError(f"demo fleet did not start within {timeout:g} s")
+        if self._error is not None:
+            self._thread.join()
+            raise self._error
+        return self.fleet
+
+    def _main(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        try:
+            self._loop.run_until_complete(self.fleet.start())
+        except BaseException as exc:  # handed to the caller of start()
+            self._error = exc
+            self._ready.set()
+            self._loop.close()
+            return
+        self._ready.set()
+        self._loop.run_forever()
+        self._loop.close()
+
+    def call(self, coro: Coroutine[Any, Any, Any], timeout: float | None = 60.0) -> Any:
+        """Run a coroutine on the fleet's loop from another thread and wait for its result."""
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+
+    def cpu_seconds(self) -> float:
+        """CPU time this thread (the whole simulator) has used."""
+        clock = time.pthread_getcpuclockid(self._thread.ident)
+        return time.clock_gettime(clock)
+
+    def stop(self) -> None:
+        if not self._thread.is_alive():
+            return
+        try:
+            self.call(self.fleet.stop())
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(30)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Awaitable, Callable
@@ -54,6 +55,30 @@ async def local_runner(command: str, timeout: float) -> CommandResult:
         await proc.wait()
         raise PowerError(f"command timed out after {timeout:g}s: {command.split()[0]}") from None
     return CommandResult(proc.returncode, out.decode(errors="replace"), err.decode(errors="replace"))
+
+
+async def in_thread(fn: Callable, timeout: float):
+    """Run a blocking call in a daemon thread under a deadline. Not the loop's default executor:
+    a call stuck past its deadline (a BMC that never answers) must not hold up loop shutdown."""
+    loop = asyncio.get_running_loop()
+    done = loop.create_future()
+
+    def settle(ok: bool, value) -> None:
+        if not done.done():
+            done.set_result(value) if ok else done.set_exception(value)
+
+    def work() -> None:
+        try:
+            value, ok = fn(), True
+        except BaseException as e:  # handed to the awaiting task, not lost in the thread
+            value, ok = e, False
+        try:
+            loop.call_soon_threadsafe(settle, ok, value)
+        except RuntimeError:         # the loop closed while we were blocked: nobody waits
+            pass
+
+    threading.Thread(target=work, daemon=True, name="roost-power").start()
+    return await asyncio.wait_for(done, timeout)
 
 
 class Driver(ABC):

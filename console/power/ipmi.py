@@ -1,0 +1,106 @@
+"""IPMI BMCs over RMCP+ with pyghmi (no ipmitool: its -P would put the password in argv).
+
+pyghmi is blocking with its own I/O thread; every call runs in a worker thread under a deadline
+so a BMC that does not answer becomes one error line instead of a hang. soft() is the chassis
+"soft off" (ACPI power button): the OS shuts down in order where the board supports it.
+"""
+from __future__ import annotations
+
+import asyncio
+
+from console.power import credentials
+from console.power.base import Driver, PowerState, in_thread
+from console.power.spec import Field, Spec
+
+FIELDS = {
+    "host": Field(str, required=True, doc="BMC address"),
+    "port": Field(int, default=623, lo=1, hi=65535),
+    **credentials.FIELDS,
+}
+
+CHASSIS_CYCLE = 0x02   # IPMI chassis control: power cycle (netfn chassis 0x00, command 0x02)
+
+
+class IpmiDriver(Driver):
+    kind = "ipmi"
+    has_soft = True
+
+    def __init__(self, node: str, host: str, port: int, user: str, password, timeout: float):
+        super().__init__(node)
+        self.host, self.port, self.user = host, port, user
+        self._password, self.timeout = password, timeout
+        self._cmd = None
+
+    @property
+    def channel(self) -> tuple:
+        return ("ipmi", self.host, self.port)
+
+    def describe(self) -> str:
+        return f"ipmi {self.host}:{self.port}"
+
+    def _command(self):
+        from pyghmi.ipmi.command import Command
+        if self._cmd is None:
+            self._cmd = Command(bmc=self.host, port=self.port, userid=self.user,
+                                password=self._password.reveal(), keepalive=False)
+        return self._cmd
+
+    async def _call(self, method: str, *args, **kwargs):
+        from pyghmi.exceptions import IpmiException
+
+        def work():
+            return getattr(self._command(), method)(*args, **kwargs)
+        try:
+            return await in_thread(work, self.timeout)
+        except asyncio.TimeoutError:
+            self._cmd = None
+            raise self.error(f"BMC {self.host}:{self.port} did not answer within {self.timeout:g}s") from None
+        except IpmiException as e:
+            self._cmd = None
+            raise self.error(f"BMC {self.host}:{self.port}: {_clean(e, self._password)}") from None
+
+    async def status(self) -> PowerState:
+        state = (await self._call("get_power")).get("powerstate")
+        return {"on": PowerState.ON, "off": PowerState.OFF}.get(state, PowerState.UNKNOWN)
+
+    async def on(self) -> None:
+        await self._call("set_power", "on", wait=False)
+        await self._settle(PowerState.ON)
+
+    async def off(self) -> None:
+        await self._call("set_power", "off", wait=False)
+        await self._settle(PowerState.OFF)
+
+    async def _settle(self, want: PowerState) -> None:
+        """Poll the BMC until it reports want (pyghmi's own wait polls once a second)."""
+        deadline = asyncio.get_running_loop().time() + self.timeout
+        while (state := await self.status()) is not want:
+            if asyncio.get_running_loop().time() > deadline:
+                raise self.error(f"BMC {self.host}:{self.port} still reports {state} "
+                                 f"{self.timeout:g}s after power {want}")
+            await asyncio.sleep(0.05)
+
+    async def soft(self) -> None:
+        await self._call("set_power", "shutdown", wait=False)
+
+    async def cycle(self) -> None:
+        """The BMC's own power cycle (off, its interval, on); from off it just powers on."""
+        if await self.status() is PowerState.OFF:
+            return await self.on()
+        rsp = await self._call("raw_command", netfn=0x00, command=0x02, data=[CHASSIS_CYCLE])
+        if rsp.get("error"):
+            raise self.error(f"BMC {self.host}:{self.port}: power cycle refused: {rsp['error']}")
+
+
+def _clean(e: Exception, password) -> str:
+    """pyghmi's message, never with the password in it."""
+    text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    return text.replace(password.reveal(), "***") if password.reveal() else text
+
+
+def build(node: str, spec: Spec, ctx) -> IpmiDriver:
+    user = spec.get("user")
+    if not user:
+        raise spec.fail("user", "required for ipmi (the BMC login name)")
+    password = credentials.password(spec, ctx.env)
+    return IpmiDriver(node, spec["host"], spec["port"], user, password, spec["timeout"])

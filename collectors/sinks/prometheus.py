@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import time
+from functools import lru_cache
 from typing import Callable, Iterable, Iterator, Mapping
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -48,9 +49,10 @@ class Families:
             kind = CounterMetricFamily if counter else GaugeMetricFamily
             family = self._families[name] = kind(name, help_, labels=list(labels))
             self._seen[name] = set()
-        values = tuple(str(v) for v in labels.values())
-        if values not in self._seen[name]:  # a duplicate series would poison the whole scrape
-            self._seen[name].add(values)
+        values = tuple(labels.values())
+        seen = self._seen[name]
+        if values not in seen:  # a duplicate series would poison the whole scrape
+            seen.add(values)
             family.add_metric(values, float(value))
 
     def __iter__(self) -> Iterator[Metric]:
@@ -67,6 +69,7 @@ def _cpu(f: Families, s: Sample) -> None:
                   {"cpu": t.cpu, "mode": mode}, value, counter=True)
 
 
+@lru_cache(maxsize=4096)  # the same few dozen kernel names, every sample of every node
 def memory_metric_name(field: str) -> str | None:
     """node_exporter's name for a meminfo field: Active(anon) -> node_memory_Active_anon_bytes;
     unitless counts (HugePages_*) get no _bytes. None when the kernel name is not usable."""

@@ -219,10 +219,10 @@ class RoostApp(App):
         handler(arg)
 
     def cmd_fleet(self, _arg: str) -> None:
-        self.run_action("show('fleet')")
+        self.call_later(self.action_show, "fleet")
 
     def cmd_events(self, _arg: str) -> None:
-        self.run_action("show('events')")
+        self.call_later(self.action_show, "events")
 
     def cmd_heatmap(self, arg: str) -> None:
         self.call_later(self._heatmap, arg)
@@ -276,7 +276,7 @@ class RoostApp(App):
         yield from super().get_system_commands(screen)
         for view in VIEWS:
             yield SystemCommand(f"Show {view}", f"switch to the {view} screen",
-                                lambda v=view: self.run_action(f"show('{v}')"))
+                                lambda v=view: self.call_later(self.action_show, v))
         for metric in METRICS:
             yield SystemCommand(f"Heatmap by {metric}", "heatmap coloured by " + metric,
                                 lambda m=metric: self.cmd_heatmap(m))

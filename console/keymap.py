@@ -16,7 +16,10 @@ BINDING_IDS: dict[str, str] = {
     "mark_all": "mark all shown", "unmark_all": "clear marks", "shell": "ssh shell on node",
     "sort_next": "sort by next column", "sort_prev": "sort by previous column",
     "sort_reverse": "reverse sort", "metric": "next heatmap metric", "back": "back",
-    "palette": "command palette",
+    "palette": "command palette", "filter_close": "close the filter",
+    "help_close": "close help", "command_cancel": "cancel the command line",
+    "heat_left": "heatmap cursor left", "heat_right": "heatmap cursor right",
+    "heat_up": "heatmap cursor up", "heat_down": "heatmap cursor down",
 }
 
 

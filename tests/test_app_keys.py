@@ -1,0 +1,159 @@
+"""Pilot tests: `:` commands, palette, help, themes, keymap remapping, heatmap and node screens."""
+from __future__ import annotations
+
+import pytest
+
+import themes
+from console.app import RoostApp
+from console.keymap import BINDING_IDS, KeymapError, validate
+from console.screens.help import HelpScreen
+from console.screens.node import NodeScreen
+from console.widgets.graph import Graph
+from tests.test_app_fleet import SIZE, make_app
+from tests.test_app_common import T0
+
+
+async def command(pilot, text: str) -> None:
+    await pilot.press("colon", *text, "enter")
+    await pilot.pause()
+
+
+async def test_command_line_navigates_and_sets_theme_and_sort():
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await command(pilot, "heatmap temp")
+        assert app.screen.name == "heatmap"
+        assert app.screen.heatmap_widget.metric == "temp"
+        await command(pilot, "node n3")
+        assert isinstance(app.screen, NodeScreen) and app.screen.node == "n3"
+        await command(pilot, "theme light")
+        assert app.theme == "roost-light"
+        await command(pilot, "theme nord")          # Textual's own themes work too
+        assert app.theme == "nord"
+        await command(pilot, "fleet")
+        await command(pilot, "sort temp rev")
+        assert (app.screen.sort, app.screen.reverse) == ("temp", True)
+        await command(pilot, "filter rack1")
+        assert app.screen.query_text == "rack1" and len(app.screen.table._order) == 6
+        await command(pilot, "bogus")
+        assert any("unknown command" in n.message for n in app._notifications)
+
+
+def test_every_binding_has_an_id_in_the_catalogue():
+    from console.screens import command_line, events, fleet, heatmap, help, node, run
+    from console.widgets import heatmap as heat_widget, node_table
+    classes = (RoostApp, fleet.FleetScreen, heatmap.HeatmapScreen, node.NodeScreen,
+               events.EventsScreen, run.RunScreen, help.HelpScreen, command_line.CommandLine,
+               node_table.NodeTable, heat_widget.Heatmap)
+    ids = [b.id for cls in classes for b in cls.__dict__.get("BINDINGS", [])]
+    assert None not in ids
+    assert set(ids) == set(BINDING_IDS)     # catalogue and declarations agree both ways
+
+
+async def test_keymap_from_config_remaps_by_id():
+    app = make_app(keymap={"heatmap": "H", "mark": "m"})
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("h")
+        assert app.screen.name == "fleet"
+        await pilot.press("m")
+        assert app.state.marked == {"n1"}
+        await pilot.press("H")
+        assert app.screen.name == "heatmap"
+
+
+def test_keymap_validation_names_the_bad_id():
+    with pytest.raises(KeymapError, match="nosuch"):
+        validate({"nosuch": "z"})
+    with pytest.raises(KeymapError, match="keymap].fleet"):
+        validate({"fleet": ""})
+
+
+async def test_help_lists_current_screen_bindings_with_remapped_keys():
+    app = make_app(keymap={"mark": "m"})
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        rows = {bid: key for key, _d, bid in app.screen.rows}
+        assert rows["mark"] == "m" and rows["filter"] == "/" and "quit" in rows
+        await pilot.press("escape")
+        assert app.screen.name == "fleet"
+
+
+async def test_palette_offers_every_view_and_theme():
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        for want in ("Show heatmap", "Show events", "Heatmap by net", "Sort fleet by temp",
+                     "Run command", "Jobs", "Power", "Help", *(f"Theme {n}" for n in themes.names())):
+            assert want in titles
+        await pilot.press("ctrl+p")
+        assert type(app.screen).__name__ == "CommandPalette"
+
+
+async def test_themes_are_data_and_restyle_widgets():
+    assert len(themes.names()) >= 4
+    app = make_app(theme="roost-contrast")
+    async with app.run_test(size=SIZE) as pilot:
+        assert app.theme == "roost-contrast"
+        before = app.screen.table.get_cell("n1", "state").style
+        app.theme = "roost-light"
+        await pilot.pause()
+        after = app.screen.table.get_cell("n1", "state").style
+        assert before != after and str(after) == app.theme_variables["roost-up"]
+
+
+def test_layout_uses_theme_variables_only():
+    import re
+    css = themes.LAYOUT.read_text()
+    assert not re.search(r"#[0-9a-fA-F]{3,8}\b|\brgb\(", css)
+
+
+async def test_heatmap_cursor_metric_and_enter():
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("h")
+        hm = app.screen.heatmap_widget
+        assert hm.current_node == "n1"
+        await pilot.press("right", "right")
+        assert hm.current_node == "n5"          # grouped by rack: rack1 holds n1 n3 n5 ...
+        await pilot.press("m")
+        assert hm.metric == "temp"
+        await pilot.press("space")
+        assert "n5" in app.state.marked
+        await pilot.press("enter")
+        assert isinstance(app.screen, NodeScreen) and app.screen.node == "n5"
+
+
+async def test_node_screen_graphs_have_big_and_little_series():
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await command(pilot, "node n1")                       # 8 cores, RK1-like
+        cpu = app.screen.query_one("#g-cpu", Graph)
+        labels = [ln.label for ln in cpu.lines]
+        assert labels[:4] == ["big 4", "big 5", "big 6", "big 7"]
+        assert labels[4:] == ["LITTLE 0", "LITTLE 1", "LITTLE 2", "LITTLE 3"]
+        assert {ln.marker for ln in cpu.lines[:4]} != {ln.marker for ln in cpu.lines[4:]}
+        temps = [ln.label for ln in app.screen.query_one("#g-temp", Graph).lines]
+        assert temps == ["soc-thermal", "gpu-thermal"]
+        facts = str(app.screen.query_one("#facts").render())
+        assert "Turing Machines RK1" in facts and "6.1.0-rk1" in facts
+        await pilot.press("escape")
+        assert app.screen.name == "fleet"
+
+
+async def test_events_screen_lists_alerts():
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("e")
+        table = app.screen.query_one("#events")
+        assert table.row_count == len(app.state.events) > 0
+        assert "active alerts" in str(app.screen.query_one("#alerts").render())
+
+
+async def test_shell_argv_from_target():
+    from collectors.model import NodeTarget
+    t = NodeTarget("n1", "10.0.0.5", port=2222, user="pi", identity_files=("/k",),
+                   known_hosts=("/kh",), proxy_jump="ctl")
+    app = RoostApp(make_app().state, targets=[t], clock=lambda: T0)
+    assert app.ssh_argv("n1") == ["ssh", "-p", "2222", "-i", "/k", "-o", "UserKnownHostsFile=/kh",
+                                  "-J", "ctl", "pi@10.0.0.5"]

@@ -64,8 +64,8 @@ def _collect_parser(sub) -> None:
 def _demo_parser(sub) -> None:
     try:
         from console.demo import cli as demo_cli
-    except ImportError:
-        return  # the simulated fleet is optional
+    except Exception:  # noqa: BLE001 - a broken optional demo must not break every command
+        return
     s = sub.add_parser("demo", help="a simulated fleet on real SSH servers, then the console")
     demo_cli.add_arguments(s)
 

@@ -8,7 +8,9 @@ Where things come from:
 - ssh_config (--ssh-config / ROOST_SSH_CONFIG, else ~/.ssh/config when present).
 
 Per node, a connection setting comes from the first of: the node's own roost.toml/inventory value,
-ssh_config for the node's name, roost.toml [defaults], the built-in default.
+ssh_config for the node's name, roost.toml [defaults], the built-in default. known_hosts files
+named in roost.toml replace the default set (~/.ssh/known_hosts plus ssh_config's
+UserKnownHostsFile); accept-new adds roost's own STATE_DIR/known_hosts store.
 
 Every mistake is a ConfigError whose text is one line: "FILE:LINE: key.path: expected X, got Y".
 """

@@ -76,7 +76,18 @@ def load_ssh_config(path: str | os.PathLike | None = None,
     return cfg
 
 
+_cache: dict[tuple[Path, float, str], Mapping[str, object]] = {}
+
+
 def _load(path: Path, name: str) -> Mapping[str, object]:
+    # one parse per (file version, name): `roost nodes` on 200 nodes reads the file 200 times
+    key = (path, path.stat().st_mtime if path.exists() else 0.0, name)
+    if key not in _cache:
+        _cache[key] = _parse(path, name)
+    return _cache[key]
+
+
+def _parse(path: Path, name: str) -> Mapping[str, object]:
     try:
         # user=() and port=() leave those options to the file (first obtained value wins).
         cfg = SSHClientConfig.load(None, [path], False, False, False,

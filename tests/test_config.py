@@ -187,3 +187,33 @@ def test_locator_maps_nested_inline_keys_to_their_line():
     assert loc.line(("nodes", 1, "power", "pin")) == 7
     assert loc.line(("nodes", 1)) == 5
     assert Config().targets() == []
+
+
+def test_yaml_inventory_from_env_and_group_of_groups(tmp_path):
+    inv = write(tmp_path, "all:\n  children:\n    pis:\n      hosts:\n        pi[1:3]:\n"
+                          "          ansible_host: 127.0.0.3\n", "hosts.yml")
+    path = write(tmp_path, '[groups]\nodd = "pi[1,3]"\nsome = "@odd,pi2"\n')
+    config = load_config(path, env={"ROOST_INVENTORY": str(inv)})
+    assert config.names == ("pi1", "pi2", "pi3")
+    assert config.groups["some"] == ("pi1", "pi2", "pi3") and config.groups["pis"] == config.names
+    assert [t.host for t in config.targets("@odd")] == ["127.0.0.3", "127.0.0.3"]
+
+
+def test_index_placeholders_without_digits_use_position(tmp_path):
+    path = write(tmp_path, '[[nodes]]\nnames = "alpha,beta"\nhost = "h{index}-{index0}.{name}"\n')
+    assert [t.host for t in load_config(path).targets()] == ["h1-0.alpha", "h2-1.beta"]
+
+
+def test_inventory_error_surfaces_as_config_error(tmp_path):
+    inv = write(tmp_path, "[web]\nn[5:1]\n", "hosts.ini")
+    with pytest.raises(ConfigError, match=r"hosts.ini:2: bad host range"):
+        load_config(inventory=inv)
+
+
+def test_roost_known_hosts_replaces_the_ssh_defaults(tmp_path, isolated):
+    (isolated / ".ssh").mkdir()
+    (isolated / ".ssh" / "known_hosts").write_text("")
+    path = write(tmp_path, '[[nodes]]\nnames = "a"\n[[nodes]]\nnames = "b"\nknown_hosts = "/lab/kh"\n')
+    a, b = load_config(path).targets()
+    assert a.known_hosts == (str(isolated / ".ssh" / "known_hosts"),)
+    assert b.known_hosts == ("/lab/kh",)

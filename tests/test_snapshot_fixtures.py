@@ -340,3 +340,13 @@ def test_ttar_edge_cases(tmp_path):
     assert (out / "nul").read_bytes() == b"a\0b\nlit NULLBYTE and EOF\n"
     assert (out / "empty").read_bytes() == b""
     assert os.readlink(out / "link") == "noeol" and (out / "link").read_text() == "12376"
+
+
+def test_empty_or_missing_roots_give_notes(tmp_path):
+    (tmp_path / "proc").mkdir()
+    for roots in ((str(tmp_path / "proc"), str(tmp_path / "nope")), ("/nonexistent/proc", "/nonexistent/sys")):
+        snap = read_tree(*roots)
+        assert snap.files == {} and snap.links == {}
+        sample = build_sample("empty", snap, ts=0.0)
+        assert sample.cpus == () and sample.memory is None and sample.facts is None
+        assert "missing: proc/stat" in sample.problems

@@ -77,6 +77,7 @@ class NodeSpec:
     procfs: str = "/proc"
     sysfs: str = "/sys"
     local: bool = False
+    proxy_jump: str | None = None
     power: Mapping[str, Any] | None = None
     where: str = ""               # "FILE:LINE" of the entry that defined it
 
@@ -126,7 +127,7 @@ class Config:
             known_hosts=spec.known_hosts or d.known_hosts or _default_known_hosts(ssh),
             host_keys=mode,
             accept_new_store=str(paths.accept_new_store(self.state_dir)) if mode == "accept-new" else None,
-            proxy_jump=ssh.proxy_jump, procfs=spec.procfs, sysfs=spec.sysfs,
+            proxy_jump=spec.proxy_jump or ssh.proxy_jump, procfs=spec.procfs, sysfs=spec.sysfs,
             interval=spec.interval or d.interval, connect_timeout=d.connect_timeout,
             groups=spec.groups, role=spec.role, local=spec.local)
 
@@ -155,7 +156,8 @@ def _expand(expr: str, groups: Mapping[str, tuple[str, ...]], known: set[str],
     """NodeSet expression -> names; unknown groups and nodes are errors naming them."""
     for g in re.findall(r"@([^,!&^\s\[\]]+)", expr):
         if g not in groups:
-            raise ConfigError(f"{where}unknown group @{g} (known: {', '.join(groups) or 'none'})")
+            known_groups = ", ".join(list(groups)[:10]) + (" ..." if len(groups) > 10 else "")
+            raise ConfigError(f"{where}unknown group @{g} (known: {known_groups or 'none'})")
     source = GroupSource("roost", {g: ",".join(m) for g, m in groups.items()})
     try:
         names = list(NodeSet(expr, resolver=GroupResolver(source)))
@@ -255,6 +257,15 @@ def _user(v):
     return v
 
 
+_JUMP = re.compile(r"([A-Za-z0-9_][A-Za-z0-9._-]*@)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_][A-Za-z0-9._-]*)(:\d{1,5})?")
+
+
+def _jump(v):
+    if not isinstance(v, str) or not _JUMP.fullmatch(v):
+        raise Bad(f"expected [user@]host[:port], got {_got(v)}")
+    return v
+
+
 def _choice(*options):
     def check(v):
         if v not in options:
@@ -322,7 +333,8 @@ THRESHOLDS_SCHEMA = {name: _number for name in Thresholds.__dataclass_fields__}
 NODE_SCHEMA = {"names": _str, "host": _str, "port": _port, "user": _user, "identity": _paths,
                "known_hosts": _paths, "host_keys": _choice("strict", "accept-new"),
                "interval": _positive, "groups": _group_list, "role": _choice("controller", "worker"),
-               "procfs": _abs_path, "sysfs": _abs_path, "local": _bool, "power": _table}
+               "procfs": _abs_path, "sysfs": _abs_path, "local": _bool, "proxy_jump": _jump,
+               "power": _table}
 
 
 def check_table(table: Any, schema: Mapping, keypath: tuple) -> dict:
@@ -545,8 +557,7 @@ class _TomlLoader:
         for g, expr in table.items():
             where = self.where.line(("groups", g))
             prefix = f"{self.path}:{where}: groups.{g}: " if where else f"{self.path}: groups.{g}: "
-            members = _expand(expr, {}, known, prefix) if "@" not in expr else \
-                _expand(expr, groups, known, prefix)
+            members = _expand(expr, groups, known, prefix)
             groups[g] = tuple(dict.fromkeys(groups.get(g, ()) + tuple(members)))
         order = [n.name for n in nodes]
         return {g: tuple(sorted(set(m), key=order.index)) for g, m in groups.items()}

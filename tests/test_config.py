@@ -217,3 +217,12 @@ def test_roost_known_hosts_replaces_the_ssh_defaults(tmp_path, isolated):
     a, b = load_config(path).targets()
     assert a.known_hosts == (str(isolated / ".ssh" / "known_hosts"),)
     assert b.known_hosts == ("/lab/kh",)
+
+
+def test_proxy_jump_is_checked_and_beats_ssh_config(tmp_path):
+    ssh = write(tmp_path, "Host *\n  ProxyJump other\n", "ssh_config")
+    path = write(tmp_path, '[[nodes]]\nnames = "a"\nproxy_jump = "pi@ctl:2222"\n[[nodes]]\nnames = "b"\n')
+    a, b = load_config(path, ssh_config=ssh).targets()
+    assert (a.proxy_jump, b.proxy_jump) == ("pi@ctl:2222", "other")
+    bad = write(tmp_path, '[[nodes]]\nnames = "a"\nproxy_jump = "-oProxyCommand=sh"\n', "bad.toml")
+    assert "nodes[0].proxy_jump: expected [user@]host[:port]" in error_of(bad)

@@ -6,6 +6,7 @@ cancel and the scheduler's launch cannot both win. A whole array is inserted in 
 """
 from __future__ import annotations
 
+import secrets
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from typing import Iterable, Sequence
 from console.jobs.model import REASON_PRIORITY, JobSpec, State, Task
 
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value);
 CREATE TABLE IF NOT EXISTS jobs (
     id INTEGER PRIMARY KEY, name TEXT, user TEXT, submit REAL, ntasks INTEGER,
     spec TEXT, reason TEXT);
@@ -61,6 +62,16 @@ class Store:
     def close(self) -> None:
         self.db.close()
 
+    def queue_id(self) -> str:
+        """A random name for this queue, made once: it names the task directories on nodes."""
+        with self._tx():
+            row = self.db.execute("SELECT value FROM meta WHERE key='queue_id'").fetchone()
+            if row:
+                return row[0]
+            value = secrets.token_hex(4)
+            self.db.execute("INSERT INTO meta VALUES ('queue_id', ?)", (value,))
+            return value
+
     # --- writes ---------------------------------------------------------------------------
 
     def _tx(self):
@@ -90,6 +101,21 @@ class Store:
             "end=NULL, exit_code=NULL WHERE job_id=? AND pos=? AND state='PENDING'",
             (node, now, task.job_id, task.pos))
         return cur.rowcount == 1
+
+    def unstart(self, task: Task) -> bool:
+        """RUNNING -> PENDING for a launch that never reached the node (no pid file there)."""
+        cur = self.db.execute(
+            "UPDATE tasks SET state='PENDING', node=NULL, start=NULL, pid=NULL WHERE job_id=? "
+            "AND pos=? AND state='RUNNING' AND attempt=?", (task.job_id, task.pos, task.attempt))
+        return cur.rowcount == 1
+
+    def clear_want(self, task: Task) -> None:
+        self.db.execute("UPDATE tasks SET want=NULL WHERE job_id=? AND pos=?",
+                        (task.job_id, task.pos))
+
+    def set_reason(self, task: Task, reason: str | None) -> None:
+        self.db.execute("UPDATE tasks SET reason=? WHERE job_id=? AND pos=?",
+                        (reason, task.job_id, task.pos))
 
     def set_pid(self, task: Task, pid: int | None) -> None:
         self.db.execute("UPDATE tasks SET pid=? WHERE job_id=? AND pos=?",

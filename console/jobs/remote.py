@@ -1,0 +1,292 @@
+"""Tasks on a node, over the node's existing SSH connection. Nothing to install on the node.
+
+Per connection roost opens two long-lived channels:
+  * the agent: a plain `sh` reading commands on stdin; roost writes a batch of commands and an
+    end marker and reads the replies up to that marker (launches, polls, signals, files);
+  * the events feed: `tail -f` of ~/.roost/jobs/events, one line "JOB KEY RC" appended by each
+    task as it ends, so completions arrive without polling.
+
+Each task runs detached: `setsid sh run KEY ... &` in its own session and process group, stdio
+on files, its pid in KEY.pid (written by the agent before it replies) and its exit code in
+KEY.exit (written by the wrapper). Closing the connection or killing the console leaves tasks
+running; a new console polls KEY.exit / KEY.pid to re-attach. KEY is "POS.ATTEMPT" inside the
+job's directory, so a requeued task never reads its previous attempt's files.
+"""
+from __future__ import annotations
+
+import asyncio
+import re
+import secrets
+import shlex
+from dataclasses import dataclass
+from typing import Callable
+
+import asyncssh
+
+from collectors.transport import channel_slot
+
+BASE = ".roost/jobs"           # under the login user's $HOME on the node
+_SAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def node_root(queue_id: str, node: str) -> str:
+    """$HOME-relative directory of one queue's tasks on one node. Homes are often shared (NFS)
+    between nodes and between consoles, so both the queue and the node name it."""
+    return f"{BASE}/{queue_id}/{_SAFE.sub('_', node)}"
+END = "@@roost-end"
+
+
+class AgentError(Exception):
+    """The node's agent channel failed (connection lost, shell died)."""
+
+
+@dataclass(frozen=True, slots=True)
+class NodeInfo:
+    home: str
+    cores: int
+    mem_mb: int | None
+    load1: float
+    events_size: int
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """One task's state on its node: X exited (code), R running (pid), G gone without an exit
+    code (killed with its wrapper), N never launched (no pid file)."""
+    key: str                   # "JOB/POS.ATTEMPT"
+    kind: str
+    value: int | None = None
+
+
+def q(text: str) -> str:
+    return shlex.quote(str(text))
+
+
+class Agent:
+    """The command channel of one node: serialised request/response over one `sh`."""
+
+    def __init__(self, node: str, conn: asyncssh.SSHClientConnection, root: str):
+        self.node, self.conn, self.root = node, conn, root
+        self._proc: asyncssh.SSHClientProcess | None = None
+        self._lock = asyncio.Lock()
+        self._slot = None
+        self._seq = 0
+
+    async def start(self) -> None:
+        self._slot = channel_slot(self.conn)
+        await self._slot.acquire()   # long-lived: holds one of the connection's channels
+        try:
+            self._proc = await self.conn.create_process("exec sh", encoding="utf-8",
+                                                        stderr=asyncssh.DEVNULL)
+        except (asyncssh.Error, OSError) as exc:
+            self._release()
+            raise AgentError(f"{self.node}: cannot start the job agent: {exc}") from None
+
+    def _release(self) -> None:
+        if self._slot is not None:
+            self._slot.release()
+            self._slot = None
+
+    async def call(self, script: str, timeout: float = 60.0) -> list[str]:
+        """Run script in the agent's shell; its stdout lines. Script must be valid sh."""
+        async with self._lock:
+            self._seq += 1
+            marker = f"{END} {self._seq}"
+            try:
+                self._proc.stdin.write(f"{script}\necho '{marker}'\n")
+                return await asyncio.wait_for(self._read_until(marker), timeout)
+            except (asyncssh.Error, OSError, BrokenPipeError, asyncio.TimeoutError,
+                    AttributeError) as exc:
+                raise AgentError(f"{self.node}: job agent failed: "
+                                 f"{type(exc).__name__} {exc}") from None
+
+    async def _read_until(self, marker: str) -> list[str]:
+        lines = []
+        while True:
+            line = await self._proc.stdout.readline()
+            if not line:
+                raise AgentError(f"{self.node}: job agent closed")
+            line = line.rstrip("\n")
+            if line == marker:
+                return lines
+            lines.append(line)
+
+    def close(self) -> None:
+        if self._proc is not None:
+            self._proc.stdin.write_eof() if not self._proc.stdin.is_closing() else None
+            self._proc.close()
+            self._proc = None
+        self._release()
+
+    # --- operations -----------------------------------------------------------------------
+
+    async def setup(self) -> NodeInfo:
+        """Make the jobs directory; read $HOME, cores, memory, load and the events size."""
+        lines = await self.call(
+            f'mkdir -p "$HOME/{self.root}" && : >> "$HOME/{self.root}/events"\n'
+            'echo "home $HOME"\n'
+            "echo \"cores $(grep -c '^cpu[0-9]' /proc/stat)\"\n"
+            "echo \"mem $(grep '^MemTotal:' /proc/meminfo)\"\n"
+            'read l1 rest < /proc/loadavg; echo "load $l1"\n'
+            f'echo "size $(wc -c < "$HOME/{self.root}/events")"')
+        info = dict(line.split(" ", 1) for line in lines if " " in line)
+        mem = info.get("mem", "").split()
+        return NodeInfo(home=info["home"], cores=int(info.get("cores") or 1),
+                        mem_mb=int(mem[1]) // 1024 if len(mem) > 1 else None,
+                        load1=float(info.get("load", 0) or 0),
+                        events_size=int(info.get("size", "0").strip() or 0))
+
+    async def load(self) -> float:
+        lines = await self.call('read l1 rest < /proc/loadavg; echo "$l1"')
+        return float(lines[0]) if lines else 0.0
+
+    async def write_job(self, job_id: int, script: str, wrapper: str) -> None:
+        """The job's script and task wrapper, once per job per node."""
+        d = f'"$HOME/{self.root}/{job_id}"'
+        tag = f"ROOST_{secrets.token_hex(8)}"
+        body = script if script.endswith("\n") else script + "\n"
+        await self.call(f"mkdir -p {d} && cat > {d}/script <<'{tag}'\n{body}{tag}\n"
+                        f"cat > {d}/run <<'{tag}'\n{wrapper}{tag}\nchmod 700 {d}/script")
+
+    async def launch(self, lines: list[str]) -> dict[str, int]:
+        """Run launch lines (see launch_line); key -> pid of each started task."""
+        out = await self.call("\n".join(lines))
+        pids = {}
+        for line in out:
+            parts = line.split()
+            if len(parts) == 3 and parts[0] == "P":
+                pids[parts[1]] = int(parts[2])
+        return pids
+
+    async def poll(self, keys: list[str]) -> list[Status]:
+        if not keys:
+            return []
+        script = (f'cd "$HOME/{self.root}" && for k in {" ".join(q(k) for k in keys)}; do\n'
+                  f"{POLL_BODY}done")
+        return [parse_status(line) for line in await self.call(script) if line[:2] in _KINDS]
+
+    async def signal(self, pids: list[int], sig: str) -> None:
+        """Signal whole process groups (the task and everything it started)."""
+        if pids:
+            cmds = "; ".join(f"kill -{sig} -{int(p)} 2>/dev/null" for p in pids)
+            await self.call(cmds + "; :")
+
+    async def shared(self, path: str) -> bool:
+        lines = await self.call(f"[ -f {q(path)} ] && [ -w {q(path.rsplit('/', 1)[0] or '/')} ]"
+                                " && echo yes || echo no")
+        return lines == ["yes"]
+
+    async def cleanup(self, job_id: int) -> None:
+        await self.call(f'rm -rf "$HOME/{self.root}/{int(job_id)}"')
+
+
+_KINDS = ("X ", "R ", "G ", "N ")
+# Exit file first; then the process group; then the exit file again (the task may just have
+# ended between the two checks).
+POLL_BODY = """\
+if [ -s "$k.exit" ]; then read rc < "$k.exit"; echo "X $k $rc"
+elif [ -s "$k.pid" ]; then read p < "$k.pid"
+  if kill -0 -"$p" 2>/dev/null; then echo "R $k $p"
+  elif [ -s "$k.exit" ]; then read rc < "$k.exit"; echo "X $k $rc"
+  else echo "G $k $p"; fi
+else echo "N $k"; fi
+"""
+
+
+def parse_status(line: str) -> Status:
+    parts = line.split()
+    value = int(parts[2]) if len(parts) > 2 and parts[2].lstrip("-").isdigit() else None
+    return Status(parts[1], parts[0], value)
+
+
+def launch_line(root: str, job_id: int, key: str, index: int | None, task_job_id: int, out: str,
+                err: str | None) -> str:
+    """One task: detached in its own session; the agent records its pid before replying."""
+    d = f'"$HOME/{root}/{job_id}"'
+    idx = "" if index is None else str(index)
+    args = " ".join(q(a) for a in (key, idx or "-", task_job_id, out, err or "-"))
+    return (f"setsid sh {d}/run {args} </dev/null >/dev/null 2>&1 & "
+            f"echo $! > {d}/{key}.pid; echo \"P {job_id}/{key} $!\"")
+
+
+def wrapper_script(root: str, job_id: int, env: dict[str, str], clean_env: bool, chdir: str) -> str:
+    """The per-job task wrapper: args KEY INDEX TASK_JOB_ID OUT ERR ("-": no index / stderr
+    with stdout). Output files are truncated, as sbatch's default --open-mode does.
+
+    A TERM for the group reaches the script; the wrapper traps it so it still records the exit
+    code. KILL takes both: then there is no exit file and roost knows why (it sent the KILL).
+    """
+    exports = "\n".join(f"export {k}={q(v)}" for k, v in env.items())
+    run = '"$d/script"'
+    if clean_env:   # --export=NONE: only roost's variables and the ones the user listed
+        names = " ".join(f'{k}="${k}"' for k in env)
+        task = ("${SLURM_ARRAY_TASK_ID+SLURM_ARRAY_TASK_ID=$SLURM_ARRAY_TASK_ID} "
+                "${LSB_JOBINDEX+LSB_JOBINDEX=$LSB_JOBINDEX}")
+        run = (f'env -i HOME="$HOME" USER="$USER" PATH=/usr/local/bin:/usr/bin:/bin '
+               f'SLURM_JOB_ID="$SLURM_JOB_ID" {task} {names} {run}')
+    return f"""\
+d="$HOME/{root}/{job_id}"
+trap 'sig=1' TERM INT HUP
+{exports}
+export SLURM_JOB_ID="$3"
+if [ "$2" != - ]; then export SLURM_ARRAY_TASK_ID="$2" LSB_JOBINDEX="$2"; fi
+rc=0
+if ! true >"$4" 2>/dev/null; then rc=1
+elif [ "$5" != - ] && ! true >"$5" 2>/dev/null; then rc=1
+else
+  exec >>"$4"
+  if [ "$5" = - ]; then exec 2>&1; else exec 2>>"$5"; fi
+  if cd {q(chdir)} 2>/dev/null; then {run} </dev/null || rc=$?
+  else echo {q("roost: cannot chdir to " + chdir)} >&2; rc=1; fi
+fi
+echo "$rc" > "$d/$1.exit"
+echo "{job_id} $1 $rc" >> "$HOME/{root}/events"
+"""
+
+
+class Events:
+    """The events feed: calls on_line(job_id, key, rc) for each task end, from `offset` on."""
+
+    def __init__(self, node: str, conn: asyncssh.SSHClientConnection, root: str,
+                 on_line: Callable[[str, int, str, int], None],
+                 on_close: Callable[["Events"], None] | None = None):
+        self.node, self.conn, self.root, self.on_line = node, conn, root, on_line
+        self.on_close = on_close
+        self._proc = None
+        self._task: asyncio.Task | None = None
+        self._slot = None
+
+    async def start(self, offset: int) -> None:
+        self._slot = channel_slot(self.conn)
+        await self._slot.acquire()
+        f = f'"$HOME/{self.root}/events"'
+        # --pid: GNU tail quits with the session; busybox has no --pid, so fall back.
+        cmd = (f"exec tail -c +{offset + 1} -f --pid=$PPID {f} 2>/dev/null || "
+               f"exec tail -c +{offset + 1} -f {f}")
+        try:
+            self._proc = await self.conn.create_process(cmd, encoding="utf-8",
+                                                        stderr=asyncssh.DEVNULL)
+        except (asyncssh.Error, OSError) as exc:
+            self._slot.release()
+            raise AgentError(f"{self.node}: cannot follow job events: {exc}") from None
+        self._task = asyncio.get_running_loop().create_task(self._read())
+
+    async def _read(self) -> None:
+        try:
+            async for line in self._proc.stdout:
+                parts = line.split()
+                if len(parts) == 3 and parts[0].isdigit() and parts[2].lstrip("-").isdigit():
+                    self.on_line(self.node, int(parts[0]), parts[1], int(parts[2]))
+        except (asyncssh.Error, OSError):
+            pass
+        if self.on_close is not None:   # the feed ending means the channel or node went away
+            self.on_close(self)
+
+    def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        if self._proc is not None:
+            self._proc.close()
+        if self._slot is not None:
+            self._slot.release()
+            self._slot = None

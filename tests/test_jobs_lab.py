@@ -1,0 +1,190 @@
+"""The built-in scheduler against real OpenSSH nodes from the lab (tests/lab/sshd.py)."""
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from console.jobs.directives import build_spec, parse_submit_argv, wrap_script
+from console.jobs.model import State
+from console.jobs.scheduler import Options, Scheduler
+from console.jobs.store import Store
+
+pytestmark = [pytest.mark.peers]
+FAST = Options(use_load=False, grace=1.0, node_fail_after=1.5, poll_every=0.3, tick=0.02)
+
+
+@pytest.fixture(scope="module")
+def nodes(ssh_lab):
+    started = ssh_lab.start(2)
+    yield started
+    ssh_lab.stop(started)
+
+
+@pytest.fixture
+def shared_dir():
+    """A directory the lab's login user can write: the nodes share the console's file system."""
+    path = Path(tempfile.mkdtemp(prefix="roost-jobs-"))
+    path.chmod(0o777)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def submit(store, *argv, script="#!/bin/sh\ntrue\n", cwd="/tmp"):
+    cli = parse_submit_argv(list(argv))
+    if cli.wrap is not None:
+        spec = build_spec(cli, wrap_script(cli.wrap), "--wrap", submit_dir=cwd)
+    else:
+        spec = build_spec(cli, script, "job.sh", submit_dir=cwd)
+    return store.submit(spec)
+
+
+async def until(sched, cond, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "timed out"
+        await sched.step()
+        await asyncio.sleep(0.02)
+
+
+def states(store, job):
+    return [t.state for t in store.tasks(job)]
+
+
+def done(store, job):
+    return lambda: all(s.done for s in states(store, job))
+
+
+async def scheduler(store, nodes, **kw):
+    opts = dataclasses.replace(FAST, **kw)
+    sched = Scheduler(store, [n.target() for n in nodes], opts)
+    await sched.start()
+    return sched
+
+
+ENV_SCRIPT = """#!/bin/sh
+#SBATCH --job-name=envcheck
+echo "$SLURM_JOB_ID $SLURM_ARRAY_JOB_ID $SLURM_ARRAY_TASK_ID $SLURM_ARRAY_TASK_COUNT \
+$SLURM_CPUS_PER_TASK $SLURM_JOB_NAME $SLURM_SUBMIT_DIR $SLURMD_NODENAME $LSB_JOBINDEX $FOO"
+pwd
+echo oops >&2
+exit $((SLURM_ARRAY_TASK_ID % 2))
+"""
+
+
+async def test_array_env_outputs_and_exit_codes(tmp_path, nodes, shared_dir):
+    store = Store(tmp_path / "q.db")
+    job = submit(store, "--array", "1-5", "-o", str(shared_dir / "%x_%A_%a.out"),
+                 "--export", "FOO=bar", "-D", str(shared_dir), script=ENV_SCRIPT,
+                 cwd="/w")
+    sched = await scheduler(store, nodes)
+    try:
+        await until(sched, done(store, job))
+    finally:
+        await sched.close()
+    tasks = store.tasks(job)
+    assert [t.state for t in tasks] == [State.FAILED, State.COMPLETED, State.FAILED,
+                                        State.COMPLETED, State.FAILED]
+    assert [t.exit_code for t in tasks] == [1, 0, 1, 0, 1]
+    for t in tasks:
+        lines = (shared_dir / f"envcheck_{job}_{t.index}.out").read_text().splitlines()
+        assert lines[0] == (f"{job + t.pos} {job} {t.index} 5 1 envcheck /w {t.node} {t.index} bar")
+        assert lines[1:] == [str(shared_dir), "oops"]
+    assert {t.node for t in tasks} == {"n1", "n2"}
+
+
+async def test_outputs_fetched_by_sftp_when_not_shared(tmp_path, nodes):
+    private = tmp_path / "out"          # mode 700 under root: the node cannot see it
+    private.mkdir(mode=0o700)
+    store = Store(tmp_path / "q.db")
+    job = submit(store, "-a", "0-3", "--wrap", "echo task $SLURM_ARRAY_TASK_ID; echo e >&2",
+                 "-o", str(private / "o_%a.txt"), "-e", str(private / "e_%a.txt"))
+    sched = await scheduler(store, nodes)
+    try:
+        await until(sched, done(store, job))
+    finally:
+        await sched.close()
+    assert states(store, job) == [State.COMPLETED] * 4
+    for i in range(4):
+        assert (private / f"o_{i}.txt").read_text() == f"task {i}\n"
+        assert (private / f"e_{i}.txt").read_text() == "e\n"
+
+
+async def test_dependencies(tmp_path, nodes, shared_dir):
+    store = Store(tmp_path / "q.db")
+    out = ["-o", str(shared_dir / "%j.out")]
+    bad = submit(store, "--wrap", "exit 3", *out)
+    ok_after_bad = submit(store, "-d", f"afterok:{bad}", "--wrap", "true", *out)
+    any_after_bad = submit(store, "-d", f"afterany:{bad}", "--wrap", "true", *out)
+    notok = submit(store, "-d", f"afternotok:{bad}", "--wrap", "true", *out)
+    arr = submit(store, "-a", "1-2", "--wrap", "exit $((SLURM_ARRAY_TASK_ID - 1))", *out)
+    on_task = submit(store, "-d", f"afterok:{arr}_1", "--wrap", "true", *out)
+    sched = await scheduler(store, nodes)
+    try:
+        for job in (bad, ok_after_bad, any_after_bad, notok, arr, on_task):
+            await until(sched, done(store, job))
+    finally:
+        await sched.close()
+    assert states(store, ok_after_bad) == [State.CANCELLED]
+    assert store.job(ok_after_bad).reason == "DependencyNeverSatisfied"
+    assert states(store, any_after_bad) == [State.COMPLETED]
+    assert states(store, notok) == [State.COMPLETED]
+    assert states(store, on_task) == [State.COMPLETED]
+
+
+def proc_state(pid):
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return None
+
+
+async def test_suspend_resume_cancel_timeout(tmp_path, nodes, shared_dir):
+    store = Store(tmp_path / "q.db")
+    client = Store(tmp_path / "q.db")       # what the CLI does: write requests to the DB
+    out = ["-o", str(shared_dir / "%j.out")]
+    long = submit(store, "--wrap", "sleep 60", *out)
+    short = submit(store, "--time", "0:1", "--wrap", "sleep 60", *out)
+    sched = await scheduler(store, nodes)
+    try:
+        await until(sched, lambda: all(t.pid for t in store.tasks(long) + store.tasks(short)))
+        pid = store.tasks(long)[0].pid
+        client.request(long, None, "suspend")
+        await until(sched, lambda: proc_state(pid) == "T")
+        assert states(store, long) == [State.SUSPENDED]
+        client.request(long, None, "resume")
+        await until(sched, lambda: proc_state(pid) in ("S", "R"))
+        assert states(store, long) == [State.RUNNING]
+        t0 = time.monotonic()
+        client.request(long, None, "cancel")
+        await until(sched, done(store, long))
+        assert time.monotonic() - t0 < 3 and states(store, long) == [State.CANCELLED]
+        assert proc_state(pid) is None
+        await until(sched, done(store, short))
+        assert states(store, short) == [State.TIMEOUT]
+    finally:
+        await sched.close()
+
+
+async def test_reattach_after_scheduler_goes_away(tmp_path, nodes, shared_dir):
+    store = Store(tmp_path / "q.db")
+    job = submit(store, "-a", "1-4", "--wrap", "sleep 1; echo $SLURM_ARRAY_TASK_ID",
+                 "-o", str(shared_dir / "%a.out"))
+    first = await scheduler(store, nodes)
+    await until(first, lambda: all(t.pid for t in store.tasks(job)))
+    await first.close()                    # like a crash: connections gone, tasks keep running
+    second = await scheduler(Store(tmp_path / "q.db"), nodes)
+    try:
+        await until(second, done(store, job))
+    finally:
+        await second.close()
+    assert states(store, job) == [State.COMPLETED] * 4
+    assert [(shared_dir / f"{i}.out").read_text() for i in range(1, 5)] == \
+        [f"{i}\n" for i in range(1, 5)]
+    assert all(t.attempt == 0 for t in store.tasks(job))

@@ -138,12 +138,17 @@ def cmd_check(args: argparse.Namespace) -> int:
     config = load(args)
     sources = ", ".join(str(s) for s in config.sources) or "no config file"
     targets = config.targets(args.nodeset)
-    print(f"config: {sources}: ok ({len(config.nodes)} nodes, {len(config.groups)} groups)")
+    print(f"config: {sources}: ok ({_plural(len(config.nodes), 'node')}, "
+          f"{_plural(len(config.groups), 'group')})")
     results = asyncio.run(probe_all(targets, args.timeout, command="true"))
     width = max((len(n) for n in results), default=0)
     for name, err in results.items():
         print(f"{name:<{width}}  {'ok' if err is None else 'FAILED: ' + err}")
     return 1 if any(err is not None for err in results.values()) else 0
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def _address(t) -> str:

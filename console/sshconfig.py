@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
-from asyncssh.config import ConfigParseError, SSHClientConfig
-
 
 class SshConfigError(Exception):
     """One line: "FILE line N: reason"."""
@@ -88,6 +86,7 @@ def _load(path: Path, name: str) -> Mapping[str, object]:
 
 
 def _parse(path: Path, name: str) -> Mapping[str, object]:
+    from asyncssh.config import ConfigParseError, SSHClientConfig  # heavy: only when a file exists
     try:
         # user=() and port=() leave those options to the file (first obtained value wins).
         cfg = SSHClientConfig.load(None, [path], False, False, False,

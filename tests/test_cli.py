@@ -134,3 +134,18 @@ def test_check_refuses_an_unknown_host_key_in_strict_mode(env, tmp_path, ssh_lab
     assert result.returncode == 0, result.stdout
     store = Path(env["ROOST_STATE_DIR"]) / "known_hosts"
     assert f"[{node.host}]:{node.port}" in store.read_text()
+
+
+def test_bare_roost_opens_the_console_with_config_fleet_and_theme(tmp_path, monkeypatch):
+    app = pytest.importorskip("console.app")
+    from collectors.fleet import Fleet
+    from console.cli import main
+    cfg = tmp_path / "roost.toml"
+    cfg.write_text('theme = "from-config"\n[[nodes]]\nnames = "n[1-2]"\nhost = "127.0.0.{index}"\n')
+    calls = []
+    monkeypatch.setattr(app, "run_console", lambda config, source, theme=None:
+                        calls.append((config, source, theme)) or 7)
+    assert main(["--config", str(cfg), "--theme", "nord"]) == 7
+    (config, source, theme), = calls
+    assert config.names == ("n1", "n2") and isinstance(source, Fleet) and theme == "nord"
+    assert list(source.targets) == ["n1", "n2"]

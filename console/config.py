@@ -425,14 +425,25 @@ def _inventory_nodes(path) -> tuple[list[NodeSpec], dict, tuple[Path, ...]]:
     inv = load_inventory(path)
     nodes = []
     for pos, h in enumerate(inv.hosts, 1):
-        try:
-            check_name(h.name, "node name")
-        except Bad as bad:
-            raise ConfigError(f"{inv.path}:{h.line}: {bad}") from None
+        _check_inventory_host(inv.path, h)
         nodes.append(NodeSpec(name=h.name, index=_index(h.name, pos), host=h.host, port=h.port,
                               user=h.user, identity=(os.path.expanduser(h.identity),) if h.identity else (),
                               groups=h.groups, where=f"{inv.path}:{h.line}"))
     return nodes, dict(inv.groups), (inv.path,)
+
+
+def _check_inventory_host(path: Path, h) -> None:
+    """Inventory values reach ssh as arguments: the same checks as roost.toml's."""
+    checks = [("", lambda: check_name(h.name, "node name"))]
+    if h.host is not None:
+        checks.append(("ansible_host: ", lambda: check_name(h.host, "host", allow=":[]%")))
+    if h.user is not None:
+        checks.append(("ansible_user: ", lambda: _user(h.user)))
+    for what, check in checks:
+        try:
+            check()
+        except Bad as bad:
+            raise ConfigError(f"{path}:{h.line}: {h.name}: {what}{bad}") from None
 
 
 def _index(name: str, position: int) -> int:

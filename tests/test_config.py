@@ -226,3 +226,15 @@ def test_proxy_jump_is_checked_and_beats_ssh_config(tmp_path):
     assert (a.proxy_jump, b.proxy_jump) == ("pi@ctl:2222", "other")
     bad = write(tmp_path, '[[nodes]]\nnames = "a"\nproxy_jump = "-oProxyCommand=sh"\n', "bad.toml")
     assert "nodes[0].proxy_jump: expected [user@]host[:port]" in error_of(bad)
+
+
+@pytest.mark.parametrize("line, expect", [
+    ("x ansible_host=-oProxyCommand=sh", "hosts.ini:2: x: ansible_host: expected a host"),
+    ("x ansible_user='a b'", "hosts.ini:2: x: ansible_user: expected a user name"),
+    ("bad;name", "hosts.ini:2: bad;name: expected a node name"),
+])
+def test_hostile_inventory_values_are_refused(tmp_path, line, expect):
+    inv = write(tmp_path, f"[web]\n{line}\n", "hosts.ini")
+    with pytest.raises(ConfigError) as info:
+        load_config(inventory=inv)
+    assert expect in str(info.value) and "\n" not in str(info.value)

@@ -24,6 +24,9 @@ from collectors.model import NodeEvent, NodeTarget, Sample
 from console import paths
 
 
+DEFAULT_RETENTION = 86400.0  # a day at 1 Hz is already ~10^7 rows for ten boards
+
+
 class UsageError(Exception):
     """A bad combination of options or an output that cannot be opened: one line, exit 2."""
 
@@ -40,7 +43,8 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--jsonl", metavar="PATH|-", help="append one JSON object per node sample")
     g.add_argument("--db", metavar="PATH", help="SQLite history (default: STATE_DIR/roost.db "
                    "when no other output is chosen)")
-    g.add_argument("--retention", type=_positive, metavar="S", help="seconds of history the DB keeps")
+    g.add_argument("--retention", type=_positive, metavar="S",
+                   help=f"seconds of history the DB keeps (default {DEFAULT_RETENTION:g})")
     g.add_argument("--prometheus", type=_hostport, metavar="HOST:PORT",
                    help="serve /metrics with node_exporter's names")
     g.add_argument("--format", choices=("prometheus", "json"),
@@ -96,7 +100,7 @@ def plan_from_args(args: argparse.Namespace) -> Plan:
     if db is None and not (opt("jsonl") or opt("prometheus") or opt("format")):
         db = paths.default_db(paths.ensure_state_dir(paths.state_dir(opt("state_dir"))))
     return Plan(count, opt("duration"), opt("interval"), opt("jsonl"), Path(db) if db else None,
-                opt("retention"), opt("prometheus"), opt("format"))
+                opt("retention") or DEFAULT_RETENTION, opt("prometheus"), opt("format"))
 
 
 # ---------------------------------------------------------------- the loop

@@ -30,6 +30,7 @@ class HelpScreen(ModalScreen):
 
 def binding_rows(app, screen) -> list[tuple[str, str, str]]:
     """(key, description, id) for every binding active on `screen`, app bindings last."""
+    from console.keymap import BINDING_IDS
     rows, seen = [], set()
     for key, active in screen.active_bindings.items():
         b = active.binding
@@ -38,4 +39,5 @@ def binding_rows(app, screen) -> list[tuple[str, str, str]]:
         seen.add(b.id)
         desc = b.description or b.tooltip or b.action
         rows.append((app.get_key_display(b), desc, b.id or ""))
-    return rows
+    # roost's own bindings first; the widgets' built-in keys (cursor, paging) after them
+    return sorted(rows, key=lambda r: r[2] not in BINDING_IDS)

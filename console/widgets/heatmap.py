@@ -14,7 +14,7 @@ from textual.reactive import reactive
 from textual.widget import Widget
 
 from console.messages import NodeChosen
-from console.state import DOWN, STALE, UP, Row
+from console.state import DOWN, STALE, UP, Row, _natural
 from console.widgets.cells import LEVELS, safe_line
 
 METRICS = ("cpu", "temp", "fan", "net")
@@ -74,7 +74,8 @@ class Heatmap(Widget, can_focus=True):
     def show(self, rows: list[Row], pal: dict[str, str], scale: dict[str, float],
              marked: set[str]) -> None:
         keep = self.current_node
-        self.rows = sorted(rows, key=group_of)   # stable: keeps the caller's order inside groups
+        # stable sort: keeps the caller's order inside each group; rack2 before rack10
+        self.rows = sorted(rows, key=lambda r: _natural(group_of(r)))
         self.palette, self.scale, self.marked = pal, scale, marked
         names = [r.name for r in self.rows]
         if keep in names:

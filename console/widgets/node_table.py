@@ -53,6 +53,7 @@ class NodeTable(DataTable):
         self._order: list[str] = []
         self._shown: dict[str, list[Text]] = {}
         self.palette: dict[str, str] = {}
+        self._sort_label: tuple[str, bool] | None = None
 
     def on_mount(self) -> None:
         self.add_column(" ", key="mark", width=1)
@@ -73,9 +74,13 @@ class NodeTable(DataTable):
         return self._order[self.cursor_row]
 
     def set_sort_label(self, sort: str, reverse: bool) -> None:
+        if self._sort_label == (sort, reverse):
+            return
+        self._sort_label = (sort, reverse)
         for col in COLUMNS:
             arrow = (" ▼" if reverse else " ▲") if col.key == sort else ""
             self.columns[col.key].label = Text(col.label + arrow)
+        self._clear_caches()   # DataTable caches the rendered header; labels changed under it
         self.refresh()
 
     def show(self, rows: list[Row], marked: set[str]) -> int:

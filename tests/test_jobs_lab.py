@@ -188,3 +188,30 @@ async def test_reattach_after_scheduler_goes_away(tmp_path, nodes, shared_dir):
     assert [(shared_dir / f"{i}.out").read_text() for i in range(1, 5)] == \
         [f"{i}\n" for i in range(1, 5)]
     assert all(t.attempt == 0 for t in store.tasks(job))
+
+
+async def test_node_death_is_node_fail_and_requeue(tmp_path, ssh_lab, shared_dir):
+    a, b = ssh_lab.start(2)
+    store = Store(tmp_path / "q.db")
+    requeued = submit(store, "--requeue", "-a", "0-1", "-o", str(shared_dir / "r_%a.out"),
+                      "--wrap", "sleep 2; echo done $SLURM_ARRAY_TASK_ID $SLURMD_NODENAME")
+    lost = submit(store, "-w", a.name, "--wrap", "sleep 30", "-o", str(shared_dir / "l.out"))
+    sched = await scheduler(store, [a, b], cores={a.name: 2, b.name: 2})
+    try:
+        live = lambda: store.tasks(requeued) + store.tasks(lost)  # noqa: E731
+        await until(sched, lambda: all(t.pid for t in live()))
+        on_a = [t.index for t in store.tasks(requeued) if t.node == a.name]
+        assert on_a
+        a.kill()                                   # the node dies with its tasks
+        await until(sched, done(store, requeued))
+        await until(sched, done(store, lost))
+    finally:
+        await sched.close()
+        ssh_lab.stop([a, b])
+    assert states(store, lost) == [State.NODE_FAIL]
+    tasks = store.tasks(requeued)
+    assert [t.state for t in tasks] == [State.COMPLETED] * 2
+    for t in tasks:
+        assert t.attempt == (1 if t.index in on_a else 0)
+        assert (shared_dir / f"r_{t.index}.out").read_text() == f"done {t.index} {t.node}\n"
+    assert all(t.node == b.name for t in tasks if t.index in on_a)

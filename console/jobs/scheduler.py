@@ -43,6 +43,7 @@ class Options:
     poll_every: float = 2.0      # safety poll of running tasks (events are the fast path)
     load_every: float = 5.0
     tick: float = 0.05
+    partial: bool = False        # a CLI client acting on requests: no placement, no NODE_FAIL
 
     @classmethod
     def from_config(cls, jobs: Mapping) -> "Options":
@@ -108,7 +109,8 @@ class Scheduler:
     async def start(self) -> None:
         """Connect every node and re-attach to tasks a previous holder left running."""
         await asyncio.gather(*(self._bring_up(link) for link in self.links.values()))
-        self._adopt_orphans()
+        if not self.options.partial:
+            self._adopt_orphans()
 
     async def close(self) -> None:
         for link in self.links.values():
@@ -147,7 +149,8 @@ class Scheduler:
         if now - self._last_load >= self.options.load_every:
             self._last_load = now
             await self._refresh_load()
-        await self._schedule(now)
+        if not self.options.partial:
+            await self._schedule(now)
 
     # --- nodes ----------------------------------------------------------------------------
 
@@ -206,7 +209,7 @@ class Scheduler:
             if not link.connecting and now >= link.next_try:
                 link.next_try = now + 1.0
                 asyncio.get_running_loop().create_task(self._bring_up(link))
-            if now - link.down_since >= self.options.node_fail_after:
+            if now - link.down_since >= self.options.node_fail_after and not self.options.partial:
                 self._node_failed(link.target.name, now)
 
     def _node_failed(self, node: str, now: float) -> None:

@@ -36,9 +36,10 @@ class UsageError(Exception):
 def add_output_arguments(parser: argparse.ArgumentParser) -> None:
     """The options shared by `roost collect` and `roost demo --headless`."""
     g = parser.add_argument_group("collection and output")
-    g.add_argument("--once", action="store_true", help="one sample per node, then exit")
+    how_many = g.add_mutually_exclusive_group()
+    how_many.add_argument("--once", action="store_true", help="one sample per node, then exit")
+    how_many.add_argument("--count", type=_count, metavar="N", help="stop after N samples per node")
     g.add_argument("--interval", type=_positive, metavar="S", help="seconds between samples")
-    g.add_argument("--count", type=_count, metavar="N", help="stop after N samples per node")
     g.add_argument("--duration", type=_positive, metavar="S", help="stop after S seconds")
     g.add_argument("--jsonl", metavar="PATH|-", help="append one JSON object per node sample")
     g.add_argument("--db", metavar="PATH", help="SQLite history (default: STATE_DIR/roost.db "
@@ -96,6 +97,8 @@ def plan_from_args(args: argparse.Namespace) -> Plan:
     count = 1 if opt("once") else opt("count")
     if opt("format") and count is None and opt("duration") is None:
         raise UsageError("--format prints once at the end: add --once, --count N or --duration S")
+    if opt("format") and opt("jsonl") == "-":
+        raise UsageError("--format and --jsonl - both write to stdout: give --jsonl a file")
     db = opt("db")
     if db is None and not (opt("jsonl") or opt("prometheus") or opt("format")):
         db = paths.default_db(paths.ensure_state_dir(paths.state_dir(opt("state_dir"))))

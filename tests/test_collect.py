@@ -186,3 +186,18 @@ def test_closed_stdout_pipe_ends_quietly(env):
                           f"'{RPI4}/sys' --jsonl - | head -n 1", shell=True, env=env,
                           capture_output=True, text=True, timeout=30)
     assert json.loads(proc.stdout)["node"] == "rpi4" and proc.stderr == ""
+
+
+def test_conflicting_outputs_are_usage_errors(env):
+    result = roost("collect", "--once", "--count", "2", "--local", env=env)
+    assert result.returncode == 2 and "not allowed with argument --once" in result.stderr
+    result = roost("collect", "--once", "--local", "--jsonl", "-", "--format", "json", env=env)
+    assert result.returncode == 2 and "both write to stdout" in result.stderr
+
+
+def test_duration_ends_an_endless_run_with_status_0(env):
+    started = time.monotonic()
+    result = roost("collect", "--local", "--duration", "0.5", "--interval", "0.1", "--format", "json",
+                   env=env)
+    assert result.returncode == 0, result.stderr
+    assert len(jsonl(result.stdout)) == 1 and time.monotonic() - started < 10

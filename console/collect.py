@@ -247,9 +247,7 @@ async def _collect(sources: Sources, plan: Plan) -> int:
     run = Run(plan, sources.names)
     run.up = {n: False for n in sources.names}
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    signals = _on_signals(stop.set)
     sinks = Sinks(plan)
     try:
         server = _serve(plan, run)
@@ -259,14 +257,26 @@ async def _collect(sources: Sources, plan: Plan) -> int:
     try:
         await _drive(sources, plan, run, sinks, stop)
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
+        signals()
         sinks.write(run.pending)
         run.pending = []
         sinks.close()
         if server:
             server[0].shutdown()
     return _finish(run, plan, stop.is_set(), sinks.broken)
+
+
+def _on_signals(handler: Callable[[], None]) -> Callable[[], None]:
+    """SIGINT/SIGTERM call handler; returns the undo. Off the main thread there are no signals."""
+    loop = asyncio.get_running_loop()
+    installed = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, handler)
+            installed.append(sig)
+        except (ValueError, RuntimeError):
+            break
+    return lambda: [loop.remove_signal_handler(sig) for sig in installed] and None
 
 
 def _serve(plan: Plan, run: Run):

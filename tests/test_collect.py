@@ -201,3 +201,20 @@ def test_duration_ends_an_endless_run_with_status_0(env):
                    env=env)
     assert result.returncode == 0, result.stderr
     assert len(jsonl(result.stdout)) == 1 and time.monotonic() - started < 10
+
+
+def test_run_collect_is_reusable_in_process_and_off_the_main_thread(tmp_path, capsys):
+    import argparse
+    import threading
+    from console.collect import add_output_arguments, run_collect
+    parser = argparse.ArgumentParser()
+    add_output_arguments(parser)
+    args = parser.parse_args(["--once", "--format", "json"])
+    args.local, args.state_dir = True, str(tmp_path)
+    result = []
+    worker = threading.Thread(target=lambda: result.append(run_collect([], args)))
+    worker.start()
+    worker.join(timeout=30)
+    assert result == [0]
+    (row,) = jsonl(capsys.readouterr().out)
+    assert row["node"] == socket.gethostname()

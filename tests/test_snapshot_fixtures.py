@@ -163,6 +163,29 @@ def test_board_matches_expected(board_roots, board):
     check_rpi(sample, rpi)
 
 
+@pytest.mark.parametrize("board", BOARD_DIRS)
+def test_board_read_in_place_with_flattened_links(board):
+    """The shared trees hold class symlinks as plain files naming their target; read as they are."""
+    need((BOARDS / board / "expected.prom").is_file(), f"board fixture {board} missing under {BOARDS}")
+    root = BOARDS / board
+    sample = build_sample(board, read_tree(str(root / "proc"), str(root / "sys")), ts=0.0)
+    theirs, rpi = parse_expected(root / "expected.prom")
+    names = {k[0] for k in theirs}
+    ours = by_name(series(render_text([sample], now=0.0)), lambda n: n in names)
+    assert_same(ours, theirs, board)
+    check_rpi(sample, rpi)
+
+
+def test_materialised_link_must_stay_inside_the_tree(tmp_path):
+    (tmp_path / "outside" / "hwmon9").mkdir(parents=True)
+    (tmp_path / "outside" / "hwmon9" / "temp1_input").write_text("99000\n")
+    hw = tmp_path / "sys" / "class" / "hwmon"
+    hw.mkdir(parents=True)
+    (hw / "hwmon0").write_text("../../../outside/hwmon9")
+    snap = read_tree(str(tmp_path / "proc"), str(tmp_path / "sys"))
+    assert not any("hwmon" in k for k in snap.files)
+
+
 def check_rpi(sample, rpi: dict[str, str]) -> None:
     if not rpi:
         assert sample.throttle is None

@@ -12,6 +12,7 @@ import os
 import sys
 from typing import Sequence
 
+from console.collect import positive_seconds as seconds
 from console.collect import add_output_arguments, probe_all, run_collect
 from console.config import Config, ConfigError, load_config
 
@@ -42,13 +43,13 @@ def _nodes_parser(sub) -> None:
     s = sub.add_parser("nodes", help="inventory and reachability, like sinfo")
     s.add_argument("nodeset", nargs="?", metavar="NODESET", help="nodes or @groups (hostlist syntax)")
     s.add_argument("--no-check", action="store_true", help="do not try to reach the nodes")
-    s.add_argument("--timeout", type=float, default=3.0, metavar="S", help="per-node SSH timeout")
+    s.add_argument("--timeout", type=seconds, default=3.0, metavar="S", help="per-node SSH timeout")
 
 
 def _check_parser(sub) -> None:
     s = sub.add_parser("check", help="validate the config and log in to every node")
     s.add_argument("nodeset", nargs="?", metavar="NODESET")
-    s.add_argument("--timeout", type=float, default=10.0, metavar="S", help="per-node SSH timeout")
+    s.add_argument("--timeout", type=seconds, default=10.0, metavar="S", help="per-node SSH timeout")
 
 
 def _collect_parser(sub) -> None:
@@ -84,6 +85,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except OSError as exc:  # e.g. an unwritable state dir: say which, no traceback
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"roost: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 1
 
 
 def _dispatch(args: argparse.Namespace) -> int:

@@ -39,12 +39,12 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
     how_many = g.add_mutually_exclusive_group()
     how_many.add_argument("--once", action="store_true", help="one sample per node, then exit")
     how_many.add_argument("--count", type=_count, metavar="N", help="stop after N samples per node")
-    g.add_argument("--interval", type=_positive, metavar="S", help="seconds between samples")
-    g.add_argument("--duration", type=_positive, metavar="S", help="stop after S seconds")
+    g.add_argument("--interval", type=positive_seconds, metavar="S", help="seconds between samples")
+    g.add_argument("--duration", type=positive_seconds, metavar="S", help="stop after S seconds")
     g.add_argument("--jsonl", metavar="PATH|-", help="append one JSON object per node sample")
     g.add_argument("--db", metavar="PATH", help="SQLite history (default: STATE_DIR/roost.db "
                    "when no other output is chosen)")
-    g.add_argument("--retention", type=_positive, metavar="S",
+    g.add_argument("--retention", type=positive_seconds, metavar="S",
                    help=f"seconds of history the DB keeps (default {DEFAULT_RETENTION:g})")
     g.add_argument("--prometheus", type=_hostport, metavar="HOST:PORT",
                    help="serve /metrics with node_exporter's names")
@@ -52,7 +52,7 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
                    help="print the last samples to stdout at the end (with --once/--count/--duration)")
 
 
-def _positive(text: str) -> float:
+def positive_seconds(text: str) -> float:
     try:
         value = float(text)
     except ValueError:

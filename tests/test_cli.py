@@ -149,3 +149,10 @@ def test_bare_roost_opens_the_console_with_config_fleet_and_theme(tmp_path, monk
     (config, source, theme), = calls
     assert config.names == ("n1", "n2") and isinstance(source, Fleet) and theme == "nord"
     assert list(source.targets) == ["n1", "n2"]
+
+
+def test_unwritable_state_dir_is_one_line(env, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    result = roost("--state-dir", str(blocker / "sub"), "collect", "--local", "--once", env=env)
+    assert result.returncode == 1 and str(blocker) in one_line_error(result)

@@ -238,3 +238,33 @@ def test_hostile_inventory_values_are_refused(tmp_path, line, expect):
     with pytest.raises(ConfigError) as info:
         load_config(inventory=inv)
     assert expect in str(info.value) and "\n" not in str(info.value)
+
+
+keys = st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["defaults", "thresholds", "nodes"]),
+                          st.lists(keys, min_size=1, max_size=4, unique=True)), max_size=6),
+       st.integers(0, 3))
+def test_locator_finds_every_key_line_in_generated_toml(tables, blank):
+    """Build a document, remember where each key went, and ask the Locator for it back."""
+    lines, expected, arrays, seen = [], {}, {}, set()
+    for name, table_keys in tables:
+        if name != "nodes" and name in seen:
+            continue
+        seen.add(name)
+        lines += [""] * blank
+        if name == "nodes":
+            arrays[name] = arrays.get(name, -1) + 1
+            lines.append("[[nodes]]")
+            prefix = ("nodes", arrays[name])
+        else:
+            lines.append(f"[{name}]")
+            prefix = (name,)
+        for key in table_keys:
+            lines.append(f"{key} = 1  # note")
+            expected[prefix + (key,)] = len(lines)
+    loc = Locator("\n".join(lines) + "\n")
+    for path, line in expected.items():
+        assert loc.line(path) == line

@@ -17,6 +17,9 @@ from console.collect import add_output_arguments, probe_all, run_collect
 from console.config import Config, ConfigError, load_config
 
 
+NODESET_HELP = "nodes and @groups in hostlist syntax, e.g. 'n[1-4],@rack2' (default: all)"
+
+
 class Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line and exit status 2."""
 
@@ -26,11 +29,11 @@ class Parser(argparse.ArgumentParser):
 
 def build_parser() -> Parser:
     p = Parser(prog="roost", description="Operations console for small SBC clusters.")
-    p.add_argument("--config", metavar="PATH", help="roost.toml (default: ./roost.toml, then the XDG config dir)")
-    p.add_argument("--inventory", metavar="PATH", help="Ansible inventory (INI or YAML) to import nodes from")
-    p.add_argument("--ssh-config", metavar="PATH", help="OpenSSH client config (default ~/.ssh/config)")
-    p.add_argument("--state-dir", metavar="DIR", help="database, job files, accept-new host keys")
-    p.add_argument("--theme", metavar="NAME", default=os.environ.get("ROOST_THEME"), help="TUI theme")
+    p.add_argument("--config", metavar="PATH", help="roost.toml (ROOST_CONFIG; default ./roost.toml, then the XDG config dir)")
+    p.add_argument("--inventory", metavar="PATH", help="Ansible inventory, INI or YAML (ROOST_INVENTORY)")
+    p.add_argument("--ssh-config", metavar="PATH", help="OpenSSH client config (ROOST_SSH_CONFIG; default ~/.ssh/config)")
+    p.add_argument("--state-dir", metavar="DIR", help="database, job files, accept-new host keys (ROOST_STATE_DIR)")
+    p.add_argument("--theme", metavar="NAME", default=os.environ.get("ROOST_THEME"), help="TUI theme (ROOST_THEME)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     _nodes_parser(sub)
     _check_parser(sub)
@@ -41,20 +44,20 @@ def build_parser() -> Parser:
 
 def _nodes_parser(sub) -> None:
     s = sub.add_parser("nodes", help="inventory and reachability, like sinfo")
-    s.add_argument("nodeset", nargs="?", metavar="NODESET", help="nodes or @groups (hostlist syntax)")
+    s.add_argument("nodeset", nargs="?", metavar="NODESET", help=NODESET_HELP)
     s.add_argument("--no-check", action="store_true", help="do not try to reach the nodes")
     s.add_argument("--timeout", type=seconds, default=3.0, metavar="S", help="per-node SSH timeout")
 
 
 def _check_parser(sub) -> None:
     s = sub.add_parser("check", help="validate the config and log in to every node")
-    s.add_argument("nodeset", nargs="?", metavar="NODESET")
+    s.add_argument("nodeset", nargs="?", metavar="NODESET", help=NODESET_HELP)
     s.add_argument("--timeout", type=seconds, default=10.0, metavar="S", help="per-node SSH timeout")
 
 
 def _collect_parser(sub) -> None:
     s = sub.add_parser("collect", help="headless metrics to JSONL, SQLite, Prometheus")
-    s.add_argument("nodeset", nargs="?", metavar="NODESET")
+    s.add_argument("nodeset", nargs="?", metavar="NODESET", help=NODESET_HELP)
     add_output_arguments(s)
     g = s.add_argument_group("local sources (no SSH)")
     g.add_argument("--local", action="store_true", help="this machine, through psutil")

@@ -65,3 +65,13 @@ def test_ui_free_modules_import_without_ui_libraries():
     culprits = {m: r["ui"] for m, r in report.items() if r["ui"]}
     assert culprits == {}, f"UI libraries imported by {culprits}"
     assert list(report) == modules
+
+
+def test_building_the_cli_parser_pulls_no_ui():
+    """`roost collect` on a headless box registers every subcommand (demo too) without Textual."""
+    code = ("import sys; from console.cli import build_parser; build_parser(); "
+            f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({UI!r})))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

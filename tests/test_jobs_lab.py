@@ -215,3 +215,31 @@ async def test_node_death_is_node_fail_and_requeue(tmp_path, ssh_lab, shared_dir
         assert t.attempt == (1 if t.index in on_a else 0)
         assert (shared_dir / f"r_{t.index}.out").read_text() == f"done {t.index} {t.node}\n"
     assert all(t.node == b.name for t in tasks if t.index in on_a)
+
+
+async def test_jobs_share_the_fleet_connections(tmp_path, nodes, shared_dir):
+    from collectors.fleet import Fleet
+    from console.jobs.scheduler import fleet_connect
+    fleet = Fleet([n.target() for n in nodes])
+    await fleet.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not all(fleet.up.values()):
+            assert time.monotonic() < deadline, "fleet did not come up"
+            await asyncio.sleep(0.05)
+        conns = {n.name: fleet.connection(n.name) for n in nodes}
+        store = Store(tmp_path / "q.db")
+        job = submit(store, "-a", "1-6", "-o", str(shared_dir / "%a.out"),
+                     "--wrap", "echo $SLURM_ARRAY_TASK_ID")
+        sched = Scheduler(store, [n.target() for n in nodes], FAST,
+                          fleet_connect(fleet), shared_connections=True)
+        await sched.start()
+        try:
+            await until(sched, done(store, job))
+        finally:
+            await sched.close()
+        assert states(store, job) == [State.COMPLETED] * 6
+        assert all(fleet.connection(name) is conn for name, conn in conns.items())
+        assert all(fleet.up.values())     # the sampler's connection survived the jobs
+    finally:
+        await fleet.stop()

@@ -92,8 +92,11 @@ class Running:
 
 class Scheduler:
     def __init__(self, store: Store, targets: list[NodeTarget], options: Options = Options(),
-                 connect: Connect = transport_connect):
+                 connect: Connect = transport_connect, *, shared_connections: bool = False):
+        """connect opens a node's connection; with shared_connections (Fleet's connections,
+        see fleet_connect) the scheduler never closes them, only its own channels."""
         self.store, self.options, self._connect = store, options, connect
+        self._owns = not shared_connections
         queue = store.queue_id()
         self.links = {t.name: Link(t, node_root(queue, t.name)) for t in targets}
         self.running: dict[tuple[int, int], Running] = {}
@@ -188,7 +191,7 @@ class Scheduler:
                 part.close()
         if link.sftp is not None:
             link.sftp.exit()
-        if link.conn is not None:
+        if link.conn is not None and self._owns:
             link.conn.close()
         link.agent = link.events = link.conn = link.sftp = None
         if link.down_since is None:
@@ -556,6 +559,16 @@ class Scheduler:
                 return None
             return path if link.shared.get(os.path.dirname(path)) else f"{base}.{suffix}"
         return where(out, "out"), where(err, "err")
+
+
+def fleet_connect(fleet) -> Connect:
+    """Use the console's Fleet connections (one per node, shared with the sampler)."""
+    async def connect(target: NodeTarget) -> asyncssh.SSHClientConnection:
+        conn = fleet.connection(target.name)
+        if conn is None:
+            raise TransportError(target.name, "not connected")
+        return conn
+    return connect
 
 
 def _absolute(path: str, work_dir: str) -> str:

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from console.jobs.lock import SchedulerLock
-from console.jobs.scheduler import Options, Scheduler
+from console.jobs.scheduler import Options, Scheduler, fleet_connect
 from console.jobs.store import Store
 
 
@@ -22,8 +22,9 @@ def open_store(state_dir: Path) -> Store:
 
 
 async def run_scheduler(config, stop: asyncio.Event, *, until_job: int | None = None,
-                        store: Store | None = None) -> bool:
-    """Hold the lock and schedule until stop (or until_job ends); False if another holds it."""
+                        store: Store | None = None, fleet=None) -> bool:
+    """Hold the lock and schedule until stop (or until_job ends); False if another holds it.
+    With a running collectors.fleet.Fleet, jobs use its connections instead of opening more."""
     lock = SchedulerLock(config.state_dir)
     Path(config.state_dir).mkdir(parents=True, exist_ok=True, mode=0o700)
     if not lock.acquire():
@@ -31,7 +32,9 @@ async def run_scheduler(config, stop: asyncio.Event, *, until_job: int | None = 
     try:
         store = store or open_store(config.state_dir)
         targets = [t for t in config.targets() if not t.local]
-        sched = Scheduler(store, targets, Options.from_config(config.jobs))
+        connect = {} if fleet is None else {"connect": fleet_connect(fleet),
+                                                "shared_connections": True}
+        sched = Scheduler(store, targets, Options.from_config(config.jobs), **connect)
         await sched.start()
         try:
             await sched.run(stop, until_job=until_job)

@@ -99,16 +99,56 @@ def same_tree(snapshot, procfs: str, sysfs: str) -> None:
     assert dict(snapshot.links) == dict(ref.links)
 
 
-@pytest.mark.parametrize("which", [0, 1], ids=["bash", "sh"])
-async def test_fixture_tree_same_as_read_tree(nodes, which):
+def restore_links(tree: Path) -> int:
+    """Turn files that a copy flattened from directory symlinks (content "../../x") back into links.
+
+    The shared board trees were copied that way; real nodes always have real symlinks.
+    """
+    restored = 0
+    for path in sorted(tree.rglob("*")):
+        if path.is_file() and not path.is_symlink() and path.stat().st_size < 512:
+            text = path.read_text(errors="replace").strip()
+            if text.startswith("../") and not any(c.isspace() for c in text) \
+                    and (path.parent / text).is_dir():
+                path.unlink()
+                path.symlink_to(text)
+                restored += 1
+    return restored
+
+
+@pytest.fixture(scope="module")
+def rpi4_tree(public_tmp):
     need(RPI4.is_dir(), f"board fixtures missing ({RPI4})")
-    target = nodes[which].target(procfs=str(RPI4 / "proc"), sysfs=str(RPI4 / "sys"), interval=0.05)
+    root = public_tmp / "rpi4"
+    shutil.copytree(RPI4, root, symlinks=True)
+    restore_links(root)
+    subprocess.run(["chmod", "-R", "u+w,a+rX", str(root)], check=True)
+    return root
+
+
+@pytest.mark.parametrize("which", [0, 1], ids=["bash", "sh"])
+async def test_fixture_tree_same_as_read_tree(nodes, rpi4_tree, which):
+    target = nodes[which].target(procfs=str(rpi4_tree / "proc"), sysfs=str(rpi4_tree / "sys"),
+                                 interval=0.05)
     async with await connect(target) as conn:
         frames = await read_frames(conn, sampler_command(target), 3)
     assert [f.seq for f in frames] == [0, 1, 2]
+    assert any("hwmon" in k for k in frames[-1].snapshot.files)
     for frame in frames:
         same_tree(frame.snapshot, target.procfs, target.sysfs)
         assert abs(frame.node_clock - time.time()) < 5
+
+
+@pytest.mark.parametrize("which", [0, 1], ids=["bash", "sh"])
+async def test_shared_tree_in_place(nodes, which):
+    """The shared tree as it lies: every file the sampler reads equals read_tree's copy."""
+    need(RPI4.is_dir(), f"board fixtures missing ({RPI4})")
+    target = nodes[which].target(procfs=str(RPI4 / "proc"), sysfs=str(RPI4 / "sys"), interval=0.05)
+    async with await connect(target) as conn:
+        frame = (await read_frames(conn, sampler_command(target), 2))[-1]
+    ref = read_tree(target.procfs, target.sysfs).files
+    assert "proc/stat" in frame.snapshot.files
+    assert {k: ref[k].split("\0")[0] for k in frame.snapshot.files} == dict(frame.snapshot.files)
 
 
 @pytest.fixture(scope="module")
@@ -134,9 +174,9 @@ async def test_links_and_odd_roots(nodes, exporter_tree, which):
     same_tree(frame.snapshot, target.procfs, target.sysfs)
 
 
-async def test_bash_and_sh_frames_identical(nodes):
-    need(RPI4.is_dir(), f"board fixtures missing ({RPI4})")
-    target = nodes[0].target(procfs=str(RPI4 / "proc"), sysfs=str(RPI4 / "sys"), interval=0.05)
+async def test_bash_and_sh_frames_identical(nodes, rpi4_tree):
+    target = nodes[0].target(procfs=str(rpi4_tree / "proc"), sysfs=str(rpi4_tree / "sys"),
+                             interval=0.05)
     async with await connect(target) as conn:
         via_bash = await read_frames(conn, sampler_command(target, shell="bash"), 2)
         via_sh = await read_frames(conn, sampler_command(target, shell="sh"), 2)

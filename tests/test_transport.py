@@ -37,7 +37,7 @@ async def test_unknown_host_key_refused(nodes, tmp_path):
     empty.write_text("")
     with pytest.raises(TransportError) as err:
         await connect(nodes[0].target(known_hosts=(str(empty),)))
-    assert str(err.value).startswith(f"n1: host key not in known_hosts ({empty})")
+    assert str(err.value).startswith(f"{nodes[0].name}: host key not in known_hosts ({empty})")
     assert "\n" not in str(err.value)
 
 
@@ -68,14 +68,15 @@ async def test_accept_new_records_then_changed_key_refused(ssh_lab, tmp_path):
 async def test_wrong_client_key_is_auth_error(nodes, tmp_path):
     other = tmp_path / "other_key"
     asyncssh.generate_private_key("ssh-ed25519").write_private_key(str(other))
-    with pytest.raises(TransportError, match=rf"^n1: authentication failed for user roostlab .*{other}"):
+    with pytest.raises(TransportError, match=rf"^{nodes[0].name}: authentication failed for user roostlab .*{other}"):
         await connect(nodes[0].target(identity_files=(str(other),)))
 
 
 async def test_refused_and_unreadable_key(nodes, tmp_path):
-    with pytest.raises(TransportError, match=r"n1: connection refused \(\[127.0.0.\d+\]:1\)"):
+    name = nodes[0].name
+    with pytest.raises(TransportError, match=rf"^{name}: connection refused \(\[127.0.0.\d+\]:1\)"):
         await connect(nodes[0].target(port=1))
-    with pytest.raises(TransportError, match="^n1: cannot .*absent_key"):
+    with pytest.raises(TransportError, match=f"^{name}: cannot .*absent_key"):
         await connect(nodes[0].target(identity_files=(str(tmp_path / "absent_key"),)))
 
 
@@ -84,7 +85,7 @@ async def test_connect_timeout(nodes):
     server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     async with server:
-        with pytest.raises(TransportError, match=r"^n1: connect timeout after 0.5 s"):
+        with pytest.raises(TransportError, match=rf"^{nodes[0].name}: connect timeout after 0.5 s"):
             await connect(nodes[0].target(host="127.0.0.1", port=port, connect_timeout=0.5))
 
 

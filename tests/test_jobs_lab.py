@@ -5,6 +5,7 @@ import asyncio
 import dataclasses
 import os
 import shutil
+import signal
 import tempfile
 import time
 from pathlib import Path
@@ -243,3 +244,49 @@ async def test_jobs_share_the_fleet_connections(tmp_path, nodes, shared_dir):
         assert all(fleet.up.values())     # the sampler's connection survived the jobs
     finally:
         await fleet.stop()
+
+
+def sshd_pids(node) -> list[int]:
+    """The node's sshd processes only (its tasks keep running): a cut-off, not a crash."""
+    from tests.lab.sshd import descendants
+    out = []
+    for pid in descendants(node.pid):
+        try:
+            if Path(f"/proc/{pid}/comm").read_text().strip() == "sshd":
+                out.append(pid)
+        except OSError:
+            pass
+    return out
+
+
+@pytest.mark.slow
+async def test_cut_off_node_requeues_and_its_stale_task_is_killed_on_return(
+        tmp_path, ssh_lab, shared_dir):
+    a, b = ssh_lab.start(2)
+    store = Store(tmp_path / "q.db")
+    job = submit(store, "--requeue", "-w", f"{a.name},{b.name}", "-o", str(shared_dir / "c.out"),
+                 "--wrap", f'[ "$SLURMD_NODENAME" = {a.name} ] && sleep 120; echo "ran on $SLURMD_NODENAME"')
+    sched = await scheduler(store, [a, b], cores={a.name: 1, b.name: 1})
+    frozen = []
+    try:
+        await until(sched, lambda: store.tasks(job)[0].pid)
+        task, = store.tasks(job)
+        if task.node != a.name:
+            pytest.skip("placed on b first; the cut-off needs the task on a")
+        frozen = sshd_pids(a)
+        for pid in frozen:
+            os.kill(pid, signal.SIGSTOP)   # a's network is gone; its task keeps running
+        await until(sched, done(store, job), timeout=40)
+        assert proc_state(task.pid) is not None          # still running on the cut-off node
+        for pid in frozen:
+            os.kill(pid, signal.SIGCONT)
+        frozen = []
+        await until(sched, lambda: proc_state(task.pid) is None, timeout=20)
+    finally:
+        for pid in frozen:
+            os.kill(pid, signal.SIGCONT)
+        await sched.close()
+        ssh_lab.stop([a, b])
+    final, = store.tasks(job)
+    assert (final.state, final.node, final.attempt) == (State.COMPLETED, b.name, 1)
+    assert (shared_dir / "c.out").read_text() == f"ran on {b.name}\n"

@@ -240,3 +240,18 @@ def test_final_state(code, kill):
     assert state.done
     if kill is None:
         assert (state is State.COMPLETED) == (code == 0)
+
+
+def test_jobs_package_is_ui_free():
+    import subprocess
+    import sys
+    code = ("import sys, console.jobs.cli, console.jobs.scheduler, console.jobs.service;"
+            "bad = [m for m in sys.modules if m.split('.')[0] in ('textual', 'rich', 'plotext')];"
+            "print(bad)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_relative_chdir_is_from_the_submit_dir():
+    spec = d.build_spec(d.parse_submit_argv(["-D", "sub"]), "#!/bin/sh\n", "j", submit_dir="/w")
+    assert spec.chdir == "/w/sub" and spec.work_dir == "/w/sub"

@@ -136,8 +136,7 @@ def _job_rows(row, tasks: list[Task], all_tasks: bool, now: float) -> list[dict]
     shown = [t for t in tasks if t.state in (State.RUNNING, State.SUSPENDED)
              or (all_tasks and t.state.done)]
     for t in shown:
-        elapsed = ((t.end or now) - t.start) if t.start else 0
-        out.append(_row(t.label, row, t.state, elapsed, t.node or "", t.exit_code))
+        out.append(_row(t.label, row, t.state, t.elapsed(now), t.node or "", t.exit_code))
     pending = [t for t in tasks if t.state is State.PENDING]
     if pending:
         label = str(row.id)
@@ -211,7 +210,7 @@ def job_details(store: Store, job_id: int, now: float | None = None) -> dict | N
         "output": spec.output_pattern(), "error": spec.error,
         "tasks": [{"task": t.label, "task_job_id": t.task_job_id, "state": t.state.value,
                    "node": t.node, "exit_code": t.exit_code, "attempt": t.attempt,
-                   "elapsed": format_time(((t.end or now) - t.start) if t.start else 0),
+                   "elapsed": format_time(t.elapsed(now)),
                    "reason": t.reason if t.state is State.PENDING or t.reason != "Priority"
                    else None, **paths(t)} for t in tasks],
     }

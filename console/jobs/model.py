@@ -148,6 +148,16 @@ class Task:
     pid: int | None = None
     want: str | None = None           # a client's request: cancel | suspend | resume
     kill_reason: str | None = None    # why the scheduler signalled it: cancel | timeout
+    suspended: float = 0.0            # seconds spent SUSPENDED (not counted by --time)
+    suspended_at: float | None = None
+
+    def elapsed(self, now: float) -> float:
+        """Run time so far (or in total once ended), without the time spent suspended."""
+        if self.start is None:
+            return 0.0
+        until = self.end if self.end is not None else now
+        stopped = self.suspended + ((until - self.suspended_at) if self.suspended_at else 0.0)
+        return max(0.0, until - self.start - stopped)
 
     @property
     def task_job_id(self) -> int:

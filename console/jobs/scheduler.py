@@ -183,7 +183,21 @@ class Scheduler:
         link.events = Events(name, link.conn, link.root, self._on_event, self._on_feed_closed)
         await link.events.start(link.info.events_size)
         link.down_since = None
+        await self._kill_stale(link)
         await self._reattach(link, mine)
+
+    async def _kill_stale(self, link: Link) -> None:
+        """Tasks given up as NODE_FAIL that still run (the node was cut off, not dead): KILL
+        them, so a requeued task never runs twice at once."""
+        stale = self.store.stale(link.target.name)
+        if not stale:
+            return
+        alive = [s for s in await link.agent.poll([k for k, _ in stale]) if s.kind == "R"]
+        await link.agent.signal([s.value for s in alive], "KILL")
+        if alive:
+            log.warning("jobs: %s is back: killed %d task(s) already given up as NODE_FAIL",
+                        link.target.name, len(alive))
+        self.store.drop_stale(link.target.name, [k for k, _ in stale])
 
     def _drop(self, link: Link) -> None:
         for part in (link.events, link.agent):
@@ -219,6 +233,7 @@ class Scheduler:
         lost = self._db_active(node)
         for task in lost:
             self.running.pop((task.job_id, task.pos), None)
+            self.store.add_stale(node, f"{task.job_id}/{task.pos}.{task.attempt}", task.pid)
             if (self.store.finish(task, State.NODE_FAIL, None, now)
                     and self._spec(task.job_id).requeue):
                 self.store.requeue(task, "NodeFail")   # a fresh attempt, fresh files
@@ -246,6 +261,7 @@ class Scheduler:
 
     async def _reattach(self, link: Link, tasks: list[Task]) -> None:
         known = {(t.job_id, t.pos): t for t in tasks}
+        link.written |= {t.job_id for t in tasks}    # their files are there: clean up later
         for task in tasks:
             if (task.job_id, task.pos) not in self.running:
                 self.running[(task.job_id, task.pos)] = self._tracking(task, link)
@@ -310,8 +326,8 @@ class Scheduler:
         if not finished:
             return
         now, rows = time.time(), []
-        for r, rc in finished:
-            ok = await self._fetch(link, r)
+        fetched = await asyncio.gather(*(self._fetch(link, r) for r, _ in finished))
+        for (r, rc), ok in zip(finished, fetched):
             state = final_state(rc, r.task.kill_reason)
             if not ok and state is State.COMPLETED:
                 state = State.FAILED
@@ -354,13 +370,15 @@ class Scheduler:
         by_node: dict[str, list[str]] = {}
         for r in self.running.values():
             by_node.setdefault(r.task.node, []).append(r.key)
-        for node, keys in by_node.items():
-            link = self.links.get(node)
-            if link is not None and link.up:
-                try:
-                    await self._apply_statuses(link, await link.agent.poll(keys))
-                except AgentError:
-                    self._drop(link)
+        await asyncio.gather(*(self._poll_node(self.links.get(n), keys)
+                               for n, keys in by_node.items()))
+
+    async def _poll_node(self, link: Link | None, keys: list[str]) -> None:
+        if link is not None and link.up:
+            try:
+                await self._apply_statuses(link, await link.agent.poll(keys))
+            except AgentError:
+                self._drop(link)
 
     # --- requests and limits --------------------------------------------------------------
 
@@ -377,11 +395,9 @@ class Scheduler:
             if want == "cancel":
                 await self._kill(link, r, "cancel")
                 self.store.clear_want(r.task)
-            elif want == "suspend" and self.store.set_state(r.task, State.RUNNING,
-                                                            State.SUSPENDED):
+            elif want == "suspend" and self.store.suspend(r.task, time.time()):
                 await link.agent.signal([r.task.pid], "STOP")
-            elif want == "resume" and self.store.set_state(r.task, State.SUSPENDED,
-                                                           State.RUNNING):
+            elif want == "resume" and self.store.resume(r.task, time.time()):
                 await link.agent.signal([r.task.pid], "CONT")
             else:
                 self.store.clear_want(r.task)
@@ -407,8 +423,8 @@ class Scheduler:
                     r.kill_at = math.inf            # KILL once; the poll sees it gone
                     await link.agent.signal([r.task.pid], "KILL")
                     self._last_poll = 0.0
-                elif (r.kill_at is None and r.spec.time_limit and r.task.start is not None
-                      and now - r.task.start > r.spec.time_limit):
+                elif (r.kill_at is None and r.spec.time_limit and r.task.suspended_at is None
+                      and r.task.elapsed(now) > r.spec.time_limit):
                     await self._kill(link, r, "timeout")
             except AgentError:
                 self._drop(link)

@@ -23,14 +23,16 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE TABLE IF NOT EXISTS tasks (
     job_id INTEGER, pos INTEGER, idx INTEGER, state TEXT, node TEXT, start REAL, end REAL,
     exit_code INTEGER, attempt INTEGER DEFAULT 0, pid INTEGER, want TEXT, kill_reason TEXT,
-    reason TEXT, PRIMARY KEY (job_id, pos)) WITHOUT ROWID;
+    reason TEXT, suspended REAL DEFAULT 0, suspended_at REAL,
+    PRIMARY KEY (job_id, pos)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS stale (node TEXT, key TEXT, pid INTEGER, PRIMARY KEY (node, key));
 CREATE INDEX IF NOT EXISTS tasks_live ON tasks (state, job_id, pos)
     WHERE state IN ('PENDING', 'RUNNING', 'SUSPENDED');
 """
 FIRST_JOB_ID = 1
 LIVE = ("PENDING", "RUNNING", "SUSPENDED")
 _TASK_COLS = ("job_id, pos, idx, state, node, start, end, exit_code, attempt, pid, want, "
-              "kill_reason, reason")
+              "kill_reason, reason, suspended, suspended_at")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,9 +47,10 @@ class JobRow:
 
 
 def _task(row: Sequence) -> Task:
-    (job_id, pos, idx, state, node, start, end, code, attempt, pid, want, kill, reason) = row
+    (job_id, pos, idx, state, node, start, end, code, attempt, pid, want, kill, reason,
+     suspended, suspended_at) = row
     return Task(job_id, pos, idx, State(state), reason or REASON_PRIORITY, node, start, end,
-                code, attempt, pid, want, kill)
+                code, attempt, pid, want, kill, suspended or 0.0, suspended_at)
 
 
 class Store:
@@ -144,6 +147,36 @@ class Store:
         cur = self.db.execute("UPDATE tasks SET state=?, want=NULL WHERE job_id=? AND pos=? "
                               "AND state=?", (new.value, task.job_id, task.pos, old.value))
         return cur.rowcount == 1
+
+    def suspend(self, task: Task, now: float) -> bool:
+        cur = self.db.execute(
+            "UPDATE tasks SET state='SUSPENDED', want=NULL, suspended_at=? WHERE job_id=? "
+            "AND pos=? AND state='RUNNING'", (now, task.job_id, task.pos))
+        if cur.rowcount == 1:
+            task.state, task.suspended_at = State.SUSPENDED, now
+        return cur.rowcount == 1
+
+    def resume(self, task: Task, now: float) -> bool:
+        """SUSPENDED -> RUNNING; the time spent stopped does not count against --time."""
+        cur = self.db.execute(
+            "UPDATE tasks SET state='RUNNING', want=NULL, suspended=suspended+(?-suspended_at), "
+            "suspended_at=NULL WHERE job_id=? AND pos=? AND state='SUSPENDED'",
+            (now, task.job_id, task.pos))
+        if cur.rowcount == 1:
+            task.state = State.RUNNING
+            task.suspended += now - (task.suspended_at or now)
+            task.suspended_at = None
+        return cur.rowcount == 1
+
+    def add_stale(self, node: str, key: str, pid: int | None) -> None:
+        """A task roost gave up on (NODE_FAIL) that may still run there: kill it on return."""
+        self.db.execute("INSERT OR REPLACE INTO stale VALUES (?,?,?)", (node, key, pid))
+
+    def stale(self, node: str) -> list[tuple[str, int | None]]:
+        return list(self.db.execute("SELECT key, pid FROM stale WHERE node=?", (node,)))
+
+    def drop_stale(self, node: str, keys: list[str]) -> None:
+        self.db.executemany("DELETE FROM stale WHERE node=? AND key=?", [(node, k) for k in keys])
 
     def set_kill_reason(self, task: Task, reason: str) -> None:
         self.db.execute("UPDATE tasks SET kill_reason=? WHERE job_id=? AND pos=?",

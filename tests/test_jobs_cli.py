@@ -138,3 +138,16 @@ def test_cancel_running_without_a_holder(config, capsys, tmp_path):
     assert roost(config, "cancel", str(job)) == 0
     task, = store.tasks(job)
     assert task.state is State.CANCELLED
+
+
+def test_dependency_on_an_array_tasks_own_job_id(config, capsys):
+    assert roost(config, "submit", "--parsable", "-a", "5-7", "--wrap", "true") == 0
+    job = int(capsys.readouterr().out)
+    assert roost(config, "submit", "--parsable", "-d", f"afterok:{job + 1}", "--wrap",
+                 "true") == 0
+    dep_job = int(capsys.readouterr().out)
+    deps = open_store(config.state_dir).job(dep_job).spec.dependencies.items
+    assert [(d.job, d.task) for d in deps] == [(job, 6)]
+    assert roost(config, "cancel", str(job), str(dep_job)) == 0
+    assert roost(config, "cancel", str(job)) == 1
+    assert "already completing or completed" in capsys.readouterr().err

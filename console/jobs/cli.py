@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import re
 import sys
@@ -15,6 +16,7 @@ import time
 
 from console.jobs.directives import add_options, spec_from_args
 from console.jobs.model import State, Task
+from console.jobs.spec import Dependency
 from console.jobs.service import open_store, run_scheduler, settle_requests
 from console.jobs.spec import SpecError, format_hostlist, format_indices, format_time, \
     parse_array
@@ -59,7 +61,7 @@ def _fail(cmd: str, message: str, code: int = 1) -> int:
 def cmd_submit(args: argparse.Namespace, config) -> int:
     try:
         spec = spec_from_args(args, args.script, args.wrap)
-        _check_spec(spec, config, open_store(config.state_dir))
+        spec = _check_spec(spec, config, open_store(config.state_dir))
     except SpecError as exc:
         return _fail("submit", str(exc))
     for warning in spec.warnings:
@@ -72,21 +74,28 @@ def cmd_submit(args: argparse.Namespace, config) -> int:
     return asyncio.run(_wait(config, store, job_id))
 
 
-def _check_spec(spec, config, store: Store) -> None:
+def _check_spec(spec, config, store: Store):
+    """Node names must exist; dependencies must name known jobs (an array task's own
+    SLURM_JOB_ID is turned into JOB_INDEX). Returns the spec, possibly with resolved deps."""
     known = set(config.names)
     for name in spec.nodelist:
         if known and name not in known:
             raise SpecError(f"Batch job submission failed: Invalid node name specified ({name})")
-    for dep in spec.dependencies.items:
-        if store.job(dep.job) is None and not _is_task_id(store, dep.job):
-            raise SpecError(f"Batch job submission failed: Job dependency problem "
-                            f"(no job {dep.job})")
+    items = [_resolve(store, dep) for dep in spec.dependencies.items]
+    deps = dataclasses.replace(spec.dependencies, items=tuple(items))
+    return dataclasses.replace(spec, dependencies=deps)
 
 
-def _is_task_id(store: Store, task_job_id: int) -> bool:
-    row = store.db.execute("SELECT id FROM jobs WHERE id <= ? AND id + ntasks > ? ",
-                           (task_job_id, task_job_id)).fetchone()
-    return row is not None
+def _resolve(store: Store, dep: Dependency) -> Dependency:
+    if store.job(dep.job) is not None:
+        return dep
+    row = store.db.execute(
+        "SELECT t.job_id, t.idx FROM jobs j JOIN tasks t ON t.job_id = j.id "
+        "WHERE j.id < ? AND j.id + j.ntasks > ? AND t.pos = ? - j.id",
+        (dep.job, dep.job, dep.job)).fetchone()
+    if row is None or dep.task is not None:
+        raise SpecError(f"Batch job submission failed: Job dependency problem (no job {dep.job})")
+    return dataclasses.replace(dep, job=row[0], task=row[1])
 
 
 async def _wait(config, store: Store, job_id: int) -> int:
@@ -255,6 +264,10 @@ def parse_target(text: str) -> tuple[int, list[int] | None]:
     return int(match.group(1)), list(indices)
 
 
+_NOTHING = {"cancel": "Kill job error on job id {}: Job/step already completing or completed",
+            "suspend": "Job {} is not running", "resume": "Job {} is not suspended"}
+
+
 def cmd_request(args: argparse.Namespace, config) -> int:
     want, store, status = args.jobs_want, open_store(config.state_dir), 0
     for text in args.ids:
@@ -267,8 +280,8 @@ def cmd_request(args: argparse.Namespace, config) -> int:
             status = _fail(want, f"Kill job error on job id {text}: Invalid job id specified"
                            if want == "cancel" else f"Invalid job id specified: {text}")
             continue
-        if store.request(job_id, indices, want) == 0 and want != "cancel":
-            status = _fail(want, f"Job {text} is not {'running' if want == 'suspend' else 'suspended'}")
+        if store.request(job_id, indices, want) == 0:
+            status = _fail(want, _NOTHING[want].format(text))
     if store.wants() and SchedulerLock(config.state_dir).holder() is None:
         asyncio.run(settle_requests(config, store, timeout=30.0))
     return status

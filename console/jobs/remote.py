@@ -65,8 +65,10 @@ def q(text: str) -> str:
 class Agent:
     """The command channel of one node: serialised request/response over one `sh`."""
 
-    def __init__(self, node: str, conn: asyncssh.SSHClientConnection, root: str):
+    def __init__(self, node: str, conn: asyncssh.SSHClientConnection, root: str,
+                 procfs: str = "/proc"):
         self.node, self.conn, self.root = node, conn, root
+        self.procfs = procfs.rstrip("/") or "/proc"   # the node's configured procfs root
         self._proc: asyncssh.SSHClientProcess | None = None
         self._lock = asyncio.Lock()
         self._slot = None
@@ -125,9 +127,9 @@ class Agent:
         lines = await self.call(
             f'mkdir -p "$HOME/{self.root}" && : >> "$HOME/{self.root}/events"\n'
             'echo "home $HOME"\n'
-            "echo \"cores $(grep -c '^cpu[0-9]' /proc/stat)\"\n"
-            "echo \"mem $(grep '^MemTotal:' /proc/meminfo)\"\n"
-            'read l1 rest < /proc/loadavg; echo "load $l1"\n'
+            f"echo \"cores $(grep -c '^cpu[0-9]' {q(self.procfs + '/stat')})\"\n"
+            f"echo \"mem $(grep '^MemTotal:' {q(self.procfs + '/meminfo')})\"\n"
+            f'read l1 rest < {q(self.procfs + "/loadavg")}; echo "load $l1"\n'
             f'echo "size $(wc -c < "$HOME/{self.root}/events")"')
         info = dict(line.split(" ", 1) for line in lines if " " in line)
         mem = info.get("mem", "").split()
@@ -137,7 +139,7 @@ class Agent:
                         events_size=int(info.get("size", "0").strip() or 0))
 
     async def load(self) -> float:
-        lines = await self.call('read l1 rest < /proc/loadavg; echo "$l1"')
+        lines = await self.call(f'read l1 rest < {q(self.procfs + "/loadavg")}; echo "$l1"')
         return float(lines[0]) if lines else 0.0
 
     async def write_job(self, job_id: int, script: str, wrapper: str) -> None:
@@ -229,7 +231,8 @@ d="$HOME/{root}/{job_id}"
 trap 'sig=1' TERM INT HUP
 {exports}
 export SLURM_JOB_ID="$3"
-if [ "$2" != - ]; then export SLURM_ARRAY_TASK_ID="$2" LSB_JOBINDEX="$2"; fi
+if [ "$2" != - ]; then export SLURM_ARRAY_TASK_ID="$2" LSB_JOBINDEX="$2"
+else export LSB_JOBINDEX=0; fi   # LSF's value outside an array
 rc=0
 if ! true >"$4" 2>/dev/null; then rc=1
 elif [ "$5" != - ] && ! true >"$5" 2>/dev/null; then rc=1

@@ -104,7 +104,8 @@ class Scheduler:
         self._done: list[tuple[str, int, str, int]] = []    # event lines not yet applied
         self._wake = asyncio.Event()
         self._version = -1
-        self._last_poll = self._last_load = 0.0
+        self._last_poll = self._last_load = self._last_place = 0.0
+        self._dirty = True
         self.stats = {"launched": 0, "finished": 0}
 
     # --- lifecycle ------------------------------------------------------------------------
@@ -141,7 +142,7 @@ class Scheduler:
         await self._apply_events()
         version = self.store.version()
         if version != self._version:
-            self._version = version
+            self._version, self._dirty = version, True
             await self._handle_wants()
         await self._enforce(now)
         if now - self._last_poll >= self.options.poll_every:
@@ -152,7 +153,9 @@ class Scheduler:
         if now - self._last_load >= self.options.load_every:
             self._last_load = now
             await self._refresh_load()
-        if not self.options.partial:
+        if not self.options.partial and (self._dirty or now - self._last_place >= 1.0):
+            # placement reads the whole pending queue: only when something changed (or 1/s)
+            self._dirty, self._last_place = False, now
             await self._schedule(now)
 
     # --- nodes ----------------------------------------------------------------------------
@@ -172,7 +175,7 @@ class Scheduler:
     async def _connect_link(self, link: Link) -> None:
         name = link.target.name
         link.conn = await self._connect(link.target)
-        agent = Agent(name, link.conn, link.root)
+        agent = Agent(name, link.conn, link.root, link.target.procfs)
         await agent.start()
         link.agent = agent
         mine = [r for r in self._db_active(name)]
@@ -182,7 +185,7 @@ class Scheduler:
         link.load1, link.written = link.info.load1, set()
         link.events = Events(name, link.conn, link.root, self._on_event, self._on_feed_closed)
         await link.events.start(link.info.events_size)
-        link.down_since = None
+        link.down_since, self._dirty = None, True
         await self._kill_stale(link)
         await self._reattach(link, mine)
 
@@ -237,6 +240,7 @@ class Scheduler:
             if (self.store.finish(task, State.NODE_FAIL, None, now)
                     and self._spec(task.job_id).requeue):
                 self.store.requeue(task, "NodeFail")   # a fresh attempt, fresh files
+                self._dirty = True
         if lost:
             log.warning("jobs: %s down: %d task(s) NODE_FAIL", node, len(lost))
 
@@ -292,6 +296,7 @@ class Scheduler:
             elif st.kind == "N":      # the launch never reached the node: launch it again
                 self.running.pop((r.task.job_id, r.task.pos), None)
                 self.store.unstart(r.task)
+                self._dirty = True
             elif st.kind == "R" and r.task.pid is None:
                 r.task.pid = st.value
                 self.store.set_pid(r.task, st.value)
@@ -334,6 +339,7 @@ class Scheduler:
             rows.append((r.task, state, rc))
             self.running.pop((r.task.job_id, r.task.pos), None)
         self.stats["finished"] += self.store.finish_many(rows, now)
+        self._dirty = True
         await self._cleanup(link, {r.task.job_id for r, _ in finished})
         self._wake.set()
 

@@ -16,6 +16,7 @@ from tests.test_app_common import T0
 async def command(pilot, text: str) -> None:
     await pilot.press("colon", *text, "enter")
     await pilot.pause()
+    await pilot.pause()     # `:` commands that switch screens finish on the next round
 
 
 async def test_command_line_navigates_and_sets_theme_and_sort():

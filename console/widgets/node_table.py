@@ -65,7 +65,7 @@ class NodeTable(DataTable):
             self.post_message(NodeChosen(self.current_node))
 
     def set_palette(self, pal: dict[str, str]) -> None:
-        self.palette, self._shown = pal, {}   # new colours: every cell differs
+        self.palette = pal    # the next show() rewrites every cell whose style changed
 
     @property
     def current_node(self) -> str | None:
@@ -84,17 +84,37 @@ class NodeTable(DataTable):
         self.refresh()
 
     def show(self, rows: list[Row], marked: set[str]) -> int:
-        """Put rows on screen; returns how many cells were written."""
+        """Put rows on screen; returns how many cells were written.
+
+        Rows are never rebuilt wholesale: gone rows are removed, new rows added, changed cells
+        updated, and a new order is applied with DataTable.sort (a re-index, no re-render).
+        """
         fresh = {r.name: self._cells(r, r.name in marked) for r in rows}
         order = [r.name for r in rows]
-        if order != self._order or set(self._shown) != set(order):
-            return self._rebuild(order, fresh)
+        keep = self.current_node
+        written = self._sync_rows(fresh)
+        if order != self._order:
+            rank = {cells.safe_line(n): i for i, n in enumerate(order)}
+            self.sort("name", key=lambda t: rank.get(t.plain, -1))
+            self._order = order
+            if keep in fresh:
+                self.move_cursor(row=order.index(keep), animate=False, scroll=False)
+        return written
+
+    def _sync_rows(self, fresh: dict[str, list[Text]]) -> int:
         written = 0
+        for name in [n for n in self._shown if n not in fresh]:
+            self.remove_row(name)
+            del self._shown[name]
         keys = ("mark",) + SORTABLE
-        for name in order:
-            old, new = self._shown[name], fresh[name]
+        for name, new in fresh.items():
+            old = self._shown.get(name)
+            if old is None:
+                self.add_row(*new, key=name)
+                written += len(new)
+                continue
             for key, a, b in zip(keys, old, new):
-                if a != b:
+                if a.plain != b.plain or a.style != b.style or a.spans != b.spans:
                     self.update_cell(name, key, b)
                     written += 1
         self._shown = fresh
@@ -103,13 +123,3 @@ class NodeTable(DataTable):
     def _cells(self, row: Row, marked: bool) -> list[Text]:
         mark = Text("✓" if marked else " ", style=self.palette.get("roost-mark", ""))
         return [mark] + [c.cell(row, self.palette) for c in COLUMNS]
-
-    def _rebuild(self, order: list[str], fresh: dict[str, list[Text]]) -> int:
-        keep = self.current_node
-        self.clear()
-        for name in order:
-            self.add_row(*fresh[name], key=name)
-        self._order, self._shown = order, fresh
-        if keep in order:
-            self.move_cursor(row=order.index(keep), animate=False, scroll=False)
-        return sum(len(v) for v in fresh.values())

@@ -290,3 +290,22 @@ async def test_cut_off_node_requeues_and_its_stale_task_is_killed_on_return(
     final, = store.tasks(job)
     assert (final.state, final.node, final.attempt) == (State.COMPLETED, b.name, 1)
     assert (shared_dir / "c.out").read_text() == f"ran on {b.name}\n"
+
+
+async def test_term_ignored_gets_kill_after_grace(tmp_path, nodes, shared_dir):
+    store = Store(tmp_path / "q.db")
+    job = submit(store, "--time", "0:1", "-o", str(shared_dir / "k.out"),
+                 "--wrap", "trap '' TERM; echo started; sleep 60")
+    sched = await scheduler(store, nodes)       # grace 1 s
+    try:
+        await until(sched, lambda: store.tasks(job)[0].pid)
+        pid = store.tasks(job)[0].pid
+        t0 = time.monotonic()
+        await until(sched, done(store, job))
+        assert 1.0 <= time.monotonic() - t0 < 6
+    finally:
+        await sched.close()
+    task, = store.tasks(job)
+    assert (task.state, task.exit_code) == (State.TIMEOUT, None)
+    assert proc_state(pid) is None
+    assert (shared_dir / "k.out").read_text() == "started\n"

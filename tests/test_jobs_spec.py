@@ -255,3 +255,30 @@ def test_jobs_package_is_ui_free():
 def test_relative_chdir_is_from_the_submit_dir():
     spec = d.build_spec(d.parse_submit_argv(["-D", "sub"]), "#!/bin/sh\n", "j", submit_dir="/w")
     assert spec.chdir == "/w/sub" and spec.work_dir == "/w/sub"
+
+
+values = st.fixed_dictionaries({}, optional={
+    "--job-name": st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True),
+    "--cpus-per-task": st.integers(1, 64).map(str),
+    "--mem": st.sampled_from(["100", "2G", "512M"]),
+    "--time": st.sampled_from(["10", "1:00:00", "2-0", "30:00"]),
+    "--array": st.sampled_from(["1-10", "0-20:5%2", "3,5,9"]),
+    "--dependency": st.sampled_from(["afterok:3", "afterany:1_2?afternotok:4"]),
+    "--nodelist": st.sampled_from(["n[1-3]", "pi1,pi2"]),
+    "--requeue": st.just(None)})
+
+
+@given(values)
+def test_directives_and_flags_mean_the_same(opts):
+    def argv(sep):
+        out = []
+        for flag, value in opts.items():
+            out += [flag] if value is None else ([f"{flag}={value}"] if sep else [flag, value])
+        return out
+    script = "#!/bin/sh\n" + "".join(f"#SBATCH {a}\n" for a in argv(True)) + "true\n"
+    from_script = d.build_spec(d.parse_submit_argv([]), script, "j", submit_dir="/w")
+    from_flags = d.build_spec(d.parse_submit_argv(argv(False)), "#!/bin/sh\ntrue\n", "j",
+                              submit_dir="/w")
+    strip = lambda s: (s.name, s.cpus, s.mem_mb, s.time_limit, s.array, s.array_limit,  # noqa
+                       s.dependencies, s.nodelist, s.requeue)
+    assert strip(from_script) == strip(from_flags)

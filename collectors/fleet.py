@@ -18,15 +18,19 @@ fleet.run_command runs one command on it. Channel budget: sshd allows MaxSession
 connection by default; every channel holds a slot of transport.channel_slot(conn) (8 per
 connection: the sampler takes one, commands and jobs share the other 7 and queue beyond that).
 
-The stream is a bounded queue: a slow consumer slows the readers (SSH flow control does the
-rest) instead of growing memory. stop() ends stream().
+Frames are decoded and turned into Samples inside asyncssh's data callback (no task wake-up per
+frame); one watchdog task checks every node's deadline. The stream is a bounded queue: when it is
+full a node's items wait in order and its channel is paused (SSH flow control does the rest), so
+a slow consumer costs no memory and is not mistaken for a stale node. stop() ends stream().
 """
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import time
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 from typing import AsyncIterator, Sequence
 
 import asyncssh
@@ -40,7 +44,6 @@ from collectors.transport import CommandResult, TransportError
 STALE_INTERVALS = 3
 BACKOFF_BASE = 0.5
 BACKOFF_CAP = 30.0
-READ_CHUNK = 1 << 16
 _STOP = object()
 
 
@@ -59,8 +62,64 @@ def one_line(text: str, limit: int = 200) -> str:
 class _NodeState:
     target: NodeTarget
     conn: asyncssh.SSHClientConnection | None = None
+    session: "_SamplerSession | None" = None
     reported: str | None = None      # last event sent: "up" or the last down reason
     failures: int = 0
+    stash: deque = field(default_factory=deque)  # items waiting for room in the queue
+    draining: asyncio.Task | None = None
+
+
+class _SamplerSession(asyncssh.SSHClientSession):
+    """The sampler channel: frames in, Samples out, straight from asyncssh's data callback.
+
+    No task wakes per frame; a fleet-wide watchdog checks `deadline` for stale nodes.
+    """
+
+    def __init__(self, fleet: "Fleet", state: _NodeState):
+        t = state.target
+        self.fleet, self.state, self.stale_after = fleet, state, STALE_INTERVALS * t.interval
+        self.loop = asyncio.get_running_loop()
+        self.decoder = FrameDecoder()
+        # the first frame carries discovery and static files: allow the connect timeout for it
+        self.deadline = self.loop.time() + max(self.stale_after, t.connect_timeout)
+        self.done: asyncio.Future = self.loop.create_future()
+        self.chan: asyncssh.SSHClientChannel | None = None
+        self.stderr, self.status, self.stale = "", None, False
+
+    def connection_made(self, chan) -> None:
+        self.chan = chan
+
+    def data_received(self, data: str, datatype) -> None:
+        if datatype == asyncssh.EXTENDED_DATA_STDERR:
+            self.stderr = (self.stderr + data)[-500:]
+            return
+        frames = self.decoder.feed(data)
+        if frames and self.deadline != math.inf:
+            self.deadline = self.loop.time() + self.stale_after
+        for frame in frames:
+            self.fleet._deliver(self.state, frame)
+
+    def exit_status_received(self, status: int) -> None:
+        self.status = status
+
+    def exit_signal_received(self, signal: str, core_dumped, msg, lang) -> None:
+        self.status = f"signal {signal}"
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.finish(exc)
+
+    def finish(self, exc: Exception | None = None) -> None:
+        if not self.done.done():
+            self.done.set_result(exc)
+
+    def pause(self) -> None:
+        # a slow consumer is not a stale node
+        self.deadline = math.inf
+        self.chan.pause_reading()
+
+    def resume(self) -> None:
+        self.deadline = self.loop.time() + self.stale_after
+        self.chan.resume_reading()
 
 
 class Fleet:
@@ -84,15 +143,18 @@ class Fleet:
         for state in self._nodes.values():
             run = self._local_loop if state.target.local else self._node_loop
             self._tasks.append(asyncio.create_task(run(state), name=f"fleet:{state.target.name}"))
+        self._tasks.append(asyncio.create_task(self._watchdog(), name="fleet:watchdog"))
 
     async def stop(self) -> None:
         self._stopped = True
-        for task in self._tasks:
+        tasks = self._tasks + [s.draining for s in self._nodes.values() if s.draining]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks = []
         for state in self._nodes.values():
             self._drop(state)
+            state.stash.clear()
         if self._queue.full():  # make room for the end marker; one sample is lost at shutdown
             self._queue.get_nowait()
         self._queue.put_nowait(_STOP)
@@ -127,75 +189,93 @@ class Fleet:
         while True:
             reason = await self._session(state)
             self._drop(state)
-            await self._report(state, "down", reason)
+            self._report(state, "down", reason)
             state.failures += 1
             await asyncio.sleep(backoff_delay(state.failures))
 
     async def _session(self, state: _NodeState) -> str:
         """Connect, stream until something breaks; returns why it ended (one line)."""
-        t = state.target
         try:
             async with self._connect_slots:
-                state.conn = await transport.connect(t)
+                state.conn = await transport.connect(state.target)
             async with transport.channel_slot(state.conn):
                 return await self._sample(state, state.conn)
         except TransportError as e:
             return one_line(e.message)
-        except TimeoutError:
-            return f"no data for {STALE_INTERVALS * t.interval:g} s (stale)"
         except (asyncssh.Error, OSError) as e:
             return one_line(f"connection lost: {getattr(e, 'reason', None) or e}")
 
     async def _sample(self, state: _NodeState, conn: asyncssh.SSHClientConnection) -> str:
-        t = state.target
-        proc = await conn.create_process(sampler_command(t, shell=self._shell),
-                                         encoding="utf-8", errors="replace")
-        decoder = FrameDecoder()
-        loop = asyncio.get_running_loop()
-        # the first frame carries discovery and static files: allow the connect timeout for it
-        async with asyncio.timeout(max(STALE_INTERVALS * t.interval, t.connect_timeout)) as deadline:
-            while chunk := await proc.stdout.read(READ_CHUNK):
-                if frames := decoder.feed(chunk):
-                    deadline.reschedule(None)  # a slow consumer is not a stale node
-                    for frame in frames:
-                        await self._frame(state, frame)
-                    deadline.reschedule(loop.time() + STALE_INTERVALS * t.interval)
-        return await self._ended(proc)
+        session = _SamplerSession(self, state)
+        await conn.create_session(lambda: session, sampler_command(state.target, shell=self._shell),
+                                  encoding="utf-8", errors="replace")
+        state.session = session
+        try:
+            exc = await session.done
+        finally:
+            state.session = None
+        if session.stale:
+            return f"no data for {session.stale_after:g} s (stale)"
+        if exc is not None:
+            return one_line(f"connection lost: {getattr(exc, 'reason', None) or exc}")
+        err = f": {session.stderr}" if session.stderr.strip() else ""
+        return one_line(f"sampler ended (status {session.status}){err}")
 
-    async def _frame(self, state: _NodeState, frame) -> None:
+    def _deliver(self, state: _NodeState, frame) -> None:
         from collectors.snapshot import build_sample
         if state.reported != "up":
             state.failures = 0
-            await self._report(state, "up", "sampling")
-        sample = build_sample(state.target.name, frame.snapshot, time.time(), seq=frame.seq,
-                              node_clock=frame.node_clock)
-        await self._queue.put(sample)
+            self._report(state, "up", "sampling")
+        self._emit(state, build_sample(state.target.name, frame.snapshot, time.time(),
+                                       seq=frame.seq, node_clock=frame.node_clock))
 
-    async def _ended(self, proc) -> str:
-        err = ""
-        try:
-            async with asyncio.timeout(1):
-                err = await proc.stderr.read()
-                await proc.wait()
-        except (TimeoutError, asyncssh.Error, OSError):
-            pass
-        status = proc.exit_status if proc.exit_status is not None else proc.exit_signal
-        return one_line(f"sampler ended (status {status}){': ' + err if err.strip() else ''}")
-
-    def _drop(self, state: _NodeState) -> None:
-        if state.conn is not None:
-            state.conn.close()
-        state.conn = None
-        self.up[state.target.name] = False
-
-    async def _report(self, state: _NodeState, kind: str, reason: str) -> None:
+    def _report(self, state: _NodeState, kind: str, reason: str) -> None:
         """Send an event when the state or the down reason changes (retries don't repeat it)."""
         key = "up" if kind == "up" else reason
         if state.reported == key or self._stopped:
             return
         state.reported = key
         self.up[state.target.name] = kind == "up"
-        await self._queue.put(NodeEvent(state.target.name, time.time(), kind, reason))
+        self._emit(state, NodeEvent(state.target.name, time.time(), kind, reason))
+
+    def _emit(self, state: _NodeState, item) -> None:
+        """Queue item now, or stash it (in order) and pause the node's channel until room."""
+        if not state.stash and not self._queue.full():
+            self._queue.put_nowait(item)
+            return
+        state.stash.append(item)
+        if state.draining is None:
+            paused = state.session
+            if paused is not None:
+                paused.pause()
+            state.draining = asyncio.get_running_loop().create_task(self._drain(state, paused))
+
+    async def _drain(self, state: _NodeState, paused: _SamplerSession | None) -> None:
+        while state.stash:
+            await self._queue.put(state.stash.popleft())
+        state.draining = None
+        if paused is not None and paused is state.session:
+            paused.resume()
+
+    async def _watchdog(self) -> None:
+        """One timer for the whole fleet: a node with no frame for STALE_INTERVALS is down."""
+        intervals = [n.target.interval for n in self._nodes.values()] or [1.0]
+        tick = min(1.0, max(0.05, min(intervals) / 2))
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(tick)
+            now = loop.time()
+            for state in self._nodes.values():
+                session = state.session
+                if session is not None and now > session.deadline:
+                    session.stale = True
+                    session.finish()
+
+    def _drop(self, state: _NodeState) -> None:
+        if state.conn is not None:
+            state.conn.close()
+        state.conn = None
+        self.up[state.target.name] = False
 
     async def _local_loop(self, state: _NodeState) -> None:
         """The console's own host, through psutil, on the node's interval."""
@@ -206,9 +286,11 @@ class Fleet:
             try:
                 sample = await asyncio.to_thread(sample_local, t.name)
             except OSError as e:
-                await self._report(state, "down", one_line(f"local read failed: {e}"))
+                self._report(state, "down", one_line(f"local read failed: {e}"))
             else:
-                await self._report(state, "up", "local")
-                await self._queue.put(sample)
+                self._report(state, "up", "local")
+                self._emit(state, sample)
+            if state.draining is not None:
+                await asyncio.shield(state.draining)
             next_tick = max(next_tick + t.interval, time.monotonic())
             await asyncio.sleep(next_tick - time.monotonic())

@@ -120,3 +120,8 @@ def test_parse_jump(user, host, port):
 def test_bad_host_keys_mode(nodes):
     with pytest.raises(TransportError, match="host_keys must be one of"):
         asyncio.run(connect(replace(nodes[0].target(), host_keys="yolo")))
+
+
+async def test_prefers_aes_gcm(nodes):
+    async with await connect(nodes[0].target()) as conn:
+        assert conn.get_extra_info("recv_cipher") == "aes128-gcm@openssh.com"

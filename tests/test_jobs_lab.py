@@ -276,6 +276,12 @@ async def test_cut_off_node_requeues_and_its_stale_task_is_killed_on_return(
         frozen = sshd_pids(a)
         for pid in frozen:
             os.kill(pid, signal.SIGSTOP)   # a's network is gone; its task keeps running
+        await asyncio.sleep(0.5)           # let a poll hang on the frozen node
+        others = submit(store, "-w", b.name, "-a", "1-5", "-o", "/dev/null", "--wrap", "true")
+        t0 = time.monotonic()
+        await until(sched, done(store, others), timeout=10)
+        assert time.monotonic() - t0 < 4      # a hung node does not stall the others
+        assert states(store, others) == [State.COMPLETED] * 5
         await until(sched, done(store, job), timeout=40)
         assert proc_state(task.pid) is not None          # still running on the cut-off node
         for pid in frozen:

@@ -183,12 +183,12 @@ class Agent:
 
 
 _KINDS = ("X ", "R ", "G ", "N ")
-# Exit file first; then the process group; then the exit file again (the task may just have
-# ended between the two checks).
+# Exit file first; then the process group, or the pid itself (just forked, not yet setsid);
+# then the exit file again (the task may just have ended between the two checks).
 POLL_BODY = """\
 if [ -s "$k.exit" ]; then read rc < "$k.exit"; echo "X $k $rc"
 elif [ -s "$k.pid" ]; then read p < "$k.pid"
-  if kill -0 -"$p" 2>/dev/null; then echo "R $k $p"
+  if kill -0 -"$p" 2>/dev/null || kill -0 "$p" 2>/dev/null; then echo "R $k $p"
   elif [ -s "$k.exit" ]; then read rc < "$k.exit"; echo "X $k $rc"
   else echo "G $k $p"; fi
 else echo "N $k"; fi

@@ -105,6 +105,8 @@ class Scheduler:
         self._wake = asyncio.Event()
         self._version = -1
         self._last_poll = self._last_load = self._last_place = 0.0
+        self._bg: set[asyncio.Task] = set()
+        self._inflight: set = set()
         self._dirty = True
         self.stats = {"launched": 0, "finished": 0}
 
@@ -117,6 +119,9 @@ class Scheduler:
             self._adopt_orphans()
 
     async def close(self) -> None:
+        for task in list(self._bg):
+            task.cancel()
+        await asyncio.gather(*self._bg, return_exceptions=True)
         for link in self.links.values():
             self._drop(link)
 
@@ -139,20 +144,20 @@ class Scheduler:
     async def step(self) -> None:
         """One pass: finished tasks, client requests, limits, node health, placement."""
         now = time.time()
-        await self._apply_events()
+        self._apply_events()
         version = self.store.version()
         if version != self._version:
             self._version, self._dirty = version, True
-            await self._handle_wants()
-        await self._enforce(now)
+            self._handle_wants()
+        self._enforce(now)
         if now - self._last_poll >= self.options.poll_every:
             self._last_poll = now
-            await self._poll_all()
-            await self._handle_wants()
+            self._poll_all()
+            self._handle_wants()
         await self._check_nodes(now)
         if now - self._last_load >= self.options.load_every:
             self._last_load = now
-            await self._refresh_load()
+            self._refresh_load()
         if not self.options.partial and (self._dirty or now - self._last_place >= 1.0):
             # placement reads the whole pending queue: only when something changed (or 1/s)
             self._dirty, self._last_place = False, now
@@ -244,13 +249,16 @@ class Scheduler:
         if lost:
             log.warning("jobs: %s down: %d task(s) NODE_FAIL", node, len(lost))
 
-    async def _refresh_load(self) -> None:
+    def _refresh_load(self) -> None:
         for link in self.links.values():
             if link.up and self.options.use_load:
-                try:
-                    link.load1 = await link.agent.load()
-                except AgentError:
-                    self._drop(link)
+                self._spawn(self._load(link), ("load", link.target.name))
+
+    async def _load(self, link: Link) -> None:
+        try:
+            link.load1 = await link.agent.load()
+        except (AgentError, AttributeError):
+            self._drop(link)
 
     # --- re-attach ------------------------------------------------------------------------
 
@@ -314,7 +322,7 @@ class Scheduler:
         self._done.append((node, job_id, key, rc))
         self._wake.set()
 
-    async def _apply_events(self) -> None:
+    def _apply_events(self) -> None:
         if not self._done:
             return
         batch, self._done = self._done, []
@@ -324,7 +332,7 @@ class Scheduler:
             if r is not None and r.task.node == node:
                 per_node.setdefault(node, []).append((r, rc))
         for node, finished in per_node.items():
-            await self._finish(self.links[node], finished)
+            self._spawn(self._finish(self.links[node], finished))
 
     async def _finish(self, link: Link, finished: list[tuple[Running, int | None]]) -> None:
         """Fetch outputs that are not on a shared file system, then record the end state."""
@@ -372,12 +380,13 @@ class Scheduler:
                 except (AgentError, AttributeError):
                     pass
 
-    async def _poll_all(self) -> None:
+    def _poll_all(self) -> None:
         by_node: dict[str, list[str]] = {}
         for r in self.running.values():
-            by_node.setdefault(r.task.node, []).append(r.key)
-        await asyncio.gather(*(self._poll_node(self.links.get(n), keys)
-                               for n, keys in by_node.items()))
+            if r.task.pid is not None:   # launches in flight are not asked about ("N")
+                by_node.setdefault(r.task.node, []).append(r.key)
+        for node, keys in by_node.items():
+            self._spawn(self._poll_node(self.links.get(node), keys), ("poll", node))
 
     async def _poll_node(self, link: Link | None, keys: list[str]) -> None:
         if link is not None and link.up:
@@ -388,19 +397,20 @@ class Scheduler:
 
     # --- requests and limits --------------------------------------------------------------
 
-    async def _handle_wants(self) -> None:
+    def _handle_wants(self) -> None:
         for task in self.store.wants():
             r = self.running.get((task.job_id, task.pos))
             link = self.links.get(task.node or "")
-            if r is None or link is None or not link.up:
-                continue
-            await self._act(link, r, task.want)
+            if r is None or link is None or not link.up or r.task.pid is None:
+                continue    # retried at the next poll (every poll_every seconds)
+            self._spawn(self._act(link, r, task.want), ("act", task.job_id, task.pos))
 
     async def _act(self, link: Link, r: Running, want: str) -> None:
         try:
             if want == "cancel":
-                await self._kill(link, r, "cancel")
+                self._mark_kill(r, "cancel")
                 self.store.clear_want(r.task)
+                await self._term(link, r)
             elif want == "suspend" and self.store.suspend(r.task, time.time()):
                 await link.agent.signal([r.task.pid], "STOP")
             elif want == "resume" and self.store.resume(r.task, time.time()):
@@ -410,30 +420,56 @@ class Scheduler:
         except AgentError:
             self._drop(link)
 
-    async def _kill(self, link: Link, r: Running, reason: str) -> None:
+    def _mark_kill(self, r: Running, reason: str) -> None:
+        """Record why before signalling: the end state must not depend on who sees it end."""
         if r.task.kill_reason is None:
             r.task.kill_reason = reason
             self.store.set_kill_reason(r.task, reason)
         r.kill_at = time.time() + self.options.grace
+
+    async def _term(self, link: Link, r: Running) -> None:
         # CONT after TERM: a stopped task must run to act on TERM.
         await link.agent.signal([r.task.pid], "TERM")
         await link.agent.signal([r.task.pid], "CONT")
 
-    async def _enforce(self, now: float) -> None:
+    async def _signal(self, link: Link, r: Running, sig: str) -> None:
+        try:
+            await (self._term(link, r) if sig == "TERM" else link.agent.signal([r.task.pid], sig))
+        except AgentError:
+            self._drop(link)
+
+    def _enforce(self, now: float) -> None:
         for r in list(self.running.values()):
             link = self.links.get(r.task.node)
             if link is None or not link.up or r.task.pid is None:
                 continue
-            try:
-                if r.kill_at is not None and now >= r.kill_at:
-                    r.kill_at = math.inf            # KILL once; the poll sees it gone
-                    await link.agent.signal([r.task.pid], "KILL")
-                    self._last_poll = 0.0
-                elif (r.kill_at is None and r.spec.time_limit and r.task.suspended_at is None
-                      and r.task.elapsed(now) > r.spec.time_limit):
-                    await self._kill(link, r, "timeout")
-            except AgentError:
-                self._drop(link)
+            if r.kill_at is not None and now >= r.kill_at:
+                r.kill_at = math.inf            # KILL once; the next poll sees it gone
+                self._spawn(self._signal(link, r, "KILL"))
+                self._last_poll = now - self.options.poll_every + 0.2
+            elif (r.kill_at is None and r.spec.time_limit and r.task.suspended_at is None
+                  and r.task.elapsed(now) > r.spec.time_limit):
+                self._mark_kill(r, "timeout")
+                self._spawn(self._signal(link, r, "TERM"))
+
+    def _spawn(self, coro, key=None) -> None:
+        """Node I/O runs beside the loop, so a hung node never stalls the others. key: at
+        most one such operation in flight (one poll per node, one request per task)."""
+        if key is not None:
+            if key in self._inflight:
+                coro.close()
+                return
+            self._inflight.add(key)
+        task = asyncio.get_running_loop().create_task(coro)
+        self._bg.add(task)
+
+        def done(t: asyncio.Task) -> None:
+            self._bg.discard(t)
+            self._inflight.discard(key)
+            if not t.cancelled() and t.exception() is not None:
+                log.error("jobs: background step failed", exc_info=t.exception())
+            self._wake.set()
+        task.add_done_callback(done)
 
     # --- placement and launch -------------------------------------------------------------
 
@@ -509,15 +545,14 @@ class Scheduler:
                     if self.store.start(task, node, now):
                         task.state, task.node, task.start = State.RUNNING, node, now
                         task.pid = None
-                        per_node.setdefault(node, []).append(task)
-        launches = [self._launch(self.links[n], ts) for n, ts in per_node.items()]
-        await asyncio.gather(*launches)
+                        r = self._tracking(task, self.links[node])
+                        self.running[(task.job_id, task.pos)] = r   # counted from now on
+                        per_node.setdefault(node, []).append(r)
+        for node, runs in per_node.items():
+            self._spawn(self._launch(self.links[node], runs))
 
-    async def _launch(self, link: Link, tasks: list[Task]) -> None:
+    async def _launch(self, link: Link, runs: list[Running]) -> None:
         try:
-            runs = [self._tracking(t, link) for t in tasks]
-            for r in runs:
-                self.running[(r.task.job_id, r.task.pos)] = r
             await self._prepare(link, runs)
             lines = [launch_line(link.root, r.task.job_id, f"{r.task.pos}.{r.task.attempt}",
                                  r.task.index, r.task.task_job_id, r.remote_out, r.remote_err)
@@ -538,11 +573,13 @@ class Scheduler:
         for r in runs:
             job_id = r.task.job_id
             if job_id not in link.written:
+                # marked first: a later batch must not rewrite `run` under a starting task
+                # (the agent runs calls in order, so its launch follows this write)
+                link.written.add(job_id)
                 env = self._job_env(r.spec, r.task, link.target.name)
                 wrapper = wrapper_script(link.root, job_id, env, r.spec.export.clean,
                                          r.spec.work_dir)
                 await link.agent.write_job(job_id, r.spec.script, wrapper)
-                link.written.add(job_id)
         for r in runs:   # the probe may have changed where outputs go
             r.remote_out, r.remote_err = self._remote_paths(link, r.task, r.out, r.err)
         await self._probe_dirs(link, runs)
@@ -550,7 +587,8 @@ class Scheduler:
             r.remote_out, r.remote_err = self._remote_paths(link, r.task, r.out, r.err)
 
     async def _probe_dirs(self, link: Link, runs: list[Running]) -> None:
-        dirs = {os.path.dirname(p) for r in runs for p in (r.out, r.err) if p}
+        dirs = {os.path.dirname(p) for r in runs for p in (r.out, r.err)
+                if p and p != os.devnull}
         for d in dirs - set(link.shared):
             link.shared[d] = await _probe_shared(link.agent, d)
 
@@ -577,8 +615,8 @@ class Scheduler:
         base = f"{link.info.home}/{link.root}/{task.job_id}/{task.pos}.{task.attempt}"
 
         def where(path, suffix):
-            if path is None:
-                return None
+            if path is None or path == os.devnull:   # /dev/null is everyone's
+                return path
             return path if link.shared.get(os.path.dirname(path)) else f"{base}.{suffix}"
         return where(out, "out"), where(err, "err")
 

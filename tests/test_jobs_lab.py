@@ -97,7 +97,7 @@ async def test_array_env_outputs_and_exit_codes(tmp_path, nodes, shared_dir):
         lines = (shared_dir / f"envcheck_{job}_{t.index}.out").read_text().splitlines()
         assert lines[0] == (f"{job + t.pos} {job} {t.index} 5 1 envcheck /w {t.node} {t.index} bar")
         assert lines[1:] == [str(shared_dir), "oops"]
-    assert {t.node for t in tasks} == {"n1", "n2"}
+    assert {t.node for t in tasks} == {n.name for n in nodes}
 
 
 async def test_outputs_fetched_by_sftp_when_not_shared(tmp_path, nodes):

@@ -90,6 +90,8 @@ class Driver(ABC):
     """
     kind: str = ""
     has_soft: bool = False
+    shared: bool = False
+    options: dict = {}          # the power table's common keys (shutdown, timeout ...)
 
     def __init__(self, node: str, via: str | None = None):
         self.node = node

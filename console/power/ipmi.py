@@ -7,6 +7,7 @@ so a BMC that does not answer becomes one error line instead of a hang. soft() i
 from __future__ import annotations
 
 import asyncio
+import hashlib
 
 from console.power import credentials
 from console.power.base import Driver, PowerState, in_thread
@@ -20,6 +21,10 @@ FIELDS = {
 
 CHASSIS_CYCLE = 0x02   # IPMI chassis control: power cycle (netfn chassis 0x00, command 0x02)
 
+# pyghmi keeps one session per BMC in the process, and a second Command for a BMC whose session
+# is alive never finishes logging in: every driver for a BMC shares one Command.
+_commands: dict[tuple, object] = {}
+
 
 class IpmiDriver(Driver):
     kind = "ipmi"
@@ -29,7 +34,6 @@ class IpmiDriver(Driver):
         super().__init__(node)
         self.host, self.port, self.user = host, port, user
         self._password, self.timeout = password, timeout
-        self._cmd = None
 
     @property
     def channel(self) -> tuple:
@@ -38,12 +42,22 @@ class IpmiDriver(Driver):
     def describe(self) -> str:
         return f"ipmi {self.host}:{self.port}"
 
+    @property
+    def _key(self) -> tuple:
+        digest = hashlib.sha256(self._password.reveal().encode()).hexdigest()
+        return (self.host, self.port, self.user, digest)
+
     def _command(self):
         from pyghmi.ipmi.command import Command
-        if self._cmd is None:
-            self._cmd = Command(bmc=self.host, port=self.port, userid=self.user,
-                                password=self._password.reveal(), keepalive=False)
-        return self._cmd
+        cmd = _commands.get(self._key)
+        if cmd is None:
+            cmd = _commands[self._key] = Command(bmc=self.host, port=self.port, userid=self.user,
+                                                 password=self._password.reveal())
+        return cmd
+
+    def _forget(self) -> None:
+        """A failed session is not reused (pyghmi drops broken ones when asked for a new one)."""
+        _commands.pop(self._key, None)
 
     async def _call(self, method: str, *args, **kwargs):
         from pyghmi.exceptions import IpmiException
@@ -53,10 +67,10 @@ class IpmiDriver(Driver):
         try:
             return await in_thread(work, self.timeout)
         except asyncio.TimeoutError:
-            self._cmd = None
+            self._forget()
             raise self.error(f"BMC {self.host}:{self.port} did not answer within {self.timeout:g}s") from None
         except IpmiException as e:
-            self._cmd = None
+            self._forget()
             raise self.error(f"BMC {self.host}:{self.port}: {_clean(e, self._password)}") from None
 
     async def status(self) -> PowerState:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
 from console.power.base import Driver, PowerConfigError, Runner, local_runner
-from console.power.spec import parse
+from console.power.spec import COMMON, parse
 
 DRIVERS = {
     "expander": ("console.power.expander", None),
@@ -68,6 +68,7 @@ def build_driver(node: str, raw: Mapping[str, Any], ctx: Context | None = None,
     spec = parse(node, raw, module.FIELDS, index)
     driver = module.build(node, spec, ctx or Context())
     driver.shared = spec["shared"]
+    driver.options = {key: spec[key] for key in COMMON}
     return driver
 
 

@@ -31,6 +31,7 @@ COMMON = {
     "via": Field(str, doc="controller node the driver acts through (SSH)"),
     "shared": Field(bool, default=False, doc="the output feeds several nodes (a plug, a PSU)"),
     "timeout": Field(float, default=10.0, lo=0.1, hi=600, doc="seconds per hardware request"),
+    "shutdown": Field(str, doc="OS shutdown command run over SSH before power is cut"),
 }
 
 SECRET_KEYS = ("password", "token", "secret", "pass", "passwd")

@@ -1,0 +1,128 @@
+"""`roost power status|on|off|cycle NODESET [--hard] [--yes] [--force]`.
+
+NODESET is a Slurm/ClusterShell hostlist (`n[1-4]`, `@rack1`), so roost can be Slurm's
+ResumeProgram/SuspendProgram (see console/power/SLURM.md). Output is one line per node; status
+folds nodes with the same state (`p[1-3]: on`). Exit status: 0 all done, 1 a node failed,
+2 bad config or arguments, 3 refused (needs --force, or --yes for a group without a terminal).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from typing import TextIO
+
+from console.power.base import PowerError
+from console.power.sequence import Outcome, Shown, Timing
+
+ACTIONS = ("status", "on", "off", "cycle")
+REFUSED = 3
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("power_action", choices=ACTIONS, metavar="ACTION", help="status, on, off or cycle")
+    parser.add_argument("power_nodes", nargs="?", metavar="NODESET",
+                        help="nodes or @groups in hostlist syntax (default: every node with power)")
+    parser.add_argument("--hard", action="store_true", help="cut power at once (no OS shutdown)")
+    parser.add_argument("--yes", "-y", action="store_true", help="do not ask before a group action")
+    parser.add_argument("--force", action="store_true",
+                        help="allow powering off a controller or the console's own host")
+    parser.add_argument("--stagger", type=float, default=1.0, metavar="S",
+                        help="seconds between power-ons (limits inrush; default 1)")
+    parser.add_argument("--boot-timeout", type=float, default=180.0, metavar="S",
+                        help="how long `on` waits for SSH (default 180)")
+    parser.add_argument("--shutdown-timeout", type=float, default=120.0, metavar="S",
+                        help="how long `off` waits for the OS to stop answering (default 120)")
+    parser.add_argument("--grace", type=float, default=5.0, metavar="S",
+                        help="after SSH stops answering, let the OS finish halting (default 5)")
+
+
+def run(args: argparse.Namespace, config, *, demo=None, stdin: TextIO | None = None,
+        out: TextIO | None = None, err: TextIO | None = None) -> int:
+    """Run one power command on config's nodes; returns the exit status."""
+    from console.config import ConfigError
+    from console.power.service import PowerService
+    out, err, stdin = out or sys.stdout, err or sys.stderr, stdin or sys.stdin
+    timing = Timing(stagger=args.stagger, boot_timeout=args.boot_timeout,
+                    shutdown_timeout=args.shutdown_timeout, grace=args.grace)
+    try:
+        service = PowerService.from_config(config, timing=timing, demo=demo)
+        names = _names(args, config, service)
+    except (PowerError, ConfigError) as e:
+        print(f"roost: {e}", file=err)
+        return 2
+    return asyncio.run(_main(args, service, names, stdin, out, err))
+
+
+def _names(args, config, service) -> list[str]:
+    if args.power_nodes:
+        names = [spec.name for spec in config.select(args.power_nodes)]
+    else:
+        names = list(service.drivers)
+    service.require(names)
+    return names
+
+
+async def _main(args, service, names, stdin, out, err) -> int:
+    try:
+        refused = _refuse(args, service, names, stdin, err)
+        if refused is not None:
+            return refused
+        if args.power_action == "status":
+            _print_status(await service.sequencer.status(names), out)
+            return 0
+        outcomes = await _act(args, service.sequencer, names)
+        for o in outcomes:
+            print(_outcome_line(o), file=out if o.ok else err)
+        return 0 if all(o.ok for o in outcomes) else 1
+    finally:
+        await service.close()
+
+
+def _refuse(args, service, names, stdin, err) -> int | None:
+    why = service.sequencer.refusals(names, args.power_action, args.force)
+    if why:
+        for line in why:
+            print(f"roost: refusing to power {args.power_action} {line} (use --force)", file=err)
+        return REFUSED
+    if args.power_action == "status" or len(names) < 2 or args.yes:
+        return None
+    return None if _confirm(args.power_action, names, stdin, err) else REFUSED
+
+
+def _confirm(action: str, names: list[str], stdin, err) -> bool:
+    what = f"power {action} {len(names)} nodes ({_fold(names)})"
+    if not stdin.isatty():
+        print(f"roost: refusing to {what} without --yes (no terminal to ask)", file=err)
+        return False
+    print(f"{what[0].upper()}{what[1:]}? [y/N] ", end="", file=err, flush=True)
+    return stdin.readline().strip().lower() in ("y", "yes")
+
+
+async def _act(args, seq, names) -> list[Outcome]:
+    if args.power_action == "on":
+        return await seq.on(names)
+    if args.power_action == "off":
+        return await seq.off(names, hard=args.hard)
+    return await seq.cycle(names, hard=args.hard)
+
+
+def _outcome_line(o: Outcome) -> str:
+    took = f" ({o.seconds:.1f}s)" if o.action == "off" and o.seconds >= 0.05 else ""
+    if o.ok:
+        return f"{o.node}: {o.action}: {o.message}{took}"
+    msg = o.message.removeprefix(f"node {o.node}: ")
+    return f"roost: {o.node}: {o.action} failed: {msg}"
+
+
+def _print_status(shown: list[Shown], out) -> None:
+    groups: dict[str, list[str]] = {}
+    for s in shown:
+        groups.setdefault(s.text, []).append(s.node)
+    for text, nodes in groups.items():
+        print(f"{_fold(nodes)}: {text}", file=out)
+
+
+def _fold(names: list[str]) -> str:
+    from ClusterShell.NodeSet import NodeSet
+    return str(NodeSet.fromlist(names))

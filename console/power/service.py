@@ -1,0 +1,55 @@
+"""Power for a whole configured fleet: drivers from every node's `power` table, SSH access for
+controllers and reachability, and the Sequencer on top. The CLI and the TUI both start here.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from console.power.base import Driver, PowerConfigError
+from console.power.registry import Context, build_driver, check_channels
+from console.power.sequence import DEFAULT_SHUTDOWN, PowerNode, Sequencer, Timing
+from console.power.ssh import SshAccess
+
+
+@dataclass
+class PowerService:
+    sequencer: Sequencer
+    access: SshAccess
+    drivers: dict[str, Driver]
+
+    @classmethod
+    def from_config(cls, config, *, timing: Timing | None = None, demo: Any = None,
+                    access: SshAccess | None = None) -> "PowerService":
+        """Build every node's driver (all of them: refusals need to know who drives whom).
+        Config mistakes raise PowerConfigError naming the node and key; nothing is switched."""
+        access = access or SshAccess({spec.name: config.target(spec) for spec in config.nodes})
+        ctx = Context(runner_for=access.runner_for, demo=demo)
+        drivers, nodes = {}, {}
+        for spec in config.nodes:
+            if spec.power is None:
+                continue
+            driver = build_driver(spec.name, spec.power, ctx, index=spec.index)
+            drivers[spec.name] = driver
+            nodes[spec.name] = PowerNode(spec.name, driver, role=spec.role, local=spec.local,
+                                         shutdown=_shutdown(driver))
+        check_channels(drivers.values())
+        return cls(Sequencer(nodes, access, timing or Timing()), access, drivers)
+
+    def require(self, names: list[str]) -> None:
+        missing = [n for n in names if n not in self.drivers]
+        if missing:
+            more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+            raise PowerConfigError(f"node {missing[0]}{more}: no power table in the config "
+                                   f"(add power = {{ driver = ... }} to its [[nodes]] entry)")
+
+    async def close(self) -> None:
+        for driver in self.drivers.values():
+            await driver.close()
+        await self.access.close()
+
+
+def _shutdown(driver: Driver) -> str | None:
+    if driver.kind == "demo":       # demo nodes run commands on this very host: never poweroff
+        return None
+    return driver.options.get("shutdown") or DEFAULT_SHUTDOWN

@@ -1,0 +1,132 @@
+"""`roost power ...` through console.power.cli with a real config file, real sshd nodes, a real
+ipmi_sim BMC and a Cluster HAT expander on a controller reached over SSH."""
+from __future__ import annotations
+
+import argparse
+import io
+import shutil
+
+import pytest
+
+from console.config import load_config
+from console.power import cli
+from tests.conftest import need
+from tests.lab.ipmi import IpmiBmc
+from tests.lab.power_i2c import install, load
+
+
+class Tty(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    p = argparse.ArgumentParser()
+    cli.add_arguments(p)
+    return p.parse_args(list(argv))
+
+
+@pytest.fixture
+def fleet(ssh_lab, tmp_path):
+    need(shutil.which("ipmi_sim") is not None, "ipmi_sim missing; install openipmi")
+    ctl, n1 = ssh_lab.start(2)
+    bmc = IpmiBmc.start(ssh_lab.dir, n1)
+    tools = install(ssh_lab.dir / f"i2c-{ctl.name}", ssh_lab.dir / f"i2c-{ctl.name}" / "state.json",
+                    {1: {0x20: ("xra1200", 0x00)}})
+    key, kh = ssh_lab.client_key, ssh_lab.known_hosts
+    conf = tmp_path / "roost.toml"
+    conf.write_text(f"""
+[defaults]
+user = "roostlab"
+identity = ["{key}"]
+known_hosts = ["{kh}"]
+
+[[nodes]]
+names = "ctl"
+host = "{ctl.host}"
+port = {ctl.port}
+role = "controller"
+power = {{ driver = "command", on = "true", off = "true", status = "echo on" }}
+
+[[nodes]]
+names = "n1"
+host = "{n1.host}"
+port = {n1.port}
+power = {{ driver = "ipmi", host = "127.0.0.1", port = {bmc.port}, user = "admin", password_file = "{bmc.password_file}", shutdown = "{bmc.os_halt_command}" }}
+
+[[nodes]]
+names = "p[1-2]"
+host = "127.0.0.1"
+port = 9
+power = {{ driver = "expander", via = "ctl", chip = "xra1200", pin = "{{index0}}", i2cget = "{tools['i2cget']}", i2cset = "{tools['i2cset']}" }}
+""")
+    yield conf, bmc, ssh_lab.dir / f"i2c-{ctl.name}" / "state.json"
+    bmc.stop()
+    ssh_lab.stop([ctl])
+
+
+def roost_power(conf, *argv, stdin=None):
+    out, err = io.StringIO(), io.StringIO()
+    code = cli.run(parse(*argv), load_config(conf, env={}), stdin=stdin or io.StringIO(), out=out, err=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_status_is_read_back_and_reachability_folded(fleet):
+    conf, bmc, _ = fleet
+    code, out, err = roost_power(conf, "status")
+    assert code == 0, err
+    assert out.splitlines() == ["ctl,n1: on", "p[1-2]: off"]
+
+
+def test_graceful_off_and_on_of_an_ipmi_node(fleet):
+    conf, bmc, _ = fleet
+    code, out, err = roost_power(conf, "off", "n1", "--shutdown-timeout", "10", "--grace", "0")
+    assert code == 0, err
+    assert out.startswith("n1: off: shut down, then power cut")
+    assert not bmc.power()
+    code, out, err = roost_power(conf, "on", "n1", "--boot-timeout", "10")
+    assert code == 0, err
+    assert out.startswith("n1: on: up, SSH answered after")
+
+
+def test_the_controller_is_refused_without_force(fleet):
+    conf, _, _ = fleet
+    code, out, err = roost_power(conf, "off", "ctl")
+    assert code == cli.REFUSED
+    assert err == "roost: refusing to power off ctl controls the power of p1, p2 (use --force)\n"
+
+
+def test_group_off_needs_yes_without_a_terminal_and_asks_on_one(fleet):
+    conf, _, state = fleet
+    code, _, err = roost_power(conf, "off", "p[1-2]", "--hard")
+    assert code == cli.REFUSED
+    assert err == "roost: refusing to power off 2 nodes (p[1-2]) without --yes (no terminal to ask)\n"
+    code, _, err = roost_power(conf, "on", "p[1-2]", stdin=Tty("n\n"))
+    assert code == cli.REFUSED and err == "Power on 2 nodes (p[1-2])? [y/N] "
+    assert load(state)[1].devices[0x20].levels() & 0x03 == 0          # nothing switched
+
+
+def test_on_reports_a_node_that_never_answers_ssh(fleet):
+    conf, _, state = fleet
+    code, out, err = roost_power(conf, "on", "p[1-2]", "--yes", "--boot-timeout", "0.3", "--stagger", "0")
+    assert code == 1
+    assert err.splitlines() == [f"roost: p{i}: on failed: powered on, but SSH did not answer within 0.3s"
+                                for i in (1, 2)]
+    assert load(state)[1].devices[0x20].levels() & 0x03 == 0x03       # both pins really on
+    code, out, _ = roost_power(conf, "status", "p[1-2]")
+    assert out == "p[1-2]: on, not answering SSH\n"
+
+
+def test_bad_power_tables_are_one_line_and_switch_nothing(fleet, tmp_path):
+    conf, bmc, state = fleet
+    text = conf.read_text()
+    bad = tmp_path / "bad.toml"
+    bad.write_text(text.replace('chip = "xra1200"', 'chip = "xra1201"'))
+    code, out, err = roost_power(bad, "on", "n1")
+    assert code == 2 and err.startswith("roost: node p1: power.chip: unknown chip 'xra1201'")
+    bad.write_text(text.replace('pin = "{index0}"', 'pin = 0'))
+    code, out, err = roost_power(bad, "off", "n1", "--hard")
+    assert code == 2 and err.startswith("roost: nodes p1, p2: power: all use xra1200")
+    assert bmc.power()                                                 # n1 untouched
+    code, _, err = roost_power(conf, "on", "nosuch")
+    assert (code, err) == (2, "roost: unknown node 'nosuch'\n")

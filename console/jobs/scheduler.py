@@ -20,7 +20,7 @@ from typing import Awaitable, Callable, Mapping
 import asyncssh
 
 from collectors.model import NodeTarget
-from collectors.transport import TransportError, connect as transport_connect
+from collectors.transport import TransportError, channel_slot, connect as transport_connect
 from console.jobs.deps import dependency_verdict
 from console.jobs.model import (REASON_DEPENDENCY, REASON_NEVER, JobSpec, State, Task,
                                 final_state)
@@ -68,6 +68,8 @@ class Link:
     connecting: bool = False
     next_try: float = 0.0
     sftp: asyncssh.SFTPClient | None = None
+    sftp_slot: asyncio.Semaphore | None = None
+    sftp_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
     def up(self) -> bool:
@@ -213,6 +215,7 @@ class Scheduler:
                 part.close()
         if link.sftp is not None:
             link.sftp.exit()
+            link.sftp_slot.release()
         if link.conn is not None and self._owns:
             link.conn.close()
         link.agent = link.events = link.conn = link.sftp = None
@@ -358,8 +361,9 @@ class Scheduler:
         if all(remote == local for remote, local in pairs):
             return True
         try:
-            if link.sftp is None:
-                link.sftp = await link.conn.start_sftp_client()
+            async with link.sftp_lock:   # concurrent fetches share one client
+                if link.sftp is None:
+                    await self._start_sftp(link)
             for remote, local in pairs:
                 if remote != local:
                     await link.sftp.get(remote, local)
@@ -369,6 +373,16 @@ class Scheduler:
                         r.task.label, exc)
             self.store.set_reason(r.task, f"OutputFetchFailed: {exc}")
             return False
+
+    async def _start_sftp(self, link: Link) -> None:
+        slot = channel_slot(link.conn)   # SFTP is a channel too: stay within the budget
+        await slot.acquire()
+        try:
+            link.sftp = await link.conn.start_sftp_client()
+        except BaseException:
+            slot.release()
+            raise
+        link.sftp_slot = slot
 
     async def _cleanup(self, link: Link, jobs: set[int]) -> None:
         """Remove a job's files from the node once none of its tasks is live anywhere."""

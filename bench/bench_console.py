@@ -111,6 +111,21 @@ async def pilot_floor(n: int) -> list[float]:
     return out
 
 
+GC_PAUSES: list[float] = []
+
+
+def watch_gc() -> None:
+    import gc
+    t = {}
+
+    def cb(phase, info):
+        if phase == "start":
+            t["t0"] = time.perf_counter()
+        elif info.get("generation") == 2:
+            GC_PAUSES.append((time.perf_counter() - t["t0"]) * 1000)
+    gc.callbacks.append(cb)
+
+
 async def live(nodes: int, seconds: float) -> dict:
     child = subprocess.Popen([sys.executable, "-c", CHILD, str(nodes)], cwd=ROOT,
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -176,6 +191,7 @@ def main() -> None:
     ap.add_argument("--nodes", type=int, default=200)
     ap.add_argument("--seconds", type=float, default=20.0)
     args = ap.parse_args()
+    watch_gc()
     res = asyncio.run(live(args.nodes, args.seconds))
     floor = asyncio.run(pilot_floor(20))
     heat750 = asyncio.run(heatmap_750())
@@ -188,6 +204,8 @@ def main() -> None:
     print(line("key '>' to re-sorted table", res["keys_ms"]))
     print(line("Pilot press floor (empty app)", floor))
     print(line("750-node heatmap refresh+paint", heat750))
+    if GC_PAUSES:
+        print(line("full GC pauses (gen 2)", GC_PAUSES))
 
 
 if __name__ == "__main__":

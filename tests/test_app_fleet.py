@@ -33,7 +33,7 @@ async def test_fleet_rows_summary_and_cells():
         assert shown(app) == [f"n{i}" for i in range(1, 13)]
         summary = str(app.screen.query_one("#summary").render())
         assert "12/12 up" in summary and "alerts" in summary
-        cell = app.screen.table.get_cell("n2", "flags")
+        cell = app.screen.table.cell("n2", "flags")
         assert "UV" in cell.plain
 
 
@@ -73,7 +73,7 @@ async def test_mark_with_space_and_summary():
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("space", "space", "down", "space")
         assert app.state.marked == {"n1", "n2", "n4"}
-        assert app.screen.table.get_cell("n1", "mark").plain == "✓"
+        assert app.screen.table.cell("n1", "mark").plain == "✓"
         assert "3 marked" in str(app.screen.query_one("#summary").render())
         await pilot.press("u")
         assert app.state.marked == set()
@@ -87,7 +87,7 @@ async def test_node_names_and_values_cannot_inject_markup_or_escapes():
     app = RoostApp(state, clock=lambda: T0 + 1)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
-        cell = app.screen.table.get_cell(evil, "name")
+        cell = app.screen.table.cell(evil, "name")
         assert cell.plain == "[red]x[/red]"
         assert not cell.spans
 

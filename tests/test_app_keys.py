@@ -96,10 +96,10 @@ async def test_themes_are_data_and_restyle_widgets():
     app = make_app(theme="roost-contrast")
     async with app.run_test(size=SIZE) as pilot:
         assert app.theme == "roost-contrast"
-        before = app.screen.table.get_cell("n1", "state").style
+        before = app.screen.table.cell("n1", "state").style
         app.theme = "roost-light"
         await pilot.pause()
-        after = app.screen.table.get_cell("n1", "state").style
+        after = app.screen.table.cell("n1", "state").style
         assert before != after and str(after) == app.theme_variables["roost-up"]
 
 

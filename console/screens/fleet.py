@@ -33,7 +33,7 @@ class FleetScreen(Screen):
         self.state = state
         self.query_text = ""
         self.sort, self.reverse = "name", False
-        self.cells_written = 0
+        self.rows_rendered = 0
 
     def compose(self) -> ComposeResult:
         yield SummaryBar(id="summary")
@@ -62,7 +62,7 @@ class FleetScreen(Screen):
         """Redraw from state; the app calls this about once a second."""
         now = time.time() if now is None else now
         rows = select_rows(self.state.rows(now), self.query_text, self.sort, self.reverse)
-        self.cells_written = self.table.show(rows, self.state.marked)
+        self.rows_rendered = self.table.show(rows, self.state.marked)
         self.table.set_sort_label(self.sort, self.reverse)
         self.query_one(SummaryBar).show(self.state.summary(now), self.pal,
                                         len(self.state.marked), len(rows), self.query_text,
@@ -120,10 +120,9 @@ class FleetScreen(Screen):
         self.reverse = not self.reverse
         self.refresh_view()
 
-    def on_data_table_header_selected(self, event: NodeTable.HeaderSelected) -> None:
-        key = event.column_key.value
-        if key in SORTABLE:
-            self.set_sort(key, not self.reverse if key == self.sort else False)
+    def on_node_table_header_clicked(self, event: NodeTable.HeaderClicked) -> None:
+        key = event.key
+        self.set_sort(key, not self.reverse if key == self.sort else False)
 
     def action_shell(self) -> None:
         if self.table.current_node:

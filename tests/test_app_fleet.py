@@ -7,7 +7,7 @@ from console.app import RoostApp
 from console.messages import FleetDrain
 from console.screens.fleet import FleetScreen
 from console.state import FleetState
-from tests.test_app_common import T0, make_sample, steady_fleet, steady_samples
+from tests.test_app_common import T0, make_sample, steady_fleet, steady_samples, until
 
 SIZE = (160, 40)
 
@@ -107,12 +107,10 @@ async def test_views_switch_and_node_opens_with_enter():
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("down", "enter")
-        assert type(app.screen).__name__ == "NodeScreen" and app.screen.node == "n2"
-        await pilot.press("h")
-        assert app.screen.name == "heatmap"
-        await pilot.press("e")
-        assert app.screen.name == "events"
-        await pilot.press("f")
-        assert app.screen.name == "fleet"
+        await until(pilot, lambda: type(app.screen).__name__ == "NodeScreen")
+        assert app.screen.node == "n2"
+        for key, name in (("h", "heatmap"), ("e", "events"), ("f", "fleet")):
+            await pilot.press(key)
+            await until(pilot, lambda: app.screen.name == name, what=name)
         await pilot.press("j")
         assert any("jobs" in n.message for n in app._notifications)

@@ -10,28 +10,30 @@ from console.screens.help import HelpScreen
 from console.screens.node import NodeScreen
 from console.widgets.graph import Graph
 from tests.test_app_fleet import SIZE, make_app
-from tests.test_app_common import T0
+from tests.test_app_common import T0, until
 
 
 async def command(pilot, text: str) -> None:
     await pilot.press("colon", *text, "enter")
+    await until(pilot, lambda: type(pilot.app.screen).__name__ != "CommandLine")
     await pilot.pause()
-    await pilot.pause()     # `:` commands that switch screens finish on the next round
 
 
 async def test_command_line_navigates_and_sets_theme_and_sort():
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await command(pilot, "heatmap temp")
-        assert app.screen.name == "heatmap"
-        assert app.screen.heatmap_widget.metric == "temp"
+        await until(pilot, lambda: app.screen.name == "heatmap"
+                    and app.screen.heatmap_widget.metric == "temp")
         await command(pilot, "node n3")
+        await until(pilot, lambda: isinstance(app.screen, NodeScreen))
         assert isinstance(app.screen, NodeScreen) and app.screen.node == "n3"
         await command(pilot, "theme light")
         assert app.theme == "roost-light"
         await command(pilot, "theme nord")          # Textual's own themes work too
         assert app.theme == "nord"
         await command(pilot, "fleet")
+        await until(pilot, lambda: app.screen.name == "fleet")
         await command(pilot, "sort temp rev")
         assert (app.screen.sort, app.screen.reverse) == ("temp", True)
         await command(pilot, "filter rack1")

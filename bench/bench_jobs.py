@@ -86,6 +86,7 @@ def main() -> int:
     p.add_argument("--nodes", type=int, default=8)
     p.add_argument("--tasks", type=int, default=1000)
     p.add_argument("--slots", type=int, default=8)
+    p.add_argument("--no-parallel", action="store_true", help="roost only")
     args = p.parse_args()
     ensure_user()
     lab, work = SshLab(), Path(tempfile.mkdtemp(prefix="roost-bench-"))
@@ -93,7 +94,8 @@ def main() -> int:
     try:
         lab.start(args.nodes)
         roost = asyncio.run(bench_roost(lab, args.tasks, args.slots, work))
-        par = bench_parallel(lab, args.tasks, args.slots, work) if shutil.which("parallel") else 0
+        use = shutil.which("parallel") and not args.no_parallel
+        par = bench_parallel(lab, args.tasks, args.slots, work) if use else 0
         submit = bench_submit(work)
     finally:
         lab.close()

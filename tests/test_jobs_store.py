@@ -91,3 +91,12 @@ def test_lock_is_exclusive_and_dies_with_holder(tmp_path):
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_version_sees_client_calls_on_the_same_connection(tmp_path):
+    store = Store(tmp_path / "q.db")       # the console may submit through its own store
+    before = store.version()
+    job = store.submit(spec())
+    middle = store.version()
+    store.request(job, None, "cancel")
+    assert len({before, middle, store.version()}) == 3

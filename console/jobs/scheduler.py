@@ -105,9 +105,10 @@ class Scheduler:
         self.specs: dict[int, JobSpec] = {}
         self._done: list[tuple[str, int, str, int]] = []    # event lines not yet applied
         self._wake = asyncio.Event()
-        self._version = -1
+        self._version: tuple[int, int] | None = None
         self._last_poll = self._last_load = self._last_place = 0.0
         self._bg: set[asyncio.Task] = set()
+        self._pending: dict[int, int] | None = None   # job id -> pending tasks (cache)
         self._inflight: set = set()
         self._dirty = True
         self.stats = {"launched": 0, "finished": 0}
@@ -140,8 +141,7 @@ class Scheduler:
                 pass
 
     def _job_done(self, job_id: int) -> bool:
-        counts = self.store.state_counts(job_id)
-        return not any(counts.get(s) for s in (State.PENDING, State.RUNNING, State.SUSPENDED))
+        return not self.store.has_live(job_id)
 
     async def step(self) -> None:
         """One pass: finished tasks, client requests, limits, node health, placement."""
@@ -149,7 +149,7 @@ class Scheduler:
         self._apply_events()
         version = self.store.version()
         if version != self._version:
-            self._version, self._dirty = version, True
+            self._version, self._dirty, self._pending = version, True, None
             self._handle_wants()
         self._enforce(now)
         if now - self._last_poll >= self.options.poll_every:
@@ -248,7 +248,7 @@ class Scheduler:
             if (self.store.finish(task, State.NODE_FAIL, None, now)
                     and self._spec(task.job_id).requeue):
                 self.store.requeue(task, "NodeFail")   # a fresh attempt, fresh files
-                self._dirty = True
+                self._dirty, self._pending = True, None
         if lost:
             log.warning("jobs: %s down: %d task(s) NODE_FAIL", node, len(lost))
 
@@ -307,7 +307,7 @@ class Scheduler:
             elif st.kind == "N":      # the launch never reached the node: launch it again
                 self.running.pop((r.task.job_id, r.task.pos), None)
                 self.store.unstart(r.task)
-                self._dirty = True
+                self._dirty, self._pending = True, None
             elif st.kind == "R" and r.task.pid is None:
                 r.task.pid = st.value
                 self.store.set_pid(r.task, st.value)
@@ -498,7 +498,9 @@ class Scheduler:
         for r in self.running.values():
             running_per_job[r.task.job_id] = running_per_job.get(r.task.job_id, 0) + 1
         out = []
-        for job_id, pending in self.store.pending_counts().items():
+        if self._pending is None:   # re-read only after others wrote (or a requeue)
+            self._pending = self.store.pending_counts()
+        for job_id, pending in list(self._pending.items()):
             spec = self._spec(job_id)
             if not self._deps_ready(job_id, spec, now):
                 continue
@@ -518,6 +520,7 @@ class Scheduler:
             return False
         if verdict is False:
             self.store.cancel_pending(job_id, REASON_NEVER, now)
+            self._pending.pop(job_id, None)
             self.store.set_job_reason(job_id, REASON_NEVER)
             return False
         return True
@@ -559,9 +562,11 @@ class Scheduler:
                     if self.store.start(task, node, now):
                         task.state, task.node, task.start = State.RUNNING, node, now
                         task.pid = None
+                        self._pending[job_id] -= 1
                         r = self._tracking(task, self.links[node])
                         self.running[(task.job_id, task.pos)] = r   # counted from now on
                         per_node.setdefault(node, []).append(r)
+        self._pending = {j: n for j, n in self._pending.items() if n > 0}
         for node, runs in per_node.items():
             self._spawn(self._launch(self.links[node], runs))
 

@@ -57,7 +57,7 @@ async def settle_requests(config, store: Store, timeout: float) -> bool:
         options = dataclasses.replace(Options.from_config(config.jobs), partial=True)
         sched = Scheduler(store, targets, options)
         await sched.start()
-        sched._version = store.version() - 1     # force a look at the requests
+        sched._version = None     # force a look at the requests
         deadline = time.monotonic() + timeout
         try:
             while store.wants() and time.monotonic() < deadline:

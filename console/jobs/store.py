@@ -61,6 +61,7 @@ class Store:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")   # WAL + NORMAL: durable across crashes
         self.db.executescript(SCHEMA)
+        self._client_writes = 0
 
     def close(self) -> None:
         self.db.close()
@@ -95,6 +96,7 @@ class Store:
                 ((job_id, pos, idx) for pos, idx in enumerate(indices)))
             self.db.execute("INSERT OR REPLACE INTO meta VALUES ('next_id', ?)",
                             (job_id + len(indices),))   # each task owns one SLURM_JOB_ID
+        self._client_writes += 1
         return job_id
 
     def start(self, task: Task, node: str, now: float) -> bool:
@@ -210,13 +212,15 @@ class Store:
             live = "('RUNNING','SUSPENDED')"
             n += self.db.execute(f"UPDATE tasks SET want=? WHERE {where} AND state IN {live}",
                                  [want] + args).rowcount
+        self._client_writes += 1
         return n
 
     # --- reads ----------------------------------------------------------------------------
 
-    def version(self) -> int:
-        """Changes by other connections bump this (cheap change detection for the scheduler)."""
-        return self.db.execute("PRAGMA data_version").fetchone()[0]
+    def version(self) -> tuple[int, int]:
+        """Changes when another connection wrote, or a client call (submit, request) on this
+        one did: the scheduler's cheap "look again" signal."""
+        return self.db.execute("PRAGMA data_version").fetchone()[0], self._client_writes
 
     def job(self, job_id: int) -> JobRow | None:
         row = self.db.execute("SELECT id, name, user, submit, ntasks, spec, reason FROM jobs "
@@ -268,6 +272,12 @@ class Store:
         return dict(self.db.execute(
             "SELECT job_id, count(*) FROM tasks WHERE state='PENDING' GROUP BY job_id "
             "ORDER BY job_id"))
+
+    def has_live(self, job_id: int) -> bool:
+        """Any task of the job PENDING, RUNNING or SUSPENDED? (index lookup, not a count)"""
+        return self.db.execute(
+            "SELECT 1 FROM tasks WHERE state IN ('PENDING','RUNNING','SUSPENDED') AND job_id=? "
+            "LIMIT 1", (job_id,)).fetchone() is not None
 
     def state_counts(self, job_id: int, index: int | None = None) -> dict[State, int]:
         sql, args = "SELECT state, count(*) FROM tasks WHERE job_id=?", [job_id]

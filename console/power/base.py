@@ -90,6 +90,8 @@ class Driver(ABC):
     """
     kind: str = ""
     has_soft: bool = False
+    readback: bool = True       # status() reads the hardware (Wake-on-LAN cannot)
+    can_cut: bool = True        # off() can remove power (Wake-on-LAN cannot)
     shared: bool = False
     options: dict = {}          # the power table's common keys (shutdown, timeout ...)
 

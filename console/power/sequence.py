@@ -47,6 +47,8 @@ class Shown:
     def text(self) -> str:
         if self.error:
             return f"unknown ({self.error})"
+        if self.state is PowerState.UNKNOWN and self.reachable is not None:
+            return "up (answers SSH)" if self.reachable else "down (no power read-back)"
         if self.state is PowerState.ON and self.reachable is False:
             return "on, not answering SSH"
         if self.state is PowerState.OFF and self.reachable:
@@ -148,6 +150,9 @@ class Sequencer:
             note = await self._stop_os(node)
             if note:
                 return Outcome(name, "off", True, note, time.monotonic() - start)
+            if not node.driver.can_cut:   # x86 + Wake-on-LAN: the OS switched it off itself
+                return Outcome(name, "off", True, "shut down (the OS powers it off)",
+                               time.monotonic() - start)
         await node.driver.off()
         state = await node.driver.status()
         if state is not PowerState.OFF:
@@ -158,7 +163,7 @@ class Sequencer:
     async def _stop_os(self, node: PowerNode) -> str | None:
         """Shut the OS down in order; a non-None return means nothing is left to do."""
         t = self.timing
-        if await node.driver.status() is PowerState.OFF:
+        if node.driver.readback and await node.driver.status() is PowerState.OFF:
             return "already off"
         if node.shutdown and await self.reach.reachable(node.name, t.probe_timeout):
             await self.reach.shutdown(node.name, node.shutdown)
@@ -204,13 +209,14 @@ class Sequencer:
 
     async def _on(self, name: str, delay: float) -> Outcome:
         node = self.nodes[name]
-        if await node.driver.status() is PowerState.ON and await self.reach.reachable(name, self.timing.probe_timeout):
+        if await node.driver.status() is not PowerState.OFF and \
+                await self.reach.reachable(name, self.timing.probe_timeout):
             return Outcome(name, "on", True, "already on and answering SSH")
         if delay:
             await asyncio.sleep(delay)
         start = time.monotonic()
         await node.driver.on()
-        if await node.driver.status() is not PowerState.ON:
+        if node.driver.readback and await node.driver.status() is not PowerState.ON:
             raise PowerError(f"node {name}: power on sent, but the {node.driver.kind} still reads off")
         if not await self._until(lambda: self.reach.reachable(name, self.timing.probe_timeout),
                                  self.timing.boot_timeout):

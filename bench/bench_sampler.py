@@ -47,7 +47,16 @@ def cpu_seconds(pids: list[int]) -> float:
 
 
 def shell_pids(node, exe: str) -> list[int]:
-    return [p for p in node.session_pids() if os.path.basename(os.readlink(f"/proc/{p}/exe")) == exe]
+    """The sampler shell itself, not a subshell it forked for a moment (its parent is a sampler)."""
+    pids = [p for p in node.session_pids() if os.path.basename(os.readlink(f"/proc/{p}/exe")) == exe]
+    return [p for p in pids if ppid(p) not in pids]
+
+
+def ppid(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except OSError:
+        return 0
 
 
 async def sampler_run(node, shell: str, samples: int, interval: float) -> tuple[float, float]:
@@ -57,7 +66,7 @@ async def sampler_run(node, shell: str, samples: int, interval: float) -> tuple[
         proc = await conn.create_process(sampler_command(target, shell=shell))
         await proc.stdout.readuntil("\x1eE 1\n")  # discovery done
         sampler = shell_pids(node, "bash" if shell == "bash" else "dash")
-        tree = sorted({p for s in sampler for p in descendants(s)})
+        tree = sampler  # its children are counted when reaped (cutime/cstime)
         sshd = [p for p in descendants(node.pid) if p != node.pid and p not in tree]
         t0, s0 = cpu_seconds(tree), cpu_seconds(sshd)
         for _ in range(samples):

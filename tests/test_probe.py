@@ -20,6 +20,7 @@ from collectors.probe import parse_header, sampler_command
 from collectors.transport import connect
 from collectors.tree import read_tree
 from tests.conftest import SHARED, need
+from tests.lab.sshd import descendants, signal_all, wait_gone
 
 RPI4 = SHARED / "fixtures" / "boards" / "rpi4"
 NODE_EXPORTER = SHARED / "fixtures" / "node_exporter"
@@ -193,6 +194,21 @@ def shells_of(node) -> dict[int, str]:
     return out
 
 
+def sampler_pid(node, exe: str) -> int:
+    """The sampler's shell: the one whose parent is not itself a sampler (sh forks subshells)."""
+    pids = [p for p, e in shells_of(node).items() if e == exe]
+    top = [p for p in pids if _ppid(p) not in pids]
+    assert len(top) == 1, f"expected one {exe} sampler, found {top}"
+    return top[0]
+
+
+def _ppid(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except OSError:
+        return 0
+
+
 async def wait_until(cond, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while not cond():
@@ -218,7 +234,7 @@ async def test_forks_per_sample(nodes, which, shell):
     async with await connect(target) as conn:
         proc = await conn.create_process(sampler_command(target))
         await proc.stdout.readuntil("\x1eE 1\n")
-        pid, = [p for p, exe in shells_of(nodes[which]).items() if exe == shell]
+        pid = sampler_pid(nodes[which], shell)
         tracer = await asyncio.create_subprocess_exec(
             "strace", "-f", "-qq", "-e", "trace=clone,clone3,fork,vfork,execve", "-p", str(pid),
             stderr=asyncio.subprocess.PIPE)
@@ -228,6 +244,10 @@ async def test_forks_per_sample(nodes, which, shell):
         tracer.send_signal(signal.SIGINT)
         _, err = await tracer.communicate()
         proc.close()
+    # a child forked while strace detached can stay trace-stopped: don't leave it behind
+    leftover = nodes[which].session_pids()
+    signal_all(leftover, signal.SIGKILL)
+    wait_gone(leftover)
     calls = [line for line in err.decode().splitlines() if "clone" in line or "fork" in line]
     assert (len(calls) == 0) if shell == "bash" else (len(calls) >= 20)
 
@@ -252,5 +272,4 @@ async def test_loop_dies_with_session(nodes, which, how):
 
 
 def _children(pid: int) -> list[int]:
-    from tests.lab.sshd import descendants
     return [p for p in descendants(pid) if p != pid and os.path.basename(os.readlink(f"/proc/{p}/exe")) == "sshd"]

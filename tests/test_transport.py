@@ -2,14 +2,21 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
+import signal
+import subprocess
 from dataclasses import replace
 
 import asyncssh
 import pytest
 from hypothesis import given, strategies as st
 
+from collectors import transport as transport_mod
 from collectors.transport import (
     CHANNELS_PER_CONNECTION, TransportError, _parse_jump, channel_slot, connect, run)
+from tests.conftest import need
+from tests.lab.sshd import descendants, running, signal_all
 
 pytestmark = pytest.mark.peers
 
@@ -104,6 +111,7 @@ async def test_channel_budget_under_default_max_sessions(ssh_lab):
         raw = await asyncio.gather(*(conn.run("sleep 0.3") for _ in range(16)),
                                    return_exceptions=True)
         assert any(isinstance(r, asyncssh.ChannelOpenError) for r in raw)
+    async with await connect(node.target()) as conn:  # fresh: no half-closed raw sessions
         results = await asyncio.gather(*(run(conn, "sleep 0.1; echo ok", 10) for _ in range(16)))
     assert all(r.stdout == "ok\n" for r in results)
     assert channel_slot(conn)._value == CHANNELS_PER_CONNECTION
@@ -125,3 +133,52 @@ def test_bad_host_keys_mode(nodes):
 async def test_prefers_aes_gcm(nodes):
     async with await connect(nodes[0].target()) as conn:
         assert conn.get_extra_info("recv_cipher") == "aes128-gcm@openssh.com"
+
+
+async def test_keepalive_notices_a_frozen_peer(ssh_lab, monkeypatch):
+    monkeypatch.setattr(transport_mod, "KEEPALIVE_INTERVAL", 0.3)
+    node, = ssh_lab.start(1)
+    conn = await connect(node.target())
+    await run(conn, "true", 5)  # the post-auth sshd child exists from here on
+    for _ in range(2):  # again, in case a fork was in flight: TCP stays open, nothing answers
+        signal_all(descendants(node.pid), signal.SIGSTOP)
+    try:
+        await asyncio.wait_for(conn.wait_closed(), 5)
+    finally:
+        node.kill()
+
+
+async def test_ssh_agent(nodes, monkeypatch, tmp_path):
+    need(shutil.which("ssh-agent") is not None, "ssh-agent missing (openssh-client)")
+    sock = tmp_path / "agent.sock"
+    agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL)
+    try:
+        while not sock.exists():
+            await asyncio.sleep(0.01)
+        env = {**os.environ, "SSH_AUTH_SOCK": str(sock)}
+        subprocess.run(["ssh-add", "-q", nodes[0].lab.client_key], env=env, check=True)
+        monkeypatch.setenv("SSH_AUTH_SOCK", str(sock))
+        monkeypatch.setenv("HOME", str(tmp_path))  # no default keys: only the agent can log in
+        async with await connect(nodes[0].target(identity_files=())) as conn:
+            assert (await run(conn, "echo agent", 5)).stdout == "agent\n"
+        monkeypatch.delenv("SSH_AUTH_SOCK")
+        with pytest.raises(TransportError, match="authentication failed"):
+            await connect(nodes[0].target(identity_files=()))
+    finally:
+        agent.kill()
+        agent.wait()
+
+
+def test_lab_kill_takes_sessions_with_it(ssh_lab):
+    async def scenario():
+        node, = ssh_lab.start(1)
+        conn = await connect(node.target())
+        await conn.create_process("sleep 300")
+        while not node.session_pids():
+            await asyncio.sleep(0.01)
+        tree = descendants(node.pid)
+        node.kill()
+        assert not node.session_pids() and not node.alive()
+        assert len(tree) >= 3 and not [p for p in tree if running(p)]
+        conn.close()
+    asyncio.run(scenario())

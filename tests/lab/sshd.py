@@ -144,6 +144,23 @@ def signal_all(pids: list[int], sig: int) -> None:
             pass
 
 
+def running(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def wait_gone(pids: list[int], timeout: float = 5.0) -> None:
+    """Until every pid has exited (zombies count as gone: init reaps them)."""
+    deadline = time.monotonic() + timeout
+    while any(running(p) for p in pids):
+        if time.monotonic() > deadline:
+            raise LabError(f"processes survived SIGKILL: {[p for p in pids if running(p)]}")
+        time.sleep(0.005)
+
+
 @dataclass
 class LabNode:
     name: str
@@ -227,7 +244,10 @@ class LabNode:
             tree = sorted(set(tree + descendants(self.pid) + self.session_pids()))
             signal_all(tree, signal.SIGKILL)
             self.proc.wait()
-        signal_all(self.session_pids(), signal.SIGKILL)
+            wait_gone(tree)
+        rest = self.session_pids()
+        signal_all(rest, signal.SIGKILL)
+        wait_gone(rest)
 
     stop = kill
 

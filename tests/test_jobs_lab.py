@@ -315,3 +315,17 @@ async def test_term_ignored_gets_kill_after_grace(tmp_path, nodes, shared_dir):
     assert (task.state, task.exit_code) == (State.TIMEOUT, None)
     assert proc_state(pid) is None
     assert (shared_dir / "k.out").read_text() == "started\n"
+
+
+async def test_job_files_leave_every_node(tmp_path, nodes, shared_dir):
+    store = Store(tmp_path / "q.db")
+    job = submit(store, "-a", "1-4", "-o", str(shared_dir / "%a.out"), "--wrap", "true")
+    sched = await scheduler(store, nodes)
+    try:
+        await until(sched, done(store, job))
+        assert {t.node for t in store.tasks(job)} == {n.name for n in nodes}
+        home = Path(sched.links[nodes[0].name].info.home)
+        dirs = [home / sched.links[n.name].root / str(job) for n in nodes]
+        await until(sched, lambda: not any(d.exists() for d in dirs), timeout=5)
+    finally:
+        await sched.close()

@@ -236,7 +236,7 @@ class Scheduler:
                 continue
             if not link.connecting and now >= link.next_try:
                 link.next_try = now + 1.0
-                asyncio.get_running_loop().create_task(self._bring_up(link))
+                self._spawn(self._bring_up(link), ("up", link.target.name))
             if now - link.down_since >= self.options.node_fail_after and not self.options.partial:
                 self._node_failed(link.target.name, now)
 
@@ -344,6 +344,8 @@ class Scheduler:
         now, rows = time.time(), []
         fetched = await asyncio.gather(*(self._fetch(link, r) for r, _ in finished))
         for (r, rc), ok in zip(finished, fetched):
+            if ok is None:
+                continue    # connection lost mid-fetch: still RUNNING; re-attach retries
             state = final_state(rc, r.task.kill_reason)
             if not ok and state is State.COMPLETED:
                 state = State.FAILED
@@ -351,10 +353,12 @@ class Scheduler:
             self.running.pop((r.task.job_id, r.task.pos), None)
         self.stats["finished"] += self.store.finish_many(rows, now)
         self._dirty = True
-        await self._cleanup(link, {r.task.job_id for r, _ in finished})
+        await self._cleanup({r.task.job_id for r, _ in finished})
         self._wake.set()
 
-    async def _fetch(self, link: Link, r: Running) -> bool:
+    async def _fetch(self, link: Link, r: Running) -> bool | None:
+        """True: outputs in place; False: they cannot be (task FAILED, reason recorded);
+        None: the connection went away, try again after re-attaching."""
         pairs = [(r.remote_out, r.out)]
         if r.err is not None:
             pairs.append((r.remote_err, r.err))
@@ -368,6 +372,9 @@ class Scheduler:
                 if remote != local:
                     await link.sftp.get(remote, local)
             return True
+        except (asyncssh.ConnectionLost, asyncssh.DisconnectError, asyncssh.ChannelOpenError,
+                AttributeError, BrokenPipeError, ConnectionError):
+            return None
         except (asyncssh.Error, OSError) as exc:
             log.warning("jobs: %s: cannot fetch output of %s: %s", link.target.name,
                         r.task.label, exc)
@@ -384,15 +391,18 @@ class Scheduler:
             raise
         link.sftp_slot = slot
 
-    async def _cleanup(self, link: Link, jobs: set[int]) -> None:
-        """Remove a job's files from the node once none of its tasks is live anywhere."""
+    async def _cleanup(self, jobs: set[int]) -> None:
+        """Remove a job's files from every node once none of its tasks is live anywhere."""
         for job_id in jobs:
-            if job_id in link.written and self._job_done(job_id):
-                link.written.discard(job_id)
-                try:
-                    await link.agent.cleanup(job_id)
-                except (AgentError, AttributeError):
-                    pass
+            if not self._job_done(job_id):
+                continue
+            for link in self.links.values():
+                if job_id in link.written and link.up:
+                    link.written.discard(job_id)
+                    try:
+                        await link.agent.cleanup(job_id)
+                    except (AgentError, AttributeError):
+                        pass
 
     def _poll_all(self) -> None:
         by_node: dict[str, list[str]] = {}

@@ -329,3 +329,23 @@ async def test_job_files_leave_every_node(tmp_path, nodes, shared_dir):
         await until(sched, lambda: not any(d.exists() for d in dirs), timeout=5)
     finally:
         await sched.close()
+
+
+async def test_export_none_and_missing_output_dir(tmp_path, nodes, shared_dir):
+    store = Store(tmp_path / "q.db")
+    clean = submit(store, "--export", "NONE,A=1", "-o", str(shared_dir / "env_%N.out"),
+                   "-w", nodes[0].name, "--wrap", "env | sort")
+    lost = submit(store, "-o", str(tmp_path / "no" / "such" / "dir.out"), "--wrap", "echo hi")
+    sched = await scheduler(store, nodes)
+    try:
+        await until(sched, done(store, clean))
+        await until(sched, done(store, lost))
+    finally:
+        await sched.close()
+    env = dict(line.split("=", 1) for line in
+               (shared_dir / f"env_{nodes[0].name}.out").read_text().splitlines())
+    assert env["A"] == "1" and env["SLURM_JOB_ID"] == str(clean)
+    assert env["SLURMD_NODENAME"] == nodes[0].name and env["LSB_JOBINDEX"] == "0"
+    assert "ROOST_LAB_NODE" not in env          # the login environment was not passed on
+    task, = store.tasks(lost)
+    assert task.state is State.FAILED and task.reason.startswith("OutputFetchFailed")

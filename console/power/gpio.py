@@ -1,0 +1,102 @@
+"""A GPIO line of the console's own host through libgpiod v2 (`gpiod` on PyPI).
+
+Each operation requests the line, acts and releases it, as gpioset does: on/off request it as
+an output with the wanted value (the kernel sets value and direction together, so no glitch);
+status requests it AS_IS and reads the level without changing the direction. A released line
+keeps its level on SoC controllers such as the Raspberry Pi's. active_low follows the wiring.
+A line on a controller node is not supported yet: use driver = "command" with gpioset there.
+"""
+from __future__ import annotations
+
+import asyncio
+import errno
+
+from console.power.base import Driver, PowerState
+from console.power.spec import Field, Spec
+
+FIELDS = {
+    "chip": Field(str, default="gpiochip0", doc="gpiochipN or /dev/gpiochipN"),
+    "line": Field(int, required=True, lo=0, hi=1023, doc="line offset on that chip"),
+    "active_low": Field(bool, default=False, doc="the node is on when the line is low"),
+}
+
+CONSUMER = "roost-power"
+_locks: dict[tuple, asyncio.Lock] = {}
+
+
+class GpioDriver(Driver):
+    kind = "gpio"
+
+    def __init__(self, node: str, gpiod, chip: str, line: int, active_low: bool):
+        super().__init__(node)
+        self.gpiod, self.chip, self.line, self.active_low = gpiod, chip, line, active_low
+
+    @property
+    def channel(self) -> tuple:
+        return ("gpio", self.chip, self.line)
+
+    def describe(self) -> str:
+        return f"gpio {self.chip} line {self.line}" + (" active-low" if self.active_low else "")
+
+    def _settings(self, direction, value=None):
+        from gpiod import LineSettings
+        from gpiod.line import Value
+        kw = {"output_value": value if value is not None else Value.INACTIVE}
+        return LineSettings(direction=direction, active_low=self.active_low, **kw)
+
+    def _request(self, settings):
+        try:
+            return self.gpiod.request_lines(self.chip, config={self.line: settings}, consumer=CONSUMER)
+        except OSError as e:
+            raise self.error(_why(e, self.chip, self.line)) from None
+
+    async def status(self) -> PowerState:
+        from gpiod.line import Direction, Value
+        async with _lock(self.chip):
+            with self._request(self._settings(Direction.AS_IS)) as req:
+                value = req.get_value(self.line)
+        return PowerState.ON if value == Value.ACTIVE else PowerState.OFF
+
+    async def _set(self, on: bool) -> None:
+        from gpiod.line import Direction, Value
+        want = Value.ACTIVE if on else Value.INACTIVE
+        async with _lock(self.chip):
+            with self._request(self._settings(Direction.OUTPUT, want)) as req:
+                got = req.get_value(self.line)
+        if got != want:
+            raise self.error(f"set {self.chip} line {self.line} to {want.name.lower()} but it reads "
+                             f"{got.name.lower()}")
+
+    async def on(self) -> None:
+        await self._set(True)
+
+    async def off(self) -> None:
+        await self._set(False)
+
+
+def _lock(chip: str) -> asyncio.Lock:
+    key = (id(asyncio.get_running_loop()), chip)
+    return _locks.setdefault(key, asyncio.Lock())
+
+
+def _why(e: OSError, chip: str, line: int) -> str:
+    if e.errno == errno.EBUSY:
+        return f"{chip} line {line} is in use by another program (gpioinfo {chip} shows who)"
+    if e.errno == errno.ENOENT:
+        return f"no GPIO chip {chip} on this host"
+    if e.errno == errno.EINVAL:
+        return f"{chip} has no line {line}"
+    if e.errno == errno.EACCES:
+        return f"no permission to use {chip} (join the gpio group)"
+    return f"{chip} line {line}: {e.strerror or e}"
+
+
+def build(node: str, spec: Spec, ctx) -> GpioDriver:
+    if spec.get("via"):
+        raise spec.fail("via", "GPIO lines on another node are not supported yet; use "
+                        "driver = \"command\" with gpioset/gpioget on that node")
+    chip = spec["chip"] if spec["chip"].startswith("/") else f"/dev/{spec['chip']}"
+    gpiod = ctx.gpio
+    if gpiod is None:
+        import gpiod  # late: only hosts with GPIO power need libgpiod
+    return GpioDriver(node, gpiod, chip, spec["line"], spec["active_low"])

@@ -61,7 +61,7 @@ async def test_keymap_from_config_remaps_by_id():
         await pilot.press("m")
         assert app.state.marked == {"n1"}
         await pilot.press("H")
-        assert app.screen.name == "heatmap"
+        await until(pilot, lambda: app.screen.name == "heatmap")
 
 
 def test_keymap_validation_names_the_bad_id():
@@ -75,11 +75,11 @@ async def test_help_lists_current_screen_bindings_with_remapped_keys():
     app = make_app(keymap={"mark": "m"})
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("question_mark")
-        assert isinstance(app.screen, HelpScreen)
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen))
         rows = {bid: key for key, _d, bid in app.screen.rows}
         assert rows["mark"] == "m" and rows["filter"] == "/" and "quit" in rows
         await pilot.press("escape")
-        assert app.screen.name == "fleet"
+        await until(pilot, lambda: app.screen.name == "fleet")
 
 
 async def test_palette_offers_every_view_and_theme():
@@ -90,7 +90,7 @@ async def test_palette_offers_every_view_and_theme():
                      "Run command", "Jobs", "Power", "Help", *(f"Theme {n}" for n in themes.names())):
             assert want in titles
         await pilot.press("ctrl+p")
-        assert type(app.screen).__name__ == "CommandPalette"
+        await until(pilot, lambda: type(app.screen).__name__ == "CommandPalette")
 
 
 async def test_themes_are_data_and_restyle_widgets():
@@ -115,6 +115,7 @@ async def test_heatmap_cursor_metric_and_enter():
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("h")
+        await until(pilot, lambda: app.screen.name == "heatmap")
         hm = app.screen.heatmap_widget
         assert hm.current_node == "n1"
         await pilot.press("right", "right")
@@ -124,13 +125,15 @@ async def test_heatmap_cursor_metric_and_enter():
         await pilot.press("space")
         assert "n5" in app.state.marked
         await pilot.press("enter")
-        assert isinstance(app.screen, NodeScreen) and app.screen.node == "n5"
+        await until(pilot, lambda: isinstance(app.screen, NodeScreen))
+        assert app.screen.node == "n5"
 
 
 async def test_node_screen_graphs_have_big_and_little_series():
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await command(pilot, "node n1")                       # 8 cores, RK1-like
+        await until(pilot, lambda: isinstance(app.screen, NodeScreen))
         cpu = app.screen.query_one("#g-cpu", Graph)
         labels = [ln.label for ln in cpu.lines]
         assert labels[:4] == ["big 4", "big 5", "big 6", "big 7"]
@@ -141,13 +144,14 @@ async def test_node_screen_graphs_have_big_and_little_series():
         facts = str(app.screen.query_one("#facts").render())
         assert "Turing Machines RK1" in facts and "6.1.0-rk1" in facts
         await pilot.press("escape")
-        assert app.screen.name == "fleet"
+        await until(pilot, lambda: app.screen.name == "fleet")
 
 
 async def test_events_screen_lists_alerts():
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("e")
+        await until(pilot, lambda: app.screen.name == "events")
         table = app.screen.query_one("#events")
         assert table.row_count == len(app.state.events) > 0
         assert "active alerts" in str(app.screen.query_one("#alerts").render())

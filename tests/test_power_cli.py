@@ -130,3 +130,34 @@ def test_bad_power_tables_are_one_line_and_switch_nothing(fleet, tmp_path):
     assert bmc.power()                                                 # n1 untouched
     code, _, err = roost_power(conf, "on", "nosuch")
     assert (code, err) == (2, "roost: unknown node 'nosuch'\n")
+
+
+def test_validate_lists_every_problem_without_touching_hardware(tmp_path):
+    from console.power import validate
+    conf = tmp_path / "roost.toml"
+    conf.write_text("""
+[[nodes]]
+names = "a[1-2]"
+host = "127.0.0.1"
+power = { driver = "expander", via = "ctl", chip = "pca9555", address = 0x20, pin = 3 }
+
+[[nodes]]
+names = "b1"
+host = "127.0.0.1"
+power = { driver = "ipmi", host = "10.0.0.9", user = "admin", password = "hunter2" }
+
+[[nodes]]
+names = "c1"
+host = "127.0.0.1"
+power = { driver = "plug", model = "kasa", url = "http://10.0.0.30" }
+""")
+    problems = validate(load_config(conf, env={}))
+    assert problems == [
+        "node b1: power.password: secrets never go in the config; use password_env (an environment "
+        "variable) or password_file (a 0600 file)",
+        "node c1: power.model: expected one of tasmota, shelly1, shelly2, got 'kasa'",
+        "node a1: power.via: no node named 'ctl' in the config",
+        "node a2: power.via: no node named 'ctl' in the config",
+        "nodes a1, a2: power: all use pca9555 bus 1 on ctl address 0x20 pin 3; one output can power "
+        "only one node unless each says shared = true",
+    ]

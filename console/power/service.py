@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from console.power.base import Driver, PowerConfigError
+from console.power.base import Driver, PowerConfigError, PowerError
 from console.power.registry import Context, build_driver, check_channels
 from console.power.sequence import DEFAULT_SHUTDOWN, PowerNode, Sequencer, Timing
 from console.power.ssh import SshAccess
@@ -47,6 +47,35 @@ class PowerService:
         for driver in self.drivers.values():
             await driver.close()
         await self.access.close()
+
+
+def validate(config) -> list[str]:
+    """Every power-table problem in config, one line each (for `roost check`); switches nothing
+    and contacts no hardware."""
+    problems, drivers = [], []
+    ctx = Context(runner_for=lambda via: _unused)
+    for spec in config.nodes:
+        if spec.power is None:
+            continue
+        try:
+            drivers.append(build_driver(spec.name, spec.power, ctx, index=spec.index))
+        except PowerConfigError as e:
+            problems.append(str(e))
+        except ImportError as e:   # optional driver library missing on this host
+            problems.append(f"node {spec.name}: power.driver: {e}")
+    known = {spec.name for spec in config.nodes}
+    for d in drivers:
+        if d.via and d.via not in known:
+            problems.append(f"node {d.node}: power.via: no node named {d.via!r} in the config")
+    try:
+        check_channels(drivers)
+    except PowerConfigError as e:
+        problems.append(str(e))
+    return problems
+
+
+async def _unused(command: str, timeout: float):
+    raise PowerError("validation never runs commands")
 
 
 def _shutdown(driver: Driver) -> str | None:

@@ -1,7 +1,8 @@
 """Write a roost.toml (and its known_hosts) that points every roost command at a running demo.
 
 The schema is console.config's: [defaults] user/identity/known_hosts/host_keys/interval and one
-[[nodes]] table per node (each has its own port) with names/host/port/groups.
+[[nodes]] table per node (each has its own port) with names/host/port/groups and the node's
+own one-line known_hosts (roost parses known_hosts per connect; see DemoFleet._write_known_hosts).
 """
 from __future__ import annotations
 
@@ -30,8 +31,9 @@ def render(fleet: "DemoFleet", known_hosts: Path) -> str:
     body = []
     for info, target in zip(fleet.nodes, fleet.targets()):
         groups = ", ".join(_q(g) for g in info.groups)
+        own = ", ".join(_q(k) for k in target.known_hosts)
         body += ["[[nodes]]", f"names = {_q(info.name)}", f"host = {_q(target.host)}",
-                 f"port = {target.port}", f"groups = [{groups}]", ""]
+                 f"port = {target.port}", f"groups = [{groups}]", f"known_hosts = [{own}]", ""]
     return "\n".join(head + body)
 
 
@@ -40,5 +42,8 @@ def write_inventory(fleet: "DemoFleet", path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     known = path.with_name(path.stem + ".known_hosts")
     shutil.copyfile(fleet.known_hosts, known)
-    path.write_text(render(fleet, known.resolve()))
+    # Atomic: another roost process may be polling for this file to appear.
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(render(fleet, known.resolve()))
+    tmp.replace(path)
     return path

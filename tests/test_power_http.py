@@ -144,3 +144,28 @@ async def test_shelly_gen2_rpc_with_digest_auth():
                                     "password_env": "P"}, Context(env={"P": "bad"}))
         with pytest.raises(PowerError, match="HTTP 401: wrong user or password"):
             await wrong.status()
+
+
+# ---------------------------------------------------------------- the tpi CLI instead of HTTP
+
+@pytest.fixture
+def tpi_cli(tmp_path):
+    import sys
+    from tests.lab.power_tpi import install
+    from tests.conftest import ROOT
+    return install(tmp_path / "tpi", ROOT, sys.executable)
+
+
+async def test_tpi_cli_power_with_the_password_in_its_environment(tpi, tpi_cli):
+    table = {"driver": "turingpi", "use": "tpi", "tpi": tpi_cli, "url": tpi.url, "node": 3,
+             "password_env": "ROOST_TEST_PW"}
+    d = driver("n3", **table)
+    assert await d.status() is PowerState.OFF
+    await d.on()
+    assert tpi.device.power == {1: 0, 2: 0, 3: 1, 4: 0} and await d.status() is PowerState.ON
+    await d.reset()
+    assert tpi.device.resets == [2]
+    bad = build_driver("n3", table, Context(env={"ROOST_TEST_PW": "wrong-one"}))
+    with pytest.raises(PowerError, match=r"^node n3: power turingpi: tpi .*power on --node 3: "):
+        await bad.on()
+    assert tpi.device.power[3] == 1

@@ -7,16 +7,27 @@
 Errors come back with a 4xx/5xx status and the message in the same result field. Nodes are
 numbered 1-4 in the config, as on the board's silkscreen. The BMC ships a self-signed
 certificate: it is accepted only with verify_tls = false (or its CA in ca_file).
+
+With use = "tpi" the vendor's `tpi` CLI does the talking instead (`tpi --json power get`,
+`tpi power on --node 2`): on this host with the password passed in TPI_PASSWORD (its
+environment, never argv), or with via = the BMC itself, where bmcd needs no login on loopback.
 """
 from __future__ import annotations
 
+import asyncio
+import json
+import os
+import shlex
+
 from console.power import credentials, http
-from console.power.base import Driver, PowerState
+from console.power.base import CommandResult, Driver, PowerState
 from console.power.spec import Field, Spec
 
 FIELDS = {
     "url": Field(str, default="https://turingpi.local", doc="BMC base URL"),
     "node": Field(int, required=True, lo=1, hi=4, doc="slot 1-4 as printed on the board"),
+    "use": Field(str, default="http", choices=("http", "tpi"), doc="the HTTP API or the tpi CLI"),
+    "tpi": Field(str, default="tpi", doc="path of the tpi CLI"),
     **credentials.FIELDS,
     **http.FIELDS,
 }
@@ -101,6 +112,64 @@ class TuringPiDriver(Driver):
         await self.client.aclose()
 
 
+class TpiDriver(TuringPiDriver):
+    """The same API through `tpi --json`, which prints the BMC's body as it came."""
+
+    def __init__(self, node: str, spec: Spec, runner, host: str, user: str, password):
+        Driver.__init__(self, node, spec.get("via"))
+        self.spec, self.url, self.slot = spec, host, spec["node"]
+        self.runner, self.user, self._password = runner, user, password
+
+    def describe(self) -> str:
+        return f"turingpi node {self.slot} via tpi" + (f" on {self.via}" if self.via else "")
+
+    async def _api(self, **query) -> object:
+        argv = [self.spec["tpi"], "--json"]
+        if self.url:
+            argv += ["--host", self.url]
+        argv += ["power", "get"] if query["type"] == "power" and query["opt"] == "get" else self._args(query)
+        r = await self.runner(argv, self.spec["timeout"])
+        try:
+            body = json.loads(r.stdout.strip().splitlines()[-1])
+            result = body["response"][0]
+        except (ValueError, KeyError, IndexError, TypeError):
+            why = (r.stderr or r.stdout).strip().splitlines() or [f"exit {r.exit_status}"]
+            raise self.error(f"tpi {' '.join(argv[2:])}: {why[-1][:160]}") from None
+        return result.get("result", result)
+
+    def _args(self, query) -> list[str]:
+        if query["type"] == "reset":   # tpi takes the API's own 0-based number here
+            return ["power", "reset", "--node", query["node"]]
+        on = any(v == "1" for k, v in query.items() if k.startswith("node"))
+        return ["power", "on" if on else "off", "--node", str(self.slot)]
+
+    async def close(self) -> None:
+        pass
+
+
+def _tpi_runner(spec: Spec, ctx, user: str, password):
+    """Run tpi locally with the secret in its environment, or as a command on via."""
+    if spec.get("via"):
+        remote = ctx.runner_for(spec["via"])
+        return lambda argv, timeout: remote(shlex.join(argv), timeout)
+
+    async def run(argv: list[str], timeout: float) -> CommandResult:
+        env = {**os.environ, "TPI_USERNAME": user}
+        if password is not None:
+            env["TPI_PASSWORD"] = password.reveal()
+        proc = await asyncio.create_subprocess_exec(
+            *argv, env=env, stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        try:
+            out, err = await asyncio.wait_for(proc.communicate(), timeout)
+        except asyncio.TimeoutError:
+            proc.kill()
+            await proc.wait()
+            return CommandResult(-1, "", f"timed out after {timeout:g}s")
+        return CommandResult(proc.returncode, out.decode(errors="replace"), err.decode(errors="replace"))
+    return run
+
+
 def _json(r) -> dict:
     try:
         body = r.json()
@@ -111,6 +180,11 @@ def _json(r) -> dict:
 
 def build(node: str, spec: Spec, ctx) -> TuringPiDriver:
     url = spec["url"]
+    if spec["use"] == "tpi":
+        password = credentials.password(spec, ctx.env, required=not spec.get("via"))
+        user = spec.get("user", "root")
+        host = "" if spec.get("via") else url.split("://", 1)[-1].rstrip("/")
+        return TpiDriver(node, spec, _tpi_runner(spec, ctx, user, password), host, user, password)
     if not url.startswith(("https://", "http://")):
         raise spec.fail("url", f"expected an http:// or https:// URL, got {url!r}")
     password = credentials.password(spec, ctx.env)

@@ -209,3 +209,22 @@ def test_two_nodes_on_one_pin_is_refused_and_nothing_switches():
     assert bus.transactions == []
     shared = [driver_on(bus, n, chip="xra1200", pin=0, shared=True) for n in ("n1", "n2")]
     check_channels(shared)
+
+
+def test_the_documented_examples_build(tmp_path):
+    """console/power/TABLES.md's examples are real config: they load and build drivers."""
+    import re
+    from pathlib import Path
+    from console.config import load_config
+    doc = (Path(__file__).parent.parent / "console/power/TABLES.md").read_text()
+    example = re.search(r"```toml\n(.*?)```", doc, re.S).group(1)
+    (tmp_path / "tpi.pw").write_text("x")
+    (tmp_path / "tpi.pw").chmod(0o600)
+    conf = tmp_path / "roost.toml"
+    conf.write_text(example.replace("~/.config/roost/tpi.pw", str(tmp_path / "tpi.pw")))
+    config = load_config(conf, env={})
+    ctx = Context(runner_for=lambda via: None, env={"ROOST_IPMI_PW": "x"})
+    drivers = [build_driver(n.name, n.power, ctx, index=n.index) for n in config.nodes]
+    assert [d.describe() for d in drivers][:2] == ["xra1200 bus 1 on ctl address 0x20 pin 0",
+                                                   "xra1200 bus 1 on ctl address 0x20 pin 1"]
+    check_channels(drivers)

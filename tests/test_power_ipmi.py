@@ -1,7 +1,6 @@
 """IPMI through pyghmi against a real ipmi_sim whose chassis powers a real lab sshd."""
 from __future__ import annotations
 
-import os
 import shutil
 import time
 
@@ -14,10 +13,15 @@ from tests.conftest import need
 from tests.lab.ipmi import IpmiBmc
 
 
+def _has(module: str) -> bool:
+    import importlib.util
+    return importlib.util.find_spec(module) is not None
+
+
 @pytest.fixture
 def bmc(ssh_lab):
     need(shutil.which("ipmi_sim") is not None, "ipmi_sim missing; install openipmi")
-    pytest.importorskip("pyghmi")
+    need(_has("pyghmi"), "pyghmi missing; pip install pyghmi (a roost dependency)")
     node, = ssh_lab.start(1)
     bmc = IpmiBmc.start(ssh_lab.dir, node)
     yield bmc

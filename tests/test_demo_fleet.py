@@ -91,7 +91,7 @@ async def test_dropped_node_is_seen_down_and_comes_back(tmp_path):
             await roost.stop()
     assert _went(events, victim, "down", "up")
     others = [e for e in events if isinstance(e, NodeEvent) and e.node != victim]
-    assert others == []                           # nobody else noticed
+    assert all(e.kind == "up" for e in others)    # nobody else went down
 
 
 def _went(items, node: str, *kinds: str) -> bool:

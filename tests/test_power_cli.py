@@ -161,3 +161,12 @@ power = { driver = "plug", model = "kasa", url = "http://10.0.0.30" }
         "nodes a1, a2: power: all use pca9555 bus 1 on ctl address 0x20 pin 3; one output can power "
         "only one node unless each says shared = true",
     ]
+
+
+def test_roost_power_through_the_real_entry_point(fleet, capsys):
+    from console.cli import main
+    conf, bmc, _ = fleet
+    assert main(["--config", str(conf), "power", "status", "n1,p1"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["n1: on", "p1: off"]
+    assert main(["--config", str(conf), "power", "off", "ctl"]) == cli.REFUSED
+    assert "refusing to power off ctl controls the power of p1, p2" in capsys.readouterr().err

@@ -46,10 +46,17 @@ def cpu_seconds(pids: list[int]) -> float:
     return total
 
 
-def shell_pids(node, exe: str) -> list[int]:
+def shell_pids(node, name: str) -> list[int]:
     """The sampler shell itself, not a subshell it forked for a moment (its parent is a sampler)."""
-    pids = [p for p in node.session_pids() if os.path.basename(os.readlink(f"/proc/{p}/exe")) == exe]
+    pids = [p for p in node.session_pids() if exe(p) == name]
     return [p for p in pids if ppid(p) not in pids]
+
+
+def exe(pid: int) -> str:
+    try:
+        return os.path.basename(os.readlink(f"/proc/{pid}/exe"))
+    except OSError:
+        return ""
 
 
 def ppid(pid: int) -> int:
@@ -67,7 +74,7 @@ async def sampler_run(node, shell: str, samples: int, interval: float) -> tuple[
         await proc.stdout.readuntil("\x1eE 1\n")  # discovery done
         sampler = shell_pids(node, "bash" if shell == "bash" else "dash")
         tree = sampler  # its children are counted when reaped (cutime/cstime)
-        sshd = [p for p in descendants(node.pid) if p != node.pid and p not in tree]
+        sshd = [p for p in descendants(node.pid) if p != node.pid and exe(p) == "sshd"]
         t0, s0 = cpu_seconds(tree), cpu_seconds(sshd)
         for _ in range(samples):
             await proc.stdout.readuntil("\x1eE ")

@@ -4,12 +4,12 @@
 us=$1 P=${2%/} S=${3%/}
 [ -n "$P" ] || P=/
 [ -n "$S" ] || S=/
-RS=$(printf '\036') TAB=$(printf '\tx') TAB=${TAB%x} NL='
+RS=$(printf '\036') US=$(printf '\037') NL='
 '
 exec 2>/dev/null
 here=$PWD
 
-# LIST: one "key<TAB>path" line per match of the patterns in $2 passing test $1 (-f or -L)
+# LIST: one "key<US>path" line per match of the patterns in $2 passing test $1 (-f or -L)
 expand() {
     LIST=
     set -f; oldifs=$IFS; IFS=$NL
@@ -22,7 +22,7 @@ expand() {
         IFS=$oldifs; set +f
         for f in "$root"/$rel; do
             if [ "$1" = -L ]; then [ -L "$f" ]; else [ -f "$f" ] && [ -r "$f" ]; fi &&
-                LIST="$LIST${pat%%/*}/${f#"$root"/}$TAB$f$NL"
+                LIST="$LIST${pat%%/*}/${f#"$root"/}$US$f$NL"
         done
         set -f; IFS=$NL
     done
@@ -38,7 +38,7 @@ links() {
     expand -L "$1"
     set -f; oldifs=$IFS; IFS=$NL
     for line in $LIST; do
-        k=${line%%"$TAB"*} f=${line#*"$TAB"}
+        k=${line%%"$US"*} f=${line#*"$US"}
         physical "$f"; t=$REPLY
         [ -n "$t" ] || continue
         if [ -n "$sp" ] && [ "${t#"$sp"/}" != "$t" ]; then t=sys/${t#"$sp"/}
@@ -60,7 +60,7 @@ records() {
     kind=$1
     set -f; oldifs=$IFS; IFS=$NL
     for line in $2; do
-        k=${line%%"$TAB"*} f=${line#*"$TAB"}
+        k=${line%%"$US"*} f=${line#*"$US"}
         r=9
         { slurp; r=0; } < "$f"
         [ "$r" = 9 ] || out="$out$RS$kind $k$NL$v"

@@ -157,7 +157,7 @@ def exporter_tree(public_tmp):
     """node_exporter's real sysfs fixture (hwmon device links, fans, pwm) plus its proc files."""
     need(NODE_EXPORTER.is_dir(), f"node_exporter fixtures missing ({NODE_EXPORTER})")
     from tests.ttar import extract
-    root = public_tmp / "odd 'root' $x"  # quoting: spaces, quotes and $ in the roots
+    root = public_tmp / "odd 'root' $x\ttab"  # quoting: spaces, quotes, $ and a tab in the roots
     root.mkdir()
     extract(NODE_EXPORTER / "sys.ttar", root)
     shutil.copytree(NODE_EXPORTER / "proc", root / "proc", symlinks=True)

@@ -39,7 +39,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("name", "Node", cells.name_cell, 8),          # widened to the longest name
     Column("cpu", "CPU", cells.cpu_cell, 15),
     Column("load", "Load", lambda r, p: Text("–" if r.load1 is None else f"{r.load1:.2f}"), 5),
-    Column("mem", "Mem", cells.mem_cell, 13),
+    Column("mem", "Mem", cells.mem_cell, 14),
     Column("temp", "Temp", cells.temp_cell, 9),
     Column("fan", "Fan", cells.fan_cell, 10),
     Column("freq", "Freq", cells.freq_cell, 12),
@@ -141,7 +141,7 @@ class NodeTable(ScrollView, can_focus=True):
 
     def _fit_name(self, fresh: dict[str, list[Text]]) -> None:
         i = KEYS.index("name")
-        want = min(NAME_MAX, max([4] + [len(c[i].plain) for c in fresh.values()]))
+        want = min(NAME_MAX, max([6] + [len(c[i].plain) for c in fresh.values()]))
         if want != self._widths[i]:
             self._widths[i], self._header = want, None
             self._strips.clear()      # every row's layout moved

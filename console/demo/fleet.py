@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import os
 import random
 import resource
 import shutil
@@ -19,6 +20,7 @@ from pathlib import Path
 import asyncssh
 
 from collectors.model import NodeTarget
+from console.demo import control
 from console.demo.boards import fleet_profiles
 from console.demo.node import DemoNode, NodeContext
 from console.demo.power import DemoPowerChannel
@@ -54,6 +56,7 @@ class DemoFleet:
         self._power: dict[str, DemoPowerChannel] = {}
         self._ticker = Ticker(slot=min(0.05, interval / 4))
         self._chaos: asyncio.Task | None = None
+        self._control: asyncio.AbstractServer | None = None
         self.drops = 0
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -69,6 +72,9 @@ class DemoFleet:
         await asyncio.gather(*(n.listen() for n in self._nodes))
         self._write_known_hosts()
         self._power = {n.name: DemoPowerChannel(n, self) for n in self._nodes}
+        for n in self._nodes:
+            n.power = self._power[n.name]
+        self._control = await control.serve(self, self.control_socket)
         if not self.steady and self.drop_every > 0:
             self._chaos = asyncio.get_running_loop().create_task(self._drop_offs())
 
@@ -76,6 +82,9 @@ class DemoFleet:
         if self._chaos:
             self._chaos.cancel()
             await asyncio.gather(self._chaos, return_exceptions=True)
+        if self._control is not None:
+            self._control.close()
+            self._control = None
         for power in self._power.values():
             power.cancel()
         await asyncio.gather(*(n.unlisten(kill=True) for n in self._nodes))
@@ -134,6 +143,14 @@ class DemoFleet:
             (per_node / n.name).write_text(line)
             lines.append(line)
         (self.state_dir / "known_hosts").write_text("".join(lines))
+
+    @property
+    def control_socket(self) -> Path:
+        """The power control socket (a Unix socket path must stay under ~100 bytes)."""
+        path = self.state_dir / "power.sock"
+        if len(str(path)) < 100:
+            return path
+        return Path(tempfile.gettempdir()) / f"roost-demo-{os.getuid()}-{id(self):x}.sock"
 
     def node_known_hosts(self, name: str) -> Path:
         return self.state_dir / "known_hosts.d" / name

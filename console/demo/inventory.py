@@ -2,7 +2,8 @@
 
 The schema is console.config's: [defaults] user/identity/known_hosts/host_keys/interval and one
 [[nodes]] table per node (each has its own port) with names/host/port/groups and the node's
-own one-line known_hosts (roost parses known_hosts per connect; see DemoFleet._write_known_hosts).
+own one-line known_hosts (roost parses known_hosts per connect; see DemoFleet._write_known_hosts)
+and a `command` power table that reaches the running demo's power channels (console.demo.control).
 """
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import json
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from console.demo.control import command_line
 
 if TYPE_CHECKING:
     from console.demo.fleet import DemoFleet
@@ -33,8 +36,17 @@ def render(fleet: "DemoFleet", known_hosts: Path) -> str:
         groups = ", ".join(_q(g) for g in info.groups)
         own = ", ".join(_q(k) for k in target.known_hosts)
         body += ["[[nodes]]", f"names = {_q(info.name)}", f"host = {_q(target.host)}",
-                 f"port = {target.port}", f"groups = [{groups}]", f"known_hosts = [{own}]", ""]
+                 f"port = {target.port}", f"groups = [{groups}]", f"known_hosts = [{own}]",
+                 _power(fleet, info.name), ""]
     return "\n".join(head + body)
+
+
+def _power(fleet: "DemoFleet", name: str) -> str:
+    # The `command` driver calling the running demo's control socket (console.demo.control).
+    sock = fleet.control_socket
+    cmds = ", ".join(f"{action} = {_q(command_line(sock, action, name))}"
+                     for action in ("on", "off", "status", "cycle", "soft"))
+    return f'power = {{ driver = "command", {cmds} }}'
 
 
 def write_inventory(fleet: "DemoFleet", path: Path) -> Path:

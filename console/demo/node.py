@@ -21,11 +21,13 @@ from collectors.frame import encode_frame
 from console.demo import shell
 from console.demo.boards import Profile
 from console.demo.layout import build_layout
+from console.demo.power import os_power_action
 from console.demo.sim import BoardSim
 from console.demo.ticker import Ticker
 
 SAMPLER_MAGIC = "# roost-sampler "
 MAX_BACKLOG = 256 * 1024      # bytes queued on a channel before frames are skipped
+HALT_DELAY = 0.2              # seconds between "poweroff" answering and sshd going away
 
 
 @dataclass
@@ -89,7 +91,8 @@ class DemoNode:
         self.procs: set[asyncio.subprocess.Process] = set()
         self.slots = asyncio.Semaphore(profile.cores)
         self.groups: tuple[str, ...] = (profile.name,)
-        self.state = "off"     # on | off | booting | dropped
+        self.state = "off"     # on | off | booting | halted | dropped
+        self.power = None      # its DemoPowerChannel, set by the fleet
         self.started = 0       # successful listens (tests wait on it)
         self._acceptor: asyncssh.SSHAcceptor | None = None
         self._options: asyncssh.SSHServerConnectionOptions | None = None
@@ -145,6 +148,10 @@ class DemoNode:
         try:
             if command and command.startswith(SAMPLER_MAGIC):
                 await self._sample(process, command)
+            elif command and (action := os_power_action(command)):
+                process.exit(0)   # the OS goes down a moment after it said yes
+                asyncio.get_running_loop().call_later(
+                    HALT_DELAY, lambda: asyncio.ensure_future(self.power.halt(action == "reboot")))
             elif command:
                 process.exit(await self._run(process, command))
             else:

@@ -7,6 +7,8 @@ uptime and counters restart) and then its SSH port opens again, as a real board'
 from __future__ import annotations
 
 import asyncio
+import os
+import shlex
 import time
 from typing import TYPE_CHECKING
 
@@ -23,12 +25,23 @@ class DemoPowerChannel:
         self._settled.set()
 
     async def status(self) -> str:
-        """"on" or "off": the state of the power switch (a booting node is on)."""
+        """"on" or "off": the state of the power switch (booting and halted boards are on)."""
         return "off" if self.node.state == "off" else "on"
 
     @property
     def reachable(self) -> bool:
         return self.node.state == "on"
+
+    async def halt(self, reboot: bool) -> None:
+        """The OS shut itself down (poweroff/reboot run on the node): sshd goes away, the
+        switch stays on. A halted board needs its power cut and restored; a reboot comes back."""
+        if self.node.state != "on":
+            return
+        self.cancel()
+        self.node.state = "booting" if reboot else "halted"
+        await self.node.unlisten(kill=True)
+        if reboot:
+            self._later(self.fleet.boot_delay, reboot=True)
 
     async def off(self) -> None:
         self.cancel()
@@ -36,8 +49,8 @@ class DemoPowerChannel:
         await self.node.unlisten(kill=True)
 
     async def on(self) -> None:
-        if self.node.state in ("on", "booting"):
-            return
+        if self.node.state in ("on", "booting", "halted"):
+            return  # a halted board's switch is already on: nothing happens, as on hardware
         self.cancel()
         self.node.state = "booting"
         self._later(self.fleet.boot_delay, reboot=True)
@@ -76,3 +89,28 @@ class DemoPowerChannel:
             self.node.sim.boot(now, now)
         await self.node.listen()
         self._settled.set()
+
+
+def os_power_action(command: str) -> str | None:
+    """"halt" or "reboot" when command is a plain OS shutdown (sudo poweroff, shutdown -r now,
+    systemctl reboot ...): a demo node must simulate it, never run it on this host."""
+    if any(c in command for c in ";|&<>`$()\n"):
+        return None
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return None
+    while words and (os.path.basename(words[0]) == "sudo" or words[0].startswith("-")):
+        words = words[1:]
+    if not words:
+        return None
+    prog, rest = os.path.basename(words[0]), words[1:]
+    if prog == "systemctl":
+        prog, rest = (rest[0], rest[1:]) if rest else ("", [])
+    if prog in ("poweroff", "halt"):
+        return "halt"
+    if prog == "reboot":
+        return "reboot"
+    if prog == "shutdown":
+        return "reboot" if any(w in ("-r", "--reboot") for w in rest) else "halt"
+    return None

@@ -85,6 +85,7 @@ class _SamplerSession(asyncssh.SSHClientSession):
         self.done: asyncio.Future = self.loop.create_future()
         self.chan: asyncssh.SSHClientChannel | None = None
         self.stderr, self.status, self.stale = "", None, False
+        self.failure: str | None = None
 
     def connection_made(self, chan) -> None:
         self.chan = chan
@@ -96,8 +97,12 @@ class _SamplerSession(asyncssh.SSHClientSession):
         frames = self.decoder.feed(data)
         if frames and self.deadline != math.inf:
             self.deadline = self.loop.time() + self.stale_after
-        for frame in frames:
-            self.fleet._deliver(self.state, frame)
+        try:
+            for frame in frames:
+                self.fleet._deliver(self.state, frame)
+        except Exception as e:  # a bug or a frame no parser survives: this session ends, loudly
+            self.failure = one_line(f"cannot use frame from sampler: {type(e).__name__}: {e}")
+            self.finish()
 
     def exit_status_received(self, status: int) -> None:
         self.status = status
@@ -214,6 +219,8 @@ class Fleet:
             exc = await session.done
         finally:
             state.session = None
+        if session.failure:
+            return session.failure
         if session.stale:
             return f"no data for {session.stale_after:g} s (stale)"
         if exc is not None:

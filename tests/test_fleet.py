@@ -4,8 +4,12 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import shutil
 import signal
+import subprocess
+import tempfile
 import time
+from pathlib import Path
 from collections import Counter
 
 import pytest
@@ -190,3 +194,25 @@ def test_backoff_bounded_and_growing(failures, seed):
     delay = backoff_delay(failures, random.Random(seed))
     ceiling = min(BACKOFF_CAP, 0.5 * 2 ** (failures - 1))
     assert ceiling / 2 <= delay <= ceiling <= BACKOFF_CAP
+
+
+async def test_garbage_files_give_problems_not_a_crash(five):
+    """A node whose files are garbage (record separators, binary, nonsense) keeps streaming."""
+    root = Path(tempfile.mkdtemp(prefix="roost-garbage-"))
+    try:
+        (root / "proc" / "net").mkdir(parents=True)
+        (root / "sys").mkdir()
+        (root / "proc" / "stat").write_bytes(b"cpu x y z\n\x1eF proc/meminfo\nMemTotal: lots\n")
+        (root / "proc" / "meminfo").write_bytes(bytes(range(256)))
+        (root / "proc" / "loadavg").write_text("1 2\n")
+        (root / "proc" / "net" / "dev").write_text("nonsense\n" * 3)
+        subprocess.run(["chmod", "-R", "a+rX", str(root)], check=True)
+        target = five[4].target(interval=INTERVAL, procfs=str(root / "proc"), sysfs=str(root / "sys"))
+        c = await running([target])
+        await c.until(lambda: c.samples()[five[4].name] >= 3)
+        await c.close()
+        sample = [i for i in c.items if isinstance(i, Sample)][-1]
+        assert sample.problems and sample.cpu_total is None
+        assert not c.events(five[4].name, "down")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

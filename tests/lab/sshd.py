@@ -12,7 +12,8 @@ Use it from any test module (tests/conftest.py loads this file as a pytest plugi
         node.session_pids()                     # user processes started by this node's sessions
 
 `ssh_lab.start(n, no_bash=True)` starts nodes whose sessions see a PATH without bash (a real
-sh must run what they are given). Nodes started by a test are not stopped for it: call
+sh must run what they are given); `ssh_lab.start(n, config={"MaxSessions": "10"})` overrides
+sshd_config keywords (the lab raises MaxSessions to 200 and MaxStartups to 400:30:800). Nodes started by a test are not stopped for it: call
 `node.stop()` (or `ssh_lab.stop(nodes)`) when a test wants to free them early; all nodes stop at
 session end. When sshd is missing the fixture skips (fails under ROOST_REQUIRE_PEERS=1).
 

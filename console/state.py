@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Iterable
 
 from collectors.model import CpuTimes, NodeEvent, Sample
@@ -107,6 +107,9 @@ class NodeData:
     jobs: int | None = None
     series: dict[str, deque] = field(default_factory=dict)
     times: deque = field(default=None)  # type: ignore[assignment]
+    rev: int = 0                  # bumps on every change to this node; keys the row cache
+    alerts: int = 0               # open alerts on this node
+    cached: tuple | None = None   # (rev, alerts, spark, Row) of the last row() call
 
     def __post_init__(self) -> None:
         self.times = deque(maxlen=self.history)
@@ -244,7 +247,7 @@ class FleetState:
         out: list[Event] = []
         for node in self.nodes.values():
             if node.state == UP and node.last and now - node.last.ts > self.thresholds.stale_after:
-                node.state, node.since = STALE, node.last.ts
+                node.state, node.since, node.rev = STALE, node.last.ts, node.rev + 1
                 out += self._open(node.name, "stale", WARN, now, "no data for "
                                   f"{now - node.last.ts:.0f} s")
         if out:
@@ -259,15 +262,18 @@ class FleetState:
         return True
 
     def set_power(self, name: str, state: str) -> None:
-        self.add_node(name).power = state
+        node = self.add_node(name)
+        node.power, node.rev = state, node.rev + 1
         self.version += 1
 
     def set_jobs(self, name: str, count: int | None) -> None:
-        self.add_node(name).jobs = count
+        node = self.add_node(name)
+        node.jobs, node.rev = count, node.rev + 1
         self.version += 1
 
     def _apply_event(self, ev: NodeEvent) -> list[Event]:
         node = self.add_node(ev.node)
+        node.rev += 1
         if ev.kind == "down":
             node.state, node.since, node.reason = DOWN, ev.ts, ev.reason
             node.prev = node.last = None   # rates must not span an outage
@@ -280,6 +286,7 @@ class FleetState:
 
     def _apply_sample(self, s: Sample) -> list[Event]:
         node = self.add_node(s.node)
+        node.rev += 1
         out: list[Event] = []
         if node.state != UP:
             out += self._clear(s.node, "down", s.ts) + self._clear(s.node, "stale", s.ts)
@@ -366,6 +373,8 @@ class FleetState:
         if cur is not None and (cur.severity == sev or not update):
             return []
         ev = Event(ts, node, kind, sev, msg)
+        if cur is None:
+            self.add_node(node).alerts += 1
         self.alerts[(node, kind)] = ev
         self.events.append(ev)
         return [ev]
@@ -374,6 +383,7 @@ class FleetState:
         cur = self.alerts.pop((node, kind), None)
         if cur is None:
             return []
+        self.add_node(node).alerts -= 1
         ev = Event(ts, node, kind, INFO, f"{kind} cleared" if kind != "down" else "node up",
                    cleared=True)
         self.events.append(ev)
@@ -391,6 +401,22 @@ class FleetState:
         return [self.row(n, now, spark) for n in self.nodes.values()]
 
     def row(self, node: NodeData, now: float, spark: int = 20) -> Row:
+        """The node's table row; rebuilt only when the node changed, else only its age moves."""
+        c = node.cached
+        if c is not None and c[0] == node.rev and c[1] == node.alerts and c[2] == spark:
+            return replace(c[3], age=self._age(node, now))
+        row = self._build_row(node, now, spark)
+        node.cached = (node.rev, node.alerts, spark, row)
+        return row
+
+    @staticmethod
+    def _age(node: NodeData, now: float) -> float | None:
+        s = node.last
+        if s is not None and node.state != DOWN:
+            return now - s.ts
+        return now - node.since if node.since else None
+
+    def _build_row(self, node: NodeData, now: float, spark: int) -> Row:
         s = node.last
         temps = temperatures(s) if s else {}
         label = max(temps, key=temps.get) if temps else ""
@@ -399,11 +425,11 @@ class FleetState:
         freqs = [f for f in s.cpufreq if f.cur_hz] if s else []
         fastest = max(freqs, key=lambda f: f.cur_hz or 0.0, default=None)
         mem = s.memory if s else None
-        age = (now - s.ts) if s and node.state != DOWN else (now - node.since if node.since else None)
         cpu_hist = node.series.get("cpu", ())
+        recent = [cpu_hist[i] for i in range(max(0, len(cpu_hist) - spark), len(cpu_hist))]
         return Row(
-            name=node.name, state=node.state, age=age, groups=node.groups, cpu=node.cpu,
-            spark=tuple(v for v in list(cpu_hist)[-spark:] if v is not None),
+            name=node.name, state=node.state, age=self._age(node, now), groups=node.groups,
+            cpu=node.cpu, spark=tuple(v for v in recent if v is not None),
             cores=(len(s.cpus) or None) if s else None,
             load1=s.load.load1 if s and s.load else None,
             mem_pct=_mem_pct(mem), mem_total=mem.total if mem else None,
@@ -414,7 +440,7 @@ class FleetState:
             freq_max_hz=max((f.max_hz or 0.0 for f in freqs), default=None) or None,
             rx_bps=node.rx_bps, tx_bps=node.tx_bps,
             flags=throttle_flags(s) if s else (), power=node.power, jobs=node.jobs,
-            alerts=sum(1 for (n, _k) in self.alerts if n == node.name))
+            alerts=node.alerts)
 
     def summary(self, now: float | None = None) -> Summary:
         now = time.time() if now is None else now

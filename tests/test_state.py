@@ -116,3 +116,43 @@ def test_state_is_ui_free():
             "('textual', 'rich', 'plotext', 'textual_plotext')]; print(bad); sys.exit(bool(bad))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_row_cache_follows_changes_and_age():
+    st = FleetState()
+    st.apply(make_sample("a", 0, busy=[10]))
+    st.apply(make_sample("a", 1, busy=[10]))
+    r1 = st.rows(now=T0 + 1)[0]
+    r2 = st.rows(now=T0 + 5)[0]
+    assert r2.age == pytest.approx(4.0) and r2.cpu == r1.cpu
+    st.apply(make_sample("a", 2, busy=[10], temp=90))
+    r3 = st.rows(now=T0 + 2)[0]
+    assert r3.temp == 90 and r3.alerts == 1 and r3.temp_level == "crit"
+    st.set_power("a", "off")
+    assert st.rows(now=T0 + 2)[0].power == "off"
+    st.apply(make_sample("a", 3, busy=[10], temp=40))
+    assert st.rows(now=T0 + 3)[0].alerts == 0
+
+
+def test_select_rows_filter_and_sort():
+    from console.state import select_rows
+    st = FleetState(["n1", "n2", "n10", "x"], groups={"n1": ("rack1",), "n10": ("rack2",)})
+    for name, busy in (("n1", 10), ("n2", 90), ("n10", 50)):
+        for i in range(2):
+            st.apply(make_sample(name, i, busy=[busy]))
+    rows = st.rows(now=T0 + 1)
+    assert [r.name for r in select_rows(rows, "", "name")] == ["n1", "n2", "n10", "x"]
+    assert [r.name for r in select_rows(rows, "", "cpu", reverse=True)] == ["n2", "n10", "n1", "x"]
+    assert [r.name for r in select_rows(rows, "rack2")] == ["n10"]
+    assert [r.name for r in select_rows(rows, "state:unknown")] == ["x"]
+    assert [r.name for r in select_rows(rows, "n1 up")] == ["n1", "n10"]
+
+
+def test_group_outputs_and_truncate():
+    from console.state import fold, group_outputs, truncate
+    groups = group_outputs({"n1": (0, "ok\n", ""), "n2": (0, "ok\n", ""), "n3": (2, "no\n", ""),
+                            "n4": (None, "", "not connected")})
+    assert [(fold(g.nodes), g.exit_status) for g in groups] == [("n[1-2]", 0), ("n3", 2),
+                                                                 ("n4", None)]
+    cut = truncate("x\n" * 1000, max_lines=10)
+    assert cut.count("\n") == 10 and "truncated" in cut

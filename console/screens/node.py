@@ -107,10 +107,11 @@ class NodeScreen(Screen):
         out = []
         for ci, cluster in enumerate(clusters):
             kind = "big" if ci == 0 and len(clusters) > 1 else "LITTLE" if ci else "cpu"
-            color, marker = (heat[4], "braille") if ci == 0 else (heat[0], "dot")
-            for core in cluster:
-                if core in cores:
-                    out.append(line(f"{kind} {core}", times, cores[core], color, marker))
+            shades, marker = ((heat[4], heat[3], heat[2]), "braille") if ci == 0 else (
+                (heat[0], heat[1]), "dot")
+            for i, core in enumerate(c for c in cluster if c in cores):
+                out.append(line(f"{kind} {core}", times, cores[core], shades[i % len(shades)],
+                                marker))
         return out
 
     def freq_lines(self, d: NodeData, times, heat) -> list:

@@ -53,7 +53,9 @@ def si(value: float | None, unit: str = "", base: float = 1000.0) -> str:
         return "–"
     for prefix in ("", "k", "M", "G", "T"):
         if abs(value) < base or prefix == "T":
-            return f"{value:.0f}{prefix}{unit}" if prefix == "" else f"{value:.1f}{prefix}{unit}"
+            # three significant figures at most: "429MB", "31.1GB", "7.5kB"
+            digits = 0 if prefix == "" or abs(value) >= 100 else 1
+            return f"{value:.{digits}f}{prefix}{unit}"
         value /= base
     return ""
 

@@ -48,6 +48,10 @@ def level(row: Row, metric: str, scale: dict[str, float]) -> tuple[int | None, s
 
 
 def group_of(row: Row) -> str:
+    """The rack-like group a node sits in: a group named rack*/shelf* wins, else its first."""
+    for g in row.groups:
+        if g.lower().startswith(("rack", "shelf", "chassis")):
+            return g
     return row.groups[0] if row.groups else "ungrouped"
 
 

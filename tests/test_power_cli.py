@@ -73,14 +73,14 @@ def roost_power(conf, *argv, stdin=None):
 
 def test_status_is_read_back_and_reachability_folded(fleet):
     conf, bmc, _ = fleet
-    code, out, err = roost_power(conf, "status")
+    code, out, err = roost_power(conf, "status", "ctl,n1,p[1-2]")
     assert code == 0, err
     assert out.splitlines() == ["ctl,n1: on", "p[1-2]: off"]
 
 
 def test_graceful_off_and_on_of_an_ipmi_node(fleet):
     conf, bmc, _ = fleet
-    code, out, err = roost_power(conf, "off", "n1", "--shutdown-timeout", "10", "--grace", "0")
+    code, out, err = roost_power(conf, "off", "--shutdown-timeout", "10", "n1", "--grace", "0")
     assert code == 0, err
     assert out.startswith("n1: off: shut down, then power cut")
     assert not bmc.power()

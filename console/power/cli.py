@@ -21,8 +21,10 @@ REFUSED = 3
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("power_action", choices=ACTIONS, metavar="ACTION", help="status, on, off or cycle")
-    parser.add_argument("power_nodes", nargs="?", metavar="NODESET",
-                        help="nodes or @groups in hostlist syntax (default: every node with power)")
+    # Required on purpose: an optional positional after ACTION would swallow nothing and leave
+    # `power off --yes n1` with n1 unrecognized (argparse matches adjacent positionals together).
+    parser.add_argument("power_nodes", metavar="NODESET",
+                        help="nodes or @groups in hostlist syntax, e.g. n[1-4] or @rack1")
     parser.add_argument("--hard", action="store_true", help="cut power at once (no OS shutdown)")
     parser.add_argument("--yes", "-y", action="store_true", help="do not ask before a group action")
     parser.add_argument("--force", action="store_true",
@@ -55,10 +57,7 @@ def run(args: argparse.Namespace, config, *, demo=None, stdin: TextIO | None = N
 
 
 def _names(args, config, service) -> list[str]:
-    if args.power_nodes:
-        names = [spec.name for spec in config.select(args.power_nodes)]
-    else:
-        names = list(service.drivers)
+    names = [spec.name for spec in config.select(args.power_nodes)]
     service.require(names)
     return names
 

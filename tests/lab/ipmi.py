@@ -59,6 +59,7 @@ TOKEN='ROOST_LAB_NODE={token}'
 echo "$(date +%T.%N) chassis $*" >> $D/chassis.log
 listener() {{ [ -f $PIDF ] && kill -0 "$(cat $PIDF)" 2>/dev/null; }}
 os_down() {{
+  {extra_down}
   if listener; then pid=$(cat $PIDF); pkill -KILL -P "$pid"; kill -KILL "$pid"; fi
   rm -f $PIDF
   for p in /proc/[0-9]*; do
@@ -66,7 +67,7 @@ os_down() {{
   done
   return 0
 }}
-boot() {{ listener || /usr/sbin/sshd -f {conf} -E {log} </dev/null >/dev/null 2>&1; }}
+boot() {{ listener || /usr/sbin/sshd -f {conf} -E {log} </dev/null >/dev/null 2>&1; {extra_boot}; }}
 case $1 in
   get) shift; for what in "$@"; do
          case $what in power) echo "power:$(cat $D/power)";; boot) echo "boot:default";; esac
@@ -99,6 +100,8 @@ class IpmiBmc:
     password: str = field(default_factory=lambda: secrets.token_hex(8))
     proc: subprocess.Popen | None = None
     _halt: threading.Thread | None = None
+    extra_boot: str = ":"            # shell run when the board boots (e.g. start slurmd -b)
+    extra_down: str = ":"            # shell run when its OS stops
 
     @property
     def password_file(self) -> Path:
@@ -114,8 +117,9 @@ class IpmiBmc:
         return f"echo halt > {self.fifo}"
 
     @classmethod
-    def start(cls, base: Path, node) -> "IpmiBmc":
-        bmc = cls(Path(base) / f"bmc-{node.name}-{secrets.token_hex(2)}", node)
+    def start(cls, base: Path, node, extra_boot: str = ":", extra_down: str = ":") -> "IpmiBmc":
+        bmc = cls(Path(base) / f"bmc-{node.name}-{secrets.token_hex(2)}", node,
+                  extra_boot=extra_boot, extra_down=extra_down)
         bmc.dir.mkdir(parents=True)
         bmc.dir.chmod(0o755)
         bmc._write_files()
@@ -130,7 +134,8 @@ class IpmiBmc:
         script = self.dir / "chassis.sh"
         script.write_text(CHASSIS.format(
             dir=self.dir, pidfile=self.node.lab.dir / f"{self.node.name}.pid", token=self.node.token,
-            conf=self.node.conf_path, log=self.node.log_path))
+            conf=self.node.conf_path, log=self.node.log_path, extra_boot=self.extra_boot,
+            extra_down=self.extra_down))
         script.chmod(0o755)
         (self.dir / "node.emu").write_text(EMU)
         (self.dir / "state").mkdir()

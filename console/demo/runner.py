@@ -49,6 +49,11 @@ class FleetThread:
         """Run a coroutine on the fleet's loop from another thread and wait for its result."""
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
 
+    def power(self, name: str) -> "PowerProxy":
+        """The node's power channel, usable from another thread's event loop."""
+        self.fleet.power(name)  # unknown names fail here, in the caller's thread
+        return PowerProxy(self, name)
+
     def cpu_seconds(self) -> float:
         """CPU time this thread (the whole simulator) has used."""
         clock = time.pthread_getcpuclockid(self._thread.ident)
@@ -62,3 +67,31 @@ class FleetThread:
         finally:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(30)
+
+
+class PowerProxy:
+    """DemoPowerChannel's async API, each call run on the fleet's own loop."""
+
+    def __init__(self, runner: FleetThread, name: str):
+        self._runner, self._name = runner, name
+
+    async def _do(self, method: str, *args):
+        channel = self._runner.fleet.power(self._name)
+        future = asyncio.run_coroutine_threadsafe(getattr(channel, method)(*args),
+                                                  self._runner._loop)
+        return await asyncio.wrap_future(future)
+
+    async def status(self) -> str:
+        return await self._do("status")
+
+    async def on(self) -> None:
+        await self._do("on")
+
+    async def off(self) -> None:
+        await self._do("off")
+
+    async def cycle(self) -> None:
+        await self._do("cycle")
+
+    async def wait_settled(self) -> None:
+        await self._do("wait_settled")

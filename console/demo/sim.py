@@ -40,6 +40,18 @@ class BoardSim:
             for cpu in c.cpus:
                 self._cpu_cluster[cpu] = ci
         self.boot(now - rng.uniform(3600.0, 20 * 86400.0), now)
+        self._settle(now)
+
+    def _settle(self, now: float) -> None:
+        """A board that has been up a while: temperature, fan and load already match its work."""
+        self._workload(now)
+        self._utilisation()
+        self._frequency()
+        for _ in range(3):  # fan and temperature settle together
+            self.temp = self._target(now)
+            if self.p.fan:
+                self._fan(self.p)
+        self.loads = [sum(self.util)] * 3
 
     # -- life cycle -----------------------------------------------------------------------------
     def boot(self, boot_time: float, now: float) -> None:
@@ -64,7 +76,7 @@ class BoardSim:
         # A 32-bit counter that has been up a while sits somewhere; put it just short of the wrap
         # so a demo shows one within its first minutes.
         if wrap32 and up > 0:
-            return 2.0**32 - rate * self.rng.uniform(10.0, 60.0)
+            return 2.0**32 - rate * self.rng.uniform(3.0, 15.0)
         return rate * 0.04 * up
 
     # -- physics --------------------------------------------------------------------------------
@@ -120,12 +132,16 @@ class BoardSim:
 
     def _thermal(self, now: float, dt: float) -> None:
         p = self.p
-        ambient = self.ambient + math.sin(now / 900.0) * 1.0
-        fan_div = 1.0 + (p.fan.gain * self.pwm / 255.0 if p.fan else 0.0)
-        target = ambient + IDLE_RISE + p.rise * self._power_fraction() / fan_div
-        self.temp += (target - self.temp) * (1.0 - math.exp(-dt / p.tau))
+        self.temp += (self._target(now) - self.temp) * (1.0 - math.exp(-dt / p.tau))
         if p.fan:
             self._fan(p)
+
+    def _target(self, now: float) -> float:
+        """Where the temperature heads: ambient (drifting slowly) plus the rise for this power."""
+        p = self.p
+        ambient = self.ambient + math.sin(now / 900.0) * 1.0
+        fan_div = 1.0 + (p.fan.gain * self.pwm / 255.0 if p.fan else 0.0)
+        return ambient + IDLE_RISE + p.rise * self._power_fraction() / fan_div
 
     def _fan(self, p: Profile) -> None:
         pwm = 0
@@ -167,7 +183,7 @@ class BoardSim:
             t[4] += hz * (1.0 - u) * 0.005
         mean = sum(self.util) / len(self.util)
         for nic, c in zip(self.p.nics, self.net):
-            rx = nic.rate * dt * (0.02 + 0.6 * mean) * (0.8 + 0.4 * self.rng.random())
+            rx = nic.rate * dt * (0.01 + 0.3 * mean) * (0.8 + 0.4 * self.rng.random())
             c[0] += rx
             c[1] += rx / PACKET
             c[2] += rx * 0.35

@@ -61,3 +61,18 @@ async def test_remote_errors_are_one_line(controller):
     with pytest.raises(PowerError, match="i2cset on ctl failed"):
         await missing.on()
     await access.close()
+
+
+async def test_read_modify_write_is_atomic_across_processes(controller, ssh_lab):
+    """Eight separate SSH sessions (think: Slurm resuming and suspending nodes at once) each set
+    one bit of the same latch; flock on the controller keeps every bit."""
+    import asyncio
+    from console.power.bus import RemoteBus
+    access, tools, state = controller
+    target = access.targets["ctl"]
+    buses = [RemoteBus(1, SshAccess({"ctl": target}).runner_for("ctl"), "ctl", tools["i2cget"],
+                       tools["i2cset"]) for _ in range(8)]
+    await buses[0].write(0x38, None, 0x00)                 # PCF8574A: all latches low
+    await asyncio.gather(*(bus.rmw(0x38, None, 1 << i, 1 << i) for i, bus in enumerate(buses)))
+    assert load(state)[1].devices[0x38].latch == 0xFF
+    await access.close()

@@ -3,11 +3,19 @@ node over SSH with i2c-tools. Both raise PowerError with one line naming the bus
 
 register=None means a plain byte transfer (PCF8574 has no registers): SMBus receive/send byte,
 which is `i2cget -y BUS ADDR` and `i2cset -y BUS ADDR BYTE` in i2c-tools.
+
+rmw() changes some bits of one register atomically across processes (two `roost power` runs,
+e.g. Slurm resuming p1 while suspending p2, must not lose each other's bits): locally under an
+flock on a per-expander lock file, remotely as one shell command under flock(1) on the controller.
 """
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import os
 import shlex
+import tempfile
+from contextlib import contextmanager
 from typing import Any, Callable
 
 from console.power.base import PowerError, Runner
@@ -52,10 +60,34 @@ class LocalBus:
             raise PowerError(f"I2C write failed at {self.where()} {addr:#04x}"
                              f"{_reg(register)}: {e.strerror or e}") from None
 
+    async def rmw(self, addr: int, register: int | None, mask: int, bits: int) -> tuple[int, int]:
+        """Set the mask bits of a register to bits; returns (old, new). Skips an unneeded write."""
+        with _file_lock(lock_name(self.bus, addr)):
+            old = await self.read(addr, register)
+            new = (old & ~mask & 0xFF) | (bits & mask)
+            if new != old:
+                await self.write(addr, register, new)
+        return old, new
+
     def close(self) -> None:
         if self._dev is not None:
             self._dev.close()
             self._dev = None
+
+
+def lock_name(bus: int, addr: int) -> str:
+    return f"roost-i2c-{bus}-{addr:02x}.lock"
+
+
+@contextmanager
+def _file_lock(name: str):
+    where = "/run/lock" if os.access("/run/lock", os.W_OK) else tempfile.gettempdir()
+    fd = os.open(os.path.join(where, name), os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)   # closing drops the lock
 
 
 def _smbus2_open(bus: int):
@@ -94,15 +126,36 @@ class RemoteBus:
         argv += [f"{value:#04x}"] if register is None else [f"{register:#04x}", f"{value:#04x}", "b"]
         await self._run(argv, addr, register)
 
+    async def rmw(self, addr: int, register: int | None, mask: int, bits: int) -> tuple[int, int]:
+        """One shell command under flock(1) on the controller: read, change the mask bits, write
+        only when needed, print "old new"."""
+        reg = [f"{register:#04x}"] if register is not None else []
+        get = shlex.join([self.i2cget, "-y", str(self.bus), f"{addr:#04x}", *reg, *(["b"] if reg else [])])
+        put = shlex.join([self.i2cset, "-y", str(self.bus), f"{addr:#04x}", *reg])
+        script = (f'v=$({get}) || exit 1; n=$(( (v & {~mask & 0xFF}) | {bits & mask} )); '
+                  f'[ "$n" -eq "$((v))" ] || {put} "$n"{" b" if reg else ""} || exit 1; '
+                  f'echo "$((v)) $n"')
+        lock = shlex.quote(f"/tmp/{lock_name(self.bus, addr)}")
+        command = (f"if command -v flock >/dev/null 2>&1; then flock {lock} sh -c {shlex.quote(script)}; "
+                   f"else sh -c {shlex.quote(script)}; fi")
+        out = await self._shell(command, "i2cget/i2cset", addr, register)
+        try:
+            old, new = (int(x) for x in out.split()[-2:])
+        except ValueError:
+            raise PowerError(f"i2c read-modify-write on {self.host} printed {out.strip()[:60]!r}") from None
+        return old, new
+
     async def _run(self, argv: list[str], addr: int, register: int | None) -> str:
-        command = shlex.join(argv)
+        return await self._shell(shlex.join(argv), argv[0], addr, register)
+
+    async def _shell(self, command: str, what: str, addr: int, register: int | None) -> str:
         try:
             result = await self.runner(command, self.timeout)
         except asyncio.TimeoutError:
-            raise PowerError(f"{argv[0]} on {self.host} timed out after {self.timeout:g}s") from None
+            raise PowerError(f"{what} on {self.host} timed out after {self.timeout:g}s") from None
         if result.exit_status != 0:
             why = (result.stderr or result.stdout).strip().splitlines() or [f"exit {result.exit_status}"]
-            raise PowerError(f"{argv[0]} on {self.host} failed at bus {self.bus} {addr:#04x}"
+            raise PowerError(f"{what} on {self.host} failed at bus {self.bus} {addr:#04x}"
                              f"{_reg(register)}: {why[-1]}")
         return result.stdout
 

@@ -113,26 +113,17 @@ class ExpanderDriver(Driver):
     def _wrap(self, e: Exception) -> Exception:
         return self.error(str(e)) if not str(e).startswith("node ") else e
 
-    async def _rmw(self, register: int, set_bits: bool) -> None:
-        """Change only this pin's bit of a register; skip the write when already right."""
-        old = await self.bus.read(self.address, register)
-        new = old | self.mask if set_bits else old & ~self.mask & 0xFF
-        if new != old:
-            await self.bus.write(self.address, register, new)
-
     async def _set_registered(self, level: bool) -> None:
-        await self._rmw(self.chip.output[self.port], level)     # latch first, then direction
+        bits = self.mask if level else 0
+        await self.bus.rmw(self.address, self.chip.output[self.port], self.mask, bits)  # latch first
         config = await self.bus.read(self.address, self.chip.config[self.port])
-        if config & self.mask:
+        if config & self.mask:                                                        # then direction
             if not self.configure:
                 raise self.error(f"pin {self.pin} is an input and configure = false")
-            await self.bus.write(self.address, self.chip.config[self.port], config & ~self.mask & 0xFF)
+            await self.bus.rmw(self.address, self.chip.config[self.port], self.mask, 0)
 
     async def _set_quasi(self, level: bool) -> None:
-        old = await self.bus.read(self.address, None)
-        new = old | self.mask if level else old & ~self.mask & 0xFF
-        if new != old:
-            await self.bus.write(self.address, None, new)
+        await self.bus.rmw(self.address, None, self.mask, self.mask if level else 0)
 
     async def _level(self) -> bool:
         """The pin's electrical level: input register with any polarity inversion undone."""

@@ -228,3 +228,10 @@ def test_the_documented_examples_build(tmp_path):
     assert [d.describe() for d in drivers][:2] == ["xra1200 bus 1 on ctl address 0x20 pin 0",
                                                    "xra1200 bus 1 on ctl address 0x20 pin 1"]
     check_channels(drivers)
+
+
+def test_real_smbus2_on_a_host_without_that_bus():
+    """No /dev/i2c-* in this kernel: the real smbus2 open fails and says which device."""
+    d = build_driver("n1", {"driver": "expander", "chip": "xra1200", "bus": 7, "pin": 0})
+    with pytest.raises(PowerError, match=r"^node n1: power expander: cannot open /dev/i2c-7: No such file or directory$"):
+        run(d.status())

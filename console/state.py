@@ -6,6 +6,7 @@ data. Alerts are conditions (node, kind) that open and clear; each transition is
 """
 from __future__ import annotations
 
+import functools
 import re
 import time
 from collections import deque
@@ -482,6 +483,7 @@ SORT_KEYS = {
 }
 
 
+@functools.lru_cache(maxsize=8192)
 def _natural(name: str) -> tuple:
     # n2 before n10, like sinfo and ClusterShell order nodes.
     return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in _DIGITS.split(name))

@@ -33,7 +33,7 @@ class FleetScreen(Screen):
         self.state = state
         self.query_text = ""
         self.sort, self.reverse = "name", False
-        self.rows_rendered = 0
+        self.rows_shown = 0
 
     def compose(self) -> ComposeResult:
         yield SummaryBar(id="summary")
@@ -62,7 +62,7 @@ class FleetScreen(Screen):
         """Redraw from state; the app calls this about once a second."""
         now = time.time() if now is None else now
         rows = select_rows(self.state.rows(now), self.query_text, self.sort, self.reverse)
-        self.rows_rendered = self.table.show(rows, self.state.marked)
+        self.rows_shown = self.table.show(rows, self.state.marked)
         self.table.set_sort_label(self.sort, self.reverse)
         self.query_one(SummaryBar).show(self.state.summary(now), self.pal,
                                         len(self.state.marked), len(rows), self.query_text,

@@ -100,15 +100,19 @@ class Heatmap(Widget, can_focus=True):
     def render(self) -> Text:
         out, layout = Text(no_wrap=True), []
         width, group, line = self.per_line(), None, []
+        groups = [group_of(r) for r in self.rows]
+        counts: dict[str, int] = {}
+        for g in groups:
+            counts[g] = counts.get(g, 0) + 1
         for i, row in enumerate(self.rows):
-            g = group_of(row)
+            g = groups[i]
             if g != group or len(line) == width:
                 if line:
                     layout.append(line)
                 if g != group:
                     layout.append([-1])
                     out.append(("\n" if layout[:-1] else "") + safe_line(g), style="bold")
-                    out.append(f"  ({sum(1 for r in self.rows if group_of(r) == g)})")
+                    out.append(f"  ({counts[g]})")
                 group, line = g, []
                 out.append("\n")
             line.append(i)

@@ -1,13 +1,13 @@
 """The fleet table: one row per node, a Line-API widget built for hundreds of rows at 1 Hz.
 
-Each row is rendered to one Strip and cached with the cell values it came from; a refresh
-drops the strips of rows whose values changed, and painting renders only the visible lines. A new
+A refresh only stores the new rows and their order; painting renders a visible row's cells and
+Strip when what it displays changed, so off-screen rows cost nothing. A new
 sort order is a re-index of cached strips, so a key press repaints in a few milliseconds
 (DataTable re-renders every visible cell: ~60 ms per repaint at 200x50).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 from rich.segment import Segment
@@ -22,7 +22,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from console.messages import NodeChosen
-from console.state import Row
+from console.state import UP, Row
 from console.widgets import cells
 
 
@@ -54,11 +54,6 @@ GAP = 1
 NAME_MAX = 24
 
 
-def signature(cells_: list[Text]) -> tuple:
-    # Text equality ignores the base style; a theme change must still re-render the row.
-    return tuple((t.plain, str(t.style), tuple(t.spans)) for t in cells_)
-
-
 class NodeTable(ScrollView, can_focus=True):
     """Rows keyed by node name; a mark glyph in the first column; the header stays on top."""
 
@@ -87,7 +82,8 @@ class NodeTable(ScrollView, can_focus=True):
     def __init__(self, **kw) -> None:
         super().__init__(**kw)
         self._order: list[str] = []
-        self._cells: dict[str, list[Text]] = {}
+        self._rows: dict[str, Row] = {}
+        self._marked: set[str] = set()
         self._strips: dict[str, tuple[tuple, Strip]] = {}
         self._widths = [1] + [c.width for c in COLUMNS]
         self._labels = {c.key: c.label for c in COLUMNS}
@@ -96,7 +92,9 @@ class NodeTable(ScrollView, can_focus=True):
 
     # ---- data in -----------------------------------------------------------------------------
     def set_palette(self, pal: dict[str, str]) -> None:
-        self.palette = pal    # the next show() re-renders rows whose styles changed
+        if pal != self.palette:
+            self.palette, self._header = pal, None
+            self._strips.clear()     # every row's colours changed
 
     def set_sort_label(self, sort: str, reverse: bool) -> None:
         labels = {c.key: c.label + ((" ▼" if reverse else " ▲") if c.key == sort else "")
@@ -106,28 +104,24 @@ class NodeTable(ScrollView, can_focus=True):
             self.refresh()
 
     def show(self, rows: list[Row], marked: set[str]) -> int:
-        """Put rows on screen in this order; returns how many shown rows changed."""
+        """Put rows on screen in this order; returns how many rows are shown.
+
+        Nothing is rendered here: painting builds the cells and strip of a visible row only
+        when what it displays changed since that row was last painted.
+        """
         keep = self.current_node
-        fresh = {r.name: self._make_cells(r, r.name in marked) for r in rows}
-        self._fit_name(fresh)
-        changed = 0
-        for name, cells_ in fresh.items():
-            cached = self._strips.get(name)
-            if cached is not None and cached[0] != signature(cells_):
-                del self._strips[name]     # re-rendered lazily, only if it is painted
-                changed += 1
-        for gone in set(self._strips) - set(fresh):
-            del self._strips[gone]
-        self._cells, self._order = fresh, [r.name for r in rows]
+        self._rows = {r.name: r for r in rows}
+        self._order, self._marked = [r.name for r in rows], set(marked)
+        self._fit_name(rows)
         self.virtual_size = Size(sum(self._widths) + GAP * len(self._widths), len(rows) + 1)
-        if keep in fresh:
+        if keep in self._rows:
             self.cursor_row = self._order.index(keep)
         self.cursor_row = min(self.cursor_row, max(0, len(rows) - 1))
         self.refresh()
-        return changed
+        return len(rows)
 
     def cell(self, node: str, key: str) -> Text:
-        return self._cells[node][KEYS.index(key)]
+        return self._make_cells(self._rows[node], node in self._marked)[KEYS.index(key)]
 
     @property
     def current_node(self) -> str | None:
@@ -139,9 +133,9 @@ class NodeTable(ScrollView, can_focus=True):
         mark = Text("✓" if marked else " ", style=self.palette.get("roost-mark", ""))
         return [mark] + [c.cell(row, self.palette) for c in COLUMNS]
 
-    def _fit_name(self, fresh: dict[str, list[Text]]) -> None:
+    def _fit_name(self, rows: list[Row]) -> None:
         i = KEYS.index("name")
-        want = min(NAME_MAX, max([6] + [len(c[i].plain) for c in fresh.values()]))
+        want = min(NAME_MAX, max([6] + [len(r.name) for r in rows]))
         if want != self._widths[i]:
             self._widths[i], self._header = want, None
             self._strips.clear()      # every row's layout moved
@@ -162,10 +156,13 @@ class NodeTable(ScrollView, can_focus=True):
         return self._line(cells_, self.rich_style)
 
     def _strip(self, name: str) -> Strip:
+        row, marked = self._rows[name], name in self._marked
+        # an up node does not show its age, so a new age alone must not re-render it
+        shown = (replace(row, age=None) if row.state == UP else
+                 replace(row, age=int(row.age or 0)), marked)
         cached = self._strips.get(name)
-        if cached is None:   # dropped by a style or width change: render on first paint
-            cells_ = self._cells[name]
-            cached = self._strips[name] = (signature(cells_), self._render_row(cells_))
+        if cached is None or cached[0] != shown:
+            cached = self._strips[name] = (shown, self._render_row(self._make_cells(row, marked)))
         return cached[1]
 
     def header_strip(self) -> Strip:

@@ -231,3 +231,21 @@ def test_bad_arguments_are_one_line_errors():
         DemoFleet(3, profile="commodore64")
     with pytest.raises(ValueError, match="at least one node"):
         DemoFleet(0)
+
+
+async def test_detached_jobs_load_their_node(tmp_path):
+    from console.demo import shell
+    async with DemoFleet(2, profile="rpi4", steady=True, state_dir=tmp_path) as demo:
+        name = demo.nodes[0].name
+        conn = await transport.connect(demo.targets()[0])
+        async with conn:
+            await conn.run("for i in 1 2 3; do nohup sleep 60 >/dev/null 2>&1 & done")
+            counts = shell.job_counts(demo.node(name).ctx.tag)
+            assert counts == {name: 3}
+            await until(lambda: demo.node(name).sim.jobs == 3, what="three jobs seen")
+            assert demo.node(demo.nodes[1].name).sim.jobs == 0
+            util = demo.node(name).sim
+            util.advance(time.time() + 1)
+            assert sum(u > 0.9 for u in util.util) >= 3   # three cores busy
+            await demo.power(name).off()                  # and power-off kills them
+        assert shell.job_counts(demo.node(name).ctx.tag) == {}

@@ -20,7 +20,7 @@ from pathlib import Path
 import asyncssh
 
 from collectors.model import NodeTarget
-from console.demo import control
+from console.demo import control, shell
 from console.demo.boards import fleet_profiles
 from console.demo.node import DemoNode, NodeContext
 from console.demo.power import DemoPowerChannel
@@ -57,6 +57,7 @@ class DemoFleet:
         self._ticker = Ticker(slot=min(0.05, interval / 4))
         self._chaos: asyncio.Task | None = None
         self._control: asyncio.AbstractServer | None = None
+        self._jobs: asyncio.Task | None = None
         self.drops = 0
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -75,13 +76,16 @@ class DemoFleet:
         for n in self._nodes:
             n.power = self._power[n.name]
         self._control = await control.serve(self, self.control_socket)
+        loop = asyncio.get_running_loop()
         if not self.steady and self.drop_every > 0:
-            self._chaos = asyncio.get_running_loop().create_task(self._drop_offs())
+            self._chaos = loop.create_task(self._drop_offs())
+        self._jobs = loop.create_task(self._count_jobs(ctx))
 
     async def stop(self) -> None:
-        if self._chaos:
-            self._chaos.cancel()
-            await asyncio.gather(self._chaos, return_exceptions=True)
+        for task in (self._chaos, self._jobs):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         if self._control is not None:
             self._control.close()
             self._control = None
@@ -205,6 +209,18 @@ class DemoFleet:
             up = [n for n in self._nodes if n.state == "on"]
             if up:
                 await self.drop(rng.choice(up).name, rng.uniform(*self.drop_for))
+
+
+    async def _count_jobs(self, ctx: NodeContext) -> None:
+        """Detached jobs (nohup, setsid) load their node's CPUs too: count them every few
+        seconds, but only once some command has run (an idle demo never scans /proc)."""
+        while True:
+            await asyncio.sleep(max(2.0, 2 * self.interval))
+            if not ctx.commands:
+                continue
+            counts = shell.job_counts(ctx.tag)
+            for n in self._nodes:
+                n.sim.jobs = max(len(n.procs), counts.get(n.name, 0))
 
 
 def _raise_fd_limit(want: int) -> None:

@@ -38,6 +38,7 @@ class NodeContext:
     tag: str                  # marks this fleet's processes (power-off kills them)
     interval: float
     host: str = "127.0.0.1"
+    commands: int = 0         # commands started so far (the job scan waits for the first)
 
 
 class SamplerSession:
@@ -173,6 +174,7 @@ class DemoNode:
             self.sessions.discard(session)
 
     async def _run(self, process: asyncssh.SSHServerProcess, command: str) -> int:
+        self.ctx.commands += 1
         async with self.slots:
             return await shell.run_command(self, process, command)
 

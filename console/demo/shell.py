@@ -105,17 +105,47 @@ def _take_tty() -> None:
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
+def _our_processes() -> Iterator[tuple[int, bytes]]:
+    """(pid, environ) of this user's processes other than this one."""
+    me, mine = os.getuid(), os.getpid()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == mine:
+            continue
+        try:
+            if entry.stat().st_uid == me:
+                yield int(entry.name), (entry / "environ").read_bytes()
+        except OSError:
+            continue
+
+
+def _ppid(pid: int) -> int:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return int(stat.rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def job_counts(fleet_tag: str) -> dict[str, int]:
+    """Jobs running per node: processes carrying this fleet's tag whose parent does not
+    (a job's shell and its children count once; a detached job counts once too)."""
+    marker = f"ROOST_DEMO_TAG={fleet_tag}:".encode()
+    tagged: dict[int, str] = {}
+    for pid, environ in _our_processes():
+        at = environ.find(marker)
+        if at >= 0:
+            end = environ.find(b"\0", at)
+            tagged[pid] = environ[at + len(marker):end if end >= 0 else None].decode()
+    counts: dict[str, int] = {}
+    for pid, node in tagged.items():
+        if _ppid(pid) not in tagged:
+            counts[node] = counts.get(node, 0) + 1
+    return counts
+
+
 def tagged_pids(tag: str) -> Iterator[int]:
     """Our processes whose environment carries ROOST_DEMO_TAG=tag."""
     needle = f"ROOST_DEMO_TAG={tag}\0".encode()
-    me = os.getuid()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            if entry.stat().st_uid != me:
-                continue
-            if needle in (entry / "environ").read_bytes():
-                yield int(entry.name)
-        except OSError:
-            continue
+    for pid, environ in _our_processes():
+        if needle in environ:
+            yield pid

@@ -35,10 +35,10 @@ class BoardSim:
         self.jobs = 0                                  # real commands running on this node
         self.undervolt_next = now + rng.expovariate(1 / (300.0 if p.arm32 else 900.0))
         self._freq_str = {f: f"{f}\n" for c in p.clusters for f in c.opps_khz}
-        self._cpu_cluster = [0] * p.cores
-        for ci, c in enumerate(p.clusters):
-            for cpu in c.cpus:
-                self._cpu_cluster[cpu] = ci
+        self.cores = p.cores
+        # (scaling_cur, scaling_min, scaling_max keys, cluster, its OPPs) per cpu, built once.
+        self._freq_keys = [(*freq_keys(cpu), ci, p.clusters[ci].opps_khz)
+                           for cpu, ci in layout.freqs]
         self.boot(now - rng.uniform(3600.0, 20 * 86400.0), now)
         self._settle(now)
 
@@ -99,7 +99,7 @@ class BoardSim:
             if self.work_k:
                 self.work_k, self.work_until = 0, self.work_until + rng.expovariate(1 / 40.0)
             else:
-                self.work_k = rng.randint(1, self.p.cores)
+                self.work_k = rng.randint(1, self.cores)
                 self.work_u = rng.uniform(0.6, 1.0)
                 self.work_until += rng.expovariate(1 / 60.0)
 
@@ -111,7 +111,7 @@ class BoardSim:
 
     def _utilisation(self) -> None:
         # Busy work lands on the biggest cores first (the scheduler prefers them); jobs fill next.
-        n, rnd = self.p.cores, self.rng.random
+        n, rnd = self.cores, self.rng.random
         busy = min(n, self.work_k + self.jobs)
         order = range(n - 1, -1, -1)
         util = [0.01 + 0.05 * rnd() for _ in range(n)]
@@ -202,13 +202,11 @@ class BoardSim:
                "proc/meminfo": self._meminfo(), "proc/uptime": self._uptime(now),
                "proc/net/dev": self._netdev()}
         self._sensor_files(out)
-        fs = self._freq_str
-        for cpu, ci in self.layout.freqs:
-            c = self.p.clusters[ci]
-            cur, lo, hi = freq_keys(cpu)
-            out[cur] = fs[self.freq[ci]]
-            out[lo] = fs[c.opps_khz[0]]
-            out[hi] = fs[c.opps_khz[len(c.opps_khz) - 1 - self.level[ci]]]
+        fs, freq, level = self._freq_str, self.freq, self.level
+        for cur, lo, hi, ci, opps in self._freq_keys:
+            out[cur] = fs[freq[ci]]
+            out[lo] = fs[opps[0]]
+            out[hi] = fs[opps[len(opps) - 1 - level[ci]]]
         if self.layout.throttled:
             out[self.layout.throttled] = f"{self.flags:x}\n"
         return out

@@ -169,3 +169,15 @@ def test_bad_profile_name_is_one_clear_error():
     with pytest.raises(ValueError, match="unknown demo profile 'pi9'.*mixed"):
         profile_for("pi9")
     assert {p.name for p in fleet_profiles(10, "mixed")} == set(PROFILES)
+
+
+def test_demo_package_is_ui_free():
+    import subprocess
+    import sys
+    mods = ["boards", "layout", "sim", "tree", "node", "shell", "ticker", "power", "fleet",
+            "control", "inventory", "runner", "cli"]
+    code = ("import sys\n" + "".join(f"import console.demo.{m}\n" for m in mods) +
+            "bad = [m for m in ('textual', 'rich', 'plotext') if m in sys.modules]\n"
+            "print(','.join(bad))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""

@@ -14,9 +14,11 @@ from typing import Sequence
 
 from console.collect import positive_seconds as seconds
 from console.collect import add_output_arguments, probe_all, run_collect
+from console import paths
 from console.config import Config, ConfigError, load_config
 
 
+SERVE_PROMETHEUS = ("127.0.0.1", 9856)  # loopback unless the user says otherwise
 NODESET_HELP = "nodes and @groups in hostlist syntax, e.g. 'n[1-4],@rack2' (default: all)"
 
 
@@ -39,6 +41,9 @@ def build_parser() -> Parser:
     _check_parser(sub)
     _collect_parser(sub)
     _demo_parser(sub)
+    _serve_parser(sub)
+    _jobs_parsers(sub)
+    _power_parser(sub)
     return p
 
 
@@ -74,6 +79,24 @@ def _demo_parser(sub) -> None:
     demo_cli.add_arguments(s)
 
 
+def _serve_parser(sub) -> None:
+    s = sub.add_parser("serve", help="headless daemon: metrics, the job scheduler, /metrics")
+    s.add_argument("nodeset", nargs="?", metavar="NODESET", help=NODESET_HELP)
+    add_output_arguments(s)
+    s.set_defaults(prometheus=SERVE_PROMETHEUS)
+
+
+def _jobs_parsers(sub) -> None:
+    from console.jobs import cli as jobs_cli
+    jobs_cli.register(sub)
+
+
+def _power_parser(sub) -> None:
+    from console.power import cli as power_cli
+    s = sub.add_parser("power", help="node power: status, on, off, cycle (Slurm hostlists accepted)")
+    power_cli.add_arguments(s)
+
+
 def load(args: argparse.Namespace) -> Config:
     return load_config(args.config, inventory=args.inventory, ssh_config=args.ssh_config,
                        state_dir=args.state_dir)
@@ -95,8 +118,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
+    if getattr(args, "jobs_handler", None) is not None:
+        return args.jobs_handler(args, load(args))
     command = {"nodes": cmd_nodes, "check": cmd_check, "collect": cmd_collect,
-               "demo": cmd_demo}.get(args.command, cmd_console)
+               "demo": cmd_demo, "serve": cmd_serve, "power": cmd_power}.get(args.command, cmd_console)
     return command(args)
 
 
@@ -127,6 +152,28 @@ def cmd_collect(args: argparse.Namespace) -> int:
     own_source = args.local or args.procfs or args.sysfs
     targets = [] if own_source and not args.nodeset else load(args).targets(args.nodeset)
     return run_collect(targets, args)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """collect forever (SQLite in the state dir, /metrics) and hold the job scheduler."""
+    config = load(args)
+    if args.db is None:  # a daemon keeps history unless told where else
+        args.db = str(paths.default_db(paths.ensure_state_dir(config.state_dir)))
+    return run_collect(config.targets(args.nodeset), args, companion=_scheduler(config))
+
+
+def _scheduler(config: Config):
+    async def schedule(fleet, stop) -> None:
+        from console.jobs.service import run_scheduler
+        if not await run_scheduler(config, stop, fleet=fleet):
+            print("roost: another roost holds the job scheduler; serving metrics only",
+                  file=sys.stderr, flush=True)
+    return schedule
+
+
+def cmd_power(args: argparse.Namespace) -> int:
+    from console.power import cli as power_cli
+    return power_cli.run(args, load(args))
 
 
 def cmd_nodes(args: argparse.Namespace) -> int:

@@ -18,7 +18,7 @@ import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 from collectors.model import NodeEvent, NodeTarget, Sample
 from console import paths
@@ -182,8 +182,12 @@ def _open(path, make: Callable[[], Any]) -> Any:
         raise UsageError(f"cannot open {path}: {getattr(exc, 'strerror', None) or exc}") from None
 
 
-def run_collect(targets: list[NodeTarget], args: argparse.Namespace) -> int:
-    """Collect from targets (plus --local / --procfs trees in args) until done; exit status."""
+def run_collect(targets: list[NodeTarget], args: argparse.Namespace, *,
+                companion: Companion | None = None) -> int:
+    """Collect from targets (plus --local / --procfs trees in args) until done; exit status.
+
+    companion(fleet, stop) runs beside the collection on the same connections (`roost serve`
+    schedules jobs there); fleet is None when no remote node is collected."""
     try:
         plan = plan_from_args(args)
         sources = _sources(targets, args, plan)
@@ -194,10 +198,13 @@ def run_collect(targets: list[NodeTarget], args: argparse.Namespace) -> int:
         _note("nothing to collect: no nodes configured (try --local, --procfs DIR, or `roost demo`)")
         return 2
     try:
-        return asyncio.run(_collect(sources, plan))
+        return asyncio.run(_collect(sources, plan, companion))
     except UsageError as exc:
         _note(str(exc))
         return 2
+
+
+Companion = Callable[[Any, asyncio.Event], Awaitable[None]]
 
 
 @dataclass
@@ -243,7 +250,7 @@ def _tree_sampler(procfs: str, sysfs: str) -> tuple[str, Callable[[], Sample]]:
     return name, lambda: build_sample(name, read_tree(procfs, sysfs), time.time())
 
 
-async def _collect(sources: Sources, plan: Plan) -> int:
+async def _collect(sources: Sources, plan: Plan, companion: Companion | None = None) -> int:
     run = Run(plan, sources.names)
     run.up = {n: False for n in sources.names}
     stop = asyncio.Event()
@@ -255,7 +262,7 @@ async def _collect(sources: Sources, plan: Plan) -> int:
         sinks.close()
         raise
     try:
-        await _drive(sources, plan, run, sinks, stop)
+        await _drive(sources, plan, run, sinks, stop, companion)
     finally:
         signals()
         sinks.write(run.pending)
@@ -290,19 +297,35 @@ def _serve(plan: Plan, run: Run):
         raise UsageError(f"cannot serve /metrics on {host}:{port}: {exc.strerror or exc}") from None
 
 
-async def _drive(sources: Sources, plan: Plan, run: Run, sinks: Sinks, stop: asyncio.Event) -> None:
+async def _drive(sources: Sources, plan: Plan, run: Run, sinks: Sinks, stop: asyncio.Event,
+                 companion: Companion | None = None) -> None:
     queue: asyncio.Queue = asyncio.Queue()
     interval = plan.interval or _interval(sources)
     tasks = [asyncio.create_task(_poll(name, fn, interval, queue)) for name, fn in sources.pollers]
     fleet = await _start_fleet(sources.remote, queue, tasks)
+    beside = asyncio.create_task(companion(fleet, stop)) if companion is not None else None
     try:
         await _consume(queue, run, sinks, stop, interval, _deadline(plan, sources, interval))
     finally:
+        await _end_companion(beside, stop)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         if fleet is not None:
             await fleet.stop()
+
+
+async def _end_companion(task: asyncio.Task | None, stop: asyncio.Event) -> None:
+    # the companion ends on stop (a scheduler finishes its step); cancel only if it hangs
+    if task is None:
+        return
+    stop.set()
+    try:
+        await asyncio.wait_for(task, timeout=15.0)
+    except asyncio.TimeoutError:
+        pass
+    except Exception as exc:  # noqa: BLE001 - report, never lose the flush of the sinks
+        _note(f"{type(exc).__name__}: {exc}")
 
 
 def _interval(sources: Sources) -> float:

@@ -117,6 +117,20 @@ async def test_outputs_fetched_by_sftp_when_not_shared(tmp_path, nodes):
         assert (private / f"e_{i}.txt").read_text() == "e\n"
 
 
+async def test_array_default_output_is_slurm_A_a(tmp_path, nodes, shared_dir):
+    """No --output: sbatch names array task files slurm-<array job>_<index>.out."""
+    store = Store(tmp_path / "q.db")
+    job = submit(store, "-a", "2-3", "-D", str(shared_dir), "--wrap", "echo $SLURM_ARRAY_TASK_ID")
+    sched = await scheduler(store, nodes)
+    try:
+        await until(sched, done(store, job))
+    finally:
+        await sched.close()
+    for i in (2, 3):
+        assert (shared_dir / f"slurm-{job}_{i}.out").read_text() == f"{i}\n"
+    assert not list(shared_dir.glob(f"slurm-{job + 1}.out"))
+
+
 async def test_dependencies(tmp_path, nodes, shared_dir):
     store = Store(tmp_path / "q.db")
     out = ["-o", str(shared_dir / "%j.out")]

@@ -31,24 +31,45 @@ def register(subparsers) -> None:
     s.add_argument("-W", "--wait", action="store_true",
                    help="wait for the job to end; exit with its (highest) exit code")
     s.add_argument("--parsable", action="store_true", help="print only the job id")
+    s.add_argument("-p", "--partition", help="Slurm partition (backend = \"slurm\" only)")
     s.add_argument("script", nargs="?", metavar="SCRIPT")
-    s.set_defaults(jobs_handler=cmd_submit)
+    s.set_defaults(jobs_handler=_routed("submit", cmd_submit))
 
     s = subparsers.add_parser("queue", help="pending and running jobs (like squeue)")
     s.add_argument("-j", "--jobs", metavar="IDS", help="only these job ids (comma separated)")
     s.add_argument("-a", "--all", action="store_true", help="finished tasks too")
     s.add_argument("--json", action="store_true", help="one JSON document")
-    s.set_defaults(jobs_handler=cmd_queue)
+    s.add_argument("-P", "--partitions", action="store_true",
+                   help="Slurm's partitions instead (like sinfo; backend = \"slurm\")")
+    s.add_argument("-N", "--nodes", dest="slurm_nodes", action="store_true",
+                   help="Slurm's nodes instead (like sinfo -N; backend = \"slurm\")")
+    s.set_defaults(jobs_handler=_routed("queue", cmd_queue))
 
     s = subparsers.add_parser("job", help="one job: details, output paths, per-task states")
     s.add_argument("job_id", metavar="ID")
     s.add_argument("--json", action="store_true")
-    s.set_defaults(jobs_handler=cmd_job)
+    s.set_defaults(jobs_handler=_routed("job", cmd_job))
 
     for name, what in (("cancel", "cancel"), ("suspend", "suspend"), ("resume", "resume")):
         s = subparsers.add_parser(name, help=f"{what} jobs or array tasks: ID, ID_5, ID_[1-3]")
         s.add_argument("ids", nargs="+", metavar="ID")
-        s.set_defaults(jobs_handler=cmd_request, jobs_want=what)
+        s.set_defaults(jobs_handler=_routed(name, cmd_request), jobs_want=what)
+
+
+def _routed(name: str, builtin):
+    """The handler for [jobs] backend: the built-in queue, or Slurm on the controller."""
+    def handler(args: argparse.Namespace, config) -> int:
+        from console.jobs.slurm import SlurmConfigError, backend_name
+        try:
+            backend = backend_name(config.jobs)
+        except SlurmConfigError as exc:
+            return _fail(name, str(exc), 2)
+        if backend == "slurm":
+            from console.jobs.slurm_cli import HANDLERS
+            return HANDLERS[name](args, config)
+        return builtin(args, config)
+    handler.builtin = builtin
+    return handler
 
 
 def _fail(cmd: str, message: str, code: int = 1) -> int:
@@ -66,6 +87,9 @@ def cmd_submit(args: argparse.Namespace, config) -> int:
         return _fail("submit", str(exc))
     for warning in spec.warnings:
         print(f"roost submit: warning: {warning}", file=sys.stderr)
+    if getattr(args, "partition", None):
+        print("roost submit: warning: ignoring --partition (the built-in queue has none)",
+              file=sys.stderr)
     store = open_store(config.state_dir)
     job_id = store.submit(spec)
     print(job_id if args.parsable else f"Submitted batch job {job_id}", flush=True)
@@ -167,6 +191,8 @@ COLUMNS = [("JOBID", "job_id"), ("NAME", "name"), ("ST", "st"), ("TIME", "time")
 
 
 def cmd_queue(args: argparse.Namespace, config) -> int:
+    if getattr(args, "partitions", False) or getattr(args, "slurm_nodes", False):
+        return _fail("queue", "--partitions/--nodes need [jobs] backend = \"slurm\"")
     store = open_store(config.state_dir)
     try:
         jobs = [int(j) for j in args.jobs.split(",")] if args.jobs else None
@@ -203,7 +229,8 @@ def job_details(store: Store, job_id: int, now: float | None = None) -> dict | N
 
     def paths(t: Task) -> dict:
         v = PatternValues(t.task_job_id, job_id, t.index, spec.name, t.node or "%N", spec.user)
-        out = {"output": _absolute(expand_pattern(spec.output_pattern(), v), spec.work_dir)}
+        out = {"output": _absolute(expand_pattern(spec.output_pattern(t.index is not None), v),
+                                   spec.work_dir)}
         if spec.error:
             out["error"] = _absolute(expand_pattern(spec.error, v), spec.work_dir)
         return out
@@ -216,7 +243,7 @@ def job_details(store: Store, job_id: int, now: float | None = None) -> dict | N
         "dependency": format_dependency(spec.dependencies) or None,
         "nodelist": format_hostlist(spec.nodelist) or None,
         "exclude": format_hostlist(spec.exclude) or None, "requeue": spec.requeue,
-        "output": spec.output_pattern(), "error": spec.error,
+        "output": spec.output_pattern(any(t.index is not None for t in tasks)), "error": spec.error,
         "tasks": [{"task": t.label, "task_job_id": t.task_job_id, "state": t.state.value,
                    "node": t.node, "exit_code": t.exit_code, "attempt": t.attempt,
                    "elapsed": format_time(t.elapsed(now)),

@@ -108,10 +108,14 @@ class JobSpec:
     def work_dir(self) -> str:
         return self.chdir or self.submit_dir
 
-    def output_pattern(self) -> str:
+    def output_pattern(self, in_array: bool | None = None) -> str:
+        """The --output pattern, else sbatch's default. The stored spec keeps no array (its
+        indices live in the tasks table), so callers holding a task say whether it is one."""
         if self.output:
             return self.output
-        return "slurm-%A_%a.out" if self.array is not None else "slurm-%j.out"
+        if in_array is None:
+            in_array = self.array is not None
+        return "slurm-%A_%a.out" if in_array else "slurm-%j.out"
 
     def to_json(self) -> str:
         data = asdict(self)

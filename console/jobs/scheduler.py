@@ -636,7 +636,8 @@ class Scheduler:
     def _paths(self, spec: JobSpec, task: Task, node: str) -> tuple[str, str | None]:
         values = PatternValues(task.task_job_id, task.job_id, task.index, spec.name, node,
                                spec.user)
-        out = _absolute(expand_pattern(spec.output_pattern(), values), spec.work_dir)
+        out = _absolute(expand_pattern(spec.output_pattern(task.index is not None), values),
+                        spec.work_dir)
         err = _absolute(expand_pattern(spec.error, values), spec.work_dir) if spec.error else None
         return out, err
 

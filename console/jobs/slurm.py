@@ -1,0 +1,291 @@
+"""The Slurm backend: roost drives a real Slurm over SSH to its controller node.
+
+    [jobs]
+    backend = "slurm"          # builtin (default) | slurm
+    controller = "ctl"         # the node roost logs in to for sbatch/squeue/scancel/scontrol/sinfo
+    slurm_conf = "/etc/slurm-llnl/slurm.conf"   # optional: SLURM_CONF for those commands
+    squeue_json = true         # optional: false never tries `squeue --json`
+
+Jobs run as the SSH login user of the controller; relative paths (-o, -D) are relative to that
+user's login directory there. Scripts travel on sbatch's stdin, never as a console-host path.
+Every remote argument is shlex-quoted. Failures are SlurmError: one line, Slurm's own words.
+"""
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from typing import Awaitable, Callable, Mapping, Sequence
+
+import asyncssh
+
+from collectors.model import NodeTarget
+from collectors.transport import TransportError, channel_slot, connect as transport_connect
+from console.jobs import slurm_parse as sp
+from console.jobs.model import JobSpec
+from console.jobs.spec import format_dependency, format_hostlist, format_indices, format_time
+
+BACKENDS = ("builtin", "slurm")
+SLURM_KEYS = ("controller", "slurm_conf", "squeue_json")
+TIMEOUT = 30.0
+# Slurm refuses suspend/resume to ordinary users; say what it needs instead of only "denied"
+OPERATOR_HINT = ("scontrol {action} needs root or SlurmUser on the controller: log in there as "
+                 "such ([nodes] user for the controller node)")
+
+
+class SlurmError(Exception):
+    """One line: what failed and why, in Slurm's words where it gave any."""
+
+
+class SlurmConfigError(SlurmError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class SlurmOptions:
+    controller: str
+    slurm_conf: str | None = None
+    squeue_json: bool = True
+
+
+def backend_name(jobs: Mapping) -> str:
+    backend = jobs.get("backend", "builtin")
+    if backend not in BACKENDS:
+        raise SlurmConfigError(f"[jobs] backend: expected one of {', '.join(BACKENDS)}, "
+                               f"got {backend!r}")
+    return backend
+
+
+def slurm_options(jobs: Mapping, node_names: Sequence[str]) -> SlurmOptions:
+    """[jobs] of a backend = "slurm" config, checked: the controller must be a known node."""
+    controller = jobs.get("controller")
+    if not isinstance(controller, str) or not controller:
+        raise SlurmConfigError('[jobs] controller: expected the name of the node that runs the '
+                               'Slurm client commands (backend = "slurm")')
+    if node_names and controller not in node_names:
+        raise SlurmConfigError(f"[jobs] controller: no node named {controller!r}")
+    conf = jobs.get("slurm_conf")
+    if conf is not None and (not isinstance(conf, str) or not conf):
+        raise SlurmConfigError(f"[jobs] slurm_conf: expected a path string, got {conf!r}")
+    use_json = jobs.get("squeue_json", True)
+    if not isinstance(use_json, bool):
+        raise SlurmConfigError(f"[jobs] squeue_json: expected true or false, got {use_json!r}")
+    return SlurmOptions(controller, conf, use_json)
+
+
+def spec_flags(spec: JobSpec) -> list[str]:
+    """sbatch flags for a JobSpec built by roost (TUI or directives). The script keeps its own
+    #SBATCH lines; these flags win over them as on the command line."""
+    flags = [f"--job-name={spec.name}"]
+    if spec.cpus != 1:
+        flags.append(f"--cpus-per-task={spec.cpus}")
+    if spec.mem_mb is not None:
+        flags.append(f"--mem={spec.mem_mb}M")
+    if spec.time_limit is not None:
+        flags.append(f"--time={format_time(spec.time_limit)}")
+    if spec.array is not None:
+        limit = f"%{spec.array_limit}" if spec.array_limit else ""
+        flags.append(f"--array={format_indices(list(spec.array))}{limit}")
+    flags += [f"--output={spec.output}"] if spec.output else []
+    flags += [f"--error={spec.error}"] if spec.error else []
+    if spec.dependencies.items:
+        flags.append(f"--dependency={format_dependency(spec.dependencies)}")
+    flags += [f"--nodelist={format_hostlist(spec.nodelist)}"] if spec.nodelist else []
+    flags += [f"--exclude={format_hostlist(spec.exclude)}"] if spec.exclude else []
+    flags += [f"--chdir={spec.chdir}"] if spec.chdir else []
+    flags += ["--requeue"] if spec.requeue else []
+    return flags
+
+
+Connect = Callable[[], Awaitable[asyncssh.SSHClientConnection]]
+
+
+class SlurmBackend:
+    """Slurm's client commands on the controller, over one SSH connection opened on first use.
+
+    SlurmBackend(target) or SlurmBackend(conn_factory); use `async with` or call close().
+    """
+
+    def __init__(self, target: NodeTarget | Connect, *, slurm_conf: str | None = None,
+                 squeue_json: bool | None = None, timeout: float = TIMEOUT):
+        if isinstance(target, NodeTarget):
+            self.name = target.name
+            self._connect: Connect = lambda: transport_connect(target)
+        else:
+            self.name, self._connect = "controller", target
+        self.slurm_conf, self.timeout = slurm_conf, timeout
+        self._json = None if squeue_json is None or squeue_json else False
+        self._conn: asyncssh.SSHClientConnection | None = None
+
+    @classmethod
+    def from_config(cls, config) -> "SlurmBackend":
+        opts = slurm_options(config.jobs, config.names)
+        target, = config.targets(opts.controller) or [None]
+        if target is None:
+            raise SlurmConfigError(f"[jobs] controller: no node named {opts.controller!r}")
+        return cls(target, slurm_conf=opts.slurm_conf,
+                   squeue_json=None if opts.squeue_json else False)
+
+    async def __aenter__(self) -> "SlurmBackend":
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            await self._conn.wait_closed()
+            self._conn = None
+
+    # --- the remote side ----------------------------------------------------------------
+
+    def command(self, argv: Sequence[str]) -> str:
+        """The shell line for argv on the controller (every word quoted; SLURM_CONF if set)."""
+        words = [shlex.quote(w) for w in argv]
+        if self.slurm_conf:
+            words = ["env", shlex.quote(f"SLURM_CONF={self.slurm_conf}")] + words
+        return " ".join(words)
+
+    async def _exec(self, argv: Sequence[str], stdin: str | None = None,
+                    timeout: float | None = TIMEOUT) -> tuple[int, str, str]:
+        conn = await self._connection()
+        try:
+            async with channel_slot(conn):
+                done = await conn.run(self.command(argv), input=stdin, check=False,
+                                      timeout=timeout)
+        except asyncssh.TimeoutError:
+            raise SlurmError(f"{self.name}: {argv[0]} timed out after {timeout:g} s") from None
+        except (asyncssh.Error, OSError) as exc:
+            self._conn = None
+            raise SlurmError(f"{self.name}: {argv[0]}: connection lost ({exc})") from None
+        code = done.returncode if done.returncode is not None else -1
+        return code, _text(done.stdout), _text(done.stderr)
+
+    async def _connection(self) -> asyncssh.SSHClientConnection:
+        if self._conn is None:
+            try:
+                self._conn = await self._connect()
+            except TransportError as exc:
+                raise SlurmError(str(exc)) from None
+        return self._conn
+
+    async def _checked(self, argv: Sequence[str], stdin: str | None = None,
+                       timeout: float | None = TIMEOUT) -> str:
+        code, out, err = await self._exec(argv, stdin, timeout)
+        if code != 0:
+            raise SlurmError(self._failure(argv[0], code, err))
+        return out
+
+    def _failure(self, program: str, code: int, stderr: str) -> str:
+        if code == 127:
+            return f"{self.name}: {program} not found on the controller (is Slurm installed?)"
+        return sp.error_line(stderr, program)
+
+    # --- jobs ---------------------------------------------------------------------------
+
+    async def submit(self, job: JobSpec | str, flags: Sequence[str] = (), *,
+                     wrap: str | None = None) -> int:
+        """sbatch --parsable: a JobSpec, script text, or wrap=CMD (then no script). -> job id"""
+        argv, script = self._sbatch_argv(job, flags, wrap)
+        return sp.parse_sbatch(await self._checked(argv, script))
+
+    async def submit_wait(self, job: JobSpec | str, flags: Sequence[str] = (), *,
+                          wrap: str | None = None, on_id=None) -> tuple[int, int]:
+        """sbatch --parsable --wait: (job id, the job's exit status as sbatch reports it)."""
+        argv, script = self._sbatch_argv(job, [*flags, "--wait"], wrap)
+        code, out, err = await self._exec(argv, script, timeout=None)
+        try:
+            job_id = sp.parse_sbatch(out)
+        except sp.ParseError:
+            raise SlurmError(self._failure("sbatch", code, err)) from None
+        if on_id is not None:
+            on_id(job_id)
+        return job_id, code
+
+    def _sbatch_argv(self, job: JobSpec | str | None, flags: Sequence[str],
+                     wrap: str | None) -> tuple[list[str], str | None]:
+        argv = ["sbatch", "--parsable"]
+        if isinstance(job, JobSpec):
+            argv += spec_flags(job)
+            script = job.script
+        else:
+            script = job
+        argv += list(flags)
+        if wrap is not None:
+            return argv + ["--wrap", wrap], None
+        if not script:
+            raise SlurmError("Batch script is empty! (give a script or --wrap CMD)")
+        return argv, script
+
+    async def queue(self, jobs: Sequence[str] = (), *, all_states: bool = False,
+                    expand: bool = False) -> list[sp.JobRow]:
+        """squeue's rows (pending array tasks folded as 12_[3-9] unless expand)."""
+        if self._json is not False and not expand:
+            rows = await self._queue_json()
+            if rows is not None:
+                return _filter(rows, jobs, all_states)
+        argv = ["squeue", "-h", "-o", sp.TEXT_FORMAT]
+        argv += ["-r"] if expand else []
+        argv += ["-t", "all"] if all_states else []
+        argv += ["-j", ",".join(jobs)] if jobs else []
+        return sp.parse_squeue_text(await self._checked(argv))
+
+    async def _queue_json(self) -> list[sp.JobRow] | None:
+        """None when this squeue has no JSON output (22.05 needs its openapi plugins)."""
+        # the controller's own clock dates the run times (no skew with the console host)
+        code, out, _ = await self._exec(["sh", "-c", "squeue --json && echo && date +%s"])
+        body, _, now = out.rstrip().rpartition("\n")
+        if code != 0 or not body.lstrip().startswith("{") or not now.isdigit():
+            self._json = False
+            return None
+        self._json = True
+        return sp.parse_squeue_json(body, float(now))
+
+    async def cancel(self, ids: Sequence[str]) -> list[str]:
+        """scancel each id; the errors (one line each) for ids Slurm refused."""
+        # without -v scancel says nothing and exits 0 for a job it does not know
+        return await self._each(ids, lambda i: ["scancel", "-v", i], "scancel")
+
+    async def suspend(self, ids: Sequence[str]) -> list[str]:
+        return await self._each(ids, lambda i: ["scontrol", "suspend", i], "suspend")
+
+    async def resume(self, ids: Sequence[str]) -> list[str]:
+        return await self._each(ids, lambda i: ["scontrol", "resume", i], "resume")
+
+    async def _each(self, ids, argv_for, action: str) -> list[str]:
+        errors = []
+        for job_id in ids:
+            code, _, err = await self._exec(argv_for(job_id))
+            if code != 0 or "error: " in err:
+                errors.append(self._refusal(action, job_id, code, err))
+        return errors
+
+    def _refusal(self, action: str, job_id: str, code: int, err: str) -> str:
+        line = self._failure(action if action == "scancel" else "scontrol", code, err)
+        if "denied" in line.lower() and action in ("suspend", "resume"):
+            return f"{job_id}: {line} ({OPERATOR_HINT.format(action=action)})"
+        return line if job_id in line else f"{job_id}: {line}"
+
+    async def job(self, job_id: str) -> list[dict[str, str]]:
+        """scontrol show job -o ID: one record per job (per task for an array)."""
+        return sp.parse_scontrol(await self._checked(["scontrol", "show", "job", "-o", job_id]))
+
+    async def partitions(self) -> list[sp.Partition]:
+        return sp.parse_partitions(await self._checked(
+            ["sinfo", "-h", "-o", sp.PARTITION_FORMAT]))
+
+    async def nodes(self) -> list[sp.SlurmNode]:
+        return sp.parse_nodes(await self._checked(["sinfo", "-h", "-N", "-o", sp.NODE_FORMAT]))
+
+
+def _filter(rows: list[sp.JobRow], jobs: Sequence[str], all_states: bool) -> list[sp.JobRow]:
+    """What squeue -j/-t would keep of the JSON document (which lists every job it knows)."""
+    whole = {j for j in jobs if "_" not in j}
+    return [r for r in rows if (all_states or not r.state.done)
+            and (not jobs or str(r.job) in whole or r.job_id in jobs)]
+
+
+def _text(data) -> str:
+    if data is None:
+        return ""
+    return data.decode("utf-8", "replace") if isinstance(data, bytes) else data

@@ -1,0 +1,146 @@
+"""`roost submit / queue / job / cancel / suspend / resume` when [jobs] backend = "slurm": the
+same flags as the built-in queue, carried out by sbatch/squeue/scontrol/scancel/sinfo on the
+controller (console.jobs.slurm). Slurm validates the job: its error is printed as one line.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+
+from console.jobs.cli import COLUMNS, _fail, _print_table
+from console.jobs.directives import OPTIONS
+from console.jobs.slurm import SlurmBackend, SlurmConfigError, SlurmError
+from console.jobs.slurm_parse import ParseError
+
+
+def _run(cmd: str, config, work) -> int:
+    """Run work(backend) -> exit status; any SlurmError/ParseError is one line, exit 1."""
+    async def go() -> int:
+        async with SlurmBackend.from_config(config) as backend:
+            return await work(backend)
+    try:
+        return asyncio.run(go())
+    except SlurmConfigError as exc:
+        return _fail(cmd, str(exc), 2)
+    except (SlurmError, ParseError) as exc:
+        return _fail(cmd, str(exc))
+
+
+def args_flags(args: argparse.Namespace) -> list[str]:
+    """The sbatch flags the user gave, as sbatch spells them (Slurm parses the values)."""
+    flags = []
+    for names, dest, extra in OPTIONS:
+        value = getattr(args, dest, None)
+        if value is None:
+            continue
+        if "const" in extra:
+            if value == extra["const"]:
+                flags.append(names[-1])
+            continue
+        flags.append(f"{names[-1]}={value}")
+    if getattr(args, "partition", None):
+        flags.append(f"--partition={args.partition}")
+    return flags
+
+
+def _script(args: argparse.Namespace) -> str | None:
+    if args.wrap is not None:
+        if args.script:
+            raise SlurmError("script arguments not permitted with --wrap option")
+        return None
+    if not args.script:
+        raise SlurmError("Batch script is empty! (give a script or --wrap CMD)")
+    try:
+        with open(args.script, encoding="utf-8") as f:
+            return f.read()
+    except OSError as exc:
+        raise SlurmError(f"Unable to open file {args.script}: {exc.strerror}") from None
+
+
+def cmd_submit(args: argparse.Namespace, config) -> int:
+    try:
+        script = _script(args)
+    except SlurmError as exc:
+        return _fail("submit", str(exc))
+    flags = args_flags(args)
+
+    def show(job_id: int) -> None:
+        print(job_id if args.parsable else f"Submitted batch job {job_id}", flush=True)
+
+    async def work(backend: SlurmBackend) -> int:
+        if args.wait:
+            _, code = await backend.submit_wait(script, flags, wrap=args.wrap, on_id=show)
+            return code
+        show(await backend.submit(script, flags, wrap=args.wrap))
+        return 0
+    return _run("submit", config, work)
+
+
+def cmd_queue(args: argparse.Namespace, config) -> int:
+    if getattr(args, "partitions", False) or getattr(args, "slurm_nodes", False):
+        return _sinfo(args, config)
+    jobs = [j.strip() for j in args.jobs.split(",") if j.strip()] if args.jobs else []
+
+    async def work(backend: SlurmBackend) -> int:
+        rows = [r.as_dict() for r in await backend.queue(jobs, all_states=args.all)]
+        if args.json:
+            print(json.dumps({"backend": "slurm", "controller": backend.name, "jobs": rows},
+                             indent=1))
+        else:
+            _print_table([[h for h, _ in COLUMNS]] + [[str(r[k]) for _, k in COLUMNS]
+                                                      for r in rows])
+        return 0
+    return _run("queue", config, work)
+
+
+def _sinfo(args: argparse.Namespace, config) -> int:
+    async def work(backend: SlurmBackend) -> int:
+        if args.partitions:
+            items = await backend.partitions()
+            head = ["PARTITION", "AVAIL", "TIMELIMIT", "NODES", "A/I/O", "NODELIST"]
+            rows = [[p.name + ("*" if p.default else ""), p.available, p.time_limit,
+                     str(p.nodes), f"{p.allocated}/{p.idle}/{p.other}", p.nodelist]
+                    for p in items]
+        else:
+            items = await backend.nodes()
+            head = ["NODE", "PARTITIONS", "STATE", "CPUS", "ALLOC", "MEMORY", "REASON"]
+            rows = [[n.name, ",".join(n.partitions), n.state, str(n.cpus), str(n.cpus_alloc),
+                     str(n.memory_mb), n.reason] for n in items]
+        if args.json:
+            print(json.dumps([dict(zip(head, r)) for r in rows], indent=1))
+        else:
+            _print_table([head] + rows)
+        return 0
+    return _run("queue", config, work)
+
+
+def cmd_job(args: argparse.Namespace, config) -> int:
+    async def work(backend: SlurmBackend) -> int:
+        records = await backend.job(args.job_id)
+        if args.json:
+            print(json.dumps(records, indent=1))
+            return 0
+        for i, record in enumerate(records):
+            if i:
+                print()
+            for key, value in record.items():
+                print(f"{key:>18}: {value}")
+        return 0
+    return _run("job", config, work)
+
+
+def cmd_request(args: argparse.Namespace, config) -> int:
+    want = args.jobs_want
+
+    async def work(backend: SlurmBackend) -> int:
+        errors = await getattr(backend, want)(args.ids)
+        for line in errors:
+            print(f"roost {want}: error: {line}", file=sys.stderr)
+        return 1 if errors else 0
+    return _run(want, config, work)
+
+
+HANDLERS = {"submit": cmd_submit, "queue": cmd_queue, "job": cmd_job, "cancel": cmd_request,
+            "suspend": cmd_request, "resume": cmd_request}

@@ -69,8 +69,8 @@ def test_slurm_suspends_and_resumes_a_node_through_roost(cluster):
     assert steps[-2:] == ["halt", "set power 0"]            # OS first, then the cut
 
     out = slurm.dir / "out" / "job.out"
-    slurm.run("sbatch", "--wait", "-o", str(out), "--wrap", "echo ran on $SLURMD_NODENAME")
-    assert out.read_text().strip() == "ran on s1"
+    slurm.run("sbatch", "-o", str(out), "--wrap", "echo ran on $SLURMD_NODENAME")
+    assert slurm.wait_file(out, "ran on s1", 90), _logs(slurm)   # sbatch --wait polls slowly
     assert bmc.power()
     text = log.read_text()
     assert "s1: off: shut down, then power cut" in text and "s1: on: up, SSH answered after" in text

@@ -131,6 +131,15 @@ class SlurmLab:
             time.sleep(0.2)
         return self.state()
 
+    def wait_file(self, path: Path, text: str, timeout: float) -> bool:
+        """Until path holds text (a job's output), polling every 0.2 s."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if path.exists() and path.read_text().strip() == text:
+                return True
+            time.sleep(0.2)
+        return False
+
     def stop(self) -> None:
         for pidfile in ("slurmctld.pid", f"slurmd-{self.node}.pid", "munge/pid"):
             path = self.dir / pidfile

@@ -100,6 +100,22 @@ def _went(items, node: str, *kinds: str) -> bool:
     return all(kind in seen for kind in kinds)
 
 
+async def test_hung_node_is_seen_stale_and_comes_back(tmp_path):
+    async with DemoFleet(2, seed=2, steady=True, interval=0.2, state_dir=tmp_path) as demo:
+        roost = Fleet(demo.targets())
+        await roost.start()
+        try:
+            victim = demo.nodes[0].name
+            await _collect(roost, lambda items: all(roost.up.values()))
+            await demo.drop(victim, 1.5, hang=True)
+            assert demo.node(victim).conns               # TCP stays up while it hangs
+            events = await _collect(roost, lambda items: _went(items, victim, "down", "up"))
+        finally:
+            await roost.stop()
+    down = next(e for e in events if isinstance(e, NodeEvent) and e.kind == "down")
+    assert "stale" in down.reason
+
+
 async def test_random_drop_offs_happen_unless_steady(tmp_path):
     async with DemoFleet(4, seed=3, state_dir=tmp_path, drop_every=0.2,
                          drop_for=(0.1, 0.2)) as demo:
@@ -248,4 +264,5 @@ async def test_detached_jobs_load_their_node(tmp_path):
             util.advance(time.time() + 1)
             assert sum(u > 0.9 for u in util.util) >= 3   # three cores busy
             await demo.power(name).off()                  # and power-off kills them
-        assert shell.job_counts(demo.node(name).ctx.tag) == {}
+        tag = demo.node(name).ctx.tag
+        await until(lambda: shell.job_counts(tag) == {}, what="jobs killed")

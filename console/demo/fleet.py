@@ -197,10 +197,11 @@ class DemoFleet:
         return write_inventory(self, Path(path))
 
     # -- drop-offs ------------------------------------------------------------------------------
-    async def drop(self, name: str, duration: float) -> None:
-        """Take a node off the network for duration seconds (connections cut, port refused)."""
+    async def drop(self, name: str, duration: float, hang: bool = False) -> None:
+        """Take a node off the network for duration seconds: its port refuses, and its live
+        connections are cut (hang=False) or left open but silent (hang=True)."""
         self.drops += 1
-        await self.power(name).drop(duration)
+        await self.power(name).drop(duration, hang)
 
     async def _drop_offs(self) -> None:
         rng = random.Random(self.seed ^ 0x5EED)
@@ -208,7 +209,8 @@ class DemoFleet:
             await asyncio.sleep(rng.expovariate(1.0 / self.drop_every))
             up = [n for n in self._nodes if n.state == "on"]
             if up:
-                await self.drop(rng.choice(up).name, rng.uniform(*self.drop_for))
+                await self.drop(rng.choice(up).name, rng.uniform(*self.drop_for),
+                                hang=rng.random() < 0.5)
 
 
     async def _count_jobs(self, ctx: NodeContext) -> None:

@@ -54,6 +54,8 @@ class SamplerSession:
         if chan.is_closing():
             self.alive = False
             return
+        if not self.node.awake.is_set():
+            return  # a hung node writes nothing
         if self.seq and chan.get_write_buffer_size() > MAX_BACKLOG:
             return  # a stalled reader: skip, as a blocked real loop would
         lay, files = self.node.layout, self.node.sim.files(now)
@@ -91,6 +93,8 @@ class DemoNode:
         self.sessions: set[SamplerSession] = set()
         self.procs: set[asyncio.subprocess.Process] = set()
         self.slots = asyncio.Semaphore(profile.cores)
+        self.awake = asyncio.Event()   # cleared while the node hangs
+        self.awake.set()
         self.groups: tuple[str, ...] = (profile.name,)
         self.state = "off"     # on | off | booting | halted | dropped
         self.power = None      # its DemoPowerChannel, set by the fleet
@@ -121,20 +125,29 @@ class DemoNode:
                 allow_scp=True, encoding=None, x11_forwarding=False, agent_forwarding=False)
         return self._options
 
-    async def unlisten(self, kill: bool) -> None:
-        """Close the port and every live connection; kill=True also kills this node's work."""
+    async def unlisten(self, kill: bool, keep_conns: bool = False) -> None:
+        """Close the port and every live connection (unless keep_conns: a hang); kill=True
+        also kills this node's work."""
         acceptor, self._acceptor = self._acceptor, None
         if acceptor is not None:
             acceptor.close()
             await acceptor.wait_closed()
-        for conn in list(self.conns):
-            conn.abort()
-        self.conns.clear()
-        for session in self.sessions:
-            session.alive = False
-        self.sessions.clear()
+        if not keep_conns:
+            for conn in list(self.conns):
+                conn.abort()
+            self.conns.clear()
+            for session in self.sessions:
+                session.alive = False
+            self.sessions.clear()
         if kill:
             await self._kill_work()
+
+    def hang(self) -> None:
+        """Go silent: sampler frames stop and new channels wait, but TCP stays up."""
+        self.awake.clear()
+
+    def resume(self) -> None:
+        self.awake.set()
 
     async def _kill_work(self) -> None:
         for proc in list(self.procs):
@@ -146,6 +159,7 @@ class DemoNode:
     # -- sessions -------------------------------------------------------------------------------
     async def _process(self, process: asyncssh.SSHServerProcess) -> None:
         command = process.command
+        await self.awake.wait()  # a hung node answers nothing new
         try:
             if command and command.startswith(SAMPLER_MAGIC):
                 await self._sample(process, command)

@@ -59,13 +59,17 @@ class DemoPowerChannel:
         await self.off()
         await self.on()
 
-    async def drop(self, duration: float) -> None:
-        """Network loss: connections cut and the port refused for duration; work keeps running."""
+    async def drop(self, duration: float, hang: bool = False) -> None:
+        """Off the network for duration; work keeps running. A reset drop cuts connections at
+        once (the peer sees them close); a hang leaves them open but silent (no frames, no new
+        channels), so only the client's staleness check can notice. New connects are refused."""
         if self.node.state != "on":
             return
         self.cancel()
         self.node.state = "dropped"
-        await self.node.unlisten(kill=False)
+        if hang:
+            self.node.hang()
+        await self.node.unlisten(kill=False, keep_conns=hang)
         self._later(duration, reboot=False)
 
     async def wait_settled(self) -> None:
@@ -87,6 +91,7 @@ class DemoPowerChannel:
         if reboot:
             now = time.time()
             self.node.sim.boot(now, now)
+        self.node.resume()
         await self.node.listen()
         self._settled.set()
 

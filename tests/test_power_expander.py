@@ -235,3 +235,10 @@ def test_real_smbus2_on_a_host_without_that_bus():
     d = build_driver("n1", {"driver": "expander", "chip": "xra1200", "bus": 7, "pin": 0})
     with pytest.raises(PowerError, match=r"^node n1: power expander: cannot open /dev/i2c-7: No such file or directory$"):
         run(d.status())
+
+
+def test_tables_doc_is_generated_from_the_drivers():
+    from pathlib import Path
+    from console.power.docs import tables_markdown
+    doc = Path(__file__).parent.parent / "console/power/TABLES.md"
+    assert doc.read_text() == tables_markdown(), "run: python -m console.power.docs > console/power/TABLES.md"

@@ -28,7 +28,10 @@ async def test_on_off_status_drive_only_their_line(gpio, active_low):
     await d.off()
     assert chip.lines[17].level == active_low and await d.status() is PowerState.OFF
     assert chip.lines[22].output and chip.lines[22].driven                # untouched
-    assert all(line.owner is None for line in chip.lines)                # released after each op
+    assert chip.lines[17].owner == "roost-power"                         # held while we drive it
+    await d.close()
+    assert all(line.owner is None for line in chip.lines)
+    assert chip.lines[17].level == active_low                            # released, level kept
 
 
 async def test_status_does_not_turn_an_output_into_an_input(gpio):

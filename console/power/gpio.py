@@ -1,10 +1,12 @@
 """A GPIO line of the console's own host through libgpiod v2 (`gpiod` on PyPI).
 
-Each operation requests the line, acts and releases it, as gpioset does: on/off request it as
-an output with the wanted value (the kernel sets value and direction together, so no glitch);
-status requests it AS_IS and reads the level without changing the direction. A released line
-keeps its level on SoC controllers such as the Raspberry Pi's. active_low follows the wiring.
-A line on a controller node is not supported yet: use driver = "command" with gpioset there.
+on/off request the line as an output with the wanted value (the kernel sets value and
+direction together, so no glitch) and keep holding it while this driver lives (`roost serve`,
+the console): the character device only guarantees a level while a request is open. A one-shot
+`roost power` releases it at exit, like gpioset; SoC controllers such as the Raspberry Pi's keep
+the level, others may not. status reads an AS_IS request (never turns an output into an input).
+active_low follows the wiring. A line on a controller node is not supported yet: use
+driver = "command" with gpioset there.
 """
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ class GpioDriver(Driver):
     def __init__(self, node: str, gpiod, chip: str, line: int, active_low: bool):
         super().__init__(node)
         self.gpiod, self.chip, self.line, self.active_low = gpiod, chip, line, active_low
+        self._held = None          # the open output request while we drive the line
 
     @property
     def channel(self) -> tuple:
@@ -53,16 +56,22 @@ class GpioDriver(Driver):
     async def status(self) -> PowerState:
         from gpiod.line import Direction, Value
         async with _lock(self.chip):
-            with self._request(self._settings(Direction.AS_IS)) as req:
-                value = req.get_value(self.line)
+            if self._held is not None:
+                value = self._held.get_value(self.line)
+            else:
+                with self._request(self._settings(Direction.AS_IS)) as req:
+                    value = req.get_value(self.line)
         return PowerState.ON if value == Value.ACTIVE else PowerState.OFF
 
     async def _set(self, on: bool) -> None:
         from gpiod.line import Direction, Value
         want = Value.ACTIVE if on else Value.INACTIVE
         async with _lock(self.chip):
-            with self._request(self._settings(Direction.OUTPUT, want)) as req:
-                got = req.get_value(self.line)
+            if self._held is None:
+                self._held = self._request(self._settings(Direction.OUTPUT, want))
+            else:
+                self._held.set_value(self.line, want)
+            got = self._held.get_value(self.line)
         if got != want:
             raise self.error(f"set {self.chip} line {self.line} to {want.name.lower()} but it reads "
                              f"{got.name.lower()}")
@@ -72,6 +81,11 @@ class GpioDriver(Driver):
 
     async def off(self) -> None:
         await self._set(False)
+
+    async def close(self) -> None:
+        if self._held is not None:
+            self._held.release()
+            self._held = None
 
 
 def _lock(chip: str) -> asyncio.Lock:

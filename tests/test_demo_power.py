@@ -89,3 +89,20 @@ async def test_control_socket_switches_power_from_another_process(tmp_path):
         bad = await ctl("status", "nope-01")
         assert bad.returncode == 1 and "no node 'nope-01'" in bad.stderr
         assert "error: expected" in await control.answer(demo, "explode " + name)
+
+
+async def test_power_off_during_a_hang_releases_parked_requests(tmp_path):
+    async with DemoFleet(1, steady=True, boot_delay=0.1, state_dir=tmp_path) as demo:
+        target = demo.targets()[0]
+        conn = await transport.connect(target)
+        await demo.drop(target.name, 30.0, hang=True)
+        parked = asyncio.ensure_future(conn.run("echo never"))
+        await asyncio.sleep(0)   # let the request reach the server
+        await demo.power(target.name).off()
+        with pytest.raises(Exception):
+            await asyncio.wait_for(parked, 10)
+        await demo.power(target.name).on()
+        await demo.power(target.name).wait_settled()
+        conn = await transport.connect(target)
+        assert (await conn.run("echo back")).stdout == "back\n"
+        conn.close()

@@ -139,6 +139,7 @@ class DemoNode:
             for session in self.sessions:
                 session.alive = False
             self.sessions.clear()
+            self.resume()  # requests parked by a hang see their closed channels and end
         if kill:
             await self._kill_work()
 
@@ -160,6 +161,8 @@ class DemoNode:
     async def _process(self, process: asyncssh.SSHServerProcess) -> None:
         command = process.command
         await self.awake.wait()  # a hung node answers nothing new
+        if process.channel.is_closing():
+            return
         try:
             if command and command.startswith(SAMPLER_MAGIC):
                 await self._sample(process, command)

@@ -169,3 +169,9 @@ async def test_tpi_cli_power_with_the_password_in_its_environment(tpi, tpi_cli):
     with pytest.raises(PowerError, match=r"^node n3: power turingpi: tpi .*power on --node 3: "):
         await bad.on()
     assert tpi.device.power[3] == 1
+
+
+def test_via_is_refused_where_the_device_is_reached_directly():
+    from console.power.base import PowerConfigError
+    with pytest.raises(PowerConfigError, match="node n1: power.via: plug talks to its device from the console's host"):
+        driver("n1", driver="plug", model="tasmota", url="http://127.0.0.1:9", via="ctl")

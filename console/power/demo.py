@@ -10,6 +10,8 @@ from __future__ import annotations
 from console.power.base import Driver, PowerState
 from console.power.spec import Spec
 
+VIA = False   # reached from the console's host, never through a controller
+
 FIELDS: dict = {}
 
 

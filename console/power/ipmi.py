@@ -13,6 +13,8 @@ from console.power import credentials
 from console.power.base import Driver, PowerState, in_thread
 from console.power.spec import Field, Spec
 
+VIA = False   # reached from the console's host, never through a controller
+
 FIELDS = {
     "host": Field(str, required=True, doc="BMC address"),
     "port": Field(int, default=623, lo=1, hi=65535),

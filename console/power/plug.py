@@ -13,6 +13,8 @@ from console.power import credentials, http
 from console.power.base import Driver, PowerState
 from console.power.spec import Field, Spec
 
+VIA = False   # reached from the console's host, never through a controller
+
 FIELDS = {
     "url": Field(str, required=True, doc="plug base URL, e.g. http://10.0.0.30"),
     "model": Field(str, required=True, choices=("tasmota", "shelly1", "shelly2")),

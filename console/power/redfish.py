@@ -12,6 +12,8 @@ from console.power import credentials, http
 from console.power.base import Driver, PowerState
 from console.power.spec import Field, Spec
 
+VIA = False   # reached from the console's host, never through a controller
+
 FIELDS = {
     "url": Field(str, required=True, doc="BMC base URL, e.g. https://10.0.0.5"),
     "system": Field(str, doc="ComputerSystem Id or Name when the BMC has several"),

@@ -66,6 +66,9 @@ def build_driver(node: str, raw: Mapping[str, Any], ctx: Context | None = None,
         raise PowerConfigError(f"node {node}: power: expected a table, got {type(raw).__name__}")
     module = driver_module(node, raw)
     spec = parse(node, raw, module.FIELDS, index)
+    if spec.get("via") and not getattr(module, "VIA", True):
+        raise spec.fail("via", f"{raw['driver']} talks to its device from the console's host; "
+                               f"via is not supported")
     driver = module.build(node, spec, ctx or Context())
     driver.shared = spec["shared"]
     driver.options = {key: spec[key] for key in COMMON}

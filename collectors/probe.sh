@@ -73,7 +73,10 @@ expand -f "${static[@]}"
 records S
 expand -f "${dynamic[@]}"  # K and F hold the dynamic set from here on
 exec {idle}<> <(:)
+# ticks fall on wall-clock multiples of the interval: NTP-synced nodes sample at the same
+# instants, and the console gets each tick's frames together (fewer wake-ups)
 next=${EPOCHREALTIME//[!0-9]/}
+[[ -z $next ]] || ((next = next / us * us))
 while :; do
     if ((seq > 0)); then
         clock
@@ -84,11 +87,11 @@ while :; do
     printf '%s' "$out" || exit 0
     ((seq++))
     if [[ -n $next ]]; then
-        # sleep until the next tick; when late (suspend, overload) start again from now
+        # sleep until the next tick; when late (suspend, overload) skip the missed ones
         ((next += us))
         now=${EPOCHREALTIME//[!0-9]/}
+        ((next > now)) || ((next = (now / us + 1) * us))
         ((rem = next - now))
-        ((rem > 0)) || { next=$now; continue; }
         printf -v t '%d.%06d' $((rem / 1000000)) $((rem % 1000000))
     else
         printf -v t '%d.%06d' $((us / 1000000)) $((us % 1000000))

@@ -266,3 +266,25 @@ async def test_detached_jobs_load_their_node(tmp_path):
             await demo.power(name).off()                  # and power-off kills them
         tag = demo.node(name).ctx.tag
         await until(lambda: shell.job_counts(tag) == {}, what="jobs killed")
+
+
+async def test_openssh_scp_and_ssh_clients_work(tmp_path):
+    import shutil
+    from tests.conftest import need
+    need(shutil.which("scp") is not None and shutil.which("ssh") is not None, "OpenSSH client")
+    async with DemoFleet(1, steady=True, state_dir=tmp_path / "s") as demo:
+        t = demo.targets()[0]
+        opts = ["-i", t.identity_files[0], "-o", f"UserKnownHostsFile={t.known_hosts[0]}",
+                "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes"]
+        src = tmp_path / "payload.txt"
+        src.write_text("payload\n")
+
+        async def run(*argv: str) -> int:
+            proc = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.PIPE,
+                                                        stderr=asyncio.subprocess.PIPE)
+            await proc.communicate()
+            return proc.returncode
+        assert await run("scp", *opts, "-P", str(t.port), str(src),
+                         f"{t.user}@{t.host}:copied.txt") == 0
+        assert (demo.node(t.name).dir / "copied.txt").read_text() == "payload\n"
+        assert await run("ssh", *opts, "-p", str(t.port), f"{t.user}@{t.host}", "exit 5") == 5

@@ -70,6 +70,18 @@ class SamplerSession:
             self.alive = False
 
 
+class _SFTPServer(asyncssh.SFTPServer):
+    """SFTP rooted at the node dir that reports exit status 0 when the session ends, as
+    sftp-server does (OpenSSH's scp, in SFTP mode, counts a missing status as failure)."""
+
+    def exit(self) -> None:
+        super().exit()
+        try:
+            self.channel.exit(0)
+        except (OSError, asyncssh.Error):
+            pass
+
+
 class _Server(asyncssh.SSHServer):
     def __init__(self, node: "DemoNode"):
         self.node, self.conn = node, None
@@ -121,7 +133,7 @@ class DemoNode:
             self._options = asyncssh.SSHServerConnectionOptions(
                 server_host_keys=[self.host_key], authorized_client_keys=self.ctx.client_keys,
                 server_factory=lambda: _Server(self), process_factory=self._process,
-                sftp_factory=lambda chan: asyncssh.SFTPServer(chan, chroot=str(self.dir).encode()),
+                sftp_factory=lambda chan: _SFTPServer(chan, chroot=str(self.dir).encode()),
                 allow_scp=True, encoding=None, x11_forwarding=False, agent_forwarding=False)
         return self._options
 

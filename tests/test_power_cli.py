@@ -170,3 +170,15 @@ def test_roost_power_through_the_real_entry_point(fleet, capsys):
     assert capsys.readouterr().out.splitlines() == ["n1: on", "p1: off"]
     assert main(["--config", str(conf), "power", "off", "ctl"]) == cli.REFUSED
     assert "refusing to power off ctl controls the power of p1, p2" in capsys.readouterr().err
+
+
+def test_status_with_the_bmc_down_says_so_and_still_probes_ssh(fleet):
+    conf, bmc, _ = fleet
+    bmc.proc.terminate()
+    bmc.proc.wait()
+    text = conf.read_text().replace('password_file =', 'timeout = 1.0, password_file =')
+    conf.write_text(text)
+    code, out, err = roost_power(conf, "status", "n1,ctl")
+    assert code == 0, err
+    assert out.splitlines() == [
+        "ctl: on", f"n1: unknown (power ipmi: BMC 127.0.0.1:{bmc.port} did not answer within 1s); answers SSH"]

@@ -46,7 +46,8 @@ class Shown:
     @property
     def text(self) -> str:
         if self.error:
-            return f"unknown ({self.error})"
+            ssh = {True: "; answers SSH", False: "; not answering SSH"}.get(self.reachable, "")
+            return f"unknown ({self.error}){ssh}"
         if self.state is PowerState.UNKNOWN and self.reachable is not None:
             return "up (answers SSH)" if self.reachable else "down (no power read-back)"
         if self.state is PowerState.ON and self.reachable is False:
@@ -127,8 +128,8 @@ class Sequencer:
     async def _state(self, name: str) -> tuple[PowerState, str | None]:
         try:
             return await self.nodes[name].driver.status(), None
-        except PowerError as e:
-            return PowerState.UNKNOWN, str(e)
+        except PowerError as e:   # the node is named on the line already
+            return PowerState.UNKNOWN, str(e).removeprefix(f"node {name}: ")
 
     # ------------------------------------------------------------------ off
 

@@ -68,7 +68,9 @@ def _launch(shell: str) -> str:
         return bash
     if shell == "sh":
         return posix
-    return f"if command -v bash >/dev/null 2>&1; then {bash}; fi; {posix}"
+    # the bash flavour needs bash >= 4.2 ({fd} redirections, printf %(...)T); older bash gets sh
+    new_enough = "bash -c '((BASH_VERSINFO[0] * 100 + BASH_VERSINFO[1] >= 402))' 2>/dev/null"
+    return f"if command -v bash >/dev/null 2>&1 && {new_enough}; then {bash}; fi; {posix}"
 
 
 def sampler_command(target: NodeTarget, *, shell: str = "auto") -> str:

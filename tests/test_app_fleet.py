@@ -21,6 +21,11 @@ def make_app(n: int = 12, seed: int = 7, **kw) -> RoostApp:
     return RoostApp(state, clock=lambda: T0 + 2, **kw)
 
 
+async def open_filter(pilot) -> None:
+    await pilot.press("slash")
+    await until(pilot, lambda: type(pilot.app.focused).__name__ == "Input")
+
+
 def shown(app) -> list[str]:
     return list(app.screen.table._order)
 
@@ -40,11 +45,13 @@ async def test_fleet_rows_summary_and_cells():
 async def test_filter_by_name_group_and_state():
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("slash", "n", "1")
+        await open_filter(pilot)
+        await pilot.press("n", "1")
         assert shown(app) == ["n1", "n10", "n11", "n12"]
         await pilot.press("enter")
         assert app.screen.table.has_focus
-        await pilot.press("slash", "backspace", "backspace", *"group:rack2")
+        await open_filter(pilot)
+        await pilot.press("backspace", "backspace", *"group:rack2")
         assert shown(app) == ["n2", "n4", "n6", "n8", "n10", "n12"]
         await pilot.press("escape", "escape")
         assert len(shown(app)) == 12

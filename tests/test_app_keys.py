@@ -14,7 +14,10 @@ from tests.test_app_common import T0, until
 
 
 async def command(pilot, text: str) -> None:
-    await pilot.press("colon", *text, "enter")
+    await pilot.press("colon")
+    await until(pilot, lambda: type(pilot.app.focused).__name__ == "Input"
+                and type(pilot.app.screen).__name__ == "CommandLine")
+    await pilot.press(*text, "enter")
     await until(pilot, lambda: type(pilot.app.screen).__name__ != "CommandLine")
     await pilot.pause()
 

@@ -3,15 +3,15 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from console.screens.base import View
 from console.state import FleetState
-from console.widgets.cells import palette, safe_line
+from console.widgets.cells import safe_line
 from console.widgets.event_table import EventTable
 
 
-class EventsScreen(Screen):
+class EventsScreen(View):
     def __init__(self, state: FleetState) -> None:
         super().__init__(name="events")
         self.state = state
@@ -27,7 +27,7 @@ class EventsScreen(Screen):
         self.restyle()
 
     def restyle(self) -> None:
-        self.pal = palette(self.app.theme_variables)
+        self._pal = None
         self.refresh_view(force=True)
 
     def on_screen_resume(self) -> None:

@@ -5,17 +5,16 @@ import time
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.widgets import Footer, Input
 
 from console.messages import NodeChosen
+from console.screens.base import View
 from console.state import FleetState, select_rows
-from console.widgets.cells import palette
 from console.widgets.node_table import SORTABLE, NodeTable
 from console.widgets.summary_bar import SummaryBar
 
 
-class FleetScreen(Screen):
+class FleetScreen(View):
     BINDINGS = [
         Binding("slash", "filter", "Filter", id="filter"),
         Binding("space", "mark", "Mark", id="mark"),
@@ -47,7 +46,7 @@ class FleetScreen(Screen):
         self.restyle()
 
     def restyle(self) -> None:
-        self.pal = palette(self.app.theme_variables)
+        self._pal = None
         self.query_one(NodeTable).set_palette(self.pal)
         self.refresh_view()
 

@@ -6,17 +6,17 @@ import time
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from console.messages import NodeChosen
+from console.screens.base import View
 from console.state import FleetState, select_rows
-from console.widgets.cells import LEVELS, palette, safe_line
+from console.widgets.cells import LEVELS, safe_line
 from console.widgets.heatmap import METRICS, Heatmap, level
 from console.widgets.summary_bar import SummaryBar
 
 
-class HeatmapScreen(Screen):
+class HeatmapScreen(View):
     BINDINGS = [
         Binding("m", "metric", "Metric", id="metric"),
         Binding("space", "mark", "Mark", id="mark"),
@@ -40,7 +40,7 @@ class HeatmapScreen(Screen):
         self.query_one(Heatmap).focus()
 
     def restyle(self) -> None:
-        self.pal = palette(self.app.theme_variables)
+        self._pal = None
         self.refresh_view()
 
     def on_screen_resume(self) -> None:

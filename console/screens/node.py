@@ -7,15 +7,15 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal
-from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from console.screens.base import View
 from console.state import FleetState, NodeData
-from console.widgets.cells import age, palette, safe_line
+from console.widgets.cells import age, safe_line
 from console.widgets.graph import Graph, line, rgb
 
 
-class NodeScreen(Screen):
+class NodeScreen(View):
     BINDINGS = [
         Binding("escape", "back", "Back", id="back"),
         Binding("t", "shell", "Shell", id="shell"),
@@ -43,7 +43,7 @@ class NodeScreen(Screen):
         self.restyle()
 
     def restyle(self) -> None:
-        self.pal = palette(self.app.theme_variables)
+        self._pal = None
         self.refresh_view()
 
     def on_screen_resume(self) -> None:

@@ -5,16 +5,15 @@ import asyncio
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
 from console.messages import CommandDone
+from console.screens.base import View
 from console.state import expand, fold, group_outputs
-from console.widgets.cells import palette
 from console.widgets.run_output import RunOutput
 
 
-class RunScreen(Screen):
+class RunScreen(View):
     BINDINGS = [Binding("escape", "back", "Back", id="back")]
     PARALLEL = 64
 
@@ -36,7 +35,7 @@ class RunScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.pal = palette(self.app.theme_variables)
+        self._pal = None
         self.query_one("#run-command", Input).focus()
         if self.command and self.nodes:
             self.start(self.nodes, self.command)

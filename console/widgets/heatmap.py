@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import math
 
-from rich.text import Text
+from rich.segment import Segment
+from rich.style import Style
 from textual.binding import Binding
+from textual.geometry import Size
 from textual.message import Message
 from textual.reactive import reactive
-from textual.widget import Widget
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
 
 from console.messages import NodeChosen
 from console.state import DOWN, STALE, UP, Row, _natural
@@ -55,7 +58,10 @@ def group_of(row: Row) -> str:
     return row.groups[0] if row.groups else "ungrouped"
 
 
-class Heatmap(Widget, can_focus=True):
+class Heatmap(ScrollView, can_focus=True):
+    """Line-API: the layout (group headers and cell lines) is rebuilt when rows or width change;
+    each painted line is cached with what it shows, so a cursor move re-renders two lines."""
+
     DEFAULT_CSS = "Heatmap { height: 1fr; }"
     BINDINGS = [
         Binding("left", "move(-1, 0)", "←", show=False, id="heat_left"),
@@ -73,14 +79,21 @@ class Heatmap(Widget, can_focus=True):
         self.palette: dict[str, str] = {}
         self.scale: dict[str, float] = {}
         self.marked: set[str] = set()
-        self._layout: list[list[int]] = []   # screen lines of row indexes (-1: header)
+        self._lines: list[tuple[str, list[int]]] = []   # (group header or "", row indexes)
+        self._line_of: list[int] = []                    # row index -> line number
+        self._cache: dict[int, tuple[tuple, Strip]] = {}
+        self._styles: dict[tuple[str, bool], Style] = {}
+        self._width = 0
 
     def show(self, rows: list[Row], pal: dict[str, str], scale: dict[str, float],
              marked: set[str]) -> None:
         keep = self.current_node
         # stable sort: keeps the caller's order inside each group; rack2 before rack10
         self.rows = sorted(rows, key=lambda r: _natural(group_of(r)))
-        self.palette, self.scale, self.marked = pal, scale, marked
+        if pal != self.palette:
+            self._styles.clear()
+        self.palette, self.scale, self.marked = pal, scale, set(marked)
+        self._relayout()
         names = [r.name for r in self.rows]
         if keep in names:
             self.cursor = names.index(keep)
@@ -97,42 +110,71 @@ class Heatmap(Widget, can_focus=True):
     def per_line(self) -> int:
         return max(1, (self.size.width - 1) // 2)
 
-    def render(self) -> Text:
-        out, layout = Text(no_wrap=True), []
-        width, group, line = self.per_line(), None, []
+    def _relayout(self) -> None:
+        self._width = self.size.width
+        width, lines, line_of = self.per_line(), [], [0] * len(self.rows)
         groups = [group_of(r) for r in self.rows]
         counts: dict[str, int] = {}
         for g in groups:
             counts[g] = counts.get(g, 0) + 1
-        for i, row in enumerate(self.rows):
-            g = groups[i]
-            if g != group or len(line) == width:
-                if line:
-                    layout.append(line)
-                if g != group:
-                    layout.append([-1])
-                    out.append(("\n" if layout[:-1] else "") + safe_line(g), style="bold")
-                    out.append(f"  ({counts[g]})")
-                group, line = g, []
-                out.append("\n")
-            line.append(i)
-            out.append_text(self._cell(i, row))
-        self._layout = layout + ([line] if line else [])
-        return out
+        group, cur = None, None
+        for i, g in enumerate(groups):
+            if g != group:
+                lines.append((f"{safe_line(g)}  ({counts[g]})", []))
+                group, cur = g, None
+            if cur is None or len(cur) == width:
+                cur = []
+                lines.append(("", cur))
+            cur.append(i)
+            line_of[i] = len(lines) - 1
+        self._lines, self._line_of = lines, line_of
+        self.virtual_size = Size(self.size.width, len(lines))
 
-    def _cell(self, i: int, row: Row) -> Text:
+    def on_resize(self) -> None:
+        if self.size.width != self._width:
+            self._relayout()
+            self._cache.clear()
+
+    def _style(self, color: str, cursor: bool) -> Style:
+        key = (color, cursor)
+        if key not in self._styles:
+            style = Style.parse(color) if color else Style()
+            self._styles[key] = style + Style(reverse=True) if cursor else style
+        return self._styles[key]
+
+    def render_line(self, y: int) -> Strip:
+        n = self.scroll_offset.y + y
+        base = self.rich_style
+        if n >= len(self._lines):
+            return Strip.blank(self.size.width, base)
+        header, idxs = self._lines[n]
+        if header:
+            return Strip([Segment(header, base + Style(bold=True))]).extend_cell_length(
+                self.size.width, base)
+        cells = tuple(self._cell(i, self.rows[i]) for i in idxs)
+        cached = self._cache.get(n)
+        if cached is None or cached[0] != cells:
+            segs = [Segment(text, base + self._style(color, cur)) for text, color, cur in cells]
+            cached = self._cache[n] = (cells, Strip(segs).extend_cell_length(self.size.width,
+                                                                              base))
+        return cached[1]
+
+    def _cell(self, i: int, row: Row) -> tuple[str, str, bool]:
         lv, _ = level(row, self.metric, self.scale)
         if row.state == DOWN:
-            glyph, style = "✖", self.palette.get("roost-down", "")
+            glyph, color = "✖", self.palette.get("roost-down", "")
         elif row.state == STALE:
-            glyph, style = "◌", self.palette.get("roost-stale", "")
+            glyph, color = "◌", self.palette.get("roost-stale", "")
         elif row.state != UP or lv is None:
-            glyph, style = "·", ""
+            glyph, color = "·", ""
         else:
-            glyph, style = LEVELS[lv], self.palette.get(f"heat-{lv}", "")
+            glyph, color = LEVELS[lv], self.palette.get(f"heat-{lv}", "")
         mark = "✓" if row.name in self.marked else " "
-        style = f"{style} reverse" if i == self.cursor and self.has_focus else style
-        return Text(glyph + mark, style=style)
+        return glyph + mark, color, i == self.cursor and self.has_focus
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._cache.clear()
 
     def action_move(self, dx: int, dy: int) -> None:
         if not self.rows:
@@ -144,7 +186,7 @@ class Heatmap(Widget, can_focus=True):
         self.post_message(self.CursorMoved())
 
     def _vertical(self, dy: int) -> int:
-        lines = [ln for ln in self._layout if ln != [-1]]
+        lines = [idxs for header, idxs in self._lines if not header]
         for li, ln in enumerate(lines):
             if self.cursor in ln:
                 target = li + dy
@@ -158,6 +200,17 @@ class Heatmap(Widget, can_focus=True):
             self.post_message(NodeChosen(self.current_node))
 
     def watch_cursor(self) -> None:
+        if self._line_of and 0 <= self.cursor < len(self._line_of):
+            line = self._line_of[self.cursor]
+            top, height = self.scroll_offset.y, max(1, self.size.height)
+            if line < top or line >= top + height:
+                self.scroll_to(y=max(0, line - height // 2), animate=False)
+        self.refresh()
+
+    def on_focus(self) -> None:
+        self.refresh()
+
+    def on_blur(self) -> None:
         self.refresh()
 
     def watch_metric(self) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import math
 import re
 from dataclasses import dataclass
 
@@ -125,10 +126,17 @@ def flag(text: str, tag: str) -> bool:
 
 
 def number(text: str, tag: str, default: float = 0.0) -> float:
+    """A finite float, else default (a broken client must not put NaN into tables and sums)."""
     try:
-        return float(field(text, tag) or default)
+        value = float(field(text, tag) or default)
     except ValueError:
         return default
+    return value if math.isfinite(value) else default
+
+
+def integer(text: str, tag: str, default: int = 0) -> int:
+    value = number(text, tag, default)
+    return int(value) if abs(value) < 2 ** 63 else default
 
 
 def check_reply(body: str) -> str:
@@ -174,11 +182,11 @@ def parse_result(block: str, node: str, projects: dict[str, str]) -> BoincTask:
     outer = block.split("<active_task>", 1)[0] + block.rsplit("</active_task>", 1)[-1]
     url = field(outer, "project_url")
     common = dict(
-        result_state=int(number(outer, "state", 2)), suspended=flag(outer, "suspended_via_gui"),
+        result_state=integer(outer, "state", 2), suspended=flag(outer, "suspended_via_gui"),
         project_suspended=flag(outer, "project_suspended_via_gui"),
-        ready_to_report=flag(outer, "ready_to_report"), exit_status=int(number(outer, "exit_status")),
-        active_state=int(number(task, "active_task_state")) if active else None,
-        scheduler_state=int(number(task, "scheduler_state")) if active else None)
+        ready_to_report=flag(outer, "ready_to_report"), exit_status=integer(outer, "exit_status"),
+        active_state=integer(task, "active_task_state") if active else None,
+        scheduler_state=integer(task, "scheduler_state") if active else None)
     return BoincTask(
         node=node, project_url=url, project_name=projects.get(url, "") or url,
         name=field(outer, "name"), wu_name=field(outer, "wu_name"), state=describe(**common),

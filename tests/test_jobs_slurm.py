@@ -119,6 +119,21 @@ async def _is(b: SlurmBackend, job: int, state: State) -> bool:
     return (await states(b, job)).get(str(job)) is state
 
 
+async def test_submit_wait_reports_the_id_before_the_job_ends(controller, slurm):
+    async with backend(controller, slurm) as b, backend(controller, slurm) as other:
+        seen, cancels = [], []
+
+        def got(job: int) -> None:   # the job sleeps 300 s: only a cancel can end the wait
+            seen.append(job)
+            cancels.append(asyncio.ensure_future(other.cancel([str(job)])))
+        job, code = await b.submit_wait(None, ["--output=/dev/null"], wrap="sleep 300", on_id=got)
+        assert await cancels[0] == []
+        assert await finished(b, job) == {str(job): State.CANCELLED}
+        with pytest.raises(SlurmError, match="^invalid partition specified: nope$"):
+            await b.submit_wait("#!/bin/sh\ntrue\n", ["--partition=nope"])
+    assert seen == [job] and code in (0, 143)   # sbatch says 0 for a job cancelled while pending
+
+
 async def test_queue_states_json_and_text_agree(controller, slurm):
     async with backend(controller, slurm) as b, \
             backend(controller, slurm, squeue_json=False) as text:
@@ -256,7 +271,10 @@ def test_cli_submit_wait_and_sinfo(controller, slurm, ssh_lab, tmp_path, capsys)
     config = write_config(tmp_path, ssh_lab, node,
                           f'backend = "slurm"\ncontroller = "ctl"\nslurm_conf = "{slurm.conf}"')
     assert roost(config, "submit", "-W", "-o", f"{out}/w-%j.out", "--wrap", "exit 3") == 3
-    assert capsys.readouterr().out.startswith("Submitted batch job ")
+    job = capsys.readouterr().out.removeprefix("Submitted batch job ").strip()
+    assert roost(config, "queue", "-a", "--json", "-j", job) == 0
+    row, = json.loads(capsys.readouterr().out)["jobs"]
+    assert (row["state"], row["st"], row["exit_code"]) == ("FAILED", "F", 3)
     assert roost(config, "queue", "--partitions") == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[1].split()[:4] == ["main*", "up", "infinite", "3"]

@@ -132,7 +132,8 @@ job_doc = st.fixed_dictionaries({
     "job_state": st.sampled_from(sorted(sp._STATES)), "state_reason": plain,
     "start_time": st.integers(0, 2000), "end_time": st.integers(0, 4000),
     "suspend_time": st.integers(0, 2000), "pre_sus_time": st.integers(0, 100),
-    "node_count": st.integers(0, 8), "nodes": plain, "exit_code": st.integers(0, 255)})
+    "node_count": st.integers(0, 8), "nodes": plain,
+    "exit_code": st.integers(0, 255).map(lambda c: c << 8) | st.integers(1, 64)})
 
 
 @given(st.lists(job_doc, max_size=6), st.integers(4000, 10**6))
@@ -142,6 +143,8 @@ def test_squeue_json_rows(jobs, now):
         assert row.name == job["name"] and row.state is sp.map_state(job["job_state"])
         assert row.job == (job["array_job_id"] or job["job_id"])
         assert row.job_id.startswith(str(row.job))
+        code = job["exit_code"]
+        assert row.exit_code == (code >> 8 if code >= 256 or code == 0 else 128 + code)
         if row.state is State.PENDING:
             assert row.nodelist == f"({job['state_reason']})" and row.time == "0:00"
 

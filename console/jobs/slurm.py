@@ -191,15 +191,32 @@ class SlurmBackend:
 
     async def submit_wait(self, job: JobSpec | str, flags: Sequence[str] = (), *,
                           wrap: str | None = None, on_id=None) -> tuple[int, int]:
-        """sbatch --parsable --wait: (job id, the job's exit status as sbatch reports it)."""
+        """sbatch --parsable --wait: (job id, the job's exit status as sbatch reports it).
+        on_id(job_id) is called as soon as sbatch prints the id, long before the job ends."""
         argv, script = self._sbatch_argv(job, [*flags, "--wait"], wrap)
-        code, out, err = await self._exec(argv, script, timeout=None)
+        conn = await self._connection()
         try:
-            job_id = sp.parse_sbatch(out)
+            async with channel_slot(conn):
+                return await self._wait_process(conn, argv, script, on_id)
+        except (asyncssh.Error, OSError) as exc:
+            self._conn = None
+            raise SlurmError(f"{self.name}: sbatch: connection lost ({exc})") from None
+
+    async def _wait_process(self, conn, argv, script, on_id) -> tuple[int, int]:
+        async with conn.create_process(self.command(argv), encoding="utf-8",
+                                       errors="replace") as proc:
+            if script is not None:
+                proc.stdin.write(script)
+            proc.stdin.write_eof()
+            first = await proc.stdout.readline()
+            if first.strip() and on_id is not None:
+                on_id(sp.parse_sbatch(first))
+            done = await proc.wait(check=False)
+        code = done.returncode if done.returncode is not None else -1
+        try:
+            job_id = sp.parse_sbatch(first)
         except sp.ParseError:
-            raise SlurmError(self._failure("sbatch", code, err)) from None
-        if on_id is not None:
-            on_id(job_id)
+            raise SlurmError(self._failure("sbatch", code, done.stderr or "")) from None
         return job_id, code
 
     def _sbatch_argv(self, job: JobSpec | str | None, flags: Sequence[str],

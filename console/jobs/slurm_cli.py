@@ -11,6 +11,7 @@ import sys
 
 from console.jobs.cli import COLUMNS, _fail, _print_table
 from console.jobs.directives import OPTIONS
+from console.jobs.model import State
 from console.jobs.slurm import SlurmBackend, SlurmConfigError, SlurmError
 from console.jobs.slurm_parse import ParseError
 
@@ -71,11 +72,21 @@ def cmd_submit(args: argparse.Namespace, config) -> int:
 
     async def work(backend: SlurmBackend) -> int:
         if args.wait:
-            _, code = await backend.submit_wait(script, flags, wrap=args.wrap, on_id=show)
-            return code
+            job, code = await backend.submit_wait(script, flags, wrap=args.wrap, on_id=show)
+            return code or await _unfinished(backend, job)
         show(await backend.submit(script, flags, wrap=args.wrap))
         return 0
     return _run("submit", config, work)
+
+
+async def _unfinished(backend: SlurmBackend, job: int) -> int:
+    """sbatch --wait exits 0 for a job cancelled before it ran; roost says 1, as for the
+    built-in queue, when any task did not complete."""
+    try:
+        rows = await backend.queue([str(job)], all_states=True, expand=True)
+    except SlurmError:
+        return 0      # already purged from slurmctld (MinJobAge): nothing says otherwise
+    return 0 if all(r.state is State.COMPLETED for r in rows) else 1
 
 
 def cmd_queue(args: argparse.Namespace, config) -> int:

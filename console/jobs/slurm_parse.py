@@ -154,7 +154,7 @@ def _json_row(job: dict, now: float) -> JobRow:
                       state=state, slurm_state=slurm_state, time=format_time(_elapsed(job, now)),
                       nodes=int(job.get("node_count") or 0),
                       nodelist=f"({reason})" if state is State.PENDING else str(job.get("nodes") or ""),
-                      exit_code=_int_or_none(job.get("exit_code")))
+                      exit_code=_exit_code(job.get("exit_code")))
     except (KeyError, TypeError, ValueError) as exc:
         raise ParseError(f"unexpected squeue --json job ({exc}): {_excerpt(json.dumps(job))}") \
             from None
@@ -181,8 +181,13 @@ def _elapsed(job: dict, now: float) -> float:
     return max(0, now - since) + (job.get("pre_sus_time") or 0)
 
 
-def _int_or_none(value) -> int | None:
-    return value if isinstance(value, int) else None
+def _exit_code(status) -> int | None:
+    """squeue --json's exit_code is a wait(2) status: 768 is exit 3; a signal is 128 + SIG
+    (as a shell reports it)."""
+    if not isinstance(status, int) or isinstance(status, bool):
+        return None
+    signal = status & 0x7F
+    return 128 + signal if signal else (status >> 8) & 0xFF
 
 
 # --- scontrol show job -o -----------------------------------------------------------------

@@ -250,3 +250,39 @@ def test_password_never_in_argv(boinc):
             continue
         assert client.password.encode() not in cmdline
     assert os.stat(client.auth_file).st_mode & 0o077 == 0
+
+
+# ---- the console's Fleet: its live connections carry the GUI RPC channel ------------------
+
+async def test_fleet_tasks_and_control_over_the_fleets_connections(boinc, ssh_lab):
+    from collectors.fleet import Fleet
+    from console.jobs.boinc import fleet_control, fleet_tasks
+    client = boinc.start([(NAMES[0], 300)], project=PROJECT)
+    up, = ssh_lab.start(1)
+    down = up.target(name="gone", port=_free_port())          # nothing listens: never connects
+    jobs = {"boinc": {"nodes": {up.name: {"port": client.bridge_port,
+                                          "auth_file": str(client.auth_file)}}}}
+    fleet = Fleet([up.target(), down])
+    await fleet.start()
+    try:
+        assert await poll(lambda: _connected(fleet, up.name))
+        view = await fleet_tasks(fleet, jobs)
+        assert [(t.node, t.name, t.project_name) for t in view.tasks] == [(up.name, NAMES[0], PROJECT)]
+        assert dict(view.notes) == {"gone": "not connected"}
+        await fleet_control(fleet, up.name, "suspend", "http://lab.invalid/test/", NAMES[0], jobs)
+        assert await poll(lambda: _fleet_state(fleet, jobs, "Suspended by user"))
+        with pytest.raises(BoincError, match="gone: not connected"):
+            await fleet_control(fleet, "gone", "resume", "http://lab.invalid/test/", NAMES[0], jobs)
+    finally:
+        await fleet.stop()
+        up.stop()
+
+
+async def _connected(fleet, node):
+    return fleet.connection(node) is not None
+
+
+async def _fleet_state(fleet, jobs, state):
+    from console.jobs.boinc import fleet_tasks
+    view = await fleet_tasks(fleet, jobs)
+    return any(t.state == state for t in view.tasks)

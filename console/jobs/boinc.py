@@ -179,8 +179,8 @@ class BoincClient:
         self.node, self.reader, self.writer, self.timeout = node, reader, writer, timeout
 
     async def call(self, body: str) -> str:
-        self.writer.write(rpc.frame(body))
         try:
+            self.writer.write(rpc.frame(body))
             raw = await asyncio.wait_for(self.reader.readuntil(rpc.END), self.timeout)
         except (asyncio.TimeoutError, TimeoutError):
             raise BoincError(self.node, f"BOINC client did not answer within {self.timeout:g} s")
@@ -256,14 +256,16 @@ async def node_tasks(conn, node: str, settings: BoincSettings) -> list[BoincTask
         return await client.tasks()
 
 
-async def boinc_tasks(conns: Mapping[str, asyncssh.SSHClientConnection],
+async def boinc_tasks(conns: Mapping[str, asyncssh.SSHClientConnection | None],
                       settings: Settings | None = None) -> BoincView:
     """Every node's tasks, concurrently; a node that fails gets a note, the others still count.
 
     A node mapped to None (not connected) gets a note too.
     """
     nodes = list(conns)
-    results = await asyncio.gather(*(_one_node(conns[n], n, _settings(settings, n)) for n in nodes))
+    results = await asyncio.gather(*(_one_node(conns[n], n, _settings(settings, n)) for n in nodes),
+                                   return_exceptions=True)
+    results = [f"{type(r).__name__}: {r}" if isinstance(r, Exception) else r for r in results]
     tasks = [t for r in results if isinstance(r, list) for t in r]
     notes = {n: r for n, r in zip(nodes, results) if isinstance(r, str)}
     return BoincView(tuple(tasks), MappingProxyType(notes))
@@ -304,3 +306,26 @@ async def resume_task(conn, node: str, project_url: str, name: str, settings=Non
 
 async def abort_task(conn, node: str, project_url: str, name: str, settings=None) -> None:
     await boinc_control(conn, node, "abort", project_url, name, settings)
+
+
+# ---- the console's Fleet ---------------------------------------------------------------------
+
+def fleet_settings(jobs: Mapping, nodes) -> dict[str, BoincSettings]:
+    """Per-node settings from config.jobs (BoincConfigError names a bad key)."""
+    return {node: settings_for(jobs, node) for node in nodes}
+
+
+async def fleet_tasks(fleet, jobs: Mapping = MappingProxyType({})) -> BoincView:
+    """boinc_tasks over a running collectors.fleet.Fleet, reusing its live connections
+    (a node that is down right now gets the note "not connected")."""
+    nodes = list(fleet.targets)
+    conns = {node: fleet.connection(node) for node in nodes}
+    return await boinc_tasks(conns, fleet_settings(jobs, nodes))
+
+
+async def fleet_control(fleet, node: str, op: str, project_url: str, name: str,
+                        jobs: Mapping = MappingProxyType({})) -> None:
+    conn = fleet.connection(node)
+    if conn is None:
+        raise BoincError(node, "not connected")
+    await boinc_control(conn, node, op, project_url, name, settings_for(jobs, node))

@@ -156,6 +156,20 @@ async def test_queue_states_json_and_text_agree(controller, slurm):
             (row.state, row.name, row.nodelist, row.job)
 
 
+async def test_squeue_without_json_plugin_falls_back_to_text(controller, slurm):
+    node, _ = controller
+    need(Path("/usr/lib/x86_64-linux-gnu/slurm-wlm/serializer_json.so").exists(),
+         "Debian's slurm-wlm plugin dir not found")
+    async with SlurmBackend(node.target(), slurm_conf=str(slurm.conf_without_json())) as b:
+        job = await b.submit(None, ["--output=/dev/null", "-J", "a\tb c"], wrap="sleep 300")
+        assert await until(lambda: _is(b, job, State.RUNNING))
+        row, = await b.queue([str(job)])
+        assert b._json is False          # detected once: squeue said "Unable to find plugin"
+        await b.cancel([str(job)])
+    assert (row.job_id, row.name, row.state, row.slurm_state) == \
+        (str(job), "a\tb c", State.RUNNING, "RUNNING")
+
+
 async def test_bad_scripts_get_slurms_one_line_error(controller, slurm):
     async with backend(controller, slurm) as b:
         with pytest.raises(SlurmError) as no_shebang:

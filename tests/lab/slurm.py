@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 NODES = ("n1", "n2", "n3")
+PLUGIN_DIR = Path("/usr/lib/x86_64-linux-gnu/slurm-wlm")   # Debian's slurm-wlm
 PROGRAMS = ("munged", "mungekey", "slurmctld", "slurmd", "sbatch", "squeue", "sinfo")
 
 CONF = """\
@@ -110,6 +111,21 @@ class SlurmCluster:
         self._check(["slurmctld", "-c"])
         for name in NODES:
             self._check(["slurmd", "-N", name])
+
+    def conf_without_json(self) -> Path:
+        """A client slurm.conf for this cluster whose PluginDir lacks serializer/json and the
+        openapi plugins: its squeue has no --json, as on installs without them."""
+        plugins = self.dir / "plugins-nojson"
+        if not plugins.exists():
+            plugins.mkdir(mode=0o755)
+            for entry in PLUGIN_DIR.iterdir():
+                if entry.suffix == ".so" and not entry.name.startswith(("serializer_json",
+                                                                          "openapi")):
+                    (plugins / entry.name).symlink_to(entry)
+        conf = self.dir / "client-nojson.conf"
+        conf.write_text(self.conf.read_text() + f"PluginDir={plugins}\n")
+        conf.chmod(0o644)
+        return conf
 
     def _check(self, argv: list[str]) -> None:
         done = subprocess.run(argv, env=self.env, capture_output=True, text=True,

@@ -286,3 +286,26 @@ async def _fleet_state(fleet, jobs, state):
     from console.jobs.boinc import fleet_tasks
     view = await fleet_tasks(fleet, jobs)
     return any(t.state == state for t in view.tasks)
+
+
+def test_roost_entry_point_boinc_tasks(boinc, ssh_lab, tmp_path):
+    """The real `roost` program, once console/cli.py registers boinc_cli (the lead wires it)."""
+    import subprocess
+    import sys
+    from tests.conftest import ROOT
+    roost = [sys.executable, "-c", "import sys; from console.cli import main; sys.exit(main())"]
+    helptext = subprocess.run(roost + ["--help"], capture_output=True, text=True, cwd=ROOT).stdout
+    if " boinc " not in helptext:
+        pytest.skip("console/cli.py does not register console.jobs.boinc_cli yet")
+    client = boinc.start([(NAMES[1], 300)], project=PROJECT)
+    node, = ssh_lab.start(1)
+    try:
+        _config(tmp_path, ssh_lab, [node], [client.bridge_port], [client.auth_file])
+        run = subprocess.run(roost + ["--config", str(tmp_path / "roost.toml"), "--state-dir",
+                                      str(tmp_path / "state"), "boinc", "tasks", node.name],
+                             capture_output=True, text=True, cwd=ROOT, timeout=60)
+        assert run.returncode == 0, run.stderr
+        assert NAMES[1] in run.stdout and PROJECT in run.stdout and run.stderr == ""
+        assert client.password not in run.stdout + run.stderr
+    finally:
+        node.stop()

@@ -292,7 +292,9 @@ async def boinc_control(conn: asyncssh.SSHClientConnection, node: str, op: str,
             await client.control(op, project_url, name)
     except BoincError as exc:
         if password.value is None and "unauthorized" in exc.message:
-            raise BoincError(node, f"{exc.message}; no GUI RPC password: {password.source}") from None
+            raise BoincError(node, f"{exc.message}; no GUI RPC password: {password.source} (let the "
+                                   f"login user read it, e.g. group boinc, or set "
+                                   f"jobs.boinc.password_file)") from None
         raise
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import gc
 import shlex
 import subprocess
+import sys
 import time
 from typing import Any, AsyncIterator, Callable, Iterable, Protocol
 
@@ -17,7 +18,7 @@ from textual.binding import Binding
 from textual.css.query import NoMatches
 
 import themes
-from console.keymap import validate
+from console.keymap import KeymapError, validate
 from console.messages import FleetDrain, Inbox, NodeChosen, SourceEnded
 from console.screens.command_line import CommandLine
 from console.screens.events import EventsScreen
@@ -73,6 +74,8 @@ class RoostApp(App):
         for t in themes.load():
             self.register_theme(t)
         self.theme = theme if theme in self.available_themes else themes.DEFAULT
+        self.theme_problem = "" if theme in (None, self.theme) else (
+            f"no theme {theme!r}; have {', '.join(sorted(self.available_themes))}")
         if keymap:
             self.set_keymap(validate(keymap))
 
@@ -82,6 +85,8 @@ class RoostApp(App):
         self.install_screen(EventsScreen(self.state), "events")
         self.push_screen("fleet")
         self.set_interval(self.refresh_interval, self.tick)
+        if self.theme_problem:
+            self.notify(safe_line(self.theme_problem), severity="warning", markup=False)
         if self.source is not None:
             self.pump()
 
@@ -319,8 +324,12 @@ def run_console(config: Any, source: Source | None, theme: str | None = None) ->
     targets = list(config.targets()) if hasattr(config, "targets") else []
     state = FleetState([t.name for t in targets], thresholds=Thresholds.from_config(config),
                        groups={t.name: tuple(t.groups) for t in targets})
-    app = RoostApp(state, source, targets=targets,
-                   theme=theme or getattr(config, "theme", None),
-                   keymap=dict(getattr(config, "keymap", None) or {}))
+    try:
+        app = RoostApp(state, source, targets=targets,
+                       theme=theme or getattr(config, "theme", None),
+                       keymap=dict(getattr(config, "keymap", None) or {}))
+    except KeymapError as exc:
+        print(f"roost: {exc}", file=sys.stderr)
+        return 2
     app.run()
     return app.return_code or 0

@@ -167,3 +167,19 @@ async def test_shell_argv_from_target():
     app = RoostApp(make_app().state, targets=[t], clock=lambda: T0)
     assert app.ssh_argv("n1") == ["ssh", "-p", "2222", "-i", "/k", "-o", "UserKnownHostsFile=/kh",
                                   "-J", "ctl", "pi@10.0.0.5"]
+
+
+async def test_unknown_theme_falls_back_with_a_notice():
+    app = make_app(theme="no-such-theme")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert app.theme == themes.DEFAULT
+        assert any("no-such-theme" in n.message for n in app._notifications)
+
+
+def test_run_console_refuses_a_bad_keymap(capsys):
+    from types import SimpleNamespace
+    from console.app import run_console
+    cfg = SimpleNamespace(targets=lambda: [], keymap={"nosuch": "z"}, theme=None)
+    assert run_console(cfg, None) == 2
+    assert "nosuch" in capsys.readouterr().err

@@ -81,3 +81,22 @@ async def test_live_run_on_unknown_hostlist_is_refused(tmp_path):
         scr.query_one("#run-nodes").value = "nosuch[1-2]"
         await pilot.press(*"true", "enter")
         assert "unknown nodes" in str(scr.query_one("#run-status").render())
+
+
+async def test_live_run_output_is_escaped_and_truncated(tmp_path):
+    async with live_app(tmp_path) as app, app.run_test(size=(160, 40)) as pilot:
+        await until(pilot, lambda: all(r.state == UP for r in app.state.rows()), what="nodes up")
+        await pilot.press("space")
+        node = sorted(app.state.marked)[0]
+        await pilot.press("x")
+        scr = app.screen
+        await until(pilot, lambda: type(app.focused).__name__ == "Input", what="command box")
+        cmd = r"printf '\033[2J\033]0;pwned\007[red]boom[/red]\n'; seq 1 5000"
+        scr.query_one("#run-command").value = cmd
+        await pilot.press("enter")
+        await until(pilot, lambda: node in scr.results, what="result")
+        lines = [line.text for line in scr.query_one("#run-output").lines]
+        text = "\n".join(lines)
+        assert "\x1b" not in text and "\x07" not in text
+        assert "[red]boom[/red]" in text          # shown literally, not as markup
+        assert "truncated" in text and "5000" not in text.split("grouped")[0]

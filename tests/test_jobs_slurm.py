@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from collectors import transport
 from console.config import load_config
 from console.jobs import cli as jobs_cli
 from console.jobs.directives import build_spec, parse_submit_argv
@@ -217,6 +218,24 @@ async def test_partitions_and_nodes(controller, slurm):
     assert (parts["debug"].time_limit, parts["debug"].nodelist) == ("10:00", "n1")
     assert sorted(nodes) == ["n1", "n2", "n3"]
     assert set(nodes["n1"].partitions) == {"debug", "main"} and nodes["n2"].cpus == 2
+
+
+async def test_a_shared_connection_is_used_and_left_open(controller, slurm):
+    node, _ = controller
+    conn = await transport.connect(node.target())
+    calls = []
+
+    async def factory():
+        calls.append(1)
+        return conn
+    try:
+        async with SlurmBackend(factory, slurm_conf=str(slurm.conf)) as b:
+            assert {p.name for p in await b.partitions()} == {"main", "debug"}
+            assert len(await b.nodes()) == 3
+        assert calls == [1]
+        assert (await transport.run(conn, "echo open", 5)).stdout == "open\n"
+    finally:
+        conn.close()
 
 
 async def test_unreachable_controller_is_one_line(controller, slurm):

@@ -96,22 +96,24 @@ def spec_flags(spec: JobSpec) -> list[str]:
     return flags
 
 
-Connect = Callable[[], Awaitable[asyncssh.SSHClientConnection]]
+Factory = Callable[[], Awaitable[asyncssh.SSHClientConnection]]
 
 
 class SlurmBackend:
     """Slurm's client commands on the controller, over one SSH connection opened on first use.
 
-    SlurmBackend(target) or SlurmBackend(conn_factory); use `async with` or call close().
+    SlurmBackend(target) opens (and closes) its own connection; SlurmBackend(factory) asks a
+    zero-argument coroutine function for one (e.g. the console Fleet's) and never closes it.
+    squeue_json: None detects `squeue --json` once, False never tries it.
     """
 
-    def __init__(self, target: NodeTarget | Connect, *, slurm_conf: str | None = None,
+    def __init__(self, target: NodeTarget | Factory, *, slurm_conf: str | None = None,
                  squeue_json: bool | None = None, timeout: float = TIMEOUT):
         if isinstance(target, NodeTarget):
-            self.name = target.name
-            self._connect: Connect = lambda: transport_connect(target)
+            self.name, self._owned = target.name, True
+            self._connect: Factory = lambda: transport_connect(target)
         else:
-            self.name, self._connect = "controller", target
+            self.name, self._owned, self._connect = "controller", False, target
         self.slurm_conf, self.timeout = slurm_conf, timeout
         self._json = None if squeue_json is None or squeue_json else False
         self._conn: asyncssh.SSHClientConnection | None = None
@@ -132,10 +134,10 @@ class SlurmBackend:
         await self.close()
 
     async def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            await self._conn.wait_closed()
-            self._conn = None
+        conn, self._conn = self._conn, None
+        if conn is not None and self._owned:
+            conn.close()
+            await conn.wait_closed()
 
     # --- the remote side ----------------------------------------------------------------
 
@@ -146,15 +148,16 @@ class SlurmBackend:
             words = ["env", shlex.quote(f"SLURM_CONF={self.slurm_conf}")] + words
         return " ".join(words)
 
-    async def _exec(self, argv: Sequence[str], stdin: str | None = None,
-                    timeout: float | None = TIMEOUT) -> tuple[int, str, str]:
+    async def _exec(self, argv: Sequence[str], stdin: str | None = None
+                    ) -> tuple[int, str, str]:
         conn = await self._connection()
         try:
             async with channel_slot(conn):
                 done = await conn.run(self.command(argv), input=stdin, check=False,
-                                      timeout=timeout)
+                                      timeout=self.timeout)
         except asyncssh.TimeoutError:
-            raise SlurmError(f"{self.name}: {argv[0]} timed out after {timeout:g} s") from None
+            raise SlurmError(f"{self.name}: {argv[0]} timed out after {self.timeout:g} s") \
+                from None
         except (asyncssh.Error, OSError) as exc:
             self._conn = None
             raise SlurmError(f"{self.name}: {argv[0]}: connection lost ({exc})") from None
@@ -169,9 +172,8 @@ class SlurmBackend:
                 raise SlurmError(str(exc)) from None
         return self._conn
 
-    async def _checked(self, argv: Sequence[str], stdin: str | None = None,
-                       timeout: float | None = TIMEOUT) -> str:
-        code, out, err = await self._exec(argv, stdin, timeout)
+    async def _checked(self, argv: Sequence[str], stdin: str | None = None) -> str:
+        code, out, err = await self._exec(argv, stdin)
         if code != 0:
             raise SlurmError(self._failure(argv[0], code, err))
         return out

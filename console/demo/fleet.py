@@ -22,7 +22,7 @@ import asyncssh
 from collectors.model import NodeTarget
 from console.demo import control, shell
 from console.demo.boards import fleet_profiles
-from console.demo.node import DemoNode, NodeContext
+from console.demo.node import DemoNode, NodeContext, killpg, kill_tagged
 from console.demo.power import DemoPowerChannel
 from console.demo.ticker import Ticker
 
@@ -91,7 +91,12 @@ class DemoFleet:
             self._control = None
         for power in self._power.values():
             power.cancel()
-        await asyncio.gather(*(n.unlisten(kill=True) for n in self._nodes))
+        await asyncio.gather(*(n.unlisten(kill=False) for n in self._nodes))
+        for n in self._nodes:
+            for proc in list(n.procs):
+                killpg(proc.pid)
+        if self._nodes and self._nodes[0].ctx.commands:
+            kill_tagged(f"{self._nodes[0].ctx.tag}:")   # one /proc pass for the whole fleet
         self._ticker.stop()
         if self._own_dir and self.state_dir is not None:
             shutil.rmtree(self.state_dir, ignore_errors=True)

@@ -164,10 +164,10 @@ class DemoNode:
 
     async def _kill_work(self) -> None:
         for proc in list(self.procs):
-            _killpg(proc.pid)
+            killpg(proc.pid)
         # Detached jobs (nohup/setsid) left the group: find them by the fleet tag in environ.
-        for pid in shell.tagged_pids(f"{self.ctx.tag}:{self.name}"):
-            _killpg(pid, group=False)
+        if self.ctx.commands:
+            kill_tagged(f"{self.ctx.tag}:{self.name}\0")
 
     # -- sessions -------------------------------------------------------------------------------
     async def _process(self, process: asyncssh.SSHServerProcess) -> None:
@@ -224,7 +224,13 @@ def _interval(command: str, default: float) -> float:
     return default
 
 
-def _killpg(pid: int, group: bool = True) -> None:
+def kill_tagged(tag: str) -> None:
+    """SIGKILL every process whose ROOST_DEMO_TAG starts with tag (one /proc pass)."""
+    for pid in shell.tagged_pids(tag):
+        killpg(pid, group=False)
+
+
+def killpg(pid: int, group: bool = True) -> None:
     try:
         if group:
             os.killpg(pid, signal.SIGKILL)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shlex
+import sys
 import time
 from typing import TYPE_CHECKING
 
@@ -92,7 +93,12 @@ class DemoPowerChannel:
             now = time.time()
             self.node.sim.boot(now, now)
         self.node.resume()
-        await self.node.listen()
+        try:
+            await self.node.listen()
+        except OSError as e:  # someone else took the port while the node was away
+            self.node.state = "off"
+            print(f"roost: demo: {self.node.name} cannot reopen port {self.node.port}: "
+                  f"{e.strerror or e}", file=sys.stderr)
         self._settled.set()
 
 

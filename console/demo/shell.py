@@ -144,8 +144,9 @@ def job_counts(fleet_tag: str) -> dict[str, int]:
 
 
 def tagged_pids(tag: str) -> Iterator[int]:
-    """Our processes whose environment carries ROOST_DEMO_TAG=tag."""
-    needle = f"ROOST_DEMO_TAG={tag}\0".encode()
+    """Our processes whose ROOST_DEMO_TAG value starts with tag ("fleet:node\\0" for one
+    node, "fleet:" for the whole fleet)."""
+    needle = f"ROOST_DEMO_TAG={tag}".encode()
     for pid, environ in _our_processes():
         if needle in environ:
             yield pid

@@ -222,6 +222,9 @@ def test_cli_tasks_and_control_from_roost_toml(boinc, ssh_lab, tmp_path, capsys)
 
         assert _cli(["boinc", "abort", nodes[0].name, "no-such-task"], config) == 1
         assert "no task 'no-such-task'" in capsys.readouterr().err
+        assert _cli(["boinc", "abort", nodes[0].name, NAMES[1], "--project", "http://other/"],
+                    config) == 1                    # --project narrows the match to nothing
+        assert "no task" in capsys.readouterr().err
         assert _cli(["boinc", "tasks", nodes[0].name], config) == 0
         table = capsys.readouterr().out.splitlines()
         assert table[0].split() == list(boinc_cli.COLUMNS)

@@ -290,6 +290,8 @@ def test_cli_submit_queue_job_cancel(controller, slurm, ssh_lab, tmp_path, capsy
     assert any(line.split()[0] == str(job) and "cli job" in line for line in table[1:])
     assert roost(config, "job", str(job)) == 0
     assert "JobName: cli job" in capsys.readouterr().out
+    assert roost(config, "job", "999999") == 1
+    assert capsys.readouterr().err == "roost job: error: Invalid job id specified: 999999\n"
     assert roost(config, "cancel", str(job)) == 0
     assert roost(config, "cancel", "999999") == 1
     assert capsys.readouterr().err == \

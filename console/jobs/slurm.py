@@ -287,7 +287,11 @@ class SlurmBackend:
 
     async def job(self, job_id: str) -> list[dict[str, str]]:
         """scontrol show job -o ID: one record per job (per task for an array)."""
-        return sp.parse_scontrol(await self._checked(["scontrol", "show", "job", "-o", job_id]))
+        try:
+            out = await self._checked(["scontrol", "show", "job", "-o", job_id])
+        except SlurmError as exc:
+            raise SlurmError(f"{exc}: {job_id}" if job_id not in str(exc) else str(exc)) from None
+        return sp.parse_scontrol(out)
 
     async def partitions(self) -> list[sp.Partition]:
         return sp.parse_partitions(await self._checked(

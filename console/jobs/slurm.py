@@ -25,7 +25,6 @@ from console.jobs.model import JobSpec
 from console.jobs.spec import format_dependency, format_hostlist, format_indices, format_time
 
 BACKENDS = ("builtin", "slurm")
-SLURM_KEYS = ("controller", "slurm_conf", "squeue_json")
 TIMEOUT = 30.0
 # Slurm refuses suspend/resume to ordinary users; say what it needs instead of only "denied"
 OPERATOR_HINT = ("scontrol {action} needs root or SlurmUser on the controller: log in there as "

@@ -142,22 +142,31 @@ def parse_squeue_json(stdout: str, now: float) -> list[JobRow]:
 def _json_row(job: dict, now: float) -> JobRow:
     try:
         slurm_state = str(job["job_state"])
-        state = map_state(slurm_state)
-        task = _json_task(job)
-        array = job.get("array_job_id") or 0
-        job_no = int(array or job["job_id"])
-        label = str(job_no) if task is None else (
-            f"{job_no}_{task}" if task.isdigit() else f"{job_no}_[{task}]")
-        reason = str(job.get("state_reason") or "None")
-        return JobRow(job_id=label, job=job_no, array_task=task, name=str(job.get("name", "")),
-                      user=str(job.get("user_name", "")), partition=str(job.get("partition", "")),
-                      state=state, slurm_state=slurm_state, time=format_time(_elapsed(job, now)),
-                      nodes=int(job.get("node_count") or 0),
-                      nodelist=f"({reason})" if state is State.PENDING else str(job.get("nodes") or ""),
+        state, task = map_state(slurm_state), _json_task(job)
+        job_no = int(job.get("array_job_id") or job["job_id"])
+        return JobRow(job_id=_label(job_no, task), job=job_no, array_task=task,
+                      name=str(job.get("name", "")), user=str(job.get("user_name", "")),
+                      partition=str(job.get("partition", "")), state=state,
+                      slurm_state=slurm_state, time=format_time(_elapsed(job, now)),
+                      nodes=int(job.get("node_count") or 0), nodelist=_where(job, state),
                       exit_code=_exit_code(job.get("exit_code")))
     except (KeyError, TypeError, ValueError) as exc:
         raise ParseError(f"unexpected squeue --json job ({exc}): {_excerpt(json.dumps(job))}") \
             from None
+
+
+def _label(job_no: int, task: str | None) -> str:
+    """squeue's JOBID: 12, 12_3 (a task), 12_[4-9] (pending tasks)."""
+    if task is None:
+        return str(job_no)
+    return f"{job_no}_{task}" if task.isdigit() else f"{job_no}_[{task}]"
+
+
+def _where(job: dict, state: State) -> str:
+    """NODELIST(REASON): the nodes, or "(Reason)" while pending."""
+    if state is State.PENDING:
+        return f"({job.get('state_reason') or 'None'})"
+    return str(job.get("nodes") or "")
 
 
 def _json_task(job: dict) -> str | None:

@@ -116,8 +116,23 @@ async def test_cancel_a_running_job_and_an_unknown_one(controller, slurm):
     assert errors == ["Kill job error on job id 999999: Invalid job id specified"]
 
 
-async def _is(b: SlurmBackend, job: int, state: State) -> bool:
-    return (await states(b, job)).get(str(job)) is state
+async def test_cancel_one_array_task_then_the_rest(controller, slurm):
+    async with backend(controller, slurm) as b:
+        job = await b.submit(None, ["--output=/dev/null", "--array=1-3"], wrap="sleep 300")
+
+        async def all_running():
+            got = await states(b, job)
+            return len(got) == 3 and set(got.values()) == {State.RUNNING}
+        assert await until(all_running)
+        assert await b.cancel([f"{job}_2"]) == []
+        assert await until(lambda: _is(b, job, State.CANCELLED, f"{job}_2"))
+        assert (await states(b, job))[f"{job}_1"] is State.RUNNING
+        assert await b.cancel([f"{job}_[1,3]"]) == []
+        assert await finished(b, job, n=3) == {f"{job}_{i}": State.CANCELLED for i in (1, 2, 3)}
+
+
+async def _is(b: SlurmBackend, job: int, state: State, label: str | None = None) -> bool:
+    return (await states(b, job)).get(label or str(job)) is state
 
 
 async def test_submit_wait_reports_the_id_before_the_job_ends(controller, slurm):

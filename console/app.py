@@ -19,7 +19,7 @@ from textual.css.query import NoMatches
 
 import themes
 from console.keymap import KeymapError, validate
-from console.messages import FleetDrain, Inbox, NodeChosen, SourceEnded
+from console.messages import FleetDrain, Inbox, JobCounts, NodeChosen, SourceEnded
 from console.screens.command_line import CommandLine
 from console.screens.events import EventsScreen
 from console.screens.fleet import FleetScreen
@@ -27,7 +27,7 @@ from console.screens.heatmap import HeatmapScreen
 from console.screens.help import HelpScreen, binding_rows
 from console.screens.node import NodeScreen
 from console.screens.run import RunScreen
-from console.state import Event, FleetState, Thresholds
+from console.state import Event, FleetState, Thresholds, running_jobs
 from console.widgets.cells import safe_line
 from console.widgets.heatmap import METRICS
 from console.widgets.node_table import SORTABLE
@@ -59,16 +59,19 @@ class RoostApp(App):
         Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
     ]
 
+    JOBS_EVERY = 2.0    # seconds between reads of the job queue for the Jobs column
     FREEZE_EVERY = 30   # ticks between moving long-lived objects out of the collector's way
 
     def __init__(self, state: FleetState, source: Source | None = None, *,
                  targets: Iterable[Any] = (), theme: str | None = None,
                  keymap: dict[str, str] | None = None, refresh: float = 1.0,
-                 clock: Callable[[], float] = time.time, manage_source: bool = True) -> None:
+                 clock: Callable[[], float] = time.time, manage_source: bool = True,
+                 jobs_db: str | None = None) -> None:
         super().__init__()
         self.state, self.source, self.clock = state, source, clock
         self.targets = {t.name: t for t in targets}
         self.refresh_interval, self.manage_source = refresh, manage_source
+        self.jobs_db = jobs_db
         self.inbox = Inbox()
         self.items_seen = self.ticks = 0
         for t in themes.load():
@@ -89,6 +92,9 @@ class RoostApp(App):
             self.notify(safe_line(self.theme_problem), severity="warning", markup=False)
         if self.source is not None:
             self.pump()
+        if self.jobs_db:
+            self.set_interval(self.JOBS_EVERY, self.poll_jobs)
+            self.poll_jobs()
 
     # ---- the fleet stream -------------------------------------------------------------------
     @work(group="fleet", exclusive=True, exit_on_error=False)
@@ -111,6 +117,22 @@ class RoostApp(App):
             events += self.state.apply(item)
             self.items_seen += 1
         self.announce(events)
+
+    @work(thread=True, group="jobs", exclusive=True, exit_on_error=False)
+    def poll_jobs(self) -> None:
+        """Background thread: count running tasks per node; SQLite stays off the event loop."""
+        try:
+            self.post_message(JobCounts(running_jobs(self.jobs_db)))
+        except Exception as exc:  # a locked or foreign database must not stop the console
+            self.post_message(JobCounts(None, f"{type(exc).__name__}: {exc}"))
+
+    def on_job_counts(self, msg: JobCounts) -> None:
+        if msg.counts is None:
+            return
+        for name, node in self.state.nodes.items():
+            count = msg.counts.get(name, 0)
+            if node.jobs != count:
+                self.state.set_jobs(name, count)
 
     def on_source_ended(self, msg: SourceEnded) -> None:
         if msg.error:
@@ -319,6 +341,14 @@ def settle_gc() -> None:
     gc.freeze()
 
 
+def _jobs_db(config: Any) -> str | None:
+    state_dir = getattr(config, "state_dir", None)
+    if state_dir is None:
+        return None
+    from console.jobs.service import jobs_db
+    return str(jobs_db(state_dir))
+
+
 def run_console(config: Any, source: Source | None, theme: str | None = None) -> int:
     """Open the console on a config and a fleet source; blocks until quit; returns exit code."""
     targets = list(config.targets()) if hasattr(config, "targets") else []
@@ -327,7 +357,8 @@ def run_console(config: Any, source: Source | None, theme: str | None = None) ->
     try:
         app = RoostApp(state, source, targets=targets,
                        theme=theme or getattr(config, "theme", None),
-                       keymap=dict(getattr(config, "keymap", None) or {}))
+                       keymap=dict(getattr(config, "keymap", None) or {}),
+                       jobs_db=_jobs_db(config))
     except KeymapError as exc:
         print(f"roost: {exc}", file=sys.stderr)
         return 2

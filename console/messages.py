@@ -62,3 +62,10 @@ class CommandDone(Message):
     stdout: str
     stderr: str
     error: str = ""
+
+
+@dataclass
+class JobCounts(Message):
+    """Running tasks per node from the job queue (None: the queue could not be read)."""
+    counts: dict[str, int] | None
+    error: str = ""

@@ -562,3 +562,21 @@ def truncate(text: str, max_lines: int = 200, max_chars: int = 20000) -> str:
         hidden = len(text) - len(cut)
         cut += f"\n… output truncated ({hidden} more characters, {len(lines)} lines in all)"
     return cut
+
+
+def running_jobs(db_path) -> dict[str, int]:
+    """Running or suspended tasks per node, read from the built-in job queue's database."""
+    from pathlib import Path
+
+    from console.jobs.store import Store
+    if not Path(db_path).exists():
+        return {}
+    store = Store(db_path)
+    try:
+        counts: dict[str, int] = {}
+        for task in store.active():
+            if task.node:
+                counts[task.node] = counts.get(task.node, 0) + 1
+        return counts
+    finally:
+        store.close()

@@ -121,3 +121,22 @@ async def test_views_switch_and_node_opens_with_enter():
             await until(pilot, lambda: app.screen.name == name, what=name)
         await pilot.press("j")
         assert any("jobs" in n.message for n in app._notifications)
+
+
+async def test_jobs_column_counts_running_tasks_from_the_queue(tmp_path):
+    from console.jobs.model import JobSpec
+    from console.jobs.store import Store
+    db = tmp_path / "jobs.db"
+    store = Store(db)
+    job = store.submit(JobSpec(script="#!/bin/sh\nsleep 1\n", array=(0, 1, 2)))
+    tasks = store.tasks(job)
+    store.start(tasks[0], "n1", T0)
+    store.start(tasks[1], "n1", T0)
+    store.start(tasks[2], "n3", T0)
+    store.close()
+    app = make_app(jobs_db=str(db))
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.state.node("n1").jobs == 2, what="job counts")
+        assert app.state.node("n3").jobs == 1 and app.state.node("n2").jobs == 0
+        app.refresh_screen()
+        assert app.screen.table.cell("n1", "jobs").plain == "2"

@@ -87,8 +87,10 @@ def _serve_parser(sub) -> None:
 
 
 def _jobs_parsers(sub) -> None:
+    from console.jobs import boinc_cli
     from console.jobs import cli as jobs_cli
     jobs_cli.register(sub)
+    boinc_cli.register(sub)
 
 
 def _power_parser(sub) -> None:

@@ -73,7 +73,8 @@ class Link:
 
     @property
     def up(self) -> bool:
-        return self.agent is not None
+        # fully set up: placement runs while a link is still connecting and needs info
+        return self.agent is not None and self.events is not None
 
 
 @dataclass(slots=True)

@@ -1,0 +1,60 @@
+"""`roost serve`: one process collects (SQLite, /metrics) and holds the job scheduler, on the same
+connections, against real sshd nodes; CLI clients submit to it."""
+from __future__ import annotations
+
+import signal
+import subprocess
+import urllib.request
+
+from collectors.sinks.sqlite import SqliteSink
+from tests.test_cli import ROOST, env, lab_config, roost  # noqa: F401 - env is a fixture
+from tests.test_jobs_lab import shared_dir  # noqa: F401 - a fixture: dir the lab user can write
+from tests.test_collect import free_port, two_nodes, wait_for  # noqa: F401 - two_nodes is a fixture
+
+
+def scrape(port: int) -> str:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
+            return r.read().decode()
+    except OSError:
+        return ""
+
+
+def test_serve_collects_schedules_and_stops_cleanly(env, tmp_path, two_nodes, shared_dir):
+    nodes, cfg = two_nodes
+    # lab nodes are this (busy, shared) machine: its load must not read as the nodes' own work
+    cfg.write_text(cfg.read_text() + "\n[jobs]\nuse_load = false\n")
+    port, db = free_port(), tmp_path / "hist.db"
+    out_dir = shared_dir
+    proc = subprocess.Popen([str(ROOST), "--config", str(cfg), "serve", "--db", str(db),
+                             "--prometheus", f"127.0.0.1:{port}"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: all(f'roost_node_up{{node="{n.name}"}} 1.0' in scrape(port) for n in nodes),
+                 what="both nodes up on /metrics")
+        sub = roost("--config", str(cfg), "submit", "--parsable", "-a", "1-4", "-D", str(out_dir),
+                    "--wrap", "echo $SLURM_ARRAY_TASK_ID", env=env)
+        assert sub.returncode == 0, sub.stderr
+        job = sub.stdout.strip()
+        # the daemon schedules: no --wait here, the client only writes the queue
+        def finished() -> bool:
+            text = roost("--config", str(cfg), "job", job, env=env).stdout
+            return "COMPLETED" in text and not ("PENDING" in text or "RUNNING" in text)
+        try:
+            wait_for(finished, timeout=60, what=f"job {job} done under roost serve")
+        except AssertionError:
+            proc.terminate()
+            detail = roost("--config", str(cfg), "job", job, env=env).stdout
+            raise AssertionError(f"{detail}\nserve said: {proc.communicate(timeout=20)[1]}") from None
+        for i in range(1, 5):
+            assert (out_dir / f"slurm-{job}_{i}.out").read_text() == f"{i}\n"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0, proc.stderr.read()
+    finally:
+        proc.kill()
+        proc.wait()
+    sink = SqliteSink(db)
+    try:
+        assert sink.history(nodes[0].name, "node_load1", 0), "serve kept no history"
+    finally:
+        sink.close()

@@ -53,14 +53,12 @@ async def test_status_off_on_cycle_take_the_node_away_and_back(bmc):
     await d.on()
     assert bmc.power() and await d.status() is PowerState.ON
     assert await until(lambda: access.reachable(bmc.node.name))
-    log = bmc.dir / "chassis.log"
-    before = len(log.read_text())
+    before = bmc.mark()
     await d.cycle()
     async def on():
         return await d.status() is PowerState.ON
-    assert await until(on), log.read_text()
-    cycle = [line.split(" ", 1)[1] for line in log.read_text()[before:].splitlines()]
-    assert [c for c in cycle if c.startswith("chassis set")] == ["chassis set power 0", "chassis set power 1"]
+    assert await until(on), bmc.steps()
+    assert bmc.steps(before) == ["set power 0", "set power 1"]
     assert await until(lambda: access.reachable(bmc.node.name))
 
 
@@ -70,7 +68,7 @@ async def test_soft_off_is_the_acpi_shutdown(bmc):
     async def off():
         return await d.status() is PowerState.OFF
     assert await until(off)
-    assert "set shutdown 1" in (bmc.dir / "chassis.log").read_text()
+    assert "set shutdown 1" in bmc.steps()
 
 
 async def test_wrong_password_is_one_line_without_the_password(bmc, tmp_path):

@@ -64,8 +64,7 @@ def test_slurm_suspends_and_resumes_a_node_through_roost(cluster):
     log = (slurm.dir / "log" / "roost-power.log")
     assert state == "idle~", (state, log.read_text() if log.exists() else "no roost log")
     assert not bmc.power(), _logs(slurm)
-    steps = [line.split(" ", 2)[2] for line in (bmc.dir / "chassis.log").read_text().splitlines()
-             if " get " not in line]
+    steps = bmc.steps()
     assert steps[-2:] == ["halt", "set power 0"]            # OS first, then the cut
 
     out = slurm.dir / "out" / "job.out"

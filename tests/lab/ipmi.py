@@ -58,9 +58,13 @@ PIDF={pidfile}
 TOKEN='ROOST_LAB_NODE={token}'
 echo "$(date +%T.%N) chassis $*" >> $D/chassis.log
 listener() {{ [ -f $PIDF ] && kill -0 "$(cat $PIDF)" 2>/dev/null; }}
+children() {{  # pids whose parent is $1, from /proc in one awk pass (no procps needed)
+  awk -v pp="$1" '{{ sub(/.*\) /, ""); split($0, f, " "); if (f[2] == pp) {{ n = FILENAME;
+    sub("/proc/", "", n); sub("/stat", "", n); print n }} }}' /proc/[0-9]*/stat 2>/dev/null
+}}
 os_down() {{
   {extra_down}
-  if listener; then pid=$(cat $PIDF); pkill -KILL -P "$pid"; kill -KILL "$pid"; fi
+  if listener; then pid=$(cat $PIDF); kill -KILL $(children "$pid") "$pid" 2>/dev/null; fi
   rm -f $PIDF
   for p in /proc/[0-9]*; do
     grep -qxz "$TOKEN" $p/environ 2>/dev/null && kill -KILL "${{p#/proc/}}" 2>/dev/null
@@ -183,6 +187,19 @@ class IpmiBmc:
     def chassis(self, *args: str) -> str:
         return subprocess.run([str(self.dir / "chassis.sh"), *args], capture_output=True,
                               text=True, check=True).stdout
+
+    def mark(self) -> int:
+        """A position in the chassis log, for steps(since=...)."""
+        log = self.dir / "chassis.log"
+        return len(log.read_text()) if log.exists() else 0
+
+    def steps(self, since: int = 0) -> list[str]:
+        """What the chassis did ("halt", "set power 0" ...), reads left out. A request the BMC
+        client retried (slow script under load) runs twice: consecutive repeats count once."""
+        log = self.dir / "chassis.log"
+        lines = log.read_text()[since:].splitlines() if log.exists() else []
+        steps = [line.split(" ", 2)[2] for line in lines if " chassis get" not in line]
+        return [s for i, s in enumerate(steps) if i == 0 or s != steps[i - 1]]
 
     def power(self) -> bool:
         return self.chassis("get", "power").strip() == "power:1"

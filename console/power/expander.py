@@ -1,7 +1,8 @@
 """Power through one pin of an I2C GPIO expander (Cluster HAT's XRA1200, PCA9555/PCA9535/TCA9555,
 MCP23017 in BANK=0, PCF8574/PCF8574A), on the console's own bus or on a controller over SSH.
 
-Every change is a read-modify-write of the output latch under one lock per expander, so other
+Every change is a read-modify-write of the output latch under one lock per expander (an asyncio
+lock in the process, a file lock or flock(1) on the controller across processes), so other
 pins (other nodes, LEDs, a USB hub enable) are never disturbed; the pin is made an output only
 after its latch holds the wanted level (no glitch), and the level is read back afterwards.
 PCF857x have no readable latch: their RMW starts from the pin levels, so a pin held low from

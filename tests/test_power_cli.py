@@ -179,6 +179,6 @@ def test_status_with_the_bmc_down_says_so_and_still_probes_ssh(fleet):
     text = conf.read_text().replace('password_file =', 'timeout = 1.0, password_file =')
     conf.write_text(text)
     code, out, err = roost_power(conf, "status", "n1,ctl")
-    assert code == 0, err
+    assert code == 1, err
     assert out.splitlines() == [
         "ctl: on", f"n1: unknown (power ipmi: BMC 127.0.0.1:{bmc.port} did not answer within 1s); answers SSH"]

@@ -2,8 +2,9 @@
 
 NODESET is a Slurm/ClusterShell hostlist (`n[1-4]`, `@rack1`), so roost can be Slurm's
 ResumeProgram/SuspendProgram (see console/power/SLURM.md). Output is one line per node; status
-folds nodes with the same state (`p[1-3]: on`). Exit status: 0 all done, 1 a node failed,
-2 bad config or arguments, 3 refused (needs --force, or --yes for a group without a terminal).
+folds nodes with the same state (`p[1-3]: on`). Exit status: 0 all done, 1 a node failed (or
+its power could not be read), 2 bad config or arguments, 3 refused (needs --force, or --yes
+for a group without a terminal).
 """
 from __future__ import annotations
 
@@ -68,8 +69,9 @@ async def _main(args, service, names, stdin, out, err) -> int:
         if refused is not None:
             return refused
         if args.power_action == "status":
-            _print_status(await service.sequencer.status(names), out)
-            return 0
+            shown = await service.sequencer.status(names)
+            _print_status(shown, out)
+            return 1 if any(s.error for s in shown) else 0
         outcomes = await _act(args, service.sequencer, names)
         for o in outcomes:
             print(_outcome_line(o), file=out if o.ok else err)

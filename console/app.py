@@ -5,13 +5,10 @@ State lives in FleetState; each screen redraws itself from it when the 1 Hz refr
 from __future__ import annotations
 
 import gc
-import shlex
-import subprocess
 import sys
 import time
 from typing import Any, AsyncIterator, Callable, Iterable, Protocol
 
-from rich.text import Text
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
@@ -20,19 +17,17 @@ from textual.css.query import NoMatches
 import themes
 from console.keymap import KeymapError, validate
 from console.messages import FleetDrain, Inbox, JobCounts, NodeChosen, SourceEnded
-from console.screens.command_line import CommandLine
+from console.screens.command_line import CommandLine, Commands
 from console.screens.events import EventsScreen
 from console.screens.fleet import FleetScreen
 from console.screens.heatmap import HeatmapScreen
 from console.screens.help import HelpScreen, binding_rows
 from console.screens.node import NodeScreen
 from console.screens.run import RunScreen
+from console.screens.shell import open_shell, ssh_argv
 from console.state import Event, FleetState, Thresholds, running_jobs
 from console.widgets.cells import safe_line
-from console.widgets.heatmap import METRICS
-from console.widgets.node_table import SORTABLE
 
-VIEWS = ("fleet", "heatmap", "events")
 
 
 class Source(Protocol):
@@ -72,6 +67,7 @@ class RoostApp(App):
         self.targets = {t.name: t for t in targets}
         self.refresh_interval, self.manage_source = refresh, manage_source
         self.jobs_db = jobs_db
+        self.commands = Commands(self)
         self.inbox = Inbox()
         self.items_seen = self.ticks = 0
         for t in themes.load():
@@ -212,122 +208,19 @@ class RoostApp(App):
         title = scr.name or type(scr).__name__.removesuffix("Screen").lower()
         self.push_screen(HelpScreen(title, binding_rows(self, scr)))
 
-    # ---- the shell --------------------------------------------------------------------------
+    # ---- the shell, `:` command line and the palette -------------------------------------------
     def ssh_argv(self, node: str) -> list[str]:
-        t = self.targets.get(node)
-        if t is None:
-            return ["ssh", node]
-        argv = ["ssh", "-p", str(t.port)]
-        for key in t.identity_files:
-            argv += ["-i", key]
-        if t.known_hosts:
-            argv += ["-o", "UserKnownHostsFile=" + " ".join(t.known_hosts)]
-        if t.host_keys == "accept-new":
-            argv += ["-o", "StrictHostKeyChecking=accept-new"]
-        if t.proxy_jump:
-            argv += ["-J", t.proxy_jump]
-        return argv + [f"{t.user}@{t.host}" if t.user else t.host]
+        return ssh_argv(node, self.targets.get(node))
 
     def open_shell(self, node: str) -> None:
-        argv = self.ssh_argv(node)
-        try:
-            with self.suspend():
-                code = subprocess.call(argv)
-        except Exception as exc:  # headless or web drivers cannot suspend
-            self.notify(f"cannot open a shell here: {exc}", severity="warning", markup=False)
-            return
-        self.notify(f"shell on {safe_line(node)} ended (exit {code}): {shlex.join(argv)}",
-                    markup=False)
+        open_shell(self, node, self.ssh_argv(node))
 
-    # ---- `:` command line and the palette -----------------------------------------------------
     def action_command_line(self) -> None:
-        self.push_screen(CommandLine(), self.run_command_line)
-
-    def run_command_line(self, text: str | None) -> None:
-        if not text:
-            return
-        verb, _, arg = text.partition(" ")
-        arg = arg.strip()
-        handler = getattr(self, f"cmd_{verb.lower()}", None)
-        if handler is None:
-            self.notify(f"unknown command :{safe_line(verb)} (? for help)", severity="warning",
-                        markup=False)
-            return
-        handler(arg)
-
-    def cmd_fleet(self, _arg: str) -> None:
-        self.call_later(self.action_show, "fleet")
-
-    def cmd_events(self, _arg: str) -> None:
-        self.call_later(self.action_show, "events")
-
-    def cmd_heatmap(self, arg: str) -> None:
-        self.call_later(self._heatmap, arg)
-
-    async def _heatmap(self, metric: str) -> None:
-        await self.action_show("heatmap")
-        if metric:
-            self.get_screen("heatmap").set_metric({"temperature": "temp"}.get(metric, metric))
-
-    def cmd_node(self, arg: str) -> None:
-        self.open_node(arg)
-
-    def cmd_theme(self, arg: str) -> None:
-        name = arg if arg in self.available_themes else f"roost-{arg}"
-        if name in self.available_themes:
-            self.theme = name
-        else:
-            self.notify(f"no theme {safe_line(arg)}; have: {', '.join(sorted(self.available_themes))}",
-                        severity="warning", markup=False)
-
-    def cmd_sort(self, arg: str) -> None:
-        key, _, rev = arg.partition(" ")
-        if key in SORTABLE:
-            self.get_screen("fleet").set_sort(key, rev.strip() in ("rev", "desc", "-"))
-        else:
-            self.notify(f"sort by one of: {', '.join(SORTABLE)}", severity="warning")
-
-    def cmd_filter(self, arg: str) -> None:
-        self.call_later(self._filter, arg)
-
-    async def _filter(self, arg: str) -> None:
-        await self.action_show("fleet")
-        self.get_screen("fleet").query_one("#filter").value = arg
-
-    def cmd_run(self, arg: str) -> None:
-        self.action_run(arg)
-
-    def cmd_jobs(self, _arg: str) -> None:
-        self.action_notice("jobs")
-
-    def cmd_power(self, _arg: str) -> None:
-        self.action_notice("power")
-
-    def cmd_help(self, _arg: str) -> None:
-        self.action_help()
-
-    def cmd_quit(self, _arg: str) -> None:
-        self.exit(0)
+        self.push_screen(CommandLine(), self.commands.run)
 
     def get_system_commands(self, screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        for view in VIEWS:
-            yield SystemCommand(f"Show {view}", f"switch to the {view} screen",
-                                lambda v=view: self.call_later(self.action_show, v))
-        for metric in METRICS:
-            yield SystemCommand(f"Heatmap by {metric}", "heatmap coloured by " + metric,
-                                lambda m=metric: self.cmd_heatmap(m))
-        for key in SORTABLE:
-            yield SystemCommand(f"Sort fleet by {key}", "fleet table order",
-                                lambda k=key: self.cmd_sort(k))
-        for name in themes.names():
-            yield SystemCommand(f"Theme {name}", "switch colours",
-                                lambda n=name: self.cmd_theme(n))
-        yield SystemCommand("Run command", "on marked nodes (x)", self.action_run)
-        yield SystemCommand("Command line", "k9s-style : commands", self.action_command_line)
-        yield SystemCommand("Jobs", "jobs screen (j)", lambda: self.action_notice("jobs"))
-        yield SystemCommand("Power", "power screen (p)", lambda: self.action_notice("power"))
-        yield SystemCommand("Help", "keys of this screen (?)", self.action_help)
+        yield from self.commands.palette()
 
 
 def settle_gc() -> None:

@@ -1,11 +1,22 @@
-"""`:`: a one-line k9s-style command prompt at the bottom; dismisses with the text typed."""
+"""`:`: a one-line k9s-style command prompt, and the commands it (and the palette) runs."""
 from __future__ import annotations
 
-from textual.app import ComposeResult
+from typing import TYPE_CHECKING, Iterable
+
+from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.screen import ModalScreen
 from textual.widgets import Input
 
+import themes
+from console.widgets.cells import safe_line
+from console.widgets.heatmap import METRICS
+from console.widgets.node_table import SORTABLE
+
+if TYPE_CHECKING:
+    from console.app import RoostApp
+
+VIEWS = ("fleet", "heatmap", "events")
 COMMANDS = ("fleet", "heatmap", "events", "node", "theme", "sort", "filter", "run", "jobs",
             "power", "help", "quit")
 
@@ -21,3 +32,95 @@ class CommandLine(ModalScreen[str | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+class Commands:
+    """`:verb arg` -> cmd_verb(arg) on the app's screens; the palette lists the same actions."""
+
+    def __init__(self, app: "RoostApp") -> None:
+        self.app = app
+
+    def run(self, text: str | None) -> None:
+        if not text:
+            return
+        verb, _, arg = text.partition(" ")
+        handler = getattr(self, f"cmd_{verb.lower()}", None)
+        if handler is None:
+            self.app.notify(f"unknown command :{safe_line(verb)} (? for help)",
+                            severity="warning", markup=False)
+            return
+        handler(arg.strip())
+
+    def cmd_fleet(self, _arg: str) -> None:
+        self.app.call_later(self.app.action_show, "fleet")
+
+    def cmd_events(self, _arg: str) -> None:
+        self.app.call_later(self.app.action_show, "events")
+
+    def cmd_heatmap(self, arg: str) -> None:
+        self.app.call_later(self._heatmap, {"temperature": "temp"}.get(arg, arg))
+
+    async def _heatmap(self, metric: str) -> None:
+        await self.app.action_show("heatmap")
+        if metric:
+            self.app.get_screen("heatmap").set_metric(metric)
+
+    def cmd_node(self, arg: str) -> None:
+        self.app.open_node(arg)
+
+    def cmd_theme(self, arg: str) -> None:
+        have = self.app.available_themes
+        name = arg if arg in have else f"roost-{arg}"
+        if name in have:
+            self.app.theme = name
+        else:
+            self.app.notify(f"no theme {safe_line(arg)}; have: {', '.join(sorted(have))}",
+                            severity="warning", markup=False)
+
+    def cmd_sort(self, arg: str) -> None:
+        key, _, rev = arg.partition(" ")
+        if key in SORTABLE:
+            self.app.get_screen("fleet").set_sort(key, rev.strip() in ("rev", "desc", "-"))
+        else:
+            self.app.notify(f"sort by one of: {', '.join(SORTABLE)}", severity="warning")
+
+    def cmd_filter(self, arg: str) -> None:
+        self.app.call_later(self._filter, arg)
+
+    async def _filter(self, arg: str) -> None:
+        await self.app.action_show("fleet")
+        self.app.get_screen("fleet").query_one("#filter", Input).value = arg
+
+    def cmd_run(self, arg: str) -> None:
+        self.app.action_run(arg)
+
+    def cmd_jobs(self, _arg: str) -> None:
+        self.app.action_notice("jobs")
+
+    def cmd_power(self, _arg: str) -> None:
+        self.app.action_notice("power")
+
+    def cmd_help(self, _arg: str) -> None:
+        self.app.action_help()
+
+    def cmd_quit(self, _arg: str) -> None:
+        self.app.exit(0)
+
+    def palette(self) -> Iterable[SystemCommand]:
+        app = self.app
+        for view in VIEWS:
+            yield SystemCommand(f"Show {view}", f"switch to the {view} screen",
+                                lambda v=view: app.call_later(app.action_show, v))
+        for metric in METRICS:
+            yield SystemCommand(f"Heatmap by {metric}", "heatmap coloured by " + metric,
+                                lambda m=metric: self.cmd_heatmap(m))
+        for key in SORTABLE:
+            yield SystemCommand(f"Sort fleet by {key}", "fleet table order",
+                                lambda k=key: self.cmd_sort(k))
+        for name in themes.names():
+            yield SystemCommand(f"Theme {name}", "switch colours", lambda n=name: self.cmd_theme(n))
+        yield SystemCommand("Run command", "on marked nodes (x)", app.action_run)
+        yield SystemCommand("Command line", "k9s-style : commands", app.action_command_line)
+        yield SystemCommand("Jobs", "jobs screen (j)", lambda: app.action_notice("jobs"))
+        yield SystemCommand("Power", "power screen (p)", lambda: app.action_notice("power"))
+        yield SystemCommand("Help", "keys of this screen (?)", app.action_help)

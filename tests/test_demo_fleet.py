@@ -172,7 +172,7 @@ async def test_power_off_closes_port_and_on_reopens_after_boot_delay(tmp_path):
         await conn.wait_closed()                      # the live connection was cut
         with pytest.raises(TransportError, match="refused"):
             await transport.connect(target)
-        assert _gone(pid)                             # detached work died with the power
+        await until(lambda: _gone(pid), what="detached work died with the power")
         t0 = time.monotonic()
         await power.on()
         assert await power.status() == "on" and not power.reachable

@@ -42,6 +42,7 @@ def build_parser() -> Parser:
     _collect_parser(sub)
     _demo_parser(sub)
     _serve_parser(sub)
+    _run_parser(sub)
     _jobs_parsers(sub)
     _power_parser(sub)
     return p
@@ -86,6 +87,14 @@ def _serve_parser(sub) -> None:
     s.set_defaults(prometheus=SERVE_PROMETHEUS)
 
 
+def _run_parser(sub) -> None:
+    s = sub.add_parser("run", help="run a command on nodes, identical outputs grouped (clush -b)")
+    s.add_argument("nodeset", metavar="NODESET", help=NODESET_HELP)
+    s.add_argument("words", nargs=argparse.REMAINDER, metavar="-- CMD", help="the command")
+    s.add_argument("--timeout", type=seconds, default=60.0, metavar="S", help="per node")
+    s.add_argument("-L", "--lines", action="store_true", help="prefix each line with its node")
+
+
 def _jobs_parsers(sub) -> None:
     from console.jobs import boinc_cli
     from console.jobs import cli as jobs_cli
@@ -123,7 +132,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if getattr(args, "jobs_handler", None) is not None:
         return args.jobs_handler(args, load(args))
     command = {"nodes": cmd_nodes, "check": cmd_check, "collect": cmd_collect,
-               "demo": cmd_demo, "serve": cmd_serve, "power": cmd_power}.get(args.command, cmd_console)
+               "demo": cmd_demo, "serve": cmd_serve, "run": cmd_run, "power": cmd_power}.get(args.command, cmd_console)
     return command(args)
 
 
@@ -171,6 +180,17 @@ def _scheduler(config: Config):
             print("roost: another roost holds the job scheduler; serving metrics only",
                   file=sys.stderr, flush=True)
     return schedule
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    words = args.words[1:] if args.words[:1] == ["--"] else args.words
+    if not words:
+        print("roost: run: no command given (roost run NODESET -- CMD)", file=sys.stderr)
+        return 2
+    from console import runcmd
+    # joined with spaces, as ssh does: the remote shell parses it
+    return runcmd.run(load(args).targets(args.nodeset), " ".join(words), args.timeout,
+                      grouped=not args.lines)
 
 
 def cmd_power(args: argparse.Namespace) -> int:

@@ -7,7 +7,8 @@ still refuses a CHANGED key. Keepalive is 2 s x 3, so a dead peer is noticed in 
 Channel budget: OpenSSH's sshd allows MaxSessions=10 channels per connection by default, and the
 11th fails. Everything that opens a channel on a roost connection (sampler, commands, jobs, SFTP)
 takes a slot from channel_slot(conn) first: at most CHANNELS_PER_CONNECTION=8 at a time, so a busy
-node queues work instead of failing it.
+node queues work instead of failing it. sshd may count a just-closed session for a few more
+milliseconds, so open_process() retries a refused channel open briefly before giving up.
 
 Every failure reaches callers as TransportError(node, message): one line, naming what and where.
 """
@@ -18,6 +19,7 @@ import os
 import socket
 import weakref
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import asyncssh
@@ -27,6 +29,8 @@ from collectors.model import NodeTarget
 KEEPALIVE_INTERVAL = 2.0
 KEEPALIVE_COUNT = 3
 CHANNELS_PER_CONNECTION = 8
+CLOSE_WAIT = 2.0  # seconds to wait for a channel to close after a timeout
+OPEN_RETRIES = (0.02, 0.05, 0.1, 0.2, 0.4)  # seconds between channel-open attempts
 HOST_KEY_MODES = ("strict", "accept-new")
 # AES-GCM first: in asyncssh it costs the console about 25% less per frame than chacha20-poly1305
 # (measured by bench/bench_fleet.py), and the console pays it for every node; the rest stay as
@@ -73,19 +77,30 @@ def known_hosts_files(target: NodeTarget) -> list[str]:
 
 
 def load_known_hosts(target: NodeTarget) -> asyncssh.SSHKnownHosts:
-    """All readable files merged; a missing file simply trusts nothing (never disables checks)."""
-    text = []
-    for path in known_hosts_files(target):
-        try:
-            text.append(Path(path).read_text())
-        except FileNotFoundError:
-            continue
-        except OSError as e:
-            raise TransportError(target.name, f"cannot read known_hosts {path}: {e.strerror}")
+    """All readable files merged; a missing file simply trusts nothing (never disables checks).
+
+    Parsed once per file version (path, mtime, size): a fleet shares one known_hosts.
+    """
     try:
-        return asyncssh.import_known_hosts("\n".join(text))
+        return _parse_known_hosts(tuple(_version(p) for p in known_hosts_files(target)))
+    except OSError as e:
+        raise TransportError(target.name, f"cannot read known_hosts {e.filename}: {e.strerror}")
     except (ValueError, asyncssh.KeyImportError) as e:
         raise TransportError(target.name, f"bad known_hosts ({', '.join(known_hosts_files(target))}): {e}")
+
+
+def _version(path: str) -> tuple[str, int, int]:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return path, -1, -1
+    return path, st.st_mtime_ns, st.st_size
+
+
+@lru_cache(maxsize=64)
+def _parse_known_hosts(versions: tuple[tuple[str, int, int], ...]) -> asyncssh.SSHKnownHosts:
+    texts = [Path(path).read_text() for path, _, size in versions if size >= 0]
+    return asyncssh.import_known_hosts("\n".join(texts))
 
 
 def host_pattern(host: str, port: int) -> str:
@@ -227,7 +242,7 @@ async def run(conn: asyncssh.SSHClientConnection, command: str, timeout: float,
     name = node or _peer(conn)
     try:
         async with channel_slot(conn):
-            result = await conn.run(command, check=False, timeout=timeout)
+            result = await _run_closed(conn, command, timeout)
     except asyncssh.TimeoutError:
         raise TransportError(name, f"command timed out after {timeout:g} s") from None
     except asyncssh.ChannelOpenError as e:
@@ -235,6 +250,38 @@ async def run(conn: asyncssh.SSHClientConnection, command: str, timeout: float,
     except (asyncssh.Error, OSError) as e:
         raise TransportError(name, f"command failed: connection lost ({e})") from None
     return CommandResult(result.returncode, _text(result.stdout), _text(result.stderr))
+
+
+async def open_process(conn: asyncssh.SSHClientConnection, command: str, **kw):
+    """conn.create_process, retried briefly when sshd refuses the channel.
+
+    asyncssh hands a closed channel back before sshd has processed its close, so sshd can still
+    count a just-finished session against MaxSessions for a few milliseconds.
+    """
+    for delay in OPEN_RETRIES:
+        try:
+            return await conn.create_process(command, **kw)
+        except asyncssh.ChannelOpenError:
+            await asyncio.sleep(delay)
+    return await conn.create_process(command, **kw)
+
+
+async def _run_closed(conn: asyncssh.SSHClientConnection, command: str, timeout: float):
+    # the slot is given back only once the channel is closed on both sides (and on timeout the
+    # channel is closed, not left running)
+    proc = await open_process(conn, command)
+    try:
+        return await proc.wait(check=False, timeout=timeout)
+    except asyncssh.TimeoutError:
+        proc.send_signal("TERM")  # sshd would keep the channel until the command ends
+        raise
+    finally:
+        proc.close()
+        try:
+            async with asyncio.timeout(CLOSE_WAIT):
+                await proc.wait_closed()
+        except TimeoutError:
+            pass
 
 
 def _text(data) -> str:

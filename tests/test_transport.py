@@ -112,7 +112,9 @@ async def test_channel_budget_under_default_max_sessions(ssh_lab):
                                    return_exceptions=True)
         assert any(isinstance(r, asyncssh.ChannelOpenError) for r in raw)
     async with await connect(node.target()) as conn:  # fresh: no half-closed raw sessions
-        results = await asyncio.gather(*(run(conn, "sleep 0.1; echo ok", 10) for _ in range(16)))
+        # fast churn too: sshd may still count a just-closed session for a moment
+        results = await asyncio.gather(*(run(conn, "sleep 0.1; echo ok", 10) for _ in range(16)),
+                                       *(run(conn, "echo ok", 10) for _ in range(48)))
     assert all(r.stdout == "ok\n" for r in results)
     assert channel_slot(conn)._value == CHANNELS_PER_CONNECTION
     node.stop()
@@ -182,3 +184,13 @@ def test_lab_kill_takes_sessions_with_it(ssh_lab):
         assert len(tree) >= 3 and not [p for p in tree if running(p)]
         conn.close()
     asyncio.run(scenario())
+
+
+async def test_timed_out_command_is_terminated(nodes):
+    async with await connect(nodes[0].target()) as conn:
+        with pytest.raises(TransportError, match="timed out"):
+            await run(conn, "sleep 30.4321", timeout=0.3)
+        # the node's sleep is gone and the slot is free again
+        left = await run(conn, "pgrep -u roostlab -x sleep -a || true", 5)
+    assert "sleep 30.4321" not in left.stdout
+    assert channel_slot(conn)._value == CHANNELS_PER_CONNECTION

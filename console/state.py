@@ -278,6 +278,7 @@ class FleetState:
         if ev.kind == "down":
             node.state, node.since, node.reason = DOWN, ev.ts, ev.reason
             node.prev = node.last = None   # rates must not span an outage
+            node.cpu, node.per_core, node.rx_bps, node.tx_bps = None, {}, None, None
             out = self._clear(ev.node, "stale", ev.ts)
             return out + self._open(ev.node, "down", CRIT, ev.ts, ev.reason or "unreachable")
         if ev.kind == "up":

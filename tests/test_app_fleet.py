@@ -140,3 +140,18 @@ async def test_jobs_column_counts_running_tasks_from_the_queue(tmp_path):
         assert app.state.node("n3").jobs == 1 and app.state.node("n2").jobs == 0
         app.refresh_screen()
         assert app.screen.table.cell("n1", "jobs").plain == "2"
+
+
+async def test_node_down_shows_symbol_age_and_critical_toast():
+    from collectors.model import NodeEvent
+    app = make_app(n=3)
+    async with app.run_test(size=SIZE) as pilot:
+        if app.inbox.put(NodeEvent("n2", T0 - 40, "down", "keepalive timeout")):
+            app.post_message(FleetDrain())
+        await until(pilot, lambda: app.state.node("n2").state == "down", what="down")
+        app.refresh_screen()
+        assert app.screen.table.cell("n2", "state").plain.split() == ["✖", "down", "42s"]
+        assert app.screen.table.cell("n2", "cpu").plain.strip().startswith("–")
+        assert any("keepalive timeout" in n.message and n.severity == "error"
+                   for n in app._notifications)
+        assert "1 down" in str(app.screen.query_one("#summary").render())

@@ -1,7 +1,6 @@
 """The fleet screen: the node table, a summary line and a `/` filter."""
 from __future__ import annotations
 
-import time
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -59,7 +58,7 @@ class FleetScreen(View):
 
     def refresh_view(self, now: float | None = None) -> None:
         """Redraw from state; the app calls this about once a second."""
-        now = time.time() if now is None else now
+        now = self.app.clock() if now is None else now
         rows = select_rows(self.state.rows(now), self.query_text, self.sort, self.reverse)
         self.rows_shown = self.table.show(rows, self.state.marked)
         self.table.set_sort_label(self.sort, self.reverse)

@@ -1,7 +1,6 @@
 """The heatmap screen: every node as a cell by a chosen metric, grouped by group/rack."""
 from __future__ import annotations
 
-import time
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -77,7 +76,7 @@ class HeatmapScreen(View):
                 "net_max": max(((r.rx_bps or 0) + (r.tx_bps or 0) for r in rows), default=0.0)}
 
     def refresh_view(self, now: float | None = None) -> None:
-        now = time.time() if now is None else now
+        now = self.app.clock() if now is None else now
         rows = select_rows(self.state.rows(now, spark=0), "", "name")
         hm = self.query_one(Heatmap)
         hm.show(rows, self.pal, self.scale(rows), self.state.marked)

@@ -50,7 +50,7 @@ class NodeScreen(View):
         self.refresh_view()
 
     def refresh_view(self, now: float | None = None) -> None:
-        now = time.time() if now is None else now
+        now = self.app.clock() if now is None else now
         data = self.state.node(self.node)
         self.query_one("#facts", Static).update(self.facts(data, now))
         self.query_one("#node-events", Static).update(self.events())

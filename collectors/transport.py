@@ -220,8 +220,13 @@ async def connect(target: NodeTarget) -> asyncssh.SSHClientConnection:
             jump.close()
         raise TransportError(target.name, _error_message(target, client, e)) from None
     if jump is not None:
-        asyncio.get_running_loop().create_task(_close_after(conn, jump))
+        task = asyncio.get_running_loop().create_task(_close_after(conn, jump))
+        _jump_closers.add(task)  # held: the loop keeps only weak references to tasks
+        task.add_done_callback(_jump_closers.discard)
     return conn
+
+
+_jump_closers: set[asyncio.Task] = set()
 
 
 async def _close_after(conn: asyncssh.SSHClientConnection, jump: asyncssh.SSHClientConnection) -> None:

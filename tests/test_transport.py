@@ -96,12 +96,15 @@ async def test_connect_timeout(nodes):
             await connect(nodes[0].target(host="127.0.0.1", port=port, connect_timeout=0.5))
 
 
-async def test_proxy_jump(nodes):
-    jump, far = nodes
+async def test_proxy_jump(ssh_lab):
+    jump, far = ssh_lab.start(2)
     target = far.target(proxy_jump=f"roostlab@{jump.host}:{jump.port}")
-    async with await connect(target) as conn:
-        res = await run(conn, "echo $ROOST_LAB_NODE", 5)
+    conn = await connect(target)
+    res = await run(conn, "echo $ROOST_LAB_NODE", 5)
     assert res.stdout.strip() == far.token
+    jump.kill()  # the far connection rides through the jump host: it must go down with it
+    await asyncio.wait_for(conn.wait_closed(), 5)
+    far.stop()
 
 
 async def test_channel_budget_under_default_max_sessions(ssh_lab):

@@ -2,7 +2,8 @@
 
 The fleet pump does not post one message per sample: it appends to an Inbox and posts a single
 FleetDrain while none is pending, so a busy screen takes every queued item in one handler call
-instead of lagging behind hundreds of per-node messages.
+instead of lagging behind hundreds of per-node messages, and a node's newer sample replaces its
+older queued one (toolong's can_replace idea, applied per node).
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ class Inbox:
     def __init__(self) -> None:
         self._items: deque[Sample | NodeEvent] = deque()
         self.pending = False
+        self.skipped = 0    # older samples dropped because a newer one of that node was queued
 
     def put(self, item: Sample | NodeEvent) -> bool:
         """Queue an item; True when the caller must post a FleetDrain."""
@@ -30,10 +32,16 @@ class Inbox:
         return True
 
     def drain(self) -> list[Sample | NodeEvent]:
+        """Everything queued, in order, except samples superseded by a newer one of the same
+        node (a console that fell behind skips stale samples instead of replaying them; rates
+        come from counters, so they stay exact). Node events are always kept."""
         self.pending = False
-        items = list(self._items)
-        self._items.clear()
-        return items
+        items, self._items = list(self._items), deque()
+        last = {it.node: i for i, it in enumerate(items) if isinstance(it, Sample)}
+        kept = [it for i, it in enumerate(items)
+                if not isinstance(it, Sample) or last[it.node] == i]
+        self.skipped += len(items) - len(kept)
+        return kept
 
 
 @dataclass

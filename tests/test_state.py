@@ -156,3 +156,16 @@ def test_group_outputs_and_truncate():
                                                                  ("n4", None)]
     cut = truncate("x\n" * 1000, max_lines=10)
     assert cut.count("\n") == 10 and "truncated" in cut
+
+
+def test_inbox_keeps_order_events_and_only_the_newest_sample_per_node():
+    from console.messages import Inbox
+    box = Inbox()
+    a0, b0, a1 = (make_sample("a", 0, busy=[1]), make_sample("b", 0, busy=[1]),
+                  make_sample("a", 1, busy=[1]))
+    down = NodeEvent("b", T0, "down")
+    assert box.put(a0) is True and box.put(b0) is False
+    box.put(down)
+    box.put(a1)
+    assert box.drain() == [b0, down, a1] and box.skipped == 1
+    assert box.put(a0) is True           # drained: the next item asks for a new drain message

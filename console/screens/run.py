@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Footer, Input, Static
@@ -59,7 +60,6 @@ class RunScreen(View):
             self.start(nodes, event.value.strip())
 
     def set_status(self, text: str) -> None:
-        from rich.text import Text
         self.query_one("#run-status", Static).update(Text(text))
 
     def start(self, nodes: list[str], command: str) -> None:

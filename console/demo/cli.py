@@ -3,8 +3,8 @@
     roost demo [--nodes N] [--profile NAME|mixed] [--seed S] [--steady] [--boot-delay S]
                [--write-inventory FILE] [--headless + `roost collect`'s output options]
 
-The fleet runs in this process (its own loop in a thread); roost reaches it through the normal
-transport with the demo's key and known_hosts. Headless output with no output option goes to a
+The fleet runs in this process, in the same event loop as roost (collection's or the console's);
+roost reaches it through the normal transport with the demo's key and known_hosts. Headless output with no output option goes to a
 SQLite file in the demo's state dir, never into the real fleet's history.
 """
 from __future__ import annotations
@@ -67,28 +67,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, config) -> int:
     from console.demo.fleet import DemoFleet
-    from console.demo.runner import FleetThread
-    state = Path(config.state_dir) / "demo"
     fleet = DemoFleet(args.nodes, profile=args.profile, seed=args.seed, steady=args.steady,
-                      state_dir=state, boot_delay=args.boot_delay,
+                      state_dir=Path(config.state_dir) / "demo", boot_delay=args.boot_delay,
                       interval=getattr(args, "interval", None) or 1.0)
-    runner = FleetThread(fleet)
     try:
-        runner.start()
-    except (OSError, ValueError, TimeoutError) as exc:
+        fleet.prepare()   # keys, bound ports, known_hosts: targets exist before any loop runs
+    except (OSError, ValueError) as exc:
         _note(f"demo fleet failed to start: {exc}")
         return 1
     try:
-        return _after_start(args, config, runner)
+        return _after_prepare(args, config, fleet)
     except OSError as exc:
         _note(f"demo: {exc.strerror or exc}: {exc.filename or ''}")
         return 1
     finally:
-        runner.stop()
+        fleet.cleanup()
 
 
-def _after_start(args: argparse.Namespace, config, runner) -> int:
-    fleet = runner.fleet
+def _after_prepare(args: argparse.Namespace, config, fleet) -> int:
     ports = sorted(t.port for t in fleet.targets())
     _note(f"demo: {len(ports)} simulated nodes on 127.0.0.1 ports {ports[0]}..{ports[-1]} "
           f"(state in {fleet.state_dir})")
@@ -104,11 +100,13 @@ def _after_start(args: argparse.Namespace, config, runner) -> int:
 
 
 def _headless(args: argparse.Namespace, fleet) -> int:
+    """roost collect's own loop, with the simulator serving in that same loop beside it."""
     from console.collect import run_collect
+    from console.demo.source import companion
     if not (getattr(args, "db", None) or getattr(args, "jsonl", None)
             or getattr(args, "prometheus", None) or getattr(args, "format", None)):
         args = argparse.Namespace(**{**vars(args), "db": str(fleet.state_dir / "roost.db")})
-    return run_collect(fleet.targets(), args)
+    return run_collect(fleet.targets(), args, companion=companion(fleet))
 
 
 def _console_available() -> bool:
@@ -120,13 +118,16 @@ def _console_available() -> bool:
 
 
 def _console(args: argparse.Namespace, config, fleet, inventory: Path) -> int:
+    """The console on the demo: simulator, roost's Fleet and the TUI share Textual's loop."""
     from collectors.fleet import Fleet
     from console.app import run_console
     from console.config import load_config
+    from console.demo.source import DemoSource
     demo_config = load_config(inventory, state_dir=fleet.state_dir)
     demo_config = replace(demo_config, theme=config.theme, keymap=config.keymap,
                           thresholds=config.thresholds)
-    return run_console(demo_config, Fleet(demo_config.targets()), theme=args.theme)
+    source = DemoSource(fleet, Fleet(demo_config.targets()))
+    return run_console(demo_config, source, theme=args.theme)
 
 
 def _note(text: str) -> None:

@@ -58,20 +58,38 @@ class DemoFleet:
         self._chaos: asyncio.Task | None = None
         self._control: asyncio.AbstractServer | None = None
         self._jobs: asyncio.Task | None = None
+        self._ctx: NodeContext | None = None
         self.drops = 0
 
     # -- lifecycle ------------------------------------------------------------------------------
-    async def start(self) -> None:
+    def prepare(self) -> None:
+        """Everything that needs no event loop: keys, node dirs, bound listening sockets,
+        known_hosts. After it, targets() are final, so a caller can hand them to a loop that
+        starts later (connects that arrive early wait in the sockets' backlog)."""
+        if self._nodes:
+            return
         _raise_fd_limit(len(self.profiles) * 4 + 256)
         if self.state_dir is None:
             self.state_dir = Path(tempfile.mkdtemp(prefix="roost-demo-"))
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        ctx = NodeContext(self._ticker, asyncssh.read_authorized_keys(
+        self._ctx = NodeContext(self._ticker, asyncssh.read_authorized_keys(
             str(self._client_key())), uuid.uuid4().hex[:12], self.interval, HOST)
-        self._nodes = self._build_nodes(ctx)
+        nodes = self._build_nodes(self._ctx)
+        try:
+            for n in nodes:
+                n.bind()
+        except OSError:
+            for n in nodes:
+                n.unbind()
+            raise
+        self._nodes = nodes
+        self._write_known_hosts()
+
+    async def start(self) -> None:
+        """prepare() if not done, then serve every node in the running loop."""
+        self.prepare()
         self._ticker.start()
         await asyncio.gather(*(n.listen() for n in self._nodes))
-        self._write_known_hosts()
         self._power = {n.name: DemoPowerChannel(n, self) for n in self._nodes}
         for n in self._nodes:
             n.power = self._power[n.name]
@@ -79,25 +97,39 @@ class DemoFleet:
         loop = asyncio.get_running_loop()
         if not self.steady and self.drop_every > 0:
             self._chaos = loop.create_task(self._drop_offs())
-        self._jobs = loop.create_task(self._count_jobs(ctx))
+        self._jobs = loop.create_task(self._count_jobs(self._ctx))
 
     async def stop(self) -> None:
+        await self.quiesce()
+        await asyncio.gather(*(n.unlisten(kill=False) for n in self._nodes))
+        self.cleanup()
+
+    async def quiesce(self) -> None:
+        """Stop frames, drop-offs and new connections, but leave live connections for their
+        clients to close (a roost in the same loop shuts down without seeing nodes die)."""
         for task in (self._chaos, self._jobs):
             if task is not None:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
+        self._chaos = self._jobs = None
         if self._control is not None:
             self._control.close()
             self._control = None
         for power in self._power.values():
             power.cancel()
-        await asyncio.gather(*(n.unlisten(kill=False) for n in self._nodes))
+        self._ticker.stop()
+        await asyncio.gather(*(n.close_port() for n in self._nodes))
+
+    def cleanup(self) -> None:
+        """Loop-free clean-up: kill the fleet's jobs, close sockets, drop a temporary dir."""
         for n in self._nodes:
+            n.unbind()
             for proc in list(n.procs):
                 killpg(proc.pid)
-        if self._nodes and self._nodes[0].ctx.commands:
-            kill_tagged(f"{self._nodes[0].ctx.tag}:")   # one /proc pass for the whole fleet
-        self._ticker.stop()
+        if self._nodes and self._ctx.commands:
+            kill_tagged(f"{self._ctx.tag}:")   # one /proc pass for the whole fleet
+        if self.state_dir is not None:
+            self.control_socket.unlink(missing_ok=True)
         if self._own_dir and self.state_dir is not None:
             shutil.rmtree(self.state_dir, ignore_errors=True)
 

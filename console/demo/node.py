@@ -11,6 +11,7 @@ import asyncio
 import os
 import random
 import signal
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,6 +113,7 @@ class DemoNode:
         self.power = None      # its DemoPowerChannel, set by the fleet
         self.started = 0       # successful listens (tests wait on it)
         self._acceptor: asyncssh.SSHAcceptor | None = None
+        self._sock: socket.socket | None = None
         self._options: asyncssh.SSHServerConnectionOptions | None = None
 
     @property
@@ -119,14 +121,40 @@ class DemoNode:
         return self.profile.cores
 
     # -- listener -------------------------------------------------------------------------------
+    def bind(self) -> None:
+        """Bind and listen on the node's port (a free one the first time, the same after)."""
+        if self._sock is not None:
+            return
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self.ctx.host, self.port))
+            sock.listen(128)
+        except OSError:
+            sock.close()
+            raise
+        sock.setblocking(False)
+        self._sock, self.port = sock, sock.getsockname()[1]
+
+    def unbind(self) -> None:
+        if self._sock is not None and self._acceptor is None:
+            self._sock.close()
+        self._sock = None
+
     async def listen(self) -> None:
-        """Open the SSH port (the same one every time after the first)."""
+        """Serve SSH on the node's port; connects queued in the backlog are answered now."""
         if self._acceptor is not None:
             return
-        self._acceptor = await asyncssh.listen(
-            self.ctx.host, self.port, options=self._server_options(), reuse_address=True)
-        self.port = self._acceptor.sockets[0].getsockname()[1]
+        self.bind()
+        self._acceptor = await asyncssh.listen(sock=self._sock, options=self._server_options())
         self.state, self.started = "on", self.started + 1
+
+    async def close_port(self) -> None:
+        """Refuse new connections; live ones stay."""
+        acceptor, self._acceptor, self._sock = self._acceptor, None, None
+        if acceptor is not None:
+            acceptor.close()
+            await acceptor.wait_closed()
 
     def _server_options(self) -> asyncssh.SSHServerConnectionOptions:
         if self._options is None:
@@ -140,10 +168,7 @@ class DemoNode:
     async def unlisten(self, kill: bool, keep_conns: bool = False) -> None:
         """Close the port and every live connection (unless keep_conns: a hang); kill=True
         also kills this node's work."""
-        acceptor, self._acceptor = self._acceptor, None
-        if acceptor is not None:
-            acceptor.close()
-            await acceptor.wait_closed()
+        await self.close_port()
         if not keep_conns:
             for conn in list(self.conns):
                 conn.abort()

@@ -288,3 +288,31 @@ async def test_openssh_scp_and_ssh_clients_work(tmp_path):
                          f"{t.user}@{t.host}:copied.txt") == 0
         assert (demo.node(t.name).dir / "copied.txt").read_text() == "payload\n"
         assert await run("ssh", *opts, "-p", str(t.port), f"{t.user}@{t.host}", "exit 5") == 5
+
+
+async def test_demo_source_runs_simulator_and_roost_in_one_loop(tmp_path):
+    from console.demo.source import DemoSource
+    demo = DemoFleet(4, seed=5, steady=True, state_dir=tmp_path)
+    demo.prepare()                                # targets before anything is served
+    targets = demo.targets()
+    assert all(t.port > 0 for t in targets)
+    source = DemoSource(demo, Fleet(targets))
+    await source.start()
+    try:
+        items = await _collect(source, lambda items: all(source.up.values()))
+        result = await source.run_command(targets[2].name, "echo $ROOST_DEMO_NODE", 10)
+        assert result.stdout.strip() == targets[2].name
+    finally:
+        await source.stop()
+    assert not any(isinstance(i, NodeEvent) and i.kind == "down" for i in items)
+    assert await _refused_all(targets)
+
+
+async def _refused_all(targets) -> bool:
+    for t in targets:
+        try:
+            (await transport.connect(t)).close()
+            return False
+        except TransportError:
+            pass
+    return True

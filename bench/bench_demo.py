@@ -1,15 +1,18 @@
 """1,000 simulated nodes and roost headless in one process: connect-all time, CPU share, RSS.
 
     .venv/bin/python bench/bench_demo.py [--nodes 1000] [--windows 3] [--window 10]
-                                         [--client roost|raw] [--sink jsonl|prometheus]
+                                         [--layout loop|thread] [--client roost|raw]
+                                         [--sink jsonl|prometheus]
 
-The simulator (console.demo: 1,000 asyncssh servers, one ticker) runs on its own loop in a thread,
-exactly as `roost demo --headless` runs it; the main thread runs roost's real headless collection
-(console.collect.run_collect: transport, Fleet, sampler frames, build_sample, a sink). The figures:
-connect-all (until every node's sampler channel streams), then over a few steady windows the whole
-process's CPU as % of one core, split into the simulator thread and the rest (roost), and RSS.
---client raw swaps roost for bare asyncssh clients that only read the sampler channel: the floor
-roost's overhead is measured against (LAB.md: ~12% of a core per side for 1,000 nodes).
+--layout loop (default) is what `roost demo --headless` does: the simulator (console.demo: 1,000
+asyncssh servers, one ticker) serves inside roost's own collection loop (run_collect's companion).
+--layout thread runs the simulator on its own loop in a thread instead, so its CPU time can be
+read apart from roost's (the "console share"). The client is roost's real headless collection
+(console.collect.run_collect: transport, Fleet, sampler frames, build_sample, a sink), or with
+--client raw bare asyncssh readers of the sampler channel: the floor roost's overhead is measured
+against (LAB.md: ~12% of a core per side for 1,000 nodes).
+Figures: connect-all (until every node's sampler channel streams), then over steady windows the
+whole process's CPU as % of one core (thread layout: split simulator / roost), and RSS.
 Targets: connect-all <= 5 s, whole process <= 35% of a core, <= 400 MB RSS. Prints medians.
 """
 from __future__ import annotations
@@ -47,15 +50,15 @@ def process_cpu() -> float:
 class Monitor(threading.Thread):
     """Waits for every node to stream, then measures steady windows; then ends the client."""
 
-    def __init__(self, runner: FleetThread, args, stop):
+    def __init__(self, fleet: DemoFleet, args, stop, sim_cpu=None):
         super().__init__(name="bench-monitor", daemon=True)
-        self.runner, self.args, self.stop_client = runner, args, stop
+        self.fleet, self.args, self.stop_client, self.sim_cpu = fleet, args, stop, sim_cpu
         self.connect_s: float | None = None
         self.windows: list[tuple[float, float, float]] = []   # (total %, simulator %, rss MB)
         self.t0 = time.monotonic()
 
     def streaming(self) -> int:
-        return sum(1 for n in self.runner.fleet._nodes if n.sessions)
+        return sum(1 for n in self.fleet._nodes if n.sessions)
 
     def run(self) -> None:
         deadline = self.t0 + 120
@@ -69,23 +72,25 @@ class Monitor(threading.Thread):
         self.stop_client()
 
     def _window(self) -> tuple[float, float, float]:
-        w0, p0, s0 = time.monotonic(), process_cpu(), self.runner.cpu_seconds()
+        clock = self.sim_cpu or (lambda: 0.0)
+        w0, p0, s0 = time.monotonic(), process_cpu(), clock()
         time.sleep(self.args.window)
         wall = time.monotonic() - w0
         total = (process_cpu() - p0) / wall * 100
-        sim = (self.runner.cpu_seconds() - s0) / wall * 100
+        sim = (clock() - s0) / wall * 100 if self.sim_cpu else float("nan")
         return total, sim, rss_mb()
 
 
-def run_roost(targets, args, monitor_stop_holder) -> int:
+def run_roost(fleet: DemoFleet, args, holder, same_loop: bool) -> int:
     from console.collect import run_collect
+    from console.demo.source import companion
     out = {"jsonl": dict(jsonl=os.devnull, prometheus=None),
            "prometheus": dict(jsonl=None, prometheus=("127.0.0.1", 0))}[args.sink]
     ns = argparse.Namespace(once=False, interval=None, count=None, duration=None, db=None,
                             retention=None, format=None, local=False, procfs=None, sysfs=None,
                             state_dir=None, **out)
-    monitor_stop_holder.append(lambda: os.kill(os.getpid(), signal.SIGINT))
-    return run_collect(targets, ns)
+    holder.append(lambda: os.kill(os.getpid(), signal.SIGINT))
+    return run_collect(fleet.targets(), ns, companion=companion(fleet) if same_loop else None)
 
 
 async def _raw_node(target, stop: asyncio.Event, slots: asyncio.Semaphore) -> None:
@@ -107,14 +112,18 @@ async def _drain(proc) -> None:
         pass
 
 
-def run_raw(targets, args, monitor_stop_holder) -> int:
+def run_raw(fleet: DemoFleet, args, holder, same_loop: bool) -> int:
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
-        monitor_stop_holder.append(lambda: loop.call_soon_threadsafe(stop.set))
+        holder.append(lambda: loop.call_soon_threadsafe(stop.set))
+        if same_loop:
+            await fleet.start()
         slots = asyncio.Semaphore(64)
-        await asyncio.gather(*(_raw_node(t, stop, slots) for t in targets),
+        await asyncio.gather(*(_raw_node(t, stop, slots) for t in fleet.targets()),
                              return_exceptions=True)
+        if same_loop:
+            await fleet.stop()
     asyncio.run(main())
     return 0
 
@@ -127,19 +136,30 @@ def main() -> int:
     p.add_argument("--warmup", type=float, default=5.0)
     p.add_argument("--client", choices=("roost", "raw"), default="roost")
     p.add_argument("--sink", choices=("jsonl", "prometheus"), default="jsonl")
+    p.add_argument("--layout", choices=("loop", "thread"), default="loop")
     args = p.parse_args()
     with tempfile.TemporaryDirectory(prefix="roost-bench-") as tmp:
         t0 = time.monotonic()
-        runner = FleetThread(DemoFleet(args.nodes, seed=1, steady=True, state_dir=Path(tmp)))
-        runner.start()
+        fleet = DemoFleet(args.nodes, seed=1, steady=True, state_dir=Path(tmp))
+        runner = None
+        if args.layout == "thread":
+            runner = FleetThread(fleet)
+            runner.start()
+        else:
+            fleet.prepare()
         started = time.monotonic() - t0
         holder: list = []
-        monitor = Monitor(runner, args, lambda: holder[0]())
+        monitor = Monitor(fleet, args, lambda: holder[0](),
+                          runner.cpu_seconds if runner else None)
         monitor.start()
+        client = run_roost if args.client == "roost" else run_raw
         try:
-            (run_roost if args.client == "roost" else run_raw)(runner.fleet.targets(), args, holder)
+            client(fleet, args, holder, same_loop=runner is None)
         finally:
-            runner.stop()
+            if runner:
+                runner.stop()
+            else:
+                fleet.cleanup()
         monitor.join(5)
     report(args, started, monitor)
     return 0
@@ -149,17 +169,19 @@ def report(args, started: float, m: Monitor) -> None:
     med = lambda i: statistics.median(w[i] for w in m.windows)  # noqa: E731
     total, sim, rss = med(0), med(1), med(2)
     connect = f"{m.connect_s:.2f} s" if m.connect_s is not None else "NOT ALL CONNECTED"
-    client = "roost headless" if args.client == "roost" else "raw asyncssh readers"
-    print(f"bench_demo: {args.nodes} nodes, 1 Hz, client = {client}"
-          f"{' (' + args.sink + ' sink)' if args.client == 'roost' else ''}; "
+    client = ("roost headless (" + args.sink + " sink)" if args.client == "roost"
+              else "raw asyncssh readers")
+    layout = "one loop" if args.layout == "loop" else "simulator in its own thread"
+    print(f"bench_demo: {args.nodes} nodes, 1 Hz, client = {client}, {layout}; "
           f"medians of {len(m.windows)} x {args.window:g} s windows")
-    print(f"  fleet start (keys + listeners):  {started:6.2f} s")
-    print(f"  connect-all:                     {connect:>8}   (target <= 5 s)")
-    print(f"  whole process CPU:               {total:6.1f} % of one core   (target <= 35 %)")
-    print(f"    simulator thread:              {sim:6.1f} %")
-    print(f"    {'roost (console) side:' if args.client == 'roost' else 'raw client side:':31}"
-          f"{total - sim:6.1f} %   (LAB.md raw asyncssh floor ~12 % per side)")
-    print(f"  RSS:                             {rss:6.0f} MB   (target <= 400 MB)")
+    print(f"  fleet prepare/start (keys, ports):  {started:6.2f} s")
+    print(f"  connect-all:                        {connect:>8}   (target <= 5 s)")
+    print(f"  whole process CPU:                  {total:6.1f} % of one core   (target <= 35 %)")
+    if args.layout == "thread":
+        side = "roost (console) side:" if args.client == "roost" else "raw client side:"
+        print(f"    simulator thread:                 {sim:6.1f} %")
+        print(f"    {side:34}{total - sim:6.1f} %   (LAB.md raw asyncssh ~12 % per side)")
+    print(f"  RSS:                                {rss:6.0f} MB   (target <= 400 MB)")
     print("  windows (total %, sim %, RSS MB): "
           + "; ".join(f"{t:.1f}, {s:.1f}, {r:.0f}" for t, s, r in m.windows))
 

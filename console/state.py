@@ -491,11 +491,13 @@ def _natural(name: str) -> tuple:
 
 
 def matches(row: Row, query: str) -> bool:
-    """Every word must match: `state:down`, `group:rack1`, `name:n1`, or a bare word that is a
-    state, a group, or part of the name."""
+    """Every word must match: `state:down`, `group:rack1`, `name:n1`, a hostlist (`n[1-4]`), or a
+    bare word that is a state, a group, or part of the name."""
     for word in query.lower().split():
         key, sep, value = word.partition(":")
-        if sep and key == "state":
+        if "[" in word and not sep:
+            ok = row.name.lower() in _hostlist(word)
+        elif sep and key == "state":
             ok = row.state == value
         elif sep and key == "group":
             ok = value in (g.lower() for g in row.groups)
@@ -507,6 +509,14 @@ def matches(row: Row, query: str) -> bool:
         if not ok:
             return False
     return True
+
+
+@functools.lru_cache(maxsize=64)
+def _hostlist(text: str) -> frozenset[str]:
+    try:
+        return frozenset(n.lower() for n in expand(text))
+    except Exception:  # half-typed "n[1-" while filtering: matches nothing yet
+        return frozenset()
 
 
 def select_rows(rows: list[Row], query: str = "", sort: str = "name",

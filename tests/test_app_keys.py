@@ -158,6 +158,10 @@ async def test_events_screen_lists_alerts():
         table = app.screen.query_one("#events")
         assert table.row_count == len(app.state.events) > 0
         assert "active alerts" in str(app.screen.query_one("#alerts").render())
+        table.focus()
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, NodeScreen), what="node from event")
+        assert app.screen.node == app.state.events[-1].node
 
 
 async def test_shell_argv_from_target():

@@ -146,6 +146,8 @@ def test_select_rows_filter_and_sort():
     assert [r.name for r in select_rows(rows, "rack2")] == ["n10"]
     assert [r.name for r in select_rows(rows, "state:unknown")] == ["x"]
     assert [r.name for r in select_rows(rows, "n1 up")] == ["n1", "n10"]
+    assert [r.name for r in select_rows(rows, "n[2-10]")] == ["n2", "n10"]
+    assert select_rows(rows, "n[2-") == []
 
 
 def test_group_outputs_and_truncate():

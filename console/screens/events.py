@@ -40,6 +40,10 @@ class EventsScreen(View):
         self.query_one("#alerts", Static).update(self.alerts())
         self.query_one(EventTable).show(list(self.state.events), self.pal, force)
 
+    def on_node_chosen(self, msg) -> None:
+        msg.stop()
+        self.app.open_node(msg.node)
+
     def alerts(self) -> Text:
         active = sorted(self.state.alerts.values(), key=lambda e: (e.severity != "crit", e.node))
         t = Text(f"active alerts: {len(active)}\n", style="bold")

@@ -80,3 +80,10 @@ def test_bad_demo_arguments_are_one_line(tmp_path, args, message):
     r = roost("--state-dir", str(tmp_path), "demo", "--headless", *args)
     assert r.returncode == 2
     assert message in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_random_drop_offs_show_up_as_down_nodes(tmp_path):
+    r = roost("--state-dir", str(tmp_path), "demo", "--headless", "--nodes", "3", "--seed", "4",
+              "--drop-every", "0.3", "--duration", "3", "--jsonl", os.devnull)
+    assert r.returncode == 0, r.stderr
+    assert " down: " in r.stderr             # collect notes each node that went away

@@ -1,6 +1,7 @@
 """`roost demo`: start the simulated fleet, then the console on it (or headless collection).
 
-    roost demo [--nodes N] [--profile NAME|mixed] [--seed S] [--steady] [--boot-delay S]
+    roost demo [--nodes N] [--profile NAME|mixed] [--seed S] [--steady] [--drop-every S]
+               [--boot-delay S]
                [--write-inventory FILE] [--headless + `roost collect`'s output options]
 
 The fleet runs in this process, in the same event loop as roost (collection's or the console's);
@@ -53,6 +54,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help=f"board profile: mixed (default) or {', '.join(sorted(PROFILES))}")
     g.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (0)")
     g.add_argument("--steady", action="store_true", help="no random node drop-offs")
+    g.add_argument("--drop-every", type=_seconds, default=60.0, metavar="S",
+                   help="mean seconds between random drop-offs across the fleet (60; 0 = none)")
     g.add_argument("--boot-delay", type=_seconds, default=3.0, metavar="S",
                    help="seconds a powered-on node takes to boot (3)")
     g.add_argument("--headless", action="store_true", help="collect without the console")
@@ -69,6 +72,7 @@ def run(args: argparse.Namespace, config) -> int:
     from console.demo.fleet import DemoFleet
     fleet = DemoFleet(args.nodes, profile=args.profile, seed=args.seed, steady=args.steady,
                       state_dir=Path(config.state_dir) / "demo", boot_delay=args.boot_delay,
+                      drop_every=args.drop_every,
                       interval=getattr(args, "interval", None) or 1.0)
     try:
         fleet.prepare()   # keys, bound ports, known_hosts: targets exist before any loop runs
@@ -127,7 +131,15 @@ def _console(args: argparse.Namespace, config, fleet, inventory: Path) -> int:
     demo_config = replace(demo_config, theme=config.theme, keymap=config.keymap,
                           thresholds=config.thresholds)
     source = DemoSource(fleet, Fleet(demo_config.targets()))
-    return run_console(demo_config, source, theme=args.theme)
+    return run_console(demo_config, source, theme=args.theme, power=_power(demo_config))
+
+
+def _power(demo_config):
+    """Power through the running demo's channels (the inventory's command tables), timed for a
+    demo: a short grace after SSH goes away, a quick stagger."""
+    from console.power.sequence import Timing
+    from console.screens.power_actions import power_service
+    return power_service(demo_config, Timing(stagger=0.5, grace=1.0))[0]
 
 
 def _note(text: str) -> None:

@@ -1,0 +1,188 @@
+"""`enter`/`l` on a job: its details and the end of a task's output, followed live.
+
+Details come from console.jobs.cli.job_details (what `roost job ID` prints); the output is read
+from the end of the file by console.jobs.board.Tail in a thread worker, so a 10 MB output (or
+one 10 MB line) costs one bounded read per look; the text is shown escaped (OutputTail).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.message import Message
+from textual.widgets import Footer, Static
+
+from console.jobs.board import Tail
+from console.screens.base import View
+from console.widgets.cells import safe_line
+from console.widgets.output_tail import OutputTail
+
+TASKS_SHOWN = 12
+FACTS = ("name", "user", "states", "reason", "cpus_per_task", "mem_mb", "time_limit", "array",
+         "dependency", "nodelist", "work_dir", "output", "error")
+
+
+@dataclass
+class Details(Message):
+    info: dict | None
+    error: str = ""
+
+
+@dataclass
+class Lines(Message):
+    path: str
+    restart: bool
+    lines: list[str]
+    exists: bool
+
+
+class JobDetailScreen(View):
+    BINDINGS = [
+        Binding("l", "follow", "Follow on/off", id="job_follow"),
+        Binding("n", "next_task", "Next task", id="job_next_task"),
+        Binding("escape", "back", "Back", id="back"),
+    ]
+    POLL_EVERY = 1.0
+    FOLLOW_EVERY = 0.5
+
+    def __init__(self, jobs_db: str, job_id: int, follow: bool = False) -> None:
+        super().__init__()
+        self.jobs_db, self.job_id, self.following = jobs_db, job_id, follow
+        self.info: dict | None = None
+        self.task_pos: int | None = None     # which task's output; None: the first running
+        self.tail: Tail | None = None
+        self._busy = {"details": False, "tail": False}
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="job-facts")
+        yield Static(id="job-output-head")
+        yield OutputTail(id="job-output")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.set_interval(self.POLL_EVERY, self.poll)
+        self.set_interval(self.FOLLOW_EVERY, self.poll_tail)
+        self.poll()
+
+    # ---- reads ------------------------------------------------------------------------------
+    def poll(self) -> None:
+        if not self._busy["details"]:
+            self._busy["details"] = True
+            self.read_details()
+
+    @work(thread=True, group="job-details", exit_on_error=False)
+    def read_details(self) -> None:
+        from console.jobs.cli import job_details
+        from console.jobs.store import Store
+        try:
+            store = Store(self.jobs_db)
+            try:
+                self.post_message(Details(job_details(store, self.job_id)))
+            finally:
+                store.close()
+        except Exception as exc:
+            self.post_message(Details(None, f"{type(exc).__name__}: {exc}"))
+
+    def on_details(self, msg: Details) -> None:
+        self._busy["details"] = False
+        if msg.info is None:
+            self.query_one("#job-facts", Static).update(
+                Text(f"job {self.job_id}: {safe_line(msg.error) or 'no such job'}"))
+            return
+        first = self.info is None
+        self.info = msg.info
+        self.query_one("#job-facts", Static).update(self.facts(msg.info))
+        self.pick_output()
+        if first:
+            self.poll_tail(force=True)
+
+    def task(self) -> dict | None:
+        tasks = (self.info or {}).get("tasks") or []
+        if not tasks:
+            return None
+        if self.task_pos is None:
+            live = [i for i, t in enumerate(tasks) if t["state"] in ("RUNNING", "SUSPENDED")]
+            started = [i for i, t in enumerate(tasks) if t["node"]]
+            return tasks[(live or started or [0])[0]]
+        return tasks[self.task_pos % len(tasks)]
+
+    def pick_output(self) -> None:
+        task = self.task()
+        path = task["output"] if task else None
+        if path and (self.tail is None or self.tail.path != path):
+            self.tail = Tail(path)
+            self.query_one(OutputTail).feed(True, [])
+            self.poll_tail(force=True)
+
+    def poll_tail(self, force: bool = False) -> None:
+        if self.tail is None or self._busy["tail"] or not (self.following or force):
+            return
+        self._busy["tail"] = True
+        self.read_tail(self.tail)
+
+    @work(thread=True, group="job-tail", exit_on_error=False)
+    def read_tail(self, tail: Tail) -> None:
+        try:
+            restart, lines = tail.poll()
+        except Exception as exc:   # unreadable file: say so in the output's head
+            restart, lines = False, [f"cannot read {tail.path}: {type(exc).__name__}: {exc}"]
+        self.post_message(Lines(tail.path, restart, lines, os.path.exists(tail.path)))
+
+    def on_lines(self, msg: Lines) -> None:
+        self._busy["tail"] = False
+        if self.tail is None or msg.path != self.tail.path:
+            return
+        out = self.query_one(OutputTail)
+        if msg.restart or msg.lines:
+            out.feed(msg.restart, msg.lines)
+        self.head(msg.exists)
+
+    def head(self, exists: bool) -> None:
+        task = self.task() or {}
+        t = Text(f"output of {task.get('task', self.job_id)} ", style="bold")
+        t.append(safe_line(self.tail.path if self.tail else ""))
+        t.append("  following (l: stop)" if self.following else "  not following (l: follow)")
+        if not exists:
+            t.append("\n  no output file yet: it appears when the task starts (on a node-local "
+                     "directory it is copied here when the task ends)")
+        self.query_one("#job-output-head", Static).update(t)
+
+    # ---- view -------------------------------------------------------------------------------
+    def facts(self, info: dict) -> Text:
+        t = Text(f"job {info['job_id']}\n", style="bold")
+        for key in FACTS:
+            value = info.get(key)
+            if value in (None, False, "", {}) or (key == "reason"
+                                                  and "PENDING" not in info.get("states", {})):
+                continue
+            if isinstance(value, dict):
+                value = ", ".join(f"{k} {v}" for k, v in value.items())
+            t.append(f"{key:>14}: {safe_line(str(value))[:200]}\n")
+        tasks = info.get("tasks") or []
+        for task in tasks[:TASKS_SHOWN]:
+            line = (f"  {task['task']:<12} {task['state']:<10} {task['node'] or '-':<12} "
+                    f"{task['elapsed']:>9}  exit {task['exit_code'] if task['exit_code'] is not None else '-'}")
+            t.append(safe_line(line) + (f"  ({task['reason']})" if task.get("reason") else "") + "\n")
+        if len(tasks) > TASKS_SHOWN:
+            t.append(f"  … {len(tasks) - TASKS_SHOWN} more tasks (roost job {info['job_id']})\n")
+        return t
+
+    def action_follow(self) -> None:
+        self.following = not self.following
+        self.head(self.tail is not None and os.path.exists(self.tail.path))
+        self.poll_tail()
+
+    def action_next_task(self) -> None:
+        tasks = (self.info or {}).get("tasks") or []
+        if len(tasks) > 1:
+            current = self.task()
+            self.task_pos = (tasks.index(current) + 1) % len(tasks) if current else 0
+            self.pick_output()
+            self.head(False)
+
+    def action_back(self) -> None:
+        self.app.pop_screen()

@@ -1,0 +1,267 @@
+"""Pilot tests of the Jobs screen against a real job store (submitted through console.jobs), and
+one end to end run: a job from the form runs on lab sshd nodes under the console's scheduler and
+its output is followed live.
+
+Waits are on conditions (tests.test_app_common.until), never fixed sleeps.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from textual.widgets import Input, Static
+
+from console.jobs.board import Tail, job_lines, submit_form
+from console.jobs.model import State
+from console.jobs.store import Store
+from console.screens.job_detail import JobDetailScreen
+from console.screens.jobs import JobConfirm, JobsScreen
+from console.screens.submit import SubmitScreen
+from console.widgets.job_table import JobTable
+from console.widgets.output_tail import OutputTail
+from tests.test_app_common import T0, until
+from tests.test_app_fleet import SIZE, make_app
+from tests.test_jobs_lab import shared_dir  # noqa: F401 - a fixture: dir the lab user can write
+
+HOSTILE = "[bold red]x[/] \x1b[2J\x1b]0;pwned\x07\x1b[31mred\x07\x08"
+
+
+def submit(db: Path, command: str, **fields) -> int:
+    values = {"command": command, **{k: str(v) for k, v in fields.items()}}
+    job_id, _warnings = submit_form(str(db), values, [f"n{i}" for i in range(1, 13)], cwd="/tmp")
+    return job_id
+
+
+def text_of(widget) -> str:
+    return "\n".join(strip.text for strip in widget.lines)
+
+
+def cells(app, job_id: int) -> list[str]:
+    table = app.screen.query_one(JobTable)
+    return [str(getattr(c, "plain", c)) for c in table.get_row(str(job_id))]
+
+
+async def open_jobs(pilot) -> JobsScreen:
+    await pilot.press("j")
+    await until(pilot, lambda: isinstance(pilot.app.screen, JobsScreen), what="jobs screen")
+    return pilot.app.screen
+
+
+def store_of(db: Path) -> Store:
+    return Store(db)
+
+
+async def test_j_opens_the_board_with_state_progress_node_and_reason(tmp_path):
+    db = tmp_path / "jobs.db"
+    pending = submit(db, "sleep 1", array="1-4", name="sweep")
+    running = submit(db, "echo hi", name=HOSTILE)
+    store = store_of(db)
+    t = store.tasks(pending)
+    store.start(t[0], "n2", T0)
+    store.finish(t[0], State.COMPLETED, 0, T0 + 5)
+    store.start(store.tasks(running)[0], "n3", T0)
+    store.close()
+    app = make_app(jobs_db=str(db))
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_jobs(pilot)
+        await until(pilot, lambda: len(screen.query_one(JobTable).lines) == 2, what="two rows")
+        row = cells(app, pending)
+        assert row[1] == "sweep" and row[2] == "PENDING"
+        assert "25%" in row[3] and "1/4" in row[3]
+        assert row[6] == "(Priority)"
+        row = cells(app, running)
+        assert row[2] == "RUNNING" and row[4] == "n3"
+        assert "\x1b" not in row[1] and "[bold red]x[/]" in row[1]     # shown literally
+        await pilot.press("f")
+        await until(pilot, lambda: app.screen.name == "fleet")
+
+
+async def test_command_line_and_palette_open_the_jobs_screen(tmp_path):
+    app = make_app(jobs_db=str(tmp_path / "jobs.db"))
+    async with app.run_test(size=SIZE) as pilot:
+        app.commands.run("jobs")
+        await until(pilot, lambda: isinstance(app.screen, JobsScreen), what=":jobs")
+        await pilot.press("f")
+        await until(pilot, lambda: app.screen.name == "fleet")
+        palette = {c.title: c for c in app.get_system_commands(app.screen)}
+        palette["Jobs"].callback()
+        await until(pilot, lambda: isinstance(app.screen, JobsScreen), what="palette Jobs")
+
+
+async def test_submit_form_checks_fields_as_typed_and_queues_a_valid_job(tmp_path):
+    db = tmp_path / "jobs.db"
+    app = make_app(jobs_db=str(db))
+    async with app.run_test(size=SIZE) as pilot:
+        await open_jobs(pilot)
+        await pilot.press("s")
+        await until(pilot, lambda: isinstance(app.screen, SubmitScreen), what="form")
+        form = app.screen
+        await pilot.press(*"echo hi")
+        form.query_one("#f-time", Input).focus()
+        await pilot.press(*"1:x")
+        await until(pilot, lambda: "time" in form.errors, what="time error")
+        err = form.query_one("#e-time", Static)
+        assert err.display and err.has_class("bad")
+        assert "Invalid time limit" in str(err.render())
+        for name, bad in (("mem", "2Q"), ("array", "5-1"), ("cpus", "0"), ("nodelist", "n99")):
+            form.query_one(f"#f-{name}", Input).value = bad
+        await until(pilot, lambda: {"mem", "array", "cpus", "nodelist"} <= set(form.errors),
+                    what="inline errors")
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: "fix" in str(form.query_one("#submit-status").render()))
+        assert isinstance(app.screen, SubmitScreen) and store_of(db).job_ids() == []
+        values = {"time": "1:30", "mem": "2G", "array": "0-7:2%2", "cpus": "2",
+                  "nodelist": "n[1-3]", "name": "form-job"}
+        for name, good in values.items():
+            form.query_one(f"#f-{name}", Input).value = good
+        await until(pilot, lambda: not form.errors, what="errors cleared")
+        assert not form.query_one("#e-time", Static).has_class("bad")
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, JobsScreen), what="form closed")
+        await until(pilot, lambda: len(app.screen.query_one(JobTable).lines) == 1, what="row")
+    store = store_of(db)
+    job = store.job(store.job_ids()[0])
+    assert (job.name, job.spec.time_limit, job.spec.mem_mb, job.spec.cpus) == ("form-job", 90,
+                                                                                2048, 2)
+    assert job.spec.array == (0, 2, 4, 6) and job.spec.array_limit == 2
+    assert job.spec.nodelist == ("n1", "n2", "n3") and "echo hi" in job.spec.script
+
+
+async def test_cancel_confirms_then_cancels(tmp_path):
+    db = tmp_path / "jobs.db"
+    job = submit(db, "sleep 100", name="victim")
+    app = make_app(jobs_db=str(db))
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_jobs(pilot)
+        await until(pilot, lambda: screen.query_one(JobTable).lines, what="row")
+        await pilot.press("c")
+        await until(pilot, lambda: isinstance(app.screen, JobConfirm), what="confirm")
+        await pilot.press("n")
+        await until(pilot, lambda: app.screen is screen)
+        await pilot.pause()
+        assert job_lines(store_of(db))[0].state == "PENDING"
+        await pilot.press("c")
+        await until(pilot, lambda: isinstance(app.screen, JobConfirm), what="confirm")
+        await pilot.press("y")
+        await until(pilot, lambda: cells(app, job)[2] == "CANCELLED", what="cancelled row")
+        await pilot.press("A")                 # abort confirms too; nothing left to kill
+        await until(pilot, lambda: isinstance(app.screen, JobConfirm), what="abort confirm")
+        await pilot.press("y")
+        await until(pilot, lambda: any("nothing to cancel" in n.message
+                                       for n in app._notifications), what="notice")
+
+
+async def test_suspend_and_resume_are_requests_to_the_scheduler(tmp_path):
+    db = tmp_path / "jobs.db"
+    job = submit(db, "sleep 100")
+    store = store_of(db)
+    store.start(store.tasks(job)[0], "n1", T0)
+    app = make_app(jobs_db=str(db))
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_jobs(pilot)
+        await until(pilot, lambda: screen.query_one(JobTable).lines, what="row")
+        await pilot.press("S")
+        await until(pilot, lambda: store.tasks(job)[0].want == "suspend", what="suspend want")
+        await pilot.press("R")
+        await until(pilot, lambda: store.tasks(job)[0].want == "resume", what="resume want")
+        assert any("resume requested" in n.message for n in app._notifications)
+
+
+async def test_details_and_follow_show_an_escaped_bounded_tail(tmp_path):
+    db = tmp_path / "jobs.db"
+    out = tmp_path / "out.txt"
+    job = submit(db, "true", name="noisy", output=str(out))
+    store = store_of(db)
+    store.start(store.tasks(job)[0], "n1", T0)
+    # 10 MB of one line, escape sequences and markup, then a readable last line
+    out.write_bytes(b"early\n" + b"A" * 10_000_000 + b"\n" + HOSTILE.encode() + b"\nlast line\n")
+    app = make_app(jobs_db=str(db))
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_jobs(pilot)
+        await until(pilot, lambda: screen.query_one(JobTable).lines, what="row")
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, JobDetailScreen), what="details")
+        detail = app.screen
+        log = detail.query_one(OutputTail)
+        await until(pilot, lambda: "last line" in text_of(log), what="tail")
+        shown = text_of(log)
+        assert "early" not in shown and "earlier bytes not shown" in shown
+        assert "[bold red]x[/]" in shown and "\x1b" not in shown and "\x07" not in shown
+        assert max(len(ln) for ln in shown.splitlines()) < 2000
+        assert "noisy" in str(detail.query_one("#job-facts").render())
+        assert not detail.following
+        await pilot.press("l")
+        assert detail.following
+        with out.open("ab") as f:
+            f.write(b"appended \x1b[1mbold\x1b[0m\n" + b"B" * 5000 + b"\n")
+        await until(pilot, lambda: "appended bold" in text_of(log), what="followed line")
+        assert "more characters" in text_of(log)
+        await pilot.press("escape")
+        await until(pilot, lambda: app.screen is screen)
+        await pilot.press("l")                 # l on the board opens the output, following
+        await until(pilot, lambda: isinstance(app.screen, JobDetailScreen)
+                    and app.screen.following, what="follow from the board")
+
+
+def test_tail_reads_only_the_end_and_cuts_long_lines(tmp_path):
+    path = tmp_path / "o"
+    tail = Tail(str(path), tail_bytes=1000, max_line=50)
+    assert tail.poll() == (False, [])
+    path.write_bytes(b"x" * 5000 + b"\nshort\n" + b"y" * 120)
+    restart, lines = tail.poll()
+    assert restart and lines[0].startswith("… 4127 earlier bytes") and lines[1] == "short"
+    assert lines[2].endswith("(line continues)")
+    with path.open("ab") as f:
+        f.write(b"y" * 30 + b"\nnext\n")
+    restart, lines = tail.poll()
+    assert not restart and lines[-1] == "next" and "not shown" in lines[0]
+
+
+# ---- end to end: the form -> the console's scheduler -> lab sshd nodes -> followed output -----
+
+@pytest.mark.peers
+async def test_form_job_runs_on_lab_nodes_and_output_is_followed(tmp_path, ssh_lab, shared_dir):
+    from collectors.fleet import Fleet
+    from console.app import RoostApp
+    from console.config import load_config
+    from console.jobs.service import jobs_db
+    from console.state import FleetState
+    from tests.test_cli import lab_config
+    nodes = ssh_lab.start(2)
+    try:
+        cfg = lab_config(tmp_path, ssh_lab, nodes, "\n[jobs]\nuse_load = false\npoll_every = 0.3\n")
+        config = load_config(cfg, state_dir=tmp_path / "state", env={})
+        targets = config.targets()
+        fleet = Fleet(targets)
+        state = FleetState([t.name for t in targets])
+        app = RoostApp(state, fleet, targets=targets, config=config,
+                       jobs_db=str(jobs_db(config.state_dir)))
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: app.jobs_scheduler == "held", what="scheduler held")
+            await open_jobs(pilot)
+            await pilot.press("s")
+            await until(pilot, lambda: isinstance(app.screen, SubmitScreen), what="form")
+            form = app.screen
+            form.query_one("#f-command", Input).value = (
+                "for i in 1 2 3; do echo step$i; sleep 0.3; done; "
+                "printf '\\033[31m[red]x\\n'; echo done-$SLURMD_NODENAME")
+            form.query_one("#f-workdir", Input).value = str(shared_dir)
+            form.query_one("#f-name", Input).value = "e2e"
+            await until(pilot, lambda: not form.errors, what="valid form")
+            await pilot.press("ctrl+s")
+            await until(pilot, lambda: isinstance(app.screen, JobsScreen), what="submitted")
+            board = app.screen.query_one(JobTable)
+            await until(pilot, lambda: board.lines, what="row")
+            await pilot.press("l")
+            await until(pilot, lambda: isinstance(app.screen, JobDetailScreen), what="follow")
+            log = app.screen.query_one(OutputTail)
+            await until(pilot, lambda: "step1" in text_of(log), timeout=60, what="live output")
+            await until(pilot, lambda: "done-" in text_of(log), timeout=60, what="whole output")
+            shown = text_of(log)
+            assert "[red]x" in shown and "\x1b" not in shown
+            assert any(f"done-{n.name}" in shown for n in nodes)
+            await until(pilot, lambda: "COMPLETED" in str(app.screen.query_one("#job-facts")
+                                                          .render()), timeout=30, what="done")
+        await fleet.stop()
+    finally:
+        ssh_lab.stop(nodes)

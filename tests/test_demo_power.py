@@ -106,3 +106,12 @@ async def test_power_off_during_a_hang_releases_parked_requests(tmp_path):
         conn = await transport.connect(target)
         assert (await conn.run("echo back")).stdout == "back\n"
         conn.close()
+
+
+async def test_second_demo_on_the_same_state_dir_is_refused(tmp_path):
+    async with DemoFleet(1, steady=True, state_dir=tmp_path):
+        with pytest.raises(ValueError, match="another roost demo is running"):
+            DemoFleet(1, steady=True, state_dir=tmp_path).prepare()
+    second = DemoFleet(1, steady=True, state_dir=tmp_path)   # the first has gone: fine now
+    await second.start()
+    await second.stop()

@@ -52,6 +52,18 @@ async def answer(fleet: "DemoFleet", line: str) -> str:
     return "ok"
 
 
+def in_use(path: Path) -> bool:
+    """A live demo already answers on this socket."""
+    if not path.exists():
+        return False
+    with socket.socket(socket.AF_UNIX) as s:
+        try:
+            s.connect(str(path))
+        except OSError:
+            return False
+    return True
+
+
 def command_line(path: Path, action: str, node: str) -> str:
     """The shell line a `command` power table runs for action on node."""
     return " ".join(shlex.quote(w) for w in

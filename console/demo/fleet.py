@@ -72,6 +72,9 @@ class DemoFleet:
         if self.state_dir is None:
             self.state_dir = Path(tempfile.mkdtemp(prefix="roost-demo-"))
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        if control.in_use(self.control_socket):
+            raise ValueError(f"another roost demo is running with state dir {self.state_dir} "
+                             "(stop it, or give this one its own --state-dir)")
         self._ctx = NodeContext(self._ticker, asyncssh.read_authorized_keys(
             str(self._client_key())), uuid.uuid4().hex[:12], self.interval, HOST)
         nodes = self._build_nodes(self._ctx)

@@ -9,7 +9,7 @@ import math
 import random
 
 from console.demo.boards import Profile
-from console.demo.layout import CONST, CPUFREQ, DIE, FAN, ZONE, Layout, freq_keys
+from console.demo.layout import CPUFREQ, FAN, ZONE, Layout, freq_keys
 
 USER_HZ = 100
 IDLE_RISE = 9.0        # C above ambient of an idle board
@@ -242,7 +242,7 @@ class BoardSim:
         if kind == FAN:
             levels = [lvl for _, lvl in self.p.fan.curve if lvl]
             return sum(1 for lvl in levels if self.pwm >= lvl)
-        return 0 if kind == CONST else 0
+        return 0  # CONST: ACPI processor throttling, never engaged here
 
     def _stat(self) -> str:
         rows = [[int(v) for v in t] for t in self.ticks]

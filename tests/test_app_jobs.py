@@ -21,6 +21,7 @@ from console.widgets.job_table import JobTable
 from console.widgets.output_tail import OutputTail
 from tests.test_app_common import T0, until
 from tests.test_app_fleet import SIZE, make_app
+from tests.lab.boinc import boinc, boinc_lab  # noqa: F401 - fixtures: a real boinc-client
 from tests.test_jobs_lab import shared_dir  # noqa: F401 - a fixture: dir the lab user can write
 
 HOSTILE = "[bold red]x[/] \x1b[2J\x1b]0;pwned\x07\x1b[31mred\x07\x08"
@@ -262,6 +263,60 @@ async def test_form_job_runs_on_lab_nodes_and_output_is_followed(tmp_path, ssh_l
             assert any(f"done-{n.name}" in shown for n in nodes)
             await until(pilot, lambda: "COMPLETED" in str(app.screen.query_one("#job-facts")
                                                           .render()), timeout=30, what="done")
+        await fleet.stop()
+    finally:
+        ssh_lab.stop(nodes)
+
+
+# ---- BOINC tasks of the fleet in the same screen (tests/lab/boinc.py: a real boinc-client) ----
+
+BOINC_NAMES = ["wu_plain_0", "wu [bold]x[/] \x1b[31m <i> ünï"]
+
+
+@pytest.mark.peers
+async def test_boinc_section_lists_and_controls_fleet_tasks(tmp_path, ssh_lab, boinc):
+    from collectors.fleet import Fleet
+    from console.app import RoostApp
+    from console.config import load_config
+    from console.jobs.service import jobs_db
+    from console.state import FleetState
+    from console.widgets.boinc_table import BoincTable
+    from tests.test_cli import lab_config
+    client = boinc.start([(BOINC_NAMES[0], 300), (BOINC_NAMES[1], 300)], project="Lab [red]P")
+    nodes = ssh_lab.start(2)       # the second node has no BOINC client: no section for it, no noise
+    try:
+        extra = (f"\n[jobs.boinc.nodes.{nodes[0].name}]\nport = {client.bridge_port}\n"
+                 f'auth_file = "{client.auth_file}"\n')
+        config = load_config(lab_config(tmp_path, ssh_lab, nodes, extra), state_dir=tmp_path / "s",
+                             env={})
+        targets = config.targets()
+        fleet = Fleet(targets)
+        app = RoostApp(FleetState([t.name for t in targets]), fleet, targets=targets,
+                       config=config, jobs_db=str(jobs_db(config.state_dir)))
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: all(fleet.connection(n.name) for n in nodes), what="up")
+            screen = await open_jobs(pilot)
+            screen.poll_boinc()
+            table = screen.query_one(BoincTable)
+            await until(pilot, lambda: len(table.tasks) == 2, timeout=30, what="BOINC tasks")
+            assert table.display and "2 tasks on 1 nodes" in str(screen.query_one("#boinc-head")
+                                                                   .render())
+            rows = [[str(getattr(c, "plain", c)) for c in table.get_row_at(i)] for i in range(2)]
+            row = next(r for r in rows if r[2].startswith("wu "))
+            assert "[bold]x[/]" in row[2] and "\x1b" not in row[2] and row[1] == "Lab [red]P"
+            table.focus()
+            await pilot.press("S")
+            await until(pilot, lambda: any("Suspended" in t.state for t in table.tasks),
+                        timeout=30, what="suspended")
+            await pilot.press("R")
+            await until(pilot, lambda: not any("Suspended" in t.state for t in table.tasks),
+                        timeout=30, what="resumed")
+            await pilot.press("A")
+            await until(pilot, lambda: isinstance(app.screen, JobConfirm), what="abort confirm")
+            await pilot.press("y")
+            await until(pilot, lambda: any("abort" in n.message.lower() for n in app._notifications),
+                        timeout=30, what="aborted")
+            assert not [n for n in app._notifications if n.severity == "error"]
         await fleet.stop()
     finally:
         ssh_lab.stop(nodes)

@@ -22,9 +22,9 @@ class ConfirmScreen(ModalScreen[bool]):
     ]
     DEFAULT_CSS = """
     ConfirmScreen { align: center middle; }
-    #confirm-box { width: 72; max-width: 95%; height: auto; padding: 1 2; }
-    #confirm-buttons { height: auto; margin-top: 1; }
-    #confirm-buttons Button { margin-right: 2; }
+    #ask-box { width: 72; max-width: 95%; height: auto; padding: 1 2; }
+    #ask-buttons { height: auto; margin-top: 1; }
+    #ask-buttons Button { margin-right: 2; }
     """
 
     def __init__(self, question: str, detail: str = "", yes: str = "Yes") -> None:
@@ -32,11 +32,11 @@ class ConfirmScreen(ModalScreen[bool]):
         self.question, self.detail, self.yes = question, detail, yes
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="confirm-box"):
+        with Vertical(id="ask-box"):
             yield Static(Text(safe(self.question), style="bold"), id="confirm-question")
             if self.detail:
                 yield Static(Text(safe(self.detail)), id="confirm-detail")
-            with Horizontal(id="confirm-buttons"):
+            with Horizontal(id="ask-buttons"):
                 yield Button(f"{self.yes} (y)", id="confirm-yes", variant="error")
                 yield Button("No (n)", id="confirm-no", variant="primary")
 

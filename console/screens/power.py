@@ -1,0 +1,87 @@
+"""`p`: the power screen: per node the driver's read-back, whether SSH answers, the truthful
+combination of both, the live step of a running sequence, and a log of every step.
+
+`o`/`O`/`C` (app bindings) act on the marked nodes or the row under the cursor; `r` reads every
+node's power again; `space` marks. All state lives in PowerControl; this only draws it.
+"""
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import Footer, Static
+
+from console.screens.base import View
+from console.widgets.power_log import PowerLog
+from console.widgets.power_table import PowerTable
+
+
+class PowerScreen(View):
+    BINDINGS = [
+        Binding("escape", "back", "Back", id="back"),
+        Binding("r", "reread", "Re-read", id="power_refresh"),
+        Binding("space", "mark", "Mark", id="mark"),
+    ]
+
+    def __init__(self, control) -> None:
+        super().__init__(name="power")
+        self.control = control
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="power-head")
+        yield PowerTable(id="power-table")
+        yield PowerLog(id="power-log")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.app.theme_changed_signal.subscribe(self, lambda _t: self.restyle())
+        self.table.focus()
+        self.refresh_view()
+
+    def restyle(self) -> None:
+        self._pal = None
+        self.refresh_view()
+
+    def on_screen_resume(self) -> None:
+        self.refresh_view()
+
+    @property
+    def table(self) -> PowerTable:
+        return self.query_one(PowerTable)
+
+    def refresh_view(self, now: float | None = None) -> None:
+        rows = self.control.rows()
+        marked = self.app.state.marked
+        self.table.show(rows, marked, self.pal)
+        self.query_one(PowerLog).show(self.control.log, self.pal)
+        self.query_one("#power-head", Static).update(self.head(rows, marked))
+
+    def head(self, rows, marked) -> Text:
+        if self.control.service is None:
+            return Text(self.control.problem or "no power configured: add power = "
+                        "{ driver = ... } to the nodes in roost.toml", style=self.pal["roost-warn"])
+        on = sum(r.readback == "on" for r in rows)
+        off = sum(r.readback == "off" for r in rows)
+        bad = sum(r.level == "crit" for r in rows)
+        busy = sum(r.busy for r in rows)
+        t = Text(f"power: {len(rows)} nodes · on {on} · off {off}")
+        if bad:
+            t.append(f" · {bad} disagree with SSH or unreadable", style=self.pal["roost-crit"])
+        if busy:
+            t.append(f" · {busy} in a sequence", style=self.pal["roost-warn"])
+        t.append(f" · marked {len(marked)}   o on · O off · C cycle · r re-read",
+                 style="dim")
+        return t
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def action_reread(self) -> None:
+        self.control.refresh_status()
+
+    def action_mark(self) -> None:
+        node = self.table.current_node
+        if node is not None:
+            self.app.state.toggle_mark(node)
+            self.refresh_view()
+            self.table.action_cursor_down()

@@ -1,0 +1,209 @@
+"""Power from the console: the demo fleet's power channels end to end through `O`/`o`/`C`, the
+power screen's read-back + reachability, refusals, confirmation and escaping of hostile strings.
+
+Waits are on conditions (state reached), polled with short Pilot pauses, never fixed sleeps.
+"""
+from __future__ import annotations
+
+import contextlib
+
+import pytest
+
+from collectors.fleet import Fleet
+from console.app import RoostApp
+from console.demo.fleet import DemoFleet
+from console.power.base import Driver, PowerError, PowerState
+from console.power.registry import Context, build_driver
+from console.power.sequence import PowerNode, Sequencer, Timing
+from console.power.service import PowerService
+from console.power.ssh import SshAccess
+from console.screens.confirm import ConfirmScreen
+from console.screens.power import PowerScreen
+from console.state import DOWN, UP, FleetState
+from tests.test_app_common import until
+
+FAST = Timing(stagger=0.2, shutdown_timeout=5, boot_timeout=15, grace=0.0, poll=0.05,
+              probe_timeout=2)
+SIZE = (170, 40)
+
+
+def demo_power(fleet: DemoFleet, roles: dict[str, str] | None = None) -> PowerService:
+    """The demo fleet's channels behind the demo driver, as `roost demo` wires them."""
+    roles = roles or {}
+    ctx = Context(demo=fleet)
+    drivers = {t.name: build_driver(t.name, {"driver": "demo"}, ctx) for t in fleet.targets()}
+    nodes = {n: PowerNode(n, d, role=roles.get(n), shutdown=None) for n, d in drivers.items()}
+    access = SshAccess({t.name: t for t in fleet.targets()})
+    return PowerService(Sequencer(nodes, access, FAST), access, drivers)
+
+
+@contextlib.asynccontextmanager
+async def demo_app(tmp_path, *, source: bool = True, roles: dict[str, str] | None = None):
+    demo = DemoFleet(3, seed=2, steady=True, boot_delay=0.3, state_dir=tmp_path / "demo")
+    await demo.start()
+    targets = demo.targets()
+    fleet = Fleet(targets) if source else None
+    state = FleetState([t.name for t in targets], groups={t.name: t.groups for t in targets})
+    app = RoostApp(state, fleet, targets=targets, power=demo_power(demo, roles))
+    try:
+        yield app, [t.name for t in targets]
+    finally:
+        if fleet is not None:
+            await fleet.stop()
+        await demo.stop()
+
+
+def row(app, name):
+    return {r.name: r for r in app.state.rows()}[name]
+
+
+def log_text(app) -> str:
+    return "\n".join(f"{e.node}: {e.text}" for e in app.power.log)
+
+
+def notices(app) -> str:
+    return "\n".join(n.message for n in app._notifications)
+
+
+@pytest.mark.peers
+async def test_marked_node_off_with_confirmation_then_on_again(tmp_path):
+    async with demo_app(tmp_path) as (app, names), app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: all(r.state == UP for r in app.state.rows()),
+                    what="all demo nodes up")
+        await until(pilot, lambda: all(r.power == "on" for r in app.state.rows()),
+                    what="power column read back")
+        first = app.screen.table.current_node
+        names = [first] + [n for n in names if n != first]
+        await pilot.press("space")                          # mark the first row
+        assert app.state.marked == {first}
+        await pilot.press("O")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirmation")
+        assert "Power off 1 node" in app.screen.question and first in app.screen.detail
+        await pilot.press("y")
+        await until(pilot, lambda: row(app, first).power == "off"
+                    and row(app, first).state == DOWN, what="row shows off/down")
+        assert all(row(app, n).state == UP and row(app, n).power == "on" for n in names[1:])
+        assert "soft shutdown" in log_text(app) and "off done" in log_text(app)
+
+        await pilot.press("p")                              # the power screen tells the truth
+        await until(pilot, lambda: isinstance(app.screen, PowerScreen))
+        table = app.screen.table
+        await until(pilot, lambda: table.row_count == 3 and table.cell_text(first, "ssh")
+                    == "no answer", what="power screen read back")
+        assert table.cell_text(first, "readback") == "off"
+        assert table.cell_text(first, "shown") == "off"
+        assert table.cell_text(names[1], "readback") == "on"
+        assert table.cell_text(names[1], "ssh") == "answers"
+
+        await pilot.press("o")                              # one node: no question asked
+        assert not isinstance(app.screen, ConfirmScreen)
+        await until(pilot, lambda: table.cell_text(first, "progress").startswith("on done"),
+                    what="power on finished")
+        assert "waiting for SSH" in log_text(app)
+        await until(pilot, lambda: row(app, first).state == UP and row(app, first).power == "on",
+                    what="row up again after the boot delay")
+
+
+async def test_cycle_and_group_confirmation_names_the_count(tmp_path):
+    async with demo_app(tmp_path, source=False) as (app, names), \
+            app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: all(r.power == "on" for r in app.state.rows()))
+        app.state.marked.update(names[:2])
+        await pilot.press("o")                              # a group: asks even for `on`
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert "Power on 2 nodes" in app.screen.question
+        await pilot.press("n")                              # no: nothing happens
+        await until(pilot, lambda: not isinstance(app.screen, ConfirmScreen))
+        assert not app.power.busy
+        await pilot.press("C")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert "Power cycle 2 nodes" in app.screen.question
+        await pilot.press("y")
+        await until(pilot, lambda: not app.power.busy and all(
+            app.power.steps.get(n, "").startswith("cycle done") for n in names[:2]),
+            what="both cycled")
+        await until(pilot, lambda: "power cycle: 2/2 done" in notices(app), what="summary")
+        assert "switching power on" in log_text(app)
+
+
+async def test_controller_is_refused_without_force(tmp_path):
+    async with demo_app(tmp_path, source=False, roles=None) as (app, names), \
+            app.run_test(size=SIZE) as pilot:
+        ctl = app.screen.table.current_node
+        app.power.service.sequencer.nodes[ctl].role = "controller"
+        app.power.runner.seq.nodes[ctl].role = "controller"
+        await until(pilot, lambda: all(r.power == "on" for r in app.state.rows()))
+        await pilot.press("O")                              # cursor on the controller
+        await pilot.pause()
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert f"refusing to power off {ctl} is a controller" in notices(app)
+        app.commands.run(f"power off {ctl} --force")        # :power off ctl --force asks ...
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert "forced" in app.screen.detail
+        await pilot.press("escape")                         # ... and escape keeps it on
+        await until(pilot, lambda: not isinstance(app.screen, ConfirmScreen))
+        assert not app.power.busy and row(app, ctl).power == "on"
+
+
+# ---- hostile strings, no hardware ----------------------------------------------------------------
+EVIL = "n[bold red]1\x1b[2J\x1b]0;pwn\x07"
+
+
+class EvilDriver(Driver):
+    kind = "command"
+
+    async def status(self) -> PowerState:
+        raise PowerError(f"node {self.node}: power command: [red]boom\x1b[31m\x07 {EVIL}")
+
+    async def on(self) -> None: ...
+
+    async def off(self) -> None: ...
+
+
+class NoReach:
+    async def reachable(self, name, timeout=3.0):
+        return False
+
+    async def shutdown(self, name, command, timeout=15.0):
+        raise PowerError(f"node {name}: cannot")
+
+    async def close(self):
+        pass
+
+
+async def test_hostile_node_names_and_driver_errors_are_inert():
+    driver = EvilDriver(EVIL)
+    service = PowerService(Sequencer({EVIL: PowerNode(EVIL, driver)}, NoReach(), FAST),
+                           NoReach(), {EVIL: driver})
+    app = RoostApp(FleetState([EVIL, "n2"]), power=service)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: row(app, EVIL).power == "?", what="unreadable power")
+        await pilot.press("p")
+        await until(pilot, lambda: isinstance(app.screen, PowerScreen))
+        table = app.screen.table
+        await until(pilot, lambda: table.row_count == 1 and "boom" in table.cell_text(EVIL, "shown"))
+        for key in ("node", "shown"):
+            text = table.cell_text(EVIL, key)
+            assert "\x1b" not in text and "\x07" not in text
+        assert "[bold red]" in table.cell_text(EVIL, "node")      # shown literally, not styled
+        assert "[red]boom" in table.cell_text(EVIL, "shown")
+        assert not table.get_cell(EVIL, "node").spans
+        await pilot.press("O")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        detail = str(app.screen.query_one("#confirm-detail").render())
+        assert "\x1b" not in detail and "[bold red]" in detail
+        await pilot.press("n")
+        app.commands.run("power on n2")                       # no power table: says so
+        await pilot.pause()
+        assert "no power table for n2" in notices(app)
+
+
+async def test_without_power_config_the_keys_explain():
+    app = RoostApp(FleetState(["n1"]))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("O")
+        await pilot.pause()
+        assert "no power configured" in notices(app)
+        await pilot.press("p")
+        await until(pilot, lambda: isinstance(app.screen, PowerScreen))
+        assert "no power configured" in str(app.screen.query_one("#power-head").render())

@@ -17,6 +17,7 @@ PACKET = 900.0         # mean bytes per packet
 NET_HEAD = ("Inter-|   Receive                                                |  Transmit\n"
             " face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets "
             "errs drop fifo colls carrier compressed\n")
+CPU_LINE = "cpu%d %d %d %d %d %d %d %d 0 0 0\n"
 # The kernel's own column widths (net/core/net-procfs.c); multicast follows rx packets.
 NET_ROW = ("%6s:%8d %7d    0    0    0     0          0 %9d %8d %7d    0    0    0     0"
            "       0          0\n")
@@ -245,11 +246,12 @@ class BoardSim:
         return 0  # CONST: ACPI processor throttling, never engaged here
 
     def _stat(self) -> str:
-        rows = [[int(v) for v in t] for t in self.ticks]
-        total = [sum(col) for col in zip(*rows)]
+        # %d truncates the float tick counters as the kernel's integer jiffies would read.
+        ticks = self.ticks
+        total = [sum(t[k] for t in ticks) for k in range(7)]
         lines = ["cpu  %d %d %d %d %d %d %d 0 0 0\n" % tuple(total)]
-        lines += ["cpu%d %d %d %d %d %d %d %d 0 0 0\n" % (i, *r) for i, r in enumerate(rows)]
-        up = int(total[3] / len(rows))
+        lines += [CPU_LINE % (i, *t) for i, t in enumerate(ticks)]
+        up = int(total[3] / len(ticks))
         lines.append(f"intr {up * 913} 0 0\nctxt {up * 2411}\nbtime {int(self.boot_time)}\n"
                      f"processes {self.procs}\nprocs_running {1 + self.work_k + self.jobs}\n"
                      "procs_blocked 0\nsoftirq 1 2 3 4 5 6 7 8 9 10 11\n")

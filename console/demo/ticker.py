@@ -26,6 +26,7 @@ class Ticker:
         self._handle: asyncio.TimerHandle | None = None
         self._t0 = 0.0
         self.fired = 0
+        self.errors: list[str] = []   # why sessions were dropped (kept for tests and debugging)
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -61,7 +62,12 @@ class Ticker:
 
     def _fire(self, item: Tickable, now: float) -> None:
         self.fired += 1
-        item.fire(now)
+        try:
+            item.fire(now)
+        except Exception as exc:  # one broken session must not stop every other node's clock
+            item.alive = False
+            self.errors.append(f"{type(exc).__name__}: {exc}")
+            return
         if item.alive:
             self.add(item, item.interval)
 

@@ -263,6 +263,20 @@ async def test_form_job_runs_on_lab_nodes_and_output_is_followed(tmp_path, ssh_l
             assert any(f"done-{n.name}" in shown for n in nodes)
             await until(pilot, lambda: "COMPLETED" in str(app.screen.query_one("#job-facts")
                                                           .render()), timeout=30, what="done")
+            # a running job cancelled from the board: the console's scheduler kills it
+            await pilot.press("escape")
+            await until(pilot, lambda: isinstance(app.screen, JobsScreen), what="board")
+            sleeper = submit_form(app.jobs_db, {"command": "sleep 60", "name": "sleeper",
+                                                "workdir": str(shared_dir)}, [n.name for n in nodes],
+                                  cwd=str(shared_dir))[0]
+            await until(pilot, lambda: board.lines and board.lines[0].job_id == sleeper
+                        and board.lines[0].state == "RUNNING", timeout=30, what="sleeper runs")
+            board.move_cursor(row=0)
+            await pilot.press("c")
+            await until(pilot, lambda: isinstance(app.screen, JobConfirm), what="confirm")
+            await pilot.press("y")
+            await until(pilot, lambda: board.lines[0].state == "CANCELLED", timeout=30,
+                        what="cancelled on the node")
         await fleet.stop()
     finally:
         ssh_lab.stop(nodes)

@@ -222,8 +222,24 @@ class JobsScreen(View):
             return
         if n == 0:
             self.post_message(Done(f"{want} {job_id}: nothing to {want}", "warning"))
-        else:
-            self.post_message(Done(f"{want} requested for job {job_id} ({n} tasks)"))
+            return
+        self.post_message(Done(f"{want} requested for job {job_id} ({n} tasks)"))
+        if self.config is not None and getattr(self.app, "jobs_scheduler", None) != "held":
+            self.settle()
+
+    def settle(self) -> None:
+        """Nobody schedules: act on the requests here, as `roost cancel` does (own loop, this
+        worker thread; settle_requests gives way when a holder appears)."""
+        from console.jobs.service import settle_requests
+        from console.jobs.store import Store
+        store = Store(self.jobs_db)
+        try:
+            if store.wants():
+                asyncio.run(settle_requests(self.config, store, timeout=30.0))
+        except Exception as exc:
+            self.post_message(Done(f"acting on requests: {type(exc).__name__}: {exc}", "error"))
+        finally:
+            store.close()
 
     @work(group="jobs-boinc-control", exit_on_error=False)
     async def boinc(self, task: BoincTask, op: str) -> None:
@@ -258,6 +274,21 @@ class JobsScreen(View):
             self.app.pop_screen()
 
 
+_HOLDER: dict[Path, tuple[float, int | None]] = {}
+HOLDER_EVERY = 10.0
+
+
+def lock_holder(state_dir: Path) -> int | None:
+    """SchedulerLock.holder() at most every HOLDER_EVERY seconds: with nobody holding it, the
+    probe takes the lock for an instant, and a `roost serve` starting then would miss it."""
+    import time
+    from console.jobs.lock import SchedulerLock
+    seen = _HOLDER.get(state_dir)
+    if seen is None or time.monotonic() - seen[0] > HOLDER_EVERY:
+        seen = _HOLDER[state_dir] = (time.monotonic(), SchedulerLock(state_dir).holder())
+    return seen[1]
+
+
 def scheduler_note(app, jobs_db: str) -> str:
     """Who schedules this queue, for the status line (called from the read thread)."""
     mine = getattr(app, "jobs_scheduler", None)
@@ -265,8 +296,7 @@ def scheduler_note(app, jobs_db: str) -> str:
         return "scheduler: this console"
     if mine == "starting":
         return "scheduler: starting"
-    from console.jobs.lock import SchedulerLock
-    holder = SchedulerLock(Path(jobs_db).parent).holder()
+    holder = lock_holder(Path(jobs_db).parent)
     if holder is None:
         return "no scheduler running: pending jobs wait (roost serve, or the console on a fleet)"
     return f"scheduler: pid {holder}" + (" (this console)" if holder == os.getpid() else "")

@@ -43,9 +43,9 @@ class JobTable(DataTable):
         self.lines: list[JobLine] = []
 
     def on_mount(self) -> None:
-        for label, width in (("JobID", 8), ("Name", 24), ("State", 10), ("Done", 22),
-                             ("Nodes", 16), ("Elapsed", 10), ("Reason / exit", None)):
-            self.add_column(label, width=width)
+        self.columns_keys = [self.add_column(label, width=width) for label, width in (
+            ("JobID", 8), ("Name", 24), ("State", 10), ("Done", 22), ("Nodes", 16),
+            ("Elapsed", 10), ("Reason / exit", None))]
 
     @property
     def current(self) -> JobLine | None:
@@ -56,6 +56,9 @@ class JobTable(DataTable):
     def show(self, lines: list[JobLine], pal: dict[str, str], force: bool = False) -> None:
         if lines == self.lines and not force:
             return
+        if not force and [ln.job_id for ln in lines] == [ln.job_id for ln in self.lines]:
+            self.patch(lines, pal)     # same rows (the usual tick: elapsed moved): changed cells
+            return
         keep = self.current.job_id if self.current else None
         self.lines = list(lines)
         self.clear()
@@ -64,6 +67,16 @@ class JobTable(DataTable):
         if keep is not None:
             row = next((i for i, ln in enumerate(self.lines) if ln.job_id == keep), 0)
             self.move_cursor(row=row, animate=False)
+
+    def patch(self, lines: list[JobLine], pal: dict[str, str]) -> None:
+        old, self.lines = self.lines, list(lines)
+        for before, line in zip(old, lines):
+            if before == line:
+                continue
+            was = self.cells(before, pal)
+            for col, (a, b) in zip(self.columns_keys, zip(was, self.cells(line, pal))):
+                if a != b:
+                    self.update_cell(str(line.job_id), col, b)
 
     @staticmethod
     def cells(line: JobLine, pal: dict[str, str]) -> tuple:

@@ -135,18 +135,30 @@ class RoostApp(App):
             self.notify(safe_line(msg.error), title="fleet stream stopped", severity="error",
                         markup=False)
 
+    TOASTS_PER_TICK = 3   # a rack overheating must not bury the screen in toasts
+    _toasts_left, _toasts_held = TOASTS_PER_TICK, 0
+
     def announce(self, events: list[Event]) -> None:
-        """A toast for new critical alerts (a few, then a count)."""
-        crit = [e for e in events if e.severity == "crit" and not e.cleared]
-        for e in crit[:3]:
+        """A toast for new critical alerts: a few per second, the rest counted into one."""
+        for e in events:
+            if e.severity != "crit" or e.cleared:
+                continue
+            if self._toasts_left <= 0:
+                self._toasts_held += 1
+                continue
+            self._toasts_left -= 1
             self.notify(f"{safe_line(e.node)}: {safe_line(e.message)}", title=e.kind,
                         severity="error", markup=False)
-        if len(crit) > 3:
-            self.notify(f"and {len(crit) - 3} more critical alerts (e: events)", severity="error",
-                        markup=False)
+
+    def flush_toasts(self) -> None:
+        if self._toasts_held:
+            self.notify(f"and {self._toasts_held} more critical alerts (e: events)",
+                        severity="error", markup=False)
+        self._toasts_left, self._toasts_held = self.TOASTS_PER_TICK, 0
 
     def tick(self) -> None:
         self.announce(self.state.tick(self.clock()))
+        self.flush_toasts()
         self.refresh_screen()
         self.ticks += 1
         if self.ticks % self.FREEZE_EVERY == 1:

@@ -155,3 +155,18 @@ async def test_node_down_shows_symbol_age_and_critical_toast():
         assert any("keepalive timeout" in n.message and n.severity == "error"
                    for n in app._notifications)
         assert "1 down" in str(app.screen.query_one("#summary").render())
+
+
+async def test_critical_toasts_are_rate_limited_and_summarised():
+    app = make_app(n=12)
+    async with app.run_test(size=SIZE) as pilot:
+        for i in range(1, 13):
+            if app.inbox.put(make_sample(f"n{i}", 9, busy=[1], temp=99.0)):
+                app.post_message(FleetDrain())
+        await until(pilot, lambda: app.inbox.pending is False and app.state.node("n12").last.seq == 9)
+        toasts = [n.message for n in app._notifications]
+        assert len([t for t in toasts if "99.0" in t]) == app.TOASTS_PER_TICK
+        app.flush_toasts()
+        await pilot.pause()
+        held = [n.message for n in app._notifications if "more critical alerts" in n.message]
+        assert held and held[-1].startswith("and ")

@@ -207,3 +207,24 @@ async def test_without_power_config_the_keys_explain():
         await pilot.press("p")
         await until(pilot, lambda: isinstance(app.screen, PowerScreen))
         assert "no power configured" in str(app.screen.query_one("#power-head").render())
+        app.commands.run("power bogus")
+        await pilot.pause()
+        assert ":power [status | on|off|cycle" in notices(app)
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert {"Power", "Power on", "Power off", "Power cycle"} <= set(titles)
+
+
+def test_roost_demo_console_gets_power_through_the_running_demo(tmp_path):
+    """`roost demo` hands the console a PowerService on the inventory's power tables."""
+    from console.config import load_config
+    from console.demo.cli import _power
+    fleet = DemoFleet(2, steady=True, state_dir=tmp_path / "demo")
+    fleet.prepare()
+    try:
+        config = load_config(fleet.write_inventory(fleet.state_dir / "roost.toml"),
+                             state_dir=fleet.state_dir)
+        service = _power(config)
+        assert sorted(service.drivers) == sorted(t.name for t in fleet.targets())
+        assert service.sequencer.timing.grace < 5        # timed for a demo
+    finally:
+        fleet.cleanup()

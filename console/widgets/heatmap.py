@@ -10,6 +10,7 @@ import math
 from rich.segment import Segment
 from rich.style import Style
 from textual.binding import Binding
+from textual.events import Click
 from textual.geometry import Size
 from textual.message import Message
 from textual.reactive import reactive
@@ -194,6 +195,21 @@ class Heatmap(ScrollView, can_focus=True):
                     col = ln.index(self.cursor)
                     return lines[target][min(col, len(lines[target]) - 1)]
         return self.cursor
+
+    def on_click(self, event: Click) -> None:
+        """A click puts the cursor on that cell; a double click opens the node."""
+        offset = event.get_content_offset(self)
+        if offset is None:
+            return
+        n = self.scroll_offset.y + offset.y
+        if n < len(self._lines) and not self._lines[n][0]:
+            idxs = self._lines[n][1]
+            col = offset.x // 2
+            if col < len(idxs):
+                self.cursor = idxs[col]
+                self.post_message(self.CursorMoved())
+                if event.chain >= 2:
+                    self.action_open_node()
 
     def action_open_node(self) -> None:
         if self.current_node is not None:

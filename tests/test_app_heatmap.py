@@ -1,0 +1,35 @@
+"""Pilot tests of the heatmap's mouse handling and its behaviour at 750 nodes."""
+from __future__ import annotations
+
+from console.screens.node import NodeScreen
+from tests.test_app_common import until
+from tests.test_app_fleet import SIZE, make_app
+
+
+async def test_click_selects_a_cell_and_double_click_opens_it():
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("h")
+        await until(pilot, lambda: app.screen.name == "heatmap")
+        hm = app.screen.heatmap_widget
+        await pilot.click("Heatmap", offset=(1 + 2 * 2, 1))     # padding 1, third cell of rack1
+        assert hm.current_node == "n5"
+        assert "n5" in str(app.screen.query_one("#cursor-info").render())
+        await pilot.double_click("Heatmap", offset=(1 + 2 * 1, 3))   # second cell of rack2
+        await until(pilot, lambda: isinstance(app.screen, NodeScreen))
+        assert app.screen.node == "n4"
+
+
+async def test_750_nodes_fit_and_the_cursor_walks_lines_into_the_next_rack():
+    app = make_app(n=750)
+    async with app.run_test(size=(200, 50)) as pilot:
+        await pilot.press("h")
+        await until(pilot, lambda: app.screen.name == "heatmap")
+        hm = app.screen.heatmap_widget
+        assert len(hm._lines) <= hm.size.height          # every node visible without scrolling
+        per_line = hm.per_line()
+        await pilot.press("down")
+        assert hm.cursor == per_line                     # same column, next line of rack1
+        for _ in range(375 // per_line):
+            await pilot.press("down")
+        assert hm.rows[hm.cursor].groups == ("rack2",)

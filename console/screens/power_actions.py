@@ -257,10 +257,12 @@ class PowerControl:
         self.steps[o.node] = f"{o.action} {'done' if o.ok else 'FAILED'}: {o.message}"
         self._log(o.node, f"{o.action} {'done' if o.ok else 'failed'}: {o.message}",
                   "ok" if o.ok else "fail")
-        if o.ok:
+        if o.ok:   # what the sequence just verified (read back off / SSH answered)
             self.app.state.set_power(o.node, "off" if o.action == "off" else "on")
         else:
             self.app.state.set_power(o.node, "fail")
+        self.shown.pop(o.node, None)          # the read from before the sequence is stale
+        self.refresh_status([o.node])
 
     def _on_finished(self, msg: PowerUpdate) -> None:
         failed = [n for n in msg.names if self.steps.get(n, "").startswith(f"{msg.action} FAILED")]
@@ -269,7 +271,6 @@ class PowerControl:
             text += f"; failed: {fold(failed)} (p: power screen)"
         self.app.notify(safe_line(text), title="power", markup=False,
                         severity="error" if failed else "information")
-        self.refresh_status(list(msg.names))
 
     def _on_error(self, msg: PowerUpdate) -> None:
         if msg.poll:
@@ -306,7 +307,7 @@ class PowerControl:
             s = self.shown.get(name)
             driver = self.service.drivers[name].describe()
             if s is None:
-                rows.append(PowerRow(name, driver, "", None, "not read yet", "warn",
+                rows.append(PowerRow(name, driver, "", None, "reading…", "warn",
                                      self.steps.get(name, ""), name in self.busy))
                 continue
             readback = str(s.state) if not s.error else "unknown"

@@ -33,3 +33,13 @@ async def test_750_nodes_fit_and_the_cursor_walks_lines_into_the_next_rack():
         for _ in range(375 // per_line):
             await pilot.press("down")
         assert hm.rows[hm.cursor].groups == ("rack2",)
+
+
+async def test_fleet_row_click_moves_cursor_and_double_click_opens():
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.click("NodeTable", offset=(20, 3))        # header is line 0: third row
+        assert app.screen.table.current_node == "n3"
+        await pilot.double_click("NodeTable", offset=(20, 4))
+        await until(pilot, lambda: isinstance(app.screen, NodeScreen))
+        assert app.screen.node == "n4"

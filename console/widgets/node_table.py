@@ -222,6 +222,8 @@ class NodeTable(ScrollView, can_focus=True):
                 self.post_message(self.HeaderClicked(key))
         else:
             self.action_cursor(self.scroll_offset.y + event.y - 1 - self.cursor_row)
+            if event.chain >= 2:
+                self.action_open_node()
 
     def _column_at(self, x: int) -> str | None:
         pos = 0

@@ -248,7 +248,7 @@ class BoardSim:
     def _stat(self) -> str:
         # %d truncates the float tick counters as the kernel's integer jiffies would read.
         ticks = self.ticks
-        total = [sum(t[k] for t in ticks) for k in range(7)]
+        total = [sum(col) for col in zip(*ticks)]
         lines = ["cpu  %d %d %d %d %d %d %d 0 0 0\n" % tuple(total)]
         lines += [CPU_LINE % (i, *t) for i, t in enumerate(ticks)]
         up = int(total[3] / len(ticks))

@@ -91,7 +91,7 @@ class DemoPowerChannel:
         await asyncio.sleep(delay)  # the simulated boot (or outage) takes real time
         if reboot:
             now = time.time()
-            self.node.sim.boot(now, now)
+            self.node.sim.boot(now - delay, now)   # the kernel started when power came back
         self.node.resume()
         try:
             await self.node.listen()

@@ -181,3 +181,10 @@ def test_demo_package_is_ui_free():
             "print(','.join(bad))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_fresh_boot_starts_network_counters_near_zero():
+    lay, sim = _board("pizero2")
+    sim.boot(NOW - 3.0, NOW)
+    usb0 = next(x for x in sim.files(NOW + 1)["proc/net/dev"].splitlines() if "usb0:" in x)
+    assert int(usb0.split(":")[1].split()[0]) < 10_000_000

@@ -40,7 +40,7 @@ class BoardSim:
         # (scaling_cur, scaling_min, scaling_max keys, cluster, its OPPs) per cpu, built once.
         self._freq_keys = [(*freq_keys(cpu), ci, p.clusters[ci].opps_khz)
                            for cpu, ci in layout.freqs]
-        self.boot(now - rng.uniform(3600.0, 20 * 86400.0), now)
+        self.boot(now - rng.uniform(3600.0, 20 * 86400.0), now, fresh=False)
         self._settle(now)
 
     def _settle(self, now: float) -> None:
@@ -55,13 +55,13 @@ class BoardSim:
         self.loads = [sum(self.util)] * 3
 
     # -- life cycle -----------------------------------------------------------------------------
-    def boot(self, boot_time: float, now: float) -> None:
+    def boot(self, boot_time: float, now: float, fresh: bool = True) -> None:
         """Fresh kernel: counters from zero (plus what ran since boot_time), sticky flags cleared."""
         p, up = self.p, max(0.0, now - boot_time)
         self.boot_time, self.last = boot_time, now
         self.ticks = [[up * 4.0, 0.0, up * 1.5, up * 93.0, up * 0.4, 0.0, up * 0.1]
                       for _ in range(p.cores)]
-        self.net = [[self._rx_start(n.rate, n.wrap32, up), 0.0, n.rate * 0.015 * up, 0.0]
+        self.net = [[self._rx_start(n.rate, n.wrap32, up, fresh), 0.0, n.rate * 0.015 * up, 0.0]
                     for n in p.nics]
         self.temp = self.ambient + IDLE_RISE
         self.loads = [0.1, 0.1, 0.1]
@@ -73,10 +73,10 @@ class BoardSim:
         self.freq = [c.opps_khz[0] for c in p.clusters]
         self.pwm, self.rpm, self.procs = 0, 0.0, 300 + int(up / 30)
 
-    def _rx_start(self, rate: float, wrap32: bool, up: float) -> float:
-        # A 32-bit counter that has been up a while sits somewhere; put it just short of the wrap
-        # so a demo shows one within its first minutes.
-        if wrap32 and up > 0:
+    def _rx_start(self, rate: float, wrap32: bool, up: float, fresh: bool) -> float:
+        # A 32-bit counter on a board up for days sits anywhere; put it just short of the wrap
+        # so a demo shows one within its first minutes. A fresh boot starts from zero.
+        if wrap32 and not fresh:
             return 2.0**32 - rate * self.rng.uniform(3.0, 15.0)
         return rate * 0.04 * up
 

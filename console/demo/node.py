@@ -66,7 +66,7 @@ class SamplerSession:
             text = encode_frame(self.seq, now, files)
         self.seq += 1
         try:
-            self.process.stdout.write(text.encode())
+            chan.write(text.encode())   # straight to the channel: no stream layers per frame
         except (OSError, asyncssh.Error):
             self.alive = False
 

@@ -164,9 +164,11 @@ class JobDetailScreen(View):
             t.append(f"{key:>14}: {safe_line(str(value))[:200]}\n")
         tasks = info.get("tasks") or []
         for task in tasks[:TASKS_SHOWN]:
+            code = "-" if task["exit_code"] is None else task["exit_code"]
             line = (f"  {task['task']:<12} {task['state']:<10} {task['node'] or '-':<12} "
-                    f"{task['elapsed']:>9}  exit {task['exit_code'] if task['exit_code'] is not None else '-'}")
-            t.append(safe_line(line) + (f"  ({task['reason']})" if task.get("reason") else "") + "\n")
+                    f"{task['elapsed']:>9}  exit {code}")
+            why = f"  ({task['reason']})" if task.get("reason") else ""
+            t.append(safe_line(line + why) + "\n")
         if len(tasks) > TASKS_SHOWN:
             t.append(f"  … {len(tasks) - TASKS_SHOWN} more tasks (roost job {info['job_id']})\n")
         return t

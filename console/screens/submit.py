@@ -84,7 +84,8 @@ class SubmitScreen(ModalScreen[int | None]):
         return problem
 
     def hint(self, value: str) -> None:
-        what = "script file (its #SBATCH lines count)" if is_script(value, self.cwd) else "shell command"
+        script = is_script(value, self.cwd)
+        what = "script file (its #SBATCH lines count)" if script else "shell command"
         self.query_one("#e-command", Static).update(Text(f"→ {what}"))
 
     def on_input_submitted(self, _event: Input.Submitted) -> None:

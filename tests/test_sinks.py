@@ -104,3 +104,35 @@ def test_hostile_label_values_round_trip(tmp_path_factory, zone_type, temp):
     (series,) = [m for m in db.metrics("n1") if m.startswith("node_thermal_zone_temp")]
     assert db.history("n1", series) == [(1000.0, float(temp))]
     db.close()
+
+
+# -- the flat path (JSONL, SQLite) equals the exposition path, series for series ----------------
+
+def _via_families(sample: Sample) -> dict[str, float]:
+    from collectors.sinks.prometheus import families, series_key
+    out: dict[str, float] = {}
+    for family in families([sample]):
+        for s in family.samples:
+            if s.name != "roost_sample_age_seconds":
+                key = series_key(s.name, tuple(s.labels.items())) if s.labels else s.name
+                out[key] = s.value
+    return out
+
+
+def test_flat_series_equal_the_exposition_on_every_board():
+    from collectors.snapshot import build_sample
+    from collectors.tree import read_tree
+    from tests.conftest import SHARED, need
+    boards = sorted((SHARED / "fixtures" / "boards").glob("*/proc"))
+    need(bool(boards), "board fixtures under ../shared/fixtures/boards")
+    for proc in boards:
+        sample = build_sample(proc.parent.name, read_tree(str(proc), str(proc.parent / "sys")), 1.0)
+        assert flatten(sample) == _via_families(sample), proc.parent.name
+
+
+@settings(max_examples=60, deadline=None)
+@given(zone_type=st.text(max_size=20), temp=st.floats(-50, 150))
+def test_flat_series_equal_the_exposition_for_hostile_labels(zone_type, temp):
+    sample = Sample("n1", 1.0, thermal=(ThermalZone("0", zone_type, temp),),
+                    load=LoadAvg(0.1, 0.2, 0.3))
+    assert flatten(sample) == _via_families(sample)

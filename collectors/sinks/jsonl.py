@@ -15,30 +15,16 @@ import sys
 from typing import IO, Iterable
 
 from ..model import Sample
-from .prometheus import families
-
-_SKIP = {"roost_sample_age_seconds"}  # meaningless once written down
+from .prometheus import flat_series, series_key
 
 
 def series_name(name: str, labels: dict[str, str]) -> str:
-    if not labels:
-        return name
-    inner = ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items())
-    return f"{name}{{{inner}}}"
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return series_key(name, tuple(labels.items())) if labels else name
 
 
 def flatten(sample: Sample) -> dict[str, float]:
     """Every metric of one sample as {series: value}, in node_exporter naming."""
-    out: dict[str, float] = {}
-    for family in families([sample]):
-        for s in family.samples:
-            if s.name not in _SKIP:
-                out[series_name(s.name, s.labels)] = s.value
-    return out
+    return flat_series(sample)
 
 
 def sample_to_json(sample: Sample) -> dict:

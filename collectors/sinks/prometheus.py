@@ -59,6 +59,39 @@ class Families:
         return iter(self._families[n] for n in sorted(self._families))
 
 
+class Flat:
+    """The same sections into {series: value} for JSONL and SQLite: no prometheus_client Metric
+    objects (they cost most of the time per sample, and a file sink needs none of them)."""
+
+    def __init__(self) -> None:
+        self.series: dict[str, float] = {}
+
+    def add(self, node: str, name: str, help_: str, labels: Mapping[str, str], value: float,
+            counter: bool = False, node_label: bool = False) -> None:
+        key = series_key(name, tuple(labels.items())) if labels else name
+        if key not in self.series:  # first wins, as Families drops duplicate series
+            self.series[key] = float(value)
+
+
+@lru_cache(maxsize=65536)  # a fleet repeats the same few hundred series every tick
+def series_key(name: str, labels: tuple[tuple[str, str], ...]) -> str:
+    """name{k="v",...} with exposition-format escaping: the JSONL key and SQLite metric name."""
+    inner = ",".join(f'{k}="{_escape(v)}"' for k, v in labels)
+    return f"{name}{{{inner}}}"
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def flat_series(sample: Sample) -> dict[str, float]:
+    """Every metric of one sample as {series: value} (no roost_sample_age_seconds)."""
+    flat = Flat()
+    for section in _SECTIONS:
+        section(flat, sample)  # type: ignore[arg-type] - Flat has Families' add()
+    return flat.series
+
+
 def _cpu(f: Families, s: Sample) -> None:
     for t in s.cpus:
         for mode in CPU_MODES:

@@ -23,6 +23,7 @@ from console.screens.fleet import FleetScreen
 from console.screens.heatmap import HeatmapScreen
 from console.screens.help import HelpScreen, binding_rows
 from console.screens.node import NodeScreen
+from console.screens.power_actions import PowerControl, PowerUpdate, power_service
 from console.screens.run import RunScreen
 from console.screens.shell import open_shell, ssh_argv
 from console.state import Event, FleetState, Thresholds, running_jobs
@@ -46,7 +47,10 @@ class RoostApp(App):
         Binding("h", "show('heatmap')", "Heatmap", id="heatmap"),
         Binding("e", "show('events')", "Events", id="events"),
         Binding("j", "notice('jobs')", "Jobs", id="jobs"),
-        Binding("p", "notice('power')", "Power", id="power"),
+        Binding("p", "power_screen", "Power", id="power"),
+        Binding("o", "power('on')", "Power on", id="power_on", show=False),
+        Binding("O", "power('off')", "Power off", id="power_off", show=False),
+        Binding("C", "power('cycle')", "Power cycle", id="power_cycle", show=False),
         Binding("x", "run", "Run", id="run"),
         Binding("colon", "command_line", ":cmd", id="command"),
         Binding("question_mark", "help", "Help", id="help"),
@@ -61,13 +65,14 @@ class RoostApp(App):
                  targets: Iterable[Any] = (), theme: str | None = None,
                  keymap: dict[str, str] | None = None, refresh: float = 1.0,
                  clock: Callable[[], float] = time.time, manage_source: bool = True,
-                 jobs_db: str | None = None) -> None:
+                 jobs_db: str | None = None, power: Any = None, power_problem: str = "") -> None:
         super().__init__()
         self.state, self.source, self.clock = state, source, clock
         self.targets = {t.name: t for t in targets}
         self.refresh_interval, self.manage_source = refresh, manage_source
         self.jobs_db = jobs_db
         self.commands = Commands(self)
+        self.power = PowerControl(self, power, power_problem)
         self.inbox = Inbox()
         self.items_seen = self.ticks = 0
         for t in themes.load():
@@ -84,6 +89,7 @@ class RoostApp(App):
         self.install_screen(EventsScreen(self.state), "events")
         self.push_screen("fleet")
         self.set_interval(self.refresh_interval, self.tick)
+        self.power.start()
         if self.theme_problem:
             self.notify(safe_line(self.theme_problem), severity="warning", markup=False)
         if self.source is not None:
@@ -173,6 +179,7 @@ class RoostApp(App):
                 pass
 
     async def on_unmount(self) -> None:
+        await self.power.close()
         if self.source is not None and self.manage_source and hasattr(self.source, "stop"):
             await self.source.stop()
 
@@ -200,6 +207,15 @@ class RoostApp(App):
         self.notify(f"The {what} screen arrives with the {what} issue; "
                     f"use `roost {'queue' if what == 'jobs' else 'power status'}` meanwhile.",
                     title=what)
+
+    def action_power_screen(self) -> None:
+        self.power.show()
+
+    def action_power(self, action: str) -> None:
+        self.power.request(action, self.power.selected())
+
+    def on_power_update(self, msg: PowerUpdate) -> None:
+        self.power.update(msg)
 
     def current_node(self) -> str | None:
         scr = self.screen
@@ -262,16 +278,18 @@ def _jobs_db(config: Any) -> str | None:
     return str(jobs_db(state_dir))
 
 
-def run_console(config: Any, source: Source | None, theme: str | None = None) -> int:
+def run_console(config: Any, source: Source | None, theme: str | None = None,
+                power: Any = None) -> int:
     """Open the console on a config and a fleet source; blocks until quit; returns exit code."""
     targets = list(config.targets()) if hasattr(config, "targets") else []
     state = FleetState([t.name for t in targets], thresholds=Thresholds.from_config(config),
                        groups={t.name: tuple(t.groups) for t in targets})
+    power, problem = (power, "") if power is not None else power_service(config)
     try:
         app = RoostApp(state, source, targets=targets,
                        theme=theme or getattr(config, "theme", None),
                        keymap=dict(getattr(config, "keymap", None) or {}),
-                       jobs_db=_jobs_db(config))
+                       jobs_db=_jobs_db(config), power=power, power_problem=problem)
     except KeymapError as exc:
         print(f"roost: {exc}", file=sys.stderr)
         return 2

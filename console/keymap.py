@@ -22,6 +22,9 @@ BINDING_IDS: dict[str, str] = {
     "heat_up": "heatmap cursor up", "heat_down": "heatmap cursor down",
     "cursor_up": "table cursor up", "cursor_down": "table cursor down", "page_up": "page up",
     "page_down": "page down", "top": "first row", "bottom": "last row",
+    "power_on": "power on marked nodes", "power_off": "power off marked nodes (confirms)",
+    "power_cycle": "power cycle marked nodes (confirms)", "power_refresh": "re-read power",
+    "confirm_yes": "answer yes", "confirm_no": "answer no",
 }
 
 

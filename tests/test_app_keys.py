@@ -51,6 +51,8 @@ def test_every_binding_has_an_id_in_the_catalogue():
     classes = (RoostApp, fleet.FleetScreen, heatmap.HeatmapScreen, node.NodeScreen,
                events.EventsScreen, run.RunScreen, help.HelpScreen, command_line.CommandLine,
                node_table.NodeTable, heat_widget.Heatmap)
+    from console.screens import confirm, power
+    classes += (power.PowerScreen, confirm.ConfirmScreen)
     ids = [b.id for cls in classes for b in cls.__dict__.get("BINDINGS", [])]
     assert None not in ids
     assert set(ids) == set(BINDING_IDS)     # catalogue and declarations agree both ways

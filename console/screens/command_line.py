@@ -97,8 +97,8 @@ class Commands:
     def cmd_jobs(self, _arg: str) -> None:
         self.app.action_notice("jobs")
 
-    def cmd_power(self, _arg: str) -> None:
-        self.app.action_notice("power")
+    def cmd_power(self, arg: str) -> None:
+        self.app.power.command(arg)
 
     def cmd_help(self, _arg: str) -> None:
         self.app.action_help()
@@ -122,5 +122,8 @@ class Commands:
         yield SystemCommand("Run command", "on marked nodes (x)", app.action_run)
         yield SystemCommand("Command line", "k9s-style : commands", app.action_command_line)
         yield SystemCommand("Jobs", "jobs screen (j)", lambda: app.action_notice("jobs"))
-        yield SystemCommand("Power", "power screen (p)", lambda: app.action_notice("power"))
+        yield SystemCommand("Power", "power screen (p)", app.action_power_screen)
+        for action, key in (("on", "o"), ("off", "O"), ("cycle", "C")):
+            yield SystemCommand(f"Power {action}", f"marked nodes, else the cursor's ({key})",
+                                lambda a=action: app.action_power(a))
         yield SystemCommand("Help", "keys of this screen (?)", app.action_help)

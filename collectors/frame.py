@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Iterable, Iterator, Mapping
+from typing import Iterable, Mapping
 
 from collectors.model import Snapshot
 
@@ -61,35 +61,30 @@ class FrameDecoder:
     garbage: int = 0  # records that made no sense (counted, not raised)
 
     def feed(self, text: str) -> list[Frame]:
-        self._buf += text
         frames: list[Frame] = []
-        for record in self._complete_records():
+        for record in self._complete_records(text):
             frame = self._take(record)
             if frame is not None:
                 frames.append(frame)
         return frames
 
-    def _complete_records(self) -> Iterator[str]:
+    def _complete_records(self, text: str) -> list[str]:
+        # One split per chunk (re-slicing the buffer per record was quadratic in frame size).
         # A record is complete when the next one has started; an "E" record ends at its newline.
-        while True:
-            start = self._buf.find(RS)
-            if start < 0:
-                self.garbage += bool(self._buf.strip())
-                self._buf = ""
-                return
-            if start > 0:
-                self.garbage += bool(self._buf[:start].strip())
-                self._buf = self._buf[start:]
-            nxt = self._buf.find(RS, 1)
-            if nxt < 0:
-                if self._buf.startswith(RS + "E ") and "\n" in self._buf:
-                    end = self._buf.index("\n") + 1
-                    record, self._buf = self._buf[1:end], self._buf[end:]
-                    yield record
-                    continue
-                return
-            record, self._buf = self._buf[1:nxt], self._buf[nxt:]
-            yield record
+        parts = (self._buf + text).split(RS)
+        self.garbage += bool(parts[0].strip())      # bytes before any record
+        if len(parts) == 1:                          # no record has started: nothing to keep
+            self._buf = ""
+            return []
+        records, tail = parts[1:-1], parts[-1]
+        if tail.startswith("E ") and "\n" in tail:
+            end = tail.index("\n") + 1
+            records.append(tail[:end])
+            self.garbage += bool(tail[end:].strip())
+            self._buf = ""
+        else:
+            self._buf = RS + tail
+        return records
 
     def _take(self, record: str) -> Frame | None:
         head, _, body = record.partition("\n")

@@ -21,6 +21,7 @@ from console.screens.command_line import CommandLine, Commands
 from console.screens.events import EventsScreen
 from console.screens.fleet import FleetScreen
 from console.screens.heatmap import HeatmapScreen
+from console.screens.jobs import open_jobs, start_scheduler
 from console.screens.help import HelpScreen, binding_rows
 from console.screens.node import NodeScreen
 from console.screens.power_actions import PowerControl, PowerUpdate, power_service
@@ -46,7 +47,7 @@ class RoostApp(App):
         Binding("f", "show('fleet')", "Fleet", id="fleet"),
         Binding("h", "show('heatmap')", "Heatmap", id="heatmap"),
         Binding("e", "show('events')", "Events", id="events"),
-        Binding("j", "notice('jobs')", "Jobs", id="jobs"),
+        Binding("j", "jobs", "Jobs", id="jobs"),
         Binding("p", "power_screen", "Power", id="power"),
         Binding("o", "power('on')", "Power on", id="power_on", show=False),
         Binding("O", "power('off')", "Power off", id="power_off", show=False),
@@ -65,12 +66,14 @@ class RoostApp(App):
                  targets: Iterable[Any] = (), theme: str | None = None,
                  keymap: dict[str, str] | None = None, refresh: float = 1.0,
                  clock: Callable[[], float] = time.time, manage_source: bool = True,
-                 jobs_db: str | None = None, power: Any = None, power_problem: str = "") -> None:
+                 jobs_db: str | None = None, power: Any = None, power_problem: str = "",
+                 config: Any = None) -> None:
         super().__init__()
         self.state, self.source, self.clock = state, source, clock
         self.targets = {t.name: t for t in targets}
         self.refresh_interval, self.manage_source = refresh, manage_source
         self.jobs_db = jobs_db
+        self.config, self.jobs_scheduler = config, None   # "held" | "client" once started
         self.commands = Commands(self)
         self.power = PowerControl(self, power, power_problem)
         self.inbox = Inbox()
@@ -97,6 +100,7 @@ class RoostApp(App):
         if self.jobs_db:
             self.set_interval(self.JOBS_EVERY, self.poll_jobs)
             self.poll_jobs()
+        start_scheduler(self, self.config)   # a real fleet: this console schedules the queue
 
     # ---- the fleet stream -------------------------------------------------------------------
     @work(group="fleet", exclusive=True, exit_on_error=False)
@@ -208,6 +212,9 @@ class RoostApp(App):
                     f"use `roost {'queue' if what == 'jobs' else 'power status'}` meanwhile.",
                     title=what)
 
+    async def action_jobs(self) -> None:
+        await open_jobs(self)
+
     def action_power_screen(self) -> None:
         self.power.show()
 
@@ -289,7 +296,8 @@ def run_console(config: Any, source: Source | None, theme: str | None = None,
         app = RoostApp(state, source, targets=targets,
                        theme=theme or getattr(config, "theme", None),
                        keymap=dict(getattr(config, "keymap", None) or {}),
-                       jobs_db=_jobs_db(config), power=power, power_problem=problem)
+                       jobs_db=_jobs_db(config), power=power, power_problem=problem,
+                       config=config)
     except KeymapError as exc:
         print(f"roost: {exc}", file=sys.stderr)
         return 2

@@ -120,7 +120,7 @@ async def test_views_switch_and_node_opens_with_enter():
             await pilot.press(key)
             await until(pilot, lambda: app.screen.name == name, what=name)
         await pilot.press("j")
-        assert any("jobs" in n.message for n in app._notifications)
+        await until(pilot, lambda: app.screen.name == "jobs", what="jobs")
 
 
 async def test_jobs_column_counts_running_tasks_from_the_queue(tmp_path):

@@ -95,7 +95,7 @@ class Commands:
         self.app.action_run(arg)
 
     def cmd_jobs(self, _arg: str) -> None:
-        self.app.action_notice("jobs")
+        self.app.call_later(self.app.action_jobs)
 
     def cmd_power(self, arg: str) -> None:
         self.app.power.command(arg)
@@ -121,7 +121,7 @@ class Commands:
             yield SystemCommand(f"Theme {name}", "switch colours", lambda n=name: self.cmd_theme(n))
         yield SystemCommand("Run command", "on marked nodes (x)", app.action_run)
         yield SystemCommand("Command line", "k9s-style : commands", app.action_command_line)
-        yield SystemCommand("Jobs", "jobs screen (j)", lambda: app.action_notice("jobs"))
+        yield SystemCommand("Jobs", "jobs screen (j)", lambda: app.call_later(app.action_jobs))
         yield SystemCommand("Power", "power screen (p)", app.action_power_screen)
         for action, key in (("on", "o"), ("off", "O"), ("cycle", "C")):
             yield SystemCommand(f"Power {action}", f"marked nodes, else the cursor's ({key})",

@@ -334,3 +334,36 @@ async def test_boinc_section_lists_and_controls_fleet_tasks(tmp_path, ssh_lab, b
         await fleet.stop()
     finally:
         ssh_lab.stop(nodes)
+
+
+async def test_console_is_a_client_when_another_roost_holds_the_scheduler(tmp_path):
+    from types import SimpleNamespace
+
+    from console.app import RoostApp
+    from console.jobs.lock import SchedulerLock
+    from console.state import FleetState
+
+    class Source:          # Fleet-like: connection() makes the console try to schedule
+        async def start(self): ...
+        async def stop(self): ...
+        def connection(self, _node): return None
+
+        async def stream(self):
+            return
+            yield
+
+    other = SchedulerLock(tmp_path)
+    assert other.acquire()
+    try:
+        config = SimpleNamespace(state_dir=tmp_path, jobs={}, targets=lambda: [])
+        app = RoostApp(FleetState(["n1"]), Source(), config=config,
+                       jobs_db=str(tmp_path / "jobs.db"))
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: app.jobs_scheduler == "client", what="client")
+            await until(pilot, lambda: any("another roost holds the job scheduler" in n.message
+                                           for n in app._notifications), what="notice")
+            screen = await open_jobs(pilot)
+            await until(pilot, lambda: "scheduler: pid" in str(
+                screen.query_one("#jobs-status").render()), what="holder shown")
+    finally:
+        other.release()

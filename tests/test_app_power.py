@@ -228,3 +228,46 @@ def test_roost_demo_console_gets_power_through_the_running_demo(tmp_path):
         assert service.sequencer.timing.grace < 5        # timed for a demo
     finally:
         fleet.cleanup()
+
+
+# ---- a snapshot of the power screen: every combination of read-back and reachability ----------
+class FixedDriver(Driver):
+    kind = "plug"
+
+    def __init__(self, node: str, state: PowerState):
+        super().__init__(node)
+        self.state = state
+
+    async def status(self) -> PowerState:
+        return self.state
+
+    async def on(self) -> None: ...
+
+    async def off(self) -> None: ...
+
+
+class FixedReach(NoReach):
+    def __init__(self, up: set[str]):
+        self.up = up
+
+    async def reachable(self, name, timeout=3.0):
+        return name in self.up
+
+
+def test_power_screen_snapshot(snap_compare):
+    cases = {"n1": PowerState.ON, "n2": PowerState.ON, "n3": PowerState.OFF,
+             "n4": PowerState.OFF, "n5": PowerState.UNKNOWN}
+    drivers = {n: FixedDriver(n, s) for n, s in cases.items()}
+    reach = FixedReach({"n1", "n4", "n5"})
+    service = PowerService(Sequencer({n: PowerNode(n, d) for n, d in drivers.items()}, reach,
+                                     FAST), reach, drivers)
+    app = RoostApp(FleetState(list(cases) + ["n6"]), power=service)
+
+    async def read(pilot):
+        await pilot.press("p")
+        await until(pilot, lambda: isinstance(app.screen, PowerScreen)
+                    and len(app.power.shown) == len(cases))
+        app.screen.refresh_view()
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(130, 22), run_before=read)

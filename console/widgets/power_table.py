@@ -28,7 +28,7 @@ class PowerRow:
 
 
 COLUMNS = (("mark", " ", 1), ("node", "Node", 14), ("driver", "Driver", 16),
-           ("readback", "Read-back", 9), ("ssh", "SSH", 9), ("shown", "Shown state", 30),
+           ("readback", "Read-back", 9), ("ssh", "SSH", 9), ("shown", "Shown state", None),
            ("progress", "Progress", None))
 
 

@@ -47,7 +47,7 @@ class JobDetailScreen(View):
         Binding("escape", "back", "Back", id="back"),
     ]
     POLL_EVERY = 1.0
-    FOLLOW_EVERY = 0.5
+    FOLLOW_EVERY = 1.0     # DB and file reads about once a second (house style)
 
     def __init__(self, jobs_db: str, job_id: int, follow: bool = False) -> None:
         super().__init__()

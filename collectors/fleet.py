@@ -67,6 +67,7 @@ class _NodeState:
     failures: int = 0
     stash: deque = field(default_factory=deque)  # items waiting for room in the queue
     draining: asyncio.Task | None = None
+    retry: asyncio.Event = field(default_factory=asyncio.Event)  # cut a backoff short
 
 
 class _SamplerSession(asyncssh.SSHClientSession):
@@ -196,7 +197,17 @@ class Fleet:
             self._drop(state)
             self._report(state, "down", reason)
             state.failures += 1
-            await asyncio.sleep(backoff_delay(state.failures))
+            state.retry.clear()
+            try:
+                await asyncio.wait_for(state.retry.wait(), backoff_delay(state.failures))
+            except asyncio.TimeoutError:
+                pass
+
+    def retry_now(self, node: str) -> None:
+        """Reconnect a down node at once, forgetting its backoff: it was just powered on."""
+        state = self._state(node)
+        state.failures = 0
+        state.retry.set()
 
     async def _session(self, state: _NodeState) -> str:
         """Connect, stream until something breaks; returns why it ended (one line)."""

@@ -216,3 +216,25 @@ async def test_garbage_files_give_problems_not_a_crash(five):
         assert not c.events(five[4].name, "down")
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+async def test_retry_now_skips_a_grown_backoff(ssh_lab, monkeypatch):
+    """A node that was off long enough for a long backoff reconnects at once when told it is
+    back (the console calls retry_now after a successful power-on)."""
+    import collectors.fleet as fleet_mod
+    monkeypatch.setattr(fleet_mod, "backoff_delay", lambda failures, rng=None: 60.0)
+    node = ssh_lab.start(1)[0]
+    c = await running([node.target(interval=INTERVAL)])
+    await c.until(lambda: c.samples()[node.name] >= 1)
+    node.kill()
+    await c.until(lambda: c.events(node.name, "down"), timeout=5)
+    node.restart()
+    await asyncio.sleep(0)        # the node loop is now inside its 60 s backoff
+    started = time.monotonic()
+    c.fleet.retry_now(node.name)
+    await c.until(lambda: len(c.events(node.name, "up")) == 2, timeout=10)
+    assert time.monotonic() - started < 10
+    with pytest.raises(TransportError):
+        c.fleet.retry_now("no-such-node")
+    await c.close()
+    ssh_lab.stop([node])

@@ -246,6 +246,15 @@ class PowerControl:
         if msg.poll:
             self._next_poll(any(s.error for s in msg.shown))
 
+    def _reconnect(self, node: str) -> None:
+        # SSH answered: the fleet need not wait out the backoff it grew while the node was off
+        retry = getattr(self.app.source, "retry_now", None)
+        if retry is not None:
+            try:
+                retry(node)
+            except Exception:  # noqa: BLE001 - a source without that node: nothing to hurry
+                pass
+
     def _on_step(self, msg: PowerUpdate) -> None:
         action = self.busy.get(msg.node, "")
         self.steps[msg.node] = f"{action}: {msg.text}" if action else msg.text
@@ -259,6 +268,8 @@ class PowerControl:
                   "ok" if o.ok else "fail")
         if o.ok:   # what the sequence just verified (read back off / SSH answered)
             self.app.state.set_power(o.node, "off" if o.action == "off" else "on")
+            if o.action != "off":
+                self._reconnect(o.node)
         else:
             self.app.state.set_power(o.node, "fail")
         self.shown.pop(o.node, None)          # the read from before the sequence is stale

@@ -65,10 +65,10 @@ class Heatmap(ScrollView, can_focus=True):
 
     DEFAULT_CSS = "Heatmap { height: 1fr; }"
     BINDINGS = [
-        Binding("left", "move(-1, 0)", "←", show=False, id="heat_left"),
-        Binding("right", "move(1, 0)", "→", show=False, id="heat_right"),
-        Binding("up", "move(0, -1)", "↑", show=False, id="heat_up"),
-        Binding("down", "move(0, 1)", "↓", show=False, id="heat_down"),
+        Binding("left", "move(-1, 0)", "Cell left", show=False, id="heat_left"),
+        Binding("right", "move(1, 0)", "Cell right", show=False, id="heat_right"),
+        Binding("up", "move(0, -1)", "Cell up", show=False, id="heat_up"),
+        Binding("down", "move(0, 1)", "Cell down", show=False, id="heat_down"),
         Binding("enter", "open_node", "Node", id="node"),
     ]
     metric: reactive[str] = reactive("cpu")

@@ -4,7 +4,6 @@ State lives in FleetState; each screen redraws itself from it when the 1 Hz refr
 """
 from __future__ import annotations
 
-import gc
 import sys
 import time
 from typing import Any, AsyncIterator, Callable, Iterable, Protocol
@@ -27,6 +26,7 @@ from console.screens.node import NodeScreen
 from console.screens.power_actions import PowerControl, PowerUpdate, power_service
 from console.screens.run import RunScreen
 from console.screens.shell import open_shell, ssh_argv
+from console.gcpolicy import THAW_EVERY, settle_gc
 from console.state import Event, FleetState, Thresholds, running_jobs
 from console.widgets.cells import safe_line
 
@@ -256,25 +256,6 @@ class RoostApp(App):
     def get_system_commands(self, screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         yield from self.commands.palette()
-
-
-THAW_EVERY = 900   # ticks between full collections (one longer pause every 15 minutes)
-
-
-def settle_gc(full: bool = False) -> None:
-    """Collect the young generations, then freeze what survived.
-
-    History deques, samples and widgets are long-lived; without this every full collection
-    walks all of them (measured: 200-500 ms pauses with 200 nodes, which froze key handling).
-    Frozen objects are still freed by reference counting; cycles among them (closed screens)
-    wait for the rare full pass, which thaws everything and collects it once.
-    """
-    if full:
-        gc.unfreeze()
-        gc.collect()
-    else:
-        gc.collect(1)
-    gc.freeze()
 
 
 def _jobs_db(config: Any) -> str | None:

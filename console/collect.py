@@ -22,6 +22,7 @@ from typing import Any, Awaitable, Callable
 
 from collectors.model import NodeEvent, NodeTarget, Sample
 from console import paths
+from console.gcpolicy import GcPacer
 
 
 DEFAULT_RETENTION = 86400.0  # a day at 1 Hz is already ~10^7 rows for ten boards
@@ -375,6 +376,7 @@ async def _start_fleet(remote: list[NodeTarget], queue: asyncio.Queue, tasks: li
 async def _consume(queue: asyncio.Queue, run: Run, sinks: Sinks, stop: asyncio.Event,
                    interval: float, deadline: float | None) -> None:
     next_flush = time.monotonic() + interval
+    pacer = GcPacer()
     stopper = asyncio.create_task(stop.wait())
     try:
         while not stop.is_set() and not run.settled() and not sinks.broken:
@@ -384,6 +386,7 @@ async def _consume(queue: asyncio.Queue, run: Run, sinks: Sinks, stop: asyncio.E
             if now >= next_flush:
                 sinks.write(run.pending)
                 run.pending, next_flush = [], now + interval
+                pacer.tick()
             wait = min(next_flush, deadline or next_flush) - now
             getter = asyncio.create_task(queue.get())
             done, _ = await asyncio.wait({getter, stopper}, timeout=max(wait, 0.0),

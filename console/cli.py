@@ -221,7 +221,32 @@ def cmd_check(args: argparse.Namespace) -> int:
     width = max((len(n) for n in results), default=0)
     for name, err in results.items():
         print(f"{name:<{width}}  {'ok' if err is None else 'FAILED: ' + err}")
-    return 1 if any(err is not None for err in results.values()) else 0
+    ssh_ok = all(err is None for err in results.values())
+    return 0 if ssh_ok and _check_power(config, [t.name for t in targets]) else 1
+
+
+def _check_power(config: Config, names: list[str]) -> bool:
+    """Power tables valid, and every configured driver reads back (nothing is switched)."""
+    from console.power.service import PowerService, validate
+    if not any(spec.power is not None for spec in config.nodes):
+        return True
+    problems = validate(config)
+    for problem in problems:
+        print(f"power: FAILED: {problem}")
+    if problems:
+        return False
+    return asyncio.run(_power_status(PowerService.from_config(config), names))
+
+
+async def _power_status(service, names: list[str]) -> bool:
+    try:
+        shown = await service.sequencer.status([n for n in names if n in service.drivers])
+    finally:
+        await service.close()
+    width = max((len(s.node) for s in shown), default=0)
+    for s in shown:
+        print(f"{s.node:<{width}}  power: {'FAILED: ' if s.error else ''}{s.text}")
+    return not any(s.error for s in shown)
 
 
 def _plural(n: int, word: str) -> str:

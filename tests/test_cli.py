@@ -156,3 +156,26 @@ def test_unwritable_state_dir_is_one_line(env, tmp_path):
     blocker.write_text("")
     result = roost("--state-dir", str(blocker / "sub"), "collect", "--local", "--once", env=env)
     assert result.returncode == 1 and str(blocker) in one_line_error(result)
+
+
+def test_check_reads_power_back_and_reports_a_broken_power_table(env, tmp_path, ssh_lab):
+    nodes = ssh_lab.start(2)
+    try:
+        state = tmp_path / "relay"
+        state.write_text("on\n")
+        power = (f'power = {{ driver = "command", on = "echo on > {state}", '
+                 f'off = "echo off > {state}", status = "cat {state}" }}\n')
+        body = lab_config(tmp_path, ssh_lab, nodes).read_text()
+        cfg = tmp_path / "power.toml"
+        cfg.write_text(body.replace(f'port = {nodes[0].port}\n', f'port = {nodes[0].port}\n' + power, 1))
+        done = roost("--config", str(cfg), "check", env=env)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert f"{nodes[0].name}  power: on" in done.stdout
+        assert state.read_text() == "on\n"          # a check switches nothing
+        cfg.write_text(body.replace(f'port = {nodes[0].port}\n',
+                                    f'port = {nodes[0].port}\npower = {{ driver = "expander", chip = "nope", pin = 0 }}\n', 1))
+        done = roost("--config", str(cfg), "check", env=env)
+        assert done.returncode == 1
+        assert "power: FAILED: node" in done.stdout and "power.chip" in done.stdout
+    finally:
+        ssh_lab.stop(nodes)

@@ -54,6 +54,11 @@ async def test_errors_are_one_line(gpio):
         await line_driver(gpio, line=60).status()
 
 
-def test_remote_lines_are_refused_with_the_alternative(gpio):
-    with pytest.raises(PowerConfigError, match='node n1: power.via: GPIO lines on another node are not supported yet'):
+def test_a_line_on_a_controller_goes_through_its_ssh_runner(gpio):
+    from console.power.gpio_remote import RemoteGpioDriver
+    with pytest.raises(PowerConfigError, match="power via ctl: no SSH connection available"):
         line_driver(gpio, line=1, via="ctl")
+    d = build_driver("n1", {"driver": "gpio", "via": "ctl", "line": 1},
+                     Context(runner_for=lambda via: None))
+    assert isinstance(d, RemoteGpioDriver) and d.channel == ("gpio", "ctl", "/dev/gpiochip0", 1)
+    assert d.describe() == "gpio /dev/gpiochip0 line 1 via ctl"

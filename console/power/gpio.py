@@ -1,12 +1,13 @@
-"""A GPIO line of the console's own host through libgpiod v2 (`gpiod` on PyPI).
+"""A GPIO line of the console's own host through libgpiod v2 (`gpiod` on PyPI), or with via, a
+line of a controller node driven over SSH with libgpiod's gpioset/gpioget/gpioinfo (v1 or v2).
 
-on/off request the line as an output with the wanted value (the kernel sets value and
+Locally, on/off request the line as an output with the wanted value (the kernel sets value and
 direction together, so no glitch) and keep holding it while this driver lives (`roost serve`,
 the console): the character device only guarantees a level while a request is open. A one-shot
 `roost power` releases it at exit, like gpioset; SoC controllers such as the Raspberry Pi's keep
 the level, others may not. status reads an AS_IS request (never turns an output into an input).
-active_low follows the wiring. A line on a controller node is not supported yet: use
-driver = "command" with gpioset there.
+active_low follows the wiring. A line on a controller node (via) is console.power.gpio_remote:
+read its docstring for what each libgpiod tool version does and how roost reads back safely.
 """
 from __future__ import annotations
 
@@ -20,6 +21,9 @@ FIELDS = {
     "chip": Field(str, default="gpiochip0", doc="gpiochipN or /dev/gpiochipN"),
     "line": Field(int, required=True, lo=0, hi=1023, doc="line offset on that chip"),
     "active_low": Field(bool, default=False, doc="the node is on when the line is low"),
+    "gpioset": Field(str, default="gpioset", doc="gpioset path on the controller (with via)"),
+    "gpioget": Field(str, default="gpioget", doc="gpioget path on the controller (with via)"),
+    "gpioinfo": Field(str, default="gpioinfo", doc="gpioinfo path on the controller (with via)"),
 }
 
 CONSUMER = "roost-power"
@@ -105,11 +109,15 @@ def _why(e: OSError, chip: str, line: int) -> str:
     return f"{chip} line {line}: {e.strerror or e}"
 
 
-def build(node: str, spec: Spec, ctx) -> GpioDriver:
-    if spec.get("via"):
-        raise spec.fail("via", "GPIO lines on another node are not supported yet; use "
-                        "driver = \"command\" with gpioset/gpioget on that node")
+def build(node: str, spec: Spec, ctx):
     chip = spec["chip"] if spec["chip"].startswith("/") else f"/dev/{spec['chip']}"
+    if spec.get("via"):
+        from console.power import gpio_remote as remote
+        via = spec["via"]
+        runner = ctx.runner_for(via)
+        ctl = remote.controller(ctx, via, runner, spec["gpioset"], spec["timeout"])
+        tools = remote.Tools(spec["gpioset"], spec["gpioget"], spec["gpioinfo"])
+        return remote.RemoteGpioDriver(node, via, ctl, chip, spec["line"], spec["active_low"], tools)
     gpiod = ctx.gpio
     if gpiod is None:
         import gpiod  # late: only hosts with GPIO power need libgpiod

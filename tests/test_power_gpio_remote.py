@@ -167,3 +167,33 @@ async def test_tools_missing_on_the_controller(ssh_lab):
     finally:
         await c.access.close()
         c.node.stop()
+
+
+@pytest.mark.parametrize("version", [1, 2])
+async def test_the_stand_ins_reproduce_the_hazards(ssh_lab, version):
+    """The reason for the driver's care: gpioget without --as-is (all of v1) turns an output into
+    an input, and v2 gpioset without -t0 never exits (it holds the line)."""
+    c = start(ssh_lab, version)
+    run = c.access.runner_for("ctl")
+    try:
+        if version == 1:
+            assert (await run(f"gpioset --mode=exit {c.chip} 3=1", 5)).exit_status == 0
+            out = await run(f"gpioget {c.chip} 3", 5)      # now an input: reads the pull, not our 1
+            assert out.stdout.strip() == "0"
+            info = (await run(f"gpioinfo {c.chip}", 5)).stdout.splitlines()
+            assert info[0] == f"{c.chip} - 54 lines:" and " output " not in info[4]
+            assert 'line  17:  "NODE1_PWR"       unused   input  active-high' in info[18]
+        else:
+            assert (await run(f"gpioset -c {c.chip} -t0 3=1 4=on", 5)).exit_status == 0
+            assert (await run(f"gpioget -c {c.chip} -a 4", 5)).stdout == '"4"=active\n'
+            assert (await run(f"gpioget -c {c.chip} --numeric 3", 5)).stdout == "0\n"
+            with pytest.raises(PowerError, match="timed out"):
+                await run(f"gpioset -c {c.chip} 6=1", 1.0)      # no -t0: holds the line, never exits
+            assert c.lines()[0][6].owner == "gpioset"
+        lines, flipped = c.lines()
+        assert not lines[3].output and flipped == [{"chip": f"/dev/{c.chip}", "line": 3,
+                                                    "by": flipped[0]["by"]}]
+        assert version == 1 or lines[4].output
+    finally:
+        await c.access.close()
+        c.node.stop()

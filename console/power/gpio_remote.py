@@ -19,8 +19,9 @@ v1 (Debian 12 `gpiod` 1.6.3-1+b3; Ubuntu 20.04-24.04 ship 1.4/1.6):
   as-is option (manpages.ubuntu.com/manpages/lunar/man1/gpioget.1.html lists only -l, -B).
   Requesting an input as an input changes nothing, so gpioget is safe on input lines only.
 - `gpioinfo [CHIP...]` prints "gpiochip0 - 54 lines:" then per line
-  `line  17: "NAME"|unnamed "CONSUMER"|unused input|output active-high|active-low [used ...]`:
-  direction and owner, never the value.
+  `line  17: "NAME"|unnamed "CONSUMER"|unused|kernel input|output active-high|active-low [used ...]`
+  (tools/gpioinfo.c list_lines, prinfo right-aligns each column): direction and owner, never the
+  value.
 - `--version` prints "gpioset (libgpiod) v1.6.3".
 So on v1 roost never runs gpioget on an output line. status() = gpioinfo (is it still an output,
 is anyone holding it) + the last value roost set, recorded on the controller beside the lock
@@ -42,6 +43,8 @@ v2 (2.0 onwards; Debian 13 ships 2.1.3, Ubuntu 25.04 2.2.1):
   "unable to request lines on chip '/dev/gpiochip0': Device or resource busy".
 - `gpioinfo -c CHIP [LINE...]` prints `line  17: "NAME" output consumer="gpioset"`.
 So on v2 roost sets with `gpioset -c CHIP -t0 OFFSET=LEVEL` and reads with `gpioget -c CHIP -a`.
+roost always passes the `line` offset (v1 takes offsets only; `gpiofind NAME` prints the chip and
+offset of a named line, and `gpioinfo` lists the names).
 
 Both: the level is set with physical values (active_low is applied here, never with -l, so a
 line's active-low flag in gpioinfo cannot confuse two configs); only the named offset is
@@ -282,7 +285,8 @@ class InfoRow:
 def _info_v1(out: str, d: RemoteGpioDriver) -> InfoRow:
     """Parse v1 gpioinfo's row: line N: NAME CONSUMER DIRECTION ACTIVE-STATE [FLAGS]."""
     row = _tagged(out, "info")
-    m = re.match(r'line\s+\d+:\s+("[^"]*"|unnamed)\s+("[^"]*"|unused)\s+(input|output)\b', row)
+    m = re.match(r'line\s+\d+:\s+("[^"]*"|unnamed)\s+("[^"]*"|unused|kernel|used)\s+(input|output)\b',
+                 row)
     if not m:
         raise d.error(f"{d.where()}: cannot parse gpioinfo's line {row[:80]!r}")
     return InfoRow(m.group(3), m.group(2))

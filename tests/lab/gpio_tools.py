@@ -238,7 +238,7 @@ class V1(Tool):
             for offset, line in enumerate(chip.lines):
                 name = self.name(chip, offset)
                 name = f'"{name}"' if name else "unnamed"
-                consumer = f'"{line.owner}"' if line.owner else "unused"
+                consumer = ("kernel" if line.owner == "kernel" else f'"{line.owner}"') if line.owner else "unused"
                 direction = "output" if line.output else "input"
                 used = " [used]" if line.owner else ""
                 print(f"\tline {offset:>3}: {name:>12} {consumer:>12} {direction + ' ':>8}"

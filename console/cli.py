@@ -122,10 +122,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        return _reader_went_away()
     except OSError as exc:  # e.g. an unwritable state dir: say which, no traceback
         where = f": {exc.filename}" if exc.filename else ""
         print(f"roost: {exc.strerror or exc}{where}", file=sys.stderr)
         return 1
+
+
+def _reader_went_away() -> int:
+    """`roost nodes | head`: the reader closed our stdout. End quietly, as SIGPIPE would."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())   # so the exit-time flush cannot fail again
+    os.close(devnull)
+    return 141
 
 
 def _dispatch(args: argparse.Namespace) -> int:

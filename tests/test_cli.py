@@ -179,3 +179,16 @@ def test_check_reads_power_back_and_reports_a_broken_power_table(env, tmp_path, 
         assert "power: FAILED: node" in done.stdout and "power.chip" in done.stdout
     finally:
         ssh_lab.stop(nodes)
+
+
+def test_a_reader_closing_stdout_ends_roost_quietly(env, tmp_path):
+    many = tmp_path / "many.toml"
+    many.write_text('[[nodes]]\nnames = "n[1-20000]"\nhost = "127.0.0.1"\n')
+    exe = [str(ROOST)] if ROOST.exists() else [sys.executable, "-m", "console.cli"]
+    proc = subprocess.Popen(exe + ["--config", str(many), "nodes", "--no-check"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.readline()
+    proc.stdout.close()                       # like `roost nodes | head -1`
+    _, err = proc.communicate(timeout=30)
+    assert err == b"", err
+    assert proc.returncode in (0, 141)

@@ -121,10 +121,23 @@ async def test_level_is_read_back_from_the_chip(ctl):
     await ctl.access.close()
 
 
+async def test_an_input_line_reads_its_outside_level(ctl):
+    """A line nobody drives (a pull-up holds the node on): both versions read it without change
+    (v1: gpioinfo says input, so gpioget cannot flip anything)."""
+    def pulled_up(chips):
+        chips[f"/dev/{ctl.chip}"].lines[22].outside = True
+    edit(ctl.state, pulled_up)
+    assert await ctl.driver(line=22).status() is PowerState.ON
+    lines, flipped = ctl.lines()
+    assert not lines[22].output and flipped == []
+    await ctl.access.close()
+
+
 async def test_errors_name_node_chip_and_line(ctl):
     ctx = ctl.ctx()
     bad_line = {1: r"Invalid argument", 2: r"offset 60 is out of range on chip"}[ctl.version]
-    with pytest.raises(PowerError, match=rf"^node n1: power gpio: /dev/{ctl.chip} line 60 on ctl: .*{bad_line}"):
+    where = rf"^node n1: power gpio: /dev/{ctl.chip} line 60 on ctl: "
+    with pytest.raises(PowerError, match=where + f".*{bad_line}"):
         await ctl.driver(ctx=ctx, line=60).on()
     no_chip = {1: r"No such file or directory", 2: r"cannot find GPIO chip character device"}[ctl.version]
     with pytest.raises(PowerError, match=rf"^node n1: power gpio: /dev/gpiochip7 line 1 on ctl: .*{no_chip}"):
@@ -146,6 +159,12 @@ async def test_v1_never_reads_an_output_it_did_not_set(ssh_lab):
         d = c.driver(line=9)
         with pytest.raises(PowerError, match=r"line 9 on ctl: an output roost has not set .*cannot "
                                              r"read it without making it an input"):
+            await d.status()
+
+        def held(chips):
+            chips[f"/dev/{c.chip}"].lines[9].owner = "fan-daemon"
+        edit(c.state, held)
+        with pytest.raises(PowerError, match=r'line 9 on ctl: held by "fan-daemon", not by roost'):
             await d.status()
         lines, flipped = c.lines()
         assert lines[9].output and lines[9].driven and flipped == []

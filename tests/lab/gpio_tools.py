@@ -191,7 +191,8 @@ class V1(Tool):
         if mode not in ("exit", "wait", "time", "signal"):
             raise Die(f"invalid mode: {mode}")
         if len(rest) < 2:
-            raise Die("gpiochip must be specified" if not rest else "at least one GPIO line offset to value mapping must be specified")
+            raise Die("gpiochip must be specified" if not rest else
+                      "at least one GPIO line offset to value mapping must be specified")
         active_low = "-l" in opts or "--active-low" in opts
         config = {}
         for pair in rest[1:]:
@@ -217,7 +218,8 @@ class V1(Tool):
         what = "error reading GPIO values"
         opts, rest = self.options(args, {"-B"})
         if len(rest) < 2:
-            raise Die("gpiochip must be specified" if not rest else "at least one GPIO line offset must be specified")
+            raise Die("gpiochip must be specified" if not rest else
+                      "at least one GPIO line offset must be specified")
         active_low = "-l" in opts or "--active-low" in opts
         offsets = []
         for off in rest[1:]:
@@ -238,7 +240,8 @@ class V1(Tool):
             for offset, line in enumerate(chip.lines):
                 name = self.name(chip, offset)
                 name = f'"{name}"' if name else "unnamed"
-                consumer = ("kernel" if line.owner == "kernel" else f'"{line.owner}"') if line.owner else "unused"
+                consumer = "unused" if not line.owner else (
+                    "kernel" if line.owner == "kernel" else f'"{line.owner}"')
                 direction = "output" if line.output else "input"
                 used = " [used]" if line.owner else ""
                 print(f"\tline {offset:>3}: {name:>12} {consumer:>12} {direction + ' ':>8}"
@@ -364,7 +367,8 @@ class V2(Tool):
     def _attrs(self, chip: SimChip, o: int) -> str:
         line, name = chip.lines[o], self.name(chip, o)
         consumer = f' consumer="{line.owner}"' if line.owner else ""
-        return f'{chr(34) + name + chr(34) if name else "unnamed"}\t{"output" if line.output else "input"}{consumer}'
+        name = f'"{name}"' if name else "unnamed"
+        return f'{name}\t{"output" if line.output else "input"}{consumer}'
 
 
 if __name__ == "__main__":

@@ -216,3 +216,28 @@ async def test_the_stand_ins_reproduce_the_hazards(ssh_lab, version):
     finally:
         await c.access.close()
         c.node.stop()
+
+
+async def test_safe_sequences_drive_the_line(ctl):
+    """on (wait for SSH) and a hard off through the Sequencer: its read-backs after each switch
+    work on v2 (read) and v1 (the last value set), and the Shown state carries the driver's word."""
+    from console.power.sequence import PowerNode, Sequencer, Timing
+
+    class Reach:
+        async def reachable(self, name, timeout=3.0):
+            return ctl.lines()[0][17].driven          # the board "boots" when its line is high
+
+        async def shutdown(self, name, command, timeout=15.0):
+            raise AssertionError("hard off must not shut down")
+
+    d = ctl.driver("p1", line=17)
+    seq = Sequencer({"p1": PowerNode("p1", d)}, Reach(), Timing(stagger=0, poll=0.01, grace=0))
+    on, = await seq.on(["p1"])
+    assert on.ok and on.message.startswith("up, SSH answered"), on
+    assert [s.text for s in await seq.status(["p1"])] == ["on"]
+    off, = await seq.off(["p1"], hard=True)
+    assert off.ok and off.message == "power cut", off
+    shown, = await seq.status(["p1"])
+    assert (shown.state, shown.reachable) == (PowerState.OFF, False)
+    assert ("last value roost set" in d.describe()) == (ctl.version == 1)
+    await ctl.access.close()

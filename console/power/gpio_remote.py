@@ -27,7 +27,7 @@ So on v1 roost never runs gpioget on an output line. status() = gpioinfo (is it 
 is anyone holding it) + the last value roost set, recorded on the controller beside the lock
 file; the driver's describe() and readback_note say so. An input line is read with gpioget.
 
-v2 (2.0 onwards; Debian 13 ships 2.1.3, Ubuntu 25.04 2.2.1):
+v2 (2.0 onwards; Debian testing's manual pages are v2, Arch ships 2.1.2, Ubuntu 25.04 2.2.1):
 - Lines are names, or offsets when `-c/--chip CHIP` is given (a number below the chip's line
   count is an offset unless --by-name). CHIP is a number, name or path (tools-common.c
   chip_path_lookup). Values 0/1, active/inactive, on/off, true/false. -l active-low.

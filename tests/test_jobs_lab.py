@@ -278,15 +278,19 @@ async def test_cut_off_node_requeues_and_its_stale_task_is_killed_on_return(
         tmp_path, ssh_lab, shared_dir):
     a, b = ssh_lab.start(2)
     store = Store(tmp_path / "q.db")
-    job = submit(store, "--requeue", "-w", f"{a.name},{b.name}", "-o", str(shared_dir / "c.out"),
-                 "--wrap", f'[ "$SLURMD_NODENAME" = {a.name} ] && sleep 120; echo "ran on $SLURMD_NODENAME"')
+    # b's only core is taken first, so the job under test can only start on a
+    blocker = submit(store, "-w", b.name, "-o", "/dev/null", "--wrap", "sleep 300")
     sched = await scheduler(store, [a, b], cores={a.name: 1, b.name: 1})
     frozen = []
     try:
+        await until(sched, lambda: store.tasks(blocker)[0].pid)
+        job = submit(store, "--requeue", "-w", f"{a.name},{b.name}", "-o", str(shared_dir / "c.out"),
+                     "--wrap", f'[ "$SLURMD_NODENAME" = {a.name} ] && sleep 120; echo "ran on $SLURMD_NODENAME"')
         await until(sched, lambda: store.tasks(job)[0].pid)
         task, = store.tasks(job)
-        if task.node != a.name:
-            pytest.skip("placed on b first; the cut-off needs the task on a")
+        assert task.node == a.name
+        Store(tmp_path / "q.db").request(blocker, None, "cancel")
+        await until(sched, done(store, blocker))
         frozen = sshd_pids(a)
         for pid in frozen:
             os.kill(pid, signal.SIGSTOP)   # a's network is gone; its task keeps running

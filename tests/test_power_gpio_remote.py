@@ -56,6 +56,11 @@ def ctl(request, ssh_lab):
     """Tests close c.access themselves: the connection belongs to the test's event loop."""
     c = start(ssh_lab, request.param)
     yield c
+    stop(c)
+
+
+def stop(c: Controller) -> None:
+    """The node and the lock/record files its chip left in /tmp."""
     c.node.stop()
     for path in glob.glob(f"/tmp/roost-gpio-{c.chip}*"):
         os.unlink(path)
@@ -170,7 +175,7 @@ async def test_v1_never_reads_an_output_it_did_not_set(ssh_lab):
         assert lines[9].output and lines[9].driven and flipped == []
     finally:
         await c.access.close()
-        c.node.stop()
+        stop(c)
 
 
 async def test_tools_missing_on_the_controller(ssh_lab):
@@ -185,7 +190,7 @@ async def test_tools_missing_on_the_controller(ssh_lab):
         assert not c.lines()[0][17].output
     finally:
         await c.access.close()
-        c.node.stop()
+        stop(c)
 
 
 @pytest.mark.parametrize("version", [1, 2])
@@ -215,7 +220,7 @@ async def test_the_stand_ins_reproduce_the_hazards(ssh_lab, version):
         assert version == 1 or lines[4].output
     finally:
         await c.access.close()
-        c.node.stop()
+        stop(c)
 
 
 async def test_safe_sequences_drive_the_line(ctl):

@@ -20,7 +20,7 @@ from console.screens.command_line import CommandLine, Commands
 from console.screens.events import EventsScreen
 from console.screens.fleet import FleetScreen
 from console.screens.heatmap import HeatmapScreen
-from console.screens.jobs import open_jobs, start_scheduler
+from console.screens.jobs import close_jobs, open_jobs, start_scheduler
 from console.screens.help import HelpScreen, binding_rows
 from console.screens.node import NodeScreen
 from console.screens.power_actions import PowerControl, PowerUpdate, power_service
@@ -184,6 +184,7 @@ class RoostApp(App):
 
     async def on_unmount(self) -> None:
         await self.power.close()
+        await close_jobs(self)
         if self.source is not None and self.manage_source and hasattr(self.source, "stop"):
             await self.source.stop()
 

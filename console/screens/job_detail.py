@@ -3,11 +3,15 @@
 Details come from console.jobs.cli.job_details (what `roost job ID` prints); the output is read
 from the end of the file by console.jobs.board.Tail in a thread worker, so a 10 MB output (or
 one 10 MB line) costs one bounded read per look; the text is shown escaped (OutputTail).
+With a SlurmBoard the details are `scontrol show job` (an async worker); Slurm's output file is
+followed when this host can read its path (a shared directory), else the screen says where on
+the cluster it lives.
 """
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
 from rich.text import Text
 from textual import work
@@ -49,9 +53,11 @@ class JobDetailScreen(View):
     POLL_EVERY = 1.0
     FOLLOW_EVERY = 1.0     # DB and file reads about once a second (house style)
 
-    def __init__(self, jobs_db: str, job_id: int, follow: bool = False) -> None:
+    def __init__(self, jobs_db: str | None, job_id: int, follow: bool = False,
+                 board: Any = None) -> None:
         super().__init__()
         self.jobs_db, self.job_id, self.following = jobs_db, job_id, follow
+        self.board = board        # a SlurmBoard when [jobs] backend = "slurm"
         self.info: dict | None = None
         self.task_pos: int | None = None     # which task's output; None: the first running
         self.tail: Tail | None = None
@@ -64,7 +70,8 @@ class JobDetailScreen(View):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.set_interval(self.POLL_EVERY, self.poll)
+        self.set_interval(self.POLL_EVERY if self.board is None else self.board.EVERY,
+                          self.poll)
         self.set_interval(self.FOLLOW_EVERY, self.poll_tail)
         self.poll()
 
@@ -72,7 +79,14 @@ class JobDetailScreen(View):
     def poll(self) -> None:
         if not self._busy["details"]:
             self._busy["details"] = True
-            self.read_details()
+            self.read_details() if self.board is None else self.read_slurm()
+
+    @work(group="job-details", exit_on_error=False)
+    async def read_slurm(self) -> None:
+        try:
+            self.post_message(Details(await self.board.details(self.job_id)))
+        except Exception as exc:
+            self.post_message(Details(None, f"{type(exc).__name__}: {exc}"))
 
     @work(thread=True, group="job-details", exit_on_error=False)
     def read_details(self) -> None:
@@ -146,14 +160,19 @@ class JobDetailScreen(View):
         t = Text(f"output of {task.get('task', self.job_id)} ", style="bold")
         t.append(safe_line(self.tail.path if self.tail else ""))
         t.append("  following (l: stop)" if self.following else "  not following (l: follow)")
-        if not exists:
+        if not exists and self.board is not None:
+            t.append(f"\n  the output lives on the cluster ({safe_line(self.board.controller)} "
+                     "or the job's node): not readable from this host; it shows here when the "
+                     "path is shared")
+        elif not exists:
             t.append("\n  no output file yet: it appears when the task starts (on a node-local "
                      "directory it is copied here when the task ends)")
         self.query_one("#job-output-head", Static).update(t)
 
     # ---- view -------------------------------------------------------------------------------
     def facts(self, info: dict) -> Text:
-        t = Text(f"job {info['job_id']}\n", style="bold")
+        where = f" ({info['cluster']})" if info.get("cluster") else ""
+        t = Text(f"job {info['job_id']}{where}\n", style="bold")
         for key in FACTS:
             value = info.get(key)
             if value in (None, False, "", {}) or (key == "reason"

@@ -3,6 +3,11 @@
 Reads run in thread workers about once a second (SQLite stays off the event loop) and post
 messages; the handlers own what is shown. Requests (cancel, suspend, resume) are writes to the
 queue that the scheduler acts on, exactly what `roost cancel` etc. do.
+
+With [jobs] backend = "slurm" the same board shows Slurm's queue instead: an async worker asks
+console.jobs.slurm_board.SlurmBoard (squeue over SSH to the controller) about every 2 s, and
+submit/cancel/suspend/resume/details go to sbatch/scancel/scontrol; the built-in scheduler is
+not started.
 """
 from __future__ import annotations
 
@@ -78,9 +83,10 @@ class JobsScreen(View):
     BOINC_EVERY = 5.0
 
     def __init__(self, jobs_db: str | None, known: list[str], source: Any = None,
-                 config: Any = None) -> None:
+                 config: Any = None, slurm: Any = None) -> None:
         super().__init__(name="jobs")
         self.jobs_db, self.known, self.source, self.config = jobs_db, known, source, config
+        self.slurm = slurm        # a SlurmBoard when [jobs] backend = "slurm"
         self.lines: list[JobLine] = []
         self._reading = False
 
@@ -95,7 +101,13 @@ class JobsScreen(View):
         self.app.theme_changed_signal.subscribe(self, lambda _t: self.restyle())
         for wid in ("#boinc-head", "#boinc-table"):
             self.query_one(wid).display = False
-        if self.jobs_db is None:
+        if self.slurm is not None:
+            self.status(f"reading Slurm's queue on {self.slurm.controller} …")
+            self.set_interval(self.slurm.EVERY, self.poll)
+            self.poll()
+        elif getattr(self.app, "jobs_slurm_problem", ""):
+            self.status(self.app.jobs_slurm_problem)
+        elif self.jobs_db is None:
             self.status("no job queue: roost has no state directory here")
         else:
             self.set_interval(self.POLL_EVERY, self.poll)
@@ -116,7 +128,16 @@ class JobsScreen(View):
     def poll(self) -> None:
         if not self._reading:      # ticks never overlap: a slow read skips the next tick
             self._reading = True
-            self.read_board()
+            self.read_slurm() if self.slurm is not None else self.read_board()
+
+    @work(group="jobs-board", exit_on_error=False)
+    async def read_slurm(self) -> None:
+        try:
+            lines = await self.slurm.lines()
+        except Exception as exc:  # controller down, Slurm down: say so, keep polling
+            self.post_message(Board(None, "", f"{type(exc).__name__}: {exc}"))
+            return
+        self.post_message(Board(lines, f"Slurm on {self.slurm.controller}"))
 
     @work(thread=True, group="jobs-board", exit_on_error=False)
     def read_board(self) -> None:
@@ -134,7 +155,8 @@ class JobsScreen(View):
     def on_board(self, msg: Board) -> None:
         self._reading = False
         if msg.lines is None:
-            self.status(f"cannot read the job queue: {safe_line(msg.error)}")
+            what = "Slurm's queue" if self.slurm is not None else "the job queue"
+            self.status(f"cannot read {what}: {safe_line(msg.error)}")
             return
         self.lines = msg.lines
         live = sum(1 for ln in msg.lines if ln.live)
@@ -172,6 +194,9 @@ class JobsScreen(View):
 
     def action_submit(self) -> None:
         from console.screens.submit import SubmitScreen
+        if self.slurm is not None:
+            self.app.push_screen(SubmitScreen(self.jobs_db, [], board=self.slurm), self.submitted)
+            return
         if self.jobs_db is None:
             self.app.notify("no job queue here", severity="warning")
             return
@@ -188,7 +213,7 @@ class JobsScreen(View):
         line = self.job()
         if line is not None:
             self.confirm(f"Cancel job {line.job_id} ({safe_line(line.name)})?",
-                         lambda: self.send(line.job_id, "cancel"))
+                         lambda: self.act(line.job_id, "cancel"))
 
     def action_abort(self) -> None:
         task = self.boinc_focused()
@@ -199,7 +224,7 @@ class JobsScreen(View):
         line = self.job()
         if line is not None:
             self.confirm(f"Abort job {line.job_id} ({safe_line(line.name)}): kill all its tasks?",
-                         lambda: self.send(line.job_id, "cancel"))
+                         lambda: self.act(line.job_id, "cancel"))
 
     def confirm(self, question: str, then) -> None:
         self.app.push_screen(JobConfirm(question), lambda yes: then() if yes else None)
@@ -211,7 +236,18 @@ class JobsScreen(View):
             return
         line = self.job()
         if line is not None:
-            self.send(line.job_id, want)
+            self.act(line.job_id, want)
+
+    def act(self, job_id: int, want: str) -> None:
+        self.slurm_act(job_id, want) if self.slurm is not None else self.send(job_id, want)
+
+    @work(group="jobs-request", exit_on_error=False)
+    async def slurm_act(self, job_id: int, want: str) -> None:
+        try:
+            text, severity = await self.slurm.act(job_id, want)
+        except Exception as exc:
+            text, severity = f"{want} {job_id}: {type(exc).__name__}: {exc}", "error"
+        self.post_message(Done(text, severity))
 
     @work(thread=True, group="jobs-request", exit_on_error=False)
     def send(self, job_id: int, want: str) -> None:
@@ -267,7 +303,8 @@ class JobsScreen(View):
 
     def open_detail(self, job_id: int, follow: bool) -> None:
         from console.screens.job_detail import JobDetailScreen
-        self.app.push_screen(JobDetailScreen(self.jobs_db, job_id, follow=follow))
+        self.app.push_screen(JobDetailScreen(self.jobs_db, job_id, follow=follow,
+                                             board=self.slurm))
 
     def action_back(self) -> None:
         if len(self.app.screen_stack) > 2:
@@ -308,15 +345,41 @@ async def open_jobs(app) -> None:
         return
     while len(app.screen_stack) > 2:
         await app.pop_screen()
+    config = getattr(app, "config", None)
     await app.switch_screen(JobsScreen(app.jobs_db, list(app.state.nodes), app.source,
-                                       getattr(app, "config", None)))
+                                       config, slurm_board(app, config)))
+
+
+def slurm_board(app, config: Any):
+    """The app's one SlurmBoard (one SSH connection to the controller) when [jobs] backend =
+    "slurm", made on first use; close_jobs closes it. A bad [jobs] table is one notice."""
+    from console.jobs.slurm_board import SlurmBoard, uses_slurm
+    if not uses_slurm(config):
+        return None
+    board = getattr(app, "jobs_slurm", None)
+    if board is None:
+        try:
+            board = app.jobs_slurm = SlurmBoard.from_config(config)
+        except Exception as exc:
+            app.jobs_slurm_problem = f"Slurm backend: {exc}"
+            app.notify(safe_line(app.jobs_slurm_problem), title="jobs", severity="error",
+                       markup=False)
+    return board
+
+
+async def close_jobs(app) -> None:
+    board = getattr(app, "jobs_slurm", None)
+    if board is not None:
+        app.jobs_slurm = None
+        await board.close()
 
 
 def start_scheduler(app, config: Any) -> None:
     """Hold the job scheduler in the console when it watches a real fleet (Fleet.connection)."""
+    from console.jobs.slurm_board import uses_slurm
     source = app.source
-    if config is None or not callable(getattr(source, "connection", None)):
-        return
+    if config is None or not callable(getattr(source, "connection", None)) or uses_slurm(config):
+        return      # no fleet to place work on, or Slurm schedules ([jobs] backend = "slurm")
     app.jobs_scheduler = "starting"
     app.run_worker(_schedule(app, config, source), group="scheduler", name="scheduler",
                    exit_on_error=False)

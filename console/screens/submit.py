@@ -2,11 +2,14 @@
 
 The checks are console.jobs.board.check_field (the same parsers `roost submit` uses); the job is
 built and queued by console.jobs.board.submit_form in a thread worker (SQLite off the loop).
+With a SlurmBoard (backend = "slurm") the job goes to sbatch from an async worker instead; the
+working directory is then a path on the cluster (empty: the login directory there).
 """
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import Any
 
 from rich.text import Text
 from textual import work
@@ -18,6 +21,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
 from console.jobs.board import FIELDS, check_field, is_script, submit_form
+from console.jobs.slurm import SlurmError
+from console.jobs.slurm_board import check_slurm_field
 from console.widgets.cells import safe_line
 
 
@@ -34,21 +39,24 @@ class SubmitScreen(ModalScreen[int | None]):
         Binding("escape", "cancel", "Cancel", id="submit_cancel"),
     ]
 
-    def __init__(self, jobs_db: str, known: list[str], cwd: str | None = None) -> None:
+    def __init__(self, jobs_db: str | None, known: list[str], cwd: str | None = None,
+                 board: Any = None) -> None:
         super().__init__()
-        self.jobs_db, self.known = jobs_db, known
+        self.jobs_db, self.known, self.board = jobs_db, known, board
         self.cwd = cwd or os.getcwd()
         self.errors: dict[str, str] = {}
         self.sending = False
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="submit-box"):
-            yield Static(Text("Submit a job (enter or ctrl+s: submit, escape: cancel)",
+            where = f" to Slurm on {self.board.controller}" if self.board is not None else ""
+            yield Static(Text(f"Submit a job{where} (enter or ctrl+s: submit, escape: cancel)",
                               style="bold"))
             for name, (_dest, label) in FIELDS.items():
                 with Horizontal(classes="field"):
                     yield Label(label)
-                    yield Input(value=self.cwd if name == "workdir" else "", id=f"f-{name}",
+                    here = self.cwd if name == "workdir" and self.board is None else ""
+                    yield Input(value=here, id=f"f-{name}",
                                 placeholder="1" if name == "cpus" else "")
                 yield Static(id=f"e-{name}", classes="field-error")
             yield Static(id="submit-status")
@@ -67,7 +75,8 @@ class SubmitScreen(ModalScreen[int | None]):
             self.check(name, event.value, typing=True)
 
     def check(self, name: str, value: str, typing: bool = False) -> str | None:
-        problem = check_field(name, value, self.known)
+        checks = check_field if self.board is None else check_slurm_field
+        problem = checks(name, value, self.known)
         if name == "command" and typing and not value.strip():
             problem = None          # not an error while the form is fresh
         if name == "command" and value.strip() and not problem:
@@ -99,7 +108,7 @@ class SubmitScreen(ModalScreen[int | None]):
         if not self.sending:
             self.sending = True
             self.say("submitting …")
-            self.send(self.values())
+            (self.send if self.board is None else self.send_slurm)(self.values())
 
     @work(thread=True, group="submit", exit_on_error=False)
     def send(self, values: dict[str, str]) -> None:
@@ -109,6 +118,19 @@ class SubmitScreen(ModalScreen[int | None]):
             from console.jobs.spec import SpecError
             text = str(exc) if isinstance(exc, SpecError) else f"{type(exc).__name__}: {exc}"
             self.post_message(Submitted(None, text))
+            return
+        self.post_message(Submitted(job_id, warnings=warnings))
+
+    @work(group="submit", exit_on_error=False)
+    async def send_slurm(self, values: dict[str, str]) -> None:
+        from console.jobs.spec import SpecError
+        try:
+            job_id, warnings = await self.board.submit(values, self.cwd)
+        except (SpecError, SlurmError) as exc:    # one line already, Slurm's own words
+            self.post_message(Submitted(None, str(exc)))
+            return
+        except Exception as exc:
+            self.post_message(Submitted(None, f"{type(exc).__name__}: {exc}"))
             return
         self.post_message(Submitted(job_id, warnings=warnings))
 

@@ -1,0 +1,199 @@
+"""The Jobs screen on Slurm, UI-free: squeue rows folded into the board's JobLine (one line per
+job, an array with its progress), the form's job sent with sbatch, cancel/suspend/resume as
+one-line notices, and `scontrol show job` as the details the job screen shows.
+
+Every call is a coroutine on the backend's one SSH connection to the controller
+(console.jobs.slurm.SlurmBackend); nothing here blocks or touches a screen.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+from collections import Counter
+from typing import Any, Iterable, Mapping
+
+from console.jobs.board import FIELDS, RECENT, JobLine, check_field, is_script
+from console.jobs.model import JobSpec, State
+from console.jobs.slurm import SlurmBackend, SlurmError
+from console.jobs.slurm_parse import JobRow, map_state, ParseError
+from console.jobs.spec import SpecError, format_hostlist, parse_array, parse_hostlist
+
+EVERY = 2.0           # seconds between squeue reads
+ORDER = (State.RUNNING, State.SUSPENDED, State.PENDING, State.NODE_FAIL, State.TIMEOUT,
+         State.FAILED, State.CANCELLED, State.COMPLETED)
+DONE_WORDS = {"cancel": "cancelled", "suspend": "suspended", "resume": "resumed"}
+
+
+def uses_slurm(config: Any) -> bool:
+    """[jobs] backend = "slurm" in this config."""
+    jobs = getattr(config, "jobs", None) or {}
+    return jobs.get("backend") == "slurm"
+
+
+# ---- squeue rows -> board lines ----------------------------------------------------------
+
+def seconds(elapsed: str) -> int:
+    """squeue's TIME (M:SS, H:MM:SS, D-HH:MM:SS) in seconds; 0 when unreadable."""
+    days, _, clock = elapsed.strip().rpartition("-")
+    try:
+        parts = [int(p) for p in clock.split(":")]
+        total = sum(v * 60 ** i for i, v in enumerate(reversed(parts)))
+        return total + int(days or 0) * 86400
+    except ValueError:
+        return 0
+
+
+def task_count(row: JobRow) -> int:
+    """Tasks behind one squeue row: a folded pending array (12_[4-9]) counts each of them."""
+    if row.array_task is None or row.array_task.isdigit():
+        return 1
+    try:
+        return len(parse_array(row.array_task).indices)
+    except SpecError:
+        return 1
+
+
+def _nodes(rows: Iterable[JobRow]) -> str:
+    names: set[str] = set()
+    for r in rows:
+        if r.state in (State.RUNNING, State.SUSPENDED) and r.nodelist:
+            try:
+                names.update(parse_hostlist(r.nodelist))
+            except SpecError:
+                names.add(r.nodelist)
+    return format_hostlist(sorted(names))
+
+
+def job_line(rows: list[JobRow]) -> JobLine:
+    """One board line from every squeue row of one job (an array's tasks)."""
+    counts: Counter[State] = Counter()
+    for r in rows:
+        counts[r.state] += task_count(r)
+    state = next(s for s in ORDER if counts[s])
+    pending = next((r for r in rows if r.state is State.PENDING), None)
+    reason = pending.nodelist.strip("()") if pending and state is State.PENDING else ""
+    codes = [r.exit_code for r in rows if r.exit_code is not None]
+    elapsed = max((r.time for r in rows), key=seconds)
+    return JobLine(rows[0].job, rows[0].name, rows[0].user, state.value,
+                   sum(n for s, n in counts.items() if s.done), sum(counts.values()),
+                   _nodes(rows), elapsed, reason, max(codes) if codes else None)
+
+
+def job_lines_of(rows: Iterable[JobRow], recent: int = RECENT) -> list[JobLine]:
+    """Every live job and the most recent finished ones, newest first (as the built-in board)."""
+    by_job: dict[int, list[JobRow]] = {}
+    for r in rows:
+        by_job.setdefault(r.job, []).append(r)
+    lines = [job_line(by_job[j]) for j in sorted(by_job, reverse=True)]
+    finished = [ln for ln in lines if not ln.live][:recent]
+    keep = {id(ln) for ln in finished}
+    return [ln for ln in lines if ln.live or id(ln) in keep]
+
+
+# ---- the form ----------------------------------------------------------------------------
+
+def check_slurm_field(name: str, value: str, _known: Iterable[str] = ()) -> str | None:
+    """The form's checks for a Slurm job: node names and the working directory are the
+    cluster's (Slurm judges them), the rest is parsed as for the built-in queue."""
+    if name == "workdir":
+        return None
+    return check_field(name, value, ())
+
+
+def form_job(values: Mapping[str, str], cwd: str | None = None) -> JobSpec:
+    """The form's job for sbatch: a local script file (sent on stdin) or a shell command.
+    The working directory is a path on the cluster, taken as typed (empty: the login dir)."""
+    from console.jobs.directives import build_spec, spec_from_args, wrap_script
+    here = cwd or os.getcwd()
+    for name in FIELDS:
+        problem = check_slurm_field(name, values.get(name, ""))
+        if problem:
+            raise SpecError(f"{name}: {problem}")
+    args = argparse.Namespace(**{dest: None for dest, _ in FIELDS.values() if dest})
+    for name, (dest, _label) in FIELDS.items():
+        text = values.get(name, "").strip()
+        if dest and text and name != "workdir":
+            setattr(args, dest, text)
+    command = values["command"].strip()
+    if is_script(command, here):
+        path = os.path.join(here, os.path.expanduser(command))
+        spec = build_spec(args, spec_from_args(args, path, None).script, path, submit_dir=here)
+    else:
+        spec = build_spec(args, wrap_script(command), "--wrap", submit_dir=here)
+    return dataclasses.replace(spec, chdir=values.get("workdir", "").strip() or None)
+
+
+# ---- scontrol show job -> the details screen's dict ---------------------------------------
+
+def _null(value: str | None) -> str:
+    return "" if value in (None, "(null)", "None") else value
+
+
+def _task(rec: Mapping[str, str]) -> dict:
+    array, task = _null(rec.get("ArrayJobId")), _null(rec.get("ArrayTaskId"))
+    code = rec.get("ExitCode", "").split(":")[0]
+    state = rec.get("JobState", "")
+    try:
+        shown = map_state(state).value
+    except ParseError:
+        shown = state
+    return {"task": f"{array}_{task}" if array and task else rec.get("JobId", ""),
+            "state": shown, "node": _null(rec.get("NodeList")) if shown != "PENDING" else "",
+            "elapsed": rec.get("RunTime", ""), "exit_code": int(code) if code.isdigit() else None,
+            "reason": _null(rec.get("Reason")) if shown == "PENDING" else "",
+            "output": _null(rec.get("StdOut"))}
+
+
+def details_of(job_id: int, records: list[dict[str, str]], controller: str) -> dict:
+    """What JobDetailScreen shows (the keys of console.jobs.cli.job_details) from scontrol."""
+    first = records[0]
+    tasks = [_task(r) for r in records]
+    states = Counter(t["state"] for t in tasks)
+    return {"job_id": job_id, "name": first.get("JobName", ""),
+            "user": first.get("UserId", "").split("(")[0], "states": dict(states),
+            "reason": _null(first.get("Reason")), "cpus_per_task": first.get("CPUs/Task"),
+            "mem_mb": _null(first.get("MinMemoryNode") or first.get("MinMemoryCPU")),
+            "time_limit": first.get("TimeLimit"), "dependency": _null(first.get("Dependency")),
+            "nodelist": _null(first.get("NodeList")), "work_dir": first.get("WorkDir"),
+            "output": _null(first.get("StdOut")), "error": _null(first.get("StdErr")),
+            "tasks": tasks, "cluster": f"Slurm on {controller}"}
+
+
+# ---- the board -----------------------------------------------------------------------------
+
+class SlurmBoard:
+    """The Jobs screen's calls on Slurm: rows, submit, cancel/suspend/resume, details."""
+    EVERY = EVERY
+
+    def __init__(self, backend: SlurmBackend, controller: str) -> None:
+        self.backend, self.controller = backend, controller
+
+    @classmethod
+    def from_config(cls, config: Any) -> "SlurmBoard":
+        backend = SlurmBackend.from_config(config)
+        return cls(backend, backend.name)
+
+    async def lines(self) -> list[JobLine]:
+        return job_lines_of(await self.backend.queue(all_states=True))
+
+    async def submit(self, values: Mapping[str, str], cwd: str | None = None
+                     ) -> tuple[int, list[str]]:
+        spec = form_job(values, cwd)
+        return await self.backend.submit(spec), list(spec.warnings)
+
+    async def act(self, job_id: int, want: str) -> tuple[str, str]:
+        """cancel | suspend | resume a whole job: (one-line notice, severity)."""
+        errors = await getattr(self.backend, want)([str(job_id)])
+        if errors:
+            return f"{want} {job_id}: {errors[0]}", "warning"
+        return f"{DONE_WORDS[want]} job {job_id} ({self.controller})", "information"
+
+    async def details(self, job_id: int) -> dict:
+        records = await self.backend.job(str(job_id))
+        if not records:
+            raise SlurmError(f"Invalid job id specified: {job_id}")
+        return details_of(job_id, records, self.controller)
+
+    async def close(self) -> None:
+        await self.backend.close()

@@ -1,0 +1,178 @@
+"""Pilot tests of the Jobs screen with [jobs] backend = "slurm": the board, the form, cancel,
+suspend and details act on a real Slurm 22.05 (tests/lab/slurm.py: munged, slurmctld, slurmd
+n1..n3 on loopback) through a lab sshd node acting as the controller; the console does not start
+its built-in scheduler.
+
+Waits are on conditions (tests.test_app_common.until), never fixed sleeps.
+"""
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+from textual.widgets import Input
+
+from console.app import RoostApp
+from console.jobs.service import jobs_db
+from console.jobs.slurm import SlurmBackend
+from console.screens.job_detail import JobDetailScreen
+from console.screens.jobs import JobConfirm, JobsScreen
+from console.screens.submit import SubmitScreen
+from console.state import FleetState
+from console.widgets.job_table import JobTable
+from console.widgets.output_tail import OutputTail
+from tests.test_app_common import until
+from tests.test_app_fleet import SIZE
+from tests.test_jobs_slurm import controller, slurm, write_config  # noqa: F401 - fixtures
+
+pytestmark = [pytest.mark.peers]
+
+
+class Source:
+    """Fleet-like (connection()): on a builtin config this makes the console schedule."""
+    async def start(self): ...
+    async def stop(self): ...
+    def connection(self, _node): return None
+
+    async def stream(self):
+        return
+        yield
+
+
+@pytest.fixture
+def config(controller, slurm, ssh_lab, tmp_path):  # noqa: F811
+    node, _ = controller
+    return write_config(tmp_path, ssh_lab, node,
+                        f'backend = "slurm"\ncontroller = "ctl"\nslurm_conf = "{slurm.conf}"')
+
+
+def make_app(config) -> RoostApp:
+    targets = config.targets()
+    return RoostApp(FleetState([t.name for t in targets]), Source(), targets=targets,
+                    config=config, jobs_db=str(jobs_db(config.state_dir)))
+
+
+def backend(controller, slurm) -> SlurmBackend:  # noqa: F811
+    node, _ = controller
+    return SlurmBackend(node.target(), slurm_conf=str(slurm.conf))
+
+
+async def open_jobs(pilot) -> JobsScreen:
+    await pilot.press("j")
+    await until(pilot, lambda: isinstance(pilot.app.screen, JobsScreen), what="jobs screen")
+    return pilot.app.screen
+
+
+def line(screen: JobsScreen, job: int):
+    return next((ln for ln in screen.query_one(JobTable).lines if ln.job_id == job), None)
+
+
+def state_of(screen: JobsScreen, job: int) -> str | None:
+    found = line(screen, job)
+    return found.state if found else None
+
+
+def select(screen: JobsScreen, job: int) -> None:
+    table = screen.query_one(JobTable)
+    table.move_cursor(row=[ln.job_id for ln in table.lines].index(job), animate=False)
+
+
+def squeue_state(slurm, job: int) -> str:  # noqa: F811
+    return slurm.run("squeue", "-h", "-t", "all", "-j", str(job), "-o", "%T").strip()
+
+
+def text_of(widget) -> str:
+    return "\n".join(strip.text for strip in widget.lines)
+
+
+async def test_board_shows_an_sbatch_job_running_then_completed_without_builtin_scheduler(
+        config, controller, slurm):  # noqa: F811
+    _, out = controller
+    gate = out / f"go-{uuid.uuid4().hex}"
+    app = make_app(config)
+    async with backend(controller, slurm) as b, app.run_test(size=SIZE) as pilot:
+        job = await b.submit(None, ["--output=/dev/null", "-J", "lab [b]job"],
+                             wrap=f"while [ ! -e {gate} ]; do sleep 0.1; done")
+        screen = await open_jobs(pilot)
+        await until(pilot, lambda: state_of(screen, job) == "RUNNING", timeout=30,
+                    what="RUNNING row")
+        row = line(screen, job)
+        assert row.name == "lab [b]job" and row.nodes in ("n1", "n2", "n3")
+        assert "Slurm on ctl" in str(screen.query_one("#jobs-status").render())
+        gate.touch()
+        await until(pilot, lambda: state_of(screen, job) == "COMPLETED", timeout=30,
+                    what="COMPLETED row")
+        assert line(screen, job).percent == 100.0
+        # backend = "slurm": the console never started (or took the lock of) its own scheduler
+        assert app.jobs_scheduler is None
+        assert not [w for w in app.workers if w.name == "scheduler"]
+        assert not (Path(config.state_dir) / "scheduler.lock").exists()   # lock never taken
+
+
+async def test_form_submits_to_slurm_and_details_follow_the_output(
+        config, controller, slurm):  # noqa: F811
+    _, out = controller
+    app = make_app(config)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_jobs(pilot)
+        await pilot.press("s")
+        await until(pilot, lambda: isinstance(app.screen, SubmitScreen), what="form")
+        form = app.screen
+        assert form.query_one("#f-workdir", Input).value == ""   # a path on the cluster
+        form.query_one("#f-command", Input).value = "echo form-out-$SLURM_JOB_NAME; sleep 1"
+        form.query_one("#f-name", Input).value = "formjob"
+        form.query_one("#f-output", Input).value = f"{out}/form-%j.out"
+        form.query_one("#f-time", Input).value = "5"
+        await until(pilot, lambda: not form.errors, what="valid form")
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: app.screen is screen, timeout=30, what="submitted")
+        note = next(n.message for n in app._notifications if "Submitted batch job" in n.message)
+        job = int(note.rsplit(" ", 1)[1])
+        await until(pilot, lambda: line(screen, job) is not None, timeout=30, what="form row")
+        assert line(screen, job).name == "formjob"
+        info = slurm.run("scontrol", "show", "job", "-o", str(job))
+        assert "JobName=formjob" in info and "TimeLimit=00:05:00" in info
+        select(screen, job)
+        await pilot.press("l")
+        await until(pilot, lambda: isinstance(app.screen, JobDetailScreen), what="details")
+        detail = app.screen
+        await until(pilot, lambda: "formjob" in str(detail.query_one("#job-facts").render()),
+                    timeout=30, what="scontrol facts")
+        assert "Slurm on ctl" in str(detail.query_one("#job-facts").render())
+        log = detail.query_one(OutputTail)
+        await until(pilot, lambda: "form-out-formjob" in text_of(log), timeout=30,
+                    what="followed output")
+        await until(pilot, lambda: "COMPLETED" in str(detail.query_one("#job-facts").render()),
+                    timeout=30, what="completed in details")
+
+
+async def test_cancel_confirms_then_slurm_cancels_and_suspend_refusal_is_a_notice(
+        config, controller, slurm):  # noqa: F811
+    app = make_app(config)
+    async with backend(controller, slurm) as b, app.run_test(size=SIZE) as pilot:
+        job = await b.submit(None, ["--output=/dev/null", "-J", "victim"], wrap="sleep 300")
+        screen = await open_jobs(pilot)
+        await until(pilot, lambda: state_of(screen, job) == "RUNNING", timeout=30,
+                    what="RUNNING row")
+        select(screen, job)
+        await pilot.press("S")      # the lab login user is no Slurm operator: Slurm refuses
+        await until(pilot, lambda: any("needs root or SlurmUser" in n.message
+                                       for n in app._notifications), timeout=30,
+                    what="refusal notice")
+        refusal = next(n for n in app._notifications if "needs root" in n.message)
+        assert "\n" not in refusal.message and "denied" in refusal.message
+        assert squeue_state(slurm, job) == "RUNNING"
+        await pilot.press("c")
+        await until(pilot, lambda: isinstance(app.screen, JobConfirm), what="confirm")
+        await pilot.press("n")
+        await until(pilot, lambda: app.screen is screen, what="declined")
+        await pilot.pause()
+        assert squeue_state(slurm, job) == "RUNNING"
+        await pilot.press("c")
+        await until(pilot, lambda: isinstance(app.screen, JobConfirm), what="confirm")
+        await pilot.press("y")
+        await until(pilot, lambda: state_of(screen, job) == "CANCELLED", timeout=30,
+                    what="CANCELLED row")
+        assert squeue_state(slurm, job) == "CANCELLED"
+        assert any(f"cancelled job {job}" in n.message for n in app._notifications)

@@ -42,9 +42,14 @@ class Shown:
     state: PowerState                         # what the driver reads back
     reachable: bool | None                    # a fresh SSH login worked (None: not asked)
     error: str | None = None
+    note: str | None = None                   # how far the read-back can be trusted
 
     @property
     def text(self) -> str:
+        base = self._base_text()
+        return f"{base} [{self.note}]" if self.note and not self.error else base
+
+    def _base_text(self) -> str:
         if self.error:
             ssh = {True: "; answers SSH", False: "; not answering SSH"}.get(self.reachable, "")
             return f"unknown ({self.error}){ssh}"
@@ -123,7 +128,8 @@ class Sequencer:
             state_task = asyncio.ensure_future(self._state(name))
             reachable = await self.reach.reachable(name, self.timing.probe_timeout)
             state, error = await state_task
-            return Shown(name, state, reachable, error)
+            note = getattr(self.nodes[name].driver, "readback_note", None)
+            return Shown(name, state, reachable, error, note if isinstance(note, str) else None)
 
     async def _state(self, name: str) -> tuple[PowerState, str | None]:
         try:

@@ -15,7 +15,10 @@ from textual.widgets import Input
 
 from console.app import RoostApp
 from console.jobs.service import jobs_db
+from console.jobs.model import State
 from console.jobs.slurm import SlurmBackend
+from console.jobs.slurm_board import details_of, form_job, job_lines_of, seconds
+from console.jobs.slurm_parse import JobRow, parse_scontrol
 from console.screens.job_detail import JobDetailScreen
 from console.screens.jobs import JobConfirm, JobsScreen
 from console.screens.submit import SubmitScreen
@@ -25,9 +28,6 @@ from console.widgets.output_tail import OutputTail
 from tests.test_app_common import until
 from tests.test_app_fleet import SIZE
 from tests.test_jobs_slurm import controller, slurm, write_config  # noqa: F401 - fixtures
-
-pytestmark = [pytest.mark.peers]
-
 
 class Source:
     """Fleet-like (connection()): on a builtin config this makes the console schedule."""
@@ -86,6 +86,7 @@ def text_of(widget) -> str:
     return "\n".join(strip.text for strip in widget.lines)
 
 
+@pytest.mark.peers
 async def test_board_shows_an_sbatch_job_running_then_completed_without_builtin_scheduler(
         config, controller, slurm):  # noqa: F811
     _, out = controller
@@ -110,6 +111,7 @@ async def test_board_shows_an_sbatch_job_running_then_completed_without_builtin_
         assert not (Path(config.state_dir) / "scheduler.lock").exists()   # lock never taken
 
 
+@pytest.mark.peers
 async def test_form_submits_to_slurm_and_details_follow_the_output(
         config, controller, slurm):  # noqa: F811
     _, out = controller
@@ -147,6 +149,7 @@ async def test_form_submits_to_slurm_and_details_follow_the_output(
                     timeout=30, what="completed in details")
 
 
+@pytest.mark.peers
 async def test_cancel_confirms_then_slurm_cancels_and_suspend_refusal_is_a_notice(
         config, controller, slurm):  # noqa: F811
     app = make_app(config)
@@ -176,3 +179,79 @@ async def test_cancel_confirms_then_slurm_cancels_and_suspend_refusal_is_a_notic
                     what="CANCELLED row")
         assert squeue_state(slurm, job) == "CANCELLED"
         assert any(f"cancelled job {job}" in n.message for n in app._notifications)
+
+
+@pytest.mark.peers
+async def test_held_job_and_array_progress_and_output_on_the_cluster(
+        config, controller, slurm):  # noqa: F811
+    _, out = controller
+    app = make_app(config)
+    async with backend(controller, slurm) as b, app.run_test(size=SIZE) as pilot:
+        held = await b.submit(None, ["--hold", f"--output={out}/held-%j.out"], wrap="true")
+        array = await b.submit(None, ["--output=/dev/null", "--array=1-3"], wrap="true")
+        screen = await open_jobs(pilot)
+        await until(pilot, lambda: state_of(screen, array) == "COMPLETED", timeout=30,
+                    what="array done")
+        done = line(screen, array)
+        assert (done.done, done.total, done.percent) == (3, 3, 100.0)
+        waiting = line(screen, held)
+        assert (waiting.state, waiting.reason) == ("PENDING", "JobHeldUser")
+        select(screen, held)
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, JobDetailScreen), what="details")
+        head = app.screen.query_one("#job-output-head")
+        await until(pilot, lambda: "lives on the cluster" in str(head.render()), timeout=30,
+                    what="output elsewhere")
+        assert f"held-{held}.out" in str(head.render())
+        await b.cancel([str(held)])
+
+
+# ---- the adapter alone (console.jobs.slurm_board): squeue rows -> board lines ----------------
+
+def row(label: str, state: State, time: str = "0:00", where: str = "", task=None, code=None):
+    job = int(label.split("_")[0])
+    return JobRow(label, job, task, "sweep", "pi", "main", state, state.value, time, 1, where,
+                  code)
+
+
+def test_rows_fold_into_one_line_per_job_with_array_progress():
+    rows = [row("12_1", State.RUNNING, "1:05", "n1", "1"),
+            row("12_2", State.RUNNING, "0:07", "n2", "2"),
+            row("12_3", State.COMPLETED, "0:03", "n2", "3", 0),
+            row("12_[4-9]", State.PENDING, where="(Resources)", task="4-9"),
+            row("13", State.PENDING, where="(Dependency)"),
+            row("11", State.FAILED, "0:01", "n3", code=3)]
+    lines = job_lines_of(rows)
+    assert [ln.job_id for ln in lines] == [13, 12, 11]
+    pending, array, failed = lines
+    assert (pending.state, pending.reason, pending.total) == ("PENDING", "Dependency", 1)
+    assert (array.state, array.done, array.total, array.nodes) == ("RUNNING", 1, 9, "n[1-2]")
+    assert array.elapsed == "1:05" and array.reason == ""
+    assert (failed.state, failed.exit_code, failed.live) == ("FAILED", 3, False)
+    assert seconds("1-02:03:04") == 93784 and seconds("junk") == 0
+    finished = [row(str(i), State.COMPLETED) for i in range(1, 6)]
+    assert [ln.job_id for ln in job_lines_of(finished + rows[:1], recent=2)] == [12, 5, 4]
+
+
+def test_scontrol_records_become_the_details_screen_facts():
+    out = ("JobId=21 ArrayJobId=20 ArrayTaskId=1 JobName=my job UserId=pi(1000) "
+           "JobState=RUNNING Reason=None ExitCode=0:0 RunTime=00:00:05 TimeLimit=00:05:00 "
+           "NodeList=n1 WorkDir=/home/pi StdOut=/home/pi/o-20_1.out StdErr=/home/pi/o-20_1.out "
+           "Dependency=(null) CPUs/Task=1\n"
+           "JobId=20 ArrayJobId=20 ArrayTaskId=2-3 JobName=my job UserId=pi(1000) "
+           "JobState=PENDING Reason=Resources ExitCode=0:0 RunTime=00:00:00 "
+           "TimeLimit=00:05:00 NodeList=(null) StdOut=/home/pi/o-20_4294967294.out\n")
+    info = details_of(20, parse_scontrol(out), "ctl")
+    assert (info["name"], info["user"], info["cluster"]) == ("my job", "pi", "Slurm on ctl")
+    assert info["states"] == {"RUNNING": 1, "PENDING": 1} and info["dependency"] == ""
+    first, rest = info["tasks"]
+    assert (first["task"], first["node"], first["output"]) == ("20_1", "n1", "/home/pi/o-20_1.out")
+    assert (rest["task"], rest["reason"], rest["node"]) == ("20_2-3", "Resources", "")
+
+
+def test_form_job_keeps_the_workdir_as_a_cluster_path():
+    spec = form_job({"command": "echo hi", "name": "x", "workdir": "data/run1",
+                     "nodelist": "n[1-2]", "time": "5"}, cwd="/tmp")
+    assert (spec.chdir, spec.nodelist, spec.time_limit) == ("data/run1", ("n1", "n2"), 300)
+    assert spec.script == "#!/bin/sh\necho hi\n" and spec.name == "x"
+    assert form_job({"command": "true", "workdir": ""}).chdir is None

@@ -255,3 +255,19 @@ def test_form_job_keeps_the_workdir_as_a_cluster_path():
     assert (spec.chdir, spec.nodelist, spec.time_limit) == ("data/run1", ("n1", "n2"), 300)
     assert spec.script == "#!/bin/sh\necho hi\n" and spec.name == "x"
     assert form_job({"command": "true", "workdir": ""}).chdir is None
+
+
+async def test_bad_slurm_table_is_one_status_line_and_no_builtin_scheduler(tmp_path):
+    from types import SimpleNamespace
+    config = SimpleNamespace(jobs={"backend": "slurm", "controller": "nope"}, names=("n1",),
+                             targets=lambda *_: [], state_dir=tmp_path)
+    app = RoostApp(FleetState(["n1"]), Source(), config=config, jobs_db=str(tmp_path / "j.db"))
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_jobs(pilot)
+        status = screen.query_one("#jobs-status")
+        await until(pilot, lambda: "no node named 'nope'" in str(status.render()), what="status")
+        assert str(status.render()).startswith("Slurm backend: [jobs] controller")
+        assert app.jobs_scheduler is None and not (tmp_path / "scheduler.lock").exists()
+        await pilot.press("s")                      # no form against a queue that is not used
+        await pilot.pause()
+        assert app.screen is screen

@@ -197,6 +197,10 @@ class JobsScreen(View):
         if self.slurm is not None:
             self.app.push_screen(SubmitScreen(self.jobs_db, [], board=self.slurm), self.submitted)
             return
+        problem = getattr(self.app, "jobs_slurm_problem", "")
+        if problem:        # backend = "slurm" but unusable: never the built-in queue instead
+            self.app.notify(safe_line(problem), severity="warning", markup=False)
+            return
         if self.jobs_db is None:
             self.app.notify("no job queue here", severity="warning")
             return

@@ -256,8 +256,10 @@ async def test_detached_jobs_load_their_node(tmp_path):
         conn = await transport.connect(demo.targets()[0])
         async with conn:
             await conn.run("for i in 1 2 3; do nohup sleep 60 >/dev/null 2>&1 & done")
-            counts = shell.job_counts(demo.node(name).ctx.tag)
-            assert counts == {name: 3}
+            tag = demo.node(name).ctx.tag
+            # the three were forked before `run` returned, but /proc/PID/environ of a process
+            # in the middle of exec (nohup -> sleep) can be unreadable for a moment
+            await until(lambda: shell.job_counts(tag) == {name: 3}, what="three detached jobs")
             await until(lambda: demo.node(name).sim.jobs == 3, what="three jobs seen")
             assert demo.node(demo.nodes[1].name).sim.jobs == 0
             util = demo.node(name).sim

@@ -161,9 +161,9 @@ class JobDetailScreen(View):
         t.append(safe_line(self.tail.path if self.tail else ""))
         t.append("  following (l: stop)" if self.following else "  not following (l: follow)")
         if not exists and self.board is not None:
-            t.append(f"\n  the output lives on the cluster ({safe_line(self.board.controller)} "
-                     "or the job's node): not readable from this host; it shows here when the "
-                     "path is shared")
+            t.append(f"\n  not readable from this host: the output lives on the cluster "
+                     f"({safe_line(self.board.controller)} or the job's node); it shows here "
+                     "once the job has started and when the path is shared with this host")
         elif not exists:
             t.append("\n  no output file yet: it appears when the task starts (on a node-local "
                      "directory it is copied here when the task ends)")

@@ -184,6 +184,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _scheduler(config: Config):
+    if (config.jobs or {}).get("backend", "builtin") != "builtin":
+        return None     # Slurm schedules its own jobs: serve collects only
     async def schedule(fleet, stop) -> None:
         from console.jobs.service import run_scheduler
         if not await run_scheduler(config, stop, fleet=fleet):

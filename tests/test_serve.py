@@ -58,3 +58,23 @@ def test_serve_collects_schedules_and_stops_cleanly(env, tmp_path, two_nodes, sh
         assert sink.history(nodes[0].name, "node_load1", 0), "serve kept no history"
     finally:
         sink.close()
+
+
+def test_serve_with_slurm_backend_holds_no_builtin_scheduler(env, tmp_path, two_nodes):
+    nodes, cfg = two_nodes
+    cfg.write_text(cfg.read_text() + f'\n[jobs]\nbackend = "slurm"\ncontroller = "{nodes[0].name}"\n')
+    port = free_port()
+    proc = subprocess.Popen([str(ROOST), "--config", str(cfg), "serve", "--db", str(tmp_path / "h.db"),
+                             "--prometheus", f"127.0.0.1:{port}"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: all(f'roost_node_up{{node="{n.name}"}} 1.0' in scrape(port) for n in nodes),
+                 what="both nodes up on /metrics")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0, proc.stderr.read()
+    finally:
+        proc.kill()
+        proc.wait()
+    from pathlib import Path
+    state = Path(env["ROOST_STATE_DIR"])
+    assert not (state / "scheduler.lock").exists() and not (state / "jobs.db").exists()

@@ -22,10 +22,6 @@ class EventsScreen(View):
         yield EventTable(id="events")
         yield Footer()
 
-    def on_mount(self) -> None:
-        self.app.theme_changed_signal.subscribe(self, lambda _t: self.restyle())
-        self.restyle()
-
     def restyle(self) -> None:
         self._pal = None
         self.refresh_view(force=True)

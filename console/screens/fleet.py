@@ -40,10 +40,6 @@ class FleetScreen(View):
                     id="filter")
         yield Footer()
 
-    def on_mount(self) -> None:
-        self.app.theme_changed_signal.subscribe(self, lambda _t: self.restyle())
-        self.restyle()
-
     def restyle(self) -> None:
         self._pal = None
         self.query_one(NodeTable).set_palette(self.pal)

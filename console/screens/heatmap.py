@@ -34,13 +34,7 @@ class HeatmapScreen(View):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.app.theme_changed_signal.subscribe(self, lambda _t: self.restyle())
-        self.restyle()
         self.query_one(Heatmap).focus()
-
-    def restyle(self) -> None:
-        self._pal = None
-        self.refresh_view()
 
     def on_screen_resume(self) -> None:
         self.refresh_view()

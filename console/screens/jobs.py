@@ -98,7 +98,6 @@ class JobsScreen(View):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.app.theme_changed_signal.subscribe(self, lambda _t: self.restyle())
         for wid in ("#boinc-head", "#boinc-table"):
             self.query_one(wid).display = False
         if self.slurm is not None:

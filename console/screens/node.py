@@ -38,14 +38,6 @@ class NodeScreen(View):
             yield Graph("Network", "kB/s", id="g-net")
         yield Footer()
 
-    def on_mount(self) -> None:
-        self.app.theme_changed_signal.subscribe(self, lambda _t: self.restyle())
-        self.restyle()
-
-    def restyle(self) -> None:
-        self._pal = None
-        self.refresh_view()
-
     def on_screen_resume(self) -> None:
         self.refresh_view()
 

@@ -34,13 +34,7 @@ class PowerScreen(View):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.app.theme_changed_signal.subscribe(self, lambda _t: self.restyle())
         self.table.focus()
-        self.refresh_view()
-
-    def restyle(self) -> None:
-        self._pal = None
-        self.refresh_view()
 
     def on_screen_resume(self) -> None:
         self.refresh_view()

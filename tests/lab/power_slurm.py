@@ -11,38 +11,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
-CONF = """\
-ClusterName=roostpower
-SlurmctldHost=localhost
-SlurmUser=root
-SlurmdUser=root
-SlurmctldPort={ctld_port}
-SlurmdPort={slurmd_port}
-AuthType=auth/munge
-CredType=cred/munge
-AuthInfo=socket={dir}/munge/sock
-StateSaveLocation={dir}/state
-SlurmdSpoolDir={dir}/spool/%n
-SlurmctldPidFile={dir}/slurmctld.pid
-SlurmdPidFile={dir}/slurmd-%n.pid
-SlurmctldLogFile={dir}/log/slurmctld.log
-SlurmdLogFile={dir}/log/slurmd-%n.log
-ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
-SelectType=select/cons_tres
-SelectTypeParameters=CR_Core
-JobCompType=jobcomp/filetxt
-JobCompLoc={dir}/log/jobcomp.txt
-JobAcctGatherType=jobacct_gather/none
-AccountingStorageType=accounting_storage/none
-MpiDefault=none
-ReturnToService=2
+from tests.lab.slurm import COMMON, free_port
+
+CONF = "ClusterName=roostpower\n" + COMMON + """\
 SchedulerParameters=sched_min_interval=0,batch_sched_delay=0
 SuspendProgram={suspend}
 ResumeProgram={resume}
@@ -60,12 +36,6 @@ WRAPPER = """#!/bin/sh
 exec {roost} --config {config} power {action} --yes --grace 0 --boot-timeout 30 --shutdown-timeout 10 "$1" \\
     </dev/null >>{log} 2>&1
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def available() -> bool:

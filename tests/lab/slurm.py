@@ -23,8 +23,8 @@ NODES = ("n1", "n2", "n3")
 PLUGIN_DIR = Path("/usr/lib/x86_64-linux-gnu/slurm-wlm")   # Debian's slurm-wlm
 PROGRAMS = ("munged", "mungekey", "slurmctld", "slurmd", "sbatch", "squeue", "sinfo")
 
-CONF = """\
-ClusterName=roostjobs
+# What every lab cluster shares (the jobs lab here, the power-saving lab in power_slurm.py).
+COMMON = """\
 SlurmctldHost=localhost
 SlurmUser=root
 SlurmdUser=root
@@ -49,6 +49,9 @@ JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
 MpiDefault=none
 ReturnToService=2
+"""
+
+CONF = "ClusterName=roostjobs\n" + COMMON + """\
 MaxArraySize=1001
 MinJobAge=300
 # without these a small array takes tens of seconds (LAB.md)

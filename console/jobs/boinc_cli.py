@@ -52,16 +52,21 @@ def _note(node: str, message: str) -> None:
     print(f"roost boinc: {node}: {clean(message)}", file=sys.stderr)
 
 
+def _nodes(args: argparse.Namespace, config) -> tuple[list, dict]:
+    """The NODESET's targets and their BOINC settings; ValueError when nothing matches."""
+    targets = config.targets(args.nodeset)
+    if not targets:
+        raise ValueError(f"no nodes match {args.nodeset!r}")
+    return targets, {t.name: settings_for(config.jobs, t.name) for t in targets}
+
+
 # ---- tasks -----------------------------------------------------------------------------------
 
 def cmd_tasks(args: argparse.Namespace, config) -> int:
     try:
-        targets = config.targets(args.nodeset)
-        settings = {t.name: settings_for(config.jobs, t.name) for t in targets}
+        targets, settings = _nodes(args, config)
     except (BoincConfigError, ValueError) as exc:
         return _fail(str(exc))
-    if not targets:
-        return _fail(f"no nodes match {args.nodeset!r}")
     view = asyncio.run(_with_connections(targets, lambda conns: boinc_tasks(conns, settings)))
     print(json.dumps(_as_json(view), indent=1) if args.json else format_table(view.tasks))
     for node, note in view.notes.items():
@@ -123,12 +128,9 @@ def format_deadline(when: float) -> str:
 
 def cmd_control(args: argparse.Namespace, config) -> int:
     try:
-        targets = config.targets(args.nodeset)
-        settings = {t.name: settings_for(config.jobs, t.name) for t in targets}
+        targets, settings = _nodes(args, config)
     except (BoincConfigError, ValueError) as exc:
         return _fail(str(exc))
-    if not targets:
-        return _fail(f"no nodes match {args.nodeset!r}")
     work = lambda conns: _control(conns, settings, args)  # noqa: E731
     (done, errors), failed = asyncio.run(_with_connections(targets, work))
     for node, message in {**failed, **errors}.items():

@@ -309,8 +309,9 @@ class PowerControl:
         """The power screen shows every step at once; other screens catch up on the 1 Hz tick
         (a big group's steps must not redraw the whole fleet table once each)."""
         from console.screens.power import PowerScreen
-        if isinstance(self.app.screen, PowerScreen):
-            self.app.screen.refresh_view()
+        stack = self.app.screen_stack
+        if stack and isinstance(stack[-1], PowerScreen):  # none while the app shuts down
+            stack[-1].refresh_view()
 
     def rows(self) -> list[PowerRow]:
         rows = []

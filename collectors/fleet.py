@@ -7,7 +7,8 @@
     await fleet.stop()
 
 Per node one task connects (at most max_connect handshakes at a time), starts the sampler
-(collectors.probe), decodes its frames and builds a Sample per frame. Any failure, or no frame for
+(collectors.probe), decodes its frames and builds a Sample per frame. Any failure (any exception,
+not only SSH's: one node never takes the others or its own task down), or no frame for
 STALE_INTERVALS intervals, marks the node down with a one-line reason, closes the connection and
 retries with exponential backoff and jitter (capped at BACKOFF_CAP s, reset once frames flow).
 Every wait is per node, so a dead node never delays the others. Local targets
@@ -220,6 +221,8 @@ class Fleet:
             return one_line(e.message)
         except (asyncssh.Error, OSError) as e:
             return one_line(f"connection lost: {getattr(e, 'reason', None) or e}")
+        except Exception as e:  # noqa: BLE001 - any failure is this node's down reason, never a dead task
+            return one_line(f"{type(e).__name__}: {e}")
 
     async def _sample(self, state: _NodeState, conn: asyncssh.SSHClientConnection) -> str:
         session = _SamplerSession(self, state)
@@ -303,7 +306,7 @@ class Fleet:
         while True:
             try:
                 sample = await asyncio.to_thread(sample_local, t.name)
-            except OSError as e:
+            except Exception as e:  # noqa: BLE001 - a failed read is a down node, not a dead task
                 self._report(state, "down", one_line(f"local read failed: {e}"))
             else:
                 self._report(state, "up", "local")

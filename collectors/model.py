@@ -187,7 +187,9 @@ class NodeTarget:
 
     known_hosts: files to verify host keys against (None = ~/.ssh/known_hosts). host_keys is
     "strict" (unknown or changed key refused) or "accept-new" (unknown key recorded in
-    accept_new_store, changed key still refused). Secrets never live here.
+    accept_new_store, changed key still refused). host_key_alias, check_host_ip and
+    hash_known_hosts are ssh_config's HostKeyAlias, CheckHostIP and HashKnownHosts (see
+    collectors.hostkeys). Secrets never live here.
     """
     name: str
     host: str
@@ -197,6 +199,9 @@ class NodeTarget:
     known_hosts: tuple[str, ...] | None = None
     host_keys: str = "strict"
     accept_new_store: str | None = None
+    host_key_alias: str | None = None
+    check_host_ip: bool = False
+    hash_known_hosts: bool = False
     proxy_jump: str | None = None
     procfs: str = "/proc"
     sysfs: str = "/sys"

@@ -1,8 +1,9 @@
 """One asyncssh connection per node: connect with verified host keys, run commands, budget channels.
 
-Host keys are always verified. host_keys="strict" refuses a key not in known_hosts;
-"accept-new" records an unknown host's key in target.accept_new_store (trust on first use) and
-still refuses a CHANGED key. Keepalive is 2 s x 3, so a dead peer is noticed in about 6-8 s.
+Host keys are always verified, as OpenSSH does (collectors.hostkeys: by the name given or its
+HostKeyAlias, [name]:port, hashed entries, CheckHostIP). host_keys="strict" refuses a key not in
+known_hosts; "accept-new" records an unknown host's key in target.accept_new_store (trust on
+first use) and still refuses a CHANGED key. Keepalive is 2 s x 3, so a dead peer is noticed in about 6-8 s.
 
 Channel budget: OpenSSH's sshd allows MaxSessions=10 channels per connection by default, and the
 11th fails. Everything that opens a channel on a roost connection (sampler, commands, jobs, SFTP)
@@ -10,7 +11,8 @@ takes a slot from channel_slot(conn) first: at most CHANNELS_PER_CONNECTION=8 at
 node queues work instead of failing it. sshd may count a just-closed session for a few more
 milliseconds, so open_process() retries a refused channel open briefly before giving up.
 
-Every failure reaches callers as TransportError(node, message): one line, naming what and where.
+Every failure reaches callers as TransportError(node, message): one line, naming what and where;
+connect() lets no other exception out.
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from pathlib import Path
 
 import asyncssh
 
+from collectors.hostkeys import HostKeyCheck, host_pattern
 from collectors.model import NodeTarget
 
 KEEPALIVE_INTERVAL = 2.0
@@ -103,46 +106,65 @@ def _parse_known_hosts(versions: tuple[tuple[str, int, int], ...]) -> asyncssh.S
     return asyncssh.import_known_hosts("\n".join(texts))
 
 
-def host_pattern(host: str, port: int) -> str:
-    return host if port == 22 else f"[{host}]:{port}"
-
-
-def record_host_key(store: str, host: str, port: int, key: asyncssh.SSHKey) -> None:
-    line = f"{host_pattern(host, port)} {key.export_public_key().decode().strip()}\n"
-    Path(store).parent.mkdir(parents=True, exist_ok=True)
-    with open(store, "a") as f:  # one small append: atomic enough between concurrent writers
-        f.write(line)
-
-
 class _Client(asyncssh.SSHClient):
-    """Sees host keys that known_hosts did not trust; accepts new ones in accept-new mode."""
+    """Hands keys that known_hosts did not trust to the HostKeyCheck (accept-new records them)."""
 
-    def __init__(self, target: NodeTarget, known: bool):
-        self.target, self.known = target, known
-        self.offered: asyncssh.SSHKey | None = None
+    def __init__(self, check: HostKeyCheck):
+        self.check = check
 
     def validate_host_public_key(self, host, addr, port, key) -> bool:
-        self.offered = key
-        t = self.target
-        if t.host_keys != "accept-new" or self.known or not t.accept_new_store:
-            return False
-        record_host_key(t.accept_new_store, t.host, t.port, key)
-        return True
+        return self.check.judge(key)
 
 
-def _host_known(known: asyncssh.SSHKnownHosts, target: NodeTarget) -> bool:
-    addr = target.host
-    return bool(known.match(target.host, addr, target.port)[0])
+def _shown(path: str) -> str:
+    home = str(Path.home())
+    return "~" + path[len(home):] if home != "/" and path.startswith(home + "/") else path
 
 
-def _host_key_message(target: NodeTarget, client: _Client) -> str:
-    where = ", ".join(known_hosts_files(target))
-    offered = client.offered.get_fingerprint() if client.offered else "unknown"
-    if client.known:
-        return (f"host key CHANGED for {host_pattern(target.host, target.port)} (server offers "
-                f"{offered}; known_hosts: {where}); refusing: possible man-in-the-middle, or a "
-                f"reinstalled node whose old key must be removed")
-    return f"host key not in known_hosts ({where}); server offers {offered}"
+def _files_text(files: list[str]) -> str:
+    """The known_hosts files searched: those present, then those missing."""
+    present = [_shown(f) for f in files if os.path.isfile(f)]
+    missing = [_shown(f) for f in files if not os.path.isfile(f)]
+    if not files:
+        return "no known_hosts file configured"
+    if not present:
+        return f"none of {', '.join(missing)} exists"
+    return ", ".join(present) + (f"; missing: {', '.join(missing)}" if missing else "")
+
+
+def _keyscan_hint(target: NodeTarget, files: list[str]) -> str:
+    dest = _shown(files[0]) if files else "~/.ssh/known_hosts"
+    port = f" -p {target.port}" if target.port != 22 else ""
+    if target.host_key_alias:  # ssh-keyscan names the host it scanned: rename to the alias
+        scan = f"ssh-keyscan{port} {target.host} | sed 's/^[^ ]*/{target.host_key_alias.lower()}/'"
+    else:
+        scan = f"ssh-keyscan -H{port} {target.host}"
+    return (f"to trust it, check that fingerprint and run `{scan} >> {dest}`, or set "
+            f'known_hosts = "FILE" or host_keys = "accept-new" in roost.toml')
+
+
+def _host_key_message(target: NodeTarget, check: HostKeyCheck, exc: Exception) -> str:
+    files = known_hosts_files(target)
+    where = _files_text(files)
+    offered = check.offered.get_fingerprint() if check.offered else "unknown"
+    name = check.name + (f" (HostKeyAlias of {target.host})" if target.host_key_alias else "")
+    if check.status == "changed":
+        return (f"host key CHANGED for {name} (server offers {offered}; known_hosts: {where}); "
+                f"refusing: possible man-in-the-middle, or a reinstalled node whose old key must "
+                f"be removed (ssh-keygen -R '{check.name}')")
+    if check.status == "address":
+        return (f"host key for {name} differs from the one known_hosts holds for its address "
+                f"{check.addr_name} (CheckHostIP; known_hosts: {where}); refusing: possible DNS "
+                f"spoofing, or the address now belongs to another node")
+    if check.status == "new":
+        at = f" at {check.addr_name}" if check.addr_name and check.addr_name != check.name else ""
+        listed = (f"; {check.addr_name} is listed with this key, but OpenSSH matches the name: add "
+                  f"{check.name} to that line" if check.address_lists_offered_key() else "")
+        return (f"host key not in known_hosts ({where}) for {name}{at}; server offers "
+                f"{offered}{listed}; {_keyscan_hint(target, files)}")
+    if "revoked" in str(exc).lower():
+        return f"host key for {name} is marked @revoked in known_hosts ({where}); refusing"
+    return f"host key not verifiable for {name}: {exc}"
 
 
 # ---- connect ---------------------------------------------------------------------------------
@@ -168,11 +190,14 @@ def _jump_target(target: NodeTarget) -> NodeTarget:
     except ValueError:
         raise TransportError(target.name, f"bad proxy_jump {target.proxy_jump!r}: want [user@]host[:port]")
     return replace(target, name=f"{target.name} via {host}", host=host, port=port,
-                   user=user or target.user, proxy_jump=None)
+                   user=user or target.user, proxy_jump=None, host_key_alias=None)
 
 
-def _options(target: NodeTarget, known: asyncssh.SSHKnownHosts) -> dict:
-    opts = dict(port=target.port, known_hosts=known, connect_timeout=target.connect_timeout,
+def _options(target: NodeTarget, check: HostKeyCheck) -> dict:
+    # host_key_alias is passed even when None: asyncssh would otherwise take one from the
+    # login user's ~/.ssh/config, which is not the ssh_config roost resolved this node with
+    opts = dict(port=target.port, known_hosts=check.match, host_key_alias=target.host_key_alias,
+                connect_timeout=target.connect_timeout,
                 encryption_algs=list(CIPHERS),
                 keepalive_interval=KEEPALIVE_INTERVAL, keepalive_count_max=KEEPALIVE_COUNT)
     if target.user:
@@ -182,10 +207,10 @@ def _options(target: NodeTarget, known: asyncssh.SSHKnownHosts) -> dict:
     return opts
 
 
-def _error_message(target: NodeTarget, client: _Client, exc: BaseException) -> str:
+def _error_message(target: NodeTarget, check: HostKeyCheck, exc: BaseException) -> str:
     where = host_pattern(target.host, target.port)
     if isinstance(exc, asyncssh.HostKeyNotVerifiable):
-        return _host_key_message(target, client)
+        return _host_key_message(target, check, exc)
     if isinstance(exc, asyncssh.PermissionDenied):
         keys = ", ".join(target.identity_files) or "default keys and ssh-agent"
         return f"authentication failed for user {target.user or os.environ.get('USER', '?')} at {where} (tried {keys})"
@@ -206,19 +231,32 @@ def _error_message(target: NodeTarget, client: _Client, exc: BaseException) -> s
 
 
 async def connect(target: NodeTarget) -> asyncssh.SSHClientConnection:
-    """An authenticated connection to target, or TransportError with one clear line."""
+    """An authenticated connection to target, or TransportError with one clear line.
+
+    Nothing else escapes: whatever fails for one node (a name that does not resolve, a
+    known_hosts entry asyncssh cannot parse, a bug) is that node's TransportError.
+    """
+    try:
+        return await _connect(target)
+    except TransportError:
+        raise
+    except Exception as e:  # noqa: BLE001 - one node's failure must never become another's
+        where = host_pattern(target.host, target.port)
+        raise TransportError(target.name, f"ssh error ({where}): {type(e).__name__}: {e}") from None
+
+
+async def _connect(target: NodeTarget) -> asyncssh.SSHClientConnection:
     if target.host_keys not in HOST_KEY_MODES:
         raise TransportError(target.name, f"host_keys must be one of {HOST_KEY_MODES}, got {target.host_keys!r}")
-    known = load_known_hosts(target)
-    client = _Client(target, _host_known(known, target))
-    opts = _options(target, known)
+    check = HostKeyCheck(target, load_known_hosts(target))
+    opts = _options(target, check)
     jump = await connect(_jump_target(target)) if target.proxy_jump else None
     try:
-        conn, _ = await asyncssh.create_connection(lambda: client, target.host, tunnel=jump, **opts)
+        conn, _ = await asyncssh.create_connection(lambda: _Client(check), target.host, tunnel=jump, **opts)
     except (OSError, asyncssh.Error, asyncio.TimeoutError, ValueError) as e:
         if jump is not None:
             jump.close()
-        raise TransportError(target.name, _error_message(target, client, e)) from None
+        raise TransportError(target.name, _error_message(target, check, e)) from None
     if jump is not None:
         task = asyncio.get_running_loop().create_task(_close_after(conn, jump))
         _jump_closers.add(task)  # held: the loop keeps only weak references to tasks

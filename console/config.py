@@ -9,8 +9,10 @@ Where things come from:
 
 Per node, a connection setting comes from the first of: the node's own roost.toml/inventory value,
 ssh_config for the node's name, roost.toml [defaults], the built-in default. known_hosts files
-named in roost.toml replace the default set (~/.ssh/known_hosts plus ssh_config's
-UserKnownHostsFile); accept-new adds roost's own STATE_DIR/known_hosts store.
+named in roost.toml replace the default set (OpenSSH's: ssh_config's UserKnownHostsFile, else
+~/.ssh/known_hosts and known_hosts2, then GlobalKnownHostsFile, else /etc/ssh/ssh_known_hosts
+and ssh_known_hosts2); accept-new adds roost's own STATE_DIR/known_hosts store. HostKeyAlias,
+CheckHostIP and HashKnownHosts come from ssh_config.
 
 Every mistake is a ConfigError whose text is one line: "FILE:LINE: key.path: expected X, got Y".
 """
@@ -127,6 +129,8 @@ class Config:
             known_hosts=spec.known_hosts or d.known_hosts or _default_known_hosts(ssh),
             host_keys=mode,
             accept_new_store=str(paths.accept_new_store(self.state_dir)) if mode == "accept-new" else None,
+            host_key_alias=ssh.host_key_alias, check_host_ip=bool(ssh.check_host_ip),
+            hash_known_hosts=bool(ssh.hash_known_hosts),
             proxy_jump=spec.proxy_jump or ssh.proxy_jump, procfs=spec.procfs, sysfs=spec.sysfs,
             interval=spec.interval or d.interval, connect_timeout=d.connect_timeout,
             groups=spec.groups, role=spec.role, local=spec.local)
@@ -144,11 +148,18 @@ def _local_or_name(spec: NodeSpec) -> str:
     return "localhost" if spec.local else spec.name
 
 
+USER_KNOWN_HOSTS = ("~/.ssh/known_hosts", "~/.ssh/known_hosts2")
+GLOBAL_KNOWN_HOSTS = ("/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2")
+
+
 def _default_known_hosts(ssh: SshHost) -> tuple[str, ...]:
-    # OpenSSH ignores missing known_hosts files; so do we (strict mode then refuses unknown keys).
-    home = os.path.expanduser("~/.ssh/known_hosts")
-    files = dict.fromkeys((home, *ssh.known_hosts))
-    return tuple(f for f in files if os.path.isfile(f))
+    """OpenSSH's set: UserKnownHostsFile (else ~/.ssh/known_hosts{,2}), then the global files.
+
+    Missing files are kept: they trust nothing, are read once they appear, and error messages
+    name them as searched.
+    """
+    user = ssh.known_hosts or tuple(os.path.expanduser(f) for f in USER_KNOWN_HOSTS)
+    return tuple(dict.fromkeys((*user, *(ssh.global_known_hosts or GLOBAL_KNOWN_HOSTS))))
 
 
 def _expand(expr: str, groups: Mapping[str, tuple[str, ...]], known: set[str],

@@ -29,7 +29,11 @@ class SshHost:
     user: str | None = None
     identity_files: tuple[str, ...] = ()
     known_hosts: tuple[str, ...] = ()
+    global_known_hosts: tuple[str, ...] = ()
     proxy_jump: str | None = None
+    host_key_alias: str | None = None
+    check_host_ip: bool | None = None
+    hash_known_hosts: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +48,11 @@ class SshConfig:
             user=opts.get("User") or None,
             identity_files=_paths(opts.get("IdentityFile")),
             known_hosts=_paths(opts.get("UserKnownHostsFile")),
+            global_known_hosts=_paths(opts.get("GlobalKnownHostsFile")),
             proxy_jump=_jump(opts.get("ProxyJump")),
+            host_key_alias=opts.get("HostKeyAlias") or None,
+            check_host_ip=opts.get("CheckHostIP"),
+            hash_known_hosts=opts.get("HashKnownHosts"),
         )
 
 
@@ -86,14 +94,35 @@ def _load(path: Path, name: str) -> Mapping[str, object]:
 
 
 def _parse(path: Path, name: str) -> Mapping[str, object]:
-    from asyncssh.config import ConfigParseError, SSHClientConfig  # heavy: only when a file exists
+    from asyncssh.config import ConfigParseError  # heavy: only when a file exists
     try:
         # user=() and port=() leave those options to the file (first obtained value wins).
-        cfg = SSHClientConfig.load(None, [path], False, False, False,
-                                   _local_user(), (), name, ())
+        cfg = _client_config_class().load(None, [path], False, False, False,
+                                          _local_user(), (), name, ())
     except (ConfigParseError, ValueError, OSError) as exc:
         raise SshConfigError(" ".join(str(exc).split())) from None
     return cfg.get_options(False)
+
+
+def _client_config_class():
+    """asyncssh's client config parser, also reading the host key options it does not know.
+
+    asyncssh keeps no CheckHostIP or HashKnownHosts; OpenSSH semantics (first value wins,
+    yes/no) come from its own boolean handler.
+    """
+    global _ClientConfig
+    if _ClientConfig is None:
+        from asyncssh.config import SSHClientConfig, SSHConfig
+
+        class RoostClientConfig(SSHClientConfig):
+            _handlers = {**SSHClientConfig._handlers,
+                         "checkhostip": ("CheckHostIP", SSHConfig._set_bool),
+                         "hashknownhosts": ("HashKnownHosts", SSHConfig._set_bool)}
+        _ClientConfig = RoostClientConfig
+    return _ClientConfig
+
+
+_ClientConfig = None
 
 
 def _local_user() -> str:

@@ -100,7 +100,8 @@ def test_precedence_explicit_then_ssh_config_then_defaults(tmp_path, isolated):
     assert (a.host, a.port, a.user, a.proxy_jump) == ("127.0.0.9", 7, "sshuser", "jump")
     assert (b.host, b.port, b.user) == ("127.0.0.9", 2022, "sshuser")
     assert (c.host, c.port, c.user, c.proxy_jump) == ("c", 2300, "defuser", None)
-    assert a.known_hosts == (str(isolated / "kh"),)
+    # UserKnownHostsFile replaces ~/.ssh/known_hosts{,2}, as in OpenSSH; the global files stay
+    assert a.known_hosts == (str(isolated / "kh"), "/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2")
 
 
 def test_default_ssh_config_is_read_when_present_and_ignored_when_absent(tmp_path, isolated):
@@ -215,7 +216,9 @@ def test_roost_known_hosts_replaces_the_ssh_defaults(tmp_path, isolated):
     (isolated / ".ssh" / "known_hosts").write_text("")
     path = write(tmp_path, '[[nodes]]\nnames = "a"\n[[nodes]]\nnames = "b"\nknown_hosts = "/lab/kh"\n')
     a, b = load_config(path).targets()
-    assert a.known_hosts == (str(isolated / ".ssh" / "known_hosts"),)
+    ssh_dir = isolated / ".ssh"
+    assert a.known_hosts == (str(ssh_dir / "known_hosts"), str(ssh_dir / "known_hosts2"),
+                             "/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2")
     assert b.known_hosts == ("/lab/kh",)
 
 

@@ -12,7 +12,8 @@ Use it from any test module (tests/conftest.py loads this file as a pytest plugi
         node.session_pids()                     # user processes started by this node's sessions
 
 `ssh_lab.start(n, no_bash=True)` starts nodes whose sessions see a PATH without bash (a real
-sh must run what they are given); `ssh_lab.start(n, config={"MaxSessions": "10"})` overrides
+sh must run what they are given); `ssh_lab.start(n, host="::1")` puts them all on one address
+(IPv6 loopback, or 127.0.0.1 which `localhost` names), each on its own port; `ssh_lab.start(n, config={"MaxSessions": "10"})` overrides
 sshd_config keywords (the lab raises MaxSessions to 200 and MaxStartups to 400:30:800). Nodes started by a test are not stopped for it: call
 `node.stop()` (or `ssh_lab.stop(nodes)`) when a test wants to free them early; all nodes stop at
 session end. When sshd is missing the fixture skips (fails under ROOST_REQUIRE_PEERS=1).
@@ -47,7 +48,7 @@ SSHD = "/usr/sbin/sshd"
 USER = "roostlab"
 
 CONFIG = """\
-ListenAddress {addr}:{port}
+ListenAddress {listen}
 HostKey {host_key}
 PidFile {dir}/{name}.pid
 AuthorizedKeysFile {dir}/authorized_keys
@@ -90,9 +91,14 @@ def ensure_user() -> None:
 
 
 def free_port(addr: str) -> int:
-    with socket.socket() as s:
+    with socket.socket(socket.AF_INET6 if ":" in addr else socket.AF_INET) as s:
         s.bind((addr, 0))
         return s.getsockname()[1]
+
+
+def host_port(host: str, port: int) -> str:
+    """host:port as sshd_config and known_hosts write it ([::1]:2222 for IPv6)."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def write_key(path: Path) -> asyncssh.SSHKey:
@@ -189,8 +195,16 @@ class LabNode:
 
     @property
     def known_host_line(self) -> str:
-        key = asyncssh.read_public_key(str(self.host_key_path) + ".pub")
-        return f"[{self.host}]:{self.port} {key.export_public_key().decode().strip()}\n"
+        return self.known_host_line_for(self.host)
+
+    @property
+    def host_public_key(self) -> asyncssh.SSHKey:
+        return asyncssh.read_public_key(str(self.host_key_path) + ".pub")
+
+    def known_host_line_for(self, name: str) -> str:
+        """A known_hosts line naming this node's current key as `[name]:port`."""
+        key = self.host_public_key.export_public_key().decode().strip()
+        return f"[{name}]:{self.port} {key}\n"
 
     def target(self, **overrides) -> NodeTarget:
         base = NodeTarget(
@@ -204,7 +218,7 @@ class LabNode:
 
     def write_config(self) -> None:
         self.conf_path.write_text(CONFIG.format(
-            addr=self.host, port=self.port, host_key=self.host_key_path, dir=self.lab.dir,
+            listen=host_port(self.host, self.port), host_key=self.host_key_path, dir=self.lab.dir,
             name=self.name, token=self.token, extra_env=self.extra_env,
             extra_config=self.extra_config))
 
@@ -286,20 +300,22 @@ class SshLab:
         auth.chmod(0o644)
         self.known_hosts.write_text("")
 
-    def start(self, n: int, *, no_bash: bool = False, config: dict[str, str] | None = None
-              ) -> list[LabNode]:
+    def start(self, n: int, *, no_bash: bool = False, config: dict[str, str] | None = None,
+              host: str | None = None) -> list[LabNode]:
         """Start n more nodes, each on its own loopback address and a free port.
 
         config: sshd_config keywords that override the lab's (e.g. {"MaxSessions": "10"}).
+        host: one address for all n (e.g. "127.0.0.1", which `localhost` resolves to, or "::1"),
+        each node on its own port.
         """
         extra = f" PATH={self.nobash_path()}" if no_bash else ""
-        started = [self._start_one(extra, config or {}) for _ in range(n)]
+        started = [self._start_one(extra, config or {}, host) for _ in range(n)]
         self.write_known_hosts()
         return started
 
-    def _start_one(self, extra_env: str, config: dict[str, str]) -> LabNode:
+    def _start_one(self, extra_env: str, config: dict[str, str], host: str | None = None) -> LabNode:
         index = len(self.nodes) + 1
-        host = f"127.0.0.{2 + (index - 1) % 250}"
+        host = host or f"127.0.0.{2 + (index - 1) % 250}"
         for attempt in range(5):  # another session may grab the port between probe and bind
             node = LabNode(f"n{index}", host, free_port(host), self, host_key_path=self.host_key,
                            extra_env=extra_env, extra_config=_match_all(config))

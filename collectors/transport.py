@@ -133,13 +133,14 @@ def _files_text(files: list[str]) -> str:
 
 
 def _keyscan_hint(target: NodeTarget, files: list[str]) -> str:
-    dest = _shown(files[0]) if files else "~/.ssh/known_hosts"
+    dest = files[0] if files else str(Path("~/.ssh/known_hosts").expanduser())
+    mkdir = "" if os.path.isdir(os.path.dirname(dest)) else f"mkdir -m 700 -p {_shown(os.path.dirname(dest))} && "
     port = f" -p {target.port}" if target.port != 22 else ""
     if target.host_key_alias:  # ssh-keyscan names the host it scanned: rename to the alias
         scan = f"ssh-keyscan{port} {target.host} | sed 's/^[^ ]*/{target.host_key_alias.lower()}/'"
     else:
         scan = f"ssh-keyscan -H{port} {target.host}"
-    return (f"to trust it, check that fingerprint and run `{scan} >> {dest}`, or set "
+    return (f"to trust it, check that fingerprint and run `{mkdir}{scan} >> {_shown(dest)}`, or set "
             f'known_hosts = "FILE" or host_keys = "accept-new" in roost.toml')
 
 

@@ -84,7 +84,7 @@ def _serve_parser(sub) -> None:
     s = sub.add_parser("serve", help="headless daemon: metrics, the job scheduler, /metrics")
     s.add_argument("nodeset", nargs="?", metavar="NODESET", help=NODESET_HELP)
     add_output_arguments(s)
-    s.set_defaults(prometheus=SERVE_PROMETHEUS)
+    s.set_defaults(prometheus=SERVE_PROMETHEUS, log_up=True)
 
 
 def _run_parser(sub) -> None:
@@ -180,7 +180,34 @@ def cmd_serve(args: argparse.Namespace) -> int:
     config = load(args)
     if args.db is None:  # a daemon keeps history unless told where else
         args.db = str(paths.default_db(paths.ensure_state_dir(config.state_dir)))
-    return run_collect(config.targets(args.nodeset), args, companion=_scheduler(config))
+    targets = config.targets(args.nodeset)
+    return run_collect(targets, args, companion=_serving(config, args, len(targets)))
+
+
+def _serving(config: Config, args: argparse.Namespace, count: int):
+    """serve's companion: say what is served (once /metrics is bound), then schedule jobs."""
+    schedule = _scheduler(config)
+    async def companion(fleet, stop) -> None:
+        _say(_serve_banner(config, args, count))
+        if schedule is None:
+            _say("job scheduler: none here ([jobs] backend schedules its own jobs)")
+            return
+        await schedule(fleet, stop)
+    return companion
+
+
+def _serve_banner(config: Config, args: argparse.Namespace, count: int) -> str:
+    sources = ", ".join(str(s) for s in config.sources) or "no config file"
+    parts = [f"serving {_plural(count, 'node')} ({sources})"]
+    if args.prometheus:
+        host, port = args.prometheus
+        parts.append(f"metrics on http://{f'[{host}]' if ':' in host else host}:{port}/metrics")
+    parts.append(f"history in {args.db}")
+    return "; ".join(parts)
+
+
+def _say(text: str) -> None:
+    print(f"roost: {text}", file=sys.stderr, flush=True)
 
 
 def _scheduler(config: Config):
@@ -188,10 +215,21 @@ def _scheduler(config: Config):
         return None     # Slurm schedules its own jobs: serve collects only
     async def schedule(fleet, stop) -> None:
         from console.jobs.service import run_scheduler
-        if not await run_scheduler(config, stop, fleet=fleet):
-            print("roost: another roost holds the job scheduler; serving metrics only",
-                  file=sys.stderr, flush=True)
+        held = asyncio.create_task(_say_when_held(config.state_dir))
+        try:
+            if not await run_scheduler(config, stop, fleet=fleet):
+                _say("another roost holds the job scheduler; serving metrics only")
+        finally:
+            held.cancel()
     return schedule
+
+
+async def _say_when_held(state_dir) -> None:
+    """One line once this process holds the scheduler lock (run_scheduler takes it)."""
+    from console.jobs.lock import SchedulerLock
+    while SchedulerLock(state_dir).holder() != os.getpid():
+        await asyncio.sleep(0.1)
+    _say(f"job scheduler: held by this process (queue in {state_dir})")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -200,8 +238,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         print("roost: run: no command given (roost run NODESET -- CMD)", file=sys.stderr)
         return 2
     from console import runcmd
+    config = load(args)
+    if not config.nodes:
+        return _no_nodes(config, "run")
     # joined with spaces, as ssh does: the remote shell parses it
-    return runcmd.run(load(args).targets(args.nodeset), " ".join(words), args.timeout,
+    return runcmd.run(config.targets(args.nodeset), " ".join(words), args.timeout,
                       grouped=not args.lines)
 
 
@@ -212,6 +253,8 @@ def cmd_power(args: argparse.Namespace) -> int:
 
 def cmd_nodes(args: argparse.Namespace) -> int:
     config = load(args)
+    if not config.nodes:
+        return _no_nodes(config, "nodes")
     targets = config.targets(args.nodeset)
     state = {} if args.no_check else asyncio.run(probe_all(targets, args.timeout))
     rows = [("NAME", "GROUPS", "ADDRESS", "STATE", "REASON")]
@@ -225,6 +268,8 @@ def cmd_nodes(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     config = load(args)
+    if not config.nodes:
+        return _no_nodes(config, "check")
     sources = ", ".join(str(s) for s in config.sources) or "no config file"
     targets = config.targets(args.nodeset)
     print(f"config: {sources}: ok ({_plural(len(config.nodes), 'node')}, "
@@ -235,6 +280,24 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"{name:<{width}}  {'ok' if err is None else 'FAILED: ' + err}")
     ssh_ok = all(err is None for err in results.values())
     return 0 if ssh_ok and _check_power(config, [t.name for t in targets]) else 1
+
+
+def _no_nodes(config: Config, command: str) -> int:
+    """Zero nodes is never "ok": say where nodes come from and where roost looked."""
+    if config.sources:
+        verb = "defines" if len(config.sources) == 1 else "define"
+        found = f"{', '.join(str(s) for s in config.sources)} {verb} no nodes"
+    else:
+        from console.config import find_config_candidates
+        found = f"no roost.toml ({', '.join(_shown_path(p) for p in find_config_candidates())}) and no --inventory"
+    ssh = f"; ssh_config ({config.ssh.path}) only supplies settings for them" if config.ssh else ""
+    print(f"roost: {command}: no nodes: {found}; nodes come from roost.toml [[nodes]] or an "
+          f"Ansible inventory (--inventory){ssh} (see examples/roost.toml)", file=sys.stderr)
+    return 2
+
+
+def _shown_path(path) -> str:
+    return str(path) if path.is_absolute() else f"./{path}"
 
 
 def _check_power(config: Config, names: list[str]) -> bool:

@@ -87,6 +87,7 @@ class Plan:
     retention: float | None
     prometheus: tuple[str, int] | None
     format: str | None
+    log_up: bool = False      # note nodes coming up too, not only going down (`roost serve`)
 
     @property
     def finite(self) -> bool:
@@ -104,7 +105,8 @@ def plan_from_args(args: argparse.Namespace) -> Plan:
     if db is None and not (opt("jsonl") or opt("prometheus") or opt("format")):
         db = paths.default_db(paths.ensure_state_dir(paths.state_dir(opt("state_dir"))))
     return Plan(count, opt("duration"), opt("interval"), opt("jsonl"), Path(db) if db else None,
-                opt("retention") or DEFAULT_RETENTION, opt("prometheus"), opt("format"))
+                opt("retention") or DEFAULT_RETENTION, opt("prometheus"), opt("format"),
+                log_up=bool(opt("log_up")))
 
 
 # ---------------------------------------------------------------- the loop
@@ -126,6 +128,8 @@ class Run:
             if item.kind == "down":
                 self.down_reason[item.node] = item.reason
                 _note(f"{item.node} down: {item.reason}" if item.reason else f"{item.node} down")
+            elif self.plan.log_up:
+                _note(f"{item.node} up")
         elif self._wanted(item):
             self.latest[item.node], self.up[item.node] = item, True
             self.counts[item.node] = self.counts.get(item.node, 0) + 1
@@ -444,6 +448,8 @@ async def probe(target: NodeTarget, timeout: float, command: str | None = None) 
         return f"timed out after {timeout:g} s"
     except transport.TransportError as exc:
         return _reason(exc, target.name)
+    except Exception as exc:  # noqa: BLE001 - one node's failure is its own line, never the fleet's
+        return _reason(f"{type(exc).__name__}: {exc}", target.name)
 
 
 async def _run_check(transport, conn, target: NodeTarget, command: str | None, timeout: float):

@@ -407,10 +407,15 @@ def find_config(path: str | os.PathLike | None, env: Mapping[str, str]) -> Path 
         if not p.is_file():
             raise ConfigError(f"{p}: config file not found")
         return p
-    for candidate in (Path("roost.toml"), paths.config_dir() / "roost.toml"):
+    for candidate in find_config_candidates():
         if candidate.is_file():
             return candidate
     return None
+
+
+def find_config_candidates() -> tuple[Path, ...]:
+    """Where roost.toml is looked for when neither --config nor ROOST_CONFIG names one."""
+    return Path("roost.toml"), paths.config_dir() / "roost.toml"
 
 
 def load_config(path: str | os.PathLike | None = None, *, inventory: str | os.PathLike | None = None,

@@ -32,6 +32,13 @@ async def run_everywhere(targets: list[NodeTarget], command: str, timeout: float
 
 
 async def _run_one(target: NodeTarget, command: str, timeout: float) -> Result:
+    try:
+        return await _run_remote_or_here(target, command, timeout)
+    except Exception as exc:  # noqa: BLE001 - one node's failure is its own group, never the run's
+        return None, "", _one_line(f"{type(exc).__name__}: {exc}")
+
+
+async def _run_remote_or_here(target: NodeTarget, command: str, timeout: float) -> Result:
     if target.local:
         return await asyncio.to_thread(_run_here, command, timeout)
     from collectors import transport
@@ -58,7 +65,7 @@ def _run_here(command: str, timeout: float) -> Result:
     return done.returncode, done.stdout + done.stderr, ""
 
 
-def _one_line(exc: Exception) -> str:
+def _one_line(exc: Exception | str) -> str:
     return " ".join(str(getattr(exc, "message", None) or exc).split())
 
 

@@ -1,11 +1,12 @@
 """Hostnames for tests, resolved for real: lines added to /etc/hosts and removed again.
 
-    def test_x(etc_hosts):                      # function-scoped fixture
+    def test_x(etc_hosts):                      # function-scoped (etc_hosts_module: per module)
         etc_hosts.add("roost-pi1", "127.0.0.2")  # getaddrinfo("roost-pi1") now answers
 
-Every line carries a marker naming the process that added it (`# roost-test-hosts pid=1234`):
-- teardown removes this process's lines, also when the test failed; atexit does it again for a
-  process that ends without teardown;
+Every line carries a marker naming the process and fixture that added it
+(`# roost-test-hosts pid=1234 id=9f2c01ab`):
+- teardown removes its own lines, also when the test failed; atexit does it again for a process
+  that ends without teardown;
 - lines left by a process that no longer runs (killed with -9) are removed by the next user.
 Only names starting "roost-" are accepted, so a test can never shadow a real host.
 
@@ -16,10 +17,12 @@ all under an exclusive flock, so the lines other processes rely on (localhost) n
 from __future__ import annotations
 
 import atexit
+import contextlib
 import fcntl
 import ipaddress
 import os
 import re
+import secrets
 from pathlib import Path
 
 import pytest
@@ -28,7 +31,7 @@ from tests.conftest import need
 
 HOSTS = Path("/etc/hosts")
 MARK = "# roost-test-hosts pid="
-_LINE = re.compile(re.escape(MARK) + r"(\d+)\s*$")
+_LINE = re.compile(re.escape(MARK) + r"(\d+) id=(\w+)\s*$")
 
 
 def _alive(pid: int) -> bool:
@@ -45,6 +48,7 @@ class EtcHosts:
     def __init__(self, path: Path = HOSTS):
         self.path = path
         self.pid = os.getpid()
+        self.id = secrets.token_hex(4)
         self.names: list[str] = []
 
     def add(self, name: str, addr: str) -> None:
@@ -54,14 +58,14 @@ class EtcHosts:
         with self._locked() as fd:
             text = self._read(fd)
             sep = "" if not text or text.endswith("\n") else "\n"
-            line = f"{sep}{addr} {name} {MARK}{self.pid}\n".encode()
+            line = f"{sep}{addr} {name} {MARK}{self.pid} id={self.id}\n".encode()
             os.pwrite(fd, line, len(text.encode("utf-8", "surrogateescape")))
         self.names.append(name)
 
     def clear(self) -> None:
-        """Remove this process's lines and those of processes that are gone."""
+        """Remove this instance's lines and those of processes that are gone."""
         with self._locked() as fd:
-            self._rewrite(fd, lambda pid: pid != self.pid and _alive(pid))
+            self._rewrite(fd, lambda pid, ident: ident != self.id and _alive(pid))
         self.names.clear()
 
     def _locked(self):
@@ -75,10 +79,10 @@ class EtcHosts:
             chunks.append(chunk)
         return b"".join(chunks).decode("utf-8", "surrogateescape")
 
-    def _rewrite(self, fd: int, keep_pid) -> None:
+    def _rewrite(self, fd: int, keep) -> None:
         old = self._read(fd)
         lines = old.splitlines(keepends=True)
-        kept = [ln for ln in lines if not ((m := _LINE.search(ln)) and not keep_pid(int(m.group(1))))]
+        kept = [ln for ln in lines if not ((m := _LINE.search(ln)) and not keep(int(m.group(1)), m.group(2)))]
         new = "".join(kept)
         if new == old:
             return
@@ -104,8 +108,8 @@ class _Locked:
         os.close(self.fd)
 
 
-@pytest.fixture
-def etc_hosts():
+@contextlib.contextmanager
+def names_in_etc_hosts():
     need(os.access(HOSTS, os.W_OK), f"{HOSTS} is not writable (hostname tests add names to it)")
     hosts = EtcHosts()
     hosts.clear()                 # leftovers of killed runs
@@ -115,3 +119,16 @@ def etc_hosts():
     finally:
         hosts.clear()
         atexit.unregister(hosts.clear)
+
+
+@pytest.fixture
+def etc_hosts():
+    with names_in_etc_hosts() as hosts:
+        yield hosts
+
+
+@pytest.fixture(scope="module")
+def etc_hosts_module():
+    """The same, for names a whole test module shares."""
+    with names_in_etc_hosts() as hosts:
+        yield hosts

@@ -4,7 +4,7 @@ The name looked up in known_hosts is HostKeyAlias when ssh_config sets one (neve
 else the host the user gave, lowercased, as `[name]:port` when the port is not 22. When no entry
 names `[name]:port`, entries for the bare name still count (OpenSSH's "checking without port
 identifier"). Hashed entries (`|1|salt|hash`, as `ssh-keyscan -H` and HashKnownHosts write them)
-match because asyncssh hashes the same strings.
+match because asyncssh hashes the same strings; plain entries match ignoring case, as in OpenSSH.
 
 The resolved address (what the socket connected to) is looked up too, as `[addr]:port`. With
 CheckHostIP (ssh_config; OpenSSH's default is no since 8.5) an address entry holding a different
@@ -40,6 +40,21 @@ def lookup_name(target: NodeTarget) -> str:
     if target.host_key_alias:
         return target.host_key_alias.lower()
     return host_pattern(target.host.lower(), target.port)
+
+
+def fold_case(text: str) -> str:
+    """known_hosts text with plain host patterns lowercased: OpenSSH compares them ignoring case
+    (asyncssh does not). Hashed patterns, keys and comments are left as they are."""
+    return "\n".join(_fold_line(line) for line in text.split("\n"))
+
+
+def _fold_line(line: str) -> str:
+    fields = line.split(None, 2) if line.lstrip().startswith("@") else line.split(None, 1)
+    at = 1 if len(fields) == 3 else 0
+    if len(fields) < 2 or line.lstrip().startswith("#") or fields[at].startswith("|"):
+        return line
+    start = line.index(fields[at], len(fields[0]) if at else 0)
+    return line[:start] + fields[at].lower() + line[start + len(fields[at]):]
 
 
 def hashed(name: str, salt: bytes | None = None) -> str:

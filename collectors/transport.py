@@ -26,7 +26,7 @@ from pathlib import Path
 
 import asyncssh
 
-from collectors.hostkeys import HostKeyCheck, host_pattern
+from collectors.hostkeys import HostKeyCheck, fold_case, host_pattern
 from collectors.model import NodeTarget
 
 KEEPALIVE_INTERVAL = 2.0
@@ -103,7 +103,7 @@ def _version(path: str) -> tuple[str, int, int]:
 @lru_cache(maxsize=64)
 def _parse_known_hosts(versions: tuple[tuple[str, int, int], ...]) -> asyncssh.SSHKnownHosts:
     texts = [Path(path).read_text() for path, _, size in versions if size >= 0]
-    return asyncssh.import_known_hosts("\n".join(texts))
+    return asyncssh.import_known_hosts(fold_case("\n".join(texts)))
 
 
 class _Client(asyncssh.SSHClient):

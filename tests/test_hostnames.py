@@ -140,6 +140,38 @@ def _openssh_accepts(node: LabNode, host: str, kh: Path) -> bool:
     return True
 
 
+AGREEMENT = {   # known_hosts content -> what both ssh and roost must decide (strict checking)
+    "by name and port": ("[roost-pi1]:{port} {key}", True),
+    "upper case entry": ("[ROOST-PI1]:{port} {key}", True),
+    "name without port": ("roost-pi1 {key}", True),
+    "wildcard": ("roost-* {key}", True),
+    "ssh-keyscan -H": ("{keyscan}", True),
+    "address only": ("[{addr}]:{port} {key}", False),
+    "other key": ("[roost-pi1]:{port} {other}", False),
+    "revoked": ("@revoked [roost-pi1]:{port} {key}\n[roost-pi1]:{port} {key}", False),
+    "negated": ("roost-*,!roost-pi1 {key}", False),
+    "address holds another key": ("[roost-pi1]:{port} {key}\n[{addr}]:{port} {other}", True),
+    "empty": ("", False),
+}
+
+
+@pytest.mark.parametrize("case", AGREEMENT)
+async def test_roost_and_openssh_agree(case, lab, tmp_path, etc_hosts):
+    node = lab["a"]
+    etc_hosts.add("roost-pi1", node.host)
+    template, trusted = AGREEMENT[case]
+    text = template.format(port=node.port, addr=node.host, other=stranger_key(),
+                           key=node.host_public_key.export_public_key().decode().strip(),
+                           keyscan=keyscan(node, "roost-pi1").strip() if "keyscan" in template else "")
+    kh = known_hosts(tmp_path, text + "\n")
+    openssh = _openssh(node, "roost-pi1", kh).returncode == 0
+    try:
+        roost = await echo(node.target(host="roost-pi1", known_hosts=(str(kh),))) == "hi"
+    except TransportError:
+        roost = False
+    assert (openssh, roost) == (trusted, trusted)
+
+
 async def test_no_known_hosts_names_the_files_searched_and_the_fix(lab, tmp_path, etc_hosts):
     node = lab["a"]
     etc_hosts.add("roost-pi1", node.host)
@@ -343,3 +375,18 @@ async def test_fleet_of_names_with_broken_members(lab, tmp_path, etc_hosts):
                 await asyncio.sleep(0.05)
     finally:
         await fleet.stop()
+
+
+def test_the_console_shell_verifies_a_host_key_alias_as_roost_does(lab, tmp_path, etc_hosts):
+    """`t` runs the system ssh: it must look the key up under the same alias."""
+    from console.screens.shell import ssh_argv
+    node = lab["a"]
+    etc_hosts.add("roost-pi1", node.host)
+    key = node.host_public_key.export_public_key().decode().strip()
+    kh = known_hosts(tmp_path, f"rack-a-pi1 {key}\n")
+    target = node.target(host="roost-pi1", known_hosts=(str(kh),), host_key_alias="rack-a-pi1")
+    argv = ssh_argv("pi1", target)
+    strict = ["-F", "/dev/null", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes"]
+    done = subprocess.run(argv[:1] + strict + argv[1:] + ["echo", "hi"], capture_output=True,
+                          text=True, timeout=20)
+    assert (done.returncode, done.stdout) == (0, "hi\n"), done.stderr

@@ -18,6 +18,7 @@ import pytest
 from tests.lab.etchosts import etc_hosts_module  # noqa: F401 - a fixture
 from tests.test_cli import ROOST, env, roost  # noqa: F401 - env is a fixture
 from tests.test_hostnames import NOWHERE, keyscan
+from tests.test_jobs_lab import shared_dir  # noqa: F401 - a fixture: dir the lab user can write
 
 pytestmark = pytest.mark.peers
 
@@ -98,6 +99,20 @@ def test_collect_once_samples_the_named_nodes(env, named, tmp_path):
     got = {json.loads(line)["node"] for line in result.stdout.splitlines()}
     assert got == set(GOOD), result.stdout + result.stderr
     assert result.returncode == 1 and "gone: no sample: cannot resolve host" in result.stderr
+
+
+def test_scheduler_runs_jobs_on_named_nodes_beside_a_broken_one(env, named, tmp_path, shared_dir):
+    cfg, ssh = named
+    jobs_cfg = tmp_path / "roost.toml"    # lab nodes share this busy machine: ignore its load
+    jobs_cfg.write_text(cfg.read_text() + "\n[jobs]\nuse_load = false\n")
+    result = roost("--config", str(jobs_cfg), "--ssh-config", str(ssh), "submit", "--wait",
+                   "-a", "1-10", "-o", str(shared_dir / "%a.out"), "--wrap",
+                   "echo $SLURM_ARRAY_TASK_ID $SLURMD_NODENAME", env=env, timeout=120)
+    no_traceback(result)
+    assert result.returncode == 0, result.stdout + result.stderr
+    outputs = [(shared_dir / f"{i}.out").read_text().split() for i in range(1, 11)]
+    assert [o[0] for o in outputs] == [str(i) for i in range(1, 11)]
+    assert {o[1] for o in outputs} <= set(GOOD)     # never on `gone`
 
 
 def test_serve_says_what_it_serves_and_logs_up_and_down(env, named, tmp_path):

@@ -19,6 +19,8 @@ def ssh_argv(node: str, target: Any | None) -> list[str]:
         argv += ["-o", "UserKnownHostsFile=" + " ".join(target.known_hosts)]
     if target.host_keys == "accept-new":
         argv += ["-o", "StrictHostKeyChecking=accept-new"]
+    if getattr(target, "host_key_alias", None):   # ssh would not find it: it was keyed by node name
+        argv += ["-o", f"HostKeyAlias={target.host_key_alias}"]
     if target.proxy_jump:
         argv += ["-J", target.proxy_jump]
     return argv + [f"{target.user}@{target.host}" if target.user else target.host]

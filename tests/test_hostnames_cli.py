@@ -3,8 +3,9 @@ hostname, as a user runs them: real subprocesses against real sshd nodes, names 
 
 The fleet: `roost-pi1` (an /etc/hosts name, hashed known_hosts entry from ssh-keyscan -H),
 `localhost`, `pi3` (an ssh_config Host whose HostName is an /etc/hosts name, with HostKeyAlias),
-`::1`, a plain IP, and `gone` (a name that resolves nowhere). One broken member must never take
-the others down: every command reports the good ones and says one line about the broken one.
+`::1`, a plain IP; and two broken members: `gone` (a name that resolves nowhere) and `stray` (an
+ssh_config alias whose HostKeyAlias names no known key). A broken member must never take the
+others down: every command reports the good ones and says one line about each broken one.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from tests.test_jobs_lab import shared_dir  # noqa: F401 - a fixture: dir the la
 pytestmark = pytest.mark.peers
 
 GOOD = ("pi1", "loc", "pi3", "six", "ip")
+BROKEN = ("gone", "stray")
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +41,8 @@ def named(ssh_lab, etc_hosts_module, tmp_path_factory):
     kh.write_text(keyscan(a, "roost-pi1") + local.known_host_line_for("localhost")
                   + f"rack-pi3 {key}\n" + v6.known_host_line + ip.known_host_line)
     ssh = tmp / "ssh_config"
-    ssh.write_text(f"Host pi3\n  HostName roost-pi3\n  Port {b.port}\n  HostKeyAlias rack-pi3\n")
+    ssh.write_text(f"Host pi3\n  HostName roost-pi3\n  Port {b.port}\n  HostKeyAlias rack-pi3\n"
+                   f"Host stray\n  HostName roost-pi3\n  Port {b.port}\n  HostKeyAlias rack-pi9\n")
     cfg = tmp / "roost.toml"
     cfg.write_text(
         f'[defaults]\nuser = "roostlab"\nidentity = "{ssh_lab.client_key}"\n'
@@ -49,7 +52,8 @@ def named(ssh_lab, etc_hosts_module, tmp_path_factory):
         f'[[nodes]]\nnames = "pi3"\n'
         f'[[nodes]]\nnames = "six"\nhost = "::1"\nport = {v6.port}\n'
         f'[[nodes]]\nnames = "ip"\nhost = "{ip.host}"\nport = {ip.port}\n'
-        f'[[nodes]]\nnames = "gone"\nhost = "{NOWHERE}"\nport = {a.port}\n')
+        f'[[nodes]]\nnames = "gone"\nhost = "{NOWHERE}"\nport = {a.port}\n'
+        f'[[nodes]]\nnames = "stray"\n')
     return cfg, ssh
 
 
@@ -68,6 +72,8 @@ def test_check_reports_every_named_node_and_one_line_for_the_broken(env, named):
     lines = dict(line.split(None, 1) for line in result.stdout.splitlines()[1:])
     assert {n: lines[n] for n in GOOD} == {n: "ok" for n in GOOD}, result.stdout
     assert lines["gone"].startswith(f"FAILED: cannot resolve host '{NOWHERE}'")
+    assert lines["stray"].startswith("FAILED: host key not in known_hosts (")
+    assert "for rack-pi9 (HostKeyAlias of roost-pi3)" in lines["stray"]
     assert result.returncode == 1
     good_only = roost(*use(named), "check", ",".join(GOOD), env=env)
     assert good_only.returncode == 0, good_only.stdout + good_only.stderr
@@ -81,15 +87,17 @@ def test_nodes_lists_named_nodes_up_and_the_broken_down(env, named):
     assert {n: rows[n][3] for n in GOOD} == {n: "up" for n in GOOD}, result.stdout
     assert rows["loc"][2].startswith("roostlab@localhost:") and rows["six"][2].startswith("roostlab@[::1]:")
     assert rows["gone"][3] == "down" and "cannot resolve host" in rows["gone"][4]
+    assert rows["stray"][3] == "down" and "host key not in known_hosts" in rows["stray"][4]
 
 
 def test_run_groups_the_named_nodes_and_reports_the_broken(env, named):
-    result = roost(*use(named), "run", ",".join(GOOD + ("gone",)), "--", "echo", "hello", env=env)
+    result = roost(*use(named), "run", ",".join(GOOD + BROKEN), "--", "echo", "hello", env=env)
     no_traceback(result)
     assert result.returncode == 255     # like clush: a node that could not run the command
     assert "hello\n" in result.stdout
     assert "\nip,loc,pi[1,3],six (exit 0)\n" in result.stdout   # one group, folded
     assert f"gone (failed: cannot resolve host '{NOWHERE}'" in result.stdout
+    assert "stray (failed: host key not in known_hosts" in result.stdout
 
 
 def test_collect_once_samples_the_named_nodes(env, named, tmp_path):
@@ -99,6 +107,7 @@ def test_collect_once_samples_the_named_nodes(env, named, tmp_path):
     got = {json.loads(line)["node"] for line in result.stdout.splitlines()}
     assert got == set(GOOD), result.stdout + result.stderr
     assert result.returncode == 1 and "gone: no sample: cannot resolve host" in result.stderr
+    assert "stray: no sample: host key not in known_hosts" in result.stderr
 
 
 def test_scheduler_runs_jobs_on_named_nodes_beside_a_broken_one(env, named, tmp_path, shared_dir):
@@ -128,7 +137,8 @@ def test_serve_says_what_it_serves_and_logs_up_and_down(env, named, tmp_path):
         want = {f"roost: {n} up" for n in GOOD} | {"job scheduler: held"}
         for line in proc.stderr:             # waits on lines, ends at EOF
             seen.append(line.rstrip("\n"))
-            if all(any(w in s for s in seen) for w in want) and any("gone down" in s for s in seen):
+            if all(any(w in s for s in seen) for w in want) and \
+                    all(any(f"{n} down" in s for s in seen) for n in BROKEN):
                 break
         proc.terminate()
         assert proc.wait(timeout=30) == 0
@@ -137,7 +147,7 @@ def test_serve_says_what_it_serves_and_logs_up_and_down(env, named, tmp_path):
         proc.kill()
         proc.wait()
     text = "\n".join(seen)
-    assert f"roost: serving 6 nodes ({named[0]}); metrics on http://127.0.0.1:{port}/metrics; " \
+    assert f"roost: serving 7 nodes ({named[0]}); metrics on http://127.0.0.1:{port}/metrics; " \
            f"history in {tmp_path / 's.db'}" in text
     assert f"roost: gone down: cannot resolve host '{NOWHERE}'" in text
     assert "Traceback" not in text
@@ -161,11 +171,11 @@ async def test_console_shows_the_named_fleet(named, tmp_path, monkeypatch):
             def settled() -> bool:
                 rows = {r.name: r for r in app.state.rows()}
                 return all(rows[n].state == UP and rows[n].cpu is not None for n in GOOD) \
-                    and rows["gone"].state == DOWN
+                    and all(rows[n].state == DOWN for n in BROKEN)
             await until(pilot, settled, what="named nodes up with cpu %, gone down")
             app.refresh_screen()
             await pilot.pause()
-            assert sorted(app.screen.table._order) == sorted(GOOD + ("gone",))
+            assert sorted(app.screen.table._order) == sorted(GOOD + BROKEN)
             assert "cannot resolve host" in app.state.nodes["gone"].reason
     finally:
         await fleet.stop()

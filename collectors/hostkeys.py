@@ -144,3 +144,62 @@ class HostKeyCheck:
 
     def address_lists_offered_key(self) -> bool:
         return self.offered is not None and self.offered in self.addr_keys
+
+
+# ---- saying why: one line naming the key, the files searched and the fix ---------------------
+
+def refusal(check: HostKeyCheck, files: list[str], exc: Exception) -> str:
+    """Why the key was refused, for a TransportError (files: the known_hosts files searched)."""
+    name = check.name + (f" (HostKeyAlias of {check.target.host})" if check.target.host_key_alias else "")
+    offered = check.offered.get_fingerprint() if check.offered else "unknown"
+    if check.status == "changed":
+        return (f"host key CHANGED for {name} (server offers {offered}; known_hosts: "
+                f"{files_text(files)}); refusing: possible man-in-the-middle, or a reinstalled "
+                f"node whose old key must be removed (ssh-keygen -R '{check.name}')")
+    if check.status == "address":
+        return (f"host key for {name} differs from the one known_hosts holds for its address "
+                f"{check.addr_name} (CheckHostIP; known_hosts: {files_text(files)}); refusing: "
+                f"possible DNS spoofing, or the address now belongs to another node")
+    if check.status == "new":
+        return _unknown(check, name, offered, files)
+    if "revoked" in str(exc).lower():
+        return f"host key for {name} is marked @revoked in known_hosts ({files_text(files)}); refusing"
+    return f"host key not verifiable for {name}: {exc}"
+
+
+def _unknown(check: HostKeyCheck, name: str, offered: str, files: list[str]) -> str:
+    at = f" at {check.addr_name}" if check.addr_name and check.addr_name != check.name else ""
+    listed = (f"; {check.addr_name} is listed with this key, but OpenSSH matches the name: add "
+              f"{check.name} to that line" if check.address_lists_offered_key() else "")
+    return (f"host key not in known_hosts ({files_text(files)}) for {name}{at}; server offers "
+            f"{offered}{listed}; {_keyscan_hint(check.target, files)}")
+
+
+def _keyscan_hint(target: NodeTarget, files: list[str]) -> str:
+    dest = files[0] if files else str(Path("~/.ssh/known_hosts").expanduser())
+    folder = os.path.dirname(dest)
+    mkdir = "" if os.path.isdir(folder) else f"mkdir -m 700 -p {shown(folder)} && "
+    port = f" -p {target.port}" if target.port != 22 else ""
+    if target.host_key_alias:  # ssh-keyscan names the host it scanned: rename to the alias
+        scan = f"ssh-keyscan{port} {target.host} | sed 's/^[^ ]*/{target.host_key_alias.lower()}/'"
+    else:
+        scan = f"ssh-keyscan -H{port} {target.host}"
+    return (f"to trust it, check that fingerprint and run `{mkdir}{scan} >> {shown(dest)}`, or "
+            f'set known_hosts = "FILE" or host_keys = "accept-new" in roost.toml')
+
+
+def files_text(files: list[str]) -> str:
+    """The known_hosts files searched: those present, then those missing."""
+    present = [shown(f) for f in files if os.path.isfile(f)]
+    missing = [shown(f) for f in files if not os.path.isfile(f)]
+    if not files:
+        return "no known_hosts file configured"
+    if not present:
+        return f"none of {', '.join(missing)} exists"
+    return ", ".join(present) + (f"; missing: {', '.join(missing)}" if missing else "")
+
+
+def shown(path: str) -> str:
+    """path with the home directory written as ~ (messages stay short and copy-pasteable)."""
+    home = str(Path.home())
+    return "~" + path[len(home):] if home != "/" and path.startswith(home + "/") else path

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import asyncssh
 
-from collectors.hostkeys import HostKeyCheck, fold_case, host_pattern
+from collectors.hostkeys import HostKeyCheck, fold_case, host_pattern, refusal
 from collectors.model import NodeTarget
 
 KEEPALIVE_INTERVAL = 2.0
@@ -116,58 +116,6 @@ class _Client(asyncssh.SSHClient):
         return self.check.judge(key)
 
 
-def _shown(path: str) -> str:
-    home = str(Path.home())
-    return "~" + path[len(home):] if home != "/" and path.startswith(home + "/") else path
-
-
-def _files_text(files: list[str]) -> str:
-    """The known_hosts files searched: those present, then those missing."""
-    present = [_shown(f) for f in files if os.path.isfile(f)]
-    missing = [_shown(f) for f in files if not os.path.isfile(f)]
-    if not files:
-        return "no known_hosts file configured"
-    if not present:
-        return f"none of {', '.join(missing)} exists"
-    return ", ".join(present) + (f"; missing: {', '.join(missing)}" if missing else "")
-
-
-def _keyscan_hint(target: NodeTarget, files: list[str]) -> str:
-    dest = files[0] if files else str(Path("~/.ssh/known_hosts").expanduser())
-    mkdir = "" if os.path.isdir(os.path.dirname(dest)) else f"mkdir -m 700 -p {_shown(os.path.dirname(dest))} && "
-    port = f" -p {target.port}" if target.port != 22 else ""
-    if target.host_key_alias:  # ssh-keyscan names the host it scanned: rename to the alias
-        scan = f"ssh-keyscan{port} {target.host} | sed 's/^[^ ]*/{target.host_key_alias.lower()}/'"
-    else:
-        scan = f"ssh-keyscan -H{port} {target.host}"
-    return (f"to trust it, check that fingerprint and run `{mkdir}{scan} >> {_shown(dest)}`, or set "
-            f'known_hosts = "FILE" or host_keys = "accept-new" in roost.toml')
-
-
-def _host_key_message(target: NodeTarget, check: HostKeyCheck, exc: Exception) -> str:
-    files = known_hosts_files(target)
-    where = _files_text(files)
-    offered = check.offered.get_fingerprint() if check.offered else "unknown"
-    name = check.name + (f" (HostKeyAlias of {target.host})" if target.host_key_alias else "")
-    if check.status == "changed":
-        return (f"host key CHANGED for {name} (server offers {offered}; known_hosts: {where}); "
-                f"refusing: possible man-in-the-middle, or a reinstalled node whose old key must "
-                f"be removed (ssh-keygen -R '{check.name}')")
-    if check.status == "address":
-        return (f"host key for {name} differs from the one known_hosts holds for its address "
-                f"{check.addr_name} (CheckHostIP; known_hosts: {where}); refusing: possible DNS "
-                f"spoofing, or the address now belongs to another node")
-    if check.status == "new":
-        at = f" at {check.addr_name}" if check.addr_name and check.addr_name != check.name else ""
-        listed = (f"; {check.addr_name} is listed with this key, but OpenSSH matches the name: add "
-                  f"{check.name} to that line" if check.address_lists_offered_key() else "")
-        return (f"host key not in known_hosts ({where}) for {name}{at}; server offers "
-                f"{offered}{listed}; {_keyscan_hint(target, files)}")
-    if "revoked" in str(exc).lower():
-        return f"host key for {name} is marked @revoked in known_hosts ({where}); refusing"
-    return f"host key not verifiable for {name}: {exc}"
-
-
 # ---- connect ---------------------------------------------------------------------------------
 
 def _parse_jump(spec: str) -> tuple[str | None, str, int]:
@@ -211,7 +159,7 @@ def _options(target: NodeTarget, check: HostKeyCheck) -> dict:
 def _error_message(target: NodeTarget, check: HostKeyCheck, exc: BaseException) -> str:
     where = host_pattern(target.host, target.port)
     if isinstance(exc, asyncssh.HostKeyNotVerifiable):
-        return _host_key_message(target, check, exc)
+        return refusal(check, known_hosts_files(target), exc)
     if isinstance(exc, asyncssh.PermissionDenied):
         keys = ", ".join(target.identity_files) or "default keys and ssh-agent"
         return f"authentication failed for user {target.user or os.environ.get('USER', '?')} at {where} (tried {keys})"

@@ -3,7 +3,6 @@ yet, and an ssh_config given where nodes were expected. Real subprocesses, real 
 from __future__ import annotations
 
 import subprocess
-from pathlib import Path
 
 import pytest
 

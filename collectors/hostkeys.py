@@ -108,7 +108,8 @@ class HostKeyCheck:
         by_name = self._lookup(self.name)
         if not (by_name[0] or by_name[1]) and not self.target.host_key_alias and self.target.port != 22:
             by_name = self._lookup(self.target.host.lower())
-        by_addr = self._lookup(self.addr_name) if self.addr else ([], [], [])
+        # the address costs a second pass over hashed entries (an HMAC each): only when it decides
+        by_addr = self._lookup(self.addr_name) if self.check_ip else ([], [], [])
         self.name_keys, self.addr_keys = list(by_name[0]), list(by_addr[0])
         trusted = [k for k in self.name_keys if not self._address_conflict(k)]
         return trusted, list(by_name[1]), list(by_name[2]) + list(by_addr[2])
@@ -143,7 +144,10 @@ class HostKeyCheck:
         return not any(k.algorithm == key.algorithm for k in self.addr_keys)
 
     def address_lists_offered_key(self) -> bool:
-        return self.offered is not None and self.offered in self.addr_keys
+        """For the message only: is the offered key recorded under the address alone?"""
+        if self.offered is None or not self.addr or self.addr_name == self.name:
+            return False
+        return self.offered in self._lookup(self.addr_name)[0]
 
 
 # ---- saying why: one line naming the key, the files searched and the fix ---------------------

@@ -82,15 +82,13 @@ class Monitor(threading.Thread):
 
 
 def run_roost(fleet: DemoFleet, args, holder, same_loop: bool) -> int:
-    from console.collect import run_collect
+    from console.collect import CollectOptions, run_collect
     from console.demo.source import companion
     out = {"jsonl": dict(jsonl=os.devnull, prometheus=None),
            "prometheus": dict(jsonl=None, prometheus=("127.0.0.1", 0))}[args.sink]
-    ns = argparse.Namespace(once=False, interval=None, count=None, duration=None, db=None,
-                            retention=None, format=None, local=False, procfs=None, sysfs=None,
-                            state_dir=None, **out)
+    opts = CollectOptions(**out)
     holder.append(lambda: os.kill(os.getpid(), signal.SIGINT))
-    return run_collect(fleet.targets(), ns, companion=companion(fleet) if same_loop else None)
+    return run_collect(fleet.targets(), opts, companion=companion(fleet) if same_loop else None)
 
 
 async def _raw_node(target, stop: asyncio.Event, slots: asyncio.Semaphore) -> None:

@@ -20,14 +20,15 @@ from console.screens.command_line import CommandLine, Commands
 from console.screens.events import EventsScreen
 from console.screens.fleet import FleetScreen
 from console.screens.heatmap import HeatmapScreen
-from console.screens.jobs import close_jobs, open_jobs, start_scheduler
+from console.jobs.service import JobsService, jobs_db
+from console.screens.jobs import open_jobs, start_scheduler
 from console.screens.help import HelpScreen, binding_rows
 from console.screens.node import NodeScreen
 from console.screens.power_actions import PowerControl, PowerUpdate, power_service
 from console.screens.run import RunScreen
 from console.screens.shell import open_shell, ssh_argv
 from console.gcpolicy import THAW_EVERY, settle_gc
-from console.state import Event, FleetState, Thresholds, running_jobs
+from console.state import Event, FleetState, Thresholds
 from console.widgets.cells import safe_line
 
 
@@ -72,8 +73,8 @@ class RoostApp(App):
         self.state, self.source, self.clock = state, source, clock
         self.targets = {t.name: t for t in targets}
         self.refresh_interval, self.manage_source = refresh, manage_source
-        self.jobs_db = jobs_db
-        self.config, self.jobs_scheduler = config, None   # "held" | "client" once started
+        self.config = config
+        self.jobs = JobsService(config, jobs_db)   # queue, its view, this console's scheduler
         self.commands = Commands(self)
         self.power = PowerControl(self, power, power_problem)
         self.inbox = Inbox()
@@ -97,10 +98,10 @@ class RoostApp(App):
             self.notify(safe_line(self.theme_problem), severity="warning", markup=False)
         if self.source is not None:
             self.pump()
-        if self.jobs_db:
+        if self.jobs.db_path:
             self.set_interval(self.JOBS_EVERY, self.poll_jobs)
             self.poll_jobs()
-        start_scheduler(self, self.config)   # a real fleet: this console schedules the queue
+        start_scheduler(self)   # a real fleet: this console schedules the queue
 
     # ---- the fleet stream -------------------------------------------------------------------
     @work(group="fleet", exclusive=True, exit_on_error=False)
@@ -128,7 +129,7 @@ class RoostApp(App):
     def poll_jobs(self) -> None:
         """Background thread: count running tasks per node; SQLite stays off the event loop."""
         try:
-            self.post_message(JobCounts(running_jobs(self.jobs_db)))
+            self.post_message(JobCounts(self.jobs.running_per_node()))
         except Exception as exc:  # a locked or foreign database must not stop the console
             self.post_message(JobCounts(None, f"{type(exc).__name__}: {exc}"))
 
@@ -184,7 +185,7 @@ class RoostApp(App):
 
     async def on_unmount(self) -> None:
         await self.power.close()
-        await close_jobs(self)
+        await self.jobs.close()
         if self.source is not None and self.manage_source and hasattr(self.source, "stop"):
             await self.source.stop()
 
@@ -261,10 +262,7 @@ class RoostApp(App):
 
 def _jobs_db(config: Any) -> str | None:
     state_dir = getattr(config, "state_dir", None)
-    if state_dir is None:
-        return None
-    from console.jobs.service import jobs_db
-    return str(jobs_db(state_dir))
+    return None if state_dir is None else str(jobs_db(state_dir))
 
 
 def run_console(config: Any, source: Source | None, theme: str | None = None,

@@ -13,9 +13,10 @@ import sys
 from typing import Sequence
 
 from console.collect import positive_seconds as seconds
-from console.collect import add_output_arguments, probe_all, run_collect
+from console.collect import CollectOptions, add_output_arguments, probe_all, run_collect
 from console import paths
 from console.config import Config, ConfigError, load_config
+from console.tables import print_table
 
 
 SERVE_PROMETHEUS = ("127.0.0.1", 9856)  # loopback unless the user says otherwise
@@ -172,23 +173,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_collect(args: argparse.Namespace) -> int:
     own_source = args.local or args.procfs or args.sysfs
     targets = [] if own_source and not args.nodeset else load(args).targets(args.nodeset)
-    return run_collect(targets, args)
+    return run_collect(targets, CollectOptions.from_args(args))
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """collect forever (SQLite in the state dir, /metrics) and hold the job scheduler."""
     config = load(args)
-    if args.db is None:  # a daemon keeps history unless told where else
-        args.db = str(paths.default_db(paths.ensure_state_dir(config.state_dir)))
+    db = args.db or str(paths.default_db(paths.ensure_state_dir(config.state_dir)))
+    opts = CollectOptions.from_args(args, db=db)   # a daemon keeps history unless told otherwise
     targets = config.targets(args.nodeset)
-    return run_collect(targets, args, companion=_serving(config, args, len(targets)))
+    return run_collect(targets, opts, companion=_serving(config, opts, len(targets)))
 
 
-def _serving(config: Config, args: argparse.Namespace, count: int):
+def _serving(config: Config, opts: CollectOptions, count: int):
     """serve's companion: say what is served (once /metrics is bound), then schedule jobs."""
     schedule = _scheduler(config)
     async def companion(fleet, stop) -> None:
-        _say(_serve_banner(config, args, count))
+        _say(_serve_banner(config, opts, count))
         if schedule is None:
             _say("job scheduler: none here ([jobs] backend schedules its own jobs)")
             return
@@ -196,13 +197,13 @@ def _serving(config: Config, args: argparse.Namespace, count: int):
     return companion
 
 
-def _serve_banner(config: Config, args: argparse.Namespace, count: int) -> str:
+def _serve_banner(config: Config, opts: CollectOptions, count: int) -> str:
     sources = ", ".join(str(s) for s in config.sources) or "no config file"
     parts = [f"serving {_plural(count, 'node')} ({sources})"]
-    if args.prometheus:
-        host, port = args.prometheus
+    if opts.prometheus:
+        host, port = opts.prometheus
         parts.append(f"metrics on http://{f'[{host}]' if ':' in host else host}:{port}/metrics")
-    parts.append(f"history in {args.db}")
+    parts.append(f"history in {opts.db}")
     return "; ".join(parts)
 
 
@@ -211,7 +212,7 @@ def _say(text: str) -> None:
 
 
 def _scheduler(config: Config):
-    if (config.jobs or {}).get("backend", "builtin") != "builtin":
+    if config.jobs.uses_slurm:
         return None     # Slurm schedules its own jobs: serve collects only
     async def schedule(fleet, stop) -> None:
         from console.jobs.service import run_scheduler
@@ -262,7 +263,7 @@ def cmd_nodes(args: argparse.Namespace) -> int:
         err = state.get(t.name, "") if not args.no_check else ""
         status = "-" if args.no_check else ("local" if t.local else ("up" if err is None else "down"))
         rows.append((t.name, ",".join(t.groups) or "-", _address(t), status, err or ""))
-    _print_table(rows)
+    print_table(rows)
     return 0
 
 
@@ -334,12 +335,6 @@ def _address(t) -> str:
     user = f"{t.user}@" if t.user else ""
     host = f"[{t.host}]" if ":" in t.host else t.host
     return f"{user}{host}:{t.port}"
-
-
-def _print_table(rows: list[tuple[str, ...]]) -> None:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
 
 
 if __name__ == "__main__":

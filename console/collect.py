@@ -16,7 +16,7 @@ import json
 import signal
 import sys
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
@@ -77,6 +77,32 @@ def _hostport(text: str) -> tuple[str, int]:
 
 
 @dataclass(frozen=True)
+class CollectOptions:
+    """What `roost collect` / `serve` / `demo --headless` asked for (see add_output_arguments)."""
+    once: bool = False
+    count: int | None = None
+    interval: float | None = None
+    duration: float | None = None
+    jsonl: str | None = None
+    db: str | None = None
+    retention: float | None = None
+    prometheus: tuple[str, int] | None = None
+    format: str | None = None
+    local: bool = False           # also sample the console's own host (psutil)
+    procfs: str | None = None     # also sample a procfs/sysfs tree on disk
+    sysfs: str | None = None
+    state_dir: str | None = None  # where the default DB goes
+    log_up: bool = False          # note nodes coming up too, not only going down (`roost serve`)
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace, **override: Any) -> "CollectOptions":
+        """The fields args has (demo's namespace lacks some), then override."""
+        names = [f.name for f in fields(cls)]
+        values = {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
+        return cls(**{**values, **override})
+
+
+@dataclass(frozen=True)
 class Plan:
     """What one run does, derived from parsed arguments."""
     count: int | None
@@ -94,19 +120,18 @@ class Plan:
         return self.count is not None or self.duration is not None
 
 
-def plan_from_args(args: argparse.Namespace) -> Plan:
-    opt = lambda name: getattr(args, name, None)  # noqa: E731 - demo's namespace may lack some
-    count = 1 if opt("once") else opt("count")
-    if opt("format") and count is None and opt("duration") is None:
+def plan_from(opts: CollectOptions) -> Plan:
+    count = 1 if opts.once else opts.count
+    if opts.format and count is None and opts.duration is None:
         raise UsageError("--format prints once at the end: add --once, --count N or --duration S")
-    if opt("format") and opt("jsonl") == "-":
+    if opts.format and opts.jsonl == "-":
         raise UsageError("--format and --jsonl - both write to stdout: give --jsonl a file")
-    db = opt("db")
-    if db is None and not (opt("jsonl") or opt("prometheus") or opt("format")):
-        db = paths.default_db(paths.ensure_state_dir(paths.state_dir(opt("state_dir"))))
-    return Plan(count, opt("duration"), opt("interval"), opt("jsonl"), Path(db) if db else None,
-                opt("retention") or DEFAULT_RETENTION, opt("prometheus"), opt("format"),
-                log_up=bool(opt("log_up")))
+    db: str | Path | None = opts.db
+    if db is None and not (opts.jsonl or opts.prometheus or opts.format):
+        db = paths.default_db(paths.ensure_state_dir(paths.state_dir(opts.state_dir)))
+    return Plan(count, opts.duration, opts.interval, opts.jsonl, Path(db) if db else None,
+                opts.retention or DEFAULT_RETENTION, opts.prometheus, opts.format,
+                log_up=opts.log_up)
 
 
 # ---------------------------------------------------------------- the loop
@@ -191,15 +216,15 @@ def _open(path, make: Callable[[], Any]) -> Any:
         raise UsageError(f"cannot open {path}: {getattr(exc, 'strerror', None) or exc}") from None
 
 
-def run_collect(targets: list[NodeTarget], args: argparse.Namespace, *,
+def run_collect(targets: list[NodeTarget], opts: CollectOptions, *,
                 companion: Companion | None = None) -> int:
-    """Collect from targets (plus --local / --procfs trees in args) until done; exit status.
+    """Collect from targets (plus --local / --procfs trees in opts) until done; exit status.
 
     companion(fleet, stop) runs beside the collection on the same connections (`roost serve`
     schedules jobs there); fleet is None when no remote node is collected."""
     try:
-        plan = plan_from_args(args)
-        sources = _sources(targets, args, plan)
+        plan = plan_from(opts)
+        sources = _sources(targets, opts, plan)
     except UsageError as exc:
         _note(str(exc))
         return 2
@@ -226,15 +251,15 @@ class Sources:
         return [t.name for t in self.remote] + [n for n, _ in self.pollers]
 
 
-def _sources(targets: list[NodeTarget], args: argparse.Namespace, plan: Plan) -> Sources:
+def _sources(targets: list[NodeTarget], opts: CollectOptions, plan: Plan) -> Sources:
     if plan.interval:
         targets = [replace(t, interval=plan.interval) for t in targets]
     remote = [t for t in targets if not t.local]
     pollers = [(t.name, _local_sampler(t.name)) for t in targets if t.local]
-    if getattr(args, "local", False) and not any(t.local for t in targets):
+    if opts.local and not any(t.local for t in targets):
         import socket
         pollers.append((socket.gethostname(), _local_sampler(socket.gethostname())))
-    procfs, sysfs = getattr(args, "procfs", None), getattr(args, "sysfs", None)
+    procfs, sysfs = opts.procfs, opts.sysfs
     if procfs or sysfs:
         pollers.append(_tree_sampler(procfs or "/proc", sysfs or "/sys"))
     return Sources(remote, pollers)

@@ -63,6 +63,26 @@ class Thresholds:
 
 
 @dataclass(frozen=True, slots=True)
+class JobsConfig:
+    """[jobs]: which backend schedules, and the built-in scheduler's knobs (checked at load)."""
+    backend: str = "builtin"          # builtin | slurm
+    controller: str | None = None     # backend = "slurm": the node that runs sbatch/squeue ...
+    slurm_conf: str | None = None     # backend = "slurm": SLURM_CONF for those commands
+    squeue_json: bool = True          # backend = "slurm": false never tries `squeue --json`
+    cores: Mapping[str, int] = field(default_factory=lambda: EMPTY)  # node -> cores override
+    use_load: bool = True             # live load not caused by roost counts as busy cores
+    grace: float = 5.0                # TERM -> KILL, seconds
+    node_fail_after: float = 30.0     # seconds unreachable before its tasks are NODE_FAIL
+    poll_every: float = 2.0           # safety poll of running tasks, seconds
+    load_every: float = 5.0           # load refresh, seconds
+    boinc: Mapping[str, Any] = field(default_factory=lambda: EMPTY)  # [jobs.boinc]
+
+    @property
+    def uses_slurm(self) -> bool:
+        return self.backend == "slurm"
+
+
+@dataclass(frozen=True, slots=True)
 class NodeSpec:
     """One node as configured; None means "not set here" so lower sources can fill it."""
     name: str
@@ -92,7 +112,7 @@ class Config:
     thresholds: Thresholds = Thresholds()
     keymap: Mapping[str, str] = field(default_factory=lambda: EMPTY)
     theme: str | None = None
-    jobs: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
+    jobs: JobsConfig = JobsConfig()
     sources: tuple[Path, ...] = ()
     ssh: SshConfig | None = None
     state_dir: Path = field(default_factory=lambda: paths.state_dir())
@@ -341,6 +361,26 @@ DEFAULTS_SCHEMA = {"user": _user, "port": _port, "interval": _positive, "identit
                    "host_keys": _choice("strict", "accept-new"), "known_hosts": _paths,
                    "connect_timeout": _positive}
 THRESHOLDS_SCHEMA = {name: _number for name in Thresholds.__dataclass_fields__}
+def _core_counts(v):
+    for node, cores in _table(v).items():
+        if isinstance(cores, bool) or not isinstance(cores, int) or cores < 1:
+            raise Bad(f"expected a whole number of cores >= 1, got {_got(cores)}", (node,))
+    return v
+
+
+def _boinc(v):
+    from console.jobs.boinc import BoincConfigError, check_settings_table
+    try:
+        check_settings_table(_table(v))
+    except BoincConfigError as exc:
+        raise Bad(exc.message, exc.keypath) from None
+    return v
+
+
+JOBS_SCHEMA = {"backend": _choice("builtin", "slurm"), "controller": _str, "slurm_conf": _str,
+               "squeue_json": _bool, "cores": _core_counts, "use_load": _bool,
+               "grace": _positive, "node_fail_after": _positive, "poll_every": _positive,
+               "load_every": _positive, "boinc": _boinc}
 NODE_SCHEMA = {"names": _str, "host": _str, "port": _port, "user": _user, "identity": _paths,
                "known_hosts": _paths, "host_keys": _choice("strict", "accept-new"),
                "interval": _positive, "groups": _group_list, "role": _choice("controller", "worker"),
@@ -503,8 +543,15 @@ class _TomlLoader:
         nodes = [replace(n, groups=_group_names(n, groups)) for n in nodes]
         return replace(base, nodes=tuple(nodes), groups=MappingProxyType(groups), defaults=defaults,
                        thresholds=thresholds, keymap=MappingProxyType(dict(doc.get("keymap", {}))),
-                       theme=doc.get("theme"), jobs=_frozen(doc.get("jobs", {})),
+                       theme=doc.get("theme"), jobs=self._jobs(doc.get("jobs", {})),
                        sources=base.sources + (self.path,))
+
+    def _jobs(self, table: Any) -> JobsConfig:
+        values = self.checked(table, JOBS_SCHEMA, ("jobs",))
+        for key in ("cores", "boinc"):
+            if key in values:
+                values[key] = _frozen(values[key])
+        return JobsConfig(**values)
 
     def _thresholds(self, table: Any) -> Thresholds:
         t = Thresholds(**self.checked(table, THRESHOLDS_SCHEMA, ("thresholds",)))

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from textual.widgets import Input, Static
 
-from console.jobs.board import Tail, job_lines, submit_form
+from console.jobs.queue_view import Tail, job_lines, submit_form
+from console.config import JobsConfig
 from console.jobs.model import State
 from console.jobs.store import Store
 from console.screens.job_detail import JobDetailScreen
@@ -52,7 +53,7 @@ def store_of(db: Path) -> Store:
     return Store(db)
 
 
-async def test_j_opens_the_board_with_state_progress_node_and_reason(tmp_path):
+async def test_j_opens_the_queue_with_state_progress_node_and_reason(tmp_path):
     db = tmp_path / "jobs.db"
     pending = submit(db, "sleep 1", array="1-4", name="sweep")
     running = submit(db, "echo hi", name=HOSTILE)
@@ -238,7 +239,7 @@ async def test_form_job_runs_on_lab_nodes_and_output_is_followed(tmp_path, ssh_l
         app = RoostApp(state, fleet, targets=targets, config=config,
                        jobs_db=str(jobs_db(config.state_dir)))
         async with app.run_test(size=SIZE) as pilot:
-            await until(pilot, lambda: app.jobs_scheduler == "held", what="scheduler held")
+            await until(pilot, lambda: app.jobs.role == "held", what="scheduler held")
             await open_jobs(pilot)
             await pilot.press("s")
             await until(pilot, lambda: isinstance(app.screen, SubmitScreen), what="form")
@@ -266,7 +267,7 @@ async def test_form_job_runs_on_lab_nodes_and_output_is_followed(tmp_path, ssh_l
             # a running job cancelled from the board: the console's scheduler kills it
             await pilot.press("escape")
             await until(pilot, lambda: isinstance(app.screen, JobsScreen), what="board")
-            sleeper = submit_form(app.jobs_db, {"command": "sleep 60", "name": "sleeper",
+            sleeper = submit_form(str(app.jobs.db_path), {"command": "sleep 60", "name": "sleeper",
                                                 "workdir": str(shared_dir)}, [n.name for n in nodes],
                                   cwd=str(shared_dir))[0]
             await until(pilot, lambda: board.lines and board.lines[0].job_id == sleeper
@@ -355,11 +356,11 @@ async def test_console_is_a_client_when_another_roost_holds_the_scheduler(tmp_pa
     other = SchedulerLock(tmp_path)
     assert other.acquire()
     try:
-        config = SimpleNamespace(state_dir=tmp_path, jobs={}, targets=lambda: [])
+        config = SimpleNamespace(state_dir=tmp_path, jobs=JobsConfig(), targets=lambda: [])
         app = RoostApp(FleetState(["n1"]), Source(), config=config,
                        jobs_db=str(tmp_path / "jobs.db"))
         async with app.run_test(size=SIZE) as pilot:
-            await until(pilot, lambda: app.jobs_scheduler == "client", what="client")
+            await until(pilot, lambda: app.jobs.role == "client", what="client")
             await until(pilot, lambda: any("another roost holds the job scheduler" in n.message
                                            for n in app._notifications), what="notice")
             screen = await open_jobs(pilot)

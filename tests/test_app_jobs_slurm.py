@@ -15,9 +15,10 @@ from textual.widgets import Input
 
 from console.app import RoostApp
 from console.jobs.service import jobs_db
+from console.config import JobsConfig
 from console.jobs.model import State
 from console.jobs.slurm import SlurmBackend
-from console.jobs.slurm_board import details_of, form_job, job_lines_of, seconds
+from console.jobs.slurm_view import details_of, form_job, job_lines_of, seconds
 from console.jobs.slurm_parse import JobRow, parse_scontrol
 from console.screens.job_detail import JobDetailScreen
 from console.screens.jobs import JobConfirm, JobsScreen
@@ -106,7 +107,7 @@ async def test_board_shows_an_sbatch_job_running_then_completed_without_builtin_
                     what="COMPLETED row")
         assert line(screen, job).percent == 100.0
         # backend = "slurm": the console never started (or took the lock of) its own scheduler
-        assert app.jobs_scheduler is None
+        assert app.jobs.role is None
         assert not [w for w in app.workers if w.name == "scheduler"]
         assert not (Path(config.state_dir) / "scheduler.lock").exists()   # lock never taken
 
@@ -206,7 +207,7 @@ async def test_held_job_and_array_progress_and_output_on_the_cluster(
         await b.cancel([str(held)])
 
 
-# ---- the adapter alone (console.jobs.slurm_board): squeue rows -> board lines ----------------
+# ---- the adapter alone (console.jobs.slurm_view): squeue rows -> queue lines ----------------
 
 def row(label: str, state: State, time: str = "0:00", where: str = "", task=None, code=None):
     job = int(label.split("_")[0])
@@ -259,7 +260,7 @@ def test_form_job_keeps_the_workdir_as_a_cluster_path():
 
 async def test_bad_slurm_table_is_one_status_line_and_no_builtin_scheduler(tmp_path):
     from types import SimpleNamespace
-    config = SimpleNamespace(jobs={"backend": "slurm", "controller": "nope"}, names=("n1",),
+    config = SimpleNamespace(jobs=JobsConfig(backend="slurm", controller="nope"), names=("n1",),
                              targets=lambda *_: [], state_dir=tmp_path)
     app = RoostApp(FleetState(["n1"]), Source(), config=config, jobs_db=str(tmp_path / "j.db"))
     async with app.run_test(size=SIZE) as pilot:
@@ -267,7 +268,7 @@ async def test_bad_slurm_table_is_one_status_line_and_no_builtin_scheduler(tmp_p
         status = screen.query_one("#jobs-status")
         await until(pilot, lambda: "no node named 'nope'" in str(status.render()), what="status")
         assert str(status.render()).startswith("Slurm backend: [jobs] controller")
-        assert app.jobs_scheduler is None and not (tmp_path / "scheduler.lock").exists()
+        assert app.jobs.role is None and not (tmp_path / "scheduler.lock").exists()
         await pilot.press("s")                      # no form against a queue that is not used
         await pilot.pause()
         assert app.screen is screen

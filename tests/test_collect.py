@@ -204,15 +204,11 @@ def test_duration_ends_an_endless_run_with_status_0(env):
 
 
 def test_run_collect_is_reusable_in_process_and_off_the_main_thread(tmp_path, capsys):
-    import argparse
     import threading
-    from console.collect import add_output_arguments, run_collect
-    parser = argparse.ArgumentParser()
-    add_output_arguments(parser)
-    args = parser.parse_args(["--once", "--format", "json"])
-    args.local, args.state_dir = True, str(tmp_path)
+    from console.collect import CollectOptions, run_collect
+    opts = CollectOptions(once=True, format="json", local=True, state_dir=str(tmp_path))
     result = []
-    worker = threading.Thread(target=lambda: result.append(run_collect([], args)))
+    worker = threading.Thread(target=lambda: result.append(run_collect([], opts)))
     worker.start()
     worker.join(timeout=30)
     assert result == [0]

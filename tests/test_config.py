@@ -1,6 +1,8 @@
 """console.config: loading, precedence, and one-line errors that name file, line and key path."""
 from __future__ import annotations
 
+import dataclasses
+
 import re
 from pathlib import Path
 
@@ -68,7 +70,19 @@ def test_example_config_loads_with_templates_groups_and_power():
     assert [t.name for t in config.targets("@workers!node2")] == ["node1", "node3", "node4"]
     assert config.targets("console")[0].local
     assert config.node("node1").groups == ("workers", "rack1")
-    assert config.jobs["backend"] == "builtin" and config.theme == "roost-dark"
+    assert config.jobs.backend == "builtin" and config.theme == "roost-dark"
+
+
+def test_jobs_section_is_typed_and_frozen(tmp_path):
+    path = write(tmp_path, '[jobs]\nbackend = "slurm"\ncontroller = "a"\ngrace = 2\n'
+                           'cores = { n1 = 4 }\n[jobs.boinc]\nport = 31417\n')
+    jobs = load_config(path).jobs
+    assert (jobs.backend, jobs.controller, jobs.grace, jobs.use_load) == ("slurm", "a", 2.0, True)
+    assert jobs.uses_slurm and jobs.cores == {"n1": 4} and jobs.boinc["port"] == 31417
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        jobs.grace = 3.0                     # type: ignore[misc]
+    with pytest.raises(TypeError):
+        jobs.cores["n2"] = 1                 # type: ignore[index]
 
 
 def test_defaults_fill_targets_and_accept_new_uses_roost_store(tmp_path):
@@ -131,6 +145,14 @@ def test_default_ssh_config_is_read_when_present_and_ignored_when_absent(tmp_pat
     ('[keymap]\nquit = 3\n', 2, "keymap.quit: expected a string, got an integer 3"),
     ('colour = "red"\n', 1, "colour: unknown key"),
     ('[[nodes]]\nhost = "x"\n', 1, "nodes[0]: expected a names"),
+    ('[jobs]\ngrace = "five"\n', 2, "jobs.grace: expected a number, got a string 'five'"),
+    ('[jobs]\nbogus_key = 3\n', 2, "jobs.bogus_key: unknown key (expected one of: backend"),
+    ('[jobs]\nbackend = "lsf"\n', 2, "jobs.backend: expected one of 'builtin', 'slurm'"),
+    ('[jobs]\nsqueue_json = "no"\n', 2, "jobs.squeue_json: expected true or false"),
+    ('[jobs]\nnode_fail_after = -1\n', 2, "jobs.node_fail_after: expected a number above 0"),
+    ('[jobs]\ncores = { n1 = 0 }\n', 2, "jobs.cores.n1: expected a whole number of cores"),
+    ('[jobs.boinc]\nprot = 1\n', 2, "jobs.boinc.prot: unknown key"),
+    ('[jobs.boinc.nodes.n1]\ntimeout = true\n', 2, "jobs.boinc.nodes.n1.timeout: expected"),
 ])
 def test_errors_are_one_line_with_file_line_and_key_path(tmp_path, text, where, expect):
     path = write(tmp_path, text)

@@ -263,8 +263,8 @@ async def test_fleet_tasks_and_control_over_the_fleets_connections(boinc, ssh_la
     client = boinc.start([(NAMES[0], 300)], project=PROJECT)
     up, = ssh_lab.start(1)
     down = up.target(name="gone", port=_free_port())          # nothing listens: never connects
-    jobs = {"boinc": {"nodes": {up.name: {"port": client.bridge_port,
-                                          "auth_file": str(client.auth_file)}}}}
+    jobs = {"nodes": {up.name: {"port": client.bridge_port,      # [jobs.boinc]
+                                "auth_file": str(client.auth_file)}}}
     fleet = Fleet([up.target(), down])
     await fleet.start()
     try:

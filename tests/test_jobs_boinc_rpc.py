@@ -234,21 +234,21 @@ def test_table_has_one_line_per_task_whatever_the_names(rows):
 
 def test_settings_defaults_and_per_node_override():
     assert settings_for({}, "n1") == BoincSettings()
-    jobs = {"boinc": {"port": 31417, "auth_file": "/a", "nodes": {"n2": {"port": 4000}}}}
-    assert settings_for(jobs, "n1") == BoincSettings(port=31417, auth_files=("/a",))
-    assert settings_for(jobs, "n2") == BoincSettings(port=4000, auth_files=("/a",))
+    boinc = {"port": 31417, "auth_file": "/a", "nodes": {"n2": {"port": 4000}}}
+    assert settings_for(boinc, "n1") == BoincSettings(port=31417, auth_files=("/a",))
+    assert settings_for(boinc, "n2") == BoincSettings(port=4000, auth_files=("/a",))
 
 
-@pytest.mark.parametrize("jobs, message", [
-    ({"boinc": {"prot": 1}}, "jobs.boinc.prot: unknown key"),
-    ({"boinc": {"port": "x"}}, "jobs.boinc.port: expected an integer, got 'x'"),
-    ({"boinc": {"port": 70000}}, "jobs.boinc.port: expected a port 1-65535, got 70000"),
-    ({"boinc": {"nodes": {"n1": {"timeout": True}}}}, "jobs.boinc.nodes.n1.timeout: expected"),
-    ({"boinc": 3}, "jobs.boinc: expected a table"),
+@pytest.mark.parametrize("boinc, message", [
+    ({"prot": 1}, "jobs.boinc.prot: unknown key"),
+    ({"port": "x"}, "jobs.boinc.port: expected an integer, got 'x'"),
+    ({"port": 70000}, "jobs.boinc.port: expected a port 1-65535, got 70000"),
+    ({"nodes": {"n1": {"timeout": True}}}, "jobs.boinc.nodes.n1.timeout: expected"),
+    (3, "jobs.boinc: expected a table"),
 ])
-def test_bad_settings_name_the_key(jobs, message):
+def test_bad_settings_name_the_key(boinc, message):
     with pytest.raises(BoincConfigError, match=message.replace(".", r"\.")):
-        settings_for(jobs, "n1")
+        settings_for(boinc, "n1")
 
 
 def test_password_file_must_be_private(tmp_path):

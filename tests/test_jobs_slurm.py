@@ -12,6 +12,7 @@ import pytest
 
 from collectors import transport
 from console.config import load_config
+from console.config import ConfigError
 from console.jobs import cli as jobs_cli
 from console.jobs.directives import build_spec, parse_submit_argv
 from console.jobs.model import State
@@ -334,10 +335,9 @@ def test_cli_submit_wait_and_sinfo(controller, slurm, ssh_lab, tmp_path, capsys)
 
 def test_cli_config_errors_are_one_line(controller, ssh_lab, tmp_path, capsys):
     node, _ = controller
-    bad = write_config(tmp_path, ssh_lab, node, 'backend = "lsf"')
-    assert roost(bad, "queue") == 2
-    assert capsys.readouterr().err == \
-        "roost queue: error: [jobs] backend: expected one of builtin, slurm, got 'lsf'\n"
+    with pytest.raises(ConfigError, match=r"roost\.toml:7: jobs\.backend: expected one of "
+                       r"'builtin', 'slurm', got a string 'lsf'"):   # stops at load, one line
+        write_config(tmp_path, ssh_lab, node, 'backend = "lsf"')
     nameless = write_config(tmp_path, ssh_lab, node, 'backend = "slurm"\ncontroller = "nope"')
     assert roost(nameless, "cancel", "1") == 2
     assert capsys.readouterr().err == "roost cancel: error: [jobs] controller: no node named 'nope'\n"

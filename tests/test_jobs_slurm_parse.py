@@ -8,11 +8,12 @@ import json
 import pytest
 from hypothesis import given, strategies as st
 
+from console.config import JobsConfig
 from console.jobs import slurm_parse as sp
 from console.jobs.directives import build_spec, parse_submit_argv
 from console.jobs.model import State
 from console.jobs.slurm import (
-    SlurmBackend, SlurmConfigError, backend_name, slurm_options, spec_flags)
+    SlurmBackend, SlurmConfigError, slurm_options, spec_flags)
 from console.jobs.slurm_cli import args_flags
 
 S = sp.SEP
@@ -210,12 +211,9 @@ def test_commands_are_quoted():
 
 
 def test_jobs_options():
-    assert backend_name({}) == "builtin"
-    with pytest.raises(SlurmConfigError, match="backend: expected one of builtin, slurm"):
-        backend_name({"backend": "lsf"})
-    opts = slurm_options({"backend": "slurm", "controller": "ctl"}, ("ctl", "n1"))
+    opts = slurm_options(JobsConfig(backend="slurm", controller="ctl"), ("ctl", "n1"))
     assert (opts.controller, opts.slurm_conf, opts.squeue_json) == ("ctl", None, True)
     with pytest.raises(SlurmConfigError, match="controller: expected the name"):
-        slurm_options({"backend": "slurm"}, ("ctl",))
-    with pytest.raises(SlurmConfigError, match="squeue_json: expected true or false"):
-        slurm_options({"controller": "ctl", "squeue_json": "no"}, ("ctl",))
+        slurm_options(JobsConfig(backend="slurm"), ("ctl",))
+    with pytest.raises(SlurmConfigError, match="controller: no node named 'x'"):
+        slurm_options(JobsConfig(backend="slurm", controller="x"), ("ctl",))

@@ -11,6 +11,7 @@ SQLite file in the demo's state dir, never into the real fleet's history.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -105,12 +106,12 @@ def _after_prepare(args: argparse.Namespace, config, fleet) -> int:
 
 def _headless(args: argparse.Namespace, fleet) -> int:
     """roost collect's own loop, with the simulator serving in that same loop beside it."""
-    from console.collect import run_collect
+    from console.collect import CollectOptions, run_collect
     from console.demo.source import companion
-    if not (getattr(args, "db", None) or getattr(args, "jsonl", None)
-            or getattr(args, "prometheus", None) or getattr(args, "format", None)):
-        args = argparse.Namespace(**{**vars(args), "db": str(fleet.state_dir / "roost.db")})
-    return run_collect(fleet.targets(), args, companion=companion(fleet))
+    opts = CollectOptions.from_args(args)
+    if not (opts.db or opts.jsonl or opts.prometheus or opts.format):
+        opts = dataclasses.replace(opts, db=str(fleet.state_dir / "roost.db"))
+    return run_collect(fleet.targets(), opts, companion=companion(fleet))
 
 
 def _console_available() -> bool:

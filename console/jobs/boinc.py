@@ -56,7 +56,12 @@ class BoincError(Exception):
 
 
 class BoincConfigError(ValueError):
-    """A bad [jobs.boinc] value; str() names the key path."""
+    """A bad [jobs.boinc] value; str() names the key path ("jobs.boinc.port: expected ...")."""
+
+    def __init__(self, message: str, keypath: tuple | None = None):
+        self.message, self.keypath = message, keypath or ()
+        where = ".".join(("jobs", "boinc") + self.keypath)
+        super().__init__(message if keypath is None else f"{where}: {message}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,27 +87,34 @@ _KEYS = {"host": str, "port": int, "auth_file": (str, list), "password_file": st
          "password_env": str, "timeout": (int, float), "nodes": Mapping}
 
 
-def settings_for(jobs: Mapping, node: str) -> BoincSettings:
-    """[jobs.boinc] with [jobs.boinc.nodes.NODE] on top; BoincConfigError names a bad key."""
-    table = jobs.get("boinc", {}) if jobs else {}
-    _check(table, "jobs.boinc")
-    node_table = dict(table.get("nodes", {})).get(node, {})
-    _check(node_table, f"jobs.boinc.nodes.{node}")
-    return _apply(_apply(BoincSettings(), table), node_table)
+def settings_for(boinc: Mapping, node: str) -> BoincSettings:
+    """[jobs.boinc] (config.jobs.boinc) with [jobs.boinc.nodes.NODE] on top; BoincConfigError
+    names a bad key."""
+    check_settings_table(boinc)
+    node_table = dict(boinc.get("nodes", {})).get(node, {})
+    return _apply(_apply(BoincSettings(), boinc), node_table)
 
 
-def _check(table, path: str) -> None:
+def check_settings_table(table) -> None:
+    """The whole [jobs.boinc] table, per-node tables included (config load calls this)."""
+    _check(table, ())
+    for node, node_table in dict(table.get("nodes", {})).items():
+        _check(node_table, ("nodes", node))
+
+
+def _check(table, path: tuple) -> None:
     if not isinstance(table, Mapping):
-        raise BoincConfigError(f"{path}: expected a table, got {type(table).__name__}")
+        raise BoincConfigError(f"expected a table, got {type(table).__name__}", path)
     for key, value in table.items():
         want = _KEYS.get(key)
         if want is None:
-            raise BoincConfigError(f"{path}.{key}: unknown key (expected one of: {', '.join(_KEYS)})")
+            raise BoincConfigError(f"unknown key (expected one of: {', '.join(_KEYS)})",
+                                   path + (key,))
         if not isinstance(value, want) or isinstance(value, bool):
-            raise BoincConfigError(f"{path}.{key}: expected {_type_text(want)}, got {value!r}")
+            raise BoincConfigError(f"expected {_type_text(want)}, got {value!r}", path + (key,))
     port = table.get("port", 1)
     if not 0 < port < 65536:
-        raise BoincConfigError(f"{path}.port: expected a port 1-65535, got {port}")
+        raise BoincConfigError(f"expected a port 1-65535, got {port}", path + ("port",))
 
 
 def _type_text(want) -> str:
@@ -312,22 +324,22 @@ async def abort_task(conn, node: str, project_url: str, name: str, settings=None
 
 # ---- the console's Fleet ---------------------------------------------------------------------
 
-def fleet_settings(jobs: Mapping, nodes) -> dict[str, BoincSettings]:
-    """Per-node settings from config.jobs (BoincConfigError names a bad key)."""
-    return {node: settings_for(jobs, node) for node in nodes}
+def fleet_settings(boinc: Mapping, nodes) -> dict[str, BoincSettings]:
+    """Per-node settings from config.jobs.boinc (BoincConfigError names a bad key)."""
+    return {node: settings_for(boinc, node) for node in nodes}
 
 
-async def fleet_tasks(fleet, jobs: Mapping = MappingProxyType({})) -> BoincView:
+async def fleet_tasks(fleet, boinc: Mapping = MappingProxyType({})) -> BoincView:
     """boinc_tasks over a running collectors.fleet.Fleet, reusing its live connections
     (a node that is down right now gets the note "not connected")."""
     nodes = list(fleet.targets)
     conns = {node: fleet.connection(node) for node in nodes}
-    return await boinc_tasks(conns, fleet_settings(jobs, nodes))
+    return await boinc_tasks(conns, fleet_settings(boinc, nodes))
 
 
 async def fleet_control(fleet, node: str, op: str, project_url: str, name: str,
-                        jobs: Mapping = MappingProxyType({})) -> None:
+                        boinc: Mapping = MappingProxyType({})) -> None:
     conn = fleet.connection(node)
     if conn is None:
         raise BoincError(node, "not connected")
-    await boinc_control(conn, node, op, project_url, name, settings_for(jobs, node))
+    await boinc_control(conn, node, op, project_url, name, settings_for(boinc, node))

@@ -16,13 +16,14 @@ import asyncio
 import json
 import sys
 import time
-import unicodedata
 from dataclasses import asdict
 
 from collectors.transport import TransportError, connect
+from console import tables
 from console.jobs.boinc import BoincConfigError, BoincError, BoincView, boinc_control, \
     boinc_tasks, settings_for
 from console.jobs.boinc_rpc import BoincTask
+from console.tables import clean
 
 COLUMNS = ("NODE", "PROJECT", "TASK", "STATE", "DONE", "ELAPSED", "DEADLINE")
 PAST = {"suspend": "suspended", "resume": "resumed", "abort": "aborted"}
@@ -57,7 +58,7 @@ def _nodes(args: argparse.Namespace, config) -> tuple[list, dict]:
     targets = config.targets(args.nodeset)
     if not targets:
         raise ValueError(f"no nodes match {args.nodeset!r}")
-    return targets, {t.name: settings_for(config.jobs, t.name) for t in targets}
+    return targets, {t.name: settings_for(config.jobs.boinc, t.name) for t in targets}
 
 
 # ---- tasks -----------------------------------------------------------------------------------
@@ -101,18 +102,12 @@ def _as_json(view: BoincView) -> dict:
 
 def format_table(tasks: tuple[BoincTask, ...] | list[BoincTask]) -> str:
     rows = [COLUMNS] + [_row(t) for t in sorted(tasks, key=lambda t: (t.node, t.project_name, t.name))]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+    return tables.format_table(rows)
 
 
 def _row(t: BoincTask) -> tuple[str, ...]:
-    return (clean(t.node), clean(t.project_name), clean(t.name), t.state,
-            f"{t.fraction_done * 100:.1f}%", format_duration(t.elapsed), format_deadline(t.deadline))
-
-
-def clean(text: str) -> str:
-    """Terminal-safe: control and format characters shown as \\xNN (names come from servers)."""
-    return "".join(c if unicodedata.category(c)[0] != "C" else f"\\x{ord(c):02x}" for c in text)
+    return (t.node, t.project_name, t.name, t.state, f"{t.fraction_done * 100:.1f}%",
+            format_duration(t.elapsed), format_deadline(t.deadline))
 
 
 def format_duration(seconds: float) -> str:

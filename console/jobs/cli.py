@@ -8,20 +8,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import json
 import re
 import sys
 import time
 
 from console.jobs.directives import add_options, spec_from_args
-from console.jobs.model import State, Task
-from console.jobs.spec import Dependency
-from console.jobs.service import open_store, run_scheduler, settle_requests
-from console.jobs.spec import SpecError, format_hostlist, format_indices, format_time, \
-    parse_array
 from console.jobs.lock import SchedulerLock
+from console.jobs.model import State, Task
+from console.jobs.queue_view import QUEUE_COLUMNS
+from console.jobs.service import open_store, run_scheduler, settle_requests
+from console.jobs.spec import SpecError, format_indices, format_time, parse_array
 from console.jobs.store import Store
+from console.jobs.submission import check_spec, job_details
+from console.tables import error as _fail, print_facts, print_table
 
 
 def register(subparsers) -> None:
@@ -59,12 +59,7 @@ def register(subparsers) -> None:
 def _routed(name: str, builtin):
     """The handler for [jobs] backend: the built-in queue, or Slurm on the controller."""
     def handler(args: argparse.Namespace, config) -> int:
-        from console.jobs.slurm import SlurmConfigError, backend_name
-        try:
-            backend = backend_name(config.jobs)
-        except SlurmConfigError as exc:
-            return _fail(name, str(exc), 2)
-        if backend == "slurm":
+        if config.jobs.uses_slurm:
             from console.jobs.slurm_cli import HANDLERS
             return HANDLERS[name](args, config)
         return builtin(args, config)
@@ -72,17 +67,12 @@ def _routed(name: str, builtin):
     return handler
 
 
-def _fail(cmd: str, message: str, code: int = 1) -> int:
-    print(f"roost {cmd}: error: {message}", file=sys.stderr)
-    return code
-
-
 # --- submit -------------------------------------------------------------------------------
 
 def cmd_submit(args: argparse.Namespace, config) -> int:
     try:
         spec = spec_from_args(args, args.script, args.wrap)
-        spec = _check_spec(spec, config, open_store(config.state_dir))
+        spec = check_spec(spec, config.names, open_store(config.state_dir))
     except SpecError as exc:
         return _fail("submit", str(exc))
     for warning in spec.warnings:
@@ -96,30 +86,6 @@ def cmd_submit(args: argparse.Namespace, config) -> int:
     if not args.wait:
         return 0
     return asyncio.run(_wait(config, store, job_id))
-
-
-def _check_spec(spec, config, store: Store):
-    """Node names must exist; dependencies must name known jobs (an array task's own
-    SLURM_JOB_ID is turned into JOB_INDEX). Returns the spec, possibly with resolved deps."""
-    known = set(config.names)
-    for name in spec.nodelist:
-        if known and name not in known:
-            raise SpecError(f"Batch job submission failed: Invalid node name specified ({name})")
-    items = [_resolve(store, dep) for dep in spec.dependencies.items]
-    deps = dataclasses.replace(spec.dependencies, items=tuple(items))
-    return dataclasses.replace(spec, dependencies=deps)
-
-
-def _resolve(store: Store, dep: Dependency) -> Dependency:
-    if store.job(dep.job) is not None:
-        return dep
-    row = store.db.execute(
-        "SELECT t.job_id, t.idx FROM jobs j JOIN tasks t ON t.job_id = j.id "
-        "WHERE j.id < ? AND j.id + j.ntasks > ? AND t.pos = ? - j.id",
-        (dep.job, dep.job, dep.job)).fetchone()
-    if row is None or dep.task is not None:
-        raise SpecError(f"Batch job submission failed: Job dependency problem (no job {dep.job})")
-    return dataclasses.replace(dep, job=row[0], task=row[1])
 
 
 async def _wait(config, store: Store, job_id: int) -> int:
@@ -186,10 +152,6 @@ def _row(label, row, state: State, elapsed: float, where: str, code) -> dict:
             "nodelist": where, "exit_code": code}
 
 
-COLUMNS = [("JOBID", "job_id"), ("NAME", "name"), ("ST", "st"), ("TIME", "time"),
-           ("NODES", "nodes"), ("NODELIST(REASON)", "nodelist")]
-
-
 def cmd_queue(args: argparse.Namespace, config) -> int:
     if getattr(args, "partitions", False) or getattr(args, "slurm_nodes", False):
         return _fail("queue", "--partitions/--nodes need [jobs] backend = \"slurm\"")
@@ -203,54 +165,17 @@ def cmd_queue(args: argparse.Namespace, config) -> int:
         holder = SchedulerLock(config.state_dir).holder()
         print(json.dumps({"scheduler_pid": holder, "jobs": rows}, indent=1))
         return 0
-    _print_table([[h for h, _ in COLUMNS]] + [[str(r[k]) for _, k in COLUMNS] for r in rows])
+    print_queue(rows)
     return 0
 
 
-def _print_table(rows: list[list[str]]) -> None:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for r in rows:
-        print("  ".join(c.rjust(w) if i in (0, 4) else c.ljust(w)
-                        for i, (c, w) in enumerate(zip(r, widths))).rstrip())
+def print_queue(rows: list[dict]) -> None:
+    """squeue's table (the Slurm backend prints its rows through this too)."""
+    print_table([[h for h, _ in QUEUE_COLUMNS]] + [[r[k] for _, k in QUEUE_COLUMNS] for r in rows],
+                right=(0, 4))
 
 
 # --- job ----------------------------------------------------------------------------------
-
-def job_details(store: Store, job_id: int, now: float | None = None) -> dict | None:
-    from console.jobs.scheduler import _absolute
-    from console.jobs.spec import PatternValues, expand_pattern, format_dependency
-    row = store.job(job_id)
-    if row is None:
-        return None
-    spec, tasks, now = row.spec, store.tasks(job_id), time.time() if now is None else now
-    counts: dict[str, int] = {}
-    for t in tasks:
-        counts[t.state.value] = counts.get(t.state.value, 0) + 1
-
-    def paths(t: Task) -> dict:
-        v = PatternValues(t.task_job_id, job_id, t.index, spec.name, t.node or "%N", spec.user)
-        out = {"output": _absolute(expand_pattern(spec.output_pattern(t.index is not None), v),
-                                   spec.work_dir)}
-        if spec.error:
-            out["error"] = _absolute(expand_pattern(spec.error, v), spec.work_dir)
-        return out
-    return {
-        "job_id": job_id, "name": row.name, "user": row.user, "submit": row.submit,
-        "states": counts, "reason": row.reason, "cpus_per_task": spec.cpus, "mem_mb": spec.mem_mb,
-        "time_limit": format_time(spec.time_limit), "work_dir": spec.work_dir,
-        "array": format_indices(list(spec.array)) if spec.array else None,
-        "array_limit": spec.array_limit,
-        "dependency": format_dependency(spec.dependencies) or None,
-        "nodelist": format_hostlist(spec.nodelist) or None,
-        "exclude": format_hostlist(spec.exclude) or None, "requeue": spec.requeue,
-        "output": spec.output_pattern(any(t.index is not None for t in tasks)), "error": spec.error,
-        "tasks": [{"task": t.label, "task_job_id": t.task_job_id, "state": t.state.value,
-                   "node": t.node, "exit_code": t.exit_code, "attempt": t.attempt,
-                   "elapsed": format_time(t.elapsed(now)),
-                   "reason": t.reason if t.state is State.PENDING or t.reason != "Priority"
-                   else None, **paths(t)} for t in tasks],
-    }
-
 
 def cmd_job(args: argparse.Namespace, config) -> int:
     try:
@@ -263,14 +188,12 @@ def cmd_job(args: argparse.Namespace, config) -> int:
     if args.json:
         print(json.dumps(info, indent=1))
         return 0
-    for key, value in info.items():
-        if key != "tasks" and value not in (None, False):
-            print(f"{key:>14}: {value}")
+    print_facts((k, v) for k, v in info.items() if k != "tasks" and v not in (None, False))
     rows = [["TASK", "STATE", "NODE", "EXIT", "ELAPSED", "ATTEMPT", "OUTPUT"]]
-    rows += [[t["task"], t["state"], t["node"] or "-", str(t["exit_code"] if t["exit_code"]
-              is not None else "-"), t["elapsed"], str(t["attempt"]), t["output"]]
+    rows += [[t["task"], t["state"], t["node"] or "-", "-" if t["exit_code"] is None
+              else t["exit_code"], t["elapsed"], t["attempt"], t["output"]]
              for t in info["tasks"]]
-    _print_table(rows)
+    print_table(rows, right=(0, 4))
     return 0
 
 

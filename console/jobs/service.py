@@ -1,15 +1,29 @@
-"""Glue for holders of the scheduler: the console, `roost serve`, and CLI clients that find
-nobody scheduling (`submit --wait`, cancel/suspend/resume of running tasks)."""
+"""The jobs service: what the console's screens, `roost serve` and the CLI call, UI-free.
+
+JobsService (one per console) owns the queue's location, the backend's view (QueueView for the
+built-in queue, SlurmView for [jobs] backend = "slurm"), the scheduler's lifecycle in this
+process (role: None, "starting", "held" or "client"), the lock holder probe and acting on
+requests when nobody schedules. run_scheduler/settle_requests are the same steps for `roost
+serve` and CLI clients that find nobody scheduling (`submit --wait`, cancel of running tasks).
+"""
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 import time
 from pathlib import Path
+from typing import Any, Callable
 
+from console.config import Config
 from console.jobs.lock import SchedulerLock
+from console.jobs.queue_view import JobsView, QueueView
 from console.jobs.scheduler import Options, Scheduler, fleet_connect
 from console.jobs.store import Store
+
+HOLDER_EVERY = 10.0     # seconds between lock-holder probes (see JobsService.holder)
+SETTLE_TIMEOUT = 30.0   # seconds a client acts on its own requests before giving up
+Notice = Callable[[str, str], None]    # (one-line text, severity)
 
 
 def jobs_db(state_dir: Path) -> Path:
@@ -21,8 +35,8 @@ def open_store(state_dir: Path) -> Store:
     return Store(jobs_db(state_dir))
 
 
-async def run_scheduler(config, stop: asyncio.Event, *, until_job: int | None = None,
-                        store: Store | None = None, fleet=None) -> bool:
+async def run_scheduler(config: Config, stop: asyncio.Event, *, until_job: int | None = None,
+                        store: Store | None = None, fleet: Any = None) -> bool:
     """Hold the lock and schedule until stop (or until_job ends); False if another holds it.
     With a running collectors.fleet.Fleet, jobs use its connections instead of opening more."""
     lock = SchedulerLock(config.state_dir)
@@ -45,7 +59,7 @@ async def run_scheduler(config, stop: asyncio.Event, *, until_job: int | None = 
         lock.release()
 
 
-async def settle_requests(config, store: Store, timeout: float) -> bool:
+async def settle_requests(config: Config, store: Store, timeout: float) -> bool:
     """Nobody schedules: act on pending client requests ourselves (signals need the nodes).
     True when no request is left (cancelled tasks have ended)."""
     lock = SchedulerLock(config.state_dir)
@@ -57,15 +71,8 @@ async def settle_requests(config, store: Store, timeout: float) -> bool:
         options = dataclasses.replace(Options.from_config(config.jobs), partial=True)
         sched = Scheduler(store, targets, options)
         await sched.start()
-        sched._version = None     # force a look at the requests
-        deadline = time.monotonic() + timeout
         try:
-            while store.wants() and time.monotonic() < deadline:
-                await sched.step()
-                await asyncio.sleep(0.05)
-            while _killing(sched) and time.monotonic() < deadline:
-                await sched.step()
-                await asyncio.sleep(0.05)
+            await sched.settle(time.monotonic() + timeout)
         finally:
             await sched.close()
         return not store.wants()
@@ -73,5 +80,139 @@ async def settle_requests(config, store: Store, timeout: float) -> bool:
         lock.release()
 
 
-def _killing(sched: Scheduler) -> bool:
-    return any(r.task.kill_reason for r in sched.running.values())
+class JobsService:
+    """The console's one jobs object (app.jobs): screens read and act through view and the
+    methods here, never through SQL or the scheduler directly."""
+
+    def __init__(self, config: Config | None, db_path: str | os.PathLike | None = None) -> None:
+        self.config = config
+        self.db_path = Path(db_path) if db_path else None
+        self.role: str | None = None          # "starting" | "held" | "client" in this process
+        self.problem = ""                     # why there is no view (a bad [jobs] table)
+        self._view: JobsView | None = None
+        self._holder: tuple[float, int | None] | None = None
+        self._stop: asyncio.Event | None = None
+        self._bg: set[asyncio.Task] = set()
+
+    @property
+    def uses_slurm(self) -> bool:
+        return self.config is not None and self.config.jobs.uses_slurm
+
+    # ---- the view the screens use --------------------------------------------------------------
+
+    def view(self) -> JobsView | None:
+        """QueueView or SlurmView (made on first use), None when there is no queue here
+        (then problem says why)."""
+        if self._view is None and not self.problem:
+            self._view = self._make_view()
+        return self._view
+
+    def _make_view(self) -> JobsView | None:
+        if self.uses_slurm:
+            from console.jobs.slurm_view import SlurmView
+            try:
+                return SlurmView.from_config(self.config)
+            except Exception as exc:  # a bad [jobs] table or controller: one notice, no queue
+                self.problem = f"Slurm backend: {exc}"
+                return None
+        if self.db_path is None:
+            self.problem = "no job queue: roost has no state directory here"
+            return None
+        return QueueView(self.db_path, self.scheduler_note, self.after_request)
+
+    def running_per_node(self) -> dict[str, int]:
+        """Running or suspended tasks per node of the built-in queue (called from a thread)."""
+        if self.db_path is None or self.uses_slurm or not self.db_path.exists():
+            return {}
+        counts: dict[str, int] = {}
+        with Store(self.db_path) as store:
+            for task in store.active():
+                if task.node:
+                    counts[task.node] = counts.get(task.node, 0) + 1
+        return counts
+
+    # ---- who schedules ---------------------------------------------------------------------
+
+    def holder(self) -> int | None:
+        """SchedulerLock.holder() at most every HOLDER_EVERY seconds: with nobody holding it, the
+        probe takes the lock for an instant, and a `roost serve` starting then would miss it."""
+        seen = self._holder
+        if seen is None or time.monotonic() - seen[0] > HOLDER_EVERY:
+            seen = self._holder = (time.monotonic(), SchedulerLock(self.db_path.parent).holder())
+        return seen[1]
+
+    def scheduler_note(self) -> str:
+        """Who schedules this queue, for the status line (called from a read thread)."""
+        if self.role == "held":
+            return "scheduler: this console"
+        if self.role == "starting":
+            return "scheduler: starting"
+        holder = self.holder()
+        if holder is None:
+            return "no scheduler running: pending jobs wait (roost serve, or the console on a fleet)"
+        return f"scheduler: pid {holder}" + (" (this console)" if holder == os.getpid() else "")
+
+    def can_schedule(self, source: Any) -> bool:
+        """A real fleet (Fleet.connection) to place work on, and the built-in backend."""
+        return (self.config is not None and self.db_path is not None and not self.uses_slurm
+                and callable(getattr(source, "connection", None)))
+
+    async def hold_scheduler(self, fleet: Any, notice: Notice) -> None:
+        """Hold the job scheduler on fleet's connections until close(); notice() tells of a
+        holder elsewhere or a scheduler that stopped."""
+        self.role, self._stop = "starting", asyncio.Event()
+        task = asyncio.ensure_future(run_scheduler(self.config, self._stop, fleet=fleet))
+        await asyncio.sleep(0)     # run_scheduler takes the lock (or not) before its first await
+        refused = task.done() and task.exception() is None and task.result() is False
+        self.role = "client" if refused else "held"
+        try:
+            if not await task:
+                notice("another roost holds the job scheduler; this console is its client",
+                       "information")
+        except Exception as exc:  # the console stays up; the queue waits for another holder
+            self.role = "client"
+            notice(f"job scheduler stopped: {type(exc).__name__}: {exc}", "error")
+        else:
+            if self.role == "held":
+                self.role = None
+
+    # ---- requests ----------------------------------------------------------------------------
+
+    def after_request(self) -> None:
+        """A cancel/suspend/resume was recorded: with nobody scheduling, act on it here (in the
+        background, on this loop; settle_requests gives way when a holder appears)."""
+        if self.config is not None and self.role != "held":
+            task = asyncio.get_running_loop().create_task(self._settle())
+            self._bg.add(task)
+            task.add_done_callback(self._bg.discard)
+
+    async def _settle(self) -> None:
+        with Store(self.db_path) as store:
+            if store.wants():
+                await settle_requests(self.config, store, SETTLE_TIMEOUT)
+
+    # ---- BOINC on the console's fleet ----------------------------------------------------------
+
+    async def boinc_tasks(self, source: Any) -> list:
+        from console.jobs.boinc import fleet_tasks
+        view = await fleet_tasks(source, self._boinc_table())
+        return list(view.tasks)
+
+    async def boinc_control(self, source: Any, node: str, op: str, project_url: str,
+                            name: str) -> None:
+        from console.jobs.boinc import fleet_control
+        await fleet_control(source, node, op, project_url, name, self._boinc_table())
+
+    def _boinc_table(self) -> Any:
+        return self.config.jobs.boinc if self.config is not None else {}
+
+    async def close(self) -> None:
+        """Stop this process's scheduler and background requests; close the view."""
+        if self._stop is not None:
+            self._stop.set()
+        for task in list(self._bg):
+            task.cancel()
+        await asyncio.gather(*self._bg, return_exceptions=True)
+        view, self._view = self._view, None
+        if view is not None:
+            await view.close()

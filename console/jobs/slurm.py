@@ -14,17 +14,17 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass
-from typing import Awaitable, Callable, Mapping, Sequence
+from typing import Awaitable, Callable, Sequence
 
 import asyncssh
 
 from collectors.model import NodeTarget
 from collectors.transport import TransportError, channel_slot, connect as transport_connect
+from console.config import JobsConfig
 from console.jobs import slurm_parse as sp
 from console.jobs.model import JobSpec
 from console.jobs.spec import format_dependency, format_hostlist, format_indices, format_time
 
-BACKENDS = ("builtin", "slurm")
 TIMEOUT = 30.0
 # Slurm refuses suspend/resume to ordinary users; say what it needs instead of only "denied"
 OPERATOR_HINT = ("scontrol {action} needs root or SlurmUser on the controller: log in there as "
@@ -46,29 +46,16 @@ class SlurmOptions:
     squeue_json: bool = True
 
 
-def backend_name(jobs: Mapping) -> str:
-    backend = jobs.get("backend", "builtin")
-    if backend not in BACKENDS:
-        raise SlurmConfigError(f"[jobs] backend: expected one of {', '.join(BACKENDS)}, "
-                               f"got {backend!r}")
-    return backend
-
-
-def slurm_options(jobs: Mapping, node_names: Sequence[str]) -> SlurmOptions:
-    """[jobs] of a backend = "slurm" config, checked: the controller must be a known node."""
-    controller = jobs.get("controller")
-    if not isinstance(controller, str) or not controller:
+def slurm_options(jobs: JobsConfig, node_names: Sequence[str]) -> SlurmOptions:
+    """[jobs] of a backend = "slurm" config (types checked at load): the controller must be a
+    known node."""
+    controller = jobs.controller
+    if not controller:
         raise SlurmConfigError('[jobs] controller: expected the name of the node that runs the '
                                'Slurm client commands (backend = "slurm")')
     if node_names and controller not in node_names:
         raise SlurmConfigError(f"[jobs] controller: no node named {controller!r}")
-    conf = jobs.get("slurm_conf")
-    if conf is not None and (not isinstance(conf, str) or not conf):
-        raise SlurmConfigError(f"[jobs] slurm_conf: expected a path string, got {conf!r}")
-    use_json = jobs.get("squeue_json", True)
-    if not isinstance(use_json, bool):
-        raise SlurmConfigError(f"[jobs] squeue_json: expected true or false, got {use_json!r}")
-    return SlurmOptions(controller, conf, use_json)
+    return SlurmOptions(controller, jobs.slurm_conf, jobs.squeue_json)
 
 
 def spec_flags(spec: JobSpec) -> list[str]:

@@ -7,13 +7,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sys
 
-from console.jobs.cli import COLUMNS, _fail, _print_table
 from console.jobs.directives import OPTIONS
 from console.jobs.model import State
 from console.jobs.slurm import SlurmBackend, SlurmConfigError, SlurmError
+from console.jobs.queue_view import QUEUE_COLUMNS
 from console.jobs.slurm_parse import ParseError
+from console.tables import error as _fail, print_facts, print_table
 
 
 def _run(cmd: str, config, work) -> int:
@@ -100,8 +100,8 @@ def cmd_queue(args: argparse.Namespace, config) -> int:
             print(json.dumps({"backend": "slurm", "controller": backend.name, "jobs": rows},
                              indent=1))
         else:
-            _print_table([[h for h, _ in COLUMNS]] + [[str(r[k]) for _, k in COLUMNS]
-                                                      for r in rows])
+            print_table([[h for h, _ in QUEUE_COLUMNS]] + [[r[k] for _, k in QUEUE_COLUMNS]
+                                                          for r in rows], right=(0, 4))
         return 0
     return _run("queue", config, work)
 
@@ -122,7 +122,7 @@ def _sinfo(args: argparse.Namespace, config) -> int:
         if args.json:
             print(json.dumps([dict(zip(head, r)) for r in rows], indent=1))
         else:
-            _print_table([head] + rows)
+            print_table([head] + rows)
         return 0
     return _run("queue", config, work)
 
@@ -136,8 +136,7 @@ def cmd_job(args: argparse.Namespace, config) -> int:
         for i, record in enumerate(records):
             if i:
                 print()
-            for key, value in record.items():
-                print(f"{key:>18}: {value}")
+            print_facts(record.items(), width=18)
         return 0
     return _run("job", config, work)
 
@@ -148,7 +147,7 @@ def cmd_request(args: argparse.Namespace, config) -> int:
     async def work(backend: SlurmBackend) -> int:
         errors = await getattr(backend, want)(args.ids)
         for line in errors:
-            print(f"roost {want}: error: {line}", file=sys.stderr)
+            _fail(want, line)
         return 1 if errors else 0
     return _run(want, config, work)
 

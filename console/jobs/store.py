@@ -66,9 +66,15 @@ class Store:
     def close(self) -> None:
         self.db.close()
 
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     def queue_id(self) -> str:
         """A random name for this queue, made once: it names the task directories on nodes."""
-        with self._tx():
+        with self.transaction():
             row = self.db.execute("SELECT value FROM meta WHERE key='queue_id'").fetchone()
             if row:
                 return row[0]
@@ -78,14 +84,15 @@ class Store:
 
     # --- writes ---------------------------------------------------------------------------
 
-    def _tx(self):
+    def transaction(self):
+        """BEGIN IMMEDIATE ... COMMIT around several writes (the scheduler's batched starts)."""
         return _Tx(self.db)
 
     def submit(self, spec: JobSpec, now: float | None = None) -> int:
         """Insert the job and all its tasks in one transaction; returns the job id."""
         now = time.time() if now is None else now
         indices = spec.array if spec.array is not None else (None,)
-        with self._tx():
+        with self.transaction():
             row = self.db.execute("SELECT value FROM meta WHERE key='next_id'").fetchone()
             job_id = row[0] if row else FIRST_JOB_ID
             self.db.execute("INSERT INTO jobs VALUES (?,?,?,?,?,?,?)",
@@ -134,7 +141,7 @@ class Store:
         return cur.rowcount == 1
 
     def finish_many(self, done: Iterable[tuple[Task, State, int | None]], now: float) -> int:
-        with self._tx():
+        with self.transaction():
             return sum(self.finish(t, s, c, now) for t, s, c in done)
 
     def requeue(self, task: Task, reason: str) -> bool:
@@ -203,7 +210,7 @@ class Store:
         if indices is not None:
             where += f" AND idx IN ({','.join('?' * len(indices))})"
             args += list(indices)
-        with self._tx():
+        with self.transaction():
             n = 0
             if want == "cancel":
                 n += self.db.execute(
@@ -286,10 +293,63 @@ class Store:
             args.append(index)
         return {State(s): n for s, n in self.db.execute(sql + " GROUP BY state", args)}
 
+    def ntasks(self, job_id: int) -> int:
+        return self.db.execute("SELECT ntasks FROM jobs WHERE id=?", (job_id,)).fetchone()[0]
+
+    def array_task(self, task_job_id: int) -> tuple[int, int] | None:
+        """(job id, index) of the array task whose own SLURM_JOB_ID is task_job_id."""
+        return self.db.execute(
+            "SELECT t.job_id, t.idx FROM jobs j JOIN tasks t ON t.job_id = j.id "
+            "WHERE j.id < ? AND j.id + j.ntasks > ? AND t.pos = ? - j.id",
+            (task_job_id, task_job_id, task_job_id)).fetchone()
+
+    # --- the queue view's aggregates (a few queries, whatever the array sizes) -------------
+
+    def shown_job_ids(self, recent: int) -> list[int]:
+        """Every job with a live task and the `recent` newest, newest first."""
+        live = {r[0] for r in self.db.execute(
+            "SELECT DISTINCT job_id FROM tasks WHERE state IN ('PENDING','RUNNING','SUSPENDED')")}
+        last = [r[0] for r in self.db.execute("SELECT id FROM jobs ORDER BY id DESC LIMIT ?",
+                                              (recent,))]
+        return sorted(live.union(last), reverse=True)
+
+    def job_heads(self, ids: Sequence[int]) -> dict[int, tuple]:
+        """job id -> (name, user, ntasks, reason)."""
+        return {r[0]: r[1:] for r in self.db.execute(
+            f"SELECT id, name, user, ntasks, reason FROM jobs WHERE id IN ({_marks(ids)})", ids)}
+
+    def job_state_counts(self, ids: Sequence[int]) -> tuple[dict, dict]:
+        """({job id: {state: n}}, {job id: highest exit code})."""
+        counts: dict[int, dict[str, int]] = {}
+        codes: dict[int, int | None] = {}
+        for job_id, state, n, code in self.db.execute(
+                f"SELECT job_id, state, count(*), max(exit_code) FROM tasks WHERE job_id IN "
+                f"({_marks(ids)}) GROUP BY job_id, state", ids):
+            counts.setdefault(job_id, {})[state] = n
+            if code is not None:
+                codes[job_id] = max(code, codes.get(job_id) or 0)
+        return counts, codes
+
+    def first_pending(self, ids: Sequence[int]) -> dict[int, tuple[str | None, int]]:
+        """job id -> (reason, attempt) of its first pending task."""
+        return {r[0]: (r[1], r[2]) for r in self.db.execute(
+            f"SELECT job_id, reason, attempt, min(pos) FROM tasks WHERE state='PENDING' "
+            f"AND job_id IN ({_marks(ids)}) GROUP BY job_id", ids)}
+
+    def spans(self, ids: Sequence[int]) -> dict[int, float]:
+        """job id -> last end - first start of its started tasks."""
+        return dict(self.db.execute(
+            f"SELECT job_id, max(end) - min(start) FROM tasks WHERE job_id IN ({_marks(ids)}) "
+            "AND start IS NOT NULL GROUP BY job_id", ids))
+
     def wants(self) -> list[Task]:
         return [_task(r) for r in self.db.execute(
             f"SELECT {_TASK_COLS} FROM tasks WHERE want IS NOT NULL "
             "AND state IN ('RUNNING','SUSPENDED')")]
+
+
+def _marks(ids: Sequence[int]) -> str:
+    return ",".join("?" * len(ids))
 
 
 class _Tx:

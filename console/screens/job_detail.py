@@ -1,9 +1,9 @@
 """`enter`/`l` on a job: its details and the end of a task's output, followed live.
 
-Details come from console.jobs.cli.job_details (what `roost job ID` prints); the output is read
-from the end of the file by console.jobs.board.Tail in a thread worker, so a 10 MB output (or
-one 10 MB line) costs one bounded read per look; the text is shown escaped (OutputTail).
-With a SlurmBoard the details are `scontrol show job` (an async worker); Slurm's output file is
+Details come from the Jobs screen's view (QueueView: what `roost job ID` prints; SlurmView:
+`scontrol show job`) in an async worker; the output is read from the end of the file by
+console.jobs.queue_view.Tail in a thread worker, so a 10 MB output (or one 10 MB line) costs one
+bounded read per look; the text is shown escaped (OutputTail). On Slurm the output file is
 followed when this host can read its path (a shared directory), else the screen says where on
 the cluster it lives.
 """
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
 
 from rich.text import Text
 from textual import work
@@ -20,7 +19,7 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import Footer, Static
 
-from console.jobs.board import Tail
+from console.jobs.queue_view import JobsView, Tail
 from console.screens.base import View
 from console.widgets.cells import safe_line
 from console.widgets.output_tail import OutputTail
@@ -53,11 +52,10 @@ class JobDetailScreen(View):
     POLL_EVERY = 1.0
     FOLLOW_EVERY = 1.0     # DB and file reads about once a second (house style)
 
-    def __init__(self, jobs_db: str | None, job_id: int, follow: bool = False,
-                 board: Any = None) -> None:
+    def __init__(self, view: JobsView, job_id: int, follow: bool = False) -> None:
+        """view: the Jobs screen's QueueView or SlurmView."""
         super().__init__()
-        self.jobs_db, self.job_id, self.following = jobs_db, job_id, follow
-        self.board = board        # a SlurmBoard when [jobs] backend = "slurm"
+        self.view, self.job_id, self.following = view, job_id, follow
         self.info: dict | None = None
         self.task_pos: int | None = None     # which task's output; None: the first running
         self.tail: Tail | None = None
@@ -70,8 +68,7 @@ class JobDetailScreen(View):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.set_interval(self.POLL_EVERY if self.board is None else self.board.EVERY,
-                          self.poll)
+        self.set_interval(max(self.POLL_EVERY, self.view.EVERY), self.poll)
         self.set_interval(self.FOLLOW_EVERY, self.poll_tail)
         self.poll()
 
@@ -79,25 +76,12 @@ class JobDetailScreen(View):
     def poll(self) -> None:
         if not self._busy["details"]:
             self._busy["details"] = True
-            self.read_details() if self.board is None else self.read_slurm()
+            self.read_details()
 
     @work(group="job-details", exit_on_error=False)
-    async def read_slurm(self) -> None:
+    async def read_details(self) -> None:
         try:
-            self.post_message(Details(await self.board.details(self.job_id)))
-        except Exception as exc:
-            self.post_message(Details(None, f"{type(exc).__name__}: {exc}"))
-
-    @work(thread=True, group="job-details", exit_on_error=False)
-    def read_details(self) -> None:
-        from console.jobs.cli import job_details
-        from console.jobs.store import Store
-        try:
-            store = Store(self.jobs_db)
-            try:
-                self.post_message(Details(job_details(store, self.job_id)))
-            finally:
-                store.close()
+            self.post_message(Details(await self.view.details(self.job_id)))
         except Exception as exc:
             self.post_message(Details(None, f"{type(exc).__name__}: {exc}"))
 
@@ -160,9 +144,9 @@ class JobDetailScreen(View):
         t = Text(f"output of {task.get('task', self.job_id)} ", style="bold")
         t.append(safe_line(self.tail.path if self.tail else ""))
         t.append("  following (l: stop)" if self.following else "  not following (l: follow)")
-        if not exists and self.board is not None:
+        if not exists and self.view.remote_outputs:
             t.append(f"\n  not readable from this host: the output lives on the cluster "
-                     f"({safe_line(self.board.controller)} or the job's node); it shows here "
+                     f"({safe_line(self.view.controller)} or the job's node); it shows here "
                      "once the job has started and when the path is shared with this host")
         elif not exists:
             t.append("\n  no output file yet: it appears when the task starts (on a node-local "

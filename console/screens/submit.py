@@ -1,15 +1,13 @@
 """`s`: the submission form, sbatch's main options; every field is checked as it is typed.
 
-The checks are console.jobs.board.check_field (the same parsers `roost submit` uses); the job is
-built and queued by console.jobs.board.submit_form in a thread worker (SQLite off the loop).
-With a SlurmBoard (backend = "slurm") the job goes to sbatch from an async worker instead; the
-working directory is then a path on the cluster (empty: the login directory there).
+The checks and the submission are the Jobs screen's view's (QueueView: the same parsers `roost
+submit` uses, queued off the event loop; SlurmView: sent to sbatch, the working directory then a
+path on the cluster, empty: the login directory there), called from an async worker.
 """
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Any
 
 from rich.text import Text
 from textual import work
@@ -20,9 +18,9 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
-from console.jobs.board import FIELDS, check_field, is_script, submit_form
+from console.jobs.queue_view import FIELDS, JobsView, is_script
 from console.jobs.slurm import SlurmError
-from console.jobs.slurm_board import check_slurm_field
+from console.jobs.spec import SpecError
 from console.widgets.cells import safe_line
 
 
@@ -39,23 +37,23 @@ class SubmitScreen(ModalScreen[int | None]):
         Binding("escape", "cancel", "Cancel", id="submit_cancel"),
     ]
 
-    def __init__(self, jobs_db: str | None, known: list[str], cwd: str | None = None,
-                 board: Any = None) -> None:
+    def __init__(self, view: JobsView, known: list[str], cwd: str | None = None) -> None:
+        """view: the Jobs screen's QueueView or SlurmView."""
         super().__init__()
-        self.jobs_db, self.known, self.board = jobs_db, known, board
+        self.view, self.known = view, known
         self.cwd = cwd or os.getcwd()
         self.errors: dict[str, str] = {}
         self.sending = False
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="submit-box"):
-            where = f" to Slurm on {self.board.controller}" if self.board is not None else ""
+            where = f" to {self.view.where}" if self.view.where else ""
             yield Static(Text(f"Submit a job{where} (enter or ctrl+s: submit, escape: cancel)",
                               style="bold"))
             for name, (_dest, label) in FIELDS.items():
                 with Horizontal(classes="field"):
                     yield Label(label)
-                    here = self.cwd if name == "workdir" and self.board is None else ""
+                    here = self.cwd if name == "workdir" and self.view.prefill_workdir else ""
                     yield Input(value=here, id=f"f-{name}",
                                 placeholder="1" if name == "cpus" else "")
                 yield Static(id=f"e-{name}", classes="field-error")
@@ -75,8 +73,7 @@ class SubmitScreen(ModalScreen[int | None]):
             self.check(name, event.value, typing=True)
 
     def check(self, name: str, value: str, typing: bool = False) -> str | None:
-        checks = check_field if self.board is None else check_slurm_field
-        problem = checks(name, value, self.known)
+        problem = self.view.check_field(name, value, self.known)
         if name == "command" and typing and not value.strip():
             problem = None          # not an error while the form is fresh
         if name == "command" and value.strip() and not problem:
@@ -108,25 +105,13 @@ class SubmitScreen(ModalScreen[int | None]):
         if not self.sending:
             self.sending = True
             self.say("submitting …")
-            (self.send if self.board is None else self.send_slurm)(self.values())
-
-    @work(thread=True, group="submit", exit_on_error=False)
-    def send(self, values: dict[str, str]) -> None:
-        try:
-            job_id, warnings = submit_form(self.jobs_db, values, self.known, self.cwd)
-        except Exception as exc:   # SpecError is one line already; others get their type
-            from console.jobs.spec import SpecError
-            text = str(exc) if isinstance(exc, SpecError) else f"{type(exc).__name__}: {exc}"
-            self.post_message(Submitted(None, text))
-            return
-        self.post_message(Submitted(job_id, warnings=warnings))
+            self.send(self.values())
 
     @work(group="submit", exit_on_error=False)
-    async def send_slurm(self, values: dict[str, str]) -> None:
-        from console.jobs.spec import SpecError
+    async def send(self, values: dict[str, str]) -> None:
         try:
-            job_id, warnings = await self.board.submit(values, self.cwd)
-        except (SpecError, SlurmError) as exc:    # one line already, Slurm's own words
+            job_id, warnings = await self.view.submit(values, self.known, self.cwd)
+        except (SpecError, SlurmError) as exc:    # one line already (Slurm's own words)
             self.post_message(Submitted(None, str(exc)))
             return
         except Exception as exc:

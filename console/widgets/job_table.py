@@ -1,7 +1,7 @@
-"""The job board: one row per job (an array is one row with its progress), squeue's columns.
+"""The job queue table: one row per job (an array is one row with its progress), squeue's columns.
 
 Job names come from users and scripts: every cell is a rich Text of control-free text, never
-markup. Rows are rebuilt only when the board changed (one batched update per poll).
+markup. Rows are rebuilt only when the queue changed (one batched update per poll).
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import DataTable
 
-from console.jobs.board import JobLine
+from console.jobs.queue_view import JobLine
 from console.widgets.cells import safe_line
 
 STATE_ROLE = {"RUNNING": "roost-ok", "SUSPENDED": "roost-warn", "PENDING": "dim",

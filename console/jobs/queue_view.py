@@ -1,5 +1,7 @@
-"""What the console's Jobs screen shows and does, UI-free: queue lines, the submit form's checks,
-and a bounded tail of an output file.
+"""The built-in queue as the console's Jobs screens see it, UI-free: queue lines (JobLine), the
+submit form's checks, a bounded tail of an output file, and QueueView, the async face the
+screens call (SQLite in a worker thread, never on the event loop). console.jobs.slurm_view is
+the same face over Slurm.
 
 Lines are one per job (an array is one line with its progress); reads are a few aggregate
 queries, so a 10,000-task array costs no more than a plain job. Output is followed from the end
@@ -8,17 +10,18 @@ of the file only: a 10 MB file (or a 10 MB line) reads at most TAIL_BYTES per lo
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import time
 from dataclasses import dataclass
-from types import SimpleNamespace
-from typing import Callable, Iterable, Mapping
+from typing import Callable, Iterable, Mapping, Protocol
 
 from console.jobs.model import JobSpec, State
 from console.jobs.spec import (
     SpecError, format_hostlist, format_time, parse_array, parse_dependency, parse_hostlist,
     parse_mem, parse_time)
 from console.jobs.store import Store
+from console.jobs.submission import check_spec, job_details
 
 RECENT = 200          # finished jobs kept on the board besides every live one
 TAIL_BYTES = 64 << 10
@@ -48,6 +51,9 @@ class JobLine:
         return self.state in ("PENDING", "RUNNING", "SUSPENDED")
 
 
+# squeue's columns: (header, key of a queue row); `roost queue` prints them for either backend
+QUEUE_COLUMNS = [("JOBID", "job_id"), ("NAME", "name"), ("ST", "st"), ("TIME", "time"),
+                 ("NODES", "nodes"), ("NODELIST(REASON)", "nodelist")]
 _ORDER = ("RUNNING", "SUSPENDED", "PENDING", "NODE_FAIL", "TIMEOUT", "FAILED", "CANCELLED",
           "COMPLETED")
 
@@ -55,52 +61,34 @@ _ORDER = ("RUNNING", "SUSPENDED", "PENDING", "NODE_FAIL", "TIMEOUT", "FAILED", "
 def job_lines(store: Store, now: float | None = None, recent: int = RECENT) -> list[JobLine]:
     """Every live job and the most recent finished ones, newest first."""
     now = time.time() if now is None else now
-    db = store.db
-    live = {r[0] for r in db.execute(
-        "SELECT DISTINCT job_id FROM tasks WHERE state IN ('PENDING','RUNNING','SUSPENDED')")}
-    last = [r[0] for r in db.execute("SELECT id FROM jobs ORDER BY id DESC LIMIT ?", (recent,))]
-    ids = sorted(live.union(last), reverse=True)
+    ids = store.shown_job_ids(recent)
     if not ids:
         return []
-    marks = ",".join("?" * len(ids))
-    jobs = {r[0]: r[1:] for r in db.execute(
-        f"SELECT id, name, user, ntasks, reason FROM jobs WHERE id IN ({marks})", ids)}
-    counts: dict[int, dict[str, int]] = {}
-    codes: dict[int, int | None] = {}
-    for job_id, state, n, code in db.execute(
-            f"SELECT job_id, state, count(*), max(exit_code) FROM tasks WHERE job_id IN ({marks}) "
-            "GROUP BY job_id, state", ids):
-        counts.setdefault(job_id, {})[state] = n
-        if code is not None:
-            codes[job_id] = max(code, codes.get(job_id) or 0)
-    pending = {r[0]: (r[1], r[2]) for r in db.execute(
-        f"SELECT job_id, reason, attempt, min(pos) FROM tasks WHERE state='PENDING' "
-        f"AND job_id IN ({marks}) GROUP BY job_id", ids)}
+    heads, pending, spans = store.job_heads(ids), store.first_pending(ids), store.spans(ids)
+    counts, codes = store.job_state_counts(ids)
     active: dict[int, list] = {}
     for t in store.active():
         active.setdefault(t.job_id, []).append(t)
-    ends = dict(db.execute(f"SELECT job_id, max(end) - min(start) FROM tasks WHERE job_id IN "
-                           f"({marks}) AND start IS NOT NULL GROUP BY job_id", ids))
-    out = []
-    for job_id in ids:
-        if job_id not in jobs:
-            continue
-        name, user, ntasks, job_reason = jobs[job_id]
-        c = counts.get(job_id, {})
-        state = next((s for s in _ORDER if c.get(s)), "PENDING")
-        run = active.get(job_id, [])
-        elapsed = max((t.elapsed(now) for t in run), default=None)
-        if elapsed is None:
-            elapsed = ends.get(job_id) or 0.0
-        reason = ""
-        if job_id in pending and state == "PENDING":
-            task_reason, attempt = pending[job_id]
-            reason = (task_reason if attempt else job_reason) or "Priority"
-        done = sum(n for s, n in c.items() if State(s).done)
-        out.append(JobLine(job_id, name or "", user or "", state, done, ntasks or sum(c.values()),
-                           format_hostlist(sorted({t.node for t in run if t.node})),
-                           format_time(elapsed), reason, codes.get(job_id)))
-    return out
+    return [_line(job_id, heads[job_id], counts.get(job_id, {}), codes.get(job_id),
+                  active.get(job_id, []), pending.get(job_id), spans.get(job_id), now)
+            for job_id in ids if job_id in heads]
+
+
+def _line(job_id: int, head: tuple, counts: Mapping[str, int], code: int | None, run: list,
+          pending: tuple | None, span: float | None, now: float) -> JobLine:
+    name, user, ntasks, job_reason = head
+    state = next((s for s in _ORDER if counts.get(s)), "PENDING")
+    elapsed = max((t.elapsed(now) for t in run), default=None)
+    if elapsed is None:
+        elapsed = span or 0.0
+    reason = ""
+    if pending is not None and state == "PENDING":
+        task_reason, attempt = pending
+        reason = (task_reason if attempt else job_reason) or "Priority"
+    done = sum(n for s, n in counts.items() if State(s).done)
+    return JobLine(job_id, name or "", user or "", state, done, ntasks or sum(counts.values()),
+                   format_hostlist(sorted({t.node for t in run if t.node})),
+                   format_time(elapsed), reason, code)
 
 
 # ---- the submit form -------------------------------------------------------------------------
@@ -168,7 +156,6 @@ def is_script(command: str, cwd: str | None = None) -> bool:
 def form_spec(values: Mapping[str, str], known: Iterable[str], store: Store,
               cwd: str | None = None) -> JobSpec:
     """The form's job, built the way `roost submit` builds it (SpecError: one line)."""
-    from console.jobs.cli import _check_spec
     from console.jobs.directives import build_spec, spec_from_args, wrap_script
     known, here = tuple(known), cwd or os.getcwd()
     for name in FIELDS:
@@ -187,27 +174,15 @@ def form_spec(values: Mapping[str, str], known: Iterable[str], store: Store,
         spec = build_spec(args, probe.script, path, submit_dir=here)
     else:
         spec = build_spec(args, wrap_script(command), "--wrap", submit_dir=here)
-    return _check_spec(spec, SimpleNamespace(names=known), store)
+    return check_spec(spec, known, store)
 
 
 def submit_form(db_path: str, values: Mapping[str, str], known: Iterable[str],
                 cwd: str | None = None) -> tuple[int, list[str]]:
     """Validate and queue; returns (job id, warnings)."""
-    store = Store(db_path)
-    try:
+    with Store(db_path) as store:
         spec = form_spec(values, known, store, cwd)
         return store.submit(spec), list(spec.warnings)
-    finally:
-        store.close()
-
-
-def request(db_path: str, job_id: int, want: str) -> int:
-    """cancel | suspend | resume a whole job (as `roost cancel ID`); tasks affected."""
-    store = Store(db_path)
-    try:
-        return store.request(job_id, None, want)
-    finally:
-        store.close()
 
 
 # ---- following output ------------------------------------------------------------------------
@@ -271,3 +246,80 @@ class Tail:
         if len(text) <= self.max_line:
             return text
         return text[:self.max_line] + f" … ({len(text) - self.max_line} more characters)"
+
+
+# ---- the screens' face -----------------------------------------------------------------------
+
+class JobsView(Protocol):
+    """What the Jobs screens call: QueueView here, console.jobs.slurm_view.SlurmView on Slurm."""
+    EVERY: float            # seconds between reads
+    remote_outputs: bool    # output files live on the cluster, not on this host
+    prefill_workdir: bool   # the form's working directory is a path on this host
+    where: str              # "" for this host's queue, else e.g. "Slurm on ctl"
+
+    def check_field(self, name: str, value: str, known: Iterable[str] = ()) -> str | None: ...
+
+    async def read(self) -> tuple[list[JobLine], str]: ...
+
+    async def submit(self, values: Mapping[str, str], known: Iterable[str],
+                     cwd: str | None = None) -> tuple[int, list[str]]: ...
+
+    async def act(self, job_id: int, want: str) -> tuple[str, str]: ...
+
+    async def details(self, job_id: int) -> dict | None: ...
+
+    async def close(self) -> None: ...
+
+
+class QueueView:
+    """The Jobs screens' calls on the built-in queue; console.jobs.slurm_view.SlurmView has the
+    same methods. Each call opens the database in a worker thread and closes it again."""
+    EVERY = 1.0             # seconds between reads
+    remote_outputs = False  # outputs are files on this host
+    prefill_workdir = True  # the form's working directory is a path here
+    where = ""              # the Slurm view says "Slurm on CTL"
+
+    def __init__(self, db_path: str | os.PathLike, note: Callable[[], str],
+                 after_request: Callable[[], None] = lambda: None) -> None:
+        """note() says who schedules (status line); after_request() runs after a request was
+        recorded (the service acts on it when nobody schedules)."""
+        self.db_path, self.note, self.after_request = str(db_path), note, after_request
+
+    def check_field(self, name: str, value: str, known: Iterable[str] = ()) -> str | None:
+        return check_field(name, value, known)
+
+    async def read(self) -> tuple[list[JobLine], str]:
+        """(the queue's lines, who schedules it)."""
+        return await asyncio.to_thread(self._read)
+
+    def _read(self) -> tuple[list[JobLine], str]:
+        with Store(self.db_path) as store:
+            return job_lines(store), self.note()
+
+    async def submit(self, values: Mapping[str, str], known: Iterable[str],
+                     cwd: str | None = None) -> tuple[int, list[str]]:
+        """Validate and queue the form's job: (job id, warnings); SpecError: one line."""
+        return await asyncio.to_thread(submit_form, self.db_path, values, list(known), cwd)
+
+    async def act(self, job_id: int, want: str) -> tuple[str, str]:
+        """cancel | suspend | resume a whole job: (one-line notice, severity)."""
+        n = await asyncio.to_thread(self._request, job_id, want)
+        if n == 0:
+            return f"{want} {job_id}: nothing to {want}", "warning"
+        self.after_request()
+        return f"{want} requested for job {job_id} ({n} tasks)", "information"
+
+    def _request(self, job_id: int, want: str) -> int:
+        with Store(self.db_path) as store:
+            return store.request(job_id, None, want)
+
+    async def details(self, job_id: int) -> dict | None:
+        """What `roost job ID` shows; None: no such job."""
+        return await asyncio.to_thread(self._details, job_id)
+
+    def _details(self, job_id: int) -> dict | None:
+        with Store(self.db_path) as store:
+            return job_details(store, job_id)
+
+    async def close(self) -> None:
+        return None

@@ -1,4 +1,4 @@
-"""The Jobs screen on Slurm, UI-free: squeue rows folded into the board's JobLine (one line per
+"""The Jobs screens on Slurm, UI-free: squeue rows folded into the queue view's JobLine (one line per
 job, an array with its progress), the form's job sent with sbatch, cancel/suspend/resume as
 one-line notices, and `scontrol show job` as the details the job screen shows.
 
@@ -16,9 +16,11 @@ import dataclasses
 import os
 import threading
 from collections import Counter
-from typing import Any, Awaitable, Iterable, Mapping, TypeVar
+from typing import Awaitable, Iterable, Mapping, TypeVar
 
-from console.jobs.board import FIELDS, RECENT, JobLine, check_field, is_script
+from console.config import Config
+
+from console.jobs.queue_view import FIELDS, RECENT, JobLine, check_field, is_script
 from console.jobs.model import JobSpec, State
 from console.jobs.slurm import SlurmBackend, SlurmError
 from console.jobs.slurm_parse import JobRow, map_state, ParseError
@@ -30,13 +32,7 @@ ORDER = (State.RUNNING, State.SUSPENDED, State.PENDING, State.NODE_FAIL, State.T
 DONE_WORDS = {"cancel": "cancelled", "suspend": "suspended", "resume": "resumed"}
 
 
-def uses_slurm(config: Any) -> bool:
-    """[jobs] backend = "slurm" in this config."""
-    jobs = getattr(config, "jobs", None) or {}
-    return jobs.get("backend") == "slurm"
-
-
-# ---- squeue rows -> board lines ----------------------------------------------------------
+# ---- squeue rows -> queue lines ----------------------------------------------------------
 
 def seconds(elapsed: str) -> int:
     """squeue's TIME (M:SS, H:MM:SS, D-HH:MM:SS) in seconds; 0 when unreadable."""
@@ -71,7 +67,7 @@ def _nodes(rows: Iterable[JobRow]) -> str:
 
 
 def job_line(rows: list[JobRow]) -> JobLine:
-    """One board line from every squeue row of one job (an array's tasks)."""
+    """One queue line from every squeue row of one job (an array's tasks)."""
     counts: Counter[State] = Counter()
     for r in rows:
         counts[r.state] += task_count(r)
@@ -86,7 +82,7 @@ def job_line(rows: list[JobRow]) -> JobLine:
 
 
 def job_lines_of(rows: Iterable[JobRow], recent: int = RECENT) -> list[JobLine]:
-    """Every live job and the most recent finished ones, newest first (as the built-in board)."""
+    """Every live job and the most recent finished ones, newest first (as the built-in queue view)."""
     by_job: dict[int, list[JobRow]] = {}
     for r in rows:
         by_job.setdefault(r.job, []).append(r)
@@ -151,7 +147,7 @@ def _task(rec: Mapping[str, str]) -> dict:
 
 
 def details_of(job_id: int, records: list[dict[str, str]], controller: str) -> dict:
-    """What JobDetailScreen shows (the keys of console.jobs.cli.job_details) from scontrol."""
+    """What JobDetailScreen shows (the keys of console.jobs.submission.job_details) from scontrol."""
     first = records[0]
     tasks = [_task(r) for r in records]
     states = Counter(t["state"] for t in tasks)
@@ -165,7 +161,7 @@ def details_of(job_id: int, records: list[dict[str, str]], controller: str) -> d
             "tasks": tasks, "cluster": f"Slurm on {controller}"}
 
 
-# ---- the board -----------------------------------------------------------------------------
+# ---- the view ------------------------------------------------------------------------------
 
 T = TypeVar("T")
 
@@ -196,28 +192,39 @@ class LoopThread:
                 loop.close()
 
 
-class SlurmBoard:
-    """The Jobs screen's calls on Slurm: rows, submit, cancel/suspend/resume, details."""
+class SlurmView:
+    """The Jobs screens' calls on Slurm (the same face as queue_view.QueueView): rows, submit,
+    cancel/suspend/resume, details."""
     EVERY = EVERY
+    remote_outputs = True    # output files live on the cluster
+    prefill_workdir = False  # the working directory is a path on the cluster
 
     def __init__(self, backend: SlurmBackend, controller: str) -> None:
         self.backend, self.controller = backend, controller
+        self.where = f"Slurm on {controller}"
         self.worker = LoopThread()
 
     @classmethod
-    def from_config(cls, config: Any) -> "SlurmBoard":
+    def from_config(cls, config: Config) -> "SlurmView":
         backend = SlurmBackend.from_config(config)
         return cls(backend, backend.name)
 
+    def check_field(self, name: str, value: str, known: Iterable[str] = ()) -> str | None:
+        return check_slurm_field(name, value, known)
+
+    async def read(self) -> tuple[list[JobLine], str]:
+        """(the queue's lines, who schedules it)."""
+        return await self.lines(), self.where
+
     async def lines(self) -> list[JobLine]:
-        """Every job squeue knows (finished ones until Slurm's MinJobAge), as board lines."""
+        """Every job squeue knows (finished ones until Slurm's MinJobAge), as queue lines."""
         return await self.worker.run(self._lines())
 
     async def _lines(self) -> list[JobLine]:
         return job_lines_of(await self.backend.queue(all_states=True))
 
-    async def submit(self, values: Mapping[str, str], cwd: str | None = None
-                     ) -> tuple[int, list[str]]:
+    async def submit(self, values: Mapping[str, str], known: Iterable[str] = (),
+                     cwd: str | None = None) -> tuple[int, list[str]]:
         """The form's job through sbatch: (job id, warnings); SpecError/SlurmError: one line."""
         spec = form_job(values, cwd)
         return await self.worker.run(self.backend.submit(spec)), list(spec.warnings)

@@ -1,0 +1,157 @@
+"""The scheduler's side of each node: one Link per node (connection, agent, events feed, what
+it knows of the node), bringing links up and down, NODE_FAIL after node_fail_after seconds, the
+load refresh, and killing tasks given up as NODE_FAIL that still run when a node returns.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Awaitable, Callable
+
+import asyncssh
+
+from collectors.model import NodeTarget
+from collectors.transport import TransportError
+from console.jobs.model import State
+from console.jobs.remote import Agent, AgentError, Events, NodeInfo
+
+log = logging.getLogger("roost.jobs")
+Connect = Callable[[NodeTarget], Awaitable[asyncssh.SSHClientConnection]]
+
+
+@dataclass(slots=True)
+class Link:
+    """The scheduler's view of one node."""
+    target: NodeTarget
+    root: str
+    conn: asyncssh.SSHClientConnection | None = None
+    agent: Agent | None = None
+    events: Events | None = None
+    info: NodeInfo | None = None
+    load1: float = 0.0
+    down_since: float | None = None
+    written: set[int] = field(default_factory=set)       # jobs whose files are on the node
+    shared: dict[str, bool] = field(default_factory=dict)  # output dir -> same file system?
+    connecting: bool = False
+    next_try: float = 0.0
+    sftp: asyncssh.SFTPClient | None = None
+    sftp_slot: asyncio.Semaphore | None = None
+    sftp_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @property
+    def up(self) -> bool:
+        # fully set up: placement runs while a link is still connecting and needs info
+        return self.agent is not None and self.events is not None
+
+
+
+class LinksMixin:
+    """Node health for Scheduler: connect, re-attach on connect, drop, NODE_FAIL, load."""
+
+    async def _bring_up(self, link: Link) -> None:
+        if link.connecting:
+            return
+        link.connecting = True
+        try:
+            await self._connect_link(link)
+        except (TransportError, AgentError, asyncssh.Error, OSError) as exc:
+            log.info("jobs: %s unreachable: %s", link.target.name, exc)
+            self._drop(link)
+        finally:
+            link.connecting = False
+
+    async def _connect_link(self, link: Link) -> None:
+        name = link.target.name
+        link.conn = await self._connect(link.target)
+        agent = Agent(name, link.conn, link.root, link.target.procfs)
+        await agent.start()
+        link.agent = agent
+        mine = [r for r in self._db_active(name)]
+        if not mine:   # nothing of ours runs there: start a fresh events file
+            await agent.call(f'mkdir -p "$HOME/{link.root}" && : > "$HOME/{link.root}/events"')
+        link.info = await agent.setup()
+        link.load1, link.written = link.info.load1, set()
+        link.events = Events(name, link.conn, link.root, self._on_event, self._on_feed_closed)
+        await link.events.start(link.info.events_size)
+        link.down_since, self._dirty = None, True
+        await self._kill_stale(link)
+        await self._reattach(link, mine)
+
+    async def _kill_stale(self, link: Link) -> None:
+        """Tasks given up as NODE_FAIL that still run (the node was cut off, not dead): KILL
+        them, so a requeued task never runs twice at once."""
+        stale = self.store.stale(link.target.name)
+        if not stale:
+            return
+        alive = [s for s in await link.agent.poll([k for k, _ in stale]) if s.kind == "R"]
+        await link.agent.signal([s.value for s in alive], "KILL")
+        if alive:
+            log.warning("jobs: %s is back: killed %d task(s) already given up as NODE_FAIL",
+                        link.target.name, len(alive))
+        self.store.drop_stale(link.target.name, [k for k, _ in stale])
+
+    def _drop(self, link: Link) -> None:
+        for part in (link.events, link.agent):
+            if part is not None:
+                part.close()
+        if link.sftp is not None:
+            link.sftp.exit()
+            link.sftp_slot.release()
+        if link.conn is not None and self._owns:
+            link.conn.close()
+        link.agent = link.events = link.conn = link.sftp = None
+        if link.down_since is None:
+            link.down_since = time.time()
+
+    def _on_feed_closed(self, feed: Events) -> None:
+        node = feed.node
+        link = self.links[node]
+        if link.events is feed:   # not an older feed closing after a reconnect
+            log.info("jobs: %s: connection lost", node)
+            self._drop(link)
+        self._wake.set()
+
+    async def _check_nodes(self, now: float) -> None:
+        for link in self.links.values():
+            if link.up or link.down_since is None:
+                continue
+            if not link.connecting and now >= link.next_try:
+                link.next_try = now + 1.0
+                self._spawn(self._bring_up(link), ("up", link.target.name))
+            if now - link.down_since >= self.options.node_fail_after and not self.options.partial:
+                self._node_failed(link.target.name, now)
+
+    def _node_failed(self, node: str, now: float) -> None:
+        lost = self._db_active(node)
+        for task in lost:
+            self.running.pop((task.job_id, task.pos), None)
+            self.store.add_stale(node, f"{task.job_id}/{task.pos}.{task.attempt}", task.pid)
+            if (self.store.finish(task, State.NODE_FAIL, None, now)
+                    and self._spec(task.job_id).requeue):
+                self.store.requeue(task, "NodeFail")   # a fresh attempt, fresh files
+                self._dirty, self._pending = True, None
+        if lost:
+            log.warning("jobs: %s down: %d task(s) NODE_FAIL", node, len(lost))
+
+    def _refresh_load(self) -> None:
+        for link in self.links.values():
+            if link.up and self.options.use_load:
+                self._spawn(self._load(link), ("load", link.target.name))
+
+    async def _load(self, link: Link) -> None:
+        try:
+            link.load1 = await link.agent.load()
+        except (AgentError, AttributeError):
+            self._drop(link)
+
+
+def fleet_connect(fleet) -> Connect:
+    """Use the console's Fleet connections (one per node, shared with the sampler)."""
+    async def connect(target: NodeTarget) -> asyncssh.SSHClientConnection:
+        conn = fleet.connection(target.name)
+        if conn is None:
+            raise TransportError(target.name, "not connected")
+        return conn
+    return connect

@@ -1,0 +1,74 @@
+"""Client requests and limits for Scheduler: cancel (TERM, then KILL after grace), suspend
+(STOP) and resume (CONT) by process group, and --time limits (TIMEOUT). The reason is recorded
+before the signal, so the end state does not depend on who sees the task end.
+"""
+from __future__ import annotations
+
+import math
+import time
+from typing import TYPE_CHECKING
+
+from console.jobs.remote import AgentError
+
+if TYPE_CHECKING:
+    from console.jobs.links import Link
+    from console.jobs.tracking import Running
+
+
+class SignalsMixin:
+    """Requests (cancel/suspend/resume) and time limits for Scheduler."""
+
+    def _handle_wants(self) -> None:
+        for task in self.store.wants():
+            r = self.running.get((task.job_id, task.pos))
+            link = self.links.get(task.node or "")
+            if r is None or link is None or not link.up or r.task.pid is None:
+                continue    # retried at the next poll (every poll_every seconds)
+            self._spawn(self._act(link, r, task.want), ("act", task.job_id, task.pos))
+
+    async def _act(self, link: Link, r: Running, want: str) -> None:
+        try:
+            if want == "cancel":
+                self._mark_kill(r, "cancel")
+                self.store.clear_want(r.task)
+                await self._term(link, r)
+            elif want == "suspend" and self.store.suspend(r.task, time.time()):
+                await link.agent.signal([r.task.pid], "STOP")
+            elif want == "resume" and self.store.resume(r.task, time.time()):
+                await link.agent.signal([r.task.pid], "CONT")
+            else:
+                self.store.clear_want(r.task)
+        except AgentError:
+            self._drop(link)
+
+    def _mark_kill(self, r: Running, reason: str) -> None:
+        """Record why before signalling: the end state must not depend on who sees it end."""
+        if r.task.kill_reason is None:
+            r.task.kill_reason = reason
+            self.store.set_kill_reason(r.task, reason)
+        r.kill_at = time.time() + self.options.grace
+
+    async def _term(self, link: Link, r: Running) -> None:
+        # CONT after TERM: a stopped task must run to act on TERM.
+        await link.agent.signal([r.task.pid], "TERM")
+        await link.agent.signal([r.task.pid], "CONT")
+
+    async def _signal(self, link: Link, r: Running, sig: str) -> None:
+        try:
+            await (self._term(link, r) if sig == "TERM" else link.agent.signal([r.task.pid], sig))
+        except AgentError:
+            self._drop(link)
+
+    def _enforce(self, now: float) -> None:
+        for r in list(self.running.values()):
+            link = self.links.get(r.task.node)
+            if link is None or not link.up or r.task.pid is None:
+                continue
+            if r.kill_at is not None and now >= r.kill_at:
+                r.kill_at = math.inf            # KILL once; the next poll sees it gone
+                self._spawn(self._signal(link, r, "KILL"))
+                self._last_poll = now - self.options.poll_every + 0.2
+            elif (r.kill_at is None and r.spec.time_limit and r.task.suspended_at is None
+                  and r.task.elapsed(now) > r.spec.time_limit):
+                self._mark_kill(r, "timeout")
+                self._spawn(self._signal(link, r, "TERM"))

@@ -1,0 +1,70 @@
+"""What a submitted job must satisfy before it is queued, and what `roost job ID` reports.
+
+Shared by `roost submit`, the console's form and `roost job`/the job screen, so the CLI and the
+UI refuse the same jobs with the same one line (sbatch's wording where it has one).
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Iterable
+
+from console.jobs.model import JobSpec, State, Task
+from console.jobs.outputs import task_outputs
+from console.jobs.spec import (Dependency, SpecError, format_dependency, format_hostlist,
+                               format_indices, format_time)
+from console.jobs.store import Store
+
+
+def check_spec(spec: JobSpec, known_nodes: Iterable[str], store: Store) -> JobSpec:
+    """Node names must exist; dependencies must name known jobs (an array task's own
+    SLURM_JOB_ID is turned into JOB_INDEX). Returns the spec, possibly with resolved deps."""
+    known = set(known_nodes)
+    for name in spec.nodelist:
+        if known and name not in known:
+            raise SpecError(f"Batch job submission failed: Invalid node name specified ({name})")
+    items = [_resolve(store, dep) for dep in spec.dependencies.items]
+    deps = dataclasses.replace(spec.dependencies, items=tuple(items))
+    return dataclasses.replace(spec, dependencies=deps)
+
+
+def _resolve(store: Store, dep: Dependency) -> Dependency:
+    if store.job(dep.job) is not None:
+        return dep
+    found = store.array_task(dep.job)
+    if found is None or dep.task is not None:
+        raise SpecError(f"Batch job submission failed: Job dependency problem (no job {dep.job})")
+    return dataclasses.replace(dep, job=found[0], task=found[1])
+
+
+def job_details(store: Store, job_id: int, now: float | None = None) -> dict | None:
+    """Everything `roost job ID` shows (and the job screen): facts, then one entry per task."""
+    row = store.job(job_id)
+    if row is None:
+        return None
+    spec, tasks, now = row.spec, store.tasks(job_id), time.time() if now is None else now
+    counts: dict[str, int] = {}
+    for t in tasks:
+        counts[t.state.value] = counts.get(t.state.value, 0) + 1
+    return {
+        "job_id": job_id, "name": row.name, "user": row.user, "submit": row.submit,
+        "states": counts, "reason": row.reason, "cpus_per_task": spec.cpus, "mem_mb": spec.mem_mb,
+        "time_limit": format_time(spec.time_limit), "work_dir": spec.work_dir,
+        "array": format_indices(list(spec.array)) if spec.array else None,
+        "array_limit": spec.array_limit,
+        "dependency": format_dependency(spec.dependencies) or None,
+        "nodelist": format_hostlist(spec.nodelist) or None,
+        "exclude": format_hostlist(spec.exclude) or None, "requeue": spec.requeue,
+        "output": spec.output_pattern(any(t.index is not None for t in tasks)), "error": spec.error,
+        "tasks": [_task_entry(spec, t, now) for t in tasks],
+    }
+
+
+def _task_entry(spec: JobSpec, t: Task, now: float) -> dict:
+    out, err = task_outputs(spec, t, t.node or "%N")
+    paths = {"output": out, **({"error": err} if err else {})}
+    return {"task": t.label, "task_job_id": t.task_job_id, "state": t.state.value,
+            "node": t.node, "exit_code": t.exit_code, "attempt": t.attempt,
+            "elapsed": format_time(t.elapsed(now)),
+            "reason": t.reason if t.state is State.PENDING or t.reason != "Priority" else None,
+            **paths}

@@ -261,8 +261,7 @@ class RoostApp(App):
 
 
 def _jobs_db(config: Any) -> str | None:
-    state_dir = getattr(config, "state_dir", None)
-    return None if state_dir is None else str(jobs_db(state_dir))
+    return None if getattr(config, "state_dir", None) is None else str(jobs_db(config))
 
 
 def run_console(config: Any, source: Source | None, theme: str | None = None,

@@ -215,22 +215,12 @@ def _scheduler(config: Config):
     if config.jobs.uses_slurm:
         return None     # Slurm schedules its own jobs: serve collects only
     async def schedule(fleet, stop) -> None:
-        from console.jobs.service import run_scheduler
-        held = asyncio.create_task(_say_when_held(config.state_dir))
-        try:
-            if not await run_scheduler(config, stop, fleet=fleet):
-                _say("another roost holds the job scheduler; serving metrics only")
-        finally:
-            held.cancel()
+        from console.jobs.service import hold_when_free, queue_dir
+        await hold_when_free(config, stop, fleet=fleet, on_held=lambda: _say(
+            f"job scheduler: held by this process (queue in {queue_dir(config)})"),
+            waiting=lambda: _say("another roost holds the job scheduler; standing by to take "
+                                 "it over when it exits"))
     return schedule
-
-
-async def _say_when_held(state_dir) -> None:
-    """One line once this process holds the scheduler lock (run_scheduler takes it)."""
-    from console.jobs.lock import SchedulerLock
-    while SchedulerLock(state_dir).holder() != os.getpid():
-        await asyncio.sleep(0.1)
-    _say(f"job scheduler: held by this process (queue in {state_dir})")
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -184,6 +184,66 @@ def _note(text: str) -> None:
     print(f"roost: {' '.join(text.split())}", file=sys.stderr, flush=True)
 
 
+HOLD_LIMIT = 200_000    # samples held while the history DB cannot be written (~1 h of 50 nodes)
+RETRY_MAX = 60.0        # seconds between retries at most (1, 2, 4 ... 60)
+
+
+class HeldSink:
+    """A sink that may fail for a while (a full disk, a locked file): samples it could not take
+    are held and written with the next retry, which backs off. Collection, /metrics and the
+    console go on meanwhile; one line when it starts failing, one when it recovers, and what did
+    not fit in HOLD_LIMIT (or was still held at the end) is reported, never silently dropped."""
+
+    def __init__(self, sink: Any, name: str, limit: int = HOLD_LIMIT,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.sink, self.name, self.limit, self.clock = sink, name, limit, clock
+        self.held: list[Sample] = []
+        self.failures, self.next_try, self.dropped = 0, 0.0, 0
+
+    def write(self, samples: list[Sample]) -> None:
+        self.held.extend(samples)
+        if self.held and self.clock() >= self.next_try:
+            self._try()
+        self._trim()
+
+    def _try(self) -> bool:
+        import sqlite3
+        try:
+            self.sink.write(self.held)
+        except (OSError, sqlite3.Error) as exc:
+            self._failed(exc)
+            return False
+        if self.failures:
+            lost = f"; {self.dropped} oldest were dropped (hold limit)" if self.dropped else ""
+            _note(f"{self.name}: writable again: {len(self.held)} held samples stored{lost}")
+        self.held, self.failures, self.next_try = [], 0, 0.0
+        return True
+
+    def _failed(self, exc: Exception) -> None:
+        self.failures += 1
+        delay = min(RETRY_MAX, 2.0 ** (self.failures - 1))
+        self.next_try = self.clock() + delay
+        if self.failures == 1:
+            reason = getattr(exc, "strerror", None) or exc
+            _note(f"{self.name}: cannot store samples ({reason}); holding them, retrying with "
+                  f"backoff up to {RETRY_MAX:g} s; /metrics keeps serving")
+
+    def _trim(self) -> None:
+        over = len(self.held) - self.limit
+        if over > 0:
+            first = not self.dropped
+            del self.held[:over]
+            self.dropped += over
+            if first:   # the total is told again on recovery and at exit
+                _note(f"{self.name}: more than {self.limit} samples held: dropping the oldest")
+
+    def close(self) -> None:
+        if self.held and not self._try():
+            _note(f"{self.name}: {len(self.held) + self.dropped} samples not stored at exit "
+                  "(still failing)")
+        self.sink.close()
+
+
 class Sinks:
     def __init__(self, plan: Plan):
         from collectors.sinks.jsonl import JsonlSink
@@ -193,7 +253,8 @@ class Sinks:
         if plan.jsonl:
             self.items.append(_open(plan.jsonl, lambda: JsonlSink(plan.jsonl)))
         if plan.db:
-            self.items.append(_open(plan.db, lambda: SqliteSink(plan.db, retention=plan.retention)))
+            db = _open(plan.db, lambda: SqliteSink(plan.db, retention=plan.retention))
+            self.items.append(HeldSink(db, f"history DB {plan.db}"))
 
     def write(self, samples: list[Sample]) -> None:
         for sink in list(self.items):

@@ -113,6 +113,7 @@ class Config:
     keymap: Mapping[str, str] = field(default_factory=lambda: EMPTY)
     theme: str | None = None
     jobs: JobsConfig = JobsConfig()
+    cluster: str | None = None     # names the job queue (default: derived from the config path)
     sources: tuple[Path, ...] = ()
     ssh: SshConfig | None = None
     state_dir: Path = field(default_factory=lambda: paths.state_dir())
@@ -356,7 +357,8 @@ def _tables(v):
 
 
 TOP_SCHEMA = {"defaults": _table, "nodes": _tables, "groups": _hostlists, "thresholds": _table,
-              "keymap": _str_table, "theme": _str, "jobs": _table}
+              "keymap": _str_table, "theme": _str, "jobs": _table,
+              "cluster": lambda v: check_name(_str(v), "cluster name")}
 DEFAULTS_SCHEMA = {"user": _user, "port": _port, "interval": _positive, "identity": _paths,
                    "host_keys": _choice("strict", "accept-new"), "known_hosts": _paths,
                    "connect_timeout": _positive}
@@ -544,6 +546,7 @@ class _TomlLoader:
         return replace(base, nodes=tuple(nodes), groups=MappingProxyType(groups), defaults=defaults,
                        thresholds=thresholds, keymap=MappingProxyType(dict(doc.get("keymap", {}))),
                        theme=doc.get("theme"), jobs=self._jobs(doc.get("jobs", {})),
+                       cluster=doc.get("cluster", base.cluster),
                        sources=base.sources + (self.path,))
 
     def _jobs(self, table: Any) -> JobsConfig:

@@ -34,5 +34,26 @@ def accept_new_store(state: Path) -> Path:
 
 
 def ensure_state_dir(state: Path) -> Path:
+    """The state dir, made owner-only (0700) even when an older roost or a shell made it."""
     state.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if state.stat().st_uid == os.getuid() and state.stat().st_mode & 0o077:
+        state.chmod(0o700)
     return state
+
+
+def private_db(path: str | os.PathLike) -> Path:
+    """Create (or tighten) an SQLite file and its -wal/-shm companions as 0600 before SQLite
+    opens them: SQLite gives the companions the database file's mode."""
+    path = Path(path)
+    # Never open (and close) an existing database here: closing any fd of a file drops the
+    # process's SQLite locks on it. Create it exclusively, or tighten it by path.
+    try:
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
+    except FileExistsError:
+        if not os.path.islink(path) and os.stat(path).st_mode & 0o077:
+            os.chmod(path, 0o600)
+    for extra in ("-wal", "-shm", "-journal"):
+        companion = Path(f"{path}{extra}")
+        if companion.exists() and not companion.is_symlink():
+            companion.chmod(0o600)
+    return path

@@ -237,7 +237,7 @@ async def test_form_job_runs_on_lab_nodes_and_output_is_followed(tmp_path, ssh_l
         fleet = Fleet(targets)
         state = FleetState([t.name for t in targets])
         app = RoostApp(state, fleet, targets=targets, config=config,
-                       jobs_db=str(jobs_db(config.state_dir)))
+                       jobs_db=str(jobs_db(config)))
         async with app.run_test(size=SIZE) as pilot:
             await until(pilot, lambda: app.jobs.role == "held", what="scheduler held")
             await open_jobs(pilot)
@@ -307,7 +307,7 @@ async def test_boinc_section_lists_and_controls_fleet_tasks(tmp_path, ssh_lab, b
         targets = config.targets()
         fleet = Fleet(targets)
         app = RoostApp(FleetState([t.name for t in targets]), fleet, targets=targets,
-                       config=config, jobs_db=str(jobs_db(config.state_dir)))
+                       config=config, jobs_db=str(jobs_db(config)))
         async with app.run_test(size=SIZE) as pilot:
             await until(pilot, lambda: all(fleet.connection(n.name) for n in nodes), what="up")
             screen = await open_jobs(pilot)
@@ -341,7 +341,7 @@ async def test_console_is_a_client_when_another_roost_holds_the_scheduler(tmp_pa
     from types import SimpleNamespace
 
     from console.app import RoostApp
-    from console.jobs.lock import SchedulerLock
+    from console.jobs.service import jobs_db, scheduler_lock
     from console.state import FleetState
 
     class Source:          # Fleet-like: connection() makes the console try to schedule
@@ -353,12 +353,12 @@ async def test_console_is_a_client_when_another_roost_holds_the_scheduler(tmp_pa
             return
             yield
 
-    other = SchedulerLock(tmp_path)
+    config = SimpleNamespace(state_dir=tmp_path, jobs=JobsConfig(), targets=lambda: [])
+    other = scheduler_lock(config)
     assert other.acquire()
     try:
-        config = SimpleNamespace(state_dir=tmp_path, jobs=JobsConfig(), targets=lambda: [])
         app = RoostApp(FleetState(["n1"]), Source(), config=config,
-                       jobs_db=str(tmp_path / "jobs.db"))
+                       jobs_db=str(jobs_db(config)))
         async with app.run_test(size=SIZE) as pilot:
             await until(pilot, lambda: app.jobs.role == "client", what="client")
             await until(pilot, lambda: any("another roost holds the job scheduler" in n.message

@@ -51,7 +51,7 @@ def config(controller, slurm, ssh_lab, tmp_path):  # noqa: F811
 def make_app(config) -> RoostApp:
     targets = config.targets()
     return RoostApp(FleetState([t.name for t in targets]), Source(), targets=targets,
-                    config=config, jobs_db=str(jobs_db(config.state_dir)))
+                    config=config, jobs_db=str(jobs_db(config)))
 
 
 def backend(controller, slurm) -> SlurmBackend:  # noqa: F811
@@ -109,7 +109,7 @@ async def test_board_shows_an_sbatch_job_running_then_completed_without_builtin_
         # backend = "slurm": the console never started (or took the lock of) its own scheduler
         assert app.jobs.role is None
         assert not [w for w in app.workers if w.name == "scheduler"]
-        assert not (Path(config.state_dir) / "scheduler.lock").exists()   # lock never taken
+        assert not list(Path(config.state_dir).rglob("scheduler.lock"))   # lock never taken
 
 
 @pytest.mark.peers
@@ -268,7 +268,7 @@ async def test_bad_slurm_table_is_one_status_line_and_no_builtin_scheduler(tmp_p
         status = screen.query_one("#jobs-status")
         await until(pilot, lambda: "no node named 'nope'" in str(status.render()), what="status")
         assert str(status.render()).startswith("Slurm backend: [jobs] controller")
-        assert app.jobs.role is None and not (tmp_path / "scheduler.lock").exists()
+        assert app.jobs.role is None and not list(tmp_path.rglob("scheduler.lock"))
         await pilot.press("s")                      # no form against a queue that is not used
         await pilot.pause()
         assert app.screen is screen

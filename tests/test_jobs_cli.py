@@ -13,7 +13,7 @@ import pytest
 from console.config import load_config
 from console.jobs import cli as jobs_cli
 from console.jobs.model import State
-from console.jobs.service import open_store
+from console.jobs.service import cluster_name, open_store
 
 pytestmark = [pytest.mark.peers]
 
@@ -97,14 +97,17 @@ def test_queue_shows_pending_arrays_compactly_and_cancel(config, capsys):
     job = int(capsys.readouterr().out)
     assert roost(config, "queue") == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split() == ["JOBID", "NAME", "ST", "TIME", "NODES", "NODELIST(REASON)"]
-    assert lines[1].split()[:3] == [f"{job}_[1-10000]", "wrap", "PD"]
+    assert lines[0] == f"CLUSTER: {cluster_name(config)}"          # as squeue -M
+    assert lines[1].split() == ["JOBID", "NAME", "ST", "TIME", "NODES", "NODELIST(REASON)"]
+    assert lines[2].split()[:3] == [f"{job}_[1-10000]", "wrap", "PD"]
+    # nobody schedules this queue: the reason says so, not "Priority" forever
+    assert lines[2].endswith("(no scheduler running — start the console or roost serve)")
     assert roost(config, "cancel", f"{job}_[1-9999]") == 0
     assert roost(config, "queue", "--json") == 0
     rows = json.loads(capsys.readouterr().out)["jobs"]
     assert [r["job_id"] for r in rows] == [f"{job}_[10000]"]
     assert roost(config, "cancel", str(job)) == 0
-    counts = open_store(config.state_dir).state_counts(job)
+    counts = open_store(config).state_counts(job)
     assert counts == {State.CANCELLED: 10000}
 
 
@@ -116,7 +119,7 @@ config = load_config({toml!r}, ssh_config={ssh!r}, state_dir={state!r}, env={{}}
 async def main():
     stop = asyncio.Event()
     holder = asyncio.create_task(run_scheduler(config, stop))
-    store = open_store(config.state_dir)
+    store = open_store(config)
     while not store.tasks({job})[0].pid:
         await asyncio.sleep(0.05)
     stop.set()
@@ -128,7 +131,7 @@ asyncio.run(main())
 def test_cancel_running_without_a_holder(config, capsys, tmp_path):
     assert roost(config, "submit", "--parsable", "-o", "/dev/null", "--wrap", "sleep 60") == 0
     job = int(capsys.readouterr().out)
-    store = open_store(config.state_dir)
+    store = open_store(config)
     # a scheduler in another process starts it, then goes away (tasks stay detached)
     toml = str(config.sources[0])
     code = HOLDER.format(toml=toml, ssh=str(Path(toml).parent / "ssh_config"),
@@ -146,7 +149,7 @@ def test_dependency_on_an_array_tasks_own_job_id(config, capsys):
     assert roost(config, "submit", "--parsable", "-d", f"afterok:{job + 1}", "--wrap",
                  "true") == 0
     dep_job = int(capsys.readouterr().out)
-    deps = open_store(config.state_dir).job(dep_job).spec.dependencies.items
+    deps = open_store(config).job(dep_job).spec.dependencies.items
     assert [(d.job, d.task) for d in deps] == [(job, 6)]
     assert roost(config, "cancel", str(job), str(dep_job)) == 0
     assert roost(config, "cancel", str(job)) == 1

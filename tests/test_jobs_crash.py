@@ -15,6 +15,7 @@ import pytest
 
 from console.jobs.directives import build_spec, parse_submit_argv, wrap_script
 from console.jobs.model import State
+from console.config import load_config
 from console.jobs.service import open_store
 
 pytestmark = [pytest.mark.peers, pytest.mark.slow]
@@ -52,7 +53,7 @@ def test_kill_9_mid_array_then_restart(ssh_lab, tmp_path):
     os.chmod(work, 0o777)
     toml, ssh = write_config(ssh_lab, nodes, tmp_path)
     state = tmp_path / "state"
-    store = open_store(state)
+    store = open_store(load_config(toml, ssh_config=ssh, state_dir=state, env={}))
     log = work / "runs.log"
     cli = parse_submit_argv(["--array", "1-200", "-o", str(work / "%a.out")])
     job = store.submit(build_spec(cli, wrap_script(TASK.format(log=log)), "--wrap",

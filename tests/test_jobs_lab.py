@@ -365,5 +365,6 @@ async def test_export_none_and_missing_output_dir(tmp_path, nodes, shared_dir):
     assert env["A"] == "1" and env["SLURM_JOB_ID"] == str(clean)
     assert env["SLURMD_NODENAME"] == nodes[0].name and env["LSB_JOBINDEX"] == "0"
     assert "ROOST_LAB_NODE" not in env          # the login environment was not passed on
-    task, = store.tasks(lost)
-    assert task.state is State.FAILED and task.reason.startswith("OutputFetchFailed")
+    task, = store.tasks(lost)     # failed at start, as Slurm does: it never ran to lose its work
+    assert task.state is State.FAILED and task.reason.startswith("OutputDirMissing")
+    assert task.pid is None and task.exit_code is None

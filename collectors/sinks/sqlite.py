@@ -3,11 +3,15 @@
 Schema (fast for "metric M of node X since T": one index seek, then a range scan):
     series(id INTEGER PRIMARY KEY, node TEXT, metric TEXT, UNIQUE(node, metric))
     points(series INTEGER, ts REAL, value REAL, PRIMARY KEY(series, ts)) WITHOUT ROWID
+The file (and its -wal/-shm, which SQLite creates with the file's mode) is 0600. A failed write
+(a full disk) rolls back and raises; the caller holds the samples and retries (console.collect).
+
 metric is the Prometheus series string (collectors.sinks.jsonl.flatten), e.g. "node_load1" or
 'node_thermal_zone_temp{type="cpu-thermal",zone="0"}'.
 """
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from pathlib import Path
@@ -32,6 +36,7 @@ class SqliteSink:
     def __init__(self, path: str | Path, retention: float | None = None):
         self.path = Path(path)
         self.retention = retention
+        _private(self.path)
         self._db = sqlite3.connect(str(self.path), isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across app crashes
@@ -42,9 +47,13 @@ class SqliteSink:
     def write(self, samples: Iterable[Sample]) -> int:
         """Store one tick's samples in one transaction; returns the number of points written."""
         flat = [(s, flatten(s)) for s in samples]
-        with self._tx():  # new series rows join the same transaction as their points
-            rows = [(self._series(s.node, m), s.ts, v) for s, f in flat for m, v in f.items()]
-            self._db.executemany("INSERT OR REPLACE INTO points VALUES (?, ?, ?)", rows)
+        try:
+            with self._tx():  # new series rows join the same transaction as their points
+                rows = [(self._series(s.node, m), s.ts, v) for s, f in flat for m, v in f.items()]
+                self._db.executemany("INSERT OR REPLACE INTO points VALUES (?, ?, ?)", rows)
+        except BaseException:
+            self._ids.clear()   # series rows of a rolled-back transaction do not exist
+            raise
         self._maybe_prune()
         return len(rows)
 
@@ -91,5 +100,26 @@ class _Transaction:
         self._db.execute("BEGIN IMMEDIATE")
 
     def __exit__(self, exc_type, exc, tb):
-        self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+        if exc_type is None:
+            self._db.execute("COMMIT")
+        elif self._db.in_transaction:   # SQLite may have rolled back already (SQLITE_FULL)
+            try:
+                self._db.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass                    # the first error is the one to report
         return False
+
+
+def _private(path: Path) -> None:
+    """Create the database 0600 (never through a symlink); tighten an older, wider one."""
+    # Never open (and close) an existing database here: closing any fd of a file drops the
+    # process's SQLite locks on it. Create it exclusively, or tighten it by path.
+    try:
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
+    except FileExistsError:
+        if not os.path.islink(path) and os.stat(path).st_mode & 0o077:
+            os.chmod(path, 0o600)
+    for extra in ("-wal", "-shm"):
+        companion = Path(f"{path}{extra}")
+        if companion.exists() and not companion.is_symlink():
+            companion.chmod(0o600)

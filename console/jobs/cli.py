@@ -10,18 +10,22 @@ import argparse
 import asyncio
 import json
 import re
+import sqlite3
 import sys
 import time
 
 from console.jobs.directives import add_options, spec_from_args
-from console.jobs.lock import SchedulerLock
 from console.jobs.model import State, Task
 from console.jobs.queue_view import QUEUE_COLUMNS
-from console.jobs.service import open_store, run_scheduler, settle_requests
+from console.jobs.service import (cluster_name, open_store, run_scheduler, scheduler_lock,
+                                  settle_requests)
 from console.jobs.spec import SpecError, format_indices, format_time, parse_array
 from console.jobs.store import Store
 from console.jobs.submission import check_spec, job_details
-from console.tables import error as _fail, print_facts, print_table
+from console.tables import clean, error as _fail, print_facts, print_table
+
+
+NO_SCHEDULER = "no scheduler running — start the console or roost serve"
 
 
 def register(subparsers) -> None:
@@ -62,7 +66,11 @@ def _routed(name: str, builtin):
         if config.jobs.uses_slurm:
             from console.jobs.slurm_cli import HANDLERS
             return HANDLERS[name](args, config)
-        return builtin(args, config)
+        try:
+            return builtin(args, config)
+        except (sqlite3.Error, OSError) as exc:   # a full or read-only state file system
+            return _fail(name, f"job queue in {config.state_dir}: "
+                               f"{getattr(exc, 'strerror', None) or exc}")
     handler.builtin = builtin
     return handler
 
@@ -72,7 +80,7 @@ def _routed(name: str, builtin):
 def cmd_submit(args: argparse.Namespace, config) -> int:
     try:
         spec = spec_from_args(args, args.script, args.wrap)
-        spec = check_spec(spec, config.names, open_store(config.state_dir))
+        spec = check_spec(spec, config.names, open_store(config), config.jobs.cores)
     except SpecError as exc:
         return _fail("submit", str(exc))
     for warning in spec.warnings:
@@ -80,7 +88,7 @@ def cmd_submit(args: argparse.Namespace, config) -> int:
     if getattr(args, "partition", None):
         print("roost submit: warning: ignoring --partition (the built-in queue has none)",
               file=sys.stderr)
-    store = open_store(config.state_dir)
+    store = open_store(config)
     job_id = store.submit(spec)
     print(job_id if args.parsable else f"Submitted batch job {job_id}", flush=True)
     if not args.wait:
@@ -155,16 +163,21 @@ def _row(label, row, state: State, elapsed: float, where: str, code) -> dict:
 def cmd_queue(args: argparse.Namespace, config) -> int:
     if getattr(args, "partitions", False) or getattr(args, "slurm_nodes", False):
         return _fail("queue", "--partitions/--nodes need [jobs] backend = \"slurm\"")
-    store = open_store(config.state_dir)
+    store = open_store(config)
     try:
         jobs = [int(j) for j in args.jobs.split(",")] if args.jobs else None
     except ValueError:
         return _fail("queue", f"Invalid job id: {args.jobs}")
     rows = queue_rows(store, jobs, args.all)
+    holder = scheduler_lock(config).holder()
+    if holder is None:      # pending jobs wait for a scheduler, not for priority: say so
+        rows = [{**r, "nodelist": f"({NO_SCHEDULER})"} if r["state"] == "PENDING" else r
+                for r in rows]
     if args.json:
-        holder = SchedulerLock(config.state_dir).holder()
-        print(json.dumps({"scheduler_pid": holder, "jobs": rows}, indent=1))
+        print(json.dumps({"cluster": cluster_name(config), "scheduler_pid": holder,
+                          "jobs": rows}, indent=1))
         return 0
+    print(f"CLUSTER: {clean(cluster_name(config))}")    # as squeue -M prints it
     print_queue(rows)
     return 0
 
@@ -182,9 +195,12 @@ def cmd_job(args: argparse.Namespace, config) -> int:
         job_id = int(args.job_id.split("_", 1)[0])
     except ValueError:
         return _fail("job", f"Invalid job id specified: {args.job_id}")
-    info = job_details(open_store(config.state_dir), job_id)
+    info = job_details(open_store(config), job_id)
     if info is None:
         return _fail("job", f"Invalid job id specified: {job_id}")
+    if scheduler_lock(config).holder() is None:
+        info = _unscheduled(info)
+    info = {"job_id": info["job_id"], "cluster": cluster_name(config), **info}
     if args.json:
         print(json.dumps(info, indent=1))
         return 0
@@ -195,6 +211,14 @@ def cmd_job(args: argparse.Namespace, config) -> int:
              for t in info["tasks"]]
     print_table(rows, right=(0, 4))
     return 0
+
+
+def _unscheduled(info: dict) -> dict:
+    """Nobody schedules: a pending job's reason says that, not Priority."""
+    tasks = [{**t, "reason": NO_SCHEDULER} if t["state"] == "PENDING" else t
+             for t in info["tasks"]]
+    pending = "PENDING" in info["states"]
+    return {**info, "reason": NO_SCHEDULER if pending else info["reason"], "tasks": tasks}
 
 
 # --- cancel / suspend / resume ------------------------------------------------------------
@@ -219,7 +243,7 @@ _NOTHING = {"cancel": "Kill job error on job id {}: Job/step already completing 
 
 
 def cmd_request(args: argparse.Namespace, config) -> int:
-    want, store, status = args.jobs_want, open_store(config.state_dir), 0
+    want, store, status = args.jobs_want, open_store(config), 0
     for text in args.ids:
         try:
             job_id, indices = parse_target(text)
@@ -232,6 +256,6 @@ def cmd_request(args: argparse.Namespace, config) -> int:
             continue
         if store.request(job_id, indices, want) == 0:
             status = _fail(want, _NOTHING[want].format(text))
-    if store.wants() and SchedulerLock(config.state_dir).holder() is None:
+    if store.wants() and scheduler_lock(config).holder() is None:
         asyncio.run(settle_requests(config, store, timeout=30.0))
     return status

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import time
 from typing import TYPE_CHECKING
 
 from console.jobs.deps import dependency_verdict
@@ -108,6 +110,9 @@ class DispatchMixin:
             self._spawn(self._launch(self.links[node], runs))
 
     async def _launch(self, link: Link, runs: list[Running]) -> None:
+        runs = self._outputs_writable(runs)
+        if not runs:
+            return
         try:
             await self._prepare(link, runs)
             lines = [launch_line(link.root, r.task.job_id, f"{r.task.pos}.{r.task.attempt}",
@@ -123,6 +128,22 @@ class DispatchMixin:
                 r.task.pid = pids.get(r.key)
                 self.store.set_pid(r.task, r.task.pid)
         self.stats["launched"] += len(runs)
+
+    def _outputs_writable(self, runs: list[Running]) -> list[Running]:
+        """Like Slurm at start: a task whose output directory is gone fails now, unrun, rather
+        than after its work is done (OutputFetchFailed)."""
+        ok = []
+        for r in runs:
+            missing = [os.path.dirname(p) for p in (r.out, r.err)
+                       if p and p != os.devnull and not os.path.isdir(os.path.dirname(p))]
+            if not missing:
+                ok.append(r)
+                continue
+            self.store.set_reason(r.task, f"OutputDirMissing: {missing[0]}")
+            self.store.finish(r.task, State.FAILED, None, time.time())
+            self.running.pop((r.task.job_id, r.task.pos), None)
+            self._dirty = True
+        return ok
 
     async def _prepare(self, link: Link, runs: list[Running]) -> None:
         """Job files on the node (once per job) and the shared-file-system probe per dir."""

@@ -73,6 +73,7 @@ class LinksMixin:
             await agent.call(f'mkdir -p "$HOME/{link.root}" && : > "$HOME/{link.root}/events"')
         link.info = await agent.setup()
         link.load1, link.written = link.info.load1, set()
+        self.store.record_node(name, link.info.cores, link.info.mem_mb, time.time())
         link.events = Events(name, link.conn, link.root, self._on_event, self._on_feed_closed)
         await link.events.start(link.info.events_size)
         link.down_since, self._dirty = None, True

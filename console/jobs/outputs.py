@@ -7,8 +7,11 @@ SFTP when it ends.
 """
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import secrets
+import stat
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,16 +27,57 @@ if TYPE_CHECKING:
     from console.jobs.tracking import Running
 
 log = logging.getLogger("roost.jobs")
+CHUNK = 1 << 20
 
 
 def task_outputs(spec: JobSpec, task: Task, node: str) -> tuple[str, str | None]:
-    """(stdout path, stderr path or None) of one task on the console's host."""
-    values = PatternValues(task.task_job_id, task.job_id, task.index, spec.name, node,
-                           spec.user)
+    """(stdout path, stderr path or None) of one task on the console's host. What %x %u %N
+    bring in cannot leave the pattern's directory (no "/", no "..")."""
+    values = PatternValues(task.task_job_id, task.job_id, task.index, path_safe(spec.name),
+                           path_safe(node), path_safe(spec.user))
     out = absolute(expand_pattern(spec.output_pattern(task.index is not None), values),
                    spec.work_dir)
     err = absolute(expand_pattern(spec.error, values), spec.work_dir) if spec.error else None
     return out, err
+
+
+def path_safe(value: str) -> str:
+    """A pattern value as one file-name part: "/" and NUL become "_", ".." becomes "__"."""
+    text = value.replace("/", "_").replace("\0", "_").replace("..", "__")
+    return "_" if text in ("", ".") else text
+
+
+def write_private(local: str) -> int:
+    """Open local for writing the way a fetch must: inside its directory (opened by the user's
+    path), never through a symlink or onto a non-regular file (O_NOFOLLOW, O_NONBLOCK against a
+    planted FIFO), created 0666 & ~umask or truncated. Returns the fd."""
+    directory, name = os.path.split(local)
+    dir_fd = os.open(directory or ".", os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK
+                     | os.O_CLOEXEC, 0o666, dir_fd=dir_fd)
+    finally:
+        os.close(dir_fd)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, f"{local}: not a regular file")
+    os.set_blocking(fd, True)
+    os.ftruncate(fd, 0)
+    return fd
+
+
+async def fetch_file(sftp: asyncssh.SFTPClient, remote: str, local: str) -> None:
+    """Copy a node's file to local through write_private (never sftp.get: it follows links)."""
+    fd = write_private(local)
+    try:
+        async with sftp.open(remote, "rb") as src:
+            while True:
+                chunk = await src.read(CHUNK)
+                if not chunk:
+                    break
+                os.write(fd, chunk)
+    finally:
+        os.close(fd)
 
 
 def absolute(path: str, work_dir: str) -> str:
@@ -57,7 +101,7 @@ class OutputsMixin:
                     await self._start_sftp(link)
             for remote, local in pairs:
                 if remote != local:
-                    await link.sftp.get(remote, local)
+                    await fetch_file(link.sftp, remote, local)
             return True
         except (asyncssh.ConnectionLost, asyncssh.DisconnectError, asyncssh.ChannelOpenError,
                 AttributeError, BrokenPipeError, ConnectionError):
@@ -99,9 +143,9 @@ class OutputsMixin:
 
 async def probe_shared(agent: Agent, directory: str) -> bool:
     """Does the node see this console directory (same file, writable)? A random file decides."""
-    probe = Path(directory) / f".roost-probe-{os.getpid()}-{id(agent)}"
-    try:
-        probe.write_text("roost\n")
+    probe = Path(directory) / f".roost-probe-{secrets.token_hex(8)}"
+    try:    # a fresh name, created here (O_EXCL): never written through what was there
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644))
     except OSError:
         return False
     try:

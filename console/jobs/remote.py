@@ -6,6 +6,10 @@ Per connection roost opens two long-lived channels:
   * the events feed: `tail -f` of ~/.roost/jobs/events, one line "JOB KEY RC" appended by each
     task as it ends, so completions arrive without polling.
 
+Job files are private: the agent runs under umask 077 (directories 0700, files 0600) and
+writes a job's script and wrapper with noclobber (O_EXCL: never through a planted symlink);
+tasks create their output files and run with the login umask, as under sbatch.
+
 Each task runs detached: `setsid sh run KEY ... &` in its own session and process group, stdio
 on files, its pid in KEY.pid (written by the agent before it replies) and its exit code in
 KEY.exit (written by the wrapper). Closing the connection or killing the console leaves tasks
@@ -83,6 +87,8 @@ class Agent:
         except (asyncssh.Error, OSError) as exc:
             self._release()
             raise AgentError(f"{self.node}: cannot start the job agent: {exc}") from None
+        # the login umask is kept for the tasks' own files; everything roost writes is private
+        await self.call('ROOST_UMASK=$(umask); export ROOST_UMASK; umask 077')
 
     def _release(self) -> None:
         if self._slot is not None:
@@ -126,6 +132,7 @@ class Agent:
         """Make the jobs directory; read $HOME, cores, memory, load and the events size."""
         lines = await self.call(
             f'mkdir -p "$HOME/{self.root}" && : >> "$HOME/{self.root}/events"\n'
+            f'{_PRIVATE.format(root=self.root)}\n'
             'echo "home $HOME"\n'
             f"echo \"cores $(grep -c '^cpu[0-9]' {q(self.procfs + '/stat')})\"\n"
             f"echo \"mem $(grep '^MemTotal:' {q(self.procfs + '/meminfo')})\"\n"
@@ -143,12 +150,18 @@ class Agent:
         return float(lines[0]) if lines else 0.0
 
     async def write_job(self, job_id: int, script: str, wrapper: str) -> None:
-        """The job's script and task wrapper, once per job per node."""
+        """The job's script and task wrapper, once per job per node: created, never opened
+        through what is there (noclobber is O_EXCL), owner-only (umask 077)."""
         d = f'"$HOME/{self.root}/{job_id}"'
         tag = f"ROOST_{secrets.token_hex(8)}"
         body = script if script.endswith("\n") else script + "\n"
-        await self.call(f"mkdir -p {d} && cat > {d}/script <<'{tag}'\n{body}{tag}\n"
-                        f"cat > {d}/run <<'{tag}'\n{wrapper}{tag}\nchmod 700 {d}/script")
+        lines = await self.call(
+            f"mkdir -p {d} && rm -f {d}/script {d}/run && (set -C\n"
+            f"cat > {d}/script <<'{tag}'\n{body}{tag}\n"
+            f"cat > {d}/run <<'{tag}'\n{wrapper}{tag}\n) && chmod 700 {d}/script"
+            " || echo 'roost-write-failed'")
+        if "roost-write-failed" in lines:
+            raise AgentError(f"{self.node}: cannot write the files of job {job_id}")
 
     async def launch(self, lines: list[str]) -> dict[str, int]:
         """Run launch lines (see launch_line); key -> pid of each started task."""
@@ -182,6 +195,10 @@ class Agent:
         await self.call(f'rm -rf "$HOME/{self.root}/{int(job_id)}"')
 
 
+# The jobs tree was created by older versions with the login umask: make it owner-only.
+_PRIVATE = ('chmod 700 "$HOME/.roost" "$HOME/.roost/jobs" "$HOME/{root}/.." "$HOME/{root}" '
+            '2>/dev/null; '
+            'chmod 600 "$HOME/{root}/events"')
 _KINDS = ("X ", "R ", "G ", "N ")
 # Exit file first; then the process group, or the pid itself (just forked, not yet setsid);
 # then the exit file again (the task may just have ended between the two checks).
@@ -229,17 +246,18 @@ def wrapper_script(root: str, job_id: int, env: dict[str, str], clean_env: bool,
     return f"""\
 d="$HOME/{root}/{job_id}"
 trap 'sig=1' TERM INT HUP
+u="${{ROOST_UMASK:-022}}"; unset ROOST_UMASK; umask 077
 {exports}
 export SLURM_JOB_ID="$3"
 if [ "$2" != - ]; then export SLURM_ARRAY_TASK_ID="$2" LSB_JOBINDEX="$2"
 else export LSB_JOBINDEX=0; fi   # LSF's value outside an array
 rc=0
-if ! true >"$4" 2>/dev/null; then rc=1
-elif [ "$5" != - ] && ! true >"$5" 2>/dev/null; then rc=1
+if ! (umask "$u"; true >"$4") 2>/dev/null; then rc=1
+elif [ "$5" != - ] && ! (umask "$u"; true >"$5") 2>/dev/null; then rc=1
 else
   exec >>"$4"
   if [ "$5" = - ]; then exec 2>&1; else exec 2>>"$5"; fi
-  if cd {q(chdir)} 2>/dev/null; then {run} </dev/null || rc=$?
+  if cd {q(chdir)} 2>/dev/null; then (umask "$u"; exec {run}) </dev/null || rc=$?
   else echo {q("roost: cannot chdir to " + chdir)} >&2; rc=1; fi
 fi
 echo "$rc" > "$d/$1.exit"

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
 
+from console import paths
 from console.config import Config
 from console.jobs.lock import SchedulerLock
 from console.jobs.queue_view import JobsView, QueueView
@@ -23,28 +26,82 @@ from console.jobs.store import Store
 
 HOLDER_EVERY = 10.0     # seconds between lock-holder probes (see JobsService.holder)
 SETTLE_TIMEOUT = 30.0   # seconds a client acts on its own requests before giving up
+STANDBY_EVERY = 1.0     # seconds between a standby's tries to take the scheduler over
 Notice = Callable[[str, str], None]    # (one-line text, severity)
 
 
-def jobs_db(state_dir: Path) -> Path:
-    return Path(state_dir) / "jobs.db"
+def cluster_name(config: Config) -> str:
+    """The cluster a config describes: roost.toml's `cluster = "..."`, else derived from the
+    config file's path (two configs never share a queue by accident), else "default"."""
+    named = getattr(config, "cluster", None)
+    if named:
+        return named
+    sources = getattr(config, "sources", ())
+    if not sources:
+        return "default"
+    path = Path(sources[0]).resolve()
+    digest = hashlib.sha256(str(path).encode()).hexdigest()[:8]
+    return f"{path.stem}-{digest}"
 
 
-def open_store(state_dir: Path) -> Store:
-    Path(state_dir).mkdir(parents=True, exist_ok=True, mode=0o700)
-    return Store(jobs_db(state_dir))
+def queue_dir(config: Config) -> Path:
+    """One queue per cluster: STATE/clusters/NAME holds its jobs.db and scheduler.lock (0700)."""
+    state = paths.ensure_state_dir(Path(config.state_dir))
+    directory = state / "clusters" / cluster_name(config)
+    if not directory.is_dir():
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        (state / "clusters").chmod(0o700)
+        _migrate(state, directory, config)
+    return directory
+
+
+def _migrate(state: Path, directory: Path, config: Config) -> None:
+    """An older roost kept one STATE/jobs.db for every config: it becomes this cluster's queue
+    when every node its jobs used is one of this config's; else it stays where it is."""
+    old = state / "jobs.db"
+    if not old.is_file() or (state / "jobs.db.moved").exists():
+        return
+    with Store(old) as store:
+        used = store.nodes_used()
+    foreign = sorted(used - set(config.names))
+    if foreign:
+        print(f"roost: kept the old queue {old} in place: its jobs ran on nodes this config does "
+              f"not name ({', '.join(foreign[:5])}); cluster {cluster_name(config)} starts empty",
+              file=sys.stderr)
+        (state / "jobs.db.moved").write_text(f"kept; {cluster_name(config)} started empty\n")
+        return
+    for suffix in ("", "-wal", "-shm"):
+        src = Path(f"{old}{suffix}")
+        if src.exists():
+            os.replace(src, directory / f"jobs.db{suffix}")
+    (state / "jobs.db.moved").write_text(f"moved to {directory}\n")
+    print(f"roost: moved the job queue {old} to {directory / 'jobs.db'} (cluster "
+          f"{cluster_name(config)})", file=sys.stderr)
+
+
+def jobs_db(config: Config) -> Path:
+    return queue_dir(config) / "jobs.db"
+
+
+def open_store(config: Config) -> Store:
+    return Store(jobs_db(config))
+
+
+def scheduler_lock(config: Config) -> SchedulerLock:
+    return SchedulerLock(queue_dir(config))
 
 
 async def run_scheduler(config: Config, stop: asyncio.Event, *, until_job: int | None = None,
-                        store: Store | None = None, fleet: Any = None) -> bool:
+                        store: Store | None = None, fleet: Any = None,
+                        on_held: Callable[[], None] = lambda: None) -> bool:
     """Hold the lock and schedule until stop (or until_job ends); False if another holds it.
     With a running collectors.fleet.Fleet, jobs use its connections instead of opening more."""
-    lock = SchedulerLock(config.state_dir)
-    Path(config.state_dir).mkdir(parents=True, exist_ok=True, mode=0o700)
+    lock = scheduler_lock(config)
     if not lock.acquire():
         return False
+    on_held()
     try:
-        store = store or open_store(config.state_dir)
+        store = store or open_store(config)
         targets = [t for t in config.targets() if not t.local]
         connect = {} if fleet is None else {"connect": fleet_connect(fleet),
                                                 "shared_connections": True}
@@ -59,10 +116,29 @@ async def run_scheduler(config: Config, stop: asyncio.Event, *, until_job: int |
         lock.release()
 
 
+async def hold_when_free(config: Config, stop: asyncio.Event, *, fleet: Any = None,
+                         waiting: Callable[[], None] = lambda: None,
+                         on_held: Callable[[], None] = lambda: None) -> None:
+    """Schedule whenever this process can hold the lock, until stop: a standby (a second
+    `roost serve`, a console) takes over within STANDBY_EVERY seconds of the holder's exit
+    (the kernel drops the flock even on kill -9). waiting() is called once, when first refused."""
+    told = False
+    while not stop.is_set():
+        if await run_scheduler(config, stop, fleet=fleet, on_held=on_held):
+            return
+        if not told:
+            waiting()
+            told = True
+        try:
+            await asyncio.wait_for(stop.wait(), STANDBY_EVERY)
+        except asyncio.TimeoutError:
+            pass
+
+
 async def settle_requests(config: Config, store: Store, timeout: float) -> bool:
     """Nobody schedules: act on pending client requests ourselves (signals need the nodes).
     True when no request is left (cancelled tasks have ended)."""
-    lock = SchedulerLock(config.state_dir)
+    lock = scheduler_lock(config)
     if not lock.acquire():
         return False   # a holder appeared: it will act on the requests
     try:
@@ -158,17 +234,23 @@ class JobsService:
                 and callable(getattr(source, "connection", None)))
 
     async def hold_scheduler(self, fleet: Any, notice: Notice) -> None:
-        """Hold the job scheduler on fleet's connections until close(); notice() tells of a
-        holder elsewhere or a scheduler that stopped."""
+        """Hold the job scheduler on fleet's connections until close(), or stand by while
+        another roost holds it and take over when it exits; notice() tells of either."""
         self.role, self._stop = "starting", asyncio.Event()
-        task = asyncio.ensure_future(run_scheduler(self.config, self._stop, fleet=fleet))
-        await asyncio.sleep(0)     # run_scheduler takes the lock (or not) before its first await
-        refused = task.done() and task.exception() is None and task.result() is False
-        self.role = "client" if refused else "held"
-        try:
-            if not await task:
-                notice("another roost holds the job scheduler; this console is its client",
+
+        def waiting() -> None:
+            self.role = "client"
+            notice("another roost holds the job scheduler; this console is its client "
+                   "(and takes over if it exits)", "information")
+
+        def held() -> None:
+            if self.role == "client":
+                notice("the job scheduler's holder exited: this console schedules now",
                        "information")
+            self.role, self._holder = "held", None
+        try:
+            await hold_when_free(self.config, self._stop, fleet=fleet, waiting=waiting,
+                                 on_held=held)
         except Exception as exc:  # the console stays up; the queue waits for another holder
             self.role = "client"
             notice(f"job scheduler stopped: {type(exc).__name__}: {exc}", "error")

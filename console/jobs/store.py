@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from console.jobs.model import REASON_PRIORITY, JobSpec, State, Task
+from console.paths import private_db
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value);
@@ -26,6 +27,7 @@ CREATE TABLE IF NOT EXISTS tasks (
     reason TEXT, suspended REAL DEFAULT 0, suspended_at REAL,
     PRIMARY KEY (job_id, pos)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS stale (node TEXT, key TEXT, pid INTEGER, PRIMARY KEY (node, key));
+CREATE TABLE IF NOT EXISTS nodes (name TEXT PRIMARY KEY, cores INTEGER, mem_mb INTEGER, seen REAL);
 CREATE INDEX IF NOT EXISTS tasks_live ON tasks (state, job_id, pos)
     WHERE state IN ('PENDING', 'RUNNING', 'SUSPENDED');
 """
@@ -55,7 +57,7 @@ def _task(row: Sequence) -> Task:
 
 class Store:
     def __init__(self, path: str | Path):
-        self.path = Path(path)
+        self.path = private_db(path)   # 0600, and so are -wal and -shm
         self.db = sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None,
                                   check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
@@ -186,6 +188,21 @@ class Store:
 
     def drop_stale(self, node: str, keys: list[str]) -> None:
         self.db.executemany("DELETE FROM stale WHERE node=? AND key=?", [(node, k) for k in keys])
+
+    def record_node(self, name: str, cores: int, mem_mb: int | None, now: float) -> None:
+        """A node's size as the scheduler last saw it (submit refuses jobs no node can hold)."""
+        self.db.execute("INSERT OR REPLACE INTO nodes VALUES (?,?,?,?)",
+                        (name, cores, mem_mb, now))
+
+    def nodes_used(self) -> set[str]:
+        """Every node any task of this queue ran on."""
+        return {r[0] for r in self.db.execute("SELECT DISTINCT node FROM tasks WHERE node "
+                                              "IS NOT NULL")}
+
+    def node_sizes(self) -> dict[str, tuple[int, int | None]]:
+        """node -> (cores, memory MB or None) as last seen by a scheduler."""
+        return {r[0]: (r[1], r[2]) for r in self.db.execute(
+            "SELECT name, cores, mem_mb FROM nodes")}
 
     def set_kill_reason(self, task: Task, reason: str) -> None:
         self.db.execute("UPDATE tasks SET kill_reason=? WHERE job_id=? AND pos=?",

@@ -6,26 +6,69 @@ UI refuse the same jobs with the same one line (sbatch's wording where it has on
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
-from typing import Iterable
+from typing import Iterable, Mapping
 
 from console.jobs.model import JobSpec, State, Task
-from console.jobs.outputs import task_outputs
+from console.jobs.outputs import absolute, task_outputs
 from console.jobs.spec import (Dependency, SpecError, format_dependency, format_hostlist,
                                format_indices, format_time)
 from console.jobs.store import Store
 
 
-def check_spec(spec: JobSpec, known_nodes: Iterable[str], store: Store) -> JobSpec:
-    """Node names must exist; dependencies must name known jobs (an array task's own
-    SLURM_JOB_ID is turned into JOB_INDEX). Returns the spec, possibly with resolved deps."""
+NO_NODE = "Batch job submission failed: Requested node configuration is not available"
+
+
+def check_spec(spec: JobSpec, known_nodes: Iterable[str], store: Store,
+               cores: Mapping[str, int] | None = None) -> JobSpec:
+    """Node names must exist; some node must be big enough (cores: [jobs] overrides, else the
+    sizes schedulers recorded); the output directories must exist (a task never runs only to
+    lose its output); dependencies must name known jobs (an array task's own SLURM_JOB_ID is
+    turned into JOB_INDEX). Returns the spec, possibly with resolved deps."""
     known = set(known_nodes)
     for name in spec.nodelist:
         if known and name not in known:
             raise SpecError(f"Batch job submission failed: Invalid node name specified ({name})")
+    _check_fits(spec, known, store, cores or {})
+    for directory in output_dirs(spec):
+        if not os.path.isdir(directory):
+            raise SpecError(f"Batch job submission failed: output directory {directory} does "
+                            "not exist")
     items = [_resolve(store, dep) for dep in spec.dependencies.items]
     deps = dataclasses.replace(spec.dependencies, items=tuple(items))
     return dataclasses.replace(spec, dependencies=deps)
+
+
+def _check_fits(spec: JobSpec, known: set[str], store: Store, cores: Mapping[str, int]) -> None:
+    """Like Slurm: refuse at submit a job no eligible node could ever hold. Only judged when
+    the size of every eligible node is known (nodes never seen yet might be big enough)."""
+    sizes = store.node_sizes()
+    for name, n in cores.items():
+        sizes[name] = (n, sizes.get(name, (n, None))[1])
+    eligible = set(spec.nodelist) or known or set(sizes)
+    eligible -= set(spec.exclude)
+    if not eligible or not eligible <= set(sizes):
+        return
+    if not any(_holds(sizes[n], spec) for n in eligible):
+        raise SpecError(NO_NODE)
+
+
+def _holds(size: tuple[int, int | None], spec: JobSpec) -> bool:
+    node_cores, node_mem = size
+    mem_ok = node_mem is None or spec.mem_mb is None or spec.mem_mb <= node_mem
+    return spec.cpus <= node_cores and mem_ok
+
+
+def output_dirs(spec: JobSpec) -> set[str]:
+    """The directories -o/-e write into, where the pattern fixes them (no % in the dir part)."""
+    dirs = set()
+    for pattern in (spec.output_pattern(spec.array is not None), spec.error):
+        if pattern and pattern != os.devnull:
+            directory = os.path.dirname(absolute(pattern, spec.work_dir))
+            if "%" not in directory:
+                dirs.add(directory)
+    return dirs
 
 
 def _resolve(store: Store, dep: Dependency) -> Dependency:

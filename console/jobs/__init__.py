@@ -16,8 +16,9 @@ Modules, from pure to I/O:
   scheduler   Scheduler(store, targets, Options, connect): launch, re-attach, fetch outputs,
               cancel/suspend/resume/time limits by process group, NODE_FAIL and requeue;
               fleet_connect(fleet) to use the console's Fleet connections
-  service     run_scheduler(config, stop, fleet=None) for the console / `roost serve`;
-              jobs_db(state_dir) -> <state dir>/jobs.db
+  service     JobsService (the screens' and app's one jobs object), run_scheduler,
+              hold_when_free (standby takeover), queue_dir(config) -> STATE/clusters/NAME;
+              queue_view / slurm_view: the async faces the Jobs screens call
   cli         register(subparsers): submit, queue, job, cancel, suspend, resume; each sets
               args.jobs_handler(args, config) -> exit status
 

@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import json
 import re
+import shutil
 import sqlite3
 import sys
 import time
@@ -70,9 +71,18 @@ def _routed(name: str, builtin):
             return builtin(args, config)
         except (sqlite3.Error, OSError) as exc:   # a full or read-only state file system
             return _fail(name, f"job queue in {config.state_dir}: "
-                               f"{getattr(exc, 'strerror', None) or exc}")
+                               f"{getattr(exc, 'strerror', None) or exc}{_full(config)}")
     handler.builtin = builtin
     return handler
+
+
+def _full(config) -> str:
+    """SQLite says "disk I/O error" when the shared-memory file cannot grow: name the cause."""
+    try:
+        free = shutil.disk_usage(config.state_dir).free
+    except OSError:
+        return ""
+    return " (its file system is full)" if free < 64 << 10 else ""
 
 
 # --- submit -------------------------------------------------------------------------------

@@ -68,7 +68,6 @@ def _migrate(state: Path, directory: Path, config: Config) -> None:
         print(f"roost: kept the old queue {old} in place: its jobs ran on nodes this config does "
               f"not name ({', '.join(foreign[:5])}); cluster {cluster_name(config)} starts empty",
               file=sys.stderr)
-        (state / "jobs.db.moved").write_text(f"kept; {cluster_name(config)} started empty\n")
         return
     for suffix in ("", "-wal", "-shm"):
         src = Path(f"{old}{suffix}")

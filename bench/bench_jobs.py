@@ -71,10 +71,11 @@ async def bench_roost(lab: SshLab, tasks: int, slots: int, work: Path) -> dict:
 
 def bench_submit(work: Path) -> float:
     env = dict(os.environ, ROOST_STATE_DIR=str(work / "state"))
-    code = ("import sys; from console.jobs.directives import *; from console.jobs.service import "
-            "open_store; from pathlib import Path;"
+    (work / "state").mkdir(mode=0o700, exist_ok=True)
+    code = ("import sys; from console.jobs.directives import *; from console.jobs.store import "
+            "Store; from pathlib import Path;"
             "s=spec_from_args(parse_submit_argv(['--array','1-10000','--wrap','true']),None,'true');"
-            f"print(open_store(Path({str(work / 'state')!r})).submit(s))")
+            f"print(Store(Path({str(work / 'state' / 'jobs.db')!r})).submit(s))")
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-c", code], check=True, env=env, stdout=subprocess.DEVNULL,
                    cwd=str(Path(__file__).resolve().parent.parent))

@@ -115,7 +115,7 @@ async def test_an_address_entry_does_not_vouch_for_a_name(lab, tmp_path, etc_hos
     with pytest.raises(TransportError) as err:
         await connect(node.target(host="roost-pi1", known_hosts=(str(kh),)))
     text = str(err.value)
-    assert text.startswith(f"n1: host key not in known_hosts ({kh}) for [roost-pi1]:{node.port}")
+    assert text.startswith(f"{node.name}: host key not in known_hosts ({kh}) for [roost-pi1]:{node.port}")
     assert f"[{node.host}]:{node.port} is listed with this key" in text
     assert f"ssh-keyscan -H -p {node.port} roost-pi1 >> {kh}" in text and "\n" not in text
     assert _openssh_refuses(node, "roost-pi1", kh)
@@ -188,8 +188,9 @@ async def test_no_known_hosts_names_the_files_searched_and_the_fix(lab, tmp_path
 
 
 async def test_unresolvable_name_is_one_line(lab):
-    with pytest.raises(TransportError, match=rf"^n1: cannot resolve host '{NOWHERE}': "):
-        await connect(lab["a"].target(host=NOWHERE))
+    node = lab["a"]
+    with pytest.raises(TransportError, match=rf"^{node.name}: cannot resolve host '{NOWHERE}': "):
+        await connect(node.target(host=NOWHERE))
 
 
 async def test_changed_key_under_a_name_is_refused(ssh_lab, tmp_path, etc_hosts):

@@ -314,6 +314,13 @@ def test_jobs_commands_on_a_full_state_file_system_print_one_line(tmp_path):
 
 # ---- a second scheduler takes over ---------------------------------------------------------
 
+def scheduler_line(proc: subprocess.Popen) -> str:
+    """serve's next line about the job scheduler (it also says what it serves, and nodes up)."""
+    while "scheduler" not in (line := proc.stderr.readline()):
+        assert line, "serve ended before saying who holds the scheduler"
+    return line
+
+
 @pytest.mark.peers
 def test_standby_serve_takes_the_scheduler_over_after_kill_9(ssh_lab, tmp_path):
     node, = ssh_lab.start(1)
@@ -330,12 +337,12 @@ def test_standby_serve_takes_the_scheduler_over_after_kill_9(ssh_lab, tmp_path):
             procs.append(p)
             return p
         first = serve()
-        assert "holding the job scheduler" in first.stderr.readline()
+        assert "job scheduler: held" in scheduler_line(first)
         second = serve()
-        assert "standing by" in second.stderr.readline()
+        assert "standing by" in scheduler_line(second)
         first.kill()                                   # kill -9: the kernel drops the flock
         t0 = time.monotonic()
-        assert "holding the job scheduler" in second.stderr.readline()
+        assert "job scheduler: held" in scheduler_line(second)
         assert time.monotonic() - t0 < 5
         done = roost("submit", "--parsable", "-o", "/dev/null", "--wrap", "true", env=env)
         job = int(done.stdout)
@@ -365,7 +372,7 @@ def test_a_config_never_runs_on_another_clusters_nodes(ssh_lab, tmp_path):
                                     f"127.0.0.1:{_free_port()}"], cwd=ROOT,
                                    env=env_for(state, a), stderr=subprocess.PIPE, text=True)
         try:
-            assert "holding the job scheduler" in serve_a.stderr.readline()
+            assert "job scheduler: held" in scheduler_line(serve_a)
             done = roost("submit", "--wait", "-o", str(tmp_path / "b.out"), "--wrap",
                          "echo $ROOST_LAB_NODE", env=env_for(state, b), timeout=60)
             assert done.returncode == 0, done.stderr

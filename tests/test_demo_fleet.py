@@ -230,8 +230,9 @@ async def test_shell_on_a_pty(tmp_path):
 
 async def test_inventory_loads_with_roost_config(tmp_path):
     from console.config import load_config
+    from console.demo.inventory import write_inventory
     async with DemoFleet(12, steady=True, state_dir=tmp_path / "state") as demo:
-        path = demo.write_inventory(tmp_path / "roost.toml")
+        path = write_inventory(demo, tmp_path / "roost.toml")
         config = load_config(path, state_dir=tmp_path / "state")
         targets = config.targets()
         assert [t.name for t in targets] == [n.name for n in demo.nodes]

@@ -12,7 +12,7 @@ from collectors import transport
 from collectors.transport import TransportError
 from console.demo import control
 from console.demo.fleet import DemoFleet
-from console.demo.power import os_power_action
+from console.demo.shell import os_power_action
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -93,8 +93,9 @@ def _after_prepare(args: argparse.Namespace, config, fleet) -> int:
     ports = sorted(t.port for t in fleet.targets())
     _note(f"demo: {len(ports)} simulated nodes on 127.0.0.1 ports {ports[0]}..{ports[-1]} "
           f"(state in {fleet.state_dir})")
-    inventory = fleet.write_inventory(
-        Path(args.write_inventory) if args.write_inventory else fleet.state_dir / "roost.toml")
+    from console.demo.inventory import write_inventory
+    inventory = write_inventory(
+        fleet, Path(args.write_inventory) if args.write_inventory else fleet.state_dir / "roost.toml")
     if args.write_inventory:
         _note(f"demo: inventory written to {inventory} (use --config {inventory})")
     if args.headless or not _console_available():
@@ -139,8 +140,8 @@ def _power(demo_config):
     """Power through the running demo's channels (the inventory's command tables), timed for a
     demo: a short grace after SSH goes away, a quick stagger."""
     from console.power.sequence import Timing
-    from console.screens.power_actions import power_service
-    return power_service(demo_config, Timing(stagger=0.5, grace=1.0))[0]
+    from console.power.service import open_service
+    return open_service(demo_config, Timing(stagger=0.5, grace=1.0))[0]
 
 
 def _note(text: str) -> None:

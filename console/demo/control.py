@@ -12,22 +12,26 @@ import shlex
 import socket
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from console.demo.fleet import DemoFleet
+from console.demo.power import DemoPowerChannel
 
 ACTIONS = ("on", "off", "status", "cycle", "soft")
 
 
-async def serve(fleet: "DemoFleet", path: Path) -> asyncio.AbstractServer:
+class Channels(Protocol):
+    """What the socket switches: console.demo.fleet.DemoFleet."""
+    def power(self, name: str) -> DemoPowerChannel: ...
+
+
+async def serve(fleet: Channels, path: Path) -> asyncio.AbstractServer:
     path.unlink(missing_ok=True)
     server = await asyncio.start_unix_server(lambda r, w: _client(fleet, r, w), path=str(path))
     path.chmod(0o600)  # only this user may switch the demo's power
     return server
 
 
-async def _client(fleet: "DemoFleet", reader: asyncio.StreamReader,
+async def _client(fleet: Channels, reader: asyncio.StreamReader,
                   writer: asyncio.StreamWriter) -> None:
     try:
         line = (await reader.readline()).decode(errors="replace")
@@ -37,7 +41,7 @@ async def _client(fleet: "DemoFleet", reader: asyncio.StreamReader,
         writer.close()
 
 
-async def answer(fleet: "DemoFleet", line: str) -> str:
+async def answer(fleet: Channels, line: str) -> str:
     words = line.split()
     if len(words) != 2 or words[0] not in ACTIONS:
         return f"error: expected '<{'|'.join(ACTIONS)}> NODE', got {line.strip()[:60]!r}"

@@ -93,7 +93,7 @@ class DemoFleet:
         self.prepare()
         self._ticker.start()
         await asyncio.gather(*(n.listen() for n in self._nodes))
-        self._power = {n.name: DemoPowerChannel(n, self) for n in self._nodes}
+        self._power = {n.name: DemoPowerChannel(n, self.boot_delay) for n in self._nodes}
         for n in self._nodes:
             n.power = self._power[n.name]
         self._control = await control.serve(self, self.control_socket)
@@ -232,10 +232,6 @@ class DemoFleet:
                            host_keys="strict",
                            interval=self.interval, groups=n.groups) for n in self._nodes]
 
-    def write_inventory(self, path: Path) -> Path:
-        from console.demo.inventory import write_inventory
-        return write_inventory(self, Path(path))
-
     # -- drop-offs ------------------------------------------------------------------------------
     async def drop(self, name: str, duration: float, hang: bool = False) -> None:
         """Take a node off the network for duration seconds: its port refuses, and its live
@@ -251,7 +247,6 @@ class DemoFleet:
             if up:
                 await self.drop(rng.choice(up).name, rng.uniform(*self.drop_for),
                                 hang=rng.random() < 0.5)
-
 
     async def _count_jobs(self, ctx: NodeContext) -> None:
         """Detached jobs (nohup, setsid) load their node's CPUs too: count them every few

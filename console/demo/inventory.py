@@ -11,12 +11,9 @@ import getpass
 import json
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from console.demo.control import command_line
-
-if TYPE_CHECKING:
-    from console.demo.fleet import DemoFleet
+from console.demo.fleet import DemoFleet
 
 
 def _q(text: str) -> str:
@@ -24,7 +21,7 @@ def _q(text: str) -> str:
     return json.dumps(text)
 
 
-def render(fleet: "DemoFleet", known_hosts: Path) -> str:
+def render(fleet: DemoFleet, known_hosts: Path) -> str:
     head = [f"# roost demo fleet: {len(fleet.nodes)} simulated nodes, seed {fleet.seed}.",
             "# Valid while that `roost demo` runs (its ports and host keys change per run).",
             "", "[defaults]", f"user = {_q(getpass.getuser())}",
@@ -41,7 +38,7 @@ def render(fleet: "DemoFleet", known_hosts: Path) -> str:
     return "\n".join(head + body)
 
 
-def _power(fleet: "DemoFleet", name: str) -> str:
+def _power(fleet: DemoFleet, name: str) -> str:
     # The `command` driver calling the running demo's control socket (console.demo.control).
     sock = fleet.control_socket
     cmds = ", ".join(f"{action} = {_q(command_line(sock, action, name))}"
@@ -49,8 +46,9 @@ def _power(fleet: "DemoFleet", name: str) -> str:
     return f'power = {{ driver = "command", {cmds} }}'
 
 
-def write_inventory(fleet: "DemoFleet", path: Path) -> Path:
+def write_inventory(fleet: DemoFleet, path: Path) -> Path:
     """Write path (roost.toml) and path's sibling <stem>.known_hosts; returns path."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     known = path.with_name(path.stem + ".known_hosts")
     shutil.copyfile(fleet.known_hosts, known)

@@ -22,7 +22,6 @@ from collectors.frame import encode_frame
 from console.demo import shell
 from console.demo.boards import Profile
 from console.demo.layout import build_layout
-from console.demo.power import os_power_action
 from console.demo.sim import BoardSim
 from console.demo.ticker import Ticker
 
@@ -203,7 +202,7 @@ class DemoNode:
         try:
             if command and command.startswith(SAMPLER_MAGIC):
                 await self._sample(process, command)
-            elif command and (action := os_power_action(command)):
+            elif command and (action := shell.os_power_action(command)):
                 process.exit(0)   # the OS goes down a moment after it said yes
                 asyncio.get_running_loop().call_later(
                     HALT_DELAY, lambda: asyncio.ensure_future(self.power.halt(action == "reboot")))

@@ -1,26 +1,39 @@
-"""A simulated node's power channel (an expander pin or a BMC): it really stops and starts sshd.
+"""Demo power, in one place: a simulated node's power channel, and the `demo` power driver on it.
 
-off() cuts power at once: the port closes, live connections drop, the node's commands die.
-on() switches power back and returns; the node "boots" for boot_delay seconds (a fresh kernel:
-uptime and counters restart) and then its SSH port opens again, as a real board's would.
+DemoPowerChannel is the simulated hardware (an expander pin or a BMC); it really stops and
+starts sshd. off() cuts power at once: the port closes, live connections drop, the node's
+commands die. on() switches power back and returns; the node "boots" for boot_delay seconds (a
+fresh kernel: uptime and counters restart) and then its SSH port opens again, as a real
+board's would.
+
+DemoDriver puts a channel behind console.power's driver interface (console.power.registry maps
+driver = "demo" here), so `roost demo` exercises the same sequences as real hardware. Demo nodes
+run their commands on this very host, so an OS shutdown command must never be sent to them: their
+PowerNode has shutdown=None and the safe off uses soft(), the board halting by itself (switch
+off, sshd gone), as an ACPI soft-off would.
 """
 from __future__ import annotations
 
 import asyncio
-import os
-import shlex
 import sys
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
+
+from console.power.base import Driver, PowerState
+from console.power.spec import Spec
 
 if TYPE_CHECKING:
-    from console.demo.fleet import DemoFleet
     from console.demo.node import DemoNode
+    from console.power.registry import Context
+
+VIA = False   # reached from the console's host, never through a controller
+
+FIELDS: dict[str, Any] = {}
 
 
 class DemoPowerChannel:
-    def __init__(self, node: "DemoNode", fleet: "DemoFleet"):
-        self.node, self.fleet = node, fleet
+    def __init__(self, node: "DemoNode", boot_delay: float):
+        self.node, self.boot_delay = node, boot_delay
         self._pending: asyncio.Task | None = None
         self._settled = asyncio.Event()
         self._settled.set()
@@ -42,7 +55,7 @@ class DemoPowerChannel:
         self.node.state = "booting" if reboot else "halted"
         await self.node.unlisten(kill=True)
         if reboot:
-            self._later(self.fleet.boot_delay, reboot=True)
+            self._later(self.boot_delay, reboot=True)
 
     async def off(self) -> None:
         self.cancel()
@@ -54,7 +67,7 @@ class DemoPowerChannel:
             return  # a halted board's switch is already on: nothing happens, as on hardware
         self.cancel()
         self.node.state = "booting"
-        self._later(self.fleet.boot_delay, reboot=True)
+        self._later(self.boot_delay, reboot=True)
 
     async def cycle(self) -> None:
         await self.off()
@@ -102,26 +115,47 @@ class DemoPowerChannel:
         self._settled.set()
 
 
-def os_power_action(command: str) -> str | None:
-    """"halt" or "reboot" when command is a plain OS shutdown (sudo poweroff, shutdown -r now,
-    systemctl reboot ...): a demo node must simulate it, never run it on this host."""
-    if any(c in command for c in ";|&<>`$()\n"):
-        return None
+class Switch(Protocol):
+    """A channel as the driver sees it: DemoPowerChannel, or demo.runner's cross-loop proxy."""
+    async def status(self) -> str: ...
+    async def on(self) -> None: ...
+    async def off(self) -> None: ...
+    async def cycle(self) -> None: ...
+
+
+class DemoDriver(Driver):
+    kind = "demo"
+    has_soft = True
+
+    def __init__(self, node: str, channel: Switch):
+        super().__init__(node)
+        self.channel_obj = channel
+
+    @property
+    def channel(self) -> tuple[str, str]:
+        return ("demo", self.node)
+
+    async def status(self) -> PowerState:
+        return PowerState(await self.channel_obj.status())
+
+    async def on(self) -> None:
+        await self.channel_obj.on()
+
+    async def off(self) -> None:
+        await self.channel_obj.off()
+
+    async def soft(self) -> None:
+        await self.channel_obj.off()
+
+    async def cycle(self) -> None:
+        await self.channel_obj.cycle()
+
+
+def build(node: str, spec: Spec, ctx: "Context") -> DemoDriver:
+    if ctx.demo is None:
+        raise spec.fail("driver", "demo power needs the demo fleet (roost demo)")
     try:
-        words = shlex.split(command)
-    except ValueError:
-        return None
-    while words and (os.path.basename(words[0]) == "sudo" or words[0].startswith("-")):
-        words = words[1:]
-    if not words:
-        return None
-    prog, rest = os.path.basename(words[0]), words[1:]
-    if prog == "systemctl":
-        prog, rest = (rest[0], rest[1:]) if rest else ("", [])
-    if prog in ("poweroff", "halt"):
-        return "halt"
-    if prog == "reboot":
-        return "reboot"
-    if prog == "shutdown":
-        return "reboot" if any(w in ("-r", "--reboot") for w in rest) else "halt"
-    return None
+        channel = ctx.demo.power(node)
+    except Exception as e:  # DemoFleet names the unknown node
+        raise spec.fail("driver", f"the demo fleet has no node {node} ({e})") from None
+    return DemoDriver(node, channel)

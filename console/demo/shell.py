@@ -2,6 +2,7 @@
 
 Each process starts a new session (so the node can kill its whole group) and carries
 ROOST_DEMO_TAG in its environment (so a power-off also finds what was detached with nohup/setsid).
+A plain OS shutdown command is never run: os_power_action names it so the node simulates it.
 """
 from __future__ import annotations
 
@@ -9,20 +10,31 @@ import asyncio
 import fcntl
 import os
 import pty
+import shlex
 import struct
 import termios
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import Iterator, Protocol
 
 import asyncssh
-
-if TYPE_CHECKING:
-    from console.demo.node import DemoNode
 
 PIPE = asyncio.subprocess.PIPE
 
 
-async def run_command(node: "DemoNode", process: asyncssh.SSHServerProcess, command: str) -> int:
+class Jobs(Protocol):
+    jobs: int
+
+
+class Workplace(Protocol):
+    """What running work needs of a node (console.demo.node.DemoNode)."""
+    dir: Path
+    procs: set[asyncio.subprocess.Process]
+    sim: Jobs
+
+    def env(self) -> dict[str, str]: ...
+
+
+async def run_command(node: Workplace, process: asyncssh.SSHServerProcess, command: str) -> int:
     """Run command through /bin/sh with the channel as its stdio; returns the exit status."""
     proc = await asyncio.create_subprocess_shell(
         command, stdin=PIPE, stdout=PIPE, stderr=PIPE, cwd=node.dir, env=node.env(),
@@ -30,7 +42,7 @@ async def run_command(node: "DemoNode", process: asyncssh.SSHServerProcess, comm
     return await _supervise(node, process, proc)
 
 
-async def run_shell(node: "DemoNode", process: asyncssh.SSHServerProcess) -> int:
+async def run_shell(node: Workplace, process: asyncssh.SSHServerProcess) -> int:
     """An interactive login: the user's shell, on a pty when the client asked for one."""
     sh = os.environ.get("SHELL") or "/bin/sh"
     if not process.get_terminal_type():
@@ -41,7 +53,7 @@ async def run_shell(node: "DemoNode", process: asyncssh.SSHServerProcess) -> int
     return await _pty_shell(node, process, sh)
 
 
-async def _supervise(node: "DemoNode", process: asyncssh.SSHServerProcess,
+async def _supervise(node: Workplace, process: asyncssh.SSHServerProcess,
                      proc: asyncio.subprocess.Process) -> int:
     node.procs.add(proc)
     node.sim.jobs = len(node.procs)
@@ -80,7 +92,7 @@ def _hangup(proc: asyncio.subprocess.Process) -> None:
         pass
 
 
-async def _pty_shell(node: "DemoNode", process: asyncssh.SSHServerProcess, sh: str) -> int:
+async def _pty_shell(node: Workplace, process: asyncssh.SSHServerProcess, sh: str) -> int:
     master, slave = pty.openpty()
     cols, rows, *_ = process.get_terminal_size()
     if cols and rows:
@@ -150,3 +162,28 @@ def tagged_pids(tag: str) -> Iterator[int]:
     for pid, environ in _our_processes():
         if needle in environ:
             yield pid
+
+
+def os_power_action(command: str) -> str | None:
+    """"halt" or "reboot" when command is a plain OS shutdown (sudo poweroff, shutdown -r now,
+    systemctl reboot ...): a demo node must simulate it, never run it on this host."""
+    if any(c in command for c in ";|&<>`$()\n"):
+        return None
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return None
+    while words and (os.path.basename(words[0]) == "sudo" or words[0].startswith("-")):
+        words = words[1:]
+    if not words:
+        return None
+    prog, rest = os.path.basename(words[0]), words[1:]
+    if prog == "systemctl":
+        prog, rest = (rest[0], rest[1:]) if rest else ("", [])
+    if prog in ("poweroff", "halt"):
+        return "halt"
+    if prog == "reboot":
+        return "reboot"
+    if prog == "shutdown":
+        return "reboot" if any(w in ("-r", "--reboot") for w in rest) else "halt"
+    return None

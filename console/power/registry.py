@@ -24,7 +24,7 @@ DRIVERS = {
     "plug": ("console.power.plug", "httpx"),
     "command": ("console.power.command", None),
     "wol": ("console.power.wol", None),
-    "demo": ("console.power.demo", None),
+    "demo": ("console.demo.power", None),       # the simulated fleet's channels
 }
 
 

@@ -6,7 +6,7 @@ import io
 import pytest
 
 from console.runcmd import clean, exit_status, print_groups
-from console.state import group_outputs
+from console.runcmd import group_outputs
 from tests.test_cli import env, lab_config, roost  # noqa: F401 - env is a fixture
 
 
@@ -60,3 +60,11 @@ def test_control_codes_are_neutralised_on_a_terminal():
     assert "\x1b" not in out.getvalue() and "red" in out.getvalue()
     assert clean("a\tb\n", out) == "a\tb\n"
     assert exit_status({"a": (0, "", ""), "b": (None, "", "x"), "c": (-9, "", "")}) == 255
+
+
+def test_group_outputs_share_identical_results_biggest_group_first():
+    from console.state import fold
+    groups = group_outputs({"n1": (0, "ok\n", ""), "n2": (0, "ok\n", ""), "n3": (2, "no\n", ""),
+                            "n4": (None, "", "not connected")})
+    assert [(fold(g.nodes), g.exit_status) for g in groups] == [("n[1-2]", 0), ("n3", 2),
+                                                                 ("n4", None)]

@@ -1,6 +1,7 @@
 """SSH as power control needs it: command runners on controllers, reachability, OS shutdown.
 
-Built on collectors.transport (one connection per node, reused). Reachability is a fresh login
+Built on collectors.transport (one connection per controller, reused); the OS shutdown is
+console.runcmd.run_once, the one fresh-login-one-command helper. Reachability is a fresh login
 each time: a connection opened before the node went down can outlive its sshd, so only a new
 login tells whether the node answers now.
 """
@@ -13,6 +14,7 @@ from typing import Callable, Mapping
 from collectors import transport
 from collectors.model import NodeTarget
 from console.power.base import CommandResult, PowerError, Runner
+from console.runcmd import run_once
 
 
 class SshAccess:
@@ -71,20 +73,16 @@ class SshAccess:
     async def shutdown(self, name: str, command: str, timeout: float = 15.0) -> None:
         """Ask the node's OS to power itself down. A dropped connection is success (the node is
         going); a refusal (sudo wants a password, command missing) is a PowerError."""
-        try:
-            conn = await self._connect(self.target(name))
-        except transport.TransportError as e:
-            raise PowerError(f"{e}; not reachable for a clean shutdown (use --hard to cut power)") from None
-        try:
-            result = await self._run(conn, command, timeout, node=name)
-        except transport.TransportError as e:
-            if "timed out" in str(e) or "connection lost" in str(e):
+        reply = await run_once(self.target(name), command, timeout)
+        if not reply.connected:
+            raise PowerError(f"{name}: {reply.error}; not reachable for a clean shutdown "
+                             f"(use --hard to cut power)")
+        if reply.error:
+            if "timed out" in reply.error or "connection lost" in reply.error:
                 return
-            raise PowerError(str(e)) from None
-        finally:
-            conn.close()
-        if (result.exit_status or 0) > 0:   # negative: killed by a signal as the OS went down
-            why = (result.stderr or result.stdout).strip().splitlines() or [f"exit {result.exit_status}"]
+            raise PowerError(f"{name}: {reply.error}")
+        if (reply.exit_status or 0) > 0:   # negative: killed by a signal as the OS went down
+            why = (reply.stderr or reply.stdout).strip().splitlines() or [f"exit {reply.exit_status}"]
             raise PowerError(f"node {name}: shutdown command failed: {why[-1]}")
 
     async def close(self) -> None:

@@ -7,7 +7,7 @@ from textual.widgets import Footer, Static
 
 from console.screens.base import View
 from console.state import FleetState
-from console.widgets.cells import safe_line
+from console.text import safe_line
 from console.widgets.event_table import EventTable
 
 

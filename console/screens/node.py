@@ -11,7 +11,8 @@ from textual.widgets import Footer, Static
 
 from console.screens.base import View
 from console.state import FleetState, NodeData
-from console.widgets.cells import age, safe_line
+from console.text import safe_line
+from console.widgets.cells import age
 from console.widgets.graph import Graph, line, rgb
 
 

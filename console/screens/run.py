@@ -1,16 +1,15 @@
 """`x`: run a command on the marked nodes (or a hostlist); stream results, then group them."""
 from __future__ import annotations
 
-import asyncio
-
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Footer, Input, Static
 
 from console.messages import CommandDone
+from console.runcmd import bounded, group_outputs, run_over
 from console.screens.base import View
-from console.state import expand, fold, group_outputs
+from console.state import expand, fold
 from console.widgets.run_output import RunOutput
 
 
@@ -18,7 +17,7 @@ class RunScreen(View):
     BINDINGS = [Binding("escape", "back", "Back", id="back")]
     PARALLEL = 64
 
-    def __init__(self, source, nodes: list[str], known: list[str], timeout: float = 60.0,
+    def __init__(self, source: object, nodes: list[str], known: list[str], timeout: float = 60.0,
                  command: str = "") -> None:
         super().__init__()
         self.source, self.nodes, self.known = source, nodes, known
@@ -71,22 +70,12 @@ class RunScreen(View):
         self.run_worker(self.fan_out(self.run_id, nodes, command), group="run", exclusive=True)
 
     async def fan_out(self, run_id: int, nodes: list[str], command: str) -> None:
-        gate = asyncio.Semaphore(self.PARALLEL)
-
         async def one(node: str) -> None:
-            async with gate:
-                self.post_message(await self.run_one(run_id, node, command))
+            r = await run_over(self.source, node, command, self.timeout)
+            self.post_message(CommandDone(run_id, node, r.exit_status, r.stdout, r.stderr,
+                                          r.error))
 
-        await asyncio.gather(*(one(n) for n in nodes))
-
-    async def run_one(self, run_id: int, node: str, command: str) -> CommandDone:
-        if self.source is None or not hasattr(self.source, "run_command"):
-            return CommandDone(run_id, node, None, "", "", "no fleet connection")
-        try:
-            r = await self.source.run_command(node, command, self.timeout)
-        except Exception as exc:  # a node that fails must not stop the others
-            return CommandDone(run_id, node, None, "", "", f"{type(exc).__name__}: {exc}")
-        return CommandDone(run_id, node, r.exit_status, r.stdout or "", r.stderr or "")
+        await bounded(nodes, one, self.PARALLEL)
 
     def on_command_done(self, msg: CommandDone) -> None:
         if msg.run_id != self.run_id:

@@ -5,7 +5,7 @@ import shlex
 import subprocess
 from typing import Any
 
-from console.widgets.cells import safe_line
+from console.text import safe_line
 
 
 def ssh_argv(node: str, target: Any | None) -> list[str]:

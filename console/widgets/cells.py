@@ -1,31 +1,19 @@
 """Cell formatting shared by the widgets: numbers to short text, colours from the theme.
 
-Everything that came from a node goes through safe() and into rich Text objects (never markup
+Everything that came from a node goes through console.text.safe() and into rich Text objects (never markup
 strings), so a node named "[red]x" or output with ESC sequences cannot restyle the console or
 drive the terminal.
 """
 from __future__ import annotations
 
-import re
-
 from rich.text import Text
 
 from console.state import DOWN, STALE, UP, Row
+from console.text import safe_line
 
 SPARK = "▁▂▃▄▅▆▇█"
 LEVELS = "▁▃▅▇█"
 STATE_SYMBOL = {UP: "●", DOWN: "✖", STALE: "◌"}
-_CONTROL = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-_]?"
-                      r"|[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-def safe(text: str) -> str:
-    """Drop terminal control sequences and control characters (keeps newline and tab)."""
-    return _CONTROL.sub("", text)
-
-
-def safe_line(text: str) -> str:
-    return safe(text).replace("\n", " ").replace("\t", " ")
 
 
 def palette(theme_vars: dict[str, str]) -> dict[str, str]:
@@ -82,8 +70,7 @@ def temp_cell(row: Row, pal: dict[str, str]) -> Text:
 def cpu_cell(row: Row, pal: dict[str, str]) -> Text:
     if row.cpu is None:
         return Text("  –  " + spark(row.spark), style=pal["dim"])
-    level = "crit" if row.cpu >= 90 else "warn" if row.cpu >= 70 else "ok"
-    return Text(f"{row.cpu:3.0f}% ", style=pal[f"roost-{level}"]) + Text(spark(row.spark))
+    return Text(f"{row.cpu:3.0f}% ", style=pal[f"roost-{row.cpu_level}"]) + Text(spark(row.spark))
 
 
 def fan_cell(row: Row, pal: dict[str, str]) -> Text:
@@ -112,10 +99,22 @@ def flags_cell(row: Row, pal: dict[str, str]) -> Text:
     return Text(" ".join(row.flags), style=pal["roost-crit"] if now else pal["roost-stale"])
 
 
+def _alarm(level: str, pal: dict[str, str]) -> str:
+    # mem and load stay uncoloured while ok: only a crossed threshold draws the eye
+    return "" if level == "ok" else pal[f"roost-{level}"]
+
+
+def load_cell(row: Row, pal: dict[str, str]) -> Text:
+    if row.load1 is None:
+        return Text("–")
+    return Text(f"{row.load1:.2f}", style=_alarm(row.load_level, pal))
+
+
 def mem_cell(row: Row, pal: dict[str, str]) -> Text:
     if row.mem_pct is None:
         return Text("–")
-    return Text(f"{row.mem_pct:3.0f}% of {si(row.mem_total, 'B', 1024.0)}")
+    return Text(f"{row.mem_pct:3.0f}% of {si(row.mem_total, 'B', 1024.0)}",
+                style=_alarm(row.mem_level, pal))
 
 
 def net_cell(row: Row, pal: dict[str, str]) -> Text:

@@ -9,7 +9,7 @@ from textual.widgets import DataTable
 
 from console.messages import NodeChosen
 from console.state import Event
-from console.widgets.cells import safe_line
+from console.text import safe_line
 
 SYMBOL = {"crit": "✖ crit", "warn": "▲ warn", "info": "• info"}
 

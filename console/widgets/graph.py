@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from textual_plotext import PlotextPlot
 
-from console.widgets.cells import safe_line
+from console.text import safe_line
 
 
 @dataclass(frozen=True, slots=True)

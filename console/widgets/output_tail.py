@@ -7,7 +7,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import RichLog
 
-from console.widgets.cells import safe
+from console.text import safe
 
 
 class OutputTail(RichLog):

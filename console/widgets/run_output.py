@@ -8,8 +8,9 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import RichLog
 
-from console.state import OutputGroup, fold, truncate
-from console.widgets.cells import safe
+from console.runcmd import OutputGroup
+from console.state import fold
+from console.text import safe, truncate
 
 
 class RunOutput(RichLog):

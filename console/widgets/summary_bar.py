@@ -5,7 +5,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from console.state import Summary
-from console.widgets.cells import safe_line
+from console.text import safe_line
 
 
 class SummaryBar(Static):

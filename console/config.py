@@ -54,12 +54,46 @@ class Defaults:
 
 @dataclass(frozen=True, slots=True)
 class Thresholds:
+    """[thresholds]: the one set of levels behind FleetState's alerts and the cells' colours."""
     temp_warn: float = 70.0
     temp_crit: float = 80.0
-    load_warn: float = 1.0        # load1 per core
+    cpu_warn: float = 70.0        # percent busy
+    cpu_crit: float = 90.0
+    load_warn: float = 1.0        # load1 per core above this: more runnable work than cores
     mem_warn: float = 85.0        # percent used
     mem_crit: float = 95.0
     stale_after: float = 5.0      # seconds without a sample before a node shows stale
+
+    def temp_level(self, celsius: float | None) -> str:
+        return _level(celsius, self.temp_warn, self.temp_crit)
+
+    def cpu_level(self, percent: float | None) -> str:
+        return _level(percent, self.cpu_warn, self.cpu_crit)
+
+    def mem_level(self, percent: float | None) -> str:
+        return _level(percent, self.mem_warn, self.mem_crit)
+
+    def load_level(self, load1: float | None, cores: int | None) -> str:
+        if load1 is None or not cores:
+            return "ok"
+        return "warn" if load1 / cores > self.load_warn else "ok"
+
+
+def _level(value: float | None, warn: float, crit: float) -> str:
+    """ok | warn | crit: warn from `warn` up, crit from `crit` up; no value is ok."""
+    if value is None or value < warn:
+        return "ok"
+    return "crit" if value >= crit else "warn"
+
+
+@dataclass(frozen=True, slots=True)
+class PowerConfig:
+    """[power]: how the safe sequences pace themselves (`roost power` flags override these)."""
+    stagger: float = 1.0              # seconds between power-ons (limits inrush current)
+    boot_timeout: float = 180.0       # how long `on` waits for SSH
+    shutdown_timeout: float = 120.0   # how long `off` waits for the OS to stop answering
+    grace: float = 5.0                # after SSH stops answering, let the OS finish halting
+    status_every: float = 30.0        # seconds between the console's power read-backs
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +144,7 @@ class Config:
     groups: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: EMPTY)
     defaults: Defaults = Defaults()
     thresholds: Thresholds = Thresholds()
+    power: PowerConfig = PowerConfig()
     keymap: Mapping[str, str] = field(default_factory=lambda: EMPTY)
     theme: str | None = None
     jobs: JobsConfig = JobsConfig()
@@ -277,6 +312,12 @@ def _positive(v):
     return float(v)
 
 
+def _non_negative(v):
+    if _number(v) < 0:
+        raise Bad(f"expected a number of at least 0, got {show(v)}")
+    return float(v)
+
+
 def _port(v):
     if isinstance(v, bool) or not isinstance(v, int) or not 0 < v < 65536:
         raise Bad(f"expected a port number 1-65535, got {_got(v)}")
@@ -357,12 +398,16 @@ def _tables(v):
 
 
 TOP_SCHEMA = {"defaults": _table, "nodes": _tables, "groups": _hostlists, "thresholds": _table,
-              "keymap": _str_table, "theme": _str, "jobs": _table,
+              "keymap": _str_table, "theme": _str, "jobs": _table, "power": _table,
               "cluster": lambda v: check_name(_str(v), "cluster name")}
 DEFAULTS_SCHEMA = {"user": _user, "port": _port, "interval": _positive, "identity": _paths,
                    "host_keys": _choice("strict", "accept-new"), "known_hosts": _paths,
                    "connect_timeout": _positive}
 THRESHOLDS_SCHEMA = {name: _number for name in Thresholds.__dataclass_fields__}
+POWER_SCHEMA = {"stagger": _non_negative, "boot_timeout": _positive,
+                "shutdown_timeout": _positive, "grace": _non_negative, "status_every": _positive}
+
+
 def _core_counts(v):
     for node, cores in _table(v).items():
         if isinstance(cores, bool) or not isinstance(cores, int) or cores < 1:
@@ -540,11 +585,13 @@ class _TomlLoader:
         doc = self.checked(self.parse(), TOP_SCHEMA, ())
         defaults = Defaults(**self.checked(doc.get("defaults", {}), DEFAULTS_SCHEMA, ("defaults",)))
         thresholds = self._thresholds(doc.get("thresholds", {}))
+        power = PowerConfig(**self.checked(doc.get("power", {}), POWER_SCHEMA, ("power",)))
         nodes = self._nodes(list(base.nodes), doc.get("nodes", []))
         groups = self._groups(nodes, dict(base.groups), doc.get("groups", {}))
         nodes = [replace(n, groups=_group_names(n, groups)) for n in nodes]
         return replace(base, nodes=tuple(nodes), groups=MappingProxyType(groups), defaults=defaults,
-                       thresholds=thresholds, keymap=MappingProxyType(dict(doc.get("keymap", {}))),
+                       thresholds=thresholds, power=power,
+                       keymap=MappingProxyType(dict(doc.get("keymap", {}))),
                        theme=doc.get("theme"), jobs=self._jobs(doc.get("jobs", {})),
                        cluster=doc.get("cluster", base.cluster),
                        sources=base.sources + (self.path,))
@@ -558,7 +605,8 @@ class _TomlLoader:
 
     def _thresholds(self, table: Any) -> Thresholds:
         t = Thresholds(**self.checked(table, THRESHOLDS_SCHEMA, ("thresholds",)))
-        for warn, crit in (("temp_warn", "temp_crit"), ("mem_warn", "mem_crit")):
+        for warn, crit in (("temp_warn", "temp_crit"), ("cpu_warn", "cpu_crit"),
+                           ("mem_warn", "mem_crit")):
             if getattr(t, warn) > getattr(t, crit):
                 raise self.fail(("thresholds", warn), f"expected at most {crit} ({getattr(t, crit)}), "
                                 f"got {getattr(t, warn)}")

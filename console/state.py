@@ -3,6 +3,8 @@
 Samples and NodeEvents go in through apply(); the screens read cheap frozen snapshots (rows(),
 summary(), node()) about once a second. History lives here as bounded deques so graphs never own
 data. Alerts are conditions (node, kind) that open and clear; each transition is an Event.
+CPU % and network rates come from collectors.rates (32-bit wrap and reset safe); every level
+(alerts, and the ok/warn/crit a Row carries for the cells' colours) from config.Thresholds.
 """
 from __future__ import annotations
 
@@ -13,33 +15,19 @@ from collections import deque
 from dataclasses import dataclass, field, replace
 from typing import Iterable
 
+from collectors import rates
 from collectors.model import CpuTimes, NodeEvent, Sample
+from console.config import Thresholds
 
 UP, DOWN, STALE, UNKNOWN = "up", "down", "stale", "unknown"
 INFO, WARN, CRIT = "info", "warn", "crit"
 
 
 @dataclass(frozen=True, slots=True)
-class Thresholds:
-    temp_warn: float = 70.0
-    temp_crit: float = 80.0
-    stale_after: float = 5.0     # seconds without a sample before an up node counts as stale
-
-    @classmethod
-    def from_config(cls, cfg: object) -> "Thresholds":
-        """Read thresholds from any object with temp_warn/temp_crit(/stale_after) attributes."""
-        t = getattr(cfg, "thresholds", cfg)
-        base = cls()
-        return cls(float(getattr(t, "temp_warn", base.temp_warn)),
-                   float(getattr(t, "temp_crit", base.temp_crit)),
-                   float(getattr(t, "stale_after", base.stale_after)))
-
-
-@dataclass(frozen=True, slots=True)
 class Event:
     ts: float
     node: str
-    kind: str          # down, up, stale, temp, throttle, undervoltage, fan_stalled
+    kind: str          # down, up, stale, temp, mem, throttle, undervoltage, fan_stalled
     severity: str      # info | warn | crit
     message: str
     cleared: bool = False
@@ -53,10 +41,13 @@ class Row:
     age: float | None           # seconds since the last sample (or since the state change)
     groups: tuple[str, ...]
     cpu: float | None           # percent
+    cpu_level: str              # ok | warn | crit (Thresholds)
     spark: tuple[float, ...]    # last cpu percents, oldest first
     cores: int | None
     load1: float | None
+    load_level: str
     mem_pct: float | None
+    mem_level: str
     mem_total: float | None
     temp: float | None          # hottest
     temp_label: str
@@ -127,20 +118,10 @@ class NodeData:
 
 
 def cpu_percent(prev: CpuTimes | None, cur: CpuTimes | None) -> float | None:
-    """Busy share between two readings; None when the counters went backwards or did not move."""
+    """Busy share between two readings (collectors.rates); None without both, or on a reset."""
     if prev is None or cur is None:
         return None
-    dt = cur.total - prev.total
-    if dt <= 0:
-        return None
-    return max(0.0, min(100.0, 100.0 * (cur.busy - prev.busy) / dt))
-
-
-def counter_rate(prev: float, cur: float, dt: float) -> float | None:
-    # A counter that went backwards was reset (reboot, driver reload): no rate for that step.
-    if dt <= 0 or cur < prev:
-        return None
-    return (cur - prev) / dt
+    return rates.cpu_percent(prev, cur)
 
 
 def _elapsed(prev: Sample, cur: Sample) -> float:
@@ -158,7 +139,7 @@ def net_rates(prev: Sample, cur: Sample) -> tuple[float | None, float | None]:
         p = before.get(n.device)
         if p is None or n.device == "lo":
             continue
-        r, t = counter_rate(p.rx_bytes, n.rx_bytes, dt), counter_rate(p.tx_bytes, n.tx_bytes, dt)
+        r, t = rates.rate(p.rx_bytes, n.rx_bytes, dt), rates.rate(p.tx_bytes, n.tx_bytes, dt)
         if r is None or t is None:
             continue
         rx, tx, seen = rx + r, tx + t, True
@@ -272,6 +253,12 @@ class FleetState:
         node.jobs, node.rev = count, node.rev + 1
         self.version += 1
 
+    def set_job_counts(self, counts: dict[str, int]) -> None:
+        """Running tasks per node from the job queue; a node not named runs none."""
+        for name, node in self.nodes.items():
+            if node.jobs != counts.get(name, 0):
+                self.set_jobs(name, counts.get(name, 0))
+
     def _apply_event(self, ev: NodeEvent) -> list[Event]:
         node = self.add_node(ev.node)
         node.rev += 1
@@ -342,17 +329,14 @@ class FleetState:
 
     # ---- alerts ----------------------------------------------------------------------------
     def _check_alerts(self, node: NodeData, s: Sample) -> list[Event]:
-        out: list[Event] = []
         temps = temperatures(s)
-        hot = max(temps.values(), default=None)
-        level = self.temp_level(hot)
-        if level == "ok":
-            out += self._clear(node.name, "temp", s.ts)
-        else:
-            label = max(temps, key=temps.get)
-            sev = CRIT if level == "crit" else WARN
-            out += self._open(node.name, "temp", sev, s.ts, f"{label} {hot:.1f} °C", update=True)
-        t = s.throttle
+        label = max(temps, key=temps.get) if temps else ""
+        hot, mem = temps.get(label), _mem_pct(s.memory)
+        t, limits = s.throttle, self.thresholds
+        out = self._level(node.name, "temp", limits.temp_level(hot), s.ts,
+                          f"{label} {hot:.1f} °C" if hot is not None else "")
+        out += self._level(node.name, "mem", limits.mem_level(mem), s.ts,
+                           f"memory {mem:.0f}% used" if mem is not None else "")
         out += self._cond(node.name, "undervoltage", bool(t and t.under_voltage_now), CRIT, s.ts,
                           "under-voltage now")
         out += self._cond(node.name, "throttle", bool(t and (t.throttled_now or t.freq_capped_now)),
@@ -361,10 +345,11 @@ class FleetState:
                           "fan driven (pwm > 0) but 0 rpm")
         return out
 
-    def temp_level(self, temp: float | None) -> str:
-        if temp is None or temp < self.thresholds.temp_warn:
-            return "ok"
-        return "crit" if temp >= self.thresholds.temp_crit else "warn"
+    def _level(self, node: str, kind: str, level: str, ts: float, msg: str) -> list[Event]:
+        """An alert that follows a Thresholds level: opens at warn, escalates, clears at ok."""
+        if level == "ok":
+            return self._clear(node, kind, ts)
+        return self._open(node, kind, CRIT if level == "crit" else WARN, ts, msg, update=True)
 
     def _cond(self, node: str, kind: str, active: bool, sev: str, ts: float, msg: str) -> list[Event]:
         return self._open(node, kind, sev, ts, msg) if active else self._clear(node, kind, ts)
@@ -426,16 +411,20 @@ class FleetState:
         rpm, pwm = fans(s) if s else ({}, {})
         freqs = [f for f in s.cpufreq if f.cur_hz] if s else []
         fastest = max(freqs, key=lambda f: f.cur_hz or 0.0, default=None)
-        mem = s.memory if s else None
+        mem, limits = s.memory if s else None, self.thresholds
+        mem_pct = _mem_pct(mem)
+        cores = (len(s.cpus) or None) if s else None
+        load1 = s.load.load1 if s and s.load else None
         cpu_hist = node.series.get("cpu", ())
         recent = [cpu_hist[i] for i in range(max(0, len(cpu_hist) - spark), len(cpu_hist))]
         return Row(
             name=node.name, state=node.state, age=self._age(node, now), groups=node.groups,
-            cpu=node.cpu, spark=tuple(v for v in recent if v is not None),
-            cores=(len(s.cpus) or None) if s else None,
-            load1=s.load.load1 if s and s.load else None,
-            mem_pct=_mem_pct(mem), mem_total=mem.total if mem else None,
-            temp=hot, temp_label=label, temp_level=self.temp_level(hot),
+            cpu=node.cpu, cpu_level=limits.cpu_level(node.cpu),
+            spark=tuple(v for v in recent if v is not None), cores=cores,
+            load1=load1, load_level=limits.load_level(load1, cores),
+            mem_pct=mem_pct, mem_level=limits.mem_level(mem_pct),
+            mem_total=mem.total if mem else None,
+            temp=hot, temp_label=label, temp_level=limits.temp_level(hot),
             fan_rpm=max(rpm.values()) if rpm else None,
             fan_pwm_pct=max(pwm.values()) if pwm else None,
             freq_hz=fastest.cur_hz if fastest else None,
@@ -531,25 +520,7 @@ def select_rows(rows: list[Row], query: str = "", sort: str = "name",
     return known + unknown
 
 
-# ---- run-command results, grouped like clush -b / dshbak -c -----------------------------------
-@dataclass(frozen=True, slots=True)
-class OutputGroup:
-    nodes: tuple[str, ...]
-    exit_status: int | None     # None: the command could not run (error says why)
-    output: str
-    error: str = ""
-
-
-def group_outputs(results: dict[str, tuple[int | None, str, str]]) -> list[OutputGroup]:
-    """Nodes with identical (exit status, stdout+stderr, error) share one group; biggest first."""
-    groups: dict[tuple, list[str]] = {}
-    for node, (status, out, err) in results.items():
-        groups.setdefault((status, out, err), []).append(node)
-    made = [OutputGroup(tuple(sorted(ns, key=_natural)), st, out, err)
-            for (st, out, err), ns in groups.items()]
-    return sorted(made, key=lambda g: (-len(g.nodes), _natural(g.nodes[0])))
-
-
+# ---- hostlists ------------------------------------------------------------------------------
 def fold(nodes: Iterable[str]) -> str:
     """n1,n2,n3 -> n[1-3] (ClusterShell's NodeSet, the hostlist syntax the config uses)."""
     from ClusterShell.NodeSet import NodeSet
@@ -559,35 +530,3 @@ def fold(nodes: Iterable[str]) -> str:
 def expand(hostlist: str) -> list[str]:
     from ClusterShell.NodeSet import NodeSet
     return list(NodeSet(hostlist))
-
-
-def truncate(text: str, max_lines: int = 200, max_chars: int = 20000) -> str:
-    """Cap very long output and say how much was cut."""
-    lines = text.splitlines()
-    cut = text
-    if len(lines) > max_lines:
-        cut = "\n".join(lines[:max_lines])
-    if len(cut) > max_chars:
-        cut = cut[:max_chars]
-    if cut != text:
-        hidden = len(text) - len(cut)
-        cut += f"\n… output truncated ({hidden} more characters, {len(lines)} lines in all)"
-    return cut
-
-
-def running_jobs(db_path) -> dict[str, int]:
-    """Running or suspended tasks per node, read from the built-in job queue's database."""
-    from pathlib import Path
-
-    from console.jobs.store import Store
-    if not Path(db_path).exists():
-        return {}
-    store = Store(db_path)
-    try:
-        counts: dict[str, int] = {}
-        for task in store.active():
-            if task.node:
-                counts[task.node] = counts.get(task.node, 0) + 1
-        return counts
-    finally:
-        store.close()

@@ -49,6 +49,20 @@ def test_no_config_anywhere_is_an_empty_config():
     assert config.thresholds.temp_warn == 70 and config.thresholds.temp_crit == 80
 
 
+def test_power_and_threshold_sections_are_typed_and_levels_follow_them(tmp_path):
+    config = load_config(write(tmp_path, "[power]\nstagger = 0\ngrace = 2.5\n"
+                                         "[thresholds]\ncpu_warn = 50\nmem_crit = 99\n"
+                                         "load_warn = 2\n"))
+    assert (config.power.stagger, config.power.grace) == (0.0, 2.5)
+    assert (config.power.boot_timeout, config.power.shutdown_timeout) == (180.0, 120.0)
+    t = config.thresholds
+    assert [t.cpu_level(v) for v in (None, 49.9, 50, 89.9, 90)] == \
+        ["ok", "ok", "warn", "warn", "crit"]
+    assert [t.mem_level(v) for v in (84.9, 85, 98.9, 99)] == ["ok", "warn", "warn", "crit"]
+    assert [t.load_level(v, 4) for v in (None, 8.0, 8.1)] == ["ok", "ok", "warn"]
+    assert t.load_level(3.0, None) == "ok" and t.temp_level(80) == "crit"
+
+
 def test_discovery_order_env_then_cwd_then_xdg(tmp_path, monkeypatch):
     xdg = tmp_path / "xdg" / "roost"
     xdg.mkdir(parents=True)
@@ -142,6 +156,10 @@ def test_default_ssh_config_is_read_when_present_and_ignored_when_absent(tmp_pat
     ('[[nodes]]\nnames = "a"\n[[nodes]]\nnames = "a"\n', 4, "already defined by nodes[0]"),
     ('[[nodes]]\nnames = "a"\nprocfs = "relative/proc"\n', 3, "nodes[0].procfs: expected an absolute path"),
     ('[thresholds]\ntemp_warn = 90\ntemp_crit = 80\n', 2, "thresholds.temp_warn: expected at most temp_crit"),
+    ('[thresholds]\n\ncpu_warn = 95\n', 3, "thresholds.cpu_warn: expected at most cpu_crit (90.0)"),
+    ('[power]\nstagger = 1\nboot_timeout = "soon"\n', 3, "power.boot_timeout: expected a number, got a string"),
+    ('[power]\ngrace = -1\n', 2, "power.grace: expected a number of at least 0, got -1"),
+    ('[power]\nstager = 2\n', 2, "power.stager: unknown key (expected one of: stagger,"),
     ('[keymap]\nquit = 3\n', 2, "keymap.quit: expected a string, got an integer 3"),
     ('colour = "red"\n', 1, "colour: unknown key"),
     ('[[nodes]]\nhost = "x"\n', 1, "nodes[0]: expected a names"),

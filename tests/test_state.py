@@ -6,9 +6,11 @@ import sys
 
 import pytest
 
-from collectors.model import NodeEvent
-from console.state import (CRIT, DOWN, STALE, UP, WARN, FleetState, Thresholds, counter_rate,
-                           cpu_percent)
+from dataclasses import replace
+
+from collectors.model import NetCounters, NodeEvent
+from console.config import Thresholds
+from console.state import CRIT, DOWN, STALE, UP, WARN, FleetState, cpu_percent
 from tests.test_app_common import T0, cpu_times, make_sample, steady_fleet, steady_samples
 
 
@@ -28,10 +30,26 @@ def test_cpu_percent_and_per_core_from_counters():
     assert row.cores == 2 and row.state == UP and row.age == pytest.approx(0.0)
 
 
-def test_counters_going_backwards_give_no_rate():
-    assert counter_rate(100, 50, 1.0) is None
-    assert counter_rate(100, 300, 2.0) == 100.0
+def with_eth0(sample, rx: int, tx: int):
+    return replace(sample, net=(NetCounters("eth0", rx, 0, 0, 0, tx, 0, 0, 0),))
+
+
+def test_net_rates_unwrap_32_bit_counters_and_skip_resets():
+    """One rate implementation (collectors.rates): a 32-bit wrap is unwrapped, a counter that
+    restarted below a value past 32 bits is a reset and gives no rate for that step."""
+    st = FleetState()
+    st.apply(with_eth0(make_sample("a", 0, busy=[1]), 2**32 - 1000, 5_000_000_000))
+    st.apply(with_eth0(make_sample("a", 2, busy=[1]), 3000, 5_000_004_000))
+    row = st.rows(now=T0 + 2)[0]
+    assert (row.rx_bps, row.tx_bps) == (pytest.approx(2000.0), pytest.approx(2000.0))
+    st.apply(with_eth0(make_sample("a", 3, busy=[1]), 5000, 10))      # tx past 2**32 went to 10
+    assert st.rows(now=T0 + 3)[0].rx_bps is None
+
+
+def test_cpu_counters_going_backwards_give_no_percent():
     assert cpu_percent(cpu_times("", 200, 50), cpu_times("", 100, 50)) is None
+    assert cpu_percent(None, cpu_times("", 100, 50)) is None
+    assert cpu_percent(cpu_times("", 100, 50), cpu_times("", 200, 50)) == pytest.approx(50.0)
 
 
 def test_net_rates_exclude_loopback_and_use_node_clock():
@@ -67,6 +85,26 @@ def test_temperature_alert_opens_escalates_and_clears():
     evs = st.apply(make_sample("a", 3, busy=[1], temp=40))
     assert [(e.kind, e.cleared) for e in evs] == [("temp", True)]
     assert st.alerts == {}
+
+
+def test_memory_alert_and_row_levels_follow_the_configured_thresholds():
+    """[thresholds] mem_*, cpu_* and load_warn reach alerts and the levels the cells colour by."""
+    limits = Thresholds(mem_warn=50, mem_crit=90, cpu_warn=20, cpu_crit=60, load_warn=0.5)
+    st = FleetState(thresholds=limits)
+    evs = st.apply(make_sample("a", 0, busy=[40, 40], mem_avail=3e9))     # 62.5 % used
+    assert [(e.kind, e.severity, e.message) for e in evs] == [("mem", WARN, "memory 62% used")]
+    evs = st.apply(make_sample("a", 1, busy=[40, 40], mem_avail=0.4e9))   # 95 %
+    assert [(e.kind, e.severity) for e in evs] == [("mem", CRIT)]
+    row = st.rows(now=T0 + 1)[0]
+    assert (row.mem_level, row.cpu_level, row.load_level) == ("crit", "warn", "ok")
+    evs = st.apply(make_sample("a", 2, busy=[40, 40], mem_avail=7e9))
+    assert [(e.kind, e.cleared) for e in evs] == [("mem", True)]
+    feed(st, [make_sample("b", i, busy=[80, 80], mem_avail=7e9) for i in range(2)])
+    row = {r.name: r for r in st.rows(now=T0 + 2)}["b"]
+    assert (row.mem_level, row.cpu_level, row.load_level) == ("ok", "crit", "warn")
+    default = FleetState()
+    default.apply(make_sample("b", 0, busy=[40, 40], mem_avail=3e9))
+    assert default.alerts == {}
 
 
 def test_pi_flags_fan_stall_and_summary():
@@ -148,16 +186,6 @@ def test_select_rows_filter_and_sort():
     assert [r.name for r in select_rows(rows, "n1 up")] == ["n1", "n10"]
     assert [r.name for r in select_rows(rows, "n[2-10]")] == ["n2", "n10"]
     assert select_rows(rows, "n[2-") == []
-
-
-def test_group_outputs_and_truncate():
-    from console.state import fold, group_outputs, truncate
-    groups = group_outputs({"n1": (0, "ok\n", ""), "n2": (0, "ok\n", ""), "n3": (2, "no\n", ""),
-                            "n4": (None, "", "not connected")})
-    assert [(fold(g.nodes), g.exit_status) for g in groups] == [("n[1-2]", 0), ("n3", 2),
-                                                                 ("n4", None)]
-    cut = truncate("x\n" * 1000, max_lines=10)
-    assert cut.count("\n") == 10 and "truncated" in cut
 
 
 def test_inbox_keeps_order_events_and_only_the_newest_sample_per_node():

@@ -10,7 +10,8 @@ from textual.widgets import Footer, Static
 from console.messages import NodeChosen
 from console.screens.base import View
 from console.state import FleetState, select_rows
-from console.widgets.cells import LEVELS, safe_line
+from console.text import safe_line
+from console.widgets.cells import LEVELS
 from console.widgets.heatmap import METRICS, Heatmap, level
 from console.widgets.summary_bar import SummaryBar
 

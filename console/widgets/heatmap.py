@@ -19,7 +19,8 @@ from textual.strip import Strip
 
 from console.messages import NodeChosen
 from console.state import DOWN, STALE, UP, Row, _natural
-from console.widgets.cells import LEVELS, safe_line
+from console.text import safe_line
+from console.widgets.cells import LEVELS
 
 METRICS = ("cpu", "temp", "fan", "net")
 

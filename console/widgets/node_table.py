@@ -37,7 +37,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("state", "State", cells.state_cell, 11),
     Column("name", "Node", cells.name_cell, 8),          # widened to the longest name
     Column("cpu", "CPU", cells.cpu_cell, 15),
-    Column("load", "Load", lambda r, p: Text("–" if r.load1 is None else f"{r.load1:.2f}"), 5),
+    Column("load", "Load", cells.load_cell, 5),
     Column("mem", "Mem", cells.mem_cell, 14),
     Column("temp", "Temp", cells.temp_cell, 9),
     Column("fan", "Fan", cells.fan_cell, 10),

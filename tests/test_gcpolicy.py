@@ -26,3 +26,16 @@ def test_ticks_freeze_survivors_and_a_full_pass_reclaims_frozen_cycles():
         assert gone() is None
     finally:
         gc.unfreeze()
+
+
+def test_the_console_pace_settles_every_30th_tick_from_the_first_and_thaws_every_900th(
+        monkeypatch):
+    calls: list[tuple[int, bool]] = []
+    pacer = GcPacer(every=30, phase=1)
+    monkeypatch.setattr("console.gcpolicy.settle_gc", lambda full=False: calls.append(
+        (pacer.ticks, full)))
+    for _ in range(1801):
+        pacer.tick()
+    assert calls[:3] == [(1, True), (31, False), (61, False)]
+    assert [t for t, full in calls if full] == [1, 901, 1801]
+    assert len(calls) == 61

@@ -1,44 +1,51 @@
-"""The Textual app: builds the screens, pumps the fleet stream into FleetState, routes messages.
+"""The Textual app: builds the screens and the services they share, routes messages. Nothing else.
 
-State lives in FleetState; each screen redraws itself from it when the 1 Hz refresh asks.
+State lives in FleetState; power in console.power.control.PowerControl; each screen redraws
+itself from them when the 1 Hz refresh asks. See ARCHITECTURE.md for the layers.
 """
 from __future__ import annotations
 
 import sys
 import time
-from typing import Any, AsyncIterator, Callable, Iterable, Protocol
+from typing import AsyncIterator, Callable, Iterable, Protocol
 
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.css.query import NoMatches
+from textual.screen import Screen
 
 import themes
+from collectors.model import NodeEvent, NodeTarget, Sample
+from collectors.transport import CommandResult
+from console.config import Config
+from console.gcpolicy import GcPacer
+from console.jobs.service import JobsService, jobs_db
 from console.keymap import KeymapError, validate
-from console.messages import FleetDrain, Inbox, JobCounts, NodeChosen, SourceEnded
+from console.messages import FleetDrain, Inbox, JobCounts, NodeChosen, PowerUpdate, SourceEnded
+from console.power.control import PollCadence, PowerControl
+from console.power.service import PowerService, open_service
 from console.screens.command_line import CommandLine, Commands
 from console.screens.events import EventsScreen
 from console.screens.fleet import FleetScreen
 from console.screens.heatmap import HeatmapScreen
-from console.jobs.service import JobsService, jobs_db
-from console.screens.jobs import open_jobs, start_scheduler
 from console.screens.help import HelpScreen, binding_rows
+from console.screens.jobs import open_jobs, start_scheduler
 from console.screens.node import NodeScreen
-from console.screens.power_actions import PowerControl, PowerUpdate, power_service
+from console.screens.power_actions import PowerActions
 from console.screens.run import RunScreen
 from console.screens.shell import open_shell, ssh_argv
-from console.gcpolicy import THAW_EVERY, settle_gc
-from console.state import Event, FleetState, Thresholds
-from console.widgets.cells import safe_line
-
+from console.state import Event, FleetState
+from console.text import safe_line
+from console.toasts import ToastGate
 
 
 class Source(Protocol):
     """What the console needs from collectors.fleet.Fleet (or a demo fleet)."""
     async def start(self) -> None: ...
-    def stream(self) -> AsyncIterator[Any]: ...
+    def stream(self) -> AsyncIterator[Sample | NodeEvent]: ...
     async def stop(self) -> None: ...
-    async def run_command(self, node: str, cmd: str, timeout: float) -> Any: ...
+    async def run_command(self, node: str, cmd: str, timeout: float) -> CommandResult: ...
 
 
 class RoostApp(App):
@@ -62,13 +69,14 @@ class RoostApp(App):
 
     JOBS_EVERY = 2.0    # seconds between reads of the job queue for the Jobs column
     FREEZE_EVERY = 30   # ticks between moving long-lived objects out of the collector's way
+    TOASTS_PER_TICK = 3   # a rack overheating must not bury the screen in toasts
 
     def __init__(self, state: FleetState, source: Source | None = None, *,
-                 targets: Iterable[Any] = (), theme: str | None = None,
+                 targets: Iterable[NodeTarget] = (), theme: str | None = None,
                  keymap: dict[str, str] | None = None, refresh: float = 1.0,
                  clock: Callable[[], float] = time.time, manage_source: bool = True,
-                 jobs_db: str | None = None, power: Any = None, power_problem: str = "",
-                 config: Any = None) -> None:
+                 jobs_db: str | None = None, power: PowerService | None = None,
+                 power_problem: str = "", config: Config | None = None) -> None:
         super().__init__()
         self.state, self.source, self.clock = state, source, clock
         self.targets = {t.name: t for t in targets}
@@ -76,9 +84,14 @@ class RoostApp(App):
         self.config = config
         self.jobs = JobsService(config, jobs_db)   # queue, its view, this console's scheduler
         self.commands = Commands(self)
-        self.power = PowerControl(self, power, power_problem)
+        every = config.power.status_every if config is not None else PollCadence().every
+        self.power = PowerControl(power, state, power_problem, PollCadence(every),
+                                  emit=lambda event: self.post_message(PowerUpdate(event)))
+        self.power_ui = PowerActions(self, self.power, state, self.current_node, source)
         self.inbox = Inbox()
-        self.items_seen = self.ticks = 0
+        self.toasts = ToastGate(self.TOASTS_PER_TICK)
+        self.gc = GcPacer(every=self.FREEZE_EVERY, phase=1)
+        self.items_seen = 0
         for t in themes.load():
             self.register_theme(t)
         self.theme = theme if theme in self.available_themes else themes.DEFAULT
@@ -93,7 +106,7 @@ class RoostApp(App):
         self.install_screen(EventsScreen(self.state), "events")
         self.push_screen("fleet")
         self.set_interval(self.refresh_interval, self.tick)
-        self.power.start()
+        self.power_ui.start()
         if self.theme_problem:
             self.notify(safe_line(self.theme_problem), severity="warning", markup=False)
         if self.source is not None:
@@ -134,46 +147,31 @@ class RoostApp(App):
             self.post_message(JobCounts(None, f"{type(exc).__name__}: {exc}"))
 
     def on_job_counts(self, msg: JobCounts) -> None:
-        if msg.counts is None:
-            return
-        for name, node in self.state.nodes.items():
-            count = msg.counts.get(name, 0)
-            if node.jobs != count:
-                self.state.set_jobs(name, count)
+        if msg.counts is not None:
+            self.state.set_job_counts(msg.counts)
 
     def on_source_ended(self, msg: SourceEnded) -> None:
         if msg.error:
             self.notify(safe_line(msg.error), title="fleet stream stopped", severity="error",
                         markup=False)
 
-    TOASTS_PER_TICK = 3   # a rack overheating must not bury the screen in toasts
-    _toasts_left, _toasts_held = TOASTS_PER_TICK, 0
-
     def announce(self, events: list[Event]) -> None:
         """A toast for new critical alerts: a few per second, the rest counted into one."""
-        for e in events:
-            if e.severity != "crit" or e.cleared:
-                continue
-            if self._toasts_left <= 0:
-                self._toasts_held += 1
-                continue
-            self._toasts_left -= 1
+        for e in self.toasts.admit(events):
             self.notify(f"{safe_line(e.node)}: {safe_line(e.message)}", title=e.kind,
                         severity="error", markup=False)
 
     def flush_toasts(self) -> None:
-        if self._toasts_held:
-            self.notify(f"and {self._toasts_held} more critical alerts (e: events)",
-                        severity="error", markup=False)
-        self._toasts_left, self._toasts_held = self.TOASTS_PER_TICK, 0
+        held = self.toasts.flush()
+        if held:
+            self.notify(f"and {held} more critical alerts (e: events)", severity="error",
+                        markup=False)
 
     def tick(self) -> None:
         self.announce(self.state.tick(self.clock()))
         self.flush_toasts()
         self.refresh_screen()
-        self.ticks += 1
-        if self.ticks % self.FREEZE_EVERY == 1:
-            settle_gc(full=self.ticks % THAW_EVERY == 1)
+        self.gc.tick()
 
     def refresh_screen(self) -> None:
         redraw = getattr(self.screen, "refresh_view", None)
@@ -209,22 +207,17 @@ class RoostApp(App):
     def on_node_chosen(self, msg: NodeChosen) -> None:
         self.open_node(msg.node)
 
-    def action_notice(self, what: str) -> None:
-        self.notify(f"The {what} screen arrives with the {what} issue; "
-                    f"use `roost {'queue' if what == 'jobs' else 'power status'}` meanwhile.",
-                    title=what)
-
     async def action_jobs(self) -> None:
         await open_jobs(self)
 
     def action_power_screen(self) -> None:
-        self.power.show()
+        self.power_ui.show()
 
     def action_power(self, action: str) -> None:
-        self.power.request(action, self.power.selected())
+        self.power_ui.request(action, self.power_ui.selected())
 
     def on_power_update(self, msg: PowerUpdate) -> None:
-        self.power.update(msg)
+        self.power_ui.update(msg.event)
 
     def current_node(self) -> str | None:
         scr = self.screen
@@ -255,28 +248,26 @@ class RoostApp(App):
     def action_command_line(self) -> None:
         self.push_screen(CommandLine(), self.commands.run)
 
-    def get_system_commands(self, screen) -> Iterable[SystemCommand]:
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         yield from self.commands.palette()
 
 
-def _jobs_db(config: Any) -> str | None:
-    return None if getattr(config, "state_dir", None) is None else str(jobs_db(config))
+def _jobs_db(config: Config) -> str:
+    return str(jobs_db(config))
 
 
-def run_console(config: Any, source: Source | None, theme: str | None = None,
-                power: Any = None) -> int:
+def run_console(config: Config, source: Source | None, theme: str | None = None,
+                power: PowerService | None = None) -> int:
     """Open the console on a config and a fleet source; blocks until quit; returns exit code."""
-    targets = list(config.targets()) if hasattr(config, "targets") else []
-    state = FleetState([t.name for t in targets], thresholds=Thresholds.from_config(config),
+    targets = list(config.targets())
+    state = FleetState([t.name for t in targets], thresholds=config.thresholds,
                        groups={t.name: tuple(t.groups) for t in targets})
-    power, problem = (power, "") if power is not None else power_service(config)
+    power, problem = (power, "") if power is not None else open_service(config)
     try:
-        app = RoostApp(state, source, targets=targets,
-                       theme=theme or getattr(config, "theme", None),
-                       keymap=dict(getattr(config, "keymap", None) or {}),
-                       jobs_db=_jobs_db(config), power=power, power_problem=problem,
-                       config=config)
+        app = RoostApp(state, source, targets=targets, theme=theme or config.theme,
+                       keymap=dict(config.keymap), jobs_db=_jobs_db(config), power=power,
+                       power_problem=problem, config=config)
     except KeymapError as exc:
         print(f"roost: {exc}", file=sys.stderr)
         return 2

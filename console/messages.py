@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from textual.message import Message
 
 from collectors.model import NodeEvent, Sample
+from console.power.control import PowerEvent
 
 
 class Inbox:
@@ -77,3 +78,9 @@ class JobCounts(Message):
     """Running tasks per node from the job queue (None: the queue could not be read)."""
     counts: dict[str, int] | None
     error: str = ""
+
+
+@dataclass
+class PowerUpdate(Message):
+    """A power status read or sequence reported something (console.power.control applies it)."""
+    event: PowerEvent

@@ -16,7 +16,8 @@ from console.config import JobsConfig
 from console.jobs.model import State
 from console.jobs.store import Store
 from console.screens.job_detail import JobDetailScreen
-from console.screens.jobs import JobConfirm, JobsScreen
+from console.screens.confirm import ConfirmScreen
+from console.screens.jobs import JobsScreen
 from console.screens.submit import SubmitScreen
 from console.widgets.job_table import JobTable
 from console.widgets.output_tail import OutputTail
@@ -137,17 +138,22 @@ async def test_cancel_confirms_then_cancels(tmp_path):
         screen = await open_jobs(pilot)
         await until(pilot, lambda: screen.query_one(JobTable).lines, what="row")
         await pilot.press("c")
-        await until(pilot, lambda: isinstance(app.screen, JobConfirm), what="confirm")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirm")
+        assert str(app.screen.query_one("#confirm-yes").label) == "Cancel 1 job (y)"
+        await pilot.press("enter")             # Enter is the safe answer: nothing is cancelled
+        await until(pilot, lambda: app.screen is screen)
+        await pilot.press("c")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirm")
         await pilot.press("n")
         await until(pilot, lambda: app.screen is screen)
         await pilot.pause()
         assert job_lines(store_of(db))[0].state == "PENDING"
         await pilot.press("c")
-        await until(pilot, lambda: isinstance(app.screen, JobConfirm), what="confirm")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirm")
         await pilot.press("y")
         await until(pilot, lambda: cells(app, job)[2] == "CANCELLED", what="cancelled row")
         await pilot.press("A")                 # abort confirms too; nothing left to kill
-        await until(pilot, lambda: isinstance(app.screen, JobConfirm), what="abort confirm")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="abort confirm")
         await pilot.press("y")
         await until(pilot, lambda: any("nothing to cancel" in n.message
                                        for n in app._notifications), what="notice")
@@ -274,7 +280,7 @@ async def test_form_job_runs_on_lab_nodes_and_output_is_followed(tmp_path, ssh_l
                         and board.lines[0].state == "RUNNING", timeout=30, what="sleeper runs")
             board.move_cursor(row=0)
             await pilot.press("c")
-            await until(pilot, lambda: isinstance(app.screen, JobConfirm), what="confirm")
+            await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirm")
             await pilot.press("y")
             await until(pilot, lambda: board.lines[0].state == "CANCELLED", timeout=30,
                         what="cancelled on the node")
@@ -327,7 +333,7 @@ async def test_boinc_section_lists_and_controls_fleet_tasks(tmp_path, ssh_lab, b
             await until(pilot, lambda: not any("Suspended" in t.state for t in table.tasks),
                         timeout=30, what="resumed")
             await pilot.press("A")
-            await until(pilot, lambda: isinstance(app.screen, JobConfirm), what="abort confirm")
+            await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="abort confirm")
             await pilot.press("y")
             await until(pilot, lambda: any("abort" in n.message.lower() for n in app._notifications),
                         timeout=30, what="aborted")

@@ -21,7 +21,8 @@ from console.jobs.slurm import SlurmBackend
 from console.jobs.slurm_view import details_of, form_job, job_lines_of, seconds
 from console.jobs.slurm_parse import JobRow, parse_scontrol
 from console.screens.job_detail import JobDetailScreen
-from console.screens.jobs import JobConfirm, JobsScreen
+from console.screens.confirm import ConfirmScreen
+from console.screens.jobs import JobsScreen
 from console.screens.submit import SubmitScreen
 from console.state import FleetState
 from console.widgets.job_table import JobTable
@@ -168,13 +169,13 @@ async def test_cancel_confirms_then_slurm_cancels_and_suspend_refusal_is_a_notic
         assert "\n" not in refusal.message and "denied" in refusal.message
         assert squeue_state(slurm, job) == "RUNNING"
         await pilot.press("c")
-        await until(pilot, lambda: isinstance(app.screen, JobConfirm), what="confirm")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirm")
         await pilot.press("n")
         await until(pilot, lambda: app.screen is screen, what="declined")
         await pilot.pause()
         assert squeue_state(slurm, job) == "RUNNING"
         await pilot.press("c")
-        await until(pilot, lambda: isinstance(app.screen, JobConfirm), what="confirm")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirm")
         await pilot.press("y")
         await until(pilot, lambda: state_of(screen, job) == "CANCELLED", timeout=30,
                     what="CANCELLED row")

@@ -187,9 +187,9 @@ async def test_unknown_theme_falls_back_with_a_notice():
         assert any("no-such-theme" in n.message for n in app._notifications)
 
 
-def test_run_console_refuses_a_bad_keymap(capsys):
-    from types import SimpleNamespace
+def test_run_console_refuses_a_bad_keymap(capsys, tmp_path):
     from console.app import run_console
-    cfg = SimpleNamespace(targets=lambda: [], keymap={"nosuch": "z"}, theme=None)
+    from console.config import Config
+    cfg = Config(keymap={"nosuch": "z"}, state_dir=tmp_path)
     assert run_console(cfg, None) == 2
     assert "nosuch" in capsys.readouterr().err

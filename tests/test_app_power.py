@@ -218,10 +218,11 @@ def test_roost_demo_console_gets_power_through_the_running_demo(tmp_path):
     """`roost demo` hands the console a PowerService on the inventory's power tables."""
     from console.config import load_config
     from console.demo.cli import _power
+    from console.demo.inventory import write_inventory
     fleet = DemoFleet(2, steady=True, state_dir=tmp_path / "demo")
     fleet.prepare()
     try:
-        config = load_config(fleet.write_inventory(fleet.state_dir / "roost.toml"),
+        config = load_config(write_inventory(fleet, fleet.state_dir / "roost.toml"),
                              state_dir=fleet.state_dir)
         service = _power(config)
         assert sorted(service.drivers) == sorted(t.name for t in fleet.targets())
@@ -271,3 +272,26 @@ def test_power_screen_snapshot(snap_compare):
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=(130, 22), run_before=read)
+
+
+async def test_enter_confirms_only_the_harmless_action_and_buttons_name_action_and_count():
+    drivers = {n: FixedDriver(n, PowerState.ON) for n in ("n1", "n2")}
+    reach = FixedReach({"n1", "n2"})
+    service = PowerService(Sequencer({n: PowerNode(n, d) for n, d in drivers.items()}, reach,
+                                     FAST), reach, drivers)
+    app = RoostApp(FleetState(list(drivers)), power=service)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("O")                                # one node off: asks, No focused
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert str(app.screen.query_one("#confirm-yes").label) == "Power off 1 node (y)"
+        assert app.screen.focused.id == "confirm-no"
+        await pilot.press("enter")
+        await until(pilot, lambda: not isinstance(app.screen, ConfirmScreen))
+        assert not app.power.busy and "off" not in log_text(app)
+        app.state.marked.update(drivers)
+        await pilot.press("o")                                # a group on: asks, Yes focused
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert str(app.screen.query_one("#confirm-yes").label) == "Power on 2 nodes (y)"
+        await pilot.press("enter")
+        await until(pilot, lambda: "power on: 2/2 done" in notices(app), what="both on")
+        assert all(app.power.steps[n].startswith("on done: already on") for n in drivers)

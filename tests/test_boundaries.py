@@ -1,7 +1,8 @@
 """The data plane and the UI-free console modules never import textual, rich or plotext.
 
-Modules are globbed, so a new file under collectors/, console/jobs or console/power is covered
-the day it lands. Each group is imported in a fresh interpreter, and sys.modules is checked.
+Modules are globbed, so a new file under collectors/, console/jobs, console/power or
+console/demo is covered the day it lands. Each group is imported in a fresh interpreter, and
+sys.modules is checked.
 """
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 UI = ("textual", "rich", "plotext")
-CONSOLE_UI_FREE = ("config", "inventory", "sshconfig", "paths", "cli", "collect", "state")
+CONSOLE_UI_FREE = ("config", "inventory", "sshconfig", "paths", "cli", "collect", "state",
+                   "runcmd", "gcpolicy", "text", "toasts")
 
 
 def module_name(path: Path) -> str:
@@ -26,6 +28,7 @@ def ui_free_modules() -> list[str]:
     files += [ROOT / "console" / f"{name}.py" for name in CONSOLE_UI_FREE]
     files += list((ROOT / "console" / "jobs").rglob("*.py"))
     files += list((ROOT / "console" / "power").rglob("*.py"))
+    files += list((ROOT / "console" / "demo").rglob("*.py"))
     return sorted({module_name(f) for f in files if f.exists()})
 
 

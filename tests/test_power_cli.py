@@ -182,3 +182,22 @@ def test_status_with_the_bmc_down_says_so_and_still_probes_ssh(fleet):
     assert code == 1, err
     assert out.splitlines() == [
         "ctl: on", f"n1: unknown (power ipmi: BMC 127.0.0.1:{bmc.port} did not answer within 1s); answers SSH"]
+
+
+def test_timing_comes_from_the_power_section_and_flags_take_over(tmp_path):
+    conf = tmp_path / "roost.toml"
+    conf.write_text("[power]\nstagger = 0.25\nboot_timeout = 42\ngrace = 0\n")
+    power = load_config(conf, env={}).power
+    t = cli.timing(parse("on", "n1"), power)
+    assert (t.stagger, t.boot_timeout, t.shutdown_timeout, t.grace) == (0.25, 42.0, 120.0, 0.0)
+    t = cli.timing(parse("on", "n1", "--boot-timeout", "7", "--stagger", "0"), power)
+    assert (t.stagger, t.boot_timeout, t.grace) == (0.0, 7.0, 0.0)
+
+
+def test_on_waits_as_long_as_the_power_section_says(fleet, tmp_path):
+    conf, _, _ = fleet
+    paced = tmp_path / "paced.toml"
+    paced.write_text("[power]\nboot_timeout = 0.3\nstagger = 0\n" + conf.read_text())
+    code, out, err = roost_power(paced, "on", "p1", "--yes")
+    assert code == 1
+    assert err == "roost: p1: on failed: powered on, but SSH did not answer within 0.3s\n"

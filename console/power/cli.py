@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import sys
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from console.power.base import PowerError
 from console.power.sequence import Outcome, Shown, Timing
+
+if TYPE_CHECKING:
+    from console.config import PowerConfig
 
 ACTIONS = ("status", "on", "off", "cycle")
 REFUSED = 3
@@ -30,14 +34,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--yes", "-y", action="store_true", help="do not ask before a group action")
     parser.add_argument("--force", action="store_true",
                         help="allow powering off a controller or the console's own host")
-    parser.add_argument("--stagger", type=float, default=1.0, metavar="S",
-                        help="seconds between power-ons (limits inrush; default 1)")
-    parser.add_argument("--boot-timeout", type=float, default=180.0, metavar="S",
-                        help="how long `on` waits for SSH (default 180)")
-    parser.add_argument("--shutdown-timeout", type=float, default=120.0, metavar="S",
-                        help="how long `off` waits for the OS to stop answering (default 120)")
-    parser.add_argument("--grace", type=float, default=5.0, metavar="S",
-                        help="after SSH stops answering, let the OS finish halting (default 5)")
+    parser.add_argument("--stagger", type=float, metavar="S",
+                        help="seconds between power-ons (limits inrush; [power] stagger, 1)")
+    parser.add_argument("--boot-timeout", type=float, metavar="S",
+                        help="how long `on` waits for SSH ([power] boot_timeout, 180)")
+    parser.add_argument("--shutdown-timeout", type=float, metavar="S",
+                        help="how long `off` waits for the OS to stop answering "
+                             "([power] shutdown_timeout, 120)")
+    parser.add_argument("--grace", type=float, metavar="S",
+                        help="after SSH stops answering, let the OS finish halting "
+                             "([power] grace, 5)")
+
+
+def timing(args: argparse.Namespace, power: PowerConfig) -> Timing:
+    """The config's [power] pacing, with any flag given on the command line taking over."""
+    from console.power.service import timing_of
+    flags = {key: getattr(args, key) for key in ("stagger", "boot_timeout", "shutdown_timeout",
+                                                  "grace") if getattr(args, key) is not None}
+    return dataclasses.replace(timing_of(power), **flags)
 
 
 def run(args: argparse.Namespace, config, *, demo=None, stdin: TextIO | None = None,
@@ -46,10 +60,8 @@ def run(args: argparse.Namespace, config, *, demo=None, stdin: TextIO | None = N
     from console.config import ConfigError
     from console.power.service import PowerService
     out, err, stdin = out or sys.stdout, err or sys.stderr, stdin or sys.stdin
-    timing = Timing(stagger=args.stagger, boot_timeout=args.boot_timeout,
-                    shutdown_timeout=args.shutdown_timeout, grace=args.grace)
     try:
-        service = PowerService.from_config(config, timing=timing, demo=demo)
+        service = PowerService.from_config(config, timing=timing(args, config.power), demo=demo)
         names = _names(args, config, service)
     except (PowerError, ConfigError) as e:
         print(f"roost: {e}", file=err)

@@ -1,4 +1,4 @@
-"""Live progress for the power sequences: a thin adapter over console.power.sequence (UI-free).
+"""Live progress for the power sequences: a thin adapter over console.power.sequence. UI-free.
 
 The Sequencer reports an Outcome per node only when the whole group is done. The console wants
 each node's steps as they happen and each node's outcome as soon as it is known, so this runs

@@ -1,15 +1,19 @@
 """Power for a whole configured fleet: drivers from every node's `power` table, SSH access for
-controllers and reachability, and the Sequencer on top. The CLI and the TUI both start here.
+controllers and reachability, and the Sequencer on top, paced by [power]. The CLI and the TUI
+both start here (the TUI through open_service, which never raises).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from console.power.base import Driver, PowerConfigError, PowerError
 from console.power.registry import Context, build_driver, check_channels
 from console.power.sequence import DEFAULT_SHUTDOWN, PowerNode, Sequencer, Timing
 from console.power.ssh import SshAccess
+
+if TYPE_CHECKING:
+    from console.config import Config, PowerConfig
 
 
 @dataclass
@@ -34,7 +38,8 @@ class PowerService:
             nodes[spec.name] = PowerNode(spec.name, driver, role=spec.role, local=spec.local,
                                          shutdown=_shutdown(driver))
         check_channels(drivers.values())
-        return cls(Sequencer(nodes, access, timing or Timing()), access, drivers)
+        timing = timing or timing_of(config.power)
+        return cls(Sequencer(nodes, access, timing), access, drivers)
 
     def require(self, names: list[str]) -> None:
         missing = [n for n in names if n not in self.drivers]
@@ -47,6 +52,23 @@ class PowerService:
         for driver in self.drivers.values():
             await driver.close()
         await self.access.close()
+
+
+def timing_of(power: "PowerConfig") -> Timing:
+    """The sequences' pacing from the config's [power] section."""
+    return Timing(stagger=power.stagger, shutdown_timeout=power.shutdown_timeout,
+                  boot_timeout=power.boot_timeout, grace=power.grace)
+
+
+def open_service(config: "Config", timing: Timing | None = None) -> tuple[PowerService | None, str]:
+    """The console's PowerService from config, or (None, why not) — never raises: a power
+    config mistake disables power in the console (with a notice), not the console itself."""
+    if not any(spec.power for spec in config.nodes):
+        return None, ""
+    try:
+        return PowerService.from_config(config, timing=timing), ""
+    except Exception as e:  # PowerConfigError, a missing optional library ...
+        return None, f"power disabled: {e}"
 
 
 def validate(config) -> list[str]:

@@ -1,20 +1,22 @@
 """`:`: a one-line k9s-style command prompt, and the commands it (and the palette) runs."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterable
+from typing import Any, Callable, Iterable, Protocol
 
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
-from textual.screen import ModalScreen
+from textual.notifications import SeverityLevel
+from textual.screen import ModalScreen, Screen
+from textual.theme import Theme
 from textual.widgets import Input
 
 import themes
-from console.widgets.cells import safe_line
+from console.screens.fleet import FleetScreen
+from console.screens.heatmap import HeatmapScreen
+from console.screens.power_actions import PowerActions
+from console.text import safe_line
 from console.widgets.heatmap import METRICS
 from console.widgets.node_table import SORTABLE
-
-if TYPE_CHECKING:
-    from console.app import RoostApp
 
 VIEWS = ("fleet", "heatmap", "events")
 COMMANDS = ("fleet", "heatmap", "events", "node", "theme", "sort", "filter", "run", "jobs",
@@ -34,10 +36,33 @@ class CommandLine(ModalScreen[str | None]):
         self.dismiss(None)
 
 
+class Console(Protocol):
+    """What `:` commands ask of the app (console.app.RoostApp), so no screen imports the app."""
+    power_ui: PowerActions
+    theme: str
+
+    @property
+    def available_themes(self) -> dict[str, Theme]: ...
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
+               timeout: float | None = None, markup: bool = True) -> None: ...
+    def call_later(self, callback: Callable[..., Any], *args: Any, **kwargs: Any) -> bool: ...
+    def get_screen(self, screen: Screen[Any] | str,
+                   screen_class: type[Screen[Any]] | None = None) -> Screen[Any]: ...
+    def exit(self, result: Any = None, return_code: int = 0, message: Any = None) -> None: ...
+    async def action_show(self, view: str) -> None: ...
+    def open_node(self, node: str) -> None: ...
+    def action_run(self, command: str = "") -> None: ...
+    async def action_jobs(self) -> None: ...
+    def action_help(self) -> None: ...
+    def action_power_screen(self) -> None: ...
+    def action_power(self, action: str) -> None: ...
+    def action_command_line(self) -> None: ...
+
+
 class Commands:
     """`:verb arg` -> cmd_verb(arg) on the app's screens; the palette lists the same actions."""
 
-    def __init__(self, app: "RoostApp") -> None:
+    def __init__(self, app: Console) -> None:
         self.app = app
 
     def run(self, text: str | None) -> None:
@@ -62,8 +87,9 @@ class Commands:
 
     async def _heatmap(self, metric: str) -> None:
         await self.app.action_show("heatmap")
-        if metric:
-            self.app.get_screen("heatmap").set_metric(metric)
+        screen = self.app.get_screen("heatmap")
+        if metric and isinstance(screen, HeatmapScreen):
+            screen.set_metric(metric)
 
     def cmd_node(self, arg: str) -> None:
         self.app.open_node(arg)
@@ -79,8 +105,9 @@ class Commands:
 
     def cmd_sort(self, arg: str) -> None:
         key, _, rev = arg.partition(" ")
-        if key in SORTABLE:
-            self.app.get_screen("fleet").set_sort(key, rev.strip() in ("rev", "desc", "-"))
+        screen = self.app.get_screen("fleet")
+        if key in SORTABLE and isinstance(screen, FleetScreen):
+            screen.set_sort(key, rev.strip() in ("rev", "desc", "-"))
         else:
             self.app.notify(f"sort by one of: {', '.join(SORTABLE)}", severity="warning")
 
@@ -98,7 +125,7 @@ class Commands:
         self.app.call_later(self.app.action_jobs)
 
     def cmd_power(self, arg: str) -> None:
-        self.app.power.command(arg)
+        self.app.power_ui.command(arg)
 
     def cmd_help(self, _arg: str) -> None:
         self.app.action_help()

@@ -1,7 +1,10 @@
-"""A yes/no question over the current screen (power off, cycle, group actions).
+"""The one yes/no question over the current screen (power off/cycle/group actions, job cancel
+and abort).
 
-`y` confirms; `n`, escape and enter on the focused No button cancel: the safe answer is the
-default. The question is plain Text, so node names in it cannot restyle it.
+The rule, the same everywhere: `y` confirms; `n` and escape cancel; the confirming button names
+the action and the count ("Power off 3 nodes (y)"); Enter presses the focused button, and the
+focus starts on the safe answer, No, unless the action is harmless (switching nodes on), where it
+starts on the action. The question is plain Text, so node names in it cannot restyle it.
 """
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
-from console.widgets.cells import safe
+from console.text import safe
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -27,9 +30,10 @@ class ConfirmScreen(ModalScreen[bool]):
     #ask-buttons Button { margin-right: 2; }
     """
 
-    def __init__(self, question: str, detail: str = "", yes: str = "Yes") -> None:
+    def __init__(self, question: str, detail: str = "", yes: str = "Yes",
+                 harmless: bool = False) -> None:
         super().__init__()
-        self.question, self.detail, self.yes = question, detail, yes
+        self.question, self.detail, self.yes, self.harmless = question, detail, yes, harmless
 
     def compose(self) -> ComposeResult:
         with Vertical(id="ask-box"):
@@ -37,11 +41,14 @@ class ConfirmScreen(ModalScreen[bool]):
             if self.detail:
                 yield Static(Text(safe(self.detail)), id="confirm-detail")
             with Horizontal(id="ask-buttons"):
-                yield Button(f"{self.yes} (y)", id="confirm-yes", variant="error")
-                yield Button("No (n)", id="confirm-no", variant="primary")
+                yield Button(f"{self.yes} (y)", id="confirm-yes",
+                             variant="primary" if self.harmless else "error")
+                yield Button("No (n)", id="confirm-no",
+                             variant="default" if self.harmless else "primary")
 
     def on_mount(self) -> None:
-        self.query_one("#confirm-no", Button).focus()
+        first = "#confirm-yes" if self.harmless else "#confirm-no"
+        self.query_one(first, Button).focus()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()

@@ -16,13 +16,13 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
-from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
 from console.jobs.boinc_rpc import BoincTask
 from console.jobs.queue_view import JobLine
 from console.jobs.service import JobsService
 from console.screens.base import View
+from console.screens.confirm import ConfirmScreen
 from console.widgets.boinc_table import BoincTable
 from console.widgets.cells import safe_line
 from console.widgets.job_table import JobTable
@@ -49,22 +49,6 @@ class Done(Message):
     """A request or control finished: a one-line notice."""
     text: str
     severity: str = "information"
-
-
-class JobConfirm(ModalScreen[bool]):
-    """y/n before cancelling or aborting."""
-    BINDINGS = [Binding("y,enter", "answer(True)", "Yes", id="confirm_yes"),
-                Binding("n,escape", "answer(False)", "No", id="confirm_no")]
-
-    def __init__(self, question: str) -> None:
-        super().__init__()
-        self.question = question
-
-    def compose(self) -> ComposeResult:
-        yield Static(Text(self.question + "  [y/n]"), id="confirm-box")
-
-    def action_answer(self, yes: bool) -> None:
-        self.dismiss(yes)
 
 
 class JobsScreen(View):
@@ -186,22 +170,22 @@ class JobsScreen(View):
             return self.action_abort()
         line = self.job()
         if line is not None:
-            self.confirm(f"Cancel job {line.job_id} ({safe_line(line.name)})?",
+            self.confirm(f"Cancel job {line.job_id} ({safe_line(line.name)})?", "Cancel 1 job",
                          lambda: self.act(line.job_id, "cancel"))
 
     def action_abort(self) -> None:
         task = self.boinc_focused()
         if task is not None:
             self.confirm(f"Abort BOINC task {safe_line(task.name)} on {safe_line(task.node)}?",
-                         lambda: self.boinc(task, "abort"))
+                         "Abort 1 task", lambda: self.boinc(task, "abort"))
             return
         line = self.job()
         if line is not None:
             self.confirm(f"Abort job {line.job_id} ({safe_line(line.name)}): kill all its tasks?",
-                         lambda: self.act(line.job_id, "cancel"))
+                         "Abort 1 job", lambda: self.act(line.job_id, "cancel"))
 
-    def confirm(self, question: str, then: Callable[[], object]) -> None:
-        self.app.push_screen(JobConfirm(question), lambda yes: then() if yes else None)
+    def confirm(self, question: str, yes: str, then: Callable[[], object]) -> None:
+        self.app.push_screen(ConfirmScreen(question, yes=yes), lambda ok: then() if ok else None)
 
     def action_control(self, want: str) -> None:
         task = self.boinc_focused()

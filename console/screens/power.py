@@ -2,16 +2,21 @@
 combination of both, the live step of a running sequence, and a log of every step.
 
 `o`/`O`/`C` (app bindings) act on the marked nodes or the row under the cursor; `r` reads every
-node's power again; `space` marks. All state lives in PowerControl; this only draws it.
+node's power again; `space` marks. All state lives in console.power.control.PowerControl; this
+only draws it.
 """
 from __future__ import annotations
+
+from typing import Callable
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Footer, Static
 
+from console.power.control import NOT_CONFIGURED, PowerControl, PowerRow
 from console.screens.base import View
+from console.state import FleetState
 from console.widgets.power_log import PowerLog
 from console.widgets.power_table import PowerTable
 
@@ -23,9 +28,10 @@ class PowerScreen(View):
         Binding("space", "mark", "Mark", id="mark"),
     ]
 
-    def __init__(self, control) -> None:
+    def __init__(self, control: PowerControl, state: FleetState,
+                 reread: Callable[[], None]) -> None:
         super().__init__(name="power")
-        self.control = control
+        self.control, self.state, self.reread = control, state, reread
 
     def compose(self) -> ComposeResult:
         yield Static(id="power-head")
@@ -45,15 +51,14 @@ class PowerScreen(View):
 
     def refresh_view(self, now: float | None = None) -> None:
         rows = self.control.rows()
-        marked = self.app.state.marked
+        marked = self.state.marked
         self.table.show(rows, marked, self.pal)
         self.query_one(PowerLog).show(self.control.log, self.pal)
         self.query_one("#power-head", Static).update(self.head(rows, marked))
 
-    def head(self, rows, marked) -> Text:
+    def head(self, rows: list[PowerRow], marked: set[str]) -> Text:
         if self.control.service is None:
-            return Text(self.control.problem or "no power configured: add power = "
-                        "{ driver = ... } to the nodes in roost.toml", style=self.pal["roost-warn"])
+            return Text(self.control.problem or NOT_CONFIGURED, style=self.pal["roost-warn"])
         on = sum(r.readback == "on" for r in rows)
         off = sum(r.readback == "off" for r in rows)
         bad = sum(r.level == "crit" for r in rows)
@@ -71,11 +76,11 @@ class PowerScreen(View):
         self.app.pop_screen()
 
     def action_reread(self) -> None:
-        self.control.refresh_status()
+        self.reread()
 
     def action_mark(self) -> None:
         node = self.table.current_node
         if node is not None:
-            self.app.state.toggle_mark(node)
+            self.state.toggle_mark(node)
             self.refresh_view()
             self.table.action_cursor_down()

@@ -1,26 +1,19 @@
 """The power screen's log: every step and outcome of the power sequences, oldest first.
 
-Entries live in the power controller (they outlive the screen); the widget writes the ones it
-has not written yet, so reopening the screen shows the history and a running sequence streams.
+Entries (console.power.control.LogEntry) live in PowerControl, so they outlive the screen; the
+widget writes the ones it has not written yet, so reopening the screen shows the history and a
+running sequence streams.
 """
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from typing import Iterable
 
 from rich.text import Text
 from textual.widgets import RichLog
 
-from console.widgets.cells import safe_line
-
-
-@dataclass(frozen=True, slots=True)
-class LogEntry:
-    seq: int
-    ts: float
-    node: str
-    text: str
-    level: str = "info"     # info | ok | fail
+from console.power.control import LogEntry
+from console.text import safe_line
 
 
 class PowerLog(RichLog):
@@ -30,7 +23,7 @@ class PowerLog(RichLog):
         super().__init__(wrap=False, markup=False, highlight=False, **kw)
         self.last_seq = 0
 
-    def show(self, entries, pal: dict[str, str]) -> None:
+    def show(self, entries: Iterable[LogEntry], pal: dict[str, str]) -> None:
         for e in entries:
             if e.seq <= self.last_seq:
                 continue

@@ -7,25 +7,11 @@ Everything from a node or a driver goes in as rich Text through safe_line (never
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from rich.text import Text
 from textual.widgets import DataTable
 
-from console.widgets.cells import safe_line
-
-
-@dataclass(frozen=True, slots=True)
-class PowerRow:
-    node: str
-    driver: str            # "demo", "expander via ctl" ...
-    readback: str          # on / off / unknown / "" (not read yet)
-    ssh: bool | None       # a fresh login answered (None: not asked yet)
-    shown: str             # Shown.text: read-back AND reachability
-    level: str             # ok | warn | crit: how worrying `shown` is
-    progress: str = ""     # the running sequence's last step, or the last outcome
-    busy: bool = False
-
+from console.power.control import PowerRow
+from console.text import safe_line
 
 COLUMNS = (("mark", " ", 1), ("node", "Node", 14), ("driver", "Driver", 16),
            ("readback", "Read-back", 9), ("ssh", "SSH", 9), ("shown", "Shown state", None),

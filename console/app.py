@@ -120,10 +120,13 @@ class RoostApp(App):
     @work(group="fleet", exclusive=True, exit_on_error=False)
     async def pump(self) -> None:
         """Background: move stream items into the inbox; never touches widgets or state."""
+        source = self.source
+        if source is None:
+            return
         try:
-            if self.manage_source and hasattr(self.source, "start"):
-                await self.source.start()
-            async for item in self.source.stream():
+            if self.manage_source and hasattr(source, "start"):
+                await source.start()
+            async for item in source.stream():
                 if self.inbox.put(item):
                     self.post_message(FleetDrain())
         except Exception as exc:  # the console stays up to show what happened

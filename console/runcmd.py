@@ -20,7 +20,8 @@ from console.text import error_line
 # Everything but newline and tab: a node's output must not drive the user's terminal.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\x9b]")
 Result = tuple[int | None, str, str]
-T, R = TypeVar("T"), TypeVar("R")
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,6 @@ import pytest
 from textual.widgets import Input, Static
 
 from console.jobs.queue_view import Tail, job_lines, submit_form
-from console.config import JobsConfig
 from console.jobs.model import State
 from console.jobs.store import Store
 from console.screens.job_detail import JobDetailScreen
@@ -344,9 +343,8 @@ async def test_boinc_section_lists_and_controls_fleet_tasks(tmp_path, ssh_lab, b
 
 
 async def test_console_is_a_client_when_another_roost_holds_the_scheduler(tmp_path):
-    from types import SimpleNamespace
-
     from console.app import RoostApp
+    from console.config import Config
     from console.jobs.service import jobs_db, scheduler_lock
     from console.state import FleetState
 
@@ -359,7 +357,7 @@ async def test_console_is_a_client_when_another_roost_holds_the_scheduler(tmp_pa
             return
             yield
 
-    config = SimpleNamespace(state_dir=tmp_path, jobs=JobsConfig(), targets=lambda: [])
+    config = Config(state_dir=tmp_path)
     other = scheduler_lock(config)
     assert other.acquire()
     try:

@@ -260,9 +260,9 @@ def test_form_job_keeps_the_workdir_as_a_cluster_path():
 
 
 async def test_bad_slurm_table_is_one_status_line_and_no_builtin_scheduler(tmp_path):
-    from types import SimpleNamespace
-    config = SimpleNamespace(jobs=JobsConfig(backend="slurm", controller="nope"), names=("n1",),
-                             targets=lambda *_: [], state_dir=tmp_path)
+    from console.config import Config, NodeSpec
+    config = Config(jobs=JobsConfig(backend="slurm", controller="nope"),
+                    nodes=(NodeSpec("n1", 0),), state_dir=tmp_path)
     app = RoostApp(FleetState(["n1"]), Source(), config=config, jobs_db=str(tmp_path / "j.db"))
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_jobs(pilot)

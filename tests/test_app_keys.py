@@ -55,7 +55,7 @@ def test_every_binding_has_an_id_in_the_catalogue():
     classes += (power.PowerScreen, confirm.ConfirmScreen)
     from console.screens import job_detail, jobs, submit
     from console.widgets import job_table
-    classes += (jobs.JobsScreen, jobs.JobConfirm, submit.SubmitScreen, job_detail.JobDetailScreen,
+    classes += (jobs.JobsScreen, submit.SubmitScreen, job_detail.JobDetailScreen,
                 job_table.JobTable)
     ids = [b.id for cls in classes for b in cls.__dict__.get("BINDINGS", [])]
     assert None not in ids

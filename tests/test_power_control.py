@@ -9,8 +9,14 @@ from __future__ import annotations
 import pytest
 
 from console.power.base import Driver, PowerError, PowerState
-from console.power.control import (USAGE, PollCadence, PowerControl, PowerEvent, column_text,
-                                   parse_command)
+from console.power.control import (
+    USAGE,
+    PollCadence,
+    PowerControl,
+    PowerEvent,
+    column_text,
+    parse_command,
+)
 from console.power.sequence import PowerNode, Sequencer, Shown, Timing
 from console.power.service import PowerService
 from console.state import FleetState
@@ -109,7 +115,7 @@ def test_refusals_and_confirmations_name_the_action_and_count():
     assert control.refusal("on", ["bare"], False) == "no power table for bare"
     assert control.refusal("off", ["n3"], False).startswith("refusing to power off n3 is a controller")
     assert control.refusal("off", ["n3"], True) == ""
-    assert control.confirmation("on", ["n1"]) is None                      # one node on: just do it
+    assert control.confirmation("on", ["n1"]) is None              # one node on: just do it
     ask = control.confirmation("off", ["n1"], hard=True)
     assert ask.question == "Power off 1 node (hard: no OS shutdown)?" and not ask.harmless
     assert ask.yes == "Power off 1 node" and ask.detail == "n1"

@@ -14,12 +14,13 @@ import shlex
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Literal
 
 from console.power.base import PowerState
 from console.power.progress import ProgressRunner
 from console.power.sequence import Outcome, Shown
-from console.state import FleetState, expand, fold as hostlist_fold
+from console.state import FleetState, expand
+from console.state import fold as hostlist_fold
 
 if TYPE_CHECKING:
     from console.power.service import PowerService
@@ -28,6 +29,7 @@ ACTIONS = ("on", "off", "cycle")
 ARROW = {"on": "→on", "off": "→off", "cycle": "→cyc"}
 USAGE = ":power [status | on|off|cycle [NODESET] [--force] [--hard]]"
 NOT_CONFIGURED = "no power configured: add power = { driver = ... } to the nodes in roost.toml"
+Severity = Literal["information", "warning", "error"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +49,7 @@ class PowerEvent:
 class Notice:
     """One line for the user; severity is information | warning | error."""
     text: str
-    severity: str = "information"
+    severity: Severity = "information"
 
 
 @dataclass
@@ -134,7 +136,9 @@ def column_text(s: Shown) -> str:
         return "on ✖" if s.reachable is False else "on"
     if s.state is PowerState.OFF:
         return "off ●" if s.reachable else "off"
-    return {True: "up?", False: "down?"}.get(s.reachable, "?")
+    if s.reachable is None:
+        return "?"
+    return "up?" if s.reachable else "down?"
 
 
 def level(s: Shown) -> str:
@@ -157,14 +161,15 @@ class PollCadence:
         return self.retry if failing and self._quick <= self.quick_max else self.every
 
 
-def _ignore(_event: PowerEvent) -> None:
+def _ignore(_event: PowerEvent) -> object:
     """Where events go until the UI says otherwise."""
+    return None
 
 
 class PowerControl:
     def __init__(self, service: PowerService | None, state: FleetState, problem: str = "",
                  cadence: PollCadence | None = None,
-                 emit: Callable[[PowerEvent], None] = _ignore) -> None:
+                 emit: Callable[[PowerEvent], object] = _ignore) -> None:
         self.service, self.state, self.problem = service, state, problem
         self.cadence, self.emit = cadence or PollCadence(), emit
         self.shown: dict[str, Shown] = {}
@@ -248,6 +253,8 @@ class PowerControl:
         return [n for n in (names or self.names) if n not in self.busy]
 
     async def read(self, names: list[str], poll: bool = False) -> None:
+        if self.service is None:
+            return
         try:
             shown = await self.service.sequencer.status(names)
         except Exception as e:  # keep the console up; say what happened
@@ -256,6 +263,8 @@ class PowerControl:
         self.emit(PowerEvent("status", shown=tuple(shown), poll=poll))
 
     async def run(self, action: str, nodes: list[str], hard: bool = False) -> None:
+        if self.runner is None:
+            return
         try:
             await self.runner.run(action, nodes, self._done, hard)
         except Exception as e:  # the runner reports per node; this is a bug, still say it
@@ -290,6 +299,8 @@ class PowerControl:
 
     def _on_done(self, ev: PowerEvent, fx: Effects) -> None:
         o = ev.outcome
+        if o is None:
+            return
         self.busy.pop(o.node, None)
         self.steps[o.node] = f"{o.action} {'done' if o.ok else 'FAILED'}: {o.message}"
         self._log(o.node, f"{o.action} {'done' if o.ok else 'failed'}: {o.message}",
@@ -322,11 +333,13 @@ class PowerControl:
 
     # ---- what the power screen shows ----------------------------------------------------------
     def rows(self) -> list[PowerRow]:
-        return [self._row(name) for name in self.names]
+        if self.service is None:
+            return []
+        drivers = self.service.drivers
+        return [self._row(name, drivers[name].describe()) for name in self.names]
 
-    def _row(self, name: str) -> PowerRow:
+    def _row(self, name: str, driver: str) -> PowerRow:
         s = self.shown.get(name)
-        driver = self.service.drivers[name].describe()
         progress, busy = self.steps.get(name, ""), name in self.busy
         if s is None:
             return PowerRow(name, driver, "", None, "reading…", "warn", progress, busy)

@@ -82,7 +82,8 @@ class SshAccess:
                 return
             raise PowerError(f"{name}: {reply.error}")
         if (reply.exit_status or 0) > 0:   # negative: killed by a signal as the OS went down
-            why = (reply.stderr or reply.stdout).strip().splitlines() or [f"exit {reply.exit_status}"]
+            why = ((reply.stderr or reply.stdout).strip().splitlines()
+                   or [f"exit {reply.exit_status}"])
             raise PowerError(f"node {name}: shutdown command failed: {why[-1]}")
 
     async def close(self) -> None:

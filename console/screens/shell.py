@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import shlex
 import subprocess
-from typing import Any
 
+from textual.app import App
+
+from collectors.model import NodeTarget
 from console.text import safe_line
 
 
-def ssh_argv(node: str, target: Any | None) -> list[str]:
+def ssh_argv(node: str, target: NodeTarget | None) -> list[str]:
     """ssh's command line for a NodeTarget (host keys are verified as the console does)."""
     if target is None:
         return ["ssh", node]
@@ -26,7 +28,7 @@ def ssh_argv(node: str, target: Any | None) -> list[str]:
     return argv + [f"{target.user}@{target.host}" if target.user else target.host]
 
 
-def open_shell(app, node: str, argv: list[str]) -> None:
+def open_shell(app: App, node: str, argv: list[str]) -> None:
     try:
         with app.suspend():
             code = subprocess.call(argv)

@@ -1,8 +1,8 @@
 """Cell formatting shared by the widgets: numbers to short text, colours from the theme.
 
-Everything that came from a node goes through console.text.safe() and into rich Text objects (never markup
-strings), so a node named "[red]x" or output with ESC sequences cannot restyle the console or
-drive the terminal.
+Everything that came from a node goes through console.text.safe() and into rich Text objects
+(never markup strings), so a node named "[red]x" or output with ESC sequences cannot restyle the
+console or drive the terminal. Colour levels come with each Row (config.Thresholds).
 """
 from __future__ import annotations
 

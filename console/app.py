@@ -90,7 +90,7 @@ class RoostApp(App):
         self.power_ui = PowerActions(self, self.power, state, self.current_node, source)
         self.inbox = Inbox()
         self.toasts = ToastGate(self.TOASTS_PER_TICK)
-        self.gc = GcPacer(every=self.FREEZE_EVERY, phase=1)
+        self.gc_pacer = GcPacer(every=self.FREEZE_EVERY, phase=1)
         self.items_seen = 0
         for t in themes.load():
             self.register_theme(t)
@@ -174,7 +174,7 @@ class RoostApp(App):
         self.announce(self.state.tick(self.clock()))
         self.flush_toasts()
         self.refresh_screen()
-        self.gc.tick()
+        self.gc_pacer.tick()
 
     def refresh_screen(self) -> None:
         redraw = getattr(self.screen, "refresh_view", None)

@@ -64,26 +64,26 @@ class Thresholds:
     mem_crit: float = 95.0
     stale_after: float = 5.0      # seconds without a sample before a node shows stale
 
+    # ok below warn, warn from warn, crit from crit; no value is ok (written out: once per row)
     def temp_level(self, celsius: float | None) -> str:
-        return _level(celsius, self.temp_warn, self.temp_crit)
+        if celsius is None or celsius < self.temp_warn:
+            return "ok"
+        return "crit" if celsius >= self.temp_crit else "warn"
 
     def cpu_level(self, percent: float | None) -> str:
-        return _level(percent, self.cpu_warn, self.cpu_crit)
+        if percent is None or percent < self.cpu_warn:
+            return "ok"
+        return "crit" if percent >= self.cpu_crit else "warn"
 
     def mem_level(self, percent: float | None) -> str:
-        return _level(percent, self.mem_warn, self.mem_crit)
+        if percent is None or percent < self.mem_warn:
+            return "ok"
+        return "crit" if percent >= self.mem_crit else "warn"
 
     def load_level(self, load1: float | None, cores: int | None) -> str:
         if load1 is None or not cores:
             return "ok"
         return "warn" if load1 / cores > self.load_warn else "ok"
-
-
-def _level(value: float | None, warn: float, crit: float) -> str:
-    """ok | warn | crit: warn from `warn` up, crit from `crit` up; no value is ok."""
-    if value is None or value < warn:
-        return "ok"
-    return "crit" if value >= crit else "warn"
 
 
 @dataclass(frozen=True, slots=True)

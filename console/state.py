@@ -297,8 +297,8 @@ class FleetState:
             return
         node.cpu = cpu_percent(prev.cpu_total, cur.cpu_total)
         before = {c.cpu: c for c in prev.cpus}
-        node.per_core = {c.cpu: p for c in cur.cpus
-                         if (p := cpu_percent(before.get(c.cpu), c)) is not None}
+        node.per_core = {c.cpu: p for c in cur.cpus if (b := before.get(c.cpu)) is not None
+                         and (p := rates.cpu_percent(b, c)) is not None}
         node.rx_bps, node.tx_bps = net_rates(prev, cur)
 
     def _record(self, node: NodeData, s: Sample) -> None:
@@ -330,13 +330,13 @@ class FleetState:
     # ---- alerts ----------------------------------------------------------------------------
     def _check_alerts(self, node: NodeData, s: Sample) -> list[Event]:
         temps = temperatures(s)
-        label = max(temps, key=temps.get) if temps else ""
+        label = max(temps, key=temps.__getitem__) if temps else ""
         hot, mem = temps.get(label), _mem_pct(s.memory)
         t, limits = s.throttle, self.thresholds
-        out = self._level(node.name, "temp", limits.temp_level(hot), s.ts,
-                          f"{label} {hot:.1f} °C" if hot is not None else "")
-        out += self._level(node.name, "mem", limits.mem_level(mem), s.ts,
-                           f"memory {mem:.0f}% used" if mem is not None else "")
+        out = self._level(node.name, "temp", limits.temp_level(hot), s.ts, "{} {:.1f} °C",
+                          label, hot)
+        out += self._level(node.name, "mem", limits.mem_level(mem), s.ts, "memory {:.0f}% used",
+                           mem)
         out += self._cond(node.name, "undervoltage", bool(t and t.under_voltage_now), CRIT, s.ts,
                           "under-voltage now")
         out += self._cond(node.name, "throttle", bool(t and (t.throttled_now or t.freq_capped_now)),
@@ -345,11 +345,13 @@ class FleetState:
                           "fan driven (pwm > 0) but 0 rpm")
         return out
 
-    def _level(self, node: str, kind: str, level: str, ts: float, msg: str) -> list[Event]:
+    def _level(self, node: str, kind: str, level: str, ts: float, fmt: str,
+               *values: object) -> list[Event]:
         """An alert that follows a Thresholds level: opens at warn, escalates, clears at ok."""
         if level == "ok":
-            return self._clear(node, kind, ts)
-        return self._open(node, kind, CRIT if level == "crit" else WARN, ts, msg, update=True)
+            return self._clear(node, kind, ts) if (node, kind) in self.alerts else []
+        return self._open(node, kind, CRIT if level == "crit" else WARN, ts, fmt.format(*values),
+                          update=True)
 
     def _cond(self, node: str, kind: str, active: bool, sev: str, ts: float, msg: str) -> list[Event]:
         return self._open(node, kind, sev, ts, msg) if active else self._clear(node, kind, ts)

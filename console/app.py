@@ -114,7 +114,7 @@ class RoostApp(App):
         if self.jobs.db_path:
             self.set_interval(self.JOBS_EVERY, self.poll_jobs)
             self.poll_jobs()
-        start_scheduler(self)   # a real fleet: this console schedules the queue
+        start_scheduler(self, self.jobs, self.source)   # a real fleet: this console schedules
 
     # ---- the fleet stream -------------------------------------------------------------------
     @work(group="fleet", exclusive=True, exit_on_error=False)
@@ -211,7 +211,7 @@ class RoostApp(App):
         self.open_node(msg.node)
 
     async def action_jobs(self) -> None:
-        await open_jobs(self)
+        await open_jobs(self, self.jobs, list(self.state.nodes), self.source)
 
     def action_power_screen(self) -> None:
         self.power_ui.show()

@@ -113,7 +113,8 @@ def test_refusals_and_confirmations_name_the_action_and_count():
     control, _ = desk(roles={"n3": "controller"})
     assert control.refusal("on", [], False) == "no node selected (space marks nodes)"
     assert control.refusal("on", ["bare"], False) == "no power table for bare"
-    assert control.refusal("off", ["n3"], False).startswith("refusing to power off n3 is a controller")
+    refused = control.refusal("off", ["n3"], False)
+    assert refused.startswith("refusing to power off n3 is a controller")
     assert control.refusal("off", ["n3"], True) == ""
     assert control.confirmation("on", ["n1"]) is None              # one node on: just do it
     ask = control.confirmation("off", ["n1"], hard=True)

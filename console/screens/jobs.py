@@ -9,11 +9,11 @@ the handlers own what is shown. Requests (cancel, suspend, resume) go to the vie
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 from rich.text import Text
 from textual import work
-from textual.app import ComposeResult
+from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import Footer, Static
@@ -26,9 +26,6 @@ from console.screens.confirm import ConfirmScreen
 from console.widgets.boinc_table import BoincTable
 from console.widgets.cells import safe_line
 from console.widgets.job_table import JobTable
-
-if TYPE_CHECKING:
-    from console.app import RoostApp
 
 
 @dataclass
@@ -237,24 +234,24 @@ class JobsScreen(View):
             self.app.pop_screen()
 
 
-async def open_jobs(app: RoostApp) -> None:
+async def open_jobs(app: App, jobs: JobsService, nodes: list[str], source: Any) -> None:
     """Show the jobs screen in place of the current view (a fresh one: its polls stop with it)."""
     if app.screen.name == "jobs":
         return
     while len(app.screen_stack) > 2:
         await app.pop_screen()
-    screen = JobsScreen(app.jobs, list(app.state.nodes), app.source)
-    if screen.view is None and app.jobs.uses_slurm:
-        app.notify(safe_line(app.jobs.problem), title="jobs", severity="error", markup=False)
+    screen = JobsScreen(jobs, nodes, source)
+    if screen.view is None and jobs.uses_slurm:
+        app.notify(safe_line(jobs.problem), title="jobs", severity="error", markup=False)
     await app.switch_screen(screen)
 
 
-def start_scheduler(app: RoostApp) -> None:
+def start_scheduler(app: App, jobs: JobsService, source: Any) -> None:
     """Hold the job scheduler in the console when it watches a real fleet (Fleet.connection)."""
-    if not app.jobs.can_schedule(app.source):
+    if not jobs.can_schedule(source):
         return      # no fleet to place work on, or Slurm schedules ([jobs] backend = "slurm")
 
     def notice(text: str, severity: str) -> None:
         app.notify(safe_line(text), title="jobs", severity=severity, markup=False)
-    app.run_worker(app.jobs.hold_scheduler(app.source, notice), group="scheduler",
+    app.run_worker(jobs.hold_scheduler(source, notice), group="scheduler",
                    name="scheduler", exit_on_error=False)

@@ -1,4 +1,7 @@
-"""Demo power, in one place: a simulated node's power channel, and the `demo` power driver on it.
+"""The demo fleet's simulated power channels behind the driver interface, so `roost demo`
+exercises the same sequences as real hardware: off really stops the node's sshd.
+
+This module holds both halves: a simulated node's power channel and the `demo` driver on it.
 
 DemoPowerChannel is the simulated hardware (an expander pin or a BMC); it really stops and
 starts sshd. off() cuts power at once: the port closes, live connections drop, the node's

@@ -46,6 +46,7 @@ def build_parser() -> Parser:
     _run_parser(sub)
     _jobs_parsers(sub)
     _power_parser(sub)
+    _ray_parser(sub)
     return p
 
 
@@ -109,6 +110,12 @@ def _power_parser(sub) -> None:
     power_cli.add_arguments(s)
 
 
+def _ray_parser(sub) -> None:
+    from console.ray import cli as ray_cli
+    s = sub.add_parser("ray", help="a Ray cluster on the [ray] nodes: up, down, status, logs")
+    ray_cli.add_arguments(s)
+
+
 def load(args: argparse.Namespace) -> Config:
     return load_config(args.config, inventory=args.inventory, ssh_config=args.ssh_config,
                        state_dir=args.state_dir)
@@ -143,7 +150,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     if getattr(args, "jobs_handler", None) is not None:
         return args.jobs_handler(args, load(args))
     command = {"nodes": cmd_nodes, "check": cmd_check, "collect": cmd_collect,
-               "demo": cmd_demo, "serve": cmd_serve, "run": cmd_run, "power": cmd_power}.get(args.command, cmd_console)
+               "demo": cmd_demo, "serve": cmd_serve, "run": cmd_run, "power": cmd_power,
+               "ray": cmd_ray}.get(args.command, cmd_console)
     return command(args)
 
 
@@ -240,6 +248,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_power(args: argparse.Namespace) -> int:
     from console.power import cli as power_cli
     return power_cli.run(args, load(args))
+
+
+def cmd_ray(args: argparse.Namespace) -> int:
+    from console.ray import cli as ray_cli
+    return ray_cli.run(args, load(args))
 
 
 def cmd_nodes(args: argparse.Namespace) -> int:

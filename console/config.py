@@ -149,6 +149,7 @@ class Config:
     theme: str | None = None
     jobs: JobsConfig = JobsConfig()
     cluster: str | None = None     # names the job queue (default: derived from the config path)
+    ray: "RayConfig" = field(default_factory=lambda: RayConfig())
     sources: tuple[Path, ...] = ()
     ssh: SshConfig | None = None
     state_dir: Path = field(default_factory=lambda: paths.state_dir())
@@ -399,7 +400,7 @@ def _tables(v):
 
 TOP_SCHEMA = {"defaults": _table, "nodes": _tables, "groups": _hostlists, "thresholds": _table,
               "keymap": _str_table, "theme": _str, "jobs": _table, "power": _table,
-              "cluster": lambda v: check_name(_str(v), "cluster name")}
+              "cluster": lambda v: check_name(_str(v), "cluster name"), "ray": _table}
 DEFAULTS_SCHEMA = {"user": _user, "port": _port, "interval": _positive, "identity": _paths,
                    "host_keys": _choice("strict", "accept-new"), "known_hosts": _paths,
                    "connect_timeout": _positive}
@@ -594,6 +595,7 @@ class _TomlLoader:
                        keymap=MappingProxyType(dict(doc.get("keymap", {}))),
                        theme=doc.get("theme"), jobs=self._jobs(doc.get("jobs", {})),
                        cluster=doc.get("cluster", base.cluster),
+                       ray=_ray_config(self, doc.get("ray", {}), nodes, groups),
                        sources=base.sources + (self.path,))
 
     def _jobs(self, table: Any) -> JobsConfig:
@@ -726,3 +728,151 @@ def _toml_error(path: Path, exc: tomllib.TOMLDecodeError) -> str:
         line, _, col = tail[:-1].partition(", column ")
         return f"{path}:{line}: TOML syntax: {head} (column {col})"
     return f"{path}: TOML syntax: {text}"
+
+
+# ---------------------------------------------------------------- [ray]
+
+# Linux's default ip_local_port_range: a listening port in here can be taken first by any
+# outgoing connection (Ray's own included), and then a node fails to start now and then.
+EPHEMERAL = (32768, 60999)
+RAY_MIN_STORE_MB = 75           # Ray refuses a smaller object store
+RAY_TEMP_MAX = 40               # Ray's socket paths below it must fit in 107 bytes
+RAY_NODE_PORTS = ("node_manager_port", "object_manager_port", "dashboard_agent_port",
+                  "dashboard_agent_grpc_port", "runtime_env_agent_port", "metrics_port")
+RAY_HEAD_PORTS = ("port", "dashboard_port", "client_port")
+
+
+@dataclass(frozen=True, slots=True)
+class RayNodeSettings:
+    """What a board class ([ray.groups.NAME]) may set differently from [ray]."""
+    python: str = "python3"               # the interpreter whose site-packages hold ray
+    object_store_mb: int | None = None    # None: Ray's default (30% of RAM)
+    num_cpus: int | None = None           # None: the node's cores
+    node_manager_port: int = 26002
+    object_manager_port: int = 26003
+    dashboard_agent_port: int = 26004
+    dashboard_agent_grpc_port: int = 26005
+    runtime_env_agent_port: int = 26006
+    metrics_port: int = 26007
+    worker_ports: tuple[int, int] = (27000, 27999)
+
+
+@dataclass(frozen=True, slots=True)
+class RayConfig:
+    """[ray]: which nodes form the Ray cluster and how `roost ray up` starts them."""
+    head: str | None = None
+    nodes: str | None = None              # hostlist/@groups; None: every configured node
+    temp_dir: str = "/tmp/ray"
+    port: int = 26379                     # the head's GCS
+    dashboard_port: int = 28265           # job API; bound to the head's loopback only
+    client_port: int = 26001
+    start_timeout: float = 60.0
+    stop_timeout: float = 15.0
+    defaults: RayNodeSettings = RayNodeSettings()
+    groups: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: EMPTY)
+    where: str = ""                       # "FILE:LINE" of the [ray] table
+
+    def settings(self, groups: tuple[str, ...] = ()) -> RayNodeSettings:
+        """[ray]'s node settings with the node's [ray.groups.*] applied in table order."""
+        out = self.defaults
+        for name, values in self.groups.items():
+            if name in groups:
+                out = replace(out, **values)
+        return out
+
+
+def _ray_port(v):
+    port = _port(v)
+    if EPHEMERAL[0] <= port <= EPHEMERAL[1]:
+        raise Bad(f"expected a port outside the ephemeral range {EPHEMERAL[0]}-{EPHEMERAL[1]} "
+                  f"(outgoing connections can take it first), got {port}")
+    return port
+
+
+def _worker_ports(v):
+    text = v if isinstance(v, str) else None
+    m = re.fullmatch(r"(\d{1,5})-(\d{1,5})", text or "")
+    if not m:
+        raise Bad(f"expected a port range \"LOW-HIGH\" like \"27000-27999\", got {_got(v)}")
+    low, high = _ray_port(int(m.group(1))), _ray_port(int(m.group(2)))
+    if low > high or (low <= EPHEMERAL[0] <= high):
+        raise Bad(f"expected LOW <= HIGH, both below {EPHEMERAL[0]}, got {show(v)}")
+    return (low, high)
+
+
+def _ray_python(v):
+    if not isinstance(v, str) or not re.fullmatch(r"/[^\s\0]*|[A-Za-z0-9_.+-]+", v):
+        raise Bad(f"expected an absolute path or a command name like \"python3\", got {_got(v)}")
+    return v
+
+
+def _count(minimum: int):
+    def check(v):
+        if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
+            raise Bad(f"expected a whole number of at least {minimum}, got {_got(v)}")
+        return v
+    return check
+
+
+def _temp_dir(v):
+    path = _abs_path(v)
+    if len(path) > RAY_TEMP_MAX or re.search(r"\s", path):
+        raise Bad(f"expected a short path without spaces (at most {RAY_TEMP_MAX} characters: "
+                  f"Ray's socket paths below it must fit in 107), got {show(v)}")
+    return path
+
+
+RAY_NODE_SCHEMA = {"python": _ray_python, "object_store_mb": _count(RAY_MIN_STORE_MB),
+                   "num_cpus": _count(0), "worker_ports": _worker_ports,
+                   **{key: _ray_port for key in RAY_NODE_PORTS}}
+RAY_SCHEMA = {"head": _str, "nodes": _str, "temp_dir": _temp_dir, "port": _ray_port,
+              "dashboard_port": _ray_port, "client_port": _ray_port,
+              "start_timeout": _positive, "stop_timeout": _positive, "groups": _table,
+              **RAY_NODE_SCHEMA}
+
+
+def _ray_config(loader: "_TomlLoader", table: Any, nodes: list[NodeSpec],
+                groups: Mapping[str, tuple[str, ...]]) -> RayConfig:
+    """[ray] checked: the head and nodes name configured nodes, groups name known groups,
+    and no two roles of one node share a port."""
+    doc = loader.checked(table, RAY_SCHEMA, ("ray",))
+    known = {n.name for n in nodes}
+    if "head" in doc and doc["head"] not in known:
+        raise loader.fail(("ray", "head"), f"expected a configured node, got {show(doc['head'])}")
+    if "nodes" in doc:
+        line = loader.where.line(("ray", "nodes"))
+        _expand(doc["nodes"], groups, known, f"{loader.path}:{line}: ray.nodes: ")
+    node_keys = {k: doc.pop(k) for k in list(doc) if k in RAY_NODE_SCHEMA}
+    base = RayNodeSettings(**node_keys)
+    per_group = _ray_groups(loader, doc.pop("groups", {}), groups)
+    line = loader.where.line(("ray",))
+    ray = RayConfig(defaults=base, groups=MappingProxyType(per_group),
+                    where=f"{loader.path}:{line}" if line else str(loader.path), **doc)
+    for name in ("",) + tuple(per_group):
+        _ray_ports_apart(loader, ray, name)
+    return ray
+
+
+def _ray_groups(loader: "_TomlLoader", table: Mapping, groups: Mapping) -> dict:
+    out = {}
+    for name, values in table.items():
+        if name not in groups:
+            raise loader.fail(("ray", "groups", name), f"expected a group of [groups] or "
+                              f"[[nodes]] groups, got {show(name)}")
+        out[name] = MappingProxyType(loader.checked(values, RAY_NODE_SCHEMA,
+                                                    ("ray", "groups", name)))
+    return out
+
+
+def _ray_ports_apart(loader: "_TomlLoader", ray: RayConfig, group: str) -> None:
+    settings = ray.settings((group,)) if group else ray.defaults
+    taken: dict[int, str] = {}
+    low, high = settings.worker_ports
+    for key in RAY_HEAD_PORTS + RAY_NODE_PORTS:
+        port = getattr(settings, key, None) or getattr(ray, key)
+        where = ("ray", "groups", group, key) if group and key in ray.groups[group] else ("ray", key)
+        if port in taken or low <= port <= high:
+            other = taken.get(port, "worker_ports")
+            raise loader.fail(where, f"expected a port no other Ray role uses, got {port} "
+                              f"(also {other})")
+        taken[port] = key

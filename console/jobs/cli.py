@@ -64,6 +64,9 @@ def register(subparsers) -> None:
 def _routed(name: str, builtin):
     """The handler for [jobs] backend: the built-in queue, or Slurm on the controller."""
     def handler(args: argparse.Namespace, config) -> int:
+        if config.jobs.uses_ray:
+            from console.ray.jobs_cli import HANDLERS as RAY
+            return RAY[name](args, config)
         if config.jobs.uses_slurm:
             from console.jobs.slurm_cli import HANDLERS
             return HANDLERS[name](args, config)

@@ -1,0 +1,128 @@
+"""`roost submit / queue / job / cancel / suspend / resume` when [jobs] backend = "ray": the
+same flags as the built-in queue, carried out on Ray's Job API (console.ray.jobs). Errors are
+one line, "roost submit: error: ...", exit 1 (config problems exit 2).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+
+from console.config import ConfigError
+from console.jobs.spec import SpecError
+from console.ray.client import RayError
+from console.ray.jobs import NOT_SUPPORTED, RayJobs
+
+COLUMNS = [("JOBID", "job_id"), ("NAME", "name"), ("ST", "st"), ("TIME", "time"),
+           ("NODES", "nodes"), ("NODELIST(REASON)", "nodelist")]
+
+
+def _fail(cmd: str, message: str, code: int = 1) -> int:
+    print(f"roost {cmd}: error: {message}", file=sys.stderr, flush=True)
+    return code
+
+
+def _run(cmd: str, config, work) -> int:
+    """work(jobs) -> exit status; every RayError is one line, exit 1."""
+    async def go() -> int:
+        async with RayJobs.from_config(config) as jobs:
+            return await work(jobs)
+    try:
+        return asyncio.run(go())
+    except ConfigError as exc:
+        return _fail(cmd, str(exc), 2)
+    except RayError as exc:
+        return _fail(cmd, str(exc))
+
+
+def cmd_submit(args: argparse.Namespace, config) -> int:
+    from console.jobs.directives import spec_from_args
+    try:
+        spec = spec_from_args(args, args.script, args.wrap)
+    except SpecError as exc:
+        return _fail("submit", str(exc))
+    if getattr(args, "partition", None):
+        return _fail("submit", "--partition: Ray has no partitions (use --nodelist)")
+    from console.ray.jobs import warnings
+    for line in warnings(spec):
+        print(f"roost submit: warning: {line}", file=sys.stderr)
+
+    async def work(jobs: RayJobs) -> int:
+        number = await jobs.submit(spec, args.wrap)
+        print(number if args.parsable else f"Submitted batch job {number}", flush=True)
+        if not args.wait:
+            return 0
+        job = await jobs.wait(number)
+        return job.exit_code if job.exit_code is not None else (0 if job.state.value ==
+                                                                 "COMPLETED" else 1)
+    return _run("submit", config, work)
+
+
+def cmd_queue(args: argparse.Namespace, config) -> int:
+    if getattr(args, "partitions", False) or getattr(args, "slurm_nodes", False):
+        return _fail("queue", "--partitions/--nodes need [jobs] backend = \"slurm\" "
+                     "(for Ray's nodes: roost ray status)")
+    ids = [j.strip() for j in args.jobs.split(",") if j.strip()] if args.jobs else []
+
+    async def work(jobs: RayJobs) -> int:
+        rows = await jobs.rows(ids, args.all)
+        if args.json:
+            print(json.dumps({"backend": "ray", "head": jobs.client.head, "jobs": rows},
+                             indent=1))
+        else:
+            _print_table([[h for h, _ in COLUMNS]] + [[str(r[k]) for _, k in COLUMNS]
+                                                      for r in rows])
+        return 0
+    return _run("queue", config, work)
+
+
+def cmd_job(args: argparse.Namespace, config) -> int:
+    async def work(jobs: RayJobs) -> int:
+        info, log = await jobs.details(args.job_id.split("_", 1)[0])
+        if args.json:
+            print(json.dumps({**info, "log_tail": log}, indent=1))
+            return 0
+        for key, value in info.items():
+            if value not in (None, ""):
+                print(f"{key:>14}: {_safe(str(value))}")
+        if log:
+            print(f"{'log (last lines)':>14}:")
+            sys.stdout.write("".join(f"  {_safe(line)}\n" for line in log.splitlines()))
+        return 0
+    return _run("job", config, work)
+
+
+def cmd_request(args: argparse.Namespace, config) -> int:
+    want = args.jobs_want
+    if want != "cancel":
+        return _fail(want, f"{want}: {NOT_SUPPORTED}")
+
+    async def work(jobs: RayJobs) -> int:
+        status = 0
+        for label in args.ids:
+            try:
+                problem = await jobs.cancel(label.split("_", 1)[0])
+            except RayError as exc:
+                problem = str(exc)
+            if problem:
+                status = _fail("cancel", problem)
+        return status
+    return _run("cancel", config, work)
+
+
+def _safe(text: str) -> str:
+    from console.ray.parse import clean
+    return clean(text).replace("\n", " ")
+
+
+def _print_table(rows: list[list[str]]) -> None:
+    rows = [[_safe(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(c.rjust(w) if i in (0, 4) else c.ljust(w)
+                        for i, (c, w) in enumerate(zip(r, widths))).rstrip())
+
+
+HANDLERS = {"submit": cmd_submit, "queue": cmd_queue, "job": cmd_job, "cancel": cmd_request,
+            "suspend": cmd_request, "resume": cmd_request}

@@ -866,13 +866,15 @@ def _ray_groups(loader: "_TomlLoader", table: Mapping, groups: Mapping) -> dict:
 
 def _ray_ports_apart(loader: "_TomlLoader", ray: RayConfig, group: str) -> None:
     settings = ray.settings((group,)) if group else ray.defaults
+    own = ray.groups.get(group, {})
     taken: dict[int, str] = {}
     low, high = settings.worker_ports
     for key in RAY_HEAD_PORTS + RAY_NODE_PORTS:
         port = getattr(settings, key, None) or getattr(ray, key)
-        where = ("ray", "groups", group, key) if group and key in ray.groups[group] else ("ray", key)
         if port in taken or low <= port <= high:
             other = taken.get(port, "worker_ports")
+            blame = key if key in own or other not in own else other
+            where = ("ray", "groups", group, blame) if blame in own else ("ray", blame)
             raise loader.fail(where, f"expected a port no other Ray role uses, got {port} "
-                              f"(also {other})")
+                              f"(also {other if blame == key else key})")
         taken[port] = key

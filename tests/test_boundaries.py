@@ -1,7 +1,7 @@
 """The data plane and the UI-free console modules never import textual, rich or plotext.
 
-Modules are globbed, so a new file under collectors/, console/jobs, console/power or
-console/demo is covered the day it lands. Each group is imported in a fresh interpreter, and
+Modules are globbed, so a new file under collectors/, console/jobs, console/power, console/demo
+or console/ray is covered the day it lands. Each group is imported in a fresh interpreter, and
 sys.modules is checked.
 """
 from __future__ import annotations
@@ -29,6 +29,7 @@ def ui_free_modules() -> list[str]:
     files += list((ROOT / "console" / "jobs").rglob("*.py"))
     files += list((ROOT / "console" / "power").rglob("*.py"))
     files += list((ROOT / "console" / "demo").rglob("*.py"))
+    files += list((ROOT / "console" / "ray").rglob("*.py"))
     return sorted({module_name(f) for f in files if f.exists()})
 
 

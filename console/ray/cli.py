@@ -9,9 +9,7 @@ import argparse
 import asyncio
 import sys
 
-from console.config import Config, ConfigError
-from console.ray.client import RayError
-from console.ray.cluster import Cluster, RayClusterError, cluster_status
+from console.config import Config
 
 NODESET_HELP = "[ray] nodes in hostlist syntax, e.g. 'n[3-4]' (default: every [ray] node)"
 
@@ -29,6 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
+    from console.ray.client import RayError
+    from console.ray.cluster import RayClusterError
     action = args.ray_action
     try:
         return asyncio.run(ACTIONS[action](args, config))
@@ -48,6 +48,7 @@ def _say(line: str) -> None:
 
 
 async def _up(args: argparse.Namespace, config: Config) -> int:
+    from console.ray.cluster import Cluster
     cluster = Cluster(config)
     try:
         ok = await cluster.up(args.nodeset, _say, lambda line: fail("up", line))
@@ -57,6 +58,7 @@ async def _up(args: argparse.Namespace, config: Config) -> int:
 
 
 async def _down(args: argparse.Namespace, config: Config) -> int:
+    from console.ray.cluster import Cluster
     cluster = Cluster(config)
     try:
         ok = await cluster.down(args.nodeset, _say, lambda line: fail("down", line))
@@ -66,6 +68,7 @@ async def _down(args: argparse.Namespace, config: Config) -> int:
 
 
 async def _status(args: argparse.Namespace, config: Config) -> int:
+    from console.ray.cluster import Cluster, cluster_status
     cluster = Cluster(config)
     try:
         rows, note = await cluster_status(cluster, args.nodeset)
@@ -98,5 +101,3 @@ def print_table(rows: list[tuple[str, ...]]) -> None:
     for row in rows:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
 
-
-__all__ = ["add_arguments", "run", "ConfigError"]

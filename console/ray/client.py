@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import Any, Mapping
 from urllib.parse import quote
 
-import httpx
 
 from console.ray import parse
 from console.ray.parse import FuncSummary, RayActor, RayJob, RayNode, RayTask
@@ -41,7 +40,8 @@ class RayClient:
     async def close(self) -> None:
         await self.tunnel.close()
 
-    async def _call(self, method: str, path: str, **kw) -> httpx.Response:
+    async def _call(self, method: str, path: str, **kw):
+        import httpx     # lazily: httpx pulls rich in when it is installed (headless CLI)
         try:
             http = await self.tunnel.http()
             answer = await http.request(method, path, **kw)

@@ -100,17 +100,36 @@ def _digits(text: str | None, default: int) -> int:
 
 # ---- start / stop / status -----------------------------------------------------------------
 
-# a pid is ours when its environment carries this start's token (a recycled pid is not)
-OURS = """\
+# A pid is ours when its environment carries this start's token (a recycled pid is not).
+# reap: SIGTERM the supervised `ray start --block` (Ray tears its node down), wait up to
+# $1 tenths of a second, give leftovers (its dashboard's forkserver exits within a moment of
+# its parent) up to a second, then SIGKILL whatever still carries the token; sets $i and $n.
+FUNCS = """\
 ours() { tr '\\000' '\\n' < "/proc/$1/environ" 2>/dev/null | grep -qx "ROOST_RAY=$tok"; }
+sweep() {
+  if grep -qz x /dev/null 2>/dev/null || [ $? -eq 1 ]; then
+    grep -lzx "ROOST_RAY=$tok" /proc/[0-9]*/environ 2>/dev/null | cut -d/ -f3
+  else for f in /proc/[0-9]*; do ours "${f#/proc/}" && echo "${f#/proc/}"; done; fi
+}
+reap() {
+  ours "$p" && kill -TERM "$p" 2>/dev/null
+  i=0
+  while [ "$i" -lt "$1" ] && ours "$p"; do sleep 0.1; i=$((i + 1)); done
+  j=0
+  while left=$(sweep); [ -n "$left" ] && [ "$j" -lt 10 ]; do sleep 0.1; j=$((j + 1)); done
+  [ -n "$left" ] && kill -KILL $left 2>/dev/null
+  n=0; for x in $left; do n=$((n + 1)); done
+  rm -f "$d/pid"
+}
 """
 
 
 def start_script(node: str, argv: Sequence[str], token: str, env: Mapping[str, str],
                  timeout: float, path_first: str | None = None) -> str:
     """Start `ray start --block ...` detached unless roost's one is running; wait until Ray
-    says it runs (or dies, or timeout). Prints "up PID", "running PID", or "died"/"timeout"
-    followed by the log's last lines."""
+    says it runs. Prints "up PID" or "running PID"; else "died"/"timeout" and the log's last
+    lines, after reaping what it started (a worker that cannot reach the head retries
+    forever)."""
     d = f'"$HOME/{node_dir(node)}"'
     exports = " ".join(f"{k}={q(v)}" for k, v in env.items())
     if path_first:
@@ -120,8 +139,8 @@ def start_script(node: str, argv: Sequence[str], token: str, env: Mapping[str, s
     return f"""umask 077
 d={d}
 mkdir -p "$d" || exit 1
-if [ -s "$d/pid" ] && [ -s "$d/token" ]; then read p < "$d/pid"; read tok < "$d/token"
-{OURS}  if ours "$p"; then echo "running $p"; exit 0; fi
+{FUNCS}if [ -s "$d/pid" ] && [ -s "$d/token" ]; then read p < "$d/pid"; read tok < "$d/token"
+  if ours "$p"; then echo "running $p"; exit 0; fi
 fi
 tok={q(token)}
 echo "$tok" > "$d/token"
@@ -129,38 +148,23 @@ echo "$tok" > "$d/token"
 ROOST_RAY="$tok" {exports} setsid {command} </dev/null >>"$d/log" 2>&1 &
 p=$!
 echo "$p" > "$d/pid"
-i=0
-while [ "$i" -lt {ticks} ]; do
+k=0
+while [ "$k" -lt {ticks} ]; do
   if grep -q {q(UP_MARK)} "$d/log"; then echo "up $p"; exit 0; fi
-  kill -0 "$p" 2>/dev/null || {{ echo died; tail -n 30 "$d/log"; exit 0; }}
-  sleep 0.1; i=$((i + 1))
+  kill -0 "$p" 2>/dev/null || {{ reap 1; echo died; tail -n 30 "$d/log"; exit 0; }}
+  sleep 0.1; k=$((k + 1))
 done
-echo timeout; tail -n 30 "$d/log"
+reap 50; echo timeout; tail -n 30 "$d/log"
 """
 
 
 def stop_script(node: str, timeout: float) -> str:
-    """SIGTERM roost's `ray start --block`, wait for it, then SIGKILL whatever still carries
-    the token. Prints "stopped PID SECONDS_TENTHS LEFTOVERS" or "none"."""
+    """Reap roost's Ray node. Prints "stopped PID TENTHS_WAITED LEFTOVERS_KILLED" or "none"."""
     d = f'"$HOME/{node_dir(node)}"'
-    ticks = max(1, int(timeout * 10))
     return f"""d={d}
-[ -s "$d/pid" ] && [ -s "$d/token" ] || {{ echo none; exit 0; }}
+{FUNCS}[ -s "$d/pid" ] && [ -s "$d/token" ] || {{ echo none; exit 0; }}
 read p < "$d/pid"; read tok < "$d/token"
-{OURS}sweep() {{
-  if grep -qz x /dev/null 2>/dev/null || [ $? -eq 1 ]; then
-    grep -lzx "ROOST_RAY=$tok" /proc/[0-9]*/environ 2>/dev/null | cut -d/ -f3
-  else for f in /proc/[0-9]*; do ours "${{f#/proc/}}" && echo "${{f#/proc/}}"; done; fi
-}}
-ours "$p" && kill -TERM "$p" 2>/dev/null
-i=0
-while [ "$i" -lt {ticks} ] && ours "$p"; do sleep 0.1; i=$((i + 1)); done
-# what Ray's teardown left (its dashboard's forkserver exits within a moment of its parent)
-j=0
-while left=$(sweep); [ -n "$left" ] && [ "$j" -lt 10 ]; do sleep 0.1; j=$((j + 1)); done
-[ -n "$left" ] && kill -KILL $left 2>/dev/null
-n=0; for x in $left; do n=$((n + 1)); done
-rm -f "$d/pid"
+reap {max(1, int(timeout * 10))}
 echo "stopped $p $i $n"
 """
 
@@ -169,9 +173,9 @@ def status_script(node: str) -> str:
     """Prints "running PID" (roost's supervised Ray node is up), "stopped" or "none"."""
     d = f'"$HOME/{node_dir(node)}"'
     return f"""d={d}
-[ -s "$d/pid" ] && [ -s "$d/token" ] || {{ echo none; exit 0; }}
+{FUNCS}[ -s "$d/pid" ] && [ -s "$d/token" ] || {{ echo none; exit 0; }}
 read p < "$d/pid"; read tok < "$d/token"
-{OURS}if ours "$p"; then echo "running $p"; else echo stopped; fi
+if ours "$p"; then echo "running $p"; else echo stopped; fi
 """
 
 
@@ -202,15 +206,24 @@ def parse_outcome(text: str) -> Outcome:
     return Outcome("?", detail=one_line(text, 200) or "no answer")
 
 
-_NOISE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+\s+(INFO|WARNING|ERROR|SUCC)?\s*\S+:\d+ -- ")
-_TELLING = re.compile(r"error|exception|fail|refused|in use|cannot|could not|denied|not found",
-                      re.IGNORECASE)
+_NOISE = re.compile(
+    r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+\s+(INFO|WARNING|ERROR|SUCC)?\s*\S+:\d+ -- "  # python
+    r"|\[\d{4}-\d\d-\d\d [^\]]*\]\s*(\(\w+\)\s*)?\S+:\d+:\s*)")                    # C++
+_EXCEPTION = re.compile(r"^(?:\w+\.)*\w+(?:Error|Exception): ")
+_TELLING = re.compile(r"error|exception|fail|refused|in use|cannot|could not|denied|not found|"
+                      r"timed ?out", re.IGNORECASE)
 
 
 def telling_line(lines: Sequence[str]) -> str:
-    """The line of a `ray start` log that says why it failed: the last one that names an
-    error, else the last one. Timestamps and escape codes removed."""
+    """The line of a `ray start` log that says why it failed: the last Python exception (with
+    the line after it when it ends in ':'), else the last line naming an error, else the last
+    line. Timestamps, log prefixes and escape codes removed."""
     texts = [_NOISE.sub("", clean(ln)).strip() for ln in lines]
-    texts = [t for t in texts if t and not set(t) <= set("-=~^ ")]
+    texts = [t for t in texts if t and not set(t) <= set("-=~^. ")]
+    for k in range(len(texts) - 1, -1, -1):
+        if _EXCEPTION.match(texts[k]):
+            more = texts[k + 1] if texts[k].endswith(":") and k + 1 < len(texts) else ""
+            more = more[more.find("Check failed:"):] if "Check failed:" in more else more
+            return one_line(f"{texts[k]} {more}", 240)
     hits = [t for t in texts if _TELLING.search(t) and not t.startswith("File ")]
     return one_line(hits[-1] if hits else (texts[-1] if texts else "no output"), 240)

@@ -15,12 +15,11 @@ from pathlib import Path
 from typing import Awaitable, Callable
 
 import asyncssh
-import httpx
 
 from collectors.transport import TransportError
 
 Connect = Callable[[], Awaitable[asyncssh.SSHClientConnection]]
-TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+TIMEOUT = 30.0                        # seconds per HTTP request (connect: 10)
 
 
 class TunnelError(Exception):
@@ -39,14 +38,14 @@ class RayTunnel:
         self._conn: asyncssh.SSHClientConnection | None = None
         self._listener: asyncssh.SSHListener | None = None
         self._dir: str | None = None
-        self._http: httpx.AsyncClient | None = None
+        self._http = None                     # httpx.AsyncClient (imported on first use)
         self._lock = asyncio.Lock()
 
     @property
     def where(self) -> str:
         return f"{self.head}:127.0.0.1:{self.port}"
 
-    async def http(self) -> httpx.AsyncClient:
+    async def http(self):
         """The HTTP client through the forward (opening it, or reopening a dead one)."""
         async with self._lock:
             if self._http is not None and self._conn is not None and \
@@ -55,7 +54,8 @@ class RayTunnel:
             await self._teardown()
             return await self._open()
 
-    async def _open(self) -> httpx.AsyncClient:
+    async def _open(self):
+        import httpx     # lazily: httpx pulls rich in when it is installed (headless CLI)
         try:
             self._conn = await self._connect()
         except TransportError as exc:
@@ -70,7 +70,8 @@ class RayTunnel:
             raise TunnelError(f"Ray head {self.head}: cannot forward to its dashboard port "
                               f"{self.port}: {exc}") from None
         self._http = httpx.AsyncClient(transport=httpx.AsyncHTTPTransport(uds=path),
-                                       base_url="http://ray-head", timeout=TIMEOUT)
+                                       base_url="http://ray-head",
+                                       timeout=httpx.Timeout(TIMEOUT, connect=10.0))
         return self._http
 
     async def reset(self) -> None:

@@ -28,6 +28,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
+
+from tests.conftest import need
 from tests.lab.sshd import USER, LabNode, SshLab
 
 RAY_VERSION = "2.60.0"
@@ -166,12 +169,18 @@ class RayLab:
     config: Path = Path()
     ssh_config: Path = Path()
     state_dir: Path = Path()
-    extra: list[Path] = field(default_factory=list)
+    up_seconds: float = 0.0
+    up_output: str = ""
 
     @classmethod
-    def create(cls, ssh: SshLab, python: str) -> "RayLab":
+    def create(cls, ssh: SshLab) -> "RayLab | None":
+        """None when no python that roostlab can run imports the project's ray."""
         root = Path(tempfile.mkdtemp(prefix="roost-raylab-"))
         root.chmod(0o755)
+        python = lab_python(root)
+        if python is None:
+            shutil.rmtree(root, ignore_errors=True)
+            return None
         temp_dir = Path(tempfile.mkdtemp(prefix="rr", dir="/tmp"))
         shutil.chown(temp_dir, USER, USER)
         head, w1 = ssh.start(2)
@@ -243,3 +252,29 @@ def wait_until(predicate, timeout: float, every: float = 0.05):
         if value or time.monotonic() > deadline:
             return value
         time.sleep(every)
+
+
+@pytest.fixture(scope="session")
+def ray_lab(ssh_lab):
+    """Two sshd lab nodes and the files for a Ray cluster on them (not started)."""
+    have = ray_installed()
+    need(have == RAY_VERSION, f"ray[default]=={RAY_VERSION} is not installed (have {have}): "
+         f"pip install -e '.[ray]' (./dev test does)")
+    lab = RayLab.create(ssh_lab)
+    need(lab is not None, "no python the lab user can run imports the project's ray")
+    try:
+        yield lab
+    finally:
+        lab.roost("ray", "down")
+        lab.close()
+
+
+@pytest.fixture(scope="session")
+def ray_cluster(ray_lab):
+    """The lab's Ray cluster, started once with `roost ray up` (seconds it took recorded)."""
+    t0 = time.monotonic()
+    code, out, err = ray_lab.roost("ray", "up")
+    ray_lab.up_seconds = time.monotonic() - t0
+    ray_lab.up_output = out
+    assert code == 0, f"roost ray up failed: {out} {err}"
+    return ray_lab

@@ -33,6 +33,7 @@ from console.screens.help import HelpScreen, binding_rows
 from console.screens.jobs import open_jobs, start_scheduler
 from console.screens.node import NodeScreen
 from console.screens.power_actions import PowerActions
+from console.screens.ray import RaySeen, close_ray, ray_seen, start_ray
 from console.screens.run import RunScreen
 from console.screens.shell import open_shell, ssh_argv
 from console.state import Event, FleetState
@@ -68,6 +69,8 @@ class RoostApp(App):
     ]
 
     JOBS_EVERY = 2.0    # seconds between reads of the job queue for the Jobs column
+    ray = ray_fleet = None          # console.ray.view.RayView / RayFleet when [ray] has a head
+    ray_busy = False
     FREEZE_EVERY = 30   # ticks between moving long-lived objects out of the collector's way
     TOASTS_PER_TICK = 3   # a rack overheating must not bury the screen in toasts
 
@@ -115,6 +118,7 @@ class RoostApp(App):
             self.set_interval(self.JOBS_EVERY, self.poll_jobs)
             self.poll_jobs()
         start_scheduler(self, self.jobs, self.source)   # a real fleet: this console schedules
+        start_ray(self)
 
     # ---- the fleet stream -------------------------------------------------------------------
     @work(group="fleet", exclusive=True, exit_on_error=False)
@@ -153,6 +157,9 @@ class RoostApp(App):
         if msg.counts is not None:
             self.state.set_job_counts(msg.counts)
 
+    def on_ray_seen(self, msg: RaySeen) -> None:
+        ray_seen(self, msg)
+
     def on_source_ended(self, msg: SourceEnded) -> None:
         if msg.error:
             self.notify(safe_line(msg.error), title="fleet stream stopped", severity="error",
@@ -187,6 +194,7 @@ class RoostApp(App):
     async def on_unmount(self) -> None:
         await self.power.close()
         await self.jobs.close()
+        await close_ray(self)
         if self.source is not None and self.manage_source and hasattr(self.source, "stop"):
             await self.source.stop()
 

@@ -15,6 +15,7 @@ limits and output files have no Ray equivalent: refused or warned about, never s
 """
 from __future__ import annotations
 
+import asyncio
 import shlex
 import time
 from dataclasses import dataclass
@@ -23,9 +24,9 @@ from typing import Any
 from collectors import transport
 from console.config import Config, ConfigError
 from console.jobs.model import JobSpec, State
-from console.jobs.spec import format_hostlist, format_time
+from console.jobs.spec import format_time
 from console.ray.client import RayClient, RayDuplicate, RayError
-from console.ray.parse import LABEL, RayJob, RayNode, number_of, submission_id
+from console.ray.parse import LABEL, RayJob, RayNode, submission_id
 from console.ray.tunnel import RayTunnel
 
 NOT_SUPPORTED = "not supported by Ray (a Ray job cannot be paused; `roost cancel` stops it)"
@@ -196,9 +197,8 @@ class RayJobs:
 
     async def rows(self, ids: list[str] = (), all_states: bool = False) -> list[dict]:
         jobs, names, now = await self.jobs(all_states or bool(ids)), await self.names(), _now()
-        wanted = {label if not label.isdigit() else label for label in ids}
         return [queue_row(j, names, now) for j in jobs
-                if not wanted or j.label in wanted or j.submission_id in wanted]
+                if not ids or j.label in ids or j.submission_id in ids]
 
     async def cancel(self, label: str) -> str | None:
         """Stop a job; an error line when there was nothing to stop."""
@@ -225,8 +225,5 @@ def _now() -> float:
 
 
 async def _sleep(seconds: float) -> None:
-    import asyncio
     await asyncio.sleep(seconds)
 
-
-__all__ = ["RayJobs", "RayJobError", "NOT_SUPPORTED", "uses_ray", "number_of", "format_hostlist"]

@@ -57,6 +57,7 @@ class FleetScreen(View):
         now = self.app.clock() if now is None else now
         rows = select_rows(self.state.rows(now), self.query_text, self.sort, self.reverse)
         self.rows_shown = self.table.show(rows, self.state.marked)
+        self.table.show_ray(getattr(self.app, "ray_fleet", None))
         self.table.set_sort_label(self.sort, self.reverse)
         self.query_one(SummaryBar).show(self.state.summary(now), self.pal,
                                         len(self.state.marked), len(rows), self.query_text,

@@ -1,12 +1,17 @@
-"""The node screen: graphs over the last minutes, facts, and the node's recent events."""
+"""The node screen: graphs over the last minutes, facts, the node's recent events, and with a
+[ray] head its Ray section (the node's tasks and actors, read from the head every few seconds)."""
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
+from typing import Any
 
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal
+from textual.message import Message
 from textual.widgets import Footer, Static
 
 from console.screens.base import View
@@ -14,6 +19,13 @@ from console.state import FleetState, NodeData
 from console.text import safe_line
 from console.widgets.cells import age
 from console.widgets.graph import Graph, line, rgb
+from console.widgets.ray_panel import RayPanel
+
+
+@dataclass
+class NodeRaySeen(Message):
+    """The head's view of this node (a console.ray.view.NodeRay)."""
+    info: Any
 
 
 class NodeScreen(View):
@@ -31,6 +43,7 @@ class NodeScreen(View):
         with Horizontal(id="node-head"):
             yield Static(id="facts")
             yield Static(id="node-events")
+        yield RayPanel(id="node-ray")
         with Grid(id="graphs"):
             yield Graph("CPU per core", "%", (0, 100), id="g-cpu")
             yield Graph("Temperatures", "°C", id="g-temp")
@@ -41,6 +54,34 @@ class NodeScreen(View):
 
     def on_screen_resume(self) -> None:
         self.refresh_view()
+
+    # ---- Ray: the node's tasks and actors, when the app watches a Ray head -----------------
+    def on_mount(self) -> None:
+        panel = self.query_one(RayPanel)
+        panel.display = False
+        ray = getattr(self.app, "ray", None)
+        if ray is not None:
+            self._ray_busy = False
+            self.set_interval(ray.EVERY, self.poll_ray)
+            self.poll_ray()
+
+    def poll_ray(self) -> None:
+        if not self._ray_busy:
+            self._ray_busy = True
+            self.read_ray()
+
+    @work(group="node-ray", exit_on_error=False)
+    async def read_ray(self) -> None:
+        try:
+            info = await self.app.ray.node(self.node)
+        finally:
+            self._ray_busy = False
+        self.post_message(NodeRaySeen(info))
+
+    def on_node_ray_seen(self, msg: NodeRaySeen) -> None:
+        panel = self.query_one(RayPanel)
+        panel.display = True
+        panel.show(msg.info, self.pal)
 
     def refresh_view(self, now: float | None = None) -> None:
         now = self.app.clock() if now is None else now

@@ -47,6 +47,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("power", "Power", lambda r, p: Text(cells.safe_line(r.power)), 6),
     Column("jobs", "Jobs", lambda r, p: Text("–" if r.jobs is None else str(r.jobs)), 4),
 )
+# shown once the Ray head answers (console.ray.view.RayFleet via show_ray); not sortable
+RAY_COLUMN = Column("ray", "Ray", lambda r, p: Text("–"), 9)
 SORTABLE = tuple(c.key for c in COLUMNS)
 KEYS = ("mark",) + SORTABLE
 GAP = 1
@@ -88,6 +90,8 @@ class NodeTable(ScrollView, can_focus=True):
         self._labels = {c.key: c.label for c in COLUMNS}
         self._header: Strip | None = None
         self.palette: dict[str, str] = {}
+        self._columns, self._keys = COLUMNS, KEYS
+        self._ray: dict = {}        # node -> console.ray.view.RayCell
 
     # ---- data in -----------------------------------------------------------------------------
     def set_palette(self, pal: dict[str, str]) -> None:
@@ -119,8 +123,22 @@ class NodeTable(ScrollView, can_focus=True):
         self.refresh()
         return len(rows)
 
+    def show_ray(self, fleet) -> None:
+        """The Ray column: a console.ray.view.RayFleet adds it, None (no [ray]) leaves it out."""
+        cells = dict(fleet.cells) if fleet is not None else {}
+        columns = COLUMNS + (RAY_COLUMN,) if fleet is not None else COLUMNS
+        if columns != self._columns:
+            self._columns, self._keys = columns, ("mark",) + tuple(c.key for c in columns)
+            self._widths = self._widths[:len(COLUMNS) + 1] + [RAY_COLUMN.width] * (
+                len(columns) - len(COLUMNS))
+            self._header = None
+            self._strips.clear()
+        if cells != self._ray:
+            self._ray = cells
+            self.refresh()
+
     def cell(self, node: str, key: str) -> Text:
-        return self._make_cells(self._rows[node], node in self._marked)[KEYS.index(key)]
+        return self._make_cells(self._rows[node], node in self._marked)[self._keys.index(key)]
 
     @property
     def current_node(self) -> str | None:
@@ -130,7 +148,10 @@ class NodeTable(ScrollView, can_focus=True):
 
     def _make_cells(self, row: Row, marked: bool) -> list[Text]:
         mark = Text("✓" if marked else " ", style=self.palette.get("roost-mark", ""))
-        return [mark] + [c.cell(row, self.palette) for c in COLUMNS]
+        out = [mark] + [c.cell(row, self.palette) for c in COLUMNS]
+        if len(self._columns) > len(COLUMNS):
+            out.append(ray_cell(self._ray.get(row.name), self.palette))
+        return out
 
     def _fit_name(self, rows: list[Row]) -> None:
         i = KEYS.index("name")
@@ -158,7 +179,7 @@ class NodeTable(ScrollView, can_focus=True):
         row, marked = self._rows[name], name in self._marked
         # an up node does not show its age, so a new age alone must not re-render it
         shown = (replace(row, age=None) if row.state == UP else
-                 replace(row, age=int(row.age or 0)), marked)
+                 replace(row, age=int(row.age or 0)), marked, self._ray.get(name))
         cached = self._strips.get(name)
         if cached is None or cached[0] != shown:
             cached = self._strips[name] = (shown, self._render_row(self._make_cells(row, marked)))
@@ -167,7 +188,7 @@ class NodeTable(ScrollView, can_focus=True):
     def header_strip(self) -> Strip:
         if self._header is None:
             style = self.get_component_rich_style("node-table--header")
-            labels = [Text(" ")] + [Text(self._labels[c.key]) for c in COLUMNS]
+            labels = [Text(" ")] + [Text(self._labels.get(c.key, c.label)) for c in self._columns]
             self._header = self._line(labels, style)
         return self._header
 
@@ -226,8 +247,17 @@ class NodeTable(ScrollView, can_focus=True):
 
     def _column_at(self, x: int) -> str | None:
         pos = 0
-        for key, width in zip(KEYS, self._widths):
+        for key, width in zip(self._keys, self._widths):
             if pos <= x < pos + width + GAP:
                 return key
             pos += width + GAP
         return None
+
+
+def ray_cell(cell, pal: dict) -> Text:
+    """ALIVE: CPUs in use/CPUs; DEAD in the crit colour; "–" for a node outside the cluster."""
+    if cell is None:
+        return Text("–")
+    if cell.state != "ALIVE":
+        return Text(cell.state, style=pal.get("roost-crit", ""))
+    return Text(cell.text, style=pal.get("roost-ok", ""))

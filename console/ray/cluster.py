@@ -112,7 +112,9 @@ class Cluster:
                 pass
 
     async def sh(self, m: Member, script: str, timeout: float) -> str:
-        return (await run_sh(await self.conn(m), m.name, script, timeout)).stdout
+        """The script's output (its stderr when it printed nothing: sh's own complaint)."""
+        done = await run_sh(await self.conn(m), m.name, script, timeout)
+        return done.stdout if done.stdout.strip() else done.stderr
 
     # ---- probe -------------------------------------------------------------------------------
 
@@ -132,26 +134,34 @@ class Cluster:
 
     async def up(self, nodeset: str | None, say: Say, warn: Say) -> bool:
         head, ms = members(self.config, nodeset)
-        facts, errors = await self.probe(ms)
-        checked = plan.check(facts, head, {m.name: m.settings for m in ms}) if not errors \
-            else plan.Checked()
-        for line in errors + checked.errors:
-            warn(line)
-        if errors or checked.errors:
+        facts = await self._checked(head, ms, warn)
+        if facts is None:
             return False
-        for line in checked.warnings:
-            warn(f"warning: {line}")
         plans = plan.plans(self.ray, head, facts, {m.name: m.settings for m in ms})
         by_name = {m.name: m for m in ms}
-        if await self._start(by_name[head], plans[0], say) is None:
+        if await self._start(by_name[head], plans[0], say, warn) is None:
             return False
-        results = await asyncio.gather(*(self._start(by_name[p.node], p, say)
+        results = await asyncio.gather(*(self._start(by_name[p.node], p, say, warn)
                                          for p in plans[1:]))
         started = {p.node: facts[p.node].ip for p, r in zip(plans, [True, *results]) if r}
         joined = await self._joined(by_name[head], started, say, warn)
         return joined and all(r is not None for r in results)
 
-    async def _start(self, m: Member, p: plan.NodePlan, say: Say) -> remote.Outcome | None:
+    async def _checked(self, head: str, ms: list[Member], warn: Say
+                       ) -> dict[str, remote.Facts] | None:
+        """Every node's facts, or None after one line per problem (nothing was started)."""
+        facts, errors = await self.probe(ms)
+        if not errors:
+            checked = plan.check(facts, head, {m.name: m.settings for m in ms})
+            errors = checked.errors
+            for line in checked.warnings if not errors else ():
+                warn(f"warning: {line}")
+        for line in errors:
+            warn(line)
+        return None if errors else facts
+
+    async def _start(self, m: Member, p: plan.NodePlan, say: Say, warn: Say
+                     ) -> remote.Outcome | None:
         role = "head" if p.head else "worker"
         t0 = time.monotonic()
         script = remote.start_script(m.name, p.argv, p.token, p.env, self.ray.start_timeout,
@@ -159,7 +169,7 @@ class Cluster:
         try:
             out = remote.parse_outcome(await self.sh(m, script, self.ray.start_timeout + 15))
         except TransportError as exc:
-            say(f"{m.name}: {role} not started: {exc.message}")
+            warn(f"{m.name}: {role} not started: {exc.message}")
             return None
         took = time.monotonic() - t0
         if out.word == "up":
@@ -167,8 +177,8 @@ class Cluster:
         elif out.word == "running":
             say(f"{m.name}: {role} already running (pid {out.pid})")
         else:
-            say(f"{m.name}: {role} failed to start ({out.word}): {out.detail} "
-                f"(log: ~/{remote.node_dir(m.name)}/log on {m.name})")
+            warn(f"{m.name}: {role} failed to start ({out.word}): {out.detail} "
+                 f"(log: ~/{remote.node_dir(m.name)}/log on {m.name})")
             return None
         return out
 
@@ -186,7 +196,7 @@ class Cluster:
                 alive, missing = await _alive(client, hosts)
                 if not missing:
                     cpus = sum(n.cpus for n in alive.values())
-                    say(f"ray: {len(alive)} nodes ALIVE here ({cpus:g} CPUs); head {head.name}")
+                    say(f"ray: {len(alive)} nodes ALIVE ({cpus:g} CPUs), head {head.name}")
                     return True
                 if time.monotonic() > deadline:
                     warn(f"{', '.join(missing)}: started, but not ALIVE on the head after "

@@ -220,8 +220,8 @@ def _say(text: str) -> None:
 
 
 def _scheduler(config: Config):
-    if config.jobs.uses_slurm:
-        return None     # Slurm schedules its own jobs: serve collects only
+    if config.jobs.uses_slurm or config.jobs.uses_ray:
+        return None     # Slurm or Ray schedules its own jobs: serve collects only
     async def schedule(fleet, stop) -> None:
         from console.jobs.service import hold_when_free, queue_dir
         await hold_when_free(config, stop, fleet=fleet, on_held=lambda: _say(

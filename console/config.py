@@ -99,7 +99,7 @@ class PowerConfig:
 @dataclass(frozen=True, slots=True)
 class JobsConfig:
     """[jobs]: which backend schedules, and the built-in scheduler's knobs (checked at load)."""
-    backend: str = "builtin"          # builtin | slurm
+    backend: str = "builtin"          # builtin | slurm | ray (the [ray] head's job API)
     controller: str | None = None     # backend = "slurm": the node that runs sbatch/squeue ...
     slurm_conf: str | None = None     # backend = "slurm": SLURM_CONF for those commands
     squeue_json: bool = True          # backend = "slurm": false never tries `squeue --json`
@@ -114,6 +114,10 @@ class JobsConfig:
     @property
     def uses_slurm(self) -> bool:
         return self.backend == "slurm"
+
+    @property
+    def uses_ray(self) -> bool:
+        return self.backend == "ray"
 
 
 @dataclass(frozen=True, slots=True)
@@ -425,7 +429,7 @@ def _boinc(v):
     return v
 
 
-JOBS_SCHEMA = {"backend": _choice("builtin", "slurm"), "controller": _str, "slurm_conf": _str,
+JOBS_SCHEMA = {"backend": _choice("builtin", "slurm", "ray"), "controller": _str, "slurm_conf": _str,
                "squeue_json": _bool, "cores": _core_counts, "use_load": _bool,
                "grace": _positive, "node_fail_after": _positive, "poll_every": _positive,
                "load_every": _positive, "boinc": _boinc}
@@ -595,7 +599,8 @@ class _TomlLoader:
                        keymap=MappingProxyType(dict(doc.get("keymap", {}))),
                        theme=doc.get("theme"), jobs=self._jobs(doc.get("jobs", {})),
                        cluster=doc.get("cluster", base.cluster),
-                       ray=_ray_config(self, doc.get("ray", {}), nodes, groups),
+                       ray=_ray_config(self, doc.get("ray", {}), nodes, groups,
+                                       (doc.get("jobs") or {}).get("backend")),
                        sources=base.sources + (self.path,))
 
     def _jobs(self, table: Any) -> JobsConfig:
@@ -832,11 +837,14 @@ RAY_SCHEMA = {"head": _str, "nodes": _str, "temp_dir": _temp_dir, "port": _ray_p
 
 
 def _ray_config(loader: "_TomlLoader", table: Any, nodes: list[NodeSpec],
-                groups: Mapping[str, tuple[str, ...]]) -> RayConfig:
+                groups: Mapping[str, tuple[str, ...]], backend: Any = None) -> RayConfig:
     """[ray] checked: the head and nodes name configured nodes, groups name known groups,
-    and no two roles of one node share a port."""
+    and no two roles of one node share a port; [jobs] backend = "ray" needs a head."""
     doc = loader.checked(table, RAY_SCHEMA, ("ray",))
     known = {n.name for n in nodes}
+    if backend == "ray" and "head" not in doc:
+        raise loader.fail(("jobs", "backend"), 'expected [ray] head = "NODE" (the node whose '
+                          'job API runs the jobs) with backend = "ray", got no [ray] head')
     if "head" in doc and doc["head"] not in known:
         raise loader.fail(("ray", "head"), f"expected a configured node, got {show(doc['head'])}")
     if "nodes" in doc:

@@ -1,6 +1,8 @@
 """Pilot tests of Ray in the console, against the lab's real Ray cluster (tests/lab/ray.py): the
 fleet table's Ray column (ALIVE, CPUs in use), the node screen's Ray section (the node's tasks
-and actors). Jobs are submitted with roost's CLI in a thread (it runs its own event loop).
+and actors), and the Jobs screen on [jobs] backend = "ray" (the job, its state, the task
+summary, the driver's log). Jobs are submitted with roost's CLI in a thread (it runs its own
+event loop), as a user would from another terminal.
 Waits are on conditions (tests.test_app_common.until), never fixed sleeps.
 """
 from __future__ import annotations
@@ -11,10 +13,15 @@ import pytest
 
 from console.app import RoostApp
 from console.config import load_config
+from console.screens.job_detail import JobDetailScreen
+from console.screens.jobs import JobsScreen
 from console.screens.node import NodeScreen
 from console.state import FleetState
+from console.widgets.job_table import JobTable
 from console.widgets.node_table import NodeTable
+from console.widgets.output_tail import OutputTail
 from console.widgets.ray_panel import RayPanel
+from console.widgets.ray_summary import RaySummary
 from tests.test_app_common import until
 
 pytestmark = pytest.mark.peers
@@ -93,3 +100,50 @@ async def test_fleet_ray_column_and_node_screen_tasks_and_actors(ray_cluster, tm
         finally:
             await asyncio.to_thread(lab.roost, "cancel", str(job))
         await until(pilot, lambda: "hold RUNNING" not in shown(), 60, what="tasks gone")
+
+
+SQUARES = ("python -c 'import ray; ray.init(); "
+           "print(\"sum\", sum(ray.get([ray.remote(lambda x: x * x).remote(i) for i in range(6)])))'")
+
+
+def job_line(screen: JobsScreen, job: int):
+    return next((ln for ln in screen.query_one(JobTable).lines if ln.job_id == job), None)
+
+
+def text_of(widget) -> str:
+    return "\n".join(strip.text for strip in widget.lines)
+
+
+async def test_jobs_screen_shows_a_ray_job_its_task_summary_and_driver_log(ray_cluster):
+    lab = ray_cluster
+    app = make_app(lab)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("j")
+        await until(pilot, lambda: isinstance(app.screen, JobsScreen), what="jobs screen")
+        screen = app.screen
+        assert app.jobs.uses_ray and not app.jobs.can_schedule(app.source)
+        job = await submit(lab, "-J", "squares", "--wrap", SQUARES)
+        await until(pilot, lambda: job_line(screen, job) is not None, 30, what="the job's line")
+        await until(pilot, lambda: job_line(screen, job).state == "COMPLETED", 60,
+                    what="the job completed")
+        line = job_line(screen, job)
+        assert (line.name, line.done, line.total, line.exit_code) == ("squares", 1, 1, 0)
+        status = str(screen.query_one("#jobs-status").render())
+        assert "Ray on ray-head" in status
+        summary = screen.query_one(RaySummary)
+        await until(pilot, lambda: summary.display and "<lambda>" in str(summary.render()), 30,
+                    what="the task summary")
+        row = next(r for r in str(summary.render()).splitlines() if r.startswith("<lambda>"))
+        assert int(row.split()[3]) >= 6                    # finished (earlier jobs add theirs)
+        table = screen.query_one(JobTable)
+        table.move_cursor(row=[ln.job_id for ln in table.lines].index(job), animate=False)
+        await pilot.press("l")
+        await until(pilot, lambda: isinstance(app.screen, JobDetailScreen), what="details")
+        out = app.screen.query_one(OutputTail)
+        await until(pilot, lambda: "sum 55" in text_of(out), 30, what="the driver's log")
+        facts = str(app.screen.query_one("#job-facts").render())
+        assert "COMPLETED" in facts and "ray-head" in facts
+        await pilot.press("escape")
+        await pilot.press("S")                             # suspend: one notice, no crash
+        await until(pilot, lambda: any("not supported by Ray" in n.message
+                                       for n in app._notifications), 10, what="the notice")

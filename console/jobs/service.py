@@ -173,6 +173,15 @@ class JobsService:
     def uses_slurm(self) -> bool:
         return self.config is not None and self.config.jobs.uses_slurm
 
+    @property
+    def uses_ray(self) -> bool:
+        return self.config is not None and self.config.jobs.uses_ray
+
+    @property
+    def external(self) -> bool:
+        """Slurm or Ray schedules: no built-in queue or scheduler in this console."""
+        return self.uses_slurm or self.uses_ray
+
     # ---- the view the screens use --------------------------------------------------------------
 
     def view(self) -> JobsView | None:
@@ -190,6 +199,13 @@ class JobsService:
             except Exception as exc:  # a bad [jobs] table or controller: one notice, no queue
                 self.problem = f"Slurm backend: {exc}"
                 return None
+        if self.uses_ray:
+            from console.ray.view import RayView
+            try:
+                return RayView.from_config(self.config)
+            except Exception as exc:  # a head that is not a configured node: one notice
+                self.problem = f"Ray backend: {exc}"
+                return None
         if self.db_path is None:
             self.problem = "no job queue: roost has no state directory here"
             return None
@@ -197,7 +213,7 @@ class JobsService:
 
     def running_per_node(self) -> dict[str, int]:
         """Running or suspended tasks per node of the built-in queue (called from a thread)."""
-        if self.db_path is None or self.uses_slurm or not self.db_path.exists():
+        if self.db_path is None or self.external or not self.db_path.exists():
             return {}
         counts: dict[str, int] = {}
         with Store(self.db_path) as store:
@@ -229,7 +245,7 @@ class JobsService:
 
     def can_schedule(self, source: Any) -> bool:
         """A real fleet (Fleet.connection) to place work on, and the built-in backend."""
-        return (self.config is not None and self.db_path is not None and not self.uses_slurm
+        return (self.config is not None and self.db_path is not None and not self.external
                 and callable(getattr(source, "connection", None)))
 
     async def hold_scheduler(self, fleet: Any, notice: Notice) -> None:

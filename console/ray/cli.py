@@ -39,7 +39,8 @@ def run(args: argparse.Namespace, config: Config) -> int:
 
 
 def fail(action: str, message: str, code: int = 1) -> int:
-    print(f"roost ray {action}: {message}", file=sys.stderr, flush=True)
+    from console.tables import clean
+    print(f"roost ray {action}: {clean(message)}", file=sys.stderr, flush=True)
     return code
 
 
@@ -95,9 +96,7 @@ ACTIONS = {"up": _up, "down": _down, "status": _status, "logs": _logs}
 
 
 def print_table(rows: list[tuple[str, ...]]) -> None:
+    from console import tables
     from console.ray.parse import one_line
-    rows = [tuple(one_line(c, 80) for c in r) for r in rows]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+    tables.print_table([tuple(one_line(c, 80) for c in r) for r in rows])
 

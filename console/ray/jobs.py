@@ -37,11 +37,6 @@ class RayJobError(RayError):
     """A job request Ray cannot carry out; one line."""
 
 
-def uses_ray(config: Any) -> bool:
-    jobs = getattr(config, "jobs", None) or {}
-    return jobs.get("backend") == "ray"
-
-
 # ---- JobSpec -> the submission -------------------------------------------------------------
 
 def entrypoint(spec: JobSpec, wrap: str | None = None) -> str:

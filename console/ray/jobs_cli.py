@@ -10,17 +10,16 @@ import json
 import sys
 
 from console.config import ConfigError
+from console.jobs.queue_view import QUEUE_COLUMNS
 from console.jobs.spec import SpecError
+from console.tables import clean, error, print_facts, print_table
 from console.ray.client import RayError
 from console.ray.jobs import NOT_SUPPORTED, RayJobs
 
-COLUMNS = [("JOBID", "job_id"), ("NAME", "name"), ("ST", "st"), ("TIME", "time"),
-           ("NODES", "nodes"), ("NODELIST(REASON)", "nodelist")]
 
 
 def _fail(cmd: str, message: str, code: int = 1) -> int:
-    print(f"roost {cmd}: error: {message}", file=sys.stderr, flush=True)
-    return code
+    return error(cmd, message, code)
 
 
 def _run(cmd: str, config, work) -> int:
@@ -71,8 +70,8 @@ def cmd_queue(args: argparse.Namespace, config) -> int:
             print(json.dumps({"backend": "ray", "head": jobs.client.head, "jobs": rows},
                              indent=1))
         else:
-            _print_table([[h for h, _ in COLUMNS]] + [[str(r[k]) for _, k in COLUMNS]
-                                                      for r in rows])
+            print_table([[h for h, _ in QUEUE_COLUMNS]] +
+                        [[str(r[k]) for _, k in QUEUE_COLUMNS] for r in rows], right=(0, 4))
         return 0
     return _run("queue", config, work)
 
@@ -83,12 +82,10 @@ def cmd_job(args: argparse.Namespace, config) -> int:
         if args.json:
             print(json.dumps({**info, "log_tail": log}, indent=1))
             return 0
-        for key, value in info.items():
-            if value not in (None, ""):
-                print(f"{key:>14}: {_safe(str(value))}")
+        print_facts((k, v) for k, v in info.items() if v not in (None, ""))
         if log:
-            print(f"{'log (last lines)':>14}:")
-            sys.stdout.write("".join(f"  {_safe(line)}\n" for line in log.splitlines()))
+            print(f"{'log':>14}: (the driver's last lines)")
+            sys.stdout.write("".join(f"  {clean(line)}\n" for line in log.splitlines()))
         return 0
     return _run("job", config, work)
 
@@ -109,19 +106,6 @@ def cmd_request(args: argparse.Namespace, config) -> int:
                 status = _fail("cancel", problem)
         return status
     return _run("cancel", config, work)
-
-
-def _safe(text: str) -> str:
-    from console.ray.parse import clean
-    return clean(text).replace("\n", " ")
-
-
-def _print_table(rows: list[list[str]]) -> None:
-    rows = [[_safe(c) for c in r] for r in rows]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for r in rows:
-        print("  ".join(c.rjust(w) if i in (0, 4) else c.ljust(w)
-                        for i, (c, w) in enumerate(zip(r, widths))).rstrip())
 
 
 HANDLERS = {"submit": cmd_submit, "queue": cmd_queue, "job": cmd_job, "cancel": cmd_request,

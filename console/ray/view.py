@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 
 from console.config import Config
-from console.jobs.board import FIELDS, JobLine, check_field, is_script
+from console.jobs.queue_view import FIELDS, JobLine, check_field, is_script
 from console.jobs.model import JobSpec, State
 from console.jobs.spec import SpecError, format_time
 from console.ray.client import RayError
@@ -95,6 +95,7 @@ class RayView:
     """The console's calls on Ray (one per console; close() drops the SSH forward)."""
     EVERY = EVERY
     prefill_workdir = False           # the working directory is a path on the cluster
+    remote_outputs = True             # the driver's log lives on the cluster (see output())
 
     def __init__(self, jobs: RayJobs, hosts: Mapping[str, str]):
         self.jobs, self.hosts = jobs, dict(hosts)

@@ -5,7 +5,8 @@ Details come from the Jobs screen's view (QueueView: what `roost job ID` prints;
 console.jobs.queue_view.Tail in a thread worker, so a 10 MB output (or one 10 MB line) costs one
 bounded read per look; the text is shown escaped (OutputTail). On Slurm the output file is
 followed when this host can read its path (a shared directory), else the screen says where on
-the cluster it lives.
+the cluster it lives. On Ray the driver's log comes from the view (RayView.output: its last
+lines over the head's REST API) and replaces what is shown at each look.
 """
 from __future__ import annotations
 
@@ -120,7 +121,18 @@ class JobDetailScreen(View):
         if self.tail is None or self._busy["tail"] or not (self.following or force):
             return
         self._busy["tail"] = True
+        if callable(getattr(self.view, "output", None)):     # RayView: the log over REST
+            self.read_log(self.tail.path)
+            return
         self.read_tail(self.tail)
+
+    @work(group="job-tail", exit_on_error=False)
+    async def read_log(self, path: str) -> None:
+        try:
+            lines = await self.view.output(self.job_id)
+        except Exception as exc:
+            lines = [f"cannot read the job's log: {type(exc).__name__}: {exc}"]
+        self.post_message(Lines(path, True, lines, True))
 
     @work(thread=True, group="job-tail", exit_on_error=False)
     def read_tail(self, tail: Tail) -> None:

@@ -1,10 +1,11 @@
 """`j`: the job queue (squeue + boinctui): jobs of the built-in queue, BOINC tasks of the fleet.
 
 Everything the screen shows or does goes through the app's JobsService (console.jobs.service):
-its view (QueueView, or SlurmView with [jobs] backend = "slurm") is read by an async worker
-about once a second (the view keeps SQLite and SSH off the event loop) and posts a message;
-the handlers own what is shown. Requests (cancel, suspend, resume) go to the view, exactly what
-`roost cancel` etc. do.
+its view (QueueView, or SlurmView with [jobs] backend = "slurm", RayView with "ray") is read
+by an async worker about once a second (the view keeps SQLite and SSH off the event loop) and
+posts a message; the handlers own what is shown. Requests (cancel, suspend, resume) go to the
+view, exactly what `roost cancel` etc. do. On Ray a task summary (per function: running,
+pending, finished, failed) sits under the jobs.
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from console.screens.confirm import ConfirmScreen
 from console.widgets.boinc_table import BoincTable
 from console.widgets.cells import safe_line
 from console.widgets.job_table import JobTable
+from console.widgets.ray_summary import RaySummary
 
 
 @dataclass
@@ -34,6 +36,12 @@ class QueueRead(Message):
     lines: list[JobLine] | None
     scheduler: str
     error: str = ""
+
+
+@dataclass
+class RayTasksSeen(Message):
+    """Ray's task summary (console.ray.parse.FuncSummary rows; None: it could not be read)."""
+    rows: list | None
 
 
 @dataclass
@@ -70,13 +78,17 @@ class JobsScreen(View):
     def compose(self) -> ComposeResult:
         yield Static(id="jobs-status")
         yield JobTable(id="job-table")
+        yield RaySummary(id="ray-summary")
         yield Static(id="boinc-head")
         yield BoincTable(id="boinc-table")
         yield Footer()
 
     def on_mount(self) -> None:
-        for wid in ("#boinc-head", "#boinc-table"):
+        for wid in ("#boinc-head", "#boinc-table", "#ray-summary"):
             self.query_one(wid).display = False
+        if callable(getattr(self.view, "summary", None)):     # RayView
+            self.set_interval(self.view.EVERY, self.poll_ray_tasks)
+            self.poll_ray_tasks()
         if self.view is None:
             self.status(self.service.problem)
         else:
@@ -121,6 +133,20 @@ class JobsScreen(View):
         live = sum(1 for ln in msg.lines if ln.live)
         self.status(f"{live} live jobs, {len(msg.lines) - live} finished shown · {msg.scheduler}")
         self.query_one(JobTable).show(msg.lines, self.pal)
+
+    @work(group="jobs-ray-tasks", exclusive=True, exit_on_error=False)
+    async def poll_ray_tasks(self) -> None:
+        try:
+            rows = await self.view.summary()
+        except Exception:  # the queue's status line already says why Ray cannot be read
+            rows = None
+        self.post_message(RayTasksSeen(rows))
+
+    def on_ray_tasks_seen(self, msg: RayTasksSeen) -> None:
+        summary = self.query_one(RaySummary)
+        summary.display = msg.rows is not None
+        if msg.rows is not None:
+            summary.show(msg.rows, self.pal)
 
     @work(group="jobs-boinc", exclusive=True, exit_on_error=False)
     async def poll_boinc(self) -> None:
@@ -241,7 +267,7 @@ async def open_jobs(app: App, jobs: JobsService, nodes: list[str], source: Any) 
     while len(app.screen_stack) > 2:
         await app.pop_screen()
     screen = JobsScreen(jobs, nodes, source)
-    if screen.view is None and jobs.uses_slurm:
+    if screen.view is None and jobs.external:
         app.notify(safe_line(jobs.problem), title="jobs", severity="error", markup=False)
     await app.switch_screen(screen)
 

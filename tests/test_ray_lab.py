@@ -98,11 +98,11 @@ def test_three_jobs_completed_cancelled_failed_with_exit_code_message_and_logs(r
                  "for i in range(4)]))'")
     slow = _submit(lab, "--wrap", "sleep 300")
     bad = _submit(lab, "--wrap", "echo oops >&2; exit 3")
-    assert wait_until(lambda: _job_state(lab, slow) == "RUNNING", 30)
+    assert wait_until(lambda: _job_state(lab, slow) == "RUNNING", 30, every=0.3)
     code, out, err = lab.roost("cancel", str(slow))
     assert code == 0, err
     assert wait_until(lambda: all(_job_state(lab, j) in ("COMPLETED", "CANCELLED", "FAILED")
-                                  for j in (ok, slow, bad)), 60)
+                                  for j in (ok, slow, bad)), 60, every=0.3)
     code, out, _ = lab.roost("queue", "-a")
     rows = {r.split()[0]: r for r in out.splitlines()[1:]}
     assert rows[str(ok)].split()[1:3] == ["square", "CD"]
@@ -184,10 +184,32 @@ def test_head_unreachable_is_one_line(ray_cluster, tmp_path):
         assert "Traceback" not in err
 
 
+def test_a_worker_leaving_mid_job_makes_it_node_fail_and_up_brings_the_worker_back(ray_cluster):
+    lab = ray_cluster
+    head = lab.supervised_pid("ray-head")
+    job = _submit(lab, "-w", "ray-w1", "--wrap", "sleep 300")
+    assert wait_until(lambda: _job_state(lab, job) == "RUNNING", 30, every=0.3)
+    code, out, err = lab.roost("ray", "down", "ray-w1")
+    assert code == 0 and out.startswith("ray-w1: stopped (pid ") and "ray-head" not in out
+    assert _alive(head)
+    assert wait_until(lambda: _job_state(lab, job) == "NODE_FAIL", 30, every=0.3)
+    code, out, _ = lab.roost("queue", "-a")
+    row = next(r for r in out.splitlines() if r.split()[0] == str(job))
+    assert row.split()[2] == "NF" and "JOB_SUPERVISOR_ACTOR_DIED" in row
+    code, out, err = lab.roost("job", str(job))
+    assert code == 0 and "(the driver's log cannot be read: " in out
+    code, out, _ = lab.roost("ray", "status")
+    w1 = next(r.split() for r in out.splitlines() if r.startswith("ray-w1"))
+    assert w1[2:4] == ["stopped", "DEAD"] and w1[-1] == "-"
+    code, out, err = lab.roost("ray", "up", "ray-w1")
+    assert code == 0, err
+    assert f"ray-head: head already running (pid {head})" in out and "ray-w1: worker up" in out
+
+
 def test_ray_down_mid_job_then_every_command_is_one_line_and_no_process_is_left(ray_cluster):
     lab = ray_cluster
     job = _submit(lab, "-w", "ray-w1", "--wrap", "sleep 300")
-    assert wait_until(lambda: _job_state(lab, job) == "RUNNING", 30)
+    assert wait_until(lambda: _job_state(lab, job) == "RUNNING", 30, every=0.3)
     pids = {n: lab.supervised_pid(n) for n in ("ray-head", "ray-w1")}
     ray = {n: lab.ray_pids(n) for n in pids}
     assert all(len(v) > 3 for v in ray.values())          # raylet, agents, workers ...

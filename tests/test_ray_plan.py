@@ -68,6 +68,11 @@ metrics_port = 26100
     assert ray.where.endswith("roost.toml:12")
 
 
+def test_jobs_on_ray_with_a_head(tmp_path):
+    config = load(tmp_path, '[jobs]\nbackend = "ray"\n[ray]\nhead = "rk1"\n')
+    assert config.jobs.uses_ray and not config.jobs.uses_slurm and config.ray.head == "rk1"
+
+
 def test_no_ray_table_is_the_defaults(tmp_path):
     from dataclasses import replace
     assert replace(load(tmp_path, "").ray, where="") == RayConfig()
@@ -90,6 +95,7 @@ def test_no_ray_table_is_the_defaults(tmp_path):
     ('[ray.groups.pis]\nnode_manager_port = 26004\n', ":12: ray.groups.pis.node_manager_port:",
      "(also dashboard_agent_port)"),
     ('[ray.groups.pis]\nnum_cpus = -1\n', ":12: ray.groups.pis.num_cpus:", "at least 0"),
+    ('[jobs]\nbackend = "ray"\n', ":12: jobs.backend:", "got no [ray] head"),
 ])
 def test_bad_ray_tables_are_one_line_with_file_line_and_key(tmp_path, ray, where, words):
     text = error(tmp_path, ray)
@@ -210,7 +216,8 @@ def test_start_is_supervised_idempotent_and_stop_reaps_even_other_sessions(tmp_p
     assert (stopped.word, stopped.pid, stopped.leftovers) == ("stopped", out.pid, 1)
     assert wait_gone("tokA1")
     assert remote.parse_outcome(sh(remote.stop_script("n1", 5), tmp_path)).word == "none"
-    assert remote.parse_outcome(sh(remote.status_script("n1"), tmp_path)).word == "none"
+    assert remote.parse_outcome(sh(remote.status_script("n1"), tmp_path)).word == "stopped"
+    assert remote.parse_outcome(sh(remote.status_script("n9"), tmp_path)).word == "none"
 
 
 def test_a_start_that_never_comes_up_is_reaped_and_says_why(tmp_path):

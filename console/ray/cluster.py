@@ -226,7 +226,7 @@ class Cluster:
             warn(f"{m.name}: not stopped: {exc.message}")
             return False
         if out.word == "none":
-            say(f"{m.name}: not running (nothing roost started)")
+            say(f"{m.name}: not running")
         elif out.word == "stopped":
             extra = f"; killed {out.leftovers} leftover processes" if out.leftovers else ""
             say(f"{m.name}: stopped (pid {out.pid}, {out.waited:.1f} s{extra})")
@@ -269,8 +269,9 @@ async def cluster_status(cluster: Cluster, nodeset: str | None
     rows = []
     for m, process in zip(ms, processes):
         node = mapped.get(m.name)
-        used = usage.get(node.node_id) if node else None
-        cpus = f"{used[0]:g}/{used[1]:g}" if used else (f"-/{node.cpus:g}" if node else "-")
+        used = usage.get(node.node_id) if node and node.alive else None
+        cpus = f"{used[0]:g}/{used[1]:g}" if used else (f"-/{node.cpus:g}" if node and
+                                                         node.alive else "-")
         rows.append(StatusRow(m.name, "head" if m.name == head else "worker", process,
                               node.state if node else "-", node.ip if node else m.target.host,
                               cpus))

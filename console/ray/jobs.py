@@ -203,8 +203,14 @@ class RayJobs:
         return None
 
     async def details(self, label: str, lines: int = 20) -> tuple[dict, str]:
+        """The job's facts and its log's last lines (or why they cannot be read: the node that
+        ran the driver may have left the cluster)."""
         job = await self.find(label)
-        return details(job, await self.names(), _now()), await self.client.logs(job, lines)
+        try:
+            log = await self.client.logs(job, lines)
+        except RayError as exc:
+            log = f"(the driver's log cannot be read: {exc})"
+        return details(job, await self.names(), _now()), log
 
     async def wait(self, number: int, every: float = 0.5) -> RayJob:
         """Until the job ends (submit --wait)."""

@@ -170,10 +170,12 @@ echo "stopped $p $i $n"
 
 
 def status_script(node: str) -> str:
-    """Prints "running PID" (roost's supervised Ray node is up), "stopped" or "none"."""
+    """Prints "running PID" (roost's supervised Ray node is up), "stopped" (roost started it
+    once) or "none"."""
     d = f'"$HOME/{node_dir(node)}"'
     return f"""d={d}
-{FUNCS}[ -s "$d/pid" ] && [ -s "$d/token" ] || {{ echo none; exit 0; }}
+{FUNCS}[ -s "$d/token" ] || {{ echo none; exit 0; }}
+[ -s "$d/pid" ] || {{ echo stopped; exit 0; }}
 read p < "$d/pid"; read tok < "$d/token"
 if ours "$p"; then echo "running $p"; else echo stopped; fi
 """

@@ -47,7 +47,10 @@ def ray_installed() -> str | None:
         return None
 
 
-def runs_as_lab_user(python: str, code: str = "import ray") -> bool:
+FINDS_RAY = "import importlib.util, sys; sys.exit(importlib.util.find_spec('ray') is None)"
+
+
+def runs_as_lab_user(python: str, code: str = FINDS_RAY) -> bool:
     try:
         done = subprocess.run([python, "-c", code], user=USER, capture_output=True,
                               timeout=60, cwd="/")

@@ -284,3 +284,14 @@ def test_facts_and_outcomes_parse_any_text(text):
 def test_any_node_name_makes_one_safe_directory(name):
     d = remote.node_dir(name)
     assert d.startswith(".roost/ray/") and "/" not in d[len(".roost/ray/"):] and " " not in d
+
+
+def test_roost_never_imports_ray():
+    """roost drives Ray over SSH and REST only: the package works where ray is not installed."""
+    code = ("import sys; import console.ray.cli, console.ray.cluster, console.ray.view, "
+            "console.ray.jobs_cli, console.screens.ray; from console.cli import build_parser; "
+            "build_parser(); print(sorted(m for m in sys.modules if m.split('.')[0] == 'ray'))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parent.parent, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -8,6 +8,7 @@ drive Ray's Job REST API through an SSH port-forward to the head (roost never im
     tunnel.py    the SSH forward to the head's dashboard and the httpx client through it
     client.py    the REST calls (jobs, logs, nodes, tasks, actors), each failure one line
     jobs.py      [jobs] backend = "ray": submit/queue/job/cancel on Ray's Job API
-    board.py     what the console shows (fleet column, node section, jobs screen)
-    cli.py       the `roost ray` subcommand and the job commands when backend = "ray"
+    jobs_cli.py  roost submit/queue/job/cancel/suspend/resume when backend = "ray"
+    view.py      what the console shows (fleet column, node section, jobs screen), UI-free
+    cli.py       the `roost ray up|down|status|logs` subcommand
 """

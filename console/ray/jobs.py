@@ -19,7 +19,7 @@ import asyncio
 import shlex
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterable
 
 from collectors import transport
 from console.config import Config, ConfigError
@@ -63,8 +63,11 @@ def label_selector(spec: JobSpec) -> dict[str, str]:
     return {}
 
 
-def refusals(spec: JobSpec) -> list[str]:
-    out = []
+def refusals(spec: JobSpec, known: Iterable[str] = ()) -> list[str]:
+    """Why Ray cannot take the job (sbatch's wording where it has one); known: node names."""
+    known = set(known)
+    out = [f"Batch job submission failed: Invalid node name specified ({name})"
+           for name in (*spec.nodelist, *spec.exclude) if known and name not in known][:1]
     if spec.array is not None:
         out.append("--array: not supported by Ray (submit one job per index)")
     if spec.dependencies.items:
@@ -155,9 +158,10 @@ class RayJobs:
     async def __aexit__(self, *exc) -> None:
         await self.client.close()
 
-    async def submit(self, spec: JobSpec, wrap: str | None = None) -> int:
-        """The job's roost number (submission id roost-N)."""
-        problems = refusals(spec)
+    async def submit(self, spec: JobSpec, wrap: str | None = None,
+                     known: Iterable[str] = ()) -> int:
+        """The job's roost number (submission id roost-N); known: the fleet's node names."""
+        problems = refusals(spec, known)
         if problems:
             raise RayJobError(problems[0])
         keywords = request(spec, wrap)

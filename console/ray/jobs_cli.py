@@ -48,7 +48,7 @@ def cmd_submit(args: argparse.Namespace, config) -> int:
         print(f"roost submit: warning: {line}", file=sys.stderr)
 
     async def work(jobs: RayJobs) -> int:
-        number = await jobs.submit(spec, args.wrap)
+        number = await jobs.submit(spec, args.wrap, config.names)
         print(number if args.parsable else f"Submitted batch job {number}", flush=True)
         if not args.wait:
             return 0

@@ -127,10 +127,10 @@ class RayView:
     async def submit(self, values: Mapping[str, str], known: Iterable[str] = (),
                      cwd: str | None = None) -> tuple[int, list[str]]:
         spec, wrap = form_job(values, cwd)
-        problems = refusals(spec)
+        problems = refusals(spec, known)
         if problems:
             raise SpecError(problems[0])
-        return await self.jobs.submit(spec, wrap), warnings(spec)
+        return await self.jobs.submit(spec, wrap, known), warnings(spec)
 
     async def act(self, job_id: int, want: str) -> tuple[str, str]:
         if want != "cancel":

@@ -6,13 +6,13 @@ from textual.widgets import Static
 
 from console.widgets.cells import safe_line
 
-ROWS = 8            # functions shown (busiest first); the rest are counted
+ROWS = 6            # functions shown (busiest first); the rest are counted
 NAME = 28
 
 
 class RaySummary(Static):
     DEFAULT_CSS = """
-    RaySummary { height: auto; max-height: 11; padding: 0 1; }
+    RaySummary { height: auto; max-height: 9; padding: 0 1; }
     """
 
     def show(self, rows, pal: dict[str, str]) -> None:

@@ -172,8 +172,7 @@ class RayLab:
     config: Path = Path()
     ssh_config: Path = Path()
     state_dir: Path = Path()
-    up_seconds: float = 0.0
-    up_output: str = ""
+    up_output: str = ""               # what the first `roost ray up` printed
 
     @classmethod
     def create(cls, ssh: SshLab) -> "RayLab | None":
@@ -195,13 +194,13 @@ class RayLab:
         lab.state_dir = root / "state"
         return lab
 
-    def write_config(self, name: str = "roost.toml", *, python: str | None = None,
-                     w1_python: str | None = None) -> Path:
+    def write_config(self, name: str = "roost.toml", *, w1_python: str | None = None) -> Path:
+        """The lab's roost.toml (w1_python: another python for ray-w1, e.g. without ray)."""
         b, w1 = self.base, self.nodes["ray-w1"]
         extra = f'python = "{w1_python}"\n' if w1_python else ""
         ports = {f"b{i}": b + i for i in range(1, 26)}
         text = CONFIG.format(user=USER, key=self.ssh.client_key, known_hosts=self.ssh.known_hosts,
-                             w1_host=w1.host, w1_port=w1.port, python=python or self.python,
+                             w1_host=w1.host, w1_port=w1.port, python=self.python,
                              temp_dir=self.temp_dir, b=b, extra=extra,
                              wa=f"{b + 50}-{b + 69}", wb=f"{b + 70}-{b + 89}", **ports)
         path = self.root / name
@@ -275,12 +274,10 @@ def ray_lab(ssh_lab):
 @pytest.fixture
 def ray_cluster(ray_lab):
     """The lab's Ray cluster, up: started with `roost ray up` when roost's Ray processes are
-    not running (the first start's seconds and output are kept on the lab)."""
+    not running (the first start's output is kept on the lab)."""
     if all(ray_lab.supervised_pid(n) and _alive(ray_lab.supervised_pid(n)) for n in NAMES):
         return ray_lab
-    t0 = time.monotonic()
     code, out, err = ray_lab.roost("ray", "up")
     assert code == 0, f"roost ray up failed: {out} {err}"
-    if not ray_lab.up_output:
-        ray_lab.up_seconds, ray_lab.up_output = time.monotonic() - t0, out
+    ray_lab.up_output = ray_lab.up_output or out
     return ray_lab

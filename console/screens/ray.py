@@ -8,7 +8,7 @@ from typing import Any
 
 from textual.message import Message
 
-from console.widgets.cells import safe_line
+from console.text import safe_line
 
 RAY_EVERY = 3.0
 

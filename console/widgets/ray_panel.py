@@ -6,7 +6,7 @@ from collections import Counter
 from rich.text import Text
 from textual.widgets import Static
 
-from console.widgets.cells import safe_line
+from console.text import safe_line
 
 SHOWN = 6           # task kinds and actors listed before "+N more"
 

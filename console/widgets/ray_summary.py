@@ -4,7 +4,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from console.widgets.cells import safe_line
+from console.text import safe_line
 
 ROWS = 6            # functions shown (busiest first); the rest are counted
 NAME = 28

@@ -2,7 +2,8 @@
 
 Global options come before the subcommand: --config --inventory --ssh-config --state-dir --theme
 (or ROOST_CONFIG, ROOST_INVENTORY, ROOST_SSH_CONFIG, ROOST_STATE_DIR, ROOST_THEME). Every error
-is one line on stderr starting "roost: "; usage and config errors exit 2.
+is one line on stderr starting "roost: "; usage and config errors exit 2. A bug is one line too
+("roost: internal error: ..."), exit 70, with its traceback only in STATE_DIR/crash.log.
 """
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ import argparse
 import asyncio
 import os
 import sys
+import time
+import traceback
+from pathlib import Path
 from typing import Sequence
 
 from console.collect import positive_seconds as seconds
@@ -136,6 +140,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = f": {exc.filename}" if exc.filename else ""
         print(f"roost: {exc.strerror or exc}{where}", file=sys.stderr)
         return 1
+    except Exception as exc:  # noqa: BLE001 - a bug: one line here, the traceback in a file
+        return _internal_error(exc, args)
+
+
+INTERNAL_ERROR = 70     # EX_SOFTWARE (sysexits.h)
+
+
+def _internal_error(exc: BaseException, args: argparse.Namespace) -> int:
+    log = _write_crash_log(exc, args)
+    text = " ".join(str(exc).split())
+    text = "".join(c for c in text if c.isprintable())[:200]
+    details = f"details in {log}" if log else "no log could be written"
+    print(f"roost: internal error: {type(exc).__name__}: {text} ({details})", file=sys.stderr)
+    return INTERNAL_ERROR
+
+
+def _write_crash_log(exc: BaseException, args: argparse.Namespace) -> Path | None:
+    """Append the traceback to STATE_DIR/crash.log (0600, never through a symlink)."""
+    entry = (f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} roost {args.command or ''}\n"
+             + "".join(traceback.format_exception(exc)))
+    try:
+        path = paths.ensure_state_dir(paths.state_dir(getattr(args, "state_dir", None))) / "crash.log"
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        with os.fdopen(fd, "a", encoding="utf-8", errors="replace") as f:
+            f.write(entry)
+        return path
+    except Exception:  # noqa: BLE001 - a full disk or a read-only home must not hide the error line
+        return None
 
 
 def _reader_went_away() -> int:

@@ -15,24 +15,30 @@ and ssh_known_hosts2); accept-new adds roost's own STATE_DIR/known_hosts store. 
 CheckHostIP and HashKnownHosts come from ssh_config.
 
 Every mistake is a ConfigError whose text is one line: "FILE:LINE: key.path: expected X, got Y".
+Every number is checked (finite, in a sane range, within 64 bits) and every hostlist is counted
+before it is expanded (console.hostlist; at most [defaults] max_hostlist names, and at most that
+many nodes in all), so no config can hang or exhaust the controller.
 """
 from __future__ import annotations
 
+import math
 import os
 import re
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Mapping
-
-from ClusterShell.NodeSet import NodeSet, NodeSetException
-from ClusterShell.NodeUtils import GroupResolver, GroupSource
+from typing import Any, Iterable, Mapping
 
 from collectors.model import NodeTarget
-from console import paths
+from console import hostlist, paths
+from console.hostlist import HostlistError
 from console.inventory import InventoryError, load_inventory
 from console.sshconfig import SshConfig, SshConfigError, SshHost, load_ssh_config
+from console.userfile import MiB, UserFileError, read_text
+
+MAX_CONFIG_BYTES = 1 * MiB
+MAX_DEPTH = 8                 # tables in tables: roost's deepest key is nodes[i].power.x.y
 
 EMPTY: Mapping[str, Any] = MappingProxyType({})
 
@@ -50,6 +56,7 @@ class Defaults:
     host_keys: str = "strict"
     known_hosts: tuple[str, ...] = ()
     connect_timeout: float = 10.0
+    max_hostlist: int = hostlist.DEFAULT_LIMIT   # names one hostlist (and the config) may hold
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +179,7 @@ class Config:
         """The nodes named by a NodeSet expression over node names and @groups (None: all)."""
         if names is None or not names.strip():
             return list(self.nodes)
-        wanted = set(_expand(names, self.groups, set(self.names)))
+        wanted = set(_expand(names, self.groups, set(self.names), limit=self.defaults.max_hostlist))
         return [spec for spec in self.nodes if spec.name in wanted]
 
     def targets(self, names: str | None = None) -> list[NodeTarget]:
@@ -223,18 +230,20 @@ def _default_known_hosts(ssh: SshHost) -> tuple[str, ...]:
     return tuple(dict.fromkeys((*user, *(ssh.global_known_hosts or GLOBAL_KNOWN_HOSTS))))
 
 
-def _expand(expr: str, groups: Mapping[str, tuple[str, ...]], known: set[str],
-            where: str = "") -> list[str]:
-    """NodeSet expression -> names; unknown groups and nodes are errors naming them."""
+def _expand(expr: str, groups: Mapping[str, Iterable[str]], known: set[str] | frozenset[str],
+            where: str = "", limit: int = hostlist.DEFAULT_LIMIT) -> list[str]:
+    """NodeSet expression -> names, counted before expanding; unknown groups and nodes are
+    errors naming them."""
+    used = {}
     for g in re.findall(r"@([^,!&^\s\[\]]+)", expr):
         if g not in groups:
             known_groups = ", ".join(list(groups)[:10]) + (" ..." if len(groups) > 10 else "")
-            raise ConfigError(f"{where}unknown group @{g} (known: {known_groups or 'none'})")
-    source = GroupSource("roost", {g: ",".join(m) for g, m in groups.items()})
+            raise ConfigError(f"{where}unknown group @{show(g)[1:-1]} (known: {known_groups or 'none'})")
+        used[g] = tuple(groups[g])
     try:
-        names = list(NodeSet(expr, resolver=GroupResolver(source)))
-    except (NodeSetException, ValueError) as exc:
-        raise ConfigError(f"{where}bad node set {show(expr)}: {' '.join(str(exc).split())}") from None
+        names = hostlist.expand(expr, limit=limit, groups=used or None)
+    except HostlistError as exc:
+        raise ConfigError(f"{where}{exc}") from None
     unknown = [n for n in names if n not in known]
     if unknown:
         raise ConfigError(f"{where}unknown node {show(unknown[0])}"
@@ -267,9 +276,14 @@ def _got(value: Any) -> str:
     return f"{_type_name(value)} {show(value)}" if not isinstance(value, (dict, list)) else _type_name(value)
 
 
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
 def format_path(keypath: tuple) -> str:
     out = ""
     for part in keypath:
+        if not isinstance(part, int) and not _BARE_KEY.fullmatch(str(part)):
+            part = show(str(part), 40)   # a hostile key stays on one line, quoted
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out
 
@@ -308,10 +322,22 @@ def _bool(v):
 def _number(v):
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         raise Bad(f"expected a number, got {_got(v)}")
+    if not math.isfinite(v):
+        raise Bad(f"expected a finite number, got {show(v)}")
     return float(v)
 
 
+def _within(lo: float, hi: float, unit: str = ""):
+    """A finite number in [lo, hi]: nan, inf and 1e-300 never reach a loop or a timer."""
+    def check(v):
+        if not lo <= _number(v) <= hi:
+            raise Bad(f"expected a number {lo:g}-{hi:g}{unit}, got {show(v)}")
+        return float(v)
+    return check
+
+
 def _positive(v):
+    """Above 0 and finite (a bound of its own where the value's meaning gives one)."""
     if _number(v) <= 0:
         raise Bad(f"expected a number above 0, got {show(v)}")
     return float(v)
@@ -321,6 +347,14 @@ def _non_negative(v):
     if _number(v) < 0:
         raise Bad(f"expected a number of at least 0, got {show(v)}")
     return float(v)
+
+
+def _int_within(lo: int, hi: int):
+    def check(v):
+        if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+            raise Bad(f"expected an integer {lo}-{hi}, got {_got(v)}")
+        return v
+    return check
 
 
 def _port(v):
@@ -402,15 +436,23 @@ def _tables(v):
     return v
 
 
+_interval = _within(0.01, 86400, " s")      # the sampler's own bounds (collectors.probe)
+_temperature = _within(-50, 200, " °C")
+_percent = _within(0, 100, " %")
+
 TOP_SCHEMA = {"defaults": _table, "nodes": _tables, "groups": _hostlists, "thresholds": _table,
               "keymap": _str_table, "theme": _str, "jobs": _table, "power": _table,
               "cluster": lambda v: check_name(_str(v), "cluster name"), "ray": _table}
-DEFAULTS_SCHEMA = {"user": _user, "port": _port, "interval": _positive, "identity": _paths,
+DEFAULTS_SCHEMA = {"user": _user, "port": _port, "interval": _interval, "identity": _paths,
                    "host_keys": _choice("strict", "accept-new"), "known_hosts": _paths,
-                   "connect_timeout": _positive}
-THRESHOLDS_SCHEMA = {name: _number for name in Thresholds.__dataclass_fields__}
-POWER_SCHEMA = {"stagger": _non_negative, "boot_timeout": _positive,
-                "shutdown_timeout": _positive, "grace": _non_negative, "status_every": _positive}
+                   "connect_timeout": _within(0.1, 3600, " s"),
+                   "max_hostlist": _int_within(*hostlist.LIMIT_RANGE)}
+THRESHOLDS_SCHEMA = {"temp_warn": _temperature, "temp_crit": _temperature,
+                     "load_warn": _within(0, 1000), "mem_warn": _percent, "mem_crit": _percent,
+                     "stale_after": _within(0.1, 86400, " s")}
+POWER_SCHEMA = {"stagger": _within(0, 3600, " s"), "boot_timeout": _within(0.1, 86400, " s"),
+                "shutdown_timeout": _within(0.1, 86400, " s"), "grace": _within(0, 3600, " s"),
+                "status_every": _within(0.1, 86400, " s")}
 
 
 def _core_counts(v):
@@ -435,9 +477,28 @@ JOBS_SCHEMA = {"backend": _choice("builtin", "slurm", "ray"), "controller": _str
                "load_every": _positive, "boinc": _boinc}
 NODE_SCHEMA = {"names": _str, "host": _str, "port": _port, "user": _user, "identity": _paths,
                "known_hosts": _paths, "host_keys": _choice("strict", "accept-new"),
-               "interval": _positive, "groups": _group_list, "role": _choice("controller", "worker"),
+               "interval": _interval, "groups": _group_list, "role": _choice("controller", "worker"),
                "procfs": _abs_path, "sysfs": _abs_path, "local": _bool, "proxy_jump": _jump,
                "power": _table}
+INT64 = 2 ** 63
+
+
+def check_values(doc: Any, keypath: tuple = ()) -> None:
+    """Every value anywhere in the document, whatever table it is in (power, jobs, keymap ...):
+    floats finite, integers within 64 bits, tables nested at most MAX_DEPTH deep. Iterative, so
+    no nesting can exhaust the stack."""
+    todo = [(keypath, doc)]
+    while todo:
+        path, value = todo.pop()
+        if isinstance(value, (dict, list)):
+            if len(path) > MAX_DEPTH:
+                raise Bad(f"nested deeper than {MAX_DEPTH} levels", path)
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            todo += [(path + (k,), v) for k, v in items]
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise Bad(f"expected a finite number, got {show(value)}", path)
+        elif isinstance(value, int) and not isinstance(value, bool) and not -INT64 <= value < INT64:
+            raise Bad(f"expected a number within 64 bits, got {show(value, 30)}", path)
 
 
 def check_table(table: Any, schema: Mapping, keypath: tuple) -> dict:
@@ -456,18 +517,22 @@ def check_table(table: Any, schema: Mapping, keypath: tuple) -> dict:
 
 
 class Locator:
-    """Maps a key path to its line in TOML text (tomllib keeps no positions for values)."""
+    """Maps a key path to its line in TOML text (tomllib keeps no positions for values).
 
-    _HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
-    _KEY = re.compile(r"^\s*(\"[^\"]*\"|'[^']*'|[A-Za-z0-9_.-]+)\s*=")
+    The patterns are linear in the line's length (no nested quantifiers): a hostile 1 MiB line
+    costs one scan."""
+
+    _HEADER = re.compile(r"[ \t]*(\[\[?)([^\]\n]*)\]")
+    _KEY = re.compile(r"[ \t]*(\"[^\"\n]*\"|'[^'\n]*'|[A-Za-z0-9_.-]+)[ \t]*=")
 
     def __init__(self, text: str):
         self.keys: dict[tuple, int] = {}
         self.tables: dict[tuple, int] = {}
         table: tuple = ()
         counts: dict[tuple, int] = {}
-        for lineno, line in enumerate(text.splitlines(), 1):
-            if (m := self._HEADER.match(line)):
+        # split on "\n" only, as TOML counts lines (splitlines would also break at \x1e, \u2028 ...)
+        for lineno, line in enumerate(text.split("\n"), 1):
+            if (m := self._HEADER.match(line)) and self._only_comment_after(m, line):
                 table = self._header(m, counts)
                 self.tables.setdefault(table, lineno)
             elif (m := self._KEY.match(line)):
@@ -475,8 +540,14 @@ class Locator:
                 self.keys.setdefault(table + key, lineno)
 
     @staticmethod
+    def _only_comment_after(m: re.Match, line: str) -> bool:
+        # "[[nodes]]  # x" is a header; "  [1, 2]," inside a multi-line array is not
+        rest = line[m.end() + (m.group(1) == "[["):].strip()
+        return bool(m.group(2).strip()) and (not rest or rest.startswith("#"))
+
+    @staticmethod
     def _header(m: re.Match, counts: dict) -> tuple:
-        name = tuple(k.strip().strip("\"'") for k in m.group(2).split("."))
+        name = tuple(k.strip().strip("\"'") for k in m.group(2).strip().split("."))
         if m.group(1) == "[[":
             counts[name] = counts.get(name, -1) + 1
             return name + (counts[name],)
@@ -494,11 +565,8 @@ class Locator:
 
 def find_config(path: str | os.PathLike | None, env: Mapping[str, str]) -> Path | None:
     chosen = path or env.get("ROOST_CONFIG")
-    if chosen:
-        p = Path(chosen).expanduser()
-        if not p.is_file():
-            raise ConfigError(f"{p}: config file not found")
-        return p
+    if chosen:   # whatever it is: reading it says why not (missing, a directory, a loop ...)
+        return Path(chosen).expanduser()
     for candidate in find_config_candidates():
         if candidate.is_file():
             return candidate
@@ -514,23 +582,32 @@ def load_config(path: str | os.PathLike | None = None, *, inventory: str | os.Pa
                 ssh_config: str | os.PathLike | None = None, env: Mapping[str, str] = os.environ,
                 state_dir: str | os.PathLike | None = None) -> Config:
     toml_path = find_config(path, env)
+    loader = _TomlLoader(toml_path, env) if toml_path is not None else None
+    defaults = loader.defaults if loader else Defaults(max_hostlist=_env_limit(env))
     inv_path = inventory or env.get("ROOST_INVENTORY")
     try:
         ssh = load_ssh_config(ssh_config, env)
-        inv_nodes, inv_groups, inv_sources = _inventory_nodes(inv_path)
+        inv_nodes, inv_groups, inv_sources = _inventory_nodes(inv_path, defaults.max_hostlist)
     except (SshConfigError, InventoryError) as exc:
         raise ConfigError(str(exc)) from None
     base = Config(nodes=tuple(inv_nodes), groups=MappingProxyType(inv_groups), ssh=ssh,
-                  sources=inv_sources, state_dir=paths.state_dir(state_dir, env))
-    if toml_path is None:
+                  sources=inv_sources, state_dir=paths.state_dir(state_dir, env), defaults=defaults)
+    if loader is None:
         return base
-    return _TomlLoader(toml_path).apply(base)
+    return loader.apply(base)
 
 
-def _inventory_nodes(path) -> tuple[list[NodeSpec], dict, tuple[Path, ...]]:
+def _env_limit(env: Mapping[str, str]) -> int:
+    try:
+        return hostlist.default_limit(env)
+    except HostlistError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _inventory_nodes(path, limit: int) -> tuple[list[NodeSpec], dict, tuple[Path, ...]]:
     if not path:
         return [], {}, ()
-    inv = load_inventory(path)
+    inv = load_inventory(path, limit=limit)
     nodes = []
     for pos, h in enumerate(inv.hosts, 1):
         _check_inventory_host(inv.path, h)
@@ -560,13 +637,24 @@ def _index(name: str, position: int) -> int:
 
 
 class _TomlLoader:
-    def __init__(self, path: Path):
+    """One roost.toml: read, parsed and checked at construction up to [defaults] (the hostlist
+    limit the inventory needs); apply() checks the rest onto a base Config."""
+
+    def __init__(self, path: Path, env: Mapping[str, str] = os.environ):
         self.path = path
         try:
-            self.text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{path}: cannot read config: {getattr(exc, 'strerror', None) or exc}") from None
+            self.text = read_text(path, "config", MAX_CONFIG_BYTES)
+        except UserFileError as exc:
+            raise ConfigError(str(exc)) from None
         self.where = Locator(self.text)
+        self.doc = self.checked(self.parse(), TOP_SCHEMA, ())
+        self.defaults = self._defaults(self.doc.get("defaults", {}), env)
+        self.limit = self.defaults.max_hostlist
+
+    def _defaults(self, table: Any, env: Mapping[str, str]) -> Defaults:
+        values = self.checked(table, DEFAULTS_SCHEMA, ("defaults",))
+        values.setdefault("max_hostlist", _env_limit(env))
+        return Defaults(**values)
 
     def fail(self, keypath: tuple, message: str) -> ConfigError:
         line = self.where.line(keypath)
@@ -576,9 +664,16 @@ class _TomlLoader:
 
     def parse(self) -> dict:
         try:
-            return tomllib.loads(self.text)
+            doc = tomllib.loads(self.text)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(_toml_error(self.path, exc)) from None
+        except RecursionError:   # tomllib recurses per nesting level
+            raise ConfigError(f"{self.path}:{_deep_line(self.text)}: TOML nested too deeply") from None
+        try:
+            check_values(doc)
+        except Bad as bad:
+            raise self.fail(bad.keypath, bad.message) from None
+        return doc
 
     def checked(self, table: Any, schema: Mapping, keypath: tuple) -> dict:
         try:
@@ -587,13 +682,12 @@ class _TomlLoader:
             raise self.fail(bad.keypath or keypath, bad.message) from None
 
     def apply(self, base: Config) -> Config:
-        doc = self.checked(self.parse(), TOP_SCHEMA, ())
-        defaults = Defaults(**self.checked(doc.get("defaults", {}), DEFAULTS_SCHEMA, ("defaults",)))
+        doc, defaults = self.doc, self.defaults
         thresholds = self._thresholds(doc.get("thresholds", {}))
         power = PowerConfig(**self.checked(doc.get("power", {}), POWER_SCHEMA, ("power",)))
         nodes = self._nodes(list(base.nodes), doc.get("nodes", []))
         groups = self._groups(nodes, dict(base.groups), doc.get("groups", {}))
-        nodes = [replace(n, groups=_group_names(n, groups)) for n in nodes]
+        nodes = _with_group_names(nodes, groups)
         return replace(base, nodes=tuple(nodes), groups=MappingProxyType(groups), defaults=defaults,
                        thresholds=thresholds, power=power,
                        keymap=MappingProxyType(dict(doc.get("keymap", {}))),
@@ -633,6 +727,9 @@ class _TomlLoader:
                 else:
                     by_name[spec.name] = len(nodes)
                     nodes.append(spec)
+            if len(nodes) > self.limit:
+                raise self.fail(("nodes", i, "names"), f"the config now holds {len(nodes):,} nodes, "
+                                f"more than max_hostlist ({self.limit:,})")
         return nodes
 
     def _entry(self, i: int, entry: dict) -> list[NodeSpec]:
@@ -645,12 +742,12 @@ class _TomlLoader:
         if "@" in expr:
             raise self.fail(("nodes", i, "names"), f"expected node names, got a group in {show(expr)}")
         try:
-            names = list(NodeSet(expr, resolver=GroupResolver(GroupSource("none", {}))))
+            names = hostlist.expand(expr, limit=self.limit)
             for name in names:
                 check_name(name, "node name")
-        except NodeSetException as exc:
-            raise self.fail(("nodes", i, "names"), f"expected a hostlist like \"n[1-4]\", got "
-                            f"{show(expr)} ({' '.join(str(exc).split())})") from None
+        except HostlistError as exc:
+            hint = "" if isinstance(exc, hostlist.HostlistTooLarge) else "expected a hostlist like \"n[1-4]\": "
+            raise self.fail(("nodes", i, "names"), f"{hint}{exc}") from None
         except Bad as bad:
             raise self.fail(("nodes", i, "names"), bad.message) from None
         if not names:
@@ -682,17 +779,19 @@ class _TomlLoader:
             raise self.fail(("nodes", i, "host"), bad.message) from None
 
     def _groups(self, nodes: list[NodeSpec], groups: dict, table: Mapping) -> dict:
-        known = {n.name for n in nodes}
+        known = frozenset(n.name for n in nodes)
+        members: dict[str, dict[str, None]] = {g: dict.fromkeys(m) for g, m in groups.items()}
         for spec in nodes:
             for g in spec.groups:
-                groups[g] = groups.get(g, ()) + (spec.name,)
+                members.setdefault(g, {})[spec.name] = None
         for g, expr in table.items():
             where = self.where.line(("groups", g))
-            prefix = f"{self.path}:{where}: groups.{g}: " if where else f"{self.path}: groups.{g}: "
-            members = _expand(expr, groups, known, prefix)
-            groups[g] = tuple(dict.fromkeys(groups.get(g, ()) + tuple(members)))
-        order = [n.name for n in nodes]
-        return {g: tuple(sorted(set(m), key=order.index)) for g, m in groups.items()}
+            prefix = f"{self.path}:{where}: groups.{format_path((g,))}: " if where else \
+                f"{self.path}: groups.{format_path((g,))}: "
+            names = _expand(expr, members, known, prefix, self.limit)
+            members.setdefault(g, {}).update(dict.fromkeys(names))
+        order = {n.name: pos for pos, n in enumerate(nodes)}
+        return {g: tuple(sorted(m, key=order.__getitem__)) for g, m in members.items()}
 
 
 def _merge(old: NodeSpec, new: NodeSpec, entry: Mapping) -> NodeSpec:
@@ -703,8 +802,24 @@ def _merge(old: NodeSpec, new: NodeSpec, entry: Mapping) -> NodeSpec:
     return replace(old, where=new.where, **changes)
 
 
-def _group_names(spec: NodeSpec, groups: Mapping[str, tuple[str, ...]]) -> tuple[str, ...]:
-    return tuple(g for g, members in groups.items() if spec.name in members)
+def _with_group_names(nodes: list[NodeSpec], groups: Mapping[str, tuple[str, ...]]) -> list[NodeSpec]:
+    """Each node's groups in the groups' order (one pass over the memberships, not nodes x groups)."""
+    of: dict[str, list[str]] = {}
+    for g, members in groups.items():
+        for name in members:
+            of.setdefault(name, []).append(g)
+    return [replace(n, groups=tuple(of.get(n.name, ()))) for n in nodes]
+
+
+def _deep_line(text: str, depth: int = 64) -> int:
+    """The line where brackets first nest deeper than depth (strings not told apart: a hint)."""
+    level = 0
+    for lineno, line in enumerate(text.split("\n"), 1):
+        for ch in line:
+            level += (ch in "[{") - (ch in "]}")
+            if level > depth:
+                return lineno
+    return 1
 
 
 def _template_tree(value: Any, subst: Mapping[str, str]) -> Any:

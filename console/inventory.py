@@ -4,6 +4,11 @@ Only what roost needs is read: ansible_host, ansible_port, ansible_user,
 ansible_ssh_private_key_file, and group membership. Group vars apply parent-first, so a child
 group's value beats its parent's and a host's own value beats every group's (Ansible's order).
 Errors are one line: "FILE:LINE: what".
+
+Bounded: host ranges are counted before they are expanded (console.hostlist), the inventory
+holds at most `limit` hosts and 10 x `limit` group memberships, groups resolve without
+recursion (a chain of 10,000 child groups is fine, a loop is an error naming it) and each
+(group, YAML node) is visited once (aliases cannot multiply the work).
 """
 from __future__ import annotations
 
@@ -11,11 +16,17 @@ import os
 import re
 import shlex
 from dataclasses import dataclass, field
-from itertools import product
 from pathlib import Path
 from typing import Mapping
 
 import yaml
+
+from console.hostlist import DEFAULT_LIMIT, HostlistError, expand_ansible
+from console.userfile import MiB, UserFileError, read_text
+
+MAX_INVENTORY_BYTES = 2 * MiB
+MAX_LINE = 64 * 1024          # an INI line longer than this is not a host line
+MEMBERSHIPS_PER_HOST = 10     # group memberships in all, per allowed host
 
 
 class InventoryError(Exception):
@@ -38,6 +49,7 @@ class Inventory:
     path: Path
     hosts: tuple[InventoryHost, ...]
     groups: Mapping[str, tuple[str, ...]]   # group -> host names (children included)
+    group_lines: Mapping[str, int] = field(default_factory=dict)   # group -> first line seen
 
 
 @dataclass
@@ -50,57 +62,20 @@ class _Group:
 @dataclass
 class _Builder:
     path: Path
+    limit: int = DEFAULT_LIMIT
     groups: dict[str, _Group] = field(default_factory=dict)
     lines: dict[str, int] = field(default_factory=dict)     # host -> first line seen
+    group_lines: dict[str, int] = field(default_factory=dict)
+    visited: set = field(default_factory=set)               # (group, id(YAML node)) done
 
-    def group(self, name: str) -> _Group:
-        return self.groups.setdefault(name, _Group())
+    def group(self, name: str, line: int = 0) -> _Group:
+        if name not in self.groups:
+            self.groups[name] = _Group()
+            self.group_lines[name] = line
+        return self.groups[name]
 
     def fail(self, line: int, msg: str):
         raise InventoryError(f"{self.path}:{line}: {msg}")
-
-
-# ---------------------------------------------------------------- host ranges
-
-_RANGE = re.compile(r"\[([^\]]*)\]")
-
-
-def expand_hosts(pattern: str) -> list[str]:
-    """Ansible host ranges: n[01:50], web[a:f], x[0:10:2]; several ranges multiply out."""
-    parts = _RANGE.split(pattern)
-    choices = [[p] if i % 2 == 0 else _expand_range(p) for i, p in enumerate(parts)]
-    return ["".join(combo) for combo in product(*choices)]
-
-
-def _expand_range(spec: str) -> list[str]:
-    bits = spec.split(":")
-    if len(bits) not in (2, 3) or not all(bits[:2]):
-        raise ValueError(f"bad host range [{spec}]: expected [start:end] or [start:end:step]")
-    start, end = bits[0], bits[1]
-    step = _int(bits[2], spec) if len(bits) == 3 and bits[2] else 1
-    if step < 1:
-        raise ValueError(f"bad host range [{spec}]: step must be positive")
-    if start.isdigit() and end.isdigit():
-        return _numeric(start, end, step, spec)
-    if len(start) == len(end) == 1 and start.isalpha() and end.isalpha() and start <= end:
-        return [chr(c) for c in range(ord(start), ord(end) + 1, step)]
-    raise ValueError(f"bad host range [{spec}]: expected numbers or single letters")
-
-
-def _numeric(start: str, end: str, step: int, spec: str) -> list[str]:
-    lo, hi = int(start), int(end)
-    if lo > hi:
-        raise ValueError(f"bad host range [{spec}]: start is after end")
-    # Ansible pads to the start's width when it has a leading zero.
-    width = len(start) if start.startswith("0") and len(start) > 1 else 0
-    return [str(n).zfill(width) for n in range(lo, hi + 1, step)]
-
-
-def _int(text: str, spec: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise ValueError(f"bad host range [{spec}]: step {text!r} is not a number") from None
 
 
 # ---------------------------------------------------------------- INI
@@ -110,7 +85,9 @@ _SECTION = re.compile(r"^\[([^\]:]+)(?::(\w+))?\]\s*$")
 
 def _parse_ini(b: _Builder, text: str) -> None:
     group, kind = "ungrouped", "hosts"
-    for lineno, raw in enumerate(text.splitlines(), 1):
+    for lineno, raw in enumerate(text.split("\n"), 1):
+        if len(raw) > MAX_LINE:
+            b.fail(lineno, f"line is {len(raw):,} characters long, more than {MAX_LINE:,}")
         line = _strip_comment(raw).strip()
         if not line:
             continue
@@ -128,23 +105,23 @@ def _strip_comment(line: str) -> str:
 def _ini_section(b: _Builder, line: str, lineno: int) -> tuple[str, str]:
     m = _SECTION.match(line)
     if not m:
-        b.fail(lineno, f"bad section header {line!r}: expected [group], [group:vars] or [group:children]")
+        b.fail(lineno, f"bad section header {_show(line)}: expected [group], [group:vars] or [group:children]")
     kind = m.group(2) or "hosts"
     if kind not in ("hosts", "vars", "children"):
-        b.fail(lineno, f"unknown section kind {kind!r}: expected vars or children")
-    b.group(m.group(1).strip())
+        b.fail(lineno, f"unknown section kind {_show(kind)}: expected vars or children")
+    b.group(m.group(1).strip(), lineno)
     return m.group(1).strip(), kind
 
 
 def _ini_line(b: _Builder, group: str, kind: str, line: str, lineno: int) -> None:
-    g = b.group(group)
+    g = b.group(group, lineno)
     if kind == "children":
         g.children.append(line.split()[0])
-        b.group(line.split()[0])
+        b.group(line.split()[0], lineno)
     elif kind == "vars":
         key, eq, value = line.partition("=")
         if not eq:
-            b.fail(lineno, f"expected key=value in [{group}:vars], got {line!r}")
+            b.fail(lineno, f"expected key=value in [{_name(group)}:vars], got {_show(line)}")
         g.vars[key.strip()] = _ini_value(value.strip())
     else:
         _ini_host(b, g, line, lineno)
@@ -159,24 +136,27 @@ def _ini_host(b: _Builder, g: _Group, line: str, lineno: int) -> None:
     for word in words[1:]:
         key, eq, value = word.partition("=")
         if not eq:
-            b.fail(lineno, f"expected key=value after host, got {word!r}")
+            b.fail(lineno, f"expected key=value after host, got {_show(word)}")
         hostvars[key] = _ini_value(value)
     _add_hosts(b, g, pattern, hostvars, lineno)
 
 
 def _ini_value(text: str):
-    return int(text) if text.isdigit() else text.strip("'\"")
+    # isascii: "²".isdigit() is true, but int("²") fails
+    return int(text) if text.isascii() and text.isdigit() and len(text) < 100 else text.strip("'\"")
 
 
 def _add_hosts(b: _Builder, g: _Group, pattern: str, hostvars: dict, lineno: int) -> None:
     pattern, hostvars = _split_port(b, pattern, dict(hostvars), lineno)
     try:
-        names = expand_hosts(pattern)
-    except ValueError as exc:
+        names = expand_ansible(pattern, limit=b.limit)
+    except HostlistError as exc:
         b.fail(lineno, str(exc))
     for name in names:
         g.hosts.setdefault(name, {}).update(hostvars)
         b.lines.setdefault(name, lineno)
+    if len(b.lines) > b.limit:
+        b.fail(lineno, f"the inventory now holds {len(b.lines):,} hosts, more than max_hostlist ({b.limit:,})")
 
 
 def _split_port(b: _Builder, pattern: str, hostvars: dict, lineno: int) -> tuple[str, dict]:
@@ -185,8 +165,8 @@ def _split_port(b: _Builder, pattern: str, hostvars: dict, lineno: int) -> tuple
     if tail.count(":") != 1:
         return pattern, hostvars
     head, _, port = pattern.rpartition(":")
-    if not port.isdigit():
-        b.fail(lineno, f"bad port in {pattern!r}: expected a number")
+    if not (port.isascii() and port.isdigit() and len(port) < 100):
+        b.fail(lineno, f"bad port in {_show(pattern)}: expected a number")
     hostvars.setdefault("ansible_port", int(port))
     return head, hostvars
 
@@ -197,17 +177,36 @@ def _parse_yaml(b: _Builder, text: str) -> None:
     loader = yaml.SafeLoader(text)
     try:
         root = loader.get_single_node()
+        if root is not None:
+            for key, value in _mapping(b, root, "inventory top level"):
+                _yaml_group(b, loader, _scalar(b, key), value)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark else 1
-        b.fail(line, f"YAML syntax: {getattr(exc, 'problem', None) or exc}")
+        b.fail(_yaml_line(exc, text), f"YAML syntax: {_one_line(getattr(exc, 'problem', None) or exc)}")
+    except RecursionError:   # PyYAML composes and constructs recursively
+        b.fail(_deep_line(text), "YAML nested too deeply")
     finally:
         loader.dispose()
-    if root is None:
-        return
-    top = _mapping(b, root, "inventory top level")
-    for key, value in top:
-        _yaml_group(b, loader, _scalar(b, key), value)
+
+
+def _yaml_line(exc: yaml.YAMLError, text: str) -> int:
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    if mark is not None:
+        return mark.line + 1
+    position = getattr(exc, "position", None)      # ReaderError: a character YAML refuses
+    return text.count("\n", 0, position) + 1 if isinstance(position, int) else 1
+
+
+def _deep_line(text: str, depth: int = 64) -> int:
+    """The first line indented or bracketed deeper than depth levels (where to look)."""
+    for lineno, line in enumerate(text.split("\n"), 1):
+        if len(line) - len(line.lstrip(" -")) > 2 * depth or line.count("[") + line.count("{") > depth:
+            return lineno
+    return 1
+
+
+def _one_line(text: object, limit: int = 200) -> str:
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[:limit - 1] + "…"
 
 
 def _mapping(b: _Builder, node, what: str) -> list:
@@ -225,21 +224,34 @@ def _scalar(b: _Builder, node) -> str:
 
 
 def _yaml_group(b: _Builder, loader, name: str, node) -> None:
-    g = b.group(name)
-    for key, value in _mapping(b, node, f"group {name}"):
+    if (name, id(node)) in b.visited:   # an alias met again: its content is already in
+        return
+    b.visited.add((name, id(node)))
+    g = b.group(name, node.start_mark.line + 1)
+    for key, value in _mapping(b, node, f"group {_name(name)}"):
         section = _scalar(b, key)
         if section == "hosts":
-            for hkey, hval in _mapping(b, value, f"{name}.hosts"):
-                hv = dict(_construct(b, loader, hval, f"{name}.hosts") or {})
+            for hkey, hval in _mapping(b, value, f"{_name(name)}.hosts"):
+                hv = dict(_construct(b, loader, hval, f"{_name(name)}.hosts") or {})
                 _add_hosts(b, g, _scalar(b, hkey), hv, hkey.start_mark.line + 1)
         elif section == "children":
-            for ckey, cval in _mapping(b, value, f"{name}.children"):
+            for ckey, cval in _mapping(b, value, f"{_name(name)}.children"):
                 g.children.append(_scalar(b, ckey))
                 _yaml_group(b, loader, _scalar(b, ckey), cval)
         elif section == "vars":
-            g.vars.update(_construct(b, loader, value, f"{name}.vars") or {})
+            g.vars.update(_construct(b, loader, value, f"{_name(name)}.vars") or {})
         else:
-            b.fail(key.start_mark.line + 1, f"group {name}: unknown key {section!r}: expected hosts, children or vars")
+            b.fail(key.start_mark.line + 1, f"group {_name(name)}: unknown key {_show(section)}: "
+                   "expected hosts, children or vars")
+
+
+def _show(value: object, limit: int = 60) -> str:
+    text = repr(value)     # hostile text (newlines, escapes) stays on one line
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _name(name: str) -> str:
+    return name if name.isidentifier() else _show(name)
 
 
 def _construct(b: _Builder, loader, node, what: str):
@@ -251,13 +263,14 @@ def _construct(b: _Builder, loader, node, what: str):
 
 # ---------------------------------------------------------------- resolve
 
-def load_inventory(path: str | os.PathLike) -> Inventory:
+def load_inventory(path: str | os.PathLike, *, limit: int = DEFAULT_LIMIT) -> Inventory:
+    """Read an INI or YAML inventory; at most `limit` hosts (max_hostlist)."""
     p = Path(path).expanduser()
     try:
-        text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InventoryError(f"{p}: cannot read inventory: {exc.strerror or exc}") from None
-    b = _Builder(p)
+        text = read_text(p, "inventory", MAX_INVENTORY_BYTES)
+    except UserFileError as exc:
+        raise InventoryError(str(exc)) from None
+    b = _Builder(p, limit)
     if _looks_yaml(p, text):
         _parse_yaml(b, text)
     else:
@@ -268,52 +281,80 @@ def load_inventory(path: str | os.PathLike) -> Inventory:
 def _looks_yaml(path: Path, text: str) -> bool:
     if path.suffix in (".yml", ".yaml"):
         return True
-    first = next((ln.strip() for ln in text.splitlines() if _strip_comment(ln).strip()), "")
+    first = next((ln.strip() for ln in text.split("\n") if _strip_comment(ln).strip()), "")
     return first == "---" or (first.endswith(":") and not first.startswith("["))
 
 
 def _resolve(b: _Builder) -> Inventory:
-    _check_cycles(b)
-    members = {g: _members(b, g, ()) for g in b.groups}
-    hosts = [_host(b, name, members) for name in _host_order(b)]
-    groups = {g: tuple(sorted(m, key=_host_order(b).index)) for g, m in members.items()
+    members, parents_first = _all_members(b)
+    depth = _depths(b, parents_first)
+    order = {name: pos for pos, name in enumerate(b.lines)}
+    of: dict[str, list[str]] = {}
+    for g in sorted(members, key=lambda g: (depth[g], g)):
+        for host in members[g]:
+            of.setdefault(host, []).append(g)
+    hosts = [_host(b, name, ["all"] + [g for g in of.get(name, ()) if g != "all"]) for name in b.lines]
+    groups = {g: tuple(sorted(m, key=order.__getitem__)) for g, m in members.items()
               if m and g not in ("all", "ungrouped")}
-    return Inventory(b.path, tuple(hosts), groups)
+    return Inventory(b.path, tuple(hosts), groups, dict(b.group_lines))
 
 
-def _check_cycles(b: _Builder) -> None:
-    for g in b.groups:
-        _members(b, g, ())
+def _all_members(b: _Builder) -> tuple[dict[str, frozenset[str]], list[str]]:
+    """Each group's hosts, its children's included, without recursion; and the groups parents
+    first. A group that is its own child is an error naming the loop."""
+    done: dict[str, frozenset[str]] = {}
+    post: list[str] = []        # children before parents
+    budget = MEMBERSHIPS_PER_HOST * b.limit
+    for root in list(b.groups):
+        stack, on_path = [(root, iter(b.groups[root].children))], {root}
+        while stack:
+            group, children = stack[-1]
+            child = next(children, None)
+            if child is None:
+                stack.pop()
+                on_path.discard(group)
+                if group not in done:
+                    done[group] = _union(b, group, done)
+                    post.append(group)
+                    budget -= len(done[group])
+                    if budget < 0:
+                        _too_many_memberships(b)
+            elif child in on_path:
+                chain = [g for g, _ in stack]
+                loop = chain[chain.index(child):] + [child]
+                line = b.group_lines.get(child) or 0
+                where = f"{b.path}:{line}" if line else str(b.path)
+                raise InventoryError(f"{where}: group {_show(child)} is its own child ({_one_line(' > '.join(loop))})")
+            elif child not in done:
+                stack.append((child, iter(b.group(child).children)))
+                on_path.add(child)
+    return done, post[::-1]
 
 
-def _members(b: _Builder, group: str, seen: tuple[str, ...]) -> set[str]:
-    if group in seen:
-        raise InventoryError(f"{b.path}: group {group!r} is its own child ({' > '.join(seen + (group,))})")
+def _union(b: _Builder, group: str, done: Mapping[str, frozenset[str]]) -> frozenset[str]:
     g = b.groups.get(group, _Group())
     out = set(g.hosts)
     for child in g.children:
-        out |= _members(b, child, seen + (group,))
-    return out
+        out |= done[child]
+    return frozenset(out)
 
 
-def _host_order(b: _Builder) -> list[str]:
-    return list(b.lines)
+def _too_many_memberships(b: _Builder) -> None:
+    raise InventoryError(f"{b.path}: the groups hold more than {MEMBERSHIPS_PER_HOST * b.limit:,} "
+                         f"host memberships in all ({MEMBERSHIPS_PER_HOST} x max_hostlist)")
 
 
-def _ancestry(b: _Builder, host: str, members: Mapping[str, set]) -> list[str]:
-    # parents before children, so a child group's vars override its parent's
-    groups = [g for g, m in members.items() if host in m and g != "all"]
-    return ["all"] + sorted(groups, key=lambda g: (_depth(b, g, ()), g))
+def _depths(b: _Builder, parents_first: list[str]) -> dict[str, int]:
+    # 1 + the deepest parent's depth (a group without parents: 1), as Ansible orders group vars
+    depth = dict.fromkeys(parents_first, 1)
+    for group in parents_first:
+        for child in b.groups.get(group, _Group()).children:
+            depth[child] = max(depth.get(child, 1), depth[group] + 1)
+    return depth
 
 
-def _depth(b: _Builder, group: str, seen: tuple[str, ...]) -> int:
-    parents = [p for p, g in b.groups.items() if group in g.children and p not in seen]
-    return 1 + max((_depth(b, p, seen + (group,)) for p in parents), default=0)
-
-
-def _host(b: _Builder, name: str, members: Mapping[str, set]) -> InventoryHost:
+def _host(b: _Builder, name: str, chain: list[str]) -> InventoryHost:
     merged: dict = {}
-    chain = _ancestry(b, name, members)
     for g in chain:
         merged.update(b.groups.get(g, _Group()).vars)
     for g in chain:
@@ -335,10 +376,14 @@ def _opt_port(b: _Builder, merged: dict, line: int) -> int | None:
     value = merged.get("ansible_port")
     if value is None:
         return None
-    try:
-        port = int(value)
-    except (TypeError, ValueError):
-        port = -1
+    port = value if isinstance(value, int) and not isinstance(value, bool) else _port_text(value)
     if not 0 < port < 65536:
-        b.fail(line, f"ansible_port: expected a port number 1-65535, got {value!r}")
+        b.fail(line, f"ansible_port: expected a port number 1-65535, got {_show(value)}")
     return port
+
+
+def _port_text(value: object) -> int:
+    if isinstance(value, float) and value.is_integer():      # YAML 2222.0
+        return int(value)
+    text = value.strip() if isinstance(value, str) else ""
+    return int(text) if text.isascii() and text.isdigit() and len(text) < 10 else -1

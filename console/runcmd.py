@@ -14,7 +14,7 @@ from typing import Awaitable, Callable, Iterable, TextIO, TypeVar
 
 from collectors import transport
 from collectors.model import NodeTarget
-from console.state import _natural, fold
+from console.hostlist import fold, natural_key
 from console.text import error_line
 
 # Everything but newline and tab: a node's output must not drive the user's terminal.
@@ -64,9 +64,9 @@ def group_outputs(results: dict[str, Result]) -> list[OutputGroup]:
     groups: dict[Result, list[str]] = {}
     for node, (status, out, err) in results.items():
         groups.setdefault((status, out, err), []).append(node)
-    made = [OutputGroup(tuple(sorted(ns, key=_natural)), st, out, err)
+    made = [OutputGroup(tuple(sorted(ns, key=natural_key)), st, out, err)
             for (st, out, err), ns in groups.items()]
-    return sorted(made, key=lambda g: (-len(g.nodes), _natural(g.nodes[0])))
+    return sorted(made, key=lambda g: (-len(g.nodes), natural_key(g.nodes[0])))
 
 
 async def run_over(source: object, node: str, command: str, timeout: float) -> Reply:

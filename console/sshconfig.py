@@ -6,19 +6,27 @@ they land among other sources (documented in examples/roost.toml):
 
     roost.toml explicit node values > ssh_config > roost.toml [defaults] > built-ins
 
-An absent file is fine (no ssh_config); a broken one is a one-line SshConfigError with file:line.
+An absent file is fine (no ssh_config), so is /dev/null (an empty one); a broken one is a
+one-line SshConfigError with file:line. The values roost uses are checked as roost.toml's are
+(a Port of 99999, a HostName or User that could be read as an option or a shell word), and an
+Include loop is an error, not a RecursionError.
 """
 from __future__ import annotations
 
 import getpass
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
+from console.userfile import MiB, UserFileError, read_text
+
+MAX_SSH_CONFIG_BYTES = 1 * MiB
+
 
 class SshConfigError(Exception):
-    """One line: "FILE line N: reason"."""
+    """One line: "FILE:LINE: reason"."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +50,7 @@ class SshConfig:
 
     def lookup(self, name: str) -> SshHost:
         opts = _load(self.path, name)
-        return SshHost(
+        host = SshHost(
             hostname=opts.get("Hostname") or None,
             port=opts.get("Port"),
             user=opts.get("User") or None,
@@ -54,6 +62,51 @@ class SshConfig:
             check_host_ip=opts.get("CheckHostIP"),
             hash_known_hosts=opts.get("HashKnownHosts"),
         )
+        _check(self.path, name, host)
+        return host
+
+
+# what roost.toml allows for the same values (console.config): nothing an ssh or a shell could
+# read as an option or a second word
+_HOST = re.compile(r"[A-Za-z0-9_:\[\]%][A-Za-z0-9._:\[\]%-]{0,252}")
+_USER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,63}\$?")
+_HOP = re.compile(r"([A-Za-z0-9_][A-Za-z0-9._-]*@)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_][A-Za-z0-9._-]*)(:\d{1,5})?")
+
+
+def _check(path: Path, name: str, host: SshHost) -> None:
+    if host.port is not None and not (isinstance(host.port, int) and 0 < host.port < 65536):
+        _bad(path, name, "Port", host.port, "a port number 1-65535")
+    if host.hostname is not None and not _HOST.fullmatch(host.hostname):
+        _bad(path, name, "HostName", host.hostname, "a host name or address")
+    if host.user is not None and not _USER.fullmatch(host.user):
+        _bad(path, name, "User", host.user, "a user name")
+    if host.proxy_jump is not None and not all(_HOP.fullmatch(h) for h in host.proxy_jump.split(",")):
+        _bad(path, name, "ProxyJump", host.proxy_jump, "[user@]host[:port]")
+    if host.host_key_alias is not None and not _HOST.fullmatch(host.host_key_alias):
+        _bad(path, name, "HostKeyAlias", host.host_key_alias, "a host name")
+
+
+def _bad(path: Path, name: str, option: str, value: object, expected: str) -> None:
+    line = _line_of(path, option, str(value))
+    where = f"{path}:{line}" if line else f"{path}: Host {name}"
+    shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+    raise SshConfigError(f"{where}: {option}: expected {expected}, got {shown}")
+
+
+def _line_of(path: Path, option: str, value: str) -> int | None:
+    """The line setting option (to value, when one does) in the file itself (not its Includes)."""
+    try:
+        text = read_text(path, "ssh config", MAX_SSH_CONFIG_BYTES)
+    except UserFileError:
+        return None
+    first = None
+    for lineno, line in enumerate(text.split("\n"), 1):
+        words = line.strip().replace("=", " ", 1).split(None, 1)
+        if words and words[0].lower() == option.lower():
+            if value in line:
+                return lineno
+            first = first or lineno
+    return first
 
 
 def default_path(env: Mapping[str, str] = os.environ) -> Path:
@@ -68,16 +121,14 @@ def load_ssh_config(path: str | os.PathLike | None = None,
     An explicitly named file that is missing is an error: the user asked for it.
     """
     chosen = path or env.get("ROOST_SSH_CONFIG")
-    if chosen:
-        p = Path(chosen).expanduser()
-        if not p.is_file():
-            raise SshConfigError(f"{p}: ssh config file not found")
-        cfg = SshConfig(p)
-    else:
-        p = default_path(env)
-        if not p.is_file():
-            return None
-        cfg = SshConfig(p)
+    p = Path(chosen).expanduser() if chosen else default_path(env)
+    if not chosen and not p.exists():
+        return None
+    try:   # missing (when named), a directory, a FIFO, too big, not UTF-8: one line
+        read_text(p, "ssh config", MAX_SSH_CONFIG_BYTES)
+    except UserFileError as exc:
+        raise SshConfigError(str(exc)) from None
+    cfg = SshConfig(p)
     cfg.lookup("roost-validate")  # parse once now so syntax errors surface at load time
     return cfg
 
@@ -99,8 +150,10 @@ def _parse(path: Path, name: str) -> Mapping[str, object]:
         # user=() and port=() leave those options to the file (first obtained value wins).
         cfg = _client_config_class().load(None, [path], False, False, False,
                                           _local_user(), (), name, ())
-    except (ConfigParseError, ValueError, OSError) as exc:
-        raise SshConfigError(" ".join(str(exc).split())) from None
+    except (ConfigParseError, ValueError, OSError) as exc:   # UnicodeDecodeError is a ValueError
+        raise SshConfigError(_asyncssh_error(path, exc)) from None
+    except RecursionError:
+        raise SshConfigError(f"{path}: Include nests too deeply (does a file include itself?)") from None
     return cfg.get_options(False)
 
 
@@ -123,6 +176,18 @@ def _client_config_class():
 
 
 _ClientConfig = None
+_LINE = re.compile(r"^(.*) line (\d+): ")
+
+
+def _asyncssh_error(path: Path, exc: Exception) -> str:
+    # asyncssh says "FILE line N: reason"; roost's style is "FILE:N: reason"
+    text = " ".join(str(exc).split())
+    if isinstance(exc, UnicodeDecodeError):
+        return f"{path}: cannot read ssh config (or a file it includes): not UTF-8 text"
+    if isinstance(exc, OSError) and exc.filename:
+        return f"{exc.filename}: cannot read ssh config: {(exc.strerror or text).lower()}"
+    text = _LINE.sub(lambda m: f"{m.group(1)}:{m.group(2)}: ", text, count=1)
+    return text if text.startswith(str(path)) or ":" in text.split(" ", 1)[0] else f"{path}: {text}"
 
 
 def _local_user() -> str:

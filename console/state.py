@@ -9,7 +9,6 @@ CPU % and network rates come from collectors.rates (32-bit wrap and reset safe);
 from __future__ import annotations
 
 import functools
-import re
 import time
 from collections import deque
 from dataclasses import dataclass, field, replace
@@ -18,6 +17,7 @@ from typing import Iterable
 from collectors import rates
 from collectors.model import CpuTimes, NodeEvent, Sample
 from console.config import Thresholds
+from console.hostlist import HostlistError, expand, natural_key
 
 UP, DOWN, STALE, UNKNOWN = "up", "down", "stale", "unknown"
 INFO, WARN, CRIT = "info", "warn", "crit"
@@ -461,11 +461,10 @@ def _mem_pct(mem) -> float | None:
 
 
 # ---- selection (filter + sort) for the fleet views ----------------------------------------------
-_DIGITS = re.compile(r"(\d+)")
 _STATE_ORDER = {DOWN: 0, STALE: 1, UNKNOWN: 2, UP: 3}
 SORT_KEYS = {
     "state": lambda r: (_STATE_ORDER.get(r.state, 9), -(r.age or 0)),
-    "name": lambda r: _natural(r.name),
+    "name": lambda r: natural_key(r.name),
     "cpu": lambda r: r.cpu, "load": lambda r: r.load1, "mem": lambda r: r.mem_pct,
     "temp": lambda r: r.temp, "fan": lambda r: r.fan_rpm if r.fan_rpm is not None else r.fan_pwm_pct,
     "freq": lambda r: r.freq_hz,
@@ -473,12 +472,6 @@ SORT_KEYS = {
     "flags": lambda r: len(r.flags) + 10 * r.alerts, "power": lambda r: r.power,
     "jobs": lambda r: r.jobs,
 }
-
-
-@functools.lru_cache(maxsize=8192)
-def _natural(name: str) -> tuple:
-    # n2 before n10, like sinfo and ClusterShell order nodes.
-    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in _DIGITS.split(name))
 
 
 def matches(row: Row, query: str) -> bool:
@@ -506,7 +499,7 @@ def matches(row: Row, query: str) -> bool:
 def _hostlist(text: str) -> frozenset[str]:
     try:
         return frozenset(n.lower() for n in expand(text))
-    except Exception:  # half-typed "n[1-" while filtering: matches nothing yet
+    except HostlistError:  # half-typed "n[1-" (or a huge range) while filtering: matches nothing
         return frozenset()
 
 
@@ -517,18 +510,8 @@ def select_rows(rows: list[Row], query: str = "", sort: str = "name",
     picked = [r for r in rows if matches(r, query)] if query.strip() else list(rows)
     known = [r for r in picked if keyf(r) is not None]
     unknown = [r for r in picked if keyf(r) is None]
-    known.sort(key=lambda r: (keyf(r), _natural(r.name)), reverse=reverse)
-    unknown.sort(key=lambda r: _natural(r.name))
+    known.sort(key=lambda r: (keyf(r), natural_key(r.name)), reverse=reverse)
+    unknown.sort(key=lambda r: natural_key(r.name))
     return known + unknown
 
 
-# ---- hostlists ------------------------------------------------------------------------------
-def fold(nodes: Iterable[str]) -> str:
-    """n1,n2,n3 -> n[1-3] (ClusterShell's NodeSet, the hostlist syntax the config uses)."""
-    from ClusterShell.NodeSet import NodeSet
-    return str(NodeSet.fromlist(list(nodes))) if nodes else ""
-
-
-def expand(hostlist: str) -> list[str]:
-    from ClusterShell.NodeSet import NodeSet
-    return list(NodeSet(hostlist))

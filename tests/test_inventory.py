@@ -7,7 +7,8 @@ import pytest
 from ClusterShell.NodeSet import NodeSet
 from hypothesis import given, settings, strategies as st
 
-from console.inventory import InventoryError, expand_hosts, load_inventory
+from console.hostlist import expand_ansible as expand_hosts
+from console.inventory import InventoryError, load_inventory
 
 INI = """\
 # the shelf
@@ -115,7 +116,7 @@ def test_child_cycle_and_missing_file(tmp_path):
     path.write_text("[a:children]\nb\n[b:children]\na\n")
     with pytest.raises(InventoryError, match="its own child"):
         load_inventory(path)
-    with pytest.raises(InventoryError, match="cannot read inventory"):
+    with pytest.raises(InventoryError, match="inventory file not found"):
         load_inventory(tmp_path / "missing")
 
 

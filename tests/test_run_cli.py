@@ -24,7 +24,7 @@ def test_identical_outputs_are_grouped_and_exit_status_is_the_highest(env, three
     cmd = f'case "$SSH_CONNECTION" in *" {nodes[2].port}") echo other; exit 3;; esac; echo same'
     done = roost("--config", str(cfg), "run", ",".join(n.name for n in nodes), "--", cmd, env=env)
     assert done.returncode == 3, done.stderr
-    from console.state import fold
+    from console.hostlist import fold
     text = done.stdout
     assert f"{fold([n.name for n in nodes[:2]])} (exit 0)" in text
     assert f"{odd} (exit 3)" in text
@@ -63,7 +63,7 @@ def test_control_codes_are_neutralised_on_a_terminal():
 
 
 def test_group_outputs_share_identical_results_biggest_group_first():
-    from console.state import fold
+    from console.hostlist import fold
     groups = group_outputs({"n1": (0, "ok\n", ""), "n2": (0, "ok\n", ""), "n3": (2, "no\n", ""),
                             "n4": (None, "", "not connected")})
     assert [(fold(g.nodes), g.exit_status) for g in groups] == [("n[1-2]", 0), ("n3", 2),

@@ -62,7 +62,7 @@ def test_parse_error_is_one_line_with_file_and_line(tmp_path):
     cfg = load_ssh_config(path)
     with pytest.raises(SshConfigError) as info:
         cfg.lookup("a")
-    assert str(info.value).startswith(f"{path} line 2:") and "\n" not in str(info.value)
+    assert str(info.value).startswith(f"{path}:2: ") and "\n" not in str(info.value)
 
 
 def test_proxyjump_none_and_identityfile_none(tmp_path):

@@ -8,8 +8,7 @@ import re
 from dataclasses import dataclass
 from typing import Mapping
 
-from ClusterShell.NodeSet import NodeSet, NodeSetParseError
-from ClusterShell.RangeSet import RangeSetParseError
+from console.hostlist import HostlistError, expand, fold
 
 MAX_ARRAY_INDEX = 4_000_000   # Slurm's hard MaxArraySize ceiling
 MAX_ARRAY_TASKS = 1_000_000   # more rows than that is a typo, not a workload
@@ -190,13 +189,13 @@ def parse_hostlist(text: str) -> tuple[str, ...]:
     if not text.strip():
         raise SpecError("Invalid hostlist: empty")
     try:
-        return tuple(NodeSet(text.strip()))
-    except (NodeSetParseError, RangeSetParseError) as exc:
-        raise SpecError(f"Invalid hostlist: {text!r} ({exc})") from None
+        return tuple(expand(text.strip()))
+    except HostlistError as exc:  # bad syntax, or more names than max_hostlist
+        raise SpecError(f"Invalid hostlist: {exc}") from None
 
 
 def format_hostlist(names) -> str:
-    return str(NodeSet.fromlist(list(names))) if names else ""
+    return fold(names)
 
 
 # --- output patterns ------------------------------------------------------------------------

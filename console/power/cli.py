@@ -137,5 +137,5 @@ def _print_status(shown: list[Shown], out) -> None:
 
 
 def _fold(names: list[str]) -> str:
-    from ClusterShell.NodeSet import NodeSet
-    return str(NodeSet.fromlist(names))
+    from console.hostlist import fold
+    return fold(names)

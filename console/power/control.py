@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Callable, Literal
 from console.power.base import PowerState
 from console.power.progress import ProgressRunner
 from console.power.sequence import Outcome, Shown
-from console.state import FleetState, expand
-from console.state import fold as hostlist_fold
+from console.hostlist import HostlistError, expand
+from console.hostlist import fold as hostlist_fold
+from console.state import FleetState
 
 if TYPE_CHECKING:
     from console.power.service import PowerService
@@ -204,8 +205,8 @@ class PowerControl:
         """The fleet's nodes a hostlist names; ValueError (one line) for a bad or unknown one."""
         try:
             nodes = expand(nodeset)
-        except Exception as e:  # ClusterShell raises its own parse errors
-            raise ValueError(f"bad hostlist {nodeset}: {e}") from None
+        except HostlistError as e:  # bad syntax, or more names than max_hostlist
+            raise ValueError(str(e)) from None
         unknown = [n for n in nodes if n not in self.state.nodes]
         if unknown:
             raise ValueError(f"unknown nodes: {fold(unknown)}")

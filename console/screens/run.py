@@ -9,7 +9,7 @@ from textual.widgets import Footer, Input, Static
 from console.messages import CommandDone
 from console.runcmd import bounded, group_outputs, run_over
 from console.screens.base import View
-from console.state import expand, fold
+from console.hostlist import HostlistError, expand, fold
 from console.widgets.run_output import RunOutput
 
 
@@ -47,8 +47,8 @@ class RunScreen(View):
         text = self.query_one("#run-nodes", Input).value.strip()
         try:
             nodes = expand(text) if text else []
-        except Exception as exc:  # ClusterShell raises its own parse errors
-            self.set_status(f"bad hostlist: {exc}")
+        except HostlistError as exc:  # bad syntax, or more names than max_hostlist
+            self.set_status(str(exc))
             return
         unknown = [n for n in nodes if n not in self.known]
         if unknown:

@@ -18,7 +18,8 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from console.messages import NodeChosen
-from console.state import DOWN, STALE, UP, Row, _natural
+from console.hostlist import natural_key
+from console.state import DOWN, STALE, UP, Row
 from console.text import safe_line
 from console.widgets.cells import LEVELS
 
@@ -91,7 +92,7 @@ class Heatmap(ScrollView, can_focus=True):
              marked: set[str]) -> None:
         keep = self.current_node
         # stable sort: keeps the caller's order inside each group; rack2 before rack10
-        self.rows = sorted(rows, key=lambda r: _natural(group_of(r)))
+        self.rows = sorted(rows, key=lambda r: natural_key(group_of(r)))
         if pal != self.palette:
             self._styles.clear()
         self.palette, self.scale, self.marked = pal, scale, set(marked)

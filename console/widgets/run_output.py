@@ -9,7 +9,7 @@ from rich.text import Text
 from textual.widgets import RichLog
 
 from console.runcmd import OutputGroup
-from console.state import fold
+from console.hostlist import fold
 from console.text import safe, truncate
 
 

@@ -43,6 +43,7 @@ from collectors.probe import sampler_command
 from collectors.transport import CommandResult, TransportError
 
 STALE_INTERVALS = 3
+PREAMBLE_CAP = 64 * 1024   # bytes a login shell may print before the sampler's first frame
 BACKOFF_BASE = 0.5
 BACKOFF_CAP = 30.0
 _STOP = object()
@@ -88,15 +89,18 @@ class _SamplerSession(asyncssh.SSHClientSession):
         self.chan: asyncssh.SSHClientChannel | None = None
         self.stderr, self.status, self.stale = "", None, False
         self.failure: str | None = None
+        self.preamble = 0    # bytes before the first frame header (a .bashrc's banner)
 
     def connection_made(self, chan) -> None:
         self.chan = chan
 
-    def data_received(self, data: str, datatype) -> None:
+    def data_received(self, data: bytes, datatype) -> None:
         if datatype == asyncssh.EXTENDED_DATA_STDERR:
-            self.stderr = (self.stderr + data)[-500:]
+            self.stderr = (self.stderr + data.decode("utf-8", "replace"))[-500:]
             return
         frames = self.decoder.feed(data)
+        if not self.decoder.started and self._banner_too_long(len(data)):
+            return
         if frames and self.deadline != math.inf:
             self.deadline = self.loop.time() + self.stale_after
         try:
@@ -105,6 +109,15 @@ class _SamplerSession(asyncssh.SSHClientSession):
         except Exception as e:  # a bug or a frame no parser survives: this session ends, loudly
             self.failure = one_line(f"cannot use frame from sampler: {type(e).__name__}: {e}")
             self.finish()
+
+    def _banner_too_long(self, size: int) -> bool:
+        # a login shell printing megabytes would hold the collector busy and the node at no data
+        self.preamble += size
+        if self.preamble <= PREAMBLE_CAP:
+            return False
+        self.failure = f"login shell prints {self.preamble:,}+ bytes before the sampler (check .bashrc)"
+        self.finish()
+        return True
 
     def exit_status_received(self, status: int) -> None:
         self.status = status
@@ -226,8 +239,9 @@ class Fleet:
 
     async def _sample(self, state: _NodeState, conn: asyncssh.SSHClientConnection) -> str:
         session = _SamplerSession(self, state)
+        # bytes: frame lengths count bytes (collectors.frame decodes the text)
         await conn.create_session(lambda: session, sampler_command(state.target, shell=self._shell),
-                                  encoding="utf-8", errors="replace")
+                                  encoding=None)
         state.session = session
         try:
             exc = await session.done

@@ -1,18 +1,22 @@
-"""The sampler's wire format, both directions. Pure: text in, text or Snapshots out.
+"""The sampler's wire format, both directions. Pure: bytes in, bytes or Snapshots out.
 
 A frame is a run of records, each starting with the ASCII record separator (0x1e) and a one-letter
-kind, a space, and fields up to the newline; file records then carry the file's bytes verbatim up to
-the next 0x1e:
+kind, a space, and fields up to the newline. File records say how many bytes of content follow
+the newline, so a file's bytes are never read as framing, whatever they hold (0x1e included):
 
     \x1eH <seq> <node_clock>\n          frame header (node clock in epoch seconds, may be "-")
-    \x1eS <path>\n<content>             static file: read once per connection, remembered
-    \x1eF <path>\n<content>             dynamic file: valid for this frame only
+    \x1eS <length> <path>\n<content>    static file: read once per connection, remembered
+    \x1eF <length> <path>\n<content>    dynamic file: valid for this frame only
     \x1eL <path> <target>\n             resolved symlink (root-relative), remembered
     \x1eE <seq>\n                       end of frame
 
-Paths are root-relative ("proc/stat", "sys/class/..."). A file that vanished or could not be read is
-simply absent. A 0x1e byte inside a file would end that record early: the damaged value is then
-absent or rejected by its parser, never mistaken for another file's value.
+<length> counts bytes (the sampler runs under LC_ALL=C). Paths are root-relative ("proc/stat",
+"sys/class/..."); the sampler never sends a path or target holding a newline or 0x1e. A file that
+vanished or could not be read is simply absent. Bytes outside records are counted, not parsed:
+before the first frame they are whatever the login shell printed (`noise`, which the fleet caps);
+inside a frame they mean a length was wrong, and that whole frame is dropped (`garbage`), never
+half-used. A file longer than MAX_FILE is dropped as it streams by, so no length can make the
+decoder buffer without bound.
 """
 from __future__ import annotations
 
@@ -23,6 +27,8 @@ from typing import Iterable, Mapping
 from collectors.model import Snapshot
 
 RS = "\x1e"
+MAX_HEADER = 4096             # kind, length and path of one record
+MAX_FILE = 4 * 1024 * 1024    # one file's content; /proc/cpuinfo of 256 cores is ~0.3 MB
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,67 +40,142 @@ class Frame:
 
 def encode_frame(seq: int, node_clock: float | None, files: Mapping[str, str],
                  static: Mapping[str, str] | None = None,
-                 links: Mapping[str, str] | None = None) -> str:
+                 links: Mapping[str, str] | None = None) -> bytes:
     """Write one frame; the demo fleet and tests use this to speak like the remote sampler."""
     clock = "-" if node_clock is None else f"{node_clock:.3f}"
-    parts = [f"{RS}H {seq} {clock}\n"]
-    parts += [f"{RS}L {p} {t}\n" for p, t in (links or {}).items()]
-    parts += [f"{RS}S {p}\n{c}" for p, c in (static or {}).items()]
-    parts += [f"{RS}F {p}\n{c}" for p, c in files.items()]
-    parts.append(f"{RS}E {seq}\n")
-    return "".join(parts)
+    parts = [f"\x1eH {seq} {clock}\n".encode()]
+    parts += [f"\x1eL {p} {t}\n".encode() for p, t in (links or {}).items()]
+    parts += [_file_record(b"S", p, c) for p, c in (static or {}).items()]
+    parts += [_file_record(b"F", p, c) for p, c in files.items()]
+    parts.append(f"\x1eE {seq}\n".encode())
+    return b"".join(parts)
+
+
+def _file_record(kind: bytes, path: str, content: str) -> bytes:
+    body = content.encode()
+    return b"\x1e%s %d %s\n%s" % (kind, len(body), path.encode(), body)
 
 
 @dataclass(slots=True)
 class FrameDecoder:
-    """Feed it stream text in any chunking; it yields complete Frames.
+    """Feed it the stream's bytes in any chunking; it yields complete Frames.
 
     Static files and links persist across frames of one connection; make a new decoder per
     connection (the sampler re-discovers and resends them after a reconnect).
+
+    Bytes are decoded as Latin-1 (one character per byte, so lengths and offsets stay in bytes and
+    a chunk may end anywhere); a file's text is re-decoded as UTF-8 only when it is not ASCII.
+    The buffer is split at every 0x1e in one C call and each piece is checked against its record's
+    length: a file whose bytes held 0x1e spans several pieces and is joined back.
     """
-    _buf: str = ""
+    _pending: list[str] = field(default_factory=list)   # the unfinished record, in chunks
+    _pending_len: int = 0
+    _need: int = 0       # that record is complete once the pending chunks hold this many bytes
+    _skip: int = 0       # bytes of an oversized file still to drop as they arrive
     _static: dict[str, str] = field(default_factory=dict)
     _links: dict[str, str] = field(default_factory=dict)
     _files: dict[str, str] = field(default_factory=dict)
     _seq: int | None = None
     _clock: float | None = None
-    garbage: int = 0  # records that made no sense (counted, not raised)
+    started: bool = False  # a frame header has been seen
+    noise: int = 0         # bytes outside any record (a login banner before the first frame)
+    garbage: int = 0       # records, or frames, that made no sense (counted, not raised)
 
-    def feed(self, text: str) -> list[Frame]:
+    def feed(self, data: bytes) -> list[Frame]:
+        if self._skip:
+            dropped = min(self._skip, len(data))
+            self._skip -= dropped
+            data = data[dropped:]
+        self._pending.append(data.decode("latin-1"))
+        self._pending_len += len(data)
+        if self._pending_len < self._need:   # a big file still arriving: no re-scan, no copy
+            return []
         frames: list[Frame] = []
-        for record in self._complete_records(text):
-            frame = self._take(record)
-            if frame is not None:
-                frames.append(frame)
+        rest = self._scan("".join(self._pending), frames)
+        self._pending, self._pending_len = ([rest] if rest else []), len(rest)
         return frames
 
-    def _complete_records(self, text: str) -> list[str]:
-        # One split per chunk (re-slicing the buffer per record was quadratic in frame size).
-        # A record is complete when the next one has started; an "E" record ends at its newline.
-        parts = (self._buf + text).split(RS)
-        self.garbage += bool(parts[0].strip())      # bytes before any record
-        if len(parts) == 1:                          # no record has started: nothing to keep
-            self._buf = ""
-            return []
-        records, tail = parts[1:-1], parts[-1]
-        if tail.startswith("E ") and "\n" in tail:
-            end = tail.index("\n") + 1
-            records.append(tail[:end])
-            self.garbage += bool(tail[end:].strip())
-            self._buf = ""
-        else:
-            self._buf = RS + tail
-        return records
+    def _scan(self, buf: str, frames: list[Frame]) -> str:
+        """Take every complete record; returns the unfinished rest."""
+        parts = buf.split(RS)
+        if parts[0]:
+            self._outside(len(parts[0]))
+        self._need, i, count = 0, 1, len(parts)
+        ascii_only, max_file = buf.isascii(), MAX_FILE     # isascii: O(1) on a str
+        while i < count:
+            head, sep, body = parts[i].partition("\n")
+            if sep and head[:2] in _FILE_HEADS:
+                size, _, path = head[2:].partition(" ")
+                # the hot path, inline: a whole ASCII file without 0x1e (isdecimal: only 0-9 in Latin-1)
+                if ascii_only and path and size.isdecimal() and len(body) == int(size) <= max_file:
+                    if head[0] == "F":
+                        if self._seq is not None:
+                            self._files[path] = body
+                    else:
+                        self._static[path] = body
+                else:
+                    i, rest = self._file(parts, i, head, body)
+                    if rest is not None:
+                        return rest
+            elif sep:
+                frame = self._record(head)
+                if frame is not None:
+                    frames.append(frame)
+                if body:
+                    self._outside(len(body))
+            elif i == count - 1 and len(head) < MAX_HEADER:    # its header line is still coming
+                self._need = len(head) + 2
+                return RS + head
+            else:
+                self._broken()
+            i += 1
+        return ""
 
-    def _take(self, record: str) -> Frame | None:
-        head, _, body = record.partition("\n")
-        kind, _, rest = head.partition(" ")
+    def _file(self, parts: list[str], i: int, head: str, body: str) -> tuple[int, str | None]:
+        """The file record starting at parts[i]: (the last piece it used, None), or (i, the
+        unfinished rest) when its content is still coming."""
+        size, _, path = head[2:].partition(" ")
+        if not (size.isdecimal() and len(size) < 13 and path):
+            self._broken()
+            return i, None
+        size, j = int(size), i
+        if len(body) < size:                         # the content held 0x1e, or is still coming
+            j, body = _join(parts, i, body, size)
+        if len(body) < size:
+            return i, self._incomplete(parts, i, head, body, size)
+        if size > MAX_FILE:
+            self.garbage += 1                        # dropped; the frame stays good
+        elif len(body) > size:
+            self._broken()                           # bytes after the content: its length was wrong
+        else:
+            self._store(head[0], path, body)
+        return j, None
+
+    def _incomplete(self, parts: list[str], i: int, head: str, body: str, size: int) -> str:
+        if size > MAX_FILE:                          # drop it as it streams by
+            self._skip, self.garbage = size - len(body), self.garbage + 1
+            return ""
+        self._need = len(head) + 2 + size
+        return RS + RS.join(parts[i:])
+
+    def _store(self, kind: str, path: str, content: str) -> None:
+        content = content if content.isascii() else _utf8(content)
+        path = path if path.isascii() else _utf8(path)
+        if kind == "S":
+            self._static[path] = content
+        elif self._seq is not None:
+            self._files[path] = content
+
+    def _outside(self, count: int) -> None:
+        if self._seq is not None:
+            self._broken()                   # bytes between a frame's records: lengths were wrong
+        else:
+            self.noise += count
+
+    def _record(self, head: str) -> Frame | None:
+        kind, _, rest = (head if head.isascii() else _utf8(head)).partition(" ")
         if kind == "H":
             self._begin(rest)
-        elif kind == "F" and self._seq is not None:
-            self._files[rest] = body
-        elif kind == "S":
-            self._static[rest] = body
         elif kind == "L":
             path, _, target = rest.partition(" ")
             self._links[path] = target
@@ -105,13 +186,21 @@ class FrameDecoder:
         return None
 
     def _begin(self, rest: str) -> None:
+        if self._seq is not None:
+            self.garbage += 1                # the previous frame never ended
         seq, _, clock = rest.partition(" ")
         try:
             self._seq = int(seq)
             self._clock = None if clock.strip() in ("", "-") else float(clock)
+            self.started = True
         except ValueError:
             self._seq, self.garbage = None, self.garbage + 1
         self._files = {}
+
+    def _broken(self) -> None:
+        """The current frame cannot be trusted: drop it; the next header starts afresh."""
+        self.garbage += 1
+        self._seq, self._files = None, {}
 
     def _finish(self) -> Frame:
         files = {**self._static, **self._files}
@@ -121,6 +210,23 @@ class FrameDecoder:
         return frame
 
 
-def decode_all(chunks: Iterable[str]) -> list[Frame]:
+_FILE_HEADS = ("F ", "S ")
+
+
+def _join(parts: list[str], i: int, body: str, size: int) -> tuple[int, str]:
+    """Join the pieces a file's content was cut into at its own 0x1e bytes (linear: one join)."""
+    pieces, total, j = [body], len(body), i
+    while total < size and j + 1 < len(parts):
+        j += 1
+        pieces.append(parts[j])
+        total += 1 + len(parts[j])
+    return j, RS.join(pieces)
+
+
+def _utf8(latin: str) -> str:
+    return latin.encode("latin-1").decode("utf-8", "replace")
+
+
+def decode_all(chunks: Iterable[bytes]) -> list[Frame]:
     decoder = FrameDecoder()
     return [f for chunk in chunks for f in decoder.feed(chunk)]

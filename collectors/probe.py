@@ -86,6 +86,7 @@ def sampler_command(target: NodeTarget, *, shell: str = "auto") -> str:
         f"B={shlex.quote(script('probe.sh'))}",
         f"P={shlex.quote(script('probe_posix.sh'))}",
         f"set -- {quoted}",
+        "LC_ALL=C; export LC_ALL",   # lengths in bytes, whatever the login locale
         _launch(shell),
         "",
     ])

@@ -2,7 +2,9 @@
 # (the last three: newline-separated root-relative globs from collectors/fileset.py).
 # Writes collectors/frame.py frames to stdout. Nothing forks per sample: files are read with the
 # read builtin, the clock is $EPOCHREALTIME, the sleep is `read -t` on a pipe nobody writes to.
-# Exits as soon as a write fails (the session is gone).
+# Each file goes out behind its length in bytes (LC_ALL=C: ${#v} counts bytes, not characters),
+# so no byte inside a file can pass for framing. Exits as soon as a write fails (the session is gone).
+LC_ALL=C
 us=$1 P=${2%/} S=${3%/}
 [ -n "$P" ] || P=/
 [ -n "$S" ] || S=/
@@ -25,6 +27,7 @@ expand() {
             *) continue ;;
         esac
         for f in "$root"/$rel; do
+            [[ ${f#"$root"/} == *[$NL$RS]* ]] && continue   # a name that could pass for framing
             [[ $t == -L && -L $f || $t == -f && -f $f && -r $f ]] && K+=("${pat%%/*}/${f#"$root"/}") F+=("$f")
         done
     done
@@ -41,7 +44,7 @@ links() {
     expand -L "${linkpats[@]}"
     for i in "${!F[@]}"; do
         physical "${F[i]}"; t=$REPLY
-        [[ -n $t ]] || continue
+        [[ -n $t && $t != *[$NL$RS]* ]] || continue
         if [[ -n $sp && $t == "$sp"/* ]]; then t=sys/${t#"$sp"/}
         elif [[ -n $pp && $t == "$pp"/* ]]; then t=proc/${t#"$pp"/}
         fi
@@ -49,13 +52,14 @@ links() {
     done
 }
 
-# append one record per readable file; r stays 9 when the file could not be opened
+# append one record per readable file, its length first; r stays 9 when the file could not be
+# opened. Every file the sampler sends goes through here (static and dynamic alike).
 records() {
     local i r v kind=$1
     for i in "${!F[@]}"; do
         r=9
         { IFS= read -r -d '' v; r=$?; } < "${F[i]}"
-        [[ $r == 9 ]] || out+="$RS$kind ${K[i]}$NL$v"
+        [[ $r == 9 ]] || out+="$RS$kind ${#v} ${K[i]}$NL$v"
     done
 }
 

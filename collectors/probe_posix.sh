@@ -1,6 +1,8 @@
 # roost sampler, POSIX sh flavour (nodes without bash). Same args and frames as probe.sh.
 # Files are read with the read builtin; the clock (date) and the sleep fork once per sample.
-# Exits as soon as a write fails (the session is gone).
+# Each file goes out behind its length in bytes (LC_ALL=C, exported by the launcher too, so a
+# shell with multibyte support counts bytes). Exits as soon as a write fails (the session is gone).
+LC_ALL=C; export LC_ALL
 us=$1 P=${2%/} S=${3%/}
 [ -n "$P" ] || P=/
 [ -n "$S" ] || S=/
@@ -21,6 +23,7 @@ expand() {
         esac
         IFS=$oldifs; set +f
         for f in "$root"/$rel; do
+            case ${f#"$root"/} in *"$NL"*|*"$RS"*|*"$US"*) continue ;; esac   # could pass for framing
             if [ "$1" = -L ]; then [ -L "$f" ]; else [ -f "$f" ] && [ -r "$f" ]; fi &&
                 LIST="$LIST${pat%%/*}/${f#"$root"/}$US$f$NL"
         done
@@ -40,7 +43,7 @@ links() {
     for line in $LIST; do
         k=${line%%"$US"*} f=${line#*"$US"}
         physical "$f"; t=$REPLY
-        [ -n "$t" ] || continue
+        case $t in ''|*"$NL"*|*"$RS"*) continue ;; esac
         if [ -n "$sp" ] && [ "${t#"$sp"/}" != "$t" ]; then t=sys/${t#"$sp"/}
         elif [ -n "$pp" ] && [ "${t#"$pp"/}" != "$t" ]; then t=proc/${t#"$pp"/}
         fi
@@ -56,6 +59,7 @@ slurp() {
     v="$v$l"
 }
 
+# one record per readable file, its length first: every file the sampler sends goes through here
 records() {
     kind=$1
     set -f; oldifs=$IFS; IFS=$NL
@@ -63,7 +67,7 @@ records() {
         k=${line%%"$US"*} f=${line#*"$US"}
         r=9
         { slurp; r=0; } < "$f"
-        [ "$r" = 9 ] || out="$out$RS$kind $k$NL$v"
+        [ "$r" = 9 ] || out="$out$RS$kind ${#v} $k$NL$v"
     done
     IFS=$oldifs; set +f
 }

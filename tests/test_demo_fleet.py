@@ -197,7 +197,7 @@ def _gone(pid: int) -> bool:
 async def _sample_once(conn, target) -> str:
     from collectors.frame import FrameDecoder
     from collectors.probe import sampler_command
-    proc = await conn.create_process(sampler_command(target))
+    proc = await conn.create_process(sampler_command(target), encoding=None)
     decoder = FrameDecoder()
     while True:
         frames = decoder.feed(await proc.stdout.read(1 << 16))

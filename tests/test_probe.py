@@ -81,7 +81,7 @@ def public_tmp():
 
 
 async def read_frames(conn, command: str, count: int) -> list:
-    proc = await conn.create_process(command, encoding="utf-8", errors="replace")
+    proc = await conn.create_process(command, encoding=None)
     decoder, frames = FrameDecoder(), []
     while len(frames) < count:
         chunk = await asyncio.wait_for(proc.stdout.read(65536), 10)
@@ -283,3 +283,56 @@ async def test_bash_ticks_on_wall_clock_multiples(nodes):
     assert sum(p < 0.04 for p in phases) >= 4, phases  # wake-up latency under load is tolerated
     gaps = [b.node_clock - a.node_clock for a, b in zip(frames[1:], frames[2:])]
     assert all(0.05 < g < 0.35 for g in gaps), gaps
+
+
+# ---- framing is injection-proof, through the real scripts ----------------------------------------
+
+# every byte but NUL (the shell's read stops there), in an order that puts 0x1e mid-line
+ALL_BYTES = bytes(range(1, 256)) + b"\n" + bytes(range(255, 0, -1))
+CRAFTED_MEMINFO = (b"MemTotal:        1000 kB\nMemAvailable:     500 kB\n"
+                   # the old format's record, and the new one's, for the load average
+                   b"\x1eF proc/loadavg\n99.00 99.00 99.00 1/1 1\n"
+                   b"\x1eF 24 proc/loadavg\n99.00 99.00 99.00 1/1 1\n\x1eE 0\n")
+
+
+@pytest.fixture(scope="module")
+def hostile_tree(public_tmp):
+    root = public_tmp / "hostile"
+    (root / "proc").mkdir(parents=True)
+    (root / "proc" / "meminfo").write_bytes(CRAFTED_MEMINFO)
+    (root / "proc" / "loadavg").write_bytes(b"0.25 0.50 0.75 1/99 4242\n")
+    (root / "proc" / "stat").write_bytes(b"cpu  10 0 10 80 0 0 0 0 0 0\ncpu0 10 0 10 80 0 0 0 0 0 0\n")
+    hwmon = root / "sys" / "class" / "hwmon" / "hwmon0"
+    hwmon.mkdir(parents=True)
+    (hwmon / "name").write_bytes(ALL_BYTES)
+    (hwmon / "temp1_label").write_bytes("température ✓\n".encode())
+    (hwmon / "temp1_input").write_bytes(b"41000\n")
+    subprocess.run(["chmod", "-R", "a+rX", str(root)], check=True)
+    return root
+
+
+@pytest.mark.parametrize("which", [0, 1], ids=["bash", "sh"])
+async def test_a_crafted_file_cannot_set_another_files_value(nodes, hostile_tree, which):
+    from collectors.snapshot import build_sample
+    target = nodes[which].target(procfs=str(hostile_tree / "proc"), sysfs=str(hostile_tree / "sys"),
+                                 interval=0.05)
+    async with await connect(target) as conn:
+        frames = await read_frames(conn, sampler_command(target), 2)
+    files = frames[-1].snapshot.files
+    assert files["proc/loadavg"] == "0.25 0.50 0.75 1/99 4242\n"
+    assert files["proc/meminfo"] == CRAFTED_MEMINFO.decode()
+    assert files["sys/class/hwmon/hwmon0/name"] == ALL_BYTES.decode("utf-8", "replace")
+    assert files["sys/class/hwmon/hwmon0/temp1_label"] == "température ✓\n"
+    sample = build_sample("n", frames[-1].snapshot, time.time())
+    assert sample.load.load1 == 0.25
+
+
+@pytest.mark.parametrize("which", [0, 1], ids=["bash", "sh"])
+async def test_lengths_are_bytes_under_a_utf8_login_locale(nodes, hostile_tree, which):
+    """A login shell with LANG/LC_ALL set to UTF-8 must not make ${#v} count characters."""
+    target = nodes[which].target(procfs=str(hostile_tree / "proc"), sysfs=str(hostile_tree / "sys"),
+                                 interval=0.05)
+    command = "LC_ALL=C.UTF-8 LANG=C.UTF-8; export LC_ALL LANG\n" + sampler_command(target)
+    async with await connect(target) as conn:
+        frames = await read_frames(conn, command, 2)
+    assert frames[-1].snapshot.files["sys/class/hwmon/hwmon0/temp1_label"] == "température ✓\n"

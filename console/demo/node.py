@@ -60,12 +60,12 @@ class SamplerSession:
             return  # a stalled reader: skip, as a blocked real loop would
         lay, files = self.node.layout, self.node.sim.files(now)
         if self.seq == 0:
-            text = encode_frame(0, now, files, static=lay.static, links=lay.links)
+            frame = encode_frame(0, now, files, static=lay.static, links=lay.links)
         else:
-            text = encode_frame(self.seq, now, files)
+            frame = encode_frame(self.seq, now, files)
         self.seq += 1
         try:
-            chan.write(text.encode())   # straight to the channel: no stream layers per frame
+            chan.write(frame)   # straight to the channel: no stream layers per frame
         except (OSError, asyncssh.Error):
             self.alive = False
 

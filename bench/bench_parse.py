@@ -3,7 +3,8 @@
     .venv/bin/python bench/bench_parse.py [--runs 7] [--n 2000]
 
 "fresh" re-creates every file's string each time, as a frame decoder does (so no cached str hash
-helps); "+render" adds render_text of the sample. Prints medians over the runs. When the
+helps); "+render" adds render_text of the sample; "decode" is FrameDecoder.feed per frame, the
+frames arriving in 16 KiB chunks as SSH delivers them (every file behind its byte length). Prints medians over the runs. When the
 prometheus-node-exporter binary is installed, "node_exporter" is its CPU time per scrape of the
 same tree (read + parse + exposition + HTTP, same collectors; utime+stime over many scrapes), next
 to roost's build_sample + render_text (roost's file reads happen on the node, in the sampler).
@@ -24,6 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from collectors.frame import FrameDecoder, encode_frame  # noqa: E402
 from collectors.model import Snapshot  # noqa: E402
 from collectors.sinks.prometheus import render_text  # noqa: E402
 from collectors.snapshot import build_sample  # noqa: E402
@@ -105,22 +107,37 @@ def per_sample_us(snap: Snapshot, n: int, runs: int, mode: str) -> float:
     return statistics.median(results)
 
 
+def decode_us(snap: Snapshot, runs: int, frames: int = 200) -> float:
+    data = b"".join(encode_frame(i, 1.0 + i, dict(snap.files)) for i in range(frames))
+    chunks = [data[i:i + 16384] for i in range(0, len(data), 16384)]
+    results = []
+    for _ in range(runs):
+        decoder = FrameDecoder()
+        t0 = time.process_time()
+        got = sum(len(decoder.feed(c)) for c in chunks)
+        results.append((time.process_time() - t0) / got * 1e6)
+    return statistics.median(results)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--n", type=int, default=2000)
     ap.add_argument("--scrapes", type=int, default=500, help="node_exporter scrapes per tree (0: skip)")
     args = ap.parse_args()
-    print(f"{'tree':<15}{'files':>6}{'same µs':>10}{'fresh µs':>10}{'+render µs':>12}{'node_exporter µs':>18}{'ratio':>7}")
+    print(f"{'tree':<15}{'files':>6}{'decode µs':>10}{'same µs':>10}{'fresh µs':>10}{'+render µs':>12}"
+          f"{'node_exporter µs':>18}{'ratio':>7}")
     with tempfile.TemporaryDirectory() as tmp:
         for name, roots in trees(Path(tmp)).items():
             snap = read_tree(*roots)
+            decode = decode_us(snap, args.runs)
             same = per_sample_us(snap, args.n, args.runs, "same")
             new = per_sample_us(snap, args.n, args.runs, "fresh")
             rendered = per_sample_us(snap, max(1, args.n // 10), args.runs, "render")
             peer = node_exporter_us(roots, args.scrapes) if args.scrapes and name != "this-host" else None
             peer_text = f"{peer:>18.0f}{peer / rendered:>6.1f}x" if peer else f"{'-':>18}{'-':>7}"
-            print(f"{name:<15}{len(snap.files):>6}{same:>10.1f}{new:>10.1f}{rendered:>12.1f}{peer_text}")
+            print(f"{name:<15}{len(snap.files):>6}{decode:>10.1f}{same:>10.1f}{new:>10.1f}{rendered:>12.1f}"
+                  f"{peer_text}")
 
 
 if __name__ == "__main__":

@@ -40,7 +40,7 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
     how_many = g.add_mutually_exclusive_group()
     how_many.add_argument("--once", action="store_true", help="one sample per node, then exit")
     how_many.add_argument("--count", type=_count, metavar="N", help="stop after N samples per node")
-    g.add_argument("--interval", type=positive_seconds, metavar="S", help="seconds between samples")
+    g.add_argument("--interval", type=interval_seconds, metavar="S", help="seconds between samples")
     g.add_argument("--duration", type=positive_seconds, metavar="S", help="stop after S seconds")
     g.add_argument("--jsonl", metavar="PATH|-", help="append one JSON object per node sample")
     g.add_argument("--db", metavar="PATH", help="SQLite history (default: STATE_DIR/roost.db "
@@ -60,6 +60,14 @@ def positive_seconds(text: str) -> float:
         value = -1.0
     if not value > 0 or value != value or value == float("inf"):
         raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, got {text!r}")
+    return value
+
+
+def interval_seconds(text: str) -> float:
+    """A sampling interval: the sampler's own bounds (0.01-86400 s), so 1e-300 never reaches it."""
+    value = positive_seconds(text)
+    if not 0.01 <= value <= 86400:
+        raise argparse.ArgumentTypeError(f"expected 0.01-86400 seconds, got {text!r}")
     return value
 
 

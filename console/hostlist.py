@@ -25,6 +25,7 @@ from ClusterShell.RangeSet import RangeSetException
 
 DEFAULT_LIMIT = 100_000
 LIMIT_ENV = "ROOST_MAX_HOSTLIST"
+MAX_TEXT = 64 * 1024        # characters in one expression (about 10,000 names written out)
 LIMIT_RANGE = (1, 10_000_000)
 _CEILING = 10 ** 30     # counting stops growing here (a bound, never an exact size)
 
@@ -51,6 +52,12 @@ def default_limit(env: Mapping[str, str] = os.environ) -> int:
 def _show(value: object, limit: int = 60) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _printable(exc: Exception, limit: int = 200) -> str:
+    # ClusterShell quotes the bad text raw: escape codes in it must not reach a terminal
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in " ".join(str(exc).split()))
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def too_many(expr: str, count: int, limit: int) -> str:
@@ -105,6 +112,9 @@ def check_size(expr: str, limit: int | None = None,
                groups: Mapping[str, Sequence[str]] | None = None) -> None:
     """HostlistError when expr can hold more than limit names."""
     limit = default_limit() if limit is None else limit
+    if len(expr) > MAX_TEXT:       # NodeSet parses ~40,000 names a second: fold them instead
+        raise HostlistTooLarge(f"hostlist {_show(expr)} is {len(expr):,} characters long, more than "
+                               f"{MAX_TEXT:,} (write ranges: n[1-500])")
     count = upper_bound(expr, {g: len(m) for g, m in (groups or {}).items()})
     if count > limit:
         raise HostlistTooLarge(too_many(expr, count, limit))
@@ -124,7 +134,7 @@ def expand(expr: str, *, limit: int | None = None,
         resolver = _resolver(groups) if groups else RESOLVER_NOGROUP
         return list(NodeSet(expr, resolver=resolver))
     except (NodeSetException, RangeSetException, ValueError, AssertionError, RecursionError) as exc:
-        raise HostlistError(f"bad hostlist {_show(expr)}: {' '.join(str(exc).split())}") from None
+        raise HostlistError(f"bad hostlist {_show(expr)}: {_printable(exc)}") from None
 
 
 def _resolver(groups: Mapping[str, Sequence[str]]) -> GroupResolver:

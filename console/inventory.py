@@ -24,9 +24,11 @@ import yaml
 from console.hostlist import DEFAULT_LIMIT, HostlistError, expand_ansible
 from console.userfile import MiB, UserFileError, read_text
 
-MAX_INVENTORY_BYTES = 2 * MiB
+MAX_INVENTORY_BYTES = 1 * MiB   # ~20,000 hosts; PyYAML reads ~1 MB/s
 MAX_LINE = 64 * 1024          # an INI line longer than this is not a host line
 MEMBERSHIPS_PER_HOST = 10     # group memberships in all, per allowed host
+MAX_YAML_DEPTH = 64           # PyYAML composes recursively (and scans deep flow collections in
+                              # quadratic time): deeper documents are refused before parsing
 
 
 class InventoryError(Exception):
@@ -174,18 +176,27 @@ def _split_port(b: _Builder, pattern: str, hostvars: dict, lineno: int) -> tuple
 # ---------------------------------------------------------------- YAML
 
 def _parse_yaml(b: _Builder, text: str) -> None:
-    loader = yaml.SafeLoader(text)
+    deep = _deep_line(text)
+    if deep:
+        b.fail(deep, f"YAML nested more than {MAX_YAML_DEPTH} levels deep")
+    loader = None
     try:
+        loader = _LOADER(text)      # the reader refuses NUL and other control characters here
         root = loader.get_single_node()
         if root is not None:
             for key, value in _mapping(b, root, "inventory top level"):
                 _yaml_group(b, loader, _scalar(b, key), value)
     except yaml.YAMLError as exc:
         b.fail(_yaml_line(exc, text), f"YAML syntax: {_one_line(getattr(exc, 'problem', None) or exc)}")
-    except RecursionError:   # PyYAML composes and constructs recursively
-        b.fail(_deep_line(text), "YAML nested too deeply")
+    except RecursionError:          # a safety net: _deep_line should have said so first
+        b.fail(1, "YAML nested too deeply")
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
+
+
+# libyaml's parser when present (twice as fast); safe at any size since depth is checked first
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def _yaml_line(exc: yaml.YAMLError, text: str) -> int:
@@ -196,12 +207,26 @@ def _yaml_line(exc: yaml.YAMLError, text: str) -> int:
     return text.count("\n", 0, position) + 1 if isinstance(position, int) else 1
 
 
-def _deep_line(text: str, depth: int = 64) -> int:
-    """The first line indented or bracketed deeper than depth levels (where to look)."""
+def _deep_line(text: str, limit: int = MAX_YAML_DEPTH) -> int | None:
+    """The first line nesting deeper than limit: block levels (distinct indents, "- - -") plus
+    open flow brackets. Brackets inside quotes count too: a hint, erring towards refusing."""
+    indents, flow = [-1], 0
     for lineno, line in enumerate(text.split("\n"), 1):
-        if len(line) - len(line.lstrip(" -")) > 2 * depth or line.count("[") + line.count("{") > depth:
+        body = line.lstrip(" ")
+        if not body or body.startswith("#"):
+            continue
+        indent = len(line) - len(body)
+        while indents[-1] >= indent:
+            indents.pop()
+        indents.append(indent)
+        block = len(indents) - 1 + (len(body) - len(body.lstrip("- "))) // 2
+        for ch in body if "[" in body or "{" in body or flow else ():
+            flow += (ch in "[{") - (ch in "]}")
+            if block + flow > limit:
+                return lineno
+        if block + max(flow, 0) > limit:
             return lineno
-    return 1
+    return None
 
 
 def _one_line(text: object, limit: int = 200) -> str:

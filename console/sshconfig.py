@@ -16,13 +16,15 @@ from __future__ import annotations
 import getpass
 import os
 import re
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
 from console.userfile import MiB, UserFileError, read_text
 
-MAX_SSH_CONFIG_BYTES = 1 * MiB
+MAX_SSH_CONFIG_BYTES = MiB // 4   # parsed once per node name
+MAX_INCLUDE_DEPTH = 16          # OpenSSH's own limit (READCONF_MAX_DEPTH)
 
 
 class SshConfigError(Exception):
@@ -125,12 +127,49 @@ def load_ssh_config(path: str | os.PathLike | None = None,
     if not chosen and not p.exists():
         return None
     try:   # missing (when named), a directory, a FIFO, too big, not UTF-8: one line
-        read_text(p, "ssh config", MAX_SSH_CONFIG_BYTES)
+        _check_includes(p, read_text(p, "ssh config", MAX_SSH_CONFIG_BYTES), (p.resolve(),), {})
     except UserFileError as exc:
         raise SshConfigError(str(exc)) from None
     cfg = SshConfig(p)
     cfg.lookup("roost-validate")  # parse once now so syntax errors surface at load time
     return cfg
+
+
+_INCLUDE = re.compile(r"^[ \t]*include(?:[ \t]*=[ \t]*|[ \t]+)(.*)$", re.IGNORECASE | re.MULTILINE)
+
+
+def _check_includes(path: Path, text: str, chain: tuple[Path, ...], seen: dict[Path, int]) -> None:
+    """Every file reached through Include is readable text, and Include nests at most
+    MAX_INCLUDE_DEPTH files deep with no loop (asyncssh would recurse until RecursionError)."""
+    for m in _INCLUDE.finditer(text):
+        line = text.count("\n", 0, m.start()) + 1
+        for included in _included_files(m.group(1)):
+            if included in chain or len(chain) >= MAX_INCLUDE_DEPTH:
+                raise SshConfigError(f"{path}:{line}: Include nests more than {MAX_INCLUDE_DEPTH} files deep "
+                                     "(does a file include itself?)")
+            if seen.get(included, MAX_INCLUDE_DEPTH + 1) <= len(chain):
+                continue
+            seen[included] = len(chain)
+            child = read_text(included, "ssh config", MAX_SSH_CONFIG_BYTES)
+            _check_includes(included, child, chain + (included,), seen)
+
+
+def _included_files(words: str) -> list[Path]:
+    # as asyncssh resolves them: absolute patterns from /, relative ones from ~/.ssh; files only
+    try:
+        patterns = shlex.split(words)
+    except ValueError:
+        return []                   # the parser says what is wrong with the line
+    found = []
+    for pattern in patterns:
+        path = Path(pattern).expanduser()
+        base = Path(path.anchor) if path.anchor else Path("~", ".ssh").expanduser()
+        rel = str(Path(*path.parts[1:])) if path.anchor else pattern
+        try:
+            found += sorted(p.resolve() for p in base.glob(rel) if p.is_file())
+        except (OSError, ValueError):
+            continue
+    return found
 
 
 _cache: dict[tuple[Path, float, str], Mapping[str, object]] = {}

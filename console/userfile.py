@@ -77,8 +77,10 @@ def _is_devnull(st: os.stat_result) -> bool:
 
 def _too_big(p: Path, what: str, max_bytes: int, size: int | None = None) -> UserFileError:
     has = f"{size:,} bytes" if size is not None else f"over {max_bytes:,} bytes"
-    return UserFileError(f"{p}: cannot read {what}: it is {has}, more than the {max_bytes // MiB} MiB "
-                         f"a {what} may have (is it the right file?)")
+    cap = f"{max_bytes // MiB} MiB" if max_bytes >= MiB else f"{max_bytes // 1024} KiB"
+    article = "an" if what[:1] in "aeiou" else "a"
+    return UserFileError(f"{p}: cannot read {what}: it is {has}, more than the {cap} {article} {what} "
+                         "may have (is it the right file?)")
 
 
 def _error(p: Path, what: str, exc: OSError) -> UserFileError:

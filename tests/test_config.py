@@ -274,7 +274,7 @@ def test_proxy_jump_is_checked_and_beats_ssh_config(tmp_path):
 @pytest.mark.parametrize("line, expect", [
     ("x ansible_host=-oProxyCommand=sh", "hosts.ini:2: x: ansible_host: expected a host"),
     ("x ansible_user='a b'", "hosts.ini:2: x: ansible_user: expected a user name"),
-    ("bad;name", "hosts.ini:2: bad;name: expected a node name"),
+    ("bad;name", "hosts.ini:2: 'bad;name': expected a node name"),
 ])
 def test_hostile_inventory_values_are_refused(tmp_path, line, expect):
     inv = write(tmp_path, f"[web]\n{line}\n", "hosts.ini")

@@ -34,14 +34,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--yes", "-y", action="store_true", help="do not ask before a group action")
     parser.add_argument("--force", action="store_true",
                         help="allow powering off a controller or the console's own host")
-    parser.add_argument("--stagger", type=float, metavar="S",
+    parser.add_argument("--stagger", type=_seconds, metavar="S",
                         help="seconds between power-ons (limits inrush; [power] stagger, 1)")
-    parser.add_argument("--boot-timeout", type=float, metavar="S",
+    parser.add_argument("--boot-timeout", type=_seconds, metavar="S",
                         help="how long `on` waits for SSH ([power] boot_timeout, 180)")
-    parser.add_argument("--shutdown-timeout", type=float, metavar="S",
+    parser.add_argument("--shutdown-timeout", type=_seconds, metavar="S",
                         help="how long `off` waits for the OS to stop answering "
                              "([power] shutdown_timeout, 120)")
-    parser.add_argument("--grace", type=float, metavar="S",
+    parser.add_argument("--grace", type=_seconds, metavar="S",
                         help="after SSH stops answering, let the OS finish halting "
                              "([power] grace, 5)")
 
@@ -52,6 +52,17 @@ def timing(args: argparse.Namespace, power: PowerConfig) -> Timing:
     flags = {key: getattr(args, key) for key in ("stagger", "boot_timeout", "shutdown_timeout",
                                                   "grace") if getattr(args, key) is not None}
     return dataclasses.replace(timing_of(power), **flags)
+
+
+def _seconds(text: str) -> float:
+    """0 to a day, finite: nan or inf would reach a sleep or a deadline."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 86400:      # false for nan too
+        raise argparse.ArgumentTypeError(f"expected 0-86400 seconds, got {text!r}")
+    return value
 
 
 def run(args: argparse.Namespace, config, *, demo=None, stdin: TextIO | None = None,

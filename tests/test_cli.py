@@ -192,3 +192,33 @@ def test_a_reader_closing_stdout_ends_roost_quietly(env, tmp_path):
     _, err = proc.communicate(timeout=30)
     assert err == b"", err
     assert proc.returncode in (0, 141)
+
+
+def test_a_bug_is_one_line_and_its_traceback_goes_to_a_0600_log(tmp_path, monkeypatch, capsys):
+    """The top-level guard: an unexpected exception never prints a traceback on the terminal."""
+    from console import cli
+    state = tmp_path / "state"
+    monkeypatch.setenv("ROOST_STATE_DIR", str(state))
+    monkeypatch.chdir(tmp_path)
+
+    def broken(args):
+        raise KeyError("\x1b[2Jsurprise\nsecond line")
+    monkeypatch.setattr(cli, "cmd_nodes", broken)
+    assert cli.main(["--config", "/dev/null", "nodes"]) == cli.INTERNAL_ERROR
+    out, err = capsys.readouterr()
+    log = state / "crash.log"
+    assert out == "" and err == f"roost: internal error: KeyError: '\\x1b[2Jsurprise\\nsecond line' " \
+                                f"(details in {log})\n"
+    assert "Traceback" in log.read_text() and "in broken" in log.read_text()
+    assert oct(log.stat().st_mode & 0o777) == "0o600" and oct(state.stat().st_mode & 0o777) == "0o700"
+
+
+def test_a_bug_with_no_writable_state_dir_still_is_one_line(tmp_path, monkeypatch, capsys):
+    from console import cli
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    monkeypatch.setenv("ROOST_STATE_DIR", str(blocker / "state"))
+    monkeypatch.setattr(cli, "cmd_nodes", lambda args: 1 / 0)
+    assert cli.main(["--config", "/dev/null", "nodes"]) == cli.INTERNAL_ERROR
+    assert capsys.readouterr().err == ("roost: internal error: ZeroDivisionError: division by zero "
+                                       "(no log could be written)\n")

@@ -311,3 +311,94 @@ def test_locator_finds_every_key_line_in_generated_toml(tables, blank):
     loc = Locator("\n".join(lines) + "\n")
     for path, line in expected.items():
         assert loc.line(path) == line
+
+
+# ---- bounded input ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "1e-300", "0", "-1", "1e300", '"1"', "true"])
+def test_every_interval_that_could_hang_collect_is_refused(tmp_path, value):
+    path = write(tmp_path, f'[defaults]\ninterval = {value}\n[[nodes]]\nnames = "a"\ninterval = 1\n')
+    assert error_of(path).startswith(f"{path}:2: defaults.interval: expected ")
+
+
+@pytest.mark.parametrize("text, line, expect", [
+    ('[defaults]\nconnect_timeout = inf\n', 2, "defaults.connect_timeout: expected a finite number"),
+    ('[thresholds]\nmem_crit = 101\n', 2, "thresholds.mem_crit: expected a number 0-100"),
+    ('[thresholds]\ntemp_warn = nan\n', 2, "thresholds.temp_warn: expected a finite number"),
+    ('[[nodes]]\nnames = "a"\npower = { driver = "command", timeout = nan }\n', 3,
+     "nodes[0].power.timeout: expected a finite number"),
+    ('[jobs]\nbackend = "builtin"\nretry = { delay = -inf }\n', 3, "jobs.retry.delay: expected a finite number"),
+    ('[[nodes]]\nnames = "a"\nport = 99999999999999999999\n', 3, "nodes[0].port: expected a number within 64 bits"),
+    ('[defaults]\nmax_hostlist = 0\n', 2, "defaults.max_hostlist: expected an integer 1-10000000"),
+])
+def test_numbers_anywhere_are_finite_and_in_range(tmp_path, text, line, expect):
+    path = write(tmp_path, text)
+    message = error_of(path)
+    assert message.startswith(f"{path}:{line}: ") and expect in message, message
+
+
+def test_max_hostlist_bounds_names_groups_inventory_and_selection(tmp_path):
+    inv = write(tmp_path, "[web]\nw[1:8]\n", "hosts.ini")
+    path = write(tmp_path, '[defaults]\nmax_hostlist = 10\n[[nodes]]\nnames = "n[1-2]"\n')
+    with pytest.raises(ConfigError, match=r"big.ini:2: hostlist 'w\[1:11\]' holds 11 names, more than the limit of 10"):
+        load_config(path, inventory=write(tmp_path, "[web]\nw[1:11]\n", "big.ini"))
+    config = load_config(path, inventory=inv)
+    assert len(config.names) == 10
+    with pytest.raises(ConfigError, match=r"hostlist 'x\[1-11\]' holds 11 names, more than the limit of 10"):
+        config.targets("x[1-11]")
+    over = write(tmp_path, '[defaults]\nmax_hostlist = 10\n[[nodes]]\nnames = "n[1-11]"\n', "over.toml")
+    assert "nodes[0].names: hostlist 'n[1-11]' holds 11 names" in error_of(over)
+
+
+def test_ten_million_names_are_refused_before_they_exist(tmp_path):
+    import resource
+    import time
+    path = write(tmp_path, '[[nodes]]\nnames = "n[1-10000000]"\n')
+    before, start = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, time.process_time()
+    assert "holds 10,000,000 names, more than the limit of 100,000" in error_of(path)
+    assert time.process_time() - start < 0.5
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 20_000     # KiB
+
+
+def test_loading_grows_linearly_with_nodes(tmp_path):
+    """20,000 nodes in groups: was quadratic (10 s), must stay a few times 5,000's cost."""
+    import time
+
+    def cost(n: int) -> float:
+        path = write(tmp_path, f'[[nodes]]\nnames = "n[1-{n}]"\ngroups = ["a", "b"]\n'
+                               f'[groups]\nc = "n[1-{n // 2}]"\nd = "@c,n1"\n', f"s{n}.toml")
+        best = []
+        for _ in range(3):
+            start = time.process_time()
+            load_config(path).targets("@d")
+            best.append(time.process_time() - start)
+        return min(best)
+
+    small, big = cost(5000), cost(20000)
+    assert big < 10 * small, (small, big)
+
+
+def test_dev_null_is_an_empty_config_and_an_empty_ssh_config(tmp_path):
+    assert load_config("/dev/null").nodes == ()
+    path = write(tmp_path, '[[nodes]]\nnames = "a"\n')
+    assert load_config(path, ssh_config="/dev/null").targets()[0].host == "a"
+
+
+@pytest.mark.parametrize("make, expect", [
+    (lambda p: p.mkdir(), "cannot read config: it is a directory"),
+    (lambda p: p.symlink_to(p), "too many levels of symbolic links"),
+    (lambda p: __import__("os").mkfifo(p), "cannot read config: not a regular file"),
+    (lambda p: p.write_bytes(b"#" * (600 * 1024)), "more than the 512 KiB a config may have"),
+    (lambda p: p.write_bytes(b"[defaults]\nuser = \"\xe9\"\n"), "not UTF-8 text (byte 0xe9 at column 9)"),
+])
+def test_files_that_are_not_configs_are_one_line(tmp_path, make, expect):
+    path = tmp_path / "roost.toml"
+    make(path)
+    message = error_of(path)
+    assert message.startswith(f"{path}") and expect in message
+
+
+def test_a_bom_and_crlf_keep_line_numbers(tmp_path):
+    path = tmp_path / "roost.toml"
+    path.write_bytes(b"\xef\xbb\xbf[defaults]\r\nuser = \"pi\"\r\nport = 0\r\n")
+    assert error_of(path).startswith(f"{path}:3: defaults.port")

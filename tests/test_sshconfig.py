@@ -70,3 +70,37 @@ def test_proxyjump_none_and_identityfile_none(tmp_path):
     path.write_text("Host a\n  ProxyJump none\n  IdentityFile none\n")
     a = load_ssh_config(path).lookup("a")
     assert a.proxy_jump is None and a.identity_files == ()
+
+
+def test_includes_nest_as_openssh_allows_and_loops_are_named(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    ssh = tmp_path / ".ssh"
+    (ssh / "conf.d").mkdir(parents=True)
+    (ssh / "conf.d" / "lab.conf").write_text("Include more.conf\n")      # relative: from ~/.ssh
+    (ssh / "more.conf").write_text("Host n1\n  Port 2022\n")
+    main = tmp_path / "config"
+    main.write_text("Include ~/.ssh/conf.d/*.conf\n")
+    assert load_ssh_config(main).lookup("n1").port == 2022
+    (ssh / "more.conf").write_text("Include conf.d/lab.conf\n")           # a loop through two files
+    with pytest.raises(SshConfigError, match=r"more.conf:1: Include nests more than 16 files deep"):
+        load_ssh_config(main)
+
+
+@pytest.mark.parametrize("line, expect", [
+    ("Port 99999", "Port: expected a port number 1-65535, got 99999"),
+    ("HostName -oProxyCommand=id", "HostName: expected a host name or address, got '-oProxyCommand=id'"),
+    ("User root;id", "User: expected a user name, got 'root;id'"),
+    ("ProxyJump ok,-oProxyCommand=id", "ProxyJump: expected [user@]host[:port], got 'ok,-oProxyCommand=id'"),
+])
+def test_values_roost_uses_are_checked_with_their_line(tmp_path, line, expect):
+    path = tmp_path / "config"
+    path.write_text(f"Host other\n  Port 22\nHost n*\n  {line}\n")
+    cfg = load_ssh_config(path)
+    assert cfg.lookup("other").port == 22             # only the hosts it applies to fail
+    with pytest.raises(SshConfigError) as info:
+        cfg.lookup("n1")
+    assert str(info.value) == f"{path}:4: {expect}"
+
+
+def test_dev_null_is_an_empty_ssh_config():
+    assert load_ssh_config("/dev/null").lookup("n1") == SshHost()

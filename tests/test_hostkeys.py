@@ -159,7 +159,7 @@ def test_ssh_config_bad_check_host_ip_is_one_line_with_the_line(tmp_path):
     path.write_text("Host *\n  CheckHostIP maybe\n")
     with pytest.raises(SshConfigError) as err:
         load_ssh_config(path)
-    assert str(err.value) == f"{path} line 2: Invalid CheckHostIP boolean value: maybe"
+    assert str(err.value) == f"{path}:2: Invalid CheckHostIP boolean value: maybe"
 
 
 def test_config_carries_ssh_config_host_key_options(tmp_path):

@@ -17,6 +17,7 @@ import io
 import os
 import re
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -273,6 +274,8 @@ def run_in_process(argv: list[str], env: dict[str, str], monkeypatch) -> tuple[i
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     out, err = io.StringIO(), io.StringIO()
+    signal.signal(signal.SIGALRM, _hung)
+    signal.alarm(20)                   # a regression fails this case instead of hanging the suite
     _reset_peak_rss()
     before = _rss_kib()[1]
     start = time.process_time()
@@ -282,7 +285,16 @@ def run_in_process(argv: list[str], env: dict[str, str], monkeypatch) -> tuple[i
         except SystemExit as exc:      # argparse's usage errors
             rc = exc.code
     seconds = time.process_time() - start
+    signal.alarm(0)
     return rc, out.getvalue(), err.getvalue(), seconds, (_rss_kib()[0] - before) * 1024
+
+
+class Hung(BaseException):
+    """Raised by the alarm; a BaseException so main()'s guard cannot turn it into a line."""
+
+
+def _hung(signum, frame):
+    raise Hung("still running after 20 s")
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
@@ -316,8 +328,11 @@ def test_hostile_input_as_a_real_process(case, sandbox):
 
 
 WRAPPER = """
-import os, subprocess, sys
-proc = subprocess.Popen(sys.argv[2:])
+import os, resource, subprocess, sys
+def limit():   # a regression dies (SIGXCPU, MemoryError) instead of hanging or swapping
+    resource.setrlimit(resource.RLIMIT_CPU, (20, 20))
+    resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+proc = subprocess.Popen(sys.argv[2:], preexec_fn=limit)
 _, status, usage = os.wait4(proc.pid, 0)
 with open(sys.argv[1], "w") as f:
     f.write(f"{os.waitstatus_to_exitcode(status)} {usage.ru_utime + usage.ru_stime} {usage.ru_maxrss}")
@@ -328,6 +343,6 @@ def run_process(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[int, s
     """Run to the end; (status, stdout, stderr, CPU seconds, max RSS in bytes) from wait4."""
     report = cwd / "rusage"
     done = subprocess.run([sys.executable, "-c", WRAPPER, str(report), *argv], capture_output=True,
-                          env=env, cwd=cwd, timeout=60)
+                          env=env, cwd=cwd, timeout=120)
     status, cpu, rss_kib = report.read_text().split()
     return int(status), done.stdout.decode(), done.stderr.decode(), float(cpu), int(rss_kib) * 1024

@@ -448,6 +448,7 @@ DEFAULTS_SCHEMA = {"user": _user, "port": _port, "interval": _interval, "identit
                    "connect_timeout": _within(0.1, 3600, " s"),
                    "max_hostlist": _int_within(*hostlist.LIMIT_RANGE)}
 THRESHOLDS_SCHEMA = {"temp_warn": _temperature, "temp_crit": _temperature,
+                     "cpu_warn": _percent, "cpu_crit": _percent,
                      "load_warn": _within(0, 1000), "mem_warn": _percent, "mem_crit": _percent,
                      "stale_after": _within(0.1, 86400, " s")}
 POWER_SCHEMA = {"stagger": _within(0, 3600, " s"), "boot_timeout": _within(0.1, 86400, " s"),

@@ -158,7 +158,7 @@ def test_default_ssh_config_is_read_when_present_and_ignored_when_absent(tmp_pat
     ('[thresholds]\ntemp_warn = 90\ntemp_crit = 80\n', 2, "thresholds.temp_warn: expected at most temp_crit"),
     ('[thresholds]\n\ncpu_warn = 95\n', 3, "thresholds.cpu_warn: expected at most cpu_crit (90.0)"),
     ('[power]\nstagger = 1\nboot_timeout = "soon"\n', 3, "power.boot_timeout: expected a number, got a string"),
-    ('[power]\ngrace = -1\n', 2, "power.grace: expected a number of at least 0, got -1"),
+    ('[power]\ngrace = -1\n', 2, "power.grace: expected a number 0-3600 s, got -1"),
     ('[power]\nstager = 2\n', 2, "power.stager: unknown key (expected one of: stagger,"),
     ('[keymap]\nquit = 3\n', 2, "keymap.quit: expected a string, got an integer 3"),
     ('colour = "red"\n', 1, "colour: unknown key"),

@@ -345,15 +345,18 @@ def _all_members(b: _Builder) -> tuple[dict[str, frozenset[str]], list[str]]:
                     if budget < 0:
                         _too_many_memberships(b)
             elif child in on_path:
-                chain = [g for g, _ in stack]
-                loop = chain[chain.index(child):] + [child]
-                line = b.group_lines.get(child) or 0
-                where = f"{b.path}:{line}" if line else str(b.path)
-                raise InventoryError(f"{where}: group {_show(child)} is its own child ({_one_line(' > '.join(loop))})")
+                raise _loop_error(b, [g for g, _ in stack], child)
             elif child not in done:
                 stack.append((child, iter(b.group(child).children)))
                 on_path.add(child)
     return done, post[::-1]
+
+
+def _loop_error(b: _Builder, chain: list[str], child: str) -> InventoryError:
+    loop = chain[chain.index(child):] + [child]
+    line = b.group_lines.get(child) or 0
+    where = f"{b.path}:{line}" if line else str(b.path)
+    return InventoryError(f"{where}: group {_show(child)} is its own child ({_one_line(' > '.join(loop))})")
 
 
 def _union(b: _Builder, group: str, done: Mapping[str, frozenset[str]]) -> frozenset[str]:

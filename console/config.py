@@ -954,7 +954,8 @@ RAY_NODE_SCHEMA = {"python": _ray_python, "object_store_mb": _count(RAY_MIN_STOR
                    **{key: _ray_port for key in RAY_NODE_PORTS}}
 RAY_SCHEMA = {"head": _str, "nodes": _str, "temp_dir": _temp_dir, "port": _ray_port,
               "dashboard_port": _ray_port, "client_port": _ray_port,
-              "start_timeout": _positive, "stop_timeout": _positive, "groups": _table,
+              "start_timeout": _within(0.1, 86400, " s"), "stop_timeout": _within(0.1, 86400, " s"),
+              "groups": _table,
               **RAY_NODE_SCHEMA}
 
 
@@ -971,7 +972,7 @@ def _ray_config(loader: "_TomlLoader", table: Any, nodes: list[NodeSpec],
         raise loader.fail(("ray", "head"), f"expected a configured node, got {show(doc['head'])}")
     if "nodes" in doc:
         line = loader.where.line(("ray", "nodes"))
-        _expand(doc["nodes"], groups, known, f"{loader.path}:{line}: ray.nodes: ")
+        _expand(doc["nodes"], groups, known, f"{loader.path}:{line}: ray.nodes: ", loader.limit)
     node_keys = {k: doc.pop(k) for k in list(doc) if k in RAY_NODE_SCHEMA}
     base = RayNodeSettings(**node_keys)
     per_group = _ray_groups(loader, doc.pop("groups", {}), groups)

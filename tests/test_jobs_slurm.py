@@ -336,7 +336,7 @@ def test_cli_submit_wait_and_sinfo(controller, slurm, ssh_lab, tmp_path, capsys)
 def test_cli_config_errors_are_one_line(controller, ssh_lab, tmp_path, capsys):
     node, _ = controller
     with pytest.raises(ConfigError, match=r"roost\.toml:7: jobs\.backend: expected one of "
-                       r"'builtin', 'slurm', got a string 'lsf'"):   # stops at load, one line
+                       r"'builtin', 'slurm', 'ray', got a string 'lsf'"):   # stops at load, one line
         write_config(tmp_path, ssh_lab, node, 'backend = "lsf"')
     nameless = write_config(tmp_path, ssh_lab, node, 'backend = "slurm"\ncontroller = "nope"')
     assert roost(nameless, "cancel", "1") == 2

@@ -105,7 +105,7 @@ def test_hostlists_resolve_to_known_nodes_only():
     assert control.resolve("n[1-2]") == ["n1", "n2"]
     with pytest.raises(ValueError, match=r"unknown nodes: n\[7-8\]"):
         control.resolve("n[1,7-8]")
-    with pytest.raises(ValueError, match="bad hostlist n\\[1-"):
+    with pytest.raises(ValueError, match=r"bad hostlist 'n\[1-': missing bracket"):
         control.resolve("n[1-")
 
 

@@ -35,7 +35,7 @@ from console.screens.node import NodeScreen
 from console.screens.power_actions import PowerActions
 from console.screens.ray import RaySeen, close_ray, ray_seen, start_ray
 from console.screens.run import RunScreen
-from console.screens.shell import open_shell, ssh_argv
+from console.screens.shell import ShellEnded, notice, open_shell, ssh_argv
 from console.state import Event, FleetState
 from console.text import safe_line
 from console.toasts import ToastGate
@@ -95,6 +95,7 @@ class RoostApp(App):
         self.toasts = ToastGate(self.TOASTS_PER_TICK)
         self.gc_pacer = GcPacer(every=self.FREEZE_EVERY, phase=1)
         self.items_seen = 0
+        self.shell_samples = 0     # FleetState.samples when the last `t` shell opened
         for t in themes.load():
             self.register_theme(t)
         self.theme = theme if theme in self.available_themes else themes.DEFAULT
@@ -254,7 +255,12 @@ class RoostApp(App):
         return ssh_argv(node, self.targets.get(node))
 
     def open_shell(self, node: str) -> None:
+        self.shell_samples = self.state.samples
         open_shell(self, node, self.ssh_argv(node))
+
+    def on_shell_ended(self, msg: ShellEnded) -> None:
+        text, severity = notice(msg, self.state.samples - self.shell_samples)
+        self.notify(text, title="shell", severity=severity, markup=False)
 
     def action_command_line(self) -> None:
         self.push_screen(CommandLine(), self.commands.run)

@@ -206,6 +206,7 @@ class FleetState:
         self.alerts: dict[tuple[str, str], Event] = {}
         self.version = 0              # bumps on every change; views skip work when unchanged
         self.marked: set[str] = set()  # nodes marked for group actions (run, power)
+        self.samples = 0              # samples applied so far (proves the console kept watching)
         for name in nodes:
             self.add_node(name, (groups or {}).get(name, ()))
 
@@ -274,6 +275,7 @@ class FleetState:
         return []
 
     def _apply_sample(self, s: Sample) -> list[Event]:
+        self.samples += 1
         node = self.add_node(s.node)
         node.rev += 1
         out: list[Event] = []

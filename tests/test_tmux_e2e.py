@@ -5,56 +5,15 @@ text to appear on screen (polled), never a fixed sleep.
 """
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, need
+from tests.conftest import ROOT
+from tests.lab.tmux import ROOST, Tmux, need_tmux
 
 pytestmark = [pytest.mark.peers, pytest.mark.slow]
-ROOST = Path(sys.executable).with_name("roost")
-
-
-class Tmux:
-    def __init__(self, tmp: Path) -> None:
-        self.socket = f"roost-e2e-{os.getpid()}"
-        self.tmp = tmp
-
-    def run(self, *args: str) -> str:
-        return subprocess.run(["tmux", "-f", "/dev/null", "-L", self.socket, *args],
-                              capture_output=True,
-                              text=True, check=True).stdout
-
-    def start(self, command: str) -> None:
-        self.run("new-session", "-d", "-x", "200", "-y", "50", "-s", "e2e", command)
-        self.run("resize-window", "-t", "e2e", "-x", "200", "-y", "50")
-
-    def keys(self, *keys: str) -> None:
-        self.run("send-keys", "-t", "e2e", *keys)
-
-    def type(self, text: str) -> None:
-        self.run("send-keys", "-t", "e2e", "-l", text)
-
-    def screen(self) -> str:
-        return self.run("capture-pane", "-p", "-t", "e2e")
-
-    def wait_for(self, text: str, timeout: float = 30.0, gone: bool = False) -> str:
-        deadline = time.monotonic() + timeout
-        while True:
-            shown = self.screen()
-            if (text in shown) != gone:
-                return shown
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{'still' if gone else 'never'} saw {text!r}:\n{shown}")
-            time.sleep(0.1)
-
-    def kill(self) -> None:
-        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True)
 
 
 def write_config(path: Path, nodes) -> None:
@@ -69,8 +28,7 @@ def write_config(path: Path, nodes) -> None:
 
 
 def test_console_in_tmux_against_sshd_nodes(ssh_lab, tmp_path):
-    need(shutil.which("tmux") is not None, "tmux is not installed")
-    need(ROOST.exists(), "the roost console script is not installed in this venv")
+    need_tmux()
     nodes = ssh_lab.start(3)
     names = [n.name for n in nodes]
     cfg = tmp_path / "roost.toml"

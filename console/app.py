@@ -25,7 +25,7 @@ from console.keymap import KeymapError, validate
 from console.messages import FleetDrain, Inbox, JobCounts, NodeChosen, PowerUpdate, SourceEnded
 from console.power.control import PollCadence, PowerControl
 from console.power.service import PowerService, open_service
-from console.screens.command_line import CommandLine, Commands
+from console.screens.command_line import COMMAND_HELP, CommandLine, Commands
 from console.screens.events import EventsScreen
 from console.screens.fleet import FleetScreen
 from console.screens.heatmap import HeatmapScreen
@@ -58,9 +58,6 @@ class RoostApp(App):
         Binding("e", "show('events')", "Events", id="events"),
         Binding("j", "jobs", "Jobs", id="jobs"),
         Binding("p", "power_screen", "Power", id="power"),
-        Binding("o", "power('on')", "Power on", id="power_on", show=False),
-        Binding("O", "power('off')", "Power off", id="power_off", show=False),
-        Binding("C", "power('cycle')", "Power cycle", id="power_cycle", show=False),
         Binding("x", "run", "Run", id="run"),
         Binding("colon", "command_line", ":cmd", id="command"),
         Binding("question_mark", "help", "Help", id="help"),
@@ -85,7 +82,7 @@ class RoostApp(App):
         self.targets = {t.name: t for t in targets}
         self.refresh_interval, self.manage_source = refresh, manage_source
         self.config = config
-        self.jobs = JobsService(config, jobs_db)   # queue, its view, this console's scheduler
+        self.jobs = JobsService(config, jobs_db, clock)   # queue, its view, the scheduler
         self.commands = Commands(self)
         every = config.power.status_every if config is not None else PollCadence().every
         self.power = PowerControl(power, state, power_problem, PollCadence(every),
@@ -248,7 +245,7 @@ class RoostApp(App):
     def action_help(self) -> None:
         scr = self.screen
         title = scr.name or type(scr).__name__.removesuffix("Screen").lower()
-        self.push_screen(HelpScreen(title, binding_rows(self, scr)))
+        self.push_screen(HelpScreen(title, binding_rows(self, scr), COMMAND_HELP))
 
     # ---- the shell, `:` command line and the palette -------------------------------------------
     def ssh_argv(self, node: str) -> list[str]:

@@ -116,6 +116,7 @@ class JobsConfig:
     node_fail_after: float = 30.0     # seconds unreachable before its tasks are NODE_FAIL
     poll_every: float = 2.0           # safety poll of running tasks, seconds
     load_every: float = 5.0           # load refresh, seconds
+    workdir: str | None = None        # the submit form's working directory (else your home)
     boinc: Mapping[str, Any] = field(default_factory=lambda: EMPTY)  # [jobs.boinc]
 
     @property
@@ -475,7 +476,7 @@ def _boinc(v):
 JOBS_SCHEMA = {"backend": _choice("builtin", "slurm", "ray"), "controller": _str, "slurm_conf": _str,
                "squeue_json": _bool, "cores": _core_counts, "use_load": _bool,
                "grace": _positive, "node_fail_after": _positive, "poll_every": _positive,
-               "load_every": _positive, "boinc": _boinc}
+               "load_every": _positive, "boinc": _boinc, "workdir": _str}
 NODE_SCHEMA = {"names": _str, "host": _str, "port": _port, "user": _user, "identity": _paths,
                "known_hosts": _paths, "host_keys": _choice("strict", "accept-new"),
                "interval": _interval, "groups": _group_list, "role": _choice("controller", "worker"),

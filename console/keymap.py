@@ -30,6 +30,9 @@ BINDING_IDS: dict[str, str] = {
     "power_on": "power on marked nodes", "power_off": "power off marked nodes (confirms)",
     "power_cycle": "power cycle marked nodes (confirms)", "power_refresh": "re-read power",
     "confirm_yes": "answer yes", "confirm_no": "answer no",
+    "form_next": "submit form: next field", "form_prev": "submit form: previous field",
+    "graph_next": "node screen: next page of graphs",
+    "graph_prev": "node screen: previous page of graphs",
 }
 
 

@@ -474,6 +474,14 @@ SORT_KEYS = {
     "flags": lambda r: len(r.flags) + 10 * r.alerts, "power": lambda r: r.power,
     "jobs": lambda r: r.jobs,
 }
+# Sorted biggest first unless reversed, as top and btop do: the busiest, hottest, fullest node
+# is the one to look at. Name, state (down first), power sort ascending.
+BUSIEST_FIRST = frozenset({"cpu", "load", "mem", "temp", "fan", "freq", "net", "flags", "jobs"})
+
+
+def descending(sort: str, reverse: bool = False) -> bool:
+    """Whether the fleet sorted by `sort` runs biggest first (`reverse` flips the default)."""
+    return (sort in BUSIEST_FIRST) != reverse
 
 
 def matches(row: Row, query: str) -> bool:
@@ -507,13 +515,14 @@ def _hostlist(text: str) -> frozenset[str]:
 
 def select_rows(rows: list[Row], query: str = "", sort: str = "name",
                 reverse: bool = False) -> list[Row]:
-    """Filter by query and sort by a SORT_KEYS column; rows without a value always sort last."""
+    """Filter by query and sort by a SORT_KEYS column in its default direction (BUSIEST_FIRST),
+    or the other way with reverse; ties keep node-name order, rows without a value sort last."""
     keyf = SORT_KEYS.get(sort, SORT_KEYS["name"])
     picked = [r for r in rows if matches(r, query)] if query.strip() else list(rows)
+    picked.sort(key=lambda r: natural_key(r.name))
     known = [r for r in picked if keyf(r) is not None]
     unknown = [r for r in picked if keyf(r) is None]
-    known.sort(key=lambda r: (keyf(r), natural_key(r.name)), reverse=reverse)
-    unknown.sort(key=lambda r: natural_key(r.name))
+    known.sort(key=keyf, reverse=descending(sort, reverse))   # stable: ties stay by name
     return known + unknown
 
 

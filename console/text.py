@@ -21,6 +21,11 @@ def safe_line(text: str) -> str:
     return safe(text).replace("\n", " ").replace("\t", " ")
 
 
+def plural(n: int, word: str) -> str:
+    """`1 node`, `3 nodes`, `0 nodes` (English -s plurals: the words roost counts)."""
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
 def truncate(text: str, max_lines: int = 200, max_chars: int = 20000) -> str:
     """Cap very long output and say how much was cut."""
     lines = text.splitlines()

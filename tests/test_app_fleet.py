@@ -66,10 +66,10 @@ async def test_sort_keys_and_header_click():
         assert app.screen.sort == "cpu"
         order = shown(app)
         vals = [r.cpu for r in sorted(app.state.rows(T0 + 2), key=lambda r: order.index(r.name))]
-        assert vals == sorted(vals)
+        assert vals == sorted(vals, reverse=True)       # busiest first, as top does
         await pilot.press("r")
         vals = [r.cpu for r in sorted(app.state.rows(T0 + 2), key=lambda r: shown(app).index(r.name))]
-        assert vals == sorted(vals, reverse=True)
+        assert vals == sorted(vals)
         await pilot.click("NodeTable", offset=(60, 0))   # the Temp header
         await pilot.pause()
         assert app.screen.sort in ("temp", "mem", "fan")
@@ -170,3 +170,78 @@ async def test_critical_toasts_are_rate_limited_and_summarised():
         await pilot.pause()
         held = [n.message for n in app._notifications if "more critical alerts" in n.message]
         assert held and held[-1].startswith("and ")
+
+
+# ---- issue 11: 80x24, sorting, marks, keys that must not act from the wrong screen -----------
+def footer_keys(app) -> list[str]:
+    from console.widgets.key_footer import KeyFooter
+    footer = app.screen.query_one(KeyFooter)
+    return [f"{k.key_display} {k.description}".strip() for k in footer.children]
+
+
+async def test_80x24_fleet_fits_and_the_footer_keeps_help_and_the_screens_keys():
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: footer_keys(app), what="footer")
+        table = app.screen.table
+        assert table.virtual_size.width <= table.scrollable_content_region.width   # no sideways
+        assert {"state", "name", "cpu", "load", "mem", "temp"} <= set(table.columns)
+        keys = footer_keys(app)
+        assert {"/ Filter", "space Mark", "t Shell", "? Help", "⏎ Node"} <= set(keys)
+        assert "f Fleet" not in keys                  # the view on screen is not repeated
+        from console.widgets.key_footer import KeyFooter
+        for key in app.screen.query_one(KeyFooter).children:
+            assert key.region.right <= 80, key        # every key shown is whole
+    async with make_app().run_test(size=(200, 50)) as pilot:
+        await until(pilot, lambda: footer_keys(pilot.app), what="footer")
+        keys = footer_keys(pilot.app)
+        assert {"j Jobs", "p Power", "x Run", "^q Quit", "? Help"} <= set(keys)
+
+
+async def test_sorted_header_keeps_its_arrow_and_busiest_first():
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("greater_than_sign", "greater_than_sign")
+        assert app.screen.sort == "load"
+        header = "".join(s.text for s in app.screen.table.header_strip())
+        assert "Load ▼" in header                     # was cut to "Load…"
+        loads = [app.state.node(n).last.load.load1 for n in shown(app)]
+        assert loads == sorted(loads, reverse=True)
+        await pilot.press("r")
+        assert "Load ▲" in "".join(s.text for s in app.screen.table.header_strip())
+        assert "sort: load ▲" in str(app.screen.query_one("#summary").render())
+
+
+async def test_resorting_keeps_cursor_and_marks_on_the_node_not_the_row():
+    app = make_app(n=5)
+    async with app.run_test(size=SIZE) as pilot:
+        app.screen.set_sort("temp")                  # hottest first
+        await pilot.press("home")
+        table = app.screen.table
+        first, second = shown(app)[:2]
+        # between two redraws the hottest node cools down: the next redraw sorts it last
+        app.state.apply(make_sample(first, 3, busy=[5, 5, 5, 5], temp=10.0))
+        await pilot.press("space")                   # marks `first`, moves to what was below it
+        assert shown(app)[-1] == first and table.current_node == second
+        await pilot.press("space")                   # marks `second`; `first` stays marked
+        assert app.state.marked == {first, second}
+        here = table.current_node
+        await pilot.press("greater_than_sign")       # a new sort order: same node under cursor
+        assert table.current_node == here and shown(app).index(here) != -1
+
+
+async def test_power_keys_act_on_fleet_and_power_screens_only():
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("j")
+        await until(pilot, lambda: app.screen.name == "jobs", what="jobs")
+        for key in ("C", "O", "o"):
+            await pilot.press(key)
+        await pilot.pause()
+        assert app.screen.name == "jobs"
+        assert not any("power" in n.message for n in app._notifications)
+        await pilot.press("f")
+        await until(pilot, lambda: app.screen.name == "fleet", what="fleet")
+        await pilot.press("C")                       # here it means power cycle (none set up)
+        await until(pilot, lambda: any("no power configured" in n.message
+                                       for n in app._notifications), what="power notice")

@@ -319,7 +319,7 @@ async def test_boinc_section_lists_and_controls_fleet_tasks(tmp_path, ssh_lab, b
             screen.poll_boinc()
             table = screen.query_one(BoincTable)
             await until(pilot, lambda: len(table.tasks) == 2, timeout=30, what="BOINC tasks")
-            assert table.display and "2 tasks on 1 nodes" in str(screen.query_one("#boinc-head")
+            assert table.display and "2 tasks on 1 node" in str(screen.query_one("#boinc-head")
                                                                    .render())
             rows = [[str(getattr(c, "plain", c)) for c in table.get_row_at(i)] for i in range(2)]
             row = next(r for r in rows if r[2].startswith("wu "))
@@ -372,3 +372,59 @@ async def test_console_is_a_client_when_another_roost_holds_the_scheduler(tmp_pa
                 screen.query_one("#jobs-status").render()), what="holder shown")
     finally:
         other.release()
+
+
+# ---- issue 11: finished jobs' nodes and mixed states, held tasks' reason, the form -----------
+def test_finished_jobs_show_their_nodes_mixed_states_and_held_tasks_their_jobs_reason(tmp_path):
+    from console.jobs.submission import job_details
+    db = tmp_path / "jobs.db"
+    sweep = submit(db, "true", array="1-8", name="sweep")
+    held = submit(db, "sleep 9", array="1-4%1", name="held")
+    store = store_of(db)
+    for i, t in enumerate(store.tasks(sweep)[:5]):
+        store.start(t, f"n{1 + i % 3}", T0 + i)
+        store.finish(t, State.COMPLETED, 0, T0 + 9)
+    store.cancel_pending(sweep, "cancel", T0 + 10)
+    store.start(store.tasks(held)[0], "n4", T0)
+    store.set_job_reason(held, "JobArrayTaskLimit")
+    lines = {ln.job_id: ln for ln in job_lines(store, T0 + 20)}
+    assert lines[sweep].nodes == "n[1-3]"             # was empty once the job had finished
+    assert lines[sweep].summary == "5 CD 3 CA"         # was CANCELLED 8/8
+    assert lines[held].summary == "RUNNING" and lines[held].nodes == "n4"
+    tasks = job_details(store, held, T0 + 20)["tasks"]
+    assert [t["reason"] for t in tasks[1:]] == ["JobArrayTaskLimit"] * 3   # not (Priority)
+    assert tasks[0]["reason"] is None
+    store.close()
+
+
+async def test_form_moves_with_arrows_starts_in_the_configured_workdir_and_selects_the_job(
+        tmp_path):
+    import os
+    from console.config import Config, JobsConfig
+    db = tmp_path / "jobs.db"
+    older = submit(db, "sleep 1", name="older")
+    work = tmp_path / "work"
+    work.mkdir()
+    config = Config(jobs=JobsConfig(workdir=str(work)), state_dir=tmp_path)
+    app = make_app(jobs_db=str(db), config=config)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_jobs(pilot)
+        table = screen.query_one(JobTable)
+        await until(pilot, lambda: table.current is not None and table.current.job_id == older)
+        await pilot.press("s")
+        await until(pilot, lambda: isinstance(app.screen, SubmitScreen), what="form")
+        form = app.screen
+        assert form.query_one("#f-workdir", Input).value == str(work)   # not the console's cwd
+        await until(pilot, lambda: app.focused is form.query_one("#f-command", Input))
+        await pilot.press("down")
+        assert app.focused is form.query_one("#f-name", Input)
+        await pilot.press(*"fresh", "up")
+        assert app.focused is form.query_one("#f-command", Input)
+        await pilot.press(*"echo new", "enter")
+        await until(pilot, lambda: isinstance(app.screen, JobsScreen), what="form closed")
+        await until(pilot, lambda: table.current is not None and table.current.name == "fresh",
+                    what="the new job selected")
+    job = store_of(db).job(table.current.job_id)
+    assert job.spec.work_dir == str(work)
+    no_config = make_app(jobs_db=str(db))
+    assert no_config.jobs.form_workdir == os.path.expanduser("~") != os.getcwd()

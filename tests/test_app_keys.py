@@ -6,7 +6,7 @@ import pytest
 import themes
 from console.app import RoostApp
 from console.keymap import BINDING_IDS, KeymapError, validate
-from console.screens.help import HelpScreen
+from console.screens.help import HelpScreen, binding_rows
 from console.screens.node import NodeScreen
 from console.widgets.graph import Graph
 from tests.test_app_fleet import SIZE, make_app
@@ -193,3 +193,60 @@ def test_run_console_refuses_a_bad_keymap(capsys, tmp_path):
     cfg = Config(keymap={"nosuch": "z"}, state_dir=tmp_path)
     assert run_console(cfg, None) == 2
     assert "nosuch" in capsys.readouterr().err
+
+
+# ---- issue 11: help lists every key and the `:` commands; the node screen at 80x24 ------------
+def test_every_colon_command_has_a_handler_and_a_help_line():
+    from console.screens.command_line import COMMAND_HELP, COMMANDS, Commands
+    handlers = {name[4:] for name in dir(Commands) if name.startswith("cmd_")}
+    assert set(COMMANDS) == handlers
+    assert all(what for _verb, _args, what in COMMAND_HELP)
+
+
+async def test_help_lists_every_key_of_a_multi_key_binding_and_the_commands():
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await command(pilot, "node n1")
+        await until(pilot, lambda: isinstance(app.screen, NodeScreen))
+        await pilot.press("question_mark")
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen))
+        rows = {bid: key for key, _d, bid in app.screen.rows}
+        assert rows["graph_next"] == "], →" and rows["graph_prev"] == "[, ←"
+        text = app.screen.text().plain
+        assert ":power [status | on|off|cycle [NODESET] [--force] [--hard]]" in text
+        assert ":heatmap [cpu|temp|fan|net]" in text and ":node NAME" in text
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, NodeScreen))
+        app.push_screen(HelpScreen("x", [], ()))
+        await pilot.pause()
+        rows = {bid: key for key, _d, bid in binding_rows(app, app.screen)}
+        assert rows["help_close"] == "esc, ?, q"
+
+
+async def test_node_screen_at_80x24_pages_readable_graphs():
+    from console.screens.node import GRAPH_MIN, GRAPHS
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await command(pilot, "node n1")
+        await until(pilot, lambda: isinstance(app.screen, NodeScreen))
+        screen = app.screen
+        await until(pilot, lambda: screen.arrangement.short, what="compact layout")
+        shown = [g for g in screen.query(Graph) if g.display]
+        assert [g.id for g in shown] == ["g-cpu"]
+        assert shown[0].size.height >= GRAPH_MIN and shown[0].lines
+        assert "page 1/5" in str(screen.query_one("#graph-tabs").render())
+        await pilot.press("right_square_bracket")
+        await until(pilot, lambda: [g.id for g in screen.query(Graph) if g.display] == ["g-temp"])
+        assert screen.query_one("#g-temp", Graph).lines        # drawn when its page showed
+        await pilot.press("left_square_bracket", "left_square_bracket")
+        await until(pilot, lambda: [g.id for g in screen.query(Graph) if g.display] == ["g-net"])
+    app = make_app()
+    async with app.run_test(size=(200, 50)) as pilot:
+        await command(pilot, "node n1")
+        await until(pilot, lambda: isinstance(pilot.app.screen, NodeScreen))
+        screen = pilot.app.screen
+        await until(pilot, lambda: not screen.arrangement.short, what="full layout")
+        graphs = list(screen.query(Graph))
+        assert all(g.display and g.size.height >= GRAPH_MIN for g in graphs)
+        assert len(graphs) == len(GRAPHS) and not screen.query_one("#graph-tabs").display
+        assert not screen.check_action("graph_page", (1,))     # no paging keys in the footer

@@ -295,3 +295,26 @@ async def test_enter_confirms_only_the_harmless_action_and_buttons_name_action_a
         await pilot.press("enter")
         await until(pilot, lambda: "power on: 2/2 done" in notices(app), what="both on")
         assert all(app.power.steps[n].startswith("on done: already on") for n in drivers)
+
+
+async def test_power_screen_fits_80_columns_and_never_cuts_progress_at_200():
+    step = "on: powered on, waiting for SSH to answer (12 s)"
+    drivers = {"n1": FixedDriver("n1", PowerState.ON)}
+    reach = FixedReach({"n1"})
+    for size in ((200, 50), (80, 24)):
+        service = PowerService(Sequencer({"n1": PowerNode("n1", drivers["n1"])}, reach, FAST),
+                               reach, drivers)
+        app = RoostApp(FleetState(["n1"]), power=service)
+        async with app.run_test(size=size) as pilot:
+            await pilot.press("p")
+            await until(pilot, lambda: isinstance(app.screen, PowerScreen)
+                        and len(app.power.shown) == 1, what="read back")
+            app.power.steps["n1"] = step
+            app.screen.refresh_view()
+            await pilot.pause()
+            table = app.screen.table
+            assert "power: 1 node ·" in str(app.screen.query_one("#power-head").render())
+            assert table.virtual_size.width <= table.size.width        # no sideways scrolling
+            if size[0] == 200:                                         # was cut to "on: powe"
+                assert table.columns["progress"].width >= len(step)
+                assert table.cell_text("n1", "progress") == step

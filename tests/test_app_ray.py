@@ -64,7 +64,7 @@ def make_app(lab) -> RoostApp:
 
 
 def ray_text(table: NodeTable, node: str) -> str:
-    return table.cell(node, "ray").plain if "ray" in table._keys else ""
+    return table.cell(node, "ray").plain if "ray" in table.columns else ""
 
 
 async def submit(lab, *words: str) -> int:

@@ -89,8 +89,9 @@ def test_example_config_loads_with_templates_groups_and_power():
 
 def test_jobs_section_is_typed_and_frozen(tmp_path):
     path = write(tmp_path, '[jobs]\nbackend = "slurm"\ncontroller = "a"\ngrace = 2\n'
-                           'cores = { n1 = 4 }\n[jobs.boinc]\nport = 31417\n')
+                           'workdir = "~/jobs"\ncores = { n1 = 4 }\n[jobs.boinc]\nport = 31417\n')
     jobs = load_config(path).jobs
+    assert jobs.workdir == "~/jobs"
     assert (jobs.backend, jobs.controller, jobs.grace, jobs.use_load) == ("slurm", "a", 2.0, True)
     assert jobs.uses_slurm and jobs.cores == {"n1": 4} and jobs.boinc["port"] == 31417
     with pytest.raises(dataclasses.FrozenInstanceError):
@@ -167,6 +168,7 @@ def test_default_ssh_config_is_read_when_present_and_ignored_when_absent(tmp_pat
     ('[jobs]\nbogus_key = 3\n', 2, "jobs.bogus_key: unknown key (expected one of: backend"),
     ('[jobs]\nbackend = "lsf"\n', 2, "jobs.backend: expected one of 'builtin', 'slurm'"),
     ('[jobs]\nsqueue_json = "no"\n', 2, "jobs.squeue_json: expected true or false"),
+    ('[jobs]\nworkdir = 3\n', 2, "jobs.workdir: expected a string"),
     ('[jobs]\nnode_fail_after = -1\n', 2, "jobs.node_fail_after: expected a number above 0"),
     ('[jobs]\ncores = { n1 = 0 }\n', 2, "jobs.cores.n1: expected a whole number of cores"),
     ('[jobs.boinc]\nprot = 1\n', 2, "jobs.boinc.prot: unknown key"),

@@ -13,7 +13,7 @@ from tests.test_app_common import T0, steady_fleet, steady_samples
 SIZE = (160, 40)
 
 
-def seeded_app(n: int = 24, seed: int = 11, racks: int = 3) -> RoostApp:
+def seeded_app(n: int = 24, seed: int = 11, racks: int = 3, **kw) -> RoostApp:
     """n7 went down at T0+25; n9's samples stopped at T0+20 (stale); the rest are steady."""
     params = steady_fleet(n, seed)
     groups = {name: (f"rack{1 + i % racks}",) for i, name in enumerate(params)}
@@ -23,7 +23,7 @@ def seeded_app(n: int = 24, seed: int = 11, racks: int = 3) -> RoostApp:
             state.apply(s)
     state.apply(NodeEvent("n7", T0 + 25, "down", "keepalive timeout"))
     state.tick(T0 + 29)
-    return RoostApp(state, clock=lambda: T0 + 29, refresh=3600)
+    return RoostApp(state, clock=lambda: T0 + 29, refresh=3600, **kw)
 
 
 def test_fleet_snapshot(snap_compare):

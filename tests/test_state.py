@@ -180,7 +180,10 @@ def test_select_rows_filter_and_sort():
             st.apply(make_sample(name, i, busy=[busy]))
     rows = st.rows(now=T0 + 1)
     assert [r.name for r in select_rows(rows, "", "name")] == ["n1", "n2", "n10", "x"]
-    assert [r.name for r in select_rows(rows, "", "cpu", reverse=True)] == ["n2", "n10", "n1", "x"]
+    # busiest first by default, as top and btop; reverse: idlest first; no value: always last
+    assert [r.name for r in select_rows(rows, "", "cpu")] == ["n2", "n10", "n1", "x"]
+    assert [r.name for r in select_rows(rows, "", "cpu", reverse=True)] == ["n1", "n10", "n2", "x"]
+    assert [r.name for r in select_rows(rows, "", "name", reverse=True)] == ["x", "n10", "n2", "n1"]
     assert [r.name for r in select_rows(rows, "rack2")] == ["n10"]
     assert [r.name for r in select_rows(rows, "state:unknown")] == ["x"]
     assert [r.name for r in select_rows(rows, "n1 up")] == ["n1", "n10"]

@@ -27,7 +27,9 @@ def render(fleet: DemoFleet, known_hosts: Path) -> str:
             "", "[defaults]", f"user = {_q(getpass.getuser())}",
             f"identity = [{_q(str(fleet.identity_file))}]",
             f"known_hosts = [{_q(str(known_hosts))}]", 'host_keys = "strict"',
-            f"interval = {float(fleet.interval)!r}", ""]
+            f"interval = {float(fleet.interval)!r}", "",
+            "[jobs]   # jobs submitted from the console run (and write their output) here",
+            f"workdir = {_q(str(fleet.state_dir / 'work'))}", ""]
     body = []
     for info, target in zip(fleet.nodes, fleet.targets()):
         groups = ", ".join(_q(g) for g in info.groups)
@@ -50,6 +52,7 @@ def write_inventory(fleet: DemoFleet, path: Path) -> Path:
     """Write path (roost.toml) and path's sibling <stem>.known_hosts; returns path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    (fleet.state_dir / "work").mkdir(mode=0o700, exist_ok=True)
     known = path.with_name(path.stem + ".known_hosts")
     shutil.copyfile(fleet.known_hosts, known)
     # Atomic: another roost process may be polling for this file to appear.

@@ -22,6 +22,7 @@ from console.jobs.spec import (
     parse_mem, parse_time)
 from console.jobs.store import Store
 from console.jobs.submission import check_spec, job_details
+from console.text import plural
 
 RECENT = 200          # finished jobs kept on the board besides every live one
 TAIL_BYTES = 64 << 10
@@ -37,14 +38,24 @@ class JobLine:
     state: str            # RUNNING > SUSPENDED > PENDING > the worst final state
     done: int             # finished tasks
     total: int
-    nodes: str            # hostlist of running/suspended tasks
+    nodes: str            # hostlist of running/suspended tasks; of every node used once done
     elapsed: str
     reason: str           # why pending (squeue's names), else ""
     exit_code: int | None
+    counts: tuple[tuple[str, int], ...] = ()   # tasks per state, in _ORDER
 
     @property
     def percent(self) -> float:
         return 100.0 * self.done / self.total if self.total else 0.0
+
+    @property
+    def summary(self) -> str:
+        """The state; for a finished job whose tasks ended differently, how they split:
+        `5 CD 3 CA` (the worst state alone, CANCELLED 8/8, hid five completed tasks)."""
+        if self.live or len(self.counts) < 2:
+            return self.state
+        done_first = sorted(self.counts, key=lambda c: c[0] != "COMPLETED")   # stable
+        return " ".join(f"{n} {State(s).code}" for s, n in done_first)
 
     @property
     def live(self) -> bool:
@@ -55,7 +66,7 @@ class JobLine:
 QUEUE_COLUMNS = [("JOBID", "job_id"), ("NAME", "name"), ("ST", "st"), ("TIME", "time"),
                  ("NODES", "nodes"), ("NODELIST(REASON)", "nodelist")]
 _ORDER = ("RUNNING", "SUSPENDED", "PENDING", "NODE_FAIL", "TIMEOUT", "FAILED", "CANCELLED",
-          "COMPLETED")
+          "COMPLETED")      # the job's state is the first its tasks have (worst final state)
 
 
 def job_lines(store: Store, now: float | None = None, recent: int = RECENT) -> list[JobLine]:
@@ -66,18 +77,24 @@ def job_lines(store: Store, now: float | None = None, recent: int = RECENT) -> l
         return []
     heads, pending, spans = store.job_heads(ids), store.first_pending(ids), store.spans(ids)
     counts, codes = store.job_state_counts(ids)
+    used = store.job_nodes(ids)
     active: dict[int, list] = {}
     for t in store.active():
         active.setdefault(t.job_id, []).append(t)
     return [_line(job_id, heads[job_id], counts.get(job_id, {}), codes.get(job_id),
-                  active.get(job_id, []), pending.get(job_id), spans.get(job_id), now)
+                  active.get(job_id, []), pending.get(job_id), spans.get(job_id), now,
+                  used.get(job_id, []))
             for job_id in ids if job_id in heads]
 
 
 def _line(job_id: int, head: tuple, counts: Mapping[str, int], code: int | None, run: list,
-          pending: tuple | None, span: float | None, now: float) -> JobLine:
+          pending: tuple | None, span: float | None, now: float,
+          used: list[str] | None = None) -> JobLine:
     name, user, ntasks, job_reason = head
     state = next((s for s in _ORDER if counts.get(s)), "PENDING")
+    live = state in ("PENDING", "RUNNING", "SUSPENDED")
+    # squeue's NODELIST: where it runs now; once finished, where it ran (sacct's NodeList)
+    nodes = sorted({t.node for t in run if t.node}) if live else sorted(used or ())
     elapsed = max((t.elapsed(now) for t in run), default=None)
     if elapsed is None:
         elapsed = span or 0.0
@@ -87,8 +104,8 @@ def _line(job_id: int, head: tuple, counts: Mapping[str, int], code: int | None,
         reason = (task_reason if attempt else job_reason) or "Priority"
     done = sum(n for s, n in counts.items() if State(s).done)
     return JobLine(job_id, name or "", user or "", state, done, ntasks or sum(counts.values()),
-                   format_hostlist(sorted({t.node for t in run if t.node})),
-                   format_time(elapsed), reason, code)
+                   format_hostlist(nodes), format_time(elapsed), reason, code,
+                   tuple((s, counts[s]) for s in _ORDER if counts.get(s)))
 
 
 # ---- the submit form -------------------------------------------------------------------------
@@ -280,10 +297,12 @@ class QueueView:
     where = ""              # the Slurm view says "Slurm on CTL"
 
     def __init__(self, db_path: str | os.PathLike, note: Callable[[], str],
-                 after_request: Callable[[], None] = lambda: None) -> None:
+                 after_request: Callable[[], None] = lambda: None,
+                 clock: Callable[[], float] = time.time) -> None:
         """note() says who schedules (status line); after_request() runs after a request was
-        recorded (the service acts on it when nobody schedules)."""
+        recorded (the service acts on it when nobody schedules); clock: the console's."""
         self.db_path, self.note, self.after_request = str(db_path), note, after_request
+        self.clock = clock
 
     def check_field(self, name: str, value: str, known: Iterable[str] = ()) -> str | None:
         return check_field(name, value, known)
@@ -294,7 +313,7 @@ class QueueView:
 
     def _read(self) -> tuple[list[JobLine], str]:
         with Store(self.db_path) as store:
-            return job_lines(store), self.note()
+            return job_lines(store, self.clock()), self.note()
 
     async def submit(self, values: Mapping[str, str], known: Iterable[str],
                      cwd: str | None = None) -> tuple[int, list[str]]:
@@ -307,7 +326,7 @@ class QueueView:
         if n == 0:
             return f"{want} {job_id}: nothing to {want}", "warning"
         self.after_request()
-        return f"{want} requested for job {job_id} ({n} tasks)", "information"
+        return f"{want} requested for job {job_id} ({plural(n, 'task')})", "information"
 
     def _request(self, job_id: int, want: str) -> int:
         with Store(self.db_path) as store:

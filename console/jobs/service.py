@@ -159,8 +159,9 @@ class JobsService:
     """The console's one jobs object (app.jobs): screens read and act through view and the
     methods here, never through SQL or the scheduler directly."""
 
-    def __init__(self, config: Config | None, db_path: str | os.PathLike | None = None) -> None:
-        self.config = config
+    def __init__(self, config: Config | None, db_path: str | os.PathLike | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.config, self.clock = config, clock
         self.db_path = Path(db_path) if db_path else None
         self.role: str | None = None          # "starting" | "held" | "client" in this process
         self.problem = ""                     # why there is no view (a bad [jobs] table)
@@ -183,6 +184,14 @@ class JobsService:
         return self.uses_slurm or self.uses_ray
 
     # ---- the view the screens use --------------------------------------------------------------
+
+    @property
+    def form_workdir(self) -> str:
+        """The submit form's working directory: `[jobs] workdir`, else the user's home (never
+        the directory roost was started in: a demo job once wrote slurm-1.out into a source
+        tree). For Slurm the form leaves it empty: the login directory on the cluster."""
+        configured = self.config.jobs.workdir if self.config is not None else None
+        return os.path.expanduser(configured or "~")
 
     def view(self) -> JobsView | None:
         """QueueView or SlurmView (made on first use), None when there is no queue here
@@ -209,7 +218,7 @@ class JobsService:
         if self.db_path is None:
             self.problem = "no job queue: roost has no state directory here"
             return None
-        return QueueView(self.db_path, self.scheduler_note, self.after_request)
+        return QueueView(self.db_path, self.scheduler_note, self.after_request, self.clock)
 
     def running_per_node(self) -> dict[str, int]:
         """Running or suspended tasks per node of the built-in queue (called from a thread)."""

@@ -55,10 +55,12 @@ def task_count(row: JobRow) -> int:
         return 1
 
 
-def _nodes(rows: Iterable[JobRow]) -> str:
+def _nodes(rows: Iterable[JobRow], live: bool = True) -> str:
+    """Where the job runs now; once it is over, where it ran."""
     names: set[str] = set()
     for r in rows:
-        if r.state in (State.RUNNING, State.SUSPENDED) and r.nodelist:
+        ran = r.state in (State.RUNNING, State.SUSPENDED) or (not live and r.state.done)
+        if ran and r.nodelist and not r.nodelist.startswith("("):
             try:
                 names.update(parse_hostlist(r.nodelist))
             except SpecError:
@@ -76,9 +78,11 @@ def job_line(rows: list[JobRow]) -> JobLine:
     reason = pending.nodelist.strip("()") if pending and state is State.PENDING else ""
     codes = [r.exit_code for r in rows if r.exit_code is not None]
     elapsed = max((r.time for r in rows), key=seconds)
+    live = state in (State.PENDING, State.RUNNING, State.SUSPENDED)
     return JobLine(rows[0].job, rows[0].name, rows[0].user, state.value,
                    sum(n for s, n in counts.items() if s.done), sum(counts.values()),
-                   _nodes(rows), elapsed, reason, max(codes) if codes else None)
+                   _nodes(rows, live), elapsed, reason, max(codes) if codes else None,
+                   tuple((s.value, counts[s]) for s in ORDER if counts[s]))
 
 
 def job_lines_of(rows: Iterable[JobRow], recent: int = RECENT) -> list[JobLine]:

@@ -353,6 +353,15 @@ class Store:
             f"SELECT job_id, reason, attempt, min(pos) FROM tasks WHERE state='PENDING' "
             f"AND job_id IN ({_marks(ids)}) GROUP BY job_id", ids)}
 
+    def job_nodes(self, ids: Sequence[int]) -> dict[int, list[str]]:
+        """job id -> every node its tasks ran (or run) on, finished ones included."""
+        out: dict[int, list[str]] = {}
+        for job_id, node in self.db.execute(
+                f"SELECT DISTINCT job_id, node FROM tasks WHERE job_id IN ({_marks(ids)}) "
+                "AND node IS NOT NULL ORDER BY job_id, node", ids):
+            out.setdefault(job_id, []).append(node)
+        return out
+
     def spans(self, ids: Sequence[int]) -> dict[int, float]:
         """job id -> last end - first start of its started tasks."""
         return dict(self.db.execute(

@@ -99,15 +99,18 @@ def job_details(store: Store, job_id: int, now: float | None = None) -> dict | N
         "nodelist": format_hostlist(spec.nodelist) or None,
         "exclude": format_hostlist(spec.exclude) or None, "requeue": spec.requeue,
         "output": spec.output_pattern(any(t.index is not None for t in tasks)), "error": spec.error,
-        "tasks": [_task_entry(spec, t, now) for t in tasks],
+        "tasks": [_task_entry(spec, t, now, row.reason) for t in tasks],
     }
 
 
-def _task_entry(spec: JobSpec, t: Task, now: float) -> dict:
+def _task_entry(spec: JobSpec, t: Task, now: float, job_reason: str | None = None) -> dict:
     out, err = task_outputs(spec, t, t.node or "%N")
+    reason = t.reason if t.state is State.PENDING or t.reason != "Priority" else None
+    if t.state is State.PENDING and not t.attempt:
+        reason = job_reason or reason    # never started: it waits for what its job waits for
     paths = {"output": out, **({"error": err} if err else {})}
     return {"task": t.label, "task_job_id": t.task_job_id, "state": t.state.value,
             "node": t.node, "exit_code": t.exit_code, "attempt": t.attempt,
             "elapsed": format_time(t.elapsed(now)),
-            "reason": t.reason if t.state is State.PENDING or t.reason != "Priority" else None,
+            "reason": reason,
             **paths}

@@ -22,6 +22,7 @@ from console.power.sequence import Outcome, Shown
 from console.hostlist import HostlistError, expand
 from console.hostlist import fold as hostlist_fold
 from console.state import FleetState
+from console.text import plural
 
 if TYPE_CHECKING:
     from console.power.service import PowerService
@@ -126,7 +127,7 @@ def fold(names: list[str]) -> str:
 
 
 def count(nodes: list[str]) -> str:
-    return f"{len(nodes)} node{'s' if len(nodes) != 1 else ''}"
+    return plural(len(nodes), "node")
 
 
 def column_text(s: Shown) -> str:

@@ -19,8 +19,24 @@ from console.widgets.heatmap import METRICS
 from console.widgets.node_table import SORTABLE
 
 VIEWS = ("fleet", "heatmap", "events")
-COMMANDS = ("fleet", "heatmap", "events", "node", "theme", "sort", "filter", "run", "jobs",
-            "power", "help", "quit")
+# `:` commands: (verb, arguments, what it does); help (`?`) prints this table, and every verb
+# has a Commands.cmd_<verb> (tests check both ways).
+COMMAND_HELP: tuple[tuple[str, str, str], ...] = (
+    ("fleet", "", "the fleet table"),
+    ("heatmap", f"[{'|'.join(METRICS)}]", "the heatmap, coloured by a metric"),
+    ("events", "", "events and active alerts"),
+    ("node", "NAME", "a node's graphs and facts"),
+    ("jobs", "", "the job queue"),
+    ("power", "[status | on|off|cycle [NODESET] [--force] [--hard]]",
+     "the power screen, or act (no NODESET: marked nodes, else the cursor's)"),
+    ("run", "COMMAND", "run COMMAND on the marked nodes (else the cursor's)"),
+    ("sort", "COLUMN [rev]", "sort the fleet (cpu, load, mem, temp ... busiest first)"),
+    ("filter", "TEXT", "filter the fleet: name, group:G, state:S, a hostlist n[1-4]"),
+    ("theme", "NAME", "switch colours (roost-dark, roost-light, roost-contrast ...)"),
+    ("help", "", "keys of this screen and these commands"),
+    ("quit", "", "leave roost"),
+)
+COMMANDS = tuple(verb for verb, _args, _what in COMMAND_HELP)
 
 
 class CommandLine(ModalScreen[str | None]):

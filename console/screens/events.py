@@ -3,12 +3,13 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from console.screens.base import View
 from console.state import FleetState
 from console.text import safe_line
 from console.widgets.event_table import EventTable
+from console.widgets.key_footer import KeyFooter
 
 
 class EventsScreen(View):
@@ -20,7 +21,7 @@ class EventsScreen(View):
     def compose(self) -> ComposeResult:
         yield Static(id="alerts")
         yield EventTable(id="events")
-        yield Footer()
+        yield KeyFooter()
 
     def restyle(self) -> None:
         self._pal = None

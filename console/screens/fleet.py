@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import Footer, Input
+from textual.widgets import Input
 
 from console.messages import NodeChosen
 from console.screens.base import View
-from console.state import FleetState, select_rows
+from console.screens.power import POWER_KEYS
+from console.state import FleetState, descending, select_rows
+from console.widgets.key_footer import KeyFooter
 from console.widgets.node_table import SORTABLE, NodeTable
 from console.widgets.summary_bar import SummaryBar
 
@@ -24,6 +26,7 @@ class FleetScreen(View):
         Binding("r", "sort_reverse", "Reverse", id="sort_reverse", show=False),
         Binding("t", "shell", "Shell", id="shell"),
         Binding("escape", "close_filter", "Close filter", id="filter_close", show=False),
+        *POWER_KEYS,
     ]
 
     def __init__(self, state: FleetState) -> None:
@@ -38,7 +41,7 @@ class FleetScreen(View):
         yield NodeTable(id="nodes")
         yield Input(placeholder="filter: name, group, state (state:down group:rack1)",
                     id="filter")
-        yield Footer()
+        yield KeyFooter()
 
     def restyle(self) -> None:
         self._pal = None
@@ -56,12 +59,13 @@ class FleetScreen(View):
         """Redraw from state; the app calls this about once a second."""
         now = self.app.clock() if now is None else now
         rows = select_rows(self.state.rows(now), self.query_text, self.sort, self.reverse)
-        self.rows_shown = self.table.show(rows, self.state.marked)
+        down = descending(self.sort, self.reverse)
+        self.table.set_sort_label(self.sort, down)
         self.table.show_ray(getattr(self.app, "ray_fleet", None))
-        self.table.set_sort_label(self.sort, self.reverse)
+        self.rows_shown = self.table.show(rows, self.state.marked)
         self.query_one(SummaryBar).show(self.state.summary(now), self.pal,
                                         len(self.state.marked), len(rows), self.query_text,
-                                        self.sort + (" (rev)" if self.reverse else ""))
+                                        f"{self.sort} {'▼' if down else '▲'}")
 
     # ---- actions -------------------------------------------------------------------------
     def action_filter(self) -> None:
@@ -86,11 +90,15 @@ class FleetScreen(View):
         self.table.focus()
 
     def action_mark(self) -> None:
-        node = self.table.current_node
+        """Mark the node under the cursor and move to the node shown below it, even when the
+        redraw re-sorts (the next space marks the node the user saw next, never this one)."""
+        table = self.table
+        node = table.current_node
         if node is not None:
+            below = table.node_after(node)
             self.state.toggle_mark(node)
             self.refresh_view()
-            self.table.action_cursor_down()
+            table.move_to(below or node)
 
     def action_mark_all(self) -> None:
         shown = select_rows(self.state.rows(), self.query_text)
@@ -102,8 +110,9 @@ class FleetScreen(View):
         self.refresh_view()
 
     def action_sort(self, step: int) -> None:
-        i = SORTABLE.index(self.sort) if self.sort in SORTABLE else 0
-        self.set_sort(SORTABLE[(i + step) % len(SORTABLE)])
+        keys = self.table.sortable or list(SORTABLE)
+        i = keys.index(self.sort) if self.sort in keys else 0
+        self.set_sort(keys[(i + step) % len(keys)], False)
 
     def set_sort(self, key: str, reverse: bool | None = None) -> None:
         self.sort = key

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from console.messages import NodeChosen
 from console.screens.base import View
@@ -13,6 +13,7 @@ from console.state import FleetState, select_rows
 from console.text import safe_line
 from console.widgets.cells import LEVELS
 from console.widgets.heatmap import METRICS, Heatmap, level
+from console.widgets.key_footer import KeyFooter
 from console.widgets.summary_bar import SummaryBar
 
 
@@ -32,7 +33,7 @@ class HeatmapScreen(View):
         yield Static(id="legend")
         yield Heatmap(id="heatmap")
         yield Static(id="cursor-info")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one(Heatmap).focus()

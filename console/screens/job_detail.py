@@ -18,11 +18,12 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from console.jobs.queue_view import JobsView, Tail
 from console.screens.base import View
 from console.widgets.cells import safe_line
+from console.widgets.key_footer import KeyFooter
 from console.widgets.output_tail import OutputTail
 
 TASKS_SHOWN = 12
@@ -66,7 +67,7 @@ class JobDetailScreen(View):
         yield Static(id="job-facts")
         yield Static(id="job-output-head")
         yield OutputTail(id="job-output")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.set_interval(max(self.POLL_EVERY, self.view.EVERY), self.poll)

@@ -17,7 +17,7 @@ from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.message import Message
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from console.jobs.boinc_rpc import BoincTask
 from console.jobs.queue_view import JobLine
@@ -25,8 +25,9 @@ from console.jobs.service import JobsService
 from console.screens.base import View
 from console.screens.confirm import ConfirmScreen
 from console.widgets.boinc_table import BoincTable
-from console.widgets.cells import safe_line
+from console.text import plural, safe_line
 from console.widgets.job_table import JobTable
+from console.widgets.key_footer import KeyFooter
 from console.widgets.ray_summary import RaySummary
 
 
@@ -74,6 +75,7 @@ class JobsScreen(View):
         self.view = service.view()   # QueueView | SlurmView | None (service.problem says why)
         self.lines: list[JobLine] = []
         self._reading = False
+        self.select_job: int | None = None     # a job just submitted: the cursor goes there
 
     def compose(self) -> ComposeResult:
         yield Static(id="jobs-status")
@@ -81,7 +83,7 @@ class JobsScreen(View):
         yield RaySummary(id="ray-summary")
         yield Static(id="boinc-head")
         yield BoincTable(id="boinc-table")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         for wid in ("#boinc-head", "#boinc-table", "#ray-summary"):
@@ -131,9 +133,12 @@ class JobsScreen(View):
             return
         self.lines = msg.lines
         live = sum(1 for ln in msg.lines if ln.live)
-        self.status(f"{live} live jobs, {len(msg.lines) - live} finished shown · {msg.scheduler}")
-        self.query_one(JobTable).show(msg.lines, self.pal)
-
+        self.status(f"{plural(live, 'live job')}, {len(msg.lines) - live} finished shown · "
+                    f"{msg.scheduler}")
+        table = self.query_one(JobTable)
+        table.show(msg.lines, self.pal)
+        if self.select_job is not None and table.select(self.select_job):
+            self.select_job = None
     @work(group="jobs-ray-tasks", exclusive=True, exit_on_error=False)
     async def poll_ray_tasks(self) -> None:
         try:
@@ -162,7 +167,8 @@ class JobsScreen(View):
         head.display = table.display = have
         if have:
             nodes = len({t.node for t in msg.tasks})
-            head.update(Text(f"BOINC: {len(msg.tasks)} tasks on {nodes} nodes", style="bold"))
+            head.update(Text(f"BOINC: {plural(len(msg.tasks), 'task')} on {plural(nodes, 'node')}",
+                             style="bold"))
             table.show(msg.tasks, self.pal)
 
     # ---- actions ------------------------------------------------------------------------------
@@ -181,11 +187,13 @@ class JobsScreen(View):
         if self.view is None:   # backend = "slurm" but unusable: never the built-in queue instead
             self.app.notify(safe_line(self.service.problem), severity="warning", markup=False)
             return
-        self.app.push_screen(SubmitScreen(self.view, self.known), self.submitted)
+        self.app.push_screen(SubmitScreen(self.view, self.known,
+                                          workdir=self.service.form_workdir), self.submitted)
 
     def submitted(self, job_id: int | None) -> None:
         if job_id is not None:
             self.app.notify(f"Submitted batch job {job_id}", title="jobs")
+            self.select_job = job_id
             self.poll()
 
     def action_cancel(self) -> None:

@@ -1,10 +1,20 @@
-"""The node screen: graphs over the last minutes, facts, the node's recent events, and with a
-[ray] head its Ray section (the node's tasks and actors, read from the head every few seconds)."""
+"""The node screen: graphs over the last minutes, facts, and the node's recent events.
+
+The layout follows the terminal: facts and events in a panel (a three-line strip when the
+terminal is short), then as many graphs as fit at GRAPH_MIN rows each, in two columns from
+WIDE columns up; the rest are a `]`/`[` page away, and a tab line says which are shown. At
+80x24 that is one graph at a time with readable axes (the old fixed 2x3 grid left every graph
+zero rows high). Every graph reads its series through series(): the live history in FleetState
+today; a history source (1 h / 24 h from the database) can stand in for it there. With a [ray]
+head a Ray section (the node's tasks and actors, read every few seconds) sits over the graphs,
+and the graphs make room for it.
+"""
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from rich.text import Text
 from textual import work
@@ -12,14 +22,22 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal
 from textual.message import Message
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from console.screens.base import View
 from console.state import FleetState, NodeData
 from console.text import safe_line
 from console.widgets.cells import age
-from console.widgets.graph import Graph, line, rgb
+from console.widgets.graph import Graph, Line, line, rgb
+from console.widgets.key_footer import KeyFooter
 from console.widgets.ray_panel import RayPanel
+
+GRAPH_MIN = 10        # rows a plotext graph needs for a title, a plot and readable axes
+WIDE = 120            # columns from which graphs sit two abreast
+TALL = 40             # rows from which the facts panel is shown in full
+FULL_HEAD, SHORT_HEAD = 8, 3
+EVENTS_SHOWN = 7
+Heat = list
 
 
 @dataclass
@@ -28,9 +46,42 @@ class NodeRaySeen(Message):
     info: Any
 
 
+@dataclass(frozen=True, slots=True)
+class GraphSpec:
+    gid: str
+    tab: str
+    title: str
+    unit: str
+    ylim: tuple[float, float] | None
+    lines: Callable[["NodeScreen", NodeData, list, Heat], list[Line]]
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """How the node screen is arranged at a terminal size."""
+    short: bool           # the facts panel as a short strip
+    columns: int
+    per_page: int
+
+    def pages(self, graphs: int) -> int:
+        return math.ceil(graphs / self.per_page)
+
+
+def layout_for(width: int, height: int, graphs: int, taken: int = 0) -> Layout:
+    """taken: rows other sections use (the Ray panel)."""
+    short = height < TALL
+    columns = 2 if width >= WIDE else 1
+    room = height - (SHORT_HEAD if short else FULL_HEAD) - 2 - taken   # footer and tab line
+    rows = max(1, room // GRAPH_MIN)
+    return Layout(short, columns, max(1, min(graphs, rows * columns)))
+
+
 class NodeScreen(View):
     BINDINGS = [
         Binding("escape", "back", "Back", id="back"),
+        Binding("right_square_bracket,right", "graph_page(1)", "Graphs →", id="graph_next"),
+        Binding("left_square_bracket,left", "graph_page(-1)", "Graphs ←", id="graph_prev",
+                show=False),
         Binding("t", "shell", "Shell", id="shell"),
         Binding("space", "mark", "Mark", id="mark"),
     ]
@@ -38,33 +89,71 @@ class NodeScreen(View):
     def __init__(self, state: FleetState, node: str) -> None:
         super().__init__()
         self.state, self.node = state, node
+        self.page = 0
+        self.arrangement = Layout(False, 2, len(GRAPHS))
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="node-head"):
             yield Static(id="facts")
             yield Static(id="node-events")
         yield RayPanel(id="node-ray")
+        yield Static(id="graph-tabs")
         with Grid(id="graphs"):
-            yield Graph("CPU per core", "%", (0, 100), id="g-cpu")
-            yield Graph("Temperatures", "°C", id="g-temp")
-            yield Graph("Fan", "rpm / pwm %", id="g-fan")
-            yield Graph("Frequency", "MHz", id="g-freq")
-            yield Graph("Network", "kB/s", id="g-net")
-        yield Footer()
+            for g in GRAPHS:
+                yield Graph(g.title, g.unit, g.ylim, id=g.gid)
+        yield KeyFooter()
 
-    def on_screen_resume(self) -> None:
-        self.refresh_view()
-
-    # ---- Ray: the node's tasks and actors, when the app watches a Ray head -----------------
     def on_mount(self) -> None:
-        panel = self.query_one(RayPanel)
-        panel.display = False
+        self.query_one(RayPanel).display = False
         ray = getattr(self.app, "ray", None)
         if ray is not None:
             self._ray_busy = False
             self.set_interval(ray.EVERY, self.poll_ray)
             self.poll_ray()
+        self.fit_layout()
 
+    def on_screen_resume(self) -> None:
+        self.refresh_view()
+
+    def on_resize(self) -> None:
+        self.fit_layout()
+
+    # ---- layout -------------------------------------------------------------------------------
+    def fit_layout(self) -> None:
+        """Fit the layout to the screen: facts panel height, graph columns, the page shown."""
+        panel = self.query_one(RayPanel)
+        taken = panel.outer_size.height if panel.display else 0
+        new = layout_for(self.size.width, self.size.height, len(GRAPHS), taken)
+        changed = new != self.arrangement
+        self.arrangement = new
+        self.page = min(self.page, new.pages(len(GRAPHS)) - 1)
+        self.set_class(new.short, "-short")
+        grid = self.query_one("#graphs", Grid)
+        grid.set_class(new.columns == 2, "-two")
+        shown = self.shown()
+        for g in GRAPHS:
+            widget = self.query_one(f"#{g.gid}", Graph)
+            widget.display = g in shown
+            widget.set_class(g is shown[-1] and len(shown) % new.columns == 1, "-span")
+        self.query_one("#graph-tabs", Static).display = new.pages(len(GRAPHS)) > 1
+        if changed:
+            self.refresh_bindings()
+        self.refresh_view()
+
+    def shown(self) -> tuple[GraphSpec, ...]:
+        n = self.arrangement.per_page
+        return GRAPHS[self.page * n:(self.page + 1) * n]
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "graph_page":     # paging keys only where graphs are a page away
+            return self.arrangement.pages(len(GRAPHS)) > 1
+        return True
+
+    def action_graph_page(self, step: int) -> None:
+        self.page = (self.page + step) % self.arrangement.pages(len(GRAPHS))
+        self.fit_layout()
+
+    # ---- Ray: the node's tasks and actors, when the app watches a Ray head -----------------
     def poll_ray(self) -> None:
         if not self._ray_busy:
             self._ray_busy = True
@@ -80,38 +169,63 @@ class NodeScreen(View):
 
     def on_node_ray_seen(self, msg: NodeRaySeen) -> None:
         panel = self.query_one(RayPanel)
+        first = not panel.display
         panel.display = True
         panel.show(msg.info, self.pal)
+        if first:                       # the graphs give up the rows the panel takes
+            self.call_after_refresh(self.fit_layout)
+
+    # ---- drawing ------------------------------------------------------------------------------
+    def series(self) -> NodeData | None:
+        """The history every graph draws from (FleetState's live minutes)."""
+        return self.state.node(self.node)
 
     def refresh_view(self, now: float | None = None) -> None:
         now = self.app.clock() if now is None else now
         data = self.state.node(self.node)
-        self.query_one("#facts", Static).update(self.facts(data, now))
-        self.query_one("#node-events", Static).update(self.events())
-        if data is not None:
-            self.draw(data)
+        short = self.arrangement.short
+        self.query_one("#facts", Static).update(self.facts(data, now, short))
+        self.query_one("#node-events", Static).update(self.events(2 if short else EVENTS_SHOWN))
+        self.query_one("#graph-tabs", Static).update(self.tabs())
+        source = self.series()
+        if source is not None:
+            self.draw(source)
 
-    def facts(self, data: NodeData | None, now: float) -> Text:
+    def tabs(self) -> Text:
+        shown = self.shown()
+        t = Text(" graphs: ")
+        for g in GRAPHS:
+            t.append(f" {g.tab} ", style="reverse bold" if g in shown else "dim")
+        pages = self.arrangement.pages(len(GRAPHS))
+        t.append(f"  page {self.page + 1}/{pages} · ] next · [ previous", style="dim")
+        return t
+
+    def facts(self, data: NodeData | None, now: float, short: bool = False) -> Text:
         t = Text(safe_line(self.node), style="bold")
         if data is None:
             return t + Text("  (unknown node)")
         row = self.state.row(data, now)
-        t.append(f"  {row.state} {age(row.age)}\n")
+        t.append(f"  {row.state} {age(row.age)}" + ("  " if short else "\n"))
         f, s = data.facts, data.last
         uptime = f"{age(s.uptime)}" if s and s.uptime is not None else "–"
         clusters = " + ".join(f"{len(c)}×" for c in data.clusters) if len(data.clusters) > 1 else ""
-        for label, value in (("board", f.get("model")), ("kernel", f.get("kernel")),
-                             ("cpu", f.get("cpu_model")),
-                             ("cores", f"{f.get('cores') or row.cores or '–'} {clusters}".strip()),
-                             ("uptime", uptime), ("groups", ",".join(data.groups) or "–"),
-                             ("power", data.power)):
-            t.append(f"{label:>7} ", style="bold")
-            t.append(safe_line(str(value if value is not None else "–")) + "\n")
+        cores = f"{f.get('cores') or row.cores or '–'} {clusters}".strip()
+        pairs = (("board", f.get("model")), ("kernel", f.get("kernel")),
+                 ("cpu", f.get("cpu_model")), ("cores", cores), ("uptime", uptime),
+                 ("groups", ",".join(data.groups) or "–"), ("power", data.power))
+        for i, (label, value) in enumerate(pairs):
+            text = safe_line(str(value if value is not None else "–"))
+            if short:
+                t.append(f"{label} ", style="bold")
+                t.append(text + ("\n" if i in (1, 4) else "  "))
+            else:
+                t.append(f"{label:>7} ", style="bold")
+                t.append(text + "\n")
         return t
 
-    def events(self) -> Text:
+    def events(self, limit: int = EVENTS_SHOWN) -> Text:
         t = Text("recent events\n", style="bold")
-        for e in reversed(self.state.node_events(self.node, 8)):
+        for e in reversed(self.state.node_events(self.node, limit)):
             style = {"crit": self.pal["roost-crit"], "warn": self.pal["roost-warn"]}.get(
                 e.severity, "")
             stamp = time.strftime("%H:%M:%S", time.gmtime(e.ts))
@@ -119,22 +233,13 @@ class NodeScreen(View):
         return t
 
     def draw(self, d: NodeData) -> None:
+        """Redraw the graphs on screen (the others wait until their page is shown)."""
         times = list(d.times)
         heat = [rgb(self.pal[f"heat-{i}"]) for i in range(5)]
-        self.query_one("#g-cpu", Graph).plot(self.core_lines(d, times, heat))
-        temps = d.series_of("temp:")
-        self.query_one("#g-temp", Graph).plot(
-            [line(k, times, v, heat[(i + 2) % 5]) for i, (k, v) in enumerate(temps.items())])
-        fan = [line(f"rpm {k}", times, v, heat[1]) for k, v in d.series_of("fan:").items()]
-        fan += [line(f"pwm% {k}", times, v, heat[3], "dot") for k, v in d.series_of("pwm:").items()]
-        self.query_one("#g-fan", Graph).plot(fan)
-        self.query_one("#g-freq", Graph).plot(self.freq_lines(d, times, heat))
-        rx, tx = d.series.get("rx", ()), d.series.get("tx", ())
-        kb = lambda vs: [None if v is None else v / 1e3 for v in vs]  # noqa: E731
-        self.query_one("#g-net", Graph).plot([line("rx", times, kb(rx), heat[1]),
-                                              line("tx", times, kb(tx), heat[3], "dot")])
+        for g in self.shown():
+            self.query_one(f"#{g.gid}", Graph).plot(g.lines(self, d, times, heat))
 
-    def core_lines(self, d: NodeData, times, heat) -> list:
+    def core_lines(self, d: NodeData, times, heat) -> list[Line]:
         # big cores in warm colours and solid braille, LITTLE cores in cool colours and dots.
         cores = d.series_of("core:")
         clusters = d.clusters or (tuple(cores),)
@@ -148,12 +253,27 @@ class NodeScreen(View):
                                 marker))
         return out
 
-    def freq_lines(self, d: NodeData, times, heat) -> list:
+    def temp_lines(self, d: NodeData, times, heat) -> list[Line]:
+        temps = d.series_of("temp:")
+        return [line(k, times, v, heat[(i + 2) % 5]) for i, (k, v) in enumerate(temps.items())]
+
+    def fan_lines(self, d: NodeData, times, heat) -> list[Line]:
+        fan = [line(f"rpm {k}", times, v, heat[1]) for k, v in d.series_of("fan:").items()]
+        return fan + [line(f"pwm% {k}", times, v, heat[3], "dot")
+                      for k, v in d.series_of("pwm:").items()]
+
+    def freq_lines(self, d: NodeData, times, heat) -> list[Line]:
         freqs = d.series_of("freq:")
         firsts = [c[0] for c in d.clusters] or list(freqs)[:1]
         return [line(f"cpu{c}", times, freqs[c], heat[4 - 4 * (i > 0)])
                 for i, c in enumerate(firsts) if c in freqs]
 
+    def net_lines(self, d: NodeData, times, heat) -> list[Line]:
+        rx, tx = d.series.get("rx", ()), d.series.get("tx", ())
+        kb = lambda vs: [None if v is None else v / 1e3 for v in vs]  # noqa: E731
+        return [line("rx", times, kb(rx), heat[1]), line("tx", times, kb(tx), heat[3], "dot")]
+
+    # ---- actions ------------------------------------------------------------------------------
     def action_back(self) -> None:
         self.app.pop_screen()
 
@@ -162,3 +282,12 @@ class NodeScreen(View):
 
     def action_mark(self) -> None:
         self.state.toggle_mark(self.node)
+
+
+GRAPHS: tuple[GraphSpec, ...] = (
+    GraphSpec("g-cpu", "CPU", "CPU per core", "%", (0, 100), NodeScreen.core_lines),
+    GraphSpec("g-temp", "Temp", "Temperatures", "°C", None, NodeScreen.temp_lines),
+    GraphSpec("g-fan", "Fan", "Fan", "rpm / pwm %", None, NodeScreen.fan_lines),
+    GraphSpec("g-freq", "Freq", "Frequency", "MHz", None, NodeScreen.freq_lines),
+    GraphSpec("g-net", "Net", "Network", "kB/s", None, NodeScreen.net_lines),
+)

@@ -7,18 +7,30 @@ only draws it.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Callable
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from console.power.control import NOT_CONFIGURED, PowerControl, PowerRow
 from console.screens.base import View
 from console.state import FleetState
+from console.text import plural
+from console.widgets.key_footer import KeyFooter
 from console.widgets.power_log import PowerLog
 from console.widgets.power_table import PowerTable
+
+
+# `o`/`O`/`C` live on the fleet and power screens only (screen bindings: a destructive key never
+# acts from a screen where its neighbour means something else, such as `c` cancel on Jobs).
+POWER_KEYS = [
+    Binding("o", "app.power('on')", "Power on", id="power_on", show=False),
+    Binding("O", "app.power('off')", "Power off", id="power_off", show=False),
+    Binding("C", "app.power('cycle')", "Power cycle", id="power_cycle", show=False),
+]
 
 
 class PowerScreen(View):
@@ -26,6 +38,7 @@ class PowerScreen(View):
         Binding("escape", "back", "Back", id="back"),
         Binding("r", "reread", "Re-read", id="power_refresh"),
         Binding("space", "mark", "Mark", id="mark"),
+        *(replace(b, show=True) for b in POWER_KEYS),   # this screen's own actions
     ]
 
     def __init__(self, control: PowerControl, state: FleetState,
@@ -37,7 +50,7 @@ class PowerScreen(View):
         yield Static(id="power-head")
         yield PowerTable(id="power-table")
         yield PowerLog(id="power-log")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.table.focus()
@@ -63,13 +76,12 @@ class PowerScreen(View):
         off = sum(r.readback == "off" for r in rows)
         bad = sum(r.level == "crit" for r in rows)
         busy = sum(r.busy for r in rows)
-        t = Text(f"power: {len(rows)} nodes · on {on} · off {off}")
+        t = Text(f"power: {plural(len(rows), 'node')} · on {on} · off {off}")
         if bad:
             t.append(f" · {bad} disagree with SSH or unreadable", style=self.pal["roost-crit"])
         if busy:
             t.append(f" · {busy} in a sequence", style=self.pal["roost-warn"])
-        t.append(f" · marked {len(marked)}   o on · O off · C cycle · r re-read",
-                 style="dim")
+        t.append(f" · marked {len(marked)}", style="dim")
         return t
 
     def action_back(self) -> None:

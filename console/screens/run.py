@@ -4,12 +4,14 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Input, Static
 
 from console.messages import CommandDone
 from console.runcmd import bounded, group_outputs, run_over
 from console.screens.base import View
 from console.hostlist import HostlistError, expand, fold
+from console.text import plural
+from console.widgets.key_footer import KeyFooter
 from console.widgets.run_output import RunOutput
 
 
@@ -32,7 +34,7 @@ class RunScreen(View):
         yield Input(value=self.command, placeholder="command, then enter", id="run-command")
         yield Static("", id="run-status")
         yield RunOutput(id="run-output")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self._pal = None
@@ -88,7 +90,7 @@ class RunScreen(View):
         self.set_status(f"{done}/{len(self.expected)} done")
         if done == len(self.expected):
             bad = sum(1 for s, _o, _e in self.results.values() if s != 0)
-            self.set_status(f"finished on {len(self.expected)} nodes, {bad} failed")
+            self.set_status(f"finished on {plural(len(self.expected), 'node')}, {bad} failed")
             out.grouped(group_outputs(self.results), self.pal)
 
     def action_back(self) -> None:

@@ -35,13 +35,18 @@ class SubmitScreen(ModalScreen[int | None]):
     BINDINGS = [
         Binding("ctrl+s", "send", "Submit", id="submit_send", priority=True),
         Binding("escape", "cancel", "Cancel", id="submit_cancel"),
+        Binding("down", "app.focus_next", "Next field", id="form_next", show=False),
+        Binding("up", "app.focus_previous", "Previous field", id="form_prev", show=False),
     ]
 
-    def __init__(self, view: JobsView, known: list[str], cwd: str | None = None) -> None:
-        """view: the Jobs screen's QueueView or SlurmView."""
+    def __init__(self, view: JobsView, known: list[str], cwd: str | None = None,
+                 workdir: str = "") -> None:
+        """view: the Jobs screen's QueueView or SlurmView; cwd: where a relative script path
+        is looked up; workdir: the working directory the form starts with (JobsService's)."""
         super().__init__()
         self.view, self.known = view, known
         self.cwd = cwd or os.getcwd()
+        self.workdir = workdir
         self.errors: dict[str, str] = {}
         self.sending = False
 
@@ -53,7 +58,7 @@ class SubmitScreen(ModalScreen[int | None]):
             for name, (_dest, label) in FIELDS.items():
                 with Horizontal(classes="field"):
                     yield Label(label)
-                    here = self.cwd if name == "workdir" and self.view.prefill_workdir else ""
+                    here = self.workdir if name == "workdir" and self.view.prefill_workdir else ""
                     yield Input(value=here, id=f"f-{name}",
                                 placeholder="1" if name == "cpus" else "")
                 yield Static(id=f"e-{name}", classes="field-error")

@@ -125,3 +125,63 @@ def net_cell(row: Row, pal: dict[str, str]) -> Text:
 
 def name_cell(row: Row, pal: dict[str, str]) -> Text:
     return Text(safe_line(row.name))
+
+
+# ---- compact cells: what a column shows when the terminal is narrow (widgets/columns.py) ----
+def state_compact(row: Row, pal: dict[str, str]) -> Text:
+    """`● up`, `✖ 42s`, `◌ 3m`: the symbol and colour say the state, the age how long."""
+    color = {UP: "roost-up", DOWN: "roost-down", STALE: "roost-stale"}.get(row.state)
+    sym = STATE_SYMBOL.get(row.state, "?")
+    label = f"{sym} {row.state if row.state == UP else age(row.age) or row.state[:4]}"
+    return Text(label, style=pal[color] if color else pal["dim"])
+
+
+def cpu_compact(row: Row, pal: dict[str, str]) -> Text:
+    if row.cpu is None:
+        return Text("  –", style=pal["dim"])
+    return Text(f"{row.cpu:3.0f}%", style=pal[f"roost-{row.cpu_level}"])
+
+
+def mem_compact(row: Row, pal: dict[str, str]) -> Text:
+    if row.mem_pct is None:
+        return Text("  –")
+    return Text(f"{row.mem_pct:3.0f}%", style=_alarm(row.mem_level, pal))
+
+
+def temp_compact(row: Row, pal: dict[str, str]) -> Text:
+    if row.temp is None:
+        return Text("–")
+    mark = {"ok": "", "warn": "!", "crit": "!!"}[row.temp_level]
+    return Text(f"{row.temp:3.0f}°{mark}", style=pal[f"roost-{row.temp_level}"])
+
+
+def net_compact(row: Row, pal: dict[str, str]) -> Text:
+    if row.rx_bps is None:
+        return Text("–")
+    return Text(f"↓{si(row.rx_bps):>5}↑{si(row.tx_bps):>5}")
+
+
+def freq_compact(row: Row, pal: dict[str, str]) -> Text:
+    if row.freq_hz is None:
+        return Text("–")
+    capped = any(f in ("THR", "CAP", "SOFT") for f in row.flags)
+    return Text(f"{row.freq_hz / 1e9:.1f}G" + ("▼" if capped else ""),
+                style=pal["roost-warn"] if capped else "")
+
+
+def fan_compact(row: Row, pal: dict[str, str]) -> Text:
+    if row.fan_rpm is not None:
+        stalled = row.fan_rpm == 0 and (row.fan_pwm_pct or 0) > 0
+        return Text(f"{row.fan_rpm:.0f}" + ("✖" if stalled else ""),
+                    style=pal["roost-crit"] if stalled else "")
+    if row.fan_pwm_pct is not None:
+        return Text(f"{row.fan_pwm_pct:.0f}%")
+    return Text("–")
+
+
+def power_cell(row: Row, pal: dict[str, str]) -> Text:
+    return Text(safe_line(row.power))
+
+
+def jobs_cell(row: Row, pal: dict[str, str]) -> Text:
+    return Text("–" if row.jobs is None else str(row.jobs))

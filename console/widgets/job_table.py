@@ -18,13 +18,17 @@ STATE_ROLE = {"RUNNING": "roost-ok", "SUSPENDED": "roost-warn", "PENDING": "dim"
               "TIMEOUT": "roost-crit", "NODE_FAIL": "roost-crit"}
 NAME_MAX = 40
 BAR = 8
+NARROW = 110     # below this many columns the table uses its compact widths
+# (label, width at 110+ columns, compact width); None: as wide as the content
+COLUMNS = (("JobID", 8, 6), ("Name", 24, 12), ("State", 12, 10), ("Done", 22, 14),
+           ("Nodes", 16, 10), ("Elapsed", 10, 8), ("Reason / exit", None, None))
 
 
-def progress(line: JobLine) -> str:
-    filled = round(BAR * line.done / line.total) if line.total else 0
-    bar = "█" * filled + "░" * (BAR - filled)
+def progress(line: JobLine, bar: int = BAR) -> str:
+    filled = round(bar * line.done / line.total) if line.total else 0
+    meter = "█" * filled + "░" * (bar - filled)
     count = f" {line.done}/{line.total}" if line.total > 1 else ""
-    return f"{bar} {line.percent:3.0f}%{count}"
+    return f"{meter} {line.percent:3.0f}%{count}"
 
 
 class JobTable(DataTable):
@@ -41,11 +45,36 @@ class JobTable(DataTable):
     def __init__(self, **kw) -> None:
         super().__init__(cursor_type="row", **kw)
         self.lines: list[JobLine] = []
+        self.compact: bool | None = None
+        self.pal: dict[str, str] = {}
 
     def on_mount(self) -> None:
-        self.columns_keys = [self.add_column(label, width=width) for label, width in (
-            ("JobID", 8), ("Name", 24), ("State", 10), ("Done", 22), ("Nodes", 16),
-            ("Elapsed", 10), ("Reason / exit", None))]
+        self.set_widths()
+
+    def on_resize(self) -> None:
+        self.set_widths()
+
+    def set_widths(self) -> None:
+        """Full widths from NARROW columns up, compact ones below (80 columns fit)."""
+        compact = (self.size.width or self.app.size.width) < NARROW
+        if compact == self.compact:
+            return
+        self.compact = compact
+        keep = self.current.job_id if self.current else None
+        self.clear(columns=True)
+        self.columns_keys = [self.add_column(label, width=small if compact else wide)
+                             for label, wide, small in COLUMNS]
+        lines, self.lines = self.lines, []
+        self.show(lines, self.pal, force=True)
+        self.select(keep)
+
+    def select(self, job_id: int | None) -> bool:
+        """Put the cursor on a job's row (a job just submitted); False when it is not shown."""
+        row = next((i for i, ln in enumerate(self.lines) if ln.job_id == job_id), None)
+        if row is None:
+            return False
+        self.move_cursor(row=row, animate=False)
+        return True
 
     @property
     def current(self) -> JobLine | None:
@@ -54,6 +83,7 @@ class JobTable(DataTable):
         return self.lines[self.cursor_row]
 
     def show(self, lines: list[JobLine], pal: dict[str, str], force: bool = False) -> None:
+        self.pal = pal
         if lines == self.lines and not force:
             return
         if not force and [ln.job_id for ln in lines] == [ln.job_id for ln in self.lines]:
@@ -78,8 +108,7 @@ class JobTable(DataTable):
                 if a != b:
                     self.update_cell(str(line.job_id), col, b)
 
-    @staticmethod
-    def cells(line: JobLine, pal: dict[str, str]) -> tuple:
+    def cells(self, line: JobLine, pal: dict[str, str]) -> tuple:
         role = STATE_ROLE.get(line.state, "dim")
         style = "dim" if role == "dim" else pal.get(role, "")   # theme "muted" may carry alpha
         name = safe_line(line.name)
@@ -88,8 +117,9 @@ class JobTable(DataTable):
         why = line.reason and f"({safe_line(line.reason)})"
         if not why and line.exit_code is not None and not line.live:
             why = f"exit {line.exit_code}"
-        return (str(line.job_id), Text(name), Text(line.state, style=style),
-                Text(progress(line)), Text(safe_line(line.nodes)), line.elapsed, Text(why))
+        bar = 4 if self.compact else BAR
+        return (str(line.job_id), Text(name), Text(line.summary, style=style),
+                Text(progress(line, bar)), Text(safe_line(line.nodes)), line.elapsed, Text(why))
 
     def action_details(self) -> None:
         if self.current is not None:

@@ -7,7 +7,7 @@ sort order is a re-index of cached strips, so a key press repaints in a few mill
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Callable
 
 from rich.style import Style
@@ -21,37 +21,44 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from console.messages import NodeChosen
-from console.state import UP, Row
+from console.state import SORT_KEYS, UP, Row
 from console.widgets import cells
+from console.widgets.columns import GAP, Column, Placed, fit, present
 
 
-@dataclass(frozen=True, slots=True)
-class Column:
-    key: str            # also the sort key (console.state.SORT_KEYS)
-    label: str
-    cell: Callable[[Row, dict], Text]
-    width: int
+def _has(key: str) -> Callable[[Row], bool]:
+    """A column shown only when some row has a value for its sort key (fans, jobs ...)."""
+    return lambda r: SORT_KEYS[key](r) is not None
 
 
+# The fleet table: one declaration per column (widgets/columns.py says how they are fitted).
+# priority: when it appears as the terminal narrows; wide_priority: when it grows to full width.
 COLUMNS: tuple[Column, ...] = (
-    Column("state", "State", cells.state_cell, 11),
-    Column("name", "Node", cells.name_cell, 8),          # widened to the longest name
-    Column("cpu", "CPU", cells.cpu_cell, 15),
-    Column("load", "Load", cells.load_cell, 5),
-    Column("mem", "Mem", cells.mem_cell, 14),
-    Column("temp", "Temp", cells.temp_cell, 9),
-    Column("fan", "Fan", cells.fan_cell, 10),
-    Column("freq", "Freq", cells.freq_cell, 12),
-    Column("net", "Net rx/tx", cells.net_cell, 19),
-    Column("flags", "Flags", cells.flags_cell, 12),
-    Column("power", "Power", lambda r, p: Text(cells.safe_line(r.power)), 6),
-    Column("jobs", "Jobs", lambda r, p: Text("–" if r.jobs is None else str(r.jobs)), 4),
+    Column("state", "State", cells.state_cell, 11, 10, min_width=5,
+           compact=cells.state_compact, wide_priority=110),
+    Column("name", "Node", cells.name_cell, 8, 0),          # widened to the longest name
+    Column("cpu", "CPU", cells.cpu_cell, 15, 20, min_width=4, compact=cells.cpu_compact,
+           wide_priority=50),
+    Column("load", "Load", cells.load_cell, 5, 60),
+    Column("mem", "Mem", cells.mem_cell, 14, 40, min_width=4, compact=cells.mem_compact,
+           wide_priority=100),
+    Column("temp", "Temp", cells.temp_cell, 9, 30, min_width=6, compact=cells.temp_compact,
+           wide_priority=55),
+    Column("fan", "Fan", cells.fan_cell, 10, 115, min_width=5, compact=cells.fan_compact,
+           wide_priority=150, has_data=_has("fan")),
+    Column("freq", "Freq", cells.freq_cell, 12, 90, min_width=5, compact=cells.freq_compact,
+           wide_priority=140),
+    Column("net", "Net rx/tx", cells.net_cell, 19, 70, min_width=12, compact=cells.net_compact,
+           wide_priority=130),
+    Column("flags", "Flags", cells.flags_cell, 12, 85, min_width=6, wide_priority=120,
+           has_data=lambda r: bool(r.flags)),
+    Column("power", "Power", cells.power_cell, 6, 88, has_data=lambda r: r.power not in ("—", "")),
+    Column("jobs", "Jobs", cells.jobs_cell, 4, 80, has_data=_has("jobs")),
 )
-# shown once the Ray head answers (console.ray.view.RayFleet via show_ray); not sortable
-RAY_COLUMN = Column("ray", "Ray", lambda r, p: Text("–"), 9)
 SORTABLE = tuple(c.key for c in COLUMNS)
-KEYS = ("mark",) + SORTABLE
-GAP = 1
+# shown once the Ray head answers (console.ray.view.RayFleet via show_ray); not sortable
+RAY_COLUMN = Column("ray", "Ray", lambda r, p: Text("–"), 9, 82)
+MARK = 1
 NAME_MAX = 24
 
 
@@ -86,12 +93,15 @@ class NodeTable(ScrollView, can_focus=True):
         self._rows: dict[str, Row] = {}
         self._marked: set[str] = set()
         self._strips: dict[str, tuple[tuple, Strip]] = {}
-        self._widths = [1] + [c.width for c in COLUMNS]
-        self._labels = {c.key: c.label for c in COLUMNS}
+        self._present: list[Column] = list(COLUMNS)
+        self._placed: list[Placed] = []      # the columns on screen now, and their widths
+        self._name_width = 8
+        self._sort, self._descending = "", False
         self._header: Strip | None = None
         self.palette: dict[str, str] = {}
-        self._columns, self._keys = COLUMNS, KEYS
-        self._ray: dict = {}        # node -> console.ray.view.RayCell
+        self._extra: tuple[Column, ...] = ()     # the Ray column, once a head answers
+        self._ray: dict = {}                     # node -> console.ray.view.RayCell
+        self._rows_list: list[Row] = []
 
     # ---- data in -----------------------------------------------------------------------------
     def set_palette(self, pal: dict[str, str]) -> None:
@@ -99,12 +109,11 @@ class NodeTable(ScrollView, can_focus=True):
             self.palette, self._header = pal, None
             self._strips.clear()     # every row's colours changed
 
-    def set_sort_label(self, sort: str, reverse: bool) -> None:
-        labels = {c.key: c.label + ((" ▼" if reverse else " ▲") if c.key == sort else "")
-                  for c in COLUMNS}
-        if labels != self._labels:
-            self._labels, self._header = labels, None
-            self.refresh()
+    def set_sort_label(self, sort: str, descending: bool) -> None:
+        """The sorted column keeps its arrow (▼ biggest first, ▲ smallest first) and its place."""
+        if (sort, descending) != (self._sort, self._descending):
+            self._sort, self._descending, self._header = sort, descending, None
+            self._relayout()
 
     def show(self, rows: list[Row], marked: set[str]) -> int:
         """Put rows on screen in this order; returns how many rows are shown.
@@ -115,8 +124,10 @@ class NodeTable(ScrollView, can_focus=True):
         keep = self.current_node
         self._rows = {r.name: r for r in rows}
         self._order, self._marked = [r.name for r in rows], set(marked)
-        self._fit_name(rows)
-        self.virtual_size = Size(sum(self._widths) + GAP * len(self._widths), len(rows) + 1)
+        self._name_width = min(NAME_MAX, max([6] + [len(r.name) for r in rows]))
+        self._rows_list = rows
+        self._present = present(COLUMNS + self._extra, rows)
+        self._relayout()
         if keep in self._rows:
             self.cursor_row = self._order.index(keep)
         self.cursor_row = min(self.cursor_row, max(0, len(rows) - 1))
@@ -126,19 +137,32 @@ class NodeTable(ScrollView, can_focus=True):
     def show_ray(self, fleet) -> None:
         """The Ray column: a console.ray.view.RayFleet adds it, None (no [ray]) leaves it out."""
         cells = dict(fleet.cells) if fleet is not None else {}
-        columns = COLUMNS + (RAY_COLUMN,) if fleet is not None else COLUMNS
-        if columns != self._columns:
-            self._columns, self._keys = columns, ("mark",) + tuple(c.key for c in columns)
-            self._widths = self._widths[:len(COLUMNS) + 1] + [RAY_COLUMN.width] * (
-                len(columns) - len(COLUMNS))
-            self._header = None
-            self._strips.clear()
+        extra = () if fleet is None else (replace(
+            RAY_COLUMN, cell=lambda r, p: ray_cell(self._ray.get(r.name), p)),)
+        if [c.key for c in extra] != [c.key for c in self._extra]:
+            self._extra = extra
+            self._present = present(COLUMNS + extra, self._rows_list)
+            self._relayout()
         if cells != self._ray:
             self._ray = cells
             self.refresh()
 
     def cell(self, node: str, key: str) -> Text:
-        return self._make_cells(self._rows[node], node in self._marked)[self._keys.index(key)]
+        """What a node's cell shows in the full-width layout (tests read it)."""
+        row = self._rows[node]
+        if key == "mark":
+            return self._mark(node in self._marked)
+        return next(c for c in COLUMNS + self._extra if c.key == key).cell(row, self.palette)
+
+    @property
+    def sortable(self) -> list[str]:
+        """The keys this fleet has data for (what `>`/`<` cycle through)."""
+        return [c.key for c in self._present if c.key in SORTABLE]
+
+    @property
+    def columns(self) -> list[str]:
+        """The keys of the columns on screen now."""
+        return [p.column.key for p in self._placed]
 
     @property
     def current_node(self) -> str | None:
@@ -146,24 +170,45 @@ class NodeTable(ScrollView, can_focus=True):
             return self._order[self.cursor_row]
         return None
 
-    def _make_cells(self, row: Row, marked: bool) -> list[Text]:
-        mark = Text("✓" if marked else " ", style=self.palette.get("roost-mark", ""))
-        out = [mark] + [c.cell(row, self.palette) for c in COLUMNS]
-        if len(self._columns) > len(COLUMNS):
-            out.append(ray_cell(self._ray.get(row.name), self.palette))
-        return out
+    def node_after(self, node: str) -> str | None:
+        """The node on the row below `node` as shown now."""
+        i = self._order.index(node) + 1 if node in self._rows else len(self._order)
+        return self._order[i] if i < len(self._order) else None
 
-    def _fit_name(self, rows: list[Row]) -> None:
-        i = KEYS.index("name")
-        want = min(NAME_MAX, max([6] + [len(r.name) for r in rows]))
-        if want != self._widths[i]:
-            self._widths[i], self._header = want, None
-            self._strips.clear()      # every row's layout moved
+    def move_to(self, node: str | None) -> None:
+        if node in self._rows:
+            self.cursor_row = self._order.index(node)
+
+    def _mark(self, marked: bool) -> Text:
+        return Text("✓" if marked else " ", style=self.palette.get("roost-mark", ""))
+
+    def _make_cells(self, row: Row, marked: bool) -> list[Text]:
+        return [self._mark(marked)] + [p.render(row, self.palette) for p in self._placed]
+
+    # ---- layout ------------------------------------------------------------------------------
+    def on_resize(self) -> None:
+        self._relayout()
+
+    def _relayout(self) -> None:
+        """Fit the present columns to the widget's width; a new layout drops cached strips."""
+        # the content width left of a vertical scrollbar: the table never scrolls sideways
+        width = self.scrollable_content_region.width or self.app.size.width
+        placed = fit(self._present, width, self._sort, fixed=MARK + GAP,
+                     widths={"name": self._name_width})
+        if placed != self._placed:
+            self._placed, self._header = placed, None
+            self._strips.clear()
+        total = MARK + GAP + sum(p.width + GAP for p in placed)
+        self.virtual_size = Size(total, len(self._order) + 1)
+        self.refresh()
+
+    def _widths(self) -> list[int]:
+        return [MARK] + [p.width for p in self._placed]
 
     # ---- rendering ---------------------------------------------------------------------------
     def _line(self, texts: list[Text], base: Style | None = None) -> Strip:
         line = Text(no_wrap=True, overflow="ellipsis")
-        for text, width in zip(texts, self._widths):
+        for text, width in zip(texts, self._widths()):
             t = text.copy()
             t.truncate(width, overflow="ellipsis", pad=True)
             line.append_text(t)
@@ -188,9 +233,14 @@ class NodeTable(ScrollView, can_focus=True):
     def header_strip(self) -> Strip:
         if self._header is None:
             style = self.get_component_rich_style("node-table--header")
-            labels = [Text(" ")] + [Text(self._labels.get(c.key, c.label)) for c in self._columns]
+            labels = [Text(" ")] + [Text(self._label(p.column)) for p in self._placed]
             self._header = self._line(labels, style)
         return self._header
+
+    def _label(self, column: Column) -> str:
+        if column.key != self._sort:
+            return column.label
+        return column.label + (" ▼" if self._descending else " ▲")
 
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset
@@ -247,7 +297,7 @@ class NodeTable(ScrollView, can_focus=True):
 
     def _column_at(self, x: int) -> str | None:
         pos = 0
-        for key, width in zip(self._keys, self._widths):
+        for key, width in zip(["mark"] + self.columns, self._widths()):
             if pos <= x < pos + width + GAP:
                 return key
             pos += width + GAP

@@ -13,9 +13,28 @@ from textual.widgets import DataTable
 from console.power.control import PowerRow
 from console.text import safe_line
 
-COLUMNS = (("mark", " ", 1), ("node", "Node", 14), ("driver", "Driver", 16),
+# (key, label, fixed width or None: sized to the content and the terminal)
+COLUMNS = (("mark", " ", 1), ("node", "Node", None), ("driver", "Driver", None),
            ("readback", "Read-back", 9), ("ssh", "SSH", 9), ("shown", "Shown state", None),
            ("progress", "Progress", None))
+CAP = {"node": 24, "driver": 20}     # these stop growing here
+PAD = 2                              # DataTable's cell padding, both sides
+SHOWN_MIN, PROGRESS_MIN = 14, 16
+
+
+def widths(rows: list[PowerRow], avail: int) -> dict[str, int]:
+    """Column widths for the rows at a table width: node and driver as long as the longest
+    (capped), then Shown state and Progress share the rest of the line, so a long step is not
+    cut at 200 columns and the table still fits 80."""
+    def longest(key: str, label: str) -> int:
+        return max([len(label)] + [len(safe_line(getattr(r, key))) for r in rows])
+    out = {key: fixed for key, _label, fixed in COLUMNS if fixed is not None}
+    for key, cap in CAP.items():
+        out[key] = min(cap, longest(key, key.title()))
+    rest = avail - sum(out.values()) - PAD * len(COLUMNS) - 1
+    out["shown"] = min(longest("shown", "Shown state"), max(SHOWN_MIN, rest // 2))
+    out["progress"] = max(PROGRESS_MIN, rest - out["shown"])
+    return out
 
 
 class PowerTable(DataTable):
@@ -25,10 +44,23 @@ class PowerTable(DataTable):
         super().__init__(cursor_type="row", **kw)
         self._shown: dict[str, tuple] = {}
         self._order: list[str] = []
+        self._widths: dict[str, int] = {}
+        self._last: tuple[list[PowerRow], set[str], dict[str, str]] = ([], set(), {})
 
-    def on_mount(self) -> None:
-        for key, label, width in COLUMNS:
-            self.add_column(label, key=key, width=width)
+    def on_resize(self) -> None:
+        self.show(*self._last)
+
+    def _columns(self, rows: list[PowerRow]) -> bool:
+        """Lay the columns out for these rows and this width; True when they changed."""
+        want = widths(rows, self.scrollable_content_region.width or self.app.size.width)
+        if want == self._widths:
+            return False
+        self._widths = want
+        self.clear(columns=True)
+        for key, label, _fixed in COLUMNS:
+            self.add_column(label, key=key, width=want[key])
+        self._order = []
+        return True
 
     @property
     def current_node(self) -> str | None:
@@ -41,8 +73,9 @@ class PowerTable(DataTable):
 
     def show(self, rows: list[PowerRow], marked: set[str], pal: dict[str, str]) -> None:
         """Put rows on screen; same nodes in the same order only rewrite changed cells."""
+        self._last = (rows, set(marked), pal)
         order = [r.node for r in rows]
-        if order != self._order:
+        if self._columns(rows) or order != self._order:
             self._rebuild(rows, marked, pal)
             return
         for r in rows:

@@ -1,4 +1,8 @@
-"""One line over the fleet: nodes up, cores busy, hottest node, alerts, marks, filter."""
+"""One line over the fleet: nodes up, alerts, marks, filter, sort, cores busy, hottest node.
+
+On a narrow terminal the least useful parts go first (hottest node, then cores busy), so marks,
+the filter and the sort order stay visible at 80 columns.
+"""
 from __future__ import annotations
 
 from rich.text import Text
@@ -7,30 +11,52 @@ from textual.widgets import Static
 from console.state import Summary
 from console.text import safe_line
 
+WIDE_GAP, NARROW_GAP = "   ", "  "
+
 
 class SummaryBar(Static):
     DEFAULT_CSS = "SummaryBar { height: 1; padding: 0 1; }"
 
     def show(self, s: Summary, pal: dict[str, str], marked: int = 0, shown: int | None = None,
              query: str = "", sort: str = "") -> None:
-        t = Text()
-        t.append(f"▲ {s.up}/{s.total} up", style=pal["roost-up"])
+        parts = self.parts(s, pal, marked, shown, query, sort)
+        self.update(fit_line(parts, max(0, self.size.width - 2) or 10_000))
+
+    @staticmethod
+    def parts(s: Summary, pal: dict[str, str], marked: int, shown: int | None, query: str,
+              sort: str) -> list[tuple[int, Text]]:
+        """(priority, text) in display order; lower priority stays longer."""
+        nodes = Text(f"▲ {s.up}/{s.total} up", style=pal["roost-up"])
         if s.down:
-            t.append(f"  ✖ {s.down} down", style=pal["roost-down"])
+            nodes.append(f"  ✖ {s.down} down", style=pal["roost-down"])
         if s.stale:
-            t.append(f"  ◌ {s.stale} stale", style=pal["roost-stale"])
-        t.append(f"   cores busy {s.cores_busy:.1f}/{s.cores}")
+            nodes.append(f"  ◌ {s.stale} stale", style=pal["roost-stale"])
+        out = [(0, nodes), (4, Text(f"cores busy {s.cores_busy:.1f}/{s.cores}"))]
         if s.hottest_node is not None:
-            t.append(f"   hottest {safe_line(s.hottest_node)} {s.hottest_temp:.1f}°")
+            out.append((5, Text(f"hottest {safe_line(s.hottest_node)} {s.hottest_temp:.1f}°")))
         alert_style = pal["roost-crit"] if s.crit_alerts else pal["roost-warn"] if s.alerts else ""
-        t.append(f"   alerts {s.alerts}" + (f" ({s.crit_alerts} crit)" if s.crit_alerts else ""),
-                 style=alert_style)
+        out.append((1, Text(f"alerts {s.alerts}" + (f" ({s.crit_alerts} crit)"
+                                                     if s.crit_alerts else ""), style=alert_style)))
         if marked:
-            t.append(f"   ✓ {marked} marked", style=pal["roost-mark"])
+            out.append((1, Text(f"✓ {marked} marked", style=pal["roost-mark"])))
         if shown is not None and shown != s.total:
-            t.append(f"   showing {shown}")
+            out.append((2, Text(f"showing {shown}")))
         if query:
-            t.append(f"   filter: {safe_line(query)}")
+            out.append((2, Text(f"filter: {safe_line(query)}")))
         if sort:
-            t.append(f"   sort: {sort}")
-        self.update(t)
+            out.append((3, Text(f"sort: {sort}")))
+        return out
+
+
+def fit_line(parts: list[tuple[int, Text]], width: int) -> Text:
+    """Join parts with a gap; when too long, a narrower gap, then drop the least important
+    (highest number, the later one on a tie) until the line fits."""
+    line = Text(WIDE_GAP).join(t for _, t in parts)
+    keep = list(parts)
+    while line.cell_len > width and keep:
+        line = Text(NARROW_GAP).join(t for _, t in keep)
+        if line.cell_len > width and len(keep) > 1:
+            keep.remove(max(reversed(keep), key=lambda p: p[0]))
+        else:
+            break
+    return line

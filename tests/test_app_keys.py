@@ -250,3 +250,17 @@ async def test_node_screen_at_80x24_pages_readable_graphs():
         assert all(g.display and g.size.height >= GRAPH_MIN for g in graphs)
         assert len(graphs) == len(GRAPHS) and not screen.query_one("#graph-tabs").display
         assert not screen.check_action("graph_page", (1,))     # no paging keys in the footer
+
+
+async def test_shell_where_the_terminal_cannot_be_handed_over_says_so():
+    from console.screens.shell import ShellEnded, notice
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("t")             # headless: Textual cannot suspend; the loop goes on
+        await until(pilot, lambda: any("cannot open a shell on n1" in n.message
+                                       for n in app._notifications), what="shell notice")
+        assert app.screen.name == "fleet" and not app._batch_count    # repaints not held
+    failed = ShellEnded("n\x1b[2J1", ["ssh", "-p", "22", "pi@n1"], 255, 3.2)
+    text, severity = notice(failed, 7)
+    assert severity == "warning" and "\x1b" not in text
+    assert "ended (exit 255) after 3 s; 7 samples arrived meanwhile · ssh -p 22 pi@n1" in text

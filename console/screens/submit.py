@@ -35,8 +35,11 @@ class SubmitScreen(ModalScreen[int | None]):
     BINDINGS = [
         Binding("ctrl+s", "send", "Submit", id="submit_send", priority=True),
         Binding("escape", "cancel", "Cancel", id="submit_cancel"),
-        Binding("down", "app.focus_next", "Next field", id="form_next", show=False),
-        Binding("up", "app.focus_previous", "Previous field", id="form_prev", show=False),
+        # priority: the scrolling box around the fields would take the arrows first
+        Binding("down", "app.focus_next", "Next field", id="form_next", show=False,
+                priority=True),
+        Binding("up", "app.focus_previous", "Previous field", id="form_prev", show=False,
+                priority=True),
     ]
 
     def __init__(self, view: JobsView, known: list[str], cwd: str | None = None,
@@ -51,7 +54,9 @@ class SubmitScreen(ModalScreen[int | None]):
         self.sending = False
 
     def compose(self) -> ComposeResult:
-        with VerticalScroll(id="submit-box"):
+        box = VerticalScroll(id="submit-box")
+        box.can_focus = False       # the arrows go field to field; focus scrolls it into view
+        with box:
             where = f" to {self.view.where}" if self.view.where else ""
             yield Static(Text(f"Submit a job{where} (enter or ctrl+s: submit, escape: cancel)",
                               style="bold"))

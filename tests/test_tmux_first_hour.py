@@ -1,4 +1,4 @@
-"""`t` in tmux: the console keeps running while a shell is open (issue 11).
+"""The first hour in tmux (issue 11): `t` keeps the console running, and 80x24 works.
 
 The shell runs as an asyncio subprocess while the app is suspended, so the event loop goes on:
 in `roost demo` the SSH server the shell talks to lives in the console's own process (a
@@ -119,3 +119,51 @@ def wait_file(path: Path, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while not path.exists() and time.monotonic() < deadline:
         time.sleep(0.1)
+
+
+def test_80x24_walk_through_the_demo(tmp_path):
+    need_tmux()
+    tmux = Tmux(tmp_path, size=(80, 24))
+    # started from the source tree, as a new user does: jobs must not land in it
+    tmux.start(f"cd {ROOT} && env {console_env(tmp_path)} {ROOST} demo --nodes 6 --steady "
+               f"--drop-every 0; sleep 30")
+    try:
+        tmux.wait_for("6/6 up")
+        tmux.wait_for("%")
+        shown = tmux.wait_for("? Help")
+        assert "? Help" in shown and "j Jobs" in shown and "t Shell" in shown   # the footer
+        assert all(word in shown for word in ("State", "Node", "CPU", "Load", "Mem", "Temp"))
+        tmux.keys("Enter")                                      # the node: one graph a page
+        tmux.wait_for("page 1/5")
+        tmux.wait_for("CPU per core")
+        tmux.keys("]")
+        tmux.wait_for("Temperatures")
+        tmux.keys("Escape")
+        tmux.wait_for("6/6 up")
+        tmux.keys("j")
+        tmux.wait_for("JobID")
+        shown = tmux.wait_for("c Cancel")
+        assert "s Submit" in shown
+        tmux.keys("C", "?")              # C beside c: no power cycle here; ? lists jobs keys
+        shown = tmux.wait_for("jobs — keys")
+        assert "Power cycle" not in shown
+        tmux.keys("Escape")
+        tmux.wait_for("jobs — keys", gone=True)
+        tmux.keys("s")
+        tmux.wait_for("Submit a job")
+        tmux.keys("Up", "Up")            # arrows move between fields: up from the first wraps
+        tmux.wait_for("demo/work")       # to output, then the working directory: the demo's
+        tmux.keys("Escape")
+        tmux.wait_for("Submit a job", gone=True)
+        tmux.keys("p")
+        tmux.wait_for("power: 6 nodes")
+        shown = tmux.wait_for("o Power on")
+        assert "? Help" in shown
+        tmux.keys("?")
+        tmux.wait_for("power — keys")
+        tmux.keys("End")                 # the help box scrolls to the : commands
+        tmux.wait_for(":power [status")
+        tmux.keys("Escape")
+        tmux.keys("C-q")
+    finally:
+        tmux.kill()

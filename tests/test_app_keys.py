@@ -264,3 +264,21 @@ async def test_shell_where_the_terminal_cannot_be_handed_over_says_so():
     text, severity = notice(failed, 7)
     assert severity == "warning" and "\x1b" not in text
     assert "ended (exit 255) after 3 s; 7 samples arrived meanwhile · ssh -p 22 pi@n1" in text
+
+
+async def test_node_screen_leaves_out_graphs_the_node_has_no_data_for():
+    from console.state import FleetState
+    from tests.test_app_common import make_sample
+    state = FleetState(["fanless"])
+    for seq in range(3):
+        state.apply(make_sample("fanless", seq, busy=[30, 60], rpm=None, pwm=None))
+    app = RoostApp(state, clock=lambda: T0 + 2)
+    async with app.run_test(size=(200, 50)) as pilot:
+        app.open_node("fanless")
+        await until(pilot, lambda: isinstance(app.screen, NodeScreen)
+                    and app.screen.graphs != ())
+        screen = app.screen
+        await until(pilot, lambda: [g.gid for g in screen.graphs] == [
+            "g-cpu", "g-temp", "g-freq", "g-net"], what="no Fan graph")
+        assert not screen.query_one("#g-fan", Graph).display
+        assert all(screen.query_one(f"#{g.gid}", Graph).display for g in screen.graphs)

@@ -54,6 +54,10 @@ class GraphSpec:
     unit: str
     ylim: tuple[float, float] | None
     lines: Callable[["NodeScreen", NodeData, list, Heat], list[Line]]
+    series: tuple[str, ...]      # NodeData.series keys (prefixes) it draws from
+
+    def has_data(self, d: NodeData) -> bool:
+        return any(k.startswith(self.series) for k in d.series)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +95,7 @@ class NodeScreen(View):
         self.state, self.node = state, node
         self.page = 0
         self.arrangement = Layout(False, 2, len(GRAPHS))
+        self.graphs = GRAPHS     # the graphs this node has data for (no Fan graph without fans)
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="node-head"):
@@ -123,10 +128,10 @@ class NodeScreen(View):
         """Fit the layout to the screen: facts panel height, graph columns, the page shown."""
         panel = self.query_one(RayPanel)
         taken = panel.outer_size.height if panel.display else 0
-        new = layout_for(self.size.width, self.size.height, len(GRAPHS), taken)
+        new = layout_for(self.size.width, self.size.height, len(self.graphs), taken)
         changed = new != self.arrangement
         self.arrangement = new
-        self.page = min(self.page, new.pages(len(GRAPHS)) - 1)
+        self.page = min(self.page, new.pages(len(self.graphs)) - 1)
         self.set_class(new.short, "-short")
         grid = self.query_one("#graphs", Grid)
         grid.set_class(new.columns == 2, "-two")
@@ -135,22 +140,22 @@ class NodeScreen(View):
             widget = self.query_one(f"#{g.gid}", Graph)
             widget.display = g in shown
             widget.set_class(g is shown[-1] and len(shown) % new.columns == 1, "-span")
-        self.query_one("#graph-tabs", Static).display = new.pages(len(GRAPHS)) > 1
+        self.query_one("#graph-tabs", Static).display = new.pages(len(self.graphs)) > 1
         if changed:
             self.refresh_bindings()
         self.refresh_view()
 
     def shown(self) -> tuple[GraphSpec, ...]:
         n = self.arrangement.per_page
-        return GRAPHS[self.page * n:(self.page + 1) * n]
+        return self.graphs[self.page * n:(self.page + 1) * n]
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "graph_page":     # paging keys only where graphs are a page away
-            return self.arrangement.pages(len(GRAPHS)) > 1
+            return self.arrangement.pages(len(self.graphs)) > 1
         return True
 
     def action_graph_page(self, step: int) -> None:
-        self.page = (self.page + step) % self.arrangement.pages(len(GRAPHS))
+        self.page = (self.page + step) % self.arrangement.pages(len(self.graphs))
         self.fit_layout()
 
     # ---- Ray: the node's tasks and actors, when the app watches a Ray head -----------------
@@ -188,15 +193,21 @@ class NodeScreen(View):
         self.query_one("#node-events", Static).update(self.events(2 if short else EVENTS_SHOWN))
         self.query_one("#graph-tabs", Static).update(self.tabs())
         source = self.series()
-        if source is not None:
-            self.draw(source)
+        if source is None:
+            return
+        have = tuple(g for g in GRAPHS if g.has_data(source)) if source.times else GRAPHS
+        if have and have != self.graphs:     # a node without fans gets no empty Fan graph
+            self.graphs = have
+            self.fit_layout()
+            return
+        self.draw(source)
 
     def tabs(self) -> Text:
         shown = self.shown()
         t = Text(" graphs: ")
-        for g in GRAPHS:
+        for g in self.graphs:
             t.append(f" {g.tab} ", style="reverse bold" if g in shown else "dim")
-        pages = self.arrangement.pages(len(GRAPHS))
+        pages = self.arrangement.pages(len(self.graphs))
         t.append(f"  page {self.page + 1}/{pages} · ] next · [ previous", style="dim")
         return t
 
@@ -285,9 +296,11 @@ class NodeScreen(View):
 
 
 GRAPHS: tuple[GraphSpec, ...] = (
-    GraphSpec("g-cpu", "CPU", "CPU per core", "%", (0, 100), NodeScreen.core_lines),
-    GraphSpec("g-temp", "Temp", "Temperatures", "°C", None, NodeScreen.temp_lines),
-    GraphSpec("g-fan", "Fan", "Fan", "rpm / pwm %", None, NodeScreen.fan_lines),
-    GraphSpec("g-freq", "Freq", "Frequency", "MHz", None, NodeScreen.freq_lines),
-    GraphSpec("g-net", "Net", "Network", "kB/s", None, NodeScreen.net_lines),
+    GraphSpec("g-cpu", "CPU", "CPU per core", "%", (0, 100), NodeScreen.core_lines,
+              ("core:", "cpu")),
+    GraphSpec("g-temp", "Temp", "Temperatures", "°C", None, NodeScreen.temp_lines, ("temp:",)),
+    GraphSpec("g-fan", "Fan", "Fan", "rpm / pwm %", None, NodeScreen.fan_lines,
+              ("fan:", "pwm:")),
+    GraphSpec("g-freq", "Freq", "Frequency", "MHz", None, NodeScreen.freq_lines, ("freq:",)),
+    GraphSpec("g-net", "Net", "Network", "kB/s", None, NodeScreen.net_lines, ("rx", "tx")),
 )

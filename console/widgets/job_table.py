@@ -20,8 +20,8 @@ NAME_MAX = 40
 BAR = 8
 NARROW = 110     # below this many columns the table uses its compact widths
 # (label, width at 110+ columns, compact width); None: as wide as the content
-COLUMNS = (("JobID", 8, 6), ("Name", 24, 12), ("State", 12, 10), ("Done", 22, 14),
-           ("Nodes", 16, 10), ("Elapsed", 10, 8), ("Reason / exit", None, None))
+COLUMNS = (("JobID", 8, 6), ("Name", 24, 12), ("State", 12, 9), ("Done", 22, 13),
+           ("Nodes", 16, 8), ("Elapsed", 10, 7), ("Reason / exit", None, None))
 
 
 def progress(line: JobLine, bar: int = BAR) -> str:

@@ -29,7 +29,9 @@ def render(fleet: DemoFleet, known_hosts: Path) -> str:
             f"known_hosts = [{_q(str(known_hosts))}]", 'host_keys = "strict"',
             f"interval = {float(fleet.interval)!r}", "",
             "[jobs]   # jobs submitted from the console run (and write their output) here",
-            f"workdir = {_q(str(fleet.state_dir / 'work'))}", ""]
+            f"workdir = {_q(str(fleet.state_dir / 'work'))}",
+            "# demo nodes run their commands on this host: its own load is not theirs",
+            "use_load = false", ""]
     body = []
     for info, target in zip(fleet.nodes, fleet.targets()):
         groups = ", ".join(_q(g) for g in info.groups)

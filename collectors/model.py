@@ -13,6 +13,7 @@ CPU_MODES = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "stea
 GUEST_MODES = ("guest", "guest_nice")
 
 EMPTY: Mapping[str, str] = MappingProxyType({})
+EMPTY_COUNTS: Mapping[str, int] = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +158,15 @@ class Sample:
     throttle: RpiThrottle | None = None
     facts: NodeFacts | None = None
     problems: tuple[str, ...] = ()  # "what/where" notes for files that were unreadable or garbage
+    disks: tuple["DiskStats", ...] = ()
+    filesystems: tuple["Filesystem", ...] = ()
+    mmc: tuple["MmcHealth", ...] = ()
+    io_errors: Mapping[str, int] = field(default_factory=lambda: EMPTY_COUNTS)  # device -> errors
+    hwmon_readings: tuple["HwmonReading", ...] = ()
+    power_supplies: tuple["PowerSupply", ...] = ()
+    # the node's files this sample was built from: the Prometheus exposition parses the rest of
+    # node_exporter's collectors from them when scraped (most samples are never scraped)
+    raw: Snapshot | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,3 +220,74 @@ class NodeTarget:
     groups: tuple[str, ...] = ()
     role: str | None = None          # "controller" is never powered off by a group action
     local: bool = False              # the console's own host, read through psutil
+
+
+# ---- storage and power health (parsed for every sample: the console shows them) ------------
+
+@dataclass(frozen=True, slots=True)
+class DiskStats:
+    """One /proc/diskstats line: counters as the kernel prints them after the name (11 on old
+    kernels, 15 with discards, 17 with flushes). Sectors are 512 bytes, times milliseconds."""
+    device: str
+    major: int
+    minor: int
+    counters: tuple[int, ...]
+
+    read_bytes = property(lambda self: self.counters[2] * 512.0)
+    written_bytes = property(lambda self: self.counters[6] * 512.0)
+    io_ms = property(lambda self: self.counters[9])
+
+
+@dataclass(frozen=True, slots=True)
+class Filesystem:
+    """A mount as node_exporter reports it; sizes None when statfs failed (device_error)."""
+    device: str
+    mountpoint: str
+    fstype: str
+    readonly: bool
+    size: float | None = None
+    free: float | None = None
+    avail: float | None = None
+    files: float | None = None
+    files_free: float | None = None
+
+    @property
+    def used_pct(self) -> float | None:
+        # as df computes it: used / (used + available to users)
+        if self.size is None or self.free is None or self.avail is None:
+            return None
+        used = self.size - self.free
+        total = used + self.avail
+        return 100.0 * used / total if total > 0 else None
+
+
+@dataclass(frozen=True, slots=True)
+class MmcHealth:
+    """eMMC wear from the card's sysfs: life_time is (type A, type B) estimates in 10% steps
+    (1 = 0-10% used ... 10 = 90-100%, 11 = exceeded); pre_eol 1 normal, 2 warning (80% of the
+    reserved blocks used), 3 urgent. SD cards have neither (type "SD")."""
+    card: str                      # "mmc0:0001"
+    type: str                      # "MMC" | "SD" | "SDIO"
+    name: str = ""
+    block: str | None = None       # "mmcblk0"
+    life_time: tuple[int, int] | None = None
+    pre_eol: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HwmonReading:
+    """Any hwmon attribute besides the temp/fan/pwm inputs HwmonSensor carries: thresholds,
+    alarms, voltages, currents, power. value is the raw sysfs number (mV, mA, uW, m°C ...)."""
+    chip: str
+    chip_name: str
+    sensor: str                    # "in1", "curr2", "power1", "temp1"
+    type: str                      # "in", "curr", "power", "temp", "fan", ...
+    element: str                   # "input", "max", "crit_alarm", "average" ...
+    value: float
+
+
+@dataclass(frozen=True, slots=True)
+class PowerSupply:
+    """/sys/class/power_supply/<name>: the attribute files as text (PoE HATs, UPS HATs, USB-PD)."""
+    name: str
+    values: Mapping[str, str]

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
 
-from collectors.fileset import LINKS, dynamic_patterns, static_patterns
+from collectors.fileset import (COMMANDS, LINKS, dynamic_patterns, slow_patterns, slow_ticks,
+                                static_patterns)
 from collectors.model import NodeTarget
 
 VERSION = 1
@@ -53,11 +54,14 @@ def _interval_us(target: NodeTarget) -> int:
 
 
 def sampler_args(target: NodeTarget) -> list[str]:
-    """INTERVAL_US PROCFS SYSFS STATIC DYNAMIC LINKS, the scripts' positional arguments."""
+    """INTERVAL_US PROCFS SYSFS STATIC DYNAMIC LINKS SLOW SLOW_TICKS COMMAND..., the scripts'
+    positional arguments (a COMMAND is "KEY WHEN", a newline, then its sh script)."""
     procfs = _check_root(target.name, "procfs", target.procfs)
     sysfs = _check_root(target.name, "sysfs", target.sysfs)
     return [str(_interval_us(target)), procfs, sysfs, "\n".join(static_patterns()),
-            "\n".join(dynamic_patterns()), "\n".join(LINKS)]
+            "\n".join(dynamic_patterns()), "\n".join(LINKS), "\n".join(slow_patterns()),
+            str(slow_ticks(target.interval)),
+            *(f"{c.key} {c.when}\n{c.script}" for c in COMMANDS)]
 
 
 def _launch(shell: str) -> str:

@@ -1,11 +1,14 @@
 # roost sampler, POSIX sh flavour (nodes without bash). Same args and frames as probe.sh.
 # Files are read with the read builtin; the clock (date) and the sleep fork once per sample.
 # Each file goes out behind its length in bytes (LC_ALL=C, exported by the launcher too, so a
-# shell with multibyte support counts bytes). Exits as soon as a write fails (the session is gone).
+# shell with multibyte support counts bytes). Commands run in the foreground here (no background
+# pipes in POSIX sh), once or every slow tick. Exits as soon as a write fails (the session is gone).
 LC_ALL=C; export LC_ALL
-us=$1 P=${2%/} S=${3%/}
+us=$1 P=${2%/} S=${3%/} slow=${8:-1}
 [ -n "$P" ] || P=/
 [ -n "$S" ] || S=/
+R=  # the root etc/ and usr/ are read under: /host for a procfs of /host/proc, else /
+case $P in */proc) R=${P%/proc} ;; esac
 RS=$(printf '\036') US=$(printf '\037') NL='
 '
 exec 2>/dev/null
@@ -19,6 +22,7 @@ expand() {
         case $pat in
             proc/*) root=$P rel=${pat#proc/} ;;
             sys/*) root=$S rel=${pat#sys/} ;;
+            etc/*|usr/*) root=$R/${pat%%/*} rel=${pat#*/} ;;
             *) continue ;;
         esac
         IFS=$oldifs; set +f
@@ -72,6 +76,20 @@ records() {
     IFS=$oldifs; set +f
 }
 
+# run the commands whose cadence is $1 ("once" or "slow"); each output becomes an S record.
+# The list is the script's own "$@" after the eight fixed arguments.
+commands() {
+    when=$1
+    shift
+    for c in "$@"; do
+        head=${c%%"$NL"*}
+        [ "${head#* }" = "$when" ] || continue
+        v=$(sh -c "${c#*"$NL"}" roost-cmd "$P" "$S"; echo .)
+        v=${v%.}
+        out="$out${RS}S ${#v} ${head%% *}$NL$v"
+    done
+}
+
 now=$(date +%s.%N)
 case $now in *N*|'') fmt=+%s ;; *) fmt=+%s.%N ;; esac
 secs=$((us / 1000000)).$(printf '%06d' $((us % 1000000)))
@@ -82,9 +100,17 @@ expand -f "$4"
 records S "$LIST"
 expand -f "$5"
 DYNAMIC=$LIST
+expand -f "$7"
+SLOW=$LIST
+shift 8
+commands once "$@"
 while :; do
     [ "$seq" = 0 ] || out="${RS}H $seq $(date $fmt)$NL"
     records F "$DYNAMIC"
+    if [ $((seq % slow)) = 0 ]; then
+        records S "$SLOW"
+        commands slow "$@"
+    fi
     out="$out${RS}E $seq$NL"
     printf '%s' "$out" || exit 0
     seq=$((seq + 1))

@@ -154,3 +154,195 @@ def parse_cpuinfo(text: str) -> tuple[str | None, int | None, str | None]:
     arm = _ARM_PARTS.get((first.get("CPU implementer", ""), first.get("CPU part", "").lower()))
     cpu_model = first.get("model name") or arm or first.get("Processor") or first.get("cpu model")
     return cpu_model or None, cores, first.get("Model") or None
+
+
+# ---- node_exporter's other procfs collectors -----------------------------------------------
+# Parsed when a Prometheus scrape asks (collectors.nodeexp), so they return plain mappings and
+# tuples; every one is total like the parsers above.
+
+_STAT_COUNTERS = {"intr": "intr", "ctxt": "ctxt", "processes": "forks",
+                  "procs_running": "procs_running", "procs_blocked": "procs_blocked"}
+
+
+def parse_stat_counters(text: str) -> dict[str, int]:
+    """/proc/stat's kernel counters: intr (first number: the total), ctxt, forks, procs_*."""
+    out = {}
+    for line in text.splitlines():
+        key, _, rest = line.partition(" ")
+        name = _STAT_COUNTERS.get(key)
+        if name is not None:
+            value = parse_int(rest.split(maxsplit=1)[0]) if rest.strip() else None
+            if value is not None and value >= 0:
+                out[name] = value
+    return out
+
+
+def parse_key_values(text: str) -> dict[str, float]:
+    """"name value" lines (/proc/vmstat, /proc/net/snmp6): {name: value}; bad lines skipped."""
+    out = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and (value := parse_float(parts[1])) is not None:
+            out[parts[0]] = value
+    return out
+
+
+def parse_netstat(text: str) -> dict[str, float]:
+    """/proc/net/netstat and /proc/net/snmp: header/value line pairs -> {"TcpExt_ListenDrops": v}."""
+    out = {}
+    lines = text.splitlines()
+    for names, values in zip(lines[::2], lines[1::2]):
+        head, vals = names.split(), values.split()
+        if not head or len(head) != len(vals) or head[0] != vals[0] or not head[0].endswith(":"):
+            continue
+        proto = head[0][:-1]
+        for name, value in zip(head[1:], vals[1:]):
+            number = parse_float(value)
+            if number is not None:
+                out[f"{proto}_{name}"] = number
+    return out
+
+
+def parse_snmp6(text: str) -> dict[str, float]:
+    """/proc/net/snmp6: "Ip6InOctets 123" -> {"Ip6_InOctets": 123} (split after the first "6")."""
+    out = {}
+    for name, value in parse_key_values(text).items():
+        six = name.find("6")
+        if six > 0:
+            out[f"{name[:six + 1]}_{name[six + 1:]}"] = value
+    return out
+
+
+def parse_sockstat(text: str) -> dict[str, float]:
+    """/proc/net/sockstat(6): {"sockets_used": 16, "TCP_inuse": 1, "TCP_mem": 21, "FRAG_memory": 0}."""
+    out = {}
+    for line in text.splitlines():
+        proto, sep, rest = line.partition(":")
+        words = rest.split()
+        if not sep or len(words) % 2:
+            continue
+        for key, value in zip(words[::2], words[1::2]):
+            number = parse_int(value)
+            if number is not None:
+                out[f"{proto}_{key}" if proto != "sockets" else f"sockets_{key}"] = float(number)
+    return out
+
+
+_SOFTNET = ("processed", "dropped", "times_squeezed", None, None, None, None, None,
+            "cpu_collision", "received_rps", "flow_limit_count", "backlog_len", "index")
+
+
+def parse_softnet(text: str) -> tuple[dict[str, int], ...]:
+    """/proc/net/softnet_stat: one dict per CPU line of hex columns (names as node_exporter's)."""
+    rows = []
+    for line in text.splitlines():
+        cols = line.split()
+        if len(cols) < 3 or not all(_is_hex(c) for c in cols):
+            continue
+        rows.append({name: int(c, 16) for name, c in zip(_SOFTNET, cols) if name})
+    return tuple(rows)
+
+
+def _is_hex(text: str) -> bool:
+    return bool(text) and text.isascii() and all(c in "0123456789abcdefABCDEF" for c in text)
+
+
+def parse_file_nr(text: str) -> tuple[int, int] | None:
+    """/proc/sys/fs/file-nr: "allocated unused maximum" -> (allocated, maximum)."""
+    parts = text.split()
+    values = [parse_int(p) for p in parts[:3]]
+    if len(values) < 3 or None in values:
+        return None
+    return values[0], values[2]  # type: ignore[return-value]
+
+
+def parse_arp(text: str) -> dict[str, int]:
+    """/proc/net/arp: entries per device (the last column); the header line is skipped."""
+    out: dict[str, int] = {}
+    for line in text.splitlines()[1:]:
+        cols = line.split()
+        if len(cols) >= 6:
+            out[cols[-1]] = out.get(cols[-1], 0) + 1
+    return out
+
+
+def parse_udp_queues(text: str) -> tuple[int, int] | None:
+    """/proc/net/udp(6): (tx_queue, rx_queue) summed over every socket (column 5, "tx:rx" hex)."""
+    tx = rx = 0
+    lines = text.splitlines()
+    if not lines or "tx_queue" not in lines[0]:
+        return None
+    for line in lines[1:]:
+        cols = line.split()
+        if len(cols) < 5:
+            continue
+        t, sep, r = cols[4].partition(":")
+        if sep and _is_hex(t) and _is_hex(r):
+            tx, rx = tx + int(t, 16), rx + int(r, 16)
+    return tx, rx
+
+
+def parse_pressure(text: str) -> dict[str, float]:
+    """/proc/pressure/<resource>: {"some": total seconds, "full": total seconds}."""
+    out = {}
+    for line in text.splitlines():
+        kind, _, rest = line.partition(" ")
+        for word in rest.split():
+            key, _, value = word.partition("=")
+            if key == "total" and (us := parse_int(value)) is not None and us >= 0:
+                out[kind] = us / 1e6
+    return out
+
+
+def parse_conntrack_stat(text: str) -> dict[str, int]:
+    """/proc/net/stat/nf_conntrack: per-CPU hex rows under a header, summed per column."""
+    lines = text.splitlines()
+    if not lines:
+        return {}
+    names, out = lines[0].split(), {}
+    for line in lines[1:]:
+        cols = line.split()
+        if len(cols) != len(names) or not all(_is_hex(c) for c in cols):
+            continue
+        for name, value in zip(names, cols):
+            out[name] = out.get(name, 0) + int(value, 16)
+    return out
+
+
+def parse_diskstats(text: str) -> tuple["DiskStats", ...]:
+    """/proc/diskstats: major minor name and 11, 15 or 17 counters per line."""
+    from .model import DiskStats
+    out = []
+    for line in text.splitlines():
+        cols = line.split()
+        if len(cols) < 14 or not _all_digits(cols[:2]) or not _all_digits(cols[3:]):
+            continue
+        out.append(DiskStats(cols[2], int(cols[0]), int(cols[1]), tuple(int(c) for c in cols[3:])))
+    return tuple(out)
+
+
+def parse_schedstat(text: str) -> tuple[tuple[str, int, int, int], ...]:
+    """/proc/schedstat: (cpu, running ns, waiting ns, timeslices) per "cpuN" line."""
+    out = []
+    for line in text.splitlines():
+        cols = line.split()
+        if len(cols) >= 10 and cols[0].startswith("cpu") and cols[0][3:].isdigit() \
+                and _all_digits(cols[7:10]):
+            out.append((cols[0][3:], int(cols[7]), int(cols[8]), int(cols[9])))
+    return tuple(out)
+
+
+def parse_os_release(text: str) -> dict[str, str]:
+    """os-release(5): KEY=value lines, values optionally quoted with shell escapes."""
+    out = {}
+    for line in text.splitlines():
+        key, sep, value = line.strip().partition("=")
+        if not sep or not key.replace("_", "").isalnum() or not key.isupper():
+            continue
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+            for esc in ("\\\\", '\\"', "\\$", "\\`"):
+                value = value.replace(esc, esc[1])
+        out[key] = value
+    return out

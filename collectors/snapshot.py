@@ -8,14 +8,21 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Callable, Mapping
 
-from . import procfs, sysfs
-from .model import CpuFreq, HwmonSensor, NodeFacts, Sample, Snapshot
+from types import MappingProxyType
+
+from . import cmdout, procfs, sysfs
+from .model import (CpuFreq, DiskStats, HwmonReading, HwmonSensor, MmcHealth, NodeFacts,
+                    PowerSupply, Sample, Snapshot)
 
 HWMON = "sys/class/hwmon/"
 THERMAL_ZONE = "sys/class/thermal/thermal_zone"
 COOLING = "sys/class/thermal/cooling_device"
 CPU = "sys/devices/system/cpu/cpu"
 THROTTLED = "sys/devices/platform/soc/soc:firmware/get_throttled"
+POWER_SUPPLY = "sys/class/power_supply/"
+MMC_HOST = "sys/class/mmc_host/"
+BLOCK = "sys/block/"
+BLOCK_LINK = "sys/class/block/"
 # Files every Linux node has: their absence is worth a note; the rest are optional hardware.
 REQUIRED = ("proc/stat", "proc/loadavg", "proc/meminfo", "proc/uptime", "proc/net/dev")
 _NOTHING = (None, (), (None, ()))  # what the parsers give for text with nothing usable
@@ -68,7 +75,7 @@ def _chip_labels(chips: tuple[tuple[str, str | None, str | None], ...]) -> dict[
 
 
 def _hwmon(dirs: dict[str, dict[str, str]], links: Mapping[str, str],
-           problems: list[str]) -> tuple[HwmonSensor, ...]:
+           problems: list[str]) -> tuple[tuple[HwmonSensor, ...], tuple[HwmonReading, ...]]:
     chips = {}
     for path, files in dirs.items():
         if path.startswith(HWMON) and "/" not in path[len(HWMON):]:
@@ -81,12 +88,14 @@ def _hwmon(dirs: dict[str, dict[str, str]], links: Mapping[str, str],
     key = tuple(sorted((h, links.get(f"{HWMON}{h}/device"), f.get("name")) for h, f in chips.items()))
     labels = _chip_labels(key)
     out: list[HwmonSensor] = []
+    readings: list[HwmonReading] = []
     for hwmon in sorted(chips, key=lambda h: (len(h), h)):
-        files = chips[hwmon]
-        sensors, notes = sysfs.hwmon_sensors(HWMON + hwmon, labels[hwmon], files.get("name", "").strip(), files)
+        files, name = chips[hwmon], chips[hwmon].get("name", "").strip()
+        sensors, notes = sysfs.hwmon_sensors(HWMON + hwmon, labels[hwmon], name, files)
         out += sensors
+        readings += sysfs.hwmon_readings(labels[hwmon], name, files)
         problems += notes
-    return tuple(out)
+    return tuple(out), tuple(readings)
 
 
 def _collect(dirs, prefix: str, parse: Callable, problems: list[str]) -> tuple:
@@ -114,6 +123,41 @@ def _throttle(files: Mapping[str, str], problems: list[str]):
     return value
 
 
+def _disks(files: Mapping[str, str]) -> tuple[DiskStats, ...]:
+    text = files.get("proc/diskstats")
+    return procfs.parse_diskstats(text) if text else ()
+
+
+def _power_supplies(dirs) -> tuple[PowerSupply, ...]:
+    found = (sysfs.power_supply(p, f) for p, f in sorted(dirs.items())
+             if p.startswith(POWER_SUPPLY) and "/" not in p[len(POWER_SUPPLY):])
+    return tuple(ps for ps in found if ps is not None)
+
+
+def _mmc(dirs, links: Mapping[str, str]) -> tuple[MmcHealth, ...]:
+    # sys/class/block/mmcblk0 -> .../mmc_host/mmc0/mmc0:0001/block/mmcblk0 names the card's disk
+    blocks = {target.rpartition("/block/")[0]: key[len(BLOCK_LINK):]
+              for key, target in links.items() if key.startswith(BLOCK_LINK) and "/block/" in target}
+    cards = []
+    for path, files in sorted(dirs.items()):
+        if path.startswith(MMC_HOST) and path.count("/") == 4 and ":" in path.rpartition("/")[2]:
+            block = next((b for card, b in blocks.items() if card.endswith(path.rpartition("/")[2])), None)
+            card = sysfs.mmc_card(path, files, block)
+            if card is not None:
+                cards.append(card)
+    return tuple(cards)
+
+
+def _io_errors(dirs) -> Mapping[str, int]:
+    out = {}
+    for path, files in dirs.items():
+        if path.startswith(BLOCK) and path.endswith("/device") and "ioerr_cnt" in files:
+            count = sysfs.io_error_count(files["ioerr_cnt"])
+            if count is not None:
+                out[path[len(BLOCK):-len("/device")]] = count
+    return MappingProxyType(out)
+
+
 def build_sample(node: str, snap: Snapshot, ts: float, seq: int = 0,
                  node_clock: float | None = None) -> Sample:
     """Turn one node's Snapshot into a Sample; bad or missing files leave values absent and a note.
@@ -124,6 +168,8 @@ def build_sample(node: str, snap: Snapshot, ts: float, seq: int = 0,
     dirs = _group(files)
     total, cores = _parsed(files, "proc/stat", procfs.parse_stat, problems) or (None, ())
     stat = files.get("proc/stat")
+    hwmon, readings = _hwmon(dirs, snap.links, problems)
+    fs_text = files.get("cmd/filesystems")
     return Sample(
         node=node, ts=ts, seq=seq, node_clock=node_clock, cpu_total=total, cpus=cores,
         load=_parsed(files, "proc/loadavg", procfs.parse_loadavg, problems),
@@ -133,9 +179,16 @@ def build_sample(node: str, snap: Snapshot, ts: float, seq: int = 0,
         net=_parsed(files, "proc/net/dev", procfs.parse_net_dev, problems) or (),
         thermal=_collect(dirs, THERMAL_ZONE, sysfs.thermal_zone, problems),
         cooling=_collect(dirs, COOLING, sysfs.cooling_device, problems),
-        hwmon=_hwmon(dirs, snap.links, problems),
+        hwmon=hwmon,
         cpufreq=_cpufreq(dirs, problems),
         throttle=_throttle(files, problems),
         facts=build_facts(files),
         problems=tuple(problems),
+        disks=_disks(files),
+        filesystems=cmdout.parse_filesystems(fs_text) if fs_text else (),
+        mmc=_mmc(dirs, snap.links),
+        io_errors=_io_errors(dirs),
+        hwmon_readings=readings,
+        power_supplies=_power_supplies(dirs),
+        raw=snap,
     )

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from types import MappingProxyType
 from typing import Iterable, Mapping
 
-from .model import CoolingDevice, CpuFreq, HwmonSensor, RpiThrottle, ThermalZone
+from .model import (CoolingDevice, CpuFreq, HwmonReading, HwmonSensor, MmcHealth, PowerSupply,
+                    RpiThrottle, ThermalZone)
 from .procfs import parse_int
 
 Files = Mapping[str, str]
@@ -148,3 +150,61 @@ def parse_throttled(text: str) -> RpiThrottle | None:
     if not s or len(s) > 16 or not set(s) <= _HEX:
         return None
     return RpiThrottle(int(s, 16))
+
+
+# ---- node_exporter's other sysfs collectors, and storage/power health ---------------------
+
+_HWMON_ANY = re.compile(r"([a-z_]+?)([0-9]+)_([a-z_]+)")
+HWMON_TYPES = frozenset({"temp", "fan", "in", "curr", "power", "energy", "humidity", "intrusion",
+                         "cpu"})
+
+
+def parse_int_auto(text: str) -> int | None:
+    """An integer in C notation, as sysfs prints flags and ids: "4099", "0x1003", "-1"."""
+    s = text.strip()
+    if s[:2].lower() == "0x" and len(s) > 2 and set(s[2:]) <= _HEX:
+        return int(s, 16)
+    return parse_int(s)
+
+
+def hwmon_readings(chip: str, chip_name: str, files: Files) -> list[HwmonReading]:
+    """Every numeric attribute of one chip that is not a temp/fan input or a pwm (HwmonSensor
+    has those): thresholds, alarms, and the power monitors' in*/curr*/power* readings."""
+    out = []
+    for fname, text in files.items():
+        m = _HWMON_ANY.fullmatch(fname)
+        if m is None or m.group(1) not in HWMON_TYPES or m.group(3) == "label":
+            continue
+        kind, element = m.group(1), m.group(3)
+        if element == "input" and kind in ("temp", "fan"):
+            continue
+        value = parse_int(text)
+        if value is not None:
+            out.append(HwmonReading(chip, chip_name, f"{kind}{m.group(2)}", kind, element, float(value)))
+    out.sort(key=lambda r: (r.type, int(r.sensor[len(r.type):]), r.element))
+    return out
+
+
+def power_supply(where: str, files: Files) -> PowerSupply | None:
+    """/sys/class/power_supply/<name>/: the attribute texts, stripped."""
+    name = where.rstrip("/").rpartition("/")[2]
+    values = {k: v.strip() for k, v in files.items() if v.strip()}
+    return PowerSupply(name, MappingProxyType(values)) if name and values else None
+
+
+def mmc_card(where: str, files: Files, block: str | None) -> MmcHealth | None:
+    """An mmc card dir (mmc_host/mmc0/mmc0:0001/): type, name, eMMC life_time and pre_eol_info."""
+    card = where.rstrip("/").rpartition("/")[2]
+    kind = files.get("type", "").strip()
+    if not card or not kind:
+        return None
+    life = [parse_int_auto(w) for w in files.get("life_time", "").split()]
+    eol = parse_int_auto(files.get("pre_eol_info", "")) if files.get("pre_eol_info", "").strip() else None
+    life_time = (life[0], life[1]) if len(life) == 2 and None not in life else None
+    return MmcHealth(card, kind, files.get("name", "").strip(), block, life_time, eol)  # type: ignore[arg-type]
+
+
+def io_error_count(text: str) -> int | None:
+    """sys/block/<dev>/device/ioerr_cnt: "0x1a" (SCSI/USB disks count failed commands here)."""
+    value = parse_int_auto(text)
+    return value if value is not None and value >= 0 else None

@@ -2,19 +2,32 @@
 
 The same fileset globs are expanded under the given roots (node_exporter's --path.procfs /
 --path.sysfs convention), so /proc, /sys, a container's /host/proc and a fixture tree all work.
+etc/ and usr/ come from the root the procfs sits in (/host for /host/proc, the board directory of
+a fixture's proc/, else /). The sampler's commands ("cmd/...") are read from that root's cmd/
+directory when it has one (a fixture records what the board printed); on a live root they run
+here, as the sampler would run them on a node.
 """
 from __future__ import annotations
 
 import fnmatch
 import glob
 import os
+import subprocess
 
-from .fileset import FILES, LINKS
+from .fileset import COMMANDS, FILES, LINKS
 from .model import Snapshot
 
 
+def rootfs(procfs: str) -> str:
+    """Where etc/, usr/ and cmd/ are read: the parent of a ".../proc" root, else "/"."""
+    procfs = procfs.rstrip("/")
+    return (os.path.dirname(procfs) or "/") if os.path.basename(procfs) == "proc" else "/"
+
+
 def _roots(procfs: str, sysfs: str) -> dict[str, str]:
-    return {"proc/": procfs.rstrip("/") or "/", "sys/": sysfs.rstrip("/") or "/"}
+    root = rootfs(procfs).rstrip("/")
+    return {"proc/": procfs.rstrip("/") or "/", "sys/": sysfs.rstrip("/") or "/",
+            "etc/": f"{root}/etc", "usr/": f"{root}/usr"}
 
 
 def _expand(pattern: str, roots: dict[str, str]) -> list[tuple[str, str]]:
@@ -24,7 +37,7 @@ def _expand(pattern: str, roots: dict[str, str]) -> list[tuple[str, str]]:
     holding its target ("materialised link", as some archivers and shared folders do) still
     leads where the kernel's symlink would.
     """
-    prefix = pattern[:4] if pattern.startswith("sys/") else pattern[:5]
+    prefix = pattern[:pattern.find("/") + 1]
     root = roots.get(prefix)
     if root is None:
         return []
@@ -90,7 +103,8 @@ def _read(path: str) -> str | None:
 
 def _relative(target: str, roots: dict[str, str]) -> str:
     """A realpath made root-relative ("sys/devices/platform/coretemp.0") when under a root."""
-    for prefix, root in roots.items():
+    for prefix in ("proc/", "sys/"):
+        root = roots[prefix]
         real_root = os.path.realpath(root)
         if target == real_root or target.startswith(real_root.rstrip("/") + "/"):
             return (prefix + os.path.relpath(target, real_root)).rstrip("/.")
@@ -126,6 +140,59 @@ def _link_target(path: str, roots: dict[str, str]) -> str | None:
     return None
 
 
-def read_tree(procfs: str = "/proc", sysfs: str = "/sys") -> Snapshot:
-    """Every FILES glob read under the roots, LINKS resolved fully (realpath), root-relative."""
-    return Snapshot(read_files(procfs, sysfs), read_links(procfs, sysfs))
+def read_commands(procfs: str = "/proc", sysfs: str = "/sys",
+                  when: tuple[str, ...] = ("once", "slow")) -> dict[str, str]:
+    """The sampler's command outputs: recorded ones from ROOT/cmd/, else run here (live roots)."""
+    root = rootfs(procfs)
+    recorded = os.path.join(root, "cmd")
+    out: dict[str, str] = {}
+    for command in COMMANDS:
+        if command.when not in when:
+            continue
+        if root != "/" or os.path.isdir(recorded):
+            text = _read(os.path.join(root, command.key))
+        else:
+            text = _run(command.script, procfs, sysfs)
+        if text is not None:
+            out[command.key] = text
+    return out
+
+
+def _run(script: str, procfs: str, sysfs: str) -> str | None:
+    try:
+        done = subprocess.run(["sh", "-c", script, "roost-cmd", procfs, sysfs], capture_output=True,
+                              timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.decode("utf-8", "replace")
+
+
+def read_tree(procfs: str = "/proc", sysfs: str = "/sys", commands: bool = True) -> Snapshot:
+    """Every FILES glob read under the roots, LINKS resolved fully (realpath), root-relative,
+    and (unless commands=False) the sampler's command outputs."""
+    files = read_files(procfs, sysfs)
+    if commands:
+        files.update(read_commands(procfs, sysfs))
+    return Snapshot(files, read_links(procfs, sysfs))
+
+
+class TreeReader:
+    """read_tree for a loop: files every call, commands on the sampler's cadence ("once" on the
+    first call, "slow" every SLOW_SECONDS), so `roost collect --procfs /proc` forks as little as
+    the remote sampler does."""
+
+    def __init__(self, procfs: str = "/proc", sysfs: str = "/sys"):
+        self.procfs, self.sysfs = procfs, sysfs
+        self._commands: dict[str, str] = {}
+        self._slow_at: float | None = None
+
+    def read(self, now: float) -> Snapshot:
+        from .fileset import SLOW_SECONDS
+        if self._slow_at is None:
+            self._commands.update(read_commands(self.procfs, self.sysfs, ("once",)))
+        if self._slow_at is None or now - self._slow_at >= SLOW_SECONDS:
+            self._commands.update(read_commands(self.procfs, self.sysfs, ("slow",)))
+            self._slow_at = now
+        files = read_files(self.procfs, self.sysfs)
+        files.update(self._commands)
+        return Snapshot(files, read_links(self.procfs, self.sysfs))

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Sequence
 
 from console.collect import positive_seconds as seconds
-from console.collect import CollectOptions, add_output_arguments, probe_all, run_collect
+from console.collect import CollectOptions, add_output_arguments, hostport, probe_all, run_collect
 from console import paths
 from console.config import Config, ConfigError, load_config
 from console.tables import print_table
@@ -59,6 +59,11 @@ def _nodes_parser(sub) -> None:
     s.add_argument("nodeset", nargs="?", metavar="NODESET", help=NODESET_HELP)
     s.add_argument("--no-check", action="store_true", help="do not try to reach the nodes")
     s.add_argument("--timeout", type=seconds, default=3.0, metavar="S", help="per-node SSH timeout")
+    s.add_argument("--prometheus-sd", metavar="FILE|-", help="write Prometheus file_sd JSON: one "
+                   "target per node on roost's endpoint (see --prometheus-address), then exit")
+    s.add_argument("--prometheus-address", type=hostport, default=SERVE_PROMETHEUS,
+                   metavar="HOST:PORT", help="where `roost serve`/`collect --prometheus` listens "
+                   "(default %s:%d)" % SERVE_PROMETHEUS)
 
 
 def _check_parser(sub) -> None:
@@ -222,7 +227,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     db = args.db or str(paths.default_db(paths.ensure_state_dir(config.state_dir)))
     opts = CollectOptions.from_args(args, db=db)   # a daemon keeps history unless told otherwise
     targets = config.targets(args.nodeset)
-    return run_collect(targets, opts, companion=_serving(config, opts, len(targets)))
+    from console.collect import queue_series
+    extra = (queue_series(config.state_dir),) if _scheduler(config) is not None else ()
+    return run_collect(targets, opts, companion=_serving(config, opts, len(targets)),
+                       metrics_extra=extra)
 
 
 def _serving(config: Config, opts: CollectOptions, count: int):
@@ -292,6 +300,9 @@ def cmd_nodes(args: argparse.Namespace) -> int:
     if not config.nodes:
         return _no_nodes(config, "nodes")
     targets = config.targets(args.nodeset)
+    if args.prometheus_sd:
+        from console.collect import write_file_sd
+        return write_file_sd(targets, args.prometheus_sd, args.prometheus_address)
     state = {} if args.no_check else asyncio.run(probe_all(targets, args.timeout))
     rows = [("NAME", "GROUPS", "ADDRESS", "STATE", "REASON")]
     for t in targets:

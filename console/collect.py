@@ -47,7 +47,7 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
                    "when no other output is chosen)")
     g.add_argument("--retention", type=positive_seconds, metavar="S",
                    help=f"seconds of history the DB keeps (default {DEFAULT_RETENTION:g})")
-    g.add_argument("--prometheus", type=_hostport, metavar="HOST:PORT",
+    g.add_argument("--prometheus", type=hostport, metavar="HOST:PORT",
                    help="serve /metrics with node_exporter's names")
     g.add_argument("--format", choices=("prometheus", "json"),
                    help="print the last samples to stdout at the end (with --once/--count/--duration)")
@@ -77,7 +77,7 @@ def _count(text: str) -> int:
     return int(text)
 
 
-def _hostport(text: str) -> tuple[str, int]:
+def hostport(text: str) -> tuple[str, int]:
     host, sep, port = text.rpartition(":")
     if not sep or not port.isdigit() or not 0 < int(port) < 65536:
         raise argparse.ArgumentTypeError(f"expected HOST:PORT (e.g. 127.0.0.1:9100), got {text!r}")
@@ -286,11 +286,12 @@ def _open(path, make: Callable[[], Any]) -> Any:
 
 
 def run_collect(targets: list[NodeTarget], opts: CollectOptions, *,
-                companion: Companion | None = None) -> int:
+                companion: Companion | None = None, metrics_extra: tuple = ()) -> int:
     """Collect from targets (plus --local / --procfs trees in opts) until done; exit status.
 
     companion(fleet, stop) runs beside the collection on the same connections (`roost serve`
-    schedules jobs there); fleet is None when no remote node is collected."""
+    schedules jobs there); fleet is None when no remote node is collected. metrics_extra adds
+    series to the fleet-wide /metrics (`roost serve`'s job queue)."""
     try:
         plan = plan_from(opts)
         sources = _sources(targets, opts, plan)
@@ -301,7 +302,7 @@ def run_collect(targets: list[NodeTarget], opts: CollectOptions, *,
         _note("nothing to collect: no nodes configured (try --local, --procfs DIR, or `roost demo`)")
         return 2
     try:
-        return asyncio.run(_collect(sources, plan, companion))
+        return asyncio.run(_collect(sources, plan, companion, metrics_extra))
     except UsageError as exc:
         _note(str(exc))
         return 2
@@ -341,26 +342,34 @@ def _local_sampler(name: str) -> Callable[[], Sample]:
 
 def _tree_sampler(procfs: str, sysfs: str) -> tuple[str, Callable[[], Sample]]:
     from collectors.snapshot import build_sample
-    from collectors.tree import read_tree
+    from collectors.tree import TreeReader
     for what, root in (("--procfs", procfs), ("--sysfs", sysfs)):
         if not Path(root).is_dir():
             raise UsageError(f"{what} {root}: not a directory")
-    first = build_sample("tree", read_tree(procfs, sysfs), time.time())
+    reader = TreeReader(procfs, sysfs)
+    first = build_sample("tree", reader.read(time.time()), time.time())
     # name it after the node's hostname file, else the directory holding proc/ (boards/rpi4/proc)
     parent = Path(procfs).resolve()
     name = (first.facts.hostname if first.facts else None) or \
         (parent.parent.name if parent.name == "proc" and parent.parent.name else "tree")
-    return name, lambda: build_sample(name, read_tree(procfs, sysfs), time.time())
+    return name, lambda: _tree_sample(name, reader)
 
 
-async def _collect(sources: Sources, plan: Plan, companion: Companion | None = None) -> int:
+def _tree_sample(name: str, reader) -> Sample:
+    from collectors.snapshot import build_sample
+    now = time.time()
+    return build_sample(name, reader.read(now), now, node_clock=now)
+
+
+async def _collect(sources: Sources, plan: Plan, companion: Companion | None = None,
+                   metrics_extra: tuple = ()) -> int:
     run = Run(plan, sources.names)
     run.up = {n: False for n in sources.names}
     stop = asyncio.Event()
     signals = _on_signals(stop.set)
     sinks = Sinks(plan)
     try:
-        server = _serve(plan, run)
+        server = _serve(plan, run, sources, metrics_extra)
     except UsageError:
         sinks.close()
         raise
@@ -389,15 +398,86 @@ def _on_signals(handler: Callable[[], None]) -> Callable[[], None]:
     return lambda: [loop.remove_signal_handler(sig) for sig in installed] and None
 
 
-def _serve(plan: Plan, run: Run):
+def _serve(plan: Plan, run: Run, sources: Sources, extra: tuple = ()):
+    """The Prometheus endpoint: /nodes/NAME/metrics per node, /metrics for the fleet, /sd."""
     if not plan.prometheus:
         return None
-    from collectors.sinks.prometheus import serve
+    from collectors.sinks.prom_http import Exposition, serve
     host, port = plan.prometheus
+    infos = target_infos(sources.remote) + [_info(name) for name, _ in sources.pollers]
     try:
-        return serve(run.view, host, port)
+        return serve(Exposition(run.view, lambda: infos, tuple(extra)), host, port)
     except OSError as exc:
         raise UsageError(f"cannot serve /metrics on {host}:{port}: {exc.strerror or exc}") from None
+
+
+def target_infos(targets: list[NodeTarget]) -> list:
+    """What Prometheus discovery says about each node (groups, role, SSH address)."""
+    from collectors.sinks.prom_http import TargetInfo
+    return [TargetInfo(t.name, t.groups, t.role, "" if t.local else f"{t.host}:{t.port}")
+            for t in targets]
+
+
+def _info(name: str):
+    from collectors.sinks.prom_http import TargetInfo
+    return TargetInfo(name)
+
+
+def write_file_sd(targets: list[NodeTarget], path: str, address: tuple[str, int]) -> int:
+    """`roost nodes --prometheus-sd FILE`: the /sd target list as a file_sd JSON file, written
+    beside FILE then renamed over it (a symlink at FILE is replaced, never followed)."""
+    import os
+    from collectors.sinks.prom_http import sd_groups
+    host, port = address
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    text = json.dumps(sd_groups(target_infos(targets), where), indent=1) + "\n"
+    if path == "-":
+        sys.stdout.write(text)
+        return 0
+    tmp = f"{path}.roost-{os.getpid()}.tmp"
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        _note(f"--prometheus-sd {path}: {exc.strerror or exc}")
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+        return 1
+    _note(f"wrote {len(targets)} Prometheus targets on {where} to {path}")
+    return 0
+
+
+def queue_series(state_dir: Path, every: float = 5.0):
+    """A fleet /metrics extra: the built-in job queue's task counts (read at most every `every`
+    seconds, in the scrape thread, from its own connection to the queue database)."""
+    cache: dict[str, Any] = {"at": -every, "counts": None}
+
+    def add(families) -> None:
+        now = time.monotonic()
+        if now - cache["at"] >= every:
+            cache["at"], cache["counts"] = now, _queue_counts(state_dir)
+        for state, count in (cache["counts"] or {}).items():
+            families.add("", "roost_jobs_tasks", "Tasks in roost's job queue by state.",
+                         {"state": state}, count)
+    return add
+
+
+def _queue_counts(state_dir: Path) -> dict[str, int] | None:
+    from console.jobs.service import jobs_db
+    from console.jobs.store import Store
+    db = jobs_db(state_dir)
+    if not db.exists():
+        return None
+    store = Store(db)
+    try:
+        counts = {"pending": sum(store.pending_counts().values()), "running": 0, "suspended": 0}
+        for task in store.active():
+            counts[task.state.value.lower()] = counts.get(task.state.value.lower(), 0) + 1
+        return counts
+    finally:
+        store.close()
 
 
 async def _drive(sources: Sources, plan: Plan, run: Run, sinks: Sinks, stop: asyncio.Event,

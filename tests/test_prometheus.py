@@ -9,7 +9,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from collectors.model import (CoolingDevice, CpuFreq, CpuTimes, HwmonSensor, LoadAvg, Memory, NetCounters,
                               RpiThrottle, Sample, ThermalZone)
-from collectors.sinks.prometheus import memory_metric_name, render_text, serve
+from collectors.sinks.prom_http import Exposition, serve
+from collectors.sinks.prometheus import memory_metric_name, render_text
 
 
 def series(text: str) -> dict:
@@ -105,17 +106,20 @@ def test_hostile_strings_round_trip(node, label, kind):
                 frozenset({("chip", "c"), ("label", label), ("sensor", "temp1"), ("node", node)})) in got
 
 
-def test_http_endpoint_serves_the_fleet():
+def test_http_endpoint_serves_the_fleet_and_each_node():
     latest = {"n1": sample("n1")}
-    server, thread = serve(lambda: (latest, {"n1": True, "n2": False}), host="127.0.0.1", port=0)
+    exposition = Exposition(lambda: (dict(latest), {"n1": True, "n2": False}))
+    server, thread = serve(exposition, host="127.0.0.1", port=0)
     try:
-        url = f"http://127.0.0.1:{server.server_port}/metrics"
-        got = series(urllib.request.urlopen(url, timeout=5).read().decode())
+        base = f"http://127.0.0.1:{server.server_port}"
+        got = series(urllib.request.urlopen(f"{base}/metrics", timeout=5).read().decode())
         assert got[("roost_node_up", frozenset({("node", "n2")}))] == 0
-        assert got[("node_load5", frozenset({("node", "n1")}))] == 0.25
+        assert not any(name == "node_load5" for name, _ in got)  # node series live per node
+        node = series(urllib.request.urlopen(f"{base}/nodes/n1/metrics", timeout=5).read().decode())
+        assert node[("node_load5", frozenset())] == 0.25
         latest["n1"] = sample("n1", load=LoadAvg(3.0, 2.0, 1.0))  # each scrape asks the source again
-        got = series(urllib.request.urlopen(url, timeout=5).read().decode())
-        assert got[("node_load5", frozenset({("node", "n1")}))] == 2.0
+        node = series(urllib.request.urlopen(f"{base}/nodes/n1/metrics", timeout=5).read().decode())
+        assert node[("node_load5", frozenset())] == 2.0
     finally:
         server.shutdown()
         server.server_close()

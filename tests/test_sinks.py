@@ -109,14 +109,27 @@ def test_hostile_label_values_round_trip(tmp_path_factory, zone_type, temp):
 # -- the flat path (JSONL, SQLite) equals the exposition path, series for series ----------------
 
 def _via_families(sample: Sample) -> dict[str, float]:
-    from collectors.sinks.prometheus import families, series_key
+    """The exposition's series (parsed back from text), but only those history keeps."""
+    from prometheus_client.parser import text_string_to_metric_families
+    from collectors.sinks.prometheus import series_key
     out: dict[str, float] = {}
-    for family in families([sample]):
+    flat = flatten(sample)
+    for family in text_string_to_metric_families(render_text([sample])):
         for s in family.samples:
-            if s.name != "roost_sample_age_seconds":
-                key = series_key(s.name, tuple(s.labels.items())) if s.labels else s.name
+            key = series_key(s.name, tuple(s.labels.items())) if s.labels else s.name
+            if key in flat:
                 out[key] = s.value
     return out
+
+
+def test_flat_series_are_the_exposition_minus_the_scrape_only_collectors():
+    """History keeps the core and health series; a scrape adds node_exporter's other collectors."""
+    from collectors.snapshot import build_sample
+    from collectors.tree import read_tree
+    sample = build_sample("me", read_tree(), 1.0, node_clock=1.0)
+    text = render_text([sample])
+    assert "node_netstat_Tcp_InSegs " in text and "node_uname_info{" in text
+    assert not any(k.startswith(("node_netstat", "node_uname", "node_vmstat")) for k in flatten(sample))
 
 
 def test_flat_series_equal_the_exposition_on_every_board():

@@ -1,25 +1,35 @@
-"""Prometheus text exposition of Samples with node_exporter's metric names (dashboards keep working).
+"""Prometheus text exposition of Samples with node_exporter's names, HELP and TYPE.
 
-render_text() is the one-shot form (`roost collect --format prometheus`); FleetCollector plugs a
-live source into a CollectorRegistry for an HTTP endpoint (serve()). prometheus_client does the
-escaping of label values, so hostile strings from a node cannot break the exposition.
+Three shapes, one writer:
+- node_text(sample): one node as its own target (the multi-target exporter pattern): exactly the
+  series node_exporter would serve for that host, no node label. Built on scrape from the latest
+  sample and cached per sample, so a thousand targets cost a render each only when scraped.
+- fleet_text(...): roost's own series for every node (roost_node_up, sample age, power draw)
+  plus what the caller adds (job queue, power state), with a node label.
+- render_text(samples): the one-shot dump (`roost collect --format prometheus`), node_exporter
+  series for each sample (node label with fleet=True).
+
+The writer is hand-made rather than prometheus_client's Metric objects: those cost most of the
+time per sample, and the per-node cache wants plain text. Label values and HELP are escaped as
+the text format 0.0.4 says, so hostile strings from a node cannot break the exposition.
+flat_series() gives the same series as {series: value} for the JSONL and SQLite sinks (the core
+and health sections only: history does not need netstat's counters every second).
 """
 from __future__ import annotations
 
+import math
 import re
 import time
 from functools import lru_cache
-from typing import Callable, Iterable, Iterator, Mapping
-
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.exposition import generate_latest, start_http_server
-from prometheus_client.registry import Collector, CollectorRegistry
+from typing import Callable, Iterable, Mapping
 
 from ..model import CPU_MODES, Sample
 from ..sysfs import clean_name
+from .node_help import NODE_HELP
 
 Source = Callable[[], tuple[Mapping[str, Sample], Mapping[str, bool]]]
 _METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 _PARENS = re.compile(r"\((.*)\)")
 _NET = (("receive", "bytes", "rx_bytes"), ("receive", "packets", "rx_packets"),
         ("receive", "errs", "rx_errs"), ("receive", "drop", "rx_drop"),
@@ -29,45 +39,83 @@ _RPI = ("under_voltage", "undervoltage"), ("freq_capped", "freq_capped"), \
        ("throttled", "throttled"), ("soft_temp_limit", "soft_temp_limit")
 _HWMON = {"temp": ("node_hwmon_temp_celsius", "Hardware monitor for temperature (input)"),
           "fan": ("node_hwmon_fan_rpm", "Hardware monitor for fan revolutions per minute (input)"),
-          "pwm": ("node_hwmon_pwm", "Hardware monitor pwm element")}
+          "pwm": ("node_hwmon_pwm", "Hardware monitor pwm element ")}
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+# ---------------------------------------------------------------- the writer
+
+def _escape(value: str) -> str:
+    if "\\" in value or '"' in value or "\n" in value:
+        return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return value
+
+
+def _escape_help(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("\n", "\\n")
+
+
+def format_value(value: float) -> str:
+    """As short as exact: integers without ".0", NaN and infinities in the format's spelling."""
+    if value != value:
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    if value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return repr(value)
 
 
 class Families:
-    """Metric families built up sample by sample; with fleet=True every series gets node="NAME"."""
+    """Metric families built up sample by sample, rendered as text format 0.0.4.
 
-    def __init__(self, fleet: bool):
+    fleet=True adds node="NAME" to every series. A duplicate series (same name and labels)
+    is dropped: one would make Prometheus reject the whole scrape. HELP and TYPE come from
+    node_exporter's table when the name is there, else from the caller."""
+
+    def __init__(self, fleet: bool = False):
         self.fleet = fleet
-        self._families: dict[str, Metric] = {}
-        self._seen: dict[str, set[tuple[str, ...]]] = {}
+        self.count = 0                          # series added so far
+        self._families: dict[str, list] = {}   # name -> [type, help, lines, seen label tuples]
 
     def add(self, node: str, name: str, help_: str, labels: Mapping[str, str], value: float,
-            counter: bool = False, node_label: bool = False) -> None:
+            counter: bool = False, node_label: bool = False, kind: str | None = None) -> None:
         if self.fleet or node_label:
-            labels = {"node": node, **labels}
-        family = self._families.get(name)
-        if family is None:
-            kind = CounterMetricFamily if counter else GaugeMetricFamily
-            family = self._families[name] = kind(name, help_, labels=list(labels))
-            self._seen[name] = set()
-        values = tuple(labels.values())
-        seen = self._seen[name]
-        if values not in seen:  # a duplicate series would poison the whole scrape
-            seen.add(values)
-            family.add_metric(values, float(value))
+            labels = {**labels, "node": node}
+        fam = self._families.get(name)
+        if fam is None:
+            kind = kind or ("counter" if counter else "gauge")
+            kind, help_ = NODE_HELP.get(name, (kind, help_))
+            fam = self._families[name] = [kind, help_, [], set()]
+        key = tuple(labels.values())
+        if key in fam[3]:
+            return
+        fam[3].add(key)
+        self.count += 1
+        inner = ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items())
+        fam[2].append(f"{name}{{{inner}}} {format_value(float(value))}\n" if inner
+                      else f"{name} {format_value(float(value))}\n")
 
-    def __iter__(self) -> Iterator[Metric]:
-        return iter(self._families[n] for n in sorted(self._families))
+    def names(self) -> list[str]:
+        return sorted(self._families)
+
+    def text(self) -> str:
+        parts = []
+        for name in sorted(self._families):
+            kind, help_, lines, _ = self._families[name]
+            parts.append(f"# HELP {name} {_escape_help(help_)}\n# TYPE {name} {kind}\n")
+            parts += lines
+        return "".join(parts)
 
 
 class Flat:
-    """The same sections into {series: value} for JSONL and SQLite: no prometheus_client Metric
-    objects (they cost most of the time per sample, and a file sink needs none of them)."""
+    """The same sections into {series: value} for JSONL and SQLite: no text to build."""
 
     def __init__(self) -> None:
         self.series: dict[str, float] = {}
 
     def add(self, node: str, name: str, help_: str, labels: Mapping[str, str], value: float,
-            counter: bool = False, node_label: bool = False) -> None:
+            counter: bool = False, node_label: bool = False, kind: str | None = None) -> None:
         key = series_key(name, tuple(labels.items())) if labels else name
         if key not in self.series:  # first wins, as Families drops duplicate series
             self.series[key] = float(value)
@@ -80,17 +128,7 @@ def series_key(name: str, labels: tuple[tuple[str, str], ...]) -> str:
     return f"{name}{{{inner}}}"
 
 
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def flat_series(sample: Sample) -> dict[str, float]:
-    """Every metric of one sample as {series: value} (no roost_sample_age_seconds)."""
-    flat = Flat()
-    for section in _SECTIONS:
-        section(flat, sample)  # type: ignore[arg-type] - Flat has Families' add()
-    return flat.series
-
+# ---------------------------------------------------------------- core sections
 
 def _cpu(f: Families, s: Sample) -> None:
     for t in s.cpus:
@@ -179,16 +217,49 @@ def _rpi(f: Families, s: Sample) -> None:
               getattr(t, f"{attr}_occurred"))
 
 
-_SECTIONS = (_cpu, _load_memory, _net, _thermal, _hwmon, _cpufreq, _rpi)
+CORE_SECTIONS = (_cpu, _load_memory, _net, _thermal, _hwmon, _cpufreq, _rpi)
+
+
+def _sections() -> tuple:
+    from . import node_sections
+    return CORE_SECTIONS + node_sections.HEALTH_SECTIONS
+
+
+def _all_sections() -> tuple:
+    from . import node_sections
+    return _sections() + node_sections.NODE_SECTIONS
+
+
+def flat_series(sample: Sample) -> dict[str, float]:
+    """The core and health series of one sample as {series: value} (what history keeps)."""
+    flat = Flat()
+    for section in _sections():
+        section(flat, sample)  # type: ignore[arg-type] - Flat has Families' add()
+    return flat.series
+
+
+# ---------------------------------------------------------------- the three shapes
+
+def node_families(sample: Sample, fleet: bool = False) -> Families:
+    """Every node_exporter series roost has for one sample (node_exporter's collectors included)."""
+    from .node_sections import scrape_sections
+    f = Families(fleet)
+    scrape_sections(f, sample, _sections())
+    return f
+
+
+def node_text(sample: Sample) -> str:
+    """One node as its own Prometheus target: node_exporter's series, no node label."""
+    return node_families(sample).text()
 
 
 def families(samples: Iterable[Sample], fleet: bool = False, up: Mapping[str, bool] | None = None,
              now: float | None = None) -> Families:
     now = time.time() if now is None else now
+    from .node_sections import scrape_sections
     f = Families(fleet)
     for s in samples:
-        for section in _SECTIONS:
-            section(f, s)
+        scrape_sections(f, s, _sections())
         f.add(s.node, "roost_sample_age_seconds", "Seconds since roost received this node's sample.",
               {}, max(0.0, now - s.ts), node_label=True)
     for node, is_up in (up or {}).items():
@@ -196,35 +267,30 @@ def families(samples: Iterable[Sample], fleet: bool = False, up: Mapping[str, bo
     return f
 
 
-class _OneShot(Collector):
-    def __init__(self, fams: Families):
-        self._fams = fams
-
-    def collect(self) -> Iterator[Metric]:
-        return iter(self._fams)
-
-
 def render_text(samples: Iterable[Sample], fleet: bool = False, up: Mapping[str, bool] | None = None,
                 now: float | None = None) -> str:
     """Prometheus text exposition of the samples (fleet=True: node="NAME" on every series)."""
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(_OneShot(families(samples, fleet, up, now)))
-    return generate_latest(registry).decode()
+    return families(samples, fleet, up, now).text()
 
 
-class FleetCollector(Collector):
-    """A live collector: each scrape asks source() for (latest sample per node, up per node)."""
-
-    def __init__(self, source: Source):
-        self._source = source
-
-    def collect(self) -> Iterator[Metric]:
-        samples, up = self._source()
-        return iter(families(samples.values(), fleet=True, up=up))
+FleetExtra = Callable[[Families], None]
 
 
-def serve(source: Source, host: str = "127.0.0.1", port: int = 9100):
-    """Start the /metrics endpoint in a daemon thread; returns (server, thread) from prometheus_client."""
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(FleetCollector(source))
-    return start_http_server(port, addr=host, registry=registry)
+def fleet_text(samples: Mapping[str, Sample], up: Mapping[str, bool], now: float | None = None,
+               extra: Iterable[FleetExtra] = ()) -> str:
+    """roost's own series for the whole fleet, node label on each (the fleet-wide /metrics)."""
+    from .node_sections import power_draw
+    now = time.time() if now is None else now
+    f = Families()
+    for node, is_up in up.items():
+        f.add(node, "roost_node_up", "1 when roost's connection to the node is up.", {}, is_up, node_label=True)
+    for node, s in samples.items():
+        f.add(node, "roost_sample_age_seconds", "Seconds since roost received this node's sample.",
+              {}, max(0.0, now - s.ts), node_label=True)
+        watts = power_draw(s)
+        if watts is not None:
+            f.add(node, "roost_node_power_watts", "Power the node draws, from its power monitors.",
+                  {}, watts, node_label=True)
+    for add in extra:
+        add(f)
+    return f.text()

@@ -50,11 +50,15 @@ NET_CLASS = ("address", "addr_assign_type", "broadcast", "carrier", "carrier_cha
              "ifalias", "ifindex", "iflink", "link_mode", "mtu", "name_assign_type",
              "netdev_group", "operstate", "speed", "tx_queue_len", "type")
 POWER_SUPPLY = ("type", "online", "present", "status", "health", "capacity", "capacity_level",
-                "current_now", "current_max", "voltage_now", "voltage_max", "voltage_min",
-                "power_now", "energy_now", "charge_now", "temp", "manufacturer", "model_name",
-                "technology", "scope", "usb_type", "charge_type", "cycle_count")
-POWER_SUPPLY_STATIC = frozenset({"type", "manufacturer", "model_name", "technology", "scope",
-                                 "current_max", "voltage_max", "voltage_min"})
+                "current_now", "current_max", "current_boot", "voltage_now", "voltage_max",
+                "voltage_min", "voltage_boot", "voltage_max_design", "voltage_min_design",
+                "power_now", "energy_now", "energy_full", "energy_full_design", "charge_now",
+                "charge_full", "charge_full_design", "temp", "manufacturer", "model_name",
+                "serial_number", "technology", "scope", "usb_type", "charge_type", "cycle_count")
+POWER_SUPPLY_STATIC = frozenset({"type", "manufacturer", "model_name", "serial_number", "technology",
+                                 "scope", "current_max", "voltage_max", "voltage_min",
+                                 "voltage_max_design", "voltage_min_design", "energy_full_design",
+                                 "charge_full_design"})
 PRESSURE = ("cpu", "io", "memory", "irq")
 
 
@@ -109,6 +113,10 @@ FILES: tuple[FileGlob, ...] = (
     *(FileGlob(f"proc/pressure/{r}") for r in PRESSURE),
     FileGlob("proc/diskstats"),
     FileGlob("proc/schedstat"),
+    # the sampler's own process (read by the shell itself, so "self" is the sampler): served as
+    # node_exporter's process_* series, the exporter's cost as Grafana's dashboards show it
+    FileGlob("proc/self/stat"),
+    FileGlob("proc/self/limits", static=True),
     # thermal
     FileGlob("sys/class/thermal/thermal_zone*/type", static=True),
     FileGlob("sys/class/thermal/thermal_zone*/temp"),

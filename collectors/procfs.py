@@ -290,7 +290,7 @@ def parse_pressure(text: str) -> dict[str, float]:
         for word in rest.split():
             key, _, value = word.partition("=")
             if key == "total" and (us := parse_int(value)) is not None and us >= 0:
-                out[kind] = us / 1e6
+                out[kind] = us / 1000.0 / 1000.0  # node_exporter's arithmetic, to the last bit
     return out
 
 
@@ -345,4 +345,29 @@ def parse_os_release(text: str) -> dict[str, str]:
             for esc in ("\\\\", '\\"', "\\$", "\\`"):
                 value = value.replace(esc, esc[1])
         out[key] = value
+    return out
+
+
+def parse_process_stat(text: str) -> dict[str, int] | None:
+    """/proc/<pid>/stat: the fields process_* series need (times in ticks, rss in pages).
+    cpu_ticks counts reaped children too: a sampler's slow-tick commands are its cost."""
+    _, sep, rest = text.rpartition(")")
+    cols = rest.split()
+    if not sep or len(cols) < 22 or not _all_digits(cols[11:15] + cols[19:22]):
+        return None
+    ticks = sum(int(c) for c in cols[11:15])
+    return {"cpu_ticks": ticks, "start_ticks": int(cols[19]), "vsize": int(cols[20]),
+            "rss_pages": int(cols[21])}
+
+
+def parse_limits(text: str) -> dict[str, float]:
+    """/proc/<pid>/limits soft limits: {"Max open files": 20000.0, ...}; unlimited -> 2**64 - 1
+    (as node_exporter's procfs library reports it)."""
+    out = {}
+    for line in text.splitlines()[1:]:
+        parts = line[:26].strip(), line[26:47].strip()
+        if parts[0] and parts[1]:
+            value = 2.0 ** 64 - 1 if parts[1] == "unlimited" else parse_float(parts[1])
+            if value is not None:
+                out[parts[0]] = value
     return out

@@ -70,6 +70,9 @@ class Thresholds:
     mem_warn: float = 85.0        # percent used
     mem_crit: float = 95.0
     stale_after: float = 5.0      # seconds without a sample before a node shows stale
+    disk_warn: float = 90.0       # percent of a writable filesystem used
+    disk_crit: float = 97.0
+    io_error_hold: float = 600.0  # seconds a disk I/O error alert stays after the last new error
 
     # ok below warn, warn from warn, crit from crit; no value is ok (written out: once per row)
     def temp_level(self, celsius: float | None) -> str:
@@ -86,6 +89,11 @@ class Thresholds:
         if percent is None or percent < self.mem_warn:
             return "ok"
         return "crit" if percent >= self.mem_crit else "warn"
+
+    def disk_level(self, percent: float | None) -> str:
+        if percent is None or percent < self.disk_warn:
+            return "ok"
+        return "crit" if percent >= self.disk_crit else "warn"
 
     def load_level(self, load1: float | None, cores: int | None) -> str:
         if load1 is None or not cores:
@@ -451,7 +459,8 @@ DEFAULTS_SCHEMA = {"user": _user, "port": _port, "interval": _interval, "identit
 THRESHOLDS_SCHEMA = {"temp_warn": _temperature, "temp_crit": _temperature,
                      "cpu_warn": _percent, "cpu_crit": _percent,
                      "load_warn": _within(0, 1000), "mem_warn": _percent, "mem_crit": _percent,
-                     "stale_after": _within(0.1, 86400, " s")}
+                     "stale_after": _within(0.1, 86400, " s"), "disk_warn": _percent,
+                     "disk_crit": _percent, "io_error_hold": _within(0, 86400 * 7, " s")}
 POWER_SCHEMA = {"stagger": _within(0, 3600, " s"), "boot_timeout": _within(0.1, 86400, " s"),
                 "shutdown_timeout": _within(0.1, 86400, " s"), "grace": _within(0, 3600, " s"),
                 "status_every": _within(0.1, 86400, " s")}
@@ -715,7 +724,7 @@ class _TomlLoader:
     def _thresholds(self, table: Any) -> Thresholds:
         t = Thresholds(**self.checked(table, THRESHOLDS_SCHEMA, ("thresholds",)))
         for warn, crit in (("temp_warn", "temp_crit"), ("cpu_warn", "cpu_crit"),
-                           ("mem_warn", "mem_crit")):
+                           ("mem_warn", "mem_crit"), ("disk_warn", "disk_crit")):
             if getattr(t, warn) > getattr(t, crit):
                 raise self.fail(("thresholds", warn), f"expected at most {crit} ({getattr(t, crit)}), "
                                 f"got {getattr(t, warn)}")

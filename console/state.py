@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Iterable
 
 from collectors import rates
+from collectors.health import WRITABLE_DISK_FS, power_draw, root_filesystem, wear_level, whole_disks
 from collectors.model import CpuTimes, NodeEvent, Sample
 from console.config import Thresholds
 from console.hostlist import HostlistError, expand, natural_key
@@ -27,7 +28,8 @@ INFO, WARN, CRIT = "info", "warn", "crit"
 class Event:
     ts: float
     node: str
-    kind: str          # down, up, stale, temp, mem, throttle, undervoltage, fan_stalled
+    kind: str          # down, up, stale, temp, mem, throttle, undervoltage, fan_stalled,
+                       # fs_readonly, root_readonly, fs_full, emmc_wear, io_errors
     severity: str      # info | warn | crit
     message: str
     cleared: bool = False
@@ -62,6 +64,10 @@ class Row:
     power: str
     jobs: int | None
     alerts: int
+    disk_pct: float | None = None    # root filesystem use, percent
+    disk_bps: float | None = None    # read + write bytes/s over the whole disks
+    disk_level: str = "ok"           # ok | warn | crit: fill, read-only, wear
+    watts: float | None = None       # power draw, from the node's power monitors
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +82,8 @@ class Summary:
     hottest_temp: float | None
     alerts: int
     crit_alerts: int
+    watts: float | None = None  # fleet power draw, when any node reports power
+    watts_nodes: int = 0        # nodes that report it
 
 
 @dataclass(slots=True)
@@ -95,6 +103,9 @@ class NodeData:
     clusters: tuple[tuple[str, ...], ...] = ()   # core ids per cpufreq policy, biggest first
     rx_bps: float | None = None
     tx_bps: float | None = None
+    disk_rates: dict[str, tuple[float, float]] = field(default_factory=dict)  # dev -> (read, write) B/s
+    rw_mounts: set[str] = field(default_factory=set)    # mounts seen read-write
+    io_error_at: float = 0.0                             # when the I/O error count last rose
     power: str = "—"
     jobs: int | None = None
     series: dict[str, deque] = field(default_factory=dict)
@@ -144,6 +155,29 @@ def net_rates(prev: Sample, cur: Sample) -> tuple[float | None, float | None]:
             continue
         rx, tx, seen = rx + r, tx + t, True
     return (rx, tx) if seen else (None, None)
+
+
+def disk_rates(prev: Sample, cur: Sample) -> dict[str, tuple[float, float]]:
+    """(read, write) bytes/s per whole disk between two samples."""
+    dt = _elapsed(prev, cur)
+    before = {d.device: d for d in prev.disks}
+    out = {}
+    for d in whole_disks(cur.disks):
+        p = before.get(d.device)
+        if p is None:
+            continue
+        r = counter_rate(p.read_bytes, d.read_bytes, dt)
+        w = counter_rate(p.written_bytes, d.written_bytes, dt)
+        if r is not None and w is not None:
+            out[d.device] = (r, w)
+    return out
+
+
+def fullest(s: Sample) -> tuple[str, float] | None:
+    """(mount point, percent used) of the fullest writable filesystem."""
+    used = [(f.mountpoint, f.used_pct) for f in s.filesystems
+            if not f.readonly and f.used_pct is not None and (f.size or 0) > 0]
+    return max(used, key=lambda m: m[1]) if used else None
 
 
 def temperatures(s: Sample) -> dict[str, float]:
@@ -267,6 +301,7 @@ class FleetState:
             node.state, node.since, node.reason = DOWN, ev.ts, ev.reason
             node.prev = node.last = None   # rates must not span an outage
             node.cpu, node.per_core, node.rx_bps, node.tx_bps = None, {}, None, None
+            node.disk_rates = {}
             out = self._clear(ev.node, "stale", ev.ts)
             return out + self._open(ev.node, "down", CRIT, ev.ts, ev.reason or "unreachable")
         if ev.kind == "up":
@@ -296,12 +331,14 @@ class FleetState:
         prev, cur = node.prev, node.last
         if prev is None or cur is None:
             node.cpu, node.per_core, node.rx_bps, node.tx_bps = None, {}, None, None
+            node.disk_rates = {}
             return
         node.cpu = cpu_percent(prev.cpu_total, cur.cpu_total)
         before = {c.cpu: c for c in prev.cpus}
         node.per_core = {c.cpu: p for c in cur.cpus if (b := before.get(c.cpu)) is not None
                          and (p := rates.cpu_percent(b, c)) is not None}
         node.rx_bps, node.tx_bps = net_rates(prev, cur)
+        node.disk_rates = disk_rates(prev, cur)
 
     def _record(self, node: NodeData, s: Sample) -> None:
         node.times.append(s.ts)
@@ -320,6 +357,9 @@ class FleetState:
             node.push(f"freq:{f.cpu}", None if f.cur_hz is None else f.cur_hz / 1e6, n)
         node.push("rx", node.rx_bps, n)
         node.push("tx", node.tx_bps, n)
+        if node.disk_rates:
+            node.push("disk_r", sum(r for r, _ in node.disk_rates.values()), n)
+            node.push("disk_w", sum(w for _, w in node.disk_rates.values()), n)
         self._pad(node, n)
 
     @staticmethod
@@ -345,7 +385,48 @@ class FleetState:
                           WARN, s.ts, "throttled / frequency capped")
         out += self._cond(node.name, "fan_stalled", fan_stalled(s), CRIT, s.ts,
                           "fan driven (pwm > 0) but 0 rpm")
-        return out
+        return out + self._storage_alerts(node, s)
+
+    def _storage_alerts(self, node: NodeData, s: Sample) -> list[Event]:
+        """Read-only remounts (the failing SD card), full filesystems, eMMC wear, I/O errors."""
+        out = self._readonly_alerts(node, s)
+        mount, pct = fullest(s) or ("", None)
+        out += self._level(node.name, "fs_full", self.thresholds.disk_level(pct), s.ts,
+                           "{} {:.0f}% full", mount, pct)
+        worn = [(c, wear_level(c)) for c in s.mmc if wear_level(c) != "ok"]
+        if worn:
+            card, lvl = max(worn, key=lambda cw: cw[1] == "crit")
+            out += self._open(node.name, "emmc_wear", CRIT if lvl == "crit" else WARN, s.ts,
+                              f"eMMC {card.block or card.card} worn: life {_life(card)}, "
+                              f"pre-EOL {card.pre_eol}", update=True)
+        else:
+            out += self._clear(node.name, "emmc_wear", s.ts)
+        return out + self._io_error_alerts(node, s)
+
+    def _readonly_alerts(self, node: NodeData, s: Sample) -> list[Event]:
+        went_ro = [f.mountpoint for f in s.filesystems if f.readonly and f.mountpoint in node.rw_mounts]
+        node.rw_mounts |= {f.mountpoint for f in s.filesystems if not f.readonly}
+        out = self._cond(node.name, "fs_readonly", bool(went_ro), CRIT, s.ts,
+                         f"{', '.join(went_ro)} remounted read-only (was read-write)")
+        root = root_filesystem(s)
+        # a disk root that was read-only before roost ever saw it read-write: the same failure
+        # (errors=remount-ro, then a reboot) or a read-only root on purpose; a warning either way
+        root_ro = bool(root and root.readonly and root.fstype in WRITABLE_DISK_FS and not went_ro)
+        return out + self._cond(node.name, "root_readonly", root_ro, WARN, s.ts,
+                                f"root filesystem {root.device if root else ''} is read-only")
+
+    def _io_error_alerts(self, node: NodeData, s: Sample) -> list[Event]:
+        prev = node.prev.io_errors if node.prev is not None else {}
+        new = {d: n - prev[d] for d, n in s.io_errors.items() if d in prev and n > prev[d]}
+        if new:
+            node.io_error_at = s.ts
+            text = ", ".join(f"{d} +{n} (total {s.io_errors[d]})" for d, n in sorted(new.items()))
+            return self._open(node.name, "io_errors", WARN, s.ts, f"disk I/O errors: {text}",
+                              update=True)
+        if node.io_error_at and s.ts - node.io_error_at > self.thresholds.io_error_hold:
+            node.io_error_at = 0.0
+            return self._clear(node.name, "io_errors", s.ts)
+        return []
 
     def _level(self, node: str, kind: str, level: str, ts: float, fmt: str,
                *values: object) -> list[Event]:
@@ -435,16 +516,30 @@ class FleetState:
             freq_max_hz=max((f.max_hz or 0.0 for f in freqs), default=None) or None,
             rx_bps=node.rx_bps, tx_bps=node.tx_bps,
             flags=throttle_flags(s) if s else (), power=node.power, jobs=node.jobs,
-            alerts=node.alerts)
+            alerts=node.alerts, **self._disk_fields(node, s))
+
+    def _disk_fields(self, node: NodeData, s: Sample | None) -> dict:
+        if s is None:
+            return {}
+        root = root_filesystem(s)
+        worst = max((self.alerts[(node.name, k)].severity for k in _STORAGE_ALERTS
+                     if (node.name, k) in self.alerts), key=_SEVERITY.get, default=INFO)
+        return {"disk_pct": root.used_pct if root else None,
+                "disk_bps": sum(r + w for r, w in node.disk_rates.values()) if node.disk_rates else None,
+                "disk_level": {CRIT: "crit", WARN: "warn"}.get(worst, "ok"),
+                "watts": power_draw(s)}
 
     def summary(self, now: float | None = None) -> Summary:
         now = time.time() if now is None else now
         states = [n.state for n in self.nodes.values()]
         busy, cores, hot_node, hot = 0.0, 0, None, None
+        watts, powered = 0.0, 0
         for node in self.nodes.values():
             s = node.last
             if s is None or node.state != UP:
                 continue
+            if (w := power_draw(s)) is not None:
+                watts, powered = watts + w, powered + 1
             n = len(s.cpus)
             cores += n
             busy += (node.cpu or 0.0) * n / 100.0
@@ -453,7 +548,18 @@ class FleetState:
                 hot_node, hot = node.name, t
         crit = sum(1 for e in self.alerts.values() if e.severity == CRIT)
         return Summary(len(states), states.count(UP), states.count(DOWN), states.count(STALE),
-                       busy, cores, hot_node, hot, len(self.alerts), crit)
+                       busy, cores, hot_node, hot, len(self.alerts), crit,
+                       watts if powered else None, powered)
+
+
+_STORAGE_ALERTS = ("fs_readonly", "root_readonly", "fs_full", "emmc_wear", "io_errors")
+_SEVERITY = {INFO: 0, WARN: 1, CRIT: 2}
+
+
+def _life(card) -> str:
+    if not card.life_time:
+        return "–"
+    return "/".join(f"{min(100, 10 * v)}%" if v <= 10 else "exceeded" for v in card.life_time)
 
 
 def _mem_pct(mem) -> float | None:
@@ -471,12 +577,13 @@ SORT_KEYS = {
     "temp": lambda r: r.temp, "fan": lambda r: r.fan_rpm if r.fan_rpm is not None else r.fan_pwm_pct,
     "freq": lambda r: r.freq_hz,
     "net": lambda r: None if r.rx_bps is None else r.rx_bps + (r.tx_bps or 0.0),
+    "disk": lambda r: r.disk_pct,
     "flags": lambda r: len(r.flags) + 10 * r.alerts, "power": lambda r: r.power,
     "jobs": lambda r: r.jobs,
 }
 # Sorted biggest first unless reversed, as top and btop do: the busiest, hottest, fullest node
 # is the one to look at. Name, state (down first), power sort ascending.
-BUSIEST_FIRST = frozenset({"cpu", "load", "mem", "temp", "fan", "freq", "net", "flags", "jobs"})
+BUSIEST_FIRST = frozenset({"cpu", "load", "mem", "temp", "disk", "fan", "freq", "net", "flags", "jobs"})
 
 
 def descending(sort: str, reverse: bool = False) -> bool:

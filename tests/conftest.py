@@ -19,4 +19,4 @@ def need(condition: bool, reason: str) -> None:
         pytest.fail(f"required peer missing: {reason}", pytrace=False)
     pytest.skip(reason)
 
-pytest_plugins = ["tests.lab.sshd", "tests.lab.ray"]
+pytest_plugins = ["tests.lab.sshd", "tests.lab.ray", "tests.lab.prometheus"]

@@ -17,6 +17,7 @@ from functools import lru_cache
 from typing import Callable
 
 from .. import cmdout, procfs, sysfs
+from ..health import PARTITION_OR_VIRTUAL
 from ..model import Sample
 from .prometheus import CORE_SECTIONS, Families
 
@@ -28,7 +29,6 @@ NETSTAT_FIELDS = re.compile(
     r"|TcpExt_(Listen.*|Syncookies.*|TCPSynRetrans|TCPTimeouts)"
     r"|Tcp_(ActiveOpens|InSegs|OutSegs|OutRsts|PassiveOpens|RetransSegs|CurrEstab)"
     r"|Udp6?_(InDatagrams|OutDatagrams|NoPorts|RcvbufErrors|SndbufErrors))$")
-DISKSTATS_IGNORED = re.compile(r"^(ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\d+n\d+p)\d+$")
 _DISK = (("reads_completed_total", 1.0), ("reads_merged_total", 1.0), ("read_bytes_total", 512.0),
          ("read_time_seconds_total", 0.001), ("writes_completed_total", 1.0),
          ("writes_merged_total", 1.0), ("written_bytes_total", 512.0),
@@ -65,13 +65,12 @@ _NETCLASS_NUMBERS = (("addr_assign_type", "address_assign_type"), ("carrier", "c
 _COUNTER_SUFFIX = "_total"
 NET_CLASS = "sys/class/net/"
 CLOCKSOURCE = "sys/devices/system/clocksource/clocksource"
-PS_SCALE = {"current": 1e-6, "voltage": 1e-6, "power": 1e-6, "energy": 1e-6, "charge": 1e-6,
-            "temp": 0.1}
+PS_SCALE = {"current": 1e6, "voltage": 1e6, "power": 1e6, "energy": 1e6, "charge": 1e6, "temp": 10.0}
 _PS_NAMES = {"current_now": "current_ampere", "voltage_now": "voltage_volt", "power_now": "power_watt",
              "energy_now": "energy_watthour", "charge_now": "charge_ampere", "temp": "temp_celsius",
              "cycle_count": "cyclecount"}
 _PS_INFO = ("capacity_level", "charge_type", "health", "manufacturer", "model_name", "scope",
-            "status", "technology", "type", "usb_type")
+            "serial_number", "status", "technology", "type", "usb_type")
 _PS_PLAIN = ("online", "present", "capacity", "cyclecount")
 
 
@@ -107,7 +106,7 @@ def _filesystems(f: Families, s: Sample) -> None:
 
 def _diskstats(f: Families, s: Sample) -> None:
     for d in s.disks:
-        if DISKSTATS_IGNORED.match(d.device):
+        if PARTITION_OR_VIRTUAL.match(d.device):
             continue
         f.add(s.node, "node_disk_info", "", {"device": d.device, "major": str(d.major),
               "minor": str(d.minor), "path": "", "wwn": "", "model": "", "serial": "",
@@ -115,6 +114,12 @@ def _diskstats(f: Families, s: Sample) -> None:
         for (name, scale), value in zip(_DISK, d.counters):
             f.add(s.node, f"node_disk_{name}", "", {"device": d.device}, value * scale,
                   counter=name.endswith(_COUNTER_SUFFIX))
+
+
+def scaled(value: float, scale: float) -> float:
+    """node_exporter's unit arithmetic, to the last bit: scales above 1 divide ("/1000000.0"),
+    scales below 1 multiply ("*0.001")."""
+    return value / scale if scale > 1 else value * scale
 
 
 def hwmon_metric(kind: str, element: str, has_bare: bool) -> tuple[str, str, float, str] | None:
@@ -139,14 +144,14 @@ def _hwmon_unit(name: str, kind: str, element: str) -> tuple[str, str, float, st
     if kind == "curr":
         return name + "_amps", f"Hardware monitor for current ({element})", 0.001, "gauge"
     if kind == "energy":
-        return name + "_joule_total", f"Hardware monitor for joules used so far ({element})", 1e-6, "counter"
+        return name + "_joule_total", f"Hardware monitor for joules used so far ({element})", 1e6, "counter"
     if kind == "power" and element == "accuracy":
-        return name, "Hardware monitor power meter accuracy, as a ratio", 1e-6, "gauge"
+        return name, "Hardware monitor power meter accuracy, as a ratio", 1e6, "gauge"
     if kind == "power":
-        return name + "_watt", f"Hardware monitor for power usage in watts ({element})", 1e-6, "gauge"
+        return name + "_watt", f"Hardware monitor for power usage in watts ({element})", 1e6, "gauge"
     if kind == "humidity":
         return (name, "Hardware monitor for humidity, as a ratio (multiply with 100.0 to get the "
-                f"humidity as a percentage) ({element})", 1e-6, "gauge")
+                f"humidity as a percentage) ({element})", 1e6, "gauge")
     if kind == "fan" and element in ("input", "min", "max", "target"):
         return name + "_rpm", f"Hardware monitor for fan revolutions per minute ({element})", 1.0, "gauge"
     return name, f"Hardware monitor {kind} element {element}", 1.0, "gauge"
@@ -162,7 +167,8 @@ def _hwmon_readings(f: Families, s: Sample) -> None:
         made = hwmon_metric(r.type, r.element, False)
         if made is not None:
             name, help_, scale, kind = made
-            f.add(s.node, name, help_, {"chip": r.chip, "sensor": r.sensor}, r.value * scale, kind=kind)
+            f.add(s.node, name, help_, {"chip": r.chip, "sensor": r.sensor}, scaled(r.value, scale),
+                  kind=kind)
 
 
 def _power_supply(f: Families, s: Sample) -> None:
@@ -175,7 +181,8 @@ def _power_supply(f: Families, s: Sample) -> None:
                 continue
             scale = 1.0 if name in _PS_PLAIN else PS_SCALE.get(attr.partition("_")[0], 1.0)
             f.add(s.node, f"node_power_supply_{name}",
-                  f"{name} value of /sys/class/power_supply/<power_supply>.", labels, value * scale)
+                  f"{name} value of /sys/class/power_supply/<power_supply>.", labels,
+                  scaled(value, scale))
         info = {k: ps.values[k] for k in _PS_INFO if ps.values.get(k)}
         f.add(s.node, "node_power_supply_info", "info of /sys/class/power_supply/<power_supply>.",
               dict(sorted({**labels, **info}.items())), 1)
@@ -412,6 +419,30 @@ def _cpufreq_limits(f: Families, s: Sample) -> None:
                       {"cpu": c.cpu}, khz * 1000.0)
 
 
+def _process(f: Families, s: Sample) -> None:
+    """The sampler's own process, where node_exporter reports its own (process_*)."""
+    st = procfs.parse_process_stat(_raw(s, "proc/self/stat") or "")
+    if st is None:
+        return
+    _, page = cmdout.parse_uname(_raw(s, "cmd/uname") or "")
+    f.add(s.node, "process_cpu_seconds_total", "Total user and system CPU time spent in seconds.",
+          {}, st["cpu_ticks"] / procfs.USER_HZ, counter=True)
+    f.add(s.node, "process_virtual_memory_bytes", "Virtual memory size in bytes.", {}, st["vsize"])
+    if page:
+        f.add(s.node, "process_resident_memory_bytes", "Resident memory size in bytes.", {},
+              st["rss_pages"] * page)
+    if s.boot_time is not None:
+        f.add(s.node, "process_start_time_seconds",
+              "Start time of the process since unix epoch in seconds.", {},
+              s.boot_time + st["start_ticks"] / procfs.USER_HZ)
+    limits = procfs.parse_limits(_raw(s, "proc/self/limits") or "")
+    for key, name, help_ in (("Max open files", "process_max_fds", "Maximum number of open file descriptors."),
+                             ("Max address space", "process_virtual_memory_max_bytes",
+                              "Maximum amount of virtual memory available in bytes.")):
+        if key in limits:
+            f.add(s.node, name, help_, {}, limits[key])
+
+
 def _nvme(f: Families, s: Sample) -> None:
     for device, files in sorted(_raw_dirs(s, "sys/class/nvme/").items()):
         f.add(s.node, "node_nvme_info", "", {
@@ -425,7 +456,7 @@ HEALTH_SECTIONS: tuple[Section, ...] = (_filesystems, _diskstats, _hwmon_reading
 NODE_SECTIONS: tuple[Section, ...] = (_uname, _os, _time, _timex, _stat, _vmstat, _netstat,
                                       _sockstat, _softnet, _entropy_filefd_arp, _udp_queues,
                                       _pressure, _conntrack, _schedstat, _netclass, _netdev_extra,
-                                      _cpufreq_limits, _nvme)
+                                      _cpufreq_limits, _nvme, _process)
 # node_exporter's collector names, for node_scrape_collector_success/duration
 COLLECTOR_OF = {
     "_cpu": "cpu", "_load_memory": "meminfo", "_net": "netdev", "_thermal": "thermal_zone",
@@ -450,37 +481,3 @@ def scrape_sections(f: Families, s: Sample, sections: tuple[Section, ...]) -> No
             f.add(s.node, "node_scrape_collector_duration_seconds", "", labels,
                   time.perf_counter() - start)
             f.add(s.node, "node_scrape_collector_success", "", labels, f.count > before)
-
-
-def power_draw(s: Sample) -> float | None:
-    """Watts the node draws, from its power monitors: hwmon power*_input (else power*_average)
-    summed; else bus voltage x current per channel (INA3221 has no power attribute); else the
-    power supplies' power_now or voltage_now x current_now. None when nothing reports power."""
-    power = [r for r in s.hwmon_readings if r.type == "power" and r.element == "input"] or \
-        [r for r in s.hwmon_readings if r.type == "power" and r.element == "average"]
-    if power:
-        return sum(r.value for r in power) / 1e6
-    watts = _channel_watts(s)
-    if watts is not None:
-        return watts
-    return _supply_watts(s)
-
-
-def _channel_watts(s: Sample) -> float | None:
-    volts = {(r.chip, r.sensor[2:]): r.value for r in s.hwmon_readings if r.type == "in" and r.element == "input"}
-    amps = [(r.chip, r.sensor[4:], r.value) for r in s.hwmon_readings if r.type == "curr" and r.element == "input"]
-    pairs = [volts[(chip, n)] * ma for chip, n, ma in amps if (chip, n) in volts]
-    return sum(pairs) / 1e6 if pairs else None
-
-
-def _supply_watts(s: Sample) -> float | None:
-    total, seen = 0.0, False
-    for ps in s.power_supplies:
-        uw = sysfs.parse_int_auto(ps.values.get("power_now", ""))
-        if uw is None:
-            uv = sysfs.parse_int_auto(ps.values.get("voltage_now", ""))
-            ua = sysfs.parse_int_auto(ps.values.get("current_now", ""))
-            uw = uv * ua / 1e6 if uv is not None and ua is not None else None
-        if uw is not None:
-            total, seen = total + uw / 1e6, True
-    return total if seen else None

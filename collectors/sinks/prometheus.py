@@ -279,7 +279,7 @@ FleetExtra = Callable[[Families], None]
 def fleet_text(samples: Mapping[str, Sample], up: Mapping[str, bool], now: float | None = None,
                extra: Iterable[FleetExtra] = ()) -> str:
     """roost's own series for the whole fleet, node label on each (the fleet-wide /metrics)."""
-    from .node_sections import power_draw
+    from ..health import power_draw
     now = time.time() if now is None else now
     f = Families()
     for node, is_up in up.items():

@@ -25,9 +25,10 @@ from textual.message import Message
 from textual.widgets import Static
 
 from console.screens.base import View
+from collectors.health import power_draw, wear_level
 from console.state import FleetState, NodeData
 from console.text import safe_line
-from console.widgets.cells import age
+from console.widgets.cells import age, si
 from console.widgets.graph import Graph, Line, line, rgb
 from console.widgets.key_footer import KeyFooter
 from console.widgets.ray_panel import RayPanel
@@ -100,6 +101,7 @@ class NodeScreen(View):
     def compose(self) -> ComposeResult:
         with Horizontal(id="node-head"):
             yield Static(id="facts")
+            yield Static(id="storage")
             yield Static(id="node-events")
         yield RayPanel(id="node-ray")
         yield Static(id="graph-tabs")
@@ -190,6 +192,10 @@ class NodeScreen(View):
         data = self.state.node(self.node)
         short = self.arrangement.short
         self.query_one("#facts", Static).update(self.facts(data, now, short))
+        storage = self.query_one("#storage", Static)
+        storage.display = not short           # below TALL rows the graphs need the room
+        if not short:
+            storage.update(self.storage(data))
         self.query_one("#node-events", Static).update(self.events(2 if short else EVENTS_SHOWN))
         self.query_one("#graph-tabs", Static).update(self.tabs())
         source = self.series()
@@ -232,6 +238,32 @@ class NodeScreen(View):
             else:
                 t.append(f"{label:>7} ", style="bold")
                 t.append(text + "\n")
+        return t
+
+    def storage(self, data: NodeData | None) -> Text:
+        """Filesystems (fill, read-only), disk I/O, eMMC wear, I/O errors and power draw."""
+        t = Text("storage and power\n", style="bold")
+        s = data.last if data is not None else None
+        if s is None:
+            return t
+        for f in s.filesystems[:4]:
+            style = self.pal["roost-crit"] if f.readonly and f.mountpoint in data.rw_mounts else ""
+            use = "error" if f.size is None else f"{f.used_pct or 0:3.0f}% of {si(f.size, 'B', 1024.0)}"
+            t.append(f"{safe_line(f.mountpoint)[:12]:<12} {use} {f.fstype}"
+                     f"{' ro' if f.readonly else ''}\n", style=style)
+        for dev, (r, w) in sorted(data.disk_rates.items())[:2]:
+            t.append(f"{safe_line(dev)[:12]:<12} ↓{si(r, 'B')}/s ↑{si(w, 'B')}/s\n")
+        for card in s.mmc:
+            level = wear_level(card)
+            life = "/".join(f"{min(10, v) * 10}%" if v <= 10 else "over" for v in card.life_time or ())
+            t.append(f"{'eMMC ' + (card.block or card.card):<12} life {life or '–'} pre-EOL "
+                     f"{card.pre_eol or '–'}\n", style=self.pal.get(f"roost-{level}", "") if level != "ok" else "")
+        for dev, count in sorted(s.io_errors.items()):
+            if count:
+                t.append(f"{safe_line(dev)[:12]:<12} {count} I/O errors\n", style=self.pal["roost-warn"])
+        watts = power_draw(s)
+        if watts is not None:
+            t.append(f"{'power':<12} {watts:.2f} W\n")
         return t
 
     def events(self, limit: int = EVENTS_SHOWN) -> Text:

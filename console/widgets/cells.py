@@ -185,3 +185,22 @@ def power_cell(row: Row, pal: dict[str, str]) -> Text:
 
 def jobs_cell(row: Row, pal: dict[str, str]) -> Text:
     return Text("–" if row.jobs is None else str(row.jobs))
+
+
+def disk_compact(row: Row, pal: dict[str, str]) -> Text:
+    """Root filesystem use only: "43%!" (the mark when read-only, full or worn)."""
+    if row.disk_pct is None:
+        return Text("–")
+    mark = {"ok": "", "warn": "!", "crit": "!!"}[row.disk_level]
+    return Text(f"{row.disk_pct:3.0f}%{mark}",
+                style=pal[f"roost-{row.disk_level}"] if row.disk_level != "ok" else "")
+
+
+def disk_cell(row: Row, pal: dict[str, str]) -> Text:
+    """Root filesystem use and disk I/O: "43% 1.2MB/s"; red when read-only, full or worn."""
+    if row.disk_pct is None and row.disk_bps is None:
+        return Text("–")
+    pct = "  –" if row.disk_pct is None else f"{row.disk_pct:3.0f}%"
+    rate = "" if row.disk_bps is None else f" {si(row.disk_bps, 'B')}/s"
+    mark = {"ok": "", "warn": " !", "crit": " !!"}[row.disk_level]
+    return Text(pct + rate + mark, style=pal[f"roost-{row.disk_level}"] if row.disk_level != "ok" else "")

@@ -34,6 +34,8 @@ class SummaryBar(Static):
         out = [(0, nodes), (4, Text(f"cores busy {s.cores_busy:.1f}/{s.cores}"))]
         if s.hottest_node is not None:
             out.append((5, Text(f"hottest {safe_line(s.hottest_node)} {s.hottest_temp:.1f}°")))
+        if s.watts is not None:
+            out.append((3, Text(f"⚡ {s.watts:.1f} W ({s.watts_nodes} metered)")))
         alert_style = pal["roost-crit"] if s.crit_alerts else pal["roost-warn"] if s.alerts else ""
         out.append((1, Text(f"alerts {s.alerts}" + (f" ({s.crit_alerts} crit)"
                                                      if s.crit_alerts else ""), style=alert_style)))

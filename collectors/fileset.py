@@ -66,6 +66,7 @@ def _hwmon() -> tuple[FileGlob, ...]:
     out = [FileGlob("sys/class/hwmon/hwmon*/name", static=True)]
     for d in HWMON_DIRS:
         out.append(FileGlob(f"{d}/*_label", static=True))
+        out.append(FileGlob(f"{d}/update_interval", static=True))
         out += [FileGlob(f"{d}/{t}*_{lim}", static=True) for t, lims in HWMON_LIMITS.items()
                 for lim in lims]
         out += [FileGlob(f"{d}/{t}*_input") for t in HWMON_TYPES]

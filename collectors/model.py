@@ -284,6 +284,7 @@ class HwmonReading:
     type: str                      # "in", "curr", "power", "temp", "fan", ...
     element: str                   # "input", "max", "crit_alarm", "average" ...
     value: float
+    label: str | None = None       # the sensor's *_label ("node1" on an INA3221 channel)
 
 
 @dataclass(frozen=True, slots=True)

@@ -173,14 +173,19 @@ def hwmon_readings(chip: str, chip_name: str, files: Files) -> list[HwmonReading
     out = []
     for fname, text in files.items():
         m = _HWMON_ANY.fullmatch(fname)
-        if m is None or m.group(1) not in HWMON_TYPES or m.group(3) == "label":
+        if fname == "update_interval":      # the chip's, in ms (node_exporter's "update_interval0")
+            kind, num, element = "update_interval", "0", ""
+        elif m is None or m.group(1) not in HWMON_TYPES or m.group(3) == "label":
             continue
-        kind, element = m.group(1), m.group(3)
+        else:
+            kind, num, element = m.group(1), m.group(2), m.group(3)
         if element == "input" and kind in ("temp", "fan"):
             continue
         value = parse_int(text)
         if value is not None:
-            out.append(HwmonReading(chip, chip_name, f"{kind}{m.group(2)}", kind, element, float(value)))
+            label = files.get(f"{kind}{num}_label")
+            out.append(HwmonReading(chip, chip_name, f"{kind}{num}", kind, element, float(value),
+                                    label.strip() or None if label is not None else None))
     out.sort(key=lambda r: (r.type, int(r.sensor[len(r.type):]), r.element))
     return out
 

@@ -124,6 +124,8 @@ def scaled(value: float, scale: float) -> float:
 
 def hwmon_metric(kind: str, element: str, has_bare: bool) -> tuple[str, str, float, str] | None:
     """node_exporter's (name, HELP, scale, type) for one hwmon attribute (hwmon_linux.go rules)."""
+    if kind == "update_interval":
+        return "node_hwmon_update_interval_seconds", "Hardware monitor update interval", 0.001, "gauge"
     name = f"node_hwmon_{kind}"
     if element == "input":
         name += "_input" if has_bare else ""
@@ -164,6 +166,12 @@ def clean(name: str) -> str:
 
 def _hwmon_readings(f: Families, s: Sample) -> None:
     for r in s.hwmon_readings:
+        if r.chip_name and clean(r.chip_name):
+            f.add(s.node, "node_hwmon_chip_names", "Annotation metric for human-readable chip names",
+                  {"chip": r.chip, "chip_name": clean(r.chip_name)}, 1)
+        if r.label:
+            f.add(s.node, "node_hwmon_sensor_label", "Label for given chip and sensor",
+                  {"chip": r.chip, "label": r.label, "sensor": r.sensor}, 1)
         made = hwmon_metric(r.type, r.element, False)
         if made is not None:
             name, help_, scale, kind = made

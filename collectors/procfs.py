@@ -315,9 +315,10 @@ def parse_diskstats(text: str) -> tuple["DiskStats", ...]:
     out = []
     for line in text.splitlines():
         cols = line.split()
-        if len(cols) < 14 or not _all_digits(cols[:2]) or not _all_digits(cols[3:]):
+        if len(cols) < 14 or cols[2].startswith(("loop", "ram")):   # never shown, often dozens
             continue
-        out.append(DiskStats(cols[2], int(cols[0]), int(cols[1]), tuple(int(c) for c in cols[3:])))
+        if _all_digits(cols[:2]) and _all_digits(cols[3:]):
+            out.append(DiskStats(cols[2], int(cols[0]), int(cols[1]), tuple(map(int, cols[3:]))))
     return tuple(out)
 
 

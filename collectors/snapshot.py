@@ -28,9 +28,17 @@ REQUIRED = ("proc/stat", "proc/loadavg", "proc/meminfo", "proc/uptime", "proc/ne
 _NOTHING = (None, (), (None, ()))  # what the parsers give for text with nothing usable
 
 
+# directories whose files are parsed together (sensors, supplies, cards); the rest (procfs, the
+# interface properties the exposition reads lazily) are not grouped: grouping is per frame
+_GROUPED = ("sys/class/hwmon/", "sys/class/thermal/", "sys/devices/system/cpu/cpu",
+            "sys/class/power_supply/", "sys/class/mmc_host/", "sys/block/")
+
+
 def _group(files: Mapping[str, str]) -> dict[str, dict[str, str]]:
     dirs: dict[str, dict[str, str]] = {}
     for path, text in files.items():
+        if not path.startswith(_GROUPED):
+            continue
         parent, _, base = path.rpartition("/")
         group = dirs.get(parent)
         if group is None:

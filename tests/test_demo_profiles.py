@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from collectors.fileset import LINKS, dynamic_patterns, static_patterns
+from collectors.fileset import LINKS, dynamic_patterns, slow_patterns, static_patterns
 from collectors.frame import FrameDecoder, encode_frame
 from collectors.snapshot import build_sample
 from collectors.tree import read_tree
@@ -39,13 +39,15 @@ def test_frame_keys_are_the_sampler_globs(name):
     lay, sim = _board(name)
     assert all(_matches(k, static_patterns()) for k in lay.static), name
     assert all(_matches(k, dynamic_patterns()) for k in sim.files(NOW + 1)), name
+    assert all(_matches(k, slow_patterns()) or k.startswith("cmd/") for k in sim.slow_files(NOW)), name
+    assert all(_matches(k, dynamic_patterns()) for k in sim.counter_files()), name
     assert all(_matches(k, LINKS) for k in lay.links), name
 
 
 @pytest.mark.parametrize("name", sorted(PROFILES))
 def test_tree_on_disk_reads_like_the_frame(name, tmp_path: Path):
     lay, sim = _board(name)
-    files = sim.files(NOW + 1)
+    files = {**sim.files(NOW + 1), **sim.slow_files(NOW), **sim.counter_files()}
     root = write_tree(tmp_path / name, lay, files)
     snap = read_tree(str(root / "proc"), str(root / "sys"))
     frame = FrameDecoder().feed(encode_frame(0, NOW + 1, files, static=lay.static,
@@ -168,7 +170,7 @@ def test_reboot_resets_uptime_and_counters():
 def test_bad_profile_name_is_one_clear_error():
     with pytest.raises(ValueError, match="unknown demo profile 'pi9'.*mixed"):
         profile_for("pi9")
-    assert {p.name for p in fleet_profiles(10, "mixed")} == set(PROFILES)
+    assert {p.name for p in fleet_profiles(12, "mixed")} == set(PROFILES)
 
 
 def test_demo_package_is_ui_free():

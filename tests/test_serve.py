@@ -30,7 +30,7 @@ def test_serve_collects_schedules_and_stops_cleanly(env, tmp_path, two_nodes, sh
                              "--prometheus", f"127.0.0.1:{port}"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        wait_for(lambda: all(f'roost_node_up{{node="{n.name}"}} 1.0' in scrape(port) for n in nodes),
+        wait_for(lambda: all(f'roost_node_up{{node="{n.name}"}} 1\n' in scrape(port) for n in nodes),
                  what="both nodes up on /metrics")
         sub = roost("--config", str(cfg), "submit", "--parsable", "-a", "1-4", "-D", str(out_dir),
                     "--wrap", "echo $SLURM_ARRAY_TASK_ID", env=env)
@@ -48,6 +48,10 @@ def test_serve_collects_schedules_and_stops_cleanly(env, tmp_path, two_nodes, sh
             raise AssertionError(f"{detail}\nserve said: {proc.communicate(timeout=20)[1]}") from None
         for i in range(1, 5):
             assert (out_dir / f"slurm-{job}_{i}.out").read_text() == f"{i}\n"
+        # the fleet endpoint carries the queue (its count is read at most every 5 s)
+        wait_for(lambda: 'roost_jobs_tasks{state="running"} 0\n' in scrape(port)
+                 and 'roost_jobs_tasks{state="pending"} 0\n' in scrape(port), timeout=15,
+                 what="the job queue on /metrics")
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0, proc.stderr.read()
     finally:
@@ -68,7 +72,7 @@ def test_serve_with_slurm_backend_holds_no_builtin_scheduler(env, tmp_path, two_
                              "--prometheus", f"127.0.0.1:{port}"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        wait_for(lambda: all(f'roost_node_up{{node="{n.name}"}} 1.0' in scrape(port) for n in nodes),
+        wait_for(lambda: all(f'roost_node_up{{node="{n.name}"}} 1\n' in scrape(port) for n in nodes),
                  what="both nodes up on /metrics")
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0, proc.stderr.read()

@@ -108,14 +108,29 @@ class Families:
         return "".join(parts)
 
 
+# What history leaves to Prometheus: disk counters beyond bytes, ops and busy time, inode counts,
+# the per-disk info line (a point per second each would triple the rows for little use)
+HISTORY_SKIP = frozenset({
+    "node_disk_info", "node_disk_reads_merged_total", "node_disk_read_time_seconds_total",
+    "node_disk_writes_merged_total", "node_disk_write_time_seconds_total", "node_disk_io_now",
+    "node_disk_io_time_weighted_seconds_total", "node_disk_discards_completed_total",
+    "node_disk_discards_merged_total", "node_disk_discarded_sectors_total",
+    "node_disk_discard_time_seconds_total", "node_disk_flush_requests_total",
+    "node_disk_flush_requests_time_seconds_total", "node_filesystem_files",
+    "node_filesystem_files_free", "node_filesystem_device_error"})
+
+
 class Flat:
-    """The same sections into {series: value} for JSONL and SQLite: no text to build."""
+    """The same sections into {series: value} for JSONL and SQLite: no text to build, and not
+    the series in HISTORY_SKIP."""
 
     def __init__(self) -> None:
         self.series: dict[str, float] = {}
 
     def add(self, node: str, name: str, help_: str, labels: Mapping[str, str], value: float,
             counter: bool = False, node_label: bool = False, kind: str | None = None) -> None:
+        if name in HISTORY_SKIP:
+            return
         key = series_key(name, tuple(labels.items())) if labels else name
         if key not in self.series:  # first wins, as Families drops duplicate series
             self.series[key] = float(value)

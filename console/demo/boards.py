@@ -56,6 +56,19 @@ class Nic:
 
 
 @dataclass(frozen=True, slots=True)
+class Storage:
+    """The boot disk: kind emmc | sd | nvme | usb. life (type A, type B) and pre_eol are eMMC
+    wear codes (JEDEC: 1 = 0-10% of rated life used ... 11 = exceeded; 1 normal, 2 warning)."""
+    kind: str
+    device: str                        # mmcblk0, nvme0n1, sda
+    size_gb: int
+    used: float = 0.35                 # fraction of the root filesystem in use at boot
+    life: tuple[int, int] = (1, 1)
+    pre_eol: int = 1
+    readonly_root: bool = False        # the root came back read-only (a failing card)
+
+
+@dataclass(frozen=True, slots=True)
 class Profile:
     name: str
     title: str
@@ -78,6 +91,9 @@ class Profile:
     temp_step: int = 1                 # sensor resolution in millidegrees
     arm32: bool = False
     parts: tuple[str, ...] = field(default=())  # ARM CPU part per cluster
+    storage: Storage | None = None
+    power_monitor: str | None = None   # an INA226 on the board's supply
+    poe: bool = False                  # a PoE HAT power supply
 
     @property
     def cores(self) -> int:
@@ -99,7 +115,25 @@ RPI4 = Profile(
     clusters=(Cluster((0, 1, 2, 3), _opps(600000, 1800000, 100000)),),
     zones=(PI_ZONE,), chips=(PI_VOLT,), mem_kb=3884376,
     nics=(Nic("eth0", 40e6), Nic("wlan0", 0.0)), rpi=True, parts=("0xd08",),
-    rise=52.0, tau=45.0, trip=80.0, temp_step=487)
+    rise=52.0, tau=45.0, trip=80.0, temp_step=487, storage=Storage("sd", "mmcblk0", 32))
+
+# A Compute Module 4 whose eMMC has worn out and whose root came back read-only.
+CM4 = Profile(
+    name="cm4", title="Raspberry Pi CM4 (worn eMMC)", kernel="6.6.51+rpt-rpi-v8",
+    model="Raspberry Pi Compute Module 4 Rev 1.1",
+    clusters=(Cluster((0, 1, 2, 3), _opps(600000, 1500000, 100000)),),
+    zones=(PI_ZONE,), chips=(PI_VOLT,), mem_kb=3884376, nics=(Nic("eth0", 40e6),), rpi=True,
+    parts=("0xd08",), rise=50.0, tau=45.0, trip=80.0, temp_step=487,
+    storage=Storage("emmc", "mmcblk0", 32, used=0.9, life=(10, 11), pre_eol=2, readonly_root=True))
+
+# The rack controller: a Pi 5 on NVMe with an INA226 on its 5 V input and a PoE+ HAT.
+RACK = Profile(
+    name="pi5ctl", title="Pi 5 rack controller (INA226, PoE, NVMe)", kernel="6.6.51+rpt-rpi-2712",
+    model="Raspberry Pi 5 Model B Rev 1.0",
+    clusters=(Cluster((0, 1, 2, 3), _opps(1500000, 2400000, 100000), weight=1.3),),
+    zones=(PI_ZONE,), chips=(PI_VOLT,), mem_kb=8245264, nics=(Nic("eth0", 60e6),), rpi=True,
+    parts=("0xd0b",), rise=55.0, tau=35.0, trip=85.0, temp_step=50,
+    storage=Storage("nvme", "nvme0n1", 500, used=0.5), power_monitor="ina226", poe=True)
 
 RPI5 = Profile(
     name="rpi5", title="Raspberry Pi 5", kernel="6.6.51+rpt-rpi-2712",
@@ -178,11 +212,12 @@ X86 = Profile(
     temp_step=1000)
 
 PROFILES: dict[str, Profile] = {p.name: p for p in (RPI4, RPI5, PIZERO2, ROCKPRO64, SOPINE, RK1,
-                                                     X86)}
+                                                     X86, CM4, RACK)}
 
-# A shelf people really build: Pis, a Cluster HAT stack, Pine boards, an RK1 carrier, one PC.
+# A shelf people really build: Pis, a Cluster HAT stack, Pine boards, an RK1 carrier, one PC,
+# a CM4 on its last eMMC writes and the rack's controller with its power meter.
 MIXED: tuple[str, ...] = ("rpi4", "rpi4", "pizero2", "pizero2", "rpi5", "rockpro64", "sopine",
-                          "rk1", "rk1", "x86")
+                          "rk1", "rk1", "x86", "cm4", "pi5ctl")
 
 
 def profile_for(name: str) -> Profile:

@@ -30,6 +30,8 @@ class Layout:
     freqs: list[tuple[int, int]] = field(default_factory=list)  # cpu, cluster index
     throttled: str | None = None
     extra_files: dict[str, str] = field(default_factory=dict)   # present on disk, not read
+    volt_alarm: str | None = None      # the Pi's under-voltage alarm (rpi_volt in0_lcrit_alarm)
+    ina: str | None = None             # the INA226's hwmon dir, when the board has one
 
     @property
     def hwmon_count(self) -> int:
@@ -42,9 +44,32 @@ def build_layout(profile: Profile, hostname: str) -> Layout:
     _thermal(lay, profile)
     _hwmon(lay, profile)
     _cpufreq(lay, profile)
+    _devices(lay, profile)
     if profile.rpi:
         lay.throttled = "sys/devices/platform/soc/soc:firmware/get_throttled"
     return lay
+
+
+def _devices(lay: Layout, p: Profile) -> None:
+    """Class symlinks of the board's disks, NICs and supplies, as the kernel lays them out."""
+    for i, nic in enumerate(p.nics):
+        lay.dirs[f"sys/class/net/{nic.name}"] = f"sys/devices/platform/soc/net{i}/net/{nic.name}"
+    st = p.storage
+    if st is not None and st.kind in ("emmc", "sd"):
+        host = "sys/devices/platform/emmc2bus/fe340000.mmc/mmc_host/mmc0"
+        lay.dirs["sys/class/mmc_host/mmc0"] = host
+        lay.links["sys/class/block/mmcblk0"] = f"{host}/mmc0:0001/block/mmcblk0"
+        if st.kind == "sd":
+            lay.static["sys/class/mmc_host/mmc0/mmc0:0001/type"] = "SD\n"
+    if st is not None and st.kind == "nvme":
+        lay.dirs["sys/class/nvme/nvme0"] = \
+            "sys/devices/platform/axi/1000110000.pcie/pci0001:00/0001:00:00.0/0001:01:00.0/nvme/nvme0"
+    if p.poe:
+        lay.dirs["sys/class/power_supply/rpi-poe"] = \
+            "sys/devices/platform/rpi-poe-power-supply@0/power_supply/rpi-poe"
+    if p.power_monitor:
+        lay.ina = _add_chip(lay, p.power_monitor, "sys/devices/platform/soc/fe804000.i2c/i2c-1/1-0040",
+                            in_device=False)
 
 
 def _facts(lay: Layout, p: Profile, hostname: str) -> None:
@@ -98,7 +123,7 @@ def _hwmon(lay: Layout, p: Profile) -> None:
                 lay.static[f"{key}/temp{j}_label"] = label + "\n"
             lay.hwmon_temps.append((f"{key}/temp{j}_input", DIE, offset))
         if chip.name == "rpi_volt":
-            lay.extra_files[f"{key}/in0_lcrit_alarm"] = "0\n"
+            lay.volt_alarm = f"{key}/in0_lcrit_alarm"
     if p.fan:
         key = _add_chip(lay, "pwmfan", p.fan.device, in_device=False)
         lay.fan_pwm = f"{key}/pwm1"

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import asyncssh
 
+from collectors.fileset import slow_ticks
 from collectors.frame import encode_frame
 from console.demo import shell
 from console.demo.boards import Profile
@@ -27,6 +28,7 @@ from console.demo.ticker import Ticker
 
 SAMPLER_MAGIC = "# roost-sampler "
 MAX_BACKLOG = 256 * 1024      # bytes queued on a channel before frames are skipped
+COUNTERS_EVERY = 5            # frames between the scrape-only counters (console.demo.extras)
 HALT_DELAY = 0.2              # seconds between "poweroff" answering and sshd going away
 
 
@@ -43,11 +45,12 @@ class NodeContext:
 
 class SamplerSession:
     """One sampler channel: the ticker calls fire() once per interval."""
-    __slots__ = ("node", "process", "interval", "seq", "alive")
+    __slots__ = ("node", "process", "interval", "seq", "alive", "slow_every")
 
     def __init__(self, node: "DemoNode", process: asyncssh.SSHServerProcess, interval: float):
         self.node, self.process, self.interval = node, process, interval
         self.seq, self.alive = 0, True
+        self.slow_every = slow_ticks(interval)   # the slow files, as often as the real sampler
 
     def fire(self, now: float) -> None:
         chan = self.process.channel
@@ -58,11 +61,16 @@ class SamplerSession:
             return  # a hung node writes nothing
         if self.seq and chan.get_write_buffer_size() > MAX_BACKLOG:
             return  # a stalled reader: skip, as a blocked real loop would
-        lay, files = self.node.layout, self.node.sim.files(now)
+        lay, sim = self.node.layout, self.node.sim
+        files, remembered = sim.files(now), {}
+        if self.seq % COUNTERS_EVERY == self.node.index % COUNTERS_EVERY or self.seq == 0:
+            remembered.update(sim.counter_files())
+        if self.seq % self.slow_every == 0:
+            remembered.update(sim.slow_files(now))
         if self.seq == 0:
-            frame = encode_frame(0, now, files, static=lay.static, links=lay.links)
+            frame = encode_frame(0, now, files, static={**lay.static, **remembered}, links=lay.links)
         else:
-            frame = encode_frame(self.seq, now, files)
+            frame = encode_frame(self.seq, now, files, static=remembered)
         self.seq += 1
         try:
             chan.write(frame)   # straight to the channel: no stream layers per frame

@@ -9,6 +9,7 @@ import math
 import random
 
 from console.demo.boards import Profile
+from console.demo.extras import BoardExtras
 from console.demo.layout import CPUFREQ, FAN, ZONE, Layout, freq_keys
 
 USER_HZ = 100
@@ -40,7 +41,9 @@ class BoardSim:
         # (scaling_cur, scaling_min, scaling_max keys, cluster, its OPPs) per cpu, built once.
         self._freq_keys = [(*freq_keys(cpu), ci, p.clusters[ci].opps_khz)
                            for cpu, ci in layout.freqs]
+        self.dt = 1.0
         self.boot(now - rng.uniform(3600.0, 20 * 86400.0), now, fresh=False)
+        layout.static.update(self.extras.static())
         self._settle(now)
 
     def _settle(self, now: float) -> None:
@@ -72,6 +75,7 @@ class BoardSim:
         self.util = [0.02] * p.cores
         self.freq = [c.opps_khz[0] for c in p.clusters]
         self.pwm, self.rpm, self.procs = 0, 0.0, 300 + int(up / 30)
+        self.extras = BoardExtras(self.layout, self.rng, boot_time)   # disks count from boot
 
     def _rx_start(self, rate: float, wrap32: bool, up: float, fresh: bool) -> float:
         # A 32-bit counter on a board up for days sits anywhere; put it just short of the wrap
@@ -85,7 +89,7 @@ class BoardSim:
         dt = now - self.last
         if dt <= 0:
             return
-        self.last = now
+        self.last, self.dt = now, dt
         self._workload(now)
         self._undervolt(now)
         self._utilisation()
@@ -210,7 +214,17 @@ class BoardSim:
             out[hi] = fs[opps[len(opps) - 1 - level[ci]]]
         if self.layout.throttled:
             out[self.layout.throttled] = f"{self.flags:x}\n"
+        self.extras.dynamic(sum(self.util) / len(self.util), self.dt, self.flags,
+                            self._power_fraction(), out)
         return out
+
+    def slow_files(self, now: float) -> dict[str, str]:
+        """The files the sampler reads every slow tick (statfs, interface properties, wear)."""
+        return self.extras.slow(now)
+
+    def counter_files(self) -> dict[str, str]:
+        """netstat, vmstat, sockets ...: what only a Prometheus scrape shows (see extras)."""
+        return self.extras.counters(sum(self.util) / len(self.util), self.net, self.procs)
 
     def zone_temp(self, i: int) -> float:
         z = self.p.zones[i]

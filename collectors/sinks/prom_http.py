@@ -104,6 +104,9 @@ class Exposition:
 class _Handler(BaseHTTPRequestHandler):
     exposition: Exposition
     default_address: str
+    protocol_version = "HTTP/1.1"   # keep-alive: Prometheus reuses its connection per target
+    wbufsize = 1 << 16              # headers and body leave in one write (flushed per request),
+    disable_nagle_algorithm = True  # and none waits for a delayed ACK on a kept-alive socket
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         url = urlsplit(self.path)

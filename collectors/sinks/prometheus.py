@@ -57,13 +57,20 @@ def _escape_help(text: str) -> str:
 
 def format_value(value: float) -> str:
     """As short as exact: integers without ".0", NaN and infinities in the format's spelling."""
+    if (type(value) is int and -_EXACT < value < _EXACT) or type(value) is bool:
+        return str(int(value))       # most counters: no float round trip (floats beyond 2**53
+    value = float(value)             # are what node_exporter, all float64, prints too)
     if value != value:
         return "NaN"
-    if math.isinf(value):
+    if value in (_INF, -_INF):
         return "+Inf" if value > 0 else "-Inf"
-    if value.is_integer() and abs(value) < 1e15:
+    if value.is_integer() and -1e15 < value < 1e15:
         return str(int(value))
     return repr(value)
+
+
+_INF = float("inf")
+_EXACT = 2 ** 53
 
 
 class Families:
@@ -88,13 +95,16 @@ class Families:
             kind, help_ = NODE_HELP.get(name, (kind, help_))
             fam = self._families[name] = [kind, help_, [], set()]
         key = tuple(labels.values())
-        if key in fam[3]:
+        seen = fam[3]
+        if key in seen:
             return
-        fam[3].add(key)
+        seen.add(key)
         self.count += 1
-        inner = ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items())
-        fam[2].append(f"{name}{{{inner}}} {format_value(float(value))}\n" if inner
-                      else f"{name} {format_value(float(value))}\n")
+        if labels:
+            inner = ",".join([f'{k}="{_escape(v)}"' for k, v in labels.items()])
+            fam[2].append(f"{name}{{{inner}}} {format_value(value)}\n")
+        else:
+            fam[2].append(f"{name} {format_value(value)}\n")
 
     def names(self) -> list[str]:
         return sorted(self._families)

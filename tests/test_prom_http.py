@@ -191,3 +191,16 @@ def test_target_infos_from_config_targets():
     infos = target_infos([NodeTarget("n1", "10.0.0.11", groups=("a",), role="controller"),
                           NodeTarget("me", "localhost", local=True)])
     assert infos == [TargetInfo("n1", ("a",), "controller", "10.0.0.11:22"), TargetInfo("me")]
+
+
+def test_text_format_0_0_4_even_when_openmetrics_is_asked(endpoint):
+    """Prometheus asks for OpenMetrics first; node_exporter's counters keep "_total" in their
+    metadata only in the 0.0.4 text format, so that is what every target answers."""
+    base, _, _ = endpoint
+    req = urllib.request.Request(f"{base}/nodes/n1/metrics", headers={
+        "Accept": "application/openmetrics-text;version=1.0.0,application/openmetrics-text;"
+                  "version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"})
+    with urllib.request.urlopen(req, timeout=5) as r:
+        assert r.headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
+        body = r.read().decode()
+    assert "# TYPE node_cpu_seconds_total counter\n" in body and "# EOF" not in body

@@ -106,9 +106,6 @@ class Families:
         else:
             fam[2].append(f"{name} {format_value(value)}\n")
 
-    def names(self) -> list[str]:
-        return sorted(self._families)
-
     def text(self) -> str:
         parts = []
         for name in sorted(self._families):

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
@@ -204,6 +203,3 @@ def _result_line(r: dict) -> str:
     value = r.get("value", [0, ""])
     return f"{name}{{{inner}}} {value[1]} {int(float(value[0]) * 1000)}"
 
-
-def now() -> float:
-    return time.time()

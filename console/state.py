@@ -166,10 +166,11 @@ def disk_rates(prev: Sample, cur: Sample) -> dict[str, tuple[float, float]]:
         p = before.get(d.device)
         if p is None:
             continue
-        r = counter_rate(p.read_bytes, d.read_bytes, dt)
-        w = counter_rate(p.written_bytes, d.written_bytes, dt)
+        # sectors are an unsigned long: 32 bits on a 32-bit kernel, so they wrap there
+        r = rates.rate(p.counters[2], d.counters[2], dt)
+        w = rates.rate(p.counters[6], d.counters[6], dt)
         if r is not None and w is not None:
-            out[d.device] = (r, w)
+            out[d.device] = (r * 512.0, w * 512.0)
     return out
 
 

@@ -165,7 +165,7 @@ async def test_the_sampler_reads_what_the_tree_holds(two_shells, public_boards, 
     root = public_boards / board
     target = two_shells[which].target(procfs=str(root / "proc"), sysfs=str(root / "sys"), interval=0.1)
     async with await connect(target) as conn:
-        proc = await conn.create_process(sampler_command(target), encoding="utf-8", errors="replace")
+        proc = await conn.create_process(sampler_command(target), encoding=None)
         decoder, frames = FrameDecoder(), []
         while len(frames) < 2:
             frames += decoder.feed(await proc.stdout.read(65536))

@@ -19,7 +19,7 @@ from typing import Callable
 from .. import cmdout, procfs, sysfs
 from ..health import PARTITION_OR_VIRTUAL
 from ..model import Sample
-from .prometheus import CORE_SECTIONS, Families
+from .writer import Families
 
 Section = Callable[[Families, Sample], None]
 

@@ -9,15 +9,13 @@ Three shapes, one writer:
 - render_text(samples): the one-shot dump (`roost collect --format prometheus`), node_exporter
   series for each sample (node label with fleet=True).
 
-The writer is hand-made rather than prometheus_client's Metric objects: those cost most of the
-time per sample, and the per-node cache wants plain text. Label values and HELP are escaped as
-the text format 0.0.4 says, so hostile strings from a node cannot break the exposition.
-flat_series() gives the same series as {series: value} for the JSONL and SQLite sinks (the core
-and health sections only: history does not need netstat's counters every second).
+The text itself is written by collectors.sinks.writer; node_exporter's other collectors are
+sections in collectors.sinks.node_sections. flat_series() gives the same series as
+{series: value} for the JSONL and SQLite sinks (the core and health sections only: history does
+not need netstat's counters every second).
 """
 from __future__ import annotations
 
-import math
 import re
 import time
 from functools import lru_cache
@@ -25,7 +23,8 @@ from typing import Callable, Iterable, Mapping
 
 from ..model import CPU_MODES, Sample
 from ..sysfs import clean_name
-from .node_help import NODE_HELP
+from .node_sections import HEALTH_SECTIONS, scrape_sections
+from .writer import CONTENT_TYPE, Families, Flat, format_value, series_key  # noqa: F401 - re-exported
 
 Source = Callable[[], tuple[Mapping[str, Sample], Mapping[str, bool]]]
 _METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
@@ -40,114 +39,6 @@ _RPI = ("under_voltage", "undervoltage"), ("freq_capped", "freq_capped"), \
 _HWMON = {"temp": ("node_hwmon_temp_celsius", "Hardware monitor for temperature (input)"),
           "fan": ("node_hwmon_fan_rpm", "Hardware monitor for fan revolutions per minute (input)"),
           "pwm": ("node_hwmon_pwm", "Hardware monitor pwm element ")}
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-
-
-# ---------------------------------------------------------------- the writer
-
-def _escape(value: str) -> str:
-    if "\\" in value or '"' in value or "\n" in value:
-        return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    return value
-
-
-def _escape_help(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("\n", "\\n")
-
-
-def format_value(value: float) -> str:
-    """As short as exact: integers without ".0", NaN and infinities in the format's spelling."""
-    if (type(value) is int and -_EXACT < value < _EXACT) or type(value) is bool:
-        return str(int(value))       # most counters: no float round trip (floats beyond 2**53
-    value = float(value)             # are what node_exporter, all float64, prints too)
-    if value != value:
-        return "NaN"
-    if value in (_INF, -_INF):
-        return "+Inf" if value > 0 else "-Inf"
-    if value.is_integer() and -1e15 < value < 1e15:
-        return str(int(value))
-    return repr(value)
-
-
-_INF = float("inf")
-_EXACT = 2 ** 53
-
-
-class Families:
-    """Metric families built up sample by sample, rendered as text format 0.0.4.
-
-    fleet=True adds node="NAME" to every series. A duplicate series (same name and labels)
-    is dropped: one would make Prometheus reject the whole scrape. HELP and TYPE come from
-    node_exporter's table when the name is there, else from the caller."""
-
-    def __init__(self, fleet: bool = False):
-        self.fleet = fleet
-        self.count = 0                          # series added so far
-        self._families: dict[str, list] = {}   # name -> [type, help, lines, seen label tuples]
-
-    def add(self, node: str, name: str, help_: str, labels: Mapping[str, str], value: float,
-            counter: bool = False, node_label: bool = False, kind: str | None = None) -> None:
-        if self.fleet or node_label:
-            labels = {**labels, "node": node}
-        fam = self._families.get(name)
-        if fam is None:
-            kind = kind or ("counter" if counter else "gauge")
-            kind, help_ = NODE_HELP.get(name, (kind, help_))
-            fam = self._families[name] = [kind, help_, [], set()]
-        key = tuple(labels.values())
-        seen = fam[3]
-        if key in seen:
-            return
-        seen.add(key)
-        self.count += 1
-        if labels:
-            inner = ",".join([f'{k}="{_escape(v)}"' for k, v in labels.items()])
-            fam[2].append(f"{name}{{{inner}}} {format_value(value)}\n")
-        else:
-            fam[2].append(f"{name} {format_value(value)}\n")
-
-    def text(self) -> str:
-        parts = []
-        for name in sorted(self._families):
-            kind, help_, lines, _ = self._families[name]
-            parts.append(f"# HELP {name} {_escape_help(help_)}\n# TYPE {name} {kind}\n")
-            parts += lines
-        return "".join(parts)
-
-
-# What history leaves to Prometheus: disk counters beyond bytes, ops and busy time, inode counts,
-# the per-disk info line (a point per second each would triple the rows for little use)
-HISTORY_SKIP = frozenset({
-    "node_disk_info", "node_disk_reads_merged_total", "node_disk_read_time_seconds_total",
-    "node_disk_writes_merged_total", "node_disk_write_time_seconds_total", "node_disk_io_now",
-    "node_disk_io_time_weighted_seconds_total", "node_disk_discards_completed_total",
-    "node_disk_discards_merged_total", "node_disk_discarded_sectors_total",
-    "node_disk_discard_time_seconds_total", "node_disk_flush_requests_total",
-    "node_disk_flush_requests_time_seconds_total", "node_filesystem_files",
-    "node_filesystem_files_free", "node_filesystem_device_error"})
-
-
-class Flat:
-    """The same sections into {series: value} for JSONL and SQLite: no text to build, and not
-    the series in HISTORY_SKIP."""
-
-    def __init__(self) -> None:
-        self.series: dict[str, float] = {}
-
-    def add(self, node: str, name: str, help_: str, labels: Mapping[str, str], value: float,
-            counter: bool = False, node_label: bool = False, kind: str | None = None) -> None:
-        if name in HISTORY_SKIP:
-            return
-        key = series_key(name, tuple(labels.items())) if labels else name
-        if key not in self.series:  # first wins, as Families drops duplicate series
-            self.series[key] = float(value)
-
-
-@lru_cache(maxsize=65536)  # a fleet repeats the same few hundred series every tick
-def series_key(name: str, labels: tuple[tuple[str, str], ...]) -> str:
-    """name{k="v",...} with exposition-format escaping: the JSONL key and SQLite metric name."""
-    inner = ",".join(f'{k}="{_escape(v)}"' for k, v in labels)
-    return f"{name}{{{inner}}}"
 
 
 # ---------------------------------------------------------------- core sections
@@ -243,13 +134,7 @@ CORE_SECTIONS = (_cpu, _load_memory, _net, _thermal, _hwmon, _cpufreq, _rpi)
 
 
 def _sections() -> tuple:
-    from . import node_sections
-    return CORE_SECTIONS + node_sections.HEALTH_SECTIONS
-
-
-def _all_sections() -> tuple:
-    from . import node_sections
-    return _sections() + node_sections.NODE_SECTIONS
+    return CORE_SECTIONS + HEALTH_SECTIONS
 
 
 def flat_series(sample: Sample) -> dict[str, float]:
@@ -264,7 +149,6 @@ def flat_series(sample: Sample) -> dict[str, float]:
 
 def node_families(sample: Sample, fleet: bool = False) -> Families:
     """Every node_exporter series roost has for one sample (node_exporter's collectors included)."""
-    from .node_sections import scrape_sections
     f = Families(fleet)
     scrape_sections(f, sample, _sections())
     return f
@@ -278,7 +162,6 @@ def node_text(sample: Sample) -> str:
 def families(samples: Iterable[Sample], fleet: bool = False, up: Mapping[str, bool] | None = None,
              now: float | None = None) -> Families:
     now = time.time() if now is None else now
-    from .node_sections import scrape_sections
     f = Families(fleet)
     for s in samples:
         scrape_sections(f, s, _sections())

@@ -1,0 +1,122 @@
+"""The Prometheus text format 0.0.4 writer, and the flat {series: value} form of the same series.
+
+Hand-made rather than prometheus_client's Metric objects: those cost most of the time per
+sample, and the per-node cache wants plain text. Label values and HELP are escaped as the
+format says, so hostile strings from a node cannot break the exposition. HELP and TYPE come from
+node_exporter's table when the name is there.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Mapping
+
+from .node_help import NODE_HELP
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def _escape(value: str) -> str:
+    if "\\" in value or '"' in value or "\n" in value:
+        return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return value
+
+
+def _escape_help(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("\n", "\\n")
+
+
+def format_value(value: float) -> str:
+    """As short as exact: integers without ".0", NaN and infinities in the format's spelling."""
+    if (type(value) is int and -_EXACT < value < _EXACT) or type(value) is bool:
+        return str(int(value))       # most counters: no float round trip (floats beyond 2**53
+    value = float(value)             # are what node_exporter, all float64, prints too)
+    if value != value:
+        return "NaN"
+    if value in (_INF, -_INF):
+        return "+Inf" if value > 0 else "-Inf"
+    if value.is_integer() and -1e15 < value < 1e15:
+        return str(int(value))
+    return repr(value)
+
+
+_INF = float("inf")
+_EXACT = 2 ** 53
+
+
+class Families:
+    """Metric families built up sample by sample, rendered as text format 0.0.4.
+
+    fleet=True adds node="NAME" to every series. A duplicate series (same name and labels)
+    is dropped: one would make Prometheus reject the whole scrape. HELP and TYPE come from
+    node_exporter's table when the name is there, else from the caller."""
+
+    def __init__(self, fleet: bool = False):
+        self.fleet = fleet
+        self.count = 0                          # series added so far
+        self._families: dict[str, list] = {}   # name -> [type, help, lines, seen label tuples]
+
+    def add(self, node: str, name: str, help_: str, labels: Mapping[str, str], value: float,
+            counter: bool = False, node_label: bool = False, kind: str | None = None) -> None:
+        if self.fleet or node_label:
+            labels = {**labels, "node": node}
+        fam = self._families.get(name)
+        if fam is None:
+            kind = kind or ("counter" if counter else "gauge")
+            kind, help_ = NODE_HELP.get(name, (kind, help_))
+            fam = self._families[name] = [kind, help_, [], set()]
+        key = tuple(labels.values())
+        seen = fam[3]
+        if key in seen:
+            return
+        seen.add(key)
+        self.count += 1
+        if labels:
+            inner = ",".join([f'{k}="{_escape(v)}"' for k, v in labels.items()])
+            fam[2].append(f"{name}{{{inner}}} {format_value(value)}\n")
+        else:
+            fam[2].append(f"{name} {format_value(value)}\n")
+
+    def text(self) -> str:
+        parts = []
+        for name in sorted(self._families):
+            kind, help_, lines, _ = self._families[name]
+            parts.append(f"# HELP {name} {_escape_help(help_)}\n# TYPE {name} {kind}\n")
+            parts += lines
+        return "".join(parts)
+
+
+# What history leaves to Prometheus: disk counters beyond bytes, ops and busy time, inode counts,
+# the per-disk info line (a point per second each would triple the rows for little use)
+HISTORY_SKIP = frozenset({
+    "node_disk_info", "node_disk_reads_merged_total", "node_disk_read_time_seconds_total",
+    "node_disk_writes_merged_total", "node_disk_write_time_seconds_total", "node_disk_io_now",
+    "node_disk_io_time_weighted_seconds_total", "node_disk_discards_completed_total",
+    "node_disk_discards_merged_total", "node_disk_discarded_sectors_total",
+    "node_disk_discard_time_seconds_total", "node_disk_flush_requests_total",
+    "node_disk_flush_requests_time_seconds_total", "node_filesystem_files",
+    "node_filesystem_files_free", "node_filesystem_device_error"})
+
+
+class Flat:
+    """The same sections into {series: value} for JSONL and SQLite: no text to build, and not
+    the series in HISTORY_SKIP."""
+
+    def __init__(self) -> None:
+        self.series: dict[str, float] = {}
+
+    def add(self, node: str, name: str, help_: str, labels: Mapping[str, str], value: float,
+            counter: bool = False, node_label: bool = False, kind: str | None = None) -> None:
+        if name in HISTORY_SKIP:
+            return
+        key = series_key(name, tuple(labels.items())) if labels else name
+        if key not in self.series:  # first wins, as Families drops duplicate series
+            self.series[key] = float(value)
+
+
+@lru_cache(maxsize=65536)  # a fleet repeats the same few hundred series every tick
+def series_key(name: str, labels: tuple[tuple[str, str], ...]) -> str:
+    """name{k="v",...} with exposition-format escaping: the JSONL key and SQLite metric name."""
+    inner = ",".join(f'{k}="{_escape(v)}"' for k, v in labels)
+    return f"{name}{{{inner}}}"
+
+

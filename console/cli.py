@@ -228,7 +228,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     opts = CollectOptions.from_args(args, db=db)   # a daemon keeps history unless told otherwise
     targets = config.targets(args.nodeset)
     from console.collect import queue_series
-    extra = (queue_series(config.state_dir),) if _scheduler(config) is not None else ()
+    from console.jobs.service import jobs_db
+    extra = (queue_series(jobs_db(config)),) if _scheduler(config) is not None else ()
     return run_collect(targets, opts, companion=_serving(config, opts, len(targets)),
                        metrics_extra=extra)
 

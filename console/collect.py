@@ -449,33 +449,39 @@ def write_file_sd(targets: list[NodeTarget], path: str, address: tuple[str, int]
     return 0
 
 
-def queue_series(state_dir: Path, every: float = 5.0):
+def queue_series(db: Path, every: float = 5.0):
     """A fleet /metrics extra: the built-in job queue's task counts (read at most every `every`
-    seconds, in the scrape thread, from its own connection to the queue database)."""
+    seconds, in the scrape thread, from its own connection to the queue database db)."""
     cache: dict[str, Any] = {"at": -every, "counts": None}
 
     def add(families) -> None:
         now = time.monotonic()
         if now - cache["at"] >= every:
-            cache["at"], cache["counts"] = now, _queue_counts(state_dir)
+            cache["at"], cache["counts"] = now, _queue_counts(db)
         for state, count in (cache["counts"] or {}).items():
             families.add("", "roost_jobs_tasks", "Tasks in roost's job queue by state.",
                          {"state": state}, count)
     return add
 
 
-def _queue_counts(state_dir: Path) -> dict[str, int] | None:
-    from console.jobs.service import jobs_db
+def _queue_counts(db: Path) -> dict[str, int] | None:
+    """None when the queue cannot be read now (no database yet, locked, damaged): /metrics then
+    goes without the queue rather than failing."""
+    import sqlite3
     from console.jobs.store import Store
-    db = jobs_db(state_dir)
     if not db.exists():
         return None
-    store = Store(db)
+    try:
+        store = Store(db)
+    except (OSError, sqlite3.Error):
+        return None
     try:
         counts = {"pending": sum(store.pending_counts().values()), "running": 0, "suspended": 0}
         for task in store.active():
             counts[task.state.value.lower()] = counts.get(task.state.value.lower(), 0) + 1
         return counts
+    except sqlite3.Error:
+        return None
     finally:
         store.close()
 

@@ -72,8 +72,8 @@ class NamedNode(LabNode):
 
 
 class NamedLab(SshLab):
-    def _start_one(self, extra_env: str, config: dict[str, str]) -> LabNode:
-        node = super()._start_one(extra_env, config)
+    def _start_one(self, *args, **kwargs) -> LabNode:
+        node = super()._start_one(*args, **kwargs)
         node.kill()                                  # relaunch the same node in its namespace
         named = NamedNode(**{k: getattr(node, k) for k in
                              ("name", "host", "port", "lab", "host_key_path", "extra_env",

@@ -70,12 +70,11 @@ links() {
 # every byte); both stop at a NUL byte, as the device-tree strings have one.
 if ((BASH_VERSINFO[0] * 100 + BASH_VERSINFO[1] >= 404)); then
     records() {
-        local i r a v kind=$1
+        local i r a kind=$1
         for ((i = $2; i < $3; i++)); do
             r=9
             { mapfile -d '' a; r=$?; } < "${F[i]}"
-            v=${a[0]}
-            [[ $r == 9 ]] || out+="$RS$kind ${#v} ${K[i]}$NL$v"
+            [[ $r == 9 ]] || out+="$RS$kind ${#a[0]} ${K[i]}$NL${a[0]}"
         done
     }
 else

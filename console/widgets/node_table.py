@@ -44,7 +44,7 @@ COLUMNS: tuple[Column, ...] = (
            wide_priority=100),
     Column("temp", "Temp", cells.temp_cell, 9, 30, min_width=6, compact=cells.temp_compact,
            wide_priority=55),
-    Column("disk", "Disk", cells.disk_cell, 14, 75, min_width=4, compact=cells.disk_compact,
+    Column("disk", "Disk", cells.disk_cell, 14, 75, min_width=5, compact=cells.disk_compact,
            wide_priority=135, has_data=_has("disk")),
     Column("fan", "Fan", cells.fan_cell, 10, 115, min_width=5, compact=cells.fan_compact,
            wide_priority=150, has_data=_has("fan")),

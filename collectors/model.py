@@ -14,6 +14,7 @@ GUEST_MODES = ("guest", "guest_nice")
 
 EMPTY: Mapping[str, str] = MappingProxyType({})
 EMPTY_COUNTS: Mapping[str, int] = MappingProxyType({})
+EMPTY_FLOATS: Mapping[str, float] = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +168,19 @@ class Sample:
     # the node's files this sample was built from: the Prometheus exposition parses the rest of
     # node_exporter's collectors from them when scraped (most samples are never scraped)
     raw: Snapshot | None = field(default=None, compare=False, repr=False)
+    # rates a metrics store already computed (PromQL rate()); None: FleetState derives them
+    # from this sample's counters and the previous one's
+    rates: "Rates | None" = None
+
+
+@dataclass(frozen=True, slots=True)
+class Rates:
+    """Per-node rates read ready-made from a metrics store instead of two samples' counters:
+    busy percent (whole node and per core, by /proc/stat's cpu id) and network bytes/s."""
+    cpu: float | None = None
+    per_core: Mapping[str, float] = field(default_factory=lambda: EMPTY_FLOATS)
+    rx_bps: float | None = None
+    tx_bps: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,11 +198,13 @@ class Snapshot:
 
 @dataclass(frozen=True, slots=True)
 class NodeEvent:
-    """A node changed reachability: kind is "up" or "down"; reason is one line."""
+    """A node changed reachability: kind is "up" or "down"; reason is one line. groups: what the
+    source knows of the node's groups (a discovered node's, from its target labels)."""
     node: str
     ts: float
     kind: str
     reason: str = ""
+    groups: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -176,6 +176,9 @@ class RoostApp(App):
                         markup=False)
 
     def tick(self) -> None:
+        status = getattr(self.source, "status", None)
+        if status is not None:     # a Prometheus source: query time, or down and retrying
+            self.state.set_source(*status(self.clock()))
         self.announce(self.state.tick(self.clock()))
         self.flush_toasts()
         self.refresh_screen()
@@ -249,7 +252,10 @@ class RoostApp(App):
 
     # ---- the shell, `:` command line and the palette -------------------------------------------
     def ssh_argv(self, node: str) -> list[str]:
-        return ssh_argv(node, self.targets.get(node))
+        target = self.targets.get(node)
+        if target is None and hasattr(self.source, "target_of"):   # a node Prometheus found
+            target = self.source.target_of(node)
+        return ssh_argv(node, target)
 
     def open_shell(self, node: str) -> None:
         self.shell_samples = self.state.samples
@@ -271,17 +277,23 @@ def _jobs_db(config: Config) -> str:
     return str(jobs_db(config))
 
 
-def run_console(config: Config, source: Source | None, theme: str | None = None,
-                power: PowerService | None = None) -> int:
-    """Open the console on a config and a fleet source; blocks until quit; returns exit code."""
+def console_app(config: Config, source: Source | None, theme: str | None = None,
+                power: PowerService | None = None, refresh: float = 1.0) -> RoostApp:
+    """The console on a config and a fleet source (SSH streams, or [source] prometheus)."""
     targets = list(config.targets())
     state = FleetState([t.name for t in targets], thresholds=config.thresholds,
                        groups={t.name: tuple(t.groups) for t in targets})
     power, problem = (power, "") if power is not None else open_service(config)
+    return RoostApp(state, source, targets=targets, theme=theme or config.theme,
+                    keymap=dict(config.keymap), jobs_db=_jobs_db(config), power=power,
+                    power_problem=problem, config=config, refresh=refresh)
+
+
+def run_console(config: Config, source: Source | None, theme: str | None = None,
+                power: PowerService | None = None) -> int:
+    """Open the console on a config and a fleet source; blocks until quit; returns exit code."""
     try:
-        app = RoostApp(state, source, targets=targets, theme=theme or config.theme,
-                       keymap=dict(config.keymap), jobs_db=_jobs_db(config), power=power,
-                       power_problem=problem, config=config)
+        app = console_app(config, source, theme, power)
     except KeymapError as exc:
         print(f"roost: {exc}", file=sys.stderr)
         return 2

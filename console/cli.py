@@ -95,7 +95,7 @@ def _serve_parser(sub) -> None:
     s = sub.add_parser("serve", help="headless daemon: metrics, the job scheduler, /metrics")
     s.add_argument("nodeset", nargs="?", metavar="NODESET", help=NODESET_HELP)
     add_output_arguments(s)
-    s.set_defaults(prometheus=SERVE_PROMETHEUS, log_up=True)
+    s.set_defaults(log_up=True)   # listens on --prometheus, [serve] listen, else SERVE_PROMETHEUS
 
 
 def _run_parser(sub) -> None:
@@ -196,6 +196,8 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 def cmd_console(args: argparse.Namespace) -> int:
     config = load(args)
+    if config.source.prometheus:
+        return _console_on_prometheus(config, args)
     if not config.nodes:
         print("roost: no nodes configured (write a roost.toml, see examples/roost.toml); "
               "try `roost demo` for a simulated fleet", file=sys.stderr)
@@ -208,6 +210,18 @@ def cmd_console(args: argparse.Namespace) -> int:
         return 1
     from collectors.fleet import Fleet
     return run_console(config, Fleet(config.targets()), theme=args.theme)
+
+
+def _console_on_prometheus(config: Config, args: argparse.Namespace) -> int:
+    """[source] prometheus: the fleet from PromQL; SSH only on demand (run, shell, power)."""
+    try:
+        from console.app import run_console
+    except ImportError:
+        print("roost: the console UI is not available in this build", file=sys.stderr)
+        return 1
+    from console.promfleet import open_prom_source, with_source_thresholds
+    config = with_source_thresholds(config)
+    return run_console(config, open_prom_source(config), theme=args.theme)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -225,8 +239,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """collect forever (SQLite in the state dir, /metrics) and hold the job scheduler."""
     config = load(args)
     db = args.db or str(paths.default_db(paths.ensure_state_dir(config.state_dir)))
-    opts = CollectOptions.from_args(args, db=db)   # a daemon keeps history unless told otherwise
-    targets = config.targets(args.nodeset)
+    listen = args.prometheus or config.serve.listen or SERVE_PROMETHEUS
+    opts = CollectOptions.from_args(args, db=db, prometheus=listen)   # a daemon keeps history
+    targets = config.targets(args.nodeset or config.serve.nodes)   # a shard: a subset
     from console.collect import queue_series
     from console.jobs.service import jobs_db
     extra = (queue_series(jobs_db(config)),) if _scheduler(config) is not None else ()

@@ -137,6 +137,45 @@ class JobsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class SourceConfig:
+    """[source]: where the console reads the fleet from. prometheus set: PromQL (a bounded set of
+    queries per tick), SSH only on demand; unset: one SSH stream per node. Secrets are named
+    here (an environment variable or a 0600 file), read only when the source opens."""
+    prometheus: str | None = None     # http(s)://host:port[/prefix] of the Prometheus API
+    selector: str = ""                # label matchers every query carries, e.g. job="node"
+    node_label: str = "instance"      # the target label that names a node
+    strip_port: bool = True           # "10.0.0.5:9100" -> "10.0.0.5" (then matched to a node)
+    interval: float = 5.0             # seconds between ticks (queries never overlap)
+    budget: float | None = None       # seconds a tick's queries may take (default 0.8 x interval)
+    scrape_interval: float = 15.0     # Prometheus' scrape interval: rate() windows are 4x it
+    bearer_token_env: str | None = None
+    bearer_token_file: str | None = None
+    user: str | None = None           # basic auth (with password_env or password_file)
+    password_env: str | None = None
+    password_file: str | None = None
+    ca_file: str | None = None        # TLS: verify the server against this CA bundle
+    insecure: bool = False            # TLS: do not verify the server (say so loudly)
+    ssh_cap: int = 32                 # on-demand SSH connections held at most
+    ssh_idle: float = 60.0            # seconds an unused on-demand connection stays open
+    where: str = ""                   # "FILE:LINE" of the [source] table
+
+    @property
+    def query_budget(self) -> float:
+        return self.budget if self.budget is not None else 0.8 * self.interval
+
+    @property
+    def rate_window(self) -> float:
+        return 4.0 * self.scrape_interval
+
+
+@dataclass(frozen=True, slots=True)
+class ServeConfig:
+    """[serve]: what `roost serve` collects (a shard of a large fleet) and where it listens."""
+    nodes: str | None = None          # hostlist/@groups; the command line's NODESET wins
+    listen: tuple[str, int] | None = None   # HOST:PORT of the Prometheus endpoint
+
+
+@dataclass(frozen=True, slots=True)
 class NodeSpec:
     """One node as configured; None means "not set here" so lower sources can fill it."""
     name: str
@@ -170,6 +209,8 @@ class Config:
     jobs: JobsConfig = JobsConfig()
     cluster: str | None = None     # names the job queue (default: derived from the config path)
     ray: "RayConfig" = field(default_factory=lambda: RayConfig())
+    source: SourceConfig = SourceConfig()
+    serve: ServeConfig = ServeConfig()
     sources: tuple[Path, ...] = ()
     ssh: SshConfig | None = None
     state_dir: Path = field(default_factory=lambda: paths.state_dir())
@@ -451,7 +492,8 @@ _percent = _within(0, 100, " %")
 
 TOP_SCHEMA = {"defaults": _table, "nodes": _tables, "groups": _hostlists, "thresholds": _table,
               "keymap": _str_table, "theme": _str, "jobs": _table, "power": _table,
-              "cluster": lambda v: check_name(_str(v), "cluster name"), "ray": _table}
+              "cluster": lambda v: check_name(_str(v), "cluster name"), "ray": _table,
+              "source": _table, "serve": _table}
 DEFAULTS_SCHEMA = {"user": _user, "port": _port, "interval": _interval, "identity": _paths,
                    "host_keys": _choice("strict", "accept-new"), "known_hosts": _paths,
                    "connect_timeout": _within(0.1, 3600, " s"),
@@ -712,6 +754,8 @@ class _TomlLoader:
                        cluster=doc.get("cluster", base.cluster),
                        ray=_ray_config(self, doc.get("ray", {}), nodes, groups,
                                        (doc.get("jobs") or {}).get("backend")),
+                       source=_source_config(self, doc.get("source", {})),
+                       serve=_serve_config(self, doc.get("serve", {}), nodes, groups),
                        sources=base.sources + (self.path,))
 
     def _jobs(self, table: Any) -> JobsConfig:
@@ -1019,3 +1063,106 @@ def _ray_ports_apart(loader: "_TomlLoader", ray: RayConfig, group: str) -> None:
             raise loader.fail(where, f"expected a port no other Ray role uses, got {port} "
                               f"(also {other if blame == key else key})")
         taken[port] = key
+
+
+# ---------------------------------------------------------------- [source] and [serve]
+
+_URL = re.compile(r"https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+)(:\d{1,5})?(/[A-Za-z0-9_./~-]*)?")
+# label matchers as PromQL writes them inside braces: name op "value", comma-separated
+_MATCHER = r'[A-Za-z_][A-Za-z0-9_]*\s*(=~|!~|!=|=)\s*"(?:[^"\\\n]|\\.)*"'
+_SELECTOR = re.compile(rf"\s*({_MATCHER}\s*(,\s*{_MATCHER}\s*)*)?,?\s*")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _url(v):
+    if not isinstance(v, str) or not _URL.fullmatch(v):
+        raise Bad(f"expected an http:// or https:// URL like \"http://prometheus:9090\", got {_got(v)}")
+    return v.rstrip("/")
+
+
+def _selector(v):
+    if not isinstance(v, str) or not _SELECTOR.fullmatch(v):
+        raise Bad(f'expected label matchers without braces, like job="node",rack=~"r[12]", got {_got(v)}')
+    return v.strip().rstrip(",")
+
+
+def _label(v):
+    if not isinstance(v, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", v):
+        raise Bad(f"expected a Prometheus label name, got {_got(v)}")
+    return v
+
+
+def _env_name(v):
+    if not isinstance(v, str) or not _ENV_NAME.fullmatch(v):
+        raise Bad(f"expected an environment variable name, got {_got(v)}")
+    return v
+
+
+def _secret_file(v):
+    """A file holding a secret: it must exist and be readable by its owner only (checked now,
+    read when the source opens; the value never reaches the config or a message)."""
+    import stat
+    path = os.path.expanduser(_str(v))
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise Bad(f"{path}: {exc.strerror}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise Bad(f"expected a regular file, got {path}")
+    if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise Bad(f"{path} is readable by others (mode {stat.S_IMODE(st.st_mode):04o}); chmod 600 it")
+    return path
+
+
+def _readable_file(v):
+    path = os.path.expanduser(_str(v))
+    if not os.path.isfile(path):
+        raise Bad(f"expected a readable file, got {path}")
+    return path
+
+
+def _hostport(v):
+    m = re.fullmatch(r"\[?([0-9A-Za-z_.:-]*?)\]?:(\d{1,5})", v) if isinstance(v, str) else None
+    if not m or not 0 < int(m.group(2)) < 65536:
+        raise Bad(f"expected HOST:PORT like \"127.0.0.1:9856\", got {_got(v)}")
+    return (m.group(1) or "127.0.0.1", int(m.group(2)))
+
+
+SOURCE_SCHEMA = {"prometheus": _url, "selector": _selector, "node_label": _label,
+                 "strip_port": _bool, "interval": _within(0.1, 3600, " s"),
+                 "budget": _within(0.05, 3600, " s"), "scrape_interval": _within(0.1, 3600, " s"),
+                 "bearer_token_env": _env_name, "bearer_token_file": _secret_file,
+                 "user": _str, "password_env": _env_name, "password_file": _secret_file,
+                 "ca_file": _readable_file, "insecure": _bool,
+                 "ssh_cap": _int_within(1, 10_000), "ssh_idle": _within(1, 86400, " s")}
+SERVE_SCHEMA = {"nodes": _str, "listen": _hostport}
+
+
+def _source_config(loader: "_TomlLoader", table: Any) -> SourceConfig:
+    """[source] checked: one way to authenticate, a budget inside the interval."""
+    doc = loader.checked(table, SOURCE_SCHEMA, ("source",))
+    token = [k for k in ("bearer_token_env", "bearer_token_file") if k in doc]
+    basic = [k for k in ("password_env", "password_file") if k in doc]
+    if len(token) > 1 or len(basic) > 1 or (token and basic):
+        both = (token + basic)[1]
+        raise loader.fail(("source", both), f"expected one secret, got {' and '.join(token + basic)}")
+    if basic and "user" not in doc:
+        raise loader.fail(("source", basic[0]), 'expected user = "NAME" with a password, got none')
+    interval = doc.get("interval", SourceConfig().interval)
+    if doc.get("budget", 0) > interval:
+        raise loader.fail(("source", "budget"), f"expected at most the interval ({interval:g} s), "
+                          f"got {doc['budget']:g}")
+    if doc and "prometheus" not in doc:
+        raise loader.fail(("source",), 'expected prometheus = "http://HOST:9090", got none')
+    line = loader.where.line(("source",))
+    return SourceConfig(where=f"{loader.path}:{line}" if line else str(loader.path), **doc)
+
+
+def _serve_config(loader: "_TomlLoader", table: Any, nodes: list[NodeSpec],
+                  groups: Mapping[str, tuple[str, ...]]) -> ServeConfig:
+    doc = loader.checked(table, SERVE_SCHEMA, ("serve",))
+    if "nodes" in doc:
+        line = loader.where.line(("serve", "nodes"))
+        _expand(doc["nodes"], groups, {n.name for n in nodes},
+                f"{loader.path}:{line}: serve.nodes: ", loader.limit)
+    return ServeConfig(**doc)

@@ -84,6 +84,8 @@ class Summary:
     crit_alerts: int
     watts: float | None = None  # fleet power draw, when any node reports power
     watts_nodes: int = 0        # nodes that report it
+    source: str = ""            # how the fleet's source is doing ("prometheus 12 ms", "... down")
+    source_level: str = "ok"    # ok | warn | crit
 
 
 @dataclass(slots=True)
@@ -242,6 +244,7 @@ class FleetState:
         self.version = 0              # bumps on every change; views skip work when unchanged
         self.marked: set[str] = set()  # nodes marked for group actions (run, power)
         self.samples = 0              # samples applied so far (proves the console kept watching)
+        self.source_note: tuple[str, str] = ("", "ok")   # (text, level) for the summary line
         for name in nodes:
             self.add_node(name, (groups or {}).get(name, ()))
 
@@ -272,6 +275,12 @@ class FleetState:
             self.version += 1
         return out
 
+    def set_source(self, text: str, level: str = "ok") -> None:
+        """What the fleet's source says about itself (a Prometheus source: query time, or down)."""
+        if (text, level) != self.source_note:
+            self.source_note = (text, level)
+            self.version += 1
+
     def toggle_mark(self, name: str) -> bool:
         if name in self.marked:
             self.marked.discard(name)
@@ -296,8 +305,10 @@ class FleetState:
                 self.set_jobs(name, counts.get(name, 0))
 
     def _apply_event(self, ev: NodeEvent) -> list[Event]:
-        node = self.add_node(ev.node)
+        node = self.add_node(ev.node, ev.groups)
         node.rev += 1
+        if ev.groups and not node.groups:
+            node.groups = ev.groups
         if ev.kind == "down":
             node.state, node.since, node.reason = DOWN, ev.ts, ev.reason
             node.prev = node.last = None   # rates must not span an outage
@@ -330,6 +341,11 @@ class FleetState:
     # ---- derived values --------------------------------------------------------------------
     def _derive(self, node: NodeData) -> None:
         prev, cur = node.prev, node.last
+        if cur is not None and cur.rates is not None:   # ready-made (PromQL rate())
+            r = cur.rates
+            node.cpu, node.per_core, node.rx_bps, node.tx_bps = r.cpu, dict(r.per_core), r.rx_bps, r.tx_bps
+            node.disk_rates = {}
+            return
         if prev is None or cur is None:
             node.cpu, node.per_core, node.rx_bps, node.tx_bps = None, {}, None, None
             node.disk_rates = {}
@@ -499,7 +515,7 @@ class FleetState:
         fastest = max(freqs, key=lambda f: f.cur_hz or 0.0, default=None)
         mem, limits = s.memory if s else None, self.thresholds
         mem_pct = _mem_pct(mem)
-        cores = (len(s.cpus) or None) if s else None
+        cores = _cores(node)
         load1 = s.load.load1 if s and s.load else None
         cpu_hist = node.series.get("cpu", ())
         recent = [cpu_hist[i] for i in range(max(0, len(cpu_hist) - spark), len(cpu_hist))]
@@ -541,7 +557,7 @@ class FleetState:
                 continue
             if (w := power_draw(s)) is not None:
                 watts, powered = watts + w, powered + 1
-            n = len(s.cpus)
+            n = _cores(node) or 0
             cores += n
             busy += (node.cpu or 0.0) * n / 100.0
             t = max(temperatures(s).values(), default=None)
@@ -550,7 +566,7 @@ class FleetState:
         crit = sum(1 for e in self.alerts.values() if e.severity == CRIT)
         return Summary(len(states), states.count(UP), states.count(DOWN), states.count(STALE),
                        busy, cores, hot_node, hot, len(self.alerts), crit,
-                       watts if powered else None, powered)
+                       watts if powered else None, powered, *self.source_note)
 
 
 _STORAGE_ALERTS = ("fs_readonly", "root_readonly", "fs_full", "emmc_wear", "io_errors")
@@ -561,6 +577,14 @@ def _life(card) -> str:
     if not card.life_time:
         return "–"
     return "/".join(f"{min(100, 10 * v)}%" if v <= 10 else "exceeded" for v in card.life_time)
+
+
+def _cores(node: NodeData) -> int | None:
+    """The node's core count: its /proc/stat lines, or the cores a metrics store gave rates for."""
+    s = node.last
+    if s is None:
+        return None
+    return len(s.cpus) or len(node.per_core) or None
 
 
 def _mem_pct(mem) -> float | None:

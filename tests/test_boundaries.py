@@ -15,7 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 UI = ("textual", "rich", "plotext")
 CONSOLE_UI_FREE = ("config", "inventory", "sshconfig", "paths", "cli", "collect", "state",
-                   "runcmd", "gcpolicy", "text", "toasts", "hostlist", "userfile")
+                   "runcmd", "gcpolicy", "text", "toasts", "hostlist", "userfile", "promfleet")
 
 
 def module_name(path: Path) -> str:

@@ -31,7 +31,11 @@ class SummaryBar(Static):
             nodes.append(f"  ✖ {s.down} down", style=pal["roost-down"])
         if s.stale:
             nodes.append(f"  ◌ {s.stale} stale", style=pal["roost-stale"])
-        out = [(0, nodes), (4, Text(f"cores busy {s.cores_busy:.1f}/{s.cores}"))]
+        out = [(0, nodes)]
+        if s.source:    # a Prometheus source down or slow is as important as the nodes
+            style = {"crit": pal["roost-crit"], "warn": pal["roost-warn"]}.get(s.source_level, "")
+            out.append((0 if s.source_level != "ok" else 3, Text(safe_line(s.source), style=style)))
+        out += [(4, Text(f"cores busy {s.cores_busy:.1f}/{s.cores}"))]
         if s.hottest_node is not None:
             out.append((5, Text(f"hottest {safe_line(s.hottest_node)} {s.hottest_temp:.1f}°")))
         if s.watts is not None:

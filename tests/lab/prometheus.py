@@ -20,6 +20,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -111,6 +112,7 @@ class PromLab:
     ne_port: int = 0
     roost_port: int = 0
     started: float = 0.0
+    extra_jobs: list[str] = field(default_factory=list)   # scrape configs added by tests
 
     @property
     def url(self) -> str:
@@ -141,10 +143,17 @@ class PromLab:
         self.wait(self._ready, 30, "Prometheus ready")
         self.wait(self._all_up, 60, "every target up")
 
-    def _spawn(self, name: str, argv: list[str], env: dict | None = None) -> None:
+    def _spawn(self, name: str, argv: list[str], env: dict | None = None) -> subprocess.Popen:
         log = open(self.dir / f"{name}.log", "wb")
-        self.procs.append(subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
-                                           stderr=subprocess.STDOUT, env=env))
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=subprocess.STDOUT, env=env)
+        self.procs.append(proc)
+        return proc
+
+    def spawn_roost(self, name: str, args: list[str], state: Path) -> subprocess.Popen:
+        """Another roost process beside the lab's (a serve shard), stopped with the lab."""
+        return self._spawn(name, [str(ROOST), *args],
+                           env={**os.environ, "ROOST_STATE_DIR": str(state), "HOME": str(self.dir)})
 
     def _roost_config(self) -> Path:
         body = [f'[defaults]\nuser = "roostlab"\nidentity = "{self.ssh.client_key}"\n'
@@ -165,8 +174,22 @@ class PromLab:
                 f"      - targets: ['{self.ne_instance}']\n")
         roost = documented_scrape_config(f"127.0.0.1:{self.roost_port}")
         path = self.dir / "prometheus.yml"
-        path.write_text(head + roost)
+        path.write_text(head + roost + "".join(self.extra_jobs))
         return path
+
+    def add_jobs(self, yaml_block: str, wanted: set[tuple[str, str]], timeout: float = 60) -> None:
+        """Scrape more (yaml_block: list items under scrape_configs, indented two spaces),
+        without restarting: the config is rewritten and Prometheus reloads it on SIGHUP. Returns
+        once every (job, instance) in wanted is up."""
+        self.extra_jobs.append(yaml_block)
+        self._prom_config()
+        prom = next(p for p in self.procs if p.args[0] == PROMETHEUS)
+        prom.send_signal(signal.SIGHUP)
+        self.wait(lambda: wanted <= self._up_targets(), timeout, f"targets {sorted(wanted)} up")
+
+    def _up_targets(self) -> set[tuple[str, str]]:
+        active = self.api("/api/v1/targets")["activeTargets"]
+        return {(t["labels"]["job"], t["labels"]["instance"]) for t in active if t["health"] == "up"}
 
     def wait(self, cond, timeout: float, what: str) -> None:
         deadline = time.monotonic() + timeout
@@ -197,10 +220,8 @@ class PromLab:
             return False
 
     def _all_up(self) -> bool:
-        active = self.api("/api/v1/targets")["activeTargets"]
         wanted = {(NE_JOB, self.ne_instance)} | {(ROOST_JOB, i) for i in self.roost_instances}
-        up = {(t["labels"]["job"], t["labels"]["instance"]) for t in active if t["health"] == "up"}
-        return wanted <= up
+        return wanted <= self._up_targets()
 
     def api(self, path: str, **params) -> dict:
         query = urllib.parse.urlencode(params, doseq=True)

@@ -1,0 +1,140 @@
+"""A small async client for the Prometheus HTTP API: instant and range queries over httpx.
+
+It speaks to Prometheus and to what serves the same API (Thanos Query, Mimir, VictoriaMetrics).
+Queries go as POST forms (a long selector never meets a URL length limit). Auth is a bearer
+token or basic auth handed in as values (read by the caller from an environment variable or a
+0600 file; never logged, never in a message); TLS verifies against the system store, a CA
+file, or (insecure) not at all. Every failure is a PromError whose text is one line without the
+secret. A query over its timeout is cancelled, never left running beside the next one.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import httpx
+
+MAX_BODY = 64 * 1024 * 1024     # a reply this big is a selector gone wrong, not a fleet
+
+
+class PromError(Exception):
+    """A query that gave no usable answer; str() is one line."""
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    """One element of an instant vector."""
+    labels: Mapping[str, str]
+    value: float
+
+
+@dataclass(frozen=True, slots=True)
+class RangeSeries:
+    """One element of a range query's matrix: (unix time, value) points, oldest first."""
+    labels: Mapping[str, str]
+    points: tuple[tuple[float, float], ...]
+
+
+class Credentials:
+    """A bearer token or basic auth, kept out of repr() and messages."""
+    __slots__ = ("_token", "_basic")
+
+    def __init__(self, token: str | None = None, basic: tuple[str, str] | None = None):
+        self._token, self._basic = token, basic
+
+    def apply(self, kwargs: dict) -> dict:
+        if self._token:
+            kwargs.setdefault("headers", {})["Authorization"] = f"Bearer {self._token}"
+        if self._basic:
+            kwargs["auth"] = httpx.BasicAuth(*self._basic)
+        return kwargs
+
+    def __repr__(self) -> str:
+        kind = "token" if self._token else "basic" if self._basic else "none"
+        return f"Credentials({kind}, ***)"
+
+
+class PromClient:
+    """One keep-alive HTTP client for a Prometheus API at url (http(s)://host:port[/prefix])."""
+
+    def __init__(self, url: str, *, credentials: Credentials | None = None,
+                 verify: bool | str = True, transport: httpx.AsyncBaseTransport | None = None):
+        self.url = url.rstrip("/")
+        options = (credentials or Credentials()).apply(
+            {"base_url": self.url, "verify": verify, "timeout": 30.0, "follow_redirects": False,
+             "limits": httpx.Limits(max_connections=16, max_keepalive_connections=16)})
+        if transport is not None:
+            options["transport"] = transport
+        self._http = httpx.AsyncClient(**options)
+
+    async def instant(self, expr: str, at: float | None = None, timeout: float = 10.0) -> list[Series]:
+        form = {"query": expr, "timeout": f"{max(1, int(timeout * 1000))}ms"}
+        if at is not None:
+            form["time"] = f"{at:.3f}"
+        data = await self._post("/api/v1/query", form, timeout)
+        if data.get("resultType") != "vector":
+            raise PromError(f"expected an instant vector, got {data.get('resultType')!r}")
+        return [Series(r["metric"], _float(r["value"][1])) for r in data["result"]]
+
+    async def range(self, expr: str, start: float, end: float, step: float,
+                    timeout: float = 10.0) -> list[RangeSeries]:
+        form = {"query": expr, "start": f"{start:.3f}", "end": f"{end:.3f}",
+                "step": f"{max(step, 0.001):.3f}", "timeout": f"{max(1, int(timeout * 1000))}ms"}
+        data = await self._post("/api/v1/query_range", form, timeout)
+        if data.get("resultType") != "matrix":
+            raise PromError(f"expected a range matrix, got {data.get('resultType')!r}")
+        return [RangeSeries(r["metric"], tuple((float(t), _float(v)) for t, v in r["values"]))
+                for r in data["result"]]
+
+    async def _post(self, path: str, form: dict, timeout: float) -> dict:
+        try:
+            reply = await self._http.post(path, data=form, timeout=timeout)
+        except httpx.TimeoutException:
+            raise PromError(f"{self.url}: no answer within {timeout:g} s") from None
+        except httpx.HTTPError as exc:
+            raise PromError(f"{self.url}: {_reason(exc)}") from None
+        return _data(self.url, reply)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+
+def _data(url: str, reply: httpx.Response) -> dict:
+    if len(reply.content) > MAX_BODY:
+        raise PromError(f"{url}: reply of {len(reply.content):,} bytes (narrow the selector)")
+    try:
+        body: Any = json.loads(reply.content)
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise PromError(f"{url}: HTTP {reply.status_code}, not the Prometheus API "
+                        f"({_snippet(reply.text)})")
+    if body.get("status") != "success":
+        raise PromError(f"{url}: HTTP {reply.status_code}: {body.get('errorType', 'error')}: "
+                        f"{_snippet(str(body.get('error', '')))}")
+    data = body.get("data")
+    if not isinstance(data, dict) or not isinstance(data.get("result"), list):
+        raise PromError(f"{url}: HTTP {reply.status_code}: no result in the reply")
+    return data
+
+
+def _float(text: str) -> float:
+    """Prometheus writes values as strings, "NaN" and "+Inf" included."""
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _reason(exc: Exception) -> str:
+    cause = exc.__cause__ or exc.__context__
+    text = str(exc) or (str(cause) if cause else "") or type(exc).__name__
+    return _snippet(text)
+
+
+def _snippet(text: str, limit: int = 160) -> str:
+    flat = " ".join(text.split())
+    flat = "".join(c for c in flat if c.isprintable())
+    return flat if len(flat) <= limit else flat[:limit - 1] + "…"

@@ -1,0 +1,386 @@
+"""The fleet read from Prometheus: a bounded set of PromQL queries per tick instead of an SSH
+stream per node.
+
+    source = PromSource(client, names, interval=5, budget=4, window=60, selector='job="node"')
+    await source.start()
+    async for item in source.stream():     # Samples (with Rates) and NodeEvents, as Fleet's
+        ...
+
+Per tick one instant query per metric family (FAMILIES: up, cpu per core, load, memory,
+temperatures, fans, frequency, network rates, filesystems, uname), all evaluated at the same
+instant and together inside one time budget: the cost is O(families), whatever the fleet's
+size. Results are grouped by the node label (`instance` by default, its port stripped and then
+matched to a configured node's name or host: NodeNames) into one Sample per node; rates come
+ready-made from rate() (collectors.model.Rates). `up == 0` is a down event (the scrape failed:
+a node_exporter unreachable, or a roost serve shard answering 503 for a node that is down); a
+node whose series vanish goes stale in FleetState as a silent SSH node does.
+
+Prometheus down, slow or failing: the tick's queries are cancelled at the budget (never piled
+up: ticks do not overlap), the last data stays and ages into stale, and the next try backs off
+(interval x 2^n, capped). status() says which, for the summary line; every tick's query times
+are kept (ticks) for the benchmark and the status line.
+
+Works on plain node_exporter targets and on roost serve shards alike: both expose node_exporter's
+names with one target per node.
+"""
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import AsyncIterator, Callable, Iterable, Mapping
+
+from collectors.model import (CpuFreq, Filesystem, HwmonSensor, LoadAvg, Memory, NodeEvent,
+                              NodeFacts, Rates, Sample, ThermalZone)
+from collectors.promql import PromClient, PromError, Series
+
+BACKOFF_CAP = 60.0
+PSEUDO_FS = "tmpfs|devtmpfs|ramfs|overlay|squashfs|nsfs|tracefs|proc|sysfs|rootfs|autofs"
+
+# {L}: the node label, {S}: the selector (with a trailing comma when not empty), {W}: rate window
+FAMILIES: dict[str, str] = {
+    "up": "up{{{S}}}",
+    "cpu": ('1 - sum by ({L}, cpu) (rate(node_cpu_seconds_total{{{S}mode=~"idle|iowait"}}[{W}]))'
+            ' / sum by ({L}, cpu) (rate(node_cpu_seconds_total{{{S}}}[{W}]))'),
+    "load": '{{{S}__name__=~"node_load1|node_load5|node_load15"}}',
+    "memory": '{{{S}__name__=~"node_memory_MemTotal_bytes|node_memory_MemAvailable_bytes"}}',
+    "temps": '{{{S}__name__=~"node_thermal_zone_temp|node_hwmon_temp_celsius"}}',
+    "fans": '{{{S}__name__=~"node_hwmon_fan_rpm|node_hwmon_pwm"}}',
+    "freq": ('{{{S}__name__=~"node_cpu_scaling_frequency_hertz|'
+             'node_cpu_scaling_frequency_max_hertz"}}'),
+    "net": ('sum by ({L}, dir) (label_replace(rate(node_network_receive_bytes_total'
+            '{{{S}device!="lo"}}[{W}]), "dir", "rx", "", "") or label_replace(rate('
+            'node_network_transmit_bytes_total{{{S}device!="lo"}}[{W}]), "dir", "tx", "", ""))'),
+    "disk": ('{{{S}__name__=~"node_filesystem_(size|free|avail)_bytes|node_filesystem_readonly",'
+             'fstype!~"' + PSEUDO_FS + '"}}'),
+    "uname": "node_uname_info{{{S}}}",
+}
+
+
+def queries(selector: str = "", label: str = "instance", window: float = 60.0) -> dict[str, str]:
+    """Every family's PromQL for this selector, node label and rate() window (seconds)."""
+    sel = f"{selector.strip().rstrip(',')}," if selector.strip() else ""
+    win = f"{max(1, round(window))}s"
+    return {name: text.format(S=sel, L=label, W=win) for name, text in FAMILIES.items()}
+
+
+# ---------------------------------------------------------------- naming
+
+class NodeNames:
+    """A target's node label -> roost's node name: the label's value, its port stripped
+    ("10.0.0.5:9100" -> "10.0.0.5", "[fe80::1]:9100" -> "fe80::1"), then a configured node of
+    that name, or the configured node whose host it is, or the value itself."""
+
+    def __init__(self, label: str = "instance", strip_port: bool = True,
+                 hosts: Mapping[str, str] | None = None, names: Iterable[str] = ()):
+        self.label, self.strip = label, strip_port
+        self.names = frozenset(names)
+        self.hosts = dict(hosts or {})     # host -> configured node name
+        self._memo: dict[str, str] = {}
+
+    def of(self, labels: Mapping[str, str]) -> str | None:
+        raw = labels.get(self.label)
+        if not raw:
+            return None
+        name = self._memo.get(raw)
+        if name is None:
+            name = self._memo[raw] = self._resolve(raw)
+        return name
+
+    def _resolve(self, raw: str) -> str:
+        if raw in self.names:
+            return raw
+        bare = strip_port(raw) if self.strip else raw
+        if bare in self.names:
+            return bare
+        return self.hosts.get(bare, self.hosts.get(raw, bare))
+
+
+def strip_port(text: str) -> str:
+    if text.startswith("["):
+        host, sep, _ = text[1:].partition("]")
+        return host if sep else text
+    host, sep, port = text.rpartition(":")
+    if sep and port.isdigit() and ":" not in host and host:
+        return host
+    return text
+
+
+# ---------------------------------------------------------------- assembling Samples (pure)
+
+@dataclass(slots=True)
+class _Node:
+    up: bool = False
+    target: str = ""
+    groups: tuple[str, ...] = ()
+    busy: dict[str, float] = field(default_factory=dict)
+    load: dict[str, float] = field(default_factory=dict)
+    memory: dict[str, float] = field(default_factory=dict)
+    thermal: list[ThermalZone] = field(default_factory=list)
+    hwmon: list[HwmonSensor] = field(default_factory=list)
+    freq: dict[str, list[float | None]] = field(default_factory=dict)
+    net: dict[str, float] = field(default_factory=dict)
+    fs: dict[tuple[str, str, str], dict[str, float]] = field(default_factory=dict)
+    facts: NodeFacts | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """One tick's fleet: a Sample per node that is up, and every node's up (False: up == 0)."""
+    samples: dict[str, Sample]
+    up: dict[str, bool]
+    groups: dict[str, tuple[str, ...]]
+    targets: dict[str, str]        # node -> the target (job/instance) that reported it
+
+
+def assemble(results: Mapping[str, list[Series]], names: NodeNames, ts: float) -> Snapshot:
+    """One tick's query results -> Samples per node (only for nodes whose target is up)."""
+    nodes: dict[str, _Node] = {}
+
+    def node_of(labels: Mapping[str, str]) -> _Node | None:
+        name = names.of(labels)
+        return None if name is None else nodes.setdefault(name, _Node())
+
+    for s in results.get("up", ()):
+        n = node_of(s.labels)
+        if n is not None:
+            n.up = n.up or s.value == 1
+            n.target = n.target or f"{s.labels.get('job', '')}/{s.labels.get(names.label, '')}"
+            n.groups = n.groups or _groups(s.labels.get("groups", ""))
+    for family, add in _ADDERS.items():
+        for s in results.get(family, ()):
+            n = node_of(s.labels)
+            if n is not None and math.isfinite(s.value):
+                add(n, s)
+    samples = {name: _sample(name, n, ts) for name, n in nodes.items() if n.up}
+    return Snapshot(samples, {name: n.up for name, n in nodes.items() if n.target},
+                    {name: n.groups for name, n in nodes.items() if n.groups},
+                    {name: n.target for name, n in nodes.items() if n.target})
+
+
+def _groups(text: str) -> tuple[str, ...]:
+    return tuple(g for g in text.split(",") if g)
+
+
+def _add_cpu(n: _Node, s: Series) -> None:
+    n.busy[s.labels.get("cpu", "")] = min(100.0, max(0.0, 100.0 * s.value))
+
+
+def _add_named(attr: str) -> Callable[[_Node, Series], None]:
+    def add(n: _Node, s: Series) -> None:
+        getattr(n, attr)[s.labels.get("__name__", "")] = s.value
+    return add
+
+
+def _add_temp(n: _Node, s: Series) -> None:
+    lab = s.labels
+    if lab.get("__name__") == "node_thermal_zone_temp":
+        n.thermal.append(ThermalZone(lab.get("zone", ""), lab.get("type", ""), s.value))
+    else:
+        chip = lab.get("chip", "")
+        n.hwmon.append(HwmonSensor(chip, chip, "temp", lab.get("sensor", ""), s.value))
+
+
+def _add_fan(n: _Node, s: Series) -> None:
+    lab = s.labels
+    kind = "fan" if lab.get("__name__") == "node_hwmon_fan_rpm" else "pwm"
+    chip = lab.get("chip", "")
+    n.hwmon.append(HwmonSensor(chip, chip, kind, lab.get("sensor", ""), s.value))
+
+
+def _add_freq(n: _Node, s: Series) -> None:
+    slot = n.freq.setdefault(s.labels.get("cpu", ""), [None, None])
+    slot[0 if s.labels.get("__name__") == "node_cpu_scaling_frequency_hertz" else 1] = s.value
+
+
+def _add_net(n: _Node, s: Series) -> None:
+    n.net[s.labels.get("dir", "")] = s.value
+
+
+def _add_fs(n: _Node, s: Series) -> None:
+    lab = s.labels
+    key = (lab.get("device", ""), lab.get("mountpoint", ""), lab.get("fstype", ""))
+    n.fs.setdefault(key, {})[lab.get("__name__", "")] = s.value
+
+
+def _add_uname(n: _Node, s: Series) -> None:
+    lab = s.labels
+    n.facts = NodeFacts(hostname=lab.get("nodename"), kernel=lab.get("release"))
+
+
+_ADDERS: dict[str, Callable[[_Node, Series], None]] = {
+    "cpu": _add_cpu, "load": _add_named("load"), "memory": _add_named("memory"),
+    "temps": _add_temp, "fans": _add_fan, "freq": _add_freq, "net": _add_net, "disk": _add_fs,
+    "uname": _add_uname,
+}
+
+
+def _sample(name: str, n: _Node, ts: float) -> Sample:
+    cpu = sum(n.busy.values()) / len(n.busy) if n.busy else None
+    load = LoadAvg(n.load["node_load1"], n.load.get("node_load5", math.nan),
+                   n.load.get("node_load15", math.nan)) if "node_load1" in n.load else None
+    mem = {"MemTotal": n.memory["node_memory_MemTotal_bytes"]} \
+        if "node_memory_MemTotal_bytes" in n.memory else {}
+    if mem and "node_memory_MemAvailable_bytes" in n.memory:
+        mem["MemAvailable"] = n.memory["node_memory_MemAvailable_bytes"]
+    return Sample(
+        node=name, ts=ts, load=load, memory=Memory(mem) if mem else None,
+        thermal=tuple(n.thermal), hwmon=tuple(n.hwmon),
+        cpufreq=tuple(CpuFreq(c, cur, max_hz=top) for c, (cur, top) in sorted(n.freq.items())),
+        filesystems=tuple(_filesystem(key, v) for key, v in n.fs.items()
+                          if "node_filesystem_size_bytes" in v),
+        facts=n.facts,
+        rates=Rates(cpu=cpu, per_core=dict(n.busy), rx_bps=n.net.get("rx"), tx_bps=n.net.get("tx")))
+
+
+def _filesystem(key: tuple[str, str, str], v: dict[str, float]) -> Filesystem:
+    device, mount, fstype = key
+    return Filesystem(device, mount, fstype, readonly=v.get("node_filesystem_readonly") == 1,
+                      size=v.get("node_filesystem_size_bytes"),
+                      free=v.get("node_filesystem_free_bytes"),
+                      avail=v.get("node_filesystem_avail_bytes"))
+
+
+# ---------------------------------------------------------------- the source
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """One tick: when, how long each family's query took (seconds), the total, what failed."""
+    at: float
+    seconds: float
+    families: Mapping[str, float]
+    nodes: int = 0
+    error: str = ""
+
+
+class _Stop:
+    pass
+
+
+_STOP = _Stop()
+
+
+class PromSource:
+    """A fleet source (start / stream / stop / run_command, like collectors.fleet.Fleet) over a
+    Prometheus API. Commands go through an on-demand SSH pool (collectors.sshpool) if given."""
+
+    def __init__(self, client: PromClient, names: NodeNames, *, interval: float = 5.0,
+                 budget: float | None = None, window: float = 60.0, selector: str = "",
+                 pool=None, clock: Callable[[], float] = time.time, keep_ticks: int = 1000):
+        self.client, self.names, self.pool, self.clock = client, names, pool, clock
+        # how to reach a node over SSH (the console's `t` builds its ssh line from it)
+        self.target_of = pool.target_of if pool is not None else (lambda node: None)
+        self.interval = interval
+        self.budget = budget if budget is not None else 0.8 * interval
+        self.queries = queries(selector, names.label, window)
+        self.ticks: deque[Tick] = deque(maxlen=keep_ticks)
+        self.up: dict[str, bool] = {}
+        self.targets: dict[str, str] = {}
+        self.groups: dict[str, tuple[str, ...]] = {}
+        self.failures = 0
+        self.last_ok: float | None = None
+        self.next_try: float | None = None
+        self._queue: asyncio.Queue = asyncio.Queue()
+        self._task: asyncio.Task | None = None
+
+    # ---- the Source protocol -----------------------------------------------------------------
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._loop(), name="prom-source")
+
+    async def stream(self) -> AsyncIterator[Sample | NodeEvent]:
+        while True:
+            item = await self._queue.get()
+            if item is _STOP:
+                self._queue.put_nowait(_STOP)
+                return
+            yield item
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        if self.pool is not None:
+            await self.pool.close()
+        await self.client.aclose()
+        self._queue.put_nowait(_STOP)
+
+    async def run_command(self, node: str, command: str, timeout: float):
+        if self.pool is None:
+            from collectors.transport import TransportError
+            raise TransportError(node, "no SSH access configured for the Prometheus source")
+        return await self.pool.run(node, command, timeout)
+
+    # ---- ticks -------------------------------------------------------------------------------
+    async def _loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            started = loop.time()
+            ok = await self.tick()
+            delay = self.interval if ok else min(BACKOFF_CAP, self.interval * 2 ** (self.failures - 1))
+            self.next_try = self.clock() + max(0.0, delay - (loop.time() - started))
+            await asyncio.sleep(max(0.0, started + delay - loop.time()))
+
+    async def tick(self) -> bool:
+        """One round of queries (cancelled at the budget); items out; True when it worked."""
+        at, t0 = self.clock(), time.perf_counter()
+        times: dict[str, float] = {}
+        try:
+            async with asyncio.timeout(self.budget):
+                replies = await asyncio.gather(*(self._timed(f, q, at, times)
+                                                 for f, q in self.queries.items()))
+        except TimeoutError:
+            return self._failed(at, t0, times, f"queries took over their {self.budget:g} s budget")
+        except PromError as exc:
+            return self._failed(at, t0, times, str(exc))
+        snap = assemble(dict(zip(self.queries, replies)), self.names, at)
+        self._emit(snap, at)
+        self.failures, self.last_ok = 0, at
+        self.ticks.append(Tick(at, time.perf_counter() - t0, times, len(snap.up)))
+        return True
+
+    async def _timed(self, family: str, expr: str, at: float, times: dict) -> list[Series]:
+        t0 = time.perf_counter()
+        try:
+            return await self.client.instant(expr, at=at, timeout=self.budget)
+        except PromError as exc:
+            raise PromError(f"{family}: {exc}") from None
+        finally:
+            times[family] = time.perf_counter() - t0
+
+    def _failed(self, at: float, t0: float, times: dict, error: str) -> bool:
+        self.failures += 1
+        self.ticks.append(Tick(at, time.perf_counter() - t0, dict(times), 0, error))
+        return False
+
+    def _emit(self, snap: Snapshot, at: float) -> None:
+        self.targets.update(snap.targets)
+        for name, up in snap.up.items():
+            groups = snap.groups.get(name, ())
+            if groups:
+                self.groups[name] = groups
+            if self.up.get(name) != up:
+                reason = "Prometheus: target up" if up else \
+                    f"Prometheus: up == 0 for {snap.targets.get(name, name)} (scrape failed)"
+                self._queue.put_nowait(NodeEvent(name, at, "up" if up else "down", reason, groups))
+            self.up[name] = up
+        for sample in snap.samples.values():
+            self._queue.put_nowait(sample)
+
+    # ---- what the console shows --------------------------------------------------------------
+    def status(self, now: float | None = None) -> tuple[str, str]:
+        """(one line, ok | warn | crit) for the summary bar."""
+        now = self.clock() if now is None else now
+        last = self.ticks[-1] if self.ticks else None
+        if last is None:
+            return ("prometheus: first query…", "warn")
+        if not last.error:
+            slow = last.seconds > 0.5 * self.budget
+            return (f"prometheus {len(last.families)} queries {last.seconds * 1000:.0f} ms",
+                    "warn" if slow else "ok")
+        age = f"data {now - self.last_ok:.0f} s old" if self.last_ok else "no data yet"
+        retry = f"retry in {max(0.0, (self.next_try or now) - now):.0f} s"
+        return (f"prometheus DOWN: {last.error} · {age}, kept (stale) · {retry}", "crit")

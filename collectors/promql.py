@@ -6,6 +6,8 @@ token or basic auth handed in as values (read by the caller from an environment 
 0600 file; never logged, never in a message); TLS verifies against the system store, a CA
 file, or (insecure) not at all. Every failure is a PromError whose text is one line without the
 secret. A query over its timeout is cancelled, never left running beside the next one.
+httpx is imported when a client is made: importing it pulls in rich (its CLI), and the data
+plane stays free of UI libraries until something really speaks HTTP.
 """
 from __future__ import annotations
 
@@ -13,8 +15,6 @@ import json
 import math
 from dataclasses import dataclass
 from typing import Any, Mapping
-
-import httpx
 
 MAX_BODY = 64 * 1024 * 1024     # a reply this big is a selector gone wrong, not a fleet
 
@@ -48,6 +48,7 @@ class Credentials:
         if self._token:
             kwargs.setdefault("headers", {})["Authorization"] = f"Bearer {self._token}"
         if self._basic:
+            import httpx
             kwargs["auth"] = httpx.BasicAuth(*self._basic)
         return kwargs
 
@@ -60,7 +61,9 @@ class PromClient:
     """One keep-alive HTTP client for a Prometheus API at url (http(s)://host:port[/prefix])."""
 
     def __init__(self, url: str, *, credentials: Credentials | None = None,
-                 verify: bool | str = True, transport: httpx.AsyncBaseTransport | None = None):
+                 verify: bool | str = True, transport: Any = None):
+        import httpx
+        self._errors = (httpx.TimeoutException, httpx.HTTPError)
         self.url = url.rstrip("/")
         options = (credentials or Credentials()).apply(
             {"base_url": self.url, "verify": verify, "timeout": 30.0, "follow_redirects": False,
@@ -91,9 +94,9 @@ class PromClient:
     async def _post(self, path: str, form: dict, timeout: float) -> dict:
         try:
             reply = await self._http.post(path, data=form, timeout=timeout)
-        except httpx.TimeoutException:
+        except self._errors[0]:
             raise PromError(f"{self.url}: no answer within {timeout:g} s") from None
-        except httpx.HTTPError as exc:
+        except self._errors[1] as exc:
             raise PromError(f"{self.url}: {_reason(exc)}") from None
         return _data(self.url, reply)
 
@@ -101,7 +104,7 @@ class PromClient:
         await self._http.aclose()
 
 
-def _data(url: str, reply: httpx.Response) -> dict:
+def _data(url: str, reply: Any) -> dict:
     if len(reply.content) > MAX_BODY:
         raise PromError(f"{url}: reply of {len(reply.content):,} bytes (narrow the selector)")
     try:

@@ -8,8 +8,9 @@ stream per node.
 
 Per tick one instant query per metric family (FAMILIES: up, cpu per core, load, memory,
 temperatures, fans, frequency, network rates, filesystems, uname), all evaluated at the same
-instant and together inside one time budget: the cost is O(families), whatever the fleet's
-size. Results are grouped by the node label (`instance` by default, its port stripped and then
+instant and together inside one time budget: the number of requests is O(families), whatever
+the fleet's size, and every query aggregates `by` the few labels roost reads, so a reply carries
+no target label it does not use (at 3,000 nodes that halves the bytes). Results are grouped by the node label (`instance` by default, its port stripped and then
 matched to a configured node's name or host: NodeNames) into one Sample per node; rates come
 ready-made from rate() (collectors.model.Rates). `up == 0` is a down event (the scrape failed:
 a node_exporter unreachable, or a roost serve shard answering 503 for a node that is down); a
@@ -41,21 +42,38 @@ PSEUDO_FS = "tmpfs|devtmpfs|ramfs|overlay|squashfs|nsfs|tracefs|proc|sysfs|rootf
 
 # {L}: the node label, {S}: the selector (with a trailing comma when not empty), {W}: rate window
 FAMILIES: dict[str, str] = {
-    "up": "up{{{S}}}",
+    "up": "max by ({L}, job, groups) (up{{{S}}})",
     "cpu": ('1 - sum by ({L}, cpu) (rate(node_cpu_seconds_total{{{S}mode=~"idle|iowait"}}[{W}]))'
             ' / sum by ({L}, cpu) (rate(node_cpu_seconds_total{{{S}}}[{W}]))'),
-    "load": '{{{S}__name__=~"node_load1|node_load5|node_load15"}}',
-    "memory": '{{{S}__name__=~"node_memory_MemTotal_bytes|node_memory_MemAvailable_bytes"}}',
-    "temps": '{{{S}__name__=~"node_thermal_zone_temp|node_hwmon_temp_celsius"}}',
-    "fans": '{{{S}__name__=~"node_hwmon_fan_rpm|node_hwmon_pwm"}}',
-    "freq": ('{{{S}__name__=~"node_cpu_scaling_frequency_hertz|'
-             'node_cpu_scaling_frequency_max_hertz"}}'),
+    "load": 'max by ({L}, __name__) ({{{S}__name__=~"node_load1|node_load5|node_load15"}})',
+    "memory": ('max by ({L}, __name__) ({{{S}__name__=~"node_memory_MemTotal_bytes|'
+               'node_memory_MemAvailable_bytes"}})'),
+    "temps": ('max by ({L}, __name__, type, zone, chip, sensor) '
+              '({{{S}__name__=~"node_thermal_zone_temp|node_hwmon_temp_celsius"}})'),
+    "fans": 'max by ({L}, __name__, chip, sensor) ({{{S}__name__=~"node_hwmon_fan_rpm|node_hwmon_pwm"}})',
+    # the fastest core now and the highest maximum: what the fleet shows (per core: history)
+    "freq": ('max by ({L}, __name__) ({{{S}__name__=~"node_cpu_scaling_frequency_hertz|'
+             'node_cpu_scaling_frequency_max_hertz"}})'),
     "net": ('sum by ({L}, dir) (label_replace(rate(node_network_receive_bytes_total'
             '{{{S}device!="lo"}}[{W}]), "dir", "rx", "", "") or label_replace(rate('
             'node_network_transmit_bytes_total{{{S}device!="lo"}}[{W}]), "dir", "tx", "", ""))'),
-    "disk": ('{{{S}__name__=~"node_filesystem_(size|free|avail)_bytes|node_filesystem_readonly",'
-             'fstype!~"' + PSEUDO_FS + '"}}'),
-    "uname": "node_uname_info{{{S}}}",
+    "disk": ('max by ({L}, __name__, mountpoint, fstype) ({{{S}__name__=~"node_filesystem_'
+             '(size|free|avail)_bytes|node_filesystem_readonly",fstype!~"' + PSEUDO_FS + '"}})'),
+    "uname": "max by ({L}, nodename, release) (node_uname_info{{{S}}})",
+}
+
+
+# the node screen's graphs over any window Prometheus keeps: range queries for one node
+# ({N}: that node's label matcher, with a trailing comma)
+HISTORY: dict[str, str] = {
+    "core": ('100 * (1 - sum by (cpu) (rate(node_cpu_seconds_total{{{S}{N}mode=~"idle|iowait"}}'
+             '[{W}])) / sum by (cpu) (rate(node_cpu_seconds_total{{{S}{N}}}[{W}])))'),
+    "temp": '{{{S}{N}__name__=~"node_thermal_zone_temp|node_hwmon_temp_celsius"}}',
+    "fan": '{{{S}{N}__name__=~"node_hwmon_fan_rpm|node_hwmon_pwm"}}',
+    "freq": 'node_cpu_scaling_frequency_hertz{{{S}{N}}} / 1e6',
+    "net": ('sum by (dir) (label_replace(rate(node_network_receive_bytes_total{{{S}{N}device!="lo"}}'
+            '[{W}]), "dir", "rx", "", "") or label_replace(rate(node_network_transmit_bytes_total'
+            '{{{S}{N}device!="lo"}}[{W}]), "dir", "tx", "", ""))'),
 }
 
 
@@ -114,6 +132,7 @@ def strip_port(text: str) -> str:
 class _Node:
     up: bool = False
     target: str = ""
+    label: str = ""
     groups: tuple[str, ...] = ()
     busy: dict[str, float] = field(default_factory=dict)
     load: dict[str, float] = field(default_factory=dict)
@@ -133,6 +152,7 @@ class Snapshot:
     up: dict[str, bool]
     groups: dict[str, tuple[str, ...]]
     targets: dict[str, str]        # node -> the target (job/instance) that reported it
+    labels: dict[str, str]         # node -> its node label's value ("10.0.0.5:9100")
 
 
 def assemble(results: Mapping[str, list[Series]], names: NodeNames, ts: float) -> Snapshot:
@@ -148,6 +168,7 @@ def assemble(results: Mapping[str, list[Series]], names: NodeNames, ts: float) -
         if n is not None:
             n.up = n.up or s.value == 1
             n.target = n.target or f"{s.labels.get('job', '')}/{s.labels.get(names.label, '')}"
+            n.label = n.label or s.labels.get(names.label, "")
             n.groups = n.groups or _groups(s.labels.get("groups", ""))
     for family, add in _ADDERS.items():
         for s in results.get(family, ()):
@@ -157,7 +178,8 @@ def assemble(results: Mapping[str, list[Series]], names: NodeNames, ts: float) -
     samples = {name: _sample(name, n, ts) for name, n in nodes.items() if n.up}
     return Snapshot(samples, {name: n.up for name, n in nodes.items() if n.target},
                     {name: n.groups for name, n in nodes.items() if n.groups},
-                    {name: n.target for name, n in nodes.items() if n.target})
+                    {name: n.target for name, n in nodes.items() if n.target},
+                    {name: n.label for name, n in nodes.items() if n.label})
 
 
 def _groups(text: str) -> tuple[str, ...]:
@@ -275,6 +297,8 @@ class PromSource:
         self.interval = interval
         self.budget = budget if budget is not None else 0.8 * interval
         self.queries = queries(selector, names.label, window)
+        self.selector, self.window = selector, window
+        self.labels: dict[str, str] = {}
         self.ticks: deque[Tick] = deque(maxlen=keep_ticks)
         self.up: dict[str, bool] = {}
         self.targets: dict[str, str] = {}
@@ -358,6 +382,7 @@ class PromSource:
 
     def _emit(self, snap: Snapshot, at: float) -> None:
         self.targets.update(snap.targets)
+        self.labels.update(snap.labels)
         for name, up in snap.up.items():
             groups = snap.groups.get(name, ())
             if groups:
@@ -369,6 +394,36 @@ class PromSource:
             self.up[name] = up
         for sample in snap.samples.values():
             self._queue.put_nowait(sample)
+
+    # ---- a node's history (the node screen's graphs) -----------------------------------------
+    async def history(self, node: str, seconds: float, points: int = 180
+                      ) -> tuple[list[float], dict[str, list[float | None]]]:
+        """(times, series) over the last `seconds` from range queries, keyed as FleetState keys
+        a node's history ("cpu", "core:0", "temp:LABEL", "fan:CHIP/SENSOR", "pwm:...",
+        "freq:0", "rx", "tx"); a gap is None. Raises PromError."""
+        end = self.clock()
+        step = max(1.0, seconds / points)
+        start = end - seconds
+        grid = [start + i * step for i in range(int(seconds / step) + 1)]
+        value = self.labels.get(node, node).replace("\\", "\\\\").replace('"', '\\"')
+        sel = f"{self.selector.strip().rstrip(',')}," if self.selector.strip() else ""
+        win = f"{max(1, round(self.window))}s"
+        exprs = {k: q.format(S=sel, N=f'{self.names.label}="{value}",', W=win)
+                 for k, q in HISTORY.items()}
+        replies = await asyncio.gather(*(self.client.range(e, start, end, step, self.budget)
+                                         for e in exprs.values()))
+        out: dict[str, list[float | None]] = {}
+        for kind, rows in zip(exprs, replies):
+            for r in rows:
+                key = _history_key(kind, r.labels)
+                values = _on_grid(r.points, grid, step)
+                if key.startswith("pwm:"):      # FleetState keeps pwm as percent
+                    values = [None if v is None else v * 100.0 / 255.0 for v in values]
+                out[key] = values
+        cores = [v for k, v in out.items() if k.startswith("core:")]
+        if cores:
+            out["cpu"] = [_mean(col) for col in zip(*cores)]
+        return grid, out
 
     # ---- what the console shows --------------------------------------------------------------
     def status(self, now: float | None = None) -> tuple[str, str]:
@@ -384,3 +439,31 @@ class PromSource:
         age = f"data {now - self.last_ok:.0f} s old" if self.last_ok else "no data yet"
         retry = f"retry in {max(0.0, (self.next_try or now) - now):.0f} s"
         return (f"prometheus DOWN: {last.error} · {age}, kept (stale) · {retry}", "crit")
+
+
+def _history_key(kind: str, labels: Mapping[str, str]) -> str:
+    if kind in ("core", "freq"):
+        return f"{kind}:{labels.get('cpu', '')}"
+    if kind == "net":
+        return labels.get("dir", "rx")
+    if kind == "temp":
+        if labels.get("__name__") == "node_thermal_zone_temp":
+            return f"temp:{labels.get('type') or 'zone' + labels.get('zone', '')}"
+        return f"temp:{labels.get('chip', '')}/{labels.get('sensor', '')}"
+    prefix = "fan" if labels.get("__name__") == "node_hwmon_fan_rpm" else "pwm"
+    return f"{prefix}:{labels.get('chip', '')}/{labels.get('sensor', '')}"
+
+
+def _on_grid(points, grid: list[float], step: float) -> list[float | None]:
+    out: list[float | None] = [None] * len(grid)
+    start = grid[0] if grid else 0.0
+    for t, v in points:
+        i = round((t - start) / step)
+        if 0 <= i < len(out) and math.isfinite(v):
+            out[i] = v
+    return out
+
+
+def _mean(values) -> float | None:
+    vals = [v for v in values if v is not None]
+    return sum(vals) / len(vals) if vals else None

@@ -130,6 +130,14 @@ class NodeData:
         return {k[len(prefix):]: list(v) for k, v in self.series.items() if k.startswith(prefix)}
 
 
+def history_node(name: str, times: list[float], series: dict[str, list]) -> NodeData:
+    """A NodeData holding history read elsewhere (range queries), for the node screen's graphs."""
+    node = NodeData(name, max(1, len(times)))
+    node.times.extend(times)
+    node.series = {k: deque(v, maxlen=node.history) for k, v in series.items()}
+    return node
+
+
 def cpu_percent(prev: CpuTimes | None, cur: CpuTimes | None) -> float | None:
     """Busy share between two readings (collectors.rates); None without both, or on a reset."""
     if prev is None or cur is None:

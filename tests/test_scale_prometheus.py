@@ -28,7 +28,7 @@ from tests.lab.prometheus import NE_JOB, free_port
 
 pytestmark = pytest.mark.peers
 SCRAPE = 1.0          # the lab's scrape interval
-TICK = 0.5            # the console's [source] interval
+TICK = 1.0            # the console's [source] interval (and query budget)
 
 
 async def until(pilot, cond, timeout: float = 30.0, what: str = "condition") -> None:
@@ -115,7 +115,8 @@ async def test_the_console_reads_two_shards_and_node_exporter_from_prometheus(co
         assert all(rows[n].mem_pct is not None and rows[n].disk_pct is not None for n in names)
         tick = source.ticks[-1]
         assert not tick.error and set(tick.families) == set(FAMILIES)   # one query per family
-        assert "prometheus 10 queries" in app.state.summary().source
+        await until(pilot, lambda: "prometheus 10 queries" in app.state.summary().source,
+                    what="query time on the summary line")
         assert source.pool.held() == []           # nothing connected to watch the fleet
 
 
@@ -213,3 +214,20 @@ async def test_prometheus_down_is_said_data_kept_stale_and_it_recovers(shards, p
         await until(pilot, lambda: "DOWN" not in app.state.summary().source, 5, "source ok")
         assert app.state.summary().source_level in ("ok", "warn")
     await cut.cut()
+
+
+async def test_the_node_screen_graphs_read_prometheus_range_queries(console):
+    app, source, nodes = console
+    async with app.run_test(size=(160, 40)) as pilot:
+        await until(pilot, lambda: all_up(app, ["n3"]), what="n3 up")
+        app.open_node("n3")
+        scr = app.screen
+        await until(pilot, lambda: scr.history is not None and any(
+            v is not None for v in scr.history.series.get("cpu", ())), what="range history")
+        h = scr.series()
+        assert h is scr.history                       # the graphs draw from Prometheus' window
+        assert h.times[-1] - h.times[0] == pytest.approx(scr.HISTORY_SECONDS, abs=10)
+        assert any(k.startswith("core:") for k in h.series) and {"rx", "tx"} <= set(h.series)
+        assert all(len(v) == len(h.times) for v in h.series.values())   # aligned, gaps None
+        before = len(source.ticks)
+        await until(pilot, lambda: len(source.ticks) > before, what="ticks go on")

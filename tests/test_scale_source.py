@@ -62,7 +62,8 @@ def test_one_query_per_family_each_carrying_the_selector():
         assert "{}" not in q and ",," not in q and "{," not in q, q
     assert "[60s]" in qs["cpu"] and "by (instance, cpu)" in qs["cpu"]
     bare = queries("", "host", 4)
-    assert bare["up"] == "up{}" and "by (host, dir)" in bare["net"] and "[4s]" in bare["net"]
+    assert bare["up"] == "max by (host, job, groups) (up{})"
+    assert "by (host, dir)" in bare["net"] and "[4s]" in bare["net"]
 
 
 def S(value, **labels) -> Series:

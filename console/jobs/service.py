@@ -101,7 +101,9 @@ async def run_scheduler(config: Config, stop: asyncio.Event, *, until_job: int |
     on_held()
     try:
         store = store or open_store(config)
-        targets = [t for t in config.targets() if not t.local]
+        # a serve shard schedules on the nodes it collects, not on its neighbours'
+        targets = [t for t in config.targets() if not t.local
+                   and (fleet is None or t.name in getattr(fleet, "targets", {t.name: t}))]
         connect = {} if fleet is None else {"connect": fleet_connect(fleet),
                                                 "shared_connections": True}
         sched = Scheduler(store, targets, Options.from_config(config.jobs), **connect)

@@ -26,7 +26,7 @@ from textual.widgets import Static
 
 from console.screens.base import View
 from collectors.health import power_draw, wear_level
-from console.state import FleetState, NodeData
+from console.state import FleetState, NodeData, history_node
 from console.text import safe_line
 from console.widgets.cells import age, si
 from console.widgets.graph import Graph, Line, line, rgb
@@ -45,6 +45,12 @@ Heat = list
 class NodeRaySeen(Message):
     """The head's view of this node (a console.ray.view.NodeRay)."""
     info: Any
+
+
+@dataclass
+class NodeHistory(Message):
+    """A node's history read from the fleet's source (a console.state.NodeData)."""
+    data: Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,9 +97,13 @@ class NodeScreen(View):
         Binding("space", "mark", "Mark", id="mark"),
     ]
 
+    HISTORY_SECONDS = 900.0   # the window graphs show when the fleet is read from Prometheus
+
     def __init__(self, state: FleetState, node: str) -> None:
         super().__init__()
         self.state, self.node = state, node
+        self.history: NodeData | None = None   # range-query history (Prometheus source)
+        self._history_busy = False
         self.page = 0
         self.arrangement = Layout(False, 2, len(GRAPHS))
         self.graphs = GRAPHS     # the graphs this node has data for (no Fan graph without fans)
@@ -117,6 +127,9 @@ class NodeScreen(View):
             self._ray_busy = False
             self.set_interval(ray.EVERY, self.poll_ray)
             self.poll_ray()
+        if callable(getattr(getattr(self.app, "source", None), "history", None)):
+            self.set_interval(getattr(self.app, "refresh_interval", 5.0), self.poll_history)
+            self.poll_history()
         self.fit_layout()
 
     def on_screen_resume(self) -> None:
@@ -182,10 +195,31 @@ class NodeScreen(View):
         if first:                       # the graphs give up the rows the panel takes
             self.call_after_refresh(self.fit_layout)
 
+    # ---- history from the fleet's source (Prometheus range queries) --------------------------
+    def poll_history(self) -> None:
+        if not self._history_busy:        # one read at a time: a slow Prometheus never piles up
+            self._history_busy = True
+            self.read_history()
+
+    @work(group="node-history", exit_on_error=False)
+    async def read_history(self) -> None:
+        try:
+            times, series = await self.app.source.history(self.node, self.HISTORY_SECONDS)
+        except Exception:   # noqa: BLE001 - Prometheus down: the live minutes stay on screen
+            return
+        finally:
+            self._history_busy = False
+        self.post_message(NodeHistory(history_node(self.node, times, series)))
+
+    def on_node_history(self, msg: "NodeHistory") -> None:
+        self.history = msg.data
+        self.refresh_view()
+
     # ---- drawing ------------------------------------------------------------------------------
     def series(self) -> NodeData | None:
-        """The history every graph draws from (FleetState's live minutes)."""
-        return self.state.node(self.node)
+        """The history every graph draws from: FleetState's live minutes, or the source's
+        range queries over HISTORY_SECONDS when the fleet is read from Prometheus."""
+        return self.history or self.state.node(self.node)
 
     def refresh_view(self, now: float | None = None) -> None:
         now = self.app.clock() if now is None else now

@@ -43,8 +43,10 @@ PSEUDO_FS = "tmpfs|devtmpfs|ramfs|overlay|squashfs|nsfs|tracefs|proc|sysfs|rootf
 # {L}: the node label, {S}: the selector (with a trailing comma when not empty), {W}: rate window
 FAMILIES: dict[str, str] = {
     "up": "max by ({L}, job, groups) (up{{{S}}})",
-    "cpu": ('1 - sum by ({L}, cpu) (rate(node_cpu_seconds_total{{{S}mode=~"idle|iowait"}}[{W}]))'
-            ' / sum by ({L}, cpu) (rate(node_cpu_seconds_total{{{S}}}[{W}]))'),
+    # idle + iowait seconds per second of each core is its idle share (a core's modes add up to
+    # one second per second): one rate() over a quarter of the series, as node_exporter's
+    # dashboards compute it, instead of a ratio of two rates over all of them
+    "cpu": ('sum by ({L}, cpu) (rate(node_cpu_seconds_total{{{S}mode=~"idle|iowait"}}[{W}]))'),
     "load": 'max by ({L}, __name__) ({{{S}__name__=~"node_load1|node_load5|node_load15"}})',
     "memory": ('max by ({L}, __name__) ({{{S}__name__=~"node_memory_MemTotal_bytes|'
                'node_memory_MemAvailable_bytes"}})'),
@@ -57,8 +59,12 @@ FAMILIES: dict[str, str] = {
     "net": ('sum by ({L}, dir) (label_replace(rate(node_network_receive_bytes_total'
             '{{{S}device!="lo"}}[{W}]), "dir", "rx", "", "") or label_replace(rate('
             'node_network_transmit_bytes_total{{{S}device!="lo"}}[{W}]), "dir", "tx", "", ""))'),
-    "disk": ('max by ({L}, __name__, mountpoint, fstype) ({{{S}__name__=~"node_filesystem_'
-             '(size|free|avail)_bytes|node_filesystem_readonly",fstype!~"' + PSEUDO_FS + '"}})'),
+    # per filesystem: the used share as df computes it, and the read-only ones
+    "disk": ('label_replace(max by ({L}, mountpoint, fstype) (1 - node_filesystem_avail_bytes{{{S}{F}}}'
+             ' / (node_filesystem_size_bytes{{{S}{F}}} - node_filesystem_free_bytes{{{S}{F}}}'
+             ' + node_filesystem_avail_bytes{{{S}{F}}})), "what", "used", "", "")'
+             ' or label_replace(max by ({L}, mountpoint, fstype) (node_filesystem_readonly'
+             '{{{S}{F}}} == 1), "what", "ro", "", "")'),
     "uname": "max by ({L}, nodename, release) (node_uname_info{{{S}}})",
 }
 
@@ -67,7 +73,7 @@ FAMILIES: dict[str, str] = {
 # ({N}: that node's label matcher, with a trailing comma)
 HISTORY: dict[str, str] = {
     "core": ('100 * (1 - sum by (cpu) (rate(node_cpu_seconds_total{{{S}{N}mode=~"idle|iowait"}}'
-             '[{W}])) / sum by (cpu) (rate(node_cpu_seconds_total{{{S}{N}}}[{W}])))'),
+             '[{W}])))'),
     "temp": '{{{S}{N}__name__=~"node_thermal_zone_temp|node_hwmon_temp_celsius"}}',
     "fan": '{{{S}{N}__name__=~"node_hwmon_fan_rpm|node_hwmon_pwm"}}',
     "freq": 'node_cpu_scaling_frequency_hertz{{{S}{N}}} / 1e6',
@@ -81,7 +87,8 @@ def queries(selector: str = "", label: str = "instance", window: float = 60.0) -
     """Every family's PromQL for this selector, node label and rate() window (seconds)."""
     sel = f"{selector.strip().rstrip(',')}," if selector.strip() else ""
     win = f"{max(1, round(window))}s"
-    return {name: text.format(S=sel, L=label, W=win) for name, text in FAMILIES.items()}
+    fs = f'fstype!~"{PSEUDO_FS}"'
+    return {name: text.format(S=sel, L=label, W=win, F=fs) for name, text in FAMILIES.items()}
 
 
 # ---------------------------------------------------------------- naming
@@ -187,7 +194,7 @@ def _groups(text: str) -> tuple[str, ...]:
 
 
 def _add_cpu(n: _Node, s: Series) -> None:
-    n.busy[s.labels.get("cpu", "")] = min(100.0, max(0.0, 100.0 * s.value))
+    n.busy[s.labels.get("cpu", "")] = min(100.0, max(0.0, 100.0 * (1.0 - s.value)))
 
 
 def _add_named(attr: str) -> Callable[[_Node, Series], None]:
@@ -224,7 +231,7 @@ def _add_net(n: _Node, s: Series) -> None:
 def _add_fs(n: _Node, s: Series) -> None:
     lab = s.labels
     key = (lab.get("device", ""), lab.get("mountpoint", ""), lab.get("fstype", ""))
-    n.fs.setdefault(key, {})[lab.get("__name__", "")] = s.value
+    n.fs.setdefault(key, {})[lab.get("what", "used")] = s.value
 
 
 def _add_uname(n: _Node, s: Series) -> None:
@@ -251,18 +258,17 @@ def _sample(name: str, n: _Node, ts: float) -> Sample:
         node=name, ts=ts, load=load, memory=Memory(mem) if mem else None,
         thermal=tuple(n.thermal), hwmon=tuple(n.hwmon),
         cpufreq=tuple(CpuFreq(c, cur, max_hz=top) for c, (cur, top) in sorted(n.freq.items())),
-        filesystems=tuple(_filesystem(key, v) for key, v in n.fs.items()
-                          if "node_filesystem_size_bytes" in v),
+        filesystems=tuple(_filesystem(key, v) for key, v in n.fs.items() if "used" in v),
         facts=n.facts,
         rates=Rates(cpu=cpu, per_core=dict(n.busy), rx_bps=n.net.get("rx"), tx_bps=n.net.get("tx")))
 
 
 def _filesystem(key: tuple[str, str, str], v: dict[str, float]) -> Filesystem:
+    """The used share arrives ready-made: sizes in percent of the filesystem (used_pct exact)."""
     device, mount, fstype = key
-    return Filesystem(device, mount, fstype, readonly=v.get("node_filesystem_readonly") == 1,
-                      size=v.get("node_filesystem_size_bytes"),
-                      free=v.get("node_filesystem_free_bytes"),
-                      avail=v.get("node_filesystem_avail_bytes"))
+    left = 100.0 * (1.0 - min(1.0, max(0.0, v["used"])))
+    return Filesystem(device, mount, fstype, readonly=v.get("ro") == 1, size=100.0, free=left,
+                      avail=left)
 
 
 # ---------------------------------------------------------------- the source

@@ -86,12 +86,9 @@ def test_assemble_builds_a_sample_per_up_node_with_ready_made_rates():
         "freq": [S(1.5e9, instance="n1", cpu="0", __name__="node_cpu_scaling_frequency_hertz"),
                  S(1.8e9, instance="n1", cpu="0", __name__="node_cpu_scaling_frequency_max_hertz")],
         "net": [S(100.0, instance="n1", dir="rx"), S(50.0, instance="n1", dir="tx")],
-        "disk": [S(100.0, instance="n1", device="/dev/root", mountpoint="/", fstype="ext4",
-                   __name__="node_filesystem_size_bytes"),
-                 S(20.0, instance="n1", device="/dev/root", mountpoint="/", fstype="ext4",
-                   __name__="node_filesystem_free_bytes"),
-                 S(10.0, instance="n1", device="/dev/root", mountpoint="/", fstype="ext4",
-                   __name__="node_filesystem_avail_bytes")],
+        "disk": [S(80 / 90, instance="n1", mountpoint="/", fstype="ext4", what="used"),
+                 S(0.2, instance="n1", mountpoint="/boot", fstype="vfat", what="used"),
+                 S(1, instance="n1", mountpoint="/boot", fstype="vfat", what="ro")],
         "uname": [S(1, instance="n1", nodename="pi-n1", release="6.6.31")],
     }
     snap = assemble(res, NodeNames(names={"n1", "n2"}), ts=100.0)
@@ -99,17 +96,18 @@ def test_assemble_builds_a_sample_per_up_node_with_ready_made_rates():
     assert set(snap.samples) == {"n1", "10.0.0.9"}              # nothing for a node that is down
     assert snap.groups == {"n1": ("rack1", "pis")}
     s = snap.samples["n1"]
-    assert s.rates.cpu == pytest.approx(37.5) and s.rates.per_core == {"0": 50.0, "1": 25.0}
+    assert s.rates.cpu == pytest.approx(62.5) and s.rates.per_core == {"0": 50.0, "1": 75.0}
     assert (s.rates.rx_bps, s.rates.tx_bps) == (100.0, 50.0)
     assert s.load.load1 == 1.5 and s.memory.total == 4e9 and s.memory.available == 1e9
     assert s.cpufreq[0].cur_hz == 1.5e9 and s.cpufreq[0].max_hz == 1.8e9
     assert s.filesystems[0].used_pct == pytest.approx(100 * 80 / 90)
+    assert not s.filesystems[0].readonly and s.filesystems[1].readonly
     assert s.facts.hostname == "pi-n1"
     # the same through FleetState: the row a user sees, and the alerts
     state = FleetState(["n1"])
     state.apply(s)
     row = state.rows(now=100.5)[0]
-    assert row.state == UP and row.cpu == pytest.approx(37.5) and row.cores == 2
+    assert row.state == UP and row.cpu == pytest.approx(62.5) and row.cores == 2
     assert row.temp == 55.0 and row.fan_rpm == 3000 and row.mem_pct == pytest.approx(75.0)
     assert row.rx_bps == 100.0 and row.disk_pct == pytest.approx(88.9, abs=0.1)
     assert ("n1", "fs_full") not in state.alerts

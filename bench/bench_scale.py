@@ -60,16 +60,25 @@ KEEP = ("up|node_cpu_seconds_total|node_load1|node_load5|node_load15|node_memory
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free port below Linux's ephemeral range: the demo fleets' thousands of SSH servers
+    take ephemeral ports, and one of them could take a port picked there first."""
+    import random
+    while True:
+        port = random.randint(20000, 32000)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
 
 
 def get(url: str, timeout: float = 5.0) -> bytes | None:
+    import http.client
     try:
         with urllib.request.urlopen(url, timeout=timeout) as r:
             return r.read()
-    except OSError:
+    except (OSError, http.client.HTTPException):
         return None
 
 
@@ -84,8 +93,9 @@ def wait(cond, timeout: float, what: str, procs=()) -> None:
         time.sleep(0.5)
 
 
-def start_shards(d: Path, shards: int, nodes: int, sample: float) -> list[tuple[subprocess.Popen, int]]:
-    out = []
+def start_shards(d: Path, shards: int, nodes: int, sample: float,
+                 out: list[tuple[subprocess.Popen, int]]) -> list[tuple[subprocess.Popen, int]]:
+    """Start the shards into out (so they are stopped even when one fails to come up)."""
     for i in range(shards):
         port = free_port()
         log = open(d / f"shard{i}.log", "wb")
@@ -238,8 +248,11 @@ def main() -> None:
     procs: list[subprocess.Popen] = []
     try:
         t0 = time.monotonic()
-        shards = start_shards(d, args.shards, args.nodes, args.sample)
-        procs += [p for p, _ in shards]
+        shards: list = []
+        try:
+            start_shards(d, args.shards, args.nodes, args.sample, shards)
+        finally:
+            procs += [p for p, _ in shards]
         prom, url = start_prometheus(d, [port for _, port in shards], args.scrape)
         procs.append(prom)
         total = args.shards * args.nodes

@@ -164,7 +164,8 @@ def cpu_seconds(procs: list[psutil.Process]) -> float:
 async def console_on_prometheus(d: Path, url: str, total: int, args) -> dict:
     (d / "roost.toml").write_text(
         f'[source]\nprometheus = "{url}"\nselector = \'job="shards"\'\n'
-        f"interval = {args.refresh}\nscrape_interval = {args.scrape}\n")
+        f"interval = {args.refresh}\nscrape_interval = {args.scrape}\n"
+        + (f"budget = {args.budget}\n" if args.budget else ""))
     config = with_source_thresholds(load_config(d / "roost.toml", state_dir=d / "console"))
     source = open_prom_source(config)
     app = console_app(config, source, refresh=args.refresh)
@@ -240,6 +241,8 @@ def main() -> None:
     ap.add_argument("--sample", type=float, default=5.0, help="shards' sampling interval, s")
     ap.add_argument("--scrape", type=float, default=15.0, help="Prometheus scrape interval, s")
     ap.add_argument("--refresh", type=float, default=5.0, help="console tick, s")
+    ap.add_argument("--budget", type=float, default=None,
+                    help="[source] budget, s (default 0.8 x refresh)")
     ap.add_argument("--seconds", type=float, default=60.0, help="measuring window, s")
     ap.add_argument("--ssh-nodes", type=int, default=1000)
     ap.add_argument("--no-ssh", action="store_true")

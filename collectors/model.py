@@ -181,6 +181,7 @@ class Rates:
     per_core: Mapping[str, float] = field(default_factory=lambda: EMPTY_FLOATS)
     rx_bps: float | None = None
     tx_bps: float | None = None
+    cores: int | None = None         # how many cores the busy percent is over
 
 
 @dataclass(frozen=True, slots=True)

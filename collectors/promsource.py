@@ -43,15 +43,19 @@ PSEUDO_FS = "tmpfs|devtmpfs|ramfs|overlay|squashfs|nsfs|tracefs|proc|sysfs|rootf
 # {L}: the node label, {S}: the selector (with a trailing comma when not empty), {W}: rate window
 FAMILIES: dict[str, str] = {
     "up": "max by ({L}, job, groups) (up{{{S}}})",
-    # idle + iowait seconds per second of each core is its idle share (a core's modes add up to
-    # one second per second): one rate() over a quarter of the series, as node_exporter's
-    # dashboards compute it, instead of a ratio of two rates over all of them
-    "cpu": ('sum by ({L}, cpu) (rate(node_cpu_seconds_total{{{S}mode=~"idle|iowait"}}[{W}]))'),
-    "load": 'max by ({L}, __name__) ({{{S}__name__=~"node_load1|node_load5|node_load15"}})',
+    # per node: idle + iowait seconds per second summed over the cores, and the core count
+    # (busy % = 1 - idle / cores: a core's modes add up to one second per second, as
+    # node_exporter's dashboards compute it). Per-core shares are the node screen's range
+    # queries (HISTORY): the fleet needs two rows per node, not one per core.
+    "cpu": ('label_replace(sum by ({L}) (rate(node_cpu_seconds_total{{{S}mode=~"idle|iowait"}}'
+            '[{W}])), "what", "idle", "", "") or label_replace(count by ({L}) '
+            '(node_cpu_seconds_total{{{S}mode="idle"}}), "what", "cores", "", "")'),
+    "load": 'max by ({L}) (node_load1{{{S}}})',
     "memory": ('max by ({L}, __name__) ({{{S}__name__=~"node_memory_MemTotal_bytes|'
                'node_memory_MemAvailable_bytes"}})'),
-    "temps": ('max by ({L}, __name__, type, zone, chip, sensor) '
-              '({{{S}__name__=~"node_thermal_zone_temp|node_hwmon_temp_celsius"}})'),
+    # the hottest sensor of each node, with its labels (the fleet shows and alerts on it)
+    "temps": ('topk by ({L}) (1, max by ({L}, __name__, type, zone, chip, sensor) '
+              '({{{S}__name__=~"node_thermal_zone_temp|node_hwmon_temp_celsius"}}))'),
     "fans": 'max by ({L}, __name__, chip, sensor) ({{{S}__name__=~"node_hwmon_fan_rpm|node_hwmon_pwm"}})',
     # the fastest core now and the highest maximum: what the fleet shows (per core: history)
     "freq": ('max by ({L}, __name__) ({{{S}__name__=~"node_cpu_scaling_frequency_hertz|'
@@ -138,6 +142,8 @@ def strip_port(text: str) -> str:
 @dataclass(slots=True)
 class _Node:
     up: bool = False
+    idle: float | None = None      # idle + iowait cpu-seconds per second, all cores
+    cores: int | None = None
     target: str = ""
     label: str = ""
     groups: tuple[str, ...] = ()
@@ -194,7 +200,16 @@ def _groups(text: str) -> tuple[str, ...]:
 
 
 def _add_cpu(n: _Node, s: Series) -> None:
-    n.busy[s.labels.get("cpu", "")] = min(100.0, max(0.0, 100.0 * (1.0 - s.value)))
+    if s.labels.get("what") == "cores":
+        n.cores = int(s.value)
+    elif "cpu" in s.labels:          # a per-core row (a source that gives them)
+        n.busy[s.labels["cpu"]] = min(100.0, max(0.0, 100.0 * (1.0 - s.value)))
+    else:
+        n.idle = s.value
+
+
+def _add_load(n: _Node, s: Series) -> None:
+    n.load[s.labels.get("__name__") or "node_load1"] = s.value
 
 
 def _add_named(attr: str) -> Callable[[_Node, Series], None]:
@@ -240,14 +255,22 @@ def _add_uname(n: _Node, s: Series) -> None:
 
 
 _ADDERS: dict[str, Callable[[_Node, Series], None]] = {
-    "cpu": _add_cpu, "load": _add_named("load"), "memory": _add_named("memory"),
+    "cpu": _add_cpu, "load": _add_load, "memory": _add_named("memory"),
     "temps": _add_temp, "fans": _add_fan, "freq": _add_freq, "net": _add_net, "disk": _add_fs,
     "uname": _add_uname,
 }
 
 
+def _busy(n: _Node) -> float | None:
+    if n.busy:
+        return sum(n.busy.values()) / len(n.busy)
+    if n.idle is None or not n.cores:
+        return None
+    return min(100.0, max(0.0, 100.0 * (1.0 - n.idle / n.cores)))
+
+
 def _sample(name: str, n: _Node, ts: float) -> Sample:
-    cpu = sum(n.busy.values()) / len(n.busy) if n.busy else None
+    cpu = _busy(n)
     load = LoadAvg(n.load["node_load1"], n.load.get("node_load5", math.nan),
                    n.load.get("node_load15", math.nan)) if "node_load1" in n.load else None
     mem = {"MemTotal": n.memory["node_memory_MemTotal_bytes"]} \
@@ -260,7 +283,8 @@ def _sample(name: str, n: _Node, ts: float) -> Sample:
         cpufreq=tuple(CpuFreq(c, cur, max_hz=top) for c, (cur, top) in sorted(n.freq.items())),
         filesystems=tuple(_filesystem(key, v) for key, v in n.fs.items() if "used" in v),
         facts=n.facts,
-        rates=Rates(cpu=cpu, per_core=dict(n.busy), rx_bps=n.net.get("rx"), tx_bps=n.net.get("tx")))
+        rates=Rates(cpu=cpu, per_core=dict(n.busy), rx_bps=n.net.get("rx"), tx_bps=n.net.get("tx"),
+                    cores=n.cores or len(n.busy) or None))
 
 
 def _filesystem(key: tuple[str, str, str], v: dict[str, float]) -> Filesystem:

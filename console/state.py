@@ -592,7 +592,7 @@ def _cores(node: NodeData) -> int | None:
     s = node.last
     if s is None:
         return None
-    return len(s.cpus) or len(node.per_core) or None
+    return len(s.cpus) or (s.rates.cores if s.rates else None) or len(node.per_core) or None
 
 
 def _mem_pct(mem) -> float | None:

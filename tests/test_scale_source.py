@@ -60,7 +60,7 @@ def test_one_query_per_family_each_carrying_the_selector():
     for family, q in qs.items():
         assert q.count("{") >= 1 and 'job="node",rack=~"r[12]"' in q, family
         assert "{}" not in q and ",," not in q and "{," not in q, q
-    assert "[60s]" in qs["cpu"] and "by (instance, cpu)" in qs["cpu"]
+    assert "[60s]" in qs["cpu"] and "sum by (instance)" in qs["cpu"] and "count by" in qs["cpu"]
     bare = queries("", "host", 4)
     assert bare["up"] == "max by (host, job, groups) (up{})"
     assert "by (host, dir)" in bare["net"] and "[4s]" in bare["net"]
@@ -74,8 +74,8 @@ def test_assemble_builds_a_sample_per_up_node_with_ready_made_rates():
     res = {
         "up": [S(1, instance="n1", job="roost", groups=",rack1,pis,"), S(0, instance="n2", job="roost"),
                S(1, instance="10.0.0.9:9100", job="node")],
-        "cpu": [S(0.5, instance="n1", cpu="0"), S(0.25, instance="n1", cpu="1"),
-                S(float("nan"), instance="n1", cpu="2")],
+        "cpu": [S(0.75, instance="n1", what="idle"), S(2, instance="n1", what="cores"),
+                S(float("nan"), instance="n2", what="idle")],
         "load": [S(1.5, instance="n1", __name__="node_load1"), S(1.0, instance="n1", __name__="node_load5")],
         "memory": [S(4e9, instance="n1", __name__="node_memory_MemTotal_bytes"),
                    S(1e9, instance="n1", __name__="node_memory_MemAvailable_bytes")],
@@ -96,7 +96,7 @@ def test_assemble_builds_a_sample_per_up_node_with_ready_made_rates():
     assert set(snap.samples) == {"n1", "10.0.0.9"}              # nothing for a node that is down
     assert snap.groups == {"n1": ("rack1", "pis")}
     s = snap.samples["n1"]
-    assert s.rates.cpu == pytest.approx(62.5) and s.rates.per_core == {"0": 50.0, "1": 75.0}
+    assert s.rates.cpu == pytest.approx(62.5) and s.rates.cores == 2
     assert (s.rates.rx_bps, s.rates.tx_bps) == (100.0, 50.0)
     assert s.load.load1 == 1.5 and s.memory.total == 4e9 and s.memory.available == 1e9
     assert s.cpufreq[0].cur_hz == 1.5e9 and s.cpufreq[0].max_hz == 1.8e9
@@ -112,6 +112,14 @@ def test_assemble_builds_a_sample_per_up_node_with_ready_made_rates():
     assert row.rx_bps == 100.0 and row.disk_pct == pytest.approx(88.9, abs=0.1)
     assert ("n1", "fs_full") not in state.alerts
     assert state.summary(now=100.5).cores == 2
+
+
+def test_per_core_rows_give_per_core_shares():
+    res = {"up": [S(1, instance="n1")],
+           "cpu": [S(0.5, instance="n1", cpu="0"), S(0.25, instance="n1", cpu="1")]}
+    s = assemble(res, NodeNames(), ts=1.0).samples["n1"]
+    assert s.rates.per_core == {"0": 50.0, "1": 75.0} and s.rates.cpu == pytest.approx(62.5)
+    assert s.rates.cores == 2
 
 
 def test_assemble_is_linear_in_the_fleet():

@@ -178,6 +178,7 @@ async def console_on_prometheus(d: Path, url: str, total: int, args) -> dict:
                 raise SystemExit(f"console: {len(app.state.nodes)} nodes seen, not all up")
             await pilot.pause(0.5)
         res["all_up_s"] = time.monotonic() - t0
+        print(f"console: all {total} nodes up after {res['all_up_s']:.0f} s", flush=True)
         refreshes: list[float] = []
         timed_refreshes(app, refreshes)
         prom = [psutil.Process(p) for p in args.prom_pids]
@@ -265,7 +266,7 @@ def main() -> None:
              600, "rates for every node", procs)
         series = count_of(url, '{job="shards"}')
         print(f"setup: {total} targets up with rates after {time.monotonic() - t0:.0f} s; "
-              f"{series} series in Prometheus")
+              f"{series} series in Prometheus", flush=True)
         args.prom_pids, args.shard_pids = [prom.pid], [p.pid for p, _ in shards]
         res = asyncio.run(console_on_prometheus(d, url, total, args))
         report_prom(res, args, total)

@@ -221,8 +221,9 @@ def clusters(s: Sample) -> tuple[tuple[str, ...], ...]:
     """Cores grouped by cpufreq policy (related_cpus), the fastest cluster first."""
     groups: dict[tuple[int, ...], float] = {}
     for f in s.cpufreq:
-        key = f.related_cpus or (int(f.cpu),)
-        groups[key] = max(groups.get(key, 0.0), f.max_hz or 0.0)
+        key = f.related_cpus or ((int(f.cpu),) if f.cpu.isdigit() else ())
+        if key:   # a whole node's fastest core (a metrics store's max) belongs to no cluster
+            groups[key] = max(groups.get(key, 0.0), f.max_hz or 0.0)
     ordered = sorted(groups.items(), key=lambda kv: (-kv[1], kv[0]))
     return tuple(tuple(str(c) for c in cores) for cores, _ in ordered)
 

@@ -83,8 +83,8 @@ def test_assemble_builds_a_sample_per_up_node_with_ready_made_rates():
                   S(48.0, instance="n1", __name__="node_hwmon_temp_celsius", chip="rk_tsadc", sensor="temp1")],
         "fans": [S(3000, instance="n1", __name__="node_hwmon_fan_rpm", chip="pwmfan", sensor="fan1"),
                  S(128, instance="n1", __name__="node_hwmon_pwm", chip="pwmfan", sensor="pwm1")],
-        "freq": [S(1.5e9, instance="n1", cpu="0", __name__="node_cpu_scaling_frequency_hertz"),
-                 S(1.8e9, instance="n1", cpu="0", __name__="node_cpu_scaling_frequency_max_hertz")],
+        "freq": [S(1.5e9, instance="n1", __name__="node_cpu_scaling_frequency_hertz"),
+                 S(1.8e9, instance="n1", __name__="node_cpu_scaling_frequency_max_hertz")],
         "net": [S(100.0, instance="n1", dir="rx"), S(50.0, instance="n1", dir="tx")],
         "disk": [S(80 / 90, instance="n1", mountpoint="/", fstype="ext4", what="used"),
                  S(0.2, instance="n1", mountpoint="/boot", fstype="vfat", what="used"),
@@ -109,6 +109,7 @@ def test_assemble_builds_a_sample_per_up_node_with_ready_made_rates():
     row = state.rows(now=100.5)[0]
     assert row.state == UP and row.cpu == pytest.approx(62.5) and row.cores == 2
     assert row.temp == 55.0 and row.fan_rpm == 3000 and row.mem_pct == pytest.approx(75.0)
+    assert row.freq_hz == 1.5e9 and row.freq_max_hz == 1.8e9
     assert row.rx_bps == 100.0 and row.disk_pct == pytest.approx(88.9, abs=0.1)
     assert ("n1", "fs_full") not in state.alerts
     assert state.summary(now=100.5).cores == 2

@@ -74,15 +74,18 @@ class LinksMixin:
         link.info = await agent.setup()
         link.load1, link.written = link.info.load1, set()
         self.store.record_node(name, link.info.cores, link.info.mem_mb, time.time())
+        # before the link is up (no launch can write job files meanwhile): stale tasks killed,
+        # their outputs fetched, and every job directory no live task of ours uses removed
+        await self._kill_stale(link)
+        await self._sweep(link, {t.job_id for t in mine})
         link.events = Events(name, link.conn, link.root, self._on_event, self._on_feed_closed)
         await link.events.start(link.info.events_size)
         link.down_since, self._dirty = None, True
-        await self._kill_stale(link)
         await self._reattach(link, mine)
 
     async def _kill_stale(self, link: Link) -> None:
         """Tasks given up as NODE_FAIL that still run (the node was cut off, not dead): KILL
-        them, so a requeued task never runs twice at once."""
+        them, so a requeued task never runs twice at once; then fetch what they wrote."""
         stale = self.store.stale(link.target.name)
         if not stale:
             return
@@ -91,7 +94,15 @@ class LinksMixin:
         if alive:
             log.warning("jobs: %s is back: killed %d task(s) already given up as NODE_FAIL",
                         link.target.name, len(alive))
+        await self._fetch_lost(link, [k for k, _ in stale])
         self.store.drop_stale(link.target.name, [k for k, _ in stale])
+
+    async def _sweep(self, link: Link, keep: set[int]) -> None:
+        """Remove the job directories on the node that no live task of ours uses (jobs that
+        ended while it was away, or whose clean-up a client did not finish)."""
+        gone = [j for j in await link.agent.job_dirs() if j not in keep]
+        if gone:
+            await link.agent.cleanup_many(gone)
 
     def _drop(self, link: Link) -> None:
         for part in (link.events, link.agent):

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import asyncssh
 
 from collectors.transport import channel_slot
-from console.jobs.model import JobSpec, Task
+from console.jobs.model import JobSpec, State, Task
 from console.jobs.remote import Agent
 from console.jobs.spec import PatternValues, expand_pattern
 
@@ -87,9 +87,10 @@ def absolute(path: str, work_dir: str) -> str:
 class OutputsMixin:
     """Output paths and SFTP fetches for Scheduler."""
 
-    async def _fetch(self, link: Link, r: Running) -> bool | None:
+    async def _fetch(self, link: Link, r: Running, missing_ok: bool = False) -> bool | None:
         """True: outputs in place; False: they cannot be (task FAILED, reason recorded);
-        None: the connection went away, try again after re-attaching."""
+        None: the connection went away, try again after re-attaching. missing_ok: a file the
+        task never wrote is no error (a task lost mid-run)."""
         pairs = [(r.remote_out, r.out)]
         if r.err is not None:
             pairs.append((r.remote_err, r.err))
@@ -100,7 +101,7 @@ class OutputsMixin:
                 if link.sftp is None:
                     await self._start_sftp(link)
             for remote, local in pairs:
-                if remote != local:
+                if remote != local and not (missing_ok and not await link.sftp.exists(remote)):
                     await fetch_file(link.sftp, remote, local)
             return True
         except (asyncssh.ConnectionLost, asyncssh.DisconnectError, asyncssh.ChannelOpenError,
@@ -111,6 +112,24 @@ class OutputsMixin:
                         r.task.label, exc)
             self.store.set_reason(r.task, f"OutputFetchFailed: {exc}")
             return False
+
+    async def _fetch_lost(self, link: Link, keys: list[str]) -> None:
+        """What tasks given up as NODE_FAIL wrote on this node before it went away, brought to
+        their output paths (unless a requeued attempt owns those paths now)."""
+        runs = []
+        for key in keys:
+            job, _, rest = key.partition("/")
+            pos, _, attempt = rest.partition(".")
+            task = next((t for t in self.store.tasks(int(job)) if t.pos == int(pos)), None)
+            if task is not None and task.state is State.NODE_FAIL \
+                    and task.attempt == int(attempt) and task.node == link.target.name:
+                runs.append(self._tracking(task, link))
+        if not runs:
+            return
+        await self._probe_dirs(link, runs)
+        for r in runs:
+            r.remote_out, r.remote_err = self._remote_paths(link, r.task, r.out, r.err)
+            await self._fetch(link, r, missing_ok=True)
 
     async def _start_sftp(self, link: Link) -> None:
         slot = channel_slot(link.conn)   # SFTP is a channel too: stay within the budget

@@ -192,7 +192,17 @@ class Agent:
         return lines == ["yes"]
 
     async def cleanup(self, job_id: int) -> None:
-        await self.call(f'rm -rf "$HOME/{self.root}/{int(job_id)}"')
+        await self.cleanup_many([job_id])
+
+    async def cleanup_many(self, job_ids: list[int]) -> None:
+        dirs = " ".join(f'"$HOME/{self.root}/{int(j)}"' for j in job_ids)
+        await self.call(f"rm -rf {dirs}")
+
+    async def job_dirs(self) -> list[int]:
+        """The job directories under this queue's root on the node (names are job ids)."""
+        lines = await self.call(f'cd "$HOME/{self.root}" 2>/dev/null && for j in [0-9]*; do '
+                                '[ -d "$j" ] && echo "J $j"; done; :')
+        return [int(line[2:]) for line in lines if line.startswith("J ") and line[2:].isdigit()]
 
 
 # The jobs tree was created by older versions with the login umask: make it owner-only.

@@ -138,6 +138,13 @@ class Scheduler(LinksMixin, TrackingMixin, OutputsMixin, SignalsMixin, DispatchM
         while self._killing() and time.monotonic() < deadline:
             await self.step()
             await asyncio.sleep(0.05)
+        await self.drain(deadline)
+
+    async def drain(self, deadline: float) -> None:
+        """Let node I/O in flight finish (fetches, clean-up of ended jobs' directories) before
+        close() cancels what is left; until deadline (time.monotonic())."""
+        while self._bg and time.monotonic() < deadline:
+            await asyncio.wait(set(self._bg), timeout=max(0.0, deadline - time.monotonic()))
 
     def _killing(self) -> bool:
         return any(r.task.kill_reason for r in self.running.values())

@@ -27,6 +27,7 @@ from console.jobs.store import Store
 HOLDER_EVERY = 10.0     # seconds between lock-holder probes (see JobsService.holder)
 SETTLE_TIMEOUT = 30.0   # seconds a client acts on its own requests before giving up
 STANDBY_EVERY = 1.0     # seconds between a standby's tries to take the scheduler over
+DRAIN_TIMEOUT = 10.0    # seconds `submit --wait` lets the job's clean-up finish on the nodes
 Notice = Callable[[str, str], None]    # (one-line text, severity)
 
 
@@ -108,6 +109,8 @@ async def run_scheduler(config: Config, stop: asyncio.Event, *, until_job: int |
         await sched.start()
         try:
             await sched.run(stop, until_job=until_job)
+            if until_job is not None:   # the job's clean-up on the nodes is part of its end
+                await sched.drain(time.monotonic() + DRAIN_TIMEOUT)
         finally:
             await sched.close()
         return True

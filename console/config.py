@@ -125,6 +125,8 @@ class JobsConfig:
     poll_every: float = 2.0           # safety poll of running tasks, seconds
     load_every: float = 5.0           # load refresh, seconds
     workdir: str | None = None        # the submit form's working directory (else your home)
+    limits: str = "auto"              # auto: pin cores, hold --mem where a node can | off
+    history_days: float = 30.0        # finished jobs kept for `roost acct` (0: forever)
     boinc: Mapping[str, Any] = field(default_factory=lambda: EMPTY)  # [jobs.boinc]
 
     @property
@@ -485,7 +487,8 @@ def _boinc(v):
 JOBS_SCHEMA = {"backend": _choice("builtin", "slurm", "ray"), "controller": _str, "slurm_conf": _str,
                "squeue_json": _bool, "cores": _core_counts, "use_load": _bool,
                "grace": _positive, "node_fail_after": _positive, "poll_every": _positive,
-               "load_every": _positive, "boinc": _boinc, "workdir": _str}
+               "load_every": _positive, "limits": _choice("auto", "off"),
+               "history_days": _non_negative, "boinc": _boinc, "workdir": _str}
 NODE_SCHEMA = {"names": _str, "host": _str, "port": _port, "user": _user, "identity": _paths,
                "known_hosts": _paths, "host_keys": _choice("strict", "accept-new"),
                "interval": _interval, "groups": _group_list, "role": _choice("controller", "worker"),

@@ -176,7 +176,7 @@ async def test_suspend_resume_cancel_timeout(tmp_path, nodes, shared_dir):
     client = Store(tmp_path / "q.db")       # what the CLI does: write requests to the DB
     out = ["-o", str(shared_dir / "%j.out")]
     long = submit(store, "--wrap", "sleep 60", *out)
-    short = submit(store, "--time", "0:1", "--wrap", "sleep 60", *out)
+    short = submit(store, "--time", "1s", "--wrap", "sleep 60", *out)
     sched = await scheduler(store, nodes)
     try:
         await until(sched, lambda: all(t.pid for t in store.tasks(long) + store.tasks(short)))
@@ -294,7 +294,7 @@ async def test_cut_off_node_requeues_and_its_stale_task_is_killed_on_return(
     frozen = []
     try:
         await until(sched, lambda: store.tasks(blocker)[0].pid)
-        job = submit(store, "--requeue", "-w", f"{a.name},{b.name}", "-o", str(shared_dir / "c.out"),
+        job = submit(store, "--requeue", "-o", str(shared_dir / "c.out"),
                      "--wrap", f'[ "$SLURMD_NODENAME" = {a.name} ] && sleep 120; echo "ran on $SLURMD_NODENAME"')
         await until(sched, lambda: store.tasks(job)[0].pid)
         task, = store.tasks(job)
@@ -327,7 +327,7 @@ async def test_cut_off_node_requeues_and_its_stale_task_is_killed_on_return(
 
 async def test_term_ignored_gets_kill_after_grace(tmp_path, nodes, shared_dir):
     store = Store(tmp_path / "q.db")
-    job = submit(store, "--time", "0:1", "-o", str(shared_dir / "k.out"),
+    job = submit(store, "--time", "1s", "-o", str(shared_dir / "k.out"),
                  "--wrap", "trap '' TERM; echo started; sleep 60")
     sched = await scheduler(store, nodes)       # grace 1 s
     try:
@@ -398,7 +398,9 @@ async def test_node_killed_mid_task_leaves_no_job_dir_and_its_output_is_fetched(
     sched = await scheduler(store, [a, b])
     try:
         await until(sched, lambda: store.tasks(job)[0].pid)
-        await until(sched, lambda: job_dirs(sched, a))
+        written = lambda: [p for d in job_dirs(sched, a) for p in d.glob("*.out")  # noqa: E731
+                           if p.read_text() == "started\n"]
+        await until(sched, written)       # it ran and wrote, on the node, when the node dies
         a.kill()
         await until(sched, done(store, job))
         assert states(store, job) == [State.NODE_FAIL]

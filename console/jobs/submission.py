@@ -12,6 +12,7 @@ from typing import Iterable, Mapping
 
 from console.jobs.model import JobSpec, State, Task
 from console.jobs.outputs import absolute, task_outputs
+from console.jobs.placement import NodeRoom, demand, place
 from console.jobs.spec import (Dependency, SpecError, format_dependency, format_hostlist,
                                format_indices, format_time)
 from console.jobs.store import Store
@@ -27,7 +28,7 @@ def check_spec(spec: JobSpec, known_nodes: Iterable[str], store: Store,
     lose its output); dependencies must name known jobs (an array task's own SLURM_JOB_ID is
     turned into JOB_INDEX). Returns the spec, possibly with resolved deps."""
     known = set(known_nodes)
-    for name in spec.nodelist:
+    for name in spec.nodelist + spec.candidates:
         if known and name not in known:
             raise SpecError(f"Batch job submission failed: Invalid node name specified ({name})")
     _check_fits(spec, known, store, cores or {})
@@ -43,21 +44,36 @@ def check_spec(spec: JobSpec, known_nodes: Iterable[str], store: Store,
 def _check_fits(spec: JobSpec, known: set[str], store: Store, cores: Mapping[str, int]) -> None:
     """Like Slurm: refuse at submit a job no eligible node could ever hold. Only judged when
     the size of every eligible node is known (nodes never seen yet might be big enough)."""
-    sizes = store.node_sizes()
-    for name, n in cores.items():
-        sizes[name] = (n, sizes.get(name, (n, None))[1])
-    eligible = set(spec.nodelist) or known or set(sizes)
-    eligible -= set(spec.exclude)
+    sizes = node_sizes(store, cores)
+    eligible = (known or set(sizes)) - set(spec.exclude)
+    if spec.candidates:
+        eligible &= set(spec.candidates)
+    if not spec.allocation and spec.nodelist:
+        eligible &= set(spec.nodelist)
     if not eligible or not eligible <= set(sizes):
         return
-    if not any(_holds(sizes[n], spec) for n in eligible):
+    rooms = [NodeRoom(n, *sizes[n]) for n in sorted(eligible)]
+    if place([demand(0, 1, spec, None)], rooms, 0.0).reasons:
         raise SpecError(NO_NODE)
 
 
-def _holds(size: tuple[int, int | None], spec: JobSpec) -> bool:
-    node_cores, node_mem = size
-    mem_ok = node_mem is None or spec.mem_mb is None or spec.mem_mb <= node_mem
-    return spec.cpus <= node_cores and mem_ok
+def node_sizes(store: Store, cores: Mapping[str, int] | None = None) -> dict:
+    """node -> (cores, memory MB or None): what schedulers recorded, [jobs] cores over it."""
+    sizes = store.node_sizes()
+    for name, n in (cores or {}).items():
+        sizes[name] = (n, sizes.get(name, (n, None))[1])
+    return sizes
+
+
+def min_nodes(spec: JobSpec, sizes: Mapping[str, tuple[int, int | None]]) -> int:
+    """Slurm's NumNodes for a pending job: -N (or the nodes -w names), or the fewest nodes
+    whose cores hold every task when only -n is given."""
+    if spec.tasks_per_node:
+        return max(spec.node_count, -(-spec.total_tasks // spec.tasks_per_node))
+    if spec.node_count > 1 or not sizes:
+        return spec.node_count
+    biggest = max(c for c, _ in sizes.values())
+    return max(1, -(-spec.total_tasks * spec.cpus // max(1, biggest)))
 
 
 def output_dirs(spec: JobSpec) -> set[str]:
@@ -72,6 +88,14 @@ def output_dirs(spec: JobSpec) -> set[str]:
 
 
 def _resolve(store: Store, dep: Dependency) -> Dependency:
+    if dep.kind == "singleton":
+        return dep
+    if dep.name is not None and not dep.job:    # LSF's done(NAME): its newest job
+        found = store.job_ids_named(dep.name)
+        if not found:
+            raise SpecError(f"Batch job submission failed: Job dependency problem (no job "
+                            f"named {dep.name})")
+        return dataclasses.replace(dep, job=found[-1], name=None)
     if store.job(dep.job) is not None:
         return dep
     found = store.array_task(dep.job)

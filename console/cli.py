@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import sys
 import time
@@ -58,6 +59,7 @@ def _nodes_parser(sub) -> None:
     s = sub.add_parser("nodes", help="inventory and reachability, like sinfo")
     s.add_argument("nodeset", nargs="?", metavar="NODESET", help=NODESET_HELP)
     s.add_argument("--no-check", action="store_true", help="do not try to reach the nodes")
+    s.add_argument("--json", action="store_true", help="one JSON document")
     s.add_argument("--timeout", type=seconds, default=3.0, metavar="S", help="per-node SSH timeout")
     s.add_argument("--prometheus-sd", metavar="FILE|-", help="write Prometheus file_sd JSON: one "
                    "target per node on roost's endpoint (see --prometheus-address), then exit")
@@ -100,16 +102,20 @@ def _serve_parser(sub) -> None:
 
 def _run_parser(sub) -> None:
     s = sub.add_parser("run", help="run a command on nodes, identical outputs grouped (clush -b)")
-    s.add_argument("nodeset", metavar="NODESET", help=NODESET_HELP)
+    s.add_argument("--job", metavar="ID",
+                   help="on every node of this running job's allocation (like srun in a job)")
+    s.add_argument("nodeset", nargs="?", metavar="NODESET", help=NODESET_HELP)
     s.add_argument("words", nargs=argparse.REMAINDER, metavar="-- CMD", help="the command")
     s.add_argument("--timeout", type=seconds, default=60.0, metavar="S", help="per node")
     s.add_argument("-L", "--lines", action="store_true", help="prefix each line with its node")
 
 
 def _jobs_parsers(sub) -> None:
-    from console.jobs import boinc_cli
+    from console.jobs import acct_cli, boinc_cli, lsf_cli
     from console.jobs import cli as jobs_cli
     jobs_cli.register(sub)
+    acct_cli.register(sub)
+    lsf_cli.register(sub)
     boinc_cli.register(sub)
 
 
@@ -274,15 +280,38 @@ def _scheduler(config: Config):
 
 def cmd_run(args: argparse.Namespace) -> int:
     words = args.words[1:] if args.words[:1] == ["--"] else args.words
+    if args.job is not None and args.nodeset is not None:
+        words = [args.nodeset] + words     # `run --job ID -- CMD`: no node set, CMD follows
     if not words:
         print("roost: run: no command given (roost run NODESET -- CMD)", file=sys.stderr)
+        return 2
+    if args.job is None and args.nodeset is None:
+        print("roost: run: no nodes given (roost run NODESET -- CMD, or --job ID)",
+              file=sys.stderr)
         return 2
     from console import runcmd
     config = load(args)
     if not config.nodes:
         return _no_nodes(config, "run")
     # joined with spaces, as ssh does: the remote shell parses it
-    return runcmd.run(config.targets(args.nodeset), " ".join(words), args.timeout,
+    command = " ".join(words)
+    if args.job is not None:
+        return _run_in_job(config, args, command)
+    return runcmd.run(config.targets(args.nodeset), command, args.timeout,
+                      grouped=not args.lines)
+
+
+def _run_in_job(config: Config, args: argparse.Namespace, command: str) -> int:
+    """srun inside an allocation: CMD on every node the running job holds, with its ids."""
+    from console import runcmd
+    from console.jobs.service import job_step
+    from console.jobs.spec import SpecError
+    try:
+        nodes, prefix = job_step(config, args.job)
+    except SpecError as exc:
+        print(f"roost: run: {exc}", file=sys.stderr)
+        return 1
+    return runcmd.run(config.targets(",".join(nodes)), prefix + command, args.timeout,
                       grouped=not args.lines)
 
 
@@ -310,6 +339,12 @@ def cmd_nodes(args: argparse.Namespace) -> int:
         err = state.get(t.name, "") if not args.no_check else ""
         status = "-" if args.no_check else ("local" if t.local else ("up" if err is None else "down"))
         rows.append((t.name, ",".join(t.groups) or "-", _address(t), status, err or ""))
+    if args.json:
+        keys = ("name", "groups", "address", "state", "reason")
+        nodes = [dict(zip(keys, (r[0], list(t.groups), r[2], r[3], r[4] or None)))
+                 for r, t in zip(rows[1:], targets)]
+        print(json.dumps({"nodes": nodes}, indent=1))
+        return 0
     print_table(rows)
     return 0
 
@@ -323,11 +358,24 @@ def cmd_check(args: argparse.Namespace) -> int:
     print(f"config: {sources}: ok ({_plural(len(config.nodes), 'node')}, "
           f"{_plural(len(config.groups), 'group')})")
     results = asyncio.run(probe_all(targets, args.timeout, command="true"))
+    limits = _limits(config, [t for t in targets if results.get(t.name) is None and not t.local],
+                     args.timeout)
     width = max((len(n) for n in results), default=0)
     for name, err in results.items():
-        print(f"{name:<{width}}  {'ok' if err is None else 'FAILED: ' + err}")
+        extra = f" (job limits: {limits[name]})" if name in limits else ""
+        print(f"{name:<{width}}  {'ok' + extra if err is None else 'FAILED: ' + err}")
     ssh_ok = all(err is None for err in results.values())
     return 0 if ssh_ok and _check_power(config, [t.name for t in targets]) else 1
+
+
+def _limits(config: Config, targets: list, timeout: float) -> dict[str, str]:
+    """How each reachable node enforces job limits (built-in queue only)."""
+    if config.jobs.uses_slurm or not targets:
+        return {}
+    from console.jobs.limits import DESCRIBE
+    from console.jobs.service import node_limits
+    found = asyncio.run(node_limits(targets, timeout))
+    return {name: DESCRIBE.get(method, method) for name, method in found.items()}
 
 
 def _no_nodes(config: Config, command: str) -> int:

@@ -225,7 +225,7 @@ class DispatchMixin:
             r.remote_out, r.remote_err = self._remote_paths(link, r.task, r.out, r.err)
 
     def _wrapper(self, link: Link, r: Running) -> Wrapper:
-        spec, node = r.spec, link.target.name
+        spec = r.spec
         method = link.info.limits if link.info and self.options.limits != "off" else "none"
         mem = demand(r.task.job_id, 1, spec, None).mem_for(1) or None   # 0: the whole node
         limits = Limits(method, spec.time_limit, mem if method != "none" else None,

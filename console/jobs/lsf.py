@@ -31,8 +31,8 @@ class _Parser(argparse.ArgumentParser):
 
 # (flags, dest, help); every value is text, converted by _convert
 BSUB_OPTIONS: list[tuple[tuple[str, ...], str, str]] = [
-    (("-J",), "J", "job name; 'name[1-100]%N' is an array"),
-    (("-o",), "o", "output file, appended (%J job id, %I array index)"),
+    (("-J",), "J", "job name; 'name[1-100]%%N' is an array"),
+    (("-o",), "o", "output file, appended (%%J job id, %%I array index)"),
     (("-oo",), "oo", "output file, overwritten"),
     (("-e",), "e", "error file, appended"),
     (("-eo",), "eo", "error file, overwritten"),

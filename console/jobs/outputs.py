@@ -20,7 +20,7 @@ import asyncssh
 from collectors.transport import channel_slot
 from console.jobs.model import JobSpec, State, Task
 from console.jobs.remote import Agent
-from console.jobs.spec import PatternValues, expand_pattern
+from console.jobs.outpaths import absolute, path_safe, task_outputs  # noqa: F401 (re-exported)
 
 if TYPE_CHECKING:
     from console.jobs.links import Link
@@ -28,23 +28,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("roost.jobs")
 CHUNK = 1 << 20
-
-
-def task_outputs(spec: JobSpec, task: Task, node: str) -> tuple[str, str | None]:
-    """(stdout path, stderr path or None) of one task on the console's host. What %x %u %N
-    bring in cannot leave the pattern's directory (no "/", no "..")."""
-    values = PatternValues(task.task_job_id, task.job_id, task.index, path_safe(spec.name),
-                           path_safe(node), path_safe(spec.user))
-    out = absolute(expand_pattern(spec.output_pattern(task.index is not None), values),
-                   spec.work_dir)
-    err = absolute(expand_pattern(spec.error, values), spec.work_dir) if spec.error else None
-    return out, err
-
-
-def path_safe(value: str) -> str:
-    """A pattern value as one file-name part: "/" and NUL become "_", ".." becomes "__"."""
-    text = value.replace("/", "_").replace("\0", "_").replace("..", "__")
-    return "_" if text in ("", ".") else text
 
 
 def write_private(local: str) -> int:
@@ -78,10 +61,6 @@ async def fetch_file(sftp: asyncssh.SFTPClient, remote: str, local: str) -> None
                 os.write(fd, chunk)
     finally:
         os.close(fd)
-
-
-def absolute(path: str, work_dir: str) -> str:
-    return os.path.normpath(os.path.join(work_dir, path))
 
 
 class OutputsMixin:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime
 import re
+import signal
 from dataclasses import dataclass
 from typing import Mapping
 
@@ -406,3 +407,31 @@ def parse_export(text: str, submit_env: Mapping[str, str]) -> Export:
             value = submit_env[name]
         values.append((name, value))
     return Export(clean, tuple(values), everything)
+
+
+# --- job ids and signals (cancel, bkill, run --job) --------------------------------------
+
+_TARGET = re.compile(r"(\d+)(?:_(\d+|\[[^\]]+\]))?")
+
+
+def parse_target(text: str) -> tuple[int, list[int] | None]:
+    """"12" -> (12, None); "12_3" -> (12, [3]); "12_[1-3,7]" -> (12, [1, 2, 3, 7])."""
+    match = _TARGET.fullmatch(text.strip())
+    if not match:
+        raise SpecError(f"Invalid job id specified: {text}")
+    part = match.group(2)
+    if part is None:
+        return int(match.group(1)), None
+    indices = parse_array(part.strip("[]")).indices
+    return int(match.group(1)), list(indices)
+
+
+def signal_name(text: str) -> str:
+    """USR1, SIGUSR1, usr1 or 10 -> "USR1" (what `kill -USR1` takes)."""
+    value = text.strip().upper()
+    try:
+        sig = signal.Signals(int(value)) if value.isdigit() else \
+            signal.Signals[value if value.startswith("SIG") else "SIG" + value]
+    except (KeyError, ValueError):
+        raise SpecError(f"Invalid signal specified: {text}") from None
+    return sig.name[3:]

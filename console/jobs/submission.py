@@ -11,7 +11,7 @@ import time
 from typing import Iterable, Mapping
 
 from console.jobs.model import JobSpec, State, Task
-from console.jobs.outputs import absolute, task_outputs
+from console.jobs.outpaths import absolute, task_outputs
 from console.jobs.placement import NodeRoom, demand, place
 from console.jobs.spec import (Dependency, SpecError, format_dependency, format_hostlist,
                                format_indices, format_time)

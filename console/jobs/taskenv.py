@@ -72,7 +72,17 @@ def alloc_env(spec: JobSpec, alloc: Sequence[tuple[str, int]], hosts: Mapping[st
            "ROOST_HOSTFILE": hostfile, "LSB_DJOB_HOSTFILE": hostfile}
     if spec.tasks_per_node:
         env["SLURM_NTASKS_PER_NODE"] = str(spec.tasks_per_node)
+    mine = {k for k, _ in spec.export.values} if not spec.export.all else set()
+    env.update({k: v.format(hostfile=hostfile) for k, v in MPI_LAUNCH.items() if k not in mine})
     return env, "".join(f"{h}\n" for h in slots)
+
+
+# OpenMPI and MPICH see SLURM_JOB_ID and would launch their daemons with srun: inside roost's
+# allocation they launch over ssh, onto the allocation's hostfile, so a bare `mpirun ./app`
+# runs where roost placed the job (a value the user passed with --export wins).
+MPI_LAUNCH = {"OMPI_MCA_plm": "^slurm", "OMPI_MCA_ras": "^slurm",
+              "OMPI_MCA_orte_default_hostfile": "{hostfile}", "HYDRA_LAUNCHER": "ssh",
+              "HYDRA_HOST_FILE": "{hostfile}"}
 
 
 def env_file(env: Mapping[str, str]) -> str:

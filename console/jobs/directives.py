@@ -239,6 +239,10 @@ def build_spec(cli: argparse.Namespace, script_text: str, where: str, *,
                         f"(Slurm may give up to {nodes_max})")
     if get("mem") and get("mem_per_cpu"):
         raise SpecError("--mem, --mem-per-cpu, and --mem-per-gpu are mutually exclusive.")
+    if arr is None:
+        warnings += [f"{flag} {pattern}: %a outside an array is 0 here (Slurm writes "
+                     "4294967294)" for flag, pattern in (("-o", get("output")), ("-e", get("error")))
+                     if pattern and re.search(r"%\d*a", pattern)]
     spec = JobSpec(
         script=script_text, name=name,
         cpus=_positive_int(get("cpus"), "--cpus-per-task") if get("cpus") else 1,
@@ -252,7 +256,7 @@ def build_spec(cli: argparse.Namespace, script_text: str, where: str, *,
         exclude=parse_hostlist(get("exclude")) if get("exclude") else (),
         chdir=os.path.join(submit_dir or os.getcwd(), get("chdir")) if get("chdir") else None,
         export=parse_export(get("export") or "ALL", env),
-        requeue=bool(get("requeue")),
+        requeue=get("requeue") is not False,     # Slurm's JobRequeue=1 default
         submit_dir=submit_dir or os.getcwd(),
         user=getpass.getuser(),
         warnings=tuple(warnings), args=tuple(args), nodes=nodes, nodes_max=nodes_max,
@@ -264,6 +268,8 @@ def build_spec(cli: argparse.Namespace, script_text: str, where: str, *,
         begin=parse_begin(get("begin"), now) if get("begin") else None,
         nice=_nice(get("nice")) if get("nice") else 0,
         open_mode=get("open_mode") or "truncate",
+        script_path=(os.path.join(submit_dir or os.getcwd(), where)
+                     if where not in ("--wrap", "stdin") else None),
         candidates=parse_hostlist(get("candidates")) if get("candidates") else ())
     return _checked(spec)
 
@@ -289,7 +295,8 @@ DOS_LINES = ("Batch script contains DOS line breaks (\\r\\n) instead of expected
 def read_script(script_path: str) -> str:
     """A batch script's text, refused as sbatch refuses it (no #!, DOS line ends)."""
     try:
-        text = open(script_path, encoding="utf-8").read()
+        with open(script_path, encoding="utf-8", newline="") as f:   # keep \r\n as it is
+            text = f.read()
     except OSError as exc:
         raise SpecError(f"Unable to open file {script_path}: {exc.strerror}") from None
     except UnicodeDecodeError:

@@ -116,6 +116,7 @@ class JobSpec:
     nice: int = 0                     # lower runs first among pending jobs
     open_mode: str = "truncate"       # output files: truncate (sbatch) | append (LSF's -o)
     candidates: tuple[str, ...] = ()  # LSF -m: runs on any one of these (-w needs them all)
+    script_path: str | None = None    # the script file submitted (None: --wrap, stdin)
 
     @property
     def ntasks(self) -> int:

@@ -123,8 +123,20 @@ def job_details(store: Store, job_id: int, now: float | None = None) -> dict | N
         "nodelist": format_hostlist(spec.nodelist) or None,
         "exclude": format_hostlist(spec.exclude) or None, "requeue": spec.requeue,
         "output": spec.output_pattern(any(t.index is not None for t in tasks)), "error": spec.error,
+        **_allocation(spec, store),
         "tasks": [_task_entry(spec, t, now, row.reason) for t in tasks],
     }
+
+
+def _allocation(spec: JobSpec, store: Store) -> dict:
+    """What a job asks of the nodes beyond one task: as scontrol show job names it."""
+    nodes = str(min_nodes(spec, node_sizes(store)))
+    return {"num_nodes": nodes + (f"-{spec.nodes_max}" if spec.nodes_max else ""),
+            "num_tasks": spec.total_tasks, "tasks_per_node": spec.tasks_per_node,
+            "mem_per_cpu": spec.mem_per_cpu, "exclusive": spec.exclusive, "nice": spec.nice,
+            "begin": spec.begin, "command": " ".join([spec.script_path] + list(spec.args))
+            if spec.script_path else None,
+            "candidates": format_hostlist(spec.candidates) or None}
 
 
 def _task_entry(spec: JobSpec, t: Task, now: float, job_reason: str | None = None) -> dict:

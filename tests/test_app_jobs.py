@@ -123,7 +123,8 @@ async def test_submit_form_checks_fields_as_typed_and_queues_a_valid_job(tmp_pat
         await until(pilot, lambda: len(app.screen.query_one(JobTable).lines) == 1, what="row")
     store = store_of(db)
     job = store.job(store.job_ids()[0])
-    assert (job.name, job.spec.time_limit, job.spec.mem_mb, job.spec.cpus) == ("form-job", 90,
+    # "1:30" is 1 min 30 s, rounded up to whole minutes as Slurm does
+    assert (job.name, job.spec.time_limit, job.spec.mem_mb, job.spec.cpus) == ("form-job", 120,
                                                                                 2048, 2)
     assert job.spec.array == (0, 2, 4, 6) and job.spec.array_limit == 2
     assert job.spec.nodelist == ("n1", "n2", "n3") and "echo hi" in job.spec.script

@@ -221,7 +221,8 @@ async def test_node_death_is_node_fail_and_requeue(tmp_path, two, shared_dir):
     store = Store(tmp_path / "q.db")
     requeued = submit(store, "--requeue", "-a", "0-1", "-o", str(shared_dir / "r_%a.out"),
                       "--wrap", "sleep 2; echo done $SLURM_ARRAY_TASK_ID $SLURMD_NODENAME")
-    lost = submit(store, "-w", a.name, "--wrap", "sleep 30", "-o", str(shared_dir / "l.out"))
+    lost = submit(store, "--no-requeue", "-w", a.name, "--wrap", "sleep 30",
+                  "-o", str(shared_dir / "l.out"))
     sched = await scheduler(store, [a, b], cores={a.name: 2, b.name: 2})
     try:
         live = lambda: store.tasks(requeued) + store.tasks(lost)  # noqa: E731
@@ -393,7 +394,7 @@ async def test_node_killed_mid_task_leaves_no_job_dir_and_its_output_is_fetched(
     private = tmp_path / "out"           # the node cannot write here: output is fetched
     private.mkdir(mode=0o700)
     store = Store(tmp_path / "q.db")
-    job = submit(store, "-w", a.name, "-o", str(private / "lost.out"),
+    job = submit(store, "--no-requeue", "-w", a.name, "-o", str(private / "lost.out"),
                  "--wrap", "echo started; sleep 60")
     sched = await scheduler(store, [a, b])
     try:

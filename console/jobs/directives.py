@@ -22,7 +22,7 @@ from typing import Mapping, Sequence
 
 from console.jobs.model import JobSpec
 from console.jobs.spec import (
-    ArraySpec, Dependencies, SpecError, parse_array, parse_begin, parse_dependency,
+    Dependencies, SpecError, name_array, parse_array, parse_begin, parse_dependency,
     parse_export, parse_hostlist, parse_mem, parse_nodes, parse_time)
 
 
@@ -200,22 +200,6 @@ _CHECKS = {
 def _pick(cli: argparse.Namespace, script: argparse.Namespace, key: str):
     value = getattr(cli, key, None)
     return value if value is not None else getattr(script, key, None)
-
-
-# LSF's array syntax in a job name: name[1-100], name[1-100:2], name[1,5-9]%4
-_LSF_ARRAY = re.compile(r"(?P<name>[^\[\]]*)\[(?P<spec>[0-9][0-9,:\-]*)\](?:%(?P<limit>\d+))?")
-
-
-def name_array(name: str) -> tuple[str, ArraySpec] | None:
-    """("primes", the array) for an LSF array name "primes[2-100]%5", else None."""
-    match = _LSF_ARRAY.fullmatch(name)
-    if not match:
-        return None
-    spec = match.group("spec") + (f"%{match.group('limit')}" if match.group("limit") else "")
-    try:
-        return match.group("name"), parse_array(spec)
-    except SpecError:
-        return None
 
 
 def build_spec(cli: argparse.Namespace, script_text: str, where: str, *,

@@ -21,7 +21,7 @@ import datetime
 import re
 from typing import Sequence
 
-from console.jobs.spec import SpecError, parse_hostlist
+from console.jobs.spec import SpecError, format_indices, name_array, parse_hostlist
 
 
 class _Parser(argparse.ArgumentParser):
@@ -92,6 +92,11 @@ def convert(ns: argparse.Namespace) -> tuple[argparse.Namespace, list[str]]:
     out = argparse.Namespace(lsf=True)
     if get("J"):
         out.job_name = get("J")
+        named = name_array(get("J"))
+        if named is not None:     # LSF's own array syntax: the name and the indices
+            out.job_name, spec = named
+            out.array = format_indices(list(spec.indices)) + \
+                (f"%{spec.limit}" if spec.limit else "")
     _outputs(get, out)
     for key, dest, conv in _SIMPLE:
         if get(key):

@@ -65,8 +65,8 @@ class JobLine:
 # squeue's columns: (header, key of a queue row); `roost queue` prints them for either backend
 QUEUE_COLUMNS = [("JOBID", "job_id"), ("NAME", "name"), ("ST", "st"), ("TIME", "time"),
                  ("NODES", "nodes"), ("NODELIST(REASON)", "nodelist")]
-_ORDER = ("RUNNING", "SUSPENDED", "PENDING", "NODE_FAIL", "TIMEOUT", "FAILED", "CANCELLED",
-          "COMPLETED")      # the job's state is the first its tasks have (worst final state)
+_ORDER = ("RUNNING", "SUSPENDED", "PENDING", "NODE_FAIL", "OUT_OF_MEMORY", "TIMEOUT", "FAILED",
+          "CANCELLED", "COMPLETED")   # the job's state is the first its tasks have (worst final)
 
 
 def job_lines(store: Store, now: float | None = None, recent: int = RECENT) -> list[JobLine]:

@@ -227,6 +227,22 @@ def parse_array(text: str) -> ArraySpec:
     return ArraySpec(tuple(indices), limit)
 
 
+# LSF's array syntax in a job name: name[1-100], name[1-100:2], name[1,5-9]%4
+_LSF_ARRAY = re.compile(r"(?P<name>[^\[\]]*)\[(?P<spec>[0-9][0-9,:\-]*)\](?:%(?P<limit>\d+))?")
+
+
+def name_array(name: str) -> tuple[str, ArraySpec] | None:
+    """("primes", the array) for an LSF array name "primes[2-100]%5", else None."""
+    match = _LSF_ARRAY.fullmatch(name)
+    if not match:
+        return None
+    spec = match.group("spec") + (f"%{match.group('limit')}" if match.group("limit") else "")
+    try:
+        return match.group("name"), parse_array(spec)
+    except SpecError:
+        return None
+
+
 def format_indices(indices: tuple[int, ...] | list[int]) -> str:
     """Compact form squeue uses: [1-3,7,9-10]; input must be sorted."""
     parts, i = [], 0

@@ -594,13 +594,15 @@ def find_config_candidates() -> tuple[Path, ...]:
 
 def load_config(path: str | os.PathLike | None = None, *, inventory: str | os.PathLike | None = None,
                 ssh_config: str | os.PathLike | None = None, env: Mapping[str, str] = os.environ,
-                state_dir: str | os.PathLike | None = None) -> Config:
+                state_dir: str | os.PathLike | None = None, connects: bool = True) -> Config:
+    """connects=False: for a client that reaches no node (bsub, bjobs): the ssh client config
+    is neither read nor checked (its parser is most of a short command's start-up time)."""
     toml_path = find_config(path, env)
     loader = _TomlLoader(toml_path, env) if toml_path is not None else None
     defaults = loader.defaults if loader else Defaults(max_hostlist=_env_limit(env))
     inv_path = inventory or env.get("ROOST_INVENTORY")
     try:
-        ssh = load_ssh_config(ssh_config, env)
+        ssh = load_ssh_config(ssh_config, env) if connects else None
         inv_nodes, inv_groups, inv_sources = _inventory_nodes(inv_path, defaults.max_hostlist)
     except (SshConfigError, InventoryError) as exc:
         raise ConfigError(str(exc)) from None

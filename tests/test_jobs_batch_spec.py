@@ -344,3 +344,21 @@ def test_limits_lines():
     assert "--watch" in watch_start(Limits("none", time_limit=30))
     assert parse_probe(["junk", "limits taskset"]) == "taskset"
     assert parse_probe(["limits bogus"]) == "none"
+
+
+# ---- [jobs] keys ----------------------------------------------------------------------------
+
+def test_jobs_limits_and_history_keys(tmp_path):
+    from console.config import ConfigError, load_config
+    from console.jobs.scheduler import Options
+    toml = tmp_path / "roost.toml"
+    toml.write_text('[jobs]\nlimits = "off"\nhistory_days = 0\n')
+    jobs = load_config(toml, ssh_config=None, env={}, state_dir=tmp_path).jobs
+    options = Options.from_config(jobs)
+    assert (options.limits, options.history_days) == ("off", 0.0)
+    toml.write_text('[jobs]\nlimits = "on"\n')
+    with pytest.raises(ConfigError, match=r"jobs\.limits.*auto.*off"):
+        load_config(toml, ssh_config=None, env={}, state_dir=tmp_path)
+    toml.write_text('[jobs]\nhistory_days = -1\n')
+    with pytest.raises(ConfigError, match=r"jobs\.history_days"):
+        load_config(toml, ssh_config=None, env={}, state_dir=tmp_path)

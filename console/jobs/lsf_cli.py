@@ -246,8 +246,8 @@ def _main(command: str) -> int:
     parser = argparse.ArgumentParser(prog=command)
     register(_Only(parser, command))
     args = parser.parse_args(sys.argv[1:])
-    try:
-        return args.jobs_handler(args, load_config())
+    try:   # bkill may have to reach the nodes (nobody scheduling): then ssh config counts
+        return args.jobs_handler(args, load_config(connects=command == "bkill"))
     except ConfigError as exc:
         print(f"roost: {exc}", file=sys.stderr)
         return 2

@@ -104,6 +104,16 @@ def bench_bsub_loop(work: Path, lines: int) -> float:
     return (time.perf_counter() - t0) / lines
 
 
+def bench_python_loop(work: Path, lines: int) -> float:
+    """Seconds per line of the same loop running `python -c pass`: the floor of any Python
+    command (what a bsub line costs before roost does anything)."""
+    script = work / "ploop.sh"
+    script.write_text(f"{sys.executable} -c pass\n" * lines)
+    t0 = time.perf_counter()
+    subprocess.run(["sh", "-e", str(script)], check=True, cwd=str(work))
+    return (time.perf_counter() - t0) / lines
+
+
 def bench_sbatch_loop(work: Path, lines: int) -> float | None:
     """Seconds per job of the same loop of `sbatch --hold --wrap` lines on a real slurmctld."""
     from tests.lab import slurm
@@ -139,6 +149,7 @@ def main() -> int:
         par = bench_parallel(lab, args.tasks, args.slots, work) if use else 0
         submit = bench_submit(work)
         bsub = bench_bsub_loop(work, args.bsub) if args.bsub else None
+        floor = bench_python_loop(work, args.bsub) if args.bsub else None
         sbatch = bench_sbatch_loop(work, args.bsub) if args.bsub else None
     finally:
         lab.close()
@@ -151,7 +162,8 @@ def main() -> int:
         print(f"ratio:          {roost['rate'] / par:8.1f}x")
     print(f"submit --array 1-10000: {submit:.2f} s (new process, incl. Python start)")
     if bsub is not None:
-        print(f"bsub loop of {args.bsub}: {1000 * bsub:.0f} ms per job (a process each)")
+        print(f"bsub loop of {args.bsub}: {1000 * bsub:.0f} ms per job (a process each; "
+              f"`python -c pass` alone: {1000 * floor:.0f} ms)")
     if sbatch is not None:
         print(f"sbatch loop of {args.bsub} (real slurmctld): {1000 * sbatch:.0f} ms per job")
     return 0

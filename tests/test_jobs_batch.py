@@ -294,3 +294,28 @@ async def test_lsf_variables_in_an_array_named_the_lsf_way(tmp_path, nodes, shar
     for t in tasks:
         line = (shared / f"p_{t.index}.out").read_text().split()
         assert line == [str(job), str(t.index), "primes[2,4,6]", hosts[t.node]]
+
+
+async def test_an_allocation_that_loses_a_node_ends_node_fail(tmp_path, ssh_lab,
+                                                             etc_hosts_module, shared):
+    """As Slurm: a job whose allocation lost a node is ended NODE_FAIL (its script, running on
+    a node that is fine, is stopped), and its nodes are free again."""
+    a, b = named(ssh_lab, etc_hosts_module, ssh_lab.start(2))
+    try:
+        store = Store(tmp_path / "q.db")
+        job = submit(store, "--no-requeue", "-w", f"{a.name},{b.name}", "-o",
+                     str(shared / "lost.out"), "--wrap", "echo up; sleep 60")
+        sched = await scheduler(store, [a, b], node_fail_after=1.5)
+        try:
+            await until(sched, lambda: store.tasks(job)[0].pid)
+            task, = store.tasks(job)
+            second = b if task.node == a.name else a
+            second.kill()
+            await until(sched, done(store, job))
+        finally:
+            await sched.close()
+        task, = store.tasks(job)
+        assert task.state is State.NODE_FAIL
+        assert not alive(task.pid)                # the script on the surviving node stopped
+    finally:
+        ssh_lab.stop([a, b])

@@ -136,6 +136,7 @@ class LinksMixin:
                 self._node_failed(link.target.name, now)
 
     def _node_failed(self, node: str, now: float) -> None:
+        self._end_allocations_on(node)
         lost = self._db_active(node)
         for task in lost:
             self.running.pop((task.job_id, task.pos), None)
@@ -146,6 +147,16 @@ class LinksMixin:
                 self._dirty, self._pending = True, None
         if lost:
             log.warning("jobs: %s down: %d task(s) NODE_FAIL", node, len(lost))
+
+    def _end_allocations_on(self, node: str) -> None:
+        """Allocations that hold the dead node but run their script elsewhere end NODE_FAIL
+        too, as Slurm ends a job that lost one of its nodes: their script is stopped."""
+        for r in list(self.running.values()):
+            if r.task.node != node and node in r.task.nodes and r.task.pid is not None:
+                link = self.links.get(r.task.node)
+                if link is not None and link.up and r.task.kill_reason is None:
+                    self._mark_kill(r, "node_fail")
+                    self._spawn(self._signal(link, r, "TERM"))
 
     def _refresh_load(self) -> None:
         for link in self.links.values():

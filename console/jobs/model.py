@@ -62,7 +62,8 @@ def check_transition(old: State, new: State) -> None:
         raise TransitionError(f"task cannot go from {old.value} to {new.value}")
 
 
-_KILLED = {"cancel": State.CANCELLED, "timeout": State.TIMEOUT, "oom": State.OUT_OF_MEMORY}
+_KILLED = {"cancel": State.CANCELLED, "timeout": State.TIMEOUT, "oom": State.OUT_OF_MEMORY,
+           "node_fail": State.NODE_FAIL}
 
 
 def final_state(exit_code: int | None, kill_reason: str | None) -> State:

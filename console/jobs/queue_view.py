@@ -94,7 +94,7 @@ def _line(job_id: int, head: tuple, counts: Mapping[str, int], code: int | None,
     state = next((s for s in _ORDER if counts.get(s)), "PENDING")
     live = state in ("PENDING", "RUNNING", "SUSPENDED")
     # squeue's NODELIST: where it runs now; once finished, where it ran (sacct's NodeList)
-    nodes = sorted({t.node for t in run if t.node}) if live else sorted(used or ())
+    nodes = sorted({n for t in run for n in t.nodes}) if live else sorted(used or ())
     elapsed = max((t.elapsed(now) for t in run), default=None)
     if elapsed is None:
         elapsed = span or 0.0

@@ -203,8 +203,8 @@ class JobsService:
         counts: dict[str, int] = {}
         with Store(self.db_path) as store:
             for task in store.active():
-                if task.node:
-                    counts[task.node] = counts.get(task.node, 0) + 1
+                for node in task.nodes:       # every node an allocation holds
+                    counts[node] = counts.get(node, 0) + 1
         return counts
 
     # ---- who schedules ---------------------------------------------------------------------

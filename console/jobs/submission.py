@@ -146,7 +146,8 @@ def _task_entry(spec: JobSpec, t: Task, now: float, job_reason: str | None = Non
         reason = job_reason or reason    # never started: it waits for what its job waits for
     paths = {"output": out, **({"error": err} if err else {})}
     return {"task": t.label, "task_job_id": t.task_job_id, "state": t.state.value,
-            "node": t.node, "exit_code": t.exit_code, "attempt": t.attempt,
+            "node": t.node, "nodes": format_hostlist(t.nodes) or None,
+            "exit_code": t.exit_code, "attempt": t.attempt,
             "elapsed": format_time(t.elapsed(now)),
             "reason": reason,
             **paths}

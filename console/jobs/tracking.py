@@ -123,6 +123,10 @@ class TrackingMixin:
             rows.append((r.task, state, rc if rc is None or rc >= 0 else None))
             self.running.pop((r.task.job_id, r.task.pos), None)
         self.stats["finished"] += self.store.finish_many(rows, now)
+        for task, state, _ in rows:      # an allocation that lost a node runs again, anew
+            if state is State.NODE_FAIL and self._spec(task.job_id).requeue:
+                self.store.requeue(task, "NodeFail")
+                self._pending = None
         self._dirty = True
         await self._cleanup({r.task.job_id for r, _, _ in finished})
         self._wake.set()

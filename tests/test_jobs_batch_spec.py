@@ -115,7 +115,8 @@ def test_nodelist_sets_the_node_count_and_mem_options():
 
 def test_defaults_match_sbatch():
     s = spec("#!/bin/sh\n", env={"FOO": "1", "HOME": "/root", "SSH_TTY": "/dev/pts/1"})
-    assert s.requeue and s.export.all and s.export.values == (("FOO", "1"),)
+    assert s.requeue is None and s.export.all and s.export.inherited == (("FOO", "1"),)
+    assert s.export.values == ()          # nothing listed: only the inherited environment
     assert spec("#!/bin/sh\n", "--no-requeue").requeue is False
 
 

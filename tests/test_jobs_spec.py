@@ -173,7 +173,7 @@ def test_export():
     exp = parse_export("ALL,A=1,HOME2", {"HOME2": "/h", "HOME": "/root", "SSH_TTY": "x"})
     assert not exp.clean and exp.all
     # ALL: the submitting environment (not its session's names), then the listed values
-    assert exp.values == (("HOME2", "/h"), ("A", "1"), ("HOME2", "/h"))
+    assert exp.inherited == (("HOME2", "/h"),) and exp.values == (("A", "1"), ("HOME2", "/h"))
     listed = parse_export("A=1", {"B": "2"})       # no ALL: only these, over the login env
     assert (listed.clean, listed.all, listed.values) == (False, False, (("A", "1"),))
     assert parse_export("NONE", {}).clean

@@ -45,6 +45,8 @@ def _routed(handler):
     def run(args: argparse.Namespace, config) -> int:
         if config.jobs.uses_slurm:
             return _fail("acct", "[jobs] backend = \"slurm\": use sacct on the controller")
+        if config.jobs.uses_ray:
+            return _fail("acct", "[jobs] backend = \"ray\": roost queue -a lists Ray's jobs")
         return handler(args, config)
     return run
 

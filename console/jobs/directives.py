@@ -240,7 +240,7 @@ def build_spec(cli: argparse.Namespace, script_text: str, where: str, *,
         exclude=parse_hostlist(get("exclude")) if get("exclude") else (),
         chdir=os.path.join(submit_dir or os.getcwd(), get("chdir")) if get("chdir") else None,
         export=parse_export(get("export") or "ALL", env),
-        requeue=get("requeue") is not False,     # Slurm's JobRequeue=1 default
+        requeue=get("requeue"),
         submit_dir=submit_dir or os.getcwd(),
         user=getpass.getuser(),
         warnings=tuple(warnings), args=tuple(args), nodes=nodes, nodes_max=nodes_max,

@@ -142,7 +142,7 @@ class LinksMixin:
             self.running.pop((task.job_id, task.pos), None)
             self.store.add_stale(node, f"{task.job_id}/{task.pos}.{task.attempt}", task.pid)
             if (self.store.finish(task, State.NODE_FAIL, None, now)
-                    and self._spec(task.job_id).requeue):
+                    and self._spec(task.job_id).requeue is not False):
                 self.store.requeue(task, "NodeFail")   # a fresh attempt, fresh files
                 self._dirty, self._pending = True, None
         if lost:

@@ -62,9 +62,9 @@ def register(subparsers) -> None:
 
 def _builtin(name: str, handler):
     def run(args: argparse.Namespace, config) -> int:
-        if config.jobs.uses_slurm:
-            return _fail(name, "[jobs] backend = \"slurm\": bsub/bjobs/bkill serve the built-in "
-                               "queue only")
+        if config.jobs.uses_slurm or config.jobs.uses_ray:
+            return _fail(name, f"[jobs] backend = \"{config.jobs.backend}\": bsub/bjobs/bkill "
+                               "serve the built-in queue only")
         return handler(args, config)
     return run
 

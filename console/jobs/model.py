@@ -102,7 +102,7 @@ class JobSpec:
     exclude: tuple[str, ...] = ()
     chdir: str | None = None
     export: Export = field(default_factory=Export)
-    requeue: bool = False
+    requeue: bool | None = None       # None: the backend's default (built-in: yes, as Slurm)
     submit_dir: str = "/"
     user: str = ""
     warnings: tuple[str, ...] = ()
@@ -167,7 +167,8 @@ class JobSpec:
             tuple(Dependency(**d) for d in deps["items"]), deps["any_of"])
         exp = data.pop("export")
         data["export"] = Export(exp["clean"], tuple(tuple(v) for v in exp["values"]),
-                                exp.get("all", False))
+                                exp.get("all", False),
+                                tuple(tuple(v) for v in exp.get("inherited", ())))
         for key in ("nodelist", "exclude", "warnings", "args", "candidates"):
             data[key] = tuple(data.get(key, ()))
         data["array"] = array

@@ -378,8 +378,9 @@ def expand_pattern(pattern: str, v: PatternValues) -> str:
 @dataclass(frozen=True, slots=True)
 class Export:
     clean: bool = False                  # NONE: start from an empty environment
-    values: tuple[tuple[str, str], ...] = ()
-    all: bool = False                    # ALL: values hold the submitting environment
+    values: tuple[tuple[str, str], ...] = ()   # NAME=value the user listed
+    all: bool = False                    # ALL (sbatch's default): pass the submitting env
+    inherited: tuple[tuple[str, str], ...] = ()   # that environment (see passed_env)
 
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -412,7 +413,7 @@ def parse_export(text: str, submit_env: Mapping[str, str]) -> Export:
     everything = bool(items) and items[0].upper() == "ALL"
     if items and items[0].upper() in ("ALL", "NONE"):
         items = items[1:]
-    values = list(passed_env(submit_env)) if everything else []
+    values = []
     for item in items:
         name, eq, value = item.partition("=")
         if not _NAME.fullmatch(name):
@@ -422,7 +423,8 @@ def parse_export(text: str, submit_env: Mapping[str, str]) -> Export:
                 continue   # sbatch silently skips unset names too
             value = submit_env[name]
         values.append((name, value))
-    return Export(clean, tuple(values), everything)
+    return Export(clean, tuple(values), everything,
+                  passed_env(submit_env) if everything else ())
 
 
 # --- job ids and signals (cancel, bkill, run --job) --------------------------------------

@@ -121,7 +121,7 @@ def job_details(store: Store, job_id: int, now: float | None = None) -> dict | N
         "array_limit": spec.array_limit,
         "dependency": format_dependency(spec.dependencies) or None,
         "nodelist": format_hostlist(spec.nodelist) or None,
-        "exclude": format_hostlist(spec.exclude) or None, "requeue": spec.requeue,
+        "exclude": format_hostlist(spec.exclude) or None, "requeue": spec.requeue is not False,
         "output": spec.output_pattern(any(t.index is not None for t in tasks)), "error": spec.error,
         **_allocation(spec, store),
         "tasks": [_task_entry(spec, t, now, row.reason) for t in tasks],

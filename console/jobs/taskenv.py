@@ -50,7 +50,8 @@ def job_env(spec: JobSpec, job_id: int, node: str, host: str, array_count: int |
         env["SLURM_MEM_PER_CPU"] = str(spec.mem_per_cpu)
     if array_count is not None:
         env.update(SLURM_ARRAY_JOB_ID=str(job_id), SLURM_ARRAY_TASK_COUNT=str(array_count))
-    env.update(dict(spec.export.values))
+    env.update(dict(spec.export.inherited))     # --export=ALL: the submitting environment,
+    env.update(dict(spec.export.values))        # then what the user listed
     return env
 
 
@@ -72,7 +73,7 @@ def alloc_env(spec: JobSpec, alloc: Sequence[tuple[str, int]], hosts: Mapping[st
            "ROOST_HOSTFILE": hostfile, "LSB_DJOB_HOSTFILE": hostfile}
     if spec.tasks_per_node:
         env["SLURM_NTASKS_PER_NODE"] = str(spec.tasks_per_node)
-    mine = {k for k, _ in spec.export.values} if not spec.export.all else set()
+    mine = {k for k, _ in spec.export.values}
     env.update({k: v.format(hostfile=hostfile) for k, v in MPI_LAUNCH.items() if k not in mine})
     return env, "".join(f"{h}\n" for h in slots)
 

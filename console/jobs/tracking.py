@@ -124,7 +124,7 @@ class TrackingMixin:
             self.running.pop((r.task.job_id, r.task.pos), None)
         self.stats["finished"] += self.store.finish_many(rows, now)
         for task, state, _ in rows:      # an allocation that lost a node runs again, anew
-            if state is State.NODE_FAIL and self._spec(task.job_id).requeue:
+            if state is State.NODE_FAIL and self._spec(task.job_id).requeue is not False:
                 self.store.requeue(task, "NodeFail")
                 self._pending = None
         self._dirty = True

@@ -21,6 +21,7 @@ from console.collect import positive_seconds as seconds
 from console.collect import CollectOptions, add_output_arguments, hostport, probe_all, run_collect
 from console import paths
 from console.config import Config, ConfigError, load_config
+from console.hostlist import fold
 from console.tables import print_table
 
 
@@ -362,20 +363,24 @@ def cmd_check(args: argparse.Namespace) -> int:
                      args.timeout)
     width = max((len(n) for n in results), default=0)
     for name, err in results.items():
-        extra = f" (job limits: {limits[name]})" if name in limits else ""
-        print(f"{name:<{width}}  {'ok' + extra if err is None else 'FAILED: ' + err}")
+        print(f"{name:<{width}}  {'ok' if err is None else 'FAILED: ' + err}")
+    for method, names in limits.items():
+        print(f"job limits ({fold(names)}): {method}")
     ssh_ok = all(err is None for err in results.values())
     return 0 if ssh_ok and _check_power(config, [t.name for t in targets]) else 1
 
 
-def _limits(config: Config, targets: list, timeout: float) -> dict[str, str]:
-    """How each reachable node enforces job limits (built-in queue only)."""
-    if config.jobs.uses_slurm or not targets:
+def _limits(config: Config, targets: list, timeout: float) -> dict[str, list[str]]:
+    """How the reachable nodes enforce job limits (built-in queue only): method -> nodes."""
+    if config.jobs.uses_slurm or config.jobs.uses_ray or not targets:
         return {}
     from console.jobs.limits import DESCRIBE
     from console.jobs.service import node_limits
     found = asyncio.run(node_limits(targets, timeout))
-    return {name: DESCRIBE.get(method, method) for name, method in found.items()}
+    out: dict[str, list[str]] = {}
+    for name, method in found.items():
+        out.setdefault(DESCRIBE.get(method, method), []).append(name)
+    return out
 
 
 def _no_nodes(config: Config, command: str) -> int:

@@ -221,11 +221,14 @@ def test_run_in_a_three_node_allocation(env, config, lab, work):
     job = job_id_of(out)
     store = open_store(config)
     schedule(config, until=lambda: store.tasks(job)[0].pid)   # started; nobody schedules now
-    code, out, err = roost(env, "run", "--job", str(job), "-L", "--",
-                           'echo "$SLURM_JOB_ID $SLURM_NNODES $ROOST_LAB_NODE"')
+    # its own process: runcmd prints to the stdout it was imported with
+    done = subprocess.run([sys.executable, "-m", "console.cli", "run", "--job", str(job), "-L",
+                           "--", 'echo "$SLURM_JOB_ID $SLURM_NNODES $ROOST_LAB_NODE"'],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    code, out, err = done.returncode, done.stdout, done.stderr
     assert code == 0, err
     seen = {line.split(": ", 1)[0]: line.split(": ", 1)[1].split() for line in out.splitlines()}
-    assert set(seen) == {n.name for n in nodes}
+    assert set(seen) == {n.name for n in nodes}, out + err
     assert {v[2] for v in seen.values()} == {n.token for n in nodes}  # each node's own sshd
     assert all(v[:2] == [str(job), "3"] for v in seen.values())
     assert roost(env, "cancel", str(job))[0] == 0
@@ -238,8 +241,12 @@ def test_check_says_how_each_node_holds_limits(env, lab):
     _, nodes = lab
     code, out, _ = roost(env, "check")
     for n in nodes:
-        line = next(line for line in out.splitlines() if line.startswith(n.name + " "))
-        assert "ok (job limits: taskset + prlimit, memory watched" in line
+        assert next(line for line in out.splitlines() if line.startswith(n.name + " ")) \
+            .split() == [n.name, "ok"]
+    line, = [line for line in out.splitlines() if line.startswith("job limits")]
+    assert line.startswith("job limits (") and "): taskset + prlimit, memory watched" in line
+    from console.jobs.spec import parse_hostlist
+    assert set(parse_hostlist(line.split("(", 1)[1].split(")", 1)[0])) == {n.name for n in nodes}
 
 
 # ---- the LSF front door ----------------------------------------------------------------------

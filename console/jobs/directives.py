@@ -208,54 +208,70 @@ def build_spec(cli: argparse.Namespace, script_text: str, where: str, *,
     """CLI values over directive values over defaults, every value parsed and checked."""
     directives, warnings = parse_directives(script_text, where)
     get = lambda key: _pick(cli, directives, key)  # noqa: E731
-    now = time.time() if now is None else now
+    here = submit_dir or os.getcwd()
+    name, arr = _name_and_array(get, where, getattr(cli, "lsf", False), warnings)
+    if get("mem") and get("mem_per_cpu"):
+        raise SpecError("--mem, --mem-per-cpu, and --mem-per-gpu are mutually exclusive.")
+    spec = JobSpec(
+        script=script_text, name=name,
+        cpus=_positive_int(get("cpus"), "--cpus-per-task") if get("cpus") else 1,
+        mem_mb=_opt(get, "mem", parse_mem), time_limit=_opt(get, "time", parse_time),
+        array=arr.indices if arr else None, array_limit=arr.limit if arr else None,
+        output=get("output"), error=get("error"),
+        dependencies=_opt(get, "dependency", parse_dependency) or Dependencies(),
+        nodelist=_opt(get, "nodelist", parse_hostlist) or (),
+        exclude=_opt(get, "exclude", parse_hostlist) or (),
+        chdir=os.path.join(here, get("chdir")) if get("chdir") else None,
+        export=parse_export(get("export") or "ALL", env), requeue=get("requeue"),
+        submit_dir=here, user=getpass.getuser(), args=tuple(args),
+        mem_per_cpu=_opt(get, "mem_per_cpu", parse_mem),
+        begin=_opt(get, "begin", lambda v: parse_begin(v, time.time() if now is None else now)),
+        nice=_opt(get, "nice", _nice) or 0, open_mode=get("open_mode") or "truncate",
+        script_path=os.path.join(here, where) if where not in ("--wrap", "stdin") else None,
+        candidates=_opt(get, "candidates", parse_hostlist) or (),
+        **_allocation(get, warnings))
+    if arr is None:
+        warnings += _pct_a(get)
+    return _checked(dataclasses.replace(spec, warnings=tuple(warnings)))
+
+
+def _opt(get, key: str, parse):
+    """The parsed value of an option, None when it was not given."""
+    value = get(key)
+    return parse(value) if value else None
+
+
+def _name_and_array(get, where: str, lsf: bool, warnings: list[str]):
+    """The job's name and array (None); LSF's name[1-10] syntax makes the array too."""
     name = get("job_name") or (os.path.basename(where) if where != "--wrap" else "wrap")
     arr = parse_array(get("array")) if get("array") else None
     if arr is None and name_array(name) is not None:
         name, arr = name_array(name)
-        if getattr(cli, "lsf", False) is False:
+        if not lsf:
             warnings.append(f"-J {get('job_name')}: LSF array syntax: an array of "
                             f"{len(arr.indices)} tasks named {name} (sbatch would run one job "
                             "of that literal name; --array is the Slurm way)")
+    return name, arr
+
+
+def _allocation(get, warnings: list[str]) -> dict:
+    """-N (min-max: the minimum, warned), -n, --ntasks-per-node, --exclusive."""
     nodes, nodes_max = parse_nodes(get("nodes")) if get("nodes") else (1, None)
     if nodes_max is not None and nodes_max > nodes:
         warnings.append(f"-N {get('nodes')}: roost allocates the minimum, {nodes} nodes "
                         f"(Slurm may give up to {nodes_max})")
-    if get("mem") and get("mem_per_cpu"):
-        raise SpecError("--mem, --mem-per-cpu, and --mem-per-gpu are mutually exclusive.")
-    if arr is None:
-        warnings += [f"{flag} {pattern}: %a outside an array is 0 here (Slurm writes "
-                     "4294967294)" for flag, pattern in (("-o", get("output")), ("-e", get("error")))
-                     if pattern and re.search(r"%\d*a", pattern)]
-    spec = JobSpec(
-        script=script_text, name=name,
-        cpus=_positive_int(get("cpus"), "--cpus-per-task") if get("cpus") else 1,
-        mem_mb=parse_mem(get("mem")) if get("mem") else None,
-        time_limit=parse_time(get("time")) if get("time") else None,
-        array=arr.indices if arr else None,
-        array_limit=arr.limit if arr else None,
-        output=get("output"), error=get("error"),
-        dependencies=parse_dependency(get("dependency")) if get("dependency") else Dependencies(),
-        nodelist=parse_hostlist(get("nodelist")) if get("nodelist") else (),
-        exclude=parse_hostlist(get("exclude")) if get("exclude") else (),
-        chdir=os.path.join(submit_dir or os.getcwd(), get("chdir")) if get("chdir") else None,
-        export=parse_export(get("export") or "ALL", env),
-        requeue=get("requeue"),
-        submit_dir=submit_dir or os.getcwd(),
-        user=getpass.getuser(),
-        warnings=tuple(warnings), args=tuple(args), nodes=nodes, nodes_max=nodes_max,
-        num_tasks=_positive_int(get("ntasks"), "--ntasks") if get("ntasks") else None,
-        tasks_per_node=(_positive_int(get("tasks_per_node"), "--ntasks-per-node")
-                        if get("tasks_per_node") else None),
-        exclusive=bool(get("exclusive")),
-        mem_per_cpu=parse_mem(get("mem_per_cpu")) if get("mem_per_cpu") else None,
-        begin=parse_begin(get("begin"), now) if get("begin") else None,
-        nice=_nice(get("nice")) if get("nice") else 0,
-        open_mode=get("open_mode") or "truncate",
-        script_path=(os.path.join(submit_dir or os.getcwd(), where)
-                     if where not in ("--wrap", "stdin") else None),
-        candidates=parse_hostlist(get("candidates")) if get("candidates") else ())
-    return _checked(spec)
+    return {"nodes": nodes, "nodes_max": nodes_max,
+            "num_tasks": _opt(get, "ntasks", lambda v: _positive_int(v, "--ntasks")),
+            "tasks_per_node": _opt(get, "tasks_per_node",
+                                   lambda v: _positive_int(v, "--ntasks-per-node")),
+            "exclusive": bool(get("exclusive"))}
+
+
+def _pct_a(get) -> list[str]:
+    """%a in -o/-e of a job that is no array: Slurm writes 4294967294 there, roost 0."""
+    return [f"{flag} {pattern}: %a outside an array is 0 here (Slurm writes 4294967294)"
+            for flag, pattern in (("-o", get("output")), ("-e", get("error")))
+            if pattern and re.search(r"%\d*a", pattern)]
 
 
 def _checked(spec: JobSpec) -> JobSpec:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import getpass
-import socket
 import sqlite3
 import sys
 
@@ -142,6 +141,7 @@ def _bjobs_rows(store: Store, args: argparse.Namespace, wanted) -> list[list[str
     user = None if args.u == "all" else (args.u or getpass.getuser())
     ids = [j for j, _ in wanted] if wanted else \
         store.job_ids(live_only=not (args.a or args.d))
+    import socket
     host = socket.gethostname().split(".")[0]
     rows = []
     for job_id in ids:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime
 import re
-import signal
 from dataclasses import dataclass
 from typing import Mapping
 
@@ -446,6 +445,7 @@ def parse_target(text: str) -> tuple[int, list[int] | None]:
 
 def signal_name(text: str) -> str:
     """USR1, SIGUSR1, usr1 or 10 -> "USR1" (what `kill -USR1` takes)."""
+    import signal   # here: a short command (bsub) should not pay for it at start-up
     value = text.strip().upper()
     try:
         sig = signal.Signals(int(value)) if value.isdigit() else \

@@ -259,7 +259,7 @@ def test_collect_db_survives_a_full_disk_and_stores_every_sample_after(tmp_path)
             filler = fill(mount)
             line = proc.stderr.readline()
             assert "cannot store samples" in line and "database or disk is full" in line, line
-            assert b"node_load1" in _scrape(port) and proc.poll() is None   # still serving
+            assert b"roost_node_up" in _scrape(port) and proc.poll() is None   # still serving
             time.sleep(1.0)                       # samples keep arriving while it is full
             filler.unlink()
             line = proc.stderr.readline()

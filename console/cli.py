@@ -20,6 +20,7 @@ from typing import Sequence
 from console.collect import positive_seconds as seconds
 from console.collect import CollectOptions, add_output_arguments, hostport, probe_all, run_collect
 from console import paths
+from console.argparsing import Parser
 from console.config import Config, ConfigError, load_config
 from console.hostlist import fold
 from console.tables import print_table
@@ -29,13 +30,6 @@ SERVE_PROMETHEUS = ("127.0.0.1", 9856)  # loopback unless the user says otherwis
 NODESET_HELP = "nodes and @groups in hostlist syntax, e.g. 'n[1-4],@rack2' (default: all)"
 
 
-class Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line and exit status 2."""
-
-    def error(self, message: str):  # type: ignore[override]
-        self.exit(2, f"roost: {' '.join(message.split())} (see `{self.prog} --help`)\n")
-
-
 def build_parser() -> Parser:
     p = Parser(prog="roost", description="Operations console for small SBC clusters.")
     p.add_argument("--config", metavar="PATH", help="roost.toml (ROOST_CONFIG; default ./roost.toml, then the XDG config dir)")
@@ -43,6 +37,7 @@ def build_parser() -> Parser:
     p.add_argument("--ssh-config", metavar="PATH", help="OpenSSH client config (ROOST_SSH_CONFIG; default ~/.ssh/config)")
     p.add_argument("--state-dir", metavar="DIR", help="database, job files, accept-new host keys (ROOST_STATE_DIR)")
     p.add_argument("--theme", metavar="NAME", default=os.environ.get("ROOST_THEME"), help="TUI theme (ROOST_THEME)")
+    p.add_argument("--version", action="version", version=f"roost {version()}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     _nodes_parser(sub)
     _check_parser(sub)
@@ -54,6 +49,15 @@ def build_parser() -> Parser:
     _power_parser(sub)
     _ray_parser(sub)
     return p
+
+
+def version() -> str:
+    """The installed distribution's version (pyproject.toml), or "unknown" from a bare checkout."""
+    from importlib.metadata import PackageNotFoundError, version as installed
+    try:
+        return installed("roost")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def _nodes_parser(sub) -> None:
@@ -102,13 +106,10 @@ def _serve_parser(sub) -> None:
 
 
 def _run_parser(sub) -> None:
-    s = sub.add_parser("run", help="run a command on nodes, identical outputs grouped (clush -b)")
-    s.add_argument("--job", metavar="ID",
-                   help="on every node of this running job's allocation (like srun in a job)")
-    s.add_argument("nodeset", nargs="?", metavar="NODESET", help=NODESET_HELP)
-    s.add_argument("words", nargs=argparse.REMAINDER, metavar="-- CMD", help="the command")
-    s.add_argument("--timeout", type=seconds, default=60.0, metavar="S", help="per node")
-    s.add_argument("-L", "--lines", action="store_true", help="prefix each line with its node")
+    from console import run_cli
+    s = sub.add_parser("run", help="run a command on nodes, identical outputs grouped (clush -b)",
+                       usage=run_cli.USAGE, description=run_cli.__doc__.split("\n\n")[1])
+    run_cli.add_arguments(s)
 
 
 def _jobs_parsers(sub) -> None:
@@ -280,40 +281,11 @@ def _scheduler(config: Config):
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    words = args.words[1:] if args.words[:1] == ["--"] else args.words
-    if args.job is not None and args.nodeset is not None:
-        words = [args.nodeset] + words     # `run --job ID -- CMD`: no node set, CMD follows
-    if not words:
-        print("roost: run: no command given (roost run NODESET -- CMD)", file=sys.stderr)
-        return 2
-    if args.job is None and args.nodeset is None:
-        print("roost: run: no nodes given (roost run NODESET -- CMD, or --job ID)",
-              file=sys.stderr)
-        return 2
-    from console import runcmd
+    from console import run_cli
     config = load(args)
     if not config.nodes:
         return _no_nodes(config, "run")
-    # joined with spaces, as ssh does: the remote shell parses it
-    command = " ".join(words)
-    if args.job is not None:
-        return _run_in_job(config, args, command)
-    return runcmd.run(config.targets(args.nodeset), command, args.timeout,
-                      grouped=not args.lines)
-
-
-def _run_in_job(config: Config, args: argparse.Namespace, command: str) -> int:
-    """srun inside an allocation: CMD on every node the running job holds, with its ids."""
-    from console import runcmd
-    from console.jobs.service import job_step
-    from console.jobs.spec import SpecError
-    try:
-        nodes, prefix = job_step(config, args.job)
-    except SpecError as exc:
-        print(f"roost: run: {exc}", file=sys.stderr)
-        return 1
-    return runcmd.run(config.targets(",".join(nodes)), prefix + command, args.timeout,
-                      grouped=not args.lines)
+    return run_cli.run(args, config)
 
 
 def cmd_power(args: argparse.Namespace) -> int:

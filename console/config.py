@@ -186,12 +186,20 @@ class Config:
                 return spec
         raise ConfigError(f"unknown node {show(name)}")
 
-    def select(self, names: str | None = None) -> list[NodeSpec]:
-        """The nodes named by a NodeSet expression over node names and @groups (None: all)."""
-        if names is None or not names.strip():
-            return list(self.nodes)
-        wanted = set(_expand(names, self.groups, set(self.names), limit=self.defaults.max_hostlist))
+    def select(self, names: str | None = None, exclude: str | None = None) -> list[NodeSpec]:
+        """The nodes named by a NodeSet expression over node names and @groups (None, "all" or
+        "@all": every node), less those named by exclude (clush's -x)."""
+        wanted = self._named(names)
+        if exclude is not None and exclude.strip():
+            wanted -= self._named(exclude)
         return [spec for spec in self.nodes if spec.name in wanted]
+
+    def _named(self, expr: str | None) -> set[str]:
+        if expr is None or not expr.strip() or (expr.strip() == "all" and "all" not in self.names):
+            return set(self.names)
+        # @all is every node unless the config defines a group of that name
+        groups = {"all": self.names, **self.groups}
+        return set(_expand(expr, groups, set(self.names), limit=self.defaults.max_hostlist))
 
     def targets(self, names: str | None = None) -> list[NodeTarget]:
         return [self.target(spec) for spec in self.select(names)]

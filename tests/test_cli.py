@@ -5,6 +5,7 @@ Remote commands run against real OpenSSH servers from the lab (tests/lab/sshd.py
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -46,8 +47,9 @@ def lab_config(tmp_path: Path, ssh_lab, nodes, extra: str = "") -> Path:
 
 
 def one_line_error(result) -> str:
+    """The one stderr line: "roost: ..." or, for a usage error, "roost CMD: error: ..."."""
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("roost: "), result.stderr
+    assert len(lines) == 1 and re.match(r"roost( [a-z-]+)*: ", lines[0]), result.stderr
     assert "Traceback" not in result.stderr
     return lines[0]
 

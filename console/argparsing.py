@@ -15,8 +15,26 @@ USAGE_ERROR = 2
 class Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line and exit status 2."""
 
-    def error(self, message: str):  # type: ignore[override]
-        self.exit(USAGE_ERROR, f"{usage_line(self.prog, message)}\n")
+    def error(self, message: str, prog: str | None = None):  # type: ignore[override]
+        self.exit(USAGE_ERROR, f"{usage_line(prog or self.prog, message)}\n")
+
+    def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
+        # argparse hands a subcommand's unknown words up to the top parser, which would report
+        # them as its own: remember the innermost command that left them (it returns first)
+        parsed, extras = super().parse_known_args(args, namespace)
+        if extras and not hasattr(parsed, _LEFT_BY):
+            setattr(parsed, _LEFT_BY, self.prog)
+        return parsed, extras
+
+    def parse_args(self, args=None, namespace=None):  # type: ignore[override]
+        parsed, extras = self.parse_known_args(args, namespace)
+        prog = vars(parsed).pop(_LEFT_BY, None)
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}", prog=prog)
+        return parsed
+
+
+_LEFT_BY = "_roost_unrecognized_by"
 
 
 def usage_line(prog: str, message: str) -> str:

@@ -8,26 +8,33 @@ is one line on stderr starting "roost: "; usage and config errors exit 2. A bug 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
 import os
 import sys
-import time
-import traceback
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
-from console.collect import positive_seconds as seconds
-from console.collect import CollectOptions, add_output_arguments, hostport, probe_all, run_collect
-from console import paths
 from console.argparsing import Parser
-from console.config import Config, ConfigError, load_config
-from console.hostlist import fold
-from console.tables import print_table
+
+if TYPE_CHECKING:
+    from console.collect import CollectOptions
+    from console.config import Config
+
+# asyncio, console.collect and console.config are imported where used: `roost __complete` (a shell
+# asking on every TAB) must start without them
 
 
 SERVE_PROMETHEUS = ("127.0.0.1", 9856)  # loopback unless the user says otherwise
 NODESET_HELP = "nodes and @groups in hostlist syntax, e.g. 'n[1-4],@rack2' (default: all)"
+
+
+def seconds(text: str) -> float:
+    from console.collect import positive_seconds
+    return positive_seconds(text)
+
+
+def hostport(text: str) -> tuple[str, int]:
+    from console.collect import hostport as parse
+    return parse(text)
 
 
 def build_parser() -> Parser:
@@ -48,6 +55,7 @@ def build_parser() -> Parser:
     _jobs_parsers(sub)
     _power_parser(sub)
     _ray_parser(sub)
+    _completion_parser(sub)
     return p
 
 
@@ -80,6 +88,7 @@ def _check_parser(sub) -> None:
 
 
 def _collect_parser(sub) -> None:
+    from console.collect import add_output_arguments
     s = sub.add_parser("collect", help="headless metrics to JSONL, SQLite, Prometheus")
     s.add_argument("nodeset", nargs="?", metavar="NODESET", help=NODESET_HELP)
     add_output_arguments(s)
@@ -99,6 +108,7 @@ def _demo_parser(sub) -> None:
 
 
 def _serve_parser(sub) -> None:
+    from console.collect import add_output_arguments
     s = sub.add_parser("serve", help="headless daemon: metrics, the job scheduler, /metrics")
     s.add_argument("nodeset", nargs="?", metavar="NODESET", help=NODESET_HELP)
     add_output_arguments(s)
@@ -133,13 +143,25 @@ def _ray_parser(sub) -> None:
     ray_cli.add_arguments(s)
 
 
+def _completion_parser(sub) -> None:
+    from console import completion
+    s = sub.add_parser("completion", help="print a shell completion script: bash, zsh or fish")
+    completion.add_arguments(s)
+
+
 def load(args: argparse.Namespace) -> Config:
+    from console.config import load_config
     return load_config(args.config, inventory=args.inventory, ssh_config=args.ssh_config,
                        state_dir=args.state_dir)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["__complete"]:   # a shell asking on TAB: answer fast, build no parser
+        from console.completion.engine import complete_main
+        return complete_main(argv[1:])
     args = build_parser().parse_args(argv)
+    from console.config import ConfigError
     try:
         return _dispatch(args)
     except ConfigError as exc:
@@ -171,6 +193,9 @@ def _internal_error(exc: BaseException, args: argparse.Namespace) -> int:
 
 def _write_crash_log(exc: BaseException, args: argparse.Namespace) -> Path | None:
     """Append the traceback to STATE_DIR/crash.log (0600, never through a symlink)."""
+    from console import paths
+    import time
+    import traceback
     entry = (f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} roost {args.command or ''}\n"
              + "".join(traceback.format_exception(exc)))
     try:
@@ -196,7 +221,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         return args.jobs_handler(args, load(args))
     command = {"nodes": cmd_nodes, "check": cmd_check, "collect": cmd_collect,
                "demo": cmd_demo, "serve": cmd_serve, "run": cmd_run, "power": cmd_power,
-               "ray": cmd_ray}.get(args.command, cmd_console)
+               "ray": cmd_ray, "completion": cmd_completion}.get(args.command, cmd_console)
     return command(args)
 
 
@@ -224,6 +249,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_collect(args: argparse.Namespace) -> int:
+    from console.collect import CollectOptions
+    from console.collect import run_collect
     own_source = args.local or args.procfs or args.sysfs
     targets = [] if own_source and not args.nodeset else load(args).targets(args.nodeset)
     return run_collect(targets, CollectOptions.from_args(args))
@@ -231,6 +258,9 @@ def cmd_collect(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """collect forever (SQLite in the state dir, /metrics) and hold the job scheduler."""
+    from console import paths
+    from console.collect import CollectOptions
+    from console.collect import run_collect
     config = load(args)
     db = args.db or str(paths.default_db(paths.ensure_state_dir(config.state_dir)))
     opts = CollectOptions.from_args(args, db=db)   # a daemon keeps history unless told otherwise
@@ -288,6 +318,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run_cli.run(args, config)
 
 
+def cmd_completion(args: argparse.Namespace) -> int:
+    from console import completion
+    sys.stdout.write(completion.script(args.shell, build_parser()))
+    return 0
+
+
 def cmd_power(args: argparse.Namespace) -> int:
     from console.power import cli as power_cli
     return power_cli.run(args, load(args))
@@ -299,6 +335,10 @@ def cmd_ray(args: argparse.Namespace) -> int:
 
 
 def cmd_nodes(args: argparse.Namespace) -> int:
+    from console.collect import probe_all
+    from console.tables import print_table
+    import asyncio
+    import json
     config = load(args)
     if not config.nodes:
         return _no_nodes(config, "nodes")
@@ -323,6 +363,9 @@ def cmd_nodes(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from console.collect import probe_all
+    from console.hostlist import fold
+    import asyncio
     config = load(args)
     if not config.nodes:
         return _no_nodes(config, "check")
@@ -344,6 +387,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def _limits(config: Config, targets: list, timeout: float) -> dict[str, list[str]]:
     """How the reachable nodes enforce job limits (built-in queue only): method -> nodes."""
+    import asyncio
     if config.jobs.uses_slurm or config.jobs.uses_ray or not targets:
         return {}
     from console.jobs.limits import DESCRIBE
@@ -375,6 +419,7 @@ def _shown_path(path) -> str:
 
 def _check_power(config: Config, names: list[str]) -> bool:
     """Power tables valid, and every configured driver reads back (nothing is switched)."""
+    import asyncio
     from console.power.service import PowerService, validate
     if not any(spec.power is not None for spec in config.nodes):
         return True

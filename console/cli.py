@@ -55,6 +55,7 @@ def build_parser() -> Parser:
     _jobs_parsers(sub)
     _power_parser(sub)
     _ray_parser(sub)
+    _history_parser(sub)
     _completion_parser(sub)
     return p
 
@@ -143,6 +144,13 @@ def _ray_parser(sub) -> None:
     ray_cli.add_arguments(s)
 
 
+def _history_parser(sub) -> None:
+    from console.history import cli as history_cli
+    s = sub.add_parser("history", help="charts of stored history (--csv/--json to export)",
+                       description=history_cli.__doc__.split("\n\n")[1])
+    history_cli.add_arguments(s)
+
+
 def _completion_parser(sub) -> None:
     from console import completion
     s = sub.add_parser("completion", help="print a shell completion script: bash, zsh or fish")
@@ -221,7 +229,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return args.jobs_handler(args, load(args))
     command = {"nodes": cmd_nodes, "check": cmd_check, "collect": cmd_collect,
                "demo": cmd_demo, "serve": cmd_serve, "run": cmd_run, "power": cmd_power,
-               "ray": cmd_ray, "completion": cmd_completion}.get(args.command, cmd_console)
+               "ray": cmd_ray, "completion": cmd_completion,
+               "history": cmd_history}.get(args.command, cmd_console)
     return command(args)
 
 
@@ -316,6 +325,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not config.nodes:
         return _no_nodes(config, "run")
     return run_cli.run(args, config)
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from console.history import cli as history_cli
+    return history_cli.run(args, load(args))
 
 
 def cmd_completion(args: argparse.Namespace) -> int:

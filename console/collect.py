@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import signal
 import sys
 import time
@@ -43,6 +42,9 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--interval", type=interval_seconds, metavar="S", help="seconds between samples")
     g.add_argument("--duration", type=positive_seconds, metavar="S", help="stop after S seconds")
     g.add_argument("--jsonl", metavar="PATH|-", help="append one JSON object per node sample")
+    g.add_argument("--jsonl-format", choices=("plain", "series"), default="plain",
+                   help="plain: readable fields and rates (cpu_percent, temp_c, net ...); series: "
+                        "Prometheus series names with raw counters (also for --format json)")
     g.add_argument("--db", metavar="PATH", help="SQLite history (default: STATE_DIR/roost.db "
                    "when no other output is chosen)")
     g.add_argument("--retention", type=positive_seconds, metavar="S",
@@ -92,6 +94,7 @@ class CollectOptions:
     interval: float | None = None
     duration: float | None = None
     jsonl: str | None = None
+    jsonl_format: str = "plain"   # or "series" (collectors.sinks.jsonl)
     db: str | None = None
     retention: float | None = None
     prometheus: tuple[str, int] | None = None
@@ -122,6 +125,7 @@ class Plan:
     prometheus: tuple[str, int] | None
     format: str | None
     log_up: bool = False      # note nodes coming up too, not only going down (`roost serve`)
+    jsonl_format: str = "plain"
 
     @property
     def finite(self) -> bool:
@@ -139,7 +143,7 @@ def plan_from(opts: CollectOptions) -> Plan:
         db = paths.default_db(paths.ensure_state_dir(paths.state_dir(opts.state_dir)))
     return Plan(count, opts.duration, opts.interval, opts.jsonl, Path(db) if db else None,
                 opts.retention or DEFAULT_RETENTION, opts.prometheus, opts.format,
-                log_up=opts.log_up)
+                log_up=opts.log_up, jsonl_format=opts.jsonl_format)
 
 
 # ---------------------------------------------------------------- the loop
@@ -150,6 +154,7 @@ class Run:
     plan: Plan
     nodes: list[str]
     latest: dict[str, Sample] = field(default_factory=dict)
+    previous: dict[str, Sample] = field(default_factory=dict)   # for rates in --format json
     up: dict[str, bool] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
     down_reason: dict[str, str] = field(default_factory=dict)
@@ -164,6 +169,8 @@ class Run:
             elif self.plan.log_up:
                 _note(f"{item.node} up")
         elif self._wanted(item):
+            if item.node in self.latest:
+                self.previous[item.node] = self.latest[item.node]
             self.latest[item.node], self.up[item.node] = item, True
             self.counts[item.node] = self.counts.get(item.node, 0) + 1
             self.pending.append(item)
@@ -259,7 +266,7 @@ class Sinks:
         self.items: list[Any] = []
         self.broken = False   # stdout reader went away (`roost collect --jsonl - | head`)
         if plan.jsonl:
-            self.items.append(_open(plan.jsonl, lambda: JsonlSink(plan.jsonl)))
+            self.items.append(_open(plan.jsonl, lambda: JsonlSink(plan.jsonl, plan.jsonl_format)))
         if plan.db:
             db = _open(plan.db, lambda: SqliteSink(plan.db, retention=plan.retention))
             self.items.append(HeldSink(db, f"history DB {plan.db}"))
@@ -599,8 +606,12 @@ def _finish(run: Run, plan: Plan, interrupted: bool, broken: bool = False) -> in
 def _render(run: Run, fmt: str) -> str:
     samples = [run.latest[n] for n in run.nodes if n in run.latest]
     if fmt == "json":
-        from collectors.sinks.jsonl import sample_to_json
-        return "".join(json.dumps(sample_to_json(s), separators=(",", ":")) + "\n" for s in samples)
+        from collectors.sinks.jsonl import Records, encode
+        records = Records(run.plan.jsonl_format)
+        for s in samples:   # the sample before the last gives the plain format its rates
+            if s.node in run.previous:
+                records(run.previous[s.node])
+        return "".join(encode(records(s)) + "\n" for s in samples)
     from collectors.sinks.prometheus import render_text
     fleet = len(run.nodes) > 1
     return render_text(samples, fleet=fleet, up=run.up if fleet else None)

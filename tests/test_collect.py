@@ -55,16 +55,17 @@ def test_count_3_jsonl_to_stdout_and_db(env, tmp_path, two_nodes):
     for node in nodes:
         mine = [r for r in rows if r["node"] == node.name]
         assert len(mine) == 3
-        assert all(r["ts"] > 0 and r["node_load1"] >= 0 and r["node_memory_MemTotal_bytes"] > 0
-                   for r in mine)
-        assert any(k.startswith('node_cpu_seconds_total{cpu="0",mode="user"}') for k in mine[0])
+        assert all(r["time"] > 0 and r["load1"] >= 0 and r["mem_total_bytes"] > 0 for r in mine)
+        assert mine[0]["cpu_percent"] is None            # plain: rates from the second sample on
+        assert all(0 <= r["cpu_percent"] <= 100 and r["net"]["lo"]["rx_bytes_per_s"] >= 0
+                   and len(r["core_percent"]) >= 1 for r in mine[1:])
     sink = SqliteSink(db)
     try:
         for node in nodes:
             points = sink.history(node.name, "node_load1", since=0)
             assert len(points) == 3 and points == sorted(points)
             mine = [r for r in rows if r["node"] == node.name]
-            assert [round(ts, 3) for ts, _ in points] == [r["ts"] for r in mine]
+            assert [round(ts, 3) for ts, _ in points] == [r["time"] for r in mine]
     finally:
         sink.close()
 
@@ -73,7 +74,7 @@ def test_sigterm_mid_run_flushes_every_sink_and_exits_0(env, tmp_path, two_nodes
     nodes, cfg = two_nodes
     out, db = tmp_path / "out.jsonl", tmp_path / "h.db"
     proc = subprocess.Popen([str(ROOST), "--config", str(cfg), "collect", "--interval", "0.2",
-                             "--jsonl", str(out), "--db", str(db)], env=env,
+                             "--jsonl", str(out), "--jsonl-format", "series", "--db", str(db)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         wait_for(lambda: out.exists() and {r["node"] for r in jsonl(out.read_text())} ==
@@ -84,6 +85,7 @@ def test_sigterm_mid_run_flushes_every_sink_and_exits_0(env, tmp_path, two_nodes
         proc.kill()
         proc.wait()
     rows = jsonl(out.read_text())
+    assert all('node_cpu_seconds_total{cpu="0",mode="user"}' in r for r in rows)   # series keys
     sink = SqliteSink(db)
     try:
         for node in nodes:
@@ -145,7 +147,7 @@ def test_local_host_once_as_json(env):
     result = roost("collect", "--local", "--once", "--format", "json", env=env)
     assert result.returncode == 0, result.stderr
     (row,) = jsonl(result.stdout)
-    assert row["node"] == socket.gethostname() and row["node_memory_MemTotal_bytes"] > 0
+    assert row["node"] == socket.gethostname() and row["mem_total_bytes"] > 0
 
 
 def test_tree_count_with_default_db_in_state_dir(env):

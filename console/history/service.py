@@ -1,0 +1,71 @@
+"""One call for the CLI and the node screen: a metric of some nodes over a window, as Lines.
+
+The step is chosen so a chart gets about `points` values (1 s at least, rounded to a step a
+person reads: 1, 2, 5, 10, 15, 30 s, 1, 2, 5, 10, 15, 30 min, 1, 2, 3, 6, 12 h, 1 d).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from console.history.metrics import METRICS, Line, Metric, Window
+from console.history.store import HistoryStore
+
+NICE_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600,
+              43200, 86400)
+
+
+def nice_step(span: float, points: int) -> float:
+    """The smallest readable step giving at most `points` buckets over span seconds."""
+    want = span / max(points, 1)
+    return float(next((s for s in NICE_STEPS if s >= want), NICE_STEPS[-1]))
+
+
+@dataclass
+class History:
+    metric: Metric
+    window: Window
+    lines: list[Line]
+    missing: list[str] = field(default_factory=list)   # asked for, but no stored points
+    asked: tuple[float, float] = (0.0, 0.0)            # the window asked for (window: clipped)
+
+    def folded(self) -> list[Line]:
+        """One line per node (the metric's fold), for charts of several nodes."""
+        nodes = list(dict.fromkeys(ln.node for ln in self.lines))
+        out = [self.metric.fold([ln for ln in self.lines if ln.node == n]) for n in nodes]
+        return [ln for ln in out if ln is not None and ln.points]
+
+
+def read(db: str | Path, metric: str, nodes: Sequence[str], since: float, until: float,
+         step: float | None = None, points: int = 200) -> History:
+    """metric of nodes between since and until from the database at db (HistoryError if none)."""
+    chosen = METRICS[metric]
+    asked_since, until_asked = since, until
+    store = HistoryStore(db)
+    try:
+        since, until = _clipped(store, since, until)
+        window = Window(since, until, step or nice_step(until - since, points))
+        lines = [ln for ln in chosen.read(store, list(nodes), window) if ln.points]
+    finally:
+        store.close()
+    have = {ln.node for ln in lines}
+    return History(chosen, window, lines, [n for n in nodes if n not in have], (asked_since, until_asked))
+
+
+def _clipped(store: HistoryStore, since: float, until: float) -> tuple[float, float]:
+    """The window narrowed to where the database has points, so two minutes of data asked for
+    over a day still fill the chart (and pick a step to match)."""
+    span = store.span()
+    if span is None or span[0] >= until or span[1] < since:
+        return since, until
+    first, last = span
+    return max(since, first), min(until, last + 1.0)
+
+
+def stored_nodes(db: str | Path) -> list[str]:
+    store = HistoryStore(db)
+    try:
+        return store.nodes()
+    finally:
+        store.close()

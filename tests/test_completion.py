@@ -32,16 +32,15 @@ NODES = ["n1", "n2", "n3", "n4", "ctl", "@rack1", "@rack2", "@all"]
 @pytest.fixture
 def home(tmp_path, monkeypatch):
     """A user with a roost.toml in the current directory and a queue holding jobs 1 and 2."""
+    from console.config import load_config
     from console.jobs.directives import build_spec as job_spec, parse_submit_argv
-    from console.jobs.service import jobs_db
-    from console.jobs.store import Store
+    from console.jobs.service import open_store
     state = tmp_path / "state"
     state.mkdir(mode=0o700)
-    store = Store(jobs_db(state))
-    for _ in range(2):
-        store.submit(job_spec(parse_submit_argv([]), "#!/bin/sh\ntrue\n", "job.sh", submit_dir="/w"))
-    store.close()
     (tmp_path / "roost.toml").write_text(CONFIG)
+    with open_store(load_config(tmp_path / "roost.toml", state_dir=state, env={})) as store:
+        for _ in range(2):
+            store.submit(job_spec(parse_submit_argv([]), "#!/bin/sh\ntrue\n", "job.sh", submit_dir="/w"))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ROOST_", "XDG_"))}
     env.update(HOME=str(tmp_path), ROOST_STATE_DIR=str(state), PATH=f"{BIN}:{env['PATH']}",
                XDG_CONFIG_HOME=str(tmp_path / "xdg"))

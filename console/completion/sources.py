@@ -27,18 +27,17 @@ class Source:
         return list(self.config().groups)
 
     def jobs(self) -> list[str]:
-        """Job ids of the built-in queue, newest first; none when there is no queue yet or the
-        jobs go to Slurm (listing those would need SSH)."""
+        """Job ids of this cluster's built-in queue, newest first; none when there is no queue
+        yet or the jobs go to Slurm (listing those would need SSH)."""
         config = self.config()
-        if (config.jobs or {}).get("backend", "builtin") != "builtin":
+        if config.jobs.uses_slurm:
             return []
-        from console.jobs.service import jobs_db
-        db = jobs_db(config.state_dir)
+        from pathlib import Path
+        from console.jobs.service import cluster_name
+        # the path queue_dir() uses, without creating it (completing never makes a state dir)
+        db = Path(config.state_dir) / "clusters" / cluster_name(config) / "jobs.db"
         if not db.is_file():
             return []
         from console.jobs.store import Store
-        store = Store(db)
-        try:
+        with Store(db) as store:
             return [str(i) for i in sorted(store.job_ids(), reverse=True)]
-        finally:
-            store.close()

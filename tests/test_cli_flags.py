@@ -51,3 +51,23 @@ def test_version_and_a_top_level_error_from_the_real_program(env):
     assert done.returncode == 2
     assert done.stderr == ("roost submit: error: argument -a/--array: expected one argument "
                            "(see roost submit --help)\n")
+
+
+def helpless(parser: argparse.ArgumentParser, path=("roost",)):
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from helpless(sub, (*path, name))
+        elif not action.help:
+            yield " ".join(path), action.option_strings or action.dest
+
+
+def test_every_flag_and_argument_has_a_help_line(capsys):
+    assert list(helpless(build_parser())) == []
+    with pytest.raises(SystemExit):
+        main(["submit", "--help"])
+    text = " ".join(capsys.readouterr().out.split())      # however argparse wrapped it
+    for flag in ("--job-name NAME", "--array INDICES", "--dependency DEPS", "--time TIME",
+                 "--nodelist NODELIST", "--export VARS", "--requeue", "--mem SIZE"):
+        assert flag in text
+    assert "%N to run at most N tasks at once" in text and "afterok:ID" in text

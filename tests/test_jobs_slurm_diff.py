@@ -13,6 +13,7 @@ import io
 import json
 import os
 import re
+from datetime import datetime
 import shutil
 import subprocess
 import tempfile
@@ -204,7 +205,9 @@ def roost_fields(j: dict, job_id: str, prev: str) -> dict:
         "mem_cpu": j["mem_per_cpu"], "nodelist": j["nodelist"], "exclude": j["exclude"],
         "dependency": _ids(j["dependency"], job_id, prev), "requeue": j["requeue"],
         "nice": j["nice"], "exclusive": j["exclusive"], "workdir": j["work_dir"],
-        "array": array or None, "command": j["command"], "begin": j["begin"],
+        "array": array or None, "command": j["command"],
+        # roost job --json gives times in ISO 8601: the comparison wants epoch seconds
+        "begin": j["begin"] and datetime.fromisoformat(j["begin"]).timestamp(),
     }
     if not array:
         out["stdout"] = _ids(first["output"], job_id, prev)

@@ -14,6 +14,7 @@ import sqlite3
 import sys
 import time
 
+from console.jobs import job_view
 from console.jobs.directives import add_options, add_script_arguments, spec_from_args
 from console.jobs.model import State, Task
 from console.jobs.queue_view import QUEUE_COLUMNS
@@ -60,13 +61,15 @@ def register(subparsers) -> None:
     s.set_defaults(jobs_handler=_routed("queue", cmd_queue))
 
     s = subparsers.add_parser("job", help="one job: details, output paths, per-task states")
-    s.add_argument("job_id", metavar="ID")
-    s.add_argument("--json", action="store_true")
+    s.add_argument("job_id", metavar="ID", help="a job id (ID_INDEX shows the whole array)")
+    s.add_argument("--json", action="store_true",
+                   help="one JSON document (ISO 8601 times, counts by state)")
     s.set_defaults(jobs_handler=_routed("job", cmd_job))
 
     for name, what in (("cancel", "cancel"), ("suspend", "suspend"), ("resume", "resume")):
         s = subparsers.add_parser(name, help=f"{what} jobs or array tasks: ID, ID_5, ID_[1-3]")
-        s.add_argument("ids", nargs="*" if name == "cancel" else "+", metavar="ID")
+        s.add_argument("ids", nargs="*" if name == "cancel" else "+", metavar="ID",
+                       help="job ids, or array tasks as ID_5 or ID_[1-3,7]")
         if name == "cancel":
             s.add_argument("-n", "--name", "--jobname", dest="job_name", metavar="NAME",
                            help="the jobs of this name")
@@ -265,9 +268,9 @@ def cmd_job(args: argparse.Namespace, config) -> int:
         info = _unscheduled(info)
     info = {"job_id": info["job_id"], "cluster": cluster_name(config), **info}
     if args.json:
-        print(json.dumps(info, indent=1))
+        print(json.dumps(job_view.as_json(info), indent=1))
         return 0
-    print_facts((k, v) for k, v in info.items() if k != "tasks" and v not in (None, False))
+    print_facts(job_view.facts(info, time.time()))
     rows = [["TASK", "STATE", "NODE", "EXIT", "ELAPSED", "ATTEMPT", "OUTPUT"]]
     rows += [[t["task"], t["state"], t["node"] or "-", "-" if t["exit_code"] is None
               else t["exit_code"], t["elapsed"], t["attempt"], t["output"]]

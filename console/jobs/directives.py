@@ -34,29 +34,55 @@ class _Parser(argparse.ArgumentParser):
 
 
 # (flags, dest, extra argparse keywords); values stay strings here and are parsed by _build.
+# The help lines say what sbatch users expect to read in `roost submit --help`.
 OPTIONS: list[tuple[tuple[str, ...], str, dict]] = [
-    (("-J", "--job-name"), "job_name", {}),
-    (("-c", "--cpus-per-task"), "cpus", {}),
-    (("--mem",), "mem", {}),
-    (("-t", "--time"), "time", {}),
-    (("-a", "--array"), "array", {}),
-    (("-o", "--output"), "output", {}),
-    (("-e", "--error"), "error", {}),
-    (("-d", "--dependency"), "dependency", {}),
-    (("-w", "--nodelist"), "nodelist", {}),
-    (("-x", "--exclude"), "exclude", {}),
-    (("-D", "--chdir"), "chdir", {}),
-    (("--export",), "export", {}),
-    (("--requeue",), "requeue", {"action": "store_const", "const": True}),
-    (("--no-requeue",), "requeue", {"action": "store_const", "const": False}),
-    (("-N", "--nodes"), "nodes", {}),
-    (("-n", "--ntasks"), "ntasks", {}),
-    (("--ntasks-per-node",), "tasks_per_node", {}),
-    (("--exclusive",), "exclusive", {"nargs": "?", "const": "exclusive"}),
-    (("--mem-per-cpu",), "mem_per_cpu", {}),
-    (("-b", "--begin"), "begin", {}),
-    (("--nice",), "nice", {"nargs": "?", "const": "100"}),
-    (("--open-mode",), "open_mode", {"choices": ("append", "truncate")}),
+    (("-J", "--job-name"), "job_name", {"metavar": "NAME", "help":
+        "job name (default: the script's file name, or wrap)"}),
+    (("-c", "--cpus-per-task"), "cpus", {"metavar": "N", "help":
+        "cores each task needs on its node (default 1)"}),
+    (("--mem",), "mem", {"metavar": "SIZE", "help":
+        "memory each task needs on its node: 512, 512M, 2G (default unit M; 0: the whole node)"}),
+    (("-t", "--time"), "time", {"metavar": "TIME", "help":
+        "time limit: MIN, MIN:SEC, H:MIN:SEC, D-H, D-H:MIN, D-H:MIN:SEC "
+        "(default: none; 0 or UNLIMITED: none)"}),
+    (("-a", "--array"), "array", {"metavar": "INDICES", "help":
+        "a job array: 1-10, 0-15:4, 1,3,5-7; add %%N to run at most N tasks at once"}),
+    (("-o", "--output"), "output", {"metavar": "PATTERN", "help":
+        "stdout file, relative to the work dir: %%j job id, %%A array job, %%a index, %%x name, "
+        "%%N node, %%u user (default slurm-%%j.out, slurm-%%A_%%a.out for an array)"}),
+    (("-e", "--error"), "error", {"metavar": "PATTERN", "help":
+        "stderr file, as -o (default: into the stdout file)"}),
+    (("-d", "--dependency"), "dependency", {"metavar": "DEPS", "help":
+        "start after other jobs: afterok:ID[:ID...], afterany, afternotok, after, singleton; "
+        "ID or ID_INDEX; ',' needs all, '?' needs any"}),
+    (("-w", "--nodelist"), "nodelist", {"metavar": "NODELIST", "help":
+        "run only on these nodes (hostlist, e.g. n[1-4]; an allocation takes all of them)"}),
+    (("-x", "--exclude"), "exclude", {"metavar": "NODELIST", "help":
+        "never run on these nodes (hostlist)"}),
+    (("-D", "--chdir"), "chdir", {"metavar": "DIR", "help":
+        "work directory on the node, relative to where you submit (default: where you submit)"}),
+    (("--export",), "export", {"metavar": "VARS", "help":
+        "environment for the tasks: ALL, NONE, or [ALL,]NAME[=value],... (default ALL)"}),
+    (("--requeue",), "requeue", {"action": "store_const", "const": True, "help":
+        "put a task back in the queue when its node fails (the default, as Slurm's JobRequeue)"}),
+    (("--no-requeue",), "requeue", {"action": "store_const", "const": False, "help":
+        "let a task whose node failed end NODE_FAIL"}),
+    (("-N", "--nodes"), "nodes", {"metavar": "N[-M]", "help":
+        "nodes for one allocation (a range takes the minimum; default 1)"}),
+    (("-n", "--ntasks"), "ntasks", {"metavar": "N", "help":
+        "tasks in the allocation (spread over its nodes; $SLURM_NTASKS)"}),
+    (("--ntasks-per-node",), "tasks_per_node", {"metavar": "N", "help":
+        "tasks on each node of the allocation"}),
+    (("--exclusive",), "exclusive", {"nargs": "?", "const": "exclusive", "metavar": "MODE",
+        "help": "whole nodes: no other job shares them"}),
+    (("--mem-per-cpu",), "mem_per_cpu", {"metavar": "SIZE", "help":
+        "memory per core instead of --mem, e.g. 256M"}),
+    (("-b", "--begin"), "begin", {"metavar": "TIME", "help":
+        "not before TIME: now+1hour, 16:00, 2026-06-01T08:00, tomorrow, midnight ..."}),
+    (("--nice",), "nice", {"nargs": "?", "const": "100", "metavar": "N", "help":
+        "lower this job's priority by N (default 100 when given without N)"}),
+    (("--open-mode",), "open_mode", {"choices": ("append", "truncate"), "help":
+        "append to the output files or truncate them (default truncate)"}),
 ]
 # Slurm options a Slurm user's script carries that mean nothing to the built-in queue: accepted
 # (with their value) and named in one warning each, with why.
@@ -325,7 +351,8 @@ def spec_from_args(cli: argparse.Namespace, script_path: str | None, wrap: str |
 
 def add_script_arguments(parser: argparse.ArgumentParser) -> None:
     """SCRIPT [ARG ...]: as sbatch, what follows the script is its $1 $2 ..."""
-    parser.add_argument("script", nargs="?", metavar="SCRIPT")
+    parser.add_argument("script", nargs="?", metavar="SCRIPT",
+                        help="a batch script; its #SBATCH lines set the options above (flags win)")
     parser.add_argument("script_args", nargs=argparse.REMAINDER, metavar="ARG",
                         help="arguments for the script ($1 $2 ...)")
 

@@ -113,8 +113,12 @@ def job_details(store: Store, job_id: int, now: float | None = None) -> dict | N
     counts: dict[str, int] = {}
     for t in tasks:
         counts[t.state.value] = counts.get(t.state.value, 0) + 1
+    starts = [t.start for t in tasks if t.start is not None]
+    ended = all(t.state.done for t in tasks) and all(t.end is not None for t in tasks)
     return {
         "job_id": job_id, "name": row.name, "user": row.user, "submit": row.submit,
+        "start": min(starts, default=None),
+        "end": max((t.end for t in tasks if t.end is not None), default=None) if ended else None,
         "states": counts, "reason": row.reason, "cpus_per_task": spec.cpus, "mem_mb": spec.mem_mb,
         "time_limit": format_time(spec.time_limit), "work_dir": spec.work_dir,
         "array": format_indices(list(spec.array)) if spec.array else None,
@@ -148,6 +152,6 @@ def _task_entry(spec: JobSpec, t: Task, now: float, job_reason: str | None = Non
     return {"task": t.label, "task_job_id": t.task_job_id, "state": t.state.value,
             "node": t.node, "nodes": format_hostlist(t.nodes) or None,
             "exit_code": t.exit_code, "attempt": t.attempt,
-            "elapsed": format_time(t.elapsed(now)),
+            "start": t.start, "end": t.end, "elapsed": format_time(t.elapsed(now)),
             "reason": reason,
             **paths}

@@ -261,8 +261,10 @@ def cmd_collect(args: argparse.Namespace) -> int:
     from console.collect import CollectOptions
     from console.collect import run_collect
     own_source = args.local or args.procfs or args.sysfs
-    targets = [] if own_source and not args.nodeset else load(args).targets(args.nodeset)
-    return run_collect(targets, CollectOptions.from_args(args))
+    config = None if own_source and not args.nodeset else load(args)
+    targets = config.targets(args.nodeset) if config else []
+    history = config.history.retention() if config else None
+    return run_collect(targets, CollectOptions.from_args(args, history=history))
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -272,7 +274,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from console.collect import run_collect
     config = load(args)
     db = args.db or str(paths.default_db(paths.ensure_state_dir(config.state_dir)))
-    opts = CollectOptions.from_args(args, db=db)   # a daemon keeps history unless told otherwise
+    opts = CollectOptions.from_args(args, db=db,   # a daemon keeps history unless told otherwise
+                                    history=config.history.retention())
     targets = config.targets(args.nodeset)
     from console.collect import queue_series
     from console.jobs.service import jobs_db
@@ -387,6 +390,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     targets = config.targets(args.nodeset)
     print(f"config: {sources}: ok ({_plural(len(config.nodes), 'node')}, "
           f"{_plural(len(config.groups), 'group')})")
+    from console.history.service import describe_db
+    print(f"history: {describe_db(config)}")
     results = asyncio.run(probe_all(targets, args.timeout, command="true"))
     limits = _limits(config, [t for t in targets if results.get(t.name) is None and not t.local],
                      args.timeout)

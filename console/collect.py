@@ -24,7 +24,6 @@ from console import paths
 from console.gcpolicy import GcPacer
 
 
-DEFAULT_RETENTION = 86400.0  # a day at 1 Hz is already ~10^7 rows for ten boards
 
 
 class UsageError(Exception):
@@ -48,7 +47,8 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--db", metavar="PATH", help="SQLite history (default: STATE_DIR/roost.db "
                    "when no other output is chosen)")
     g.add_argument("--retention", type=positive_seconds, metavar="S",
-                   help=f"seconds of history the DB keeps (default {DEFAULT_RETENTION:g})")
+                   help="seconds the DB keeps every sample (default: [history] keep_raw, a day); "
+                        "older ones are kept as [history] rollup points (a minute, for 30 days)")
     g.add_argument("--prometheus", type=hostport, metavar="HOST:PORT",
                    help="serve /metrics with node_exporter's names")
     g.add_argument("--format", choices=("prometheus", "json"),
@@ -96,7 +96,8 @@ class CollectOptions:
     jsonl: str | None = None
     jsonl_format: str = "plain"   # or "series" (collectors.sinks.jsonl)
     db: str | None = None
-    retention: float | None = None
+    retention: float | None = None   # --retention: seconds of every-sample history
+    history: Any = None               # the config's Retention ([history]); None: the defaults
     prometheus: tuple[str, int] | None = None
     format: str | None = None
     local: bool = False           # also sample the console's own host (psutil)
@@ -121,7 +122,7 @@ class Plan:
     interval: float | None
     jsonl: str | None
     db: Path | None
-    retention: float | None
+    retention: Any                  # collectors.sinks.sqlite.Retention
     prometheus: tuple[str, int] | None
     format: str | None
     log_up: bool = False      # note nodes coming up too, not only going down (`roost serve`)
@@ -142,8 +143,16 @@ def plan_from(opts: CollectOptions) -> Plan:
     if db is None and not (opts.jsonl or opts.prometheus or opts.format):
         db = paths.default_db(paths.ensure_state_dir(paths.state_dir(opts.state_dir)))
     return Plan(count, opts.duration, opts.interval, opts.jsonl, Path(db) if db else None,
-                opts.retention or DEFAULT_RETENTION, opts.prometheus, opts.format,
+                _retention(opts), opts.prometheus, opts.format,
                 log_up=opts.log_up, jsonl_format=opts.jsonl_format)
+
+
+def _retention(opts: CollectOptions):
+    """[history] (or its defaults), with --retention overriding how long samples stay raw."""
+    from dataclasses import replace as changed
+    from collectors.sinks.sqlite import Retention
+    base = opts.history or Retention()
+    return changed(base, raw=opts.retention) if opts.retention else base
 
 
 # ---------------------------------------------------------------- the loop

@@ -112,6 +112,24 @@ class PowerConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class HistoryConfig:
+    """[history]: how long the history database keeps what (durations in seconds; None: forever).
+
+    Every sample for keep_raw, then one point per rollup (gauges averaged, counters their last
+    value) for keep_rollup, then nothing: a Pi's SD card holds a day plus a month of minutes.
+    """
+    keep_raw: float | None = 86400.0
+    rollup: float = 60.0
+    keep_rollup: float | None = 30 * 86400.0
+
+    def retention(self, keep_raw: float | None = None):
+        """The sink's Retention; keep_raw (e.g. `roost collect --retention S`) overrides."""
+        from collectors.sinks.sqlite import Retention
+        return Retention(keep_raw if keep_raw is not None else self.keep_raw, self.rollup,
+                         self.keep_rollup)
+
+
+@dataclass(frozen=True, slots=True)
 class JobsConfig:
     """[jobs]: which backend schedules, and the built-in scheduler's knobs (checked at load)."""
     backend: str = "builtin"          # builtin | slurm | ray (the [ray] head's job API)
@@ -170,6 +188,7 @@ class Config:
     keymap: Mapping[str, str] = field(default_factory=lambda: EMPTY)
     theme: str | None = None
     jobs: JobsConfig = JobsConfig()
+    history: HistoryConfig = HistoryConfig()
     cluster: str | None = None     # names the job queue (default: derived from the config path)
     ray: "RayConfig" = field(default_factory=lambda: RayConfig())
     sources: tuple[Path, ...] = ()
@@ -461,6 +480,7 @@ _percent = _within(0, 100, " %")
 
 TOP_SCHEMA = {"defaults": _table, "nodes": _tables, "groups": _hostlists, "thresholds": _table,
               "keymap": _str_table, "theme": _str, "jobs": _table, "power": _table,
+              "history": _table,
               "cluster": lambda v: check_name(_str(v), "cluster name"), "ray": _table}
 DEFAULTS_SCHEMA = {"user": _user, "port": _port, "interval": _interval, "identity": _paths,
                    "host_keys": _choice("strict", "accept-new"), "known_hosts": _paths,
@@ -474,6 +494,29 @@ THRESHOLDS_SCHEMA = {"temp_warn": _temperature, "temp_crit": _temperature,
 POWER_SCHEMA = {"stagger": _within(0, 3600, " s"), "boot_timeout": _within(0.1, 86400, " s"),
                 "shutdown_timeout": _within(0.1, 86400, " s"), "grace": _within(0, 3600, " s"),
                 "status_every": _within(0.1, 86400, " s")}
+
+
+def _duration(forever: bool = False, zero: bool = False):
+    """Seconds, or a duration text like "90s", "1h30m", "30d" (and "forever" where allowed)."""
+    def check(v):
+        from console.history.since import parse_duration
+        if forever and v == "forever":
+            return None
+        try:
+            seconds = parse_duration(v) if isinstance(v, str) else _number(v)
+        except ValueError:
+            seconds = None
+        if seconds is None or seconds < 0 or (seconds == 0 and not zero):
+            size = "0 or more" if zero else "above 0"
+            what = f'a duration like "1d" or "30m" (or seconds) {size}' + (
+                ', or "forever"' if forever else "")
+            raise Bad(f"expected {what}, got {_got(v)}")
+        return float(seconds)
+    return check
+
+
+HISTORY_SCHEMA = {"keep_raw": _duration(forever=True), "rollup": _duration(),
+                  "keep_rollup": _duration(forever=True, zero=True)}
 
 
 def _core_counts(v):
@@ -715,11 +758,12 @@ class _TomlLoader:
         doc, defaults = self.doc, self.defaults
         thresholds = self._thresholds(doc.get("thresholds", {}))
         power = PowerConfig(**self.checked(doc.get("power", {}), POWER_SCHEMA, ("power",)))
+        history = HistoryConfig(**self.checked(doc.get("history", {}), HISTORY_SCHEMA, ("history",)))
         nodes = self._nodes(list(base.nodes), doc.get("nodes", []))
         groups = self._groups(nodes, dict(base.groups), doc.get("groups", {}))
         nodes = _with_group_names(nodes, groups)
         return replace(base, nodes=tuple(nodes), groups=MappingProxyType(groups), defaults=defaults,
-                       thresholds=thresholds, power=power,
+                       thresholds=thresholds, power=power, history=history,
                        keymap=MappingProxyType(dict(doc.get("keymap", {}))),
                        theme=doc.get("theme"), jobs=self._jobs(doc.get("jobs", {})),
                        cluster=doc.get("cluster", base.cluster),

@@ -246,3 +246,69 @@ def test_history_reads_while_a_collector_writes(env, tmp_path, ssh_lab):
         proc.terminate()
         assert proc.wait(timeout=20) == 0
         ssh_lab.stop([node])
+
+
+# ---------------------------------------------------------------- two tiers
+
+def test_old_samples_become_minutes_and_charts_read_both_tiers(tmp_path):
+    from collectors.sinks.sqlite import Retention
+    path = tmp_path / "t.db"
+    sink = SqliteSink(path, Retention(raw=3600, step=60, rollup=7200))
+    now = time.time()
+    t0 = now - 3 * 3600
+    for chunk in range(0, 3 * 3600, 600):
+        sink.write([dataclasses.replace(sample("n1", k), ts=t0 + k) for k in range(chunk, chunk + 600)])
+    sink.maintain(now)
+    sink.close()
+    import sqlite3
+    con = sqlite3.connect(path)
+    oldest_raw = con.execute("SELECT MIN(ts) FROM points").fetchone()[0]
+    load = con.execute("SELECT id FROM series WHERE metric = 'node_load1'").fetchone()[0]
+    minutes = con.execute("SELECT ts FROM rollup WHERE series = ? ORDER BY ts", (load,)).fetchall()
+    con.close()
+    assert oldest_raw >= now - 3600 - 1                          # samples kept for an hour
+    assert minutes[0][0] >= now - 7200 - 60 and 118 <= len(minutes) <= 121   # minutes for two
+    h = service.read(path, "cpu", ["n1"], now - 7000, now, 60.0)
+    values = [v for ln in h.lines if ln.label == "all" for _, v in ln.points]
+    assert len(values) > 100 and set(values) == {25.0}           # exact across the tiers
+    net = service.read(path, "net", ["n1"], now - 7000, now, 300.0)
+    rx = [v for ln in net.lines if ln.label == "rx" for _, v in ln.points]
+    assert rx and set(rx) == {2.0}                               # counters: last value, exact rates
+    temp = service.read(path, "temp", ["n1"], now - 7000, now - 4000, 60.0)
+    hot = [v for ln in temp.lines if ln.label == "cpu-thermal" for _, v in ln.points]
+    assert hot and all(v == pytest.approx(40.5) for v in hot)    # gauges: the minute's average
+    fine = service.read(path, "load", ["n1"], now - 7000, now - 4000, 1.0)
+    assert len(fine.lines[0].points) <= 55                       # 1 s asked, minutes are what is kept
+
+
+def test_history_config_and_its_errors(tmp_path):
+    from console.config import ConfigError, load_config
+    cfg = tmp_path / "roost.toml"
+    cfg.write_text('[history]\nkeep_raw = "12h"\nrollup = "5m"\nkeep_rollup = "forever"\n')
+    h = load_config(cfg, env={}).history
+    assert (h.keep_raw, h.rollup, h.keep_rollup) == (43200.0, 300.0, None)
+    r = h.retention()
+    assert (r.raw, r.step, r.rollup) == (43200.0, 300.0, None) and h.retention(60).raw == 60
+    for bad, where in (('keep_raw = "2 days"', "history.keep_raw"), ("rollup = 0", "history.rollup"),
+                       ('keep_rollup = -1', "history.keep_rollup"), ('keep = "1d"', "history.keep")):
+        cfg.write_text(f"[history]\n{bad}\n")
+        with pytest.raises(ConfigError, match=rf"{cfg}:2: {where}"):
+            load_config(cfg, env={})
+
+
+def test_check_names_the_database_its_size_and_what_it_keeps(env, tmp_path):
+    cfg = tmp_path / "roost.toml"
+    cfg.write_text('[[nodes]]\nnames = "n1"\nhost = "127.0.0.1"\nport = 9\n[history]\nkeep_raw = "6h"\n')
+    state = env["ROOST_STATE_DIR"]
+    done = roost("--config", str(cfg), "check", "--timeout", "2", env=env)
+    line, = [ln for ln in done.stdout.splitlines() if ln.startswith("history: ")]
+    assert line == (f"history: {state}/roost.db: none yet (`roost serve` writes it); keeps every "
+                    "sample for 6h, 1m points for 30d")
+    os.makedirs(state, mode=0o700, exist_ok=True)
+    sink = SqliteSink(f"{state}/roost.db")
+    sink.write([sample("n1", k) for k in range(100)])
+    sink.close()
+    done = roost("--config", str(cfg), "check", "--timeout", "2", env=env)
+    line, = [ln for ln in done.stdout.splitlines() if ln.startswith("history: ")]
+    assert re.fullmatch(rf"history: {re.escape(state)}/roost.db: \d+\.\d (KB|MB)( \+ .* WAL)?; keeps "
+                        r"every sample for 6h, 1m points for 30d", line), line

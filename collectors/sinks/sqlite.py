@@ -1,10 +1,20 @@
-"""SQLite history: WAL, one transaction per write(), compact rows, optional retention.
+"""SQLite history: WAL, one transaction per write(), compact rows, kept in two tiers.
 
 Schema (fast for "metric M of node X since T": one index seek, then a range scan):
     series(id INTEGER PRIMARY KEY, node TEXT, metric TEXT, UNIQUE(node, metric))
     points(series INTEGER, ts REAL, value REAL, PRIMARY KEY(series, ts)) WITHOUT ROWID
+    rollup(series INTEGER, ts REAL, value REAL, PRIMARY KEY(series, ts)) WITHOUT ROWID
+    meta(key TEXT PRIMARY KEY, value)       rollup_step, rolled_until
+points holds every sample; rollup one point per Retention.step seconds, at the time of the
+step's last sample: gauges averaged over the step, counters (`*_total`) their last value, so
+rates stay exact across both tiers.
+Every minute the sink rolls up the minutes that ended, drops points older than Retention.raw
+and rollups older than Retention.rollup, one primary-key range per series (no index on ts:
+it would cost a third of the file). A Pi's SD card holds a day of samples plus a month of
+minutes, whatever the uptime.
 The file (and its -wal/-shm, which SQLite creates with the file's mode) is 0600. A failed write
 (a full disk) rolls back and raises; the caller holds the samples and retries (console.collect).
+A failed roll-up or prune is tried again a minute later; it never fails a write.
 
 metric is the Prometheus series string (collectors.sinks.jsonl.flatten), e.g. "node_load1" or
 'node_thermal_zone_temp{type="cpu-thermal",zone="0"}'.
@@ -14,6 +24,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
@@ -26,23 +37,41 @@ CREATE TABLE IF NOT EXISTS series(
 CREATE TABLE IF NOT EXISTS points(
     series INTEGER NOT NULL, ts REAL NOT NULL, value REAL NOT NULL,
     PRIMARY KEY(series, ts)) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS points_ts ON points(ts);
+CREATE TABLE IF NOT EXISTS rollup(
+    series INTEGER NOT NULL, ts REAL NOT NULL, value REAL NOT NULL,
+    PRIMARY KEY(series, ts)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value);
+DROP INDEX IF EXISTS points_ts;
 """
+MAINTAIN_EVERY = 60.0     # seconds between roll-up + prune passes
+LATE = 5.0                # seconds a sample may arrive after its minute ended
+# A counter is rolled up to its last value; everything else is averaged.
+IS_COUNTER = "(metric LIKE '%\\_total' ESCAPE '\\' OR metric LIKE '%\\_total{%' ESCAPE '\\')"
+
+
+@dataclass(frozen=True)
+class Retention:
+    """How long history is kept: every sample for `raw` seconds, one point per `step` seconds for
+    `rollup` seconds, then nothing. None keeps that tier forever; rollup = 0 keeps no rollups."""
+    raw: float | None = 86400.0
+    step: float = 60.0
+    rollup: float | None = 30 * 86400.0
 
 
 class SqliteSink:
-    """retention: seconds of history to keep (None: forever); pruned at most once a minute."""
+    """retention: a Retention, or seconds of raw samples to keep (the older form), or None to
+    keep every sample forever (and roll up nothing)."""
 
-    def __init__(self, path: str | Path, retention: float | None = None):
+    def __init__(self, path: str | Path, retention: Retention | float | None = Retention()):
         self.path = Path(path)
-        self.retention = retention
+        self.retention = _retention(retention)
         _private(self.path)
         self._db = sqlite3.connect(str(self.path), isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across app crashes
         self._db.executescript(SCHEMA)
         self._ids: dict[tuple[str, str], int] = {}
-        self._pruned = 0.0
+        self._pruned = time.time()     # the first roll-up and prune a minute after opening
 
     def write(self, samples: Iterable[Sample]) -> int:
         """Store one tick's samples in one transaction; returns the number of points written."""
@@ -78,18 +107,74 @@ class SqliteSink:
         return [r[0] for r in self._db.execute(
             "SELECT metric FROM series WHERE node=? ORDER BY metric", (node,))]
 
-    def prune(self, before: float) -> int:
+    def prune(self, before: float, table: str = "points") -> int:
+        """Drop the points (or rollups) older than before: one key range per series."""
+        assert table in ("points", "rollup")
+        ids = [(i, before) for (i,) in self._db.execute("SELECT id FROM series")]
         with self._tx():
-            return self._db.execute("DELETE FROM points WHERE ts < ?", (before,)).rowcount
+            cur = self._db.executemany(f"DELETE FROM {table} WHERE series = ? AND ts < ?", ids)
+            return cur.rowcount
+
+    def roll_up(self, until: float) -> int:
+        """Roll up every whole step that ended by until and is not rolled up yet."""
+        step = self.retention.step
+        start, end = self._rolled_until(), (until // step) * step
+        if end <= start:
+            return 0
+        with self._tx():
+            cur = self._db.execute(
+                "INSERT OR REPLACE INTO rollup(series, ts, value) "
+                "SELECT series, t, CASE WHEN counter THEN last ELSE mean END FROM ("
+                f" SELECT p.series AS series, CAST(p.ts / ?1 AS INTEGER) AS b, MAX(p.ts) AS t,"
+                f" p.value AS last, AVG(p.value) AS mean, {IS_COUNTER} AS counter"
+                " FROM series s JOIN points p ON p.series = s.id AND p.ts >= ?2 AND p.ts < ?3"
+                " GROUP BY p.series, b)", (step, start, end))
+            self._set_meta({"rollup_step": step, "rolled_until": end})
+            return cur.rowcount
+
+    def _rolled_until(self) -> float:
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'rolled_until'").fetchone()
+        if row is not None:
+            return float(row[0])
+        firsts = [self._db.execute("SELECT MIN(ts) FROM points WHERE series = ?", (i,)).fetchone()[0]
+                  for (i,) in self._db.execute("SELECT id FROM series").fetchall()]
+        first = min((f for f in firsts if f is not None), default=None)
+        return (first // self.retention.step) * self.retention.step if first is not None else 0.0
+
+    def _set_meta(self, values: dict) -> None:
+        self._db.executemany("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
+                             list(values.items()))
+
+    def maintain(self, now: float) -> None:
+        """Roll up what ended, then drop what is older than its tier keeps."""
+        r = self.retention
+        if r.rollup != 0:
+            self.roll_up(now - LATE)
+        if r.raw is not None:
+            self.prune(now - r.raw)
+        if r.rollup is not None:
+            self.prune(now - r.rollup, "rollup")
 
     def _maybe_prune(self) -> None:
         now = time.time()
-        if self.retention is not None and now - self._pruned >= 60:
-            self._pruned = now
-            self.prune(now - self.retention)
+        if now - self._pruned < MAINTAIN_EVERY:
+            return
+        self._pruned = now
+        try:
+            self.maintain(now)
+        except sqlite3.Error:
+            pass        # a full disk: the samples are stored; roll up and prune next minute
 
     def close(self) -> None:
         self._db.close()
+
+
+def _retention(value: Retention | float | None) -> Retention:
+    if isinstance(value, Retention):
+        return value
+    if value is None:
+        return Retention(raw=None, rollup=0)
+    return Retention(raw=float(value))
 
 
 class _Transaction:

@@ -44,7 +44,7 @@ def read(db: str | Path, metric: str, nodes: Sequence[str], since: float, until:
     asked_since, until_asked = since, until
     store = HistoryStore(db)
     try:
-        since, until = _clipped(store, since, until)
+        since, until = _clipped(store, list(nodes), since, until)
         window = Window(since, until, step or nice_step(until - since, points))
         lines = [ln for ln in chosen.read(store, list(nodes), window) if ln.points]
     finally:
@@ -53,14 +53,43 @@ def read(db: str | Path, metric: str, nodes: Sequence[str], since: float, until:
     return History(chosen, window, lines, [n for n in nodes if n not in have], (asked_since, until_asked))
 
 
-def _clipped(store: HistoryStore, since: float, until: float) -> tuple[float, float]:
+def _clipped(store: HistoryStore, nodes: list[str], since: float,
+             until: float) -> tuple[float, float]:
     """The window narrowed to where the database has points, so two minutes of data asked for
     over a day still fill the chart (and pick a step to match)."""
-    span = store.span()
+    span = store.span(nodes) if nodes else None
     if span is None or span[0] >= until or span[1] < since:
         return since, until
     first, last = span
     return max(since, first), min(until, last + 1.0)
+
+
+def describe_db(config) -> str:
+    """One line for `roost check`: where the history database is, its size, what it keeps."""
+    from console import paths
+    from console.history.since import format_duration
+    db = paths.default_db(config.state_dir)
+    h = config.history
+    keeps = (f"every sample for {_forever(h.keep_raw, format_duration)}, "
+             + (f"{format_duration(h.rollup)} points for {_forever(h.keep_rollup, format_duration)}"
+                if h.keep_rollup != 0 else "no rollups"))
+    if not db.is_file():
+        return f"{db}: none yet (`roost serve` writes it); keeps {keeps}"
+    wal = Path(f"{db}-wal")
+    extra = f" + {human_size(wal.stat().st_size)} WAL" if wal.is_file() else ""
+    return f"{db}: {human_size(db.stat().st_size)}{extra}; keeps {keeps}"
+
+
+def _forever(seconds: float | None, fmt) -> str:
+    return "ever" if seconds is None else fmt(seconds)
+
+
+def human_size(size: float) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} TB"
 
 
 def stored_nodes(db: str | Path) -> list[str]:

@@ -36,7 +36,7 @@ def parse_when(text: str, now: float) -> float:
 def format_duration(seconds: float) -> str:
     """5400 -> "1h30m": the inverse of parse_duration for whole seconds (titles, property tests)."""
     left, out = int(round(seconds)), []
-    for unit in ("w", "d", "h", "m", "s"):
+    for unit in ("d", "h", "m", "s"):       # 30d reads better than 4w2d
         count, left = divmod(left, UNITS[unit])
         if count:
             out.append(f"{count}{unit}")

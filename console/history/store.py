@@ -5,6 +5,9 @@ every query is bucketed by a step in SQL, so a day of 1 s points of a node is a 
 by the time it reaches Python:
     gauges   -> the average of each bucket, at the bucket's last sample time
     counters -> the bucket's last value (SQLite takes the bare column from the MAX(ts) row)
+Two tiers are read as one: a step of at least the rollup step reads the rollups up to where
+they were made (rolled_until) and samples after that; a finer step reads samples where they
+are kept and rollups only before the oldest sample. A database from before rollups has none.
 """
 from __future__ import annotations
 
@@ -14,6 +17,8 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 Bucket = tuple[float, float]                     # (time, value)
+_BUCKETED = ("SELECT CAST(ts / ? AS INTEGER) AS b, MAX(ts), {value} FROM {table} "
+             "WHERE series = ? AND ts >= ? AND ts < ? GROUP BY b ORDER BY b")
 
 
 class HistoryError(Exception):
@@ -36,9 +41,19 @@ class HistoryStore:
         try:
             self._db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True,
                                        check_same_thread=False)
-            self._db.execute("SELECT 1 FROM series LIMIT 1").fetchall()
+            tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master")}
         except sqlite3.Error as exc:
             raise HistoryError(f"cannot read history database {self.path}: {exc}") from None
+        if not {"series", "points"} <= tables:
+            raise HistoryError(f"{self.path} is not a roost history database")
+        self.rollup_step, self.rolled_until = self._tiers(tables)
+
+    def _tiers(self, tables: set[str]) -> tuple[float | None, float]:
+        if not {"rollup", "meta"} <= tables:
+            return None, 0.0
+        meta = dict(self._db.execute("SELECT key, value FROM meta"))
+        step = meta.get("rollup_step")
+        return (float(step) if step else None), float(meta.get("rolled_until") or 0.0)
 
     def close(self) -> None:
         self._db.close()
@@ -59,24 +74,37 @@ class HistoryStore:
         return rows
 
     def gauges(self, ids: Sequence[int], since: float, until: float, step: float) -> dict[int, list[Bucket]]:
-        return self._bucketed("AVG(value)", ids, since, until, step)
+        return {i: self._bucketed("AVG(value)", i, since, until, step) for i in ids}
 
     def counters(self, ids: Sequence[int], since: float, until: float, step: float) -> dict[int, list[Bucket]]:
-        return self._bucketed("value", ids, since, until, step)
+        return {i: self._bucketed("value", i, since, until, step) for i in ids}
 
-    def _bucketed(self, value: str, ids: Sequence[int], since: float, until: float,
-                  step: float) -> dict[int, list[Bucket]]:
-        out: dict[int, list[Bucket]] = {i: [] for i in ids}
-        for i in ids:
-            # MAX(ts) makes the bare `value` column come from the bucket's last row (SQLite)
-            for _, ts, v in self._db.execute(
-                    f"SELECT CAST(ts / ? AS INTEGER) AS b, MAX(ts), {value} FROM points "
-                    "WHERE series = ? AND ts >= ? AND ts < ? GROUP BY b ORDER BY b",
-                    (step, i, since, until)):
-                out[i].append((ts, v))
+    def _bucketed(self, value: str, i: int, since: float, until: float, step: float) -> list[Bucket]:
+        # MAX(ts) makes the bare `value` column come from the bucket's last row (SQLite)
+        out: list[Bucket] = []
+        for table, lo, hi in self._ranges(i, since, until, step):
+            if hi > lo:
+                out += [(ts, v) for _, ts, v in self._db.execute(
+                    _BUCKETED.format(value=value, table=table), (step, i, lo, hi))]
         return out
 
-    def span(self) -> tuple[float, float] | None:
-        """(first, last) sample time in the database, or None when it holds no points."""
-        row = self._db.execute("SELECT MIN(ts), MAX(ts) FROM points").fetchone()
-        return None if row is None or row[0] is None else (row[0], row[1])
+    def _ranges(self, i: int, since: float, until: float, step: float) -> list[tuple[str, float, float]]:
+        """Which tier answers which part of [since, until) for series i."""
+        if self.rollup_step is None:
+            return [("points", since, until)]
+        if step >= self.rollup_step:
+            cut = min(max(self.rolled_until, since), until)
+        else:
+            first = self._db.execute("SELECT MIN(ts) FROM points WHERE series = ?", (i,)).fetchone()[0]
+            cut = until if first is None else min(max(first, since), until)
+        return [("rollup", since, cut), ("points", cut, until)]
+
+    def span(self, nodes: Sequence[str]) -> tuple[float, float] | None:
+        """(first, last) time either tier holds for these nodes, or None when it holds none."""
+        ids = [i for (i,) in self._db.execute(
+            f"SELECT id FROM series WHERE node IN ({','.join('?' * len(nodes))})", list(nodes))]
+        tables = ("rollup", "points") if self.rollup_step is not None else ("points",)
+        ends = [self._db.execute(f"SELECT {end}(ts) FROM {table} WHERE series = ?", (i,)).fetchone()[0]
+                for i in ids for table in tables for end in ("MIN", "MAX")]  # one key seek each
+        ends = [t for t in ends if t is not None]
+        return (min(ends), max(ends)) if ends else None

@@ -33,6 +33,7 @@ BINDING_IDS: dict[str, str] = {
     "form_next": "submit form: next field", "form_prev": "submit form: previous field",
     "graph_next": "node screen: next page of graphs",
     "graph_prev": "node screen: previous page of graphs",
+    "history_span": "node graphs: live, last hour, last day (from the history database)",
 }
 
 

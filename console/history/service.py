@@ -64,6 +64,41 @@ def _clipped(store: HistoryStore, nodes: list[str], since: float,
     return max(since, first), min(until, last + 1.0)
 
 
+# metric -> (FleetState series key for a line label, factor): the node screen's own names
+NODE_SERIES = {
+    "cpu": (lambda label: "cpu" if label == "all" else f"core:{label}", 1.0),
+    "temp": (lambda label: f"temp:{label}", 1.0),
+    "fan": (lambda label: f"fan:{label}", 1.0),
+    "pwm": (lambda label: f"pwm:{label}", 1.0),
+    "freq": (lambda label: f"freq:{label}", 1.0),
+    "net": (lambda label: label, 1e3),              # kB/s here, bytes/s in FleetState
+}
+
+
+@dataclass
+class NodeSeries:
+    """A node's stored history in the shape of FleetState's NodeData (times, series keyed as it
+    keys them, clusters): what the node screen draws from when it shows the last hour or day."""
+    times: list[float]
+    series: dict[str, list]
+    clusters: tuple = ()
+
+    def series_of(self, prefix: str) -> dict[str, list]:
+        return {k[len(prefix):]: v for k, v in self.series.items() if k.startswith(prefix)}
+
+
+def node_series(db: str | Path, node: str, seconds: float, now: float,
+                points: int = 120) -> NodeSeries:
+    """The last `seconds` of a node from the database, on one time axis (HistoryError when
+    there is no database)."""
+    values: dict[str, dict[float, float | None]] = {}
+    for metric, (key, factor) in NODE_SERIES.items():
+        for ln in read(db, metric, [node], now - seconds, now, points=points).lines:
+            values[key(ln.label)] = {t: None if v is None else v * factor for t, v in ln.points}
+    times = sorted({t for by_time in values.values() for t in by_time})
+    return NodeSeries(times, {k: [v.get(t) for t in times] for k, v in values.items()})
+
+
 def describe_db(config) -> str:
     """One line for `roost check`: where the history database is, its size, what it keeps."""
     from console import paths

@@ -254,7 +254,9 @@ def report(args, started: float, m: Monitor) -> None:
         print(f"    simulator thread:                 {sim:6.1f} %")
         print(f"    {side:34}{total - sim:6.1f} %   (LAB.md raw asyncssh ~12 % per side)")
     if args.client == "roost":
-        print(f"  sink CPU (write / scrape render):   {sinks:6.2f} % of one core")
+        mean = statistics.fmean(w[3] for w in m.windows)
+        print(f"  sink CPU (write / scrape render):   {sinks:6.2f} % of one core "
+              f"(mean of the windows {mean:.2f} %: a scrape lands in some windows only)")
     print(f"  RSS:                                {rss:6.0f} MB   (target <= 400 MB)")
     print("  windows (total %, sim %, RSS MB, sink %): "
           + "; ".join(f"{t:.1f}, {s:.1f}, {r:.0f}, {k:.2f}" for t, s, r, k in m.windows))

@@ -312,3 +312,29 @@ def test_check_names_the_database_its_size_and_what_it_keeps(env, tmp_path):
     line, = [ln for ln in done.stdout.splitlines() if ln.startswith("history: ")]
     assert re.fullmatch(rf"history: {re.escape(state)}/roost.db: \d+\.\d (KB|MB)( \+ .* WAL)?; keeps "
                         r"every sample for 6h, 1m points for 30d", line), line
+
+
+def test_unchanged_values_are_stored_once_a_minute_and_read_as_unchanged(tmp_path):
+    """MemTotal never changes: about one stored point a minute, yet memory % has a value at
+    every step; a node that stops reporting leaves a gap, not a carried-forward line."""
+    import sqlite3
+    path = tmp_path / "c.db"
+    sink = SqliteSink(path)
+    now = time.time()
+    t0 = now - 1200
+    for k in list(range(0, 600)) + list(range(900, 1200)):      # silent from 600 s to 900 s
+        sink.write([dataclasses.replace(sample("n1", k), ts=t0 + k)])
+    sink.close()
+    con = sqlite3.connect(path)
+    count = lambda m: con.execute("SELECT COUNT(*) FROM points p JOIN series s ON s.id = p.series "  # noqa: E731
+                                  "WHERE s.metric = ?", (m,)).fetchone()[0]
+    assert count("node_memory_MemTotal_bytes") <= 900 / 60 + 2     # changes + a keep-alive a minute
+    assert count('node_cpu_seconds_total{cpu="0",mode="user"}') == 900   # changes every sample
+    con.close()
+    mem = service.read(path, "mem", ["n1"], t0, now, 10.0).lines[0].points
+    values = {round(t - t0): v for t, v in mem}
+    assert all(v == 25.0 for t, v in values.items() if t < 600 or t >= 900)
+    assert all(v is None for t, v in values.items() if 670 < t < 900)   # down: no made-up values
+    cpu = service.read(path, "cpu", ["n1"], t0 + 30, now, 10.0)     # a window opening mid-minute
+    assert {v for ln in cpu.lines if ln.label == "all" for _, v in ln.points} - {None} == {25.0}
+    assert next(ln for ln in cpu.lines if ln.label == "all").points[0][1] == 25.0

@@ -5,7 +5,10 @@ Schema (fast for "metric M of node X since T": one index seek, then a range scan
     points(series INTEGER, ts REAL, value REAL, PRIMARY KEY(series, ts)) WITHOUT ROWID
     rollup(series INTEGER, ts REAL, value REAL, PRIMARY KEY(series, ts)) WITHOUT ROWID
     meta(key TEXT PRIMARY KEY, value)       rollup_step, rolled_until
-points holds every sample; rollup one point per Retention.step seconds, at the time of the
+points holds a series' value when it changed, and at least every KEEPALIVE seconds while the
+node reports it (more than half of a board's series never change: MemTotal, max frequencies,
+error counters; a reader carries a value forward for up to KEEPALIVE); rollup one point per
+Retention.step seconds, at the time of the
 step's last sample: gauges averaged over the step, counters (`*_total`) their last value, so
 rates stay exact across both tiers.
 Every minute the sink rolls up the minutes that ended, drops points older than Retention.raw
@@ -44,6 +47,7 @@ CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value);
 DROP INDEX IF EXISTS points_ts;
 """
 MAINTAIN_EVERY = 60.0     # seconds between roll-up + prune passes
+KEEPALIVE = 60.0          # seconds: an unchanged value is stored again this often
 LATE = 5.0                # seconds a sample may arrive after its minute ended
 # A counter is rolled up to its last value; everything else is averaged.
 IS_COUNTER = "(metric LIKE '%\\_total' ESCAPE '\\' OR metric LIKE '%\\_total{%' ESCAPE '\\')"
@@ -71,20 +75,39 @@ class SqliteSink:
         self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across app crashes
         self._db.executescript(SCHEMA)
         self._ids: dict[tuple[str, str], int] = {}
+        self._last: dict[int, tuple[float, float]] = {}    # series -> (value, ts) last stored
         self._pruned = time.time()     # the first roll-up and prune a minute after opening
+        try:    # readers carry a value forward this long (a full disk must not stop opening)
+            self._db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('keepalive', ?)",
+                             (KEEPALIVE,))
+        except sqlite3.Error:
+            pass
 
     def write(self, samples: Iterable[Sample]) -> int:
         """Store one tick's samples in one transaction; returns the number of points written."""
         flat = [(s, flatten(s)) for s in samples]
         try:
             with self._tx():  # new series rows join the same transaction as their points
-                rows = [(self._series(s.node, m), s.ts, v) for s, f in flat for m, v in f.items()]
+                rows, stored = self._changed(flat)
                 self._db.executemany("INSERT OR REPLACE INTO points VALUES (?, ?, ?)", rows)
         except BaseException:
             self._ids.clear()   # series rows of a rolled-back transaction do not exist
             raise
+        self._last.update(stored)   # only once committed: a retried write stores them again
         self._maybe_prune()
         return len(rows)
+
+    def _changed(self, flat) -> tuple[list, dict]:
+        """The rows to store: values that changed, or were last stored KEEPALIVE ago."""
+        rows, stored, last = [], {}, self._last
+        for s, values in flat:
+            for metric, value in values.items():
+                sid = self._series(s.node, metric)
+                prev = stored.get(sid) or last.get(sid)
+                if prev is None or prev[0] != value or s.ts - prev[1] >= KEEPALIVE:
+                    rows.append((sid, s.ts, value))
+                    stored[sid] = (value, s.ts)
+        return rows, stored
 
     def _tx(self):
         return _Transaction(self._db)
@@ -98,7 +121,8 @@ class SqliteSink:
         return self._ids[key]
 
     def history(self, node: str, metric: str, since: float = 0.0) -> list[tuple[float, float]]:
-        """[(ts, value)] of one series from since (epoch seconds) on, oldest first."""
+        """[(ts, value)] stored for one series from since (epoch seconds) on, oldest first: its
+        changes and keep-alives, not every sample (see the module's docstring)."""
         return self._db.execute(
             "SELECT p.ts, p.value FROM points p JOIN series s ON s.id = p.series "
             "WHERE s.node=? AND s.metric=? AND p.ts >= ? ORDER BY p.ts", (node, metric, since)).fetchall()

@@ -1,7 +1,10 @@
 """What each --metric reads from the history database and how its values are derived.
 
-Every metric gives Lines: (node, label, [(time, value)]). Counters become rates between
-consecutive buckets (a counter that fell, a reboot, gives no value for that step); labels are the
+Every metric gives Lines: (node, label, [(time, value)]). A node's series are first put on one
+time grid (grid(): one column per bucket that any of them has, a value carried forward while the
+database says it is unchanged), so derived values line up: counters become rates between
+consecutive columns (a counter that fell, a reboot, gives no value for that step), cpu % comes
+from every mode of a core at the same column, memory % from total and available. Labels are the
 ones the console shows (thermal zone type, hwmon label or chip/sensor, core number, interface).
 fold() turns one node's lines into one (for charts of many nodes): cpu and load pick their
 overall line, temperatures, fans and frequency take the highest, net adds rx and tx.
@@ -9,14 +12,16 @@ overall line, temperatures, fans and frequency take the highest, net adds rx and
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Hashable, Mapping, Sequence
 
+from collectors.rates import counter_delta, rate
 from console.history.series import parse_series
 from console.history.store import Bucket, HistoryStore, SeriesRow
 
 BUSY = ("user", "nice", "system", "irq", "softirq", "steal")
 IDLE = ("idle", "iowait")
 Point = tuple[float, "float | None"]
+Column = list["float | None"]
 
 
 @dataclass(frozen=True)
@@ -39,7 +44,43 @@ class Metric:
     title: str
     unit: str
     read: Callable[[HistoryStore, Sequence[str], Window], list[Line]]
-    fold: Callable[[list[Line]], Line | None]
+    fold: Callable[[list[Line]], "Line | None"]
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A node's series on one time grid: the time of each column, each series' value there."""
+    times: list[float]
+    cols: dict[Hashable, Column]
+
+
+def grid(buckets: Mapping[Hashable, list[Bucket]], hold: float,
+         seeds: Mapping[Hashable, tuple[float, float]] | None = None) -> Grid:
+    """Columns are the buckets any series has; a series without a point in a column keeps its
+    last value (or its seed, the value stored before the window) while that is at most `hold`
+    seconds old (it was unchanged), else None."""
+    when: dict[int, float] = {}
+    for points in buckets.values():
+        for b, t, _ in points:
+            when[b] = max(when.get(b, t), t)
+    order = sorted(when)
+    times = [when[b] for b in order]
+    seeds = seeds or {}
+    return Grid(times, {key: _column(points, order, times, hold, seeds.get(key))
+                        for key, points in buckets.items()})
+
+
+def _column(points: list[Bucket], order: list[int], times: list[float], hold: float,
+            last: tuple[float, float] | None) -> Column:
+    at = {b: (t, v) for b, t, v in points}
+    col: Column = []
+    for b, t in zip(order, times):
+        if b in at:
+            last = at[b]
+            col.append(last[1])
+        else:
+            col.append(last[1] if last is not None and t - last[0] <= hold else None)
+    return col
 
 
 # ---------------------------------------------------------------- readers
@@ -54,50 +95,57 @@ def _labelled(rows: list[SeriesRow]) -> list[tuple[SeriesRow, dict[str, str]]]:
     return out
 
 
+def _node_grids(store: HistoryStore, nodes: Sequence[str], w: Window, names: Sequence[str],
+                key: Callable, counters: bool) -> dict[str, Grid]:
+    """node -> Grid of its series named `names`, keyed by key(row, labels) (None skips one)."""
+    rows = [(r, key(r, lb)) for r, lb in _labelled(store.series(nodes, names))]
+    rows = [(r, k) for r, k in rows if k is not None]
+    read = store.counters if counters else store.gauges
+    ids = [r.id for r, _ in rows]
+    buckets = read(ids, w.since, w.until, w.step)
+    seeds = store.seeds(ids, w.since) if store.keepalive else {}
+    per_node: dict[str, dict] = {}
+    seeded: dict[str, dict] = {}
+    for row, k in rows:
+        if k not in per_node.setdefault(row.node, {}):          # first wins
+            per_node[row.node][k] = buckets[row.id]
+            if row.id in seeds:
+                seeded.setdefault(row.node, {})[k] = seeds[row.id]
+    return {n: grid(b, store.hold(w.step), seeded.get(n)) for n, b in per_node.items()}
+
+
 def read_cpu(store: HistoryStore, nodes: Sequence[str], w: Window) -> list[Line]:
-    rows = _labelled(store.series(nodes, ["node_cpu_seconds_total"]))
-    buckets = store.counters([r.id for r, _ in rows], w.since, w.until, w.step)
-    lines = []
-    for node in nodes:
-        cores: dict[str, dict[str, list[Bucket]]] = {}
-        for row, labels in rows:
-            if row.node == node and "cpu" in labels and "mode" in labels:
-                cores.setdefault(labels["cpu"], {})[labels["mode"]] = buckets[row.id]
-        if cores:
-            lines += _cpu_lines(node, cores)
-    return lines
+    grids = _node_grids(store, nodes, w, ["node_cpu_seconds_total"],
+                        lambda r, lb: (lb["cpu"], lb["mode"]) if {"cpu", "mode"} <= lb.keys() else None,
+                        counters=True)
+    return [ln for node in nodes if node in grids for ln in _cpu_lines(node, grids[node])]
 
 
-def _cpu_lines(node: str, cores: dict[str, dict[str, list[Bucket]]]) -> list[Line]:
-    """Per core and overall busy %, from the change of every mode between buckets."""
-    times = sorted({t for modes in cores.values() for b in modes.values() for t, _ in b})
-    table = {core: {mode: dict(b) for mode, b in modes.items()} for core, modes in cores.items()}
-    per_core = {core: [] for core in table}
+def _cpu_lines(node: str, g: Grid) -> list[Line]:
+    """Per core and overall busy %, from the change of every mode between columns."""
+    cores = sorted({core for core, _ in g.cols}, key=lambda c: (len(c), c))
+    per_core: dict[str, list[Point]] = {c: [] for c in cores}
     overall: list[Point] = []
-    for prev, cur in zip(times, times[1:]):
-        busy_all = total_all = 0.0
-        whole = True
-        for core, modes in table.items():
-            delta = _cpu_delta(modes, prev, cur)
-            per_core[core].append((cur, None if delta is None else _pct(*delta)))
-            if delta is None:
-                whole = False
-            else:
-                busy_all, total_all = busy_all + delta[0], total_all + delta[1]
-        overall.append((cur, _pct(busy_all, total_all) if whole else None))
-    ordered = sorted(per_core, key=lambda c: (len(c), c))
-    return [Line(node, "all", overall)] + [Line(node, core, per_core[core]) for core in ordered]
+    for i in range(1, len(g.times)):
+        deltas = {c: _cpu_delta(g, c, i) for c in cores}
+        for c, d in deltas.items():
+            per_core[c].append((g.times[i], None if d is None else _pct(*d)))
+        whole = None not in deltas.values()
+        overall.append((g.times[i], _pct(sum(d[0] for d in deltas.values()),   # type: ignore[index]
+                                         sum(d[1] for d in deltas.values())) if whole else None))  # type: ignore[index]
+    return [Line(node, "all", overall)] + [Line(node, c, per_core[c]) for c in cores]
 
 
-def _cpu_delta(modes: dict[str, dict[float, float]], prev: float, cur: float):
+def _cpu_delta(g: Grid, core: str, i: int) -> tuple[float, float] | None:
     busy = total = 0.0
-    for mode, values in modes.items():
-        if prev not in values or cur not in values:
-            return None
-        step = values[cur] - values[prev]
-        if step < 0:
-            return None             # a counter fell: the node rebooted in between
-        total += step if mode in BUSY or mode in IDLE else 0.0
+    for (c, mode), col in g.cols.items():
+        if c != core or mode not in BUSY + IDLE:
+            continue
+        a, b = col[i - 1], col[i]
+        step = None if a is None or b is None else counter_delta(a, b, wrap=False)
+        if step is None:
+            return None             # no value, or a counter fell: the node rebooted in between
+        total += step
         busy += step if mode in BUSY else 0.0
     return busy, total
 
@@ -109,15 +157,12 @@ def _pct(busy: float, total: float) -> float | None:
 def gauge_reader(names: Sequence[str], label: Callable, scale: float = 1.0):
     """A reader of gauges: label(row, labels, context) names each line (None skips it)."""
     def read(store: HistoryStore, nodes: Sequence[str], w: Window) -> list[Line]:
-        rows = _labelled(store.series(nodes, names))
         context = _hwmon_names(store, nodes) if any("hwmon" in n for n in names) else {}
-        wanted = [(r, lb, label(r, lb, context)) for r, lb in rows]
-        wanted = [(r, name) for r, _, name in wanted if name is not None]
-        buckets = store.gauges([r.id for r, _ in wanted], w.since, w.until, w.step)
-        merged: dict[tuple[str, str], list[Point]] = {}
-        for row, name in wanted:   # first wins, as the console's labels do
-            merged.setdefault((row.node, name), [(t, v * scale) for t, v in buckets[row.id]])
-        return [Line(n, lbl, pts) for (n, lbl), pts in merged.items()]
+        grids = _node_grids(store, nodes, w, names, lambda r, lb: label(r, lb, context),
+                            counters=False)
+        return [Line(node, str(lbl), [(t, None if v is None else round(v * scale, 3))
+                                      for t, v in zip(g.times, col)])
+                for node in nodes if (g := grids.get(node)) for lbl, col in g.cols.items()]
     return read
 
 
@@ -146,52 +191,57 @@ def _temp_label(row: SeriesRow, labels: dict, names: dict) -> str:
 
 
 def read_mem(store: HistoryStore, nodes: Sequence[str], w: Window) -> list[Line]:
-    parts = gauge_reader(["node_memory_MemTotal_bytes", "node_memory_MemAvailable_bytes"],
-                         lambda r, lb, c: r.metric)(store, nodes, w)
+    grids = _node_grids(store, nodes, w, ["node_memory_MemTotal_bytes",
+                                          "node_memory_MemAvailable_bytes"],
+                        lambda r, lb: r.metric, counters=False)
     lines = []
     for node in nodes:
-        total = dict(next((ln.points for ln in parts if ln.node == node and "Total" in ln.label), []))
-        avail = next((ln.points for ln in parts if ln.node == node and "Available" in ln.label), [])
-        pts = [(t, round(100.0 * (1 - a / total[t]), 2) if total.get(t) else None) for t, a in avail]
-        if pts:
-            lines.append(Line(node, "used %", pts))
+        g = grids.get(node)
+        if g is None or len(g.cols) < 2:
+            continue
+        total, avail = g.cols["node_memory_MemTotal_bytes"], g.cols["node_memory_MemAvailable_bytes"]
+        lines.append(Line(node, "used %", [(t, round(100.0 * (1 - a / m), 2) if m and a is not None
+                                                else None) for t, m, a in zip(g.times, total, avail)]))
     return lines
 
 
 def read_net(store: HistoryStore, nodes: Sequence[str], w: Window) -> list[Line]:
     """rx and tx in kB/s over every interface but lo (as the node screen shows them)."""
-    names = ("node_network_receive_bytes_total", "node_network_transmit_bytes_total")
-    rows = [(r, lb) for r, lb in _labelled(store.series(nodes, names)) if lb.get("device") != "lo"]
-    buckets = store.counters([r.id for r, _ in rows], w.since, w.until, w.step)
+    names = {"node_network_receive_bytes_total": "rx", "node_network_transmit_bytes_total": "tx",
+             "node_boot_time_seconds": "boot"}
+    grids = _node_grids(store, nodes, w, list(names),
+                        lambda r, lb: None if lb.get("device") == "lo" else
+                        (names[r.metric.partition("{")[0]], lb.get("device")), counters=True)
     lines = []
     for node in nodes:
-        for way, name in zip(("rx", "tx"), names):
-            mine = [buckets[r.id] for r, _ in rows if r.node == node and r.metric.startswith(name)]
-            if mine:
-                lines.append(Line(node, way, _summed(rate(b) for b in mine)))
+        g = grids.get(node)
+        boot = g.cols.get(("boot", None)) if g else None
+        for way in ("rx", "tx"):
+            cols = [col for (d, _), col in (g.cols.items() if g else ()) if d == way]
+            if cols:
+                lines.append(Line(node, way, _rate_sum(g.times, cols, boot)))  # type: ignore[union-attr]
     return lines
 
 
-def rate(buckets: list[Bucket]) -> list[Point]:
-    """Per-second rate between consecutive buckets of a counter, in kilo-units; None on a fall."""
+def _rate_sum(times: list[float], cols: list[Column], boot: Column | None = None) -> list[Point]:
+    """Per-second rate in kilo-units summed over counters, between consecutive columns
+    (collectors.rates: a 32-bit wrap unwrapped); a column where a counter is missing or was
+    reset has no value."""
     out: list[Point] = []
-    for (t0, v0), (t1, v1) in zip(buckets, buckets[1:]):
-        ok = t1 > t0 and v1 >= v0
-        out.append((t1, round((v1 - v0) / (t1 - t0) / 1e3, 3) if ok else None))
+    for i in range(1, len(times)):
+        dt, total = times[i] - times[i - 1], 0.0
+        if boot is not None and boot[i] != boot[i - 1]:
+            out.append((times[i], None))        # the node rebooted: its counters restarted
+            continue
+        for col in cols:
+            a, b = col[i - 1], col[i]
+            r = None if a is None or b is None else rate(a, b, dt)
+            if r is None:
+                total = None                                # type: ignore[assignment]
+                break
+            total += r
+        out.append((times[i], None if total is None else round(total / 1e3, 3)))
     return out
-
-
-def _summed(lines: Iterable[list[Point]]) -> list[Point]:
-    """Point-wise sum of lines; a time where any line has no value has none."""
-    total: dict[float, float] = {}
-    broken: set[float] = set()
-    for points in lines:
-        for t, v in points:
-            if v is None:
-                broken.add(t)
-            else:
-                total[t] = total.get(t, 0.0) + v
-    return [(t, None if t in broken else round(total[t], 3)) for t in sorted(set(total) | broken)]
 
 
 # ---------------------------------------------------------------- folding one node's lines

@@ -41,16 +41,17 @@ def read(db: str | Path, metric: str, nodes: Sequence[str], since: float, until:
          step: float | None = None, points: int = 200) -> History:
     """metric of nodes between since and until from the database at db (HistoryError if none)."""
     chosen = METRICS[metric]
-    asked_since, until_asked = since, until
+    asked = (since, until)
     store = HistoryStore(db)
     try:
         since, until = _clipped(store, list(nodes), since, until)
         window = Window(since, until, step or nice_step(until - since, points))
-        lines = [ln for ln in chosen.read(store, list(nodes), window) if ln.points]
+        lines = [ln for ln in chosen.read(store, list(nodes), window)
+                 if any(v is not None for _, v in ln.points)]
     finally:
         store.close()
     have = {ln.node for ln in lines}
-    return History(chosen, window, lines, [n for n in nodes if n not in have], (asked_since, until_asked))
+    return History(chosen, window, lines, [n for n in nodes if n not in have], asked)
 
 
 def _clipped(store: HistoryStore, nodes: list[str], since: float,

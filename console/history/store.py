@@ -5,7 +5,8 @@ every query is bucketed by a step in SQL, so a day of 1 s points of a node is a 
 by the time it reaches Python:
     gauges   -> the average of each bucket, at the bucket's last sample time
     counters -> the bucket's last value (SQLite takes the bare column from the MAX(ts) row)
-Two tiers are read as one: a step of at least the rollup step reads the rollups up to where
+The sink stores a value when it changes (and every `keepalive` seconds): hold() says how long
+a reader may carry a value forward over buckets that have none. Two tiers are read as one: a step of at least the rollup step reads the rollups up to where
 they were made (rolled_until) and samples after that; a finer step reads samples where they
 are kept and rollups only before the oldest sample. A database from before rollups has none.
 """
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
-Bucket = tuple[float, float]                     # (time, value)
+Bucket = tuple[int, float, float]                # (bucket index, time, value)
 _BUCKETED = ("SELECT CAST(ts / ? AS INTEGER) AS b, MAX(ts), {value} FROM {table} "
              "WHERE series = ? AND ts >= ? AND ts < ? GROUP BY b ORDER BY b")
 
@@ -46,14 +47,15 @@ class HistoryStore:
             raise HistoryError(f"cannot read history database {self.path}: {exc}") from None
         if not {"series", "points"} <= tables:
             raise HistoryError(f"{self.path} is not a roost history database")
-        self.rollup_step, self.rolled_until = self._tiers(tables)
+        meta = dict(self._db.execute("SELECT key, value FROM meta")) if "meta" in tables else {}
+        step = meta.get("rollup_step") if "rollup" in tables else None
+        self.rollup_step = float(step) if step else None
+        self.rolled_until = float(meta.get("rolled_until") or 0.0)
+        self.keepalive = float(meta.get("keepalive") or 0.0)   # 0: every sample was stored
 
-    def _tiers(self, tables: set[str]) -> tuple[float | None, float]:
-        if not {"rollup", "meta"} <= tables:
-            return None, 0.0
-        meta = dict(self._db.execute("SELECT key, value FROM meta"))
-        step = meta.get("rollup_step")
-        return (float(step) if step else None), float(meta.get("rolled_until") or 0.0)
+    def hold(self, step: float) -> float:
+        """Seconds a value may be carried forward at this step (see the module docstring)."""
+        return self.keepalive + step if self.keepalive else 0.0
 
     def close(self) -> None:
         self._db.close()
@@ -79,13 +81,25 @@ class HistoryStore:
     def counters(self, ids: Sequence[int], since: float, until: float, step: float) -> dict[int, list[Bucket]]:
         return {i: self._bucketed("value", i, since, until, step) for i in ids}
 
+    def seeds(self, ids: Sequence[int], since: float) -> dict[int, tuple[float, float]]:
+        """The last value stored before since, per series (what an unchanged series still
+        holds when a window opens): one key seek per series and tier."""
+        out = {}
+        for i in ids:
+            for table in ("points", "rollup") if self.rollup_step is not None else ("points",):
+                row = self._db.execute(f"SELECT ts, value FROM {table} WHERE series = ? AND "
+                                       "ts < ? ORDER BY ts DESC LIMIT 1", (i, since)).fetchone()
+                if row is not None and (i not in out or row[0] > out[i][0]):
+                    out[i] = (row[0], row[1])
+        return out
+
     def _bucketed(self, value: str, i: int, since: float, until: float, step: float) -> list[Bucket]:
         # MAX(ts) makes the bare `value` column come from the bucket's last row (SQLite)
         out: list[Bucket] = []
         for table, lo, hi in self._ranges(i, since, until, step):
             if hi > lo:
-                out += [(ts, v) for _, ts, v in self._db.execute(
-                    _BUCKETED.format(value=value, table=table), (step, i, lo, hi))]
+                out += self._db.execute(_BUCKETED.format(value=value, table=table),
+                                        (step, i, lo, hi)).fetchall()
         return out
 
     def _ranges(self, i: int, since: float, until: float, step: float) -> list[tuple[str, float, float]]:

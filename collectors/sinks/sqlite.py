@@ -7,10 +7,12 @@ Schema (fast for "metric M of node X since T": one index seek, then a range scan
     meta(key TEXT PRIMARY KEY, value)       rollup_step, rolled_until
 points holds a series' value when it changed, and at least every KEEPALIVE seconds while the
 node reports it (more than half of a board's series never change: MemTotal, max frequencies,
-error counters; a reader carries a value forward for up to KEEPALIVE); rollup one point per
-Retention.step seconds, at the time of the
-step's last sample: gauges averaged over the step, counters (`*_total`) their last value, so
-rates stay exact across both tiers.
+error counters; a reader carries a value forward for up to KEEPALIVE), and CLOCK, the sample's
+own time, at every sample, so a reader knows each moment the node reported (an idle interface's
+rate is 0 then, not unknown); rollup one point per
+Retention.step seconds, stamped at the end of its step
+(a millisecond before, so it stays inside it) for every series alike: gauges averaged over the
+step, counters (`*_total`) their last value, so rates stay right across both tiers.
 Every minute the sink rolls up the minutes that ended, drops points older than Retention.raw
 and rollups older than Retention.rollup, one primary-key range per series (no index on ts:
 it would cost a third of the file). A Pi's SD card holds a day of samples plus a month of
@@ -48,6 +50,7 @@ DROP INDEX IF EXISTS points_ts;
 """
 MAINTAIN_EVERY = 60.0     # seconds between roll-up + prune passes
 KEEPALIVE = 60.0          # seconds: an unchanged value is stored again this often
+CLOCK = "roost_sample_timestamp_seconds"   # one point per sample: when the node reported
 LATE = 5.0                # seconds a sample may arrive after its minute ended
 # A counter is rolled up to its last value; everything else is averaged.
 IS_COUNTER = "(metric LIKE '%\\_total' ESCAPE '\\' OR metric LIKE '%\\_total{%' ESCAPE '\\')"
@@ -101,6 +104,7 @@ class SqliteSink:
         """The rows to store: values that changed, or were last stored KEEPALIVE ago."""
         rows, stored, last = [], {}, self._last
         for s, values in flat:
+            rows.append((self._series(s.node, CLOCK), s.ts, s.ts))
             for metric, value in values.items():
                 sid = self._series(s.node, metric)
                 prev = stored.get(sid) or last.get(sid)
@@ -148,8 +152,9 @@ class SqliteSink:
         with self._tx():
             cur = self._db.execute(
                 "INSERT OR REPLACE INTO rollup(series, ts, value) "
-                "SELECT series, t, CASE WHEN counter THEN last ELSE mean END FROM ("
-                f" SELECT p.series AS series, CAST(p.ts / ?1 AS INTEGER) AS b, MAX(p.ts) AS t,"
+                "SELECT series, (b + 1) * ?1 - 0.001, CASE WHEN counter THEN last ELSE mean END"
+                " FROM ("
+                f" SELECT p.series AS series, CAST(p.ts / ?1 AS INTEGER) AS b, MAX(p.ts),"
                 f" p.value AS last, AVG(p.value) AS mean, {IS_COUNTER} AS counter"
                 " FROM series s JOIN points p ON p.series = s.id AND p.ts >= ?2 AND p.ts < ?3"
                 " GROUP BY p.series, b)", (step, start, end))

@@ -1,8 +1,9 @@
 """What each --metric reads from the history database and how its values are derived.
 
 Every metric gives Lines: (node, label, [(time, value)]). A node's series are first put on one
-time grid (grid(): one column per bucket that any of them has, a value carried forward while the
-database says it is unchanged), so derived values line up: counters become rates between
+time grid (grid(): one column per bucket in which the node reported, from its sample clock
+series; a value carried forward while the database says it is unchanged), so derived values
+line up: counters become rates between
 consecutive columns (a counter that fell, a reboot, gives no value for that step), cpu % comes
 from every mode of a core at the same column, memory % from total and available. Labels are the
 ones the console shows (thermal zone type, hwmon label or chip/sensor, core number, interface).
@@ -19,6 +20,8 @@ from console.history.series import parse_series
 from console.history.store import Bucket, HistoryStore, SeriesRow
 
 BUSY = ("user", "nice", "system", "irq", "softirq", "steal")
+CLOCK = "roost_sample_timestamp_seconds"    # collectors.sinks.sqlite.CLOCK: one point a sample
+CLOCK_KEY = ("clock",)
 IDLE = ("idle", "iowait")
 Point = tuple[float, "float | None"]
 Column = list["float | None"]
@@ -98,7 +101,8 @@ def _labelled(rows: list[SeriesRow]) -> list[tuple[SeriesRow, dict[str, str]]]:
 def _node_grids(store: HistoryStore, nodes: Sequence[str], w: Window, names: Sequence[str],
                 key: Callable, counters: bool) -> dict[str, Grid]:
     """node -> Grid of its series named `names`, keyed by key(row, labels) (None skips one)."""
-    rows = [(r, key(r, lb)) for r, lb in _labelled(store.series(nodes, names))]
+    rows = [(r, CLOCK_KEY if r.metric == CLOCK else key(r, lb))
+            for r, lb in _labelled(store.series(nodes, [*names, CLOCK]))]
     rows = [(r, k) for r, k in rows if k is not None]
     read = store.counters if counters else store.gauges
     ids = [r.id for r, _ in rows]
@@ -111,7 +115,10 @@ def _node_grids(store: HistoryStore, nodes: Sequence[str], w: Window, names: Seq
             per_node[row.node][k] = buckets[row.id]
             if row.id in seeds:
                 seeded.setdefault(row.node, {})[k] = seeds[row.id]
-    return {n: grid(b, store.hold(w.step), seeded.get(n)) for n, b in per_node.items()}
+    grids = {n: grid(b, store.hold(w.step), seeded.get(n)) for n, b in per_node.items()}
+    for g in grids.values():
+        g.cols.pop(CLOCK_KEY, None)     # it made the columns: every moment the node reported
+    return {n: g for n, g in grids.items() if g.cols}
 
 
 def read_cpu(store: HistoryStore, nodes: Sequence[str], w: Window) -> list[Line]:

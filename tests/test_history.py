@@ -275,9 +275,10 @@ def test_old_samples_become_minutes_and_charts_read_both_tiers(tmp_path):
     assert len(values) > 100 and set(values) == {25.0}           # exact across the tiers
     net = service.read(path, "net", ["n1"], now - 7000, now, 300.0)
     rx = [v for ln in net.lines if ln.label == "rx" for _, v in ln.points]
-    # counters: their last value, so rates hold (a rollup is stamped at its minute's end: 1 s off
-    # the last sample's time, 0.25% at the one step that crosses from minutes to samples)
-    assert rx and all(v == pytest.approx(2.0, rel=0.003) for v in rx)
+    # counters: their last value, so rates hold (a rollup is stamped at its minute's end, up to a
+    # couple of seconds off its last sample: under 1% at the one 300 s step that crosses tiers)
+    assert rx and all(v == pytest.approx(2.0, rel=0.01) for v in rx), [v for v in rx if v != 2.0]
+    assert sum(v == 2.0 for v in rx) >= len(rx) - 1
     temp = service.read(path, "temp", ["n1"], now - 7000, now - 4000, 60.0)
     hot = [v for ln in temp.lines if ln.label == "cpu-thermal" for _, v in ln.points]
     assert hot and all(v == pytest.approx(40.5) for v in hot)    # gauges: the minute's average

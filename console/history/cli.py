@@ -97,18 +97,17 @@ def run(args: argparse.Namespace, config, out: TextIO | None = None,
 
 def _nodes(nodeset: str | None, config, db) -> list[str]:
     from console.history.service import stored_nodes
-    from console.state import _natural
+    from console.hostlist import HostlistError, expand, natural_key
     if nodeset and config.nodes:
         return [spec.name for spec in config.select(nodeset)]
-    stored = sorted(stored_nodes(db), key=_natural)
+    stored = sorted(stored_nodes(db), key=natural_key)
     if not nodeset:
         return stored
-    from ClusterShell.NodeSet import NodeSet, NodeSetException
-    try:
-        wanted = set(NodeSet(nodeset))
-    except (NodeSetException, ValueError) as exc:
+    try:        # no config: the names (and @groups, none here) the database knows
+        wanted = set(expand(nodeset, limit=config.defaults.max_hostlist))
+    except HostlistError as exc:
         raise ValueError(str(exc)) from None
-    return [n for n in stored if n in wanted] + sorted(wanted - set(stored), key=_natural)
+    return [n for n in stored if n in wanted] + sorted(wanted - set(stored), key=natural_key)
 
 
 def _size(out: TextIO) -> tuple[int, int]:
@@ -123,7 +122,7 @@ def _show(args, history, db, out, err, width: int, height: int) -> int:
               file=err)
         return 1
     if history.missing:
-        from console.state import fold
+        from console.hostlist import fold
         print(f"roost history: no {args.metric} points for {_safe(fold(history.missing))} "
               "in the window", file=err)
     if args.csv:

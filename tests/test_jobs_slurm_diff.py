@@ -13,11 +13,11 @@ import io
 import json
 import os
 import re
-from datetime import datetime
 import shutil
 import subprocess
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest

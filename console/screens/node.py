@@ -95,7 +95,7 @@ class NodeScreen(View):
                 show=False),
         Binding("t", "shell", "Shell", id="shell"),
         Binding("space", "mark", "Mark", id="mark"),
-        Binding("g", "history_span", "Live/1h/24h", id="history_span"),
+        Binding("g", "history_span", "History", id="history_span"),
     ]
 
     def __init__(self, state: FleetState, node: str) -> None:

@@ -343,3 +343,29 @@ def test_unchanged_values_are_stored_once_a_minute_and_read_as_unchanged(tmp_pat
     cpu = service.read(path, "cpu", ["n1"], t0 + 30, now, 10.0)     # a window opening mid-minute
     assert {v for ln in cpu.lines if ln.label == "all" for _, v in ln.points} - {None} == {25.0}
     assert next(ln for ln in cpu.lines if ln.label == "all").points[0][1] == 25.0
+
+
+def test_disk_io_and_filesystem_fill_from_a_board_with_storage(tmp_path):
+    """The CM4 tree (worn eMMC, a 90% full read-only root): disk I/O counts the whole disk only
+    (its partitions' I/O is inside it), fs is df's percent per mount point."""
+    from tests.test_prom_boards import sample as board_sample
+    base = board_sample("cm4-emmc-worn")
+    path = tmp_path / "d.db"
+    sink = SqliteSink(path)
+
+    def moved(d, k):     # the whole disk and its partition both count the same sectors
+        c = list(d.counters)
+        c[2], c[6] = c[2] + 2 * k, c[6] + 8 * k        # 1 kB/s read, 4 kB/s written
+        return dataclasses.replace(d, counters=tuple(c))
+    for k in range(600):
+        sink.write([dataclasses.replace(base, ts=NOW - 600 + k, node_clock=NOW - 600 + k,
+                                        disks=tuple(moved(d, k) for d in base.disks))])
+    sink.close()
+    disk, h = lines(path, "disk", nodes=("cm4-emmc-worn",))
+    assert {v for _, v in disk[("cm4-emmc-worn", "read")]} == {1.024}
+    assert {v for _, v in disk[("cm4-emmc-worn", "write")]} == {4.096}
+    assert [ln.label for ln in h.folded()] == ["read+write"]
+    fs, h = lines(path, "fs", nodes=("cm4-emmc-worn",))
+    assert set(k[1] for k in fs) == {"/", "/boot/firmware", "/run"}
+    assert {v for _, v in fs[("cm4-emmc-worn", "/")]} == {90.12}
+    assert max(v for _, v in h.folded()[0].points) == 90.12          # the fullest mount

@@ -135,3 +135,23 @@ def test_jq_reads_the_lines(tmp_path):
                            str(path)], capture_output=True, text=True, timeout=30)
     assert done.returncode == 0, done.stderr
     assert done.stdout == "rpi4 30 2048 52.582\n"
+
+
+def test_disks_filesystems_io_errors_and_power_when_the_node_has_them():
+    """The Pi 5 rack controller tree: NVMe and a USB disk with I/O errors, a full backup
+    filesystem, INA226 power monitors."""
+    from tests.test_prom_boards import sample as board_sample
+    first = board_sample("rack-ina226", 100.0)
+
+    def moved(d):
+        c = list(d.counters)
+        c[2], c[6] = c[2] + 4, c[6] + 2                  # 4 sectors read, 2 written in 2 s
+        return dataclasses.replace(d, counters=tuple(c))
+    second = dataclasses.replace(first, ts=102.0, node_clock=102.0,
+                                 disks=tuple(moved(d) for d in first.disks))
+    rec = json.loads(encode(plain_record(second, first)))
+    assert set(rec["disk"]) == {"nvme0n1", "sda"}                 # whole disks, no partitions
+    assert rec["disk"]["sda"] == {"read_bytes_per_s": 1024.0, "write_bytes_per_s": 512.0}
+    assert rec["fs"]["/srv/backup"]["used_percent"] == 100.0 and rec["fs"]["/"]["avail_bytes"] > 0
+    assert rec["io_errors"] == {"sda": 3} and rec["power_w"] == pytest.approx(6.03)
+    assert "disk" not in plain_record(board("rpi4"))               # absent, never 0

@@ -4,20 +4,26 @@
      "load1":0.52,"load5":0.58,"load15":0.59,"mem_used_bytes":790872064,
      "mem_total_bytes":3977601024,"mem_percent":19.88,"temp_c":{"cpu-thermal":51.1},
      "fan_rpm":{"pwmfan/fan1":2400},"fan_pwm":{"pwmfan/pwm1":128},"freq_mhz":{"0":1800},
-     "net":{"eth0":{"rx_bytes_per_s":1520.4,"tx_bytes_per_s":310.0}},"flags":[],"uptime_s":86400}
+     "net":{"eth0":{"rx_bytes_per_s":1520.4,"tx_bytes_per_s":310.0}},
+     "disk":{"mmcblk0":{"read_bytes_per_s":0.0,"write_bytes_per_s":4096.0}},
+     "fs":{"/":{"used_percent":41.2,"size_bytes":31254528000,"avail_bytes":17658421248}},
+     "flags":[],"uptime_s":86400}
 
 time is epoch seconds (jq: `.time | todate`). Rates (cpu, cores, net) need the node's previous
 sample: they are null on a node's first sample and after a counter reset (reboot). A section the
 node does not have (no fan, not a Raspberry Pi) is absent, never 0. temp_c keys are the thermal
 zone's type (else zoneN) and hwmon's label (else chip/sensor), as the console shows them; flags
 are the Raspberry Pi firmware's throttle bits that are set ("under_voltage_now",
-"throttled_occurred" ...). The series form (Prometheus names, raw counters) is
+"throttled_occurred" ...). disk is per whole disk (partitions count inside their disk), fs per
+mount point ("readonly": true when it is), io_errors per device when any, power_w what the
+node's power monitors read. The series form (Prometheus names, raw counters) is
 collectors.sinks.jsonl's "series" format.
 """
 from __future__ import annotations
 
 from typing import Any
 
+from ..health import power_draw, whole_disks
 from ..model import CpuTimes, Sample
 from ..rates import cpu_percent, rate
 
@@ -34,6 +40,7 @@ def plain_record(cur: Sample, prev: Sample | None = None) -> dict[str, Any]:
     _sensors(rec, cur)
     if cur.net:
         rec["net"] = _net(cur, prev)
+    _storage(rec, cur, prev)
     if cur.throttle is not None:
         rec["flags"] = throttle_flags(cur.throttle.raw)
     if cur.uptime is not None:
@@ -100,6 +107,41 @@ def _net(cur: Sample, prev: Sample | None) -> dict[str, dict[str, float | None]]
         p = before.get(n.device)
         out[n.device] = {"rx_bytes_per_s": _rate(p.rx_bytes if p else None, n.rx_bytes, dt),
                          "tx_bytes_per_s": _rate(p.tx_bytes if p else None, n.tx_bytes, dt)}
+    return out
+
+
+def _storage(rec: dict, cur: Sample, prev: Sample | None) -> None:
+    disks = whole_disks(cur.disks)
+    if disks:
+        dt = _elapsed(prev, cur) if prev is not None else 0.0
+        before = {d.device: d for d in prev.disks} if prev is not None else {}
+        rec["disk"] = {d.device: _disk_rates(before.get(d.device), d, dt) for d in disks}
+    fs = {f.mountpoint: _filesystem(f) for f in cur.filesystems if f.size is not None}
+    if fs:
+        rec["fs"] = fs
+    errors = {dev: n for dev, n in cur.io_errors.items() if n}
+    if errors:
+        rec["io_errors"] = errors
+    watts = power_draw(cur)
+    if watts is not None:
+        rec["power_w"] = round(watts, 2)
+
+
+def _disk_rates(prev, cur, dt: float) -> dict[str, float | None]:
+    # sectors of 512 bytes (collectors.model.DiskStats), a 32-bit kernel's counters wrap
+    read = _rate(prev.counters[2] if prev else None, cur.counters[2], dt)
+    write = _rate(prev.counters[6] if prev else None, cur.counters[6], dt)
+    return {"read_bytes_per_s": None if read is None else read * 512.0,
+            "write_bytes_per_s": None if write is None else write * 512.0}
+
+
+def _filesystem(f) -> dict:
+    used = f.used_pct
+    out = {"used_percent": None if used is None else _r2(used), "size_bytes": int(f.size)}
+    if f.avail is not None:
+        out["avail_bytes"] = int(f.avail)
+    if f.readonly:
+        out["readonly"] = True
     return out
 
 

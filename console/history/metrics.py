@@ -8,13 +8,15 @@ consecutive columns (a counter that fell, a reboot, gives no value for that step
 from every mode of a core at the same column, memory % from total and available. Labels are the
 ones the console shows (thermal zone type, hwmon label or chip/sensor, core number, interface).
 fold() turns one node's lines into one (for charts of many nodes): cpu and load pick their
-overall line, temperatures, fans and frequency take the highest, net adds rx and tx.
+overall line, temperatures, fans, frequency and filesystem fill take the highest, net and disk
+add their two directions.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Callable, Hashable, Mapping, Sequence
 
+from collectors.health import MMC_PARTITION, PARTITION_OR_VIRTUAL
 from collectors.rates import counter_delta, rate
 from console.history.series import parse_series
 from console.history.store import Bucket, HistoryStore, SeriesRow
@@ -230,6 +232,54 @@ def read_net(store: HistoryStore, nodes: Sequence[str], w: Window) -> list[Line]
     return lines
 
 
+def read_disk(store: HistoryStore, nodes: Sequence[str], w: Window) -> list[Line]:
+    """read and write in kB/s summed over whole disks (a partition's I/O is inside its disk)."""
+    names = {"node_disk_read_bytes_total": "read", "node_disk_written_bytes_total": "write",
+             "node_boot_time_seconds": "boot"}
+
+    def key(r: SeriesRow, lb: dict):
+        name, dev = r.metric.partition("{")[0], lb.get("device", "")
+        if name != "node_boot_time_seconds" and (PARTITION_OR_VIRTUAL.match(dev) or
+                                                 MMC_PARTITION.match(dev)):
+            return None
+        return names[name], dev or None
+    grids = _node_grids(store, nodes, w, list(names), key, counters=True)
+    lines = []
+    for node in nodes:
+        g = grids.get(node)
+        boot = g.cols.get(("boot", None)) if g else None
+        for way in ("read", "write"):
+            cols = [col for (d, _), col in (g.cols.items() if g else ()) if d == way]
+            if cols:
+                lines.append(Line(node, way, _rate_sum(g.times, cols, boot)))  # type: ignore[union-attr]
+    return lines
+
+
+def read_fs(store: HistoryStore, nodes: Sequence[str], w: Window) -> list[Line]:
+    """Percent used of each mounted filesystem, as df computes it: used / (used + avail)."""
+    names = {"node_filesystem_size_bytes": "size", "node_filesystem_free_bytes": "free",
+             "node_filesystem_avail_bytes": "avail"}
+    grids = _node_grids(store, nodes, w, list(names),
+                        lambda r, lb: (lb.get("mountpoint", "?"), names[r.metric.partition("{")[0]]),
+                        counters=False)
+    lines = []
+    for node in nodes:
+        g = grids.get(node)
+        mounts = sorted({m for m, _ in g.cols}) if g else []
+        for m in mounts:
+            size, free, avail = (g.cols.get((m, k)) for k in ("size", "free", "avail"))  # type: ignore[union-attr]
+            if size and free and avail:
+                lines.append(Line(node, m, [(t, _used(a, b, c)) for t, a, b, c
+                                            in zip(g.times, size, free, avail)]))  # type: ignore[union-attr]
+    return lines
+
+
+def _used(size: float | None, free: float | None, avail: float | None) -> float | None:
+    if size is None or free is None or avail is None or size - free + avail <= 0:
+        return None
+    return round(100.0 * (size - free) / (size - free + avail), 2)
+
+
 def _rate_sum(times: list[float], cols: list[Column], boot: Column | None = None) -> list[Point]:
     """Per-second rate in kilo-units summed over counters, between consecutive columns
     (collectors.rates: a 32-bit wrap unwrapped); a column where a counter is missing or was
@@ -285,4 +335,6 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
         ["node_cpu_scaling_frequency_hertz"], lambda r, lb, c: lb.get("cpu"), 1e-6),
         combine(max, "highest")),
     Metric("net", "Network", "kB/s", read_net, combine(sum, "rx+tx")),
+    Metric("disk", "Disk I/O", "kB/s", read_disk, combine(sum, "read+write")),
+    Metric("fs", "Filesystem used", "%", read_fs, combine(max, "fullest")),
 )}

@@ -245,3 +245,12 @@ def test_power_help_documents_the_exit_status(capsys):
     assert done.value.code == 0
     text = capsys.readouterr().out
     assert "exit status:" in text and "\n  3  refused:" in text and "no power driver" in text
+
+
+def test_status_text_from_a_driver_reaches_the_terminal_without_control_characters(tmp_path):
+    conf = tmp_path / "roost.toml"
+    conf.write_text('[[nodes]]\nnames = "n1"\nhost = "127.0.0.1"\nport = 9\n'
+                    'power = { driver = "command", on = "true", off = "true", '
+                    'status = "printf \'\\\\033]0;pwned\\\\007weird\\\\n\'; exit 3" }\n')
+    code, out, err = roost_power(conf, "status", "n1")
+    assert code == 1 and out.startswith("n1: unknown (") and "\x1b" not in out and "\x07" not in out

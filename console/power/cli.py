@@ -156,8 +156,9 @@ def _print_status(names: list[str], shown: list[Shown], out) -> None:
     groups: dict[str, list[str]] = {}
     for name in names:
         groups.setdefault(text.get(name, NO_DRIVER), []).append(name)
-    for state, nodes in groups.items():
-        print(f"{_fold(nodes)}: {state}", file=out)
+    from console.tables import clean
+    for state, nodes in groups.items():   # a BMC's or a command's words: no control characters
+        print(f"{_fold(nodes)}: {clean(state)}", file=out)
 
 
 def _fold(names: list[str]) -> str:

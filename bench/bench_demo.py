@@ -16,9 +16,10 @@ whole process's CPU as % of one core (thread layout: split simulator / roost), a
 Targets: connect-all <= 5 s, whole process <= 35% of a core, <= 400 MB RSS. Prints medians.
 
 Sink cost, apart from the rest (roost client only): the CPU time of the thread running each
-sink's own work (the JSONL/SQLite write per tick; for Prometheus, the rendering of each
-/metrics scrape), as % of one core. `--scrape S` scrapes /metrics every S s from a thread, as a
-Prometheus server would (default: no scrape, as before, so Prometheus costs only the view).
+sink's own work (the JSONL/SQLite write per tick; for Prometheus, the rendering of each scrape
+of a node's target), as % of one core. `--scrape S` scrapes every node's /nodes/NAME/metrics
+every S s from a thread, as a Prometheus server would (default: no scrape, as before, so
+Prometheus costs only the view).
 A thread's CPU time does not count other processes, so it holds on a busy machine.
 """
 from __future__ import annotations
@@ -78,32 +79,39 @@ SINK = SinkClock()
 
 
 def instrument_sinks(args) -> list:
-    """Time Sinks.write and the /metrics rendering; returns where the server lands."""
-    import prometheus_client.exposition as exposition
-    import collectors.sinks.prometheus as prom
+    """Time Sinks.write and the rendering of every Prometheus scrape (a node target or the fleet
+    page); returns where the server lands."""
+    import collectors.sinks.prom_http as http
     import console.collect as collect
     collect.Sinks.write = SINK.wrap(collect.Sinks.write)
-    exposition.generate_latest = SINK.wrap(exposition.generate_latest)
+    http.Exposition.node = SINK.wrap(http.Exposition.node)
+    http.Exposition.fleet = SINK.wrap(http.Exposition.fleet)
     servers: list = []
-    start = prom.start_http_server
+    start = http.serve
 
     def started(*a, **kw):
         server = start(*a, **kw)
         servers.append(server)
         return server
-    prom.start_http_server = started
+    http.serve = started
     return servers
 
 
-def scraper(servers: list, every: float, stop: threading.Event) -> threading.Thread:
-    import urllib.request
+def scraper(servers: list, names: list[str], every: float, stop: threading.Event) -> threading.Thread:
+    """What a Prometheus server does with roost's targets: every `every` seconds, each node's
+    /nodes/NAME/metrics over one keep-alive connection."""
+    import http.client
 
     def loop() -> None:
+        conn = None
         while not stop.wait(every):
-            if servers:
-                port = servers[0][0].server_port
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as r:
-                    r.read()
+            if not servers:
+                continue
+            conn = conn or http.client.HTTPConnection("127.0.0.1", servers[0][0].server_port,
+                                                      timeout=30)
+            for name in names:
+                conn.request("GET", f"/nodes/{name}/metrics")
+                conn.getresponse().read()
     thread = threading.Thread(target=loop, name="bench-scraper", daemon=True)
     thread.start()
     return thread
@@ -154,7 +162,7 @@ def run_roost(fleet: DemoFleet, args, holder, same_loop: bool) -> int:
     servers = instrument_sinks(args)
     stop = threading.Event()
     if args.scrape and args.sink == "prometheus":
-        scraper(servers, args.scrape, stop)
+        scraper(servers, [t.name for t in fleet.targets()], args.scrape, stop)
     try:
         return run_collect(fleet.targets(), opts, companion=companion(fleet) if same_loop else None)
     finally:

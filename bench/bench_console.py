@@ -182,7 +182,7 @@ async def live(nodes: int, seconds: float) -> dict:
 async def heatmap_750() -> tuple[list[float], list[float]]:
     """750 nodes in-process: (refresh+paint CPU ms, arrow key to moved-cursor frame ms)."""
     from textual import events
-    from tests.test_app_common import T0, steady_fleet, steady_samples
+    from tests.helpers.samples import T0, steady_fleet, steady_samples
     params = steady_fleet(750, 5)
     state = FleetState(list(params), groups={n: (f"rack{1 + i % 10}",)
                                                for i, n in enumerate(params)})

@@ -31,9 +31,8 @@ from collectors.sinks.prometheus import render_text  # noqa: E402
 from collectors.snapshot import build_sample  # noqa: E402
 from collectors.tree import read_tree  # noqa: E402
 from tests.conftest import SHARED  # noqa: E402
-from tests.test_snapshot_fixtures import copy_board  # noqa: E402
-from tests.ttar import extract  # noqa: E402
-from tests.test_snapshot_fixtures import COLLECTORS, NODE_EXPORTER  # noqa: E402
+from tests.helpers.ttar import extract  # noqa: E402
+from tests.helpers.trees import COLLECTORS, NODE_EXPORTER, copy_board  # noqa: E402
 
 
 def trees(tmp: Path) -> dict[str, tuple[str, str]]:

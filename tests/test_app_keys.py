@@ -9,8 +9,8 @@ from console.keymap import BINDING_IDS, KeymapError, validate
 from console.screens.help import HelpScreen, binding_rows
 from console.screens.node import NodeScreen
 from console.widgets.graph import Graph
-from tests.test_app_fleet import SIZE, make_app
-from tests.test_app_common import T0, until
+from tests.helpers.pilot import SIZE, make_app, until
+from tests.helpers.samples import T0
 
 
 async def command(pilot, text: str) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 
-import pytest
 
 from collectors.fleet import Fleet
 from console.app import RoostApp
@@ -20,7 +19,7 @@ from console.power.ssh import SshAccess
 from console.screens.confirm import ConfirmScreen
 from console.screens.power import PowerScreen
 from console.state import DOWN, UP, FleetState
-from tests.test_app_common import until
+from tests.helpers.pilot import until
 
 FAST = Timing(stagger=0.2, shutdown_timeout=5, boot_timeout=15, grace=0.0, poll=0.05,
               probe_timeout=2)
@@ -65,7 +64,6 @@ def notices(app) -> str:
     return "\n".join(n.message for n in app._notifications)
 
 
-@pytest.mark.peers
 async def test_marked_node_off_with_confirmation_then_on_again(tmp_path):
     async with demo_app(tmp_path) as (app, names), app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: all(r.state == UP for r in app.state.rows()),

@@ -4,7 +4,6 @@ Remote commands run against real OpenSSH servers from the lab (tests/lab/sshd.py
 """
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,37 +11,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import SHARED, need
+from tests.helpers.cli import ROOST, lab_config, roost
 
-ROOT = Path(__file__).resolve().parent.parent
-ROOST = ROOT / ".venv" / "bin" / "roost"
 RPI4 = SHARED / "fixtures" / "boards" / "rpi4"
-
-
-def roost(*argv: str, env: dict | None = None, cwd: Path | None = None, timeout: float = 60):
-    exe = [str(ROOST)] if ROOST.exists() else [sys.executable, "-m", "console.cli"]
-    return subprocess.run(exe + list(argv), capture_output=True, text=True, env=env, cwd=cwd,
-                          timeout=timeout)
-
-
-@pytest.fixture
-def env(tmp_path):
-    """A clean environment: no ~/.ssh/config, no roost.toml, state under tmp."""
-    home = tmp_path / "home"
-    home.mkdir()
-    keep = {k: v for k, v in os.environ.items() if not k.startswith(("ROOST_", "XDG_"))}
-    keep.update(HOME=str(home), XDG_CONFIG_HOME=str(tmp_path / "xdg"),
-                ROOST_STATE_DIR=str(tmp_path / "state"))
-    return keep
-
-
-def lab_config(tmp_path: Path, ssh_lab, nodes, extra: str = "") -> Path:
-    """A roost.toml naming lab nodes by name, with the lab's key and known_hosts."""
-    body = [f'[defaults]\nuser = "roostlab"\nidentity = "{ssh_lab.client_key}"\n'
-            f'known_hosts = "{ssh_lab.known_hosts}"\nconnect_timeout = 5\ninterval = 0.2\n']
-    body += [f'[[nodes]]\nnames = "{n.name}"\nhost = "{n.host}"\nport = {n.port}\n' for n in nodes]
-    path = tmp_path / "roost.toml"
-    path.write_text("".join(body) + extra)
-    return path
 
 
 def one_line_error(result) -> str:

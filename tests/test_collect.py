@@ -9,40 +9,16 @@ import time
 import urllib.request
 from pathlib import Path
 
-import pytest
 
 from collectors.sinks.sqlite import SqliteSink
 from tests.conftest import SHARED, need
-from tests.test_cli import ROOST, env, lab_config, roost  # noqa: F401 - env is a fixture
+from tests.helpers.cli import ROOST, free_port, roost, wait_for
 
 RPI4 = SHARED / "fixtures" / "boards" / "rpi4"
 
 
-def wait_for(predicate, timeout: float = 20.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def jsonl(text: str) -> list[dict]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
-
-
-@pytest.fixture
-def two_nodes(ssh_lab, tmp_path):
-    nodes = ssh_lab.start(2)
-    yield nodes, lab_config(tmp_path, ssh_lab, nodes)
-    ssh_lab.stop(nodes)
 
 
 def test_count_3_jsonl_to_stdout_and_db(env, tmp_path, two_nodes):

@@ -19,7 +19,6 @@ from collectors.fleet import BACKOFF_CAP, Fleet, backoff_delay
 from collectors.model import NodeEvent, NodeTarget, Sample
 from collectors.transport import TransportError
 
-pytestmark = pytest.mark.peers
 INTERVAL = 0.2
 
 

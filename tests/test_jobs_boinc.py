@@ -18,7 +18,6 @@ from console.config import load_config
 from console.jobs import boinc_cli
 from console.jobs.boinc import BoincError, BoincSettings, abort_task, boinc_tasks, resume_task, \
     suspend_task
-from tests.lab.boinc import boinc, boinc_lab  # noqa: F401  (fixtures)
 
 # hostile on purpose: XML metacharacters, quotes, shell syntax, non-ASCII
 PROJECT = 'Lab <Test> & "Co" $(id) ünï'

@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
-import shutil
 import signal
-import tempfile
 import time
 from pathlib import Path
 
@@ -37,15 +35,6 @@ def two(ssh_lab, etc_hosts_module):
     started = named(ssh_lab, etc_hosts_module, ssh_lab.start(2))
     yield started
     ssh_lab.stop(started)
-
-
-@pytest.fixture
-def shared_dir():
-    """A directory the lab's login user can write: the nodes share the console's file system."""
-    path = Path(tempfile.mkdtemp(prefix="roost-jobs-"))
-    path.chmod(0o777)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def submit(store, *argv, script="#!/bin/sh\ntrue\n", cwd="/tmp"):

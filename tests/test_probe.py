@@ -162,7 +162,7 @@ async def test_shared_tree_in_place(nodes, which):
 def exporter_tree(public_tmp):
     """node_exporter's real sysfs fixture (hwmon device links, fans, pwm) plus its proc files."""
     need(NODE_EXPORTER.is_dir(), f"node_exporter fixtures missing ({NODE_EXPORTER})")
-    from tests.ttar import extract
+    from tests.helpers.ttar import extract
     root = public_tmp / "odd 'root' $x\ttab"  # quoting: spaces, quotes, $ and a tab in the roots
     root.mkdir()
     extract(NODE_EXPORTER / "sys.ttar", root)

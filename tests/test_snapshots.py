@@ -8,7 +8,7 @@ from __future__ import annotations
 from collectors.model import NodeEvent
 from console.app import RoostApp
 from console.state import FleetState
-from tests.test_app_common import T0, steady_fleet, steady_samples
+from tests.helpers.samples import T0, steady_fleet, steady_samples
 
 SIZE = (160, 40)
 

@@ -18,8 +18,6 @@ from collectors.transport import (
 from tests.conftest import need
 from tests.lab.sshd import descendants, running, signal_all
 
-pytestmark = pytest.mark.peers
-
 
 @pytest.fixture(scope="module")
 def nodes(ssh_lab):

@@ -23,6 +23,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.lab.peers import starting
+
 IPMI_SIM = shutil.which("ipmi_sim") or "/usr/bin/ipmi_sim"
 
 LAN_CONF = """\
@@ -147,6 +149,7 @@ class IpmiBmc:
         self.fifo.chmod(0o622)   # mkfifo obeys the umask; the lab user must be able to write
 
     def _launch(self) -> None:
+        starting("ipmi_sim")
         for _ in range(5):  # the UDP port may be taken between probe and bind
             self.port = free_udp_port()
             (self.dir / "lan.conf").write_text(LAN_CONF.format(

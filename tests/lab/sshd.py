@@ -43,6 +43,7 @@ import pytest
 
 from collectors.model import NodeTarget
 from tests.conftest import need
+from tests.lab.peers import starting
 
 SSHD = "/usr/sbin/sshd"
 USER = "roostlab"
@@ -224,6 +225,7 @@ class LabNode:
 
     def launch(self) -> None:
         """Start sshd in the foreground (-D) and wait until it listens (pid file written)."""
+        starting("sshd")
         pid_file = self.lab.dir / f"{self.name}.pid"
         pid_file.unlink(missing_ok=True)
         self.proc = subprocess.Popen(

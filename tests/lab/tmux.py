@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from tests.conftest import need
+from tests.lab.peers import starting
 
 ROOST = Path(sys.executable).with_name("roost")
 BORDERS = str.maketrans("", "", "▌▎▏│")
@@ -34,6 +35,7 @@ class Tmux:
                               capture_output=True, text=True, check=True).stdout
 
     def start(self, command: str) -> None:
+        starting("tmux")
         w, h = (str(v) for v in self.size)
         self.run("new-session", "-d", "-x", w, "-y", h, "-s", "e2e", command)
         self.run("resize-window", "-t", "e2e", "-x", w, "-y", h)

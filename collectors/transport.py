@@ -26,6 +26,7 @@ from pathlib import Path
 
 import asyncssh
 
+from collectors.errors import RoostError
 from collectors.hostkeys import HostKeyCheck, fold_case, host_pattern, refusal
 from collectors.model import NodeTarget
 
@@ -42,7 +43,7 @@ CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "chacha20-poly130
            "aes128-ctr", "aes192-ctr", "aes256-ctr")
 
 
-class TransportError(Exception):
+class TransportError(RoostError):
     """One node's connection or command failure, as a single line: "n3: what went wrong"."""
 
     def __init__(self, node: str, message: str):

@@ -21,6 +21,7 @@ from console.collect import positive_seconds as seconds
 from console.collect import CollectOptions, add_output_arguments, hostport, probe_all, run_collect
 from console import paths
 from console.config import Config, ConfigError, load_config
+from console.errors import RoostError
 from console.hostlist import fold
 from console.tables import print_table
 
@@ -144,6 +145,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"roost: {exc}", file=sys.stderr)
         return 2
+    except RoostError as exc:   # anything else roost reports on purpose: one line, no traceback
+        print(f"roost: {exc.one_line()}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

@@ -22,13 +22,14 @@ from typing import Any, Awaitable, Callable
 
 from collectors.model import NodeEvent, NodeTarget, Sample
 from console import paths
+from console.errors import RoostError
 from console.gcpolicy import GcPacer
 
 
 DEFAULT_RETENTION = 86400.0  # a day at 1 Hz is already ~10^7 rows for ten boards
 
 
-class UsageError(Exception):
+class UsageError(RoostError):
     """A bad combination of options or an output that cannot be opened: one line, exit 2."""
 
 

@@ -32,6 +32,7 @@ from typing import Any, Iterable, Mapping
 
 from collectors.model import NodeTarget
 from console import hostlist, paths
+from console.errors import RoostError
 from console.hostlist import HostlistError
 from console.inventory import InventoryError, load_inventory
 from console.sshconfig import SshConfig, SshConfigError, SshHost, load_ssh_config
@@ -43,7 +44,7 @@ MAX_DEPTH = 8                 # tables in tables: roost's deepest key is nodes[i
 EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
-class ConfigError(Exception):
+class ConfigError(RoostError):
     """A config mistake; str() is exactly one line naming the file, line and key path."""
 
 
@@ -264,7 +265,7 @@ def _expand(expr: str, groups: Mapping[str, Iterable[str]], known: set[str] | fr
 
 # ---------------------------------------------------------------- checking values
 
-class Bad(Exception):
+class Bad(RoostError):
     """A value failed its check; keypath (relative) narrows where, message says what."""
 
     def __init__(self, message: str, keypath: tuple = ()):

@@ -23,6 +23,8 @@ from ClusterShell.NodeSet import RESOLVER_NOGROUP, NodeSet, NodeSetException
 from ClusterShell.NodeUtils import GroupResolver, GroupSource
 from ClusterShell.RangeSet import RangeSetException
 
+from console.errors import RoostError
+
 DEFAULT_LIMIT = 100_000
 LIMIT_ENV = "ROOST_MAX_HOSTLIST"
 MAX_TEXT = 64 * 1024        # characters in one expression (about 10,000 names written out)
@@ -30,7 +32,7 @@ LIMIT_RANGE = (1, 10_000_000)
 _CEILING = 10 ** 30     # counting stops growing here (a bound, never an exact size)
 
 
-class HostlistError(ValueError):
+class HostlistError(RoostError, ValueError):
     """One line saying what is wrong with a hostlist (the caller adds where it came from)."""
 
 

@@ -21,6 +21,7 @@ from typing import Mapping
 
 import yaml
 
+from console.errors import RoostError
 from console.hostlist import DEFAULT_LIMIT, HostlistError, expand_ansible
 from console.userfile import MiB, UserFileError, read_text
 
@@ -31,7 +32,7 @@ MAX_YAML_DEPTH = 64           # PyYAML composes recursively (and scans deep flow
                               # quadratic time): deeper documents are refused before parsing
 
 
-class InventoryError(Exception):
+class InventoryError(RoostError):
     """One line: FILE:LINE: message."""
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Iterable, Mapping
 
+from console.errors import RoostError
+
 # id -> what it does (the catalogue the config is validated against; tests check it is complete)
 BINDING_IDS: dict[str, str] = {
     "fleet": "fleet table", "heatmap": "heatmap", "events": "events and alerts",
@@ -36,7 +38,7 @@ BINDING_IDS: dict[str, str] = {
 }
 
 
-class KeymapError(ValueError):
+class KeymapError(RoostError, ValueError):
     pass
 
 

@@ -39,6 +39,7 @@ from typing import AsyncIterator, Mapping
 import asyncssh
 
 from collectors.transport import TransportError, channel_slot, run
+from console.errors import RoostError
 from console.jobs import boinc_rpc as rpc
 from console.jobs.boinc_rpc import BoincRpcError, BoincTask
 
@@ -46,7 +47,7 @@ DEFAULT_AUTH_FILES = ("/var/lib/boinc-client/gui_rpc_auth.cfg", "/etc/boinc-clie
 MAX_REPLY = 64 << 20          # a client with thousands of tasks answers a few MB; cap the buffer
 
 
-class BoincError(Exception):
+class BoincError(RoostError):
     """One node's BOINC failure as one line: "n3: what went wrong"."""
 
     def __init__(self, node: str, message: str):
@@ -55,7 +56,7 @@ class BoincError(Exception):
         self.message = message
 
 
-class BoincConfigError(ValueError):
+class BoincConfigError(RoostError, ValueError):
     """A bad [jobs.boinc] value; str() names the key path ("jobs.boinc.port: expected ...")."""
 
     def __init__(self, message: str, keypath: tuple | None = None):

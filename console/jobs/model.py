@@ -10,6 +10,7 @@ import enum
 import json
 from dataclasses import asdict, dataclass, field
 
+from console.errors import RoostError
 from console.jobs.spec import Dependencies, Dependency, Export
 
 
@@ -53,7 +54,7 @@ TRANSITIONS: dict[State, frozenset[State]] = {
 }
 
 
-class TransitionError(ValueError):
+class TransitionError(RoostError, ValueError):
     pass
 
 

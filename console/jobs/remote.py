@@ -28,6 +28,7 @@ from typing import Callable
 import asyncssh
 
 from collectors.transport import channel_slot
+from console.errors import RoostError
 from console.jobs.limits import PROBE as LIMITS_PROBE, WATCHER, Limits, command_lines, \
     parse_probe, watch_start
 
@@ -42,7 +43,7 @@ def node_root(queue_id: str, node: str) -> str:
 END = "@@roost-end"
 
 
-class AgentError(Exception):
+class AgentError(RoostError):
     """The node's agent channel failed (connection lost, shell died)."""
 
 

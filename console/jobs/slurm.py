@@ -21,6 +21,7 @@ import asyncssh
 from collectors.model import NodeTarget
 from collectors.transport import TransportError, channel_slot, connect as transport_connect
 from console.config import JobsConfig
+from console.errors import RoostError
 from console.jobs import slurm_parse as sp
 from console.jobs.model import JobSpec
 from console.jobs.spec import format_dependency, format_hostlist, format_indices, format_time
@@ -31,7 +32,7 @@ OPERATOR_HINT = ("scontrol {action} needs root or SlurmUser on the controller: l
                  "such ([nodes] user for the controller node)")
 
 
-class SlurmError(Exception):
+class SlurmError(RoostError):
     """One line: what failed and why, in Slurm's words where it gave any."""
 
 

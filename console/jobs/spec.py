@@ -11,11 +11,13 @@ from typing import Mapping
 
 from console.hostlist import HostlistError, expand, fold
 
+from console.errors import RoostError
+
 MAX_ARRAY_INDEX = 4_000_000   # Slurm's hard MaxArraySize ceiling
 MAX_ARRAY_TASKS = 1_000_000   # more rows than that is a typo, not a workload
 
 
-class SpecError(ValueError):
+class SpecError(RoostError, ValueError):
     """One line, shown to the user as-is (after the "roost submit: error: " prefix)."""
 
 

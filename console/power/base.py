@@ -13,8 +13,10 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Awaitable, Callable
 
+from console.errors import RoostError
 
-class PowerError(Exception):
+
+class PowerError(RoostError):
     """One line naming the node, the driver and what went wrong."""
 
 

@@ -14,6 +14,7 @@ from typing import Any, Mapping
 from urllib.parse import quote
 
 
+from console.errors import RoostError
 from console.ray import parse
 from console.ray.parse import FuncSummary, RayActor, RayJob, RayNode, RayTask
 from console.ray.tunnel import RayTunnel, TunnelError
@@ -21,7 +22,7 @@ from console.ray.tunnel import RayTunnel, TunnelError
 LIST_LIMIT = 1000                     # state API rows per call (Ray's own default is 100)
 
 
-class RayError(Exception):
+class RayError(RoostError):
     """One line: what failed on the Ray head and why."""
 
 

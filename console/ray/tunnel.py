@@ -17,12 +17,13 @@ from typing import Awaitable, Callable
 import asyncssh
 
 from collectors.transport import TransportError
+from console.errors import RoostError
 
 Connect = Callable[[], Awaitable[asyncssh.SSHClientConnection]]
 TIMEOUT = 30.0                        # seconds per HTTP request (connect: 10)
 
 
-class TunnelError(Exception):
+class TunnelError(RoostError):
     """The head cannot be reached; one line."""
 
 

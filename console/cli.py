@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import sys
 import time
@@ -19,13 +20,13 @@ from typing import Sequence
 
 from console.collect import positive_seconds as seconds
 from console.collect import CollectOptions, add_output_arguments, hostport, probe_all, run_collect
-from console import paths
+from console import logs, paths
 from console.config import Config, ConfigError, load_config
 from console.errors import RoostError
 from console.hostlist import fold
 from console.tables import print_table
 
-
+log = logging.getLogger("roost.cli")
 SERVE_PROMETHEUS = ("127.0.0.1", 9856)  # loopback unless the user says otherwise
 NODESET_HELP = "nodes and @groups in hostlist syntax, e.g. 'n[1-4],@rack2' (default: all)"
 
@@ -44,6 +45,8 @@ def build_parser() -> Parser:
     p.add_argument("--ssh-config", metavar="PATH", help="OpenSSH client config (ROOST_SSH_CONFIG; default ~/.ssh/config)")
     p.add_argument("--state-dir", metavar="DIR", help="database, job files, accept-new host keys (ROOST_STATE_DIR)")
     p.add_argument("--theme", metavar="NAME", default=os.environ.get("ROOST_THEME"), help="TUI theme (ROOST_THEME)")
+    p.add_argument("-v", "--verbose", action="count", default=0,
+                   help="log more: -v info, -vv debug (ROOST_LOG=debug|info|warning|error)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     _nodes_parser(sub)
     _check_parser(sub)
@@ -195,6 +198,7 @@ def _reader_went_away() -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
+    logs.to_stderr(args.verbose)
     if getattr(args, "jobs_handler", None) is not None:
         return args.jobs_handler(args, load(args))
     command = {"nodes": cmd_nodes, "check": cmd_check, "collect": cmd_collect,
@@ -218,12 +222,16 @@ def cmd_console(args: argparse.Namespace) -> int:
               "`roost collect`", file=sys.stderr)
         return 1
     from collectors.fleet import Fleet
+    logs.to_file(config.state_dir, args.verbose)   # Textual owns the terminal from here
     return run_console(config, Fleet(config.targets()), theme=args.theme)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from console.demo import cli as demo_cli
-    return demo_cli.run(args, load(args))
+    config = load(args)
+    if not args.headless:
+        logs.to_file(config.state_dir, args.verbose)
+    return demo_cli.run(args, config)
 
 
 def cmd_collect(args: argparse.Namespace) -> int:
@@ -240,6 +248,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     targets = config.targets(args.nodeset)
     from console.collect import queue_series
     from console.jobs.service import jobs_db
+    logs.to_file(config.state_dir, args.verbose, keep_stderr=True)
     extra = (queue_series(jobs_db(config)),) if _scheduler(config) is not None else ()
     return run_collect(targets, opts, companion=_serving(config, opts, len(targets)),
                        metrics_extra=extra)
@@ -269,6 +278,7 @@ def _serve_banner(config: Config, opts: CollectOptions, count: int) -> str:
 
 def _say(text: str) -> None:
     print(f"roost: {text}", file=sys.stderr, flush=True)
+    log.info(text)      # and into the state dir's roost.log (serve's stderr handler shows WARNING+)
 
 
 def _scheduler(config: Config):

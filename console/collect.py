@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import signal
 import sys
 import time
@@ -26,6 +27,7 @@ from console.errors import RoostError
 from console.gcpolicy import GcPacer
 
 
+log = logging.getLogger("roost.collect")
 DEFAULT_RETENTION = 86400.0  # a day at 1 Hz is already ~10^7 rows for ten boards
 
 
@@ -191,6 +193,7 @@ class Run:
 
 def _note(text: str) -> None:
     print(f"roost: {' '.join(text.split())}", file=sys.stderr, flush=True)
+    log.info(text)      # and into roost.log under `roost serve` (nowhere else: INFO is off)
 
 
 HOLD_LIMIT = 200_000    # samples held while the history DB cannot be written (~1 h of 50 nodes)

@@ -8,7 +8,7 @@ from hypothesis import given, settings, strategies as st
 
 from console.power.base import PowerConfigError, PowerError, PowerState
 from console.power.chips import CHIPS, MCP23017, PCA9555, XRA1200
-from console.power.chipsim import QuasiChip, RegisterChip, SimBus, make_chip
+from tests.lab.chipsim import QuasiChip, RegisterChip, SimBus, make_chip
 from console.power.registry import Context, build_driver, check_channels
 
 

@@ -22,7 +22,7 @@ from console.power.base import PowerError, Runner
 
 
 class LocalBus:
-    """An smbus2.SMBus (or an object with its methods, such as chipsim.SimBus)."""
+    """An smbus2.SMBus (or an object with its methods, such as the tests' SimBus)."""
 
     def __init__(self, bus: int, opener: Callable[[int], Any] | None = None):
         self.bus = bus

@@ -20,7 +20,8 @@ SHARED = Path(os.environ.get("ROOST_SHARED", ROOT.parent / "shared"))
 REQUIRE_PEERS = os.environ.get("ROOST_REQUIRE_PEERS") == "1"
 
 pytest_plugins = ["tests.lab.peers", "tests.lab.sshd", "tests.lab.slurm", "tests.lab.boinc",
-                  "tests.lab.power_redfish", "tests.lab.ray", "tests.lab.prometheus"]
+                  "tests.lab.power_redfish", "tests.lab.etchosts", "tests.lab.ray",
+                  "tests.lab.prometheus"]
 
 
 def need(condition: bool, reason: str) -> None:

@@ -15,12 +15,19 @@ import os
 import sys
 import time
 import traceback
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
+from typing import NoReturn
 
-from console.collect import positive_seconds as seconds
-from console.collect import CollectOptions, add_output_arguments, hostport, probe_all, run_collect
 from console import logs, paths
+from console.collect import (
+    CollectOptions,
+    add_output_arguments,
+    hostport,
+    positive_seconds as seconds,
+    probe_all,
+    run_collect,
+)
 from console.config import Config, ConfigError, load_config
 from console.errors import RoostError
 from console.hostlist import fold
@@ -34,15 +41,17 @@ NODESET_HELP = "nodes and @groups in hostlist syntax, e.g. 'n[1-4],@rack2' (defa
 class Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line and exit status 2."""
 
-    def error(self, message: str):  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         self.exit(2, f"roost: {' '.join(message.split())} (see `{self.prog} --help`)\n")
 
 
 def build_parser() -> Parser:
     p = Parser(prog="roost", description="Operations console for small SBC clusters.")
-    p.add_argument("--config", metavar="PATH", help="roost.toml (ROOST_CONFIG; default ./roost.toml, then the XDG config dir)")
+    p.add_argument("--config", metavar="PATH",
+                   help="roost.toml (ROOST_CONFIG; default ./roost.toml, then the XDG config dir)")
     p.add_argument("--inventory", metavar="PATH", help="Ansible inventory, INI or YAML (ROOST_INVENTORY)")
-    p.add_argument("--ssh-config", metavar="PATH", help="OpenSSH client config (ROOST_SSH_CONFIG; default ~/.ssh/config)")
+    p.add_argument("--ssh-config", metavar="PATH",
+                   help="OpenSSH client config (ROOST_SSH_CONFIG; default ~/.ssh/config)")
     p.add_argument("--state-dir", metavar="DIR", help="database, job files, accept-new host keys (ROOST_STATE_DIR)")
     p.add_argument("--theme", metavar="NAME", default=os.environ.get("ROOST_THEME"), help="TUI theme (ROOST_THEME)")
     p.add_argument("-v", "--verbose", action="count", default=0,
@@ -116,8 +125,7 @@ def _run_parser(sub) -> None:
 
 
 def _jobs_parsers(sub) -> None:
-    from console.jobs import acct_cli, boinc_cli, lsf_cli
-    from console.jobs import cli as jobs_cli
+    from console.jobs import acct_cli, boinc_cli, cli as jobs_cli, lsf_cli
     jobs_cli.register(sub)
     acct_cli.register(sub)
     lsf_cli.register(sub)

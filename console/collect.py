@@ -17,15 +17,15 @@ import logging
 import signal
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from collectors.model import NodeEvent, NodeTarget, Sample
 from console import paths
 from console.errors import RoostError
 from console.gcpolicy import GcPacer
-
 
 log = logging.getLogger("roost.collect")
 DEFAULT_RETENTION = 86400.0  # a day at 1 Hz is already ~10^7 rows for ten boards
@@ -106,7 +106,7 @@ class CollectOptions:
     log_up: bool = False          # note nodes coming up too, not only going down (`roost serve`)
 
     @classmethod
-    def from_args(cls, args: argparse.Namespace, **override: Any) -> "CollectOptions":
+    def from_args(cls, args: argparse.Namespace, **override: Any) -> CollectOptions:
         """The fields args has (demo's namespace lacks some), then override."""
         names = [f.name for f in fields(cls)]
         values = {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
@@ -431,6 +431,7 @@ def write_file_sd(targets: list[NodeTarget], path: str, address: tuple[str, int]
     """`roost nodes --prometheus-sd FILE`: the /sd target list as a file_sd JSON file, written
     beside FILE then renamed over it (a symlink at FILE is replaced, never followed)."""
     import os
+
     from collectors.sinks.prom_http import sd_groups
     host, port = address
     where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
@@ -472,6 +473,7 @@ def _queue_counts(db: Path) -> dict[str, int] | None:
     """None when the queue cannot be read now (no database yet, locked, damaged): /metrics then
     goes without the queue rather than failing."""
     import sqlite3
+
     from console.jobs.store import Store
     if not db.exists():
         return None
@@ -515,7 +517,7 @@ async def _end_companion(task: asyncio.Task | None, stop: asyncio.Event) -> None
     stop.set()
     try:
         await asyncio.wait_for(task, timeout=15.0)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         pass
     except Exception as exc:  # noqa: BLE001 - report, never lose the flush of the sinks
         _note(f"{type(exc).__name__}: {exc}")

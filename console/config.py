@@ -25,10 +25,11 @@ import math
 import os
 import re
 import tomllib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from collectors.model import NodeTarget
 from console import hostlist, paths
@@ -172,7 +173,7 @@ class Config:
     theme: str | None = None
     jobs: JobsConfig = JobsConfig()
     cluster: str | None = None     # names the job queue (default: derived from the config path)
-    ray: "RayConfig" = field(default_factory=lambda: RayConfig())
+    ray: RayConfig = field(default_factory=lambda: RayConfig())
     sources: tuple[Path, ...] = ()
     ssh: SshConfig | None = None
     state_dir: Path = field(default_factory=lambda: paths.state_dir())
@@ -975,7 +976,7 @@ RAY_SCHEMA = {"head": _str, "nodes": _str, "temp_dir": _temp_dir, "port": _ray_p
               **RAY_NODE_SCHEMA}
 
 
-def _ray_config(loader: "_TomlLoader", table: Any, nodes: list[NodeSpec],
+def _ray_config(loader: _TomlLoader, table: Any, nodes: list[NodeSpec],
                 groups: Mapping[str, tuple[str, ...]], backend: Any = None) -> RayConfig:
     """[ray] checked: the head and nodes name configured nodes, groups name known groups,
     and no two roles of one node share a port; [jobs] backend = "ray" needs a head."""
@@ -1000,7 +1001,7 @@ def _ray_config(loader: "_TomlLoader", table: Any, nodes: list[NodeSpec],
     return ray
 
 
-def _ray_groups(loader: "_TomlLoader", table: Mapping, groups: Mapping) -> dict:
+def _ray_groups(loader: _TomlLoader, table: Mapping, groups: Mapping) -> dict:
     out = {}
     for name, values in table.items():
         if name not in groups:
@@ -1011,7 +1012,7 @@ def _ray_groups(loader: "_TomlLoader", table: Mapping, groups: Mapping) -> dict:
     return out
 
 
-def _ray_ports_apart(loader: "_TomlLoader", ray: RayConfig, group: str) -> None:
+def _ray_ports_apart(loader: _TomlLoader, ray: RayConfig, group: str) -> None:
     settings = ray.settings((group,)) if group else ray.defaults
     own = ray.groups.get(group, {})
     taken: dict[int, str] = {}

@@ -16,8 +16,8 @@ from __future__ import annotations
 import functools
 import os
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from itertools import product
-from typing import Iterable, Mapping, Sequence
 
 from ClusterShell.NodeSet import RESOLVER_NOGROUP, NodeSet, NodeSetException
 from ClusterShell.NodeUtils import GroupResolver, GroupSource
@@ -224,7 +224,7 @@ class _AnsibleRange:
         self.start, self.end, self.step = start, end, step
 
     @classmethod
-    def parse(cls, spec: str) -> "_AnsibleRange":
+    def parse(cls, spec: str) -> _AnsibleRange:
         bits = spec.split(":")
         if len(bits) not in (2, 3) or not all(bits[:2]):
             raise _bad_range(spec, "expected [start:end] or [start:end:step]")

@@ -5,7 +5,7 @@ the id catalogue for validation and help, and applies a user keymap.
 """
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 from console.errors import RoostError
 

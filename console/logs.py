@@ -16,9 +16,9 @@ import logging
 import os
 import sys
 from collections.abc import Mapping
+from io import TextIOWrapper
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
-from typing import IO
 
 from collectors.errors import one_line
 from console import paths
@@ -46,11 +46,11 @@ class OneLineFormatter(logging.Formatter):
 class PrivateRotatingFile(RotatingFileHandler):
     """A RotatingFileHandler whose files are created 0600 and never opened through a symlink."""
 
-    def _open(self) -> IO[str]:
+    def _open(self) -> TextIOWrapper:
         flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
         fd = os.open(self.baseFilename, flags, 0o600)
         os.fchmod(fd, 0o600)
-        return os.fdopen(fd, "a", encoding=self.encoding, errors=self.errors)
+        return open(fd, "a", encoding=self.encoding, errors=self.errors)
 
 
 def level(verbose: int = 0, env: Mapping[str, str] = os.environ,

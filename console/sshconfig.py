@@ -17,9 +17,9 @@ import getpass
 import os
 import re
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 from console.errors import RoostError
 from console.userfile import MiB, UserFileError, read_text

@@ -1,7 +1,6 @@
 """Pilot tests of the fleet screen: rows, filter, sort, mark, escaping, navigation."""
 from __future__ import annotations
 
-
 from console.app import RoostApp
 from console.messages import FleetDrain
 from console.screens.fleet import FleetScreen
@@ -107,7 +106,7 @@ async def test_views_switch_and_node_opens_with_enter():
         assert app.screen.node == "n2"
         for key, name in (("h", "heatmap"), ("e", "events"), ("f", "fleet")):
             await pilot.press(key)
-            await until(pilot, lambda: app.screen.name == name, what=name)
+            await until(pilot, lambda name=name: app.screen.name == name, what=name)
         await pilot.press("j")
         await until(pilot, lambda: app.screen.name == "jobs", what="jobs")
 

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from textual.widgets import Input, Static
 
-from console.jobs.queue_view import Tail, job_lines, submit_form
 from console.jobs.model import State
+from console.jobs.queue_view import Tail, job_lines, submit_form
 from console.jobs.store import Store
-from console.screens.job_detail import JobDetailScreen
 from console.screens.confirm import ConfirmScreen
+from console.screens.job_detail import JobDetailScreen
 from console.screens.jobs import JobsScreen
 from console.screens.submit import SubmitScreen
 from console.widgets.job_table import JobTable
@@ -398,6 +398,7 @@ def test_finished_jobs_show_their_nodes_mixed_states_and_held_tasks_their_jobs_r
 async def test_form_moves_with_arrows_starts_in_the_configured_workdir_and_selects_the_job(
         tmp_path):
     import os
+
     from console.config import Config, JobsConfig
     db = tmp_path / "jobs.db"
     older = submit(db, "sleep 1", name="older")

@@ -14,14 +14,14 @@ import pytest
 from textual.widgets import Input
 
 from console.app import RoostApp
-from console.jobs.service import jobs_db
 from console.config import JobsConfig
 from console.jobs.model import State
+from console.jobs.service import jobs_db
 from console.jobs.slurm import SlurmBackend
-from console.jobs.slurm_view import details_of, form_job, job_lines_of, seconds
 from console.jobs.slurm_parse import JobRow, parse_scontrol
-from console.screens.job_detail import JobDetailScreen
+from console.jobs.slurm_view import details_of, form_job, job_lines_of, seconds
 from console.screens.confirm import ConfirmScreen
+from console.screens.job_detail import JobDetailScreen
 from console.screens.jobs import JobsScreen
 from console.screens.submit import SubmitScreen
 from console.state import FleetState
@@ -29,6 +29,7 @@ from console.widgets.job_table import JobTable
 from console.widgets.output_tail import OutputTail
 from tests.helpers.pilot import SIZE, until
 from tests.lab.slurm import write_config
+
 
 class Source:
     """Fleet-like (connection()): on a builtin config this makes the console schedule."""

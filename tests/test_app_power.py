@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 
-
 from collectors.fleet import Fleet
 from console.app import RoostApp
 from console.demo.fleet import DemoFleet
@@ -305,7 +304,7 @@ async def test_power_screen_fits_80_columns_and_never_cuts_progress_at_200():
         app = RoostApp(FleetState(["n1"]), power=service)
         async with app.run_test(size=size) as pilot:
             await pilot.press("p")
-            await until(pilot, lambda: isinstance(app.screen, PowerScreen)
+            await until(pilot, lambda app=app: isinstance(app.screen, PowerScreen)
                         and len(app.power.shown) == 1, what="read back")
             app.power.steps["n1"] = step
             app.screen.refresh_view()

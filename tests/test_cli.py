@@ -144,7 +144,8 @@ def test_check_reads_power_back_and_reports_a_broken_power_table(env, tmp_path, 
         assert f"{nodes[0].name}  power: on" in done.stdout
         assert state.read_text() == "on\n"          # a check switches nothing
         cfg.write_text(body.replace(f'port = {nodes[0].port}\n',
-                                    f'port = {nodes[0].port}\npower = {{ driver = "expander", chip = "nope", pin = 0 }}\n', 1))
+                                    f'port = {nodes[0].port}\n'
+                                    'power = { driver = "expander", chip = "nope", pin = 0 }\n', 1))
         done = roost("--config", str(cfg), "check", env=env)
         assert done.returncode == 1
         assert "power: FAILED: node" in done.stdout and "power.chip" in done.stdout

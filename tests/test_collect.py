@@ -9,7 +9,6 @@ import time
 import urllib.request
 from pathlib import Path
 
-
 from collectors.sinks.sqlite import SqliteSink
 from tests.conftest import SHARED, need
 from tests.helpers.cli import ROOST, free_port, roost, wait_for
@@ -113,7 +112,7 @@ def test_once_fleet_format_prometheus_labels_every_series(env, tmp_path, two_nod
     result = roost("--config", str(cfg), "collect", "--once", "--format", "prometheus", nodes[0].name,
                    env=env)
     assert result.returncode == 0, result.stderr
-    assert f'node_load1 ' in result.stdout and 'node="' not in result.stdout.replace(
+    assert 'node_load1 ' in result.stdout and 'node="' not in result.stdout.replace(
         f'roost_sample_age_seconds{{node="{nodes[0].name}"}}', "")
 
 
@@ -183,6 +182,7 @@ def test_duration_ends_an_endless_run_with_status_0(env):
 
 def test_run_collect_is_reusable_in_process_and_off_the_main_thread(tmp_path, capsys):
     import threading
+
     from console.collect import CollectOptions, run_collect
     opts = CollectOptions(once=True, format="json", local=True, state_dir=str(tmp_path))
     result = []

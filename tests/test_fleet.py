@@ -9,8 +9,8 @@ import signal
 import subprocess
 import tempfile
 import time
-from pathlib import Path
 from collections import Counter
+from pathlib import Path
 
 import pytest
 from hypothesis import given, strategies as st

@@ -18,7 +18,6 @@ from console.jobs.model import State
 from console.jobs.scheduler import Options, Scheduler
 from console.jobs.spec import parse_hostlist
 from console.jobs.store import Store
-from tests.lab.etchosts import etc_hosts_module  # noqa: F401 - a fixture
 from tests.lab.named import named
 
 pytestmark = [pytest.mark.peers]

@@ -15,7 +15,6 @@ from console.jobs.directives import build_spec, parse_submit_argv, wrap_script
 from console.jobs.model import State
 from console.jobs.scheduler import Options, Scheduler
 from console.jobs.store import Store
-from tests.lab.etchosts import etc_hosts_module  # noqa: F401 - a fixture
 from tests.lab.named import named
 
 pytestmark = [pytest.mark.peers]

@@ -7,7 +7,6 @@ import time
 import pytest
 
 from console.demo.fleet import DemoFleet
-from console.power.base import PowerState
 from console.power.registry import Context, build_driver
 from console.power.sequence import PowerNode, Sequencer, Timing
 from console.power.ssh import SshAccess

@@ -5,8 +5,7 @@ import io
 
 import pytest
 
-from console.runcmd import clean, exit_status, print_groups
-from console.runcmd import group_outputs
+from console.runcmd import clean, exit_status, group_outputs, print_groups
 from tests.helpers.cli import lab_config, roost
 
 

@@ -3,10 +3,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
-
-from dataclasses import replace
 
 from collectors.model import NetCounters, NodeEvent
 from console.config import Thresholds

@@ -13,8 +13,8 @@ Every remote argument is shlex-quoted. Failures are SlurmError: one line, Slurm'
 from __future__ import annotations
 
 import shlex
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Awaitable, Callable, Sequence
 
 import asyncssh
 
@@ -106,7 +106,7 @@ class SlurmBackend:
         self._conn: asyncssh.SSHClientConnection | None = None
 
     @classmethod
-    def from_config(cls, config) -> "SlurmBackend":
+    def from_config(cls, config) -> SlurmBackend:
         opts = slurm_options(config.jobs, config.names)
         target, = config.targets(opts.controller) or [None]
         if target is None:
@@ -114,7 +114,7 @@ class SlurmBackend:
         return cls(target, slurm_conf=opts.slurm_conf,
                    squeue_json=None if opts.squeue_json else False)
 
-    async def __aenter__(self) -> "SlurmBackend":
+    async def __aenter__(self) -> SlurmBackend:
         return self
 
     async def __aexit__(self, *exc) -> None:

@@ -10,13 +10,13 @@ flock on a per-expander lock file, remotely as one shell command under flock(1) 
 """
 from __future__ import annotations
 
-import asyncio
 import fcntl
 import os
 import shlex
 import tempfile
+from collections.abc import Callable
 from contextlib import contextmanager
-from typing import Any, Callable
+from typing import Any
 
 from console.power.base import PowerError, Runner
 
@@ -151,7 +151,7 @@ class RemoteBus:
     async def _shell(self, command: str, what: str, addr: int, register: int | None) -> str:
         try:
             result = await self.runner(command, self.timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise PowerError(f"{what} on {self.host} timed out after {self.timeout:g}s") from None
         if result.exit_status != 0:
             why = (result.stderr or result.stdout).strip().splitlines() or [f"exit {result.exit_status}"]

@@ -10,9 +10,9 @@ FAILED/JOB_SUPERVISOR_ACTOR_DIED.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 from urllib.parse import quote
-
 
 from console.errors import RoostError
 from console.ray import parse
@@ -42,7 +42,7 @@ class RayClient:
         await self.tunnel.close()
 
     async def _call(self, method: str, path: str, **kw):
-        import httpx     # lazily: httpx pulls rich in when it is installed (headless CLI)
+        import httpx  # lazily: httpx pulls rich in when it is installed (headless CLI)
         try:
             http = await self.tunnel.http()
             answer = await http.request(method, path, **kw)

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Awaitable, Callable
 
 import asyncssh
 
@@ -109,7 +109,7 @@ class Cluster:
         for c in conns:
             try:
                 await asyncio.wait_for(c.wait_closed(), 5.0)
-            except (asyncio.TimeoutError, OSError, asyncssh.Error):
+            except (TimeoutError, OSError, asyncssh.Error):
                 pass
 
     async def sh(self, m: Member, script: str, timeout: float) -> str:

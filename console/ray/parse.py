@@ -12,8 +12,9 @@ Shapes, as Ray 2.60's dashboard serves them:
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from console.errors import RoostError
 from console.jobs.model import State

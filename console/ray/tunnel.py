@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import shutil
 import tempfile
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Awaitable, Callable
 
 import asyncssh
 
@@ -56,7 +56,7 @@ class RayTunnel:
             return await self._open()
 
     async def _open(self):
-        import httpx     # lazily: httpx pulls rich in when it is installed (headless CLI)
+        import httpx  # lazily: httpx pulls rich in when it is installed (headless CLI)
         try:
             self._conn = await self._connect()
         except TransportError as exc:
@@ -91,7 +91,7 @@ class RayTunnel:
             conn.close()
             try:
                 await asyncio.wait_for(conn.wait_closed(), 5.0)
-            except (asyncio.TimeoutError, OSError, asyncssh.Error):
+            except (TimeoutError, OSError, asyncssh.Error):
                 pass
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)

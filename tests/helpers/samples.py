@@ -8,8 +8,18 @@ from __future__ import annotations
 import random
 from types import MappingProxyType
 
-from collectors.model import (CpuFreq, CpuTimes, HwmonSensor, LoadAvg, Memory, NetCounters,
-                              NodeFacts, RpiThrottle, Sample, ThermalZone)
+from collectors.model import (
+    CpuFreq,
+    CpuTimes,
+    HwmonSensor,
+    LoadAvg,
+    Memory,
+    NetCounters,
+    NodeFacts,
+    RpiThrottle,
+    Sample,
+    ThermalZone,
+)
 
 T0 = 1_800_000_000.0
 RK1_CLUSTERS = ((0, 1, 2, 3), (4, 5, 6, 7))

@@ -147,7 +147,7 @@ def _task(i: int, name: str, seconds: int) -> str:
 
 @dataclass
 class BoincClient:
-    lab: "BoincLab"
+    lab: BoincLab
     dir: Path
     port: int                    # GUI RPC port inside the namespace
     password: str

@@ -68,7 +68,7 @@ class SushyBmc:
         return self.dir / "bmc.pw"
 
     @classmethod
-    def start(cls, base: Path, systems=("node1",)) -> "SushyBmc":
+    def start(cls, base: Path, systems=("node1",)) -> SushyBmc:
         import bcrypt
         bmc = cls(Path(base) / f"sushy-{secrets.token_hex(3)}")
         (bmc.dir / "state").mkdir(parents=True)
@@ -85,10 +85,9 @@ class SushyBmc:
             self.port = free_port()
             conf = self.dir / "emulator.conf"
             conf.write_text(CONF.format(port=self.port, dir=self.dir, systems=list(systems)))
-            log = open(self.dir / "sushy.log", "wb")
-            self.proc = subprocess.Popen([emulator(), "--config", str(conf)], stdin=subprocess.DEVNULL,
-                                         stdout=log, stderr=subprocess.STDOUT)
-            log.close()
+            with open(self.dir / "sushy.log", "wb") as log:
+                self.proc = subprocess.Popen([emulator(), "--config", str(conf)], stdin=subprocess.DEVNULL,
+                                             stdout=log, stderr=subprocess.STDOUT)
             if self._ready():
                 return
             self.stop()

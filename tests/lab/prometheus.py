@@ -145,9 +145,9 @@ class PromLab:
 
     def _spawn(self, name: str, argv: list[str], env: dict | None = None) -> None:
         starting(name)
-        log = open(self.dir / f"{name}.log", "wb")
-        self.procs.append(subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
-                                           stderr=subprocess.STDOUT, env=env))
+        with open(self.dir / f"{name}.log", "wb") as log:
+            self.procs.append(subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
+                                               stderr=subprocess.STDOUT, env=env))
 
     def _roost_config(self) -> Path:
         body = [f'[defaults]\nuser = "roostlab"\nidentity = "{self.ssh.client_key}"\n'

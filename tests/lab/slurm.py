@@ -93,7 +93,7 @@ class SlurmCluster:
         self.env = {**os.environ, "SLURM_CONF": str(self.conf)}
 
     @classmethod
-    def start(cls, timeout: float = 20.0) -> "SlurmCluster":
+    def start(cls, timeout: float = 20.0) -> SlurmCluster:
         starting("slurmctld")
         cluster = cls()
         try:

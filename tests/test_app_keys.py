@@ -268,7 +268,7 @@ async def test_shell_where_the_terminal_cannot_be_handed_over_says_so():
 
 async def test_node_screen_leaves_out_graphs_the_node_has_no_data_for():
     from console.state import FleetState
-    from tests.test_app_common import make_sample
+    from tests.helpers.samples import make_sample
     state = FleetState(["fanless"])
     for seq in range(3):
         state.apply(make_sample("fanless", seq, busy=[30, 60], rpm=None, pwm=None))

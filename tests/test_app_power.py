@@ -12,16 +12,15 @@ from console.app import RoostApp
 from console.demo.fleet import DemoFleet
 from console.power.base import Driver, PowerError, PowerState
 from console.power.registry import Context, build_driver
-from console.power.sequence import PowerNode, Sequencer, Timing
+from console.power.sequence import PowerNode, Sequencer
 from console.power.service import PowerService
 from console.power.ssh import SshAccess
 from console.screens.confirm import ConfirmScreen
 from console.screens.power import PowerScreen
 from console.state import DOWN, UP, FleetState
 from tests.helpers.pilot import until
+from tests.helpers.power import FAST, FixedDriver, FixedReach, NoReach
 
-FAST = Timing(stagger=0.2, shutdown_timeout=5, boot_timeout=15, grace=0.0, poll=0.05,
-              probe_timeout=2)
 SIZE = (170, 40)
 
 
@@ -157,15 +156,6 @@ class EvilDriver(Driver):
     async def off(self) -> None: ...
 
 
-class NoReach:
-    async def reachable(self, name, timeout=3.0):
-        return False
-
-    async def shutdown(self, name, command, timeout=15.0):
-        raise PowerError(f"node {name}: cannot")
-
-    async def close(self):
-        pass
 
 
 async def test_hostile_node_names_and_driver_errors_are_inert():
@@ -229,27 +219,8 @@ def test_roost_demo_console_gets_power_through_the_running_demo(tmp_path):
 
 
 # ---- a snapshot of the power screen: every combination of read-back and reachability ----------
-class FixedDriver(Driver):
-    kind = "plug"
-
-    def __init__(self, node: str, state: PowerState):
-        super().__init__(node)
-        self.state = state
-
-    async def status(self) -> PowerState:
-        return self.state
-
-    async def on(self) -> None: ...
-
-    async def off(self) -> None: ...
 
 
-class FixedReach(NoReach):
-    def __init__(self, up: set[str]):
-        self.up = up
-
-    async def reachable(self, name, timeout=3.0):
-        return name in self.up
 
 
 def test_power_screen_snapshot(snap_compare):

@@ -24,7 +24,13 @@ from functools import lru_cache
 from ..model import CPU_MODES, Sample
 from ..sysfs import clean_name
 from .node_sections import HEALTH_SECTIONS, scrape_sections
-from .writer import CONTENT_TYPE as CONTENT_TYPE, Families, Flat, series_key as series_key
+from .writer import (
+    CONTENT_TYPE as CONTENT_TYPE,
+    Families,
+    Flat,
+    format_value as format_value,
+    series_key as series_key,  # re-exported: the writer moved out of this module
+)
 
 Source = Callable[[], tuple[Mapping[str, Sample], Mapping[str, bool]]]
 _METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")

@@ -5,6 +5,11 @@ import os
 import shutil
 from pathlib import Path
 
+from collectors.model import Sample, Snapshot
+from collectors.snapshot import build_sample
+from collectors.tree import read_tree
+
+BOARDS = Path(__file__).resolve().parent.parent / "fixtures" / "boards"   # the repo's own board trees
 NODE_EXPORTER = "/usr/bin/prometheus-node-exporter"
 COLLECTORS = ("cpu", "loadavg", "meminfo", "netdev", "thermal_zone", "hwmon", "cpufreq", "stat")
 
@@ -28,3 +33,12 @@ def copy_board(src: Path, dest: Path) -> Path:
             else:
                 shutil.copyfile(s, d)
     return dest
+
+
+def sample(board: str, ts: float = 0.0, **changes: str) -> Sample:
+    """A Sample of tests/fixtures/boards/BOARD, with files replaced by `changes`."""
+    root = BOARDS / board
+    snap = read_tree(str(root / "proc"), str(root / "sys"))
+    if changes:
+        snap = Snapshot({**snap.files, **changes}, snap.links)
+    return build_sample(board, snap, ts, node_clock=ts)

@@ -83,3 +83,15 @@ def console_env(tmp: Path) -> str:
     a CI shell would override the pane's real size."""
     return (f"-u COLUMNS -u LINES TERM=xterm-256color ROOST_STATE_DIR={tmp / 'state'} "
             f"HOME={tmp} SHELL=/bin/sh")
+
+
+def write_config(path: Path, nodes) -> None:
+    """A roost.toml for the console in tmux: the lab nodes in two racks, `E`/`e` for events."""
+    lines = ["[defaults]", "interval = 1.0", ""]
+    for i, n in enumerate(nodes):
+        t = n.target()
+        lines += ["[[nodes]]", f'names = "{t.name}"', f'host = "{t.host}"', f"port = {t.port}",
+                  f'user = "{t.user}"', f'identity = ["{t.identity_files[0]}"]',
+                  f'known_hosts = ["{t.known_hosts[0]}"]', f'groups = ["rack{1 + i % 2}"]', ""]
+    lines += ["[keymap]", 'events = "E,e"', ""]
+    path.write_text("\n".join(lines))

@@ -254,7 +254,7 @@ async def test_forks_per_sample(nodes, which, shell):
         tracer.send_signal(signal.SIGINT)
         try:
             _, err = await asyncio.wait_for(tracer.communicate(), 10)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             tracer.kill()
             _, err = await tracer.communicate()
         proc.close()

@@ -171,6 +171,7 @@ def run_roost(fleet: DemoFleet, args, holder, same_loop: bool) -> int:
 
 async def _raw_node(target, stop: asyncio.Event, slots: asyncio.Semaphore) -> None:
     import asyncssh
+
     from collectors.probe import sampler_command
     async with slots:  # the same handshake concurrency as roost's Fleet
         conn = await asyncssh.connect(target.host, target.port, username=target.user,

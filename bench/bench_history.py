@@ -27,8 +27,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from collectors.model import Snapshot  # noqa: E402
 import collectors.sinks.sqlite as sqlite_sink  # noqa: E402
+from collectors.model import Snapshot  # noqa: E402
 from collectors.sinks.sqlite import Retention, SqliteSink  # noqa: E402
 from collectors.snapshot import build_sample  # noqa: E402
 from console.demo.boards import PROFILES  # noqa: E402

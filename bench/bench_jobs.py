@@ -70,7 +70,8 @@ async def bench_roost(lab: SshLab, tasks: int, slots: int, work: Path) -> dict:
     wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     await sched.close()
     bad = [i for i in range(1, tasks + 1) if (out / f"{i}.out").read_text() != f"{i}\n"]
-    assert not bad, f"wrong outputs: {bad[:5]} {[(out / f'{i}.out').read_text() for i in bad[:3]]} {store.state_counts(job)}"
+    assert not bad, (f"wrong outputs: {bad[:5]} {[(out / f'{i}.out').read_text() for i in bad[:3]]} "
+                     f"{store.state_counts(job)}")
     return {"rate": tasks / wall, "cpu_ms_per_task": 1000 * cpu / tasks}
 
 

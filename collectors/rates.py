@@ -6,7 +6,7 @@ that step has no rate rather than a wrong one.
 """
 from __future__ import annotations
 
-from typing import Hashable
+from collections.abc import Hashable
 
 from .model import CpuTimes
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import AsyncIterator, Callable, Iterable, Protocol
+from collections.abc import AsyncIterator, Callable, Iterable
+from typing import Protocol
 
 from textual import work
 from textual.app import App, SystemCommand

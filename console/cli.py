@@ -8,12 +8,16 @@ is one line on stderr starting "roost: "; usage and config errors exit 2. A bug 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
+from console import logs
 from console.argparsing import Parser
+from console.errors import RoostError
 
 if TYPE_CHECKING:
     from console.collect import CollectOptions
@@ -22,7 +26,7 @@ if TYPE_CHECKING:
 # asyncio, console.collect and console.config are imported where used: `roost __complete` (a shell
 # asking on every TAB) must start without them
 
-
+log = logging.getLogger("roost.cli")
 SERVE_PROMETHEUS = ("127.0.0.1", 9856)  # loopback unless the user says otherwise
 NODESET_HELP = "nodes and @groups in hostlist syntax, e.g. 'n[1-4],@rack2' (default: all)"
 
@@ -39,12 +43,16 @@ def hostport(text: str) -> tuple[str, int]:
 
 def build_parser() -> Parser:
     p = Parser(prog="roost", description="Operations console for small SBC clusters.")
-    p.add_argument("--config", metavar="PATH", help="roost.toml (ROOST_CONFIG; default ./roost.toml, then the XDG config dir)")
+    p.add_argument("--config", metavar="PATH",
+                   help="roost.toml (ROOST_CONFIG; default ./roost.toml, then the XDG config dir)")
     p.add_argument("--inventory", metavar="PATH", help="Ansible inventory, INI or YAML (ROOST_INVENTORY)")
-    p.add_argument("--ssh-config", metavar="PATH", help="OpenSSH client config (ROOST_SSH_CONFIG; default ~/.ssh/config)")
+    p.add_argument("--ssh-config", metavar="PATH",
+                   help="OpenSSH client config (ROOST_SSH_CONFIG; default ~/.ssh/config)")
     p.add_argument("--state-dir", metavar="DIR", help="database, job files, accept-new host keys (ROOST_STATE_DIR)")
     p.add_argument("--theme", metavar="NAME", default=os.environ.get("ROOST_THEME"), help="TUI theme (ROOST_THEME)")
     p.add_argument("--version", action="version", version=f"roost {version()}")
+    p.add_argument("-v", "--verbose", action="count", default=0,
+                   help="log more: -v info, -vv debug (ROOST_LOG=debug|info|warning|error)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     _nodes_parser(sub)
     _check_parser(sub)
@@ -124,8 +132,7 @@ def _run_parser(sub) -> None:
 
 
 def _jobs_parsers(sub) -> None:
-    from console.jobs import acct_cli, boinc_cli, lsf_cli
-    from console.jobs import cli as jobs_cli
+    from console.jobs import acct_cli, boinc_cli, cli as jobs_cli, lsf_cli
     jobs_cli.register(sub)
     acct_cli.register(sub)
     lsf_cli.register(sub)
@@ -175,6 +182,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"roost: {exc}", file=sys.stderr)
         return 2
+    except RoostError as exc:   # anything else roost reports on purpose: one line, no traceback
+        print(f"roost: {exc.one_line()}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
@@ -201,9 +211,10 @@ def _internal_error(exc: BaseException, args: argparse.Namespace) -> int:
 
 def _write_crash_log(exc: BaseException, args: argparse.Namespace) -> Path | None:
     """Append the traceback to STATE_DIR/crash.log (0600, never through a symlink)."""
-    from console import paths
     import time
     import traceback
+
+    from console import paths
     entry = (f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} roost {args.command or ''}\n"
              + "".join(traceback.format_exception(exc)))
     try:
@@ -225,6 +236,7 @@ def _reader_went_away() -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
+    logs.to_stderr(args.verbose)
     if getattr(args, "jobs_handler", None) is not None:
         return args.jobs_handler(args, load(args))
     command = {"nodes": cmd_nodes, "check": cmd_check, "collect": cmd_collect,
@@ -249,17 +261,20 @@ def cmd_console(args: argparse.Namespace) -> int:
               "`roost collect`", file=sys.stderr)
         return 1
     from collectors.fleet import Fleet
+    logs.to_file(config.state_dir, args.verbose)   # Textual owns the terminal from here
     return run_console(config, Fleet(config.targets()), theme=args.theme)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from console.demo import cli as demo_cli
-    return demo_cli.run(args, load(args))
+    config = load(args)
+    if not args.headless:
+        logs.to_file(config.state_dir, args.verbose)
+    return demo_cli.run(args, config)
 
 
 def cmd_collect(args: argparse.Namespace) -> int:
-    from console.collect import CollectOptions
-    from console.collect import run_collect
+    from console.collect import CollectOptions, run_collect
     own_source = args.local or args.procfs or args.sysfs
     config = None if own_source and not args.nodeset else load(args)
     targets = config.targets(args.nodeset) if config else []
@@ -270,8 +285,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     """collect forever (SQLite in the state dir, /metrics) and hold the job scheduler."""
     from console import paths
-    from console.collect import CollectOptions
-    from console.collect import run_collect
+    from console.collect import CollectOptions, run_collect
     config = load(args)
     db = args.db or str(paths.default_db(paths.ensure_state_dir(config.state_dir)))
     opts = CollectOptions.from_args(args, db=db,   # a daemon keeps history unless told otherwise
@@ -279,6 +293,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     targets = config.targets(args.nodeset)
     from console.collect import queue_series
     from console.jobs.service import jobs_db
+    logs.to_file(config.state_dir, args.verbose, keep_stderr=True)
     extra = (queue_series(jobs_db(config)),) if _scheduler(config) is not None else ()
     return run_collect(targets, opts, companion=_serving(config, opts, len(targets)),
                        metrics_extra=extra)
@@ -308,6 +323,7 @@ def _serve_banner(config: Config, opts: CollectOptions, count: int) -> str:
 
 def _say(text: str) -> None:
     print(f"roost: {text}", file=sys.stderr, flush=True)
+    log.info(text)      # and into the state dir's roost.log (serve's stderr handler shows WARNING+)
 
 
 def _scheduler(config: Config):
@@ -352,10 +368,11 @@ def cmd_ray(args: argparse.Namespace) -> int:
 
 
 def cmd_nodes(args: argparse.Namespace) -> int:
-    from console.collect import probe_all
-    from console.tables import print_table
     import asyncio
     import json
+
+    from console.collect import probe_all
+    from console.tables import print_table
     config = load(args)
     if not config.nodes:
         return _no_nodes(config, "nodes")
@@ -380,9 +397,10 @@ def cmd_nodes(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    import asyncio
+
     from console.collect import probe_all
     from console.hostlist import fold
-    import asyncio
     config = load(args)
     if not config.nodes:
         return _no_nodes(config, "check")
@@ -439,6 +457,7 @@ def _shown_path(path) -> str:
 def _check_power(config: Config, names: list[str]) -> bool:
     """Power tables valid, and every configured driver reads back (nothing is switched)."""
     import asyncio
+
     from console.power.service import PowerService, validate
     if not any(spec.power is not None for spec in config.nodes):
         return True

@@ -12,21 +12,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import logging
 import signal
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from collectors.model import NodeEvent, NodeTarget, Sample
 from console import paths
+from console.errors import RoostError
 from console.gcpolicy import GcPacer
 
+log = logging.getLogger("roost.collect")
 
 
-
-class UsageError(Exception):
+class UsageError(RoostError):
     """A bad combination of options or an output that cannot be opened: one line, exit 2."""
 
 
@@ -107,7 +111,7 @@ class CollectOptions:
     log_up: bool = False          # note nodes coming up too, not only going down (`roost serve`)
 
     @classmethod
-    def from_args(cls, args: argparse.Namespace, **override: Any) -> "CollectOptions":
+    def from_args(cls, args: argparse.Namespace, **override: Any) -> CollectOptions:
         """The fields args has (demo's namespace lacks some), then override."""
         names = [f.name for f in fields(cls)]
         values = {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
@@ -150,6 +154,7 @@ def plan_from(opts: CollectOptions) -> Plan:
 def _retention(opts: CollectOptions):
     """[history] (or its defaults), with --retention overriding how long samples stay raw."""
     from dataclasses import replace as changed
+
     from collectors.sinks.sqlite import Retention
     base = opts.history or Retention()
     return changed(base, raw=opts.retention) if opts.retention else base
@@ -206,6 +211,7 @@ class Run:
 
 def _note(text: str) -> None:
     print(f"roost: {' '.join(text.split())}", file=sys.stderr, flush=True)
+    log.info(text)      # and into roost.log under `roost serve` (nowhere else: INFO is off)
 
 
 HOLD_LIMIT = 200_000    # samples held while the history DB cannot be written (~1 h of 50 nodes)
@@ -443,6 +449,7 @@ def write_file_sd(targets: list[NodeTarget], path: str, address: tuple[str, int]
     """`roost nodes --prometheus-sd FILE`: the /sd target list as a file_sd JSON file, written
     beside FILE then renamed over it (a symlink at FILE is replaced, never followed)."""
     import os
+
     from collectors.sinks.prom_http import sd_groups
     host, port = address
     where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
@@ -484,6 +491,7 @@ def _queue_counts(db: Path) -> dict[str, int] | None:
     """None when the queue cannot be read now (no database yet, locked, damaged): /metrics then
     goes without the queue rather than failing."""
     import sqlite3
+
     from console.jobs.store import Store
     if not db.exists():
         return None
@@ -527,7 +535,7 @@ async def _end_companion(task: asyncio.Task | None, stop: asyncio.Event) -> None
     stop.set()
     try:
         await asyncio.wait_for(task, timeout=15.0)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         pass
     except Exception as exc:  # noqa: BLE001 - report, never lose the flush of the sinks
         _note(f"{type(exc).__name__}: {exc}")

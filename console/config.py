@@ -25,13 +25,15 @@ import math
 import os
 import re
 import tomllib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from collectors.model import NodeTarget
 from console import hostlist, paths
+from console.errors import RoostError
 from console.hostlist import HostlistError
 from console.inventory import InventoryError, load_inventory
 from console.sshconfig import SshConfig, SshConfigError, SshHost, load_ssh_config
@@ -43,7 +45,7 @@ MAX_DEPTH = 8                 # tables in tables: roost's deepest key is nodes[i
 EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
-class ConfigError(Exception):
+class ConfigError(RoostError):
     """A config mistake; str() is exactly one line naming the file, line and key path."""
 
 
@@ -190,7 +192,7 @@ class Config:
     jobs: JobsConfig = JobsConfig()
     history: HistoryConfig = HistoryConfig()
     cluster: str | None = None     # names the job queue (default: derived from the config path)
-    ray: "RayConfig" = field(default_factory=lambda: RayConfig())
+    ray: RayConfig = field(default_factory=lambda: RayConfig())
     sources: tuple[Path, ...] = ()
     ssh: SshConfig | None = None
     state_dir: Path = field(default_factory=lambda: paths.state_dir())
@@ -291,7 +293,7 @@ def _expand(expr: str, groups: Mapping[str, Iterable[str]], known: set[str] | fr
 
 # ---------------------------------------------------------------- checking values
 
-class Bad(Exception):
+class Bad(RoostError):
     """A value failed its check; keypath (relative) narrows where, message says what."""
 
     def __init__(self, message: str, keypath: tuple = ()):
@@ -1026,7 +1028,7 @@ RAY_SCHEMA = {"head": _str, "nodes": _str, "temp_dir": _temp_dir, "port": _ray_p
               **RAY_NODE_SCHEMA}
 
 
-def _ray_config(loader: "_TomlLoader", table: Any, nodes: list[NodeSpec],
+def _ray_config(loader: _TomlLoader, table: Any, nodes: list[NodeSpec],
                 groups: Mapping[str, tuple[str, ...]], backend: Any = None) -> RayConfig:
     """[ray] checked: the head and nodes name configured nodes, groups name known groups,
     and no two roles of one node share a port; [jobs] backend = "ray" needs a head."""
@@ -1051,7 +1053,7 @@ def _ray_config(loader: "_TomlLoader", table: Any, nodes: list[NodeSpec],
     return ray
 
 
-def _ray_groups(loader: "_TomlLoader", table: Mapping, groups: Mapping) -> dict:
+def _ray_groups(loader: _TomlLoader, table: Mapping, groups: Mapping) -> dict:
     out = {}
     for name, values in table.items():
         if name not in groups:
@@ -1062,7 +1064,7 @@ def _ray_groups(loader: "_TomlLoader", table: Mapping, groups: Mapping) -> dict:
     return out
 
 
-def _ray_ports_apart(loader: "_TomlLoader", ray: RayConfig, group: str) -> None:
+def _ray_ports_apart(loader: _TomlLoader, ray: RayConfig, group: str) -> None:
     settings = ray.settings((group,)) if group else ray.defaults
     own = ray.groups.get(group, {})
     taken: dict[int, str] = {}

@@ -5,7 +5,9 @@ the id catalogue for validation and help, and applies a user keymap.
 """
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
+
+from console.errors import RoostError
 
 # id -> what it does (the catalogue the config is validated against; tests check it is complete)
 BINDING_IDS: dict[str, str] = {
@@ -37,7 +39,7 @@ BINDING_IDS: dict[str, str] = {
 }
 
 
-class KeymapError(ValueError):
+class KeymapError(RoostError, ValueError):
     pass
 
 

@@ -2,13 +2,14 @@
 history database the real SQLite sink wrote, and back (Pilot, waiting on conditions)."""
 from __future__ import annotations
 
+from collectors.sinks.sqlite import SqliteSink
 from console.app import RoostApp
 from console.config import Config
 from console.screens.node import NodeScreen
 from console.state import FleetState
 from console.widgets.graph import Graph
-from collectors.sinks.sqlite import SqliteSink
-from tests.test_app_common import T0, make_sample, until
+from tests.helpers.pilot import until
+from tests.helpers.samples import T0, make_sample
 
 SIZE = (160, 50)
 CORES = [25.0, 25.0, 25.0, 25.0]

@@ -11,7 +11,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-
 ROOT = Path(__file__).resolve().parent.parent
 UI = ("textual", "rich", "plotext")
 CONSOLE_UI_FREE = ("config", "inventory", "sshconfig", "paths", "cli", "collect", "state",

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from console.cli import build_parser, main
-from tests.test_cli import env, roost  # noqa: F401 - env is a fixture
+from tests.helpers.cli import roost
 
 
 def commands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()):

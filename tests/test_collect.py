@@ -9,29 +9,11 @@ import time
 import urllib.request
 from pathlib import Path
 
-import pytest
-
 from collectors.sinks.sqlite import SqliteSink
 from tests.conftest import SHARED, need
-from tests.test_cli import ROOST, env, lab_config, roost  # noqa: F401 - env is a fixture
+from tests.helpers.cli import ROOST, free_port, roost, wait_for
 
 RPI4 = SHARED / "fixtures" / "boards" / "rpi4"
-
-
-def wait_for(predicate, timeout: float = 20.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def sample_times(db, node: str) -> list[float]:
@@ -47,13 +29,6 @@ def sample_times(db, node: str) -> list[float]:
 
 def jsonl(text: str) -> list[dict]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
-
-
-@pytest.fixture
-def two_nodes(ssh_lab, tmp_path):
-    nodes = ssh_lab.start(2)
-    yield nodes, lab_config(tmp_path, ssh_lab, nodes)
-    ssh_lab.stop(nodes)
 
 
 def test_count_3_jsonl_to_stdout_and_db(env, tmp_path, two_nodes):
@@ -139,7 +114,7 @@ def test_once_fleet_format_prometheus_labels_every_series(env, tmp_path, two_nod
     result = roost("--config", str(cfg), "collect", "--once", "--format", "prometheus", nodes[0].name,
                    env=env)
     assert result.returncode == 0, result.stderr
-    assert f'node_load1 ' in result.stdout and 'node="' not in result.stdout.replace(
+    assert 'node_load1 ' in result.stdout and 'node="' not in result.stdout.replace(
         f'roost_sample_age_seconds{{node="{nodes[0].name}"}}', "")
 
 
@@ -210,6 +185,7 @@ def test_duration_ends_an_endless_run_with_status_0(env):
 
 def test_run_collect_is_reusable_in_process_and_off_the_main_thread(tmp_path, capsys):
     import threading
+
     from console.collect import CollectOptions, run_collect
     opts = CollectOptions(once=True, format="json", local=True, state_dir=str(tmp_path))
     result = []

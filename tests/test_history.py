@@ -11,7 +11,7 @@ import os
 import re
 import subprocess
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -22,7 +22,7 @@ from collectors.sinks.sqlite import SqliteSink
 from console.history import service
 from console.history.series import parse_series
 from console.history.since import format_duration, parse_duration, parse_when
-from tests.test_cli import env, lab_config, roost  # noqa: F401 - env is a fixture
+from tests.helpers.cli import lab_config, roost
 
 NOW = 1_800_000_000.0
 
@@ -36,7 +36,7 @@ def test_durations(text, seconds):
 
 
 def test_iso_times_and_one_line_errors():
-    assert parse_when("2027-01-15T10:00:00+00:00", NOW) == datetime(2027, 1, 15, 10, tzinfo=timezone.utc).timestamp()
+    assert parse_when("2027-01-15T10:00:00+00:00", NOW) == datetime(2027, 1, 15, 10, tzinfo=UTC).timestamp()
     assert parse_when("2027-01-15", NOW) == datetime(2027, 1, 15).timestamp()   # local midnight
     for bad in ("", "yesterday", "5", "1hh", "h1", "-1h", "1h-", "2027-13-01"):
         with pytest.raises(ValueError, match="expected a duration like 90s") as info:

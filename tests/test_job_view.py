@@ -13,7 +13,7 @@ from console.jobs.directives import build_spec, parse_submit_argv
 from console.jobs.job_view import ago, counts, job_state
 from console.jobs.model import State
 from console.jobs.service import open_store
-from tests.test_cli import env, roost  # noqa: F401 - env is a fixture
+from tests.helpers.cli import roost
 
 ISO = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d"
 

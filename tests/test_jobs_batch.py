@@ -4,8 +4,6 @@ holds with no scheduler running (--time, --mem -> OUT_OF_MEMORY, cores pinned), 
 singleton, --signal, LSF's variables."""
 from __future__ import annotations
 
-import asyncio
-import dataclasses
 import shutil
 import tempfile
 import time
@@ -13,16 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from console.jobs.directives import build_spec, parse_submit_argv, wrap_script
 from console.jobs.model import State
-from console.jobs.scheduler import Options, Scheduler
 from console.jobs.spec import parse_hostlist
 from console.jobs.store import Store
-from tests.lab.etchosts import etc_hosts_module  # noqa: F401 - a fixture
+from tests.helpers.batch import done, run_jobs, scheduler, submit, until
 from tests.lab.named import named
 
 pytestmark = [pytest.mark.peers]
-FAST = Options(use_load=False, grace=1.0, node_fail_after=5.0, poll_every=0.3, tick=0.02)
 
 
 @pytest.fixture(scope="module")
@@ -39,44 +34,6 @@ def shared(tmp_path):
     path.chmod(0o777)
     yield path
     shutil.rmtree(path, ignore_errors=True)
-
-
-def submit(store, *argv, script="#!/bin/sh\ntrue\n", args=(), cwd="/tmp", now=None):
-    cli = parse_submit_argv(list(argv))
-    if cli.wrap is not None:
-        spec = build_spec(cli, wrap_script(cli.wrap), "--wrap", submit_dir=cwd, now=now)
-    else:
-        spec = build_spec(cli, script, "job.sh", submit_dir=cwd, args=args, now=now)
-    return store.submit(spec)
-
-
-async def until(sched, cond, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, "timed out"
-        if sched is not None:
-            await sched.step()
-        await asyncio.sleep(0.02)
-
-
-def done(store, job):
-    return lambda: all(t.state.done for t in store.tasks(job))
-
-
-async def scheduler(store, nodes, **kw):
-    opts = dataclasses.replace(FAST, **kw)
-    sched = Scheduler(store, [n.target() for n in nodes], opts)
-    await sched.start()
-    return sched
-
-
-async def run_jobs(store, nodes, *jobs, **kw):
-    sched = await scheduler(store, nodes, **kw)
-    try:
-        for job in jobs:
-            await until(sched, done(store, job))
-    finally:
-        await sched.close()
 
 
 def env_of(path: Path) -> dict[str, str]:

@@ -23,7 +23,6 @@ from console.jobs.model import State
 from console.jobs.scheduler import Options, Scheduler
 from console.jobs.service import open_store
 from tests.conftest import ROOT
-from tests.lab.etchosts import etc_hosts_module  # noqa: F401 - a fixture
 from tests.lab.named import named
 
 pytestmark = [pytest.mark.peers]
@@ -292,7 +291,7 @@ def test_lsf_workflow_of_bsub_lines(env, config, work):
     lines = out.splitlines()
     assert lines[0].split() == ["JOBID", "USER", "STAT", "QUEUE", "FROM_HOST", "EXEC_HOST",
                                 "JOB_NAME", "SUBMIT_TIME"]
-    assert any(f"count[3]" in line and " DONE " in line for line in lines)
+    assert any("count[3]" in line and " DONE " in line for line in lines)
     assert any(line.split()[2] == "PEND" and "late" in line for line in lines)
     code, out, _ = roost(env, "bjobs")                      # unfinished only: the late one
     assert [line.split()[0] for line in out.splitlines()[1:]] == [str(late)]

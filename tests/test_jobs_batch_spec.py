@@ -10,15 +10,20 @@ import re
 import pytest
 from hypothesis import given, strategies as st
 
-from console.jobs import directives as d
-from console.jobs import lsf
+from console.jobs import directives as d, lsf
 from console.jobs.limits import Limits, command_lines, parse_probe, watch_start
 from console.jobs.model import JobSpec, State, Task
 from console.jobs.placement import Demand, NodeRoom, allocate, place
-from console.jobs.reports import (acct_columns, acct_lines, exit_code, parse_when,
-                                  squeue_format, state_names)
-from console.jobs.spec import (SpecError, parse_begin, parse_dependency, parse_nodes,
-                               parse_target, passed_env, signal_name)
+from console.jobs.reports import acct_columns, acct_lines, exit_code, parse_when, squeue_format, state_names
+from console.jobs.spec import (
+    SpecError,
+    parse_begin,
+    parse_dependency,
+    parse_nodes,
+    parse_target,
+    passed_env,
+    signal_name,
+)
 from console.jobs.taskenv import alloc_env, compress_counts, job_env, pick_cores
 
 NOW = datetime.datetime(2026, 3, 14, 15, 9, 26).timestamp()

@@ -17,7 +17,6 @@ from console.jobs import cli as jobs_cli
 from console.jobs.model import State
 from console.jobs.remote import node_root
 from console.jobs.service import cluster_name, open_store
-from tests.lab.etchosts import etc_hosts_module  # noqa: F401 - a fixture
 from tests.lab.named import named
 from tests.lab.sshd import USER
 

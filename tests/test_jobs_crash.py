@@ -13,11 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from console.config import load_config
 from console.jobs.directives import build_spec, parse_submit_argv, wrap_script
 from console.jobs.model import State
-from console.config import load_config
 from console.jobs.service import open_store
-from tests.lab.etchosts import etc_hosts  # noqa: F401 - a fixture
 from tests.lab.named import named
 
 pytestmark = [pytest.mark.peers, pytest.mark.slow]

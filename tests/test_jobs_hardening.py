@@ -27,7 +27,6 @@ from console.jobs.model import State
 from console.jobs.outputs import path_safe, write_private
 from console.jobs.service import cluster_name, jobs_db, open_store, queue_dir
 from tests.conftest import ROOT, need
-from tests.lab.etchosts import etc_hosts  # noqa: F401 - a fixture
 from tests.lab.named import named
 
 OTHER = "roostother"        # a second local, unprivileged user that must read nothing of ours

@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
-import shutil
 import signal
-import tempfile
 import time
 from pathlib import Path
 
@@ -17,7 +15,6 @@ from console.jobs.directives import build_spec, parse_submit_argv, wrap_script
 from console.jobs.model import State
 from console.jobs.scheduler import Options, Scheduler
 from console.jobs.store import Store
-from tests.lab.etchosts import etc_hosts_module  # noqa: F401 - a fixture
 from tests.lab.named import named
 
 pytestmark = [pytest.mark.peers]
@@ -37,15 +34,6 @@ def two(ssh_lab, etc_hosts_module):
     started = named(ssh_lab, etc_hosts_module, ssh_lab.start(2))
     yield started
     ssh_lab.stop(started)
-
-
-@pytest.fixture
-def shared_dir():
-    """A directory the lab's login user can write: the nodes share the console's file system."""
-    path = Path(tempfile.mkdtemp(prefix="roost-jobs-"))
-    path.chmod(0o777)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def submit(store, *argv, script="#!/bin/sh\ntrue\n", cwd="/tmp"):

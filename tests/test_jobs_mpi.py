@@ -19,10 +19,9 @@ import pytest
 
 from console.jobs.model import State
 from tests.conftest import need
-from tests.lab.etchosts import etc_hosts_module  # noqa: F401 - a fixture
+from tests.helpers.batch import run_jobs, submit
 from tests.lab.named import named
 from tests.lab.sshd import USER
-from tests.test_jobs_batch import run_jobs, submit
 
 pytestmark = [pytest.mark.peers]
 

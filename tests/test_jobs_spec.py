@@ -6,12 +6,24 @@ import pytest
 from hypothesis import given, strategies as st
 
 from console.jobs import directives as d
-from console.jobs.model import FINISHED, JobSpec, State, TRANSITIONS, check_transition, \
-    final_state, TransitionError
+from console.jobs.model import FINISHED, TRANSITIONS, JobSpec, State, TransitionError, check_transition, final_state
 from console.jobs.spec import (
-    Dependencies, Dependency, PatternValues, SpecError, expand_pattern, format_dependency,
-    format_hostlist, format_indices, format_time, parse_array, parse_dependency, parse_export,
-    parse_hostlist, parse_mem, parse_time)
+    Dependencies,
+    Dependency,
+    PatternValues,
+    SpecError,
+    expand_pattern,
+    format_dependency,
+    format_hostlist,
+    format_indices,
+    format_time,
+    parse_array,
+    parse_dependency,
+    parse_export,
+    parse_hostlist,
+    parse_mem,
+    parse_time,
+)
 
 # --- time -----------------------------------------------------------------------------------
 

@@ -59,7 +59,7 @@ names = "p[1-2]"
 host = "127.0.0.1"
 port = 9
 power = {{ driver = "expander", via = "ctl", chip = "xra1200", pin = "{{index0}}", i2cget = "{tools['i2cget']}", i2cset = "{tools['i2cset']}" }}
-""")
+""")  # noqa: E501 - TOML inline tables are one line
     yield conf, bmc, ssh_lab.dir / f"i2c-{ctl.name}" / "state.json"
     bmc.stop()
     ssh_lab.stop([ctl])

@@ -5,9 +5,8 @@ import io
 
 import pytest
 
-from console.runcmd import clean, exit_status, print_groups
-from console.runcmd import group_outputs
-from tests.test_cli import env, lab_config, roost  # noqa: F401 - env is a fixture
+from console.runcmd import clean, exit_status, group_outputs, print_groups
+from tests.helpers.cli import lab_config, roost
 
 
 @pytest.fixture

@@ -15,7 +15,8 @@ import json
 import math
 import os
 import sys
-from typing import IO, Iterable
+from collections.abc import Iterable
+from typing import IO, Any
 
 from ..model import Sample
 from .plain import plain_record
@@ -34,8 +35,8 @@ def flatten(sample: Sample) -> dict[str, float]:
     return flat_series(sample)
 
 
-def sample_to_json(sample: Sample) -> dict:
-    obj: dict = {"node": sample.node, "ts": round(sample.ts, 3), "seq": sample.seq}
+def sample_to_json(sample: Sample) -> dict[str, Any]:
+    obj: dict[str, Any] = {"node": sample.node, "ts": round(sample.ts, 3), "seq": sample.seq}
     # JSON has no NaN/Infinity: a non-finite reading is written as null
     obj.update({k: v if math.isfinite(v) else None for k, v in flatten(sample).items()})
     if sample.problems:
@@ -84,7 +85,7 @@ class JsonlSink:
     def __init__(self, path: str, fmt: str = "plain"):
         self._records = Records(fmt)
         self._stdout = path == "-"
-        self._fh: IO[str] | None = sys.stdout if self._stdout else open(path, "a", encoding="utf-8")
+        self._fh: IO[str] | None = sys.stdout if self._stdout else open(path, "a", encoding="utf-8")  # noqa: SIM115 - the sink owns it
 
     def write(self, samples: Iterable[Sample]) -> None:
         record = self._records

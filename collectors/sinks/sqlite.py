@@ -29,9 +29,11 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from types import TracebackType
+from typing import Literal
 
 from ..model import Sample
 from .jsonl import flatten
@@ -113,7 +115,7 @@ class SqliteSink:
                     stored[sid] = (value, s.ts)
         return rows, stored
 
-    def _tx(self):
+    def _tx(self) -> _Transaction:
         return _Transaction(self._db)
 
     def _series(self, node: str, metric: str) -> int:
@@ -210,10 +212,11 @@ class _Transaction:
     def __init__(self, db: sqlite3.Connection):
         self._db = db
 
-    def __enter__(self):
+    def __enter__(self) -> None:
         self._db.execute("BEGIN IMMEDIATE")
 
-    def __exit__(self, exc_type, exc, tb):
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> Literal[False]:
         if exc_type is None:
             self._db.execute("COMMIT")
         elif self._db.in_transaction:   # SQLite may have rolled back already (SQLITE_FULL)

@@ -6,8 +6,8 @@ shell to complete paths itself). It never prints an error into the user's prompt
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
 
 from console.completion.spec import ROOT, Spec
 

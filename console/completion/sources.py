@@ -33,6 +33,7 @@ class Source:
         if config.jobs.uses_slurm:
             return []
         from pathlib import Path
+
         from console.jobs.service import cluster_name
         # the path queue_dir() uses, without creating it (completing never makes a state dir)
         db = Path(config.state_dir) / "clusters" / cluster_name(config) / "jobs.db"

@@ -79,7 +79,7 @@ class Spec:
     pos: dict[str, list[str]] = field(default_factory=dict)
 
     @classmethod
-    def parse(cls, text: str) -> "Spec":
+    def parse(cls, text: str) -> Spec:
         spec = cls()
         for line in text.splitlines():
             what, path, *rest = line.split(" ") + [""]

@@ -6,7 +6,7 @@ MAX_LINES, the busiest first, so a legend stays readable), x in local clock time
 from __future__ import annotations
 
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 import plotext as plt
 

@@ -13,8 +13,8 @@ add their two directions.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Callable, Hashable, Mapping, Sequence
 
 from collectors.health import MMC_PARTITION, PARTITION_OR_VIRTUAL
 from collectors.rates import counter_delta, rate
@@ -49,7 +49,7 @@ class Metric:
     title: str
     unit: str
     read: Callable[[HistoryStore, Sequence[str], Window], list[Line]]
-    fold: Callable[[list[Line]], "Line | None"]
+    fold: Callable[[list[Line]], Line | None]
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,9 @@ person reads: 1, 2, 5, 10, 15, 30 s, 1, 2, 5, 10, 15, 30 min, 1, 2, 3, 6, 12 h, 
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 from console.history.metrics import METRICS, Line, Metric, Window
 from console.history.store import HistoryStore

@@ -6,16 +6,18 @@ by the time it reaches Python:
     gauges   -> the average of each bucket, at the bucket's last sample time
     counters -> the bucket's last value (SQLite takes the bare column from the MAX(ts) row)
 The sink stores a value when it changes (and every `keepalive` seconds): hold() says how long
-a reader may carry a value forward over buckets that have none. Two tiers are read as one: a step of at least the rollup step reads the rollups up to where
+a reader may carry a value forward over buckets that have none.
+
+Two tiers are read as one: a step of at least the rollup step reads the rollups up to where
 they were made (rolled_until) and samples after that; a finer step reads samples where they
 are kept and rollups only before the oldest sample. A database from before rollups has none.
 """
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
 
 Bucket = tuple[int, float, float]                # (bucket index, time, value)
 _BUCKETED = ("SELECT CAST(ts / ? AS INTEGER) AS b, MAX(ts), {value} FROM {table} "

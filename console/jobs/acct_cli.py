@@ -13,9 +13,8 @@ import argparse
 import json
 import time
 
-from console.jobs.reports import (ACCT_DEFAULT, ACCT_FIELDS, acct_columns, acct_lines,
-                                  acct_rows, parse_when, state_names)
 from console.jobs.location import cluster_name, open_store
+from console.jobs.reports import ACCT_DEFAULT, ACCT_FIELDS, acct_columns, acct_lines, acct_rows, parse_when, state_names
 from console.jobs.spec import SpecError
 from console.tables import clean, error as _fail
 

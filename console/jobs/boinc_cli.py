@@ -20,8 +20,7 @@ from dataclasses import asdict
 
 from collectors.transport import TransportError, connect
 from console import tables
-from console.jobs.boinc import BoincConfigError, BoincError, BoincView, boinc_control, \
-    boinc_tasks, settings_for
+from console.jobs.boinc import BoincConfigError, BoincError, BoincView, boinc_control, boinc_tasks, settings_for
 from console.jobs.boinc_rpc import BoincTask
 from console.tables import clean
 

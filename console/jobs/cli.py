@@ -18,15 +18,12 @@ from console.jobs import job_view
 from console.jobs.directives import add_options, add_script_arguments, spec_from_args
 from console.jobs.model import State, Task
 from console.jobs.queue_view import QUEUE_COLUMNS
-from console.jobs.service import (cluster_name, open_store, run_scheduler, scheduler_lock,
-                                  settle_requests)
-from console.jobs.spec import (SpecError, format_hostlist, format_indices, format_time,
-                               parse_target, signal_name)
+from console.jobs.reports import iso, squeue_format, state_names
+from console.jobs.service import cluster_name, open_store, run_scheduler, scheduler_lock, settle_requests
+from console.jobs.spec import SpecError, format_hostlist, format_indices, format_time, parse_target, signal_name
 from console.jobs.store import Store
 from console.jobs.submission import check_spec, job_details
-from console.jobs.reports import iso, squeue_format, state_names
 from console.tables import clean, error as _fail, format_table, print_facts, print_table
-
 
 NO_SCHEDULER = "no scheduler running — start the console or roost serve"
 

@@ -5,7 +5,7 @@ kill_invalid_depend does); None: not yet.
 """
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from console.jobs.model import FINISHED, State
 from console.jobs.spec import Dependencies, Dependency

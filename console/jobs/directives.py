@@ -17,13 +17,23 @@ import os
 import re
 import shlex
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 from console.jobs.model import JobSpec
 from console.jobs.spec import (
-    Dependencies, SpecError, name_array, parse_array, parse_begin, parse_dependency,
-    parse_export, parse_hostlist, parse_mem, parse_nodes, parse_time)
+    Dependencies,
+    SpecError,
+    name_array,
+    parse_array,
+    parse_begin,
+    parse_dependency,
+    parse_export,
+    parse_hostlist,
+    parse_mem,
+    parse_nodes,
+    parse_time,
+)
 
 
 class _Parser(argparse.ArgumentParser):

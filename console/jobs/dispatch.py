@@ -14,8 +14,7 @@ from typing import TYPE_CHECKING
 
 from console.jobs.deps import dependency_verdict
 from console.jobs.limits import Limits
-from console.jobs.model import REASON_BEGIN, REASON_DEPENDENCY, REASON_NEVER, JobSpec, State, \
-    Task
+from console.jobs.model import REASON_BEGIN, REASON_DEPENDENCY, REASON_NEVER, JobSpec, State, Task
 from console.jobs.placement import Demand, NodeRoom, demand, place
 from console.jobs.remote import AgentError, Wrapper, launch_line, wrapper_script
 from console.jobs.spec import format_indices

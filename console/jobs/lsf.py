@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 from console.jobs.spec import SpecError, format_indices, name_array, parse_hostlist
 

@@ -89,7 +89,8 @@ def cmd_bsub(args: argparse.Namespace, config) -> int:
         return 0
     print("<<Waiting for dispatch ...>>", flush=True)
     import asyncio
-    from console.jobs.cli import _wait       # the scheduler's imports, only when waiting
+
+    from console.jobs.cli import _wait  # the scheduler's imports, only when waiting
     code = asyncio.run(_wait(config, store, job_id))
     print("<<Job is finished>>", flush=True)
     return code
@@ -212,6 +213,7 @@ def cmd_bkill(args: argparse.Namespace, config) -> int:
             print(f"Job <{label}> is being {verb}")
     if store.wants() and scheduler_lock(config).holder() is None:
         import asyncio
+
         from console.jobs.service import settle_requests
         asyncio.run(settle_requests(config, store, timeout=30.0))
     return status

@@ -10,10 +10,11 @@ import enum
 import json
 from dataclasses import asdict, dataclass, field
 
+from console.errors import RoostError
 from console.jobs.spec import Dependencies, Dependency, Export
 
 
-class State(str, enum.Enum):
+class State(str, enum.Enum):  # noqa: UP042 - StrEnum would change str(State.X)
     PENDING = "PENDING"
     RUNNING = "RUNNING"
     SUSPENDED = "SUSPENDED"
@@ -53,7 +54,7 @@ TRANSITIONS: dict[State, frozenset[State]] = {
 }
 
 
-class TransitionError(ValueError):
+class TransitionError(RoostError, ValueError):
     pass
 
 
@@ -160,7 +161,7 @@ class JobSpec:
         return json.dumps(data, separators=(",", ":"))
 
     @classmethod
-    def from_json(cls, text: str, array: tuple[int, ...] | None = None) -> "JobSpec":
+    def from_json(cls, text: str, array: tuple[int, ...] | None = None) -> JobSpec:
         data = json.loads(text)
         deps = data.pop("dependencies")
         data["dependencies"] = Dependencies(

@@ -19,8 +19,8 @@ import asyncssh
 
 from collectors.transport import channel_slot
 from console.jobs.model import JobSpec, State, Task
-from console.jobs.remote import Agent
 from console.jobs.outpaths import absolute, path_safe, task_outputs  # noqa: F401 (re-exported)
+from console.jobs.remote import Agent
 
 if TYPE_CHECKING:
     from console.jobs.links import Link

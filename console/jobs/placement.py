@@ -17,8 +17,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 
-from console.jobs.model import REASON_ARRAY_LIMIT, REASON_BAD, REASON_NODES, REASON_PRIORITY, \
-    REASON_RESOURCES, JobSpec
+from console.jobs.model import REASON_ARRAY_LIMIT, REASON_BAD, REASON_NODES, REASON_PRIORITY, REASON_RESOURCES, JobSpec
 
 
 @dataclass(slots=True)

@@ -13,13 +13,21 @@ import argparse
 import asyncio
 import os
 import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Callable, Iterable, Mapping, Protocol
+from typing import Protocol
 
 from console.jobs.model import JobSpec, State
 from console.jobs.spec import (
-    SpecError, format_hostlist, format_time, parse_array, parse_dependency, parse_hostlist,
-    parse_mem, parse_time)
+    SpecError,
+    format_hostlist,
+    format_time,
+    parse_array,
+    parse_dependency,
+    parse_hostlist,
+    parse_mem,
+    parse_time,
+)
 from console.jobs.store import Store
 from console.jobs.submission import check_spec, job_details
 from console.text import plural

@@ -22,14 +22,14 @@ import asyncio
 import re
 import secrets
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import asyncssh
 
 from collectors.transport import channel_slot
-from console.jobs.limits import PROBE as LIMITS_PROBE, WATCHER, Limits, command_lines, \
-    parse_probe, watch_start
+from console.errors import RoostError
+from console.jobs.limits import PROBE as LIMITS_PROBE, WATCHER, Limits, command_lines, parse_probe, watch_start
 
 BASE = ".roost/jobs"           # under the login user's $HOME on the node
 _SAFE = re.compile(r"[^A-Za-z0-9._-]")
@@ -42,7 +42,7 @@ def node_root(queue_id: str, node: str) -> str:
 END = "@@roost-end"
 
 
-class AgentError(Exception):
+class AgentError(RoostError):
     """The node's agent channel failed (connection lost, shell died)."""
 
 
@@ -108,8 +108,7 @@ class Agent:
             try:
                 self._proc.stdin.write(f"{script}\necho '{marker}'\n")
                 return await asyncio.wait_for(self._read_until(marker), timeout)
-            except (asyncssh.Error, OSError, BrokenPipeError, asyncio.TimeoutError,
-                    AttributeError) as exc:
+            except (TimeoutError, asyncssh.Error, OSError, BrokenPipeError, AttributeError) as exc:
                 raise AgentError(f"{self.node}: job agent failed: "
                                  f"{type(exc).__name__} {exc}") from None
 
@@ -337,7 +336,7 @@ class Events:
 
     def __init__(self, node: str, conn: asyncssh.SSHClientConnection, root: str,
                  on_line: Callable[[str, int, str, int, str | None], None],
-                 on_close: Callable[["Events"], None] | None = None):
+                 on_close: Callable[[Events], None] | None = None):
         self.node, self.conn, self.root, self.on_line = node, conn, root, on_line
         self.on_close = on_close
         self._proc = None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime
 import re
 import time
-from typing import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from console.jobs.model import State, Task
 from console.jobs.spec import SpecError, format_hostlist, format_time

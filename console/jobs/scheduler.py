@@ -16,8 +16,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 from collectors.model import NodeTarget
 from collectors.transport import connect as transport_connect
@@ -50,7 +50,7 @@ class Options:
     history_days: float = 30.0   # finished jobs are forgotten after this (0: kept forever)
 
     @classmethod
-    def from_config(cls, jobs: JobsConfig) -> "Options":
+    def from_config(cls, jobs: JobsConfig) -> Options:
         return cls(cores=dict(jobs.cores), use_load=jobs.use_load, grace=jobs.grace,
                    node_fail_after=jobs.node_fail_after, poll_every=jobs.poll_every,
                    load_every=jobs.load_every, limits=jobs.limits,
@@ -104,7 +104,7 @@ class Scheduler(LinksMixin, TrackingMixin, OutputsMixin, SignalsMixin, DispatchM
             self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), self.options.tick)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     def _job_done(self, job_id: int) -> bool:

@@ -13,12 +13,12 @@ import dataclasses
 import os
 import shlex
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from console.config import Config
-from console.jobs.location import (cluster_name, jobs_db, open_store, queue_dir,  # noqa: F401
-                                   scheduler_lock)
+from console.jobs.location import cluster_name, jobs_db, open_store, queue_dir, scheduler_lock  # noqa: F401
 from console.jobs.lock import SchedulerLock
 from console.jobs.queue_view import JobsView, QueueView
 from console.jobs.scheduler import Options, Scheduler, fleet_connect
@@ -73,7 +73,7 @@ async def hold_when_free(config: Config, stop: asyncio.Event, *, fleet: Any = No
             told = True
         try:
             await asyncio.wait_for(stop.wait(), STANDBY_EVERY)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
 

@@ -10,8 +10,8 @@ import json
 
 from console.jobs.directives import OPTIONS
 from console.jobs.model import State
-from console.jobs.slurm import SlurmBackend, SlurmConfigError, SlurmError
 from console.jobs.queue_view import QUEUE_COLUMNS
+from console.jobs.slurm import SlurmBackend, SlurmConfigError, SlurmError
 from console.jobs.slurm_parse import ParseError
 from console.tables import error as _fail, print_facts, print_table
 

@@ -10,6 +10,7 @@ import json
 import re
 from dataclasses import asdict, dataclass
 
+from console.errors import RoostError
 from console.jobs.model import State
 from console.jobs.spec import format_time
 
@@ -30,7 +31,7 @@ _STATES = {
 }
 
 
-class ParseError(ValueError):
+class ParseError(RoostError, ValueError):
     """Output we cannot read: one line naming what and a short excerpt."""
 
 

@@ -6,16 +6,17 @@ from __future__ import annotations
 
 import datetime
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
+from console.errors import RoostError
 from console.hostlist import HostlistError, expand, fold
 
 MAX_ARRAY_INDEX = 4_000_000   # Slurm's hard MaxArraySize ceiling
 MAX_ARRAY_TASKS = 1_000_000   # more rows than that is a typo, not a workload
 
 
-class SpecError(ValueError):
+class SpecError(RoostError, ValueError):
     """One line, shown to the user as-is (after the "roost submit: error: " prefix)."""
 
 
@@ -445,7 +446,7 @@ def parse_target(text: str) -> tuple[int, list[int] | None]:
 
 def signal_name(text: str) -> str:
     """USR1, SIGUSR1, usr1 or 10 -> "USR1" (what `kill -USR1` takes)."""
-    import signal   # here: a short command (bsub) should not pay for it at start-up
+    import signal  # here: a short command (bsub) should not pay for it at start-up
     value = text.strip().upper()
     try:
         sig = signal.Signals(int(value)) if value.isdigit() else \

@@ -10,9 +10,9 @@ import json
 import secrets
 import sqlite3
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from console.jobs.model import REASON_PRIORITY, JobSpec, State, Task
 from console.paths import private_db
@@ -91,7 +91,7 @@ class Store:
     def close(self) -> None:
         self.db.close()
 
-    def __enter__(self) -> "Store":
+    def __enter__(self) -> Store:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -8,15 +8,13 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 from console.jobs.model import JobSpec, State, Task
 from console.jobs.outpaths import absolute, task_outputs
 from console.jobs.placement import NodeRoom, demand, place
-from console.jobs.spec import (Dependency, SpecError, format_dependency, format_hostlist,
-                               format_indices, format_time)
+from console.jobs.spec import Dependency, SpecError, format_dependency, format_hostlist, format_indices, format_time
 from console.jobs.store import Store
-
 
 NO_NODE = "Batch job submission failed: Requested node configuration is not available"
 

@@ -9,7 +9,7 @@ node's address, which OpenMPI (`--hostfile`) and MPICH (`-f`) both read as slots
 from __future__ import annotations
 
 import shlex
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from ClusterShell.RangeSet import RangeSet
 

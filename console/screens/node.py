@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from rich.text import Text
 from textual import work
@@ -25,9 +26,9 @@ from textual.containers import Grid, Horizontal
 from textual.message import Message
 from textual.widgets import Static
 
+from collectors.health import power_draw, wear_level
 from console.messages import NodeHistory
 from console.screens.base import View
-from collectors.health import power_draw, wear_level
 from console.state import FleetState, NodeData
 from console.text import safe_line
 from console.widgets.cells import age, si
@@ -60,7 +61,7 @@ class GraphSpec:
     title: str
     unit: str
     ylim: tuple[float, float] | None
-    lines: Callable[["NodeScreen", NodeData, list, Heat], list[Line]]
+    lines: Callable[[NodeScreen, NodeData, list, Heat], list[Line]]
     series: tuple[str, ...]      # NodeData.series keys (prefixes) it draws from
 
     def has_data(self, d: NodeData) -> bool:

@@ -16,10 +16,10 @@ import math
 import os
 import sys
 from collections.abc import Iterable
-from typing import IO, Any
+from typing import IO
 
 from ..model import Sample
-from .plain import plain_record
+from .plain import Record, plain_record
 from .prometheus import flat_series, series_key
 
 FORMATS = ("plain", "series")
@@ -35,8 +35,8 @@ def flatten(sample: Sample) -> dict[str, float]:
     return flat_series(sample)
 
 
-def sample_to_json(sample: Sample) -> dict[str, Any]:
-    obj: dict[str, Any] = {"node": sample.node, "ts": round(sample.ts, 3), "seq": sample.seq}
+def sample_to_json(sample: Sample) -> Record:
+    obj: Record = {"node": sample.node, "ts": round(sample.ts, 3), "seq": sample.seq}
     # JSON has no NaN/Infinity: a non-finite reading is written as null
     obj.update({k: v if math.isfinite(v) else None for k, v in flatten(sample).items()})
     if sample.problems:
@@ -44,7 +44,7 @@ def sample_to_json(sample: Sample) -> dict[str, Any]:
     return obj
 
 
-def encode(obj: dict) -> str:
+def encode(obj: Record) -> str:
     """One compact JSON line; the rare non-finite number is written as null."""
     try:
         return _ENCODE(obj)
@@ -52,7 +52,7 @@ def encode(obj: dict) -> str:
         return _ENCODE(_finite(obj))
 
 
-def _finite(value):
+def _finite(value: object) -> object:
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
@@ -71,7 +71,7 @@ class Records:
         self.format = fmt
         self._last: dict[str, Sample] = {}
 
-    def __call__(self, sample: Sample) -> dict:
+    def __call__(self, sample: Sample) -> Record:
         if self.format == "series":
             return sample_to_json(sample)
         record = plain_record(sample, self._last.get(sample.node))

@@ -24,17 +24,19 @@ from __future__ import annotations
 from typing import Any
 
 from ..health import power_draw, whole_disks
-from ..model import CpuTimes, Sample
+from ..model import CpuTimes, DiskStats, Filesystem, Sample
 from ..rates import cpu_percent, rate
+
+Record = dict[str, Any]     # one plain JSON object
 
 _FLAGS = ("under_voltage", "freq_capped", "throttled", "soft_temp_limit")
 
 
-def plain_record(cur: Sample, prev: Sample | None = None) -> dict[str, Any]:
+def plain_record(cur: Sample, prev: Sample | None = None) -> Record:
     """The plain object for cur; prev (the node's previous sample) gives the rates."""
     if prev is not None and prev.boot_time != cur.boot_time:
         prev = None     # the node rebooted: its counters restarted, a "rate" would be garbage
-    rec: dict[str, Any] = {"node": cur.node, "time": round(cur.ts, 3), "seq": cur.seq}
+    rec: Record = {"node": cur.node, "time": round(cur.ts, 3), "seq": cur.seq}
     _cpu(rec, cur, prev)
     _load_memory(rec, cur)
     _sensors(rec, cur)
@@ -50,7 +52,7 @@ def plain_record(cur: Sample, prev: Sample | None = None) -> dict[str, Any]:
     return rec
 
 
-def _cpu(rec: dict, cur: Sample, prev: Sample | None) -> None:
+def _cpu(rec: Record, cur: Sample, prev: Sample | None) -> None:
     if cur.cpu_total is not None:
         rec["cpu_percent"] = _percent(prev.cpu_total if prev else None, cur.cpu_total)
     if cur.cpus:
@@ -68,7 +70,7 @@ def _r2(x: float) -> float:
     return int(x * 100.0 + 0.5) / 100.0
 
 
-def _load_memory(rec: dict, s: Sample) -> None:
+def _load_memory(rec: Record, s: Sample) -> None:
     if s.load is not None:
         load = s.load
         rec["load1"], rec["load5"], rec["load15"] = _r2(load.load1), _r2(load.load5), _r2(load.load15)
@@ -81,7 +83,7 @@ def _load_memory(rec: dict, s: Sample) -> None:
             rec["mem_percent"] = _r2(max(0.0, 100.0 * (total - available) / total))
 
 
-def _sensors(rec: dict, s: Sample) -> None:
+def _sensors(rec: Record, s: Sample) -> None:
     temps = {z.type or f"zone{z.zone}": z.temp_c for z in s.thermal}
     rpm, pwm = {}, {}
     for h in s.hwmon:
@@ -110,13 +112,13 @@ def _net(cur: Sample, prev: Sample | None) -> dict[str, dict[str, float | None]]
     return out
 
 
-def _storage(rec: dict, cur: Sample, prev: Sample | None) -> None:
+def _storage(rec: Record, cur: Sample, prev: Sample | None) -> None:
     disks = whole_disks(cur.disks)
     if disks:
         dt = _elapsed(prev, cur) if prev is not None else 0.0
         before = {d.device: d for d in prev.disks} if prev is not None else {}
         rec["disk"] = {d.device: _disk_rates(before.get(d.device), d, dt) for d in disks}
-    fs = {f.mountpoint: _filesystem(f) for f in cur.filesystems if f.size is not None}
+    fs = {f.mountpoint: _filesystem(f, f.size) for f in cur.filesystems if f.size is not None}
     if fs:
         rec["fs"] = fs
     errors = {dev: n for dev, n in cur.io_errors.items() if n}
@@ -127,7 +129,7 @@ def _storage(rec: dict, cur: Sample, prev: Sample | None) -> None:
         rec["power_w"] = round(watts, 2)
 
 
-def _disk_rates(prev, cur, dt: float) -> dict[str, float | None]:
+def _disk_rates(prev: DiskStats | None, cur: DiskStats, dt: float) -> dict[str, float | None]:
     # sectors of 512 bytes (collectors.model.DiskStats), a 32-bit kernel's counters wrap
     read = _rate(prev.counters[2] if prev else None, cur.counters[2], dt)
     write = _rate(prev.counters[6] if prev else None, cur.counters[6], dt)
@@ -135,9 +137,9 @@ def _disk_rates(prev, cur, dt: float) -> dict[str, float | None]:
             "write_bytes_per_s": None if write is None else write * 512.0}
 
 
-def _filesystem(f) -> dict:
+def _filesystem(f: Filesystem, size: float) -> Record:
     used = f.used_pct
-    out = {"used_percent": None if used is None else _r2(used), "size_bytes": int(f.size)}
+    out: Record = {"used_percent": None if used is None else _r2(used), "size_bytes": int(size)}
     if f.avail is not None:
         out["avail_bytes"] = int(f.avail)
     if f.readonly:

@@ -57,6 +57,9 @@ LATE = 5.0                # seconds a sample may arrive after its minute ended
 # A counter is rolled up to its last value; everything else is averaged.
 IS_COUNTER = "(metric LIKE '%\\_total' ESCAPE '\\' OR metric LIKE '%\\_total{%' ESCAPE '\\')"
 
+Row = tuple[int, float, float]      # a points row: series, ts, value
+Stored = tuple[float, float]        # a series' value and when it was stored
+
 
 @dataclass(frozen=True)
 class Retention:
@@ -80,7 +83,7 @@ class SqliteSink:
         self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across app crashes
         self._db.executescript(SCHEMA)
         self._ids: dict[tuple[str, str], int] = {}
-        self._last: dict[int, tuple[float, float]] = {}    # series -> (value, ts) last stored
+        self._last: dict[int, Stored] = {}    # series -> (value, ts) last stored
         self._pruned = time.time()     # the first roll-up and prune a minute after opening
         try:    # readers carry a value forward this long (a full disk must not stop opening)
             self._db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('keepalive', ?)",
@@ -102,9 +105,11 @@ class SqliteSink:
         self._maybe_prune()
         return len(rows)
 
-    def _changed(self, flat) -> tuple[list, dict]:
+    def _changed(self, flat: list[tuple[Sample, dict[str, float]]]) -> tuple[list[Row], dict[int, Stored]]:
         """The rows to store: values that changed, or were last stored KEEPALIVE ago."""
-        rows, stored, last = [], {}, self._last
+        rows: list[Row] = []
+        stored: dict[int, Stored] = {}
+        last = self._last
         for s, values in flat:
             rows.append((self._series(s.node, CLOCK), s.ts, s.ts))
             for metric, value in values.items():
@@ -172,7 +177,7 @@ class SqliteSink:
         first = min((f for f in firsts if f is not None), default=None)
         return (first // self.retention.step) * self.retention.step if first is not None else 0.0
 
-    def _set_meta(self, values: dict) -> None:
+    def _set_meta(self, values: dict[str, float]) -> None:
         self._db.executemany("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
                              list(values.items()))
 

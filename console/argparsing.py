@@ -8,6 +8,8 @@ subcommand, and every nested one, answers the same way, with exit status 2.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
+from typing import NoReturn
 
 USAGE_ERROR = 2
 
@@ -15,10 +17,12 @@ USAGE_ERROR = 2
 class Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line and exit status 2."""
 
-    def error(self, message: str, prog: str | None = None):  # type: ignore[override]
+    def error(self, message: str, prog: str | None = None) -> NoReturn:
         self.exit(USAGE_ERROR, f"{usage_line(prog or self.prog, message)}\n")
 
-    def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
+    # typeshed overloads these on the namespace's class; roost only ever parses into a Namespace
+    def parse_known_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
+                         namespace: argparse.Namespace | None = None) -> tuple[argparse.Namespace, list[str]]:
         # argparse hands a subcommand's unknown words up to the top parser, which would report
         # them as its own: remember the innermost command that left them (it returns first)
         parsed, extras = super().parse_known_args(args, namespace)
@@ -26,7 +30,8 @@ class Parser(argparse.ArgumentParser):
             setattr(parsed, _LEFT_BY, self.prog)
         return parsed, extras
 
-    def parse_args(self, args=None, namespace=None):  # type: ignore[override]
+    def parse_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
+                   namespace: argparse.Namespace | None = None) -> argparse.Namespace:
         parsed, extras = self.parse_known_args(args, namespace)
         prog = vars(parsed).pop(_LEFT_BY, None)
         if extras:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from collectors.health import MMC_PARTITION, PARTITION_OR_VIRTUAL
 from collectors.rates import counter_delta, rate
@@ -23,10 +24,10 @@ from console.history.store import Bucket, HistoryStore, SeriesRow
 
 BUSY = ("user", "nice", "system", "irq", "softirq", "steal")
 CLOCK = "roost_sample_timestamp_seconds"    # collectors.sinks.sqlite.CLOCK: one point a sample
-CLOCK_KEY = ("clock",)
 IDLE = ("idle", "iowait")
 Point = tuple[float, "float | None"]
 Column = list["float | None"]
+K = TypeVar("K", bound=Hashable)     # what names a series' column in a node's Grid
 
 
 @dataclass(frozen=True)
@@ -53,19 +54,19 @@ class Metric:
 
 
 @dataclass(frozen=True)
-class Grid:
+class Grid(Generic[K]):
     """A node's series on one time grid: the time of each column, each series' value there."""
     times: list[float]
-    cols: dict[Hashable, Column]
+    cols: dict[K, Column]
 
 
-def grid(buckets: Mapping[Hashable, list[Bucket]], hold: float,
-         seeds: Mapping[Hashable, tuple[float, float]] | None = None) -> Grid:
-    """Columns are the buckets any series has; a series without a point in a column keeps its
-    last value (or its seed, the value stored before the window) while that is at most `hold`
-    seconds old (it was unchanged), else None."""
+def grid(buckets: Mapping[K, list[Bucket]], hold: float,
+         seeds: Mapping[K, tuple[float, float]] | None = None, clock: Sequence[Bucket] = ()) -> Grid[K]:
+    """Columns are the buckets any series (or the clock: every moment the node reported) has; a
+    series without a point in a column keeps its last value (or its seed, the value stored before
+    the window) while that is at most `hold` seconds old (it was unchanged), else None."""
     when: dict[int, float] = {}
-    for points in buckets.values():
+    for points in (clock, *buckets.values()):
         for b, t, _ in points:
             when[b] = max(when.get(b, t), t)
     order = sorted(when)
@@ -101,26 +102,25 @@ def _labelled(rows: list[SeriesRow]) -> list[tuple[SeriesRow, dict[str, str]]]:
 
 
 def _node_grids(store: HistoryStore, nodes: Sequence[str], w: Window, names: Sequence[str],
-                key: Callable, counters: bool) -> dict[str, Grid]:
-    """node -> Grid of its series named `names`, keyed by key(row, labels) (None skips one)."""
-    rows = [(r, CLOCK_KEY if r.metric == CLOCK else key(r, lb))
-            for r, lb in _labelled(store.series(nodes, [*names, CLOCK]))]
-    rows = [(r, k) for r, k in rows if k is not None]
+                key: Callable[[SeriesRow, dict[str, str]], K | None], counters: bool) -> dict[str, Grid[K]]:
+    """node -> Grid of its series named `names`, keyed by key(row, labels) (None skips one); the
+    columns are every moment the node reported (its sample clock series)."""
+    labelled = _labelled(store.series(nodes, [*names, CLOCK]))
+    clocks = [r for r, _ in labelled if r.metric == CLOCK]
+    rows = [(r, k) for r, lb in labelled if r.metric != CLOCK and (k := key(r, lb)) is not None]
     read = store.counters if counters else store.gauges
-    ids = [r.id for r, _ in rows]
-    buckets = read(ids, w.since, w.until, w.step)
-    seeds = store.seeds(ids, w.since) if store.keepalive else {}
-    per_node: dict[str, dict] = {}
-    seeded: dict[str, dict] = {}
+    buckets = read([r.id for r in clocks] + [r.id for r, _ in rows], w.since, w.until, w.step)
+    seeds = store.seeds([r.id for r, _ in rows], w.since) if store.keepalive else {}
+    per_node: dict[str, dict[K, list[Bucket]]] = {}
+    seeded: dict[str, dict[K, tuple[float, float]]] = {}
     for row, k in rows:
         if k not in per_node.setdefault(row.node, {}):          # first wins
             per_node[row.node][k] = buckets[row.id]
             if row.id in seeds:
                 seeded.setdefault(row.node, {})[k] = seeds[row.id]
-    grids = {n: grid(b, store.hold(w.step), seeded.get(n)) for n, b in per_node.items()}
-    for g in grids.values():
-        g.cols.pop(CLOCK_KEY, None)     # it made the columns: every moment the node reported
-    return {n: g for n, g in grids.items() if g.cols}
+    clock = {r.node: buckets[r.id] for r in clocks}
+    hold = store.hold(w.step)
+    return {n: grid(b, hold, seeded.get(n), clock.get(n, ())) for n, b in per_node.items()}
 
 
 def read_cpu(store: HistoryStore, nodes: Sequence[str], w: Window) -> list[Line]:
@@ -130,7 +130,7 @@ def read_cpu(store: HistoryStore, nodes: Sequence[str], w: Window) -> list[Line]
     return [ln for node in nodes if node in grids for ln in _cpu_lines(node, grids[node])]
 
 
-def _cpu_lines(node: str, g: Grid) -> list[Line]:
+def _cpu_lines(node: str, g: Grid[tuple[str, str]]) -> list[Line]:
     """Per core and overall busy %, from the change of every mode between columns."""
     cores = sorted({core for core, _ in g.cols}, key=lambda c: (len(c), c))
     per_core: dict[str, list[Point]] = {c: [] for c in cores}
@@ -139,13 +139,13 @@ def _cpu_lines(node: str, g: Grid) -> list[Line]:
         deltas = {c: _cpu_delta(g, c, i) for c in cores}
         for c, d in deltas.items():
             per_core[c].append((g.times[i], None if d is None else _pct(*d)))
-        whole = None not in deltas.values()
-        overall.append((g.times[i], _pct(sum(d[0] for d in deltas.values()),   # type: ignore[index]
-                                         sum(d[1] for d in deltas.values())) if whole else None))  # type: ignore[index]
+        known = [d for d in deltas.values() if d is not None]
+        whole = len(known) == len(deltas)
+        overall.append((g.times[i], _pct(sum(b for b, _ in known), sum(t for _, t in known)) if whole else None))
     return [Line(node, "all", overall)] + [Line(node, c, per_core[c]) for c in cores]
 
 
-def _cpu_delta(g: Grid, core: str, i: int) -> tuple[float, float] | None:
+def _cpu_delta(g: Grid[tuple[str, str]], core: str, i: int) -> tuple[float, float] | None:
     busy = total = 0.0
     for (c, mode), col in g.cols.items():
         if c != core or mode not in BUSY + IDLE:
@@ -221,15 +221,7 @@ def read_net(store: HistoryStore, nodes: Sequence[str], w: Window) -> list[Line]
     grids = _node_grids(store, nodes, w, list(names),
                         lambda r, lb: None if lb.get("device") == "lo" else
                         (names[r.metric.partition("{")[0]], lb.get("device")), counters=True)
-    lines = []
-    for node in nodes:
-        g = grids.get(node)
-        boot = g.cols.get(("boot", None)) if g else None
-        for way in ("rx", "tx"):
-            cols = [col for (d, _), col in (g.cols.items() if g else ()) if d == way]
-            if cols:
-                lines.append(Line(node, way, _rate_sum(g.times, cols, boot)))  # type: ignore[union-attr]
-    return lines
+    return _rate_lines(nodes, grids, ("rx", "tx"))
 
 
 def read_disk(store: HistoryStore, nodes: Sequence[str], w: Window) -> list[Line]:
@@ -237,21 +229,30 @@ def read_disk(store: HistoryStore, nodes: Sequence[str], w: Window) -> list[Line
     names = {"node_disk_read_bytes_total": "read", "node_disk_written_bytes_total": "write",
              "node_boot_time_seconds": "boot"}
 
-    def key(r: SeriesRow, lb: dict):
+    def key(r: SeriesRow, lb: dict[str, str]) -> tuple[str, str | None] | None:
         name, dev = r.metric.partition("{")[0], lb.get("device", "")
         if name != "node_boot_time_seconds" and (PARTITION_OR_VIRTUAL.match(dev) or
                                                  MMC_PARTITION.match(dev)):
             return None
         return names[name], dev or None
     grids = _node_grids(store, nodes, w, list(names), key, counters=True)
+    return _rate_lines(nodes, grids, ("read", "write"))
+
+
+def _rate_lines(nodes: Sequence[str], grids: dict[str, Grid[tuple[str, str | None]]],
+                ways: Sequence[str]) -> list[Line]:
+    """One line per node and way: the summed rate of that way's counters (("boot", None) is
+    the boot time, whose change marks a reboot)."""
     lines = []
     for node in nodes:
         g = grids.get(node)
-        boot = g.cols.get(("boot", None)) if g else None
-        for way in ("read", "write"):
-            cols = [col for (d, _), col in (g.cols.items() if g else ()) if d == way]
+        if g is None:
+            continue
+        boot = g.cols.get(("boot", None))
+        for way in ways:
+            cols = [col for (d, _), col in g.cols.items() if d == way]
             if cols:
-                lines.append(Line(node, way, _rate_sum(g.times, cols, boot)))  # type: ignore[union-attr]
+                lines.append(Line(node, way, _rate_sum(g.times, cols, boot)))
     return lines
 
 
@@ -265,12 +266,13 @@ def read_fs(store: HistoryStore, nodes: Sequence[str], w: Window) -> list[Line]:
     lines = []
     for node in nodes:
         g = grids.get(node)
-        mounts = sorted({m for m, _ in g.cols}) if g else []
-        for m in mounts:
-            size, free, avail = (g.cols.get((m, k)) for k in ("size", "free", "avail"))  # type: ignore[union-attr]
+        if g is None:
+            continue
+        for m in sorted({m for m, _ in g.cols}):
+            size, free, avail = (g.cols.get((m, k)) for k in ("size", "free", "avail"))
             if size and free and avail:
                 lines.append(Line(node, m, [(t, _used(a, b, c)) for t, a, b, c
-                                            in zip(g.times, size, free, avail)]))  # type: ignore[union-attr]
+                                            in zip(g.times, size, free, avail)]))
     return lines
 
 
@@ -286,19 +288,17 @@ def _rate_sum(times: list[float], cols: list[Column], boot: Column | None = None
     reset has no value."""
     out: list[Point] = []
     for i in range(1, len(times)):
-        dt, total = times[i] - times[i - 1], 0.0
         if boot is not None and boot[i] != boot[i - 1]:
             out.append((times[i], None))        # the node rebooted: its counters restarted
             continue
-        for col in cols:
-            a, b = col[i - 1], col[i]
-            r = None if a is None or b is None else rate(a, b, dt)
-            if r is None:
-                total = None                                # type: ignore[assignment]
-                break
-            total += r
-        out.append((times[i], None if total is None else round(total / 1e3, 3)))
+        rates = [_step_rate(col[i - 1], col[i], times[i] - times[i - 1]) for col in cols]
+        known = [r for r in rates if r is not None]
+        out.append((times[i], round(sum(known) / 1e3, 3) if len(known) == len(rates) else None))
     return out
+
+
+def _step_rate(a: float | None, b: float | None, dt: float) -> float | None:
+    return None if a is None or b is None else rate(a, b, dt)
 
 
 # ---------------------------------------------------------------- folding one node's lines

@@ -86,7 +86,7 @@ class HistoryStore:
     def seeds(self, ids: Sequence[int], since: float) -> dict[int, tuple[float, float]]:
         """The last value stored before since, per series (what an unchanged series still
         holds when a window opens): one key seek per series and tier."""
-        out = {}
+        out: dict[int, tuple[float, float]] = {}
         for i in ids:
             for table in ("points", "rollup") if self.rollup_step is not None else ("points",):
                 row = self._db.execute(f"SELECT ts, value FROM {table} WHERE series = ? AND "

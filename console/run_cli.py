@@ -16,12 +16,13 @@ from dataclasses import dataclass
 from collectors.model import NodeTarget
 from console.argparsing import Parser
 from console.collect import positive_seconds
+from console.errors import RoostError
 
 USAGE = ("roost run [NODESET] [-w NODESET] [-x EXCLUDE] [-g GROUP] [--job ID] [-L] [--timeout S]"
          " -- CMD")
 
 
-class RunUsageError(Exception):
+class RunUsageError(RoostError):
     """A `roost run` argument problem: one line, exit status 2."""
 
 

@@ -22,7 +22,7 @@ from collectors.sinks.sqlite import SqliteSink
 from console.history import service
 from console.history.series import parse_series
 from console.history.since import format_duration, parse_duration, parse_when
-from tests.helpers.cli import lab_config, roost
+from tests.helpers.cli import ROOST, lab_config, roost
 
 NOW = 1_800_000_000.0
 
@@ -231,7 +231,6 @@ def test_history_reads_while_a_collector_writes(env, tmp_path, ssh_lab):
     node, = ssh_lab.start(1)
     cfg = lab_config(tmp_path, ssh_lab, [node])
     db = tmp_path / "live.db"
-    from tests.test_cli import ROOST
     proc = subprocess.Popen([str(ROOST), "--config", str(cfg), "collect", "--interval", "0.2",
                              "--db", str(db)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
@@ -348,7 +347,7 @@ def test_unchanged_values_are_stored_once_a_minute_and_read_as_unchanged(tmp_pat
 def test_disk_io_and_filesystem_fill_from_a_board_with_storage(tmp_path):
     """The CM4 tree (worn eMMC, a 90% full read-only root): disk I/O counts the whole disk only
     (its partitions' I/O is inside it), fs is df's percent per mount point."""
-    from tests.test_prom_boards import sample as board_sample
+    from tests.helpers.trees import sample as board_sample
     base = board_sample("cm4-emmc-worn")
     path = tmp_path / "d.db"
     sink = SqliteSink(path)

@@ -140,7 +140,7 @@ def test_jq_reads_the_lines(tmp_path):
 def test_disks_filesystems_io_errors_and_power_when_the_node_has_them():
     """The Pi 5 rack controller tree: NVMe and a USB disk with I/O errors, a full backup
     filesystem, INA226 power monitors."""
-    from tests.test_prom_boards import sample as board_sample
+    from tests.helpers.trees import sample as board_sample
     first = board_sample("rack-ina226", 100.0)
 
     def moved(d):

@@ -18,6 +18,7 @@ import time
 from datetime import UTC, datetime
 from typing import TextIO
 
+from console.errors import RoostError
 from console.history.metrics import METRICS
 from console.history.since import ACCEPTED, format_duration, parse_duration, parse_when
 
@@ -41,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      "2 bad arguments")
 
 
-class Usage(Exception):
+class Usage(RoostError):
     """A bad --since/--until/--step: one line, exit 2."""
 
 

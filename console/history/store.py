@@ -19,12 +19,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from console.errors import RoostError
+
 Bucket = tuple[int, float, float]                # (bucket index, time, value)
 _BUCKETED = ("SELECT CAST(ts / ? AS INTEGER) AS b, MAX(ts), {value} FROM {table} "
              "WHERE series = ? AND ts >= ? AND ts < ? GROUP BY b ORDER BY b")
 
 
-class HistoryError(Exception):
+class HistoryError(RoostError):
     """The database cannot be read: one line naming it."""
 
 

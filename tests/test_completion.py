@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -19,6 +19,7 @@ from console.completion.engine import candidates
 from console.completion.sources import Source
 from console.completion.spec import Spec, build_spec
 from tests.conftest import need
+from tests.lab.tmux import Tmux, need_tmux
 
 BIN = Path(sys.executable).parent
 ROOST = BIN / "roost"
@@ -213,42 +214,29 @@ def test_zsh_typing_tab_in_tmux(home, tmp_path):
     """A real interactive zsh with compinit: TAB completes a unique word in place and lists the
     node names for an ambiguous one."""
     need(shutil.which("zsh") is not None, "zsh is not installed (apt-get install zsh)")
-    need(shutil.which("tmux") is not None, "tmux is not installed")
+    need_tmux()
     script = script_file("zsh", tmp_path, home)
     rc = tmp_path / "zdot"
     rc.mkdir()
     (rc / ".zshrc").write_text(f"PS1='Z> '\nautoload -U compinit\ncompinit -u -d {rc}/dump\n"
                                f"source {script}\n")
-    sock = f"roost-compl-{os.getpid()}"
-    tmux = ["tmux", "-f", "/dev/null", "-L", sock]
-    env = {**home, "ZDOTDIR": str(rc), "TERM": "xterm"}
-    subprocess.run([*tmux, "new-session", "-d", "-x", "120", "-y", "30", "-s", "z", "zsh", "-i"],
-                   env=env, check=True, cwd=home["HOME"], timeout=30)
+    pane = Tmux(tmp_path, size=(120, 30))
+    # the tmux server starts from this test's environment (HOME, state dir, cwd: the fixture's)
+    pane.start(f"env ZDOTDIR={shlex.quote(str(rc))} TERM=xterm PATH={shlex.quote(home['PATH'])} zsh -i")
     try:
-        def screen() -> str:
-            return subprocess.run([*tmux, "capture-pane", "-p", "-t", "z"], capture_output=True,
-                                  text=True, timeout=30).stdout
-
-        def wait(text: str) -> str:
-            deadline = time.monotonic() + 30
-            while text not in (shown := screen()):
-                assert time.monotonic() < deadline, f"never saw {text!r}:\n{shown}"
-                time.sleep(0.1)
-            return shown
-
         def typed(text: str) -> None:
-            subprocess.run([*tmux, "send-keys", "-t", "z", "-l", text], check=True, timeout=30)
-            subprocess.run([*tmux, "send-keys", "-t", "z", "Tab"], check=True, timeout=30)
-        wait("Z>")                                    # (capture-pane trims trailing blanks)
+            pane.type(text)
+            pane.keys("Tab")
+        pane.wait_for("Z>")                                    # (capture-pane trims trailing blanks)
         typed("roost pow")
-        wait("Z> roost power")
+        pane.wait_for("Z> roost power")
         typed("st")
-        wait("Z> roost power status")                # so `power ` was completed with its space
+        pane.wait_for("Z> roost power status")                # so `power ` was completed with its space
         typed("@ra")
-        wait("Z> roost power status @rack")          # the common prefix of @rack1, @rack2
-        subprocess.run([*tmux, "send-keys", "-t", "z", "C-u"], check=True, timeout=30)
+        pane.wait_for("Z> roost power status @rack")          # the common prefix of @rack1, @rack2
+        pane.keys("C-u")
         typed("roost run -w n")
-        shown = wait("n4")                            # ambiguous: the list is shown
+        shown = pane.wait_for("n4")                            # ambiguous: the list is shown
         assert all(n in shown for n in ("n1", "n2", "n3", "n4"))
     finally:
-        subprocess.run([*tmux, "kill-server"], capture_output=True, timeout=30)
+        pane.kill()

@@ -24,11 +24,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from textual.app import App  # noqa: E402
+
 from collectors.fleet import Fleet  # noqa: E402
 from collectors.model import NodeTarget  # noqa: E402
 from console.app import RoostApp  # noqa: E402
-from console.state import FleetState, UP  # noqa: E402
-from textual.app import App  # noqa: E402
+from console.state import UP, FleetState  # noqa: E402
 
 CHILD = """
 import asyncio, dataclasses, json, sys
@@ -182,7 +183,8 @@ async def live(nodes: int, seconds: float) -> dict:
 async def heatmap_750() -> tuple[list[float], list[float]]:
     """750 nodes in-process: (refresh+paint CPU ms, arrow key to moved-cursor frame ms)."""
     from textual import events
-    from tests.test_app_common import T0, steady_fleet, steady_samples
+
+    from tests.helpers.samples import T0, steady_fleet, steady_samples
     params = steady_fleet(750, 5)
     state = FleetState(list(params), groups={n: (f"rack{1 + i % 10}",)
                                                for i, n in enumerate(params)})

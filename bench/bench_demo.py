@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_demo.py [--nodes 1000] [--windows 3] [--window 10]
                                          [--layout loop|thread] [--client roost|raw]
-                                         [--sink jsonl|prometheus]
+                                         [--sink jsonl|jsonl-series|prometheus]
 
 --layout loop (default) is what `roost demo --headless` does: the simulator (console.demo: 1,000
 asyncssh servers, one ticker) serves inside roost's own collection loop (run_collect's companion).
@@ -14,6 +14,13 @@ against (LAB.md: ~12% of a core per side for 1,000 nodes).
 Figures: connect-all (until every node's sampler channel streams), then over steady windows the
 whole process's CPU as % of one core (thread layout: split simulator / roost), and RSS.
 Targets: connect-all <= 5 s, whole process <= 35% of a core, <= 400 MB RSS. Prints medians.
+
+Sink cost, apart from the rest (roost client only): the CPU time of the thread running each
+sink's own work (the JSONL/SQLite write per tick; for Prometheus, the rendering of each scrape
+of a node's target), as % of one core. `--scrape S` scrapes every node's /nodes/NAME/metrics
+every S s from a thread, as a Prometheus server would (default: no scrape, as before, so
+Prometheus costs only the view).
+A thread's CPU time does not count other processes, so it holds on a busy machine.
 """
 from __future__ import annotations
 
@@ -47,6 +54,69 @@ def process_cpu() -> float:
     return t.user + t.system
 
 
+class SinkClock:
+    """CPU seconds spent inside the sinks (thread CPU time, so other processes do not count)."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._lock = threading.Lock()
+
+    def wrap(self, fn):
+        def timed(*a, **kw):
+            t0 = time.thread_time()
+            try:
+                return fn(*a, **kw)
+            finally:
+                with self._lock:
+                    self.seconds += time.thread_time() - t0
+        return timed
+
+    def __call__(self) -> float:
+        return self.seconds
+
+
+SINK = SinkClock()
+
+
+def instrument_sinks(args) -> list:
+    """Time Sinks.write and the rendering of every Prometheus scrape (a node target or the fleet
+    page); returns where the server lands."""
+    import collectors.sinks.prom_http as http
+    import console.collect as collect
+    collect.Sinks.write = SINK.wrap(collect.Sinks.write)
+    http.Exposition.node = SINK.wrap(http.Exposition.node)
+    http.Exposition.fleet = SINK.wrap(http.Exposition.fleet)
+    servers: list = []
+    start = http.serve
+
+    def started(*a, **kw):
+        server = start(*a, **kw)
+        servers.append(server)
+        return server
+    http.serve = started
+    return servers
+
+
+def scraper(servers: list, names: list[str], every: float, stop: threading.Event) -> threading.Thread:
+    """What a Prometheus server does with roost's targets: every `every` seconds, each node's
+    /nodes/NAME/metrics over one keep-alive connection."""
+    import http.client
+
+    def loop() -> None:
+        conn = None
+        while not stop.wait(every):
+            if not servers:
+                continue
+            conn = conn or http.client.HTTPConnection("127.0.0.1", servers[0][0].server_port,
+                                                      timeout=30)
+            for name in names:
+                conn.request("GET", f"/nodes/{name}/metrics")
+                conn.getresponse().read()
+    thread = threading.Thread(target=loop, name="bench-scraper", daemon=True)
+    thread.start()
+    return thread
+
+
 class Monitor(threading.Thread):
     """Waits for every node to stream, then measures steady windows; then ends the client."""
 
@@ -54,7 +124,7 @@ class Monitor(threading.Thread):
         super().__init__(name="bench-monitor", daemon=True)
         self.fleet, self.args, self.stop_client, self.sim_cpu = fleet, args, stop, sim_cpu
         self.connect_s: float | None = None
-        self.windows: list[tuple[float, float, float]] = []   # (total %, simulator %, rss MB)
+        self.windows: list[tuple[float, float, float, float]] = []  # (total %, sim %, RSS MB, sinks %)
         self.t0 = time.monotonic()
 
     def streaming(self) -> int:
@@ -71,28 +141,37 @@ class Monitor(threading.Thread):
             self.windows.append(self._window())
         self.stop_client()
 
-    def _window(self) -> tuple[float, float, float]:
+    def _window(self) -> tuple[float, float, float, float]:
         clock = self.sim_cpu or (lambda: 0.0)
-        w0, p0, s0 = time.monotonic(), process_cpu(), clock()
+        w0, p0, s0, k0 = time.monotonic(), process_cpu(), clock(), SINK()
         time.sleep(self.args.window)
         wall = time.monotonic() - w0
         total = (process_cpu() - p0) / wall * 100
         sim = (clock() - s0) / wall * 100 if self.sim_cpu else float("nan")
-        return total, sim, rss_mb()
+        return total, sim, rss_mb(), (SINK() - k0) / wall * 100
 
 
 def run_roost(fleet: DemoFleet, args, holder, same_loop: bool) -> int:
     from console.collect import CollectOptions, run_collect
     from console.demo.source import companion
-    out = {"jsonl": dict(jsonl=os.devnull, prometheus=None),
+    out = {"jsonl": dict(jsonl=os.devnull, prometheus=None, jsonl_format="plain"),
+           "jsonl-series": dict(jsonl=os.devnull, prometheus=None, jsonl_format="series"),
            "prometheus": dict(jsonl=None, prometheus=("127.0.0.1", 0))}[args.sink]
     opts = CollectOptions(**out)
     holder.append(lambda: os.kill(os.getpid(), signal.SIGINT))
-    return run_collect(fleet.targets(), opts, companion=companion(fleet) if same_loop else None)
+    servers = instrument_sinks(args)
+    stop = threading.Event()
+    if args.scrape and args.sink == "prometheus":
+        scraper(servers, [t.name for t in fleet.targets()], args.scrape, stop)
+    try:
+        return run_collect(fleet.targets(), opts, companion=companion(fleet) if same_loop else None)
+    finally:
+        stop.set()
 
 
 async def _raw_node(target, stop: asyncio.Event, slots: asyncio.Semaphore) -> None:
     import asyncssh
+
     from collectors.probe import sampler_command
     async with slots:  # the same handshake concurrency as roost's Fleet
         conn = await asyncssh.connect(target.host, target.port, username=target.user,
@@ -133,7 +212,10 @@ def main() -> int:
     p.add_argument("--window", type=float, default=10.0)
     p.add_argument("--warmup", type=float, default=5.0)
     p.add_argument("--client", choices=("roost", "raw"), default="roost")
-    p.add_argument("--sink", choices=("jsonl", "prometheus"), default="jsonl")
+    p.add_argument("--sink", choices=("jsonl", "jsonl-series", "prometheus"), default="jsonl",
+                   help="jsonl: the plain format (default); jsonl-series: Prometheus series keys")
+    p.add_argument("--scrape", type=float, default=0.0, metavar="S",
+                   help="with --sink prometheus: scrape /metrics every S seconds (default: never)")
     p.add_argument("--layout", choices=("loop", "thread"), default="loop")
     args = p.parse_args()
     with tempfile.TemporaryDirectory(prefix="roost-bench-") as tmp:
@@ -165,9 +247,10 @@ def main() -> int:
 
 def report(args, started: float, m: Monitor) -> None:
     med = lambda i: statistics.median(w[i] for w in m.windows)  # noqa: E731
-    total, sim, rss = med(0), med(1), med(2)
+    total, sim, rss, sinks = med(0), med(1), med(2), med(3)
     connect = f"{m.connect_s:.2f} s" if m.connect_s is not None else "NOT ALL CONNECTED"
-    client = ("roost headless (" + args.sink + " sink)" if args.client == "roost"
+    scrape = f", scraped every {args.scrape:g} s" if args.scrape and args.sink == "prometheus" else ""
+    client = ("roost headless (" + args.sink + " sink" + scrape + ")" if args.client == "roost"
               else "raw asyncssh readers")
     layout = "one loop" if args.layout == "loop" else "simulator in its own thread"
     print(f"bench_demo: {args.nodes} nodes, 1 Hz, client = {client}, {layout}; "
@@ -179,9 +262,13 @@ def report(args, started: float, m: Monitor) -> None:
         side = "roost (console) side:" if args.client == "roost" else "raw client side:"
         print(f"    simulator thread:                 {sim:6.1f} %")
         print(f"    {side:34}{total - sim:6.1f} %   (LAB.md raw asyncssh ~12 % per side)")
+    if args.client == "roost":
+        mean = statistics.fmean(w[3] for w in m.windows)
+        print(f"  sink CPU (write / scrape render):   {sinks:6.2f} % of one core "
+              f"(mean of the windows {mean:.2f} %: a scrape lands in some windows only)")
     print(f"  RSS:                                {rss:6.0f} MB   (target <= 400 MB)")
-    print("  windows (total %, sim %, RSS MB): "
-          + "; ".join(f"{t:.1f}, {s:.1f}, {r:.0f}" for t, s, r in m.windows))
+    print("  windows (total %, sim %, RSS MB, sink %): "
+          + "; ".join(f"{t:.1f}, {s:.1f}, {r:.0f}, {k:.2f}" for t, s, r, k in m.windows))
 
 
 if __name__ == "__main__":

@@ -1,11 +1,16 @@
-"""Built-in scheduler throughput vs GNU parallel -S (ControlMaster) on the same lab sshd nodes.
+"""Built-in scheduler throughput vs GNU parallel -S (ControlMaster) on the same lab sshd nodes,
+and the cost of one submission from a shell loop: `bsub` lines vs `sbatch` lines on a real
+slurmctld.
 
-    .venv/bin/python bench/bench_jobs.py [--nodes 8] [--tasks 1000] [--slots 8]
+    .venv/bin/python bench/bench_jobs.py [--nodes 8] [--tasks 1000] [--slots 8] [--bsub 1000]
 
 Both run a trivial command (`echo $index`) with the same number of slots per node; roost writes
 one output file per task (slurm-like), parallel prints to its stdout. Prints tasks/s for each,
-the ratio, roost's console CPU per task, and the time `roost submit --array 1-10000` takes.
-Needs root (the lab runs sshd and a test user), /usr/sbin/sshd and /usr/bin/parallel.
+the ratio, roost's console CPU per task, the time `roost submit --array 1-10000` takes, and the
+milliseconds per job of a script of N `bsub -J jI -o /dev/null echo I` lines (the LSF seed
+workflow: 0.5 s per job there) beside the same N `sbatch --hold --wrap` lines on the lab's
+Slurm when it is installed. Needs root (the lab runs sshd and a test user), /usr/sbin/sshd and
+/usr/bin/parallel.
 """
 from __future__ import annotations
 
@@ -65,7 +70,8 @@ async def bench_roost(lab: SshLab, tasks: int, slots: int, work: Path) -> dict:
     wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     await sched.close()
     bad = [i for i in range(1, tasks + 1) if (out / f"{i}.out").read_text() != f"{i}\n"]
-    assert not bad, f"wrong outputs: {bad[:5]} {[(out / f'{i}.out').read_text() for i in bad[:3]]} {store.state_counts(job)}"
+    assert not bad, (f"wrong outputs: {bad[:5]} {[(out / f'{i}.out').read_text() for i in bad[:3]]} "
+                     f"{store.state_counts(job)}")
     return {"rate": tasks / wall, "cpu_ms_per_task": 1000 * cpu / tasks}
 
 
@@ -82,12 +88,57 @@ def bench_submit(work: Path) -> float:
     return time.perf_counter() - t0
 
 
+def bench_bsub_loop(work: Path, lines: int) -> float:
+    """Seconds per job of a shell script of `lines` bsub lines (each its own process)."""
+    state, toml = work / "bsub-state", work / "bsub.toml"
+    toml.write_text('[[nodes]]\nnames = "n1"\nhost = "127.0.0.1"\n')
+    script = work / "loop.sh"
+    script.write_text("".join(f"bsub -J j{i} -o /dev/null echo {i} >/dev/null\n"
+                              for i in range(lines)))
+    bin_dir = Path(sys.executable).parent
+    env = dict(os.environ, ROOST_CONFIG=str(toml), ROOST_STATE_DIR=str(state),
+               PATH=f"{bin_dir}:{os.environ['PATH']}")
+    subprocess.run(["bsub", "-o", "/dev/null", "true"], env=env, check=True,
+                   stdout=subprocess.DEVNULL)            # the queue file exists: as on day two
+    t0 = time.perf_counter()
+    subprocess.run(["sh", "-e", str(script)], env=env, check=True, cwd=str(work))
+    return (time.perf_counter() - t0) / lines
+
+
+def bench_python_loop(work: Path, lines: int) -> float:
+    """Seconds per line of the same loop running `python -c pass`: the floor of any Python
+    command (what a bsub line costs before roost does anything)."""
+    script = work / "ploop.sh"
+    script.write_text(f"{sys.executable} -c pass\n" * lines)
+    t0 = time.perf_counter()
+    subprocess.run(["sh", "-e", str(script)], check=True, cwd=str(work))
+    return (time.perf_counter() - t0) / lines
+
+
+def bench_sbatch_loop(work: Path, lines: int) -> float | None:
+    """Seconds per job of the same loop of `sbatch --hold --wrap` lines on a real slurmctld."""
+    from tests.lab import slurm
+    if not slurm.available():
+        return None
+    cluster = slurm.SlurmCluster.start()
+    try:
+        script = work / "sloop.sh"
+        script.write_text("".join(f"sbatch --hold -J j{i} -o /dev/null --wrap 'echo {i}' "
+                                  ">/dev/null\n" for i in range(lines)))
+        t0 = time.perf_counter()
+        subprocess.run(["sh", "-e", str(script)], env=cluster.env, check=True, cwd=str(work))
+        return (time.perf_counter() - t0) / lines
+    finally:
+        cluster.stop()
+
+
 def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--nodes", type=int, default=8)
     p.add_argument("--tasks", type=int, default=1000)
     p.add_argument("--slots", type=int, default=8)
     p.add_argument("--no-parallel", action="store_true", help="roost only")
+    p.add_argument("--bsub", type=int, default=1000, help="lines of the bsub loop (0: skip)")
     args = p.parse_args()
     ensure_user()
     lab, work = SshLab(), Path(tempfile.mkdtemp(prefix="roost-bench-"))
@@ -98,6 +149,9 @@ def main() -> int:
         use = shutil.which("parallel") and not args.no_parallel
         par = bench_parallel(lab, args.tasks, args.slots, work) if use else 0
         submit = bench_submit(work)
+        bsub = bench_bsub_loop(work, args.bsub) if args.bsub else None
+        floor = bench_python_loop(work, args.bsub) if args.bsub else None
+        sbatch = bench_sbatch_loop(work, args.bsub) if args.bsub else None
     finally:
         lab.close()
         shutil.rmtree(work, ignore_errors=True)
@@ -108,6 +162,11 @@ def main() -> int:
         print(f"GNU parallel:   {par:8.1f} tasks/s (-S, ControlMaster)")
         print(f"ratio:          {roost['rate'] / par:8.1f}x")
     print(f"submit --array 1-10000: {submit:.2f} s (new process, incl. Python start)")
+    if bsub is not None:
+        print(f"bsub loop of {args.bsub}: {1000 * bsub:.0f} ms per job (a process each; "
+              f"`python -c pass` alone: {1000 * floor:.0f} ms)")
+    if sbatch is not None:
+        print(f"sbatch loop of {args.bsub} (real slurmctld): {1000 * sbatch:.0f} ms per job")
     return 0
 
 

@@ -4,9 +4,10 @@
 
 "fresh" re-creates every file's string each time, as a frame decoder does (so no cached str hash
 helps); "+render" adds render_text of the sample; "decode" is FrameDecoder.feed per frame, the
-frames arriving in 16 KiB chunks as SSH delivers them (every file behind its byte length). Prints medians over the runs. When the
-prometheus-node-exporter binary is installed, "node_exporter" is its CPU time per scrape of the
-same tree (read + parse + exposition + HTTP, same collectors; utime+stime over many scrapes), next
+frames arriving in 16 KiB chunks as SSH delivers them (every file behind its byte length). Prints
+medians over the runs. When the prometheus-node-exporter binary is installed, "node_exporter" is
+its CPU time per scrape of the same tree (read + parse + exposition + HTTP, same collectors;
+utime+stime over many scrapes), next
 to roost's build_sample + render_text (roost's file reads happen on the node, in the sampler).
 """
 from __future__ import annotations
@@ -31,9 +32,8 @@ from collectors.sinks.prometheus import render_text  # noqa: E402
 from collectors.snapshot import build_sample  # noqa: E402
 from collectors.tree import read_tree  # noqa: E402
 from tests.conftest import SHARED  # noqa: E402
-from tests.test_snapshot_fixtures import copy_board  # noqa: E402
-from tests.ttar import extract  # noqa: E402
-from tests.test_snapshot_fixtures import COLLECTORS, NODE_EXPORTER  # noqa: E402
+from tests.helpers.trees import COLLECTORS, NODE_EXPORTER, copy_board  # noqa: E402
+from tests.helpers.ttar import extract  # noqa: E402
 
 
 def trees(tmp: Path) -> dict[str, tuple[str, str]]:

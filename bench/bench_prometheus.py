@@ -23,7 +23,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.parse
 import urllib.request
@@ -173,7 +172,8 @@ def report(args, connect, quiet, busy, lat, sizes, base, names, pid) -> None:
     print(f"  scrape latency median / p95   {statistics.median(lat) * 1e3:7.1f} / "
           f"{sorted(lat)[int(0.95 * len(lat))] * 1e3:.1f} ms   body {statistics.median(sizes) / 1e3:.1f} kB gzip")
     print(f"  first render vs cached        {statistics.median(c[0] for c in cold) * 1e3:7.1f} / "
-          f"{statistics.median(w[0] for w in warm) * 1e3:.1f} ms   body {statistics.median(c[1] for c in cold) / 1e3:.0f} kB")
+          f"{statistics.median(w[0] for w in warm) * 1e3:.1f} ms   "
+          f"body {statistics.median(c[1] for c in cold) / 1e3:.0f} kB")
     print(f"  /metrics (whole fleet)        {fleet_s * 1e3:7.1f} ms")
     print(f"  /sd ({args.nodes} targets)          {sd_s * 1e3:7.1f} ms")
 

@@ -92,7 +92,7 @@ def peer_round(lab: RayLab) -> dict:
         with open(log, "w") as out:
             procs.append(subprocess.Popen(list(p.argv), user=USER, env=env, cwd="/",
                                           start_new_session=True, stdout=out, stderr=out))
-        assert wait_until(lambda: remote.UP_MARK in log.read_text(), 120)
+        assert wait_until(lambda log=log: remote.UP_MARK in log.read_text(), 120)
     assert wait_until(lambda: alive_nodes(ray.dashboard_port) == 2, 60)
     up = time.monotonic() - t0
     base = f"http://127.0.0.1:{ray.dashboard_port}"

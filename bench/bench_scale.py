@@ -41,8 +41,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import psutil  # noqa: E402
-
 from bench_console import key_to_repaint, line, live, loop_lag, pct, timed_refreshes  # noqa: E402
+
 from collectors.promsource import FAMILIES  # noqa: E402
 from console.app import console_app  # noqa: E402
 from console.config import load_config  # noqa: E402
@@ -98,16 +98,16 @@ def start_shards(d: Path, shards: int, nodes: int, sample: float,
     """Start the shards into out (so they are stopped even when one fails to come up)."""
     for i in range(shards):
         port = free_port()
-        log = open(d / f"shard{i}.log", "wb")
-        proc = subprocess.Popen(
-            [str(ROOST), "--state-dir", str(d / f"shard{i}"), "demo", "--headless", "--nodes",
-             str(nodes), "--seed", str(i + 1), "--steady", "--interval", str(sample),
-             "--prometheus", f"127.0.0.1:{port}"],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            env={**os.environ, "HOME": str(d)})
+        with open(d / f"shard{i}.log", "wb") as log:
+            proc = subprocess.Popen(
+                [str(ROOST), "--state-dir", str(d / f"shard{i}"), "demo", "--headless", "--nodes",
+                 str(nodes), "--seed", str(i + 1), "--steady", "--interval", str(sample),
+                 "--prometheus", f"127.0.0.1:{port}"],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                env={**os.environ, "HOME": str(d)})
         out.append((proc, port))
     for proc, port in out:
-        wait(lambda: _sd_count(port) == nodes, 300, f"shard :{port} /sd", [proc])
+        wait(lambda port=port: _sd_count(port) == nodes, 300, f"shard :{port} /sd", [proc])
     return out
 
 
@@ -129,11 +129,11 @@ def start_prometheus(d: Path, ports: list[int], scrape: float) -> tuple[subproce
         "        target_label: instance\n"
         f"    metric_relabel_configs:\n      - source_labels: [__name__]\n"
         f"        regex: '{KEEP}'\n        action: keep\n")
-    log = open(d / "prometheus.log", "wb")
-    proc = subprocess.Popen([PROMETHEUS, f"--config.file={d / 'prom.yml'}",
-                             f"--storage.tsdb.path={d / 'tsdb'}",
-                             f"--web.listen-address=127.0.0.1:{port}"],
-                            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+    with open(d / "prometheus.log", "wb") as log:
+        proc = subprocess.Popen([PROMETHEUS, f"--config.file={d / 'prom.yml'}",
+                                 f"--storage.tsdb.path={d / 'tsdb'}",
+                                 f"--web.listen-address=127.0.0.1:{port}"],
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     wait(lambda: get(f"{url}/-/ready") is not None, 60, "Prometheus ready", [proc])
     return proc, url

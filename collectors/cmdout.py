@@ -91,4 +91,4 @@ def parse_timex(text: str) -> dict[str, int] | None:
     values = [parse_int(w) for w in words]
     if len(values) != len(TIMEX_FIELDS) + 1 or None in values:
         return None
-    return {"return": values[0], **dict(zip(TIMEX_FIELDS, values[1:]))}  # type: ignore[arg-type]
+    return {"return": values[0], **dict(zip(TIMEX_FIELDS, values[1:]))}  # type: ignore[dict-item, arg-type]

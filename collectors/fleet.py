@@ -31,13 +31,14 @@ import math
 import random
 import time
 from collections import deque
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from typing import AsyncIterator, Sequence
+from typing import Any
 
 import asyncssh
 
 from collectors import transport
-from collectors.frame import FrameDecoder
+from collectors.frame import Frame, FrameDecoder
 from collectors.model import NodeEvent, NodeTarget, Sample
 from collectors.probe import sampler_command
 from collectors.transport import CommandResult, TransportError
@@ -46,7 +47,7 @@ STALE_INTERVALS = 3
 PREAMBLE_CAP = 64 * 1024   # bytes a login shell may print before the sampler's first frame
 BACKOFF_BASE = 0.5
 BACKOFF_CAP = 30.0
-_STOP = object()
+_STOP: Any = object()
 
 
 def backoff_delay(failures: int, rng: random.Random | None = None) -> float:
@@ -64,37 +65,38 @@ def one_line(text: str, limit: int = 200) -> str:
 class _NodeState:
     target: NodeTarget
     conn: asyncssh.SSHClientConnection | None = None
-    session: "_SamplerSession | None" = None
+    session: _SamplerSession | None = None
     reported: str | None = None      # last event sent: "up" or the last down reason
     failures: int = 0
-    stash: deque = field(default_factory=deque)  # items waiting for room in the queue
-    draining: asyncio.Task | None = None
+    stash: deque[Sample | NodeEvent] = field(default_factory=deque)  # items waiting for room in the queue
+    draining: asyncio.Task[None] | None = None
     retry: asyncio.Event = field(default_factory=asyncio.Event)  # cut a backoff short
 
 
-class _SamplerSession(asyncssh.SSHClientSession):
+class _SamplerSession(asyncssh.SSHClientSession[bytes]):
     """The sampler channel: frames in, Samples out, straight from asyncssh's data callback.
 
     No task wakes per frame; a fleet-wide watchdog checks `deadline` for stale nodes.
     """
 
-    def __init__(self, fleet: "Fleet", state: _NodeState):
+    def __init__(self, fleet: Fleet, state: _NodeState):
         t = state.target
         self.fleet, self.state, self.stale_after = fleet, state, STALE_INTERVALS * t.interval
         self.loop = asyncio.get_running_loop()
         self.decoder = FrameDecoder()
         # the first frame carries discovery and static files: allow the connect timeout for it
         self.deadline = self.loop.time() + max(self.stale_after, t.connect_timeout)
-        self.done: asyncio.Future = self.loop.create_future()
-        self.chan: asyncssh.SSHClientChannel | None = None
-        self.stderr, self.status, self.stale = "", None, False
+        self.done: asyncio.Future[Exception | None] = self.loop.create_future()
+        self.chan: asyncssh.SSHClientChannel[bytes] | None = None
+        self.stderr, self.stale = "", False
+        self.status: int | str | None = None
         self.failure: str | None = None
         self.preamble = 0    # bytes before the first frame header (a .bashrc's banner)
 
-    def connection_made(self, chan) -> None:
+    def connection_made(self, chan: asyncssh.SSHClientChannel[bytes]) -> None:
         self.chan = chan
 
-    def data_received(self, data: bytes, datatype) -> None:
+    def data_received(self, data: bytes, datatype: asyncssh.DataType) -> None:
         if datatype == asyncssh.EXTENDED_DATA_STDERR:
             self.stderr = (self.stderr + data.decode("utf-8", "replace"))[-500:]
             return
@@ -122,7 +124,7 @@ class _SamplerSession(asyncssh.SSHClientSession):
     def exit_status_received(self, status: int) -> None:
         self.status = status
 
-    def exit_signal_received(self, signal: str, core_dumped, msg, lang) -> None:
+    def exit_signal_received(self, signal: str, core_dumped: bool, msg: str, lang: str) -> None:
         self.status = f"signal {signal}"
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -135,10 +137,12 @@ class _SamplerSession(asyncssh.SSHClientSession):
     def pause(self) -> None:
         # a slow consumer is not a stale node
         self.deadline = math.inf
+        assert self.chan is not None   # set by connection_made, before any data
         self.chan.pause_reading()
 
     def resume(self) -> None:
         self.deadline = self.loop.time() + self.stale_after
+        assert self.chan is not None
         self.chan.resume_reading()
 
 
@@ -148,9 +152,9 @@ class Fleet:
         self._nodes = {t.name: _NodeState(t) for t in targets}
         self.up: dict[str, bool] = {t.name: False for t in targets}
         self._connect_slots = asyncio.Semaphore(max_connect)
-        self._queue: asyncio.Queue = asyncio.Queue(queue_size or max(256, 4 * len(targets)))
+        self._queue: asyncio.Queue[Sample | NodeEvent] = asyncio.Queue(queue_size or max(256, 4 * len(targets)))
         self._shell = sampler_shell
-        self._tasks: list[asyncio.Task] = []
+        self._tasks: list[asyncio.Task[None]] = []
         self._stopped = False
 
     # ---- public --------------------------------------------------------------------------
@@ -214,7 +218,7 @@ class Fleet:
             state.retry.clear()
             try:
                 await asyncio.wait_for(state.retry.wait(), backoff_delay(state.failures))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     def retry_now(self, node: str) -> None:
@@ -256,7 +260,7 @@ class Fleet:
         err = f": {session.stderr}" if session.stderr.strip() else ""
         return one_line(f"sampler ended (status {session.status}){err}")
 
-    def _deliver(self, state: _NodeState, frame) -> None:
+    def _deliver(self, state: _NodeState, frame: Frame) -> None:
         from collectors.snapshot import build_sample
         if state.reported != "up":
             state.failures = 0
@@ -273,7 +277,7 @@ class Fleet:
         self.up[state.target.name] = kind == "up"
         self._emit(state, NodeEvent(state.target.name, time.time(), kind, reason))
 
-    def _emit(self, state: _NodeState, item) -> None:
+    def _emit(self, state: _NodeState, item: Sample | NodeEvent) -> None:
         """Queue item now, or stash it (in order) and pause the node's channel until room."""
         if not state.stash and not self._queue.full():
             self._queue.put_nowait(item)

@@ -20,9 +20,9 @@ decoder buffer without bound.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Iterable, Mapping
 
 from collectors.model import Snapshot
 
@@ -134,11 +134,11 @@ class FrameDecoder:
     def _file(self, parts: list[str], i: int, head: str, body: str) -> tuple[int, str | None]:
         """The file record starting at parts[i]: (the last piece it used, None), or (i, the
         unfinished rest) when its content is still coming."""
-        size, _, path = head[2:].partition(" ")
-        if not (size.isdecimal() and len(size) < 13 and path):
+        digits, _, path = head[2:].partition(" ")
+        if not (digits.isdecimal() and len(digits) < 13 and path):
             self._broken()
             return i, None
-        size, j = int(size), i
+        size, j = int(digits), i
         if len(body) < size:                         # the content held 0x1e, or is still coming
             j, body = _join(parts, i, body, size)
         if len(body) < size:

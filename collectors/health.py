@@ -62,7 +62,7 @@ def _channel_watts(s: Sample) -> float | None:
 def _supply_watts(s: Sample) -> float | None:
     total, seen = 0.0, False
     for ps in s.power_supplies:
-        uw = parse_int_auto(ps.values.get("power_now", ""))
+        uw: float | None = parse_int_auto(ps.values.get("power_now", ""))
         if uw is None:
             uv = parse_int_auto(ps.values.get("voltage_now", ""))
             ua = parse_int_auto(ps.values.get("current_now", ""))

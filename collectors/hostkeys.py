@@ -23,11 +23,16 @@ import base64
 import hashlib
 import hmac
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import asyncssh
+from asyncssh import SSHKey
 
 from collectors.model import NodeTarget
+
+# asyncssh's known_hosts answer: (trusted host keys, trusted CA keys, revoked keys)
+KeyLists = tuple[Sequence[SSHKey], Sequence[SSHKey], Sequence[SSHKey]]
 
 
 def host_pattern(host: str, port: int) -> str:
@@ -102,7 +107,7 @@ class HostKeyCheck:
         t = self.target
         return t.check_host_ip and bool(self.addr) and not t.proxy_jump and self.addr_name != self.name
 
-    def match(self, _host: str, addr: str, _port: int | None):
+    def match(self, _host: str, addr: str, _port: int | None) -> tuple[list[SSHKey], list[SSHKey], list[SSHKey]]:
         """asyncssh's known_hosts callable: (trusted keys, CA keys, revoked keys)."""
         self.addr = addr or ""
         by_name = self._lookup(self.name)
@@ -114,7 +119,7 @@ class HostKeyCheck:
         trusted = [k for k in self.name_keys if not self._address_conflict(k)]
         return trusted, list(by_name[1]), list(by_name[2]) + list(by_addr[2])
 
-    def _lookup(self, name: str):
+    def _lookup(self, name: str) -> KeyLists:
         # the port is already in `name`, so asyncssh adds none and drops none
         return self.known.match(name, "", None)[:3]
 

@@ -12,10 +12,11 @@ import os
 import platform
 import socket
 import time
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from types import MappingProxyType
-from typing import Callable, TypeVar
+from typing import Any, TypeVar
 
 import psutil
 
@@ -38,7 +39,7 @@ def _try(what: str, call: Callable[[], T], problems: list[str]) -> T | None:
         return None
 
 
-def _times(cpu: str, t) -> CpuTimes:
+def _times(cpu: str, t: object) -> CpuTimes:
     return CpuTimes(cpu, *(float(getattr(t, m, 0.0)) for m in
                            ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal", "guest",
                             "guest_nice")))
@@ -57,7 +58,7 @@ def _net() -> tuple[NetCounters, ...]:
                  for dev, c in sorted(psutil.net_io_counters(pernic=True).items()))
 
 
-def _sensors(kind: str, readings: dict) -> list[HwmonSensor]:
+def _sensors(kind: str, readings: dict[str, list[Any]]) -> list[HwmonSensor]:
     out = []
     for chip, entries in sorted(readings.items()):
         for i, entry in enumerate(entries, start=1):

@@ -5,9 +5,9 @@ value (as node_exporter exports it). An absent value is None or a missing entry,
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Mapping
 
 CPU_MODES = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
 GUEST_MODES = ("guest", "guest_nice")
@@ -159,18 +159,18 @@ class Sample:
     throttle: RpiThrottle | None = None
     facts: NodeFacts | None = None
     problems: tuple[str, ...] = ()  # "what/where" notes for files that were unreadable or garbage
-    disks: tuple["DiskStats", ...] = ()
-    filesystems: tuple["Filesystem", ...] = ()
-    mmc: tuple["MmcHealth", ...] = ()
+    disks: tuple[DiskStats, ...] = ()
+    filesystems: tuple[Filesystem, ...] = ()
+    mmc: tuple[MmcHealth, ...] = ()
     io_errors: Mapping[str, int] = field(default_factory=lambda: EMPTY_COUNTS)  # device -> errors
-    hwmon_readings: tuple["HwmonReading", ...] = ()
-    power_supplies: tuple["PowerSupply", ...] = ()
+    hwmon_readings: tuple[HwmonReading, ...] = ()
+    power_supplies: tuple[PowerSupply, ...] = ()
     # the node's files this sample was built from: the Prometheus exposition parses the rest of
     # node_exporter's collectors from them when scraped (most samples are never scraped)
     raw: Snapshot | None = field(default=None, compare=False, repr=False)
     # rates a metrics store already computed (PromQL rate()); None: FleetState derives them
     # from this sample's counters and the previous one's
-    rates: "Rates | None" = None
+    rates: Rates | None = None
 
 
 @dataclass(frozen=True, slots=True)

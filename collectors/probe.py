@@ -17,8 +17,7 @@ from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
 
-from collectors.fileset import (COMMANDS, LINKS, dynamic_patterns, slow_patterns, slow_ticks,
-                                static_patterns)
+from collectors.fileset import COMMANDS, LINKS, dynamic_patterns, slow_patterns, slow_ticks, static_patterns
 from collectors.model import NodeTarget
 
 VERSION = 1

@@ -10,7 +10,7 @@ import math
 import re
 from types import MappingProxyType
 
-from .model import CpuTimes, LoadAvg, Memory, NetCounters
+from .model import CpuTimes, DiskStats, LoadAvg, Memory, NetCounters
 
 USER_HZ = 100.0
 _STAT_FIELDS = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal", "guest",
@@ -94,14 +94,15 @@ def parse_btime(text: str) -> float | None:
 def parse_loadavg(text: str) -> LoadAvg | None:
     """/proc/loadavg: "0.52 0.58 0.59 2/211 14233"."""
     tokens = text.split()
-    loads = [parse_float(t) for t in tokens[:3]]
-    if len(loads) < 3 or None in loads or min(loads) < 0:
+    parsed = [parse_float(t) for t in tokens[:3]]
+    loads = [v for v in parsed if v is not None]
+    if len(loads) < 3 or min(loads) < 0:
         return None
     running = processes = None
     if len(tokens) > 3:
         run, _, procs = tokens[3].partition("/")
         running, processes = parse_int(run), parse_int(procs)
-    return LoadAvg(*loads, running=running, processes=processes)
+    return LoadAvg(loads[0], loads[1], loads[2], running=running, processes=processes)
 
 
 def parse_meminfo(text: str) -> Memory | None:
@@ -299,7 +300,7 @@ def parse_conntrack_stat(text: str) -> dict[str, int]:
     lines = text.splitlines()
     if not lines:
         return {}
-    names, out = lines[0].split(), {}
+    names, out = lines[0].split(), dict[str, int]()
     for line in lines[1:]:
         cols = line.split()
         if len(cols) != len(names) or not all(_is_hex(c) for c in cols):
@@ -309,7 +310,7 @@ def parse_conntrack_stat(text: str) -> dict[str, int]:
     return out
 
 
-def parse_diskstats(text: str) -> tuple["DiskStats", ...]:
+def parse_diskstats(text: str) -> tuple[DiskStats, ...]:
     """/proc/diskstats: major minor name and 11, 15 or 17 counters per line."""
     from .model import DiskStats
     out = []

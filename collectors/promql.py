@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 MAX_BODY = 64 * 1024 * 1024     # a reply this big is a selector gone wrong, not a fleet
 
@@ -44,7 +45,7 @@ class Credentials:
     def __init__(self, token: str | None = None, basic: tuple[str, str] | None = None):
         self._token, self._basic = token, basic
 
-    def apply(self, kwargs: dict) -> dict:
+    def apply(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         if self._token:
             kwargs.setdefault("headers", {})["Authorization"] = f"Bearer {self._token}"
         if self._basic:
@@ -91,7 +92,7 @@ class PromClient:
         return [RangeSeries(r["metric"], tuple((float(t), _float(v)) for t, v in r["values"]))
                 for r in data["result"]]
 
-    async def _post(self, path: str, form: dict, timeout: float) -> dict:
+    async def _post(self, path: str, form: dict[str, str], timeout: float) -> dict[str, Any]:
         try:
             reply = await self._http.post(path, data=form, timeout=timeout)
         except self._errors[0]:
@@ -104,7 +105,7 @@ class PromClient:
         await self._http.aclose()
 
 
-def _data(url: str, reply: Any) -> dict:
+def _data(url: str, reply: Any) -> dict[str, Any]:
     if len(reply.content) > MAX_BODY:
         raise PromError(f"{url}: reply of {len(reply.content):,} bytes (narrow the selector)")
     try:

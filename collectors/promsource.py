@@ -8,13 +8,14 @@ stream per node.
 
 Per tick one instant query per metric family (FAMILIES: up, cpu per core, load, memory,
 temperatures, fans, frequency, network rates, filesystems, uname), all evaluated at the same
-instant and together inside one time budget: the number of requests is O(families), whatever
-the fleet's size, and every query aggregates `by` the few labels roost reads, so a reply carries
-no target label it does not use (at 3,000 nodes that halves the bytes). Results are grouped by the node label (`instance` by default, its port stripped and then
-matched to a configured node's name or host: NodeNames) into one Sample per node; rates come
-ready-made from rate() (collectors.model.Rates). `up == 0` is a down event (the scrape failed:
-a node_exporter unreachable, or a roost serve shard answering 503 for a node that is down); a
-node whose series vanish goes stale in FleetState as a silent SSH node does.
+instant and together inside one time budget: the number of requests is O(families), whatever the
+fleet's size, and every query aggregates `by` the few labels roost reads, so a reply carries no
+target label it does not use (at 3,000 nodes that halves the bytes). Results are grouped by the
+node label (`instance` by default, its port stripped and then matched to a configured node's name
+or host: NodeNames) into one Sample per node; rates come ready-made from rate()
+(collectors.model.Rates). `up == 0` is a down event (the scrape failed: a node_exporter
+unreachable, or a roost serve shard answering 503 for a node that is down); a node whose series
+vanish goes stale in FleetState as a silent SSH node does.
 
 Prometheus down, slow or failing: the tick's queries are cancelled at the budget (never piled
 up: ticks do not overlap), the last data stays and ages into stale, and the next try backs off
@@ -30,12 +31,28 @@ import asyncio
 import math
 import time
 from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import AsyncIterator, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING
 
-from collectors.model import (CpuFreq, Filesystem, HwmonSensor, LoadAvg, Memory, NodeEvent,
-                              NodeFacts, Rates, Sample, ThermalZone)
+from collectors.model import (
+    CpuFreq,
+    Filesystem,
+    HwmonSensor,
+    LoadAvg,
+    Memory,
+    NodeEvent,
+    NodeFacts,
+    Rates,
+    Sample,
+    ThermalZone,
+)
 from collectors.promql import PromClient, PromError, Series
+
+if TYPE_CHECKING:
+    from collectors.model import NodeTarget
+    from collectors.sshpool import SshPool
+    from collectors.transport import CommandResult
 
 BACKOFF_CAP = 60.0
 PSEUDO_FS = "tmpfs|devtmpfs|ramfs|overlay|squashfs|nsfs|tracefs|proc|sysfs|rootfs|autofs"
@@ -320,10 +337,11 @@ class PromSource:
 
     def __init__(self, client: PromClient, names: NodeNames, *, interval: float = 5.0,
                  budget: float | None = None, window: float = 60.0, selector: str = "",
-                 pool=None, clock: Callable[[], float] = time.time, keep_ticks: int = 1000):
+                 pool: SshPool | None = None, clock: Callable[[], float] = time.time, keep_ticks: int = 1000):
         self.client, self.names, self.pool, self.clock = client, names, pool, clock
         # how to reach a node over SSH (the console's `t` builds its ssh line from it)
-        self.target_of = pool.target_of if pool is not None else (lambda node: None)
+        self.target_of: Callable[[str], NodeTarget | None] = (
+            pool.target_of if pool is not None else (lambda node: None))
         self.interval = interval
         self.budget = budget if budget is not None else 0.8 * interval
         self.queries = queries(selector, names.label, window)
@@ -336,8 +354,8 @@ class PromSource:
         self.failures = 0
         self.last_ok: float | None = None
         self.next_try: float | None = None
-        self._queue: asyncio.Queue = asyncio.Queue()
-        self._task: asyncio.Task | None = None
+        self._queue: asyncio.Queue[Sample | NodeEvent | _Stop] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
 
     # ---- the Source protocol -----------------------------------------------------------------
     async def start(self) -> None:
@@ -347,7 +365,7 @@ class PromSource:
     async def stream(self) -> AsyncIterator[Sample | NodeEvent]:
         while True:
             item = await self._queue.get()
-            if item is _STOP:
+            if isinstance(item, _Stop):
                 self._queue.put_nowait(_STOP)
                 return
             yield item
@@ -362,7 +380,7 @@ class PromSource:
         await self.client.aclose()
         self._queue.put_nowait(_STOP)
 
-    async def run_command(self, node: str, command: str, timeout: float):
+    async def run_command(self, node: str, command: str, timeout: float) -> CommandResult:
         if self.pool is None:
             from collectors.transport import TransportError
             raise TransportError(node, "no SSH access configured for the Prometheus source")
@@ -396,7 +414,7 @@ class PromSource:
         self.ticks.append(Tick(at, time.perf_counter() - t0, times, len(snap.up)))
         return True
 
-    async def _timed(self, family: str, expr: str, at: float, times: dict) -> list[Series]:
+    async def _timed(self, family: str, expr: str, at: float, times: dict[str, float]) -> list[Series]:
         t0 = time.perf_counter()
         try:
             return await self.client.instant(expr, at=at, timeout=self.budget)
@@ -405,7 +423,7 @@ class PromSource:
         finally:
             times[family] = time.perf_counter() - t0
 
-    def _failed(self, at: float, t0: float, times: dict, error: str) -> bool:
+    def _failed(self, at: float, t0: float, times: dict[str, float], error: str) -> bool:
         self.failures += 1
         self.ticks.append(Tick(at, time.perf_counter() - t0, dict(times), 0, error))
         return False
@@ -484,7 +502,7 @@ def _history_key(kind: str, labels: Mapping[str, str]) -> str:
     return f"{prefix}:{labels.get('chip', '')}/{labels.get('sensor', '')}"
 
 
-def _on_grid(points, grid: list[float], step: float) -> list[float | None]:
+def _on_grid(points: Iterable[tuple[float, float]], grid: list[float], step: float) -> list[float | None]:
     out: list[float | None] = [None] * len(grid)
     start = grid[0] if grid else 0.0
     for t, v in points:
@@ -494,6 +512,6 @@ def _on_grid(points, grid: list[float], step: float) -> list[float | None]:
     return out
 
 
-def _mean(values) -> float | None:
+def _mean(values: Iterable[float | None]) -> float | None:
     vals = [v for v in values if v is not None]
     return sum(vals) / len(vals) if vals else None

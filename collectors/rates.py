@@ -6,7 +6,7 @@ that step has no rate rather than a wrong one.
 """
 from __future__ import annotations
 
-from typing import Hashable
+from collections.abc import Hashable
 
 from .model import CpuTimes
 
@@ -33,8 +33,14 @@ def rate(prev: float, cur: float, dt: float, wrap: bool = True) -> float | None:
 def cpu_percent(prev: CpuTimes, cur: CpuTimes) -> float | None:
     """Busy share of elapsed CPU time between two readings, 0-100; None when time did not advance
     or any mode went backwards (a reset: a rebooted node or a hot-unplugged core)."""
-    busy, total = cur.busy - prev.busy, cur.total - prev.total
-    if total <= 0 or busy < 0 or cur.idle + cur.iowait < prev.idle + prev.iowait:
+    # CpuTimes.busy/.total spelled out in the same order (the same floats): this runs for every
+    # core of every node every second
+    cur_busy = cur.user + cur.nice + cur.system + cur.irq + cur.softirq + cur.steal
+    prev_busy = prev.user + prev.nice + prev.system + prev.irq + prev.softirq + prev.steal
+    cur_idle, prev_idle = cur.idle + cur.iowait, prev.idle + prev.iowait
+    busy = cur_busy - prev_busy
+    total = (cur_busy + cur.idle + cur.iowait) - (prev_busy + prev.idle + prev.iowait)
+    if total <= 0 or busy < 0 or cur_idle < prev_idle:
         return None
     return min(100.0, max(0.0, 100.0 * busy / total))
 

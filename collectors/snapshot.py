@@ -5,14 +5,24 @@ group them by directory and caches what only depends on static files (facts, hwm
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from functools import lru_cache
-from typing import Callable, Mapping
-
 from types import MappingProxyType
+from typing import Any, TypeVar
 
 from . import cmdout, procfs, sysfs
-from .model import (CpuFreq, DiskStats, HwmonReading, HwmonSensor, MmcHealth, NodeFacts,
-                    PowerSupply, Sample, Snapshot)
+from .model import (
+    CpuFreq,
+    DiskStats,
+    HwmonReading,
+    HwmonSensor,
+    MmcHealth,
+    NodeFacts,
+    PowerSupply,
+    RpiThrottle,
+    Sample,
+    Snapshot,
+)
 
 HWMON = "sys/class/hwmon/"
 THERMAL_ZONE = "sys/class/thermal/thermal_zone"
@@ -25,6 +35,7 @@ BLOCK = "sys/block/"
 BLOCK_LINK = "sys/class/block/"
 # Files every Linux node has: their absence is worth a note; the rest are optional hardware.
 REQUIRED = ("proc/stat", "proc/loadavg", "proc/meminfo", "proc/uptime", "proc/net/dev")
+T = TypeVar("T")
 _NOTHING = (None, (), (None, ()))  # what the parsers give for text with nothing usable
 
 
@@ -47,7 +58,7 @@ def _group(files: Mapping[str, str]) -> dict[str, dict[str, str]]:
     return dirs
 
 
-def _parsed(files: Mapping[str, str], key: str, parse: Callable, problems: list[str]):
+def _parsed(files: Mapping[str, str], key: str, parse: Callable[[str], Any], problems: list[str]) -> Any:
     text = files.get(key)
     if text is None:
         if key in REQUIRED:
@@ -106,7 +117,9 @@ def _hwmon(dirs: dict[str, dict[str, str]], links: Mapping[str, str],
     return tuple(out), tuple(readings)
 
 
-def _collect(dirs, prefix: str, parse: Callable, problems: list[str]) -> tuple:
+def _collect(dirs: dict[str, dict[str, str]], prefix: str,
+             parse: Callable[[str, dict[str, str]], tuple[T | None, list[str]]],
+             problems: list[str]) -> tuple[T, ...]:
     items = []
     for path in sorted((p for p in dirs if p.startswith(prefix)), key=lambda p: (len(p), p)):
         item, notes = parse(path, dirs[path])
@@ -116,12 +129,12 @@ def _collect(dirs, prefix: str, parse: Callable, problems: list[str]) -> tuple:
     return tuple(items)
 
 
-def _cpufreq(dirs, problems: list[str]) -> tuple[CpuFreq, ...]:
+def _cpufreq(dirs: dict[str, dict[str, str]], problems: list[str]) -> tuple[CpuFreq, ...]:
     freq_dirs = {p: f for p, f in dirs.items() if p.startswith(CPU) and p.endswith("/cpufreq")}
     return _collect(freq_dirs, CPU, sysfs.cpufreq, problems)
 
 
-def _throttle(files: Mapping[str, str], problems: list[str]):
+def _throttle(files: Mapping[str, str], problems: list[str]) -> RpiThrottle | None:
     text = files.get(THROTTLED)
     if text is None:
         return None
@@ -136,13 +149,13 @@ def _disks(files: Mapping[str, str]) -> tuple[DiskStats, ...]:
     return procfs.parse_diskstats(text) if text else ()
 
 
-def _power_supplies(dirs) -> tuple[PowerSupply, ...]:
+def _power_supplies(dirs: dict[str, dict[str, str]]) -> tuple[PowerSupply, ...]:
     found = (sysfs.power_supply(p, f) for p, f in sorted(dirs.items())
              if p.startswith(POWER_SUPPLY) and "/" not in p[len(POWER_SUPPLY):])
     return tuple(ps for ps in found if ps is not None)
 
 
-def _mmc(dirs, links: Mapping[str, str]) -> tuple[MmcHealth, ...]:
+def _mmc(dirs: dict[str, dict[str, str]], links: Mapping[str, str]) -> tuple[MmcHealth, ...]:
     # sys/class/block/mmcblk0 -> .../mmc_host/mmc0/mmc0:0001/block/mmcblk0 names the card's disk
     blocks = {target.rpartition("/block/")[0]: key[len(BLOCK_LINK):]
               for key, target in links.items() if key.startswith(BLOCK_LINK) and "/block/" in target}
@@ -156,8 +169,8 @@ def _mmc(dirs, links: Mapping[str, str]) -> tuple[MmcHealth, ...]:
     return tuple(cards)
 
 
-def _io_errors(dirs) -> Mapping[str, int]:
-    out = {}
+def _io_errors(dirs: dict[str, dict[str, str]]) -> Mapping[str, int]:
+    out: dict[str, int] = {}
     for path, files in dirs.items():
         if path.startswith(BLOCK) and path.endswith("/device") and "ioerr_cnt" in files:
             count = sysfs.io_error_count(files["ioerr_cnt"])
@@ -172,7 +185,8 @@ def build_sample(node: str, snap: Snapshot, ts: float, seq: int = 0,
 
     snap should hold the node's static files (names, labels, cpuinfo) merged with this interval's
     dynamic ones: facts and hwmon chip labels come from the static files (cached by content)."""
-    files, problems = snap.files, []
+    files = snap.files
+    problems: list[str] = []
     dirs = _group(files)
     total, cores = _parsed(files, "proc/stat", procfs.parse_stat, problems) or (None, ())
     stat = files.get("proc/stat")

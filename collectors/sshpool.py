@@ -17,8 +17,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import AsyncIterator, Callable
 
 import asyncssh
 
@@ -30,7 +30,7 @@ from collectors.transport import CommandResult, TransportError
 @dataclass(slots=True)
 class _Entry:
     conn: asyncssh.SSHClientConnection | None = None
-    opening: asyncio.Future | None = None
+    opening: asyncio.Future[None] | None = None
     users: int = 0
     used: float = field(default_factory=time.monotonic)
 
@@ -41,7 +41,7 @@ class SshPool:
         self.target_of, self.cap, self.idle, self.clock = target_of, cap, idle, clock
         self._entries: dict[str, _Entry] = {}
         self._room = asyncio.Condition()
-        self._reaper: asyncio.Task | None = None
+        self._reaper: asyncio.Task[None] | None = None
         self.opened = 0          # connections made so far (how on-demand it really was)
 
     # ---- public --------------------------------------------------------------------------
@@ -58,6 +58,7 @@ class SshPool:
     async def lease(self, node: str) -> AsyncIterator[asyncssh.SSHClientConnection]:
         """The node's connection, opened if need be; returned to the pool on exit."""
         entry = await self._acquire(node)
+        assert entry.conn is not None      # _acquire returns an opened entry
         try:
             yield entry.conn
         finally:
@@ -137,7 +138,8 @@ class SshPool:
                 del self._entries[node]
             raise
         finally:
-            entry.opening.set_result(None)
+            if entry.opening is not None:
+                entry.opening.set_result(None)
             entry.opening = None
             async with self._room:
                 self._room.notify_all()

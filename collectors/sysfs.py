@@ -6,12 +6,11 @@ Assemblers take the directory's root-relative path only to word their problem no
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from types import MappingProxyType
-from typing import Iterable, Mapping
 
-from .model import (CoolingDevice, CpuFreq, HwmonReading, HwmonSensor, MmcHealth, PowerSupply,
-                    RpiThrottle, ThermalZone)
+from .model import CoolingDevice, CpuFreq, HwmonReading, HwmonSensor, MmcHealth, PowerSupply, RpiThrottle, ThermalZone
 from .procfs import parse_int
 
 Files = Mapping[str, str]
@@ -85,7 +84,7 @@ def _sensor_value(kind: str, text: str) -> float | None:
 
 
 def _sensor_key(sensor: HwmonSensor) -> tuple[str, int]:
-    return sensor.kind, int(sensor.sensor.lstrip("tempfanpwm") or 0)
+    return sensor.kind, int(sensor.sensor.lstrip("tempfanpwm") or 0)  # noqa: B005 - the kind's letters
 
 
 def hwmon_sensors(where: str, chip: str, chip_name: str, files: Files) -> tuple[list[HwmonSensor], list[str]]:

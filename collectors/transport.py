@@ -23,9 +23,11 @@ import weakref
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import asyncssh
 
+from collectors.errors import RoostError
 from collectors.hostkeys import HostKeyCheck, fold_case, host_pattern, refusal
 from collectors.model import NodeTarget
 
@@ -42,7 +44,7 @@ CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "chacha20-poly130
            "aes128-ctr", "aes192-ctr", "aes256-ctr")
 
 
-class TransportError(Exception):
+class TransportError(RoostError):
     """One node's connection or command failure, as a single line: "n3: what went wrong"."""
 
     def __init__(self, node: str, message: str):
@@ -58,7 +60,7 @@ class CommandResult:
     stderr: str
 
 
-_slots: "weakref.WeakKeyDictionary[object, asyncio.Semaphore]" = weakref.WeakKeyDictionary()
+_slots: weakref.WeakKeyDictionary[object, asyncio.Semaphore] = weakref.WeakKeyDictionary()
 
 
 def channel_slot(conn: asyncssh.SSHClientConnection) -> asyncio.Semaphore:
@@ -87,9 +89,9 @@ def load_known_hosts(target: NodeTarget) -> asyncssh.SSHKnownHosts:
     try:
         return _parse_known_hosts(tuple(_version(p) for p in known_hosts_files(target)))
     except OSError as e:
-        raise TransportError(target.name, f"cannot read known_hosts {e.filename}: {e.strerror}")
+        raise TransportError(target.name, f"cannot read known_hosts {e.filename}: {e.strerror}") from None
     except (ValueError, asyncssh.KeyImportError) as e:
-        raise TransportError(target.name, f"bad known_hosts ({', '.join(known_hosts_files(target))}): {e}")
+        raise TransportError(target.name, f"bad known_hosts ({', '.join(known_hosts_files(target))}): {e}") from None
 
 
 def _version(path: str) -> tuple[str, int, int]:
@@ -112,7 +114,7 @@ class _Client(asyncssh.SSHClient):
     def __init__(self, check: HostKeyCheck):
         self.check = check
 
-    def validate_host_public_key(self, host, addr, port, key) -> bool:
+    def validate_host_public_key(self, host: str, addr: str, port: int, key: asyncssh.SSHKey) -> bool:
         return self.check.judge(key)
 
 
@@ -137,12 +139,12 @@ def _jump_target(target: NodeTarget) -> NodeTarget:
     try:
         user, host, port = _parse_jump(target.proxy_jump or "")
     except ValueError:
-        raise TransportError(target.name, f"bad proxy_jump {target.proxy_jump!r}: want [user@]host[:port]")
+        raise TransportError(target.name, f"bad proxy_jump {target.proxy_jump!r}: want [user@]host[:port]") from None
     return replace(target, name=f"{target.name} via {host}", host=host, port=port,
                    user=user or target.user, proxy_jump=None, host_key_alias=None)
 
 
-def _options(target: NodeTarget, check: HostKeyCheck) -> dict:
+def _options(target: NodeTarget, check: HostKeyCheck) -> dict[str, Any]:
     # host_key_alias is passed even when None: asyncssh would otherwise take one from the
     # login user's ~/.ssh/config, which is not the ssh_config roost resolved this node with
     opts = dict(port=target.port, known_hosts=check.match, host_key_alias=target.host_key_alias,
@@ -202,7 +204,7 @@ async def _connect(target: NodeTarget) -> asyncssh.SSHClientConnection:
     jump = await connect(_jump_target(target)) if target.proxy_jump else None
     try:
         conn, _ = await asyncssh.create_connection(lambda: _Client(check), target.host, tunnel=jump, **opts)
-    except (OSError, asyncssh.Error, asyncio.TimeoutError, ValueError) as e:
+    except (TimeoutError, OSError, asyncssh.Error, ValueError) as e:
         if jump is not None:
             jump.close()
         raise TransportError(target.name, _error_message(target, check, e)) from None
@@ -213,7 +215,7 @@ async def _connect(target: NodeTarget) -> asyncssh.SSHClientConnection:
     return conn
 
 
-_jump_closers: set[asyncio.Task] = set()
+_jump_closers: set[asyncio.Task[None]] = set()
 
 
 async def _close_after(conn: asyncssh.SSHClientConnection, jump: asyncssh.SSHClientConnection) -> None:
@@ -244,7 +246,8 @@ async def run(conn: asyncssh.SSHClientConnection, command: str, timeout: float,
     return CommandResult(result.returncode, _text(result.stdout), _text(result.stderr))
 
 
-async def open_process(conn: asyncssh.SSHClientConnection, command: str, **kw):
+async def open_process(conn: asyncssh.SSHClientConnection, command: str,
+                       **kw: Any) -> asyncssh.SSHClientProcess[Any]:
     """conn.create_process, retried briefly when sshd refuses the channel.
 
     asyncssh hands a closed channel back before sshd has processed its close, so sshd can still
@@ -258,7 +261,8 @@ async def open_process(conn: asyncssh.SSHClientConnection, command: str, **kw):
     return await conn.create_process(command, **kw)
 
 
-async def _run_closed(conn: asyncssh.SSHClientConnection, command: str, timeout: float):
+async def _run_closed(conn: asyncssh.SSHClientConnection, command: str,
+                      timeout: float) -> asyncssh.SSHCompletedProcess:
     # the slot is given back only once the channel is closed on both sides (and on timeout the
     # channel is closed, not left running)
     proc = await open_process(conn, command)
@@ -276,7 +280,7 @@ async def _run_closed(conn: asyncssh.SSHClientConnection, command: str, timeout:
             pass
 
 
-def _text(data) -> str:
+def _text(data: str | bytes | None) -> str:
     if data is None:
         return ""
     return data.decode("utf-8", "replace") if isinstance(data, bytes) else data

@@ -13,6 +13,7 @@ import fnmatch
 import glob
 import os
 import subprocess
+from collections.abc import Iterator
 
 from .fileset import COMMANDS, FILES, LINKS
 from .model import Snapshot
@@ -46,7 +47,7 @@ def _expand(pattern: str, roots: dict[str, str]) -> list[tuple[str, str]]:
     return list(found)
 
 
-def _walk(key: str, real: str, parts: list[str], fence: str):
+def _walk(key: str, real: str, parts: list[str], fence: str) -> Iterator[tuple[str, str]]:
     if not parts:
         yield key, real
         return

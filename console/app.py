@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import AsyncIterator, Callable, Iterable, Protocol
+from collections.abc import AsyncIterator, Callable, Iterable
+from typing import Protocol
 
 from textual import work
 from textual.app import App, SystemCommand
@@ -253,8 +254,9 @@ class RoostApp(App):
     # ---- the shell, `:` command line and the palette -------------------------------------------
     def ssh_argv(self, node: str) -> list[str]:
         target = self.targets.get(node)
-        if target is None and hasattr(self.source, "target_of"):   # a node Prometheus found
-            target = self.source.target_of(node)
+        target_of = getattr(self.source, "target_of", None)
+        if target is None and target_of is not None:   # a node Prometheus found
+            target = target_of(node)
         return ssh_argv(node, target)
 
     def open_shell(self, node: str) -> None:

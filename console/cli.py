@@ -8,39 +8,51 @@ is one line on stderr starting "roost: "; usage and config errors exit 2. A bug 
 from __future__ import annotations
 
 import argparse
-import asyncio
+import logging
 import os
 import sys
-import time
-import traceback
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING
 
-from console.collect import positive_seconds as seconds
-from console.collect import CollectOptions, add_output_arguments, hostport, probe_all, run_collect
-from console import paths
-from console.config import Config, ConfigError, load_config
-from console.tables import print_table
+from console import logs
+from console.argparsing import Parser
+from console.errors import RoostError
 
+if TYPE_CHECKING:
+    from console.collect import CollectOptions
+    from console.config import Config
 
+# asyncio, console.collect and console.config are imported where used: `roost __complete` (a shell
+# asking on every TAB) must start without them
+
+log = logging.getLogger("roost.cli")
 SERVE_PROMETHEUS = ("127.0.0.1", 9856)  # loopback unless the user says otherwise
 NODESET_HELP = "nodes and @groups in hostlist syntax, e.g. 'n[1-4],@rack2' (default: all)"
 
 
-class Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line and exit status 2."""
+def seconds(text: str) -> float:
+    from console.collect import positive_seconds
+    return positive_seconds(text)
 
-    def error(self, message: str):  # type: ignore[override]
-        self.exit(2, f"roost: {' '.join(message.split())} (see `{self.prog} --help`)\n")
+
+def hostport(text: str) -> tuple[str, int]:
+    from console.collect import hostport as parse
+    return parse(text)
 
 
 def build_parser() -> Parser:
     p = Parser(prog="roost", description="Operations console for small SBC clusters.")
-    p.add_argument("--config", metavar="PATH", help="roost.toml (ROOST_CONFIG; default ./roost.toml, then the XDG config dir)")
+    p.add_argument("--config", metavar="PATH",
+                   help="roost.toml (ROOST_CONFIG; default ./roost.toml, then the XDG config dir)")
     p.add_argument("--inventory", metavar="PATH", help="Ansible inventory, INI or YAML (ROOST_INVENTORY)")
-    p.add_argument("--ssh-config", metavar="PATH", help="OpenSSH client config (ROOST_SSH_CONFIG; default ~/.ssh/config)")
+    p.add_argument("--ssh-config", metavar="PATH",
+                   help="OpenSSH client config (ROOST_SSH_CONFIG; default ~/.ssh/config)")
     p.add_argument("--state-dir", metavar="DIR", help="database, job files, accept-new host keys (ROOST_STATE_DIR)")
     p.add_argument("--theme", metavar="NAME", default=os.environ.get("ROOST_THEME"), help="TUI theme (ROOST_THEME)")
+    p.add_argument("--version", action="version", version=f"roost {version()}")
+    p.add_argument("-v", "--verbose", action="count", default=0,
+                   help="log more: -v info, -vv debug (ROOST_LOG=debug|info|warning|error)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     _nodes_parser(sub)
     _check_parser(sub)
@@ -51,13 +63,25 @@ def build_parser() -> Parser:
     _jobs_parsers(sub)
     _power_parser(sub)
     _ray_parser(sub)
+    _history_parser(sub)
+    _completion_parser(sub)
     return p
+
+
+def version() -> str:
+    """The installed distribution's version (pyproject.toml), or "unknown" from a bare checkout."""
+    from importlib.metadata import PackageNotFoundError, version as installed
+    try:
+        return installed("roost")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def _nodes_parser(sub) -> None:
     s = sub.add_parser("nodes", help="inventory and reachability, like sinfo")
     s.add_argument("nodeset", nargs="?", metavar="NODESET", help=NODESET_HELP)
     s.add_argument("--no-check", action="store_true", help="do not try to reach the nodes")
+    s.add_argument("--json", action="store_true", help="one JSON document")
     s.add_argument("--timeout", type=seconds, default=3.0, metavar="S", help="per-node SSH timeout")
     s.add_argument("--prometheus-sd", metavar="FILE|-", help="write Prometheus file_sd JSON: one "
                    "target per node on roost's endpoint (see --prometheus-address), then exit")
@@ -73,6 +97,7 @@ def _check_parser(sub) -> None:
 
 
 def _collect_parser(sub) -> None:
+    from console.collect import add_output_arguments
     s = sub.add_parser("collect", help="headless metrics to JSONL, SQLite, Prometheus")
     s.add_argument("nodeset", nargs="?", metavar="NODESET", help=NODESET_HELP)
     add_output_arguments(s)
@@ -92,6 +117,7 @@ def _demo_parser(sub) -> None:
 
 
 def _serve_parser(sub) -> None:
+    from console.collect import add_output_arguments
     s = sub.add_parser("serve", help="headless daemon: metrics, the job scheduler, /metrics")
     s.add_argument("nodeset", nargs="?", metavar="NODESET", help=NODESET_HELP)
     add_output_arguments(s)
@@ -99,17 +125,17 @@ def _serve_parser(sub) -> None:
 
 
 def _run_parser(sub) -> None:
-    s = sub.add_parser("run", help="run a command on nodes, identical outputs grouped (clush -b)")
-    s.add_argument("nodeset", metavar="NODESET", help=NODESET_HELP)
-    s.add_argument("words", nargs=argparse.REMAINDER, metavar="-- CMD", help="the command")
-    s.add_argument("--timeout", type=seconds, default=60.0, metavar="S", help="per node")
-    s.add_argument("-L", "--lines", action="store_true", help="prefix each line with its node")
+    from console import run_cli
+    s = sub.add_parser("run", help="run a command on nodes, identical outputs grouped (clush -b)",
+                       usage=run_cli.USAGE, description=run_cli.__doc__.split("\n\n")[1])
+    run_cli.add_arguments(s)
 
 
 def _jobs_parsers(sub) -> None:
-    from console.jobs import boinc_cli
-    from console.jobs import cli as jobs_cli
+    from console.jobs import acct_cli, boinc_cli, cli as jobs_cli, lsf_cli
     jobs_cli.register(sub)
+    acct_cli.register(sub)
+    lsf_cli.register(sub)
     boinc_cli.register(sub)
 
 
@@ -125,18 +151,40 @@ def _ray_parser(sub) -> None:
     ray_cli.add_arguments(s)
 
 
+def _history_parser(sub) -> None:
+    from console.history import cli as history_cli
+    s = sub.add_parser("history", help="charts of stored history (--csv/--json to export)",
+                       description=history_cli.__doc__.split("\n\n")[1])
+    history_cli.add_arguments(s)
+
+
+def _completion_parser(sub) -> None:
+    from console import completion
+    s = sub.add_parser("completion", help="print a shell completion script: bash, zsh or fish")
+    completion.add_arguments(s)
+
+
 def load(args: argparse.Namespace) -> Config:
+    from console.config import load_config
     return load_config(args.config, inventory=args.inventory, ssh_config=args.ssh_config,
                        state_dir=args.state_dir)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["__complete"]:   # a shell asking on TAB: answer fast, build no parser
+        from console.completion.engine import complete_main
+        return complete_main(argv[1:])
     args = build_parser().parse_args(argv)
+    from console.config import ConfigError
     try:
         return _dispatch(args)
     except ConfigError as exc:
         print(f"roost: {exc}", file=sys.stderr)
         return 2
+    except RoostError as exc:   # anything else roost reports on purpose: one line, no traceback
+        print(f"roost: {exc.one_line()}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
@@ -163,6 +211,10 @@ def _internal_error(exc: BaseException, args: argparse.Namespace) -> int:
 
 def _write_crash_log(exc: BaseException, args: argparse.Namespace) -> Path | None:
     """Append the traceback to STATE_DIR/crash.log (0600, never through a symlink)."""
+    import time
+    import traceback
+
+    from console import paths
     entry = (f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} roost {args.command or ''}\n"
              + "".join(traceback.format_exception(exc)))
     try:
@@ -184,11 +236,13 @@ def _reader_went_away() -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
+    logs.to_stderr(args.verbose)
     if getattr(args, "jobs_handler", None) is not None:
         return args.jobs_handler(args, load(args))
     command = {"nodes": cmd_nodes, "check": cmd_check, "collect": cmd_collect,
                "demo": cmd_demo, "serve": cmd_serve, "run": cmd_run, "power": cmd_power,
-               "ray": cmd_ray}.get(args.command, cmd_console)
+               "ray": cmd_ray, "completion": cmd_completion,
+               "history": cmd_history}.get(args.command, cmd_console)
     return command(args)
 
 
@@ -209,6 +263,7 @@ def cmd_console(args: argparse.Namespace) -> int:
               "`roost collect`", file=sys.stderr)
         return 1
     from collectors.fleet import Fleet
+    logs.to_file(config.state_dir, args.verbose)   # Textual owns the terminal from here
     return run_console(config, Fleet(config.targets()), theme=args.theme)
 
 
@@ -226,24 +281,34 @@ def _console_on_prometheus(config: Config, args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from console.demo import cli as demo_cli
-    return demo_cli.run(args, load(args))
+    config = load(args)
+    if not args.headless:
+        logs.to_file(config.state_dir, args.verbose)
+    return demo_cli.run(args, config)
 
 
 def cmd_collect(args: argparse.Namespace) -> int:
+    from console.collect import CollectOptions, run_collect
     own_source = args.local or args.procfs or args.sysfs
-    targets = [] if own_source and not args.nodeset else load(args).targets(args.nodeset)
-    return run_collect(targets, CollectOptions.from_args(args))
+    config = None if own_source and not args.nodeset else load(args)
+    targets = config.targets(args.nodeset) if config else []
+    history = config.history.retention() if config else None
+    return run_collect(targets, CollectOptions.from_args(args, history=history))
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """collect forever (SQLite in the state dir, /metrics) and hold the job scheduler."""
+    from console import paths
+    from console.collect import CollectOptions, run_collect
     config = load(args)
     db = args.db or str(paths.default_db(paths.ensure_state_dir(config.state_dir)))
     listen = args.prometheus or config.serve.listen or SERVE_PROMETHEUS
-    opts = CollectOptions.from_args(args, db=db, prometheus=listen)   # a daemon keeps history
+    opts = CollectOptions.from_args(args, db=db, prometheus=listen,   # a daemon keeps history
+                                    history=config.history.retention())
     targets = config.targets(args.nodeset or config.serve.nodes)   # a shard: a subset
     from console.collect import queue_series
     from console.jobs.service import jobs_db
+    logs.to_file(config.state_dir, args.verbose, keep_stderr=True)
     extra = (queue_series(jobs_db(config)),) if _scheduler(config) is not None else ()
     return run_collect(targets, opts, companion=_serving(config, opts, len(targets)),
                        metrics_extra=extra)
@@ -273,6 +338,7 @@ def _serve_banner(config: Config, opts: CollectOptions, count: int) -> str:
 
 def _say(text: str) -> None:
     print(f"roost: {text}", file=sys.stderr, flush=True)
+    log.info(text)      # and into the state dir's roost.log (serve's stderr handler shows WARNING+)
 
 
 def _scheduler(config: Config):
@@ -288,17 +354,22 @@ def _scheduler(config: Config):
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    words = args.words[1:] if args.words[:1] == ["--"] else args.words
-    if not words:
-        print("roost: run: no command given (roost run NODESET -- CMD)", file=sys.stderr)
-        return 2
-    from console import runcmd
+    from console import run_cli
     config = load(args)
     if not config.nodes:
         return _no_nodes(config, "run")
-    # joined with spaces, as ssh does: the remote shell parses it
-    return runcmd.run(config.targets(args.nodeset), " ".join(words), args.timeout,
-                      grouped=not args.lines)
+    return run_cli.run(args, config)
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from console.history import cli as history_cli
+    return history_cli.run(args, load(args))
+
+
+def cmd_completion(args: argparse.Namespace) -> int:
+    from console import completion
+    sys.stdout.write(completion.script(args.shell, build_parser()))
+    return 0
 
 
 def cmd_power(args: argparse.Namespace) -> int:
@@ -312,6 +383,11 @@ def cmd_ray(args: argparse.Namespace) -> int:
 
 
 def cmd_nodes(args: argparse.Namespace) -> int:
+    import asyncio
+    import json
+
+    from console.collect import probe_all
+    from console.tables import print_table
     config = load(args)
     if not config.nodes:
         return _no_nodes(config, "nodes")
@@ -325,11 +401,21 @@ def cmd_nodes(args: argparse.Namespace) -> int:
         err = state.get(t.name, "") if not args.no_check else ""
         status = "-" if args.no_check else ("local" if t.local else ("up" if err is None else "down"))
         rows.append((t.name, ",".join(t.groups) or "-", _address(t), status, err or ""))
+    if args.json:
+        keys = ("name", "groups", "address", "state", "reason")
+        nodes = [dict(zip(keys, (r[0], list(t.groups), r[2], r[3], r[4] or None)))
+                 for r, t in zip(rows[1:], targets)]
+        print(json.dumps({"nodes": nodes}, indent=1))
+        return 0
     print_table(rows)
     return 0
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from console.collect import probe_all
+    from console.hostlist import fold
     config = load(args)
     if not config.nodes:
         return _no_nodes(config, "check")
@@ -337,12 +423,32 @@ def cmd_check(args: argparse.Namespace) -> int:
     targets = config.targets(args.nodeset)
     print(f"config: {sources}: ok ({_plural(len(config.nodes), 'node')}, "
           f"{_plural(len(config.groups), 'group')})")
+    from console.history.service import describe_db
+    print(f"history: {describe_db(config)}")
     results = asyncio.run(probe_all(targets, args.timeout, command="true"))
+    limits = _limits(config, [t for t in targets if results.get(t.name) is None and not t.local],
+                     args.timeout)
     width = max((len(n) for n in results), default=0)
     for name, err in results.items():
         print(f"{name:<{width}}  {'ok' if err is None else 'FAILED: ' + err}")
+    for method, names in limits.items():
+        print(f"job limits ({fold(names)}): {method}")
     ssh_ok = all(err is None for err in results.values())
     return 0 if ssh_ok and _check_power(config, [t.name for t in targets]) else 1
+
+
+def _limits(config: Config, targets: list, timeout: float) -> dict[str, list[str]]:
+    """How the reachable nodes enforce job limits (built-in queue only): method -> nodes."""
+    import asyncio
+    if config.jobs.uses_slurm or config.jobs.uses_ray or not targets:
+        return {}
+    from console.jobs.limits import DESCRIBE
+    from console.jobs.service import node_limits
+    found = asyncio.run(node_limits(targets, timeout))
+    out: dict[str, list[str]] = {}
+    for name, method in found.items():
+        out.setdefault(DESCRIBE.get(method, method), []).append(name)
+    return out
 
 
 def _no_nodes(config: Config, command: str) -> int:
@@ -365,6 +471,8 @@ def _shown_path(path) -> str:
 
 def _check_power(config: Config, names: list[str]) -> bool:
     """Power tables valid, and every configured driver reads back (nothing is switched)."""
+    import asyncio
+
     from console.power.service import PowerService, validate
     if not any(spec.power is not None for spec in config.nodes):
         return True

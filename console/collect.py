@@ -13,22 +13,24 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import signal
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from collectors.model import NodeEvent, NodeTarget, Sample
 from console import paths
+from console.errors import RoostError
 from console.gcpolicy import GcPacer
 
+log = logging.getLogger("roost.collect")
 
-DEFAULT_RETENTION = 86400.0  # a day at 1 Hz is already ~10^7 rows for ten boards
 
-
-class UsageError(Exception):
+class UsageError(RoostError):
     """A bad combination of options or an output that cannot be opened: one line, exit 2."""
 
 
@@ -43,10 +45,14 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--interval", type=interval_seconds, metavar="S", help="seconds between samples")
     g.add_argument("--duration", type=positive_seconds, metavar="S", help="stop after S seconds")
     g.add_argument("--jsonl", metavar="PATH|-", help="append one JSON object per node sample")
+    g.add_argument("--jsonl-format", choices=("plain", "series"), default="plain",
+                   help="plain: readable fields and rates (cpu_percent, temp_c, net ...); series: "
+                        "Prometheus series names with raw counters (also for --format json)")
     g.add_argument("--db", metavar="PATH", help="SQLite history (default: STATE_DIR/roost.db "
                    "when no other output is chosen)")
     g.add_argument("--retention", type=positive_seconds, metavar="S",
-                   help=f"seconds of history the DB keeps (default {DEFAULT_RETENTION:g})")
+                   help="seconds the DB keeps every sample (default: [history] keep_raw, a day); "
+                        "older ones are kept as [history] rollup points (a minute, for 30 days)")
     g.add_argument("--prometheus", type=hostport, metavar="HOST:PORT",
                    help="serve /metrics with node_exporter's names")
     g.add_argument("--format", choices=("prometheus", "json"),
@@ -92,8 +98,10 @@ class CollectOptions:
     interval: float | None = None
     duration: float | None = None
     jsonl: str | None = None
+    jsonl_format: str = "plain"   # or "series" (collectors.sinks.jsonl)
     db: str | None = None
-    retention: float | None = None
+    retention: float | None = None   # --retention: seconds of every-sample history
+    history: Any = None               # the config's Retention ([history]); None: the defaults
     prometheus: tuple[str, int] | None = None
     format: str | None = None
     local: bool = False           # also sample the console's own host (psutil)
@@ -103,7 +111,7 @@ class CollectOptions:
     log_up: bool = False          # note nodes coming up too, not only going down (`roost serve`)
 
     @classmethod
-    def from_args(cls, args: argparse.Namespace, **override: Any) -> "CollectOptions":
+    def from_args(cls, args: argparse.Namespace, **override: Any) -> CollectOptions:
         """The fields args has (demo's namespace lacks some), then override."""
         names = [f.name for f in fields(cls)]
         values = {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
@@ -118,10 +126,11 @@ class Plan:
     interval: float | None
     jsonl: str | None
     db: Path | None
-    retention: float | None
+    retention: Any                  # collectors.sinks.sqlite.Retention
     prometheus: tuple[str, int] | None
     format: str | None
     log_up: bool = False      # note nodes coming up too, not only going down (`roost serve`)
+    jsonl_format: str = "plain"
 
     @property
     def finite(self) -> bool:
@@ -138,8 +147,17 @@ def plan_from(opts: CollectOptions) -> Plan:
     if db is None and not (opts.jsonl or opts.prometheus or opts.format):
         db = paths.default_db(paths.ensure_state_dir(paths.state_dir(opts.state_dir)))
     return Plan(count, opts.duration, opts.interval, opts.jsonl, Path(db) if db else None,
-                opts.retention or DEFAULT_RETENTION, opts.prometheus, opts.format,
-                log_up=opts.log_up)
+                _retention(opts), opts.prometheus, opts.format,
+                log_up=opts.log_up, jsonl_format=opts.jsonl_format)
+
+
+def _retention(opts: CollectOptions):
+    """[history] (or its defaults), with --retention overriding how long samples stay raw."""
+    from dataclasses import replace as changed
+
+    from collectors.sinks.sqlite import Retention
+    base = opts.history or Retention()
+    return changed(base, raw=opts.retention) if opts.retention else base
 
 
 # ---------------------------------------------------------------- the loop
@@ -150,6 +168,7 @@ class Run:
     plan: Plan
     nodes: list[str]
     latest: dict[str, Sample] = field(default_factory=dict)
+    previous: dict[str, Sample] = field(default_factory=dict)   # for rates in --format json
     up: dict[str, bool] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
     down_reason: dict[str, str] = field(default_factory=dict)
@@ -164,6 +183,8 @@ class Run:
             elif self.plan.log_up:
                 _note(f"{item.node} up")
         elif self._wanted(item):
+            if item.node in self.latest:
+                self.previous[item.node] = self.latest[item.node]
             self.latest[item.node], self.up[item.node] = item, True
             self.counts[item.node] = self.counts.get(item.node, 0) + 1
             self.pending.append(item)
@@ -190,6 +211,7 @@ class Run:
 
 def _note(text: str) -> None:
     print(f"roost: {' '.join(text.split())}", file=sys.stderr, flush=True)
+    log.info(text)      # and into roost.log under `roost serve` (nowhere else: INFO is off)
 
 
 HOLD_LIMIT = 200_000    # samples held while the history DB cannot be written (~1 h of 50 nodes)
@@ -259,7 +281,7 @@ class Sinks:
         self.items: list[Any] = []
         self.broken = False   # stdout reader went away (`roost collect --jsonl - | head`)
         if plan.jsonl:
-            self.items.append(_open(plan.jsonl, lambda: JsonlSink(plan.jsonl)))
+            self.items.append(_open(plan.jsonl, lambda: JsonlSink(plan.jsonl, plan.jsonl_format)))
         if plan.db:
             db = _open(plan.db, lambda: SqliteSink(plan.db, retention=plan.retention))
             self.items.append(HeldSink(db, f"history DB {plan.db}"))
@@ -427,6 +449,7 @@ def write_file_sd(targets: list[NodeTarget], path: str, address: tuple[str, int]
     """`roost nodes --prometheus-sd FILE`: the /sd target list as a file_sd JSON file, written
     beside FILE then renamed over it (a symlink at FILE is replaced, never followed)."""
     import os
+
     from collectors.sinks.prom_http import sd_groups
     host, port = address
     where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
@@ -468,6 +491,7 @@ def _queue_counts(db: Path) -> dict[str, int] | None:
     """None when the queue cannot be read now (no database yet, locked, damaged): /metrics then
     goes without the queue rather than failing."""
     import sqlite3
+
     from console.jobs.store import Store
     if not db.exists():
         return None
@@ -511,7 +535,7 @@ async def _end_companion(task: asyncio.Task | None, stop: asyncio.Event) -> None
     stop.set()
     try:
         await asyncio.wait_for(task, timeout=15.0)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         pass
     except Exception as exc:  # noqa: BLE001 - report, never lose the flush of the sinks
         _note(f"{type(exc).__name__}: {exc}")
@@ -599,8 +623,12 @@ def _finish(run: Run, plan: Plan, interrupted: bool, broken: bool = False) -> in
 def _render(run: Run, fmt: str) -> str:
     samples = [run.latest[n] for n in run.nodes if n in run.latest]
     if fmt == "json":
-        from collectors.sinks.jsonl import sample_to_json
-        return "".join(json.dumps(sample_to_json(s), separators=(",", ":")) + "\n" for s in samples)
+        from collectors.sinks.jsonl import Records, encode
+        records = Records(run.plan.jsonl_format)
+        for s in samples:   # the sample before the last gives the plain format its rates
+            if s.node in run.previous:
+                records(run.previous[s.node])
+        return "".join(encode(records(s)) + "\n" for s in samples)
     from collectors.sinks.prometheus import render_text
     fleet = len(run.nodes) > 1
     return render_text(samples, fleet=fleet, up=run.up if fleet else None)

@@ -25,13 +25,15 @@ import math
 import os
 import re
 import tomllib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from collectors.model import NodeTarget
 from console import hostlist, paths
+from console.errors import RoostError
 from console.hostlist import HostlistError
 from console.inventory import InventoryError, load_inventory
 from console.sshconfig import SshConfig, SshConfigError, SshHost, load_ssh_config
@@ -43,7 +45,7 @@ MAX_DEPTH = 8                 # tables in tables: roost's deepest key is nodes[i
 EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
-class ConfigError(Exception):
+class ConfigError(RoostError):
     """A config mistake; str() is exactly one line naming the file, line and key path."""
 
 
@@ -112,6 +114,24 @@ class PowerConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class HistoryConfig:
+    """[history]: how long the history database keeps what (durations in seconds; None: forever).
+
+    Every sample for keep_raw, then one point per rollup (gauges averaged, counters their last
+    value) for keep_rollup, then nothing: a Pi's SD card holds a day plus a month of minutes.
+    """
+    keep_raw: float | None = 86400.0
+    rollup: float = 60.0
+    keep_rollup: float | None = 30 * 86400.0
+
+    def retention(self, keep_raw: float | None = None):
+        """The sink's Retention; keep_raw (e.g. `roost collect --retention S`) overrides."""
+        from collectors.sinks.sqlite import Retention
+        return Retention(keep_raw if keep_raw is not None else self.keep_raw, self.rollup,
+                         self.keep_rollup)
+
+
+@dataclass(frozen=True, slots=True)
 class JobsConfig:
     """[jobs]: which backend schedules, and the built-in scheduler's knobs (checked at load)."""
     backend: str = "builtin"          # builtin | slurm | ray (the [ray] head's job API)
@@ -125,6 +145,8 @@ class JobsConfig:
     poll_every: float = 2.0           # safety poll of running tasks, seconds
     load_every: float = 5.0           # load refresh, seconds
     workdir: str | None = None        # the submit form's working directory (else your home)
+    limits: str = "auto"              # auto: pin cores, hold --mem where a node can | off
+    history_days: float = 30.0        # finished jobs kept for `roost acct` (0: forever)
     boinc: Mapping[str, Any] = field(default_factory=lambda: EMPTY)  # [jobs.boinc]
 
     @property
@@ -207,8 +229,9 @@ class Config:
     keymap: Mapping[str, str] = field(default_factory=lambda: EMPTY)
     theme: str | None = None
     jobs: JobsConfig = JobsConfig()
+    history: HistoryConfig = HistoryConfig()
     cluster: str | None = None     # names the job queue (default: derived from the config path)
-    ray: "RayConfig" = field(default_factory=lambda: RayConfig())
+    ray: RayConfig = field(default_factory=lambda: RayConfig())
     source: SourceConfig = SourceConfig()
     serve: ServeConfig = ServeConfig()
     sources: tuple[Path, ...] = ()
@@ -225,12 +248,20 @@ class Config:
                 return spec
         raise ConfigError(f"unknown node {show(name)}")
 
-    def select(self, names: str | None = None) -> list[NodeSpec]:
-        """The nodes named by a NodeSet expression over node names and @groups (None: all)."""
-        if names is None or not names.strip():
-            return list(self.nodes)
-        wanted = set(_expand(names, self.groups, set(self.names), limit=self.defaults.max_hostlist))
+    def select(self, names: str | None = None, exclude: str | None = None) -> list[NodeSpec]:
+        """The nodes named by a NodeSet expression over node names and @groups (None, "all" or
+        "@all": every node), less those named by exclude (clush's -x)."""
+        wanted = self._named(names)
+        if exclude is not None and exclude.strip():
+            wanted -= self._named(exclude)
         return [spec for spec in self.nodes if spec.name in wanted]
+
+    def _named(self, expr: str | None) -> set[str]:
+        if expr is None or not expr.strip() or (expr.strip() == "all" and "all" not in self.names):
+            return set(self.names)
+        # @all is every node unless the config defines a group of that name
+        groups = {"all": self.names, **self.groups}
+        return set(_expand(expr, groups, set(self.names), limit=self.defaults.max_hostlist))
 
     def targets(self, names: str | None = None) -> list[NodeTarget]:
         return [self.target(spec) for spec in self.select(names)]
@@ -303,7 +334,7 @@ def _expand(expr: str, groups: Mapping[str, Iterable[str]], known: set[str] | fr
 
 # ---------------------------------------------------------------- checking values
 
-class Bad(Exception):
+class Bad(RoostError):
     """A value failed its check; keypath (relative) narrows where, message says what."""
 
     def __init__(self, message: str, keypath: tuple = ()):
@@ -492,6 +523,7 @@ _percent = _within(0, 100, " %")
 
 TOP_SCHEMA = {"defaults": _table, "nodes": _tables, "groups": _hostlists, "thresholds": _table,
               "keymap": _str_table, "theme": _str, "jobs": _table, "power": _table,
+              "history": _table,
               "cluster": lambda v: check_name(_str(v), "cluster name"), "ray": _table,
               "source": _table, "serve": _table}
 DEFAULTS_SCHEMA = {"user": _user, "port": _port, "interval": _interval, "identity": _paths,
@@ -506,6 +538,29 @@ THRESHOLDS_SCHEMA = {"temp_warn": _temperature, "temp_crit": _temperature,
 POWER_SCHEMA = {"stagger": _within(0, 3600, " s"), "boot_timeout": _within(0.1, 86400, " s"),
                 "shutdown_timeout": _within(0.1, 86400, " s"), "grace": _within(0, 3600, " s"),
                 "status_every": _within(0.1, 86400, " s")}
+
+
+def _duration(forever: bool = False, zero: bool = False):
+    """Seconds, or a duration text like "90s", "1h30m", "30d" (and "forever" where allowed)."""
+    def check(v):
+        from console.history.since import parse_duration
+        if forever and v == "forever":
+            return None
+        try:
+            seconds = parse_duration(v) if isinstance(v, str) else _number(v)
+        except ValueError:
+            seconds = None
+        if seconds is None or seconds < 0 or (seconds == 0 and not zero):
+            size = "0 or more" if zero else "above 0"
+            what = f'a duration like "1d" or "30m" (or seconds) {size}' + (
+                ', or "forever"' if forever else "")
+            raise Bad(f"expected {what}, got {_got(v)}")
+        return float(seconds)
+    return check
+
+
+HISTORY_SCHEMA = {"keep_raw": _duration(forever=True), "rollup": _duration(),
+                  "keep_rollup": _duration(forever=True, zero=True)}
 
 
 def _core_counts(v):
@@ -527,7 +582,8 @@ def _boinc(v):
 JOBS_SCHEMA = {"backend": _choice("builtin", "slurm", "ray"), "controller": _str, "slurm_conf": _str,
                "squeue_json": _bool, "cores": _core_counts, "use_load": _bool,
                "grace": _positive, "node_fail_after": _positive, "poll_every": _positive,
-               "load_every": _positive, "boinc": _boinc, "workdir": _str}
+               "load_every": _positive, "limits": _choice("auto", "off"),
+               "history_days": _non_negative, "boinc": _boinc, "workdir": _str}
 NODE_SCHEMA = {"names": _str, "host": _str, "port": _port, "user": _user, "identity": _paths,
                "known_hosts": _paths, "host_keys": _choice("strict", "accept-new"),
                "interval": _interval, "groups": _group_list, "role": _choice("controller", "worker"),
@@ -633,13 +689,15 @@ def find_config_candidates() -> tuple[Path, ...]:
 
 def load_config(path: str | os.PathLike | None = None, *, inventory: str | os.PathLike | None = None,
                 ssh_config: str | os.PathLike | None = None, env: Mapping[str, str] = os.environ,
-                state_dir: str | os.PathLike | None = None) -> Config:
+                state_dir: str | os.PathLike | None = None, connects: bool = True) -> Config:
+    """connects=False: for a client that reaches no node (bsub, bjobs): the ssh client config
+    is neither read nor checked (its parser is most of a short command's start-up time)."""
     toml_path = find_config(path, env)
     loader = _TomlLoader(toml_path, env) if toml_path is not None else None
     defaults = loader.defaults if loader else Defaults(max_hostlist=_env_limit(env))
     inv_path = inventory or env.get("ROOST_INVENTORY")
     try:
-        ssh = load_ssh_config(ssh_config, env)
+        ssh = load_ssh_config(ssh_config, env) if connects else None
         inv_nodes, inv_groups, inv_sources = _inventory_nodes(inv_path, defaults.max_hostlist)
     except (SshConfigError, InventoryError) as exc:
         raise ConfigError(str(exc)) from None
@@ -744,11 +802,12 @@ class _TomlLoader:
         doc, defaults = self.doc, self.defaults
         thresholds = self._thresholds(doc.get("thresholds", {}))
         power = PowerConfig(**self.checked(doc.get("power", {}), POWER_SCHEMA, ("power",)))
+        history = HistoryConfig(**self.checked(doc.get("history", {}), HISTORY_SCHEMA, ("history",)))
         nodes = self._nodes(list(base.nodes), doc.get("nodes", []))
         groups = self._groups(nodes, dict(base.groups), doc.get("groups", {}))
         nodes = _with_group_names(nodes, groups)
         return replace(base, nodes=tuple(nodes), groups=MappingProxyType(groups), defaults=defaults,
-                       thresholds=thresholds, power=power,
+                       thresholds=thresholds, power=power, history=history,
                        keymap=MappingProxyType(dict(doc.get("keymap", {}))),
                        theme=doc.get("theme"), jobs=self._jobs(doc.get("jobs", {})),
                        cluster=doc.get("cluster", base.cluster),
@@ -1013,7 +1072,7 @@ RAY_SCHEMA = {"head": _str, "nodes": _str, "temp_dir": _temp_dir, "port": _ray_p
               **RAY_NODE_SCHEMA}
 
 
-def _ray_config(loader: "_TomlLoader", table: Any, nodes: list[NodeSpec],
+def _ray_config(loader: _TomlLoader, table: Any, nodes: list[NodeSpec],
                 groups: Mapping[str, tuple[str, ...]], backend: Any = None) -> RayConfig:
     """[ray] checked: the head and nodes name configured nodes, groups name known groups,
     and no two roles of one node share a port; [jobs] backend = "ray" needs a head."""
@@ -1038,7 +1097,7 @@ def _ray_config(loader: "_TomlLoader", table: Any, nodes: list[NodeSpec],
     return ray
 
 
-def _ray_groups(loader: "_TomlLoader", table: Mapping, groups: Mapping) -> dict:
+def _ray_groups(loader: _TomlLoader, table: Mapping, groups: Mapping) -> dict:
     out = {}
     for name, values in table.items():
         if name not in groups:
@@ -1049,7 +1108,7 @@ def _ray_groups(loader: "_TomlLoader", table: Mapping, groups: Mapping) -> dict:
     return out
 
 
-def _ray_ports_apart(loader: "_TomlLoader", ray: RayConfig, group: str) -> None:
+def _ray_ports_apart(loader: _TomlLoader, ray: RayConfig, group: str) -> None:
     settings = ray.settings((group,)) if group else ray.defaults
     own = ray.groups.get(group, {})
     taken: dict[int, str] = {}
@@ -1138,7 +1197,7 @@ SOURCE_SCHEMA = {"prometheus": _url, "selector": _selector, "node_label": _label
 SERVE_SCHEMA = {"nodes": _str, "listen": _hostport}
 
 
-def _source_config(loader: "_TomlLoader", table: Any) -> SourceConfig:
+def _source_config(loader: _TomlLoader, table: Any) -> SourceConfig:
     """[source] checked: one way to authenticate, a budget inside the interval."""
     doc = loader.checked(table, SOURCE_SCHEMA, ("source",))
     token = [k for k in ("bearer_token_env", "bearer_token_file") if k in doc]
@@ -1158,7 +1217,7 @@ def _source_config(loader: "_TomlLoader", table: Any) -> SourceConfig:
     return SourceConfig(where=f"{loader.path}:{line}" if line else str(loader.path), **doc)
 
 
-def _serve_config(loader: "_TomlLoader", table: Any, nodes: list[NodeSpec],
+def _serve_config(loader: _TomlLoader, table: Any, nodes: list[NodeSpec],
                   groups: Mapping[str, tuple[str, ...]]) -> ServeConfig:
     doc = loader.checked(table, SERVE_SCHEMA, ("serve",))
     if "nodes" in doc:

@@ -16,12 +16,14 @@ from __future__ import annotations
 import functools
 import os
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from itertools import product
-from typing import Iterable, Mapping, Sequence
 
 from ClusterShell.NodeSet import RESOLVER_NOGROUP, NodeSet, NodeSetException
 from ClusterShell.NodeUtils import GroupResolver, GroupSource
 from ClusterShell.RangeSet import RangeSetException
+
+from console.errors import RoostError
 
 DEFAULT_LIMIT = 100_000
 LIMIT_ENV = "ROOST_MAX_HOSTLIST"
@@ -30,7 +32,7 @@ LIMIT_RANGE = (1, 10_000_000)
 _CEILING = 10 ** 30     # counting stops growing here (a bound, never an exact size)
 
 
-class HostlistError(ValueError):
+class HostlistError(RoostError, ValueError):
     """One line saying what is wrong with a hostlist (the caller adds where it came from)."""
 
 
@@ -222,7 +224,7 @@ class _AnsibleRange:
         self.start, self.end, self.step = start, end, step
 
     @classmethod
-    def parse(cls, spec: str) -> "_AnsibleRange":
+    def parse(cls, spec: str) -> _AnsibleRange:
         bits = spec.split(":")
         if len(bits) not in (2, 3) or not all(bits[:2]):
             raise _bad_range(spec, "expected [start:end] or [start:end:step]")

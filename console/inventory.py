@@ -15,12 +15,13 @@ from __future__ import annotations
 import os
 import re
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
 
 import yaml
 
+from console.errors import RoostError
 from console.hostlist import DEFAULT_LIMIT, HostlistError, expand_ansible
 from console.userfile import MiB, UserFileError, read_text
 
@@ -31,7 +32,7 @@ MAX_YAML_DEPTH = 64           # PyYAML composes recursively (and scans deep flow
                               # quadratic time): deeper documents are refused before parsing
 
 
-class InventoryError(Exception):
+class InventoryError(RoostError):
     """One line: FILE:LINE: message."""
 
 

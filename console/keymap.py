@@ -5,7 +5,9 @@ the id catalogue for validation and help, and applies a user keymap.
 """
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
+
+from console.errors import RoostError
 
 # id -> what it does (the catalogue the config is validated against; tests check it is complete)
 BINDING_IDS: dict[str, str] = {
@@ -33,10 +35,11 @@ BINDING_IDS: dict[str, str] = {
     "form_next": "submit form: next field", "form_prev": "submit form: previous field",
     "graph_next": "node screen: next page of graphs",
     "graph_prev": "node screen: previous page of graphs",
+    "history_span": "node graphs: live, last hour, last day (from the history database)",
 }
 
 
-class KeymapError(ValueError):
+class KeymapError(RoostError, ValueError):
     pass
 
 

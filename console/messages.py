@@ -57,6 +57,15 @@ class SourceEnded(Message):
 
 
 @dataclass
+class NodeHistory(Message):
+    """A node's stored history read from the database (or why it could not be)."""
+    node: str
+    span: str
+    series: object = None          # a console.history.service.NodeSeries
+    problem: str = ""
+
+
+@dataclass
 class NodeChosen(Message):
     """A widget asks to open a node's detail screen."""
     node: str

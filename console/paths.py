@@ -6,8 +6,8 @@ Nothing here creates directories except ensure_state_dir, called by commands tha
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 from platformdirs import user_config_dir, user_state_dir
 

@@ -9,8 +9,9 @@ import asyncio
 import re
 import subprocess
 import sys
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
-from typing import Awaitable, Callable, Iterable, TextIO, TypeVar
+from typing import TextIO, TypeVar
 
 from collectors import transport
 from collectors.model import NodeTarget
@@ -136,7 +137,7 @@ def print_groups(groups: list[OutputGroup], out: TextIO = sys.stdout) -> None:
 
 def print_lines(results: dict[str, Result], out: TextIO = sys.stdout) -> None:
     """clush without -b: every line prefixed by its node."""
-    for node, (status, text, error) in results.items():
+    for node, (_status, text, error) in results.items():
         if error:
             out.write(f"{node}: roost: {error}\n")
         for line in clean(text, out).splitlines():

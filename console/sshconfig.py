@@ -17,17 +17,18 @@ import getpass
 import os
 import re
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
+from console.errors import RoostError
 from console.userfile import MiB, UserFileError, read_text
 
 MAX_SSH_CONFIG_BYTES = MiB // 4   # parsed once per node name
 MAX_INCLUDE_DEPTH = 16          # OpenSSH's own limit (READCONF_MAX_DEPTH)
 
 
-class SshConfigError(Exception):
+class SshConfigError(RoostError):
     """One line: "FILE:LINE: reason"."""
 
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import functools
 import time
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from typing import Iterable
 
 from collectors import rates
 from collectors.health import WRITABLE_DISK_FS, power_draw, root_filesystem, wear_level, whole_disks

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import sys
 import unicodedata
-from typing import Iterable, Sequence, TextIO
+from collections.abc import Iterable, Sequence
+from typing import TextIO
 
 
 def clean(text: object) -> str:

@@ -2,7 +2,7 @@
 summary (a rack overheating must not bury the screen in toasts). UI-free."""
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from console.state import CRIT, Event
 

@@ -13,10 +13,12 @@ import os
 import stat
 from pathlib import Path
 
+from console.errors import RoostError
+
 MiB = 1024 * 1024
 
 
-class UserFileError(Exception):
+class UserFileError(RoostError):
     """One line: "PATH: cannot read WHAT: reason" (or "PATH:LINE: ..." for bad bytes)."""
 
 

@@ -1,24 +1,12 @@
 """Pilot tests of the fleet screen: rows, filter, sort, mark, escaping, navigation."""
 from __future__ import annotations
 
-import pytest
-
 from console.app import RoostApp
 from console.messages import FleetDrain
 from console.screens.fleet import FleetScreen
 from console.state import FleetState
-from tests.test_app_common import T0, make_sample, steady_fleet, steady_samples, until
-
-SIZE = (160, 40)
-
-
-def make_app(n: int = 12, seed: int = 7, **kw) -> RoostApp:
-    params = steady_fleet(n, seed)
-    groups = {name: (f"rack{1 + i % 2}",) for i, name in enumerate(params)}
-    state = FleetState(list(params), groups=groups)
-    for s in steady_samples(params, range(3)):
-        state.apply(s)
-    return RoostApp(state, clock=lambda: T0 + 2, **kw)
+from tests.helpers.pilot import SIZE, make_app, until
+from tests.helpers.samples import T0, make_sample
 
 
 async def open_filter(pilot) -> None:
@@ -118,7 +106,7 @@ async def test_views_switch_and_node_opens_with_enter():
         assert app.screen.node == "n2"
         for key, name in (("h", "heatmap"), ("e", "events"), ("f", "fleet")):
             await pilot.press(key)
-            await until(pilot, lambda: app.screen.name == name, what=name)
+            await until(pilot, lambda name=name: app.screen.name == name, what=name)
         await pilot.press("j")
         await until(pilot, lambda: app.screen.name == "jobs", what="jobs")
 

@@ -2,8 +2,7 @@
 from __future__ import annotations
 
 from console.screens.node import NodeScreen
-from tests.test_app_common import until
-from tests.test_app_fleet import SIZE, make_app
+from tests.helpers.pilot import SIZE, make_app, until
 
 
 async def test_click_selects_a_cell_and_double_click_opens_it():

@@ -2,7 +2,7 @@
 one end to end run: a job from the form runs on lab sshd nodes under the console's scheduler and
 its output is followed live.
 
-Waits are on conditions (tests.test_app_common.until), never fixed sleeps.
+Waits are on conditions (tests.helpers.pilot.until), never fixed sleeps.
 """
 from __future__ import annotations
 
@@ -11,19 +11,18 @@ from pathlib import Path
 import pytest
 from textual.widgets import Input, Static
 
-from console.jobs.queue_view import Tail, job_lines, submit_form
 from console.jobs.model import State
+from console.jobs.queue_view import Tail, job_lines, submit_form
 from console.jobs.store import Store
-from console.screens.job_detail import JobDetailScreen
 from console.screens.confirm import ConfirmScreen
+from console.screens.job_detail import JobDetailScreen
 from console.screens.jobs import JobsScreen
 from console.screens.submit import SubmitScreen
 from console.widgets.job_table import JobTable
 from console.widgets.output_tail import OutputTail
-from tests.test_app_common import T0, until
-from tests.test_app_fleet import SIZE, make_app
-from tests.lab.boinc import boinc, boinc_lab  # noqa: F401 - fixtures: a real boinc-client
-from tests.test_jobs_lab import shared_dir  # noqa: F401 - a fixture: dir the lab user can write
+from tests.helpers.cli import lab_config
+from tests.helpers.pilot import SIZE, make_app, until
+from tests.helpers.samples import T0
 
 HOSTILE = "[bold red]x[/] \x1b[2J\x1b]0;pwned\x07\x1b[31mred\x07\x08"
 
@@ -123,7 +122,8 @@ async def test_submit_form_checks_fields_as_typed_and_queues_a_valid_job(tmp_pat
         await until(pilot, lambda: len(app.screen.query_one(JobTable).lines) == 1, what="row")
     store = store_of(db)
     job = store.job(store.job_ids()[0])
-    assert (job.name, job.spec.time_limit, job.spec.mem_mb, job.spec.cpus) == ("form-job", 90,
+    # "1:30" is 1 min 30 s, rounded up to whole minutes as Slurm does
+    assert (job.name, job.spec.time_limit, job.spec.mem_mb, job.spec.cpus) == ("form-job", 120,
                                                                                 2048, 2)
     assert job.spec.array == (0, 2, 4, 6) and job.spec.array_limit == 2
     assert job.spec.nodelist == ("n1", "n2", "n3") and "echo hi" in job.spec.script
@@ -233,7 +233,6 @@ async def test_form_job_runs_on_lab_nodes_and_output_is_followed(tmp_path, ssh_l
     from console.config import load_config
     from console.jobs.service import jobs_db
     from console.state import FleetState
-    from tests.test_cli import lab_config
     nodes = ssh_lab.start(2)
     try:
         cfg = lab_config(tmp_path, ssh_lab, nodes, "\n[jobs]\nuse_load = false\npoll_every = 0.3\n")
@@ -301,7 +300,6 @@ async def test_boinc_section_lists_and_controls_fleet_tasks(tmp_path, ssh_lab, b
     from console.jobs.service import jobs_db
     from console.state import FleetState
     from console.widgets.boinc_table import BoincTable
-    from tests.test_cli import lab_config
     client = boinc.start([(BOINC_NAMES[0], 300), (BOINC_NAMES[1], 300)], project="Lab [red]P")
     nodes = ssh_lab.start(2)       # the second node has no BOINC client: no section for it, no noise
     try:
@@ -400,6 +398,7 @@ def test_finished_jobs_show_their_nodes_mixed_states_and_held_tasks_their_jobs_r
 async def test_form_moves_with_arrows_starts_in_the_configured_workdir_and_selects_the_job(
         tmp_path):
     import os
+
     from console.config import Config, JobsConfig
     db = tmp_path / "jobs.db"
     older = submit(db, "sleep 1", name="older")

@@ -3,7 +3,7 @@ suspend and details act on a real Slurm 22.05 (tests/lab/slurm.py: munged, slurm
 n1..n3 on loopback) through a lab sshd node acting as the controller; the console does not start
 its built-in scheduler.
 
-Waits are on conditions (tests.test_app_common.until), never fixed sleeps.
+Waits are on conditions (tests.helpers.pilot.until), never fixed sleeps.
 """
 from __future__ import annotations
 
@@ -14,22 +14,22 @@ import pytest
 from textual.widgets import Input
 
 from console.app import RoostApp
-from console.jobs.service import jobs_db
 from console.config import JobsConfig
 from console.jobs.model import State
+from console.jobs.service import jobs_db
 from console.jobs.slurm import SlurmBackend
-from console.jobs.slurm_view import details_of, form_job, job_lines_of, seconds
 from console.jobs.slurm_parse import JobRow, parse_scontrol
-from console.screens.job_detail import JobDetailScreen
+from console.jobs.slurm_view import details_of, form_job, job_lines_of, seconds
 from console.screens.confirm import ConfirmScreen
+from console.screens.job_detail import JobDetailScreen
 from console.screens.jobs import JobsScreen
 from console.screens.submit import SubmitScreen
 from console.state import FleetState
 from console.widgets.job_table import JobTable
 from console.widgets.output_tail import OutputTail
-from tests.test_app_common import until
-from tests.test_app_fleet import SIZE
-from tests.test_jobs_slurm import controller, slurm, write_config  # noqa: F401 - fixtures
+from tests.helpers.pilot import SIZE, until
+from tests.lab.slurm import write_config
+
 
 class Source:
     """Fleet-like (connection()): on a builtin config this makes the console schedule."""
@@ -43,7 +43,7 @@ class Source:
 
 
 @pytest.fixture
-def config(controller, slurm, ssh_lab, tmp_path):  # noqa: F811
+def config(controller, slurm, ssh_lab, tmp_path):
     node, _ = controller
     return write_config(tmp_path, ssh_lab, node,
                         f'backend = "slurm"\ncontroller = "ctl"\nslurm_conf = "{slurm.conf}"')
@@ -55,7 +55,7 @@ def make_app(config) -> RoostApp:
                     config=config, jobs_db=str(jobs_db(config)))
 
 
-def backend(controller, slurm) -> SlurmBackend:  # noqa: F811
+def backend(controller, slurm) -> SlurmBackend:
     node, _ = controller
     return SlurmBackend(node.target(), slurm_conf=str(slurm.conf))
 
@@ -80,7 +80,7 @@ def select(screen: JobsScreen, job: int) -> None:
     table.move_cursor(row=[ln.job_id for ln in table.lines].index(job), animate=False)
 
 
-def squeue_state(slurm, job: int) -> str:  # noqa: F811
+def squeue_state(slurm, job: int) -> str:
     return slurm.run("squeue", "-h", "-t", "all", "-j", str(job), "-o", "%T").strip()
 
 
@@ -90,7 +90,7 @@ def text_of(widget) -> str:
 
 @pytest.mark.peers
 async def test_board_shows_an_sbatch_job_running_then_completed_without_builtin_scheduler(
-        config, controller, slurm):  # noqa: F811
+        config, controller, slurm):
     _, out = controller
     gate = out / f"go-{uuid.uuid4().hex}"
     app = make_app(config)
@@ -115,7 +115,7 @@ async def test_board_shows_an_sbatch_job_running_then_completed_without_builtin_
 
 @pytest.mark.peers
 async def test_form_submits_to_slurm_and_details_follow_the_output(
-        config, controller, slurm):  # noqa: F811
+        config, controller, slurm):
     _, out = controller
     app = make_app(config)
     async with app.run_test(size=SIZE) as pilot:
@@ -153,7 +153,7 @@ async def test_form_submits_to_slurm_and_details_follow_the_output(
 
 @pytest.mark.peers
 async def test_cancel_confirms_then_slurm_cancels_and_suspend_refusal_is_a_notice(
-        config, controller, slurm):  # noqa: F811
+        config, controller, slurm):
     app = make_app(config)
     async with backend(controller, slurm) as b, app.run_test(size=SIZE) as pilot:
         job = await b.submit(None, ["--output=/dev/null", "-J", "victim"], wrap="sleep 300")
@@ -185,7 +185,7 @@ async def test_cancel_confirms_then_slurm_cancels_and_suspend_refusal_is_a_notic
 
 @pytest.mark.peers
 async def test_held_job_and_array_progress_and_output_on_the_cluster(
-        config, controller, slurm):  # noqa: F811
+        config, controller, slurm):
     _, out = controller
     app = make_app(config)
     async with backend(controller, slurm) as b, app.run_test(size=SIZE) as pilot:

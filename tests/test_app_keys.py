@@ -9,8 +9,8 @@ from console.keymap import BINDING_IDS, KeymapError, validate
 from console.screens.help import HelpScreen, binding_rows
 from console.screens.node import NodeScreen
 from console.widgets.graph import Graph
-from tests.test_app_fleet import SIZE, make_app
-from tests.test_app_common import T0, until
+from tests.helpers.pilot import SIZE, make_app, until
+from tests.helpers.samples import T0
 
 
 async def command(pilot, text: str) -> None:
@@ -268,7 +268,7 @@ async def test_shell_where_the_terminal_cannot_be_handed_over_says_so():
 
 async def test_node_screen_leaves_out_graphs_the_node_has_no_data_for():
     from console.state import FleetState
-    from tests.test_app_common import make_sample
+    from tests.helpers.samples import make_sample
     state = FleetState(["fanless"])
     for seq in range(3):
         state.apply(make_sample("fanless", seq, busy=[30, 60], rpm=None, pwm=None))

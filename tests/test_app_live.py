@@ -7,15 +7,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-import pytest
-
 from collectors.fleet import Fleet
 from console.app import RoostApp
 from console.demo.fleet import DemoFleet
 from console.screens.run import RunScreen
-from console.state import FleetState, UP
-
-pytestmark = pytest.mark.peers
+from console.state import UP, FleetState
 
 
 async def until(pilot, cond, timeout: float = 20.0, what: str = "condition") -> None:

@@ -7,23 +7,20 @@ from __future__ import annotations
 
 import contextlib
 
-import pytest
-
 from collectors.fleet import Fleet
 from console.app import RoostApp
 from console.demo.fleet import DemoFleet
 from console.power.base import Driver, PowerError, PowerState
 from console.power.registry import Context, build_driver
-from console.power.sequence import PowerNode, Sequencer, Timing
+from console.power.sequence import PowerNode, Sequencer
 from console.power.service import PowerService
 from console.power.ssh import SshAccess
 from console.screens.confirm import ConfirmScreen
 from console.screens.power import PowerScreen
 from console.state import DOWN, UP, FleetState
-from tests.test_app_common import until
+from tests.helpers.pilot import until
+from tests.helpers.power import FAST, FixedDriver, FixedReach, NoReach
 
-FAST = Timing(stagger=0.2, shutdown_timeout=5, boot_timeout=15, grace=0.0, poll=0.05,
-              probe_timeout=2)
 SIZE = (170, 40)
 
 
@@ -65,7 +62,6 @@ def notices(app) -> str:
     return "\n".join(n.message for n in app._notifications)
 
 
-@pytest.mark.peers
 async def test_marked_node_off_with_confirmation_then_on_again(tmp_path):
     async with demo_app(tmp_path) as (app, names), app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: all(r.state == UP for r in app.state.rows()),
@@ -160,15 +156,6 @@ class EvilDriver(Driver):
     async def off(self) -> None: ...
 
 
-class NoReach:
-    async def reachable(self, name, timeout=3.0):
-        return False
-
-    async def shutdown(self, name, command, timeout=15.0):
-        raise PowerError(f"node {name}: cannot")
-
-    async def close(self):
-        pass
 
 
 async def test_hostile_node_names_and_driver_errors_are_inert():
@@ -232,27 +219,8 @@ def test_roost_demo_console_gets_power_through_the_running_demo(tmp_path):
 
 
 # ---- a snapshot of the power screen: every combination of read-back and reachability ----------
-class FixedDriver(Driver):
-    kind = "plug"
-
-    def __init__(self, node: str, state: PowerState):
-        super().__init__(node)
-        self.state = state
-
-    async def status(self) -> PowerState:
-        return self.state
-
-    async def on(self) -> None: ...
-
-    async def off(self) -> None: ...
 
 
-class FixedReach(NoReach):
-    def __init__(self, up: set[str]):
-        self.up = up
-
-    async def reachable(self, name, timeout=3.0):
-        return name in self.up
 
 
 def test_power_screen_snapshot(snap_compare):
@@ -307,7 +275,7 @@ async def test_power_screen_fits_80_columns_and_never_cuts_progress_at_200():
         app = RoostApp(FleetState(["n1"]), power=service)
         async with app.run_test(size=size) as pilot:
             await pilot.press("p")
-            await until(pilot, lambda: isinstance(app.screen, PowerScreen)
+            await until(pilot, lambda app=app: isinstance(app.screen, PowerScreen)
                         and len(app.power.shown) == 1, what="read back")
             app.power.steps["n1"] = step
             app.screen.refresh_view()

@@ -3,7 +3,7 @@ fleet table's Ray column (ALIVE, CPUs in use), the node screen's Ray section (th
 and actors), and the Jobs screen on [jobs] backend = "ray" (the job, its state, the task
 summary, the driver's log). Jobs are submitted with roost's CLI in a thread (it runs its own
 event loop), as a user would from another terminal.
-Waits are on conditions (tests.test_app_common.until), never fixed sleeps.
+Waits are on conditions (tests.helpers.pilot.until), never fixed sleeps.
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from console.widgets.node_table import NodeTable
 from console.widgets.output_tail import OutputTail
 from console.widgets.ray_panel import RayPanel
 from console.widgets.ray_summary import RaySummary
-from tests.test_app_common import until
+from tests.helpers.pilot import until
 
 pytestmark = pytest.mark.peers
 SIZE = (160, 40)

@@ -11,11 +11,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-
 ROOT = Path(__file__).resolve().parent.parent
 UI = ("textual", "rich", "plotext")
 CONSOLE_UI_FREE = ("config", "inventory", "sshconfig", "paths", "cli", "collect", "state",
-                   "runcmd", "gcpolicy", "text", "toasts", "hostlist", "userfile", "promfleet")
+                   "runcmd", "gcpolicy", "text", "toasts", "hostlist", "userfile", "run_cli",
+                   "argparsing", "promfleet")
+UI_USERS = ("console/history/chart.py",)   # roost history's plotext charts, imported by its CLI only
 
 
 def module_name(path: Path) -> str:
@@ -30,6 +31,9 @@ def ui_free_modules() -> list[str]:
     files += list((ROOT / "console" / "power").rglob("*.py"))
     files += list((ROOT / "console" / "demo").rglob("*.py"))
     files += list((ROOT / "console" / "ray").rglob("*.py"))
+    files += list((ROOT / "console" / "completion").rglob("*.py"))
+    files += [f for f in (ROOT / "console" / "history").rglob("*.py")
+              if str(f.relative_to(ROOT)) not in UI_USERS]
     return sorted({module_name(f) for f in files if f.exists()})
 
 

@@ -4,7 +4,7 @@ Remote commands run against real OpenSSH servers from the lab (tests/lab/sshd.py
 """
 from __future__ import annotations
 
-import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,42 +12,15 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import SHARED, need
+from tests.helpers.cli import ROOST, lab_config, roost
 
-ROOT = Path(__file__).resolve().parent.parent
-ROOST = ROOT / ".venv" / "bin" / "roost"
 RPI4 = SHARED / "fixtures" / "boards" / "rpi4"
 
 
-def roost(*argv: str, env: dict | None = None, cwd: Path | None = None, timeout: float = 60):
-    exe = [str(ROOST)] if ROOST.exists() else [sys.executable, "-m", "console.cli"]
-    return subprocess.run(exe + list(argv), capture_output=True, text=True, env=env, cwd=cwd,
-                          timeout=timeout)
-
-
-@pytest.fixture
-def env(tmp_path):
-    """A clean environment: no ~/.ssh/config, no roost.toml, state under tmp."""
-    home = tmp_path / "home"
-    home.mkdir()
-    keep = {k: v for k, v in os.environ.items() if not k.startswith(("ROOST_", "XDG_"))}
-    keep.update(HOME=str(home), XDG_CONFIG_HOME=str(tmp_path / "xdg"),
-                ROOST_STATE_DIR=str(tmp_path / "state"))
-    return keep
-
-
-def lab_config(tmp_path: Path, ssh_lab, nodes, extra: str = "") -> Path:
-    """A roost.toml naming lab nodes by name, with the lab's key and known_hosts."""
-    body = [f'[defaults]\nuser = "roostlab"\nidentity = "{ssh_lab.client_key}"\n'
-            f'known_hosts = "{ssh_lab.known_hosts}"\nconnect_timeout = 5\ninterval = 0.2\n']
-    body += [f'[[nodes]]\nnames = "{n.name}"\nhost = "{n.host}"\nport = {n.port}\n' for n in nodes]
-    path = tmp_path / "roost.toml"
-    path.write_text("".join(body) + extra)
-    return path
-
-
 def one_line_error(result) -> str:
+    """The one stderr line: "roost: ..." or, for a usage error, "roost CMD: error: ..."."""
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("roost: "), result.stderr
+    assert len(lines) == 1 and re.match(r"roost( [a-z-]+)*: ", lines[0]), result.stderr
     assert "Traceback" not in result.stderr
     return lines[0]
 
@@ -173,7 +146,8 @@ def test_check_reads_power_back_and_reports_a_broken_power_table(env, tmp_path, 
         assert f"{nodes[0].name}  power: on" in done.stdout
         assert state.read_text() == "on\n"          # a check switches nothing
         cfg.write_text(body.replace(f'port = {nodes[0].port}\n',
-                                    f'port = {nodes[0].port}\npower = {{ driver = "expander", chip = "nope", pin = 0 }}\n', 1))
+                                    f'port = {nodes[0].port}\n'
+                                    'power = { driver = "expander", chip = "nope", pin = 0 }\n', 1))
         done = roost("--config", str(cfg), "check", env=env)
         assert done.returncode == 1
         assert "power: FAILED: node" in done.stdout and "power.chip" in done.stdout

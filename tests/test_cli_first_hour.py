@@ -6,8 +6,7 @@ import subprocess
 
 import pytest
 
-from tests.lab.etchosts import etc_hosts  # noqa: F401 - a fixture
-from tests.test_cli import env, roost  # noqa: F401 - env is a fixture
+from tests.helpers.cli import roost
 
 
 def stderr_line(result) -> str:

@@ -9,40 +9,26 @@ import time
 import urllib.request
 from pathlib import Path
 
-import pytest
-
 from collectors.sinks.sqlite import SqliteSink
 from tests.conftest import SHARED, need
-from tests.test_cli import ROOST, env, lab_config, roost  # noqa: F401 - env is a fixture
+from tests.helpers.cli import ROOST, free_port, roost, wait_for
 
 RPI4 = SHARED / "fixtures" / "boards" / "rpi4"
 
 
-def wait_for(predicate, timeout: float = 20.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def sample_times(db, node: str) -> list[float]:
+    """Every sample time stored for a node: the sink stores a series only when it changed (and
+    once a minute), but some series of a live node (its cpu seconds) change at every sample."""
+    import contextlib
+    import sqlite3
+    with contextlib.closing(sqlite3.connect(db)) as con:
+        return [round(r[0], 3) for r in con.execute(
+            "SELECT DISTINCT p.ts FROM points p JOIN series s ON s.id = p.series "
+            "WHERE s.node = ? ORDER BY p.ts", (node,))]
 
 
 def jsonl(text: str) -> list[dict]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
-
-
-@pytest.fixture
-def two_nodes(ssh_lab, tmp_path):
-    nodes = ssh_lab.start(2)
-    yield nodes, lab_config(tmp_path, ssh_lab, nodes)
-    ssh_lab.stop(nodes)
 
 
 def test_count_3_jsonl_to_stdout_and_db(env, tmp_path, two_nodes):
@@ -55,25 +41,20 @@ def test_count_3_jsonl_to_stdout_and_db(env, tmp_path, two_nodes):
     for node in nodes:
         mine = [r for r in rows if r["node"] == node.name]
         assert len(mine) == 3
-        assert all(r["ts"] > 0 and r["node_load1"] >= 0 and r["node_memory_MemTotal_bytes"] > 0
-                   for r in mine)
-        assert any(k.startswith('node_cpu_seconds_total{cpu="0",mode="user"}') for k in mine[0])
-    sink = SqliteSink(db)
-    try:
-        for node in nodes:
-            points = sink.history(node.name, "node_load1", since=0)
-            assert len(points) == 3 and points == sorted(points)
-            mine = [r for r in rows if r["node"] == node.name]
-            assert [round(ts, 3) for ts, _ in points] == [r["ts"] for r in mine]
-    finally:
-        sink.close()
+        assert all(r["time"] > 0 and r["load1"] >= 0 and r["mem_total_bytes"] > 0 for r in mine)
+        assert mine[0]["cpu_percent"] is None            # plain: rates from the second sample on
+        assert all(0 <= r["cpu_percent"] <= 100 and r["net"]["lo"]["rx_bytes_per_s"] >= 0
+                   and len(r["core_percent"]) >= 1 for r in mine[1:])
+    for node in nodes:          # every sample stored: its time is in the database
+        mine = [r for r in rows if r["node"] == node.name]
+        assert sample_times(db, node.name) == [r["time"] for r in mine]
 
 
 def test_sigterm_mid_run_flushes_every_sink_and_exits_0(env, tmp_path, two_nodes):
     nodes, cfg = two_nodes
     out, db = tmp_path / "out.jsonl", tmp_path / "h.db"
     proc = subprocess.Popen([str(ROOST), "--config", str(cfg), "collect", "--interval", "0.2",
-                             "--jsonl", str(out), "--db", str(db)], env=env,
+                             "--jsonl", str(out), "--jsonl-format", "series", "--db", str(db)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         wait_for(lambda: out.exists() and {r["node"] for r in jsonl(out.read_text())} ==
@@ -84,14 +65,10 @@ def test_sigterm_mid_run_flushes_every_sink_and_exits_0(env, tmp_path, two_nodes
         proc.kill()
         proc.wait()
     rows = jsonl(out.read_text())
-    sink = SqliteSink(db)
-    try:
-        for node in nodes:
-            written = [r["ts"] for r in rows if r["node"] == node.name]
-            stored = [round(ts, 3) for ts, _ in sink.history(node.name, "node_load1")]
-            assert written and stored == written  # nothing buffered was lost at the signal
-    finally:
-        sink.close()
+    assert all('node_cpu_seconds_total{cpu="0",mode="user"}' in r for r in rows)   # series keys
+    for node in nodes:
+        written = [r["ts"] for r in rows if r["node"] == node.name]
+        assert written and sample_times(db, node.name) == written  # nothing buffered was lost
 
 
 def test_prometheus_endpoint_serves_the_fleet_then_sigint(env, tmp_path, two_nodes):
@@ -137,7 +114,7 @@ def test_once_fleet_format_prometheus_labels_every_series(env, tmp_path, two_nod
     result = roost("--config", str(cfg), "collect", "--once", "--format", "prometheus", nodes[0].name,
                    env=env)
     assert result.returncode == 0, result.stderr
-    assert f'node_load1 ' in result.stdout and 'node="' not in result.stdout.replace(
+    assert 'node_load1 ' in result.stdout and 'node="' not in result.stdout.replace(
         f'roost_sample_age_seconds{{node="{nodes[0].name}"}}', "")
 
 
@@ -145,7 +122,7 @@ def test_local_host_once_as_json(env):
     result = roost("collect", "--local", "--once", "--format", "json", env=env)
     assert result.returncode == 0, result.stderr
     (row,) = jsonl(result.stdout)
-    assert row["node"] == socket.gethostname() and row["node_memory_MemTotal_bytes"] > 0
+    assert row["node"] == socket.gethostname() and row["mem_total_bytes"] > 0
 
 
 def test_tree_count_with_default_db_in_state_dir(env):
@@ -155,7 +132,8 @@ def test_tree_count_with_default_db_in_state_dir(env):
     assert result.returncode == 0, result.stderr
     sink = SqliteSink(Path(env["ROOST_STATE_DIR"]) / "roost.db")
     try:
-        assert [v for _, v in sink.history("rpi4", "node_load1")] == [0.52, 0.52]
+        # a tree does not change: its load is stored once (the sink stores changes)
+        assert [v for _, v in sink.history("rpi4", "node_load1")] == [0.52]
     finally:
         sink.close()
 
@@ -207,6 +185,7 @@ def test_duration_ends_an_endless_run_with_status_0(env):
 
 def test_run_collect_is_reusable_in_process_and_off_the_main_thread(tmp_path, capsys):
     import threading
+
     from console.collect import CollectOptions, run_collect
     opts = CollectOptions(once=True, format="json", local=True, state_dir=str(tmp_path))
     result = []

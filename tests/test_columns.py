@@ -11,7 +11,7 @@ from rich.text import Text
 from console.state import FleetState
 from console.widgets.columns import ARROW, GAP, Column, fit, present
 from console.widgets.node_table import COLUMNS, MARK
-from tests.test_app_common import T0, make_sample
+from tests.helpers.samples import T0, make_sample
 
 FIXED = MARK + GAP
 

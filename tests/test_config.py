@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import dataclasses
-
 import re
 from pathlib import Path
 
@@ -188,6 +187,20 @@ def test_unknown_node_or_group_on_selection_is_named(tmp_path):
     with pytest.raises(ConfigError, match=r"unknown group @rack9"):
         config.targets("@rack9")
     assert [t.name for t in config.targets("@g,n3")] == ["n1", "n3"]
+
+
+def test_all_and_at_all_are_every_node_unless_the_config_names_them(tmp_path):
+    config = load_config(write(tmp_path, '[[nodes]]\nnames = "n[1-3]"\n[groups]\ng = "n1"\n'))
+    every = ["n1", "n2", "n3"]
+    assert [s.name for s in config.select("all")] == every
+    assert [s.name for s in config.select("@all")] == every
+    assert [s.name for s in config.select("@all!n2")] == ["n1", "n3"]
+    assert [s.name for s in config.select(None, exclude="@g")] == ["n2", "n3"]
+    assert [s.name for s in config.select("n[1-2]", exclude="n[2-3]")] == ["n1"]
+    # a group or a node really called "all" is what the user means
+    config = load_config(write(tmp_path, '[[nodes]]\nnames = "n[1-3],all"\n[groups]\nall = "n2"\n'))
+    assert [s.name for s in config.select("@all")] == ["n2"]
+    assert [s.name for s in config.select("all")] == ["all"]
 
 
 def test_missing_explicit_file_and_unreadable_file(tmp_path):

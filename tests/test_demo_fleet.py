@@ -5,11 +5,9 @@ Every test starts and stops its own seeded fleet; waits are on conditions, never
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from dataclasses import replace
 
-import asyncssh
 import pytest
 
 from collectors import transport
@@ -275,6 +273,7 @@ async def test_detached_jobs_load_their_node(tmp_path):
 
 async def test_openssh_scp_and_ssh_clients_work(tmp_path):
     import shutil
+
     from tests.conftest import need
     need(shutil.which("scp") is not None and shutil.which("ssh") is not None, "OpenSSH client")
     async with DemoFleet(1, steady=True, state_dir=tmp_path / "s") as demo:

@@ -9,8 +9,8 @@ import signal
 import subprocess
 import tempfile
 import time
-from pathlib import Path
 from collections import Counter
+from pathlib import Path
 
 import pytest
 from hypothesis import given, strategies as st
@@ -19,7 +19,6 @@ from collectors.fleet import BACKOFF_CAP, Fleet, backoff_delay
 from collectors.model import NodeEvent, NodeTarget, Sample
 from collectors.transport import TransportError
 
-pytestmark = pytest.mark.peers
 INTERVAL = 0.2
 
 

@@ -159,8 +159,8 @@ def made_cases() -> list[Case]:
         add(f"{kind}/dangling-symlink", flag, _special("dangling", _dangling), f"{what} file not found", base=base)
         add(f"{kind}/dev-zero", flag, _special("zero", lambda p: p.symlink_to("/dev/zero")),
             f"cannot read {what}: not a regular file", base=base)
-        add(f"{kind}/not-utf8", flag, _write("latin1", "# é\n".encode("latin-1")), f"cannot read {what}: not UTF-8 text (byte 0xe9 at column 3)",
-            line=1, base=base)
+        add(f"{kind}/not-utf8", flag, _write("latin1", "# é\n".encode("latin-1")),
+            f"cannot read {what}: not UTF-8 text (byte 0xe9 at column 3)", line=1, base=base)
     # roost.toml: encodings, line endings, sizes, nesting
     add("config/bom-crlf", "--config", _write("bom.toml", b"\xef\xbb\xbf[defaults]\r\ninterval = nan\r\n"),
         "defaults.interval: expected a finite number", line=2)
@@ -174,7 +174,8 @@ def made_cases() -> list[Case]:
         _write("deept.toml", b"a = " + b"{b = " * 3000 + b"1" + b"}" * 3000 + b"\n"), "nested too deeply", line=1)
     add("config/huge-line", "--config", _write("line.toml", b"[" + b" " * 400_000 + b"\n"), "TOML syntax", line=1)
     add("config/huge-array", "--config",
-        _write("arr.toml", b"[defaults]\nport = [" + b"1," * 250_000 + b"1]\n"), "defaults.port: expected a port", line=2)
+        _write("arr.toml", b"[defaults]\nport = [" + b"1," * 250_000 + b"1]\n"), "defaults.port: expected a port",
+        line=2)
     add("config/huge-string", "--config",
         _write("str.toml", b'[[nodes]]\nnames = "' + b"n" * 500_000 + b'"\n'),
         "nodes[0].names: hostlist 'nnnnn", line=2)
@@ -201,7 +202,8 @@ def made_cases() -> list[Case]:
     add("inventory/hosts-over-limit", "--inventory", _write("hosts.ini", b"[a]\nn[1:600]\n[b]\nm[1:600]\n"),
         "the inventory now holds 1,200 hosts, more than max_hostlist (1,000)", line=4,
         env={"ROOST_MAX_HOSTLIST": "1000"})
-    add("inventory/yaml-bom", "--inventory", _write("bom.yml", "\ufeffall:\n  hosts:\n    x:\n      ansible_port: 0\n".encode()),
+    add("inventory/yaml-bom", "--inventory",
+        _write("bom.yml", "\ufeffall:\n  hosts:\n    x:\n      ansible_port: 0\n".encode()),
         "ansible_port: expected a port number", line=3)
     # ssh_config
     add("ssh/include-loop", "--ssh-config", _special("loop.conf", _include_loop),

@@ -10,8 +10,17 @@ from ClusterShell.NodeSet import RESOLVER_NOGROUP, NodeSet
 from ClusterShell.NodeUtils import GroupResolver, GroupSource
 from hypothesis import given, settings, strategies as st
 
-from console.hostlist import (DEFAULT_LIMIT, HostlistError, HostlistTooLarge, default_limit, expand,
-                              expand_ansible, fold, natural_key, upper_bound)
+from console.hostlist import (
+    DEFAULT_LIMIT,
+    HostlistError,
+    HostlistTooLarge,
+    default_limit,
+    expand,
+    expand_ansible,
+    fold,
+    natural_key,
+    upper_bound,
+)
 
 # ---- generated ClusterShell expressions: small enough to expand for reference ----------------
 

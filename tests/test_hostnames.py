@@ -19,22 +19,10 @@ from collectors.fleet import Fleet
 from collectors.model import NodeEvent, Sample
 from collectors.transport import TransportError, connect, run
 from console.config import load_config
-from tests.lab.etchosts import etc_hosts  # noqa: F401 - a fixture
+from tests.helpers.hostnames import NOWHERE, keyscan
 from tests.lab.sshd import LabNode
 
 pytestmark = pytest.mark.peers
-
-NOWHERE = "roost-nowhere.invalid"   # .invalid never resolves (RFC 2606)
-
-
-def keyscan(node: LabNode, name: str, hashed: bool = True) -> str:
-    """What `ssh-keyscan [-H] -p PORT NAME` prints for the node: the user's own way to trust it."""
-    argv = ["ssh-keyscan", "-t", "ed25519", "-p", str(node.port), name]
-    out = subprocess.run(argv[:1] + (["-H"] if hashed else []) + argv[1:], capture_output=True,
-                         text=True, timeout=20)
-    assert out.stdout.strip(), f"ssh-keyscan found no key: {out.stderr}"
-    return out.stdout
-
 
 def known_hosts(tmp_path: Path, *lines: str, name: str = "known_hosts") -> Path:
     path = tmp_path / name

@@ -15,10 +15,8 @@ import threading
 
 import pytest
 
-from tests.lab.etchosts import etc_hosts_module  # noqa: F401 - a fixture
-from tests.test_cli import ROOST, env, roost  # noqa: F401 - env is a fixture
-from tests.test_hostnames import NOWHERE, keyscan
-from tests.test_jobs_lab import shared_dir  # noqa: F401 - a fixture: dir the lab user can write
+from tests.helpers.cli import ROOST, free_port, roost
+from tests.helpers.hostnames import NOWHERE, keyscan
 
 pytestmark = pytest.mark.peers
 
@@ -124,7 +122,6 @@ def test_scheduler_runs_jobs_on_named_nodes_beside_a_broken_one(env, named, tmp_
 
 
 def test_serve_says_what_it_serves_and_logs_up_and_down(env, named, tmp_path):
-    from tests.test_collect import free_port
     port = free_port()
     proc = subprocess.Popen([str(ROOST), *use(named), "serve", "--db", str(tmp_path / "s.db"),
                              "--prometheus", f"127.0.0.1:{port}"], env=env,
@@ -158,7 +155,7 @@ async def test_console_shows_the_named_fleet(named, tmp_path, monkeypatch):
     from console.app import RoostApp
     from console.config import load_config
     from console.state import DOWN, UP, FleetState
-    from tests.test_app_live import until
+    from tests.helpers.pilot import until
     cfg, ssh = named
     config = load_config(cfg, ssh_config=ssh, state_dir=tmp_path / "st")
     targets = config.targets()

@@ -10,15 +10,14 @@ import asyncio
 import json
 import os
 import time
+from pathlib import Path
 
 import pytest
 
 from collectors.transport import connect
 from console.config import load_config
 from console.jobs import boinc_cli
-from console.jobs.boinc import BoincError, BoincSettings, abort_task, boinc_tasks, resume_task, \
-    suspend_task
-from tests.lab.boinc import boinc, boinc_lab  # noqa: F401  (fixtures)
+from console.jobs.boinc import BoincError, BoincSettings, abort_task, boinc_tasks, resume_task, suspend_task
 
 # hostile on purpose: XML metacharacters, quotes, shell syntax, non-ASCII
 PROJECT = 'Lab <Test> & "Co" $(id) ünï'
@@ -248,7 +247,7 @@ def test_password_never_in_argv(boinc):
     client = boinc.start([(NAMES[0], 300)])
     for pid in [client.proc.pid, client.bridge.pid, *client.app_pids()]:
         try:
-            cmdline = open(f"/proc/{pid}/cmdline", "rb").read()
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         except OSError:
             continue
         assert client.password.encode() not in cmdline
@@ -295,6 +294,7 @@ def test_roost_entry_point_boinc_tasks(boinc, ssh_lab, tmp_path):
     """The real `roost` program: `roost boinc tasks` through console/cli.py."""
     import subprocess
     import sys
+
     from tests.conftest import ROOT
     roost = [sys.executable, "-c", "import sys; from console.cli import main; sys.exit(main())"]
     helptext = subprocess.run(roost + ["--help"], capture_output=True, text=True, cwd=ROOT).stdout

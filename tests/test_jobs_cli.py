@@ -1,8 +1,10 @@
-"""The job CLI (submit/queue/job/cancel/suspend/resume) on a real config of lab sshd nodes."""
+"""The job CLI (submit/queue/job/cancel/suspend/resume) on a real config of lab sshd nodes,
+named by hostname (/etc/hosts, tests/lab/named.py) as real clusters name them."""
 from __future__ import annotations
 
 import argparse
 import json
+import pwd
 import subprocess
 import sys
 import time
@@ -13,7 +15,10 @@ import pytest
 from console.config import load_config
 from console.jobs import cli as jobs_cli
 from console.jobs.model import State
+from console.jobs.remote import node_root
 from console.jobs.service import cluster_name, open_store
+from tests.lab.named import named
+from tests.lab.sshd import USER
 
 pytestmark = [pytest.mark.peers]
 
@@ -31,15 +36,14 @@ def roost(config, *argv) -> int:
 
 
 @pytest.fixture(scope="module")
-def lab_config(ssh_lab, tmp_path_factory):
-    nodes = ssh_lab.start(2)
+def lab_config(ssh_lab, tmp_path_factory, etc_hosts_module):
+    nodes = named(ssh_lab, etc_hosts_module, ssh_lab.start(2))
     root = tmp_path_factory.mktemp("cli")
-    entries = "".join(
-        f'[[nodes]]\nnames = "{n.name}"\nhost = "{n.host}"\nport = {n.port}\n' for n in nodes)
+    entries = "".join(n.toml_entry() for n in nodes)
     toml = root / "roost.toml"
     toml.write_text(
         f'[defaults]\nuser = "roostlab"\nidentity = ["{ssh_lab.client_key}"]\n'
-        f'known_hosts = ["{ssh_lab.known_hosts}"]\n\n[jobs]\nuse_load = false\n'
+        f'known_hosts = ["{nodes[0].known_hosts}"]\n\n[jobs]\nuse_load = false\n'
         f'grace = 1.0\npoll_every = 0.3\n\n{entries}')
     empty_ssh = root / "ssh_config"
     empty_ssh.write_text("")
@@ -138,9 +142,13 @@ def test_cancel_running_without_a_holder(config, capsys, tmp_path):
                          state=str(config.state_dir), job=job)
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
     assert store.tasks(job)[0].state is State.RUNNING
+    task, = store.tasks(job)
+    job_dir = Path(pwd.getpwnam(USER).pw_dir) / node_root(store.queue_id(), task.node) / str(job)
+    assert job_dir.is_dir()
     assert roost(config, "cancel", str(job)) == 0
     task, = store.tasks(job)
     assert task.state is State.CANCELLED
+    assert not job_dir.exists()       # the client's clean-up finished before it returned
 
 
 def test_dependency_on_an_array_tasks_own_job_id(config, capsys):

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from console.config import load_config
 from console.jobs.directives import build_spec, parse_submit_argv, wrap_script
 from console.jobs.model import State
-from console.config import load_config
 from console.jobs.service import open_store
+from tests.lab.named import named
 
 pytestmark = [pytest.mark.peers, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,20 +36,19 @@ TASK = ('echo "$SLURM_ARRAY_TASK_ID $SLURM_JOB_ID" >> {log}; sleep 0.1; '
 
 
 def write_config(lab, nodes, root: Path) -> tuple[Path, Path]:
-    entries = "".join(f'[[nodes]]\nnames = "{n.name}"\nhost = "{n.host}"\nport = {n.port}\n'
-                      for n in nodes)
+    entries = "".join(n.toml_entry() for n in nodes)
     cores = ", ".join(f'{n.name} = 4' for n in nodes)
     toml = root / "roost.toml"
     toml.write_text(f'[defaults]\nuser = "roostlab"\nidentity = ["{lab.client_key}"]\n'
-                    f'known_hosts = ["{lab.known_hosts}"]\n\n[jobs]\nuse_load = false\n'
+                    f'known_hosts = ["{nodes[0].known_hosts}"]\n\n[jobs]\nuse_load = false\n'
                     f'poll_every = 0.5\ncores = {{ {cores} }}\n\n{entries}')
     ssh = root / "ssh_config"
     ssh.write_text("")
     return toml, ssh
 
 
-def test_kill_9_mid_array_then_restart(ssh_lab, tmp_path):
-    nodes = ssh_lab.start(4)
+def test_kill_9_mid_array_then_restart(ssh_lab, tmp_path, etc_hosts):
+    nodes = named(ssh_lab, etc_hosts, ssh_lab.start(4))      # reached by hostname
     work = Path(tempfile.mkdtemp(prefix="roost-crash-"))   # the nodes' user must reach it
     os.chmod(work, 0o777)
     toml, ssh = write_config(ssh_lab, nodes, tmp_path)

@@ -2,7 +2,8 @@
 one queue per cluster, outputs that must not be written through symlinks. Real sshd nodes from
 the lab (tests/lab/sshd.py) where a node is involved; real tmpfs mounts for full disks.
 
-Nodes are named by IP address here (host = "127.0.0.x"): hostname support is another helper's.
+Nodes are reached by hostname (/etc/hosts names from tests/lab/named.py), as real clusters
+name them.
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from console.jobs.model import State
 from console.jobs.outputs import path_safe, write_private
 from console.jobs.service import cluster_name, jobs_db, open_store, queue_dir
 from tests.conftest import ROOT, need
+from tests.lab.named import named
 
 OTHER = "roostother"        # a second local, unprivileged user that must read nothing of ours
 
@@ -36,11 +38,11 @@ def roost(*argv: str, env: dict | None = None, timeout: float = 60) -> subproces
 
 
 def write_toml(path: Path, nodes: list[tuple[str, str, int]], extra: str = "", lab=None,
-               top: str = "") -> Path:
+               top: str = "", known_hosts: Path | None = None) -> Path:
     head = top
     if lab is not None:
         head += (f'[defaults]\nuser = "roostlab"\nidentity = ["{lab.client_key}"]\n'
-                f'known_hosts = ["{lab.known_hosts}"]\n')
+                f'known_hosts = ["{known_hosts or lab.known_hosts}"]\n')
     entries = "".join(f'[[nodes]]\nnames = "{n}"\nhost = "{h}"\nport = {p}\n' for n, h, p in nodes)
     path.write_text(f"{head}{extra}\n{entries}")
     (path.parent / "ssh_config").write_text("")
@@ -133,7 +135,7 @@ def test_state_dir_and_queue_files_are_private_from_another_local_user(tmp_path)
     assert (state.stat().st_mode & 0o777) == 0o700
     assert (directory.stat().st_mode & 0o777) == 0o700
     with open_store(_config(toml, state)) as store:    # open: WAL mode keeps -wal and -shm
-        assert store.job(1).spec.export.values == (("API_TOKEN", "s3cret"),)   # it is stored,
+        assert ("API_TOKEN", "s3cret") in store.job(1).spec.export.values   # it is stored,
         files = [db, Path(f"{db}-wal"), Path(f"{db}-shm")]
         for f in files:                                  # ... but nobody else reads it
             assert (f.stat().st_mode & 0o777) == 0o600, f
@@ -148,13 +150,14 @@ def _config(toml: Path, state: Path):
 
 
 @pytest.mark.peers
-def test_job_files_on_the_node_are_private(ssh_lab, tmp_path):
-    node, = ssh_lab.start(1)
+def test_job_files_on_the_node_are_private(ssh_lab, tmp_path, etc_hosts):
+    node, = named(ssh_lab, etc_hosts, ssh_lab.start(1))
     try:
         out = Path(tempfile.mkdtemp(prefix="roost-out-"))
         out.chmod(0o777)
-        toml = write_toml(tmp_path / "roost.toml", [(node.name, node.host, node.port)],
-                          "[jobs]\nuse_load = false\n", lab=ssh_lab)
+        toml = write_toml(tmp_path / "roost.toml", [(node.name, node.hostname, node.port)],
+                          "[jobs]\nuse_load = false\n", lab=ssh_lab,
+                          known_hosts=node.known_hosts)
         env = {**env_for(tmp_path / "state", toml), "API_TOKEN": "s3cret"}
         waiter = subprocess.Popen(
             [sys.executable, "-m", "console.cli", "submit", "--wait", "--export",
@@ -214,15 +217,16 @@ def test_fetch_target_is_opened_without_following_symlinks(tmp_path):
 
 
 @pytest.mark.peers
-def test_fetched_output_stays_in_its_directory_and_never_follows_a_link(ssh_lab, tmp_path):
-    node, = ssh_lab.start(1)
+def test_fetched_output_stays_in_its_directory_and_never_follows_a_link(ssh_lab, tmp_path, etc_hosts):
+    node, = named(ssh_lab, etc_hosts, ssh_lab.start(1))
     try:
         outdir = tmp_path / "out"
         outdir.mkdir()
         victim = tmp_path / "victim"
         victim.write_text("precious\n")
-        toml = write_toml(tmp_path / "roost.toml", [(node.name, node.host, node.port)],
-                          "[jobs]\nuse_load = false\n", lab=ssh_lab)
+        toml = write_toml(tmp_path / "roost.toml", [(node.name, node.hostname, node.port)],
+                          "[jobs]\nuse_load = false\n", lab=ssh_lab,
+                          known_hosts=node.known_hosts)
         env = env_for(tmp_path / "state", toml)
         (outdir / "link.out").symlink_to(victim)
         done = roost("submit", "--wait", "-o", str(outdir / "link.out"), "--wrap", "echo pwned",
@@ -254,7 +258,7 @@ def test_collect_db_survives_a_full_disk_and_stores_every_sample_after(tmp_path)
             filler = fill(mount)
             line = proc.stderr.readline()
             assert "cannot store samples" in line and "database or disk is full" in line, line
-            assert b"node_load1" in _scrape(port) and proc.poll() is None   # still serving
+            assert b"roost_node_up" in _scrape(port) and proc.poll() is None   # still serving
             time.sleep(1.0)                       # samples keep arriving while it is full
             filler.unlink()
             line = proc.stderr.readline()
@@ -285,10 +289,11 @@ def _rows(db: Path) -> int:
 
 
 def _stamps(db: Path) -> list[float]:
+    # every sample time: a series is stored when it changed, and the cpu seconds of a live host
+    # change at every sample, so the union over the node's series holds each sample's time
     with contextlib.closing(sqlite3.connect(db)) as c:
         return [r[0] for r in c.execute(
-            "SELECT p.ts FROM points p JOIN series s ON s.id = p.series "
-            "WHERE s.metric = 'node_load1' ORDER BY p.ts")]
+            "SELECT DISTINCT p.ts FROM points p JOIN series s ON s.id = p.series ORDER BY p.ts")]
 
 
 def _scrape(port: int) -> bytes:
@@ -322,12 +327,13 @@ def scheduler_line(proc: subprocess.Popen) -> str:
 
 
 @pytest.mark.peers
-def test_standby_serve_takes_the_scheduler_over_after_kill_9(ssh_lab, tmp_path):
-    node, = ssh_lab.start(1)
+def test_standby_serve_takes_the_scheduler_over_after_kill_9(ssh_lab, tmp_path, etc_hosts):
+    node, = named(ssh_lab, etc_hosts, ssh_lab.start(1))
     procs = []
     try:
-        toml = write_toml(tmp_path / "roost.toml", [(node.name, node.host, node.port)],
-                          "[jobs]\nuse_load = false\n", lab=ssh_lab)
+        toml = write_toml(tmp_path / "roost.toml", [(node.name, node.hostname, node.port)],
+                          "[jobs]\nuse_load = false\n", lab=ssh_lab,
+                          known_hosts=node.known_hosts)
         env = env_for(tmp_path / "state", toml)
 
         def serve() -> subprocess.Popen:
@@ -358,15 +364,16 @@ def test_standby_serve_takes_the_scheduler_over_after_kill_9(ssh_lab, tmp_path):
 # ---- one cluster, one queue ----------------------------------------------------------------
 
 @pytest.mark.peers
-def test_a_config_never_runs_on_another_clusters_nodes(ssh_lab, tmp_path):
-    a_node, b_node = ssh_lab.start(2)
+def test_a_config_never_runs_on_another_clusters_nodes(ssh_lab, tmp_path, etc_hosts):
+    a_node, b_node = named(ssh_lab, etc_hosts, ssh_lab.start(2))
     try:
         for name in ("a", "b"):
             (tmp_path / name).mkdir()
-        a = write_toml(tmp_path / "a" / "roost.toml", [("n1", a_node.host, a_node.port)],
-                       "[jobs]\nuse_load = false\n", lab=ssh_lab)
-        b = write_toml(tmp_path / "b" / "roost.toml", [("n1", b_node.host, b_node.port)],
-                       "[jobs]\nuse_load = false\n", lab=ssh_lab, top='cluster = "demo"\n')
+        a = write_toml(tmp_path / "a" / "roost.toml", [("n1", a_node.hostname, a_node.port)],
+                       "[jobs]\nuse_load = false\n", lab=ssh_lab, known_hosts=a_node.known_hosts)
+        b = write_toml(tmp_path / "b" / "roost.toml", [("n1", b_node.hostname, b_node.port)],
+                       "[jobs]\nuse_load = false\n", lab=ssh_lab, top='cluster = "demo"\n',
+                       known_hosts=a_node.known_hosts)
         state = tmp_path / "state"
         serve_a = subprocess.Popen([sys.executable, "-m", "console.cli", "serve", "--prometheus",
                                     f"127.0.0.1:{_free_port()}"], cwd=ROOT,

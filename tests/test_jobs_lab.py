@@ -1,12 +1,11 @@
-"""The built-in scheduler against real OpenSSH nodes from the lab (tests/lab/sshd.py)."""
+"""The built-in scheduler against real OpenSSH nodes from the lab (tests/lab/sshd.py), reached
+by hostname (/etc/hosts names from tests/lab/named.py), as real clusters name their nodes."""
 from __future__ import annotations
 
 import asyncio
 import dataclasses
 import os
-import shutil
 import signal
-import tempfile
 import time
 from pathlib import Path
 
@@ -16,25 +15,25 @@ from console.jobs.directives import build_spec, parse_submit_argv, wrap_script
 from console.jobs.model import State
 from console.jobs.scheduler import Options, Scheduler
 from console.jobs.store import Store
+from tests.lab.named import named
 
 pytestmark = [pytest.mark.peers]
 FAST = Options(use_load=False, grace=1.0, node_fail_after=1.5, poll_every=0.3, tick=0.02)
 
 
 @pytest.fixture(scope="module")
-def nodes(ssh_lab):
-    started = ssh_lab.start(2)
+def nodes(ssh_lab, etc_hosts_module):
+    started = named(ssh_lab, etc_hosts_module, ssh_lab.start(2))
     yield started
     ssh_lab.stop(started)
 
 
 @pytest.fixture
-def shared_dir():
-    """A directory the lab's login user can write: the nodes share the console's file system."""
-    path = Path(tempfile.mkdtemp(prefix="roost-jobs-"))
-    path.chmod(0o777)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+def two(ssh_lab, etc_hosts_module):
+    """Two fresh named nodes for a test that kills or freezes them."""
+    started = named(ssh_lab, etc_hosts_module, ssh_lab.start(2))
+    yield started
+    ssh_lab.stop(started)
 
 
 def submit(store, *argv, script="#!/bin/sh\ntrue\n", cwd="/tmp"):
@@ -165,7 +164,7 @@ async def test_suspend_resume_cancel_timeout(tmp_path, nodes, shared_dir):
     client = Store(tmp_path / "q.db")       # what the CLI does: write requests to the DB
     out = ["-o", str(shared_dir / "%j.out")]
     long = submit(store, "--wrap", "sleep 60", *out)
-    short = submit(store, "--time", "0:1", "--wrap", "sleep 60", *out)
+    short = submit(store, "--time", "1s", "--wrap", "sleep 60", *out)
     sched = await scheduler(store, nodes)
     try:
         await until(sched, lambda: all(t.pid for t in store.tasks(long) + store.tasks(short)))
@@ -205,12 +204,13 @@ async def test_reattach_after_scheduler_goes_away(tmp_path, nodes, shared_dir):
     assert all(t.attempt == 0 for t in store.tasks(job))
 
 
-async def test_node_death_is_node_fail_and_requeue(tmp_path, ssh_lab, shared_dir):
-    a, b = ssh_lab.start(2)
+async def test_node_death_is_node_fail_and_requeue(tmp_path, two, shared_dir):
+    a, b = two
     store = Store(tmp_path / "q.db")
     requeued = submit(store, "--requeue", "-a", "0-1", "-o", str(shared_dir / "r_%a.out"),
                       "--wrap", "sleep 2; echo done $SLURM_ARRAY_TASK_ID $SLURMD_NODENAME")
-    lost = submit(store, "-w", a.name, "--wrap", "sleep 30", "-o", str(shared_dir / "l.out"))
+    lost = submit(store, "--no-requeue", "-w", a.name, "--wrap", "sleep 30",
+                  "-o", str(shared_dir / "l.out"))
     sched = await scheduler(store, [a, b], cores={a.name: 2, b.name: 2})
     try:
         live = lambda: store.tasks(requeued) + store.tasks(lost)  # noqa: E731
@@ -222,7 +222,6 @@ async def test_node_death_is_node_fail_and_requeue(tmp_path, ssh_lab, shared_dir
         await until(sched, done(store, lost))
     finally:
         await sched.close()
-        ssh_lab.stop([a, b])
     assert states(store, lost) == [State.NODE_FAIL]
     tasks = store.tasks(requeued)
     assert [t.state for t in tasks] == [State.COMPLETED] * 2
@@ -275,8 +274,8 @@ def sshd_pids(node) -> list[int]:
 
 @pytest.mark.slow
 async def test_cut_off_node_requeues_and_its_stale_task_is_killed_on_return(
-        tmp_path, ssh_lab, shared_dir):
-    a, b = ssh_lab.start(2)
+        tmp_path, two, shared_dir):
+    a, b = two
     store = Store(tmp_path / "q.db")
     # b's only core is taken first, so the job under test can only start on a
     blocker = submit(store, "-w", b.name, "-o", "/dev/null", "--wrap", "sleep 300")
@@ -284,7 +283,7 @@ async def test_cut_off_node_requeues_and_its_stale_task_is_killed_on_return(
     frozen = []
     try:
         await until(sched, lambda: store.tasks(blocker)[0].pid)
-        job = submit(store, "--requeue", "-w", f"{a.name},{b.name}", "-o", str(shared_dir / "c.out"),
+        job = submit(store, "--requeue", "-o", str(shared_dir / "c.out"),
                      "--wrap", f'[ "$SLURMD_NODENAME" = {a.name} ] && sleep 120; echo "ran on $SLURMD_NODENAME"')
         await until(sched, lambda: store.tasks(job)[0].pid)
         task, = store.tasks(job)
@@ -310,7 +309,6 @@ async def test_cut_off_node_requeues_and_its_stale_task_is_killed_on_return(
         for pid in frozen:
             os.kill(pid, signal.SIGCONT)
         await sched.close()
-        ssh_lab.stop([a, b])
     final, = store.tasks(job)
     assert (final.state, final.node, final.attempt) == (State.COMPLETED, b.name, 1)
     assert (shared_dir / "c.out").read_text() == f"ran on {b.name}\n"
@@ -318,7 +316,7 @@ async def test_cut_off_node_requeues_and_its_stale_task_is_killed_on_return(
 
 async def test_term_ignored_gets_kill_after_grace(tmp_path, nodes, shared_dir):
     store = Store(tmp_path / "q.db")
-    job = submit(store, "--time", "0:1", "-o", str(shared_dir / "k.out"),
+    job = submit(store, "--time", "1s", "-o", str(shared_dir / "k.out"),
                  "--wrap", "trap '' TERM; echo started; sleep 60")
     sched = await scheduler(store, nodes)       # grace 1 s
     try:
@@ -368,3 +366,35 @@ async def test_export_none_and_missing_output_dir(tmp_path, nodes, shared_dir):
     task, = store.tasks(lost)     # failed at start, as Slurm does: it never ran to lose its work
     assert task.state is State.FAILED and task.reason.startswith("OutputDirMissing")
     assert task.pid is None and task.exit_code is None
+
+
+def job_dirs(sched, node) -> list[Path]:
+    """The job directories this queue has on node (its files live under the login's home)."""
+    link = sched.links[node.name]
+    root = Path(link.info.home) / link.root
+    return sorted(p for p in root.iterdir() if p.name.isdigit()) if root.is_dir() else []
+
+
+async def test_node_killed_mid_task_leaves_no_job_dir_and_its_output_is_fetched(tmp_path, two):
+    """NODE_FAIL while the node is gone; when it is back its job directory goes (nothing of
+    ours runs there) after what the lost task wrote was brought home."""
+    a, b = two
+    private = tmp_path / "out"           # the node cannot write here: output is fetched
+    private.mkdir(mode=0o700)
+    store = Store(tmp_path / "q.db")
+    job = submit(store, "--no-requeue", "-w", a.name, "-o", str(private / "lost.out"),
+                 "--wrap", "echo started; sleep 60")
+    sched = await scheduler(store, [a, b])
+    try:
+        await until(sched, lambda: store.tasks(job)[0].pid)
+        written = lambda: [p for d in job_dirs(sched, a) for p in d.glob("*.out")  # noqa: E731
+                           if p.read_text() == "started\n"]
+        await until(sched, written)       # it ran and wrote, on the node, when the node dies
+        a.kill()
+        await until(sched, done(store, job))
+        assert states(store, job) == [State.NODE_FAIL]
+        a.restart()
+        await until(sched, lambda: sched.links[a.name].up and not job_dirs(sched, a))
+    finally:
+        await sched.close()
+    assert (private / "lost.out").read_text() == "started\n"

@@ -21,9 +21,12 @@ def test_down_nodes_foreign_load_and_lists():
     fleet = nodes(3, 4)
     fleet[0].up = False
     fleet[1].foreign_cores = 3
-    plan = place([Demand(1, 10, nodelist=("n1", "n2")), Demand(2, 10, exclude=("n3",))],
+    plan = place([Demand(1, 10, candidates=("n1", "n2")), Demand(2, 10, exclude=("n3",))],
                  fleet, now=0)
     assert plan.starts == [(1, "n2")]
+    # -w naming two nodes needs both (Slurm): n1 is down, so it waits
+    both = place([Demand(5, 1, nodelist=("n1", "n2"))], fleet, now=0)
+    assert not both.allocs and both.reasons == {5: "Resources"}
     assert place([Demand(3, 1, nodelist=("zz",))], nodes(), 0).reasons == {3: "ReqNodeNotAvail"}
     assert place([Demand(4, 1, cpus=9)], nodes(), 0).reasons == {4: "BadConstraints"}
 

@@ -11,37 +11,15 @@ from pathlib import Path
 import pytest
 
 from collectors import transport
-from console.config import load_config
 from console.config import ConfigError
 from console.jobs import cli as jobs_cli
 from console.jobs.directives import build_spec, parse_submit_argv
 from console.jobs.model import State
 from console.jobs.slurm import SlurmBackend, SlurmError
 from tests.conftest import need
-from tests.lab.slurm import SlurmCluster, available
+from tests.lab.slurm import write_config
 
 pytestmark = [pytest.mark.peers]
-
-
-@pytest.fixture(scope="session")
-def slurm():
-    need(available(), "Slurm or munge missing (or not root); install slurm-wlm munge")
-    cluster = SlurmCluster.start()
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
-
-
-@pytest.fixture(scope="module")
-def controller(ssh_lab, slurm):
-    node, = ssh_lab.start(1)
-    out = slurm.dir / "out"
-    out.mkdir(mode=0o777, exist_ok=True)
-    out.chmod(0o777)   # jobs run as the lab's login user
-    yield node, out
-    slurm.run("scancel", "--full", "-u", "roostlab", check=False)
-    node.stop()
 
 
 def backend(controller, slurm, **kw) -> SlurmBackend:
@@ -269,17 +247,6 @@ def roost(config, *argv) -> int:
     jobs_cli.register(parser.add_subparsers(dest="command"))
     args = parser.parse_args(list(argv))
     return args.jobs_handler(args, config)
-
-
-def write_config(tmp_path: Path, ssh_lab, node, jobs: str) -> object:
-    toml = tmp_path / "roost.toml"
-    toml.write_text(
-        f'[defaults]\nuser = "roostlab"\nidentity = ["{ssh_lab.client_key}"]\n'
-        f'known_hosts = ["{ssh_lab.known_hosts}"]\n\n[jobs]\n{jobs}\n\n'
-        f'[[nodes]]\nnames = "ctl"\nhost = "{node.host}"\nport = {node.port}\n')
-    (tmp_path / "ssh_config").write_text("")
-    return load_config(toml, ssh_config=tmp_path / "ssh_config", state_dir=tmp_path / "st",
-                       env={})
 
 
 def test_cli_submit_queue_job_cancel(controller, slurm, ssh_lab, tmp_path, capsys):

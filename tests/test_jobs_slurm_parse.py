@@ -12,8 +12,7 @@ from console.config import JobsConfig
 from console.jobs import slurm_parse as sp
 from console.jobs.directives import build_spec, parse_submit_argv
 from console.jobs.model import State
-from console.jobs.slurm import (
-    SlurmBackend, SlurmConfigError, slurm_options, spec_flags)
+from console.jobs.slurm import SlurmBackend, SlurmConfigError, slurm_options, spec_flags
 from console.jobs.slurm_cli import args_flags
 
 S = sp.SEP

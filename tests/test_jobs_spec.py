@@ -6,21 +6,36 @@ import pytest
 from hypothesis import given, strategies as st
 
 from console.jobs import directives as d
-from console.jobs.model import FINISHED, JobSpec, State, TRANSITIONS, check_transition, \
-    final_state, TransitionError
+from console.jobs.model import FINISHED, TRANSITIONS, JobSpec, State, TransitionError, check_transition, final_state
 from console.jobs.spec import (
-    Dependencies, Dependency, PatternValues, SpecError, expand_pattern, format_dependency,
-    format_hostlist, format_indices, format_time, parse_array, parse_dependency, parse_export,
-    parse_hostlist, parse_mem, parse_time)
+    Dependencies,
+    Dependency,
+    PatternValues,
+    SpecError,
+    expand_pattern,
+    format_dependency,
+    format_hostlist,
+    format_indices,
+    format_time,
+    parse_array,
+    parse_dependency,
+    parse_export,
+    parse_hostlist,
+    parse_mem,
+    parse_time,
+)
 
 # --- time -----------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("text,seconds", [
-    ("10", 600), ("10:30", 630), ("1:02:03", 3723), ("2-3", 2 * 86400 + 3 * 3600),
-    ("2-3:04", 2 * 86400 + 3 * 3600 + 240), ("1-00:00:05", 86405), ("0", None),
-    ("UNLIMITED", None), ("infinite", None), ("90:00", 5400)])
+    ("10", 600), ("10:30", 660), ("1:02:03", 3780), ("2-3", 2 * 86400 + 3 * 3600),
+    ("2-3:04", 2 * 86400 + 3 * 3600 + 240), ("1-00:00:05", 86460), ("0", None),
+    ("UNLIMITED", None), ("infinite", None), ("90:00", 5400), ("0:30", 60), ("1:00", 60),
+    ("30s", 30), ("0s", None)])
 def test_time_forms(text, seconds):
+    """As Slurm: seconds round up to whole minutes (sbatch --time=0:30 is 00:01:00);
+    roost's own "30s" is exact."""
     assert parse_time(text) == seconds
 
 
@@ -32,7 +47,7 @@ def test_time_rejects(bad):
 
 @given(st.integers(0, 30), st.integers(0, 23), st.integers(0, 59), st.integers(0, 59))
 def test_time_all_forms_agree(days, h, m, s):
-    total = days * 86400 + h * 3600 + m * 60 + s
+    total = -(-(days * 86400 + h * 3600 + m * 60 + s) // 60) * 60
     assert parse_time(f"{days}-{h}:{m}:{s}") == (total or None)
     assert parse_time(f"{days * 24 + h}:{m}:{s}") == (total or None)
     assert parse_time(f"{(days * 24 + h) * 60 + m}:{s}") == (total or None)
@@ -40,7 +55,8 @@ def test_time_all_forms_agree(days, h, m, s):
 
 @given(st.integers(1, 10 ** 7))
 def test_format_time_round_trips(seconds):
-    assert parse_time(format_time(seconds)) == seconds
+    assert parse_time(format_time(seconds)) == -(-seconds // 60) * 60
+    assert parse_time(f"{seconds}s") == seconds
 
 
 # --- memory ---------------------------------------------------------------------------------
@@ -112,7 +128,7 @@ def test_dependency_forms():
     assert parse_dependency("after:9+10").items == (Dependency("after", 9),)
 
 
-@pytest.mark.parametrize("bad", ["", "afterok", "afterok:", "singleton", "before:3",
+@pytest.mark.parametrize("bad", ["", "afterok", "afterok:", "singleton:3", "before:3",
                                  "afterok:x", "afterok:1,afterany:2?afterok:3"])
 def test_dependency_rejects(bad):
     with pytest.raises(SpecError, match="dependency"):
@@ -166,8 +182,12 @@ def test_pattern_without_percent_is_literal(text):
 
 
 def test_export():
-    exp = parse_export("ALL,A=1,HOME2", {"HOME2": "/h"})
-    assert not exp.clean and exp.values == (("A", "1"), ("HOME2", "/h"))
+    exp = parse_export("ALL,A=1,HOME2", {"HOME2": "/h", "HOME": "/root", "SSH_TTY": "x"})
+    assert not exp.clean and exp.all
+    # ALL: the submitting environment (not its session's names), then the listed values
+    assert exp.inherited == (("HOME2", "/h"),) and exp.values == (("A", "1"), ("HOME2", "/h"))
+    listed = parse_export("A=1", {"B": "2"})       # no ALL: only these, over the login env
+    assert (listed.clean, listed.all, listed.values) == (False, False, (("A", "1"),))
     assert parse_export("NONE", {}).clean
     with pytest.raises(SpecError, match="--export"):
         parse_export("1A=2", {})
@@ -182,7 +202,8 @@ SCRIPT = """#!/bin/bash
 #SBATCH --time 1:00:00
 #SBATCH --array=1-4%2
 #SBATCH --partition=debug
-#SBATCHnot-a-directive
+  #SBATCH --nodes=3
+#SBATCH--exclusive
 echo hi
 #SBATCH --cpus-per-task=8
 """
@@ -193,7 +214,12 @@ def test_directives_and_cli_override():
     spec = d.build_spec(cli, SCRIPT, "job.sh", submit_dir="/w")
     assert (spec.name, spec.cpus, spec.mem_mb, spec.time_limit) == ("sim", 3, 1024, 3600)
     assert spec.array == (1, 2, 3, 4) and spec.array_limit == 2
-    assert spec.warnings == ("job.sh:7: ignoring unknown directive --partition=debug",)
+    assert spec.exclusive                # "#SBATCH--exclusive" counts, as in sbatch
+    assert spec.nodes == 1               # the indented line does not
+    assert spec.warnings == (
+        "job.sh:8: ignoring the indented #SBATCH line (only lines starting with it count, "
+        "as in sbatch)",
+        "job.sh:7: ignoring --partition=debug (the built-in queue has no partitions)")
 
 
 def test_directive_after_first_command_is_ignored():
@@ -234,7 +260,7 @@ def test_finished_states_are_terminal_except_requeue():
         check_transition(State.PENDING, State.COMPLETED)
 
 
-@given(st.none() | st.integers(0, 255), st.sampled_from([None, "cancel", "timeout"]))
+@given(st.none() | st.integers(0, 255), st.sampled_from([None, "cancel", "timeout", "oom"]))
 def test_final_state(code, kill):
     state = final_state(code, kill)
     assert state.done

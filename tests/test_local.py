@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 from collectors import procfs
 from collectors.local import sample_local
@@ -14,10 +15,10 @@ def test_local_sample_matches_proc():
     s = sample_local("me")
     assert s.node == "me" and before <= s.ts <= time.time()
     assert len(s.cpus) == os.cpu_count() and [c.cpu for c in s.cpus] == [str(i) for i in range(len(s.cpus))]
-    meminfo = procfs.parse_meminfo(open("/proc/meminfo").read())
+    meminfo = procfs.parse_meminfo(Path("/proc/meminfo").read_text())
     assert s.memory.total == meminfo.total
     assert "lo" in {n.device for n in s.net}
-    assert abs(s.boot_time - procfs.parse_btime(open("/proc/stat").read())) < 2
+    assert abs(s.boot_time - procfs.parse_btime(Path("/proc/stat").read_text())) < 2
     assert s.load is not None and s.uptime > 0
     assert s.facts.cores == os.cpu_count() and s.facts.kernel == os.uname().release
 

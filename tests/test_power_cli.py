@@ -59,7 +59,7 @@ names = "p[1-2]"
 host = "127.0.0.1"
 port = 9
 power = {{ driver = "expander", via = "ctl", chip = "xra1200", pin = "{{index0}}", i2cget = "{tools['i2cget']}", i2cset = "{tools['i2cset']}" }}
-""")
+""")  # noqa: E501 - TOML inline tables are one line
     yield conf, bmc, ssh_lab.dir / f"i2c-{ctl.name}" / "state.json"
     bmc.stop()
     ssh_lab.stop([ctl])
@@ -201,3 +201,56 @@ def test_on_waits_as_long_as_the_power_section_says(fleet, tmp_path):
     code, out, err = roost_power(paced, "on", "p1", "--yes")
     assert code == 1
     assert err == "roost: p1: on failed: powered on, but SSH did not answer within 0.3s\n"
+
+
+def test_status_of_nodes_with_and_without_a_driver_is_one_format(tmp_path, capsys):
+    """n[1-4] with a power table on n2 only: one line per state, n2 read back, the others
+    listed as `no power driver`, exit 0; switching them is still refused (exit 2)."""
+    relay = tmp_path / "relay"
+    relay.write_text("on\n")
+    conf = tmp_path / "roost.toml"
+    conf.write_text(f"""
+[[nodes]]
+names = "n1"
+host = "127.0.0.1"
+port = 9
+
+[[nodes]]
+names = "n[3-4]"
+host = "127.0.0.1"
+port = 9
+
+[[nodes]]
+names = "n2"
+host = "127.0.0.1"
+port = 9
+power = {{ driver = "command", on = "echo on > {relay}", off = "echo off > {relay}", status = "cat {relay}" }}
+""")
+    code, out, err = roost_power(conf, "status", "n[1-4]")
+    assert (code, err) == (0, "")
+    assert out.splitlines() == ["n[1,3-4]: no power driver", "n2: on, not answering SSH"]
+    code, out, err = roost_power(conf, "status", "n2")
+    assert (code, out) == (0, "n2: on, not answering SSH\n")       # the same format for one node
+    code, out, err = roost_power(conf, "status", "n3")
+    assert (code, out, err) == (0, "n3: no power driver\n", "")
+    code, out, err = roost_power(conf, "off", "n[1-4]", "--yes", "--hard")
+    assert code == 2 and out == "" and err.startswith("roost: node n1 (and 2 more): no power table")
+    assert relay.read_text() == "on\n"                            # nothing switched
+
+
+def test_power_help_documents_the_exit_status(capsys):
+    from console.cli import main
+    with pytest.raises(SystemExit) as done:
+        main(["power", "--help"])
+    assert done.value.code == 0
+    text = capsys.readouterr().out
+    assert "exit status:" in text and "\n  3  refused:" in text and "no power driver" in text
+
+
+def test_status_text_from_a_driver_reaches_the_terminal_without_control_characters(tmp_path):
+    conf = tmp_path / "roost.toml"
+    conf.write_text('[[nodes]]\nnames = "n1"\nhost = "127.0.0.1"\nport = 9\n'
+                    'power = { driver = "command", on = "true", off = "true", '
+                    'status = "printf \'\\\\033]0;pwned\\\\007weird\\\\n\'; exit 3" }\n')
+    code, out, err = roost_power(conf, "status", "n1")
+    assert code == 1 and out.startswith("n1: unknown (") and "\x1b" not in out and "\x07" not in out

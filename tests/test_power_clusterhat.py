@@ -37,7 +37,8 @@ async def test_clusterctrl_on_off_status_and_the_registers_agree(hat):
 async def test_clusterctrl_errors_are_one_line(hat):
     ctx, tools, _ = hat
     p7 = build_driver("p7", {"driver": "clusterhat", "via": "ctl", "pin": 7, "clusterctrl": tools["clusterctrl"]}, ctx)
-    with pytest.raises(PowerError, match=r"^node p7: power clusterhat: clusterctrl on p7 on ctl: ERROR: Valid options are p1-p4$"):
+    with pytest.raises(PowerError, match=r"^node p7: power clusterhat: clusterctrl on p7 on ctl: "
+                                         r"ERROR: Valid options are p1-p4$"):
         await p7.on()
     with pytest.raises(PowerError, match=r"clusterctrl status on ctl has no p7 \(maxpi is 4\)"):
         await p7.status()

@@ -7,7 +7,6 @@ import time
 import pytest
 
 from console.demo.fleet import DemoFleet
-from console.power.base import PowerState
 from console.power.registry import Context, build_driver
 from console.power.sequence import PowerNode, Sequencer, Timing
 from console.power.ssh import SshAccess
@@ -55,7 +54,7 @@ async def test_controller_and_own_host_are_refused_without_force(demo):
 
 
 def test_a_node_whose_driver_goes_through_another_is_protected(tmp_path):
-    from console.power.chipsim import SimBus, make_chip
+    from tests.lab.chipsim import SimBus, make_chip
     bus = SimBus(1, {0x20: make_chip("xra1200")})
     ctx = Context(runner_for=lambda via: None, i2c_opener=lambda n: bus)
     p1 = build_driver("p1", {"driver": "expander", "via": "ctl", "chip": "xra1200", "pin": 0}, ctx)

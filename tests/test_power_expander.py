@@ -8,8 +8,8 @@ from hypothesis import given, settings, strategies as st
 
 from console.power.base import PowerConfigError, PowerError, PowerState
 from console.power.chips import CHIPS, MCP23017, PCA9555, XRA1200
-from console.power.chipsim import QuasiChip, RegisterChip, SimBus, make_chip
 from console.power.registry import Context, build_driver, check_channels
+from tests.lab.chipsim import QuasiChip, RegisterChip, SimBus, make_chip
 
 
 def driver_on(bus: SimBus, node: str = "n1", **table):
@@ -215,6 +215,7 @@ def test_the_documented_examples_build(tmp_path):
     """console/power/TABLES.md's examples are real config: they load and build drivers."""
     import re
     from pathlib import Path
+
     from console.config import load_config
     doc = (Path(__file__).parent.parent / "console/power/TABLES.md").read_text()
     example = re.search(r"```toml\n(.*?)```", doc, re.S).group(1)
@@ -233,12 +234,14 @@ def test_the_documented_examples_build(tmp_path):
 def test_real_smbus2_on_a_host_without_that_bus():
     """No /dev/i2c-* in this kernel: the real smbus2 open fails and says which device."""
     d = build_driver("n1", {"driver": "expander", "chip": "xra1200", "bus": 7, "pin": 0})
-    with pytest.raises(PowerError, match=r"^node n1: power expander: cannot open /dev/i2c-7: No such file or directory$"):
+    with pytest.raises(PowerError,
+                       match=r"^node n1: power expander: cannot open /dev/i2c-7: No such file or directory$"):
         run(d.status())
 
 
 def test_tables_doc_is_generated_from_the_drivers():
     from pathlib import Path
+
     from console.power.docs import tables_markdown
     doc = Path(__file__).parent.parent / "console/power/TABLES.md"
     assert doc.read_text() == tables_markdown(), "run: python -m console.power.docs > console/power/TABLES.md"

@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 
 from console.power.base import PowerConfigError, PowerError, PowerState
-from console.power.gpiosim import SimChip, SimGpio
 from console.power.registry import Context, build_driver
+from tests.lab.gpiosim import SimChip, SimGpio
 
 
 @pytest.fixture

@@ -151,8 +151,9 @@ async def test_shelly_gen2_rpc_with_digest_auth():
 @pytest.fixture
 def tpi_cli(tmp_path):
     import sys
-    from tests.lab.power_tpi import install
+
     from tests.conftest import ROOT
+    from tests.lab.power_tpi import install
     return install(tmp_path / "tpi", ROOT, sys.executable)
 
 

@@ -5,16 +5,6 @@ import pytest
 
 from console.power.base import PowerError, PowerState
 from console.power.registry import build_driver
-from tests.conftest import need
-from tests.lab.power_redfish import SushyBmc, emulator
-
-
-@pytest.fixture(scope="module")
-def sushy(tmp_path_factory):
-    need(emulator() is not None, "sushy-emulator missing; pip install sushy-tools (test extra)")
-    bmc = SushyBmc.start(tmp_path_factory.mktemp("redfish"), systems=("node1", "node2"))
-    yield bmc
-    bmc.stop()
 
 
 def table(bmc, **extra):

@@ -67,6 +67,7 @@ async def test_read_modify_write_is_atomic_across_processes(controller, ssh_lab)
     """Eight separate SSH sessions (think: Slurm resuming and suspending nodes at once) each set
     one bit of the same latch; flock on the controller keeps every bit."""
     import asyncio
+
     from console.power.bus import RemoteBus
     access, tools, state = controller
     target = access.targets["ctl"]

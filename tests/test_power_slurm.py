@@ -36,7 +36,7 @@ names = "s1"
 host = "{node.host}"
 port = {node.port}
 power = {{ driver = "ipmi", host = "127.0.0.1", port = {bmc.port}, user = "admin", password_file = "{bmc.password_file}", shutdown = "{bmc.os_halt_command}" }}
-""")
+""")  # noqa: E501 - TOML inline tables are one line
     roost = str(Path(sys.executable).parent / "roost")
     slurm.write_conf(resume=slurm.wrapper("on", roost, conf), suspend=slurm.wrapper("off", roost, conf))
     slurm.start_ctld()

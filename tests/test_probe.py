@@ -162,7 +162,7 @@ async def test_shared_tree_in_place(nodes, which):
 def exporter_tree(public_tmp):
     """node_exporter's real sysfs fixture (hwmon device links, fans, pwm) plus its proc files."""
     need(NODE_EXPORTER.is_dir(), f"node_exporter fixtures missing ({NODE_EXPORTER})")
-    from tests.ttar import extract
+    from tests.helpers.ttar import extract
     root = public_tmp / "odd 'root' $x\ttab"  # quoting: spaces, quotes, $ and a tab in the roots
     root.mkdir()
     extract(NODE_EXPORTER / "sys.ttar", root)
@@ -242,14 +242,21 @@ async def test_forks_per_sample(nodes, which, shell):
         proc = await conn.create_process(sampler_command(target))
         await proc.stdout.readuntil("\x1eE 1\n")
         pid = sampler_pid(nodes[which], shell)
+        # only the sampler's own pid: every fork of a sampler loop is made by that shell (a
+        # child cannot fork if the shell never made one), and without -f strace detaches at once
+        # instead of chasing dash's 50 children a second (which could hang the detach)
         tracer = await asyncio.create_subprocess_exec(
-            "strace", "-f", "-qq", "-e", "trace=clone,clone3,fork,vfork,execve", "-p", str(pid),
+            "strace", "-qq", "-e", "trace=clone,clone3,fork,vfork", "-p", str(pid),
             stderr=asyncio.subprocess.PIPE)
         await asyncio.sleep(0.2)  # let strace attach before the counted window
         for _ in range(20):
             await proc.stdout.readuntil("\x1eE ")
         tracer.send_signal(signal.SIGINT)
-        _, err = await tracer.communicate()
+        try:
+            _, err = await asyncio.wait_for(tracer.communicate(), 10)
+        except TimeoutError:
+            tracer.kill()
+            _, err = await tracer.communicate()
         proc.close()
     # a child forked while strace detached can stay trace-stopped: don't leave it behind
     leftover = nodes[which].session_pids()

@@ -26,8 +26,8 @@ from collectors.snapshot import build_sample
 from collectors.transport import connect
 from collectors.tree import read_tree
 from console.state import CRIT, WARN, FleetState
+from tests.helpers.trees import BOARDS, sample
 
-BOARDS = Path(__file__).parent / "fixtures" / "boards"
 NAMES = ("cm4-emmc-worn", "rack-ina226")
 
 
@@ -38,14 +38,6 @@ def parse(text: str) -> tuple[dict, dict]:
         for s in fam.samples:
             values[(s.name, frozenset(s.labels.items()))] = s.value
     return values, meta
-
-
-def sample(board: str, ts: float = 0.0, **changes):
-    root = BOARDS / board
-    snap = read_tree(str(root / "proc"), str(root / "sys"))
-    if changes:
-        snap = Snapshot({**snap.files, **changes}, snap.links)
-    return build_sample(board, snap, ts, node_clock=ts)
 
 
 @pytest.mark.parametrize("board", NAMES)

@@ -6,8 +6,8 @@ from dataclasses import replace
 
 from console.app import RoostApp
 from console.state import FleetState
-from tests.test_app_common import until
-from tests.test_prom_boards import sample
+from tests.helpers.pilot import until
+from tests.helpers.trees import sample
 
 SIZE = (200, 40)
 

@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from collectors.model import CpuTimes, LoadAvg, Memory, NodeFacts, NodeTarget, Sample
 from collectors.sinks.prom_http import Exposition, TargetInfo, sd_groups, serve
 from collectors.sinks.prometheus import format_value, node_text
-from tests.test_cli import env, lab_config, roost  # noqa: F401 - env is a fixture
+from tests.helpers.cli import lab_config, roost
 
 
 def sample(node: str, load: float = 0.5, model: str = "Raspberry Pi 4 Model B Rev 1.5") -> Sample:

@@ -123,7 +123,8 @@ def test_command_outputs():
 
 
 def test_hwmon_names_follow_node_exporter():
-    assert hwmon_metric("in", "input", False)[:3] == ("node_hwmon_in_volts", "Hardware monitor for voltage (input)", 0.001)
+    assert hwmon_metric("in", "input", False)[:3] == ("node_hwmon_in_volts", "Hardware monitor for voltage (input)",
+                                                      0.001)
     assert hwmon_metric("curr", "crit_alarm", False)[0] == "node_hwmon_curr_crit_alarm_amps"
     assert hwmon_metric("power", "input", False)[0] == "node_hwmon_power_watt"
     assert hwmon_metric("power", "average", False)[0] == "node_hwmon_power_average_watt"

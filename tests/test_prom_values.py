@@ -20,7 +20,6 @@ import urllib.request
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-
 EXACT = ("node_memory_MemTotal_bytes", "node_memory_SwapTotal_bytes", "node_boot_time_seconds",
          "node_filesystem_size_bytes", "node_filesystem_files", "node_filesystem_readonly",
          "node_filesystem_device_error", "node_filefd_maximum", "node_entropy_pool_size_bits",

@@ -7,8 +7,18 @@ from types import MappingProxyType
 from hypothesis import given, settings, strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 
-from collectors.model import (CoolingDevice, CpuFreq, CpuTimes, HwmonSensor, LoadAvg, Memory, NetCounters,
-                              RpiThrottle, Sample, ThermalZone)
+from collectors.model import (
+    CoolingDevice,
+    CpuFreq,
+    CpuTimes,
+    HwmonSensor,
+    LoadAvg,
+    Memory,
+    NetCounters,
+    RpiThrottle,
+    Sample,
+    ThermalZone,
+)
 from collectors.sinks.prom_http import Exposition, serve
 from collectors.sinks.prometheus import memory_metric_name, render_text
 

@@ -129,10 +129,11 @@ def test_suspend_and_resume_are_one_line_not_supported(ray_cluster):
 
 def test_duplicate_submission_id_is_one_line_and_submit_moves_past_a_taken_number(ray_cluster):
     import asyncio
+
     from console.config import load_config
+    from console.jobs.directives import parse_submit_argv, spec_from_args
     from console.ray.client import RayDuplicate
     from console.ray.jobs import RayJobs
-    from console.jobs.directives import parse_submit_argv, spec_from_args
 
     config = load_config(ray_cluster.config, ssh_config=ray_cluster.ssh_config,
                          state_dir=ray_cluster.state_dir)

@@ -29,7 +29,7 @@ JOBS = json.loads(r"""[
   "driver_exit_code": 3},
  {"type": "DRIVER", "job_id": "05000000", "submission_id": null, "status": "SUCCEEDED",
   "entrypoint": "", "message": null}
-]""")
+]""")  # noqa: E501 - a reply captured from Ray, kept byte for byte
 
 NODES = json.loads(r"""{"result": true, "msg": "", "data": {"result": {"total": 3,
  "num_after_truncation": 3, "num_filtered": 3, "result": [

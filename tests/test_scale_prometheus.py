@@ -70,7 +70,7 @@ def shards(prom_lab, tmp_path_factory):
                                               f"127.0.0.1:{port_b}"], d / "state-b")]
     try:
         for port in (port_a, port_b):
-            prom_lab.wait(lambda: prom_lab._answers(f"http://127.0.0.1:{port}/sd"), 30, "shard /sd")
+            prom_lab.wait(lambda port=port: prom_lab._answers(f"http://127.0.0.1:{port}/sd"), 30, "shard /sd")
         block = ("  - job_name: shards\n    http_sd_configs:\n"
                  f"      - url: http://127.0.0.1:{port_a}/sd\n"
                  f"      - url: http://127.0.0.1:{port_b}/sd\n")
@@ -222,10 +222,10 @@ async def test_the_node_screen_graphs_read_prometheus_range_queries(console):
         await until(pilot, lambda: all_up(app, ["n3"]), what="n3 up")
         app.open_node("n3")
         scr = app.screen
-        await until(pilot, lambda: scr.history is not None and any(
-            v is not None for v in scr.history.series.get("cpu", ())), what="range history")
+        await until(pilot, lambda: scr.source_history is not None and any(
+            v is not None for v in scr.source_history.series.get("cpu", ())), what="range history")
         h = scr.series()
-        assert h is scr.history                       # the graphs draw from Prometheus' window
+        assert h is scr.source_history                       # the graphs draw from Prometheus' window
         assert h.times[-1] - h.times[0] == pytest.approx(scr.HISTORY_SECONDS, abs=10)
         assert any(k.startswith("core:") for k in h.series) and {"rx", "tx"} <= set(h.series)
         assert all(len(v) == len(h.times) for v in h.series.values())   # aligned, gaps None

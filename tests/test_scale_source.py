@@ -238,12 +238,12 @@ def guarded_prometheus(tmp_path_factory):
         "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: self\n"
         f"    basic_auth: {{username: roost, password: pw-for-roost}}\n"
         f"    static_configs: [{{targets: ['127.0.0.1:{port}']}}]\n")
-    log = open(d / "prom.log", "wb")
-    proc = subprocess.Popen([PROMETHEUS, f"--config.file={d / 'prom.yml'}",
-                             f"--web.config.file={d / 'web.yml'}",
-                             f"--storage.tsdb.path={d / 'tsdb'}",
-                             f"--web.listen-address=127.0.0.1:{port}"],
-                            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+    with open(d / "prom.log", "wb") as log:
+        proc = subprocess.Popen([PROMETHEUS, f"--config.file={d / 'prom.yml'}",
+                                 f"--web.config.file={d / 'web.yml'}",
+                                 f"--storage.tsdb.path={d / 'tsdb'}",
+                                 f"--web.listen-address=127.0.0.1:{port}"],
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
 
     async def ready() -> bool:

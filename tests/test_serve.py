@@ -7,9 +7,7 @@ import subprocess
 import urllib.request
 
 from collectors.sinks.sqlite import SqliteSink
-from tests.test_cli import ROOST, env, lab_config, roost  # noqa: F401 - env is a fixture
-from tests.test_jobs_lab import shared_dir  # noqa: F401 - a fixture: dir the lab user can write
-from tests.test_collect import free_port, two_nodes, wait_for  # noqa: F401 - two_nodes is a fixture
+from tests.helpers.cli import ROOST, free_port, roost, wait_for
 
 
 def scrape(port: int) -> str:

@@ -111,6 +111,7 @@ def test_hostile_label_values_round_trip(tmp_path_factory, zone_type, temp):
 def _via_families(sample: Sample) -> dict[str, float]:
     """The exposition's series (parsed back from text), but only those history keeps."""
     from prometheus_client.parser import text_string_to_metric_families
+
     from collectors.sinks.prometheus import series_key
     out: dict[str, float] = {}
     flat = flatten(sample)

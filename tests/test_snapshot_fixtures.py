@@ -10,7 +10,6 @@ import fnmatch
 import math
 import os
 import re
-import shutil
 import socket
 import subprocess
 import time
@@ -27,7 +26,9 @@ from collectors.sinks.prometheus import render_text
 from collectors.snapshot import build_sample
 from collectors.tree import read_tree
 from tests.conftest import SHARED, need
-from tests.ttar import extract
+from tests.helpers.trees import COLLECTORS, NODE_EXPORTER, copy_board
+from tests.helpers.ttar import extract
+from tests.lab.peers import starting
 
 NE = SHARED / "fixtures" / "node_exporter"
 BOARDS = SHARED / "fixtures" / "boards"
@@ -61,27 +62,6 @@ def ne_roots(tmp_path_factory) -> tuple[str, str]:
 @pytest.fixture(scope="session")
 def ne_text(ne_roots) -> str:
     return render_text([build_sample("fixture", read_tree(*ne_roots), ts=0.0)], now=0.0)
-
-
-def _is_flattened_link(src: Path) -> bool:
-    text = src.read_text(errors="replace") if src.stat().st_size < 512 else ""
-    return text.startswith("../") and "\n" not in text and (src.parent / text).is_dir()
-
-
-def copy_board(src: Path, dest: Path) -> Path:
-    """Copy a board tree; real symlinks stay symlinks, files holding a relative dir path become ones."""
-    for dirpath, dirnames, names in os.walk(src):
-        rel = Path(dirpath).relative_to(src)
-        (dest / rel).mkdir(parents=True, exist_ok=True)
-        for name in names + [d for d in dirnames if (Path(dirpath) / d).is_symlink()]:
-            s, d = Path(dirpath) / name, dest / rel / name
-            if s.is_symlink():
-                os.symlink(os.readlink(s), d)
-            elif _is_flattened_link(s):
-                os.symlink(s.read_text(), d)
-            else:
-                shutil.copyfile(s, d)
-    return dest
 
 
 def parse_expected(path: Path) -> tuple[dict, dict[str, str]]:
@@ -210,8 +190,6 @@ def test_board_clusters_and_facts(board_roots):
 
 # -- side by side with the real node_exporter binary (a peer: skipped, or failed under REQUIRE) ----
 
-NODE_EXPORTER = "/usr/bin/prometheus-node-exporter"
-COLLECTORS = ("cpu", "loadavg", "meminfo", "netdev", "thermal_zone", "hwmon", "cpufreq", "stat")
 SIDE_BY_SIDE = E2E_NAMES + ("node_boot_time_seconds", "node_cpu_scaling_frequency_min_hertz",
                             "node_cpu_scaling_frequency_max_hertz", "node_cooling_device_cur_state",
                             "node_cooling_device_max_state", "node_network_receive_bytes_total",
@@ -227,6 +205,7 @@ def _free_port() -> int:
 
 def scrape_node_exporter(procfs: str, sysfs: str, log: Path) -> str:
     need(os.access(NODE_EXPORTER, os.X_OK), f"{NODE_EXPORTER} not installed (prometheus-node-exporter)")
+    starting("node_exporter")
     port = _free_port()
     args = [NODE_EXPORTER, f"--web.listen-address=127.0.0.1:{port}", f"--path.procfs={procfs}",
             f"--path.sysfs={sysfs}", "--collector.disable-defaults", "--no-collector.netdev.netlink",

@@ -5,25 +5,9 @@ frozen, so ages, rates and timestamps are identical on every run.
 """
 from __future__ import annotations
 
-from collectors.model import NodeEvent
-from console.app import RoostApp
-from console.state import FleetState
-from tests.test_app_common import T0, steady_fleet, steady_samples
+from tests.helpers.pilot import seeded_app
 
 SIZE = (160, 40)
-
-
-def seeded_app(n: int = 24, seed: int = 11, racks: int = 3, **kw) -> RoostApp:
-    """n7 went down at T0+25; n9's samples stopped at T0+20 (stale); the rest are steady."""
-    params = steady_fleet(n, seed)
-    groups = {name: (f"rack{1 + i % racks}",) for i, name in enumerate(params)}
-    state = FleetState(list(params), groups=groups)
-    for s in steady_samples(params, range(30)):
-        if not (s.node == "n9" and s.seq > 20):
-            state.apply(s)
-    state.apply(NodeEvent("n7", T0 + 25, "down", "keepalive timeout"))
-    state.tick(T0 + 29)
-    return RoostApp(state, clock=lambda: T0 + 29, refresh=3600, **kw)
 
 
 def test_fleet_snapshot(snap_compare):

@@ -22,9 +22,9 @@ from console.screens.node import NodeScreen
 from console.screens.power import PowerScreen
 from console.widgets.graph import Graph
 from console.widgets.job_table import JobTable
-from tests.test_app_common import T0, until
-from tests.test_app_power import FAST, FixedDriver, FixedReach
-from tests.test_snapshots import seeded_app
+from tests.helpers.pilot import seeded_app, until
+from tests.helpers.power import FAST, FixedDriver, FixedReach
+from tests.helpers.samples import T0
 
 SIZES = {"80x24": (80, 24), "120x40": (120, 40), "200x50": (200, 50)}
 NOW = T0 + 29

@@ -3,15 +3,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
-
-from dataclasses import replace
 
 from collectors.model import NetCounters, NodeEvent
 from console.config import Thresholds
 from console.state import CRIT, DOWN, STALE, UP, WARN, FleetState, cpu_percent
-from tests.test_app_common import T0, cpu_times, make_sample, steady_fleet, steady_samples
+from tests.helpers.samples import T0, cpu_times, make_sample, steady_fleet, steady_samples
 
 
 def feed(state, samples):

@@ -1,8 +1,7 @@
 """console.text: node- and user-supplied text made fit for a terminal, cut, or put on one line."""
 from __future__ import annotations
 
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from collectors.transport import TransportError
 from console.text import error_line, safe, safe_line, truncate

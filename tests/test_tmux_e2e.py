@@ -6,25 +6,13 @@ text to appear on screen (polled), never a fixed sleep.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 
 from tests.conftest import ROOT
-from tests.lab.tmux import ROOST, Tmux, need_tmux
+from tests.lab.tmux import ROOST, Tmux, need_tmux, write_config
 
 pytestmark = [pytest.mark.peers, pytest.mark.slow]
-
-
-def write_config(path: Path, nodes) -> None:
-    lines = ["[defaults]", "interval = 1.0", ""]
-    for i, n in enumerate(nodes):
-        t = n.target()
-        lines += ["[[nodes]]", f'names = "{t.name}"', f'host = "{t.host}"', f"port = {t.port}",
-                  f'user = "{t.user}"', f'identity = ["{t.identity_files[0]}"]',
-                  f'known_hosts = ["{t.known_hosts[0]}"]', f'groups = ["rack{1 + i % 2}"]', ""]
-    lines += ["[keymap]", 'events = "E,e"', ""]
-    path.write_text("\n".join(lines))
 
 
 def test_console_in_tmux_against_sshd_nodes(ssh_lab, tmp_path):

@@ -17,8 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
-from tests.lab.tmux import ROOST, Tmux, console_env, need_tmux
-from tests.test_tmux_e2e import write_config
+from tests.lab.tmux import ROOST, Tmux, console_env, need_tmux, write_config
 
 pytestmark = [pytest.mark.peers, pytest.mark.slow]
 ENDED = r"shell on (\S+) ended \(exit 0\) after (\d+) s; (\d+) samples arrived meanwhile"

@@ -13,12 +13,9 @@ import pytest
 from hypothesis import given, strategies as st
 
 from collectors import transport as transport_mod
-from collectors.transport import (
-    CHANNELS_PER_CONNECTION, TransportError, _parse_jump, channel_slot, connect, run)
+from collectors.transport import CHANNELS_PER_CONNECTION, TransportError, _parse_jump, channel_slot, connect, run
 from tests.conftest import need
 from tests.lab.sshd import descendants, running, signal_all
-
-pytestmark = pytest.mark.peers
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Callable
 
 from .. import cmdout, procfs, sysfs
 from ..health import PARTITION_OR_VIRTUAL

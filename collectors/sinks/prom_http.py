@@ -19,9 +19,10 @@ import gzip
 import json
 import socket
 import threading
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable, Iterable, Mapping
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from ..model import Sample
@@ -38,7 +39,7 @@ class TargetInfo:
 
 
 def sd_groups(targets: Iterable[TargetInfo], address: str, samples: Mapping[str, Sample] | None = None,
-              path: str = "/nodes/{name}/metrics") -> list[dict]:
+              path: str = "/nodes/{name}/metrics") -> list[dict[str, Any]]:
     """http_sd / file_sd target groups: one per node, scraped at address on the node's path.
 
     instance is the node's name (dashboards pick nodes by instance); groups and role are target
@@ -90,7 +91,10 @@ class Exposition:
             hit = (hit[0], hit[1], gzip.compress(hit[1], compresslevel=1))
         with self._lock:
             self._cache[name] = hit
-        return (hit[2], True) if gzipped else (hit[1], False)
+        if gzipped:
+            assert hit[2] is not None   # compressed just above
+            return hit[2], True
+        return hit[1], False
 
     def fleet(self) -> bytes:
         samples, up = self.source()
@@ -145,7 +149,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, format: str, *args) -> None:  # noqa: A002 - scrapes are not news
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - scrapes are not news
         pass
 
 
@@ -165,9 +169,10 @@ class _Server6(_Server):
     address_family = socket.AF_INET6
 
 
-def serve(exposition: Exposition, host: str = "127.0.0.1", port: int = 9856):
+def serve(exposition: Exposition, host: str = "127.0.0.1",
+          port: int = 9856) -> tuple[ThreadingHTTPServer, threading.Thread]:
     """Start serving in a daemon thread; returns (server, thread). server.shutdown() stops it."""
-    handler = type("Handler", (_Handler,), {"exposition": exposition,
+    handler: Any = type("Handler", (_Handler,), {"exposition": exposition,
                                             "default_address": f"{host}:{port}"})
     server = (_Server6 if ":" in host else _Server)((host, port), handler)
     handler.default_address = f"[{host}]:{server.server_port}" if ":" in host \

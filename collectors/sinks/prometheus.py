@@ -18,13 +18,19 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable, Iterable, Mapping
 from functools import lru_cache
-from typing import Callable, Iterable, Mapping
 
 from ..model import CPU_MODES, Sample
 from ..sysfs import clean_name
 from .node_sections import HEALTH_SECTIONS, scrape_sections
-from .writer import CONTENT_TYPE, Families, Flat, format_value, series_key  # noqa: F401 - re-exported
+from .writer import (
+    CONTENT_TYPE as CONTENT_TYPE,
+    Families,
+    Flat,
+    format_value as format_value,
+    series_key as series_key,  # re-exported: the writer moved out of this module
+)
 
 Source = Callable[[], tuple[Mapping[str, Sample], Mapping[str, bool]]]
 _METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
@@ -133,7 +139,7 @@ def _rpi(f: Families, s: Sample) -> None:
 CORE_SECTIONS = (_cpu, _load_memory, _net, _thermal, _hwmon, _cpufreq, _rpi)
 
 
-def _sections() -> tuple:
+def _sections() -> tuple[Callable[[Families, Sample], None], ...]:
     return CORE_SECTIONS + HEALTH_SECTIONS
 
 
@@ -141,7 +147,7 @@ def flat_series(sample: Sample) -> dict[str, float]:
     """The core and health series of one sample as {series: value} (what history keeps)."""
     flat = Flat()
     for section in _sections():
-        section(flat, sample)  # type: ignore[arg-type] - Flat has Families' add()
+        section(flat, sample)  # type: ignore[arg-type]  # Flat has Families' add()
     return flat.series
 
 

@@ -7,8 +7,9 @@ node_exporter's table when the name is there.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import lru_cache
-from typing import Mapping
+from typing import Any
 
 from .node_help import NODE_HELP
 
@@ -53,7 +54,7 @@ class Families:
     def __init__(self, fleet: bool = False):
         self.fleet = fleet
         self.count = 0                          # series added so far
-        self._families: dict[str, list] = {}   # name -> [type, help, lines, seen label tuples]
+        self._families: dict[str, list[Any]] = {}   # name -> [type, help, lines, seen label tuples]
 
     def add(self, node: str, name: str, help_: str, labels: Mapping[str, str], value: float,
             counter: bool = False, node_label: bool = False, kind: str | None = None) -> None:

@@ -5,8 +5,9 @@
                [--write-inventory FILE] [--headless + `roost collect`'s output options]
 
 The fleet runs in this process, in the same event loop as roost (collection's or the console's);
-roost reaches it through the normal transport with the demo's key and known_hosts. Headless output with no output option goes to a
-SQLite file in the demo's state dir, never into the real fleet's history.
+roost reaches it through the normal transport with the demo's key and known_hosts. Headless output
+with no output option goes to a SQLite file in the demo's state dir, never into the real fleet's
+history.
 """
 from __future__ import annotations
 

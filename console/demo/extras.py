@@ -181,8 +181,9 @@ class BoardExtras:
         out["proc/net/softnet_stat"] = "".join(
             f"{rx // self.p.cores + i:08x} 00000000 00000000 00000000 00000000 00000000 00000000 "
             f"00000000 00000000 00000000 00000000 00000000 {i:08x}\n" for i in range(self.p.cores))
-        out["proc/net/arp"] = ("IP address       HW type     Flags       HW address            Mask     Device\n"
-                               f"10.0.0.1         0x1         0x2         dc:a6:32:00:00:01     *        {self.p.nics[0].name}\n")
+        out["proc/net/arp"] = (
+            "IP address       HW type     Flags       HW address            Mask     Device\n"
+            f"10.0.0.1         0x1         0x2         dc:a6:32:00:00:01     *        {self.p.nics[0].name}\n")
         out["proc/net/udp"] = UDP_HEAD + UDP_ROW % (0, 323, 0, 14400)
         out["proc/net/udp6"] = UDP_HEAD
         out["proc/sys/kernel/random/entropy_avail"] = "256\n"
@@ -196,7 +197,8 @@ class BoardExtras:
     def _diskstats(self) -> str:
         r, w, ms = self.ios
         rs, ws = int(self.read_b // 512), int(self.written_b // 512)
-        whole = f"{self.disk} {int(r)} 12 {rs} {int(r * 3)} {int(w)} 40 {ws} {int(w * 5)} 0 {int(ms)} {int(ms * 2)} 0 0 0 0 {int(w // 9)} {int(w // 3)}"
+        whole = (f"{self.disk} {int(r)} 12 {rs} {int(r * 3)} {int(w)} 40 {ws} {int(w * 5)} 0 {int(ms)} "
+                 f"{int(ms * 2)} 0 0 0 0 {int(w // 9)} {int(w // 3)}")
         part = (f"{self.disk}p2" if self.disk.startswith(("mmc", "nvme")) else f"{self.disk}1")
         major = {"m": 179, "n": 259}.get(self.disk[0], 8)
         return (f"{major:4d}       0 {whole}\n"

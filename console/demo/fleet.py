@@ -22,7 +22,7 @@ import asyncssh
 from collectors.model import NodeTarget
 from console.demo import control, shell
 from console.demo.boards import fleet_profiles
-from console.demo.node import DemoNode, NodeContext, killpg, kill_tagged
+from console.demo.node import DemoNode, NodeContext, kill_tagged, killpg
 from console.demo.power import DemoPowerChannel
 from console.demo.ticker import Ticker
 
@@ -136,7 +136,7 @@ class DemoFleet:
         if self._own_dir and self.state_dir is not None:
             shutil.rmtree(self.state_dir, ignore_errors=True)
 
-    async def __aenter__(self) -> "DemoFleet":
+    async def __aenter__(self) -> DemoFleet:
         await self.start()
         return self
 

@@ -47,7 +47,7 @@ class SamplerSession:
     """One sampler channel: the ticker calls fire() once per interval."""
     __slots__ = ("node", "process", "interval", "seq", "alive", "slow_every")
 
-    def __init__(self, node: "DemoNode", process: asyncssh.SSHServerProcess, interval: float):
+    def __init__(self, node: DemoNode, process: asyncssh.SSHServerProcess, interval: float):
         self.node, self.process, self.interval = node, process, interval
         self.seq, self.alive = 0, True
         self.slow_every = slow_ticks(interval)   # the slow files, as often as the real sampler
@@ -91,7 +91,7 @@ class _SFTPServer(asyncssh.SFTPServer):
 
 
 class _Server(asyncssh.SSHServer):
-    def __init__(self, node: "DemoNode"):
+    def __init__(self, node: DemoNode):
         self.node, self.conn = node, None
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:

@@ -35,7 +35,7 @@ FIELDS: dict[str, Any] = {}
 
 
 class DemoPowerChannel:
-    def __init__(self, node: "DemoNode", boot_delay: float):
+    def __init__(self, node: DemoNode, boot_delay: float):
         self.node, self.boot_delay = node, boot_delay
         self._pending: asyncio.Task | None = None
         self._settled = asyncio.Event()
@@ -154,7 +154,7 @@ class DemoDriver(Driver):
         await self.channel_obj.cycle()
 
 
-def build(node: str, spec: Spec, ctx: "Context") -> DemoDriver:
+def build(node: str, spec: Spec, ctx: Context) -> DemoDriver:
     if ctx.demo is None:
         raise spec.fail("driver", "demo power needs the demo fleet (roost demo)")
     try:

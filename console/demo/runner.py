@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from typing import Any, Coroutine
+from collections.abc import Coroutine
+from typing import Any
 
 from console.demo.fleet import DemoFleet
 
@@ -49,7 +50,7 @@ class FleetThread:
         """Run a coroutine on the fleet's loop from another thread and wait for its result."""
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
 
-    def power(self, name: str) -> "PowerProxy":
+    def power(self, name: str) -> PowerProxy:
         """The node's power channel, usable from another thread's event loop."""
         self.fleet.power(name)  # unknown names fail here, in the caller's thread
         return PowerProxy(self, name)

@@ -13,8 +13,9 @@ import pty
 import shlex
 import struct
 import termios
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator, Protocol
+from typing import Protocol
 
 import asyncssh
 
@@ -104,8 +105,8 @@ async def _pty_shell(node: Workplace, process: asyncssh.SSHServerProcess, sh: st
     os.close(slave)
     node.procs.add(proc)
     try:
-        reader = open(master, "rb", buffering=0)
-        writer = open(os.dup(master), "wb", buffering=0)
+        reader = open(master, "rb", buffering=0)  # noqa: SIM115 - the channel closes them
+        writer = open(os.dup(master), "wb", buffering=0)  # noqa: SIM115
         await process.redirect(stdin=writer, stdout=reader)
         return _status(await proc.wait())
     finally:

@@ -7,7 +7,8 @@ be prepare()d first so its targets exist before any loop runs.
 from __future__ import annotations
 
 import asyncio
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 from console.demo.fleet import DemoFleet
 

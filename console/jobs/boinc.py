@@ -30,15 +30,16 @@ import asyncio
 import os
 import shlex
 import stat
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import AsyncIterator, Mapping
 
 import asyncssh
 
 from collectors.transport import TransportError, channel_slot, run
+from console.errors import RoostError
 from console.jobs import boinc_rpc as rpc
 from console.jobs.boinc_rpc import BoincRpcError, BoincTask
 
@@ -46,7 +47,7 @@ DEFAULT_AUTH_FILES = ("/var/lib/boinc-client/gui_rpc_auth.cfg", "/etc/boinc-clie
 MAX_REPLY = 64 << 20          # a client with thousands of tasks answers a few MB; cap the buffer
 
 
-class BoincError(Exception):
+class BoincError(RoostError):
     """One node's BOINC failure as one line: "n3: what went wrong"."""
 
     def __init__(self, node: str, message: str):
@@ -55,7 +56,7 @@ class BoincError(Exception):
         self.message = message
 
 
-class BoincConfigError(ValueError):
+class BoincConfigError(RoostError, ValueError):
     """A bad [jobs.boinc] value; str() names the key path ("jobs.boinc.port: expected ...")."""
 
     def __init__(self, message: str, keypath: tuple | None = None):
@@ -194,10 +195,10 @@ class BoincClient:
         try:
             self.writer.write(rpc.frame(body))
             raw = await asyncio.wait_for(self.reader.readuntil(rpc.END), self.timeout)
-        except (asyncio.TimeoutError, TimeoutError):
-            raise BoincError(self.node, f"BOINC client did not answer within {self.timeout:g} s")
+        except TimeoutError:
+            raise BoincError(self.node, f"BOINC client did not answer within {self.timeout:g} s") from None
         except (asyncio.IncompleteReadError, asyncssh.Error, OSError) as exc:
-            raise BoincError(self.node, f"BOINC client closed the connection ({_why(exc)})")
+            raise BoincError(self.node, f"BOINC client closed the connection ({_why(exc)})") from None
         try:
             return rpc.reply_body(raw)
         except BoincRpcError as exc:
@@ -238,7 +239,7 @@ async def open_client(conn: asyncssh.SSHClientConnection, node: str, settings: B
                 conn.open_connection(settings.host, settings.port), settings.timeout)
         except asyncssh.ChannelOpenError as exc:
             raise BoincError(node, f"no BOINC client at {where} ({exc.reason})") from None
-        except (asyncio.TimeoutError, TimeoutError):
+        except TimeoutError:
             raise BoincError(node, f"no answer from {where} within {settings.timeout:g} s") from None
         except (asyncssh.Error, OSError) as exc:
             raise BoincError(node, f"cannot reach {where}: {_why(exc)}") from None

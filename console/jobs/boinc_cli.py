@@ -20,8 +20,7 @@ from dataclasses import asdict
 
 from collectors.transport import TransportError, connect
 from console import tables
-from console.jobs.boinc import BoincConfigError, BoincError, BoincView, boinc_control, \
-    boinc_tasks, settings_for
+from console.jobs.boinc import BoincConfigError, BoincError, BoincView, boinc_control, boinc_tasks, settings_for
 from console.jobs.boinc_rpc import BoincTask
 from console.tables import clean
 
@@ -33,13 +32,14 @@ def register(subparsers) -> None:
     boinc = subparsers.add_parser("boinc", help="BOINC tasks on the nodes: list, suspend, resume, abort")
     sub = boinc.add_subparsers(dest="boinc_command", metavar="ACTION", required=True)
     s = sub.add_parser("tasks", help="every task on NODESET (default: all nodes), like boinctui")
-    s.add_argument("nodeset", nargs="?", metavar="NODESET")
+    s.add_argument("nodeset", nargs="?", metavar="NODESET",
+                   help="nodes and @groups in hostlist syntax (default: all)")
     s.add_argument("--json", action="store_true", help="one JSON document")
     s.set_defaults(jobs_handler=cmd_tasks)
     for op in PAST:
         s = sub.add_parser(op, help=f"{op} a task by name on NODESET")
-        s.add_argument("nodeset", metavar="NODESET")
-        s.add_argument("task", metavar="TASK")
+        s.add_argument("nodeset", metavar="NODESET", help="the nodes running the task (hostlist)")
+        s.add_argument("task", metavar="TASK", help="the task's name, as `roost boinc tasks` shows it")
         s.add_argument("--project", metavar="URL", help="only the task of this project URL")
         s.set_defaults(jobs_handler=cmd_control, boinc_op=op)
 

@@ -18,6 +18,8 @@ import math
 import re
 from dataclasses import dataclass
 
+from console.errors import RoostError
+
 END = b"\003"
 
 # common_defs.h
@@ -31,7 +33,7 @@ ABORT_REASONS = {203: "Aborted by user", 202: "Aborted by project",
 OPS = ("suspend", "resume", "abort")
 
 
-class BoincRpcError(Exception):
+class BoincRpcError(RoostError):
     """The client answered with <error>, <unauthorized/> or something that is not a reply."""
 
 

@@ -9,22 +9,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import re
 import shutil
 import sqlite3
 import sys
 import time
 
-from console.jobs.directives import add_options, spec_from_args
+from console.jobs import job_view
+from console.jobs.directives import add_options, add_script_arguments, spec_from_args
 from console.jobs.model import State, Task
 from console.jobs.queue_view import QUEUE_COLUMNS
-from console.jobs.service import (cluster_name, open_store, run_scheduler, scheduler_lock,
-                                  settle_requests)
-from console.jobs.spec import SpecError, format_indices, format_time, parse_array
+from console.jobs.reports import iso, squeue_format, state_names
+from console.jobs.service import cluster_name, open_store, run_scheduler, scheduler_lock, settle_requests
+from console.jobs.spec import SpecError, format_hostlist, format_indices, format_time, parse_target, signal_name
 from console.jobs.store import Store
 from console.jobs.submission import check_spec, job_details
-from console.tables import clean, error as _fail, print_facts, print_table
-
+from console.tables import clean, error as _fail, format_table, print_facts, print_table
 
 NO_SCHEDULER = "no scheduler running — start the console or roost serve"
 
@@ -37,12 +36,20 @@ def register(subparsers) -> None:
                    help="wait for the job to end; exit with its (highest) exit code")
     s.add_argument("--parsable", action="store_true", help="print only the job id")
     s.add_argument("-p", "--partition", help="Slurm partition (backend = \"slurm\" only)")
-    s.add_argument("script", nargs="?", metavar="SCRIPT")
+    add_script_arguments(s)
     s.set_defaults(jobs_handler=_routed("submit", cmd_submit))
 
-    s = subparsers.add_parser("queue", help="pending and running jobs (like squeue)")
+    s = subparsers.add_parser("queue", help="pending and running jobs (like squeue)",
+                              add_help=False)
+    s.add_argument("--help", action="help", help="show this help and exit")
     s.add_argument("-j", "--jobs", metavar="IDS", help="only these job ids (comma separated)")
     s.add_argument("-a", "--all", action="store_true", help="finished tasks too")
+    s.add_argument("-u", "--user", metavar="USERS", help="only these users' jobs (comma separated)")
+    s.add_argument("-t", "--states", metavar="STATES",
+                   help="only tasks in these states: PD,R,S,CD,F,CA,TO,NF,OOM or long names; all")
+    s.add_argument("-o", "--format", metavar="FMT",
+                   help="squeue's format, e.g. \"%%.7i %%.9j %%.2t %%.10M %%.6D %%R\"")
+    s.add_argument("-h", "--noheader", action="store_true", help="no header line")
     s.add_argument("--json", action="store_true", help="one JSON document")
     s.add_argument("-P", "--partitions", action="store_true",
                    help="Slurm's partitions instead (like sinfo; backend = \"slurm\")")
@@ -51,13 +58,20 @@ def register(subparsers) -> None:
     s.set_defaults(jobs_handler=_routed("queue", cmd_queue))
 
     s = subparsers.add_parser("job", help="one job: details, output paths, per-task states")
-    s.add_argument("job_id", metavar="ID")
-    s.add_argument("--json", action="store_true")
+    s.add_argument("job_id", metavar="ID", help="a job id (ID_INDEX shows the whole array)")
+    s.add_argument("--json", action="store_true",
+                   help="one JSON document (ISO 8601 times, counts by state)")
     s.set_defaults(jobs_handler=_routed("job", cmd_job))
 
     for name, what in (("cancel", "cancel"), ("suspend", "suspend"), ("resume", "resume")):
         s = subparsers.add_parser(name, help=f"{what} jobs or array tasks: ID, ID_5, ID_[1-3]")
-        s.add_argument("ids", nargs="+", metavar="ID")
+        s.add_argument("ids", nargs="*" if name == "cancel" else "+", metavar="ID",
+                       help="job ids, or array tasks as ID_5 or ID_[1-3,7]")
+        if name == "cancel":
+            s.add_argument("-n", "--name", "--jobname", dest="job_name", metavar="NAME",
+                           help="the jobs of this name")
+            s.add_argument("-s", "--signal", metavar="SIG",
+                           help="send SIG (USR1, HUP, 10 ...) to the running tasks instead")
         s.set_defaults(jobs_handler=_routed(name, cmd_request), jobs_want=what)
 
 
@@ -156,21 +170,34 @@ def _job_rows(row, tasks: list[Task], all_tasks: bool, now: float) -> list[dict]
     shown = [t for t in tasks if t.state in (State.RUNNING, State.SUSPENDED)
              or (all_tasks and t.state.done)]
     for t in shown:
-        out.append(_row(t.label, row, t.state, t.elapsed(now), t.node or "", t.exit_code))
+        out.append(_row(t.label, row, t, now))
     pending = [t for t in tasks if t.state is State.PENDING]
     if pending:
         label = str(row.id)
         if pending[0].index is not None:
             label += f"_[{format_indices([t.index for t in pending])}]"
         reason = pending[0].reason if pending[0].attempt else (row.reason or "Priority")
-        out.append(_row(label, row, State.PENDING, 0, f"({reason})", None))
+        out.append(_row(label, row, pending[0], now, reason))
     return out
 
 
-def _row(label, row, state: State, elapsed: float, where: str, code) -> dict:
+def _row(label, row, task: Task, now: float, reason: str | None = None) -> dict:
+    """One squeue row; every field squeue's --format codes can show (console.jobs.reports)."""
+    spec, state = row.spec, task.state
+    nodes = format_hostlist(task.nodes)
+    used = task.elapsed(now) if state is not State.PENDING else 0
+    left = spec.time_limit - used if spec.time_limit else None
     return {"job_id": label, "name": row.name, "user": row.user, "state": state.value,
-            "st": state.code, "time": format_time(elapsed), "nodes": 1,
-            "nodelist": where, "exit_code": code}
+            "st": state.code, "time": format_time(used), "nodes": len(task.nodes) or
+            spec.node_count, "nodelist": f"({reason})" if reason else nodes,
+            "nodes_list": nodes, "reason": reason or "None", "exit_code": task.exit_code,
+            "array_job_id": row.id, "array_task_id": "N/A" if task.index is None else
+            label.partition("_")[2], "time_limit": format_time(spec.time_limit),
+            "time_left": format_time(left), "cpus": spec.cpus * spec.total_tasks,
+            "partition": "roost", "submit": iso(row.submit),
+            "start": iso(task.start) if task.start else "N/A", "end": iso(task.end)
+            if task.end else "N/A", "nice": spec.nice, "work_dir": spec.work_dir,
+            "command": " ".join([row.name] + list(spec.args))}
 
 
 def cmd_queue(args: argparse.Namespace, config) -> int:
@@ -179,26 +206,49 @@ def cmd_queue(args: argparse.Namespace, config) -> int:
     store = open_store(config)
     try:
         jobs = [int(j) for j in args.jobs.split(",")] if args.jobs else None
+        states = state_names(args.states) if getattr(args, "states", None) else set()
+        lines = squeue_format(args.format, []) if getattr(args, "format", None) else None
+    except SpecError as exc:          # (a ValueError too: first)
+        return _fail("queue", str(exc))
     except ValueError:
         return _fail("queue", f"Invalid job id: {args.jobs}")
-    rows = queue_rows(store, jobs, args.all)
+    finished = any(s.done for s in states)
+    rows = queue_rows(store, jobs, args.all or finished)
+    rows = _filtered(rows, states, getattr(args, "user", None))
     holder = scheduler_lock(config).holder()
     if holder is None:      # pending jobs wait for a scheduler, not for priority: say so
-        rows = [{**r, "nodelist": f"({NO_SCHEDULER})"} if r["state"] == "PENDING" else r
-                for r in rows]
+        rows = [{**r, "nodelist": f"({NO_SCHEDULER})", "reason": NO_SCHEDULER}
+                if r["state"] == "PENDING" else r for r in rows]
     if args.json:
         print(json.dumps({"cluster": cluster_name(config), "scheduler_pid": holder,
                           "jobs": rows}, indent=1))
         return 0
-    print(f"CLUSTER: {clean(cluster_name(config))}")    # as squeue -M prints it
-    print_queue(rows)
+    header = not getattr(args, "noheader", False)
+    if lines is not None:
+        for line in squeue_format(args.format, rows, header):
+            print(clean(line))
+        return 0
+    if header:
+        print(f"CLUSTER: {clean(cluster_name(config))}")    # as squeue -M prints it
+    print_queue(rows, header)
     return 0
 
 
-def print_queue(rows: list[dict]) -> None:
+def _filtered(rows: list[dict], states: set[State], users: str | None) -> list[dict]:
+    names = {s.value for s in states}
+    who = set(users.split(",")) if users else set()
+    return [r for r in rows if (not names or r["state"] in names)
+            and (not who or r["user"] in who)]
+
+
+def print_queue(rows: list[dict], header: bool = True) -> None:
     """squeue's table (the Slurm backend prints its rows through this too)."""
-    print_table([[h for h, _ in QUEUE_COLUMNS]] + [[r[k] for _, k in QUEUE_COLUMNS] for r in rows],
-                right=(0, 4))
+    head = [[h for h, _ in QUEUE_COLUMNS]]
+    body = [[r[k] for _, k in QUEUE_COLUMNS] for r in rows]
+    if header:
+        print_table(head + body, right=(0, 4))
+    elif body:                             # the widths the header would have given
+        print("\n".join(format_table(head + body, right=(0, 4)).splitlines()[1:]))
 
 
 # --- job ----------------------------------------------------------------------------------
@@ -215,9 +265,9 @@ def cmd_job(args: argparse.Namespace, config) -> int:
         info = _unscheduled(info)
     info = {"job_id": info["job_id"], "cluster": cluster_name(config), **info}
     if args.json:
-        print(json.dumps(info, indent=1))
+        print(json.dumps(job_view.as_json(info), indent=1))
         return 0
-    print_facts((k, v) for k, v in info.items() if k != "tasks" and v not in (None, False))
+    print_facts(job_view.facts(info, time.time()))
     rows = [["TASK", "STATE", "NODE", "EXIT", "ELAPSED", "ATTEMPT", "OUTPUT"]]
     rows += [[t["task"], t["state"], t["node"] or "-", "-" if t["exit_code"] is None
               else t["exit_code"], t["elapsed"], t["attempt"], t["output"]]
@@ -236,39 +286,43 @@ def _unscheduled(info: dict) -> dict:
 
 # --- cancel / suspend / resume ------------------------------------------------------------
 
-_TARGET = re.compile(r"(\d+)(?:_(\d+|\[[^\]]+\]))?")
-
-
-def parse_target(text: str) -> tuple[int, list[int] | None]:
-    """"12" -> (12, None); "12_3" -> (12, [3]); "12_[1-3,7]" -> (12, [1, 2, 3, 7])."""
-    match = _TARGET.fullmatch(text.strip())
-    if not match:
-        raise SpecError(f"Invalid job id specified: {text}")
-    part = match.group(2)
-    if part is None:
-        return int(match.group(1)), None
-    indices = parse_array(part.strip("[]")).indices
-    return int(match.group(1)), list(indices)
-
-
 _NOTHING = {"cancel": "Kill job error on job id {}: Job/step already completing or completed",
-            "suspend": "Job {} is not running", "resume": "Job {} is not suspended"}
+            "suspend": "Job {} is not running", "resume": "Job {} is not suspended",
+            "signal": "Signal job error on job id {}: Job is not running"}
 
 
 def cmd_request(args: argparse.Namespace, config) -> int:
-    want, store, status = args.jobs_want, open_store(config), 0
-    for text in args.ids:
+    cmd, store, status = args.jobs_want, open_store(config), 0
+    try:
+        want, targets = _request_targets(args, store)
+    except SpecError as exc:
+        return _fail(cmd, str(exc))
+    for text in targets:
         try:
             job_id, indices = parse_target(text)
         except SpecError as exc:
-            status = _fail(want, str(exc))
+            status = _fail(cmd, str(exc))
             continue
         if store.job(job_id) is None:
-            status = _fail(want, f"Kill job error on job id {text}: Invalid job id specified"
-                           if want == "cancel" else f"Invalid job id specified: {text}")
+            status = _fail(cmd, f"Kill job error on job id {text}: Invalid job id specified"
+                           if cmd == "cancel" else f"Invalid job id specified: {text}")
             continue
         if store.request(job_id, indices, want) == 0:
-            status = _fail(want, _NOTHING[want].format(text))
+            status = _fail(cmd, _NOTHING.get(want, _NOTHING["signal"]).format(text))
     if store.wants() and scheduler_lock(config).holder() is None:
         asyncio.run(settle_requests(config, store, timeout=30.0))
     return status
+
+
+def _request_targets(args: argparse.Namespace, store: Store) -> tuple[str, list[str]]:
+    """(the request, the job ids it is for): the ids given, and with -n the live jobs of that
+    name; --signal turns a cancel into "signal:NAME"."""
+    want, targets = args.jobs_want, list(args.ids)
+    name = getattr(args, "job_name", None)
+    if name is not None:
+        targets += [str(j) for j in store.job_ids_named(name) if store.has_live(j)]
+    if getattr(args, "signal", None):
+        want = f"signal:{signal_name(args.signal)}"
+    if not targets and name is None:
+        raise SpecError("No job identification provided (give ID ... or -n NAME)")
+    return want, targets

@@ -1,11 +1,11 @@
-"""Dependency verdicts (afterok/afterany/afternotok/after on jobs and array tasks).
+"""Dependency verdicts (afterok/afterany/afternotok/after on jobs and array tasks; singleton).
 
 True: satisfied; False: can never be satisfied (roost then cancels the waiting job, as Slurm's
 kill_invalid_depend does); None: not yet.
 """
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from console.jobs.model import FINISHED, State
 from console.jobs.spec import Dependencies, Dependency
@@ -41,6 +41,14 @@ def combine(verdicts: list[bool | None], any_of: bool) -> bool | None:
     return True if all(v is True for v in verdicts) else None
 
 
-def dependency_verdict(store, deps: Dependencies) -> bool | None:
-    verdicts = [one_verdict(d, store.state_counts(d.job, d.task)) for d in deps.items]
+def dependency_verdict(store, deps: Dependencies, job_id: int = 0, name: str = "",
+                       user: str = "") -> bool | None:
+    """The verdict for job job_id (its name and user matter to singleton)."""
+    verdicts = [_singleton(store, job_id, name, user) if d.kind == "singleton"
+                else one_verdict(d, store.state_counts(d.job, d.task)) for d in deps.items]
     return combine(verdicts, deps.any_of)
+
+
+def _singleton(store, job_id: int, name: str, user: str) -> bool | None:
+    """Slurm's singleton: once no earlier job of the same name and user is live."""
+    return None if store.live_namesake(job_id, name, user) else True

@@ -1,7 +1,8 @@
-"""Placement and launch for Scheduler: pending demands (dependencies, array limits), free
-room per node (cores, memory, foreign load), console.jobs.placement.place, then per node one
-batch: job files once per job, the shared-directory probe, and the launch lines. A task is
-RUNNING in the store before its launch line is sent (see scheduler's docstring).
+"""Placement and launch for Scheduler: pending demands (dependencies, --begin, array limits,
+nice), free room per node (cores, memory, foreign load, allocations), console.jobs.placement,
+then per node one batch: job files once per job, the shared-directory probe, per-task files
+of allocations, and the launch lines. A task is RUNNING in the store before its launch line is
+sent (see scheduler's docstring).
 """
 from __future__ import annotations
 
@@ -12,9 +13,12 @@ import time
 from typing import TYPE_CHECKING
 
 from console.jobs.deps import dependency_verdict
-from console.jobs.model import REASON_DEPENDENCY, REASON_NEVER, JobSpec, State, Task
-from console.jobs.placement import Demand, NodeRoom, place
-from console.jobs.remote import AgentError, launch_line, wrapper_script
+from console.jobs.limits import Limits
+from console.jobs.model import REASON_BEGIN, REASON_DEPENDENCY, REASON_NEVER, JobSpec, State, Task
+from console.jobs.placement import Demand, NodeRoom, demand, place
+from console.jobs.remote import AgentError, Wrapper, launch_line, wrapper_script
+from console.jobs.spec import format_indices
+from console.jobs.taskenv import alloc_env, env_file, job_env, parse_cpuset, pick_cores
 
 if TYPE_CHECKING:
     from console.jobs.links import Link
@@ -39,21 +43,27 @@ class DispatchMixin:
         out = []
         if self._pending is None:   # re-read only after others wrote (or a requeue)
             self._pending = self.store.pending_counts()
-        for job_id, pending in list(self._pending.items()):
-            spec = self._spec(job_id)
-            if not self._deps_ready(job_id, spec, now):
+        order = sorted(self._pending, key=lambda j: (self._spec(j).nice, j))
+        for job_id in order:
+            pending, spec = self._pending.get(job_id, 0), self._spec(job_id)
+            if not pending or not self._eligible_now(job_id, spec, now):
                 continue
             slots = None
             if spec.array_limit is not None:
                 slots = max(0, spec.array_limit - running_per_job.get(job_id, 0))
-            out.append(Demand(job_id, pending, spec.cpus, spec.mem_mb, spec.time_limit, slots,
-                              spec.nodelist, spec.exclude))
+            out.append(demand(job_id, pending, spec, slots))
         return out
+
+    def _eligible_now(self, job_id: int, spec: JobSpec, now: float) -> bool:
+        if spec.begin is not None and spec.begin > now:
+            self.store.set_job_reason(job_id, REASON_BEGIN)
+            return False
+        return self._deps_ready(job_id, spec, now)
 
     def _deps_ready(self, job_id: int, spec: JobSpec, now: float) -> bool:
         if not spec.dependencies.items:
             return True
-        verdict = dependency_verdict(self.store, spec.dependencies)
+        verdict = dependency_verdict(self.store, spec.dependencies, job_id, spec.name, spec.user)
         if verdict is None:
             self.store.set_job_reason(job_id, REASON_DEPENDENCY)
             return False
@@ -70,15 +80,19 @@ class DispatchMixin:
             cores = self.options.cores.get(name) or (link.info.cores if link.info else 1)
             mem = link.info.mem_mb if link.info else None
             rooms[name] = NodeRoom(name, cores, mem, up=link.up)
+        ours: dict[str, int] = {}
         for r in self.running.values():
-            room = rooms.get(r.task.node)
-            if room is not None:
-                end = (r.task.start or 0) + r.spec.time_limit if r.spec.time_limit else math.inf
-                room.take(r.spec.cpus, r.spec.mem_mb, end)
+            end = (r.task.start or 0) + r.spec.time_limit if r.spec.time_limit else math.inf
+            d = demand(r.task.job_id, 1, r.spec, None)
+            for node, tasks in r.task.alloc or ((r.task.node, 1),):
+                room = rooms.get(node)
+                if room is not None:
+                    room.take(room.cores if d.exclusive else d.cpus * tasks, d.mem_for(tasks),
+                              end)
+                    ours[node] = ours.get(node, 0) + 1
         if self.options.use_load:
             for name, room in rooms.items():
-                ours = sum(1 for r in self.running.values() if r.task.node == name)
-                room.foreign_cores = max(0, int(self.links[name].load1 - ours))
+                room.foreign_cores = max(0, int(self.links[name].load1 - ours.get(name, 0)))
         return list(rooms.values())
 
     async def _schedule(self, now: float) -> None:
@@ -88,26 +102,55 @@ class DispatchMixin:
         plan = place(demands, self._rooms(), now)
         for job_id, reason in plan.reasons.items():
             self.store.set_job_reason(job_id, reason)
-        if not plan.starts:
+        if not plan.starts and not plan.allocs:
             return
-        per_job: dict[int, list[str]] = {}
+        per_job: dict[int, list[tuple]] = {}
         for job_id, node in plan.starts:
-            per_job.setdefault(job_id, []).append(node)
+            per_job.setdefault(job_id, []).append(((node, 1),))
+        for job_id, alloc in plan.allocs:
+            per_job.setdefault(job_id, []).append(alloc)
         per_node: dict[str, list[Running]] = {}
+        busy = self._pinned()
         with self.store.transaction():
-            for job_id, nodes in per_job.items():
-                tasks = self.store.tasks(job_id, [State.PENDING], limit=len(nodes))
-                for task, node in zip(tasks, nodes):
-                    if self.store.start(task, node, now):
-                        task.state, task.node, task.start = State.RUNNING, node, now
-                        task.pid = None
-                        self._pending[job_id] -= 1
-                        r = self._tracking(task, self.links[node])
-                        self.running[(task.job_id, task.pos)] = r   # counted from now on
-                        per_node.setdefault(node, []).append(r)
+            for job_id, allocs in per_job.items():
+                tasks = self.store.tasks(job_id, [State.PENDING], limit=len(allocs))
+                for task, alloc in zip(tasks, allocs):
+                    r = self._start(task, alloc, now, busy)
+                    if r is not None:
+                        per_node.setdefault(r.task.node, []).append(r)
         self._pending = {j: n for j, n in self._pending.items() if n > 0}
         for node, runs in per_node.items():
             self._spawn(self._launch(self.links[node], runs))
+
+    def _start(self, task: Task, alloc: tuple, now: float, busy: dict) -> Running | None:
+        """PENDING -> RUNNING on alloc's first node (pinned to free cores there)."""
+        spec, node = self._spec(task.job_id), alloc[0][0]
+        multi = spec.allocation
+        cpuset = self._cores_for(node, spec, alloc[0][1], busy)
+        if not self.store.start(task, node, now, alloc if multi else (), cpuset):
+            return None
+        task.state, task.node, task.start, task.pid = State.RUNNING, node, now, None
+        task.alloc, task.cpuset = (tuple(alloc) if multi else ()), cpuset
+        busy.setdefault(node, set()).update(parse_cpuset(cpuset))
+        self._pending[task.job_id] -= 1
+        r = self._tracking(task, self.links[node])
+        self.running[(task.job_id, task.pos)] = r   # counted from now on
+        return r
+
+    def _pinned(self) -> dict[str, set[int]]:
+        """node -> the cores running tasks are pinned to."""
+        busy: dict[str, set[int]] = {}
+        for r in self.running.values():
+            busy.setdefault(r.task.node, set()).update(parse_cpuset(r.task.cpuset))
+        return busy
+
+    def _cores_for(self, node: str, spec: JobSpec, tasks: int, busy: dict) -> str | None:
+        """The cores to pin the task to on node, when its limits tool pins (else None)."""
+        link = self.links[node]
+        if self.options.limits == "off" or link.info is None or link.info.limits == "none":
+            return None
+        want = link.info.cores if spec.exclusive else spec.cpus * tasks
+        return pick_cores(link.info.cores, busy.get(node, set()), want)
 
     async def _launch(self, link: Link, runs: list[Running]) -> None:
         runs = self._outputs_writable(runs)
@@ -115,8 +158,12 @@ class DispatchMixin:
             return
         try:
             await self._prepare(link, runs)
+            for r in runs:
+                if r.task.alloc:
+                    await self._write_alloc(link, r)
             lines = [launch_line(link.root, r.task.job_id, f"{r.task.pos}.{r.task.attempt}",
-                                 r.task.index, r.task.task_job_id, r.remote_out, r.remote_err)
+                                 r.task.index, r.task.task_job_id, r.remote_out, r.remote_err,
+                                 r.task.cpuset)
                      for r in runs]
             pids = await link.agent.launch(lines)
         except (AgentError, AttributeError, OSError) as exc:
@@ -128,6 +175,21 @@ class DispatchMixin:
                 r.task.pid = pids.get(r.key)
                 self.store.set_pid(r.task, r.task.pid)
         self.stats["launched"] += len(runs)
+
+    async def _write_alloc(self, link: Link, r: Running) -> None:
+        """An allocation's own variables and hostfile, beside its job's files."""
+        key = f"{r.task.pos}.{r.task.attempt}"
+        hostfile = f"{link.info.home}/{link.root}/{r.task.job_id}/{key}.hosts"
+        hosts = {n: self.links[n].target.host for n, _ in r.task.alloc if n in self.links}
+        whole = {n: (self.links[n].info.cores if self.links[n].info else r.spec.cpus)
+                 for n, _ in r.task.alloc if r.spec.exclusive and n in self.links}
+        env, hostfile_text = alloc_env(r.spec, r.task.alloc, hosts, whole, hostfile)
+        first_tasks = r.task.alloc[0][1]
+        mem = demand(r.task.job_id, 1, r.spec, None).mem_for(first_tasks)
+        if mem:
+            env["ROOST_MEM_MB"] = str(mem)
+        await link.agent.write_task_files(r.task.job_id, key,
+                                          {"env": env_file(env), "hosts": hostfile_text})
 
     def _outputs_writable(self, runs: list[Running]) -> list[Running]:
         """Like Slurm at start: a task whose output directory is gone fails now, unrun, rather
@@ -153,23 +215,28 @@ class DispatchMixin:
                 # marked first: a later batch must not rewrite `run` under a starting task
                 # (the agent runs calls in order, so its launch follows this write)
                 link.written.add(job_id)
-                env = self._job_env(r.spec, r.task, link.target.name)
-                wrapper = wrapper_script(link.root, job_id, env, r.spec.export.clean,
-                                         r.spec.work_dir)
-                await link.agent.write_job(job_id, r.spec.script, wrapper)
+                await link.agent.write_job(job_id, r.spec.script,
+                                           wrapper_script(self._wrapper(link, r)))
         for r in runs:   # the probe may have changed where outputs go
             r.remote_out, r.remote_err = self._remote_paths(link, r.task, r.out, r.err)
         await self._probe_dirs(link, runs)
         for r in runs:
             r.remote_out, r.remote_err = self._remote_paths(link, r.task, r.out, r.err)
 
-    def _job_env(self, spec: JobSpec, task: Task, node: str) -> dict[str, str]:
-        job_id = task.job_id
-        env = {"SLURM_JOB_NAME": spec.name, "SLURM_CPUS_PER_TASK": str(spec.cpus),
-               "SLURM_SUBMIT_DIR": spec.submit_dir, "SLURMD_NODENAME": node,
-               "SLURM_JOB_NUM_NODES": "1", "SLURM_NTASKS": "1", "ROOST_JOB_ID": str(job_id)}
+    def _wrapper(self, link: Link, r: Running) -> Wrapper:
+        spec = r.spec
+        method = link.info.limits if link.info and self.options.limits != "off" else "none"
+        mem = demand(r.task.job_id, 1, spec, None).mem_for(1) or None   # 0: the whole node
+        limits = Limits(method, spec.time_limit, mem if method != "none" else None,
+                        self.options.grace, pin=self.options.limits != "off")
+        return Wrapper(link.root, r.task.job_id, self._job_env(spec, r.task, link),
+                       spec.export.clean, spec.work_dir, spec.args, spec.open_mode == "append",
+                       limits)
+
+    def _job_env(self, spec: JobSpec, task: Task, link: Link) -> dict[str, str]:
+        count, lsf_name = None, spec.name
         if task.index is not None:
-            count = self.store.ntasks(job_id)
-            env.update(SLURM_ARRAY_JOB_ID=str(job_id), SLURM_ARRAY_TASK_COUNT=str(count))
-        env.update(dict(spec.export.values))
-        return env
+            count = self.store.ntasks(task.job_id)
+            row = self.store.job(task.job_id)
+            lsf_name = f"{spec.name}[{format_indices(list(row.spec.array or ()))}]"
+        return job_env(spec, task.job_id, link.target.name, link.target.host, count, lsf_name)

@@ -7,8 +7,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Awaitable, Callable
 
 import asyncssh
 
@@ -74,15 +74,18 @@ class LinksMixin:
         link.info = await agent.setup()
         link.load1, link.written = link.info.load1, set()
         self.store.record_node(name, link.info.cores, link.info.mem_mb, time.time())
+        # before the link is up (no launch can write job files meanwhile): stale tasks killed,
+        # their outputs fetched, and every job directory no live task of ours uses removed
+        await self._kill_stale(link)
+        await self._sweep(link, {t.job_id for t in mine})
         link.events = Events(name, link.conn, link.root, self._on_event, self._on_feed_closed)
         await link.events.start(link.info.events_size)
         link.down_since, self._dirty = None, True
-        await self._kill_stale(link)
         await self._reattach(link, mine)
 
     async def _kill_stale(self, link: Link) -> None:
         """Tasks given up as NODE_FAIL that still run (the node was cut off, not dead): KILL
-        them, so a requeued task never runs twice at once."""
+        them, so a requeued task never runs twice at once; then fetch what they wrote."""
         stale = self.store.stale(link.target.name)
         if not stale:
             return
@@ -91,7 +94,15 @@ class LinksMixin:
         if alive:
             log.warning("jobs: %s is back: killed %d task(s) already given up as NODE_FAIL",
                         link.target.name, len(alive))
+        await self._fetch_lost(link, [k for k, _ in stale])
         self.store.drop_stale(link.target.name, [k for k, _ in stale])
+
+    async def _sweep(self, link: Link, keep: set[int]) -> None:
+        """Remove the job directories on the node that no live task of ours uses (jobs that
+        ended while it was away, or whose clean-up a client did not finish)."""
+        gone = [j for j in await link.agent.job_dirs() if j not in keep]
+        if gone:
+            await link.agent.cleanup_many(gone)
 
     def _drop(self, link: Link) -> None:
         for part in (link.events, link.agent):
@@ -125,16 +136,27 @@ class LinksMixin:
                 self._node_failed(link.target.name, now)
 
     def _node_failed(self, node: str, now: float) -> None:
+        self._end_allocations_on(node)
         lost = self._db_active(node)
         for task in lost:
             self.running.pop((task.job_id, task.pos), None)
             self.store.add_stale(node, f"{task.job_id}/{task.pos}.{task.attempt}", task.pid)
             if (self.store.finish(task, State.NODE_FAIL, None, now)
-                    and self._spec(task.job_id).requeue):
+                    and self._spec(task.job_id).requeue is not False):
                 self.store.requeue(task, "NodeFail")   # a fresh attempt, fresh files
                 self._dirty, self._pending = True, None
         if lost:
             log.warning("jobs: %s down: %d task(s) NODE_FAIL", node, len(lost))
+
+    def _end_allocations_on(self, node: str) -> None:
+        """Allocations that hold the dead node but run their script elsewhere end NODE_FAIL
+        too, as Slurm ends a job that lost one of its nodes: their script is stopped."""
+        for r in list(self.running.values()):
+            if r.task.node != node and node in r.task.nodes and r.task.pid is not None:
+                link = self.links.get(r.task.node)
+                if link is not None and link.up and r.task.kill_reason is None:
+                    self._mark_kill(r, "node_fail")
+                    self._spawn(self._signal(link, r, "TERM"))
 
     def _refresh_load(self) -> None:
         for link in self.links.values():

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING
 import asyncssh
 
 from collectors.transport import channel_slot
-from console.jobs.model import JobSpec, Task
+from console.jobs.model import JobSpec, State, Task
+from console.jobs.outpaths import absolute, path_safe, task_outputs  # noqa: F401 (re-exported)
 from console.jobs.remote import Agent
-from console.jobs.spec import PatternValues, expand_pattern
 
 if TYPE_CHECKING:
     from console.jobs.links import Link
@@ -28,23 +28,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("roost.jobs")
 CHUNK = 1 << 20
-
-
-def task_outputs(spec: JobSpec, task: Task, node: str) -> tuple[str, str | None]:
-    """(stdout path, stderr path or None) of one task on the console's host. What %x %u %N
-    bring in cannot leave the pattern's directory (no "/", no "..")."""
-    values = PatternValues(task.task_job_id, task.job_id, task.index, path_safe(spec.name),
-                           path_safe(node), path_safe(spec.user))
-    out = absolute(expand_pattern(spec.output_pattern(task.index is not None), values),
-                   spec.work_dir)
-    err = absolute(expand_pattern(spec.error, values), spec.work_dir) if spec.error else None
-    return out, err
-
-
-def path_safe(value: str) -> str:
-    """A pattern value as one file-name part: "/" and NUL become "_", ".." becomes "__"."""
-    text = value.replace("/", "_").replace("\0", "_").replace("..", "__")
-    return "_" if text in ("", ".") else text
 
 
 def write_private(local: str) -> int:
@@ -80,16 +63,13 @@ async def fetch_file(sftp: asyncssh.SFTPClient, remote: str, local: str) -> None
         os.close(fd)
 
 
-def absolute(path: str, work_dir: str) -> str:
-    return os.path.normpath(os.path.join(work_dir, path))
-
-
 class OutputsMixin:
     """Output paths and SFTP fetches for Scheduler."""
 
-    async def _fetch(self, link: Link, r: Running) -> bool | None:
+    async def _fetch(self, link: Link, r: Running, missing_ok: bool = False) -> bool | None:
         """True: outputs in place; False: they cannot be (task FAILED, reason recorded);
-        None: the connection went away, try again after re-attaching."""
+        None: the connection went away, try again after re-attaching. missing_ok: a file the
+        task never wrote is no error (a task lost mid-run)."""
         pairs = [(r.remote_out, r.out)]
         if r.err is not None:
             pairs.append((r.remote_err, r.err))
@@ -100,7 +80,7 @@ class OutputsMixin:
                 if link.sftp is None:
                     await self._start_sftp(link)
             for remote, local in pairs:
-                if remote != local:
+                if remote != local and not (missing_ok and not await link.sftp.exists(remote)):
                     await fetch_file(link.sftp, remote, local)
             return True
         except (asyncssh.ConnectionLost, asyncssh.DisconnectError, asyncssh.ChannelOpenError,
@@ -111,6 +91,24 @@ class OutputsMixin:
                         r.task.label, exc)
             self.store.set_reason(r.task, f"OutputFetchFailed: {exc}")
             return False
+
+    async def _fetch_lost(self, link: Link, keys: list[str]) -> None:
+        """What tasks given up as NODE_FAIL wrote on this node before it went away, brought to
+        their output paths (unless a requeued attempt owns those paths now)."""
+        runs = []
+        for key in keys:
+            job, _, rest = key.partition("/")
+            pos, _, attempt = rest.partition(".")
+            task = next((t for t in self.store.tasks(int(job)) if t.pos == int(pos)), None)
+            if task is not None and task.state is State.NODE_FAIL \
+                    and task.attempt == int(attempt) and task.node == link.target.name:
+                runs.append(self._tracking(task, link))
+        if not runs:
+            return
+        await self._probe_dirs(link, runs)
+        for r in runs:
+            r.remote_out, r.remote_err = self._remote_paths(link, r.task, r.out, r.err)
+            await self._fetch(link, r, missing_ok=True)
 
     async def _start_sftp(self, link: Link) -> None:
         slot = channel_slot(link.conn)   # SFTP is a channel too: stay within the budget

@@ -1,17 +1,23 @@
-"""Placement: FIFO with EASY backfill over the free cores and memory of up nodes. Pure.
+"""Placement: FIFO (by nice, then submission) with EASY backfill over the free cores and memory
+of up nodes. Pure.
 
-Jobs are considered in submission order. The first job that cannot start gets a reservation:
-the node and time where enough running work will have ended (from their time limits). Later jobs
-still start now on any free resources (backfill) unless they would delay that reservation: on
-the reserved node they must end (by their --time) before it begins. No time limit = runs forever.
+Jobs are considered in the order given. The first job that cannot start gets a reservation:
+the time and nodes where enough running work will have ended (from their time limits). Later
+jobs still start now on any free resources (backfill) unless they would delay that
+reservation: on the reserved nodes they must end (by their --time) before it begins. No time
+limit = runs forever.
+
+A plain task takes `cpus` cores on one node. An allocation (-N, -n, --ntasks-per-node,
+--exclusive, or -w naming several nodes) takes a set of nodes at once, as Slurm does: every node
+-w names, tasks spread as -N/--ntasks-per-node say (an even split over N nodes, else packed onto
+as few nodes as hold them), whole nodes when exclusive.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from console.jobs.model import REASON_ARRAY_LIMIT, REASON_BAD, REASON_NODES, REASON_PRIORITY, \
-    REASON_RESOURCES
+from console.jobs.model import REASON_ARRAY_LIMIT, REASON_BAD, REASON_NODES, REASON_PRIORITY, REASON_RESOURCES, JobSpec
 
 
 @dataclass(slots=True)
@@ -29,7 +35,9 @@ class NodeRoom:
     def free_cores(self) -> int:
         return self.cores - self.used_cores - self.foreign_cores
 
-    def fits(self, cpus: int, mem: int | None) -> bool:
+    def fits(self, cpus: int, mem: int | None, exclusive: bool = False) -> bool:
+        if exclusive and self.used_cores:
+            return False
         if self.free_cores() < cpus:
             return False
         return self._mem_fits(mem)
@@ -60,50 +68,109 @@ class Demand:
     mem_mb: int | None = None
     time_limit: float | None = None   # seconds
     slots: int | None = None          # %N limit minus its running tasks; None = no limit
-    nodelist: tuple[str, ...] = ()
+    nodelist: tuple[str, ...] = ()    # required nodes (all of them)
     exclude: tuple[str, ...] = ()
+    candidates: tuple[str, ...] = ()  # any one of these (LSF -m)
+    nodes: int = 1                    # nodes per allocation
+    tasks: int = 1                    # tasks per allocation
+    per_node: int | None = None       # --ntasks-per-node
+    exclusive: bool = False
+    mem_per_cpu: int | None = None
+
+    @property
+    def allocation(self) -> bool:
+        return self.nodes > 1 or self.tasks > 1 or self.exclusive or len(self.nodelist) > 1
+
+    def mem_for(self, tasks: int) -> int | None:
+        """Memory one node needs for `tasks` tasks: --mem per node, or --mem-per-cpu."""
+        if self.mem_per_cpu is not None:
+            return self.mem_per_cpu * self.cpus * tasks
+        return self.mem_mb
+
+
+def demand(job_id: int, pending: int, spec: JobSpec, slots: int | None) -> Demand:
+    """The Demand of a job's pending tasks (slots: how many more may run, None: any)."""
+    return Demand(job_id, pending, spec.cpus, spec.mem_mb, spec.time_limit, slots,
+                  spec.nodelist, spec.exclude, spec.candidates, spec.node_count,
+                  spec.total_tasks, spec.tasks_per_node, spec.exclusive, spec.mem_per_cpu)
+
+
+Alloc = tuple[tuple[str, int], ...]     # (node, tasks on it); the script runs on the first
 
 
 @dataclass(slots=True)
 class Plan:
     starts: list[tuple[int, str]] = field(default_factory=list)   # (job id, node) per task
+    allocs: list[tuple[int, Alloc]] = field(default_factory=list)  # (job id, allocation)
     reasons: dict[int, str] = field(default_factory=dict)         # job id -> why it waits
 
 
 def _eligible(d: Demand, nodes: list[NodeRoom]) -> list[NodeRoom]:
-    allowed = set(d.nodelist) if d.nodelist else None
+    allowed = set(d.candidates) if d.candidates else None
+    if d.nodelist and not d.allocation:
+        allowed = set(d.nodelist) & allowed if allowed is not None else set(d.nodelist)
     return [n for n in nodes if n.name not in d.exclude and (allowed is None or n.name in allowed)]
 
 
-def _shadow(d: Demand, nodes: list[NodeRoom]) -> tuple[float, str] | None:
+def _free_at(node: NodeRoom, need: int, exclusive: bool) -> float | None:
+    """When running work on node will have left `need` cores (all of them if exclusive)."""
+    free, when = node.free_cores(), 0.0
+    ends = sorted(node.ends)
+    if exclusive:
+        return ends[-1][0] if ends else 0.0
+    for end, cpus in ends:
+        if free >= need:
+            break
+        free, when = free + cpus, end
+    return when if free >= need else None
+
+
+def _shadow(d: Demand, nodes: list[NodeRoom]) -> tuple[float, frozenset[str]] | None:
     """When and where the blocked job d could start once running work ends."""
-    best = None
-    for node in nodes:
-        free, when = node.free_cores(), 0.0
-        for end, cpus in sorted(node.ends):
-            if free >= d.cpus:
-                break
-            free, when = free + cpus, end
-        if free >= d.cpus and (best is None or when < best[0]):
-            best = (when, node.name)
-    return best
+    counts = _counts(d) if d.allocation else [1]
+    if not counts:    # -n packed over nodes: once everything eligible has ended
+        return (max((e for n in nodes for e, _ in n.ends), default=0.0),
+                frozenset(n.name for n in nodes))
+    times = sorted((t, n.name not in d.nodelist, n.name) for n in nodes
+                   if (t := _free_at(n, d.cpus * counts[0], d.exclusive)) is not None)
+    required = [t for t in times if not t[1]]
+    chosen = required + [t for t in times if t[1]][:max(0, len(counts) - len(required))]
+    if len(chosen) < len(counts):
+        return None
+    return max(t for t, _, _ in chosen), frozenset(n for _, _, n in chosen)
 
 
 def place(demands: list[Demand], nodes: list[NodeRoom], now: float) -> Plan:
-    plan, reservation = Plan(), None   # reservation: (start time, node name)
+    plan, reservation = Plan(), None   # reservation: (start time, node names)
     for d in demands:
         eligible = _eligible(d, nodes)
-        if not any(n.could_ever_fit(d.cpus, d.mem_mb) for n in eligible):
-            plan.reasons[d.job_id] = REASON_BAD if eligible else REASON_NODES
+        verdict = _never(d, eligible, nodes)
+        if verdict:
+            plan.reasons[d.job_id] = verdict
             continue
         want = d.pending if d.slots is None else min(d.pending, d.slots)
         end = now + d.time_limit if d.time_limit else math.inf
-        placed = _fill(d, [n for n in eligible if n.up], want, end, reservation, plan)
+        up = [n for n in eligible if n.up]
+        placed = (_fill_allocs if d.allocation else _fill)(d, up, want, end, reservation, plan)
         if placed < d.pending:
             plan.reasons[d.job_id] = _reason(d, placed, want, reservation)
         if placed < want and reservation is None:
-            reservation = _shadow(d, [n for n in eligible if n.up]) or (math.inf, "")
+            reservation = _shadow(d, up) or (math.inf, frozenset())
     return plan
+
+
+def _never(d: Demand, eligible: list[NodeRoom], nodes: list[NodeRoom]) -> str | None:
+    """Why d can never start on these nodes (squeue's reason), None when it could."""
+    if d.allocation:
+        known = {n.name for n in eligible}
+        if not eligible or any(name not in known for name in d.nodelist):
+            return REASON_NODES
+        fresh = [replace(n, up=True, used_cores=0, used_mem=0, foreign_cores=0, ends=[])
+                 for n in eligible]
+        return None if allocate(d, fresh) is not None else REASON_BAD
+    if not any(n.could_ever_fit(d.cpus, d.mem_for(1)) for n in eligible):
+        return REASON_BAD if eligible else REASON_NODES
+    return None
 
 
 def _reason(d: Demand, placed: int, want: int, reservation) -> str:
@@ -116,11 +183,12 @@ def _fill(d: Demand, nodes: list[NodeRoom], want: int, end: float, reservation,
           plan: Plan) -> int:
     """Start up to `want` tasks, one per node in turn (spreads an array over the fleet)."""
     placed, open_nodes = 0, [n for n in nodes if _allowed(n, end, reservation)]
+    mem = d.mem_for(1)
     while placed < want and open_nodes:
         still = []
         for node in open_nodes:
-            if placed < want and node.fits(d.cpus, d.mem_mb):
-                node.take(d.cpus, d.mem_mb, end)
+            if placed < want and node.fits(d.cpus, mem):
+                node.take(d.cpus, mem, end)
                 plan.starts.append((d.job_id, node.name))
                 placed += 1
                 still.append(node)
@@ -128,8 +196,94 @@ def _fill(d: Demand, nodes: list[NodeRoom], want: int, end: float, reservation,
     return placed
 
 
+def _fill_allocs(d: Demand, nodes: list[NodeRoom], want: int, end: float, reservation,
+                 plan: Plan) -> int:
+    """Start up to `want` allocations, each on its own set of nodes."""
+    open_nodes, placed = [n for n in nodes if _allowed(n, end, reservation)], 0
+    while placed < want:
+        alloc = allocate(d, open_nodes)
+        if alloc is None:
+            break
+        rooms = {n.name: n for n in open_nodes}
+        for name, tasks in alloc:
+            room = rooms[name]
+            room.take(room.cores if d.exclusive else d.cpus * tasks, d.mem_for(tasks), end)
+        plan.allocs.append((d.job_id, alloc))
+        placed += 1
+    return placed
+
+
+def _counts(d: Demand) -> list[int]:
+    """Tasks per node for a fixed node count (-N or --ntasks-per-node), biggest first; []
+    when the tasks are packed onto as few nodes as hold them (-n alone)."""
+    if d.per_node:
+        n = max(d.nodes, math.ceil(d.tasks / d.per_node))
+        return [max(1, min(d.per_node, d.tasks - d.per_node * i)) for i in range(n)]
+    if d.nodes > 1 or len(d.nodelist) > 1:
+        n = max(d.nodes, len(d.nodelist))
+        return [d.tasks // n + (1 if i < d.tasks % n else 0) for i in range(n)]
+    return []
+
+
+def allocate(d: Demand, nodes: list[NodeRoom]) -> Alloc | None:
+    """The nodes (and tasks on each) for one allocation of d on free room, or None. The nodes
+    -w names come first (the first of them runs the script); then the freest others."""
+    by_name = {n.name: n for n in nodes}
+    required = [by_name.get(name) for name in d.nodelist]
+    if any(r is None for r in required):
+        return None
+    others = sorted((n for n in nodes if n.name not in d.nodelist),
+                    key=lambda n: (-n.free_cores(), n.name))
+    counts = _counts(d)
+    if counts:
+        return _fixed(d, counts, required, others)
+    return _packed(d, required + others)
+
+
+def _fixed(d: Demand, counts: list[int], required: list[NodeRoom],
+           others: list[NodeRoom]) -> Alloc | None:
+    out = []
+    for room, tasks in zip(required, counts):
+        if not room.fits(d.cpus * tasks, d.mem_for(tasks), d.exclusive):
+            return None
+        out.append((room.name, tasks))
+    pool = list(others)
+    for tasks in counts[len(required):]:
+        room = next((r for r in pool if r.fits(d.cpus * tasks, d.mem_for(tasks), d.exclusive)),
+                    None)
+        if room is None:
+            return None
+        pool.remove(room)
+        out.append((room.name, tasks))
+    return tuple(out)
+
+
+def _packed(d: Demand, rooms: list[NodeRoom]) -> Alloc | None:
+    """-n alone: one node if one holds every task, else as few as hold them (freest first)."""
+    required = set(d.nodelist)
+    whole = [r for r in rooms if r.fits(d.cpus * d.tasks, d.mem_for(d.tasks), d.exclusive)]
+    whole = [r for r in whole if not required or r.name in required]
+    if whole:
+        return ((whole[0].name, d.tasks),)
+    out, left = [], d.tasks
+    for room in rooms:
+        if left == 0:
+            break
+        if d.exclusive and room.used_cores:
+            continue
+        tasks = min(left, room.free_cores() // d.cpus)
+        while tasks and not room.fits(d.cpus * tasks, d.mem_for(tasks), d.exclusive):
+            tasks -= 1
+        if tasks:
+            out.append((room.name, tasks))
+            left -= tasks
+    if left or not required <= {n for n, _ in out}:
+        return None
+    return tuple(out)
+
+
 def _allowed(node: NodeRoom, end: float, reservation) -> bool:
-    """Backfill rule: on the reserved node, only work that ends before the reservation."""
-    if reservation is None or node.name != reservation[1]:
+    """Backfill rule: on the reserved nodes, only work that ends before the reservation."""
+    if reservation is None or node.name not in reservation[1]:
         return True
     return end <= reservation[0]

@@ -13,13 +13,21 @@ import argparse
 import asyncio
 import os
 import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Callable, Iterable, Mapping, Protocol
+from typing import Protocol
 
 from console.jobs.model import JobSpec, State
 from console.jobs.spec import (
-    SpecError, format_hostlist, format_time, parse_array, parse_dependency, parse_hostlist,
-    parse_mem, parse_time)
+    SpecError,
+    format_hostlist,
+    format_time,
+    parse_array,
+    parse_dependency,
+    parse_hostlist,
+    parse_mem,
+    parse_time,
+)
 from console.jobs.store import Store
 from console.jobs.submission import check_spec, job_details
 from console.text import plural
@@ -65,8 +73,8 @@ class JobLine:
 # squeue's columns: (header, key of a queue row); `roost queue` prints them for either backend
 QUEUE_COLUMNS = [("JOBID", "job_id"), ("NAME", "name"), ("ST", "st"), ("TIME", "time"),
                  ("NODES", "nodes"), ("NODELIST(REASON)", "nodelist")]
-_ORDER = ("RUNNING", "SUSPENDED", "PENDING", "NODE_FAIL", "TIMEOUT", "FAILED", "CANCELLED",
-          "COMPLETED")      # the job's state is the first its tasks have (worst final state)
+_ORDER = ("RUNNING", "SUSPENDED", "PENDING", "NODE_FAIL", "OUT_OF_MEMORY", "TIMEOUT", "FAILED",
+          "CANCELLED", "COMPLETED")   # the job's state is the first its tasks have (worst final)
 
 
 def job_lines(store: Store, now: float | None = None, recent: int = RECENT) -> list[JobLine]:
@@ -94,7 +102,7 @@ def _line(job_id: int, head: tuple, counts: Mapping[str, int], code: int | None,
     state = next((s for s in _ORDER if counts.get(s)), "PENDING")
     live = state in ("PENDING", "RUNNING", "SUSPENDED")
     # squeue's NODELIST: where it runs now; once finished, where it ran (sacct's NodeList)
-    nodes = sorted({t.node for t in run if t.node}) if live else sorted(used or ())
+    nodes = sorted({n for t in run for n in t.nodes}) if live else sorted(used or ())
     elapsed = max((t.elapsed(now) for t in run), default=None)
     if elapsed is None:
         elapsed = span or 0.0

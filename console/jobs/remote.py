@@ -22,12 +22,14 @@ import asyncio
 import re
 import secrets
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import asyncssh
 
 from collectors.transport import channel_slot
+from console.errors import RoostError
+from console.jobs.limits import PROBE as LIMITS_PROBE, WATCHER, Limits, command_lines, parse_probe, watch_start
 
 BASE = ".roost/jobs"           # under the login user's $HOME on the node
 _SAFE = re.compile(r"[^A-Za-z0-9._-]")
@@ -40,7 +42,7 @@ def node_root(queue_id: str, node: str) -> str:
 END = "@@roost-end"
 
 
-class AgentError(Exception):
+class AgentError(RoostError):
     """The node's agent channel failed (connection lost, shell died)."""
 
 
@@ -51,15 +53,18 @@ class NodeInfo:
     mem_mb: int | None
     load1: float
     events_size: int
+    limits: str = "none"       # how the node holds tasks to their limits (limits.METHODS)
 
 
 @dataclass(frozen=True, slots=True)
 class Status:
     """One task's state on its node: X exited (code), R running (pid), G gone without an exit
-    code (killed with its wrapper), N never launched (no pid file)."""
+    code (killed with its wrapper), N never launched (no pid file). why: what its wrapper
+    ended it for (timeout | oom), if it did."""
     key: str                   # "JOB/POS.ATTEMPT"
     kind: str
     value: int | None = None
+    why: str | None = None
 
 
 def q(text: str) -> str:
@@ -103,8 +108,7 @@ class Agent:
             try:
                 self._proc.stdin.write(f"{script}\necho '{marker}'\n")
                 return await asyncio.wait_for(self._read_until(marker), timeout)
-            except (asyncssh.Error, OSError, BrokenPipeError, asyncio.TimeoutError,
-                    AttributeError) as exc:
+            except (TimeoutError, asyncssh.Error, OSError, BrokenPipeError, AttributeError) as exc:
                 raise AgentError(f"{self.node}: job agent failed: "
                                  f"{type(exc).__name__} {exc}") from None
 
@@ -137,13 +141,14 @@ class Agent:
             f"echo \"cores $(grep -c '^cpu[0-9]' {q(self.procfs + '/stat')})\"\n"
             f"echo \"mem $(grep '^MemTotal:' {q(self.procfs + '/meminfo')})\"\n"
             f'read l1 rest < {q(self.procfs + "/loadavg")}; echo "load $l1"\n'
-            f'echo "size $(wc -c < "$HOME/{self.root}/events")"')
+            f'echo "size $(wc -c < "$HOME/{self.root}/events")"\n{LIMITS_PROBE}')
         info = dict(line.split(" ", 1) for line in lines if " " in line)
         mem = info.get("mem", "").split()
         return NodeInfo(home=info["home"], cores=int(info.get("cores") or 1),
                         mem_mb=int(mem[1]) // 1024 if len(mem) > 1 else None,
                         load1=float(info.get("load", 0) or 0),
-                        events_size=int(info.get("size", "0").strip() or 0))
+                        events_size=int(info.get("size", "0").strip() or 0),
+                        limits=parse_probe(lines))
 
     async def load(self) -> float:
         lines = await self.call(f'read l1 rest < {q(self.procfs + "/loadavg")}; echo "$l1"')
@@ -162,6 +167,18 @@ class Agent:
             " || echo 'roost-write-failed'")
         if "roost-write-failed" in lines:
             raise AgentError(f"{self.node}: cannot write the files of job {job_id}")
+
+    async def write_task_files(self, job_id: int, key: str, files: dict[str, str]) -> None:
+        """Per-task files beside the job's (KEY.env, KEY.hosts), written before its launch:
+        created fresh (an earlier launch of the same attempt may have left them)."""
+        d = f'"$HOME/{self.root}/{int(job_id)}"'
+        parts = []
+        for suffix, text in files.items():
+            path = f"{d}/{key}.{suffix}"
+            parts.append(f"rm -f {path} && (set -C; printf '%s' {q(text)} > {path})")
+        lines = await self.call(" && ".join(parts) + " || echo 'roost-write-failed'")
+        if "roost-write-failed" in lines:
+            raise AgentError(f"{self.node}: cannot write the files of task {job_id}/{key}")
 
     async def launch(self, lines: list[str]) -> dict[str, int]:
         """Run launch lines (see launch_line); key -> pid of each started task."""
@@ -192,7 +209,17 @@ class Agent:
         return lines == ["yes"]
 
     async def cleanup(self, job_id: int) -> None:
-        await self.call(f'rm -rf "$HOME/{self.root}/{int(job_id)}"')
+        await self.cleanup_many([job_id])
+
+    async def cleanup_many(self, job_ids: list[int]) -> None:
+        dirs = " ".join(f'"$HOME/{self.root}/{int(j)}"' for j in job_ids)
+        await self.call(f"rm -rf {dirs}")
+
+    async def job_dirs(self) -> list[int]:
+        """The job directories under this queue's root on the node (names are job ids)."""
+        lines = await self.call(f'cd "$HOME/{self.root}" 2>/dev/null && for j in [0-9]*; do '
+                                '[ -d "$j" ] && echo "J $j"; done; :')
+        return [int(line[2:]) for line in lines if line.startswith("J ") and line[2:].isdigit()]
 
 
 # The jobs tree was created by older versions with the login umask: make it owner-only.
@@ -201,13 +228,15 @@ _PRIVATE = ('chmod 700 "$HOME/.roost" "$HOME/.roost/jobs" "$HOME/{root}/.." "$HO
             'chmod 600 "$HOME/{root}/events"')
 _KINDS = ("X ", "R ", "G ", "N ")
 # Exit file first; then the process group, or the pid itself (just forked, not yet setsid);
-# then the exit file again (the task may just have ended between the two checks).
+# then the exit file again (the task may just have ended between the two checks). Each line
+# ends with what the task's wrapper ended it for, if anything (KEY.why).
 POLL_BODY = """\
-if [ -s "$k.exit" ]; then read rc < "$k.exit"; echo "X $k $rc"
+w=; [ -s "$k.why" ] && read w < "$k.why"
+if [ -s "$k.exit" ]; then read rc < "$k.exit"; echo "X $k $rc $w"
 elif [ -s "$k.pid" ]; then read p < "$k.pid"
   if kill -0 -"$p" 2>/dev/null || kill -0 "$p" 2>/dev/null; then echo "R $k $p"
-  elif [ -s "$k.exit" ]; then read rc < "$k.exit"; echo "X $k $rc"
-  else echo "G $k $p"; fi
+  elif [ -s "$k.exit" ]; then read rc < "$k.exit"; echo "X $k $rc $w"
+  else echo "G $k $p $w"; fi
 else echo "N $k"; fi
 """
 
@@ -215,62 +244,99 @@ else echo "N $k"; fi
 def parse_status(line: str) -> Status:
     parts = line.split()
     value = int(parts[2]) if len(parts) > 2 and parts[2].lstrip("-").isdigit() else None
-    return Status(parts[1], parts[0], value)
+    why = parts[3] if len(parts) > 3 and parts[3] in WHY else None
+    return Status(parts[1], parts[0], value, why)
+
+
+WHY = ("timeout", "oom")
 
 
 def launch_line(root: str, job_id: int, key: str, index: int | None, task_job_id: int, out: str,
-                err: str | None) -> str:
+                err: str | None, cpus: str | None = None) -> str:
     """One task: detached in its own session; the agent records its pid before replying."""
     d = f'"$HOME/{root}/{job_id}"'
     idx = "" if index is None else str(index)
-    args = " ".join(q(a) for a in (key, idx or "-", task_job_id, out, err or "-"))
+    args = " ".join(q(a) for a in (key, idx or "-", task_job_id, out, err or "-", cpus or "-"))
     return (f"setsid sh {d}/run {args} </dev/null >/dev/null 2>&1 & "
             f"echo $! > {d}/{key}.pid; echo \"P {job_id}/{key} $!\"")
 
 
-def wrapper_script(root: str, job_id: int, env: dict[str, str], clean_env: bool, chdir: str) -> str:
-    """The per-job task wrapper: args KEY INDEX TASK_JOB_ID OUT ERR ("-": no index / stderr
-    with stdout). Output files are truncated, as sbatch's default --open-mode does.
+@dataclass(frozen=True, slots=True)
+class Wrapper:
+    """What one job's wrapper on one node holds (see wrapper_script)."""
+    root: str
+    job_id: int
+    env: dict[str, str]
+    clean_env: bool = False       # --export=NONE
+    chdir: str = "/"
+    args: tuple[str, ...] = ()    # the script's $1 $2 ...
+    append: bool = False          # --open-mode=append (LSF -o)
+    limits: Limits = Limits()
+
+
+def wrapper_script(w: Wrapper) -> str:
+    """The per-job task wrapper: args KEY INDEX TASK_JOB_ID OUT ERR CORES ("-": no index /
+    stderr with stdout / not pinned). KEY.env, when there, adds the task's own variables (an
+    allocation's nodes, its hostfile). Output files are truncated (sbatch's default) or
+    appended to; the script runs under the node's limits tools (console.jobs.limits).
 
     A TERM for the group reaches the script; the wrapper traps it so it still records the exit
-    code. KILL takes both: then there is no exit file and roost knows why (it sent the KILL).
+    code. KILL takes both: then there is no exit file and roost knows why (it, or the watcher
+    that then writes -9 and the reason, sent the KILL).
     """
-    exports = "\n".join(f"export {k}={q(v)}" for k, v in env.items())
-    run = '"$d/script"'
-    if clean_env:   # --export=NONE: only roost's variables and the ones the user listed
-        names = " ".join(f'{k}="${k}"' for k in env)
-        task = ("${SLURM_ARRAY_TASK_ID+SLURM_ARRAY_TASK_ID=$SLURM_ARRAY_TASK_ID} "
-                "${LSB_JOBINDEX+LSB_JOBINDEX=$LSB_JOBINDEX}")
-        run = (f'env -i HOME="$HOME" USER="$USER" PATH=/usr/local/bin:/usr/bin:/bin '
-               f'SLURM_JOB_ID="$SLURM_JOB_ID" {task} {names} {run}')
+    exports = "\n".join(f"export {k}={q(v)}" for k, v in w.env.items())
+    command = " ".join(['"$d/script"'] + [q(a) for a in w.args])
+    open_file = ": >>" if w.append else "true >"
     return f"""\
-d="$HOME/{root}/{job_id}"
-trap 'sig=1' TERM INT HUP
+d="$HOME/{w.root}/{w.job_id}" job={w.job_id} events="$HOME/{w.root}/events"
+{WATCHER}
+if [ "$1" = --watch ]; then shift; watch "$@"; exit 0; fi
+trap 'sig=1' TERM INT HUP QUIT USR1 USR2 ALRM
 u="${{ROOST_UMASK:-022}}"; unset ROOST_UMASK; umask 077
 {exports}
-export SLURM_JOB_ID="$3"
+k=$1 c=${{6:--}}
+export SLURM_JOB_ID="$3" SLURM_JOBID="$3"
 if [ "$2" != - ]; then export SLURM_ARRAY_TASK_ID="$2" LSB_JOBINDEX="$2"
 else export LSB_JOBINDEX=0; fi   # LSF's value outside an array
-rc=0
-if ! (umask "$u"; true >"$4") 2>/dev/null; then rc=1
-elif [ "$5" != - ] && ! (umask "$u"; true >"$5") 2>/dev/null; then rc=1
+[ -f "$d/$k.env" ] && . "$d/$k.env"
+rc=0 o=$4 e=$5
+set -- {command}
+{_clean_env(w)}{command_lines(w.limits)}
+if ! (umask "$u"; {open_file}"$o") 2>/dev/null; then rc=1
+elif [ "$e" != - ] && ! (umask "$u"; {open_file}"$e") 2>/dev/null; then rc=1
 else
-  exec >>"$4"
-  if [ "$5" = - ]; then exec 2>&1; else exec 2>>"$5"; fi
-  if cd {q(chdir)} 2>/dev/null; then (umask "$u"; exec {run}) </dev/null || rc=$?
-  else echo {q("roost: cannot chdir to " + chdir)} >&2; rc=1; fi
+  exec >>"$o"
+  if [ "$e" = - ]; then exec 2>&1; else exec 2>>"$e"; fi
+  if cd {q(w.chdir)} 2>/dev/null; then
+    {watch_start(w.limits)}
+    (umask "$u"; exec "$@") </dev/null || rc=$?
+    [ -n "$w" ] && kill "$w" 2>/dev/null
+  else echo {q("roost: cannot chdir to " + w.chdir)} >&2; rc=1; fi
 fi
-echo "$rc" > "$d/$1.exit"
-echo "{job_id} $1 $rc" >> "$HOME/{root}/events"
+y=; [ -s "$d/$k.why" ] && read y < "$d/$k.why"
+[ -s "$d/$k.exit" ] || echo "$rc" > "$d/$k.exit"
+echo "$job $k $rc $y" >> "$events"
 """
 
 
+def _clean_env(w: Wrapper) -> str:
+    """--export=NONE: only roost's variables and the ones the user listed reach the script."""
+    if not w.clean_env:
+        return ""
+    names = " ".join(f'{k}="${k}"' for k in w.env)
+    task = ("${SLURM_ARRAY_TASK_ID+SLURM_ARRAY_TASK_ID=$SLURM_ARRAY_TASK_ID} "
+            "${LSB_JOBINDEX+LSB_JOBINDEX=$LSB_JOBINDEX}")
+    return (f'set -- env -i HOME="$HOME" USER="$USER" PATH=/usr/local/bin:/usr/bin:/bin '
+            f'SLURM_JOB_ID="$SLURM_JOB_ID" SLURM_JOBID="$SLURM_JOBID" {task} {names} "$@"\n')
+
+
 class Events:
-    """The events feed: calls on_line(job_id, key, rc) for each task end, from `offset` on."""
+    """The events feed: calls on_line(node, job_id, key, rc, why) for each task end, from
+    `offset` on."""
 
     def __init__(self, node: str, conn: asyncssh.SSHClientConnection, root: str,
-                 on_line: Callable[[str, int, str, int], None],
-                 on_close: Callable[["Events"], None] | None = None):
+                 on_line: Callable[[str, int, str, int, str | None], None],
+                 on_close: Callable[[Events], None] | None = None):
         self.node, self.conn, self.root, self.on_line = node, conn, root, on_line
         self.on_close = on_close
         self._proc = None
@@ -296,8 +362,10 @@ class Events:
         try:
             async for line in self._proc.stdout:
                 parts = line.split()
-                if len(parts) == 3 and parts[0].isdigit() and parts[2].lstrip("-").isdigit():
-                    self.on_line(self.node, int(parts[0]), parts[1], int(parts[2]))
+                if len(parts) in (3, 4) and parts[0].isdigit() and \
+                        parts[2].lstrip("-").isdigit():
+                    why = parts[3] if len(parts) == 4 and parts[3] in WHY else None
+                    self.on_line(self.node, int(parts[0]), parts[1], int(parts[2]), why)
         except (asyncssh.Error, OSError):
             pass
         if self.on_close is not None:   # the feed ending means the channel or node went away

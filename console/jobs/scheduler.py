@@ -16,8 +16,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 from collectors.model import NodeTarget
 from collectors.transport import connect as transport_connect
@@ -33,6 +33,7 @@ from console.jobs.tracking import Running, TrackingMixin
 
 __all__ = ["Options", "Scheduler", "fleet_connect", "Link", "Running"]
 log = logging.getLogger("roost.jobs")
+PURGE_EVERY = 3600.0    # seconds between retention passes over the history
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,12 +46,15 @@ class Options:
     load_every: float = 5.0
     tick: float = 0.05
     partial: bool = False        # a CLI client acting on requests: no placement, no NODE_FAIL
+    limits: str = "auto"         # auto: pin cores and hold --mem where the node can; off
+    history_days: float = 30.0   # finished jobs are forgotten after this (0: kept forever)
 
     @classmethod
-    def from_config(cls, jobs: JobsConfig) -> "Options":
+    def from_config(cls, jobs: JobsConfig) -> Options:
         return cls(cores=dict(jobs.cores), use_load=jobs.use_load, grace=jobs.grace,
                    node_fail_after=jobs.node_fail_after, poll_every=jobs.poll_every,
-                   load_every=jobs.load_every)
+                   load_every=jobs.load_every, limits=jobs.limits,
+                   history_days=jobs.history_days)
 
 
 class Scheduler(LinksMixin, TrackingMixin, OutputsMixin, SignalsMixin, DispatchMixin):
@@ -66,10 +70,10 @@ class Scheduler(LinksMixin, TrackingMixin, OutputsMixin, SignalsMixin, DispatchM
         self.links = {t.name: Link(t, node_root(queue, t.name)) for t in targets}
         self.running: dict[tuple[int, int], Running] = {}
         self.specs: dict[int, JobSpec] = {}
-        self._done: list[tuple[str, int, str, int]] = []    # event lines not yet applied
+        self._done: list[tuple] = []    # event lines not yet applied (node job key rc why)
         self._wake = asyncio.Event()
         self._version: tuple[int, int] | None = None
-        self._last_poll = self._last_load = self._last_place = 0.0
+        self._last_poll = self._last_load = self._last_place = self._last_purge = 0.0
         self._bg: set[asyncio.Task] = set()
         self._pending: dict[int, int] | None = None   # job id -> pending tasks (cache)
         self._inflight: set = set()
@@ -100,7 +104,7 @@ class Scheduler(LinksMixin, TrackingMixin, OutputsMixin, SignalsMixin, DispatchM
             self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), self.options.tick)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     def _job_done(self, job_id: int) -> bool:
@@ -123,6 +127,9 @@ class Scheduler(LinksMixin, TrackingMixin, OutputsMixin, SignalsMixin, DispatchM
         if now - self._last_load >= self.options.load_every:
             self._last_load = now
             self._refresh_load()
+        if now - self._last_purge >= PURGE_EVERY and not self.options.partial:
+            self._last_purge = now
+            self._purge(now)
         if not self.options.partial and (self._dirty or now - self._last_place >= 1.0):
             # placement reads the whole pending queue: only when something changed (or 1/s)
             self._dirty, self._last_place = False, now
@@ -138,6 +145,21 @@ class Scheduler(LinksMixin, TrackingMixin, OutputsMixin, SignalsMixin, DispatchM
         while self._killing() and time.monotonic() < deadline:
             await self.step()
             await asyncio.sleep(0.05)
+        await self.drain(deadline)
+
+    async def drain(self, deadline: float) -> None:
+        """Let node I/O in flight finish (fetches, clean-up of ended jobs' directories) before
+        close() cancels what is left; until deadline (time.monotonic())."""
+        while self._bg and time.monotonic() < deadline:
+            await asyncio.wait(set(self._bg), timeout=max(0.0, deadline - time.monotonic()))
+
+    def _purge(self, now: float) -> None:
+        """Forget jobs that ended more than history_days ago (the accounting's retention)."""
+        if self.options.history_days > 0:
+            gone = self.store.purge(now - self.options.history_days * 86400)
+            if gone:
+                log.info("jobs: forgot %d job(s) older than %g days", gone,
+                         self.options.history_days)
 
     def _killing(self) -> bool:
         return any(r.task.kill_reason for r in self.running.values())

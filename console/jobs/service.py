@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import hashlib
 import os
-import sys
+import shlex
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from console import paths
 from console.config import Config
+from console.jobs.location import cluster_name, jobs_db, open_store, queue_dir, scheduler_lock  # noqa: F401
 from console.jobs.lock import SchedulerLock
 from console.jobs.queue_view import JobsView, QueueView
 from console.jobs.scheduler import Options, Scheduler, fleet_connect
@@ -27,67 +27,8 @@ from console.jobs.store import Store
 HOLDER_EVERY = 10.0     # seconds between lock-holder probes (see JobsService.holder)
 SETTLE_TIMEOUT = 30.0   # seconds a client acts on its own requests before giving up
 STANDBY_EVERY = 1.0     # seconds between a standby's tries to take the scheduler over
+DRAIN_TIMEOUT = 10.0    # seconds `submit --wait` lets the job's clean-up finish on the nodes
 Notice = Callable[[str, str], None]    # (one-line text, severity)
-
-
-def cluster_name(config: Config) -> str:
-    """The cluster a config describes: roost.toml's `cluster = "..."`, else derived from the
-    config file's path (two configs never share a queue by accident), else "default"."""
-    named = getattr(config, "cluster", None)
-    if named:
-        return named
-    sources = getattr(config, "sources", ())
-    if not sources:
-        return "default"
-    path = Path(sources[0]).resolve()
-    digest = hashlib.sha256(str(path).encode()).hexdigest()[:8]
-    return f"{path.stem}-{digest}"
-
-
-def queue_dir(config: Config) -> Path:
-    """One queue per cluster: STATE/clusters/NAME holds its jobs.db and scheduler.lock (0700)."""
-    state = paths.ensure_state_dir(Path(config.state_dir))
-    directory = state / "clusters" / cluster_name(config)
-    if not directory.is_dir():
-        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        (state / "clusters").chmod(0o700)
-        _migrate(state, directory, config)
-    return directory
-
-
-def _migrate(state: Path, directory: Path, config: Config) -> None:
-    """An older roost kept one STATE/jobs.db for every config: it becomes this cluster's queue
-    when every node its jobs used is one of this config's; else it stays where it is."""
-    old = state / "jobs.db"
-    if not old.is_file() or (state / "jobs.db.moved").exists():
-        return
-    with Store(old) as store:
-        used = store.nodes_used()
-    foreign = sorted(used - set(config.names))
-    if foreign:
-        print(f"roost: kept the old queue {old} in place: its jobs ran on nodes this config does "
-              f"not name ({', '.join(foreign[:5])}); cluster {cluster_name(config)} starts empty",
-              file=sys.stderr)
-        return
-    for suffix in ("", "-wal", "-shm"):
-        src = Path(f"{old}{suffix}")
-        if src.exists():
-            os.replace(src, directory / f"jobs.db{suffix}")
-    (state / "jobs.db.moved").write_text(f"moved to {directory}\n")
-    print(f"roost: moved the job queue {old} to {directory / 'jobs.db'} (cluster "
-          f"{cluster_name(config)})", file=sys.stderr)
-
-
-def jobs_db(config: Config) -> Path:
-    return queue_dir(config) / "jobs.db"
-
-
-def open_store(config: Config) -> Store:
-    return Store(jobs_db(config))
-
-
-def scheduler_lock(config: Config) -> SchedulerLock:
-    return SchedulerLock(queue_dir(config))
 
 
 async def run_scheduler(config: Config, stop: asyncio.Event, *, until_job: int | None = None,
@@ -110,6 +51,8 @@ async def run_scheduler(config: Config, stop: asyncio.Event, *, until_job: int |
         await sched.start()
         try:
             await sched.run(stop, until_job=until_job)
+            if until_job is not None:   # the job's clean-up on the nodes is part of its end
+                await sched.drain(time.monotonic() + DRAIN_TIMEOUT)
         finally:
             await sched.close()
         return True
@@ -132,7 +75,7 @@ async def hold_when_free(config: Config, stop: asyncio.Event, *, fleet: Any = No
             told = True
         try:
             await asyncio.wait_for(stop.wait(), STANDBY_EVERY)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
 
@@ -155,6 +98,39 @@ async def settle_requests(config: Config, store: Store, timeout: float) -> bool:
         return not store.wants()
     finally:
         lock.release()
+
+
+def job_step(config: Config, text: str) -> tuple[list[str], str]:
+    """`roost run --job ID`: (the nodes the running task holds, a shell prefix giving the
+    command its job's ids and working directory, as srun does inside an allocation)."""
+    from console.jobs.model import State
+    from console.jobs.spec import SpecError, format_hostlist, parse_target
+    job_id, indices = parse_target(text)
+    with open_store(config) as store:
+        if store.job(job_id) is None:
+            raise SpecError(f"Invalid job id specified: {text}")
+        tasks = [t for t in store.tasks(job_id, [State.RUNNING])
+                 if indices is None or t.index in indices]
+        spec = store.spec_only(job_id)
+    if len(tasks) != 1:
+        raise SpecError(f"job {text} is not running" if not tasks else
+                        f"job {text} has {len(tasks)} running tasks: name one ({tasks[0].label})")
+    task = tasks[0]
+    nodes = list(task.nodes)
+    env = {"SLURM_JOB_ID": task.task_job_id, "SLURM_JOB_NODELIST": format_hostlist(nodes),
+           "SLURM_NNODES": len(nodes), "SLURM_NTASKS": spec.total_tasks,
+           "ROOST_JOB_ID": job_id}
+    exports = " ".join(f"{k}={shlex.quote(str(v))}" for k, v in env.items())
+    return nodes, f"export {exports}; cd {shlex.quote(spec.work_dir)} 2>/dev/null; "
+
+
+async def node_limits(targets: list, timeout: float) -> dict[str, str]:
+    """How each node can hold tasks to --mem and --cpus-per-task (console.jobs.limits)."""
+    from console.jobs.limits import PROBE, parse_probe
+    from console.runcmd import run_everywhere
+    results = await run_everywhere(targets, PROBE, timeout)
+    return {name: parse_probe(out.splitlines()) if code == 0 else "unknown"
+            for name, (code, out, _err) in results.items()}
 
 
 class JobsService:
@@ -229,8 +205,8 @@ class JobsService:
         counts: dict[str, int] = {}
         with Store(self.db_path) as store:
             for task in store.active():
-                if task.node:
-                    counts[task.node] = counts.get(task.node, 0) + 1
+                for node in task.nodes:       # every node an allocation holds
+                    counts[node] = counts.get(node, 0) + 1
         return counts
 
     # ---- who schedules ---------------------------------------------------------------------

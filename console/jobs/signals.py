@@ -1,6 +1,11 @@
 """Client requests and limits for Scheduler: cancel (TERM, then KILL after grace), suspend
-(STOP) and resume (CONT) by process group, and --time limits (TIMEOUT). The reason is recorded
-before the signal, so the end state does not depend on who sees the task end.
+(STOP), resume (CONT) and `cancel --signal` (any signal) by process group, and --time limits
+(TIMEOUT). The reason is recorded before the signal, so the end state does not depend on who
+sees the task end.
+
+A task's own wrapper enforces its --time on the node (console.jobs.limits), also with no
+scheduler running; the scheduler's check is the backstop (BACKSTOP seconds after the wrapper's
+grace) for tasks whose wrapper cannot.
 """
 from __future__ import annotations
 
@@ -9,6 +14,8 @@ import time
 from typing import TYPE_CHECKING
 
 from console.jobs.remote import AgentError
+
+BACKSTOP = 10.0   # seconds past a task's limit and grace before the scheduler ends it itself
 
 if TYPE_CHECKING:
     from console.jobs.links import Link
@@ -36,6 +43,9 @@ class SignalsMixin:
                 await link.agent.signal([r.task.pid], "STOP")
             elif want == "resume" and self.store.resume(r.task, time.time()):
                 await link.agent.signal([r.task.pid], "CONT")
+            elif want.startswith("signal:"):
+                self.store.clear_want(r.task)
+                await link.agent.signal([r.task.pid], want.partition(":")[2])
             else:
                 self.store.clear_want(r.task)
         except AgentError:
@@ -69,6 +79,6 @@ class SignalsMixin:
                 self._spawn(self._signal(link, r, "KILL"))
                 self._last_poll = now - self.options.poll_every + 0.2
             elif (r.kill_at is None and r.spec.time_limit and r.task.suspended_at is None
-                  and r.task.elapsed(now) > r.spec.time_limit):
+                  and r.task.elapsed(now) > r.spec.time_limit + self.options.grace + BACKSTOP):
                 self._mark_kill(r, "timeout")
                 self._spawn(self._signal(link, r, "TERM"))

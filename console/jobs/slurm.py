@@ -13,14 +13,15 @@ Every remote argument is shlex-quoted. Failures are SlurmError: one line, Slurm'
 from __future__ import annotations
 
 import shlex
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Awaitable, Callable, Sequence
 
 import asyncssh
 
 from collectors.model import NodeTarget
 from collectors.transport import TransportError, channel_slot, connect as transport_connect
 from console.config import JobsConfig
+from console.errors import RoostError
 from console.jobs import slurm_parse as sp
 from console.jobs.model import JobSpec
 from console.jobs.spec import format_dependency, format_hostlist, format_indices, format_time
@@ -31,7 +32,7 @@ OPERATOR_HINT = ("scontrol {action} needs root or SlurmUser on the controller: l
                  "such ([nodes] user for the controller node)")
 
 
-class SlurmError(Exception):
+class SlurmError(RoostError):
     """One line: what failed and why, in Slurm's words where it gave any."""
 
 
@@ -105,7 +106,7 @@ class SlurmBackend:
         self._conn: asyncssh.SSHClientConnection | None = None
 
     @classmethod
-    def from_config(cls, config) -> "SlurmBackend":
+    def from_config(cls, config) -> SlurmBackend:
         opts = slurm_options(config.jobs, config.names)
         target, = config.targets(opts.controller) or [None]
         if target is None:
@@ -113,7 +114,7 @@ class SlurmBackend:
         return cls(target, slurm_conf=opts.slurm_conf,
                    squeue_json=None if opts.squeue_json else False)
 
-    async def __aenter__(self) -> "SlurmBackend":
+    async def __aenter__(self) -> SlurmBackend:
         return self
 
     async def __aexit__(self, *exc) -> None:

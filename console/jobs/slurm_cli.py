@@ -10,8 +10,8 @@ import json
 
 from console.jobs.directives import OPTIONS
 from console.jobs.model import State
-from console.jobs.slurm import SlurmBackend, SlurmConfigError, SlurmError
 from console.jobs.queue_view import QUEUE_COLUMNS
+from console.jobs.slurm import SlurmBackend, SlurmConfigError, SlurmError
 from console.jobs.slurm_parse import ParseError
 from console.tables import error as _fail, print_facts, print_table
 
@@ -47,6 +47,9 @@ def args_flags(args: argparse.Namespace) -> list[str]:
 
 
 def _script(args: argparse.Namespace) -> str | None:
+    if getattr(args, "script_args", None):   # the script goes to sbatch on stdin: no $1 $2
+        raise SlurmError("script arguments need the built-in queue (Slurm's sbatch gets the "
+                         "script on stdin here); pass values with --export=ALL,NAME=value")
     if args.wrap is not None:
         if args.script:
             raise SlurmError("script arguments not permitted with --wrap option")

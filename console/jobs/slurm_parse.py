@@ -10,6 +10,7 @@ import json
 import re
 from dataclasses import asdict, dataclass
 
+from console.errors import RoostError
 from console.jobs.model import State
 from console.jobs.spec import format_time
 
@@ -23,14 +24,14 @@ _STATES = {
     "SIGNALING": State.RUNNING, "STAGE_OUT": State.RUNNING, "RESIZING": State.RUNNING,
     "SUSPENDED": State.SUSPENDED, "STOPPED": State.SUSPENDED,
     "COMPLETED": State.COMPLETED,
-    "FAILED": State.FAILED, "OUT_OF_MEMORY": State.FAILED, "SPECIAL_EXIT": State.FAILED,
+    "FAILED": State.FAILED, "OUT_OF_MEMORY": State.OUT_OF_MEMORY, "SPECIAL_EXIT": State.FAILED,
     "CANCELLED": State.CANCELLED, "PREEMPTED": State.CANCELLED, "REVOKED": State.CANCELLED,
     "TIMEOUT": State.TIMEOUT, "DEADLINE": State.TIMEOUT,
     "NODE_FAIL": State.NODE_FAIL, "BOOT_FAIL": State.NODE_FAIL,
 }
 
 
-class ParseError(ValueError):
+class ParseError(RoostError, ValueError):
     """Output we cannot read: one line naming what and a short excerpt."""
 
 

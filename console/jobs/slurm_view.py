@@ -16,14 +16,14 @@ import dataclasses
 import os
 import threading
 from collections import Counter
-from typing import Awaitable, Iterable, Mapping, TypeVar
+from collections.abc import Awaitable, Iterable, Mapping
+from typing import TypeVar
 
 from console.config import Config
-
-from console.jobs.queue_view import FIELDS, RECENT, JobLine, check_field, is_script
 from console.jobs.model import JobSpec, State
+from console.jobs.queue_view import FIELDS, RECENT, JobLine, check_field, is_script
 from console.jobs.slurm import SlurmBackend, SlurmError
-from console.jobs.slurm_parse import JobRow, map_state, ParseError
+from console.jobs.slurm_parse import JobRow, ParseError, map_state
 from console.jobs.spec import SpecError, format_hostlist, parse_array, parse_hostlist
 
 EVERY = 2.0           # seconds between squeue reads
@@ -209,7 +209,7 @@ class SlurmView:
         self.worker = LoopThread()
 
     @classmethod
-    def from_config(cls, config: Config) -> "SlurmView":
+    def from_config(cls, config: Config) -> SlurmView:
         backend = SlurmBackend.from_config(config)
         return cls(backend, backend.name)
 

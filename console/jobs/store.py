@@ -6,12 +6,13 @@ cancel and the scheduler's launch cannot both win. A whole array is inserted in 
 """
 from __future__ import annotations
 
+import json
 import secrets
 import sqlite3
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from console.jobs.model import REASON_PRIORITY, JobSpec, State, Task
 from console.paths import private_db
@@ -24,7 +25,7 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE TABLE IF NOT EXISTS tasks (
     job_id INTEGER, pos INTEGER, idx INTEGER, state TEXT, node TEXT, start REAL, end REAL,
     exit_code INTEGER, attempt INTEGER DEFAULT 0, pid INTEGER, want TEXT, kill_reason TEXT,
-    reason TEXT, suspended REAL DEFAULT 0, suspended_at REAL,
+    reason TEXT, suspended REAL DEFAULT 0, suspended_at REAL, alloc TEXT, cpuset TEXT,
     PRIMARY KEY (job_id, pos)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS stale (node TEXT, key TEXT, pid INTEGER, PRIMARY KEY (node, key));
 CREATE TABLE IF NOT EXISTS nodes (name TEXT PRIMARY KEY, cores INTEGER, mem_mb INTEGER, seen REAL);
@@ -34,7 +35,9 @@ CREATE INDEX IF NOT EXISTS tasks_live ON tasks (state, job_id, pos)
 FIRST_JOB_ID = 1
 LIVE = ("PENDING", "RUNNING", "SUSPENDED")
 _TASK_COLS = ("job_id, pos, idx, state, node, start, end, exit_code, attempt, pid, want, "
-              "kill_reason, reason, suspended, suspended_at")
+              "kill_reason, reason, suspended, suspended_at, alloc, cpuset")
+# columns later versions added to a table: (table, column, type); added to older files on open
+_ADDED = (("tasks", "alloc", "TEXT"), ("tasks", "cpuset", "TEXT"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,9 +53,18 @@ class JobRow:
 
 def _task(row: Sequence) -> Task:
     (job_id, pos, idx, state, node, start, end, code, attempt, pid, want, kill, reason,
-     suspended, suspended_at) = row
+     suspended, suspended_at, alloc, cpuset) = row
     return Task(job_id, pos, idx, State(state), reason or REASON_PRIORITY, node, start, end,
-                code, attempt, pid, want, kill, suspended or 0.0, suspended_at)
+                code, attempt, pid, want, kill, suspended or 0.0, suspended_at,
+                decode_alloc(alloc), cpuset)
+
+
+def encode_alloc(alloc: Sequence[tuple[str, int]]) -> str | None:
+    return json.dumps([[n, c] for n, c in alloc], separators=(",", ":")) if alloc else None
+
+
+def decode_alloc(text: str | None) -> tuple[tuple[str, int], ...]:
+    return tuple((n, int(c)) for n, c in json.loads(text)) if text else ()
 
 
 class Store:
@@ -63,12 +75,23 @@ class Store:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")   # WAL + NORMAL: durable across crashes
         self.db.executescript(SCHEMA)
+        self._add_columns()
         self._client_writes = 0
+
+    def _add_columns(self) -> None:
+        """A queue file written by an older roost gains the columns added since."""
+        for table, column, kind in _ADDED:
+            have = {r[1] for r in self.db.execute(f"PRAGMA table_info({table})")}
+            if column not in have:
+                try:
+                    self.db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+                except sqlite3.OperationalError:   # another process added it just now
+                    pass
 
     def close(self) -> None:
         self.db.close()
 
-    def __enter__(self) -> "Store":
+    def __enter__(self) -> Store:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -108,19 +131,23 @@ class Store:
         self._client_writes += 1
         return job_id
 
-    def start(self, task: Task, node: str, now: float) -> bool:
-        """PENDING -> RUNNING on node; False when a client got there first (cancelled)."""
+    def start(self, task: Task, node: str, now: float,
+              alloc: Sequence[tuple[str, int]] = (), cpuset: str | None = None) -> bool:
+        """PENDING -> RUNNING on node (the first of alloc, for a multi-node allocation); False
+        when a client got there first (cancelled)."""
         cur = self.db.execute(
             "UPDATE tasks SET state='RUNNING', node=?, start=?, pid=NULL, kill_reason=NULL, "
-            "end=NULL, exit_code=NULL WHERE job_id=? AND pos=? AND state='PENDING'",
-            (node, now, task.job_id, task.pos))
+            "end=NULL, exit_code=NULL, alloc=?, cpuset=? WHERE job_id=? AND pos=? "
+            "AND state='PENDING'",
+            (node, now, encode_alloc(alloc), cpuset, task.job_id, task.pos))
         return cur.rowcount == 1
 
     def unstart(self, task: Task) -> bool:
         """RUNNING -> PENDING for a launch that never reached the node (no pid file there)."""
         cur = self.db.execute(
-            "UPDATE tasks SET state='PENDING', node=NULL, start=NULL, pid=NULL WHERE job_id=? "
-            "AND pos=? AND state='RUNNING' AND attempt=?", (task.job_id, task.pos, task.attempt))
+            "UPDATE tasks SET state='PENDING', node=NULL, start=NULL, pid=NULL, alloc=NULL, "
+            "cpuset=NULL WHERE job_id=? AND pos=? AND state='RUNNING' AND attempt=?",
+            (task.job_id, task.pos, task.attempt))
         return cur.rowcount == 1
 
     def clear_want(self, task: Task) -> None:
@@ -149,7 +176,8 @@ class Store:
     def requeue(self, task: Task, reason: str) -> bool:
         cur = self.db.execute(
             "UPDATE tasks SET state='PENDING', node=NULL, pid=NULL, start=NULL, want=NULL, "
-            "kill_reason=NULL, attempt=attempt+1, reason=? WHERE job_id=? AND pos=? "
+            "kill_reason=NULL, alloc=NULL, cpuset=NULL, attempt=attempt+1, reason=? "
+            "WHERE job_id=? AND pos=? "
             "AND state IN ('RUNNING','SUSPENDED','NODE_FAIL')",
             (reason, task.job_id, task.pos))
         return cur.rowcount == 1
@@ -372,6 +400,55 @@ class Store:
         return [_task(r) for r in self.db.execute(
             f"SELECT {_TASK_COLS} FROM tasks WHERE want IS NOT NULL "
             "AND state IN ('RUNNING','SUSPENDED')")]
+
+    # --- names, accounting and history --------------------------------------------------------
+
+    def job_ids_named(self, name: str, user: str | None = None) -> list[int]:
+        sql, args = "SELECT id FROM jobs WHERE name=?", [name]
+        if user is not None:
+            sql += " AND user=?"
+            args.append(user)
+        return [r[0] for r in self.db.execute(sql + " ORDER BY id", args)]
+
+    def live_namesake(self, job_id: int, name: str, user: str) -> bool:
+        """Does an earlier job of this name and user still have a live task? (singleton)"""
+        return self.db.execute(
+            "SELECT 1 FROM jobs j JOIN tasks t ON t.job_id = j.id WHERE j.name=? AND j.user=? "
+            "AND j.id < ? AND t.state IN ('PENDING','RUNNING','SUSPENDED') LIMIT 1",
+            (name, user, job_id)).fetchone() is not None
+
+    def accounting(self, since: float, until: float,
+                   job_ids: Sequence[int] | None = None) -> list[tuple[JobRow, Task]]:
+        """(job, task) of every task that was queued, running or ended in [since, until]
+        (sacct's window: submitted before until and not ended before since), by job id."""
+        sql = (f"SELECT j.id, j.name, j.user, j.submit, j.ntasks, j.spec, j.reason, "
+               f"{', '.join('t.' + c for c in _TASK_COLS.split(', '))} FROM jobs j "
+               "JOIN tasks t ON t.job_id = j.id WHERE j.submit <= ? "
+               "AND (t.end IS NULL OR t.end >= ?)")
+        args: list = [until, since]
+        if job_ids:
+            sql += f" AND j.id IN ({_marks(job_ids)})"
+            args += list(job_ids)
+        out, specs = [], {}
+        for row in self.db.execute(sql + " ORDER BY j.id, t.pos", args):
+            spec = specs.get(row[0]) or specs.setdefault(row[0], JobSpec.from_json(row[5]))
+            out.append((JobRow(row[0], row[1], row[2], row[3], row[4], spec, row[6]),
+                        _task(row[7:])))
+        return out
+
+    def purge(self, before: float) -> int:
+        """Forget jobs whose every task ended before `before` (the history's retention);
+        returns how many jobs went."""
+        with self.transaction():
+            old = [r[0] for r in self.db.execute(
+                "SELECT job_id FROM tasks GROUP BY job_id HAVING "
+                "sum(state IN ('PENDING','RUNNING','SUSPENDED')) = 0 AND max(end) < ?",
+                (before,))]
+            for chunk in range(0, len(old), 500):
+                part = old[chunk:chunk + 500]
+                self.db.execute(f"DELETE FROM tasks WHERE job_id IN ({_marks(part)})", part)
+                self.db.execute(f"DELETE FROM jobs WHERE id IN ({_marks(part)})", part)
+        return len(old)
 
 
 def _marks(ids: Sequence[int]) -> str:

@@ -8,14 +8,13 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 from console.jobs.model import JobSpec, State, Task
-from console.jobs.outputs import absolute, task_outputs
-from console.jobs.spec import (Dependency, SpecError, format_dependency, format_hostlist,
-                               format_indices, format_time)
+from console.jobs.outpaths import absolute, task_outputs
+from console.jobs.placement import NodeRoom, demand, place
+from console.jobs.spec import Dependency, SpecError, format_dependency, format_hostlist, format_indices, format_time
 from console.jobs.store import Store
-
 
 NO_NODE = "Batch job submission failed: Requested node configuration is not available"
 
@@ -27,7 +26,7 @@ def check_spec(spec: JobSpec, known_nodes: Iterable[str], store: Store,
     lose its output); dependencies must name known jobs (an array task's own SLURM_JOB_ID is
     turned into JOB_INDEX). Returns the spec, possibly with resolved deps."""
     known = set(known_nodes)
-    for name in spec.nodelist:
+    for name in spec.nodelist + spec.candidates:
         if known and name not in known:
             raise SpecError(f"Batch job submission failed: Invalid node name specified ({name})")
     _check_fits(spec, known, store, cores or {})
@@ -43,21 +42,36 @@ def check_spec(spec: JobSpec, known_nodes: Iterable[str], store: Store,
 def _check_fits(spec: JobSpec, known: set[str], store: Store, cores: Mapping[str, int]) -> None:
     """Like Slurm: refuse at submit a job no eligible node could ever hold. Only judged when
     the size of every eligible node is known (nodes never seen yet might be big enough)."""
-    sizes = store.node_sizes()
-    for name, n in cores.items():
-        sizes[name] = (n, sizes.get(name, (n, None))[1])
-    eligible = set(spec.nodelist) or known or set(sizes)
-    eligible -= set(spec.exclude)
+    sizes = node_sizes(store, cores)
+    eligible = (known or set(sizes)) - set(spec.exclude)
+    if spec.candidates:
+        eligible &= set(spec.candidates)
+    if not spec.allocation and spec.nodelist:
+        eligible &= set(spec.nodelist)
     if not eligible or not eligible <= set(sizes):
         return
-    if not any(_holds(sizes[n], spec) for n in eligible):
+    rooms = [NodeRoom(n, *sizes[n]) for n in sorted(eligible)]
+    if place([demand(0, 1, spec, None)], rooms, 0.0).reasons:
         raise SpecError(NO_NODE)
 
 
-def _holds(size: tuple[int, int | None], spec: JobSpec) -> bool:
-    node_cores, node_mem = size
-    mem_ok = node_mem is None or spec.mem_mb is None or spec.mem_mb <= node_mem
-    return spec.cpus <= node_cores and mem_ok
+def node_sizes(store: Store, cores: Mapping[str, int] | None = None) -> dict:
+    """node -> (cores, memory MB or None): what schedulers recorded, [jobs] cores over it."""
+    sizes = store.node_sizes()
+    for name, n in (cores or {}).items():
+        sizes[name] = (n, sizes.get(name, (n, None))[1])
+    return sizes
+
+
+def min_nodes(spec: JobSpec, sizes: Mapping[str, tuple[int, int | None]]) -> int:
+    """Slurm's NumNodes for a pending job: -N (or the nodes -w names), or the fewest nodes
+    whose cores hold every task when only -n is given."""
+    if spec.tasks_per_node:
+        return max(spec.node_count, -(-spec.total_tasks // spec.tasks_per_node))
+    if spec.node_count > 1 or not sizes:
+        return spec.node_count
+    biggest = max(c for c, _ in sizes.values())
+    return max(1, -(-spec.total_tasks * spec.cpus // max(1, biggest)))
 
 
 def output_dirs(spec: JobSpec) -> set[str]:
@@ -72,6 +86,14 @@ def output_dirs(spec: JobSpec) -> set[str]:
 
 
 def _resolve(store: Store, dep: Dependency) -> Dependency:
+    if dep.kind == "singleton":
+        return dep
+    if dep.name is not None and not dep.job:    # LSF's done(NAME): its newest job
+        found = store.job_ids_named(dep.name)
+        if not found:
+            raise SpecError(f"Batch job submission failed: Job dependency problem (no job "
+                            f"named {dep.name})")
+        return dataclasses.replace(dep, job=found[-1], name=None)
     if store.job(dep.job) is not None:
         return dep
     found = store.array_task(dep.job)
@@ -89,18 +111,34 @@ def job_details(store: Store, job_id: int, now: float | None = None) -> dict | N
     counts: dict[str, int] = {}
     for t in tasks:
         counts[t.state.value] = counts.get(t.state.value, 0) + 1
+    starts = [t.start for t in tasks if t.start is not None]
+    ended = all(t.state.done for t in tasks) and all(t.end is not None for t in tasks)
     return {
         "job_id": job_id, "name": row.name, "user": row.user, "submit": row.submit,
+        "start": min(starts, default=None),
+        "end": max((t.end for t in tasks if t.end is not None), default=None) if ended else None,
         "states": counts, "reason": row.reason, "cpus_per_task": spec.cpus, "mem_mb": spec.mem_mb,
         "time_limit": format_time(spec.time_limit), "work_dir": spec.work_dir,
         "array": format_indices(list(spec.array)) if spec.array else None,
         "array_limit": spec.array_limit,
         "dependency": format_dependency(spec.dependencies) or None,
         "nodelist": format_hostlist(spec.nodelist) or None,
-        "exclude": format_hostlist(spec.exclude) or None, "requeue": spec.requeue,
+        "exclude": format_hostlist(spec.exclude) or None, "requeue": spec.requeue is not False,
         "output": spec.output_pattern(any(t.index is not None for t in tasks)), "error": spec.error,
+        **_allocation(spec, store),
         "tasks": [_task_entry(spec, t, now, row.reason) for t in tasks],
     }
+
+
+def _allocation(spec: JobSpec, store: Store) -> dict:
+    """What a job asks of the nodes beyond one task: as scontrol show job names it."""
+    nodes = str(min_nodes(spec, node_sizes(store)))
+    return {"num_nodes": nodes + (f"-{spec.nodes_max}" if spec.nodes_max else ""),
+            "num_tasks": spec.total_tasks, "tasks_per_node": spec.tasks_per_node,
+            "mem_per_cpu": spec.mem_per_cpu, "exclusive": spec.exclusive, "nice": spec.nice,
+            "begin": spec.begin, "command": " ".join([spec.script_path] + list(spec.args))
+            if spec.script_path else None,
+            "candidates": format_hostlist(spec.candidates) or None}
 
 
 def _task_entry(spec: JobSpec, t: Task, now: float, job_reason: str | None = None) -> dict:
@@ -110,7 +148,8 @@ def _task_entry(spec: JobSpec, t: Task, now: float, job_reason: str | None = Non
         reason = job_reason or reason    # never started: it waits for what its job waits for
     paths = {"output": out, **({"error": err} if err else {})}
     return {"task": t.label, "task_job_id": t.task_job_id, "state": t.state.value,
-            "node": t.node, "exit_code": t.exit_code, "attempt": t.attempt,
-            "elapsed": format_time(t.elapsed(now)),
+            "node": t.node, "nodes": format_hostlist(t.nodes) or None,
+            "exit_code": t.exit_code, "attempt": t.attempt,
+            "start": t.start, "end": t.end, "elapsed": format_time(t.elapsed(now)),
             "reason": reason,
             **paths}

@@ -72,9 +72,9 @@ class TrackingMixin:
             if r is None:
                 continue
             if st.kind == "X":
-                finished.append((r, st.value))
+                finished.append((r, st.value, st.why))
             elif st.kind == "G":
-                finished.append((r, None))
+                finished.append((r, None, st.why))
             elif st.kind == "N":      # the launch never reached the node: launch it again
                 self.running.pop((r.task.job_id, r.task.pos), None)
                 self.store.unstart(r.task)
@@ -90,8 +90,8 @@ class TrackingMixin:
         r = self.running.get((int(job), int(pos)))
         return r if r is not None and r.task.attempt == int(attempt) else None
 
-    def _on_event(self, node: str, job_id: int, key: str, rc: int) -> None:
-        self._done.append((node, job_id, key, rc))
+    def _on_event(self, node: str, job_id: int, key: str, rc: int, why: str | None) -> None:
+        self._done.append((node, job_id, key, rc, why))
         self._wake.set()
 
     def _apply_events(self) -> None:
@@ -99,30 +99,36 @@ class TrackingMixin:
             return
         batch, self._done = self._done, []
         per_node: dict[str, list] = {}
-        for node, job_id, key, rc in batch:
+        for node, job_id, key, rc, why in batch:
             r = self._by_key(f"{job_id}/{key}")
             if r is not None and r.task.node == node:
-                per_node.setdefault(node, []).append((r, rc))
+                per_node.setdefault(node, []).append((r, rc, why))
         for node, finished in per_node.items():
             self._spawn(self._finish(self.links[node], finished))
 
-    async def _finish(self, link: Link, finished: list[tuple[Running, int | None]]) -> None:
-        """Fetch outputs that are not on a shared file system, then record the end state."""
+    async def _finish(self, link: Link, finished: list[tuple]) -> None:
+        """Fetch outputs that are not on a shared file system, then record the end state.
+        finished: (Running, exit code (negative: killed by that signal) or None, why the
+        wrapper ended it or None)."""
         if not finished:
             return
         now, rows = time.time(), []
-        fetched = await asyncio.gather(*(self._fetch(link, r) for r, _ in finished))
-        for (r, rc), ok in zip(finished, fetched):
+        fetched = await asyncio.gather(*(self._fetch(link, r) for r, _, _ in finished))
+        for (r, rc, why), ok in zip(finished, fetched):
             if ok is None:
                 continue    # connection lost mid-fetch: still RUNNING; re-attach retries
-            state = final_state(rc, r.task.kill_reason)
+            state = final_state(rc, r.task.kill_reason or why)
             if not ok and state is State.COMPLETED:
                 state = State.FAILED
-            rows.append((r.task, state, rc))
+            rows.append((r.task, state, rc if rc is None or rc >= 0 else None))
             self.running.pop((r.task.job_id, r.task.pos), None)
         self.stats["finished"] += self.store.finish_many(rows, now)
+        for task, state, _ in rows:      # an allocation that lost a node runs again, anew
+            if state is State.NODE_FAIL and self._spec(task.job_id).requeue is not False:
+                self.store.requeue(task, "NodeFail")
+                self._pending = None
         self._dirty = True
-        await self._cleanup({r.task.job_id for r, _ in finished})
+        await self._cleanup({r.task.job_id for r, _, _ in finished})
         self._wake.set()
 
     async def _cleanup(self, jobs: set[int]) -> None:

@@ -7,8 +7,8 @@ sequences on top. UI-free: the CLI (`roost power`), `roost serve` and the TUI al
     outcomes = await service.sequencer.off(["n1"])       # SSH shutdown, wait, cut
     await service.close()
 
-Imports here stay standard-library only (the lab's i2c stand-ins import console.power.chipsim
-with the system Python); PowerService is loaded on first use.
+Imports here stay standard-library only (the tests' i2c stand-ins on lab nodes import
+console.power.chips with the system Python); PowerService is loaded on first use.
 """
 from __future__ import annotations
 

@@ -10,11 +10,13 @@ import asyncio
 import enum
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Awaitable, Callable
+
+from console.errors import RoostError
 
 
-class PowerError(Exception):
+class PowerError(RoostError):
     """One line naming the node, the driver and what went wrong."""
 
 
@@ -50,7 +52,7 @@ async def local_runner(command: str, timeout: float) -> CommandResult:
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     try:
         out, err = await asyncio.wait_for(proc.communicate(), timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         proc.kill()
         await proc.wait()
         raise PowerError(f"command timed out after {timeout:g}s: {command.split()[0]}") from None
@@ -122,5 +124,5 @@ class Driver(ABC):
     def error(self, what: str) -> PowerError:
         return PowerError(f"node {self.node}: power {self.kind}: {what}")
 
-    async def close(self) -> None:
+    async def close(self) -> None:  # noqa: B027 - a default, not abstract
         """Release connections; drivers holding none need not override."""

@@ -10,19 +10,19 @@ flock on a per-expander lock file, remotely as one shell command under flock(1) 
 """
 from __future__ import annotations
 
-import asyncio
 import fcntl
 import os
 import shlex
 import tempfile
+from collections.abc import Callable
 from contextlib import contextmanager
-from typing import Any, Callable
+from typing import Any
 
 from console.power.base import PowerError, Runner
 
 
 class LocalBus:
-    """An smbus2.SMBus (or an object with its methods, such as chipsim.SimBus)."""
+    """An smbus2.SMBus (or an object with its methods, such as the tests' SimBus)."""
 
     def __init__(self, bus: int, opener: Callable[[int], Any] | None = None):
         self.bus = bus
@@ -151,7 +151,7 @@ class RemoteBus:
     async def _shell(self, command: str, what: str, addr: int, register: int | None) -> str:
         try:
             result = await self.runner(command, self.timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise PowerError(f"{what} on {self.host} timed out after {self.timeout:g}s") from None
         if result.exit_status != 0:
             why = (result.stderr or result.stdout).strip().splitlines() or [f"exit {result.exit_status}"]

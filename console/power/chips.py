@@ -10,9 +10,9 @@ PCF8574/PCF8574A have no registers: one quasi-bidirectional port written and rea
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Mapping
 
 
 @dataclass(frozen=True)

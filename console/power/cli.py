@@ -2,9 +2,9 @@
 
 NODESET is a Slurm/ClusterShell hostlist (`n[1-4]`, `@rack1`), so roost can be Slurm's
 ResumeProgram/SuspendProgram (see console/power/SLURM.md). Output is one line per node; status
-folds nodes with the same state (`p[1-3]: on`). Exit status: 0 all done, 1 a node failed (or
-its power could not be read), 2 bad config or arguments, 3 refused (needs --force, or --yes
-for a group without a terminal).
+folds nodes with the same state (`p[1-3]: on`), and a node without a power table is listed as
+`no power driver` (on/off/cycle refuse such a node: exit 2). The exit status (EXIT_STATUS) is
+in --help and the README.
 """
 from __future__ import annotations
 
@@ -22,9 +22,19 @@ if TYPE_CHECKING:
 
 ACTIONS = ("status", "on", "off", "cycle")
 REFUSED = 3
+NO_DRIVER = "no power driver"
+EXIT_STATUS = """exit status:
+  0  done: every node switched, or (status) every power table read back; nodes without
+     one are listed as `no power driver` and do not fail a status
+  1  a node failed to switch, or its power could not be read back
+  2  bad arguments or config; on/off/cycle of a node without a power table
+  3  refused: a controller or the console's host without --force, or a group without
+     --yes and no terminal to ask"""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = EXIT_STATUS
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("power_action", choices=ACTIONS, metavar="ACTION", help="status, on, off or cycle")
     # Required on purpose: an optional positional after ACTION would swallow nothing and leave
     # `power off --yes n1` with n1 unrecognized (argparse matches adjacent positionals together).
@@ -82,7 +92,8 @@ def run(args: argparse.Namespace, config, *, demo=None, stdin: TextIO | None = N
 
 def _names(args, config, service) -> list[str]:
     names = [spec.name for spec in config.select(args.power_nodes)]
-    service.require(names)
+    if args.power_action != "status":   # status lists a node without a driver; it never switches
+        service.require(names)
     return names
 
 
@@ -92,8 +103,8 @@ async def _main(args, service, names, stdin, out, err) -> int:
         if refused is not None:
             return refused
         if args.power_action == "status":
-            shown = await service.sequencer.status(names)
-            _print_status(shown, out)
+            shown = await service.sequencer.status([n for n in names if n in service.drivers])
+            _print_status(names, shown, out)
             return 1 if any(s.error for s in shown) else 0
         outcomes = await _act(args, service.sequencer, names)
         for o in outcomes:
@@ -139,12 +150,15 @@ def _outcome_line(o: Outcome) -> str:
     return f"roost: {o.node}: {o.action} failed: {msg}"
 
 
-def _print_status(shown: list[Shown], out) -> None:
+def _print_status(names: list[str], shown: list[Shown], out) -> None:
+    """One line per state, `NODESET: state`, in the order the nodes were named."""
+    text = {s.node: s.text for s in shown}
     groups: dict[str, list[str]] = {}
-    for s in shown:
-        groups.setdefault(s.text, []).append(s.node)
-    for text, nodes in groups.items():
-        print(f"{_fold(nodes)}: {text}", file=out)
+    for name in names:
+        groups.setdefault(text.get(name, NO_DRIVER), []).append(name)
+    from console.tables import clean
+    for state, nodes in groups.items():   # a BMC's or a command's words: no control characters
+        print(f"{_fold(nodes)}: {clean(state)}", file=out)
 
 
 def _fold(names: list[str]) -> str:

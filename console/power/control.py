@@ -13,14 +13,14 @@ from __future__ import annotations
 import shlex
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Literal
+from typing import TYPE_CHECKING, Literal
 
+from console.hostlist import HostlistError, expand, fold as hostlist_fold
 from console.power.base import PowerState
 from console.power.progress import ProgressRunner
 from console.power.sequence import Outcome, Shown
-from console.hostlist import HostlistError, expand
-from console.hostlist import fold as hostlist_fold
 from console.state import FleetState
 from console.text import plural
 

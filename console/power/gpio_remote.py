@@ -117,7 +117,7 @@ def controller(ctx, via: str, runner: Runner, gpioset: str, timeout: float) -> C
 async def run(runner: Runner, command: str, timeout: float, via: str):
     try:
         return await runner(command, timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         raise PowerError(f"command on {via} timed out after {timeout:g}s") from None
 
 

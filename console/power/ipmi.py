@@ -68,7 +68,7 @@ class IpmiDriver(Driver):
             return getattr(self._command(), method)(*args, **kwargs)
         try:
             return await in_thread(work, self.timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             self._forget()
             raise self.error(f"BMC {self.host}:{self.port} did not answer within {self.timeout:g}s") from None
         except IpmiException as e:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import importlib
 import os
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 from console.power.base import Driver, PowerConfigError, Runner, local_runner
 from console.power.spec import COMMON, parse
@@ -83,7 +84,7 @@ def check_channels(drivers: Iterable[Driver]) -> None:
         key = getattr(d, "channel", None)
         if key is not None:
             users.setdefault(key, []).append(d)
-    for key, ds in users.items():
+    for ds in users.values():
         if len(ds) > 1 and not all(getattr(d, "shared", False) for d in ds):
             names = ", ".join(d.node for d in ds)
             raise PowerConfigError(f"nodes {names}: power: all use {ds[0].describe()}; one output "

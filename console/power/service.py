@@ -24,7 +24,7 @@ class PowerService:
 
     @classmethod
     def from_config(cls, config, *, timing: Timing | None = None, demo: Any = None,
-                    access: SshAccess | None = None) -> "PowerService":
+                    access: SshAccess | None = None) -> PowerService:
         """Build every node's driver (all of them: refusals need to know who drives whom).
         Config mistakes raise PowerConfigError naming the node and key; nothing is switched."""
         access = access or SshAccess({spec.name: config.target(spec) for spec in config.nodes})
@@ -54,13 +54,13 @@ class PowerService:
         await self.access.close()
 
 
-def timing_of(power: "PowerConfig") -> Timing:
+def timing_of(power: PowerConfig) -> Timing:
     """The sequences' pacing from the config's [power] section."""
     return Timing(stagger=power.stagger, shutdown_timeout=power.shutdown_timeout,
                   boot_timeout=power.boot_timeout, grace=power.grace)
 
 
-def open_service(config: "Config", timing: Timing | None = None) -> tuple[PowerService | None, str]:
+def open_service(config: Config, timing: Timing | None = None) -> tuple[PowerService | None, str]:
     """The console's PowerService from config, or (None, why not) — never raises: a power
     config mistake disables power in the console (with a notice), not the console itself."""
     if not any(spec.power for spec in config.nodes):

@@ -7,8 +7,9 @@ declares FIELDS (name -> Field) and the keys every driver shares are added here.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from console.power.base import PowerConfigError
 
@@ -133,7 +134,7 @@ def _coerce(where: str, value: Any, kind: type) -> Any:
     elif kind is str:
         if isinstance(value, str) and value:
             return value
-    elif kind is list:
+    elif kind is list:  # noqa: SIM102 - one branch per kind, as above
         if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
             return list(value)
     raise PowerConfigError(f"{where}: expected {_kind_name(kind)}, got {value!r}")

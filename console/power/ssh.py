@@ -8,8 +8,8 @@ login tells whether the node answers now.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Mapping
 from dataclasses import replace
-from typing import Callable, Mapping
 
 from collectors import transport
 from collectors.model import NodeTarget
@@ -65,7 +65,7 @@ class SshAccess:
         target = replace(self.target(name), connect_timeout=timeout)
         try:
             conn = await asyncio.wait_for(self._connect(target), timeout + 1)
-        except (transport.TransportError, asyncio.TimeoutError, OSError):
+        except (TimeoutError, transport.TransportError, OSError):
             return False
         conn.close()
         return True

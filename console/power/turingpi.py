@@ -162,7 +162,7 @@ def _tpi_runner(spec: Spec, ctx, user: str, password):
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
         try:
             out, err = await asyncio.wait_for(proc.communicate(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             proc.kill()
             await proc.wait()
             return CommandResult(-1, "", f"timed out after {timeout:g}s")

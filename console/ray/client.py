@@ -10,10 +10,11 @@ FAILED/JOB_SUPERVISOR_ACTOR_DIED.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 from urllib.parse import quote
 
-
+from console.errors import RoostError
 from console.ray import parse
 from console.ray.parse import FuncSummary, RayActor, RayJob, RayNode, RayTask
 from console.ray.tunnel import RayTunnel, TunnelError
@@ -21,7 +22,7 @@ from console.ray.tunnel import RayTunnel, TunnelError
 LIST_LIMIT = 1000                     # state API rows per call (Ray's own default is 100)
 
 
-class RayError(Exception):
+class RayError(RoostError):
     """One line: what failed on the Ray head and why."""
 
 
@@ -41,7 +42,7 @@ class RayClient:
         await self.tunnel.close()
 
     async def _call(self, method: str, path: str, **kw):
-        import httpx     # lazily: httpx pulls rich in when it is installed (headless CLI)
+        import httpx  # lazily: httpx pulls rich in when it is installed (headless CLI)
         try:
             http = await self.tunnel.http()
             answer = await http.request(method, path, **kw)

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Awaitable, Callable
 
 import asyncssh
 
@@ -22,6 +22,7 @@ from collectors import transport
 from collectors.model import NodeTarget
 from collectors.transport import CommandResult, TransportError, channel_slot
 from console.config import Config, ConfigError, RayNodeSettings
+from console.errors import RoostError
 from console.ray import plan, remote
 from console.ray.client import RayClient, RayError
 from console.ray.parse import RayNode, fleet_map
@@ -33,7 +34,7 @@ PROBE_TIMEOUT = 30.0
 JOIN_TIMEOUT = 30.0           # after `ray start` returned, until the head lists the node ALIVE
 
 
-class RayClusterError(Exception):
+class RayClusterError(RoostError):
     """One line; nothing more was done."""
 
 
@@ -108,7 +109,7 @@ class Cluster:
         for c in conns:
             try:
                 await asyncio.wait_for(c.wait_closed(), 5.0)
-            except (asyncio.TimeoutError, OSError, asyncssh.Error):
+            except (TimeoutError, OSError, asyncssh.Error):
                 pass
 
     async def sh(self, m: Member, script: str, timeout: float) -> str:

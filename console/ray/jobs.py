@@ -18,8 +18,9 @@ from __future__ import annotations
 import asyncio
 import shlex
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from collectors import transport
 from console.config import Config, ConfigError
@@ -143,7 +144,7 @@ class RayJobs:
     client: RayClient
 
     @classmethod
-    def from_config(cls, config: Config) -> "RayJobs":
+    def from_config(cls, config: Config) -> RayJobs:
         head = config.ray.head
         if not head:
             raise ConfigError(f"{config.ray.where or 'roost.toml'}: ray.head: expected the name "
@@ -152,7 +153,7 @@ class RayJobs:
         tunnel = RayTunnel(head, lambda: transport.connect(target), config.ray.dashboard_port)
         return cls(RayClient(tunnel))
 
-    async def __aenter__(self) -> "RayJobs":
+    async def __aenter__(self) -> RayJobs:
         return self
 
     async def __aexit__(self, *exc) -> None:

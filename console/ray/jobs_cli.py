@@ -12,10 +12,9 @@ import sys
 from console.config import ConfigError
 from console.jobs.queue_view import QUEUE_COLUMNS
 from console.jobs.spec import SpecError
-from console.tables import clean, error, print_facts, print_table
 from console.ray.client import RayError
 from console.ray.jobs import NOT_SUPPORTED, RayJobs
-
+from console.tables import clean, error, print_facts, print_table
 
 
 def _fail(cmd: str, message: str, code: int = 1) -> int:

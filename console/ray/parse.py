@@ -12,9 +12,11 @@ Shapes, as Ray 2.60's dashboard serves them:
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
+from console.errors import RoostError
 from console.jobs.model import State
 
 LABEL = "roost.node"                  # the Ray node label naming the roost node
@@ -31,7 +33,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _LABEL_VALUE = re.compile(r"[a-zA-Z0-9]([a-zA-Z0-9_.-]{0,61}[a-zA-Z0-9])?")
 
 
-class ParseError(ValueError):
+class ParseError(RoostError, ValueError):
     """A document that is not what Ray serves; one line."""
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 from console.config import RayConfig, RayNodeSettings
 from console.ray.parse import LABEL, label_value_ok

@@ -11,18 +11,19 @@ from __future__ import annotations
 import asyncio
 import shutil
 import tempfile
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Awaitable, Callable
 
 import asyncssh
 
 from collectors.transport import TransportError
+from console.errors import RoostError
 
 Connect = Callable[[], Awaitable[asyncssh.SSHClientConnection]]
 TIMEOUT = 30.0                        # seconds per HTTP request (connect: 10)
 
 
-class TunnelError(Exception):
+class TunnelError(RoostError):
     """The head cannot be reached; one line."""
 
 
@@ -55,7 +56,7 @@ class RayTunnel:
             return await self._open()
 
     async def _open(self):
-        import httpx     # lazily: httpx pulls rich in when it is installed (headless CLI)
+        import httpx  # lazily: httpx pulls rich in when it is installed (headless CLI)
         try:
             self._conn = await self._connect()
         except TransportError as exc:
@@ -90,7 +91,7 @@ class RayTunnel:
             conn.close()
             try:
                 await asyncio.wait_for(conn.wait_closed(), 5.0)
-            except (asyncio.TimeoutError, OSError, asyncssh.Error):
+            except (TimeoutError, OSError, asyncssh.Error):
                 pass
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)

@@ -13,17 +13,16 @@ import argparse
 import dataclasses
 import os
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping
 
 from console.config import Config
-from console.jobs.queue_view import FIELDS, JobLine, check_field, is_script
 from console.jobs.model import JobSpec, State
+from console.jobs.queue_view import FIELDS, JobLine, check_field, is_script
 from console.jobs.spec import SpecError, format_time
 from console.ray.client import RayError
 from console.ray.jobs import NOT_SUPPORTED, RayJobs, refusals, warnings
-from console.ray.parse import FuncSummary, RayActor, RayJob, RayNode, RayTask, fleet_map, \
-    one_line
+from console.ray.parse import FuncSummary, RayActor, RayJob, RayNode, RayTask, fleet_map, one_line
 
 EVERY = 2.0                 # seconds between reads of the head
 TASKS_SHOWN = 50            # the node screen's tasks (running first)
@@ -104,7 +103,7 @@ class RayView:
         self._ids: dict[str, str] = {}            # roost node -> Ray node id, from fleet()
 
     @classmethod
-    def from_config(cls, config: Config) -> "RayView":
+    def from_config(cls, config: Config) -> RayView:
         hosts = {t.name: t.host for t in config.targets()}
         return cls(RayJobs.from_config(config), hosts)
 

@@ -1,7 +1,8 @@
 """`:`: a one-line k9s-style command prompt, and the commands it (and the palette) runs."""
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Protocol
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
 
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding

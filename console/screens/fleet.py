@@ -1,7 +1,6 @@
 """The fleet screen: the node table, a summary line and a `/` filter."""
 from __future__ import annotations
 
-
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Input

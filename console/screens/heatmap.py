@@ -1,7 +1,6 @@
 """The heatmap screen: every node as a cell by a chosen metric, grouped by group/rack."""
 from __future__ import annotations
 
-
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding

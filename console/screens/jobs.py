@@ -9,8 +9,9 @@ pending, finished, failed) sits under the jobs.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from rich.text import Text
 from textual import work
@@ -24,8 +25,8 @@ from console.jobs.queue_view import JobLine
 from console.jobs.service import JobsService
 from console.screens.base import View
 from console.screens.confirm import ConfirmScreen
-from console.widgets.boinc_table import BoincTable
 from console.text import plural, safe_line
+from console.widgets.boinc_table import BoincTable
 from console.widgets.job_table import JobTable
 from console.widgets.key_footer import KeyFooter
 from console.widgets.ray_summary import RaySummary

@@ -4,8 +4,9 @@ The layout follows the terminal: facts and events in a panel (a three-line strip
 terminal is short), then as many graphs as fit at GRAPH_MIN rows each, in two columns from
 WIDE columns up; the rest are a `]`/`[` page away, and a tab line says which are shown. At
 80x24 that is one graph at a time with readable axes (the old fixed 2x3 grid left every graph
-zero rows high). Every graph reads its series through series(): the live history in FleetState
-today; a history source (1 h / 24 h from the database) can stand in for it there. With a [ray]
+zero rows high). Every graph reads its series through series(): the live history in FleetState,
+or, after `g`, the last hour or day from the history database (`roost serve` keeps it), read by
+a thread worker (NodeHistory message) and again every HISTORY_EVERY seconds while shown. With a [ray]
 head a Ray section (the node's tasks and actors, read every few seconds) sits over the graphs,
 and the graphs make room for it.
 """
@@ -13,8 +14,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from rich.text import Text
 from textual import work
@@ -24,8 +26,9 @@ from textual.containers import Grid, Horizontal
 from textual.message import Message
 from textual.widgets import Static
 
-from console.screens.base import View
 from collectors.health import power_draw, wear_level
+from console.messages import NodeHistory
+from console.screens.base import View
 from console.state import FleetState, NodeData, history_node
 from console.text import safe_line
 from console.widgets.cells import age, si
@@ -39,6 +42,10 @@ TALL = 40             # rows from which the facts panel is shown in full
 FULL_HEAD, SHORT_HEAD = 8, 3
 EVENTS_SHOWN = 7
 Heat = list
+SPANS = {"live": 0.0, "1h": 3600.0, "24h": 86400.0}
+X_AXIS = {"live": (1.0, "seconds"), "1h": (60.0, "minutes (last 1h)"),
+          "24h": (3600.0, "hours (last 24h)")}
+HISTORY_EVERY = 30.0     # seconds between re-reads of a shown 1h/24h span
 
 
 @dataclass
@@ -48,7 +55,7 @@ class NodeRaySeen(Message):
 
 
 @dataclass
-class NodeHistory(Message):
+class SourceHistory(Message):
     """A node's history read from the fleet's source (a console.state.NodeData)."""
     data: Any
 
@@ -60,7 +67,7 @@ class GraphSpec:
     title: str
     unit: str
     ylim: tuple[float, float] | None
-    lines: Callable[["NodeScreen", NodeData, list, Heat], list[Line]]
+    lines: Callable[[NodeScreen, NodeData, list, Heat], list[Line]]
     series: tuple[str, ...]      # NodeData.series keys (prefixes) it draws from
 
     def has_data(self, d: NodeData) -> bool:
@@ -95,6 +102,7 @@ class NodeScreen(View):
                 show=False),
         Binding("t", "shell", "Shell", id="shell"),
         Binding("space", "mark", "Mark", id="mark"),
+        Binding("g", "history_span", "History", id="history_span"),
     ]
 
     HISTORY_SECONDS = 900.0   # the window graphs show when the fleet is read from Prometheus
@@ -102,8 +110,11 @@ class NodeScreen(View):
     def __init__(self, state: FleetState, node: str) -> None:
         super().__init__()
         self.state, self.node = state, node
-        self.history: NodeData | None = None   # range-query history (Prometheus source)
-        self._history_busy = False
+        self.span = "live"
+        self.stored = None               # a console.history.service.NodeSeries while not live
+        self.stored_read = 0.0           # when the shown span was last asked for
+        self.source_history: NodeData | None = None   # range-query history (Prometheus source)
+        self._source_busy = False
         self.page = 0
         self.arrangement = Layout(False, 2, len(GRAPHS))
         self.graphs = GRAPHS     # the graphs this node has data for (no Fan graph without fans)
@@ -128,8 +139,8 @@ class NodeScreen(View):
             self.set_interval(ray.EVERY, self.poll_ray)
             self.poll_ray()
         if callable(getattr(getattr(self.app, "source", None), "history", None)):
-            self.set_interval(getattr(self.app, "refresh_interval", 5.0), self.poll_history)
-            self.poll_history()
+            self.set_interval(getattr(self.app, "refresh_interval", 5.0), self.poll_source)
+            self.poll_source()
         self.fit_layout()
 
     def on_screen_resume(self) -> None:
@@ -196,30 +207,32 @@ class NodeScreen(View):
             self.call_after_refresh(self.fit_layout)
 
     # ---- history from the fleet's source (Prometheus range queries) --------------------------
-    def poll_history(self) -> None:
-        if not self._history_busy:        # one read at a time: a slow Prometheus never piles up
-            self._history_busy = True
-            self.read_history()
+    def poll_source(self) -> None:
+        if not self._source_busy:         # one read at a time: a slow Prometheus never piles up
+            self._source_busy = True
+            self.read_source()
 
-    @work(group="node-history", exit_on_error=False)
-    async def read_history(self) -> None:
+    @work(group="node-source", exit_on_error=False)
+    async def read_source(self) -> None:
         try:
             times, series = await self.app.source.history(self.node, self.HISTORY_SECONDS)
         except Exception:   # noqa: BLE001 - Prometheus down: the live minutes stay on screen
             return
         finally:
-            self._history_busy = False
-        self.post_message(NodeHistory(history_node(self.node, times, series)))
+            self._source_busy = False
+        self.post_message(SourceHistory(history_node(self.node, times, series)))
 
-    def on_node_history(self, msg: "NodeHistory") -> None:
-        self.history = msg.data
+    def on_source_history(self, msg: SourceHistory) -> None:
+        self.source_history = msg.data
         self.refresh_view()
 
     # ---- drawing ------------------------------------------------------------------------------
     def series(self) -> NodeData | None:
-        """The history every graph draws from: FleetState's live minutes, or the source's
-        range queries over HISTORY_SECONDS when the fleet is read from Prometheus."""
-        return self.history or self.state.node(self.node)
+        """The history every graph draws from: FleetState's live minutes (or, when the fleet is
+        read from Prometheus, the source's range queries over HISTORY_SECONDS), or the stored span."""
+        if self.span != "live":
+            return self.stored         # type: ignore[return-value] - NodeData's shape
+        return self.source_history or self.state.node(self.node)
 
     def refresh_view(self, now: float | None = None) -> None:
         now = self.app.clock() if now is None else now
@@ -232,6 +245,8 @@ class NodeScreen(View):
             storage.update(self.storage(data))
         self.query_one("#node-events", Static).update(self.events(2 if short else EVENTS_SHOWN))
         self.query_one("#graph-tabs", Static).update(self.tabs())
+        if self.span != "live" and now - self.stored_read >= HISTORY_EVERY:
+            self.read_history(now)
         source = self.series()
         if source is None:
             return
@@ -248,7 +263,7 @@ class NodeScreen(View):
         for g in self.graphs:
             t.append(f" {g.tab} ", style="reverse bold" if g in shown else "dim")
         pages = self.arrangement.pages(len(self.graphs))
-        t.append(f"  page {self.page + 1}/{pages} · ] next · [ previous", style="dim")
+        t.append(f"  page {self.page + 1}/{pages} · ] next · [ previous · g {self.span}", style="dim")
         return t
 
     def facts(self, data: NodeData | None, now: float, short: bool = False) -> Text:
@@ -311,10 +326,11 @@ class NodeScreen(View):
 
     def draw(self, d: NodeData) -> None:
         """Redraw the graphs on screen (the others wait until their page is shown)."""
-        times = list(d.times)
+        scale, xlabel = X_AXIS[self.span]
+        times = [t / scale for t in d.times]
         heat = [rgb(self.pal[f"heat-{i}"]) for i in range(5)]
         for g in self.shown():
-            self.query_one(f"#{g.gid}", Graph).plot(g.lines(self, d, times, heat))
+            self.query_one(f"#{g.gid}", Graph).plot(g.lines(self, d, times, heat), xlabel=xlabel)
 
     def core_lines(self, d: NodeData, times, heat) -> list[Line]:
         # big cores in warm colours and solid braille, LITTLE cores in cool colours and dots.
@@ -349,6 +365,43 @@ class NodeScreen(View):
         rx, tx = d.series.get("rx", ()), d.series.get("tx", ())
         kb = lambda vs: [None if v is None else v / 1e3 for v in vs]  # noqa: E731
         return [line("rx", times, kb(rx), heat[1]), line("tx", times, kb(tx), heat[3], "dot")]
+
+    # ---- history from the database ---------------------------------------------------------
+    def action_history_span(self) -> None:
+        names = list(SPANS)
+        self.span = names[(names.index(self.span) + 1) % len(names)]
+        self.stored, self.stored_read = None, 0.0
+        self.refresh_view()             # live now, or ask the database (refresh_view reads)
+
+    def read_history(self, now: float) -> None:
+        from console import paths
+        config = getattr(self.app, "config", None)
+        self.stored_read = now
+        if config is None:
+            self.post_message(NodeHistory(self.node, self.span, problem="no config: no history"))
+            return
+        self._read(paths.default_db(config.state_dir), self.node, self.span, now)
+
+    @work(thread=True, exclusive=True, group="node-history", exit_on_error=False)
+    def _read(self, db, node: str, span: str, now: float) -> None:
+        """In a thread: read the span, post it (or the one-line reason) back."""
+        from console.history.service import node_series
+        from console.history.store import HistoryError
+        try:
+            msg = NodeHistory(node, span, node_series(db, node, SPANS[span], now))
+        except HistoryError as exc:
+            msg = NodeHistory(node, span, problem=str(exc))
+        self.post_message(msg)
+
+    def on_node_history(self, msg: NodeHistory) -> None:
+        if msg.node != self.node or msg.span != self.span:
+            return      # an answer for a span no longer shown
+        if msg.problem:
+            self.notify(safe_line(msg.problem), severity="warning", markup=False)
+            self.span = "live"
+        else:
+            self.stored = msg.series
+        self.refresh_view()
 
     # ---- actions ------------------------------------------------------------------------------
     def action_back(self) -> None:

@@ -7,8 +7,8 @@ only draws it.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Callable
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -22,7 +22,6 @@ from console.text import plural
 from console.widgets.key_footer import KeyFooter
 from console.widgets.power_log import PowerLog
 from console.widgets.power_table import PowerTable
-
 
 # `o`/`O`/`C` live on the fleet and power screens only (screen bindings: a destructive key never
 # acts from a screen where its neighbour means something else, such as `c` cancel on Jobs).

@@ -7,7 +7,7 @@ Effects: toasts, the next read, timers, the fleet's reconnects, the confirmation
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from textual.app import App
 

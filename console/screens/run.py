@@ -6,10 +6,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Input, Static
 
+from console.hostlist import HostlistError, expand, fold
 from console.messages import CommandDone
 from console.runcmd import bounded, group_outputs, run_over
 from console.screens.base import View
-from console.hostlist import HostlistError, expand, fold
 from console.text import plural
 from console.widgets.key_footer import KeyFooter
 from console.widgets.run_output import RunOutput

@@ -20,9 +20,9 @@ import asyncio
 import shlex
 import signal
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
 
 from textual.app import App, SuspendNotSupported
 from textual.message import Message

@@ -12,8 +12,8 @@ arrow. Pure: no Textual here, so the fit is tested on its own.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 from rich.text import Text
 

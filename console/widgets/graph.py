@@ -47,11 +47,12 @@ class Graph(PlotextPlot):
         super().__init__(**kw)
         self.title, self.unit, self.ylim = title, unit, ylim
         self.lines: tuple[Line, ...] = ()
+        self.xlabel = "seconds"
 
-    def plot(self, lines: list[Line]) -> None:
+    def plot(self, lines: list[Line], xlabel: str = "seconds") -> None:
         new = tuple(lines)
-        if new != self.lines:
-            self.lines = new
+        if new != self.lines or xlabel != self.xlabel:
+            self.lines, self.xlabel = new, xlabel
             self.refresh()
 
     def render(self):
@@ -67,5 +68,5 @@ class Graph(PlotextPlot):
             plt.ylim(*self.ylim)
         if not any(ln.xs for ln in self.lines):
             plt.text("no data yet", 0, 0)
-        plt.xlabel("seconds")
+        plt.xlabel(self.xlabel)
         return super().render()

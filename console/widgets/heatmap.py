@@ -17,8 +17,8 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from console.messages import NodeChosen
 from console.hostlist import natural_key
+from console.messages import NodeChosen
 from console.state import DOWN, STALE, UP, Row
 from console.text import safe_line
 from console.widgets.cells import LEVELS

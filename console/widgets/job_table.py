@@ -15,7 +15,7 @@ from console.widgets.cells import safe_line
 
 STATE_ROLE = {"RUNNING": "roost-ok", "SUSPENDED": "roost-warn", "PENDING": "dim",
               "COMPLETED": "roost-up", "CANCELLED": "roost-stale", "FAILED": "roost-crit",
-              "TIMEOUT": "roost-crit", "NODE_FAIL": "roost-crit"}
+              "TIMEOUT": "roost-crit", "NODE_FAIL": "roost-crit", "OUT_OF_MEMORY": "roost-crit"}
 NAME_MAX = 40
 BAR = 8
 NARROW = 110     # below this many columns the table uses its compact widths

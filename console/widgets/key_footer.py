@@ -9,14 +9,14 @@ lists every key). The key of the view already on screen (`f` on the fleet) is no
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Footer
-from textual.widgets._footer import FooterKey   # Footer's own key widget (not re-exported)
+from textual.widgets._footer import FooterKey  # Footer's own key widget (not re-exported)
 
 LAST = ("quit", "palette")     # app keys shown after the views
 PALETTE_EXTRA = 3              # its left border and padding

@@ -7,8 +7,8 @@ sort order is a re-index of cached strips, so a key press repaints in a few mill
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Callable
 
 from rich.style import Style
 from rich.text import Text

@@ -7,7 +7,7 @@ running sequence streams.
 from __future__ import annotations
 
 import time
-from typing import Iterable
+from collections.abc import Iterable
 
 from rich.text import Text
 from textual.widgets import RichLog

@@ -8,8 +8,8 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import RichLog
 
-from console.runcmd import OutputGroup
 from console.hostlist import fold
+from console.runcmd import OutputGroup
 from console.text import safe, truncate
 
 

@@ -42,6 +42,7 @@ import pytest
 
 from console.jobs.boinc import BoincSettings
 from tests.conftest import ROOT, need
+from tests.lab.peers import starting
 from tests.lab.sshd import USER, descendants, ensure_user, signal_all, wait_gone
 
 BOINC = shutil.which("boinc") or "/usr/bin/boinc"
@@ -146,7 +147,7 @@ def _task(i: int, name: str, seconds: int) -> str:
 
 @dataclass
 class BoincClient:
-    lab: "BoincLab"
+    lab: BoincLab
     dir: Path
     port: int                    # GUI RPC port inside the namespace
     password: str
@@ -165,6 +166,7 @@ class BoincClient:
         return BoincSettings(**{**values, **overrides})
 
     def start(self) -> None:
+        starting("boinc-client")
         self.proc = subprocess.Popen(
             ["ip", "netns", "exec", self.lab.netns, BOINC, "--dir", str(self.dir),
              "--gui_rpc_port", str(self.port), "--no_info_fetch", "--skip_cpu_benchmarks",

@@ -1,5 +1,5 @@
 """gpioset/gpioget/gpioinfo stand-ins for lab nodes, libgpiod v1 (1.6.3) or v2 (2.1.3) flavour,
-backed by console.power.gpiosim's chip model whose state lives in a JSON file (one process per
+backed by the tests.lab.gpiosim chip model whose state lives in a JSON file (one process per
 command, as on a real controller). The semantics are the ones documented in
 console/power/gpio_remote.py, including the dangerous ones:
 
@@ -44,7 +44,7 @@ except ImportError:   # the system python3 lab logins use has no gpiod: gpiosim 
     sys.modules.setdefault("gpiod", _pkg)
     sys.modules.setdefault("gpiod.line", _line)
 
-from console.power.gpiosim import SimChip, SimGpio, SimLine  # noqa: E402
+from tests.lab.gpiosim import SimChip, SimGpio, SimLine  # noqa: E402
 from tests.lab.power_i2c import ROOT, system_python  # noqa: E402
 
 TOOLS = ("gpioset", "gpioget", "gpioinfo")

@@ -23,6 +23,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.lab.peers import starting
+
 IPMI_SIM = shutil.which("ipmi_sim") or "/usr/bin/ipmi_sim"
 
 LAN_CONF = """\
@@ -121,7 +123,7 @@ class IpmiBmc:
         return f"echo halt > {self.fifo}"
 
     @classmethod
-    def start(cls, base: Path, node, extra_boot: str = ":", extra_down: str = ":") -> "IpmiBmc":
+    def start(cls, base: Path, node, extra_boot: str = ":", extra_down: str = ":") -> IpmiBmc:
         bmc = cls(Path(base) / f"bmc-{node.name}-{secrets.token_hex(2)}", node,
                   extra_boot=extra_boot, extra_down=extra_down)
         bmc.dir.mkdir(parents=True)
@@ -147,16 +149,16 @@ class IpmiBmc:
         self.fifo.chmod(0o622)   # mkfifo obeys the umask; the lab user must be able to write
 
     def _launch(self) -> None:
+        starting("ipmi_sim")
         for _ in range(5):  # the UDP port may be taken between probe and bind
             self.port = free_udp_port()
             (self.dir / "lan.conf").write_text(LAN_CONF.format(
                 name=self.node.name, port=self.port, dir=self.dir, user=self.user, password=self.password))
-            log = open(self.dir / "ipmi_sim.log", "wb")
-            self.proc = subprocess.Popen(
-                [IPMI_SIM, "-c", str(self.dir / "lan.conf"), "-f", str(self.dir / "node.emu"),
-                 "-s", str(self.dir / "state"), "-n"],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
-            log.close()
+            with open(self.dir / "ipmi_sim.log", "wb") as log:
+                self.proc = subprocess.Popen(
+                    [IPMI_SIM, "-c", str(self.dir / "lan.conf"), "-f", str(self.dir / "node.emu"),
+                     "-s", str(self.dir / "state"), "-n"],
+                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
             if self._listening():
                 return
             self.proc.kill()

@@ -1,5 +1,5 @@
 """i2cget/i2cset stand-ins for lab nodes: the i2c-tools command lines and messages, backed by
-console.power.chipsim models whose state lives in a JSON file (one process per command, as on
+tests.lab.chipsim models whose state lives in a JSON file (one process per command, as on
 a real controller). Install them with `install(dir, state_file)`; run them over SSH by path.
 
     i2cget [-y] I2CBUS CHIP-ADDRESS [DATA-ADDRESS [MODE]]
@@ -14,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-from console.power.chipsim import SimBus, chip_from_state, make_chip
+from tests.lab.chipsim import SimBus, chip_from_state, make_chip
 
 # Lab logins cannot run the venv's interpreter when it lives under /root (mode 700): use the
 # system one; the models need only the standard library and the repo on PYTHONPATH.

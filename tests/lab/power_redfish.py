@@ -3,11 +3,13 @@
     bmc = SushyBmc.start(tmp_dir, systems=("node1", "node2"))
     bmc.url, bmc.user, bmc.password_file (0600), bmc.stop()
 
+As a pytest plugin (tests/conftest.py) it gives the fixture `sushy`: one emulator per test module
+with the systems node1 and node2.
+
 The fake driver applies a power change 1-11 s after the request (like slow hardware): tests poll.
 """
 from __future__ import annotations
 
-import os
 import secrets
 import shutil
 import socket
@@ -18,6 +20,11 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import pytest
+
+from tests.conftest import need
+from tests.lab.peers import starting
 
 CONF = """\
 SUSHY_EMULATOR_LISTEN_IP = '127.0.0.1'
@@ -61,7 +68,7 @@ class SushyBmc:
         return self.dir / "bmc.pw"
 
     @classmethod
-    def start(cls, base: Path, systems=("node1",)) -> "SushyBmc":
+    def start(cls, base: Path, systems=("node1",)) -> SushyBmc:
         import bcrypt
         bmc = cls(Path(base) / f"sushy-{secrets.token_hex(3)}")
         (bmc.dir / "state").mkdir(parents=True)
@@ -73,14 +80,14 @@ class SushyBmc:
         return bmc
 
     def _launch(self, systems: tuple) -> None:
+        starting("sushy-emulator")
         for _ in range(5):
             self.port = free_port()
             conf = self.dir / "emulator.conf"
             conf.write_text(CONF.format(port=self.port, dir=self.dir, systems=list(systems)))
-            log = open(self.dir / "sushy.log", "wb")
-            self.proc = subprocess.Popen([emulator(), "--config", str(conf)], stdin=subprocess.DEVNULL,
-                                         stdout=log, stderr=subprocess.STDOUT)
-            log.close()
+            with open(self.dir / "sushy.log", "wb") as log:
+                self.proc = subprocess.Popen([emulator(), "--config", str(conf)], stdin=subprocess.DEVNULL,
+                                             stdout=log, stderr=subprocess.STDOUT)
             if self._ready():
                 return
             self.stop()
@@ -100,3 +107,11 @@ class SushyBmc:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(5)
+
+
+@pytest.fixture(scope="module")
+def sushy(tmp_path_factory):
+    need(emulator() is not None, "sushy-emulator missing; pip install sushy-tools (test extra)")
+    bmc = SushyBmc.start(tmp_path_factory.mktemp("redfish"), systems=("node1", "node2"))
+    yield bmc
+    bmc.stop()

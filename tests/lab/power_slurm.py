@@ -16,6 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from tests.lab.peers import starting
 from tests.lab.slurm import COMMON, free_port
 
 CONF = "ClusterName=roostpower\n" + COMMON + """\
@@ -78,6 +79,7 @@ class SlurmLab:
         return f"[ -f {pid} ] && kill -KILL \"$(cat {pid})\" 2>/dev/null; rm -f {pid}"
 
     def start_ctld(self) -> None:
+        starting("slurmctld")
         key = self.dir / "munge" / "munge.key"
         subprocess.run(["mungekey", "--create", "--keyfile", str(key), "--bits", "1024"], check=True,
                        capture_output=True)

@@ -33,6 +33,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, need
+from tests.lab.peers import starting
 from tests.lab.sshd import SSHD, LabError, LabNode, SshLab, ensure_user
 
 PROMETHEUS = "/usr/bin/prometheus"
@@ -53,6 +54,7 @@ class NamedNode(LabNode):
     """An sshd lab node in its own UTS namespace: its sessions see hostname `roost-lab-<name>`."""
 
     def launch(self) -> None:
+        starting("sshd")
         pid_file = self.lab.dir / f"{self.name}.pid"
         pid_file.unlink(missing_ok=True)
         script = f'hostname "$1" && exec {SSHD} -D -f "$2" -E "$3"'
@@ -144,9 +146,10 @@ class PromLab:
         self.wait(self._all_up, 60, "every target up")
 
     def _spawn(self, name: str, argv: list[str], env: dict | None = None) -> subprocess.Popen:
-        log = open(self.dir / f"{name}.log", "wb")
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
-                                stderr=subprocess.STDOUT, env=env)
+        starting(name)
+        with open(self.dir / f"{name}.log", "wb") as log:
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
+                                    stderr=subprocess.STDOUT, env=env)
         self.procs.append(proc)
         return proc
 

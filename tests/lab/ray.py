@@ -175,7 +175,7 @@ class RayLab:
     up_output: str = ""               # what the first `roost ray up` printed
 
     @classmethod
-    def create(cls, ssh: SshLab) -> "RayLab | None":
+    def create(cls, ssh: SshLab) -> RayLab | None:
         """None when no python that roostlab can run imports the project's ray."""
         root = Path(tempfile.mkdtemp(prefix="roost-raylab-"))
         root.chmod(0o755)

@@ -6,6 +6,9 @@
     cluster.run("squeue", "-h")        # a client command as root on this host
     cluster.stop()                     # SIGKILL every daemon it started, wait, remove the dir
 
+As a pytest plugin (tests/conftest.py) it gives the fixtures `slurm` (the session's cluster) and
+`controller` (a lab sshd node the backend drives Slurm through, and a dir jobs can write).
+
 The dir is mode 755 under /tmp (not pytest's 0700 dirs): munged wants its socket's parents
 world-searchable, and the lab sshd's login user must read slurm.conf and reach the socket.
 """
@@ -18,6 +21,12 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+
+import pytest
+
+from console.config import load_config
+from tests.conftest import need
+from tests.lab.peers import starting
 
 NODES = ("n1", "n2", "n3")
 PLUGIN_DIR = Path("/usr/lib/x86_64-linux-gnu/slurm-wlm")   # Debian's slurm-wlm
@@ -84,7 +93,8 @@ class SlurmCluster:
         self.env = {**os.environ, "SLURM_CONF": str(self.conf)}
 
     @classmethod
-    def start(cls, timeout: float = 20.0) -> "SlurmCluster":
+    def start(cls, timeout: float = 20.0) -> SlurmCluster:
+        starting("slurmctld")
         cluster = cls()
         try:
             cluster.write_conf()
@@ -198,3 +208,36 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+@pytest.fixture(scope="session")
+def slurm():
+    need(available(), "Slurm or munge missing (or not root); install slurm-wlm munge")
+    cluster = SlurmCluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="module")
+def controller(ssh_lab, slurm):
+    node, = ssh_lab.start(1)
+    out = slurm.dir / "out"
+    out.mkdir(mode=0o777, exist_ok=True)
+    out.chmod(0o777)   # jobs run as the lab's login user
+    yield node, out
+    slurm.run("scancel", "--full", "-u", "roostlab", check=False)
+    node.stop()
+
+
+def write_config(tmp_path: Path, ssh_lab, node, jobs: str) -> object:
+    """A loaded Config with one node "ctl" (the lab node) and the given [jobs] body."""
+    toml = tmp_path / "roost.toml"
+    toml.write_text(
+        f'[defaults]\nuser = "roostlab"\nidentity = ["{ssh_lab.client_key}"]\n'
+        f'known_hosts = ["{ssh_lab.known_hosts}"]\n\n[jobs]\n{jobs}\n\n'
+        f'[[nodes]]\nnames = "ctl"\nhost = "{node.host}"\nport = {node.port}\n')
+    (tmp_path / "ssh_config").write_text("")
+    return load_config(toml, ssh_config=tmp_path / "ssh_config", state_dir=tmp_path / "st",
+                       env={})

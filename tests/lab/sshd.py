@@ -13,8 +13,9 @@ Use it from any test module (tests/conftest.py loads this file as a pytest plugi
 
 `ssh_lab.start(n, no_bash=True)` starts nodes whose sessions see a PATH without bash (a real
 sh must run what they are given); `ssh_lab.start(n, host="::1")` puts them all on one address
-(IPv6 loopback, or 127.0.0.1 which `localhost` names), each on its own port; `ssh_lab.start(n, config={"MaxSessions": "10"})` overrides
-sshd_config keywords (the lab raises MaxSessions to 200 and MaxStartups to 400:30:800). Nodes started by a test are not stopped for it: call
+(IPv6 loopback, or 127.0.0.1 which `localhost` names), each on its own port;
+`ssh_lab.start(n, config={"MaxSessions": "10"})` overrides sshd_config keywords (the lab raises
+MaxSessions to 200 and MaxStartups to 400:30:800). Nodes started by a test are not stopped for it: call
 `node.stop()` (or `ssh_lab.stop(nodes)`) when a test wants to free them early; all nodes stop at
 session end. When sshd is missing the fixture skips (fails under ROOST_REQUIRE_PEERS=1).
 
@@ -43,6 +44,7 @@ import pytest
 
 from collectors.model import NodeTarget
 from tests.conftest import need
+from tests.lab.peers import starting
 
 SSHD = "/usr/sbin/sshd"
 USER = "roostlab"
@@ -173,7 +175,7 @@ class LabNode:
     name: str
     host: str
     port: int
-    lab: "SshLab"
+    lab: SshLab
     pid: int = 0
     host_key_path: Path = Path()
     extra_env: str = ""
@@ -224,6 +226,7 @@ class LabNode:
 
     def launch(self) -> None:
         """Start sshd in the foreground (-D) and wait until it listens (pid file written)."""
+        starting("sshd")
         pid_file = self.lab.dir / f"{self.name}.pid"
         pid_file.unlink(missing_ok=True)
         self.proc = subprocess.Popen(

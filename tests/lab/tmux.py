@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from tests.conftest import need
+from tests.lab.peers import starting
 
 ROOST = Path(sys.executable).with_name("roost")
 BORDERS = str.maketrans("", "", "▌▎▏│")
@@ -34,6 +35,7 @@ class Tmux:
                               capture_output=True, text=True, check=True).stdout
 
     def start(self, command: str) -> None:
+        starting("tmux")
         w, h = (str(v) for v in self.size)
         self.run("new-session", "-d", "-x", w, "-y", h, "-s", "e2e", command)
         self.run("resize-window", "-t", "e2e", "-x", w, "-y", h)
@@ -81,3 +83,15 @@ def console_env(tmp: Path) -> str:
     a CI shell would override the pane's real size."""
     return (f"-u COLUMNS -u LINES TERM=xterm-256color ROOST_STATE_DIR={tmp / 'state'} "
             f"HOME={tmp} SHELL=/bin/sh")
+
+
+def write_config(path: Path, nodes) -> None:
+    """A roost.toml for the console in tmux: the lab nodes in two racks, `E`/`e` for events."""
+    lines = ["[defaults]", "interval = 1.0", ""]
+    for i, n in enumerate(nodes):
+        t = n.target()
+        lines += ["[[nodes]]", f'names = "{t.name}"', f'host = "{t.host}"', f"port = {t.port}",
+                  f'user = "{t.user}"', f'identity = ["{t.identity_files[0]}"]',
+                  f'known_hosts = ["{t.known_hosts[0]}"]', f'groups = ["rack{1 + i % 2}"]', ""]
+    lines += ["[keymap]", 'events = "E,e"', ""]
+    path.write_text("\n".join(lines))

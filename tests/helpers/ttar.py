@@ -7,8 +7,8 @@ trailing newline; "NULLBYTE" stands for a \\0 byte; "\\EOF" and "\\NULLBYTE" are
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 
 class TtarError(ValueError):

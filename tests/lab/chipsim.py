@@ -1,4 +1,4 @@
-"""Register-accurate models of the expanders in chips.py behind an smbus2-shaped bus.
+"""Register-accurate models of the expanders in console/power/chips.py behind an smbus2-shaped bus.
 
 There is no I2C on the machines roost is tested on, so the expander driver runs against these
 models: SimBus has smbus2.SMBus's method names and signatures and raises OSError like the kernel

@@ -1,15 +1,25 @@
-"""Builders shared by the console tests: deterministic Samples shaped like real SBCs.
+"""Deterministic Samples shaped like real SBCs, shared by the console and state tests.
 
-No test functions here. Samples carry real counter arithmetic (cpu seconds, byte counters) so the
-state derives percentages and rates exactly the way it does from a live node.
+Samples carry real counter arithmetic (cpu seconds, byte counters) so the state derives
+percentages and rates exactly the way it does from a live node.
 """
 from __future__ import annotations
 
 import random
 from types import MappingProxyType
 
-from collectors.model import (CpuFreq, CpuTimes, HwmonSensor, LoadAvg, Memory, NetCounters,
-                              NodeFacts, RpiThrottle, Sample, ThermalZone)
+from collectors.model import (
+    CpuFreq,
+    CpuTimes,
+    HwmonSensor,
+    LoadAvg,
+    Memory,
+    NetCounters,
+    NodeFacts,
+    RpiThrottle,
+    Sample,
+    ThermalZone,
+)
 
 T0 = 1_800_000_000.0
 RK1_CLUSTERS = ((0, 1, 2, 3), (4, 5, 6, 7))
@@ -70,13 +80,3 @@ def steady_fleet(n: int, seed: int = 7) -> dict[str, dict]:
 def steady_samples(params: dict[str, dict], seqs: range, ts0: float = T0) -> list[Sample]:
     return [make_sample(name, seq, ts0=ts0, **p) for seq in seqs for name, p in params.items()]
 
-
-async def until(pilot, cond, timeout: float = 20.0, what: str = "condition") -> None:
-    """Wait for a condition, letting the app process messages between checks (no fixed sleep)."""
-    import asyncio
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not cond():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await pilot.pause(0.02)

@@ -31,7 +31,7 @@ class SimChip:
     lines: list[SimLine] = field(default_factory=list)
 
     @classmethod
-    def make(cls, path: str, num_lines: int) -> "SimChip":
+    def make(cls, path: str, num_lines: int) -> SimChip:
         return cls(path, [SimLine() for _ in range(num_lines)])
 
 

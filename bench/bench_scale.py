@@ -171,11 +171,15 @@ async def console_on_prometheus(d: Path, url: str, total: int, args) -> dict:
     app = console_app(config, source, refresh=args.refresh)
     res: dict = {}
     async with app.run_test(size=(200, 50)) as pilot:
-        t0 = time.monotonic()
-        while sum(1 for n in app.state.nodes.values()
-                  if n.state == UP and n.cpu is not None) < total:
+        t0 = told = time.monotonic()
+        while (up := sum(1 for n in app.state.nodes.values()
+                         if n.state == UP and n.cpu is not None)) < total:
             if time.monotonic() - t0 > 600:
                 raise SystemExit(f"console: {len(app.state.nodes)} nodes seen, not all up")
+            if time.monotonic() - told > 30:     # say why it waits (a tick over its budget ...)
+                told, last = time.monotonic(), source.ticks[-1] if source.ticks else None
+                print(f"console: {up} of {total} up; last tick "
+                      f"{last.seconds if last else 0:.1f} s {last.error if last else ''}", flush=True)
             await pilot.pause(0.5)
         res["all_up_s"] = time.monotonic() - t0
         print(f"console: all {total} nodes up after {res['all_up_s']:.0f} s", flush=True)

@@ -11,6 +11,7 @@ plane stays free of UI libraries until something really speaks HTTP.
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 from collections.abc import Mapping
@@ -77,10 +78,9 @@ class PromClient:
         form = {"query": expr, "timeout": f"{max(1, int(timeout * 1000))}ms"}
         if at is not None:
             form["time"] = f"{at:.3f}"
-        data = await self._post("/api/v1/query", form, timeout)
-        if data.get("resultType") != "vector":
-            raise PromError(f"expected an instant vector, got {data.get('resultType')!r}")
-        return [Series(r["metric"], _float(r["value"][1])) for r in data["result"]]
+        reply = await self._send("/api/v1/query", form, timeout)
+        # decoded in a thread: a fleet's reply is megabytes of JSON (the console stays responsive)
+        return await asyncio.to_thread(_vector, self.url, reply)
 
     async def range(self, expr: str, start: float, end: float, step: float,
                     timeout: float = 10.0) -> list[RangeSeries]:
@@ -93,16 +93,25 @@ class PromClient:
                 for r in data["result"]]
 
     async def _post(self, path: str, form: dict[str, str], timeout: float) -> dict[str, Any]:
+        return _data(self.url, await self._send(path, form, timeout))
+
+    async def _send(self, path: str, form: dict[str, str], timeout: float) -> Any:
         try:
-            reply = await self._http.post(path, data=form, timeout=timeout)
+            return await self._http.post(path, data=form, timeout=timeout)
         except self._errors[0]:
             raise PromError(f"{self.url}: no answer within {timeout:g} s") from None
         except self._errors[1] as exc:
             raise PromError(f"{self.url}: {_reason(exc)}") from None
-        return _data(self.url, reply)
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+
+def _vector(url: str, reply: Any) -> list[Series]:
+    data = _data(url, reply)
+    if data.get("resultType") != "vector":
+        raise PromError(f"expected an instant vector, got {data.get('resultType')!r}")
+    return [Series(r["metric"], _float(r["value"][1])) for r in data["result"]]
 
 
 def _data(url: str, reply: Any) -> dict[str, Any]:

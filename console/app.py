@@ -41,6 +41,8 @@ from console.state import Event, FleetState
 from console.text import safe_line
 from console.toasts import ToastGate
 
+DRAIN_CHUNK = 250    # stream items applied per handler call (keys and frames go in between)
+
 
 class Source(Protocol):
     """What the console needs from collectors.fleet.Fleet (or a demo fleet)."""
@@ -139,7 +141,12 @@ class RoostApp(App):
 
     def on_fleet_drain(self, _msg: FleetDrain) -> None:
         events: list[Event] = []
-        for item in self.inbox.drain():
+        items = self.inbox.drain()
+        if len(items) > DRAIN_CHUNK:     # a Prometheus tick brings every node at once: apply
+            self.inbox.requeue(items[DRAIN_CHUNK:])   # a chunk, let keys and frames in between
+            items = items[:DRAIN_CHUNK]
+            self.post_message(FleetDrain())
+        for item in items:
             events += self.state.apply(item)
             self.items_seen += 1
         self.announce(events)

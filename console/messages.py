@@ -32,6 +32,11 @@ class Inbox:
         self.pending = True
         return True
 
+    def requeue(self, items: list[Sample | NodeEvent]) -> None:
+        """Put back what a handler did not get to (in front: older than anything queued since)."""
+        self._items.extendleft(reversed(items))
+        self.pending = True
+
     def drain(self) -> list[Sample | NodeEvent]:
         """Everything queued, in order, except samples superseded by a newer one of the same
         node (a console that fell behind skips stale samples instead of replaying them; rates

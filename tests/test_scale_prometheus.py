@@ -164,6 +164,7 @@ class Cut:
     def __init__(self, upstream_port: int):
         self.upstream, self.port, self.server = upstream_port, free_port(), None
         self.writers: set = set()
+        self.hold: bytes | None = None    # a request holding this is delayed (a slow query)
 
     async def open(self) -> None:
         self.server = await asyncio.start_server(self._pipe, "127.0.0.1", self.port)
@@ -181,6 +182,8 @@ class Cut:
         async def copy(src, dst):
             with contextlib.suppress(OSError):
                 while data := await src.read(65536):
+                    if dst is up_w and self.hold and self.hold in data:
+                        await asyncio.sleep(3 * TICK)     # past the console's budget
                     dst.write(data)
                     await dst.drain()
             dst.close()
@@ -231,3 +234,31 @@ async def test_the_node_screen_graphs_read_prometheus_range_queries(console):
         assert all(len(v) == len(h.times) for v in h.series.values())   # aligned, gaps None
         before = len(source.ticks)
         await until(pilot, lambda: len(source.ticks) > before, what="ticks go on")
+
+
+async def test_a_family_over_its_budget_keeps_its_last_values(shards, prom_lab, tmp_path):
+    """One slow family (temperatures, held by the proxy past the budget) is cancelled, its
+    last reply reused and named on the summary line; the others stay fresh, nodes stay up."""
+    path, nodes = shards
+    cut = Cut(prom_lab.prom_port)
+    await cut.open()
+    text = path.read_text().replace(prom_lab.url, f"http://127.0.0.1:{cut.port}")
+    (tmp_path / "roost.toml").write_text(text)
+    config = with_source_thresholds(load_config(tmp_path / "roost.toml", state_dir=tmp_path / "s"))
+    source = open_prom_source(config)
+    app = console_app(config, source, refresh=TICK)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await until(pilot, lambda: all_up(app, ["n3", "n4"]), what="nodes up")
+        cut.hold = b"topk"                                 # only the temps family uses topk
+        await until(pilot, lambda: source.ticks[-1].late == ("temps",), 10, "temps late")
+        tick = source.ticks[-1]
+        assert not tick.error and tick.seconds < 2 * TICK  # cut at the budget, not waited for
+        before = app.state.node("n3").last
+        await until(pilot, lambda: app.state.node("n3").last is not before, 5, "fresh samples")
+        await until(pilot, lambda: "temps late" in app.state.summary().source, 5, "said so")
+        assert app.state.summary().source_level == "warn"
+        assert all(app.state.node(n).state == UP for n in ("n3", "n4"))
+        cut.hold = None
+        await until(pilot, lambda: source.ticks[-1].late == (), 10, "temps fresh again")
+    await cut.cut()
+

@@ -225,7 +225,10 @@ def report_prom(res: dict, args, total: int) -> None:
         for fam in FAMILIES:
             vals = [t.families[fam] * 1000 for t in ticks if fam in t.families]
             print(f"    {fam:<8} p50 {statistics.median(vals):7.1f} ms   p95 {pct(vals, 0.95):7.1f} ms")
-    print(f"failed ticks: {sum(1 for t in res['ticks'] if t.error)} of {len(res['ticks'])}")
+    late = [t for t in ticks if t.late]
+    print(f"failed ticks: {sum(1 for t in res['ticks'] if t.error)} of {len(res['ticks'])}; "
+          f"ticks with a family cut at the budget (last reply reused): {len(late)} "
+          f"({', '.join(sorted({f for t in late for f in t.late})) or '-'})")
 
 
 def report_ssh(res: dict, nodes: int) -> None:

@@ -309,20 +309,47 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from console.collect import queue_series
     from console.jobs.service import jobs_db
     logs.to_file(config.state_dir, args.verbose, keep_stderr=True)
-    extra = (queue_series(jobs_db(config)),) if _scheduler(config) is not None else ()
-    return run_collect(targets, opts, companion=_serving(config, opts, len(targets)),
-                       metrics_extra=extra)
+    from console.power.gauges import SchedulerRole, extras
+    role = SchedulerRole() if _scheduler(config) is not None else None
+    power = _power_gauges(config, {t.name for t in targets})
+    extra = (queue_series(jobs_db(config)),) if role is not None else ()
+    return run_collect(targets, opts, companion=_serving(config, opts, len(targets), role, power),
+                       metrics_extra=extra + extras(role, power[0] if power else None))
 
 
-def _serving(config: Config, opts: CollectOptions, count: int):
-    """serve's companion: say what is served (once /metrics is bound), then schedule jobs."""
-    schedule = _scheduler(config)
+def _power_gauges(config: Config, served: set[str]):
+    """(PowerGauges, PowerService) for the served nodes that have a power table, else None; a
+    power config mistake is one line and serve goes on without the power series."""
+    from console.power.gauges import PowerGauges
+    from console.power.service import open_service
+    if not any(spec.power for spec in config.nodes if spec.name in served):
+        return None
+    service, problem = open_service(config)
+    if service is None:
+        _say(problem)
+        return None
+    drivers = {name: d.kind for name, d in service.drivers.items() if name in served}
+    return PowerGauges(service.sequencer, drivers, config.power.status_every), service
+
+
+def _serving(config: Config, opts: CollectOptions, count: int, role=None, power=None):
+    """serve's companion: say what is served (once /metrics is bound), read power back, then
+    schedule jobs."""
+    schedule = _scheduler(config, role)
     async def companion(fleet, stop) -> None:
+        import asyncio
         _say(_serve_banner(config, opts, count))
-        if schedule is None:
-            _say("job scheduler: none here ([jobs] backend schedules its own jobs)")
-            return
-        await schedule(fleet, stop)
+        reading = asyncio.create_task(power[0].run(stop)) if power else None
+        try:
+            if schedule is None:
+                _say("job scheduler: none here ([jobs] backend schedules its own jobs)")
+                await stop.wait()
+            else:
+                await schedule(fleet, stop)
+        finally:
+            if reading is not None:
+                await reading
+                await power[1].close()
     return companion
 
 
@@ -341,15 +368,24 @@ def _say(text: str) -> None:
     log.info(text)      # and into the state dir's roost.log (serve's stderr handler shows WARNING+)
 
 
-def _scheduler(config: Config):
+def _scheduler(config: Config, role=None):
     if config.jobs.uses_slurm or config.jobs.uses_ray:
         return None     # Slurm or Ray schedules its own jobs: serve collects only
+
+    def held() -> None:
+        from console.jobs.service import queue_dir
+        if role is not None:
+            role.held = True
+        _say(f"job scheduler: held by this process (queue in {queue_dir(config)})")
+
+    def waiting() -> None:
+        if role is not None:
+            role.held = False
+        _say("another roost holds the job scheduler; standing by to take it over when it exits")
+
     async def schedule(fleet, stop) -> None:
-        from console.jobs.service import hold_when_free, queue_dir
-        await hold_when_free(config, stop, fleet=fleet, on_held=lambda: _say(
-            f"job scheduler: held by this process (queue in {queue_dir(config)})"),
-            waiting=lambda: _say("another roost holds the job scheduler; standing by to take "
-                                 "it over when it exits"))
+        from console.jobs.service import hold_when_free
+        await hold_when_free(config, stop, fleet=fleet, on_held=held, waiting=waiting)
     return schedule
 
 

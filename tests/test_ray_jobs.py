@@ -2,6 +2,7 @@
 Entrypoints are run by a real sh here (Ray runs them with /bin/sh -c on a node)."""
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 
@@ -43,6 +44,22 @@ def test_a_script_travels_inside_the_entrypoint_and_its_shebang_picks_the_interp
     assert list(temp.iterdir()) == []                    # its temporary copy is gone
 
 
+def test_a_scripts_arguments_reach_it_as_in_sbatch(tmp_path):
+    path = tmp_path / "job.sh"
+    path.write_text('#!/bin/sh\necho "$#:$1:$2"\n')
+    args = parse_submit_argv([str(path), "a b", "$HOME;x"])
+    s = spec_from_args(args, str(path), None)
+    done = run(rj.entrypoint(s), tmp_path)
+    assert done.stdout == "2:a b:$HOME;x\n" and done.returncode == 0
+
+
+def test_lsf_candidate_hosts_pick_any_one_of_them():
+    s = dataclasses.replace(spec(), candidates=("n1", "n3"))
+    assert rj.label_selector(s) == {"roost.node": "in(n1,n3)"}
+    assert rj.refusals(s, known=["n1", "n2"]) == [
+        "Batch job submission failed: Invalid node name specified (n3)"]
+
+
 @pytest.mark.parametrize("argv,selector", [
     ((), {}), (("-w", "n2"), {"roost.node": "n2"}), (("-w", "n[1-3]"), {"roost.node": "in(n1,n2,n3)"}),
     (("-w", "n[1-3]", "-x", "n2"), {"roost.node": "in(n1,n3)"}),
@@ -64,6 +81,12 @@ def test_what_ray_cannot_do_is_refused_or_warned_never_dropped():
         "Batch job submission failed: Invalid node name specified (nope)"]
     words = " ".join(rj.warnings(spec("-t", "10", "-o", "x.out", "--requeue")))
     assert "ignoring --time" in words and "ignoring --output" in words and "requeue" in words
+    for argv in (("-N", "2"), ("-n", "4"), ("--ntasks-per-node", "2")):
+        assert any(r.startswith("--nodes/--ntasks") for r in rj.refusals(spec(*argv))), argv
+    assert rj.refusals(spec("--begin", "now+3600"))[-1].startswith("--begin: not supported")
+    words = " ".join(rj.warnings(spec("--nice", "5", "--exclusive")))
+    assert "ignoring --nice" in words and "ignoring --exclusive" in words
+    assert rj.warnings(spec("-w", "n[1-2]")) == []        # any one of them, as documented
 
 
 def test_request_reserves_only_what_was_asked_and_exports_values():
@@ -74,6 +97,8 @@ def test_request_reserves_only_what_was_asked_and_exports_values():
     assert asked["num_cpus"] == 2 and asked["memory"] == 512 << 20
     assert asked["runtime_env"] == {"env_vars": {"A": "1", "B": "x y"}}
     assert asked["metadata"]["roost.name"] == "nm"
+    per_cpu = rj.request(spec("-c", "3", "--mem-per-cpu", "100M"), "true")
+    assert per_cpu["memory"] == 300 << 20
 
 
 def test_queue_rows_name_the_node_while_running_and_the_reason_once_ended():

@@ -80,3 +80,50 @@ def test_serve_with_slurm_backend_holds_no_builtin_scheduler(env, tmp_path, two_
     from pathlib import Path
     state = Path(env["ROOST_STATE_DIR"])
     assert not (state / "scheduler.lock").exists() and not (state / "jobs.db").exists()
+
+
+def _serve(cfg, env, tmp_path, tag: str):
+    port = free_port()
+    proc = subprocess.Popen([str(ROOST), "--config", str(cfg), "serve", "--db",
+                             str(tmp_path / f"{tag}.db"), "--prometheus", f"127.0.0.1:{port}"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return proc, port
+
+
+def test_serve_reads_power_back_and_says_who_holds_the_scheduler(env, tmp_path, two_nodes):
+    """The fleet /metrics carries each powered node's read-back state (a real command driver
+    over a state file the test flips) and whether this serve holds the scheduler or stands by."""
+    nodes, cfg = two_nodes
+    state = tmp_path / "relay"
+    state.write_text("on\n")
+    power = (f'power = {{ driver = "command", on = "echo on > {state}", '
+             f'off = "echo off > {state}", status = "cat {state}" }}\n')
+    first = f"port = {nodes[0].port}\n"
+    cfg.write_text(cfg.read_text().replace(first, first + power, 1)
+                   + "\n[power]\nstatus_every = 0.3\n[jobs]\nuse_load = false\n")
+    n1, n2 = nodes[0].name, nodes[1].name
+    holder, port = _serve(cfg, env, tmp_path, "a")
+    standby = None
+    try:
+        on = f'roost_node_power_state{{state="on",driver="command",node="{n1}"}} 1\n'
+        wait_for(lambda: on in scrape(port) and "roost_scheduler_held 1\n" in scrape(port),
+                 timeout=30, what="power on and the scheduler held on /metrics")
+        text = scrape(port)
+        assert f'roost_node_power_state{{state="off",driver="command",node="{n1}"}} 0\n' in text
+        power_lines = [line for line in text.splitlines() if line.startswith("roost_node_power")]
+        assert power_lines and not any(f'node="{n2}"' in line for line in power_lines)
+        state.write_text("off\n")
+        wait_for(lambda: f'roost_node_power_state{{state="off",driver="command",node="{n1}"}} 1\n'
+                 in scrape(port), timeout=15, what="the relay read back as off")
+        standby, port2 = _serve(cfg, env, tmp_path, "b")
+        wait_for(lambda: "roost_scheduler_held 0\n" in scrape(port2), timeout=30,
+                 what="the second serve standing by")
+        holder.send_signal(signal.SIGTERM)
+        assert holder.wait(timeout=30) == 0, holder.stderr.read()
+        wait_for(lambda: "roost_scheduler_held 1\n" in scrape(port2), timeout=30,
+                 what="the standby taking the scheduler over")
+    finally:
+        for proc in (holder, standby):
+            if proc is not None:
+                proc.kill()
+                proc.wait()

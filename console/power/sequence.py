@@ -132,6 +132,13 @@ class Sequencer:
             note = getattr(self.nodes[name].driver, "readback_note", None)
             return Shown(name, state, reachable, error, note if isinstance(note, str) else None)
 
+    async def read_states(self, names: list[str]) -> list[tuple[str, PowerState, str | None]]:
+        """Each node's driver read back (no SSH probe): (node, state, error or None)."""
+        async def one(name: str) -> tuple[str, PowerState, str | None]:
+            async with self._sem:
+                return (name, *await self._state(name))
+        return list(await asyncio.gather(*(one(n) for n in names)))
+
     async def _state(self, name: str) -> tuple[PowerState, str | None]:
         try:
             return await self.nodes[name].driver.status(), None

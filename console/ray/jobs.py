@@ -10,8 +10,10 @@
 sbatch flags: -J is kept in the job's metadata; -c N and --mem reserve CPUs and memory for the
 entrypoint (Ray reserves none by default); -w/--nodelist and -x/--exclude become an
 entrypoint_label_selector on the roost.node label (`roost ray up` puts it on every node);
---export adds runtime_env env_vars; -D runs the command there. Arrays, dependencies, time
-limits and output files have no Ray equivalent: refused or warned about, never silently lost.
+--export adds runtime_env env_vars; -D runs the command there; a script's arguments reach it as
+$1 $2 ...; --mem-per-cpu reserves that much per CPU; LSF's -m picks among its nodes. Arrays,
+dependencies, multi-node allocations and --begin have no Ray equivalent and are refused; time
+limits, output files, --nice and --exclusive are warned about: never silently lost.
 """
 from __future__ import annotations
 
@@ -47,14 +49,16 @@ def entrypoint(spec: JobSpec, wrap: str | None = None) -> str:
     cd = f"cd {shlex.quote(spec.chdir)} && " if spec.chdir else ""
     if wrap is not None:
         return f"{cd}{wrap}" if not cd else f"{cd}{{ {wrap}\n}}"
+    args = "".join(f" {shlex.quote(a)}" for a in spec.args)
     return (f'{cd}f=$(mktemp) && printf %s {shlex.quote(spec.script)} > "$f" && chmod 700 "$f" '
-            f'&& "$f"; rc=$?; rm -f "$f"; exit $rc')
+            f'&& "$f"{args}; rc=$?; rm -f "$f"; exit $rc')
 
 
 def label_selector(spec: JobSpec) -> dict[str, str]:
-    """--nodelist / --exclude on the roost.node label (Ray's "in(a,b)" / "!in(a,b)")."""
-    names = [n for n in spec.nodelist if n not in spec.exclude]
-    if spec.nodelist and not names:
+    """--nodelist / --exclude on the roost.node label (Ray's "in(a,b)" / "!in(a,b)"); LSF's
+    -m (any one of its nodes) reads as a list to pick from."""
+    names = [n for n in spec.nodelist or spec.candidates if n not in spec.exclude]
+    if (spec.nodelist or spec.candidates) and not names:
         raise RayJobError("Batch job submission failed: --exclude removes every node of "
                           "--nodelist")
     if names:
@@ -68,11 +72,17 @@ def refusals(spec: JobSpec, known: Iterable[str] = ()) -> list[str]:
     """Why Ray cannot take the job (sbatch's wording where it has one); known: node names."""
     known = set(known)
     out = [f"Batch job submission failed: Invalid node name specified ({name})"
-           for name in (*spec.nodelist, *spec.exclude) if known and name not in known][:1]
+           for name in (*spec.nodelist, *spec.candidates, *spec.exclude)
+           if known and name not in known][:1]
     if spec.array is not None:
         out.append("--array: not supported by Ray (submit one job per index)")
     if spec.dependencies.items:
         out.append("--dependency: not supported by Ray (wait in the entrypoint instead)")
+    if spec.nodes > 1 or (spec.num_tasks or 1) > 1 or (spec.tasks_per_node or 1) > 1:
+        out.append("--nodes/--ntasks: a Ray job's driver runs on one node; spread the work with "
+                   "Ray tasks, or use the built-in queue for MPI allocations")
+    if spec.begin is not None:
+        out.append("--begin: not supported by Ray (submit it then)")
     return out
 
 
@@ -86,6 +96,10 @@ def warnings(spec: JobSpec) -> list[str]:
         out.append("ignoring --requeue: Ray does not requeue jobs")
     if spec.export.clean:
         out.append("--export=NONE: Ray jobs start from the node's Ray environment")
+    if spec.nice:
+        out.append("ignoring --nice: Ray runs jobs as they come")
+    if spec.exclusive:
+        out.append("ignoring --exclusive: Ray shares its nodes (reserve CPUs with -c)")
     return out
 
 
@@ -95,9 +109,16 @@ def request(spec: JobSpec, wrap: str | None = None) -> dict[str, Any]:
     return {"entrypoint": entrypoint(spec, wrap),
             "metadata": {"roost.name": spec.name, "roost.user": spec.user},
             "num_cpus": spec.cpus if spec.cpus != 1 else None,
-            "memory": spec.mem_mb * 1024 * 1024 if spec.mem_mb else None,
+            "memory": _memory_mb(spec) * 1024 * 1024 if _memory_mb(spec) else None,
             "label_selector": label_selector(spec),
             "runtime_env": {"env_vars": env} if env else None}
+
+
+def _memory_mb(spec: JobSpec) -> int | None:
+    """--mem, or --mem-per-cpu times the CPUs asked for."""
+    if spec.mem_per_cpu:
+        return spec.mem_per_cpu * spec.cpus
+    return spec.mem_mb or None
 
 
 # ---- rows ----------------------------------------------------------------------------------

@@ -103,7 +103,9 @@ def _digits(text: str | None, default: int) -> int:
 # A pid is ours when its environment carries this start's token (a recycled pid is not).
 # reap: SIGTERM the supervised `ray start --block` (Ray tears its node down), wait up to
 # $1 tenths of a second, give leftovers (its dashboard's forkserver exits within a moment of
-# its parent) up to a second, then SIGKILL whatever still carries the token; sets $i and $n.
+# its parent) up to a second, then SIGKILL whatever still carries the token, again until none
+# is left (a KILL lands asynchronously, and a process forked meanwhile needs its own); sets $i
+# and $n.
 FUNCS = """\
 ours() { tr '\\000' '\\n' < "/proc/$1/environ" 2>/dev/null | grep -qx "ROOST_RAY=$tok"; }
 sweep() {
@@ -117,8 +119,11 @@ reap() {
   while [ "$i" -lt "$1" ] && ours "$p"; do sleep 0.1; i=$((i + 1)); done
   j=0
   while left=$(sweep); [ -n "$left" ] && [ "$j" -lt 10 ]; do sleep 0.1; j=$((j + 1)); done
-  [ -n "$left" ] && kill -KILL $left 2>/dev/null
   n=0; for x in $left; do n=$((n + 1)); done
+  j=0
+  while [ -n "$left" ] && [ "$j" -lt 30 ]; do
+    kill -KILL $left 2>/dev/null; sleep 0.1; left=$(sweep); j=$((j + 1))
+  done
   rm -f "$d/pid"
 }
 """

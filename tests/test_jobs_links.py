@@ -1,0 +1,34 @@
+"""The scheduler when a node's connection drops between a task's end and the fetch of its
+output: the task stays RUNNING (its output is fetched after re-attaching), nothing raises."""
+from __future__ import annotations
+
+import time
+
+from collectors.model import NodeTarget
+from console.jobs.model import JobSpec, State
+from console.jobs.remote import NodeInfo
+from console.jobs.scheduler import Scheduler
+from console.jobs.store import Store
+
+
+async def test_an_end_seen_after_the_link_dropped_waits_for_reattach(tmp_path):
+    store = Store(tmp_path / "jobs.db")
+    job = store.submit(JobSpec(script="#!/bin/sh\ntrue\n", name="t",
+                               output=str(tmp_path / "t-%j.out")))
+    task = store.tasks(job)[0]
+    assert store.start(task, "pi-1", time.time())
+    task.state, task.node = State.RUNNING, "pi-1"
+    sched = Scheduler(store, [NodeTarget("pi-1", "pi-1.lab")])
+    link = sched.links["pi-1"]
+    # connected once (so what setup learnt is kept), then dropped: no connection, no SFTP
+    link.info = NodeInfo(home="/home/pi", cores=4, mem_mb=1024, load1=0.0, events_size=0)
+    sched._drop(link)
+    r = sched._tracking(task, link)
+    sched.running[(job, task.pos)] = r
+    assert r.remote_out != r.out        # not on a shared file system: must be fetched
+
+    await sched._finish(link, [(r, 0, None)])
+
+    assert [t.state for t in store.tasks(job)] == [State.RUNNING]
+    assert (job, task.pos) in sched.running
+    store.close()

@@ -44,6 +44,8 @@ class CommandResult:
     stderr: str
 
 
+Channel = tuple[object, ...]   # the output a driver switches (pin, plug relay, BMC ...): compared
+
 # A command runner executes one shell command line (already quoted) somewhere: on the console's
 # own host or on a controller node over SSH. Tests inject one backed by a lab node.
 Runner = Callable[[str, float], Awaitable[CommandResult]]

@@ -2,11 +2,15 @@
 output: the task stays RUNNING (its output is fetched after re-attaching), nothing raises."""
 from __future__ import annotations
 
+import asyncio
 import time
 
+import pytest
+
+from collectors import transport
 from collectors.model import NodeTarget
 from console.jobs.model import JobSpec, State
-from console.jobs.remote import NodeInfo
+from console.jobs.remote import AgentError, Events, NodeInfo
 from console.jobs.scheduler import Scheduler
 from console.jobs.store import Store
 
@@ -32,3 +36,35 @@ async def test_an_end_seen_after_the_link_dropped_waits_for_reattach(tmp_path):
     assert [t.state for t in store.tasks(job)] == [State.RUNNING]
     assert (job, task.pos) in sched.running
     store.close()
+
+
+
+async def _free_channels(slot: asyncio.Semaphore) -> int:
+    """How many channels the connection's budget still grants (taken, then given back)."""
+    taken = 0
+    while not slot.locked():
+        await slot.acquire()
+        taken += 1
+    for _ in range(taken):
+        slot.release()
+    return taken
+
+
+@pytest.mark.peers
+async def test_an_events_feed_that_cannot_start_gives_its_channel_back_once(ssh_lab):
+    """The feed's channel is returned when its tail cannot start, and not again when the
+    scheduler then drops the link (closing the feed): the budget stays CHANNELS_PER_CONNECTION."""
+    node = ssh_lab.start(1)[0]
+    try:
+        conn = await transport.connect(node.target())
+        slot = transport.channel_slot(conn)
+        assert await _free_channels(slot) == transport.CHANNELS_PER_CONNECTION
+        conn.close()
+        await conn.wait_closed()
+        feed = Events(node.name, conn, "roost-test", lambda *line: None)
+        with pytest.raises(AgentError):
+            await feed.start(0)
+        feed.close()
+        assert await _free_channels(slot) == transport.CHANNELS_PER_CONNECTION
+    finally:
+        ssh_lab.stop([node])

@@ -13,7 +13,7 @@ import dataclasses
 import os
 import shlex
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +27,8 @@ from console.jobs.store import Store
 
 if TYPE_CHECKING:
     from collectors.model import NodeTarget
-    from console.jobs.boinc import BoincTask
+    from console.jobs.boinc import BoincFleet
+    from console.jobs.boinc_rpc import BoincTask
 
 __all__ = ["JobsService", "Notice", "cluster_name", "hold_when_free", "job_step", "jobs_db",
            "node_limits", "open_store", "queue_dir", "run_scheduler", "scheduler_lock",
@@ -240,7 +241,7 @@ class JobsService:
             return "no scheduler running: pending jobs wait (roost serve, or the console on a fleet)"
         return f"scheduler: pid {holder}" + (" (this console)" if holder == os.getpid() else "")
 
-    def can_schedule(self, source: Any) -> bool:
+    def can_schedule(self, source: object) -> bool:
         """A real fleet (Fleet.connection) to place work on, and the built-in backend."""
         return (self.config is not None and self.db_path is not None and not self.external
                 and callable(getattr(source, "connection", None)))
@@ -293,17 +294,17 @@ class JobsService:
 
     # ---- BOINC on the console's fleet ----------------------------------------------------------
 
-    async def boinc_tasks(self, source: Any) -> list[BoincTask]:
+    async def boinc_tasks(self, source: BoincFleet) -> list[BoincTask]:
         from console.jobs.boinc import fleet_tasks
         view = await fleet_tasks(source, self._boinc_table())
         return list(view.tasks)
 
-    async def boinc_control(self, source: Any, node: str, op: str, project_url: str,
+    async def boinc_control(self, source: BoincFleet, node: str, op: str, project_url: str,
                             name: str) -> None:
         from console.jobs.boinc import fleet_control
         await fleet_control(source, node, op, project_url, name, self._boinc_table())
 
-    def _boinc_table(self) -> Any:
+    def _boinc_table(self) -> Mapping[str, Any]:
         return self.config.jobs.boinc if self.config is not None else {}
 
     async def close(self) -> None:

@@ -1,5 +1,7 @@
-"""The scheduler when a node's connection drops between a task's end and the fetch of its
-output: the task stays RUNNING (its output is fetched after re-attaching), nothing raises."""
+"""The scheduler's links when a node's connection goes away at a bad moment: between a task's
+end and the fetch of its output (the task stays RUNNING, its output is fetched after
+re-attaching, nothing raises), or before its events feed could start (the feed's channel goes
+back to the connection's budget exactly once)."""
 from __future__ import annotations
 
 import asyncio

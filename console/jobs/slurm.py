@@ -173,13 +173,13 @@ class SlurmBackend:
 
     # --- jobs ---------------------------------------------------------------------------
 
-    async def submit(self, job: JobSpec | str, flags: Sequence[str] = (), *,
+    async def submit(self, job: JobSpec | str | None, flags: Sequence[str] = (), *,
                      wrap: str | None = None) -> int:
         """sbatch --parsable: a JobSpec, script text, or wrap=CMD (then no script). -> job id"""
         argv, script = self._sbatch_argv(job, flags, wrap)
         return sp.parse_sbatch(await self._checked(argv, script))
 
-    async def submit_wait(self, job: JobSpec | str, flags: Sequence[str] = (), *,
+    async def submit_wait(self, job: JobSpec | str | None, flags: Sequence[str] = (), *,
                           wrap: str | None = None,
                           on_id: Callable[[int], None] | None = None) -> tuple[int, int]:
         """sbatch --parsable --wait: (job id, the job's exit status as sbatch reports it).

@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import product
 
 from ClusterShell.NodeSet import RESOLVER_NOGROUP, NodeSet, NodeSetException
@@ -99,7 +99,10 @@ def _range_count(body: str) -> int:
         base, _, step = item.partition("/")
         begin, _, end = base.partition("-")
         lo, hi, by = _int(begin), _int(end or begin), _int(step or "1")
-        count += (hi - lo) // by + 1 if None not in (lo, hi, by) and by > 0 and hi >= lo else 1
+        if lo is not None and hi is not None and by is not None and by > 0 and hi >= lo:
+            count += (hi - lo) // by + 1
+        else:
+            count += 1
     return max(count, 1)
 
 
@@ -143,7 +146,8 @@ def _resolver(groups: Mapping[str, Sequence[str]]) -> GroupResolver:
     return GroupResolver(GroupSource("roost", {g: ",".join(m) for g, m in groups.items()}))
 
 
-_OPERATORS = {",": set.union, "!": set.difference, "&": set.intersection, "^": set.symmetric_difference}
+_OPERATORS: dict[str, Callable[[set[str], set[str]], set[str]]] = {
+    ",": set.union, "!": set.difference, "&": set.intersection, "^": set.symmetric_difference}
 
 
 def _with_groups(expr: str, groups: Mapping[str, Sequence[str]]) -> list[str] | None:
@@ -191,7 +195,7 @@ _DIGITS = re.compile(r"(\d+)")
 
 
 @functools.lru_cache(maxsize=8192)
-def natural_key(name: str) -> tuple:
+def natural_key(name: str) -> tuple[tuple[int, int, str], ...]:
     """Sort key: n2 before n10, as sinfo and ClusterShell order nodes."""
     return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in _DIGITS.split(name))
 
@@ -250,7 +254,7 @@ class _AnsibleRange:
         lo, hi = (int(self.start), int(self.end)) if self.numeric() else (ord(self.start), ord(self.end))
         return min(_CEILING, (hi - lo) // self.step + 1)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[str]:
         if not self.numeric():
             return (chr(c) for c in range(ord(self.start), ord(self.end) + 1, self.step))
         # Ansible pads to the start's width when it has a leading zero.

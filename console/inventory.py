@@ -18,6 +18,7 @@ import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NoReturn, Protocol
 
 import yaml
 
@@ -55,11 +56,22 @@ class Inventory:
     group_lines: Mapping[str, int] = field(default_factory=dict)   # group -> first line seen
 
 
+Vars = dict[str, object]    # host or group variables: INI's str/int, YAML's values
+
+
+class _Loader(Protocol):
+    """PyYAML's (C)SafeLoader as the YAML reader uses it."""
+
+    def get_single_node(self) -> yaml.Node | None: ...
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> object: ...
+    def dispose(self) -> None: ...
+
+
 @dataclass
 class _Group:
-    hosts: dict[str, dict] = field(default_factory=dict)   # host -> its own vars
+    hosts: dict[str, Vars] = field(default_factory=dict)   # host -> its own vars
     children: list[str] = field(default_factory=list)
-    vars: dict = field(default_factory=dict)
+    vars: Vars = field(default_factory=dict)
 
 
 @dataclass
@@ -69,7 +81,7 @@ class _Builder:
     groups: dict[str, _Group] = field(default_factory=dict)
     lines: dict[str, int] = field(default_factory=dict)     # host -> first line seen
     group_lines: dict[str, int] = field(default_factory=dict)
-    visited: set = field(default_factory=set)               # (group, id(YAML node)) done
+    visited: set[tuple[str, int]] = field(default_factory=set)   # (group, id(YAML node)) done
 
     def group(self, name: str, line: int = 0) -> _Group:
         if name not in self.groups:
@@ -77,7 +89,7 @@ class _Builder:
             self.group_lines[name] = line
         return self.groups[name]
 
-    def fail(self, line: int, msg: str):
+    def fail(self, line: int, msg: str) -> NoReturn:
         raise InventoryError(f"{self.path}:{line}: {msg}")
 
 
@@ -135,7 +147,8 @@ def _ini_host(b: _Builder, g: _Group, line: str, lineno: int) -> None:
         words = shlex.split(line, comments=True)
     except ValueError as exc:
         b.fail(lineno, f"cannot split host line: {exc}")
-    pattern, hostvars = words[0], {}
+    pattern = words[0]
+    hostvars: Vars = {}
     for word in words[1:]:
         key, eq, value = word.partition("=")
         if not eq:
@@ -144,12 +157,12 @@ def _ini_host(b: _Builder, g: _Group, line: str, lineno: int) -> None:
     _add_hosts(b, g, pattern, hostvars, lineno)
 
 
-def _ini_value(text: str):
+def _ini_value(text: str) -> int | str:
     # isascii: "²".isdigit() is true, but int("²") fails
     return int(text) if text.isascii() and text.isdigit() and len(text) < 100 else text.strip("'\"")
 
 
-def _add_hosts(b: _Builder, g: _Group, pattern: str, hostvars: dict, lineno: int) -> None:
+def _add_hosts(b: _Builder, g: _Group, pattern: str, hostvars: Vars, lineno: int) -> None:
     pattern, hostvars = _split_port(b, pattern, dict(hostvars), lineno)
     try:
         names = expand_ansible(pattern, limit=b.limit)
@@ -162,7 +175,7 @@ def _add_hosts(b: _Builder, g: _Group, pattern: str, hostvars: dict, lineno: int
         b.fail(lineno, f"the inventory now holds {len(b.lines):,} hosts, more than max_hostlist ({b.limit:,})")
 
 
-def _split_port(b: _Builder, pattern: str, hostvars: dict, lineno: int) -> tuple[str, dict]:
+def _split_port(b: _Builder, pattern: str, hostvars: Vars, lineno: int) -> tuple[str, Vars]:
     # "host:2222" or "n[1:3]:2222"; a bare IPv6 address (several colons) has no port.
     tail = pattern[pattern.rfind("]") + 1:]
     if tail.count(":") != 1:
@@ -180,7 +193,7 @@ def _parse_yaml(b: _Builder, text: str) -> None:
     deep = _deep_line(text)
     if deep:
         b.fail(deep, f"YAML nested more than {MAX_YAML_DEPTH} levels deep")
-    loader = None
+    loader: _Loader | None = None
     try:
         loader = _LOADER(text)      # the reader refuses NUL and other control characters here
         root = loader.get_single_node()
@@ -203,7 +216,7 @@ _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 def _yaml_line(exc: yaml.YAMLError, text: str) -> int:
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     if mark is not None:
-        return mark.line + 1
+        return int(mark.line) + 1
     position = getattr(exc, "position", None)      # ReaderError: a character YAML refuses
     return text.count("\n", 0, position) + 1 if isinstance(position, int) else 1
 
@@ -235,21 +248,30 @@ def _one_line(text: object, limit: int = 200) -> str:
     return flat if len(flat) <= limit else flat[:limit - 1] + "…"
 
 
-def _mapping(b: _Builder, node, what: str) -> list:
+def _mapping(b: _Builder, node: yaml.Node, what: str) -> list[tuple[yaml.Node, yaml.Node]]:
     if isinstance(node, yaml.ScalarNode) and node.value in ("", "~", "null"):
         return []
     if not isinstance(node, yaml.MappingNode):
-        b.fail(node.start_mark.line + 1, f"{what}: expected a mapping, got {node.id}")
-    return node.value
+        b.fail(node.start_mark.line + 1, f"{what}: expected a mapping, got {_kind(node)}")
+    pairs: list[tuple[yaml.Node, yaml.Node]] = node.value
+    return pairs
 
 
-def _scalar(b: _Builder, node) -> str:
+def _kind(node: yaml.Node) -> str:
+    """PyYAML's word for the node: scalar, sequence or mapping."""
+    if isinstance(node, (yaml.ScalarNode, yaml.SequenceNode, yaml.MappingNode)):
+        return node.id
+    return type(node).__name__
+
+
+def _scalar(b: _Builder, node: yaml.Node) -> str:
     if not isinstance(node, yaml.ScalarNode):
-        b.fail(node.start_mark.line + 1, f"expected a name, got a {node.id}")
-    return node.value
+        b.fail(node.start_mark.line + 1, f"expected a name, got a {_kind(node)}")
+    text: str = node.value
+    return text
 
 
-def _yaml_group(b: _Builder, loader, name: str, node) -> None:
+def _yaml_group(b: _Builder, loader: _Loader, name: str, node: yaml.Node) -> None:
     if (name, id(node)) in b.visited:   # an alias met again: its content is already in
         return
     b.visited.add((name, id(node)))
@@ -280,7 +302,7 @@ def _name(name: str) -> str:
     return name if name.isidentifier() else _show(name)
 
 
-def _construct(b: _Builder, loader, node, what: str):
+def _construct(b: _Builder, loader: _Loader, node: yaml.Node, what: str) -> Vars | None:
     value = loader.construct_object(node, deep=True)
     if value is not None and not isinstance(value, dict):
         b.fail(node.start_mark.line + 1, f"{what}: expected a mapping of variables, got {type(value).__name__}")
@@ -289,7 +311,7 @@ def _construct(b: _Builder, loader, node, what: str):
 
 # ---------------------------------------------------------------- resolve
 
-def load_inventory(path: str | os.PathLike, *, limit: int = DEFAULT_LIMIT) -> Inventory:
+def load_inventory(path: str | os.PathLike[str], *, limit: int = DEFAULT_LIMIT) -> Inventory:
     """Read an INI or YAML inventory; at most `limit` hosts (max_hostlist)."""
     p = Path(path).expanduser()
     try:
@@ -383,7 +405,7 @@ def _depths(b: _Builder, parents_first: list[str]) -> dict[str, int]:
 
 
 def _host(b: _Builder, name: str, chain: list[str]) -> InventoryHost:
-    merged: dict = {}
+    merged: Vars = {}
     for g in chain:
         merged.update(b.groups.get(g, _Group()).vars)
     for g in chain:
@@ -396,12 +418,12 @@ def _host(b: _Builder, name: str, chain: list[str]) -> InventoryHost:
                          groups=groups, line=line)
 
 
-def _opt_str(merged: dict, key: str) -> str | None:
+def _opt_str(merged: Vars, key: str) -> str | None:
     value = merged.get(key)
     return None if value is None else str(value)
 
 
-def _opt_port(b: _Builder, merged: dict, line: int) -> int | None:
+def _opt_port(b: _Builder, merged: Vars, line: int) -> int | None:
     value = merged.get("ansible_port")
     if value is None:
         return None

@@ -17,12 +17,16 @@ import getpass
 import os
 import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from console.errors import RoostError
 from console.userfile import MiB, UserFileError, read_text
+
+if TYPE_CHECKING:
+    from asyncssh.config import SSHClientConfig
 
 MAX_SSH_CONFIG_BYTES = MiB // 4   # parsed once per node name
 MAX_INCLUDE_DEPTH = 16          # OpenSSH's own limit (READCONF_MAX_DEPTH)
@@ -54,16 +58,16 @@ class SshConfig:
     def lookup(self, name: str) -> SshHost:
         opts = _load(self.path, name)
         host = SshHost(
-            hostname=opts.get("Hostname") or None,
-            port=opts.get("Port"),
-            user=opts.get("User") or None,
+            hostname=_text(opts, "Hostname"),
+            port=_number(opts, "Port"),
+            user=_text(opts, "User"),
             identity_files=_paths(opts.get("IdentityFile")),
             known_hosts=_paths(opts.get("UserKnownHostsFile")),
             global_known_hosts=_paths(opts.get("GlobalKnownHostsFile")),
             proxy_jump=_jump(opts.get("ProxyJump")),
-            host_key_alias=opts.get("HostKeyAlias") or None,
-            check_host_ip=opts.get("CheckHostIP"),
-            hash_known_hosts=opts.get("HashKnownHosts"),
+            host_key_alias=_text(opts, "HostKeyAlias"),
+            check_host_ip=_flag(opts, "CheckHostIP"),
+            hash_known_hosts=_flag(opts, "HashKnownHosts"),
         )
         _check(self.path, name, host)
         return host
@@ -117,7 +121,7 @@ def default_path(env: Mapping[str, str] = os.environ) -> Path:
     return Path(home) / ".ssh" / "config"
 
 
-def load_ssh_config(path: str | os.PathLike | None = None,
+def load_ssh_config(path: str | os.PathLike[str] | None = None,
                     env: Mapping[str, str] = os.environ) -> SshConfig | None:
     """The config at path (ROOST_SSH_CONFIG, else ~/.ssh/config); None when the default is absent.
 
@@ -197,7 +201,7 @@ def _parse(path: Path, name: str) -> Mapping[str, object]:
     return cfg.get_options(False)
 
 
-def _client_config_class():
+def _client_config_class() -> type[SSHClientConfig]:
     """asyncssh's client config parser, also reading the host key options it does not know.
 
     asyncssh keeps no CheckHostIP or HashKnownHosts; OpenSSH semantics (first value wins,
@@ -215,7 +219,7 @@ def _client_config_class():
     return _ClientConfig
 
 
-_ClientConfig = None
+_ClientConfig: type[SSHClientConfig] | None = None
 _LINE = re.compile(r"^(.*) line (\d+): ")
 
 
@@ -240,8 +244,23 @@ def _local_user() -> str:
 def _paths(value: object) -> tuple[str, ...]:
     if not value:
         return ()
-    items = [value] if isinstance(value, str) else list(value)
+    items = list(value) if isinstance(value, Iterable) and not isinstance(value, str) else [value]
     return tuple(os.path.expanduser(str(v)) for v in items if str(v).lower() != "none")
+
+
+def _text(opts: Mapping[str, object], key: str) -> str | None:
+    value = opts.get(key)    # asyncssh's parsed options: str, int, bool or lists of str
+    return value if isinstance(value, str) and value else None
+
+
+def _number(opts: Mapping[str, object], key: str) -> int | None:
+    value = opts.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _flag(opts: Mapping[str, object], key: str) -> bool | None:
+    value = opts.get(key)
+    return value if isinstance(value, bool) else None
 
 
 def _jump(value: object) -> str | None:

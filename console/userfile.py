@@ -27,7 +27,7 @@ _REASONS = {errno.ELOOP: "too many levels of symbolic links (a loop?)",
             errno.ENAMETOOLONG: "the path is too long"}
 
 
-def read_text(path: str | os.PathLike, what: str, max_bytes: int) -> str:
+def read_text(path: str | os.PathLike[str], what: str, max_bytes: int) -> str:
     """The file's text; UserFileError (one line naming the path) for anything else."""
     p = Path(path)
     data = _read_bytes(p, what, max_bytes)
@@ -88,5 +88,6 @@ def _too_big(p: Path, what: str, max_bytes: int, size: int | None = None) -> Use
 def _error(p: Path, what: str, exc: OSError) -> UserFileError:
     if exc.errno == errno.ENOENT:
         return UserFileError(f"{p}: {what} file not found")
-    reason = _REASONS.get(exc.errno) or (exc.strerror or str(exc)).lower()
+    known = _REASONS.get(exc.errno) if exc.errno is not None else None
+    reason = known or (exc.strerror or str(exc)).lower()
     return UserFileError(f"{p}: cannot read {what}: {reason}")

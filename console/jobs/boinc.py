@@ -30,14 +30,16 @@ import asyncio
 import os
 import shlex
 import stat
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any, Protocol
 
 import asyncssh
 
+from collectors.model import NodeTarget
 from collectors.transport import TransportError, channel_slot, run
 from console.errors import RoostError
 from console.jobs import boinc_rpc as rpc
@@ -59,7 +61,7 @@ class BoincError(RoostError):
 class BoincConfigError(RoostError, ValueError):
     """A bad [jobs.boinc] value; str() names the key path ("jobs.boinc.port: expected ...")."""
 
-    def __init__(self, message: str, keypath: tuple | None = None):
+    def __init__(self, message: str, keypath: tuple[str, ...] | None = None):
         self.message, self.keypath = message, keypath or ()
         where = ".".join(("jobs", "boinc") + self.keypath)
         super().__init__(message if keypath is None else f"{where}: {message}")
@@ -84,11 +86,11 @@ class BoincView:
 
 # ---- settings --------------------------------------------------------------------------------
 
-_KEYS = {"host": str, "port": int, "auth_file": (str, list), "password_file": str,
+_KEYS: dict[str, type | tuple[type, ...]] = {"host": str, "port": int, "auth_file": (str, list), "password_file": str,
          "password_env": str, "timeout": (int, float), "nodes": Mapping}
 
 
-def settings_for(boinc: Mapping, node: str) -> BoincSettings:
+def settings_for(boinc: Mapping[str, Any], node: str) -> BoincSettings:
     """[jobs.boinc] (config.jobs.boinc) with [jobs.boinc.nodes.NODE] on top; BoincConfigError
     names a bad key."""
     check_settings_table(boinc)
@@ -96,14 +98,14 @@ def settings_for(boinc: Mapping, node: str) -> BoincSettings:
     return _apply(_apply(BoincSettings(), boinc), node_table)
 
 
-def check_settings_table(table) -> None:
+def check_settings_table(table: Mapping[str, Any]) -> None:
     """The whole [jobs.boinc] table, per-node tables included (config load calls this)."""
     _check(table, ())
     for node, node_table in dict(table.get("nodes", {})).items():
         _check(node_table, ("nodes", node))
 
 
-def _check(table, path: tuple) -> None:
+def _check(table: object, path: tuple[str, ...]) -> None:
     if not isinstance(table, Mapping):
         raise BoincConfigError(f"expected a table, got {type(table).__name__}", path)
     for key, value in table.items():
@@ -118,12 +120,12 @@ def _check(table, path: tuple) -> None:
         raise BoincConfigError(f"expected a port 1-65535, got {port}", path + ("port",))
 
 
-def _type_text(want) -> str:
+def _type_text(want: type | tuple[type, ...]) -> str:
     names = {str: "a string", int: "an integer", float: "a number", list: "a list", Mapping: "a table"}
     return " or ".join(names[t] for t in (want if isinstance(want, tuple) else (want,)))
 
 
-def _apply(base: BoincSettings, table: Mapping) -> BoincSettings:
+def _apply(base: BoincSettings, table: Mapping[str, Any]) -> BoincSettings:
     values = {k: v for k, v in table.items() if k in ("host", "port", "password_env")}
     if "auth_file" in table:
         files = table["auth_file"]
@@ -169,7 +171,7 @@ def _read_private(path: str) -> str:
 async def remote_password(conn: asyncssh.SSHClientConnection, node: str,
                           settings: BoincSettings) -> Password:
     """The first readable auth file on the node; its content travels only on the SSH channel."""
-    why = []
+    why: list[str] = []
     for path in settings.auth_files:
         result = await run(conn, f"cat -- {shlex.quote(path)}", settings.timeout, node=node)
         if result.exit_status == 0:
@@ -179,7 +181,8 @@ async def remote_password(conn: asyncssh.SSHClientConnection, node: str,
     return Password(None, "cannot read " + ", ".join(why))
 
 
-async def find_password(conn, node: str, settings: BoincSettings) -> Password:
+async def find_password(conn: asyncssh.SSHClientConnection, node: str,
+                        settings: BoincSettings) -> Password:
     return local_password(settings) or await remote_password(conn, node, settings)
 
 
@@ -188,7 +191,8 @@ async def find_password(conn, node: str, settings: BoincSettings) -> Password:
 class BoincClient:
     """A GUI RPC session on one direct-tcpip channel. Requests are sequential (one at a time)."""
 
-    def __init__(self, node: str, reader, writer, timeout: float):
+    def __init__(self, node: str, reader: asyncssh.SSHReader[bytes],
+                 writer: asyncssh.SSHWriter[bytes], timeout: float):
         self.node, self.reader, self.writer, self.timeout = node, reader, writer, timeout
 
     async def call(self, body: str) -> str:
@@ -263,7 +267,8 @@ def _settings(settings: Settings | None, node: str) -> BoincSettings:
     return settings if isinstance(settings, BoincSettings) else settings.get(node, BoincSettings())
 
 
-async def node_tasks(conn, node: str, settings: BoincSettings) -> list[BoincTask]:
+async def node_tasks(conn: asyncssh.SSHClientConnection, node: str,
+                     settings: BoincSettings) -> list[BoincTask]:
     password = local_password(settings)   # a configured wrong password is an error, even here
     async with open_client(conn, node, settings, password) as client:
         return await client.tasks()
@@ -284,7 +289,8 @@ async def boinc_tasks(conns: Mapping[str, asyncssh.SSHClientConnection | None],
     return BoincView(tuple(tasks), MappingProxyType(notes))
 
 
-async def _one_node(conn, node: str, settings: BoincSettings) -> list[BoincTask] | str:
+async def _one_node(conn: asyncssh.SSHClientConnection | None, node: str,
+                    settings: BoincSettings) -> list[BoincTask] | str:
     if conn is None:
         return "not connected"
     try:
@@ -311,26 +317,39 @@ async def boinc_control(conn: asyncssh.SSHClientConnection, node: str, op: str,
         raise
 
 
-async def suspend_task(conn, node: str, project_url: str, name: str, settings=None) -> None:
+async def suspend_task(conn: asyncssh.SSHClientConnection, node: str, project_url: str,
+                       name: str, settings: BoincSettings | None = None) -> None:
     await boinc_control(conn, node, "suspend", project_url, name, settings)
 
 
-async def resume_task(conn, node: str, project_url: str, name: str, settings=None) -> None:
+async def resume_task(conn: asyncssh.SSHClientConnection, node: str, project_url: str,
+                      name: str, settings: BoincSettings | None = None) -> None:
     await boinc_control(conn, node, "resume", project_url, name, settings)
 
 
-async def abort_task(conn, node: str, project_url: str, name: str, settings=None) -> None:
+async def abort_task(conn: asyncssh.SSHClientConnection, node: str, project_url: str,
+                     name: str, settings: BoincSettings | None = None) -> None:
     await boinc_control(conn, node, "abort", project_url, name, settings)
 
 
 # ---- the console's Fleet ---------------------------------------------------------------------
 
-def fleet_settings(boinc: Mapping, nodes) -> dict[str, BoincSettings]:
+class BoincFleet(Protocol):
+    """A running fleet whose connections BOINC calls reuse (collectors.fleet.Fleet)."""
+
+    @property
+    def targets(self) -> Mapping[str, NodeTarget]: ...
+
+    def connection(self, node: str) -> asyncssh.SSHClientConnection | None: ...
+
+
+def fleet_settings(boinc: Mapping[str, Any], nodes: Iterable[str]) -> dict[str, BoincSettings]:
     """Per-node settings from config.jobs.boinc (BoincConfigError names a bad key)."""
     return {node: settings_for(boinc, node) for node in nodes}
 
 
-async def fleet_tasks(fleet, boinc: Mapping = MappingProxyType({})) -> BoincView:
+async def fleet_tasks(fleet: BoincFleet,
+                      boinc: Mapping[str, Any] = MappingProxyType({})) -> BoincView:
     """boinc_tasks over a running collectors.fleet.Fleet, reusing its live connections
     (a node that is down right now gets the note "not connected")."""
     nodes = list(fleet.targets)
@@ -338,8 +357,8 @@ async def fleet_tasks(fleet, boinc: Mapping = MappingProxyType({})) -> BoincView
     return await boinc_tasks(conns, fleet_settings(boinc, nodes))
 
 
-async def fleet_control(fleet, node: str, op: str, project_url: str, name: str,
-                        boinc: Mapping = MappingProxyType({})) -> None:
+async def fleet_control(fleet: BoincFleet, node: str, op: str, project_url: str, name: str,
+                        boinc: Mapping[str, Any] = MappingProxyType({})) -> None:
     conn = fleet.connection(node)
     if conn is None:
         raise BoincError(node, "not connected")

@@ -17,6 +17,7 @@ import html
 import math
 import re
 from dataclasses import dataclass
+from typing import TypedDict
 
 from console.errors import RoostError
 
@@ -94,7 +95,7 @@ def unescape(text: str) -> str:
     return _ENTITY.sub(_entity, text)
 
 
-def _entity(m: re.Match) -> str:
+def _entity(m: re.Match[str]) -> str:
     ref = m.group(1)
     if ref in _NAMED:
         return _NAMED[ref]
@@ -178,12 +179,23 @@ def parse_results(body: str, node: str, projects: dict[str, str] | None = None) 
     return [parse_result(b, node, names) for b in blocks(check_reply(body), "result")]
 
 
+class _States(TypedDict):
+    """A result's state fields, as describe() and BoincTask take them."""
+    result_state: int
+    suspended: bool
+    project_suspended: bool
+    ready_to_report: bool
+    exit_status: int
+    active_state: int | None
+    scheduler_state: int | None
+
+
 def parse_result(block: str, node: str, projects: dict[str, str]) -> BoincTask:
     active = blocks(block, "active_task")
     task = active[0] if active else ""
     outer = block.split("<active_task>", 1)[0] + block.rsplit("</active_task>", 1)[-1]
     url = field(outer, "project_url")
-    common = dict(
+    common = _States(
         result_state=integer(outer, "state", 2), suspended=flag(outer, "suspended_via_gui"),
         project_suspended=flag(outer, "project_suspended_via_gui"),
         ready_to_report=flag(outer, "ready_to_report"), exit_status=integer(outer, "exit_status"),

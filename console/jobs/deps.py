@@ -6,9 +6,13 @@ kill_invalid_depend does); None: not yet.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from console.jobs.model import FINISHED, State
 from console.jobs.spec import Dependencies, Dependency
+
+if TYPE_CHECKING:
+    from console.jobs.store import Store
 
 LIVE = (State.PENDING, State.RUNNING, State.SUSPENDED)
 
@@ -41,7 +45,7 @@ def combine(verdicts: list[bool | None], any_of: bool) -> bool | None:
     return True if all(v is True for v in verdicts) else None
 
 
-def dependency_verdict(store, deps: Dependencies, job_id: int = 0, name: str = "",
+def dependency_verdict(store: Store, deps: Dependencies, job_id: int = 0, name: str = "",
                        user: str = "") -> bool | None:
     """The verdict for job job_id (its name and user matter to singleton)."""
     verdicts = [_singleton(store, job_id, name, user) if d.kind == "singleton"
@@ -49,6 +53,6 @@ def dependency_verdict(store, deps: Dependencies, job_id: int = 0, name: str = "
     return combine(verdicts, deps.any_of)
 
 
-def _singleton(store, job_id: int, name: str, user: str) -> bool | None:
+def _singleton(store: Store, job_id: int, name: str, user: str) -> bool | None:
     """Slurm's singleton: once no earlier job of the same name and user is live."""
     return None if store.live_namesake(job_id, name, user) else True

@@ -17,11 +17,13 @@ import os
 import re
 import shlex
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, NoReturn, TypedDict, TypeVar
 
 from console.jobs.model import JobSpec
 from console.jobs.spec import (
+    ArraySpec,
     Dependencies,
     SpecError,
     name_array,
@@ -39,13 +41,23 @@ from console.jobs.spec import (
 class _Parser(argparse.ArgumentParser):
     """argparse that raises SpecError (one line) instead of printing usage and exiting."""
 
-    def error(self, message: str):
+    def error(self, message: str) -> NoReturn:
         raise SpecError(message)
 
 
 # (flags, dest, extra argparse keywords); values stay strings here and are parsed by _build.
 # The help lines say what sbatch users expect to read in `roost submit --help`.
-OPTIONS: list[tuple[tuple[str, ...], str, dict]] = [
+class ArgKw(TypedDict, total=False):
+    """The add_argument keywords OPTIONS uses."""
+    metavar: str
+    help: str
+    action: str
+    const: str | bool
+    nargs: str
+    choices: tuple[str, ...]
+
+
+OPTIONS: list[tuple[tuple[str, ...], str, ArgKw]] = [
     (("-J", "--job-name"), "job_name", {"metavar": "NAME", "help":
         "job name (default: the script's file name, or wrap)"}),
     (("-c", "--cpus-per-task"), "cpus", {"metavar": "N", "help":
@@ -200,7 +212,7 @@ def _ignored(ns: argparse.Namespace, at: str) -> list[str]:
     return out
 
 
-def _check(key: str, value, where: str) -> None:
+def _check(key: str, value: str, where: str) -> None:
     """Parse a directive's value now, so a bad one is reported with its file and line."""
     check = _CHECKS.get(key)
     if check is not None:
@@ -223,7 +235,7 @@ def _nice(text: str) -> int:
         raise SpecError(f"Invalid --nice value: {text!r}") from None
 
 
-_CHECKS = {
+_CHECKS: dict[str, Callable[[str], object]] = {
     "cpus": lambda v: _positive_int(v, "--cpus-per-task"), "mem": parse_mem, "time": parse_time,
     "array": parse_array, "dependency": parse_dependency, "nodelist": parse_hostlist,
     "exclude": parse_hostlist, "export": lambda v: parse_export(v, {}), "nodes": parse_nodes,
@@ -233,7 +245,20 @@ _CHECKS = {
 }
 
 
-def _pick(cli: argparse.Namespace, script: argparse.Namespace, key: str):
+T = TypeVar("T")
+Get = Callable[[str], Any]   # an option's value as argparse gives it (str, bool) or None
+
+
+class _Allocation(TypedDict):
+    """JobSpec's allocation fields, as _allocation reads them."""
+    nodes: int
+    nodes_max: int | None
+    num_tasks: int | None
+    tasks_per_node: int | None
+    exclusive: bool
+
+
+def _pick(cli: argparse.Namespace, script: argparse.Namespace, key: str) -> Any:
     value = getattr(cli, key, None)
     return value if value is not None else getattr(script, key, None)
 
@@ -243,7 +268,9 @@ def build_spec(cli: argparse.Namespace, script_text: str, where: str, *,
                args: Sequence[str] = (), now: float | None = None) -> JobSpec:
     """CLI values over directive values over defaults, every value parsed and checked."""
     directives, warnings = parse_directives(script_text, where)
-    get = lambda key: _pick(cli, directives, key)  # noqa: E731
+
+    def get(key: str) -> Any:
+        return _pick(cli, directives, key)
     here = submit_dir or os.getcwd()
     name, arr = _name_and_array(get, where, getattr(cli, "lsf", False), warnings)
     if get("mem") and get("mem_per_cpu"):
@@ -271,18 +298,20 @@ def build_spec(cli: argparse.Namespace, script_text: str, where: str, *,
     return _checked(dataclasses.replace(spec, warnings=tuple(warnings)))
 
 
-def _opt(get, key: str, parse):
+def _opt(get: Get, key: str, parse: Callable[[str], T]) -> T | None:
     """The parsed value of an option, None when it was not given."""
     value = get(key)
     return parse(value) if value else None
 
 
-def _name_and_array(get, where: str, lsf: bool, warnings: list[str]):
+def _name_and_array(get: Get, where: str, lsf: bool,
+                    warnings: list[str]) -> tuple[str, ArraySpec | None]:
     """The job's name and array (None); LSF's name[1-10] syntax makes the array too."""
     name = get("job_name") or (os.path.basename(where) if where != "--wrap" else "wrap")
     arr = parse_array(get("array")) if get("array") else None
-    if arr is None and name_array(name) is not None:
-        name, arr = name_array(name)
+    named = name_array(name) if arr is None else None
+    if named is not None:
+        name, arr = named
         if not lsf:
             warnings.append(f"-J {get('job_name')}: LSF array syntax: an array of "
                             f"{len(arr.indices)} tasks named {name} (sbatch would run one job "
@@ -290,7 +319,7 @@ def _name_and_array(get, where: str, lsf: bool, warnings: list[str]):
     return name, arr
 
 
-def _allocation(get, warnings: list[str]) -> dict:
+def _allocation(get: Get, warnings: list[str]) -> _Allocation:
     """-N (min-max: the minimum, warned), -n, --ntasks-per-node, --exclusive."""
     nodes, nodes_max = parse_nodes(get("nodes")) if get("nodes") else (1, None)
     if nodes_max is not None and nodes_max > nodes:
@@ -303,7 +332,7 @@ def _allocation(get, warnings: list[str]) -> dict:
             "exclusive": bool(get("exclusive"))}
 
 
-def _pct_a(get) -> list[str]:
+def _pct_a(get: Get) -> list[str]:
     """%a in -o/-e of a job that is no array: Slurm writes 4294967294 there, roost 0."""
     return [f"{flag} {pattern}: %a outside an array is 0 here (Slurm writes 4294967294)"
             for flag, pattern in (("-o", get("output")), ("-e", get("error")))

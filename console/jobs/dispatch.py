@@ -10,24 +10,20 @@ import logging
 import math
 import os
 import time
-from typing import TYPE_CHECKING
 
+from console.jobs.core import Link, Running, SchedulerCore
 from console.jobs.deps import dependency_verdict
 from console.jobs.limits import Limits
 from console.jobs.model import REASON_BEGIN, REASON_DEPENDENCY, REASON_NEVER, JobSpec, State, Task
-from console.jobs.placement import Demand, NodeRoom, demand, place
+from console.jobs.placement import Alloc, Demand, NodeRoom, demand, place
 from console.jobs.remote import AgentError, Wrapper, launch_line, wrapper_script
 from console.jobs.spec import format_indices
 from console.jobs.taskenv import alloc_env, env_file, job_env, parse_cpuset, pick_cores
 
-if TYPE_CHECKING:
-    from console.jobs.links import Link
-    from console.jobs.tracking import Running
-
 log = logging.getLogger("roost.jobs")
 
 
-class DispatchMixin:
+class DispatchMixin(SchedulerCore):
     """From pending tasks to launched ones."""
 
     def _spec(self, job_id: int) -> JobSpec:
@@ -69,7 +65,8 @@ class DispatchMixin:
             return False
         if verdict is False:
             self.store.cancel_pending(job_id, REASON_NEVER, now)
-            self._pending.pop(job_id, None)
+            if self._pending is not None:   # read by _demands, which asks here
+                self._pending.pop(job_id, None)
             self.store.set_job_reason(job_id, REASON_NEVER)
             return False
         return True
@@ -84,7 +81,7 @@ class DispatchMixin:
         for r in self.running.values():
             end = (r.task.start or 0) + r.spec.time_limit if r.spec.time_limit else math.inf
             d = demand(r.task.job_id, 1, r.spec, None)
-            for node, tasks in r.task.alloc or ((r.task.node, 1),):
+            for node, tasks in r.task.alloc or ((r.node, 1),):
                 room = rooms.get(node)
                 if room is not None:
                     room.take(room.cores if d.exclusive else d.cpus * tasks, d.mem_for(tasks),
@@ -104,7 +101,7 @@ class DispatchMixin:
             self.store.set_job_reason(job_id, reason)
         if not plan.starts and not plan.allocs:
             return
-        per_job: dict[int, list[tuple]] = {}
+        per_job: dict[int, list[Alloc]] = {}
         for job_id, node in plan.starts:
             per_job.setdefault(job_id, []).append(((node, 1),))
         for job_id, alloc in plan.allocs:
@@ -117,12 +114,14 @@ class DispatchMixin:
                 for task, alloc in zip(tasks, allocs):
                     r = self._start(task, alloc, now, busy)
                     if r is not None:
-                        per_node.setdefault(r.task.node, []).append(r)
-        self._pending = {j: n for j, n in self._pending.items() if n > 0}
+                        per_node.setdefault(r.node, []).append(r)
+        if self._pending is not None:   # read by _demands above
+            self._pending = {j: n for j, n in self._pending.items() if n > 0}
         for node, runs in per_node.items():
             self._spawn(self._launch(self.links[node], runs))
 
-    def _start(self, task: Task, alloc: tuple, now: float, busy: dict) -> Running | None:
+    def _start(self, task: Task, alloc: Alloc, now: float,
+               busy: dict[str, set[int]]) -> Running | None:
         """PENDING -> RUNNING on alloc's first node (pinned to free cores there)."""
         spec, node = self._spec(task.job_id), alloc[0][0]
         multi = spec.allocation
@@ -132,7 +131,8 @@ class DispatchMixin:
         task.state, task.node, task.start, task.pid = State.RUNNING, node, now, None
         task.alloc, task.cpuset = (tuple(alloc) if multi else ()), cpuset
         busy.setdefault(node, set()).update(parse_cpuset(cpuset))
-        self._pending[task.job_id] -= 1
+        if self._pending is not None:   # read by _demands before placement
+            self._pending[task.job_id] -= 1
         r = self._tracking(task, self.links[node])
         self.running[(task.job_id, task.pos)] = r   # counted from now on
         return r
@@ -141,10 +141,11 @@ class DispatchMixin:
         """node -> the cores running tasks are pinned to."""
         busy: dict[str, set[int]] = {}
         for r in self.running.values():
-            busy.setdefault(r.task.node, set()).update(parse_cpuset(r.task.cpuset))
+            busy.setdefault(r.node, set()).update(parse_cpuset(r.task.cpuset))
         return busy
 
-    def _cores_for(self, node: str, spec: JobSpec, tasks: int, busy: dict) -> str | None:
+    def _cores_for(self, node: str, spec: JobSpec, tasks: int,
+                   busy: dict[str, set[int]]) -> str | None:
         """The cores to pin the task to on node, when its limits tool pins (else None)."""
         link = self.links[node]
         if self.options.limits == "off" or link.info is None or link.info.limits == "none":
@@ -165,7 +166,7 @@ class DispatchMixin:
                                  r.task.index, r.task.task_job_id, r.remote_out, r.remote_err,
                                  r.task.cpuset)
                      for r in runs]
-            pids = await link.agent.launch(lines)
+            pids = await link.require_agent().launch(lines)
         except (AgentError, AttributeError, OSError) as exc:
             log.info("jobs: %s: launch failed: %s", link.target.name, exc)
             self._drop(link)   # tasks stay RUNNING without pid: re-attach settles them
@@ -179,16 +180,16 @@ class DispatchMixin:
     async def _write_alloc(self, link: Link, r: Running) -> None:
         """An allocation's own variables and hostfile, beside its job's files."""
         key = f"{r.task.pos}.{r.task.attempt}"
-        hostfile = f"{link.info.home}/{link.root}/{r.task.job_id}/{key}.hosts"
+        hostfile = f"{link.require_info().home}/{link.root}/{r.task.job_id}/{key}.hosts"
         hosts = {n: self.links[n].target.host for n, _ in r.task.alloc if n in self.links}
-        whole = {n: (self.links[n].info.cores if self.links[n].info else r.spec.cpus)
+        whole = {n: (info.cores if (info := self.links[n].info) else r.spec.cpus)
                  for n, _ in r.task.alloc if r.spec.exclusive and n in self.links}
         env, hostfile_text = alloc_env(r.spec, r.task.alloc, hosts, whole, hostfile)
         first_tasks = r.task.alloc[0][1]
         mem = demand(r.task.job_id, 1, r.spec, None).mem_for(first_tasks)
         if mem:
             env["ROOST_MEM_MB"] = str(mem)
-        await link.agent.write_task_files(r.task.job_id, key,
+        await link.require_agent().write_task_files(r.task.job_id, key,
                                           {"env": env_file(env), "hosts": hostfile_text})
 
     def _outputs_writable(self, runs: list[Running]) -> list[Running]:
@@ -215,7 +216,7 @@ class DispatchMixin:
                 # marked first: a later batch must not rewrite `run` under a starting task
                 # (the agent runs calls in order, so its launch follows this write)
                 link.written.add(job_id)
-                await link.agent.write_job(job_id, r.spec.script,
+                await link.require_agent().write_job(job_id, r.spec.script,
                                            wrapper_script(self._wrapper(link, r)))
         for r in runs:   # the probe may have changed where outputs go
             r.remote_out, r.remote_err = self._remote_paths(link, r.task, r.out, r.err)
@@ -237,6 +238,7 @@ class DispatchMixin:
         count, lsf_name = None, spec.name
         if task.index is not None:
             count = self.store.ntasks(task.job_id)
-            row = self.store.job(task.job_id)
-            lsf_name = f"{spec.name}[{format_indices(list(row.spec.array or ()))}]"
+            row = self.store.job(task.job_id)   # a job with a running task is not purged
+            indices = row.spec.array if row is not None else None
+            lsf_name = f"{spec.name}[{format_indices(list(indices or ()))}]"
         return job_env(spec, task.job_id, link.target.name, link.target.host, count, lsf_name)

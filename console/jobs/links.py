@@ -4,50 +4,21 @@ load refresh, and killing tasks given up as NODE_FAIL that still run when a node
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 
 import asyncssh
 
 from collectors.model import NodeTarget
 from collectors.transport import TransportError
+from console.jobs.core import Connect, Connections, Link, SchedulerCore
 from console.jobs.model import State
-from console.jobs.remote import Agent, AgentError, Events, NodeInfo
+from console.jobs.remote import Agent, AgentError, Events
 
 log = logging.getLogger("roost.jobs")
-Connect = Callable[[NodeTarget], Awaitable[asyncssh.SSHClientConnection]]
 
 
-@dataclass(slots=True)
-class Link:
-    """The scheduler's view of one node."""
-    target: NodeTarget
-    root: str
-    conn: asyncssh.SSHClientConnection | None = None
-    agent: Agent | None = None
-    events: Events | None = None
-    info: NodeInfo | None = None
-    load1: float = 0.0
-    down_since: float | None = None
-    written: set[int] = field(default_factory=set)       # jobs whose files are on the node
-    shared: dict[str, bool] = field(default_factory=dict)  # output dir -> same file system?
-    connecting: bool = False
-    next_try: float = 0.0
-    sftp: asyncssh.SFTPClient | None = None
-    sftp_slot: asyncio.Semaphore | None = None
-    sftp_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-
-    @property
-    def up(self) -> bool:
-        # fully set up: placement runs while a link is still connecting and needs info
-        return self.agent is not None and self.events is not None
-
-
-
-class LinksMixin:
+class LinksMixin(SchedulerCore):
     """Node health for Scheduler: connect, re-attach on connect, drop, NODE_FAIL, load."""
 
     async def _bring_up(self, link: Link) -> None:
@@ -64,22 +35,23 @@ class LinksMixin:
 
     async def _connect_link(self, link: Link) -> None:
         name = link.target.name
-        link.conn = await self._connect(link.target)
-        agent = Agent(name, link.conn, link.root, link.target.procfs)
+        link.conn = conn = await self._connect(link.target)
+        agent = Agent(name, conn, link.root, link.target.procfs)
         await agent.start()
         link.agent = agent
         mine = [r for r in self._db_active(name)]
         if not mine:   # nothing of ours runs there: start a fresh events file
             await agent.call(f'mkdir -p "$HOME/{link.root}" && : > "$HOME/{link.root}/events"')
-        link.info = await agent.setup()
-        link.load1, link.written = link.info.load1, set()
-        self.store.record_node(name, link.info.cores, link.info.mem_mb, time.time())
+        link.info = info = await agent.setup()
+        link.load1, link.written = info.load1, set()
+        self.store.record_node(name, info.cores, info.mem_mb, time.time())
         # before the link is up (no launch can write job files meanwhile): stale tasks killed,
         # their outputs fetched, and every job directory no live task of ours uses removed
         await self._kill_stale(link)
         await self._sweep(link, {t.job_id for t in mine})
-        link.events = Events(name, link.conn, link.root, self._on_event, self._on_feed_closed)
-        await link.events.start(link.info.events_size)
+        link.events = events = Events(name, conn, link.root, self._on_event,
+                                      self._on_feed_closed)
+        await events.start(info.events_size)
         link.down_since, self._dirty = None, True
         await self._reattach(link, mine)
 
@@ -89,8 +61,8 @@ class LinksMixin:
         stale = self.store.stale(link.target.name)
         if not stale:
             return
-        alive = [s for s in await link.agent.poll([k for k, _ in stale]) if s.kind == "R"]
-        await link.agent.signal([s.value for s in alive], "KILL")
+        alive = [s for s in await link.require_agent().poll([k for k, _ in stale]) if s.kind == "R"]
+        await link.require_agent().signal([s.value for s in alive if s.value is not None], "KILL")
         if alive:
             log.warning("jobs: %s is back: killed %d task(s) already given up as NODE_FAIL",
                         link.target.name, len(alive))
@@ -100,9 +72,9 @@ class LinksMixin:
     async def _sweep(self, link: Link, keep: set[int]) -> None:
         """Remove the job directories on the node that no live task of ours uses (jobs that
         ended while it was away, or whose clean-up a client did not finish)."""
-        gone = [j for j in await link.agent.job_dirs() if j not in keep]
+        gone = [j for j in await link.require_agent().job_dirs() if j not in keep]
         if gone:
-            await link.agent.cleanup_many(gone)
+            await link.require_agent().cleanup_many(gone)
 
     def _drop(self, link: Link) -> None:
         for part in (link.events, link.agent):
@@ -110,7 +82,8 @@ class LinksMixin:
                 part.close()
         if link.sftp is not None:
             link.sftp.exit()
-            link.sftp_slot.release()
+            if link.sftp_slot is not None:   # set with sftp (see OutputsMixin._start_sftp)
+                link.sftp_slot.release()
         if link.conn is not None and self._owns:
             link.conn.close()
         link.agent = link.events = link.conn = link.sftp = None
@@ -152,8 +125,8 @@ class LinksMixin:
         """Allocations that hold the dead node but run their script elsewhere end NODE_FAIL
         too, as Slurm ends a job that lost one of its nodes: their script is stopped."""
         for r in list(self.running.values()):
-            if r.task.node != node and node in r.task.nodes and r.task.pid is not None:
-                link = self.links.get(r.task.node)
+            if r.node != node and node in r.task.nodes and r.task.pid is not None:
+                link = self.links.get(r.node)
                 if link is not None and link.up and r.task.kill_reason is None:
                     self._mark_kill(r, "node_fail")
                     self._spawn(self._signal(link, r, "TERM"))
@@ -165,12 +138,12 @@ class LinksMixin:
 
     async def _load(self, link: Link) -> None:
         try:
-            link.load1 = await link.agent.load()
+            link.load1 = await link.require_agent().load()
         except (AgentError, AttributeError):
             self._drop(link)
 
 
-def fleet_connect(fleet) -> Connect:
+def fleet_connect(fleet: Connections) -> Connect:
     """Use the console's Fleet connections (one per node, shared with the sampler)."""
     async def connect(target: NodeTarget) -> asyncssh.SSHClientConnection:
         conn = fleet.connection(target.name)

@@ -19,7 +19,7 @@ def cluster_name(config: Config) -> str:
     """The cluster a config describes: roost.toml's `cluster = "..."`, else derived from the
     config file's path (two configs never share a queue by accident), else "default"."""
     named = getattr(config, "cluster", None)
-    if named:
+    if isinstance(named, str) and named:
         return named
     sources = getattr(config, "sources", ())
     if not sources:

@@ -52,8 +52,8 @@ class SchedulerLock:
         except (OSError, ValueError):
             return None
 
-    def __enter__(self):
+    def __enter__(self) -> SchedulerLock:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.release()

@@ -19,13 +19,14 @@ from __future__ import annotations
 import argparse
 import datetime
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
 
 from console.jobs.spec import SpecError, format_indices, name_array, parse_hostlist
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):
+    def error(self, message: str) -> NoReturn:
         raise SpecError(message)
 
 
@@ -88,7 +89,8 @@ def bsub_directive(words: Sequence[str], at: str) -> argparse.Namespace:
 
 def convert(ns: argparse.Namespace) -> tuple[argparse.Namespace, list[str]]:
     """bsub option values (dest bsub_X) -> (sbatch option values, warnings)."""
-    get = lambda key: getattr(ns, f"bsub_{key}", None)  # noqa: E731
+    def get(key: str) -> Any:     # argparse's value: str, True for a flag, or None
+        return getattr(ns, f"bsub_{key}", None)
     out = argparse.Namespace(lsf=True)
     if get("J"):
         out.job_name = get("J")
@@ -112,7 +114,7 @@ def convert(ns: argparse.Namespace) -> tuple[argparse.Namespace, list[str]]:
     return out, warnings
 
 
-def _outputs(get, out: argparse.Namespace) -> None:
+def _outputs(get: Callable[[str], Any], out: argparse.Namespace) -> None:
     """-o/-e append (LSF), -oo/-eo overwrite; %J and %I become Slurm's %A and %a."""
     for key, dest in (("oo", "output"), ("o", "output"), ("eo", "error"), ("e", "error")):
         if get(key) and getattr(out, dest, None) is None:
@@ -210,9 +212,10 @@ def hosts(text: str) -> str:
     return ",".join(parse_hostlist(" ".join(names).replace(" ", ",")))
 
 
-_SIMPLE = [("n", "ntasks", str), ("W", "time", run_limit), ("w", "dependency", dependency),
-           ("M", "mem", memory), ("m", "candidates", hosts), ("b", "begin", begin),
-           ("cwd", "chdir", str), ("env", "export", env), ("sp", "nice", priority)]
+_SIMPLE: list[tuple[str, str, Callable[[str], str]]] = [
+    ("n", "ntasks", str), ("W", "time", run_limit), ("w", "dependency", dependency),
+    ("M", "mem", memory), ("m", "candidates", hosts), ("b", "begin", begin),
+    ("cwd", "chdir", str), ("env", "export", env), ("sp", "nice", priority)]
 
 
 def _resources(text: str, out: argparse.Namespace) -> None:

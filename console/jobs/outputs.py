@@ -13,18 +13,15 @@ import os
 import secrets
 import stat
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import cast
 
 import asyncssh
 
 from collectors.transport import channel_slot
+from console.jobs.core import Link, Running, SchedulerCore
 from console.jobs.model import JobSpec, State, Task
 from console.jobs.outpaths import absolute, path_safe, task_outputs  # noqa: F401 (re-exported)
 from console.jobs.remote import Agent
-
-if TYPE_CHECKING:
-    from console.jobs.links import Link
-    from console.jobs.tracking import Running
 
 log = logging.getLogger("roost.jobs")
 CHUNK = 1 << 20
@@ -55,7 +52,7 @@ async def fetch_file(sftp: asyncssh.SFTPClient, remote: str, local: str) -> None
     try:
         async with sftp.open(remote, "rb") as src:
             while True:
-                chunk = await src.read(CHUNK)
+                chunk = cast(bytes, await src.read(CHUNK))   # mode rb; typed AnyStr
                 if not chunk:
                     break
                 os.write(fd, chunk)
@@ -63,7 +60,7 @@ async def fetch_file(sftp: asyncssh.SFTPClient, remote: str, local: str) -> None
         os.close(fd)
 
 
-class OutputsMixin:
+class OutputsMixin(SchedulerCore):
     """Output paths and SFTP fetches for Scheduler."""
 
     async def _fetch(self, link: Link, r: Running, missing_ok: bool = False) -> bool | None:
@@ -71,7 +68,7 @@ class OutputsMixin:
         None: the connection went away, try again after re-attaching. missing_ok: a file the
         task never wrote is no error (a task lost mid-run)."""
         pairs = [(r.remote_out, r.out)]
-        if r.err is not None:
+        if r.err is not None and r.remote_err is not None:   # both set, or neither
             pairs.append((r.remote_err, r.err))
         if all(remote == local for remote, local in pairs):
             return True
@@ -80,8 +77,8 @@ class OutputsMixin:
                 if link.sftp is None:
                     await self._start_sftp(link)
             for remote, local in pairs:
-                if remote != local and not (missing_ok and not await link.sftp.exists(remote)):
-                    await fetch_file(link.sftp, remote, local)
+                if remote != local and not (missing_ok and not await _sftp(link).exists(remote)):
+                    await fetch_file(_sftp(link), remote, local)
             return True
         except (asyncssh.ConnectionLost, asyncssh.DisconnectError, asyncssh.ChannelOpenError,
                 AttributeError, BrokenPipeError, ConnectionError):
@@ -111,10 +108,13 @@ class OutputsMixin:
             await self._fetch(link, r, missing_ok=True)
 
     async def _start_sftp(self, link: Link) -> None:
-        slot = channel_slot(link.conn)   # SFTP is a channel too: stay within the budget
+        conn = link.conn
+        if conn is None:    # dropped since the task ended: fetched after re-attaching
+            raise asyncssh.ConnectionLost(f"{link.target.name}: not connected")
+        slot = channel_slot(conn)   # SFTP is a channel too: stay within the budget
         await slot.acquire()
         try:
-            link.sftp = await link.conn.start_sftp_client()
+            link.sftp = await conn.start_sftp_client()
         except BaseException:
             slot.release()
             raise
@@ -124,19 +124,27 @@ class OutputsMixin:
         dirs = {os.path.dirname(p) for r in runs for p in (r.out, r.err)
                 if p and p != os.devnull}
         for d in dirs - set(link.shared):
-            link.shared[d] = await probe_shared(link.agent, d)
+            link.shared[d] = await probe_shared(link.require_agent(), d)
 
     def _paths(self, spec: JobSpec, task: Task, node: str) -> tuple[str, str | None]:
         return task_outputs(spec, task, node)
 
-    def _remote_paths(self, link: Link, task: Task, out: str, err: str | None):
-        base = f"{link.info.home}/{link.root}/{task.job_id}/{task.pos}.{task.attempt}"
+    def _remote_paths(self, link: Link, task: Task, out: str,
+                      err: str | None) -> tuple[str, str | None]:
+        base = f"{link.require_info().home}/{link.root}/{task.job_id}/{task.pos}.{task.attempt}"
 
-        def where(path, suffix):
-            if path is None or path == os.devnull:   # /dev/null is everyone's
+        def where(path: str, suffix: str) -> str:
+            if path == os.devnull:   # /dev/null is everyone's
                 return path
             return path if link.shared.get(os.path.dirname(path)) else f"{base}.{suffix}"
-        return where(out, "out"), where(err, "err")
+        return where(out, "out"), None if err is None else where(err, "err")
+
+
+def _sftp(link: Link) -> asyncssh.SFTPClient:
+    """The link's SFTP client; gone when the link dropped meanwhile (fetch again later)."""
+    if link.sftp is None:
+        raise asyncssh.ConnectionLost(f"{link.target.name}: SFTP client closed")
+    return link.sftp
 
 
 async def probe_shared(agent: Agent, directory: str) -> bool:

@@ -95,6 +95,7 @@ def demand(job_id: int, pending: int, spec: JobSpec, slots: int | None) -> Deman
                   spec.total_tasks, spec.tasks_per_node, spec.exclusive, spec.mem_per_cpu)
 
 
+Reservation = tuple[float, frozenset[str]]   # (start time, node names) of the first blocked job
 Alloc = tuple[tuple[str, int], ...]     # (node, tasks on it); the script runs on the first
 
 
@@ -125,7 +126,7 @@ def _free_at(node: NodeRoom, need: int, exclusive: bool) -> float | None:
     return when if free >= need else None
 
 
-def _shadow(d: Demand, nodes: list[NodeRoom]) -> tuple[float, frozenset[str]] | None:
+def _shadow(d: Demand, nodes: list[NodeRoom]) -> Reservation | None:
     """When and where the blocked job d could start once running work ends."""
     counts = _counts(d) if d.allocation else [1]
     if not counts:    # -n packed over nodes: once everything eligible has ended
@@ -141,7 +142,8 @@ def _shadow(d: Demand, nodes: list[NodeRoom]) -> tuple[float, frozenset[str]] | 
 
 
 def place(demands: list[Demand], nodes: list[NodeRoom], now: float) -> Plan:
-    plan, reservation = Plan(), None   # reservation: (start time, node names)
+    plan = Plan()
+    reservation: Reservation | None = None   # set by the first job that cannot start
     for d in demands:
         eligible = _eligible(d, nodes)
         verdict = _never(d, eligible, nodes)
@@ -173,14 +175,14 @@ def _never(d: Demand, eligible: list[NodeRoom], nodes: list[NodeRoom]) -> str | 
     return None
 
 
-def _reason(d: Demand, placed: int, want: int, reservation) -> str:
+def _reason(d: Demand, placed: int, want: int, reservation: Reservation | None) -> str:
     if placed >= want and d.slots is not None:
         return REASON_ARRAY_LIMIT
     return REASON_PRIORITY if reservation is not None else REASON_RESOURCES
 
 
-def _fill(d: Demand, nodes: list[NodeRoom], want: int, end: float, reservation,
-          plan: Plan) -> int:
+def _fill(d: Demand, nodes: list[NodeRoom], want: int, end: float,
+          reservation: Reservation | None, plan: Plan) -> int:
     """Start up to `want` tasks, one per node in turn (spreads an array over the fleet)."""
     placed, open_nodes = 0, [n for n in nodes if _allowed(n, end, reservation)]
     mem = d.mem_for(1)
@@ -196,8 +198,8 @@ def _fill(d: Demand, nodes: list[NodeRoom], want: int, end: float, reservation,
     return placed
 
 
-def _fill_allocs(d: Demand, nodes: list[NodeRoom], want: int, end: float, reservation,
-                 plan: Plan) -> int:
+def _fill_allocs(d: Demand, nodes: list[NodeRoom], want: int, end: float,
+                 reservation: Reservation | None, plan: Plan) -> int:
     """Start up to `want` allocations, each on its own set of nodes."""
     open_nodes, placed = [n for n in nodes if _allowed(n, end, reservation)], 0
     while placed < want:
@@ -229,9 +231,9 @@ def allocate(d: Demand, nodes: list[NodeRoom]) -> Alloc | None:
     """The nodes (and tasks on each) for one allocation of d on free room, or None. The nodes
     -w names come first (the first of them runs the script); then the freest others."""
     by_name = {n.name: n for n in nodes}
-    required = [by_name.get(name) for name in d.nodelist]
-    if any(r is None for r in required):
+    if any(name not in by_name for name in d.nodelist):
         return None
+    required = [by_name[name] for name in d.nodelist]
     others = sorted((n for n in nodes if n.name not in d.nodelist),
                     key=lambda n: (-n.free_cores(), n.name))
     counts = _counts(d)
@@ -242,19 +244,19 @@ def allocate(d: Demand, nodes: list[NodeRoom]) -> Alloc | None:
 
 def _fixed(d: Demand, counts: list[int], required: list[NodeRoom],
            others: list[NodeRoom]) -> Alloc | None:
-    out = []
+    out: list[tuple[str, int]] = []
     for room, tasks in zip(required, counts):
         if not room.fits(d.cpus * tasks, d.mem_for(tasks), d.exclusive):
             return None
         out.append((room.name, tasks))
     pool = list(others)
     for tasks in counts[len(required):]:
-        room = next((r for r in pool if r.fits(d.cpus * tasks, d.mem_for(tasks), d.exclusive)),
+        free = next((r for r in pool if r.fits(d.cpus * tasks, d.mem_for(tasks), d.exclusive)),
                     None)
-        if room is None:
+        if free is None:
             return None
-        pool.remove(room)
-        out.append((room.name, tasks))
+        pool.remove(free)
+        out.append((free.name, tasks))
     return tuple(out)
 
 
@@ -265,7 +267,8 @@ def _packed(d: Demand, rooms: list[NodeRoom]) -> Alloc | None:
     whole = [r for r in whole if not required or r.name in required]
     if whole:
         return ((whole[0].name, d.tasks),)
-    out, left = [], d.tasks
+    out: list[tuple[str, int]] = []
+    left = d.tasks
     for room in rooms:
         if left == 0:
             break
@@ -282,7 +285,7 @@ def _packed(d: Demand, rooms: list[NodeRoom]) -> Alloc | None:
     return tuple(out)
 
 
-def _allowed(node: NodeRoom, end: float, reservation) -> bool:
+def _allowed(node: NodeRoom, end: float, reservation: Reservation | None) -> bool:
     """Backfill rule: on the reserved nodes, only work that ends before the reservation."""
     if reservation is None or node.name not in reservation[1]:
         return True

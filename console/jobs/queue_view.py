@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from console.jobs.model import JobSpec, State
+from console.jobs.model import JobSpec, State, Task
 from console.jobs.spec import (
     SpecError,
     format_hostlist,
@@ -29,7 +29,7 @@ from console.jobs.spec import (
     parse_time,
 )
 from console.jobs.store import Store
-from console.jobs.submission import check_spec, job_details
+from console.jobs.submission import Details, check_spec, job_details
 from console.text import plural
 
 RECENT = 200          # finished jobs kept on the board besides every live one
@@ -86,7 +86,7 @@ def job_lines(store: Store, now: float | None = None, recent: int = RECENT) -> l
     heads, pending, spans = store.job_heads(ids), store.first_pending(ids), store.spans(ids)
     counts, codes = store.job_state_counts(ids)
     used = store.job_nodes(ids)
-    active: dict[int, list] = {}
+    active: dict[int, list[Task]] = {}
     for t in store.active():
         active.setdefault(t.job_id, []).append(t)
     return [_line(job_id, heads[job_id], counts.get(job_id, {}), codes.get(job_id),
@@ -95,8 +95,9 @@ def job_lines(store: Store, now: float | None = None, recent: int = RECENT) -> l
             for job_id in ids if job_id in heads]
 
 
-def _line(job_id: int, head: tuple, counts: Mapping[str, int], code: int | None, run: list,
-          pending: tuple | None, span: float | None, now: float,
+def _line(job_id: int, head: tuple[str, str, int, str | None], counts: Mapping[str, int],
+          code: int | None, run: list[Task], pending: tuple[str | None, int] | None,
+          span: float | None, now: float,
           used: list[str] | None = None) -> JobLine:
     name, user, ntasks, job_reason = head
     state = next((s for s in _ORDER if counts.get(s)), "PENDING")
@@ -127,7 +128,7 @@ def _cpus(text: str) -> int:
 def _nodes(known: Iterable[str]) -> Callable[[str], object]:
     known = set(known)
 
-    def check(text: str):
+    def check(text: str) -> tuple[str, ...]:
         names = parse_hostlist(text)
         bad = [n for n in names if known and n not in known]
         if bad:
@@ -229,10 +230,14 @@ class Tail:
             size = os.stat(self.path).st_size
         except OSError:
             return False, []
-        restart = self.pos is None or size < self.pos or size - self.pos > self.tail_bytes
-        start = max(0, size - self.tail_bytes) if restart else self.pos
-        if not restart and size == self.pos:
-            return False, []
+        pos = self.pos
+        restart = pos is None or size < pos or size - pos > self.tail_bytes
+        if pos is not None and not restart:
+            if size == pos:
+                return False, []
+            start = pos
+        else:
+            start = max(0, size - self.tail_bytes)
         with open(self.path, "rb") as f:
             f.seek(start)
             data = f.read(size - start)
@@ -250,7 +255,7 @@ class Tail:
         return restart, lines + self._lines(data)
 
     def _lines(self, data: bytes) -> list[str]:
-        out = []
+        out: list[str] = []
         if self.skipped:
             cut = data.find(b"\n")
             if cut < 0:
@@ -291,7 +296,7 @@ class JobsView(Protocol):
 
     async def act(self, job_id: int, want: str) -> tuple[str, str]: ...
 
-    async def details(self, job_id: int) -> dict | None: ...
+    async def details(self, job_id: int) -> Details | None: ...
 
     async def close(self) -> None: ...
 
@@ -304,7 +309,7 @@ class QueueView:
     prefill_workdir = True  # the form's working directory is a path here
     where = ""              # the Slurm view says "Slurm on CTL"
 
-    def __init__(self, db_path: str | os.PathLike, note: Callable[[], str],
+    def __init__(self, db_path: str | os.PathLike[str], note: Callable[[], str],
                  after_request: Callable[[], None] = lambda: None,
                  clock: Callable[[], float] = time.time) -> None:
         """note() says who schedules (status line); after_request() runs after a request was
@@ -340,11 +345,11 @@ class QueueView:
         with Store(self.db_path) as store:
             return store.request(job_id, None, want)
 
-    async def details(self, job_id: int) -> dict | None:
+    async def details(self, job_id: int) -> Details | None:
         """What `roost job ID` shows; None: no such job."""
         return await asyncio.to_thread(self._details, job_id)
 
-    def _details(self, job_id: int) -> dict | None:
+    def _details(self, job_id: int) -> Details | None:
         with Store(self.db_path) as store:
             return job_details(store, job_id)
 

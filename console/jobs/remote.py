@@ -67,7 +67,7 @@ class Status:
     why: str | None = None
 
 
-def q(text: str) -> str:
+def q(text: str | int) -> str:
     return shlex.quote(str(text))
 
 
@@ -78,14 +78,14 @@ class Agent:
                  procfs: str = "/proc"):
         self.node, self.conn, self.root = node, conn, root
         self.procfs = procfs.rstrip("/") or "/proc"   # the node's configured procfs root
-        self._proc: asyncssh.SSHClientProcess | None = None
+        self._proc: asyncssh.SSHClientProcess[str] | None = None
         self._lock = asyncio.Lock()
-        self._slot = None
+        self._slot: asyncio.Semaphore | None = None
         self._seq = 0
 
     async def start(self) -> None:
-        self._slot = channel_slot(self.conn)
-        await self._slot.acquire()   # long-lived: holds one of the connection's channels
+        self._slot = slot = channel_slot(self.conn)
+        await slot.acquire()   # long-lived: holds one of the connection's channels
         try:
             self._proc = await self.conn.create_process("exec sh", encoding="utf-8",
                                                         stderr=asyncssh.DEVNULL)
@@ -106,16 +106,22 @@ class Agent:
             self._seq += 1
             marker = f"{END} {self._seq}"
             try:
-                self._proc.stdin.write(f"{script}\necho '{marker}'\n")
-                return await asyncio.wait_for(self._read_until(marker), timeout)
+                proc = self._running()
+                proc.stdin.write(f"{script}\necho '{marker}'\n")
+                return await asyncio.wait_for(self._read_until(proc, marker), timeout)
             except (TimeoutError, asyncssh.Error, OSError, BrokenPipeError, AttributeError) as exc:
                 raise AgentError(f"{self.node}: job agent failed: "
                                  f"{type(exc).__name__} {exc}") from None
 
-    async def _read_until(self, marker: str) -> list[str]:
-        lines = []
+    def _running(self) -> asyncssh.SSHClientProcess[str]:
+        if self._proc is None:    # never started, or start() failed
+            raise AgentError(f"{self.node}: job agent failed: not started")
+        return self._proc
+
+    async def _read_until(self, proc: asyncssh.SSHClientProcess[str], marker: str) -> list[str]:
+        lines: list[str] = []
         while True:
-            line = await self._proc.stdout.readline()
+            line = await proc.stdout.readline()
             if not line:
                 raise AgentError(f"{self.node}: job agent closed")
             line = line.rstrip("\n")
@@ -339,28 +345,29 @@ class Events:
                  on_close: Callable[[Events], None] | None = None):
         self.node, self.conn, self.root, self.on_line = node, conn, root, on_line
         self.on_close = on_close
-        self._proc = None
-        self._task: asyncio.Task | None = None
-        self._slot = None
+        self._proc: asyncssh.SSHClientProcess[str] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._slot: asyncio.Semaphore | None = None
 
     async def start(self, offset: int) -> None:
-        self._slot = channel_slot(self.conn)
-        await self._slot.acquire()
+        self._slot = slot = channel_slot(self.conn)
+        await slot.acquire()
         f = f'"$HOME/{self.root}/events"'
         # --pid: GNU tail quits with the session; busybox has no --pid, so fall back.
         cmd = (f"exec tail -c +{offset + 1} -f --pid=$PPID {f} 2>/dev/null || "
                f"exec tail -c +{offset + 1} -f {f}")
         try:
-            self._proc = await self.conn.create_process(cmd, encoding="utf-8",
-                                                        stderr=asyncssh.DEVNULL)
+            self._proc = proc = await self.conn.create_process(cmd, encoding="utf-8",
+                                                               stderr=asyncssh.DEVNULL)
         except (asyncssh.Error, OSError) as exc:
-            self._slot.release()
+            self._slot = None      # given back here: close() must not give it back again
+            slot.release()
             raise AgentError(f"{self.node}: cannot follow job events: {exc}") from None
-        self._task = asyncio.get_running_loop().create_task(self._read())
+        self._task = asyncio.get_running_loop().create_task(self._read(proc))
 
-    async def _read(self) -> None:
+    async def _read(self, proc: asyncssh.SSHClientProcess[str]) -> None:
         try:
-            async for line in self._proc.stdout:
+            async for line in proc.stdout:
                 parts = line.split()
                 if len(parts) in (3, 4) and parts[0].isdigit() and \
                         parts[2].lstrip("-").isdigit():

@@ -10,9 +10,9 @@ from __future__ import annotations
 import datetime
 import re
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
-from console.jobs.model import State, Task
+from console.jobs.model import JobSpec, State, Task
 from console.jobs.spec import SpecError, format_hostlist, format_time
 from console.jobs.store import JobRow, Store
 
@@ -27,20 +27,29 @@ SQUEUE_CODES: dict[str, tuple[str, str]] = {
     "S": ("START_TIME", "start"), "y": ("NICE", "nice"), "Z": ("WORK_DIR", "work_dir"),
     "o": ("COMMAND", "command"), "e": ("END_TIME", "end"),
 }
+Part = str | tuple[bool, int, str, str]    # literal text, or (right, width, header, key)
+Cell = Callable[[str, str], object]        # (key, header) -> the cell's value
+AcctRow = dict[str, object]                # sacct's fields, and JSON's extra keys
 _CODE = re.compile(r"%(\.?)(\d*)(.)")
 
 
-def squeue_format(fmt: str, rows: Sequence[Mapping], header: bool = True) -> list[str]:
+def squeue_format(fmt: str, rows: Sequence[Mapping[str, object]],
+                  header: bool = True) -> list[str]:
     """Lines of squeue -o FMT output (the header first unless header is False)."""
     parts = _parse_format(fmt)
     lines = [_line(parts, lambda key, title: title)] if header else []
-    lines += [_line(parts, lambda key, title, r=r: r.get(key, "")) for r in rows]
+    lines += [_line(parts, _cell_of(r)) for r in rows]
     return lines
 
 
-def _parse_format(fmt: str) -> list:
+def _cell_of(row: Mapping[str, object]) -> Cell:
+    return lambda key, title: row.get(key, "")
+
+
+def _parse_format(fmt: str) -> list[Part]:
     """[literal text | (right, width, header, key)] for an squeue format string."""
-    out, pos = [], 0
+    out: list[Part] = []
+    pos = 0
     for match in _CODE.finditer(fmt):
         out.append(fmt[pos:match.start()])
         right, width, code = match.groups()
@@ -56,7 +65,7 @@ def _parse_format(fmt: str) -> list:
     return [p for p in out if p != ""]
 
 
-def _line(parts: list, value) -> str:
+def _line(parts: list[Part], value: Cell) -> str:
     text = []
     for part in parts:
         if isinstance(part, str):
@@ -105,7 +114,7 @@ def elapsed(seconds: float) -> str:
     return f"{days}-{text}" if days else text
 
 
-def acct_row(row: JobRow, task: Task, now: float) -> dict:
+def acct_row(row: JobRow, task: Task, now: float) -> AcctRow:
     code, sig = exit_code(task)
     nodes = task.nodes
     spec = row.spec
@@ -120,7 +129,7 @@ def acct_row(row: JobRow, task: Task, now: float) -> dict:
             "start_time": task.start, "end_time": task.end}
 
 
-def _cpus(spec, task: Task) -> int:
+def _cpus(spec: JobSpec, task: Task) -> int:
     if task.alloc:
         return sum(spec.cpus * n for _, n in task.alloc)
     return spec.cpus * spec.total_tasks
@@ -128,7 +137,7 @@ def _cpus(spec, task: Task) -> int:
 
 def acct_rows(store: Store, since: float, until: float, job_ids: Sequence[int] | None = None,
               states: Iterable[State] = (), users: Iterable[str] = (),
-              now: float | None = None) -> list[dict]:
+              now: float | None = None) -> list[AcctRow]:
     """sacct's rows: every task in the window (a job's tasks in order)."""
     now = time.time() if now is None else now
     wanted, who = set(states), set(users)
@@ -150,7 +159,7 @@ def acct_columns(fmt: str) -> list[tuple[str, int]]:
     return out
 
 
-def acct_lines(rows: Sequence[Mapping], columns: list[tuple[str, int]], *, header: bool = True,
+def acct_lines(rows: Sequence[Mapping[str, object]], columns: list[tuple[str, int]], *, header: bool = True,
                parsable: str | None = None) -> list[str]:
     """sacct's table (columns padded; a width cuts, as sacct's does), or with parsable "|"
     separated fields ("|" after the last too for --parsable, not for --parsable2)."""

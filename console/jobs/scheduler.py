@@ -3,7 +3,7 @@
 The loop and its state live here; each responsibility is a mixin in its own module:
 links (node health, NODE_FAIL), tracking (re-attach, events, polls, end states, clean-up),
 outputs (paths, SFTP fetch), signals (cancel/suspend/resume, time limits), dispatch
-(placement and launch).
+(placement and launch); console.jobs.core holds what they share (Options, Link, Running).
 
 Exactly one process runs it (the console or `roost serve`, or `submit --wait` when nobody else
 does), guarded by SchedulerLock. Clients only write the database; the scheduler notices through
@@ -16,51 +16,31 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Coroutine
+from typing import Any
 
 from collectors.model import NodeTarget
 from collectors.transport import connect as transport_connect
-from console.config import JobsConfig
+from console.jobs.core import Connect, Key, Link, Options, Running
 from console.jobs.dispatch import DispatchMixin
-from console.jobs.links import Connect, Link, LinksMixin, fleet_connect
+from console.jobs.links import LinksMixin, fleet_connect
 from console.jobs.model import JobSpec
 from console.jobs.outputs import OutputsMixin
 from console.jobs.remote import node_root
 from console.jobs.signals import SignalsMixin
 from console.jobs.store import Store
-from console.jobs.tracking import Running, TrackingMixin
+from console.jobs.tracking import TrackingMixin
 
 __all__ = ["Options", "Scheduler", "fleet_connect", "Link", "Running"]
 log = logging.getLogger("roost.jobs")
 PURGE_EVERY = 3600.0    # seconds between retention passes over the history
-
-
-@dataclass(frozen=True, slots=True)
-class Options:
-    cores: Mapping[str, int] = field(default_factory=dict)   # inventory override per node
-    use_load: bool = True        # count live load not caused by roost as busy cores
-    grace: float = 5.0           # TERM -> KILL
-    node_fail_after: float = 30.0  # an unreachable node's tasks become NODE_FAIL after this
-    poll_every: float = 2.0      # safety poll of running tasks (events are the fast path)
-    load_every: float = 5.0
-    tick: float = 0.05
-    partial: bool = False        # a CLI client acting on requests: no placement, no NODE_FAIL
-    limits: str = "auto"         # auto: pin cores and hold --mem where the node can; off
-    history_days: float = 30.0   # finished jobs are forgotten after this (0: kept forever)
-
-    @classmethod
-    def from_config(cls, jobs: JobsConfig) -> Options:
-        return cls(cores=dict(jobs.cores), use_load=jobs.use_load, grace=jobs.grace,
-                   node_fail_after=jobs.node_fail_after, poll_every=jobs.poll_every,
-                   load_every=jobs.load_every, limits=jobs.limits,
-                   history_days=jobs.history_days)
+DEFAULTS = Options()    # frozen: one shared default
 
 
 class Scheduler(LinksMixin, TrackingMixin, OutputsMixin, SignalsMixin, DispatchMixin):
     """The scheduler's loop and state; each responsibility lives in its mixin's module."""
 
-    def __init__(self, store: Store, targets: list[NodeTarget], options: Options = Options(),
+    def __init__(self, store: Store, targets: list[NodeTarget], options: Options = DEFAULTS,
                  connect: Connect = transport_connect, *, shared_connections: bool = False):
         """connect opens a node's connection; with shared_connections (Fleet's connections,
         see fleet_connect) the scheduler never closes them, only its own channels."""
@@ -70,13 +50,13 @@ class Scheduler(LinksMixin, TrackingMixin, OutputsMixin, SignalsMixin, DispatchM
         self.links = {t.name: Link(t, node_root(queue, t.name)) for t in targets}
         self.running: dict[tuple[int, int], Running] = {}
         self.specs: dict[int, JobSpec] = {}
-        self._done: list[tuple] = []    # event lines not yet applied (node job key rc why)
+        self._done = []    # event lines not yet applied (node job key rc why)
         self._wake = asyncio.Event()
         self._version: tuple[int, int] | None = None
         self._last_poll = self._last_load = self._last_place = self._last_purge = 0.0
-        self._bg: set[asyncio.Task] = set()
+        self._bg: set[asyncio.Task[None]] = set()
         self._pending: dict[int, int] | None = None   # job id -> pending tasks (cache)
-        self._inflight: set = set()
+        self._inflight: set[Key] = set()
         self._dirty = True
         self.stats = {"launched": 0, "finished": 0}
 
@@ -164,7 +144,7 @@ class Scheduler(LinksMixin, TrackingMixin, OutputsMixin, SignalsMixin, DispatchM
     def _killing(self) -> bool:
         return any(r.task.kill_reason for r in self.running.values())
 
-    def _spawn(self, coro, key=None) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, None], key: Key | None = None) -> None:
         """Node I/O runs beside the loop, so a hung node never stalls the others. key: at
         most one such operation in flight (one poll per node, one request per task)."""
         if key is not None:
@@ -175,9 +155,10 @@ class Scheduler(LinksMixin, TrackingMixin, OutputsMixin, SignalsMixin, DispatchM
         task = asyncio.get_running_loop().create_task(coro)
         self._bg.add(task)
 
-        def done(t: asyncio.Task) -> None:
+        def done(t: asyncio.Task[None]) -> None:
             self._bg.discard(t)
-            self._inflight.discard(key)
+            if key is not None:
+                self._inflight.discard(key)
             if not t.cancelled() and t.exception() is not None:
                 log.error("jobs: background step failed", exc_info=t.exception())
             self._wake.set()

@@ -13,16 +13,26 @@ import dataclasses
 import os
 import shlex
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from console.config import Config
-from console.jobs.location import cluster_name, jobs_db, open_store, queue_dir, scheduler_lock  # noqa: F401
+from console.jobs.core import Connections
+from console.jobs.location import cluster_name, jobs_db, open_store, queue_dir, scheduler_lock
 from console.jobs.lock import SchedulerLock
 from console.jobs.queue_view import JobsView, QueueView
 from console.jobs.scheduler import Options, Scheduler, fleet_connect
 from console.jobs.store import Store
+
+if TYPE_CHECKING:
+    from collectors.model import NodeTarget
+    from console.jobs.boinc import BoincFleet
+    from console.jobs.boinc_rpc import BoincTask
+
+__all__ = ["JobsService", "Notice", "cluster_name", "hold_when_free", "job_step", "jobs_db",
+           "node_limits", "open_store", "queue_dir", "run_scheduler", "scheduler_lock",
+           "settle_requests"]
 
 HOLDER_EVERY = 10.0     # seconds between lock-holder probes (see JobsService.holder)
 SETTLE_TIMEOUT = 30.0   # seconds a client acts on its own requests before giving up
@@ -32,7 +42,7 @@ Notice = Callable[[str, str], None]    # (one-line text, severity)
 
 
 async def run_scheduler(config: Config, stop: asyncio.Event, *, until_job: int | None = None,
-                        store: Store | None = None, fleet: Any = None,
+                        store: Store | None = None, fleet: Connections | None = None,
                         on_held: Callable[[], None] = lambda: None) -> bool:
     """Hold the lock and schedule until stop (or until_job ends); False if another holds it.
     With a running collectors.fleet.Fleet, jobs use its connections instead of opening more."""
@@ -43,11 +53,12 @@ async def run_scheduler(config: Config, stop: asyncio.Event, *, until_job: int |
     try:
         store = store or open_store(config)
         # a serve shard schedules on the nodes it collects, not on its neighbours'
-        targets = [t for t in config.targets() if not t.local
-                   and (fleet is None or t.name in getattr(fleet, "targets", {t.name: t}))]
-        connect = {} if fleet is None else {"connect": fleet_connect(fleet),
-                                                "shared_connections": True}
-        sched = Scheduler(store, targets, Options.from_config(config.jobs), **connect)
+        served = getattr(fleet, "targets", None)
+        targets = [t for t in config.targets()
+                   if not t.local and (served is None or t.name in served)]
+        options = Options.from_config(config.jobs)
+        sched = (Scheduler(store, targets, options) if fleet is None else
+                 Scheduler(store, targets, options, fleet_connect(fleet), shared_connections=True))
         await sched.start()
         try:
             await sched.run(stop, until_job=until_job)
@@ -60,7 +71,7 @@ async def run_scheduler(config: Config, stop: asyncio.Event, *, until_job: int |
         lock.release()
 
 
-async def hold_when_free(config: Config, stop: asyncio.Event, *, fleet: Any = None,
+async def hold_when_free(config: Config, stop: asyncio.Event, *, fleet: Connections | None = None,
                          waiting: Callable[[], None] = lambda: None,
                          on_held: Callable[[], None] = lambda: None) -> None:
     """Schedule whenever this process can hold the lock, until stop: a standby (a second
@@ -124,7 +135,7 @@ def job_step(config: Config, text: str) -> tuple[list[str], str]:
     return nodes, f"export {exports}; cd {shlex.quote(spec.work_dir)} 2>/dev/null; "
 
 
-async def node_limits(targets: list, timeout: float) -> dict[str, str]:
+async def node_limits(targets: list[NodeTarget], timeout: float) -> dict[str, str]:
     """How each node can hold tasks to --mem and --cpus-per-task (console.jobs.limits)."""
     from console.jobs.limits import PROBE, parse_probe
     from console.runcmd import run_everywhere
@@ -137,7 +148,7 @@ class JobsService:
     """The console's one jobs object (app.jobs): screens read and act through view and the
     methods here, never through SQL or the scheduler directly."""
 
-    def __init__(self, config: Config | None, db_path: str | os.PathLike | None = None,
+    def __init__(self, config: Config | None, db_path: str | os.PathLike[str] | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         self.config, self.clock = config, clock
         self.db_path = Path(db_path) if db_path else None
@@ -146,7 +157,7 @@ class JobsService:
         self._view: JobsView | None = None
         self._holder: tuple[float, int | None] | None = None
         self._stop: asyncio.Event | None = None
-        self._bg: set[asyncio.Task] = set()
+        self._bg: set[asyncio.Task[None]] = set()
 
     @property
     def uses_slurm(self) -> bool:
@@ -179,17 +190,18 @@ class JobsService:
         return self._view
 
     def _make_view(self) -> JobsView | None:
-        if self.uses_slurm:
+        config = self.config
+        if config is not None and config.jobs.uses_slurm:
             from console.jobs.slurm_view import SlurmView
             try:
-                return SlurmView.from_config(self.config)
+                return SlurmView.from_config(config)
             except Exception as exc:  # a bad [jobs] table or controller: one notice, no queue
                 self.problem = f"Slurm backend: {exc}"
                 return None
-        if self.uses_ray:
+        if config is not None and config.jobs.uses_ray:
             from console.ray.view import RayView
             try:
-                return RayView.from_config(self.config)
+                return RayView.from_config(config)
             except Exception as exc:  # a head that is not a configured node: one notice
                 self.problem = f"Ray backend: {exc}"
                 return None
@@ -214,6 +226,8 @@ class JobsService:
     def holder(self) -> int | None:
         """SchedulerLock.holder() at most every HOLDER_EVERY seconds: with nobody holding it, the
         probe takes the lock for an instant, and a `roost serve` starting then would miss it."""
+        if self.db_path is None:     # no queue here, so nobody schedules it
+            return None
         seen = self._holder
         if seen is None or time.monotonic() - seen[0] > HOLDER_EVERY:
             seen = self._holder = (time.monotonic(), SchedulerLock(self.db_path.parent).holder())
@@ -230,14 +244,18 @@ class JobsService:
             return "no scheduler running: pending jobs wait (roost serve, or the console on a fleet)"
         return f"scheduler: pid {holder}" + (" (this console)" if holder == os.getpid() else "")
 
-    def can_schedule(self, source: Any) -> bool:
+    def can_schedule(self, source: object) -> bool:
         """A real fleet (Fleet.connection) to place work on, and the built-in backend."""
         return (self.config is not None and self.db_path is not None and not self.external
                 and callable(getattr(source, "connection", None)))
 
-    async def hold_scheduler(self, fleet: Any, notice: Notice) -> None:
+    async def hold_scheduler(self, fleet: Connections, notice: Notice) -> None:
         """Hold the job scheduler on fleet's connections until close(), or stand by while
-        another roost holds it and take over when it exits; notice() tells of either."""
+        another roost holds it and take over when it exits; notice() tells of either.
+        Nothing to hold without a config (see can_schedule)."""
+        config = self.config
+        if config is None:
+            return
         self.role, self._stop = "starting", asyncio.Event()
 
         def waiting() -> None:
@@ -251,7 +269,7 @@ class JobsService:
                        "information")
             self.role, self._holder = "held", None
         try:
-            await hold_when_free(self.config, self._stop, fleet=fleet, waiting=waiting,
+            await hold_when_free(config, self._stop, fleet=fleet, waiting=waiting,
                                  on_held=held)
         except Exception as exc:  # the console stays up; the queue waits for another holder
             self.role = "client"
@@ -271,23 +289,25 @@ class JobsService:
             task.add_done_callback(self._bg.discard)
 
     async def _settle(self) -> None:
+        if self.config is None or self.db_path is None:   # no queue of ours to act on
+            return
         with Store(self.db_path) as store:
             if store.wants():
                 await settle_requests(self.config, store, SETTLE_TIMEOUT)
 
     # ---- BOINC on the console's fleet ----------------------------------------------------------
 
-    async def boinc_tasks(self, source: Any) -> list:
+    async def boinc_tasks(self, source: BoincFleet) -> list[BoincTask]:
         from console.jobs.boinc import fleet_tasks
         view = await fleet_tasks(source, self._boinc_table())
         return list(view.tasks)
 
-    async def boinc_control(self, source: Any, node: str, op: str, project_url: str,
+    async def boinc_control(self, source: BoincFleet, node: str, op: str, project_url: str,
                             name: str) -> None:
         from console.jobs.boinc import fleet_control
         await fleet_control(source, node, op, project_url, name, self._boinc_table())
 
-    def _boinc_table(self) -> Any:
+    def _boinc_table(self) -> Mapping[str, Any]:
         return self.config.jobs.boinc if self.config is not None else {}
 
     async def close(self) -> None:

@@ -11,25 +11,27 @@ from __future__ import annotations
 
 import math
 import time
-from typing import TYPE_CHECKING
 
+from console.jobs.core import Link, Running, SchedulerCore
 from console.jobs.remote import AgentError
 
 BACKSTOP = 10.0   # seconds past a task's limit and grace before the scheduler ends it itself
 
-if TYPE_CHECKING:
-    from console.jobs.links import Link
-    from console.jobs.tracking import Running
 
 
-class SignalsMixin:
+def _pids(r: Running) -> list[int]:
+    """The task's process group to signal (none before its launch reported a pid)."""
+    return [r.task.pid] if r.task.pid is not None else []
+
+
+class SignalsMixin(SchedulerCore):
     """Requests (cancel/suspend/resume) and time limits for Scheduler."""
 
     def _handle_wants(self) -> None:
         for task in self.store.wants():
             r = self.running.get((task.job_id, task.pos))
             link = self.links.get(task.node or "")
-            if r is None or link is None or not link.up or r.task.pid is None:
+            if r is None or link is None or not link.up or r.task.pid is None or not task.want:
                 continue    # retried at the next poll (every poll_every seconds)
             self._spawn(self._act(link, r, task.want), ("act", task.job_id, task.pos))
 
@@ -40,12 +42,12 @@ class SignalsMixin:
                 self.store.clear_want(r.task)
                 await self._term(link, r)
             elif want == "suspend" and self.store.suspend(r.task, time.time()):
-                await link.agent.signal([r.task.pid], "STOP")
+                await link.require_agent().signal(_pids(r), "STOP")
             elif want == "resume" and self.store.resume(r.task, time.time()):
-                await link.agent.signal([r.task.pid], "CONT")
+                await link.require_agent().signal(_pids(r), "CONT")
             elif want.startswith("signal:"):
                 self.store.clear_want(r.task)
-                await link.agent.signal([r.task.pid], want.partition(":")[2])
+                await link.require_agent().signal(_pids(r), want.partition(":")[2])
             else:
                 self.store.clear_want(r.task)
         except AgentError:
@@ -60,18 +62,18 @@ class SignalsMixin:
 
     async def _term(self, link: Link, r: Running) -> None:
         # CONT after TERM: a stopped task must run to act on TERM.
-        await link.agent.signal([r.task.pid], "TERM")
-        await link.agent.signal([r.task.pid], "CONT")
+        await link.require_agent().signal(_pids(r), "TERM")
+        await link.require_agent().signal(_pids(r), "CONT")
 
     async def _signal(self, link: Link, r: Running, sig: str) -> None:
         try:
-            await (self._term(link, r) if sig == "TERM" else link.agent.signal([r.task.pid], sig))
+            await (self._term(link, r) if sig == "TERM" else link.require_agent().signal(_pids(r), sig))
         except AgentError:
             self._drop(link)
 
     def _enforce(self, now: float) -> None:
         for r in list(self.running.values()):
-            link = self.links.get(r.task.node)
+            link = self.links.get(r.node)
             if link is None or not link.up or r.task.pid is None:
                 continue
             if r.kill_at is not None and now >= r.kill_at:

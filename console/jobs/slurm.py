@@ -20,7 +20,7 @@ import asyncssh
 
 from collectors.model import NodeTarget
 from collectors.transport import TransportError, channel_slot, connect as transport_connect
-from console.config import JobsConfig
+from console.config import Config, JobsConfig
 from console.errors import RoostError
 from console.jobs import slurm_parse as sp
 from console.jobs.model import JobSpec
@@ -106,18 +106,19 @@ class SlurmBackend:
         self._conn: asyncssh.SSHClientConnection | None = None
 
     @classmethod
-    def from_config(cls, config) -> SlurmBackend:
+    def from_config(cls, config: Config) -> SlurmBackend:
         opts = slurm_options(config.jobs, config.names)
-        target, = config.targets(opts.controller) or [None]
-        if target is None:
+        found = config.targets(opts.controller)
+        if not found:
             raise SlurmConfigError(f"[jobs] controller: no node named {opts.controller!r}")
+        target, = found
         return cls(target, slurm_conf=opts.slurm_conf,
                    squeue_json=None if opts.squeue_json else False)
 
     async def __aenter__(self) -> SlurmBackend:
         return self
 
-    async def __aexit__(self, *exc) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
     async def close(self) -> None:
@@ -172,14 +173,15 @@ class SlurmBackend:
 
     # --- jobs ---------------------------------------------------------------------------
 
-    async def submit(self, job: JobSpec | str, flags: Sequence[str] = (), *,
+    async def submit(self, job: JobSpec | str | None, flags: Sequence[str] = (), *,
                      wrap: str | None = None) -> int:
         """sbatch --parsable: a JobSpec, script text, or wrap=CMD (then no script). -> job id"""
         argv, script = self._sbatch_argv(job, flags, wrap)
         return sp.parse_sbatch(await self._checked(argv, script))
 
-    async def submit_wait(self, job: JobSpec | str, flags: Sequence[str] = (), *,
-                          wrap: str | None = None, on_id=None) -> tuple[int, int]:
+    async def submit_wait(self, job: JobSpec | str | None, flags: Sequence[str] = (), *,
+                          wrap: str | None = None,
+                          on_id: Callable[[int], None] | None = None) -> tuple[int, int]:
         """sbatch --parsable --wait: (job id, the job's exit status as sbatch reports it).
         on_id(job_id) is called as soon as sbatch prints the id, long before the job ends."""
         argv, script = self._sbatch_argv(job, [*flags, "--wait"], wrap)
@@ -191,7 +193,9 @@ class SlurmBackend:
             self._conn = None
             raise SlurmError(f"{self.name}: sbatch: connection lost ({exc})") from None
 
-    async def _wait_process(self, conn, argv, script, on_id) -> tuple[int, int]:
+    async def _wait_process(self, conn: asyncssh.SSHClientConnection, argv: list[str],
+                            script: str | None,
+                            on_id: Callable[[int], None] | None) -> tuple[int, int]:
         async with conn.create_process(self.command(argv), encoding="utf-8",
                                        errors="replace") as proc:
             if script is not None:
@@ -205,7 +209,7 @@ class SlurmBackend:
         try:
             job_id = sp.parse_sbatch(first)
         except sp.ParseError:
-            raise SlurmError(self._failure("sbatch", code, done.stderr or "")) from None
+            raise SlurmError(self._failure("sbatch", code, _text(done.stderr))) from None
         return job_id, code
 
     def _sbatch_argv(self, job: JobSpec | str | None, flags: Sequence[str],
@@ -213,7 +217,7 @@ class SlurmBackend:
         argv = ["sbatch", "--parsable"]
         if isinstance(job, JobSpec):
             argv += spec_flags(job)
-            script = job.script
+            script: str | None = job.script
         else:
             script = job
         argv += list(flags)
@@ -258,8 +262,9 @@ class SlurmBackend:
     async def resume(self, ids: Sequence[str]) -> list[str]:
         return await self._each(ids, lambda i: ["scontrol", "resume", i], "resume")
 
-    async def _each(self, ids, argv_for, action: str) -> list[str]:
-        errors = []
+    async def _each(self, ids: Sequence[str], argv_for: Callable[[str], list[str]],
+                    action: str) -> list[str]:
+        errors: list[str] = []
         for job_id in ids:
             code, _, err = await self._exec(argv_for(job_id))
             if code != 0 or "error: " in err:
@@ -295,7 +300,7 @@ def _filter(rows: list[sp.JobRow], jobs: Sequence[str], all_states: bool) -> lis
             and (not jobs or str(r.job) in whole or r.job_id in jobs)]
 
 
-def _text(data) -> str:
+def _text(data: bytes | str | None) -> str:
     if data is None:
         return ""
     return data.decode("utf-8", "replace") if isinstance(data, bytes) else data

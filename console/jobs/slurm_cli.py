@@ -7,6 +7,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from console.jobs.directives import OPTIONS
 from console.jobs.model import State
@@ -15,8 +17,11 @@ from console.jobs.slurm import SlurmBackend, SlurmConfigError, SlurmError
 from console.jobs.slurm_parse import ParseError
 from console.tables import error as _fail, print_facts, print_table
 
+if TYPE_CHECKING:
+    from console.config import Config
 
-def _run(cmd: str, config, work) -> int:
+
+def _run(cmd: str, config: Config, work: Callable[[SlurmBackend], Awaitable[int]]) -> int:
     """Run work(backend) -> exit status; any SlurmError/ParseError is one line, exit 1."""
     async def go() -> int:
         async with SlurmBackend.from_config(config) as backend:
@@ -63,7 +68,7 @@ def _script(args: argparse.Namespace) -> str | None:
         raise SlurmError(f"Unable to open file {args.script}: {exc.strerror}") from None
 
 
-def cmd_submit(args: argparse.Namespace, config) -> int:
+def cmd_submit(args: argparse.Namespace, config: Config) -> int:
     try:
         script = _script(args)
     except SlurmError as exc:
@@ -92,7 +97,7 @@ async def _unfinished(backend: SlurmBackend, job: int) -> int:
     return 0 if all(r.state is State.COMPLETED for r in rows) else 1
 
 
-def cmd_queue(args: argparse.Namespace, config) -> int:
+def cmd_queue(args: argparse.Namespace, config: Config) -> int:
     if getattr(args, "partitions", False) or getattr(args, "slurm_nodes", False):
         return _sinfo(args, config)
     jobs = [j.strip() for j in args.jobs.split(",") if j.strip()] if args.jobs else []
@@ -109,19 +114,17 @@ def cmd_queue(args: argparse.Namespace, config) -> int:
     return _run("queue", config, work)
 
 
-def _sinfo(args: argparse.Namespace, config) -> int:
+def _sinfo(args: argparse.Namespace, config: Config) -> int:
     async def work(backend: SlurmBackend) -> int:
         if args.partitions:
-            items = await backend.partitions()
             head = ["PARTITION", "AVAIL", "TIMELIMIT", "NODES", "A/I/O", "NODELIST"]
             rows = [[p.name + ("*" if p.default else ""), p.available, p.time_limit,
                      str(p.nodes), f"{p.allocated}/{p.idle}/{p.other}", p.nodelist]
-                    for p in items]
+                    for p in await backend.partitions()]
         else:
-            items = await backend.nodes()
             head = ["NODE", "PARTITIONS", "STATE", "CPUS", "ALLOC", "MEMORY", "REASON"]
             rows = [[n.name, ",".join(n.partitions), n.state, str(n.cpus), str(n.cpus_alloc),
-                     str(n.memory_mb), n.reason] for n in items]
+                     str(n.memory_mb), n.reason] for n in await backend.nodes()]
         if args.json:
             print(json.dumps([dict(zip(head, r)) for r in rows], indent=1))
         else:
@@ -130,7 +133,7 @@ def _sinfo(args: argparse.Namespace, config) -> int:
     return _run("queue", config, work)
 
 
-def cmd_job(args: argparse.Namespace, config) -> int:
+def cmd_job(args: argparse.Namespace, config: Config) -> int:
     async def work(backend: SlurmBackend) -> int:
         records = await backend.job(args.job_id)
         if args.json:
@@ -144,7 +147,7 @@ def cmd_job(args: argparse.Namespace, config) -> int:
     return _run("job", config, work)
 
 
-def cmd_request(args: argparse.Namespace, config) -> int:
+def cmd_request(args: argparse.Namespace, config: Config) -> int:
     want = args.jobs_want
 
     async def work(backend: SlurmBackend) -> int:

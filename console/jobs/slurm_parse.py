@@ -9,10 +9,13 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from console.errors import RoostError
 from console.jobs.model import State
 from console.jobs.spec import format_time
+
+SqueueJob = dict[str, Any]   # one job of squeue --json, as Slurm's JSON has it
 
 SEP = "\x1f"
 
@@ -101,7 +104,7 @@ class JobRow:
     nodelist: str            # nodes when running, "(Reason)" when pending
     exit_code: int | None = None
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, object]:
         d = asdict(self)
         d["state"], d["st"] = self.state.value, self.state.code
         return d
@@ -140,7 +143,7 @@ def parse_squeue_json(stdout: str, now: float) -> list[JobRow]:
     return [_json_row(job, now) for job in jobs]
 
 
-def _json_row(job: dict, now: float) -> JobRow:
+def _json_row(job: SqueueJob, now: float) -> JobRow:
     try:
         slurm_state = str(job["job_state"])
         state, task = map_state(slurm_state), _json_task(job)
@@ -163,21 +166,21 @@ def _label(job_no: int, task: str | None) -> str:
     return f"{job_no}_{task}" if task.isdigit() else f"{job_no}_[{task}]"
 
 
-def _where(job: dict, state: State) -> str:
+def _where(job: SqueueJob, state: State) -> str:
     """NODELIST(REASON): the nodes, or "(Reason)" while pending."""
     if state is State.PENDING:
         return f"({job.get('state_reason') or 'None'})"
     return str(job.get("nodes") or "")
 
 
-def _json_task(job: dict) -> str | None:
+def _json_task(job: SqueueJob) -> str | None:
     if job.get("array_task_id") is not None:
         return str(job["array_task_id"])
     pending = job.get("array_task_string") or ""
     return pending or None
 
 
-def _elapsed(job: dict, now: float) -> float:
+def _elapsed(job: SqueueJob, now: float) -> float:
     """squeue's TIME: run time without time spent suspended (pre_sus_time carries it)."""
     start = job.get("start_time") or 0
     state = map_state(str(job["job_state"]))
@@ -191,7 +194,7 @@ def _elapsed(job: dict, now: float) -> float:
     return max(0, now - since) + (job.get("pre_sus_time") or 0)
 
 
-def _exit_code(status) -> int | None:
+def _exit_code(status: object) -> int | None:
     """squeue --json's exit_code is a wait(2) status: 768 is exit 3; a signal is 128 + SIG
     (as a shell reports it)."""
     if not isinstance(status, int) or isinstance(status, bool):

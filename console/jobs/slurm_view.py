@@ -16,8 +16,8 @@ import dataclasses
 import os
 import threading
 from collections import Counter
-from collections.abc import Awaitable, Iterable, Mapping
-from typing import TypeVar
+from collections.abc import Coroutine, Iterable, Mapping
+from typing import Any, TypeVar
 
 from console.config import Config
 from console.jobs.model import JobSpec, State
@@ -25,6 +25,7 @@ from console.jobs.queue_view import FIELDS, RECENT, JobLine, check_field, is_scr
 from console.jobs.slurm import SlurmBackend, SlurmError
 from console.jobs.slurm_parse import JobRow, ParseError, map_state
 from console.jobs.spec import SpecError, format_hostlist, parse_array, parse_hostlist
+from console.jobs.submission import Details
 
 EVERY = 2.0           # seconds between squeue reads
 ORDER = (State.RUNNING, State.SUSPENDED, State.PENDING, State.NODE_FAIL, State.TIMEOUT,
@@ -38,8 +39,9 @@ def seconds(elapsed: str) -> int:
     """squeue's TIME (M:SS, H:MM:SS, D-HH:MM:SS) in seconds; 0 when unreadable."""
     days, _, clock = elapsed.strip().rpartition("-")
     try:
-        parts = [int(p) for p in clock.split(":")]
-        total = sum(v * 60 ** i for i, v in enumerate(reversed(parts)))
+        total = 0
+        for part in clock.split(":"):    # [[H:]M:]S, most significant first
+            total = total * 60 + int(part)
         return total + int(days or 0) * 86400
     except ValueError:
         return 0
@@ -135,7 +137,7 @@ def _null(value: str | None) -> str:
     return "" if value in (None, "(null)", "None") else value
 
 
-def _task(rec: Mapping[str, str]) -> dict:
+def _task(rec: Mapping[str, str]) -> Details:
     array, task = _null(rec.get("ArrayJobId")), _null(rec.get("ArrayTaskId"))
     code = rec.get("ExitCode", "").split(":")[0]
     state = rec.get("JobState", "")
@@ -150,7 +152,7 @@ def _task(rec: Mapping[str, str]) -> dict:
             "output": _null(rec.get("StdOut"))}
 
 
-def details_of(job_id: int, records: list[dict[str, str]], controller: str) -> dict:
+def details_of(job_id: int, records: list[dict[str, str]], controller: str) -> Details:
     """What JobDetailScreen shows (the keys of console.jobs.submission.job_details) from scontrol."""
     first = records[0]
     tasks = [_task(r) for r in records]
@@ -178,7 +180,7 @@ class LoopThread:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.thread: threading.Thread | None = None
 
-    async def run(self, coro: Awaitable[T]) -> T:
+    async def run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Await coro on the private loop (cancelling the caller cancels it there too)."""
         if self.loop is None:
             self.loop = asyncio.new_event_loop()
@@ -240,7 +242,7 @@ class SlurmView:
             return f"{want} {job_id}: {errors[0]}", "warning"
         return f"{DONE_WORDS[want]} job {job_id} ({self.controller})", "information"
 
-    async def details(self, job_id: int) -> dict:
+    async def details(self, job_id: int) -> Details:
         records = await self.worker.run(self.backend.job(str(job_id)))
         if not records:
             raise SlurmError(f"Invalid job id specified: {job_id}")

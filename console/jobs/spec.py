@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from console.errors import RoostError
@@ -142,8 +142,8 @@ def _begin_date(value: str, now: float) -> float | None:
     match = _DATE.fullmatch(value)
     try:
         if match:
-            parts = [int(g) if g else 0 for g in match.groups()]
-            return datetime.datetime(*parts).timestamp()
+            year, month, day, hour, minute, second = (int(g) if g else 0 for g in match.groups())
+            return datetime.datetime(year, month, day, hour, minute, second).timestamp()
         match = _US_DATE.fullmatch(value)
         if match:
             month, day = int(match.group(1)), int(match.group(2))
@@ -334,7 +334,7 @@ def parse_hostlist(text: str) -> tuple[str, ...]:
         raise SpecError(f"Invalid hostlist: {exc}") from None
 
 
-def format_hostlist(names) -> str:
+def format_hostlist(names: Iterable[str]) -> str:
     return fold(names)
 
 
@@ -362,7 +362,7 @@ def expand_pattern(pattern: str, v: PatternValues) -> str:
              "j": v.job_id, "J": v.job_id, "x": v.name, "N": v.node, "n": 0, "s": "batch",
              "t": 0, "u": v.user}
 
-    def one(match: re.Match) -> str:
+    def one(match: re.Match[str]) -> str:
         width, code = match.groups()
         if code == "%":
             return "%"

@@ -13,6 +13,8 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
+from typing import Any
 
 from console.jobs.model import REASON_PRIORITY, JobSpec, State, Task
 from console.paths import private_db
@@ -51,7 +53,7 @@ class JobRow:
     reason: str | None
 
 
-def _task(row: Sequence) -> Task:
+def _task(row: Sequence[Any]) -> Task:
     (job_id, pos, idx, state, node, start, end, code, attempt, pid, want, kill, reason,
      suspended, suspended_at, alloc, cpuset) = row
     return Task(job_id, pos, idx, State(state), reason or REASON_PRIORITY, node, start, end,
@@ -94,7 +96,7 @@ class Store:
     def __enter__(self) -> Store:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def queue_id(self) -> str:
@@ -102,14 +104,14 @@ class Store:
         with self.transaction():
             row = self.db.execute("SELECT value FROM meta WHERE key='queue_id'").fetchone()
             if row:
-                return row[0]
+                return str(row[0])
             value = secrets.token_hex(4)
             self.db.execute("INSERT INTO meta VALUES ('queue_id', ?)", (value,))
             return value
 
     # --- writes ---------------------------------------------------------------------------
 
-    def transaction(self):
+    def transaction(self) -> _Tx:
         """BEGIN IMMEDIATE ... COMMIT around several writes (the scheduler's batched starts)."""
         return _Tx(self.db)
 
@@ -260,10 +262,10 @@ class Store:
             if want == "cancel":
                 n += self.db.execute(
                     f"UPDATE tasks SET state='CANCELLED', end=? WHERE {where} "
-                    "AND state='PENDING'", [now] + args).rowcount
+                    "AND state='PENDING'", [now, *args]).rowcount
             live = "('RUNNING','SUSPENDED')"
             n += self.db.execute(f"UPDATE tasks SET want=? WHERE {where} AND state IN {live}",
-                                 [want] + args).rowcount
+                                 [want, *args]).rowcount
         self._client_writes += 1
         return n
 
@@ -307,7 +309,8 @@ class Store:
 
     def tasks(self, job_id: int, states: Sequence[State] | None = None,
               limit: int | None = None) -> list[Task]:
-        sql, args = f"SELECT {_TASK_COLS} FROM tasks WHERE job_id=?", [job_id]
+        sql = f"SELECT {_TASK_COLS} FROM tasks WHERE job_id=?"
+        args: list[int | str] = [job_id]
         if states:
             sql += f" AND state IN ({','.join('?' * len(states))})"
             args += [s.value for s in states]
@@ -339,14 +342,16 @@ class Store:
         return {State(s): n for s, n in self.db.execute(sql + " GROUP BY state", args)}
 
     def ntasks(self, job_id: int) -> int:
-        return self.db.execute("SELECT ntasks FROM jobs WHERE id=?", (job_id,)).fetchone()[0]
+        return int(self.db.execute("SELECT ntasks FROM jobs WHERE id=?",
+                                   (job_id,)).fetchone()[0])
 
     def array_task(self, task_job_id: int) -> tuple[int, int] | None:
         """(job id, index) of the array task whose own SLURM_JOB_ID is task_job_id."""
-        return self.db.execute(
+        row = self.db.execute(
             "SELECT t.job_id, t.idx FROM jobs j JOIN tasks t ON t.job_id = j.id "
             "WHERE j.id < ? AND j.id + j.ntasks > ? AND t.pos = ? - j.id",
             (task_job_id, task_job_id, task_job_id)).fetchone()
+        return None if row is None else (row[0], row[1])
 
     # --- the queue view's aggregates (a few queries, whatever the array sizes) -------------
 
@@ -358,12 +363,13 @@ class Store:
                                               (recent,))]
         return sorted(live.union(last), reverse=True)
 
-    def job_heads(self, ids: Sequence[int]) -> dict[int, tuple]:
+    def job_heads(self, ids: Sequence[int]) -> dict[int, tuple[str, str, int, str | None]]:
         """job id -> (name, user, ntasks, reason)."""
-        return {r[0]: r[1:] for r in self.db.execute(
+        return {r[0]: (r[1], r[2], r[3], r[4]) for r in self.db.execute(
             f"SELECT id, name, user, ntasks, reason FROM jobs WHERE id IN ({_marks(ids)})", ids)}
 
-    def job_state_counts(self, ids: Sequence[int]) -> tuple[dict, dict]:
+    def job_state_counts(self, ids: Sequence[int]
+                         ) -> tuple[dict[int, dict[str, int]], dict[int, int | None]]:
         """({job id: {state: n}}, {job id: highest exit code})."""
         counts: dict[int, dict[str, int]] = {}
         codes: dict[int, int | None] = {}
@@ -425,11 +431,12 @@ class Store:
                f"{', '.join('t.' + c for c in _TASK_COLS.split(', '))} FROM jobs j "
                "JOIN tasks t ON t.job_id = j.id WHERE j.submit <= ? "
                "AND (t.end IS NULL OR t.end >= ?)")
-        args: list = [until, since]
+        args: list[float] = [until, since]
         if job_ids:
             sql += f" AND j.id IN ({_marks(job_ids)})"
             args += list(job_ids)
-        out, specs = [], {}
+        out: list[tuple[JobRow, Task]] = []
+        specs: dict[int, JobSpec] = {}
         for row in self.db.execute(sql + " ORDER BY j.id, t.pos", args):
             spec = specs.get(row[0]) or specs.setdefault(row[0], JobSpec.from_json(row[5]))
             out.append((JobRow(row[0], row[1], row[2], row[3], row[4], spec, row[6]),
@@ -461,8 +468,9 @@ class _Tx:
     def __init__(self, db: sqlite3.Connection):
         self.db = db
 
-    def __enter__(self):
+    def __enter__(self) -> None:
         self.db.execute("BEGIN IMMEDIATE")
 
-    def __exit__(self, kind, exc, tb):
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
         self.db.execute("ROLLBACK" if kind else "COMMIT")

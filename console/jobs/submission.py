@@ -55,7 +55,8 @@ def _check_fits(spec: JobSpec, known: set[str], store: Store, cores: Mapping[str
         raise SpecError(NO_NODE)
 
 
-def node_sizes(store: Store, cores: Mapping[str, int] | None = None) -> dict:
+def node_sizes(store: Store, cores: Mapping[str, int] | None = None
+               ) -> dict[str, tuple[int, int | None]]:
     """node -> (cores, memory MB or None): what schedulers recorded, [jobs] cores over it."""
     sizes = store.node_sizes()
     for name, n in (cores or {}).items():
@@ -76,7 +77,7 @@ def min_nodes(spec: JobSpec, sizes: Mapping[str, tuple[int, int | None]]) -> int
 
 def output_dirs(spec: JobSpec) -> set[str]:
     """The directories -o/-e write into, where the pattern fixes them (no % in the dir part)."""
-    dirs = set()
+    dirs: set[str] = set()
     for pattern in (spec.output_pattern(spec.array is not None), spec.error):
         if pattern and pattern != os.devnull:
             directory = os.path.dirname(absolute(pattern, spec.work_dir))
@@ -96,13 +97,16 @@ def _resolve(store: Store, dep: Dependency) -> Dependency:
         return dataclasses.replace(dep, job=found[-1], name=None)
     if store.job(dep.job) is not None:
         return dep
-    found = store.array_task(dep.job)
-    if found is None or dep.task is not None:
+    task = store.array_task(dep.job)
+    if task is None or dep.task is not None:
         raise SpecError(f"Batch job submission failed: Job dependency problem (no job {dep.job})")
-    return dataclasses.replace(dep, job=found[0], task=found[1])
+    return dataclasses.replace(dep, job=task[0], task=task[1])
 
 
-def job_details(store: Store, job_id: int, now: float | None = None) -> dict | None:
+Details = dict[str, object]   # JSON-ready: `roost job ID --json` prints it as it is
+
+
+def job_details(store: Store, job_id: int, now: float | None = None) -> Details | None:
     """Everything `roost job ID` shows (and the job screen): facts, then one entry per task."""
     row = store.job(job_id)
     if row is None:
@@ -130,7 +134,7 @@ def job_details(store: Store, job_id: int, now: float | None = None) -> dict | N
     }
 
 
-def _allocation(spec: JobSpec, store: Store) -> dict:
+def _allocation(spec: JobSpec, store: Store) -> Details:
     """What a job asks of the nodes beyond one task: as scontrol show job names it."""
     nodes = str(min_nodes(spec, node_sizes(store)))
     return {"num_nodes": nodes + (f"-{spec.nodes_max}" if spec.nodes_max else ""),
@@ -141,7 +145,7 @@ def _allocation(spec: JobSpec, store: Store) -> dict:
             "candidates": format_hostlist(spec.candidates) or None}
 
 
-def _task_entry(spec: JobSpec, t: Task, now: float, job_reason: str | None = None) -> dict:
+def _task_entry(spec: JobSpec, t: Task, now: float, job_reason: str | None = None) -> Details:
     out, err = task_outputs(spec, t, t.node or "%N")
     reason = t.reason if t.state is State.PENDING or t.reason != "Priority" else None
     if t.state is State.PENDING and not t.attempt:

@@ -31,7 +31,7 @@ def compress_counts(counts: Sequence[int]) -> str:
 
 
 def job_env(spec: JobSpec, job_id: int, node: str, host: str, array_count: int | None,
-            lsf_name: str | None = None) -> dict:
+            lsf_name: str | None = None) -> dict[str, str]:
     """The variables every task of the job has on `node` (its wrapper's exports). Values the
     user passed (--export) come last and win, as under sbatch. lsf_name: LSB_JOBNAME, an
     array's "name[1-100]" (default: the name)."""
@@ -56,7 +56,7 @@ def job_env(spec: JobSpec, job_id: int, node: str, host: str, array_count: int |
 
 
 def alloc_env(spec: JobSpec, alloc: Sequence[tuple[str, int]], hosts: Mapping[str, str],
-              node_cores: Mapping[str, int], hostfile: str) -> tuple[dict, str]:
+              node_cores: Mapping[str, int], hostfile: str) -> tuple[dict[str, str], str]:
     """(variables, hostfile text) of one allocation; node_cores: the cores each node gives
     (an exclusive job's whole nodes)."""
     names = [n for n, _ in alloc]

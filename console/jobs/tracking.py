@@ -6,34 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from console.jobs.model import JobSpec, State, Task, final_state
+from console.jobs.core import Finished, Link, Running, SchedulerCore
+from console.jobs.model import State, Task, final_state
 from console.jobs.remote import AgentError, Status
 
-if TYPE_CHECKING:
-    from console.jobs.links import Link
 
-
-@dataclass(slots=True)
-class Running:
-    """A live task as the scheduler tracks it."""
-    task: Task
-    spec: JobSpec
-    out: str           # where the output must end up (console host)
-    err: str | None
-    remote_out: str    # where the task writes on the node
-    remote_err: str | None
-    kill_at: float | None = None   # when to send KILL (after TERM)
-
-    @property
-    def key(self) -> str:
-        return f"{self.task.job_id}/{self.task.pos}.{self.task.attempt}"
-
-
-
-class TrackingMixin:
+class TrackingMixin(SchedulerCore):
     """Task lifecycle for Scheduler: reattach, events, polls, finish, clean-up."""
 
     def _db_active(self, node: str) -> list[Task]:
@@ -56,14 +35,14 @@ class TrackingMixin:
         for r in runs:
             r.remote_out, r.remote_err = self._remote_paths(link, r.task, r.out, r.err)
         keys = [r.key for r in runs]
-        statuses = await link.agent.poll(keys)
+        statuses = await link.require_agent().poll(keys)
         await self._apply_statuses(link, statuses)
 
     def _tracking(self, task: Task, link: Link) -> Running:
         spec = self._spec(task.job_id)
         out, err = self._paths(spec, task, link.target.name)
         remote_out, remote_err = self._remote_paths(link, task, out, err)
-        return Running(task, spec, out, err, remote_out, remote_err)
+        return Running(task, link.target.name, spec, out, err, remote_out, remote_err)
 
     async def _apply_statuses(self, link: Link, statuses: list[Status]) -> None:
         finished = []
@@ -98,15 +77,15 @@ class TrackingMixin:
         if not self._done:
             return
         batch, self._done = self._done, []
-        per_node: dict[str, list] = {}
+        per_node: dict[str, list[Finished]] = {}
         for node, job_id, key, rc, why in batch:
             r = self._by_key(f"{job_id}/{key}")
-            if r is not None and r.task.node == node:
+            if r is not None and r.node == node:
                 per_node.setdefault(node, []).append((r, rc, why))
         for node, finished in per_node.items():
             self._spawn(self._finish(self.links[node], finished))
 
-    async def _finish(self, link: Link, finished: list[tuple]) -> None:
+    async def _finish(self, link: Link, finished: list[Finished]) -> None:
         """Fetch outputs that are not on a shared file system, then record the end state.
         finished: (Running, exit code (negative: killed by that signal) or None, why the
         wrapper ended it or None)."""
@@ -140,7 +119,7 @@ class TrackingMixin:
                 if job_id in link.written and link.up:
                     link.written.discard(job_id)
                     try:
-                        await link.agent.cleanup(job_id)
+                        await link.require_agent().cleanup(job_id)
                     except (AgentError, AttributeError):
                         pass
 
@@ -148,14 +127,14 @@ class TrackingMixin:
         by_node: dict[str, list[str]] = {}
         for r in self.running.values():
             if r.task.pid is not None:   # launches in flight are not asked about ("N")
-                by_node.setdefault(r.task.node, []).append(r.key)
+                by_node.setdefault(r.node, []).append(r.key)
         for node, keys in by_node.items():
             self._spawn(self._poll_node(self.links.get(node), keys), ("poll", node))
 
     async def _poll_node(self, link: Link | None, keys: list[str]) -> None:
         if link is not None and link.up:
             try:
-                await self._apply_statuses(link, await link.agent.poll(keys))
+                await self._apply_statuses(link, await link.require_agent().poll(keys))
             except AgentError:
                 self._drop(link)
 

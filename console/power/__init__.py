@@ -21,7 +21,7 @@ __all__ = ["Context", "DRIVERS", "Driver", "Outcome", "PowerConfigError", "Power
            "check_channels", "validate"]
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> object:
     if name in ("PowerService", "validate"):
         from console.power import service
         return getattr(service, name)

@@ -12,8 +12,12 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
+from typing import Any, TypeVar
 
 from console.errors import RoostError
+
+T = TypeVar("T")
 
 
 class PowerError(RoostError):
@@ -40,6 +44,8 @@ class CommandResult:
     stderr: str
 
 
+Channel = tuple[object, ...]   # the output a driver switches (pin, plug relay, BMC ...): compared
+
 # A command runner executes one shell command line (already quoted) somewhere: on the console's
 # own host or on a controller node over SSH. Tests inject one backed by a lab node.
 Runner = Callable[[str, float], Awaitable[CommandResult]]
@@ -56,26 +62,28 @@ async def local_runner(command: str, timeout: float) -> CommandResult:
         proc.kill()
         await proc.wait()
         raise PowerError(f"command timed out after {timeout:g}s: {command.split()[0]}") from None
-    return CommandResult(proc.returncode, out.decode(errors="replace"), err.decode(errors="replace"))
+    code = proc.returncode if proc.returncode is not None else -1   # set once communicate() ends
+    return CommandResult(code, out.decode(errors="replace"), err.decode(errors="replace"))
 
 
-async def in_thread(fn: Callable, timeout: float):
+async def in_thread(fn: Callable[[], T], timeout: float) -> T:
     """Run a blocking call in a daemon thread under a deadline. Not the loop's default executor:
     a call stuck past its deadline (a BMC that never answers) must not hold up loop shutdown."""
     loop = asyncio.get_running_loop()
-    done = loop.create_future()
+    done: asyncio.Future[T] = loop.create_future()
 
-    def settle(ok: bool, value) -> None:
+    def settle(outcome: Callable[[], None]) -> None:
         if not done.done():
-            done.set_result(value) if ok else done.set_exception(value)
+            outcome()
 
     def work() -> None:
+        outcome: Callable[[], None]
         try:
-            value, ok = fn(), True
+            outcome = partial(done.set_result, fn())
         except BaseException as e:  # handed to the awaiting task, not lost in the thread
-            value, ok = e, False
+            outcome = partial(done.set_exception, e)
         try:
-            loop.call_soon_threadsafe(settle, ok, value)
+            loop.call_soon_threadsafe(settle, outcome)
         except RuntimeError:         # the loop closed while we were blocked: nobody waits
             pass
 
@@ -95,7 +103,7 @@ class Driver(ABC):
     readback: bool = True       # status() reads the hardware (Wake-on-LAN cannot)
     can_cut: bool = True        # off() can remove power (Wake-on-LAN cannot)
     shared: bool = False
-    options: dict = {}          # the power table's common keys (shutdown, timeout ...)
+    options: dict[str, Any] = {}   # the power table's common keys (shutdown, timeout ...)
 
     def __init__(self, node: str, via: str | None = None):
         self.node = node

@@ -14,31 +14,45 @@ import fcntl
 import os
 import shlex
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Protocol
 
 from console.power.base import PowerError, Runner
+
+
+class SMBus(Protocol):
+    """What LocalBus uses of smbus2.SMBus (the tests' SimBus has the same methods)."""
+
+    def read_byte(self, i2c_addr: int) -> int: ...
+    def read_byte_data(self, i2c_addr: int, register: int) -> int: ...
+    def write_byte(self, i2c_addr: int, value: int) -> None: ...
+    def write_byte_data(self, i2c_addr: int, register: int, value: int) -> None: ...
+    def close(self) -> None: ...
+
+
+Opener = Callable[[int], SMBus]     # bus number -> an open SMBus
 
 
 class LocalBus:
     """An smbus2.SMBus (or an object with its methods, such as the tests' SimBus)."""
 
-    def __init__(self, bus: int, opener: Callable[[int], Any] | None = None):
+    def __init__(self, bus: int, opener: Opener | None = None):
         self.bus = bus
         self._opener = opener
-        self._dev = None
+        self._dev: SMBus | None = None
 
     def where(self) -> str:
         return f"/dev/i2c-{self.bus}"
 
-    def _open(self):
+    def _open(self) -> SMBus:
         if self._dev is None:
             opener = self._opener or _smbus2_open
             try:
-                self._dev = opener(self.bus)
+                self._dev = dev = opener(self.bus)
             except OSError as e:
                 raise PowerError(f"cannot open {self.where()}: {e.strerror or e}") from None
+            return dev
         return self._dev
 
     async def read(self, addr: int, register: int | None) -> int:
@@ -80,7 +94,7 @@ def lock_name(bus: int, addr: int) -> str:
 
 
 @contextmanager
-def _file_lock(name: str):
+def _file_lock(name: str) -> Iterator[None]:
     where = "/run/lock" if os.access("/run/lock", os.W_OK) else tempfile.gettempdir()
     fd = os.open(os.path.join(where, name), os.O_RDWR | os.O_CREAT, 0o666)
     try:
@@ -90,7 +104,7 @@ def _file_lock(name: str):
         os.close(fd)   # closing drops the lock
 
 
-def _smbus2_open(bus: int):
+def _smbus2_open(bus: int) -> SMBus:
     import smbus2  # imported late: only hosts with local I2C need it
     return smbus2.SMBus(bus)
 

@@ -12,13 +12,14 @@ import argparse
 import asyncio
 import dataclasses
 import sys
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from console.power.base import PowerError
-from console.power.sequence import Outcome, Shown, Timing
+from console.power.sequence import Outcome, Sequencer, Shown, Timing
 
 if TYPE_CHECKING:
-    from console.config import PowerConfig
+    from console.config import Config, PowerConfig
+    from console.power.service import PowerService
 
 ACTIONS = ("status", "on", "off", "cycle")
 REFUSED = 3
@@ -75,7 +76,8 @@ def _seconds(text: str) -> float:
     return value
 
 
-def run(args: argparse.Namespace, config, *, demo=None, stdin: TextIO | None = None,
+def run(args: argparse.Namespace, config: Config, *, demo: Any = None,
+        stdin: TextIO | None = None,
         out: TextIO | None = None, err: TextIO | None = None) -> int:
     """Run one power command on config's nodes; returns the exit status."""
     from console.config import ConfigError
@@ -90,14 +92,15 @@ def run(args: argparse.Namespace, config, *, demo=None, stdin: TextIO | None = N
     return asyncio.run(_main(args, service, names, stdin, out, err))
 
 
-def _names(args, config, service) -> list[str]:
+def _names(args: argparse.Namespace, config: Config, service: PowerService) -> list[str]:
     names = [spec.name for spec in config.select(args.power_nodes)]
     if args.power_action != "status":   # status lists a node without a driver; it never switches
         service.require(names)
     return names
 
 
-async def _main(args, service, names, stdin, out, err) -> int:
+async def _main(args: argparse.Namespace, service: PowerService, names: list[str],
+                stdin: TextIO, out: TextIO, err: TextIO) -> int:
     try:
         refused = _refuse(args, service, names, stdin, err)
         if refused is not None:
@@ -114,7 +117,8 @@ async def _main(args, service, names, stdin, out, err) -> int:
         await service.close()
 
 
-def _refuse(args, service, names, stdin, err) -> int | None:
+def _refuse(args: argparse.Namespace, service: PowerService, names: list[str], stdin: TextIO,
+            err: TextIO) -> int | None:
     why = service.sequencer.refusals(names, args.power_action, args.force)
     if why:
         for line in why:
@@ -125,7 +129,7 @@ def _refuse(args, service, names, stdin, err) -> int | None:
     return None if _confirm(args.power_action, names, stdin, err) else REFUSED
 
 
-def _confirm(action: str, names: list[str], stdin, err) -> bool:
+def _confirm(action: str, names: list[str], stdin: TextIO, err: TextIO) -> bool:
     what = f"power {action} {len(names)} nodes ({_fold(names)})"
     if not stdin.isatty():
         print(f"roost: refusing to {what} without --yes (no terminal to ask)", file=err)
@@ -134,7 +138,7 @@ def _confirm(action: str, names: list[str], stdin, err) -> bool:
     return stdin.readline().strip().lower() in ("y", "yes")
 
 
-async def _act(args, seq, names) -> list[Outcome]:
+async def _act(args: argparse.Namespace, seq: Sequencer, names: list[str]) -> list[Outcome]:
     if args.power_action == "on":
         return await seq.on(names)
     if args.power_action == "off":
@@ -150,7 +154,7 @@ def _outcome_line(o: Outcome) -> str:
     return f"roost: {o.node}: {o.action} failed: {msg}"
 
 
-def _print_status(names: list[str], shown: list[Shown], out) -> None:
+def _print_status(names: list[str], shown: list[Shown], out: TextIO) -> None:
     """One line per state, `NODESET: state`, in the order the nodes were named."""
     text = {s.node: s.text for s in shown}
     groups: dict[str, list[str]] = {}

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import re
 import shlex
+from typing import TYPE_CHECKING
 
-from console.power.base import Driver, PowerState
+from console.power.base import Channel, Driver, PowerState, Runner
 from console.power.spec import Field, Spec
+
+if TYPE_CHECKING:
+    from console.power.registry import Context
 
 FIELDS = {
     "pin": Field(int, required=True, lo=1, hi=255, doc="Pi number as clusterctrl counts it (p1 = 1)"),
@@ -22,12 +26,13 @@ FIELDS = {
 class ClusterHatDriver(Driver):
     kind = "clusterhat"
 
-    def __init__(self, node: str, pin: int, runner, via: str | None, tool: str, timeout: float):
+    def __init__(self, node: str, pin: int, runner: Runner, via: str | None, tool: str,
+                 timeout: float):
         super().__init__(node, via)
         self.pin, self.runner, self.tool, self.timeout = pin, runner, tool, timeout
 
     @property
-    def channel(self) -> tuple:
+    def channel(self) -> Channel:
         return ("clusterhat", self.via or "local", self.pin)
 
     def describe(self) -> str:
@@ -64,7 +69,7 @@ class ClusterHatDriver(Driver):
         await self._run("off", f"p{self.pin}")
 
 
-def build(node: str, spec: Spec, ctx) -> ClusterHatDriver:
+def build(node: str, spec: Spec, ctx: Context) -> ClusterHatDriver:
     via = spec.get("via")
     runner = ctx.runner_for(via) if via else ctx.local_runner
     return ClusterHatDriver(node, spec["pin"], runner, via, spec["clusterctrl"], spec["timeout"])

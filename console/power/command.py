@@ -7,8 +7,13 @@ on and 1 for off.
 """
 from __future__ import annotations
 
-from console.power.base import Driver, PowerState, Runner
+from typing import TYPE_CHECKING
+
+from console.power.base import Channel, CommandResult, Driver, PowerState, Runner
 from console.power.spec import Field, Spec
+
+if TYPE_CHECKING:
+    from console.power.registry import Context
 
 FIELDS = {
     "on": Field(str, required=True, doc="shell command that powers the node on"),
@@ -32,13 +37,13 @@ class CommandDriver(Driver):
         self.has_soft = bool(spec.get("soft"))
 
     @property
-    def channel(self) -> tuple:
+    def channel(self) -> Channel:
         return ("command", self.via or "local", self.spec["on"], self.spec["off"])
 
     def describe(self) -> str:
         return "command" + (f" on {self.via}" if self.via else "")
 
-    async def _run(self, key: str):
+    async def _run(self, key: str) -> CommandResult:
         result = await self.runner(self.spec[key], self.spec["timeout"])
         return result
 
@@ -83,7 +88,7 @@ def _last(text: str) -> str:
     return lines[-1][:200] if lines else "(no output)"
 
 
-def build(node: str, spec: Spec, ctx) -> CommandDriver:
+def build(node: str, spec: Spec, ctx: Context) -> CommandDriver:
     via = spec.get("via")
     runner = ctx.runner_for(via) if via else ctx.local_runner
     return CommandDriver(node, spec, runner, via)

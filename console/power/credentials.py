@@ -10,6 +10,7 @@ import os
 import stat
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Literal, overload
 
 from console.power.spec import Field, Spec
 
@@ -36,6 +37,12 @@ class Secret:
     __str__ = __repr__
 
 
+@overload
+def password(spec: Spec, env: Mapping[str, str] | None = None,
+             required: Literal[True] = True) -> Secret: ...
+@overload
+def password(spec: Spec, env: Mapping[str, str] | None = None,
+             required: bool = True) -> Secret | None: ...
 def password(spec: Spec, env: Mapping[str, str] | None = None, required: bool = True) -> Secret | None:
     """The password named by password_env or password_file; None when neither is set and not
     required. Errors name the variable or file, never the value."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
+from types import ModuleType
 
 from console.power.registry import DRIVERS
 from console.power.spec import COMMON, Field
@@ -24,7 +25,7 @@ def _row(key: str, f: Field) -> str:
     return f"- `{key}` ({need}): {f.doc}"
 
 
-def _summary(module) -> str:
+def _summary(module: ModuleType) -> str:
     first = (module.__doc__ or "").strip().split("\n\n")[0]
     return " ".join(line.strip() for line in first.splitlines())
 

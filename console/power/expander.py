@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import weakref
+from typing import TYPE_CHECKING
 
-from console.power.base import Driver, PowerState
+from console.power.base import Channel, Driver, PowerState
 from console.power.bus import LocalBus, RemoteBus
 from console.power.chips import CHIPS, ChipSpec, chip
 from console.power.spec import Field, Spec
+
+if TYPE_CHECKING:
+    from console.power.registry import Context
 
 FIELDS = {
     "chip": Field(str, required=True, doc=f"one of {', '.join(CHIPS)}"),
@@ -31,10 +35,11 @@ FIELDS = {
 
 DEFAULT_ADDRESS = {"xra1200": 0x20}   # Cluster HAT v2/v3
 
-_locks: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Channel, asyncio.Lock]] = \
+    weakref.WeakKeyDictionary()
 
 
-def expander_lock(key: tuple) -> asyncio.Lock:
+def expander_lock(key: Channel) -> asyncio.Lock:
     """One lock per physical expander (host, bus, address), shared by every node on it
     (per event loop: an asyncio.Lock belongs to one loop)."""
     per_loop = _locks.setdefault(asyncio.get_running_loop(), {})
@@ -64,7 +69,7 @@ def _hex_range(c: ChipSpec) -> str:
 class ExpanderDriver(Driver):
     kind = "expander"
 
-    def __init__(self, node: str, c: ChipSpec, address: int, pin: int, bus, *,
+    def __init__(self, node: str, c: ChipSpec, address: int, pin: int, bus: LocalBus | RemoteBus, *,
                  via: str | None = None, active_low: bool = False, configure: bool = True):
         super().__init__(node, via)
         self.chip, self.address, self.pin, self.bus = c, address, pin, bus
@@ -72,7 +77,7 @@ class ExpanderDriver(Driver):
         self.port, self.mask = divmod(pin, 8)[0], 1 << (pin % 8)
 
     @property
-    def channel(self) -> tuple:
+    def channel(self) -> Channel:
         return ("expander", self.via or "local", self.bus.bus, self.address, self.pin)
 
     def describe(self) -> str:
@@ -140,9 +145,10 @@ class ExpanderDriver(Driver):
         self.bus.close()
 
 
-def build(node: str, spec: Spec, ctx) -> ExpanderDriver:
+def build(node: str, spec: Spec, ctx: Context) -> ExpanderDriver:
     c, address = check(spec)
     via = spec.get("via")
+    bus: LocalBus | RemoteBus
     if via:
         bus = RemoteBus(spec["bus"], ctx.runner_for(via), via, spec["i2cget"], spec["i2cset"],
                         spec["timeout"])

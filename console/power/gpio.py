@@ -13,9 +13,16 @@ from __future__ import annotations
 
 import asyncio
 import errno
+from typing import TYPE_CHECKING
 
-from console.power.base import Driver, PowerState
+from console.power.base import Channel, Driver, PowerState
 from console.power.spec import Field, Spec
+
+if TYPE_CHECKING:
+    from gpiod import LineSettings
+    from gpiod.line import Direction, Value
+
+    from console.power.registry import Context, Gpiod, Lines
 
 FIELDS = {
     "chip": Field(str, default="gpiochip0", doc="gpiochipN or /dev/gpiochipN"),
@@ -27,31 +34,31 @@ FIELDS = {
 }
 
 CONSUMER = "roost-power"
-_locks: dict[tuple, asyncio.Lock] = {}
+_locks: dict[tuple[int, str], asyncio.Lock] = {}
 
 
 class GpioDriver(Driver):
     kind = "gpio"
 
-    def __init__(self, node: str, gpiod, chip: str, line: int, active_low: bool):
+    def __init__(self, node: str, gpiod: Gpiod, chip: str, line: int, active_low: bool):
         super().__init__(node)
         self.gpiod, self.chip, self.line, self.active_low = gpiod, chip, line, active_low
-        self._held = None          # the open output request while we drive the line
+        self._held: Lines | None = None   # the open output request while we drive the line
 
     @property
-    def channel(self) -> tuple:
+    def channel(self) -> Channel:
         return ("gpio", self.chip, self.line)
 
     def describe(self) -> str:
         return f"gpio {self.chip} line {self.line}" + (" active-low" if self.active_low else "")
 
-    def _settings(self, direction, value=None):
+    def _settings(self, direction: Direction, value: Value | None = None) -> LineSettings:
         from gpiod import LineSettings
         from gpiod.line import Value
-        kw = {"output_value": value if value is not None else Value.INACTIVE}
-        return LineSettings(direction=direction, active_low=self.active_low, **kw)
+        return LineSettings(direction=direction, active_low=self.active_low,
+                            output_value=value if value is not None else Value.INACTIVE)
 
-    def _request(self, settings):
+    def _request(self, settings: LineSettings) -> Lines:
         try:
             return self.gpiod.request_lines(self.chip, config={self.line: settings}, consumer=CONSUMER)
         except OSError as e:
@@ -71,11 +78,12 @@ class GpioDriver(Driver):
         from gpiod.line import Direction, Value
         want = Value.ACTIVE if on else Value.INACTIVE
         async with _lock(self.chip):
-            if self._held is None:
-                self._held = self._request(self._settings(Direction.OUTPUT, want))
+            held = self._held
+            if held is None:
+                held = self._held = self._request(self._settings(Direction.OUTPUT, want))
             else:
-                self._held.set_value(self.line, want)
-            got = self._held.get_value(self.line)
+                held.set_value(self.line, want)
+            got = held.get_value(self.line)
         if got != want:
             raise self.error(f"set {self.chip} line {self.line} to {want.name.lower()} but it reads "
                              f"{got.name.lower()}")
@@ -109,7 +117,7 @@ def _why(e: OSError, chip: str, line: int) -> str:
     return f"{chip} line {line}: {e.strerror or e}"
 
 
-def build(node: str, spec: Spec, ctx):
+def build(node: str, spec: Spec, ctx: Context) -> Driver:
     chip = spec["chip"] if spec["chip"].startswith("/") else f"/dev/{spec['chip']}"
     if spec.get("via"):
         from console.power import gpio_remote as remote
@@ -118,7 +126,8 @@ def build(node: str, spec: Spec, ctx):
         ctl = remote.controller(ctx, via, runner, spec["gpioset"], spec["timeout"])
         tools = remote.Tools(spec["gpioset"], spec["gpioget"], spec["gpioinfo"])
         return remote.RemoteGpioDriver(node, via, ctl, chip, spec["line"], spec["active_low"], tools)
-    gpiod = ctx.gpio
-    if gpiod is None:
+    lines = ctx.gpio
+    if lines is None:
         import gpiod  # late: only hosts with GPIO power need libgpiod
-    return GpioDriver(node, gpiod, chip, spec["line"], spec["active_low"])
+        lines = gpiod
+    return GpioDriver(node, lines, chip, spec["line"], spec["active_low"])

@@ -59,8 +59,12 @@ import asyncio
 import re
 import shlex
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from console.power.base import Driver, PowerError, PowerState, Runner
+from console.power.base import Channel, CommandResult, Driver, PowerError, PowerState, Runner
+
+if TYPE_CHECKING:
+    from console.power.registry import Context
 
 LOCK_DIR = "/tmp"
 NOT_FOUND = 127
@@ -74,7 +78,7 @@ class Controller:
     gpioset: str
     timeout: float
     major: int | None = None
-    _probe: asyncio.Future | None = field(default=None, repr=False)
+    _probe: asyncio.Future[int] | None = field(default=None, repr=False)
 
     async def version(self) -> int:
         if self.major is not None:
@@ -83,11 +87,11 @@ class Controller:
         if self._probe is None or self._probe.get_loop() is not loop:
             self._probe = asyncio.ensure_future(self._detect())
         try:
-            self.major = await asyncio.shield(self._probe)
+            major = self.major = await asyncio.shield(self._probe)
         except PowerError:
             self._probe = None           # ask again next time (the tools may get installed)
             raise
-        return self.major
+        return major
 
     async def _detect(self) -> int:
         result = await run(self.runner, shlex.join([self.gpioset, "--version"]), self.timeout,
@@ -102,10 +106,10 @@ class Controller:
         return int(m.group(1))
 
 
-_controllers: dict[tuple, tuple[object, Controller]] = {}
+_controllers: dict[tuple[int, str, str], tuple[object, Controller]] = {}
 
 
-def controller(ctx, via: str, runner: Runner, gpioset: str, timeout: float) -> Controller:
+def controller(ctx: Context, via: str, runner: Runner, gpioset: str, timeout: float) -> Controller:
     """One Controller per (config context, controller node, gpioset path). The context is kept
     referenced beside its entry so its id cannot be reused while the entry lives."""
     key = (id(ctx), via, gpioset)
@@ -114,14 +118,14 @@ def controller(ctx, via: str, runner: Runner, gpioset: str, timeout: float) -> C
     return _controllers[key][1]
 
 
-async def run(runner: Runner, command: str, timeout: float, via: str):
+async def run(runner: Runner, command: str, timeout: float, via: str) -> CommandResult:
     try:
         return await runner(command, timeout)
     except TimeoutError:
         raise PowerError(f"command on {via} timed out after {timeout:g}s") from None
 
 
-def last_line(result) -> str:
+def last_line(result: CommandResult) -> str:
     lines = (result.stderr or result.stdout).strip().splitlines()
     return lines[-1].strip() if lines else ""
 
@@ -150,7 +154,7 @@ class RemoteGpioDriver(Driver):
         self.record = f"{LOCK_DIR}/roost-gpio-{base}-{line}.last"
 
     @property
-    def channel(self) -> tuple:
+    def channel(self) -> Channel:
         return ("gpio", self.via, self.chip, self.line)
 
     @property
@@ -256,13 +260,13 @@ class RemoteGpioDriver(Driver):
         command = (f"if command -v flock >/dev/null 2>&1; then flock {lock} sh -c {body}; "
                    f"else sh -c {body}; fi")
         try:
-            result = await run(self.ctl.runner, command, self.ctl.timeout, self.via)
+            result = await run(self.ctl.runner, command, self.ctl.timeout, self.ctl.via)
         except PowerError as e:
             raise self.error(f"{self.where()}: {e}") from None
         if result.exit_status == NOT_FOUND:
             tool = next((t for t in (self.tools.gpioset, self.tools.gpioget, self.tools.gpioinfo)
                          if t in (result.stderr or "")), what)
-            raise self.error(f"{self.where()}: {missing(tool, self.via)}")
+            raise self.error(f"{self.where()}: {missing(tool, self.ctl.via)}")
         if result.exit_status != 0:
             why = last_line(result) or f"exit {result.exit_status}"
             raise self.error(f"{self.where()}: {why}")

@@ -3,9 +3,16 @@ unless the power table says otherwise, and transport failures turned into one li
 from __future__ import annotations
 
 import ssl
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
 
 from console.power.spec import Field, Spec
+
+if TYPE_CHECKING:
+    import httpx
+
+Json = dict[str, Any]   # a JSON object as a device sent it
 
 FIELDS = {
     "verify_tls": Field(bool, default=True, doc="false accepts a self-signed certificate"),
@@ -13,7 +20,8 @@ FIELDS = {
 }
 
 
-def client(spec: Spec, base_url: str, auth=None):
+def client(spec: Spec, base_url: str,
+           auth: httpx.Auth | tuple[str, str] | None = None) -> httpx.AsyncClient:
     import httpx
     verify: bool | ssl.SSLContext = spec.get("verify_tls", True)
     if verify and spec.get("ca_file"):
@@ -23,7 +31,8 @@ def client(spec: Spec, base_url: str, auth=None):
 
 
 @asynccontextmanager
-async def http_errors(fail, where: str, timeout: float):
+async def http_errors(fail: Callable[[str], Exception], where: str,
+                      timeout: float) -> AsyncIterator[None]:
     """Turn httpx transport errors into fail(one line naming where) (a driver's error());
     HTTP status codes are the caller's to judge."""
     import httpx

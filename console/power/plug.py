@@ -9,9 +9,18 @@ A plug cuts a whole power supply: mark nodes sharing one plug with shared = true
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from console.power import credentials, http
-from console.power.base import Driver, PowerState
+from console.power.base import Channel, Driver, PowerState
+from console.power.credentials import Secret
+from console.power.http import Json
 from console.power.spec import Field, Spec
+
+if TYPE_CHECKING:
+    import httpx
+
+    from console.power.registry import Context
 
 VIA = False   # reached from the console's host, never through a controller
 
@@ -25,10 +34,14 @@ FIELDS = {
 }
 
 
+Params = dict[str, str | int]    # an HTTP query
+
+
 class PlugDriver(Driver):
     kind = "plug"
 
-    def __init__(self, node: str, spec: Spec, client, password):
+    def __init__(self, node: str, spec: Spec, client: httpx.AsyncClient,
+                 password: Secret | None):
         super().__init__(node)
         self.spec, self.client, self.url = spec, client, spec["url"].rstrip("/")
         self.model, self._password = spec["model"], password
@@ -38,13 +51,13 @@ class PlugDriver(Driver):
             raise spec.fail("relay", "Tasmota relays count from 1")
 
     @property
-    def channel(self) -> tuple:
+    def channel(self) -> Channel:
         return ("plug", self.url, self.relay)
 
     def describe(self) -> str:
         return f"{self.model} plug {self.url} relay {self.relay}"
 
-    async def _get(self, path: str, params: dict) -> dict:
+    async def _get(self, path: str, params: Params) -> Json:
         async with http.http_errors(self.error, f"plug {self.url}", self.spec["timeout"]):
             r = await self.client.get(path, params=params)
         if r.status_code in (401, 403):
@@ -59,8 +72,8 @@ class PlugDriver(Driver):
         return body
 
     # ---- Tasmota
-    def _tasmota_params(self, command: str) -> dict:
-        params = {"cmnd": command}
+    def _tasmota_params(self, command: str) -> Params:
+        params: Params = {"cmnd": command}
         if self._password is not None:
             params.update(user=self.spec.get("user", "admin"), password=self._password.reveal())
         return params
@@ -70,7 +83,7 @@ class PlugDriver(Driver):
         if body.get("Command") == "Unknown":
             raise self.error(f"plug {self.url}: Tasmota does not know Power{self.relay} (no such relay?)")
         value = body.get(f"POWER{self.relay}", body.get("POWER") if self.relay == 1 else None)
-        return {"ON": PowerState.ON, "OFF": PowerState.OFF}.get(value, PowerState.UNKNOWN)
+        return {"ON": PowerState.ON, "OFF": PowerState.OFF}.get(str(value), PowerState.UNKNOWN)
 
     # ---- Shelly
     async def _shelly1(self, turn: str | None = None) -> PowerState:
@@ -105,7 +118,7 @@ class PlugDriver(Driver):
         await self.client.aclose()
 
 
-def _auth(model: str, user: str | None, password):
+def _auth(model: str, user: str | None, password: Secret | None) -> httpx.Auth | None:
     import httpx
     if password is None or model == "tasmota":
         return None
@@ -114,7 +127,7 @@ def _auth(model: str, user: str | None, password):
     return httpx.DigestAuth(user or "admin", password.reveal())
 
 
-def build(node: str, spec: Spec, ctx) -> PlugDriver:
+def build(node: str, spec: Spec, ctx: Context) -> PlugDriver:
     if not spec["url"].startswith(("http://", "https://")):
         raise spec.fail("url", f"expected an http:// or https:// URL, got {spec['url']!r}")
     password = credentials.password(spec, ctx.env, required=False)

@@ -11,25 +11,45 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
 
-from console.power.sequence import Outcome, Sequencer
+from console.power.base import Driver, PowerError, PowerState
+from console.power.sequence import Outcome, Reach, Sequencer
 
 Report = Callable[[str, str], None]        # (node, step) -> None
 Done = Callable[[Outcome], None]
 
 
-class ObservedDriver:
-    """A driver that reports its switching steps; everything else is the wrapped driver's."""
+class ObservedDriver(Driver):
+    """A driver that reports its switching steps; everything else is the wrapped driver's
+    (its flags copied, its other methods and attributes delegated)."""
 
-    def __init__(self, driver, report: Report) -> None:
+    def __init__(self, driver: Driver, report: Report) -> None:
+        super().__init__(driver.node, driver.via)
+        self.kind, self.has_soft, self.readback = driver.kind, driver.has_soft, driver.readback
+        self.can_cut, self.shared, self.options = driver.can_cut, driver.shared, driver.options
         self._driver, self._report = driver, report
 
-    def __getattr__(self, name: str):
-        return getattr(self._driver, name)
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._driver, name)   # a driver's own extras: channel, readback_note ...
 
-    async def _step(self, before: str, call, after: str) -> None:
+    async def status(self) -> PowerState:
+        return await self._driver.status()
+
+    async def cycle(self) -> None:
+        await self._driver.cycle()
+
+    def describe(self) -> str:
+        return self._driver.describe()
+
+    def error(self, what: str) -> PowerError:
+        return self._driver.error(what)
+
+    async def close(self) -> None:
+        await self._driver.close()
+
+    async def _step(self, before: str, call: Callable[[], Awaitable[None]], after: str) -> None:
         self._report(self._driver.node, before)
         await call()
         self._report(self._driver.node, after)
@@ -48,10 +68,10 @@ class ObservedDriver:
 class ObservedReach:
     """SSH access that reports the OS shutdown request; reachability probes stay quiet."""
 
-    def __init__(self, reach, report: Report) -> None:
+    def __init__(self, reach: Reach, report: Report) -> None:
         self._reach, self._report = reach, report
 
-    def __getattr__(self, name: str):
+    def __getattr__(self, name: str) -> object:
         return getattr(self._reach, name)
 
     async def reachable(self, name: str, timeout: float = 3.0) -> bool:
@@ -83,7 +103,8 @@ class ProgressRunner:
         else:
             raise ValueError(f"unknown power action {action!r}")
 
-    async def _one(self, name: str, action: str, work, done: Done) -> Outcome:
+    async def _one(self, name: str, action: str, work: Awaitable[list[Outcome]],
+                   done: Done) -> Outcome:
         """One node's sequence; anything unexpected is that node's failure, not the group's."""
         start = time.monotonic()
         try:

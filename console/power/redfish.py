@@ -7,10 +7,17 @@ on()/off() return once the BMC reports the new PowerState (some apply changes se
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
 from console.power import credentials, http
-from console.power.base import Driver, PowerState
+from console.power.base import Channel, Driver, PowerState
+from console.power.http import Json
 from console.power.spec import Field, Spec
+
+if TYPE_CHECKING:
+    import httpx
+
+    from console.power.registry import Context
 
 VIA = False   # reached from the console's host, never through a controller
 
@@ -34,33 +41,38 @@ class RedfishDriver(Driver):
     kind = "redfish"
     has_soft = True
 
-    def __init__(self, node: str, spec: Spec, client, url: str):
+    def __init__(self, node: str, spec: Spec, client: httpx.AsyncClient, url: str):
         super().__init__(node)
         self.spec, self.client, self.url = spec, client, url.rstrip("/")
         self.system_path: str | None = None
         self.timeout, self.settle = spec["timeout"], spec["settle"]
 
     @property
-    def channel(self) -> tuple:
+    def channel(self) -> Channel:
         return ("redfish", self.url, self.spec.get("system"))
 
     def describe(self) -> str:
         return f"redfish {self.url}" + (f" system {self.spec.get('system')}" if self.spec.get("system") else "")
 
-    async def _json(self, method: str, path: str, **kw):
+    async def _json(self, method: str, path: str, body: Json | None = None) -> Json:
         async with http.http_errors(self.error, f"BMC {self.url}", self.timeout):
-            r = await self.client.request(method, path, **kw)
+            r = await self.client.request(method, path, json=body)
         if r.status_code >= 400:
             raise self.error(f"BMC {self.url}: {method} {path}: HTTP {r.status_code}{_message(r)}")
-        return r.json() if r.content else {}
+        answer = r.json() if r.content else {}
+        if not isinstance(answer, dict):
+            raise self.error(f"BMC {self.url}: {method} {path}: expected a JSON object, got "
+                             f"{type(answer).__name__}")
+        return answer
 
-    async def _system(self) -> dict:
+    async def _system(self) -> Json:
         if self.system_path is None:
             self.system_path = await self._find_system()
         return await self._json("GET", self.system_path)
 
     async def _find_system(self) -> str:
-        members = [m["@odata.id"] for m in (await self._json("GET", "/redfish/v1/Systems")).get("Members", [])]
+        members: list[str] = [str(m["@odata.id"]) for m in
+                              (await self._json("GET", "/redfish/v1/Systems")).get("Members", [])]
         wanted = self.spec.get("system")
         if wanted is None:
             if len(members) != 1:
@@ -77,9 +89,9 @@ class RedfishDriver(Driver):
 
     async def status(self) -> PowerState:
         state = (await self._system()).get("PowerState")
-        return {"On": PowerState.ON, "Off": PowerState.OFF}.get(state, PowerState.UNKNOWN)
+        return {"On": PowerState.ON, "Off": PowerState.OFF}.get(str(state), PowerState.UNKNOWN)
 
-    async def _allowed(self, system: dict) -> tuple[str, list[str]]:
+    async def _allowed(self, system: Json) -> tuple[str, list[str]]:
         action = system.get("Actions", {}).get("#ComputerSystem.Reset")
         if not action:
             raise self.error(f"BMC {self.url}: the system offers no ComputerSystem.Reset action")
@@ -96,7 +108,7 @@ class RedfishDriver(Driver):
         if choice is None:
             raise self.error(f"BMC {self.url} allows ResetType {', '.join(allowed)}; none of them is "
                              f"{what} ({' or '.join(WANT[what])})")
-        await self._json("POST", target, json={"ResetType": choice})
+        await self._json("POST", target, {"ResetType": choice})
 
     async def _wait(self, want: PowerState) -> None:
         deadline = asyncio.get_running_loop().time() + self.settle
@@ -127,7 +139,7 @@ class RedfishDriver(Driver):
         await self.client.aclose()
 
 
-def _message(r) -> str:
+def _message(r: httpx.Response) -> str:
     """The Redfish error message from an error body, if there is one."""
     try:
         err = r.json().get("error", {})
@@ -138,11 +150,11 @@ def _message(r) -> str:
     return f": {text.strip().splitlines()[0][:200]}" if text.strip() else ""
 
 
-def build(node: str, spec: Spec, ctx) -> RedfishDriver:
+def build(node: str, spec: Spec, ctx: Context) -> RedfishDriver:
     url = spec["url"]
     if not url.startswith(("https://", "http://")):
         raise spec.fail("url", f"expected an http:// or https:// URL, got {url!r}")
     user = spec.get("user")
     password = credentials.password(spec, ctx.env, required=bool(user))
-    auth = (user, password.reveal()) if user else None
+    auth = (user, password.reveal()) if user and password is not None else None
     return RedfishDriver(node, spec, http.client(spec, url, auth), url)

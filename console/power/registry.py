@@ -10,10 +10,16 @@ import importlib
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from console.power.base import Driver, PowerConfigError, Runner, local_runner
-from console.power.spec import COMMON, parse
+from console.power.bus import Opener
+from console.power.spec import COMMON, Field, Spec, parse
+
+if TYPE_CHECKING:
+    from gpiod import LineSettings
+    from gpiod.line import Value
 
 DRIVERS = {
     "expander": ("console.power.expander", None),
@@ -29,6 +35,32 @@ DRIVERS = {
 }
 
 
+class Lines(Protocol):
+    """An open line request: gpiod.LineRequest (the tests' line model has the same methods)."""
+
+    def get_value(self, line: int | str) -> Value: ...
+    def set_value(self, line: int | str, value: Value) -> None: ...
+    def release(self) -> None: ...
+    def __enter__(self) -> Lines: ...
+    def __exit__(self, exc_type: type[BaseException] | None, exc_value: BaseException | None,
+                 traceback: TracebackType | None) -> None: ...
+
+
+class Gpiod(Protocol):
+    """What the driver uses of the gpiod module (libgpiod v2), or of a line model."""
+
+    def request_lines(self, path: str,
+                      config: dict[Iterable[int | str] | int | str, LineSettings | None],
+                      consumer: str | None = None) -> Lines: ...
+
+
+class DriverModule(Protocol):
+    """What each module DRIVERS names provides."""
+    FIELDS: Mapping[str, Field]
+
+    def build(self, node: str, spec: Spec, ctx: Context) -> Driver: ...
+
+
 def _no_ssh(via: str) -> Runner:
     raise PowerConfigError(f"power via {via}: no SSH connection available to reach it")
 
@@ -39,12 +71,12 @@ class Context:
     runner_for: Callable[[str], Runner] = _no_ssh      # controller node name -> Runner
     local_runner: Runner = local_runner
     env: Mapping[str, str] = field(default_factory=lambda: os.environ)
-    i2c_opener: Callable[[int], Any] | None = None     # bus number -> smbus2.SMBus-like
-    gpio: Any = None                                   # gpiod-like module (tests: a line model)
+    i2c_opener: Opener | None = None                   # bus number -> smbus2.SMBus-like
+    gpio: Gpiod | None = None                          # gpiod-like module (tests: a line model)
     demo: Any = None                                   # a DemoFleet for driver = "demo"
 
 
-def driver_module(node: str, raw: Mapping[str, Any]):
+def driver_module(node: str, raw: Mapping[str, Any]) -> DriverModule:
     kind = raw.get("driver") if isinstance(raw, Mapping) else None
     if not isinstance(kind, str) or kind not in DRIVERS:
         known = ", ".join(DRIVERS)
@@ -52,7 +84,7 @@ def driver_module(node: str, raw: Mapping[str, Any]):
         raise PowerConfigError(f"node {node}: power.driver: expected one of {known}, got {got}")
     module, package = DRIVERS[kind]
     try:
-        return importlib.import_module(module)
+        return cast(DriverModule, importlib.import_module(module))   # FIELDS and build
     except ImportError as e:
         if package and package in str(e):
             raise PowerConfigError(f"node {node}: power.driver: {kind} needs the Python package "
@@ -79,7 +111,7 @@ def build_driver(node: str, raw: Mapping[str, Any], ctx: Context | None = None,
 def check_channels(drivers: Iterable[Driver]) -> None:
     """Two nodes on one output (same expander pin, same plug, same BMC slot) is a config mistake
     unless every one of them says shared = true: cutting it would take the others down too."""
-    users: dict[tuple, list[Driver]] = {}
+    users: dict[object, list[Driver]] = {}
     for d in drivers:
         key = getattr(d, "channel", None)
         if key is not None:

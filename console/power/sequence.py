@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -52,7 +52,7 @@ class Shown:
 
     def _base_text(self) -> str:
         if self.error:
-            ssh = {True: "; answers SSH", False: "; not answering SSH"}.get(self.reachable, "")
+            ssh = {True: "; answers SSH", False: "; not answering SSH", None: ""}[self.reachable]
             return f"unknown ({self.error}){ssh}"
         if self.state is PowerState.UNKNOWN and self.reachable is not None:
             return "up (answers SSH)" if self.reachable else "down (no power read-back)"
@@ -90,7 +90,7 @@ class Sequencer:
     timing: Timing = field(default_factory=Timing)
     concurrency: int = 32
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         self._sem = asyncio.Semaphore(self.concurrency)
 
     # ------------------------------------------------------------------ refusals
@@ -150,7 +150,7 @@ class Sequencer:
     async def off(self, names: Iterable[str], hard: bool = False) -> list[Outcome]:
         return list(await asyncio.gather(*(self._guard(n, "off", self._off(n, hard)) for n in names)))
 
-    async def _guard(self, name: str, action: str, work) -> Outcome:
+    async def _guard(self, name: str, action: str, work: Awaitable[Outcome]) -> Outcome:
         """Run one node's sequence; a PowerError becomes a failed Outcome, never a crash."""
         start = time.monotonic()
         try:
@@ -205,7 +205,7 @@ class Sequencer:
     async def _unreachable(self, name: str) -> bool:
         return not await self.reach.reachable(name, self.timing.probe_timeout)
 
-    async def _until(self, predicate, timeout: float) -> bool:
+    async def _until(self, predicate: Callable[[], Awaitable[bool]], timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         while True:
             if await predicate():

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from console.power.base import Driver, PowerConfigError, PowerError
+from console.power.base import CommandResult, Driver, PowerConfigError, PowerError
 from console.power.registry import Context, build_driver, check_channels
 from console.power.sequence import DEFAULT_SHUTDOWN, PowerNode, Sequencer, Timing
 from console.power.ssh import SshAccess
@@ -23,13 +23,14 @@ class PowerService:
     drivers: dict[str, Driver]
 
     @classmethod
-    def from_config(cls, config, *, timing: Timing | None = None, demo: Any = None,
+    def from_config(cls, config: Config, *, timing: Timing | None = None, demo: Any = None,
                     access: SshAccess | None = None) -> PowerService:
         """Build every node's driver (all of them: refusals need to know who drives whom).
         Config mistakes raise PowerConfigError naming the node and key; nothing is switched."""
         access = access or SshAccess({spec.name: config.target(spec) for spec in config.nodes})
         ctx = Context(runner_for=access.runner_for, demo=demo)
-        drivers, nodes = {}, {}
+        drivers: dict[str, Driver] = {}
+        nodes: dict[str, PowerNode] = {}
         for spec in config.nodes:
             if spec.power is None:
                 continue
@@ -71,10 +72,11 @@ def open_service(config: Config, timing: Timing | None = None) -> tuple[PowerSer
         return None, f"power disabled: {e}"
 
 
-def validate(config) -> list[str]:
+def validate(config: Config) -> list[str]:
     """Every power-table problem in config, one line each (for `roost check`); switches nothing
     and contacts no hardware."""
-    problems, drivers = [], []
+    problems: list[str] = []
+    drivers: list[Driver] = []
     ctx = Context(runner_for=lambda via: _unused)
     for spec in config.nodes:
         if spec.power is None:
@@ -96,7 +98,7 @@ def validate(config) -> list[str]:
     return problems
 
 
-async def _unused(command: str, timeout: float):
+async def _unused(command: str, timeout: float) -> CommandResult:
     raise PowerError("validation never runs commands")
 
 

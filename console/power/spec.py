@@ -21,7 +21,7 @@ class Field:
     kind: type                       # int, float, str, bool, list
     required: bool = False
     default: Any = None
-    choices: tuple = ()
+    choices: tuple[object, ...] = ()
     lo: float | None = None
     hi: float | None = None
     doc: str = ""
@@ -111,7 +111,10 @@ def _value(node: str, key: str, value: Any, f: Field) -> Any:
 
 
 def _range(f: Field) -> str:
-    fmt = hex if f.kind is int and (f.hi or 0) > 0xFF else str
+    wide = f.kind is int and (f.hi or 0) > 0xFF
+
+    def fmt(bound: float | None) -> str:   # int fields' bounds are ints
+        return hex(int(bound)) if wide and bound is not None else str(bound)
     return f"a value {fmt(f.lo)}-{fmt(f.hi)}"
 
 

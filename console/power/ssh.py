@@ -8,21 +8,33 @@ login tells whether the node answers now.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
+from typing import Protocol
+
+import asyncssh
 
 from collectors import transport
 from collectors.model import NodeTarget
 from console.power.base import CommandResult, PowerError, Runner
 from console.runcmd import run_once
 
+Connect = Callable[[NodeTarget], Awaitable[asyncssh.SSHClientConnection]]
+
+
+class Run(Protocol):
+    """collectors.transport.run's shape: one command on a connection."""
+
+    def __call__(self, conn: asyncssh.SSHClientConnection, command: str, timeout: float, *,
+                 node: str | None = None) -> Awaitable[transport.CommandResult]: ...
+
 
 class SshAccess:
-    def __init__(self, targets: Mapping[str, NodeTarget], connect: Callable = transport.connect,
-                 run: Callable = transport.run):
+    def __init__(self, targets: Mapping[str, NodeTarget], connect: Connect = transport.connect,
+                 run: Run = transport.run):
         self.targets = dict(targets)
         self._connect, self._run = connect, run
-        self._conns: dict[str, object] = {}
+        self._conns: dict[str, asyncssh.SSHClientConnection] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
     def target(self, name: str) -> NodeTarget:
@@ -30,7 +42,7 @@ class SshAccess:
             raise PowerError(f"node {name}: not in the config, so roost cannot reach it over SSH")
         return self.targets[name]
 
-    async def _conn(self, name: str):
+    async def _conn(self, name: str) -> asyncssh.SSHClientConnection:
         async with self._locks.setdefault(name, asyncio.Lock()):
             conn = self._conns.get(name)
             if conn is None or conn.is_closed():

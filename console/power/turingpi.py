@@ -18,10 +18,19 @@ import asyncio
 import json
 import os
 import shlex
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from console.power import credentials, http
-from console.power.base import CommandResult, Driver, PowerState
+from console.power.base import Channel, CommandResult, Driver, PowerState
+from console.power.credentials import Secret
+from console.power.http import Json
 from console.power.spec import Field, Spec
+
+if TYPE_CHECKING:
+    import httpx
+
+    from console.power.registry import Context
 
 FIELDS = {
     "url": Field(str, default="https://turingpi.local", doc="BMC base URL"),
@@ -33,17 +42,21 @@ FIELDS = {
 }
 
 
+ArgvRunner = Callable[[list[str], float], Awaitable[CommandResult]]   # tpi's argv, timeout
+
+
 class TuringPiDriver(Driver):
     kind = "turingpi"
 
-    def __init__(self, node: str, spec: Spec, client, url: str, user: str, password):
+    def __init__(self, node: str, spec: Spec, client: httpx.AsyncClient, url: str, user: str,
+                 password: Secret):
         super().__init__(node)
         self.spec, self.client, self.url = spec, client, url.rstrip("/")
         self.slot, self.user, self._password = spec["node"], user, password
         self._token: str | None = None
 
     @property
-    def channel(self) -> tuple:
+    def channel(self) -> Channel:
         return ("turingpi", self.url, self.slot)
 
     def describe(self) -> str:
@@ -59,22 +72,24 @@ class TuringPiDriver(Driver):
         token = r.headers.get("X-Auth-Token") or _json(r).get("id")
         if not token:
             raise self.error(f"BMC {self.url}: login answered without a token")
-        return token
+        return str(token)
 
-    async def _api(self, **query) -> object:
+    async def _api(self, **query: str) -> object:
         """One /api/bmc call; logs in first and once more when the token has expired."""
-        for attempt in (0, 1):
-            if self._token is None:
-                self._token = await self._login()
-            async with http.http_errors(self.error, f"BMC {self.url}", self.spec["timeout"]):
-                r = await self.client.get("/api/bmc", params=query,
-                                          headers={"Authorization": f"Bearer {self._token}"})
-            if r.status_code == 401 and attempt == 0:
-                self._token = None
-                continue
-            return self._result(r, query)
+        r = await self._get(query)
+        if r.status_code == 401:
+            self._token = None
+            r = await self._get(query)
+        return self._result(r, query)
 
-    def _result(self, r, query) -> object:
+    async def _get(self, query: dict[str, str]) -> httpx.Response:
+        if self._token is None:
+            self._token = await self._login()
+        async with http.http_errors(self.error, f"BMC {self.url}", self.spec["timeout"]):
+            return await self.client.get("/api/bmc", params=query,
+                                         headers={"Authorization": f"Bearer {self._token}"})
+
+    def _result(self, r: httpx.Response, query: dict[str, str]) -> object:
         try:
             result = r.json()["response"][0]
         except (ValueError, KeyError, IndexError, TypeError):
@@ -115,15 +130,16 @@ class TuringPiDriver(Driver):
 class TpiDriver(TuringPiDriver):
     """The same API through `tpi --json`, which prints the BMC's body as it came."""
 
-    def __init__(self, node: str, spec: Spec, runner, host: str, user: str, password):
+    def __init__(self, node: str, spec: Spec, runner: ArgvRunner, host: str, user: str,
+                 password: Secret | None):
         Driver.__init__(self, node, spec.get("via"))
         self.spec, self.url, self.slot = spec, host, spec["node"]
-        self.runner, self.user, self._password = runner, user, password
+        self.runner, self.user, self._secret = runner, user, password
 
     def describe(self) -> str:
         return f"turingpi node {self.slot} via tpi" + (f" on {self.via}" if self.via else "")
 
-    async def _api(self, **query) -> object:
+    async def _api(self, **query: str) -> object:
         argv = [self.spec["tpi"], "--json"]
         if self.url:
             argv += ["--host", self.url]
@@ -137,7 +153,7 @@ class TpiDriver(TuringPiDriver):
             raise self.error(f"tpi {' '.join(argv[2:])}: {why[-1][:160]}") from None
         return result.get("result", result)
 
-    def _args(self, query) -> list[str]:
+    def _args(self, query: dict[str, str]) -> list[str]:
         if query["type"] == "reset":   # tpi takes the API's own 0-based number here
             return ["power", "reset", "--node", query["node"]]
         on = any(v == "1" for k, v in query.items() if k.startswith("node"))
@@ -147,11 +163,14 @@ class TpiDriver(TuringPiDriver):
         pass
 
 
-def _tpi_runner(spec: Spec, ctx, user: str, password):
+def _tpi_runner(spec: Spec, ctx: Context, user: str, password: Secret | None) -> ArgvRunner:
     """Run tpi locally with the secret in its environment, or as a command on via."""
     if spec.get("via"):
         remote = ctx.runner_for(spec["via"])
-        return lambda argv, timeout: remote(shlex.join(argv), timeout)
+
+        def on_via(argv: list[str], timeout: float) -> Awaitable[CommandResult]:
+            return remote(shlex.join(argv), timeout)
+        return on_via
 
     async def run(argv: list[str], timeout: float) -> CommandResult:
         env = {**os.environ, "TPI_USERNAME": user}
@@ -166,11 +185,12 @@ def _tpi_runner(spec: Spec, ctx, user: str, password):
             proc.kill()
             await proc.wait()
             return CommandResult(-1, "", f"timed out after {timeout:g}s")
-        return CommandResult(proc.returncode, out.decode(errors="replace"), err.decode(errors="replace"))
+        code = proc.returncode if proc.returncode is not None else -1   # set once communicate() ends
+        return CommandResult(code, out.decode(errors="replace"), err.decode(errors="replace"))
     return run
 
 
-def _json(r) -> dict:
+def _json(r: httpx.Response) -> Json:
     try:
         body = r.json()
     except ValueError:
@@ -178,7 +198,7 @@ def _json(r) -> dict:
     return body if isinstance(body, dict) else {}
 
 
-def build(node: str, spec: Spec, ctx) -> TuringPiDriver:
+def build(node: str, spec: Spec, ctx: Context) -> TuringPiDriver:
     url = spec["url"]
     if spec["use"] == "tpi":
         password = credentials.password(spec, ctx.env, required=not spec.get("via"))

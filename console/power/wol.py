@@ -10,9 +10,13 @@ from __future__ import annotations
 import asyncio
 import re
 import socket
+from typing import TYPE_CHECKING
 
-from console.power.base import Driver, PowerState
+from console.power.base import Channel, Driver, PowerState
 from console.power.spec import Field, Spec
+
+if TYPE_CHECKING:
+    from console.power.registry import Context
 
 FIELDS = {
     "mac": Field(str, required=True, doc="the node's MAC address, aa:bb:cc:dd:ee:ff"),
@@ -40,7 +44,7 @@ class WolDriver(Driver):
         self.mac, self.broadcast, self.port = mac.lower(), broadcast, port
 
     @property
-    def channel(self) -> tuple:
+    def channel(self) -> Channel:
         return ("wol", self.mac)
 
     def describe(self) -> str:
@@ -67,7 +71,7 @@ class WolDriver(Driver):
                          "the OS down, which switches an x86 machine off")
 
 
-def build(node: str, spec: Spec, ctx) -> WolDriver:
+def build(node: str, spec: Spec, ctx: Context) -> WolDriver:
     if spec["arch"].lower() in ARM or spec["arch"].lower().startswith("arm"):
         raise spec.fail("arch", f"{spec['arch']} boards (Raspberry Pi, RockPro64, RK1 ...) have no "
                         "Wake-on-LAN; use an expander, GPIO line, plug or BMC driver")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from collections.abc import Callable, Sequence
 
 from console.config import Config
 
@@ -48,11 +49,18 @@ def _say(line: str) -> None:
     print(line, flush=True)
 
 
+def _failing(cmd: str) -> Callable[[str], None]:
+    """A problem line printed as `roost ray CMD: ...` (its exit status is the caller's)."""
+    def say(line: str) -> None:
+        fail(cmd, line)
+    return say
+
+
 async def _up(args: argparse.Namespace, config: Config) -> int:
     from console.ray.cluster import Cluster
     cluster = Cluster(config)
     try:
-        ok = await cluster.up(args.nodeset, _say, lambda line: fail("up", line))
+        ok = await cluster.up(args.nodeset, _say, _failing("up"))
     finally:
         await cluster.close()
     return 0 if ok else 1
@@ -62,7 +70,7 @@ async def _down(args: argparse.Namespace, config: Config) -> int:
     from console.ray.cluster import Cluster
     cluster = Cluster(config)
     try:
-        ok = await cluster.down(args.nodeset, _say, lambda line: fail("down", line))
+        ok = await cluster.down(args.nodeset, _say, _failing("down"))
     finally:
         await cluster.close()
     return 0 if ok else 1
@@ -95,7 +103,7 @@ async def _logs(args: argparse.Namespace, config: Config) -> int:
 ACTIONS = {"up": _up, "down": _down, "status": _status, "logs": _logs}
 
 
-def print_table(rows: list[tuple[str, ...]]) -> None:
+def print_table(rows: Sequence[Sequence[str]]) -> None:
     from console import tables
     from console.ray.parse import one_line
     tables.print_table([tuple(one_line(c, 80) for c in r) for r in rows])

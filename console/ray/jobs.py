@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import shlex
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -106,10 +106,11 @@ def warnings(spec: JobSpec) -> list[str]:
 def request(spec: JobSpec, wrap: str | None = None) -> dict[str, Any]:
     """The POST /api/jobs/ keywords of RayClient.submit (without the submission id)."""
     env = {k: v for k, v in spec.export.values}
+    mem = _memory_mb(spec)
     return {"entrypoint": entrypoint(spec, wrap),
             "metadata": {"roost.name": spec.name, "roost.user": spec.user},
             "num_cpus": spec.cpus if spec.cpus != 1 else None,
-            "memory": _memory_mb(spec) * 1024 * 1024 if _memory_mb(spec) else None,
+            "memory": mem * 1024 * 1024 if mem else None,
             "label_selector": label_selector(spec),
             "runtime_env": {"env_vars": env} if env else None}
 
@@ -128,7 +129,7 @@ def node_names(nodes: list[RayNode]) -> dict[str, str]:
     return {n.node_id: n.roost_node or n.name or n.ip for n in nodes}
 
 
-def queue_row(job: RayJob, names: dict[str, str], now_ms: float) -> dict:
+def queue_row(job: RayJob, names: dict[str, str], now_ms: float) -> dict[str, object]:
     """One `roost queue` row (the built-in queue's keys)."""
     state = job.state
     where = names.get(job.driver_node_id or "", "") if state is State.RUNNING else ""
@@ -141,7 +142,7 @@ def queue_row(job: RayJob, names: dict[str, str], now_ms: float) -> dict:
             "nodelist": where, "exit_code": job.exit_code, "submission_id": job.submission_id}
 
 
-def details(job: RayJob, names: dict[str, str], now_ms: float) -> dict:
+def details(job: RayJob, names: dict[str, str], now_ms: float) -> dict[str, object]:
     """`roost job ID`: what Ray knows about one job."""
     return {"job_id": job.label, "submission_id": job.submission_id, "name": job.name,
             "user": job.user, "state": job.state.value, "ray_status": job.status,
@@ -152,7 +153,7 @@ def details(job: RayJob, names: dict[str, str], now_ms: float) -> dict:
             "entrypoint": job.entrypoint, "ray_job_id": job.job_id}
 
 
-def sort_key(job: RayJob) -> tuple:
+def sort_key(job: RayJob) -> tuple[bool, int, int]:
     return (job.number is None, -(job.number or 0), -(job.start_ms or 0))
 
 
@@ -177,7 +178,7 @@ class RayJobs:
     async def __aenter__(self) -> RayJobs:
         return self
 
-    async def __aexit__(self, *exc) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         await self.client.close()
 
     async def submit(self, spec: JobSpec, wrap: str | None = None,
@@ -216,7 +217,8 @@ class RayJobs:
     async def names(self) -> dict[str, str]:
         return node_names(await self.client.nodes())
 
-    async def rows(self, ids: list[str] = (), all_states: bool = False) -> list[dict]:
+    async def rows(self, ids: Sequence[str] = (),
+                   all_states: bool = False) -> list[dict[str, object]]:
         jobs, names, now = await self.jobs(all_states or bool(ids)), await self.names(), _now()
         return [queue_row(j, names, now) for j in jobs
                 if not ids or j.label in ids or j.submission_id in ids]
@@ -228,7 +230,7 @@ class RayJobs:
             return f"Kill job error on job id {label}: Job/step already completing or completed"
         return None
 
-    async def details(self, label: str, lines: int = 20) -> tuple[dict, str]:
+    async def details(self, label: str, lines: int = 20) -> tuple[dict[str, object], str]:
         """The job's facts and its log's last lines (or why they cannot be read: the node that
         ran the driver may have left the cluster)."""
         job = await self.find(label)

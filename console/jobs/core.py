@@ -1,0 +1,186 @@
+"""What the Scheduler (console.jobs.scheduler) and its mixins share: its Options, the Link it
+keeps per node, the Running task it tracks, and SchedulerCore, which declares the state
+Scheduler.__init__ sets and the steps one mixin calls in another (links, tracking, outputs,
+signals, dispatch), so each mixin type-checks on its own. Scheduler is the one class that has
+them all. Nothing here imports a mixin: imports run one way, mixins -> core.
+"""
+from __future__ import annotations
+
+import asyncio
+from abc import abstractmethod
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+import asyncssh
+
+from collectors.model import NodeTarget
+from console.jobs.model import JobSpec, Task
+from console.jobs.remote import Agent, AgentError, Events, NodeInfo
+
+if TYPE_CHECKING:
+    from console.config import JobsConfig
+    from console.jobs.store import Store
+
+Key = tuple[str | int, ...]              # one node operation in flight, e.g. ("poll", node)
+Ended = tuple[str, int, str, int, str | None]   # an events line: node, job, key, rc, why
+
+
+Connect = Callable[[NodeTarget], Awaitable[asyncssh.SSHClientConnection]]
+
+
+class Connections(Protocol):
+    """A fleet whose connections the scheduler may share (collectors.fleet.Fleet)."""
+
+    def connection(self, node: str) -> asyncssh.SSHClientConnection | None: ...
+
+
+@dataclass(slots=True)
+class Link:
+    """The scheduler's view of one node."""
+    target: NodeTarget
+    root: str
+    conn: asyncssh.SSHClientConnection | None = None
+    agent: Agent | None = None
+    events: Events | None = None
+    info: NodeInfo | None = None
+    load1: float = 0.0
+    down_since: float | None = None
+    written: set[int] = field(default_factory=set)       # jobs whose files are on the node
+    shared: dict[str, bool] = field(default_factory=dict)  # output dir -> same file system?
+    connecting: bool = False
+    next_try: float = 0.0
+    sftp: asyncssh.SFTPClient | None = None
+    sftp_slot: asyncio.Semaphore | None = None
+    sftp_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @property
+    def up(self) -> bool:
+        # fully set up: placement runs while a link is still connecting and needs info
+        return self.agent is not None and self.events is not None
+
+    def require_agent(self) -> Agent:
+        """The agent; AgentError once the link is down (an await elsewhere may have dropped it),
+        which every caller handles as the connection lost."""
+        if self.agent is None:
+            raise AgentError(f"{self.target.name}: not connected")
+        return self.agent
+
+    def require_info(self) -> NodeInfo:
+        """What setup learnt of the node (kept across drops); AgentError before the first."""
+        if self.info is None:
+            raise AgentError(f"{self.target.name}: not connected yet")
+        return self.info
+
+
+@dataclass(slots=True)
+class Running:
+    """A live task as the scheduler tracks it."""
+    task: Task
+    node: str          # where it runs: task.node, which the store set before tracking began
+    spec: JobSpec
+    out: str           # where the output must end up (console host)
+    err: str | None
+    remote_out: str    # where the task writes on the node
+    remote_err: str | None
+    kill_at: float | None = None   # when to send KILL (after TERM)
+
+    @property
+    def key(self) -> str:
+        return f"{self.task.job_id}/{self.task.pos}.{self.task.attempt}"
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    cores: Mapping[str, int] = field(default_factory=dict)   # inventory override per node
+    use_load: bool = True        # count live load not caused by roost as busy cores
+    grace: float = 5.0           # TERM -> KILL
+    node_fail_after: float = 30.0  # an unreachable node's tasks become NODE_FAIL after this
+    poll_every: float = 2.0      # safety poll of running tasks (events are the fast path)
+    load_every: float = 5.0
+    tick: float = 0.05
+    partial: bool = False        # a CLI client acting on requests: no placement, no NODE_FAIL
+    limits: str = "auto"         # auto: pin cores and hold --mem where the node can; off
+    history_days: float = 30.0   # finished jobs are forgotten after this (0: kept forever)
+
+    @classmethod
+    def from_config(cls, jobs: JobsConfig) -> Options:
+        return cls(cores=dict(jobs.cores), use_load=jobs.use_load, grace=jobs.grace,
+                   node_fail_after=jobs.node_fail_after, poll_every=jobs.poll_every,
+                   load_every=jobs.load_every, limits=jobs.limits,
+                   history_days=jobs.history_days)
+
+
+Finished = tuple[Running, int | None, str | None]   # a task, its exit code, why it ended
+
+
+class SchedulerCore:
+    """The scheduler's shared state and cross-mixin steps (see the module docstring)."""
+
+    store: Store
+    options: Options
+    links: dict[str, Link]
+    running: dict[tuple[int, int], Running]    # (job id, pos) -> live task
+    specs: dict[int, JobSpec]
+    stats: dict[str, int]
+    _connect: Connect
+    _owns: bool                     # close connections when dropping a link (not Fleet's)
+    _done: list[Ended]              # event lines not yet applied
+    _wake: asyncio.Event
+    _pending: dict[int, int] | None   # job id -> pending tasks (cache)
+    _dirty: bool
+    _last_poll: float
+
+    @abstractmethod
+    def _spawn(self, coro: Coroutine[Any, Any, None], key: Key | None = None) -> None: ...
+
+    @abstractmethod
+    def _job_done(self, job_id: int) -> bool: ...
+
+    # links
+    @abstractmethod
+    def _drop(self, link: Link) -> None: ...
+
+    @abstractmethod
+    def _on_feed_closed(self, feed: Events) -> None: ...
+
+    # tracking
+    @abstractmethod
+    def _db_active(self, node: str) -> list[Task]: ...
+
+    @abstractmethod
+    def _tracking(self, task: Task, link: Link) -> Running: ...
+
+    @abstractmethod
+    async def _reattach(self, link: Link, tasks: list[Task]) -> None: ...
+
+    @abstractmethod
+    def _on_event(self, node: str, job_id: int, key: str, rc: int, why: str | None) -> None: ...
+
+    # outputs
+    @abstractmethod
+    async def _fetch(self, link: Link, r: Running, missing_ok: bool = False) -> bool | None: ...
+
+    @abstractmethod
+    async def _fetch_lost(self, link: Link, keys: list[str]) -> None: ...
+
+    @abstractmethod
+    async def _probe_dirs(self, link: Link, runs: list[Running]) -> None: ...
+
+    @abstractmethod
+    def _paths(self, spec: JobSpec, task: Task, node: str) -> tuple[str, str | None]: ...
+
+    @abstractmethod
+    def _remote_paths(self, link: Link, task: Task, out: str,
+                      err: str | None) -> tuple[str, str | None]: ...
+
+    # signals
+    @abstractmethod
+    def _mark_kill(self, r: Running, reason: str) -> None: ...
+
+    @abstractmethod
+    async def _signal(self, link: Link, r: Running, sig: str) -> None: ...
+
+    # dispatch
+    @abstractmethod
+    def _spec(self, job_id: int) -> JobSpec: ...

@@ -197,9 +197,13 @@ class DemoNode:
     async def _kill_work(self) -> None:
         for proc in list(self.procs):
             killpg(proc.pid)
-        # Detached jobs (nohup/setsid) left the group: find them by the fleet tag in environ.
+        # Detached jobs (nohup/setsid) left the group: find them by the fleet tag in environ,
+        # again while any is left (a shell may fork between the scan and the kill).
         if self.ctx.commands:
-            kill_tagged(f"{self.ctx.tag}:{self.name}\0")
+            for _ in range(20):
+                if not kill_tagged(f"{self.ctx.tag}:{self.name}\0"):
+                    break
+                await asyncio.sleep(0.01)
 
     # -- sessions -------------------------------------------------------------------------------
     async def _process(self, process: asyncssh.SSHServerProcess) -> None:
@@ -256,10 +260,14 @@ def _interval(command: str, default: float) -> float:
     return default
 
 
-def kill_tagged(tag: str) -> None:
-    """SIGKILL every process whose ROOST_DEMO_TAG starts with tag (one /proc pass)."""
+def kill_tagged(tag: str) -> int:
+    """SIGKILL every process whose ROOST_DEMO_TAG starts with tag (one /proc pass); returns
+    how many were signalled (a zombie has no environ left, so it is not counted)."""
+    count = 0
     for pid in shell.tagged_pids(tag):
         killpg(pid, group=False)
+        count += 1
+    return count
 
 
 def killpg(pid: int, group: bool = True) -> None:

@@ -4,7 +4,6 @@ Waits are on conditions (state reached), polled with short Pilot pauses, never f
 """
 from __future__ import annotations
 
-import asyncio
 import contextlib
 
 from collectors.fleet import Fleet
@@ -12,15 +11,7 @@ from console.app import RoostApp
 from console.demo.fleet import DemoFleet
 from console.screens.run import RunScreen
 from console.state import UP, FleetState
-
-
-async def until(pilot, cond, timeout: float = 20.0, what: str = "condition") -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not cond():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await pilot.pause(0.05)
+from tests.helpers.pilot import until
 
 
 @contextlib.asynccontextmanager

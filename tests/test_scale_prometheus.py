@@ -24,20 +24,12 @@ from console.config import load_config
 from console.promfleet import open_prom_source, with_source_thresholds
 from console.screens.run import RunScreen
 from console.state import DOWN, STALE, UP
+from tests.helpers.pilot import until
 from tests.lab.prometheus import NE_JOB, free_port
 
 pytestmark = pytest.mark.peers
 SCRAPE = 1.0          # the lab's scrape interval
 TICK = 1.0            # the console's [source] interval (and query budget)
-
-
-async def until(pilot, cond, timeout: float = 30.0, what: str = "condition") -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not cond():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await pilot.pause(0.05)
 
 
 def write_config(path, lab, nodes, listen: int, prom_url: str) -> None:
@@ -190,15 +182,20 @@ class Cut:
         await asyncio.gather(copy(reader, up_w), copy(up_r, writer))
 
 
-async def test_prometheus_down_is_said_data_kept_stale_and_it_recovers(shards, prom_lab, tmp_path):
-    path, nodes = shards
+async def behind_a_proxy(shards, prom_lab, tmp_path):
+    """The shards' console reading Prometheus through a Cut proxy the test controls."""
+    path, _nodes = shards
     cut = Cut(prom_lab.prom_port)
     await cut.open()
     text = path.read_text().replace(prom_lab.url, f"http://127.0.0.1:{cut.port}")
     (tmp_path / "roost.toml").write_text(text)
     config = with_source_thresholds(load_config(tmp_path / "roost.toml", state_dir=tmp_path / "s"))
     source = open_prom_source(config)
-    app = console_app(config, source, refresh=TICK)
+    return cut, source, console_app(config, source, refresh=TICK)
+
+
+async def test_prometheus_down_is_said_data_kept_stale_and_it_recovers(shards, prom_lab, tmp_path):
+    cut, source, app = await behind_a_proxy(shards, prom_lab, tmp_path)
     async with app.run_test(size=(160, 40)) as pilot:
         await until(pilot, lambda: all_up(app, ["n3", "n4"]), what="nodes up")
         before = app.state.node("n3").last
@@ -239,14 +236,7 @@ async def test_the_node_screen_graphs_read_prometheus_range_queries(console):
 async def test_a_family_over_its_budget_keeps_its_last_values(shards, prom_lab, tmp_path):
     """One slow family (temperatures, held by the proxy past the budget) is cancelled, its
     last reply reused and named on the summary line; the others stay fresh, nodes stay up."""
-    path, nodes = shards
-    cut = Cut(prom_lab.prom_port)
-    await cut.open()
-    text = path.read_text().replace(prom_lab.url, f"http://127.0.0.1:{cut.port}")
-    (tmp_path / "roost.toml").write_text(text)
-    config = with_source_thresholds(load_config(tmp_path / "roost.toml", state_dir=tmp_path / "s"))
-    source = open_prom_source(config)
-    app = console_app(config, source, refresh=TICK)
+    cut, source, app = await behind_a_proxy(shards, prom_lab, tmp_path)
     async with app.run_test(size=(160, 40)) as pilot:
         await until(pilot, lambda: all_up(app, ["n3", "n4"]), what="nodes up")
         cut.hold = b"topk"                                 # only the temps family uses topk

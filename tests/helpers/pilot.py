@@ -33,7 +33,7 @@ def seeded_app(n: int = 24, seed: int = 11, racks: int = 3, **kw) -> RoostApp:
     return RoostApp(state, clock=lambda: T0 + 29, refresh=3600, **kw)
 
 
-async def until(pilot, cond, timeout: float = 20.0, what: str = "condition") -> None:
+async def until(pilot, cond, timeout: float = 30.0, what: str = "condition") -> None:
     """Wait for a condition, letting the app process messages between checks (no fixed sleep)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout

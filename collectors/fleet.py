@@ -22,7 +22,8 @@ connection: the sampler takes one, commands and jobs share the other 7 and queue
 Frames are decoded and turned into Samples inside asyncssh's data callback (no task wake-up per
 frame); one watchdog task checks every node's deadline. The stream is a bounded queue: when it is
 full a node's items wait in order and its channel is paused (SSH flow control does the rest), so
-a slow consumer costs no memory and is not mistaken for a stale node. stop() ends stream().
+a slow consumer costs no memory (a paused channel holds at most SAMPLER_WINDOW) and is not
+mistaken for a stale node, nor is a loop held up by a loaded machine. stop() ends stream().
 """
 from __future__ import annotations
 
@@ -45,6 +46,8 @@ from collectors.transport import CommandResult, TransportError
 
 STALE_INTERVALS = 3
 PREAMBLE_CAP = 64 * 1024   # bytes a login shell may print before the sampler's first frame
+SAMPLER_WINDOW = 64 * 1024   # SSH window of the sampler channel: what a paused node may still
+                             # send (asyncssh's 2 MiB default is 2 GB held at 1,000 paused nodes)
 BACKOFF_BASE = 0.5
 BACKOFF_CAP = 30.0
 _STOP: Any = object()
@@ -245,7 +248,7 @@ class Fleet:
         session = _SamplerSession(self, state)
         # bytes: frame lengths count bytes (collectors.frame decodes the text)
         await conn.create_session(lambda: session, sampler_command(state.target, shell=self._shell),
-                                  encoding=None)
+                                  encoding=None, window=SAMPLER_WINDOW)
         state.session = session
         try:
             exc = await session.done
@@ -301,12 +304,18 @@ class Fleet:
         intervals = [n.target.interval for n in self._nodes.values()] or [1.0]
         tick = min(1.0, max(0.05, min(intervals) / 2))
         loop = asyncio.get_running_loop()
+        last = loop.time()
         while True:
             await asyncio.sleep(tick)
             now = loop.time()
+            late, last = now - last - tick, now
             for state in self._nodes.values():
                 session = state.session
-                if session is not None and now > session.deadline:
+                if session is None:
+                    continue
+                if late > tick / 2:     # the loop was held (a loaded machine): not the node's time
+                    session.deadline += late
+                if now > session.deadline:
                     session.stale = True
                     session.finish()
 

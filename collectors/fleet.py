@@ -42,6 +42,7 @@ from collectors import transport
 from collectors.frame import Frame, FrameDecoder
 from collectors.model import NodeEvent, NodeTarget, Sample
 from collectors.probe import sampler_command
+from collectors.snapshot import Memo, build_sample
 from collectors.transport import CommandResult, TransportError
 
 STALE_INTERVALS = 3
@@ -87,6 +88,7 @@ class _SamplerSession(asyncssh.SSHClientSession[bytes]):
         self.fleet, self.state, self.stale_after = fleet, state, STALE_INTERVALS * t.interval
         self.loop = asyncio.get_running_loop()
         self.decoder = FrameDecoder()
+        self.memo = Memo()   # the node's last parses, reused while a file's text is unchanged
         # the first frame carries discovery and static files: allow the connect timeout for it
         self.deadline = self.loop.time() + max(self.stale_after, t.connect_timeout)
         self.done: asyncio.Future[Exception | None] = self.loop.create_future()
@@ -110,7 +112,7 @@ class _SamplerSession(asyncssh.SSHClientSession[bytes]):
             self.deadline = self.loop.time() + self.stale_after
         try:
             for frame in frames:
-                self.fleet._deliver(self.state, frame)
+                self.fleet._deliver(self.state, frame, self.memo)
         except Exception as e:  # a bug or a frame no parser survives: this session ends, loudly
             self.failure = one_line(f"cannot use frame from sampler: {type(e).__name__}: {e}")
             self.finish()
@@ -263,13 +265,12 @@ class Fleet:
         err = f": {session.stderr}" if session.stderr.strip() else ""
         return one_line(f"sampler ended (status {session.status}){err}")
 
-    def _deliver(self, state: _NodeState, frame: Frame) -> None:
-        from collectors.snapshot import build_sample
+    def _deliver(self, state: _NodeState, frame: Frame, memo: Memo) -> None:
         if state.reported != "up":
             state.failures = 0
             self._report(state, "up", "sampling")
         self._emit(state, build_sample(state.target.name, frame.snapshot, time.time(),
-                                       seq=frame.seq, node_clock=frame.node_clock))
+                                       seq=frame.seq, node_clock=frame.node_clock, memo=memo))
 
     def _report(self, state: _NodeState, kind: str, reason: str) -> None:
         """Send an event when the state or the down reason changes (retries don't repeat it)."""

@@ -45,6 +45,7 @@ def test_frozen_cycles_that_keep_piling_up_bring_the_full_pass_early(monkeypatch
     """Objects frozen while alive that later become cyclic garbage (a failed connection and its
     traceback) must not wait 15 minutes: once the frozen set grows by half, a full pass runs."""
     monkeypatch.setattr("console.gcpolicy.GROWTH_FLOOR", 1000)
+    monkeypatch.setattr("console.gcpolicy.MIN_GAP", 3)
     try:
         pacer = GcPacer(thaw_every=10_000)
         pacer.tick()
@@ -62,3 +63,23 @@ def test_frozen_cycles_that_keep_piling_up_bring_the_full_pass_early(monkeypatch
         assert gc.get_freeze_count() < pacer.baseline * 1.5 + 1000
     finally:
         gc.unfreeze()
+
+
+def test_growth_never_brings_full_passes_back_to_back(monkeypatch):
+    """While a thousand connections start, the frozen set grows every tick: full passes (each
+    holding the loop) come at most every MIN_GAP ticks, not on each one."""
+    monkeypatch.setattr("console.gcpolicy.GROWTH_FLOOR", 100)
+    monkeypatch.setattr("console.gcpolicy.MIN_GAP", 10)
+    frozen, fulls = [1000], []
+    pacer = GcPacer(thaw_every=10_000)
+
+    def settle(full=False):
+        frozen[0] *= 2                   # twice as many survivors every tick
+        if full:
+            fulls.append(pacer.ticks)
+        return frozen[0]
+    monkeypatch.setattr("console.gcpolicy.settle_gc", settle)
+    monkeypatch.setattr(gc, "get_freeze_count", lambda: frozen[0])
+    for _ in range(40):
+        pacer.tick()
+    assert fulls == [10, 20, 30, 40] and pacer.early == 4

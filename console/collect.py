@@ -214,8 +214,9 @@ def _note(text: str) -> None:
     log.info(text)      # and into roost.log under `roost serve` (nowhere else: INFO is off)
 
 
-QUEUE_BOUND = 4096      # items between the fleet and the sinks: beyond it the fleet's own queue
-                        # fills, its channels pause and SSH flow control holds the nodes back
+QUEUE_BOUND = 1024      # items between the fleet and the sinks (a second of 1,000 nodes; each
+                        # holds its frame's text): beyond it the fleet's own queue fills, its
+                        # channels pause and SSH flow control holds the nodes back
 HOLD_LIMIT = 200_000    # samples held while the history DB cannot be written (~1 h of 50 nodes)
 RETRY_MAX = 60.0        # seconds between retries at most (1, 2, 4 ... 60)
 

@@ -63,15 +63,22 @@ async def key_frames(app: RoostApp, pilot, key: str, char: str | None, changed, 
             probe = changed()
             t0 = time.monotonic()
             app.post_message(events.Key(key, char))
-            while not probe():
-                await asyncio.sleep(0.0005)
-            painted.clear()
-            await painted.wait()
+            try:
+                await asyncio.wait_for(_painted_after(probe, painted), timeout=10)
+            except TimeoutError:    # counted as 10 s: a key that never repaints is a finding
+                print(f"  {key}: no repaint within 10 s", file=sys.stderr)
             out.append((time.monotonic() - t0) * 1000)
             await pilot.pause(0.05)
     finally:
         app._display = inner
     return out
+
+
+async def _painted_after(probe, painted: asyncio.Event) -> None:
+    while not probe():
+        await asyncio.sleep(0.0005)
+    painted.clear()
+    await painted.wait()
 
 
 def sort_changed(app: RoostApp):

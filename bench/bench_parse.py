@@ -3,7 +3,9 @@
     .venv/bin/python bench/bench_parse.py [--runs 7] [--n 2000]
 
 "fresh" re-creates every file's string each time, as a frame decoder does (so no cached str hash
-helps); "+render" adds render_text of the sample; "decode" is FrameDecoder.feed per frame, the
+helps); "memo" is "fresh" with the node's Memo (collectors.snapshot), as the fleet builds: the
+same texts again, so this is its floor, when nothing but the files' strings is new;
+"+render" adds render_text of the sample; "decode" is FrameDecoder.feed per frame, the
 frames arriving in 16 KiB chunks as SSH delivers them (every file behind its byte length). Prints
 medians over the runs. When the prometheus-node-exporter binary is installed, "node_exporter" is
 its CPU time per scrape of the same tree (read + parse + exposition + HTTP, same collectors;
@@ -29,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 from collectors.frame import FrameDecoder, encode_frame  # noqa: E402
 from collectors.model import Snapshot  # noqa: E402
 from collectors.sinks.prometheus import render_text  # noqa: E402
-from collectors.snapshot import build_sample  # noqa: E402
+from collectors.snapshot import Memo, build_sample  # noqa: E402
 from collectors.tree import read_tree  # noqa: E402
 from tests.conftest import SHARED  # noqa: E402
 from tests.helpers.trees import COLLECTORS, NODE_EXPORTER, copy_board  # noqa: E402
@@ -97,10 +99,11 @@ def fresh(snap: Snapshot) -> list[Snapshot]:
 def per_sample_us(snap: Snapshot, n: int, runs: int, mode: str) -> float:
     results = []
     for _ in range(runs):
-        snaps = [fresh(snap)[0] for _ in range(n)] if mode == "fresh" else [snap] * n
+        snaps = [fresh(snap)[0] for _ in range(n)] if mode in ("fresh", "memo") else [snap] * n
+        memo = Memo() if mode == "memo" else None
         t0 = time.process_time()  # CPU time: the machine is shared, wall time would count waiting
         for i, s in enumerate(snaps):
-            sample = build_sample("node", s, ts=float(i), seq=i)
+            sample = build_sample("node", s, ts=float(i), seq=i, memo=memo)
             if mode == "render":
                 render_text([sample], now=float(i))
         results.append((time.process_time() - t0) / n * 1e6)
@@ -125,7 +128,8 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=2000)
     ap.add_argument("--scrapes", type=int, default=500, help="node_exporter scrapes per tree (0: skip)")
     args = ap.parse_args()
-    print(f"{'tree':<15}{'files':>6}{'decode µs':>10}{'same µs':>10}{'fresh µs':>10}{'+render µs':>12}"
+    print(f"{'tree':<15}{'files':>6}{'decode µs':>10}{'same µs':>10}{'fresh µs':>10}{'memo µs':>9}"
+          f"{'+render µs':>12}"
           f"{'node_exporter µs':>18}{'ratio':>7}")
     with tempfile.TemporaryDirectory() as tmp:
         for name, roots in trees(Path(tmp)).items():
@@ -133,10 +137,12 @@ def main() -> None:
             decode = decode_us(snap, args.runs)
             same = per_sample_us(snap, args.n, args.runs, "same")
             new = per_sample_us(snap, args.n, args.runs, "fresh")
+            memo = per_sample_us(snap, args.n, args.runs, "memo")
             rendered = per_sample_us(snap, max(1, args.n // 10), args.runs, "render")
             peer = node_exporter_us(roots, args.scrapes) if args.scrapes and name != "this-host" else None
             peer_text = f"{peer:>18.0f}{peer / rendered:>6.1f}x" if peer else f"{'-':>18}{'-':>7}"
-            print(f"{name:<15}{len(snap.files):>6}{decode:>10.1f}{same:>10.1f}{new:>10.1f}{rendered:>12.1f}"
+            print(f"{name:<15}{len(snap.files):>6}{decode:>10.1f}{same:>10.1f}{new:>10.1f}{memo:>9.1f}"
+                  f"{rendered:>12.1f}"
                   f"{peer_text}")
 
 

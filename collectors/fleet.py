@@ -22,7 +22,8 @@ connection: the sampler takes one, commands and jobs share the other 7 and queue
 Frames are decoded and turned into Samples inside asyncssh's data callback (no task wake-up per
 frame); one watchdog task checks every node's deadline. The stream is a bounded queue: when it is
 full a node's items wait in order and its channel is paused (SSH flow control does the rest), so
-a slow consumer costs no memory and is not mistaken for a stale node. stop() ends stream().
+a slow consumer costs no memory (a paused channel holds at most SAMPLER_WINDOW) and is not
+mistaken for a stale node, nor is a loop held up by a loaded machine. stop() ends stream().
 """
 from __future__ import annotations
 
@@ -41,10 +42,13 @@ from collectors import transport
 from collectors.frame import Frame, FrameDecoder
 from collectors.model import NodeEvent, NodeTarget, Sample
 from collectors.probe import sampler_command
+from collectors.snapshot import Memo, build_sample
 from collectors.transport import CommandResult, TransportError
 
 STALE_INTERVALS = 3
 PREAMBLE_CAP = 64 * 1024   # bytes a login shell may print before the sampler's first frame
+SAMPLER_WINDOW = 64 * 1024   # SSH window of the sampler channel: what a paused node may still
+                             # send (asyncssh's 2 MiB default is 2 GB held at 1,000 paused nodes)
 BACKOFF_BASE = 0.5
 BACKOFF_CAP = 30.0
 _STOP: Any = object()
@@ -84,6 +88,7 @@ class _SamplerSession(asyncssh.SSHClientSession[bytes]):
         self.fleet, self.state, self.stale_after = fleet, state, STALE_INTERVALS * t.interval
         self.loop = asyncio.get_running_loop()
         self.decoder = FrameDecoder()
+        self.memo = Memo()   # the node's last parses, reused while a file's text is unchanged
         # the first frame carries discovery and static files: allow the connect timeout for it
         self.deadline = self.loop.time() + max(self.stale_after, t.connect_timeout)
         self.done: asyncio.Future[Exception | None] = self.loop.create_future()
@@ -107,7 +112,7 @@ class _SamplerSession(asyncssh.SSHClientSession[bytes]):
             self.deadline = self.loop.time() + self.stale_after
         try:
             for frame in frames:
-                self.fleet._deliver(self.state, frame)
+                self.fleet._deliver(self.state, frame, self.memo)
         except Exception as e:  # a bug or a frame no parser survives: this session ends, loudly
             self.failure = one_line(f"cannot use frame from sampler: {type(e).__name__}: {e}")
             self.finish()
@@ -245,7 +250,7 @@ class Fleet:
         session = _SamplerSession(self, state)
         # bytes: frame lengths count bytes (collectors.frame decodes the text)
         await conn.create_session(lambda: session, sampler_command(state.target, shell=self._shell),
-                                  encoding=None)
+                                  encoding=None, window=SAMPLER_WINDOW)
         state.session = session
         try:
             exc = await session.done
@@ -260,13 +265,12 @@ class Fleet:
         err = f": {session.stderr}" if session.stderr.strip() else ""
         return one_line(f"sampler ended (status {session.status}){err}")
 
-    def _deliver(self, state: _NodeState, frame: Frame) -> None:
-        from collectors.snapshot import build_sample
+    def _deliver(self, state: _NodeState, frame: Frame, memo: Memo) -> None:
         if state.reported != "up":
             state.failures = 0
             self._report(state, "up", "sampling")
         self._emit(state, build_sample(state.target.name, frame.snapshot, time.time(),
-                                       seq=frame.seq, node_clock=frame.node_clock))
+                                       seq=frame.seq, node_clock=frame.node_clock, memo=memo))
 
     def _report(self, state: _NodeState, kind: str, reason: str) -> None:
         """Send an event when the state or the down reason changes (retries don't repeat it)."""
@@ -301,12 +305,18 @@ class Fleet:
         intervals = [n.target.interval for n in self._nodes.values()] or [1.0]
         tick = min(1.0, max(0.05, min(intervals) / 2))
         loop = asyncio.get_running_loop()
+        last = loop.time()
         while True:
             await asyncio.sleep(tick)
             now = loop.time()
+            late, last = now - last - tick, now
             for state in self._nodes.values():
                 session = state.session
-                if session is not None and now > session.deadline:
+                if session is None:
+                    continue
+                if late > tick / 2:     # the loop was held (a loaded machine): not the node's time
+                    session.deadline += late
+                if now > session.deadline:
                     session.stale = True
                     session.finish()
 

@@ -18,10 +18,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from collectors.errors import RoostError
+
 MAX_BODY = 64 * 1024 * 1024     # a reply this big is a selector gone wrong, not a fleet
 
 
-class PromError(Exception):
+class PromError(RoostError):
     """A query that gave no usable answer; str() is one line."""
 
 

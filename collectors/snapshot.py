@@ -2,6 +2,9 @@
 
 Called for every frame of every node (1000 nodes x 1 Hz), so it makes one pass over the files to
 group them by directory and caches what only depends on static files (facts, hwmon chip labels).
+Given a node's Memo it also reuses the last parse of every file and directory whose text did not
+change: of a board's ~115 files a frame, the six busy procfs files change every second and its
+sensors now and then, the rest never (bench/bench_parse.py "memo").
 """
 from __future__ import annotations
 
@@ -45,12 +48,56 @@ _GROUPED = ("sys/class/hwmon/", "sys/class/thermal/", "sys/devices/system/cpu/cp
             "sys/class/power_supply/", "sys/class/mmc_host/", "sys/block/")
 
 
+MEMO_CAP = 4096     # entries one node's Memo holds before it starts afresh (a node inventing paths)
+
+
+class Memo:
+    """One node's last parse of each file or directory, reused while its text is unchanged.
+
+    Keep one per node (and connection): entries are (what was parsed, its result), compared by
+    equality, so a reuse gives exactly what parsing again would. Results are immutable."""
+
+    __slots__ = ("entries",)
+
+    def __init__(self) -> None:
+        self.entries: dict[Any, tuple[Any, Any]] = {}
+
+    def get(self, key: Any, inputs: Any, compute: Callable[[], T]) -> T:
+        hit = self.entries.get(key)
+        if hit is not None and hit[0] == inputs:
+            kept: T = hit[1]
+            return kept
+        value = compute()
+        if len(self.entries) >= MEMO_CAP:
+            self.entries.clear()
+        self.entries[key] = (inputs, value)
+        return value
+
+
+def _place(path: str) -> tuple[str, str] | None:
+    """(directory, file name) of a path whose directory is parsed as a group, else None."""
+    if not path.startswith(_GROUPED):
+        return None
+    parent, _, base = path.rpartition("/")
+    return parent, base
+
+
+_PLACES: dict[str, tuple[str, str] | None] = {}   # _place by path: the same paths every frame
+
+
 def _group(files: Mapping[str, str]) -> dict[str, dict[str, str]]:
     dirs: dict[str, dict[str, str]] = {}
+    places = _PLACES
     for path, text in files.items():
-        if not path.startswith(_GROUPED):
+        try:
+            place = places[path]
+        except KeyError:
+            place = _place(path)
+            if len(places) < 65536:
+                places[path] = place
+        if place is None:
             continue
-        parent, _, base = path.rpartition("/")
+        parent, base = place
         group = dirs.get(parent)
         if group is None:
             group = dirs[parent] = {}
@@ -58,13 +105,14 @@ def _group(files: Mapping[str, str]) -> dict[str, dict[str, str]]:
     return dirs
 
 
-def _parsed(files: Mapping[str, str], key: str, parse: Callable[[str], Any], problems: list[str]) -> Any:
+def _parsed(files: Mapping[str, str], key: str, parse: Callable[[str], Any], problems: list[str],
+            memo: Memo) -> Any:
     text = files.get(key)
     if text is None:
         if key in REQUIRED:
             problems.append(f"missing: {key}")
         return None
-    value = parse(text)
+    value = memo.get(key, text, lambda: parse(text))
     if value in _NOTHING:
         problems.append(f"unparseable: {key}")
     return value
@@ -93,8 +141,8 @@ def _chip_labels(chips: tuple[tuple[str, str | None, str | None], ...]) -> dict[
     return sysfs.hwmon_chip_labels({h: (d, n) for h, d, n in chips})
 
 
-def _hwmon(dirs: dict[str, dict[str, str]], links: Mapping[str, str],
-           problems: list[str]) -> tuple[tuple[HwmonSensor, ...], tuple[HwmonReading, ...]]:
+def _hwmon(dirs: dict[str, dict[str, str]], links: Mapping[str, str], problems: list[str],
+           memo: Memo) -> tuple[tuple[HwmonSensor, ...], tuple[HwmonReading, ...]]:
     chips = {}
     for path, files in dirs.items():
         if path.startswith(HWMON) and "/" not in path[len(HWMON):]:
@@ -109,29 +157,37 @@ def _hwmon(dirs: dict[str, dict[str, str]], links: Mapping[str, str],
     out: list[HwmonSensor] = []
     readings: list[HwmonReading] = []
     for hwmon in sorted(chips, key=lambda h: (len(h), h)):
-        files, name = chips[hwmon], chips[hwmon].get("name", "").strip()
-        sensors, notes = sysfs.hwmon_sensors(HWMON + hwmon, labels[hwmon], name, files)
+        sensors, found, notes = memo.get(HWMON + hwmon, (chips[hwmon], labels[hwmon]),
+                                         lambda: _chip(hwmon, labels[hwmon], chips[hwmon]))  # noqa: B023
         out += sensors
-        readings += sysfs.hwmon_readings(labels[hwmon], name, files)
+        readings += found
         problems += notes
     return tuple(out), tuple(readings)
 
 
+def _chip(hwmon: str, label: str, files: dict[str, str]) -> tuple[list[HwmonSensor],
+                                                                   list[HwmonReading], list[str]]:
+    name = files.get("name", "").strip()
+    sensors, notes = sysfs.hwmon_sensors(HWMON + hwmon, label, name, files)
+    return sensors, sysfs.hwmon_readings(label, name, files), notes
+
+
 def _collect(dirs: dict[str, dict[str, str]], prefix: str,
              parse: Callable[[str, dict[str, str]], tuple[T | None, list[str]]],
-             problems: list[str]) -> tuple[T, ...]:
+             problems: list[str], memo: Memo) -> tuple[T, ...]:
     items = []
     for path in sorted((p for p in dirs if p.startswith(prefix)), key=lambda p: (len(p), p)):
-        item, notes = parse(path, dirs[path])
+        files = dirs[path]
+        item, notes = memo.get(path, files, lambda: parse(path, files))  # noqa: B023 - called at once
         problems += notes
         if item is not None:
             items.append(item)
     return tuple(items)
 
 
-def _cpufreq(dirs: dict[str, dict[str, str]], problems: list[str]) -> tuple[CpuFreq, ...]:
+def _cpufreq(dirs: dict[str, dict[str, str]], problems: list[str], memo: Memo) -> tuple[CpuFreq, ...]:
     freq_dirs = {p: f for p, f in dirs.items() if p.startswith(CPU) and p.endswith("/cpufreq")}
-    return _collect(freq_dirs, CPU, sysfs.cpufreq, problems)
+    return _collect(freq_dirs, CPU, sysfs.cpufreq, problems, memo)
 
 
 def _throttle(files: Mapping[str, str], problems: list[str]) -> RpiThrottle | None:
@@ -149,8 +205,9 @@ def _disks(files: Mapping[str, str]) -> tuple[DiskStats, ...]:
     return procfs.parse_diskstats(text) if text else ()
 
 
-def _power_supplies(dirs: dict[str, dict[str, str]]) -> tuple[PowerSupply, ...]:
-    found = (sysfs.power_supply(p, f) for p, f in sorted(dirs.items())
+def _power_supplies(dirs: dict[str, dict[str, str]], memo: Memo) -> tuple[PowerSupply, ...]:
+    found = (memo.get(p, f, lambda: sysfs.power_supply(p, f))  # noqa: B023 - called at once
+             for p, f in sorted(dirs.items())
              if p.startswith(POWER_SUPPLY) and "/" not in p[len(POWER_SUPPLY):])
     return tuple(ps for ps in found if ps is not None)
 
@@ -180,37 +237,40 @@ def _io_errors(dirs: dict[str, dict[str, str]]) -> Mapping[str, int]:
 
 
 def build_sample(node: str, snap: Snapshot, ts: float, seq: int = 0,
-                 node_clock: float | None = None) -> Sample:
+                 node_clock: float | None = None, memo: Memo | None = None) -> Sample:
     """Turn one node's Snapshot into a Sample; bad or missing files leave values absent and a note.
 
     snap should hold the node's static files (names, labels, cpuinfo) merged with this interval's
-    dynamic ones: facts and hwmon chip labels come from the static files (cached by content)."""
+    dynamic ones: facts and hwmon chip labels come from the static files (cached by content).
+    memo: the node's own Memo, to reuse what did not change since its last frame."""
     files = snap.files
+    memo = Memo() if memo is None else memo
     problems: list[str] = []
     dirs = _group(files)
-    total, cores = _parsed(files, "proc/stat", procfs.parse_stat, problems) or (None, ())
+    total, cores = _parsed(files, "proc/stat", procfs.parse_stat, problems, memo) or (None, ())
     stat = files.get("proc/stat")
-    hwmon, readings = _hwmon(dirs, snap.links, problems)
+    hwmon, readings = _hwmon(dirs, snap.links, problems, memo)
     fs_text = files.get("cmd/filesystems")
     return Sample(
         node=node, ts=ts, seq=seq, node_clock=node_clock, cpu_total=total, cpus=cores,
-        load=_parsed(files, "proc/loadavg", procfs.parse_loadavg, problems),
-        memory=_parsed(files, "proc/meminfo", procfs.parse_meminfo, problems),
+        load=_parsed(files, "proc/loadavg", procfs.parse_loadavg, problems, memo),
+        memory=_parsed(files, "proc/meminfo", procfs.parse_meminfo, problems, memo),
         boot_time=procfs.parse_btime(stat) if stat is not None else None,
-        uptime=_parsed(files, "proc/uptime", procfs.parse_uptime, problems),
-        net=_parsed(files, "proc/net/dev", procfs.parse_net_dev, problems) or (),
-        thermal=_collect(dirs, THERMAL_ZONE, sysfs.thermal_zone, problems),
-        cooling=_collect(dirs, COOLING, sysfs.cooling_device, problems),
+        uptime=_parsed(files, "proc/uptime", procfs.parse_uptime, problems, memo),
+        net=_parsed(files, "proc/net/dev", procfs.parse_net_dev, problems, memo) or (),
+        thermal=_collect(dirs, THERMAL_ZONE, sysfs.thermal_zone, problems, memo),
+        cooling=_collect(dirs, COOLING, sysfs.cooling_device, problems, memo),
         hwmon=hwmon,
-        cpufreq=_cpufreq(dirs, problems),
+        cpufreq=_cpufreq(dirs, problems, memo),
         throttle=_throttle(files, problems),
         facts=build_facts(files),
         problems=tuple(problems),
         disks=_disks(files),
-        filesystems=cmdout.parse_filesystems(fs_text) if fs_text else (),
+        filesystems=memo.get("cmd/filesystems", fs_text, lambda: cmdout.parse_filesystems(fs_text))
+        if fs_text else (),
         mmc=_mmc(dirs, snap.links),
         io_errors=_io_errors(dirs),
         hwmon_readings=readings,
-        power_supplies=_power_supplies(dirs),
+        power_supplies=_power_supplies(dirs, memo),
         raw=snap,
     )

@@ -5,34 +5,61 @@ full collection walks all of them: 200-500 ms pauses with 200 nodes in the conso
 of a core at 1,000 nodes headless (bench/bench_demo.py). So, on a tick, we collect the young
 generations and freeze what survived; frozen objects are still freed by reference counting, and
 cycles among them wait for a full pass every THAW_EVERY ticks. One GcPacer serves both: headless
-collection settles every tick, the console every 30th (its ticks also redraw). UI-free.
+collection settles every tick, the console every 30th (its ticks also redraw).
+
+A frozen object that later joins a garbage cycle (a connection that failed, its task and its
+exception's traceback) stays until the next full pass, so churn (nodes that keep failing to
+connect under load) would pile up for 15 minutes: the full pass also comes early once the
+frozen set has grown by GROWTH since the last one, but never sooner than MIN_GAP ticks after it:
+a full pass at a million objects holds the loop for most of a second, and back to back while
+1,000 connections start they would time out the very handshakes that make the growth. UI-free.
 """
 from __future__ import annotations
 
 import gc
 
 THAW_EVERY = 900   # ticks between full collections (one longer pause every 15 minutes at 1 Hz)
+GROWTH = 1.5       # frozen objects since the last full pass, as a multiple, that bring it early
+GROWTH_FLOOR = 100_000   # ... and never for fewer new objects than this (start-up, small fleets)
+MIN_GAP = 120      # ticks from one full pass to an early one (2 minutes at 1 Hz)
 
 
-def settle_gc(full: bool = False) -> None:
-    """Collect the young generations (or everything), then freeze what survived."""
+def settle_gc(full: bool = False) -> int:
+    """Collect the young generations (or everything), then freeze what survived; returns how
+    many objects are frozen now."""
     if full:
         gc.unfreeze()
         gc.collect()
     else:
         gc.collect(1)
     gc.freeze()
+    return gc.get_freeze_count()
 
 
 class GcPacer:
     """Call tick() about once a second. It settles on ticks `phase`, `phase + every`, ... and
     makes that settle a full pass on ticks `phase + k * thaw_every` (phase 1: from the first
-    tick, which freezes what start-up built at once)."""
+    tick, which freezes what start-up built at once), or when the frozen set grew by GROWTH."""
 
     def __init__(self, every: int = 1, thaw_every: int = THAW_EVERY, phase: int = 0) -> None:
         self.ticks, self.every, self.thaw_every, self.phase = 0, every, thaw_every, phase
+        self.baseline = 0     # frozen objects right after the last full pass
+        self.last_full = 0    # the tick of the last full pass
+        self.early = 0        # full passes the growth rule brought forward
 
     def tick(self) -> None:
         self.ticks += 1
-        if self.ticks % self.every == self.phase % self.every:
-            settle_gc(full=self.ticks % self.thaw_every == self.phase % self.thaw_every)
+        if self.ticks % self.every != self.phase % self.every:
+            return
+        full = self.ticks % self.thaw_every == self.phase % self.thaw_every
+        if not full and self.ticks - self.last_full >= MIN_GAP and self._grown():
+            full, self.early = True, self.early + 1
+        frozen = settle_gc(full=full)
+        if full or not self.baseline:
+            self.baseline = frozen or 0
+        if full:
+            self.last_full = self.ticks
+
+    def _grown(self) -> bool:
+        frozen = gc.get_freeze_count()
+        return frozen > max(self.baseline * GROWTH, self.baseline + GROWTH_FLOOR)

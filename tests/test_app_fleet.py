@@ -233,3 +233,26 @@ async def test_power_keys_act_on_fleet_and_power_screens_only():
         await pilot.press("C")                       # here it means power cycle (none set up)
         await until(pilot, lambda: any("no power configured" in n.message
                                        for n in app._notifications), what="power notice")
+
+
+async def test_10000_rows_navigate_and_sort_with_the_cursor_on_its_node_and_only_visible_rows_drawn():
+    from tests.helpers.pilot import rack_app
+    app = rack_app(10_000)
+    async with app.run_test(size=(200, 50)) as pilot:
+        table = app.screen.table
+        await until(pilot, lambda: len(table._order) == 10_000)
+        assert app.screen.rows_shown == 10_000
+        await pilot.press("end")
+        assert table.current_node == "n10000"
+        await pilot.press("pageup", "up")
+        node = table.current_node
+        assert node == table._order[10_000 - 1 - (table.size.height - 2) - 1]
+        await pilot.press("greater_than_sign")                 # sort by the next column
+        await until(pilot, lambda: app.screen.sort != "name")
+        assert table.current_node == node                       # the cursor stays on its node
+        assert table._order != sorted(table._order) and len(table._order) == 10_000
+        await pilot.pause()
+        # virtualised: only rows that were on screen were ever rendered
+        assert 0 < len(table._strips) <= 5 * table.size.height
+        await pilot.press("home")
+        assert table.current_node == table._order[0] and table.scroll_offset.y == 0

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from console.screens.node import NodeScreen
 from tests.helpers.pilot import SIZE, make_app, until
+from tests.helpers.samples import T0
 
 
 async def test_click_selects_a_cell_and_double_click_opens_it():
@@ -42,3 +43,41 @@ async def test_fleet_row_click_moves_cursor_and_double_click_opens():
         await pilot.double_click("NodeTable", offset=(20, 4))
         await until(pilot, lambda: isinstance(app.screen, NodeScreen))
         assert app.screen.node == "n4"
+
+
+async def test_10000_nodes_show_a_cell_per_rack_and_enter_opens_the_rack():
+    from collectors.model import NodeEvent
+    from console.state import DOWN
+    from tests.helpers.pilot import rack_app
+    app = rack_app(10_000)
+    app.state.apply(NodeEvent("n150", T0 + 1, "down", "keepalive timeout"))
+    async with app.run_test(size=(200, 50)) as pilot:
+        await pilot.press("h")
+        await until(pilot, lambda: app.screen.name == "heatmap")
+        hm, info = app.screen.heatmap_widget, app.screen.query_one("#cursor-info")
+        assert [r.name for r in hm.rows[:3]] == ["rack1", "rack2", "rack3"] and len(hm.rows) == 100
+        assert hm.rows[1].state == DOWN and hm.rows[0].state != DOWN   # n150's rack shows it
+        await pilot.press("right")
+        assert "rack2  100 nodes (1 down)  worst n150 down" in str(info.render())
+        await pilot.press("enter")
+        await until(pilot, lambda: len(hm.rows) == 100 and hm.rows[0].name == "n101")
+        assert hm.current_node == "n101" and "group rack2" in str(app.screen.query_one("#legend").render())
+        await pilot.press("escape")
+        await until(pilot, lambda: hm.rows[0].name == "rack1")
+        assert hm.current_node == "rack2"
+        await pilot.press("space")                        # marks every node of the rack
+        assert {f"n{i}" for i in range(101, 201)} <= app.state.marked
+        await pilot.press("enter", "right", "enter")      # into rack2, then its second node
+        await until(pilot, lambda: isinstance(app.screen, NodeScreen))
+        assert app.screen.node == "n102"
+
+
+async def test_below_the_threshold_every_node_keeps_its_cell_and_escape_does_nothing():
+    app = make_app(n=750)
+    async with app.run_test(size=(200, 50)) as pilot:
+        await pilot.press("h")
+        await until(pilot, lambda: app.screen.name == "heatmap")
+        hm = app.screen.heatmap_widget
+        assert len(hm.rows) == 750 and not app.screen.members
+        await pilot.press("escape")
+        assert app.screen.name == "heatmap" and len(hm.rows) == 750

@@ -39,3 +39,47 @@ def test_the_console_pace_settles_every_30th_tick_from_the_first_and_thaws_every
     assert calls[:3] == [(1, True), (31, False), (61, False)]
     assert [t for t, full in calls if full] == [1, 901, 1801]
     assert len(calls) == 61
+
+
+def test_frozen_cycles_that_keep_piling_up_bring_the_full_pass_early(monkeypatch):
+    """Objects frozen while alive that later become cyclic garbage (a failed connection and its
+    traceback) must not wait 15 minutes: once the frozen set grows by half, a full pass runs."""
+    monkeypatch.setattr("console.gcpolicy.GROWTH_FLOOR", 1000)
+    monkeypatch.setattr("console.gcpolicy.MIN_GAP", 3)
+    try:
+        pacer = GcPacer(thaw_every=10_000)
+        pacer.tick()
+        first = None
+        for _ in range(20):
+            batch = [Node() for _ in range(max(2000, pacer.baseline // 4))]
+            for a, b in zip(batch[::2], batch[1::2]):
+                a.other, b.other = b, a
+            first = first or weakref.ref(batch[0])
+            pacer.tick()                   # frozen while alive ...
+            del batch                      # ... then garbage that only a full pass can free
+            if first() is None:
+                break
+        assert pacer.early >= 1 and first() is None
+        assert gc.get_freeze_count() < pacer.baseline * 1.5 + 1000
+    finally:
+        gc.unfreeze()
+
+
+def test_growth_never_brings_full_passes_back_to_back(monkeypatch):
+    """While a thousand connections start, the frozen set grows every tick: full passes (each
+    holding the loop) come at most every MIN_GAP ticks, not on each one."""
+    monkeypatch.setattr("console.gcpolicy.GROWTH_FLOOR", 100)
+    monkeypatch.setattr("console.gcpolicy.MIN_GAP", 10)
+    frozen, fulls = [1000], []
+    pacer = GcPacer(thaw_every=10_000)
+
+    def settle(full=False):
+        frozen[0] *= 2                   # twice as many survivors every tick
+        if full:
+            fulls.append(pacer.ticks)
+        return frozen[0]
+    monkeypatch.setattr("console.gcpolicy.settle_gc", settle)
+    monkeypatch.setattr(gc, "get_freeze_count", lambda: frozen[0])
+    for _ in range(40):
+        pacer.tick()
+    assert fulls == [10, 20, 30, 40] and pacer.early == 4

@@ -1,4 +1,7 @@
-"""The heatmap screen: every node as a cell by a chosen metric, grouped by group/rack."""
+"""The heatmap screen: every node as a cell by a chosen metric, grouped by group/rack.
+
+Past GROUP_AT nodes (more than a screen holds) a cell stands for a whole group (its worst
+node); Enter on it shows that group's nodes, Escape goes back to the groups."""
 from __future__ import annotations
 
 from rich.text import Text
@@ -8,17 +11,20 @@ from textual.widgets import Static
 
 from console.messages import NodeChosen
 from console.screens.base import View
-from console.state import FleetState, select_rows
+from console.state import DOWN, STALE, FleetState, Row, select_rows
 from console.text import safe_line
 from console.widgets.cells import LEVELS
-from console.widgets.heatmap import METRICS, Heatmap, level
+from console.widgets.heatmap import METRICS, Heatmap, group_of, group_rows, level, worst
 from console.widgets.key_footer import KeyFooter
 from console.widgets.summary_bar import SummaryBar
+
+GROUP_AT = 2000    # nodes beyond which the heatmap shows one cell per group
 
 
 class HeatmapScreen(View):
     BINDINGS = [
         Binding("m", "metric", "Metric", id="metric"),
+        Binding("escape", "groups", "Groups", id="heat_groups"),
         Binding("space", "mark", "Mark", id="mark"),
         Binding("t", "shell", "Shell", id="shell"),
     ]
@@ -26,6 +32,9 @@ class HeatmapScreen(View):
     def __init__(self, state: FleetState) -> None:
         super().__init__(name="heatmap")
         self.state = state
+        self.group_at = GROUP_AT
+        self.group: str | None = None             # the group opened from the groups' cells
+        self.members: dict[str, list[Row]] = {}   # each group's nodes while cells are groups
 
     def compose(self) -> ComposeResult:
         yield SummaryBar(id="summary")
@@ -54,15 +63,35 @@ class HeatmapScreen(View):
         self.set_metric(METRICS[(METRICS.index(cur) + 1) % len(METRICS)])
 
     def action_mark(self) -> None:
+        """Mark the node under the cursor, or every node of the group under it."""
         hm = self.query_one(Heatmap)
-        if hm.current_node:
-            self.state.toggle_mark(hm.current_node)
-            self.refresh_view()
+        current = hm.current_node
+        if current in self.members:
+            names = {r.name for r in self.members[current]}
+            unmark = names <= self.state.marked
+            for name in names:
+                if (name in self.state.marked) == unmark:
+                    self.state.toggle_mark(name)
+        elif current:
+            self.state.toggle_mark(current)
+        self.refresh_view()
 
     def action_shell(self) -> None:
         node = self.query_one(Heatmap).current_node
-        if node:
+        if node and node not in self.members:
             self.app.open_shell(node)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return self.group is not None if action == "groups" else True
+
+    def action_groups(self) -> None:
+        """Back from a group's nodes to the groups, the cursor on the group left."""
+        left, self.group = self.group, None
+        if left is not None:
+            self.refresh_bindings()
+            self.refresh_view()
+            self.query_one(Heatmap).move_to(left)
+            self.show_cursor()
 
     def scale(self, rows) -> dict[str, float]:
         t = self.state.thresholds
@@ -74,13 +103,26 @@ class HeatmapScreen(View):
         now = self.app.clock() if now is None else now
         rows = select_rows(self.state.rows(now, spark=0), "", "name")
         hm = self.query_one(Heatmap)
-        hm.show(rows, self.pal, self.scale(rows), self.state.marked)
+        scale = self.scale(rows)
+        self.members = {}
+        if self.group is not None:
+            rows = [r for r in rows if group_of(r) == self.group]
+        elif len(rows) > self.group_at:
+            rows, self.members = group_rows(rows, hm.metric, scale)
+        hm.show(rows, self.pal, scale, self._marked())
         self.query_one(SummaryBar).show(self.state.summary(now), self.pal, len(self.state.marked))
         self.query_one("#legend", Static).update(self.legend(hm.metric))
         self.show_cursor()
 
+    def _marked(self) -> set[str]:
+        """Marked nodes, and the groups whose nodes are all marked (while cells are groups)."""
+        marked = self.state.marked
+        return marked | {g for g, rows in self.members.items() if all(r.name in marked for r in rows)}
+
     def legend(self, metric: str) -> Text:
-        t = Text(f"metric: {metric}  ")
+        where = f"group {safe_line(self.group)} (Esc: all groups)  " if self.group is not None else \
+            "a cell per group, its worst node (Enter: its nodes)  " if self.members else ""
+        t = Text(f"{where}metric: {metric}  ")
         for i, glyph in enumerate(LEVELS):
             t.append(glyph * 2, style=self.pal[f"heat-{i}"])
         t.append("  low → high   ✖ down  ◌ stale  · no data  ✓ marked   (m: next metric)")
@@ -90,7 +132,9 @@ class HeatmapScreen(View):
         hm = self.query_one(Heatmap)
         row = hm.current_row
         info = Text()
-        if row is not None:
+        if row is not None and row.name in self.members:
+            info.append(self.group_info(row.name, hm.metric, hm.scale))
+        elif row is not None:
             _lv, value = level(row, hm.metric, hm.scale)
             info.append(f"{safe_line(row.name)}  {row.state}  {hm.metric} {value}")
             if row.groups:
@@ -100,6 +144,21 @@ class HeatmapScreen(View):
     def on_heatmap_cursor_moved(self, _msg: Heatmap.CursorMoved) -> None:
         self.show_cursor()
 
+    def group_info(self, group: str, metric: str, scale: dict[str, float]) -> str:
+        rows = self.members[group]
+        states = [r.state for r in rows]
+        bad = ", ".join(f"{states.count(s)} {s}" for s in (DOWN, STALE) if s in states)
+        top = worst(rows, metric, scale)
+        return (f"{safe_line(group)}  {len(rows)} nodes{f' ({bad})' if bad else ''}  worst "
+                f"{safe_line(top.name)} {top.state} {metric} {level(top, metric, scale)[1]}")
+
     def on_node_chosen(self, msg: NodeChosen) -> None:
         msg.stop()
-        self.app.open_node(msg.node)
+        if msg.node in self.members:     # a group's cell: show its nodes
+            self.group = msg.node
+            self.refresh_bindings()
+            self.refresh_view()
+            self.query_one(Heatmap).move_to(None)
+            self.show_cursor()
+        else:
+            self.app.open_node(msg.node)

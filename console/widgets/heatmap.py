@@ -1,4 +1,5 @@
 """Every node as one coloured cell, grouped by group/rack; readable at 750 nodes on 200x50.
+Larger fleets are shown a cell per group (group_rows: the group's worst node), opened on Enter.
 
 A cell is two columns: a height glyph (so the level reads without colour) in the level's colour;
 down and stale nodes show their state symbol instead. The cursor cell is reversed.
@@ -6,6 +7,7 @@ down and stale nodes show their state symbol instead. The cursor cell is reverse
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 from rich.segment import Segment
 from rich.style import Style
@@ -61,6 +63,28 @@ def group_of(row: Row) -> str:
     return row.groups[0] if row.groups else "ungrouped"
 
 
+GROUPS = "groups"   # the one header over the cells that stand for whole groups
+
+
+def group_rows(rows: list[Row], metric: str, scale: dict[str, float]) -> tuple[list[Row], dict[str, list[Row]]]:
+    """(one Row per group, named after it, holding its worst node's values; each group's nodes).
+    The worst node: a down one, else a stale one, else the highest level of the metric."""
+    members: dict[str, list[Row]] = {}
+    for r in rows:
+        members.setdefault(group_of(r), []).append(r)
+    shown = [replace(worst(members[g], metric, scale), name=g, groups=(GROUPS,))
+             for g in sorted(members, key=natural_key)]
+    return shown, members
+
+
+def worst(rows: list[Row], metric: str, scale: dict[str, float]) -> Row:
+    for state in (DOWN, STALE):
+        hit = next((r for r in rows if r.state == state), None)
+        if hit is not None:
+            return hit
+    return max(rows, key=lambda r: -1 if (lv := level(r, metric, scale)[0]) is None else lv)
+
+
 class Heatmap(ScrollView, can_focus=True):
     """Line-API: the layout (group headers and cell lines) is rebuilt when rows or width change;
     each painted line is cached with what it shows, so a cursor move re-renders two lines."""
@@ -105,6 +129,11 @@ class Heatmap(ScrollView, can_focus=True):
     @property
     def current_node(self) -> str | None:
         return self.rows[self.cursor].name if 0 <= self.cursor < len(self.rows) else None
+
+    def move_to(self, name: str | None) -> None:
+        """The cursor on that cell (the first one when name is not shown)."""
+        names = [r.name for r in self.rows]
+        self.cursor = names.index(name) if name in names else 0
 
     @property
     def current_row(self) -> Row | None:

@@ -33,6 +33,16 @@ def seeded_app(n: int = 24, seed: int = 11, racks: int = 3, **kw) -> RoostApp:
     return RoostApp(state, clock=lambda: T0 + 29, refresh=3600, **kw)
 
 
+def rack_app(n: int, rack: int = 100, seed: int = 5, **kw) -> RoostApp:
+    """n steady nodes in racks of `rack` (n1..n100 in rack1 ...), two samples each: rates known."""
+    params = steady_fleet(n, seed)
+    state = FleetState(list(params), groups={name: (f"rack{1 + i // rack}",)
+                                             for i, name in enumerate(params)})
+    for s in steady_samples(params, range(2)):
+        state.apply(s)
+    return RoostApp(state, clock=lambda: T0 + 1, refresh=3600, **kw)
+
+
 async def until(pilot, cond, timeout: float = 30.0, what: str = "condition") -> None:
     """Wait for a condition, letting the app process messages between checks (no fixed sleep)."""
     loop = asyncio.get_running_loop()

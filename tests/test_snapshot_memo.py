@@ -1,0 +1,79 @@
+"""build_sample with a node's Memo: what did not change since the node's last frame is reused,
+and the Sample is always the one parsing everything again would give."""
+from __future__ import annotations
+
+import random
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from collectors.frame import FrameDecoder, encode_frame
+from collectors.model import Snapshot
+from collectors.snapshot import MEMO_CAP, Memo, build_sample
+from console.demo.boards import PROFILES
+from console.demo.layout import build_layout
+from console.demo.sim import BoardSim
+
+T0 = 1_700_000_000.0
+
+
+def demo_snapshots(profile: str, frames: int = 12, seed: int = 5) -> list[Snapshot]:
+    """A demo board's frames as the fleet decodes them (static files merged into each)."""
+    layout = build_layout(PROFILES[profile], f"{profile}-01")
+    sim = BoardSim(layout, random.Random(seed), 22.0, T0)
+    decoder, out = FrameDecoder(), []
+    for seq in range(frames):
+        now = T0 + seq
+        remembered = {**sim.counter_files(), **sim.slow_files(now)} if seq % 4 == 0 else {}
+        static = {**layout.static, **remembered} if seq == 0 else remembered
+        frame = encode_frame(seq, now, sim.files(now), static=static,
+                             links=layout.links if seq == 0 else None)
+        out += [f.snapshot for f in decoder.feed(frame)]
+    return out
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+def test_a_memo_gives_the_sample_parsing_everything_gives(profile):
+    memo = Memo()
+    for i, snap in enumerate(demo_snapshots(profile)):
+        assert build_sample("n", snap, T0 + i, seq=i, memo=memo) == build_sample("n", snap, T0 + i, seq=i)
+
+
+def test_what_did_not_change_is_reused_and_what_changed_is_parsed_again():
+    first = demo_snapshots("rpi4", frames=1)[0]
+    files = dict(first.files)
+    memo = Memo()
+    one = build_sample("n", first, T0, memo=memo)
+    zone = next(p for p in files if p.startswith("sys/class/thermal/thermal_zone") and p.endswith("/temp"))
+    files[zone] = "12345\n"
+    files["proc/loadavg"] = "9.50 1.00 0.50 3/200 999\n"
+    two = build_sample("n", Snapshot(files, first.links), T0 + 1, memo=memo)
+    assert two.hwmon == one.hwmon and all(a is b for a, b in zip(two.hwmon, one.hwmon))
+    assert two.memory is one.memory and two.cpufreq[0] is one.cpufreq[0]
+    assert two.load is not None and two.load.load1 == 9.5
+    assert 12.345 in [z.temp_c for z in two.thermal]
+    assert two == build_sample("n", Snapshot(files, first.links), T0 + 1)
+
+
+@settings(max_examples=150, deadline=None)
+@given(which=st.integers(min_value=0), text=st.text(max_size=200), again=st.booleans())
+def test_any_change_to_any_file_gives_what_a_fresh_parse_gives(which, text, again):
+    """A node may send anything in any file, then go back to what it sent before."""
+    base = demo_snapshots("rockpro64", frames=2)[1]
+    path = sorted(base.files)[which % len(base.files)]
+    memo = Memo()
+    build_sample("n", base, T0, memo=memo)
+    changed = Snapshot({**base.files, path: text}, base.links)
+    assert build_sample("n", changed, T0, memo=memo) == build_sample("n", changed, T0)
+    if again:
+        assert build_sample("n", base, T0, memo=memo) == build_sample("n", base, T0)
+
+
+def test_a_node_inventing_paths_cannot_grow_its_memo_without_bound():
+    base = demo_snapshots("rpi4", frames=1)[0]
+    memo = Memo()
+    for i in range(MEMO_CAP // 4 + 10):
+        zone = f"sys/class/thermal/thermal_zone{100 + i}"
+        files = {**base.files, f"{zone}/type": "x\n", f"{zone}/temp": "1000\n"}
+        build_sample("n", Snapshot(files, base.links), T0, memo=memo)
+    assert len(memo.entries) <= MEMO_CAP

@@ -11,13 +11,14 @@ from __future__ import annotations
 import functools
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
 from operator import attrgetter
+from typing import Any, TypedDict
 
 from collectors import rates
 from collectors.health import WRITABLE_DISK_FS, power_draw, root_filesystem, wear_level, whole_disks
-from collectors.model import CpuTimes, NodeEvent, Sample
+from collectors.model import CpuTimes, Memory, MmcHealth, NodeEvent, Sample
 from console.config import Thresholds
 from console.hostlist import HostlistError, expand, natural_key
 
@@ -100,7 +101,7 @@ class NodeData:
     reason: str = ""
     last: Sample | None = None
     prev: Sample | None = None
-    facts: dict = field(default_factory=dict)
+    facts: dict[str, object] = field(default_factory=dict)
     cpu: float | None = None
     per_core: dict[str, float] = field(default_factory=dict)
     clusters: tuple[tuple[str, ...], ...] = ()   # core ids per cpufreq policy, biggest first
@@ -111,11 +112,11 @@ class NodeData:
     io_error_at: float = 0.0                             # when the I/O error count last rose
     power: str = "—"
     jobs: int | None = None
-    series: dict[str, deque] = field(default_factory=dict)
-    times: deque = field(default=None)  # type: ignore[assignment]
+    series: dict[str, deque[float | None]] = field(default_factory=dict)
+    times: deque[float] = field(init=False)
     rev: int = 0                  # bumps on every change to this node; keys the row cache
     alerts: int = 0               # open alerts on this node
-    cached: tuple | None = None   # (rev, alerts, spark, Row) of the last row() call
+    cached: tuple[int, int, int, Row] | None = None   # (rev, alerts, spark, Row) of the last row()
 
     def __post_init__(self) -> None:
         self.times = deque(maxlen=self.history)
@@ -127,11 +128,11 @@ class NodeData:
             d = self.series[key] = deque([None] * (n - 1), maxlen=self.history)
         d.append(value)
 
-    def series_of(self, prefix: str) -> dict[str, list]:
+    def series_of(self, prefix: str) -> dict[str, list[float | None]]:
         return {k[len(prefix):]: list(v) for k, v in self.series.items() if k.startswith(prefix)}
 
 
-def history_node(name: str, times: list[float], series: dict[str, list]) -> NodeData:
+def history_node(name: str, times: list[float], series: dict[str, list[float | None]]) -> NodeData:
     """A NodeData holding history read elsewhere (range queries), for the node screen's graphs."""
     node = NodeData(name, max(1, len(times)))
     node.times.extend(times)
@@ -519,7 +520,7 @@ class FleetState:
     def _build_row(self, node: NodeData, now: float, spark: int) -> Row:
         s = node.last
         temps = temperatures(s) if s else {}
-        label = max(temps, key=temps.get) if temps else ""
+        label = max(temps, key=lambda k: temps[k]) if temps else ""
         hot = temps.get(label)
         rpm, pwm = fans(s) if s else ({}, {})
         freqs = [f for f in s.cpufreq if f.cur_hz] if s else []
@@ -546,12 +547,12 @@ class FleetState:
             flags=throttle_flags(s) if s else (), power=node.power, jobs=node.jobs,
             alerts=node.alerts, **self._disk_fields(node, s))
 
-    def _disk_fields(self, node: NodeData, s: Sample | None) -> dict:
+    def _disk_fields(self, node: NodeData, s: Sample | None) -> DiskFields:
         if s is None:
             return {}
         root = root_filesystem(s)
         worst = max((self.alerts[(node.name, k)].severity for k in _STORAGE_ALERTS
-                     if (node.name, k) in self.alerts), key=_SEVERITY.get, default=INFO)
+                     if (node.name, k) in self.alerts), key=lambda sev: _SEVERITY[sev], default=INFO)
         return {"disk_pct": root.used_pct if root else None,
                 "disk_bps": sum(r + w for r, w in node.disk_rates.values()) if node.disk_rates else None,
                 "disk_level": {CRIT: "crit", WARN: "warn"}.get(worst, "ok"),
@@ -589,11 +590,19 @@ class FleetState:
         return part
 
 
+class DiskFields(TypedDict, total=False):
+    """A Row's storage and power fields (none when the node has no sample yet)."""
+    disk_pct: float | None
+    disk_bps: float | None
+    disk_level: str
+    watts: float | None
+
+
 _STORAGE_ALERTS = ("fs_readonly", "root_readonly", "fs_full", "emmc_wear", "io_errors")
 _SEVERITY = {INFO: 0, WARN: 1, CRIT: 2}
 
 
-def _life(card) -> str:
+def _life(card: MmcHealth) -> str:
     if not card.life_time:
         return "–"
     return "/".join(f"{min(100, 10 * v)}%" if v <= 10 else "exceeded" for v in card.life_time)
@@ -607,7 +616,7 @@ def _cores(node: NodeData) -> int | None:
     return len(s.cpus) or (s.rates.cores if s.rates else None) or len(node.per_core) or None
 
 
-def _mem_pct(mem) -> float | None:
+def _mem_pct(mem: Memory | None) -> float | None:
     if mem is None or not mem.total or mem.available is None:
         return None
     return 100.0 * (1.0 - mem.available / mem.total)
@@ -615,7 +624,7 @@ def _mem_pct(mem) -> float | None:
 
 # ---- selection (filter + sort) for the fleet views ----------------------------------------------
 _STATE_ORDER = {DOWN: 0, STALE: 1, UNKNOWN: 2, UP: 3}
-SORT_KEYS = {
+SORT_KEYS: dict[str, Callable[[Row], Any]] = {
     "state": lambda r: (_STATE_ORDER.get(r.state, 9), -(r.age or 0)),
     "name": lambda r: _name_key(r.name),
     "cpu": lambda r: r.cpu, "load": lambda r: r.load1, "mem": lambda r: r.mem_pct,
@@ -671,12 +680,13 @@ _AGE = [f.name for f in fields(Row)].index("age")
 
 def _with_age(row: Row, age: float | None) -> Row:
     """row with a new age: dataclasses.replace's cost without its checks (10,000 rows a tick)."""
-    values = _ROW_FIELDS(row)
-    return Row(*values[:_AGE], age, *values[_AGE + 1:])
+    values: tuple[object, ...] = _ROW_FIELDS(row)
+    return Row(*values[:_AGE], age, *values[_AGE + 1:])  # type: ignore[call-arg, arg-type]  # in Row's own order
 
 
 # natural_key of a name, kept: every refresh sorts every row by name first (10,000 at scale)
-_name_key = functools.lru_cache(maxsize=1 << 16)(natural_key)
+_name_key: Callable[[str], tuple[tuple[int, int, str], ...]] = functools.lru_cache(
+    maxsize=1 << 16)(natural_key)
 
 
 def select_rows(rows: list[Row], query: str = "", sort: str = "name",

@@ -22,6 +22,7 @@ BINDING_IDS: dict[str, str] = {
     "help_close": "close help", "command_cancel": "cancel the command line",
     "heat_left": "heatmap cursor left", "heat_right": "heatmap cursor right",
     "heat_up": "heatmap cursor up", "heat_down": "heatmap cursor down",
+    "heat_groups": "heatmap: back from a group to the group cells",
     "cursor_up": "table cursor up", "cursor_down": "table cursor down", "page_up": "page up",
     "page_down": "page down", "top": "first row", "bottom": "last row",
     "job_submit": "submit a job", "job_cancel": "cancel job (confirms)",

@@ -95,9 +95,9 @@ def test_submit_wait_queue_job(config, capsys, tmp_path):
 
 
 def test_queue_shows_pending_arrays_compactly_and_cancel(config, capsys):
-    t0 = time.perf_counter()
+    t0 = time.process_time()         # CPU of the in-process CLI, not the machine's load
     assert roost(config, "submit", "--parsable", "--array", "1-10000", "--wrap", "true") == 0
-    assert time.perf_counter() - t0 < 1.0
+    assert time.process_time() - t0 < 1.0
     job = int(capsys.readouterr().out)
     assert roost(config, "queue") == 0
     lines = capsys.readouterr().out.splitlines()

@@ -352,7 +352,8 @@ async def test_a_silent_prometheus_is_cancelled_at_the_budget_and_ticks_never_ov
     t0 = time.monotonic()
     ok = await source.tick()
     took = time.monotonic() - t0
-    assert not ok and took < 0.6 and "budget" in source.ticks[-1].error
+    # cut at the 0.2 s budget, not left waiting on a server that never answers (slack for load)
+    assert not ok and took < 1.5 and "budget" in source.ticks[-1].error
     await source.start()
     await asyncio.sleep(2.0)
     await source.stop()

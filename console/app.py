@@ -115,10 +115,10 @@ class RoostApp(App):
             self.notify(safe_line(self.theme_problem), severity="warning", markup=False)
         if self.source is not None:
             self.pump()
-        if self.jobs.db_path:
+        start_scheduler(self, self.jobs, self.source)   # a real fleet: this console schedules
+        if self.jobs.db_path:     # (after: the first read already says the scheduler starts)
             self.set_interval(self.JOBS_EVERY, self.poll_jobs)
             self.poll_jobs()
-        start_scheduler(self, self.jobs, self.source)   # a real fleet: this console schedules
         start_ray(self)
 
     # ---- the fleet stream -------------------------------------------------------------------

@@ -13,7 +13,7 @@ import dataclasses
 import os
 import shlex
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -249,14 +249,19 @@ class JobsService:
         return (self.config is not None and self.db_path is not None and not self.external
                 and callable(getattr(source, "connection", None)))
 
-    async def hold_scheduler(self, fleet: Connections, notice: Notice) -> None:
-        """Hold the job scheduler on fleet's connections until close(), or stand by while
-        another roost holds it and take over when it exits; notice() tells of either.
-        Nothing to hold without a config (see can_schedule)."""
-        config = self.config
-        if config is None:
-            return
+    def hold_scheduler(self, fleet: Connections, notice: Notice) -> Coroutine[Any, Any, None]:
+        """The work that holds the job scheduler on fleet's connections until close(), or
+        stands by while another roost holds it and takes over when it exits; notice() tells of
+        either. The role reads "starting" from this call on, not from when a worker first runs
+        the coroutine: a queue read in between would say nobody schedules."""
         self.role, self._stop = "starting", asyncio.Event()
+        return self._hold(fleet, notice, self._stop)
+
+    async def _hold(self, fleet: Connections, notice: Notice, stop: asyncio.Event) -> None:
+        config = self.config
+        if config is None:      # nothing to hold without a config (see can_schedule)
+            self.role = None
+            return
 
         def waiting() -> None:
             self.role = "client"
@@ -269,8 +274,7 @@ class JobsService:
                        "information")
             self.role, self._holder = "held", None
         try:
-            await hold_when_free(config, self._stop, fleet=fleet, waiting=waiting,
-                                 on_held=held)
+            await hold_when_free(config, stop, fleet=fleet, waiting=waiting, on_held=held)
         except Exception as exc:  # the console stays up; the queue waits for another holder
             self.role = "client"
             notice(f"job scheduler stopped: {type(exc).__name__}: {exc}", "error")

@@ -130,7 +130,12 @@ def main() -> int:
     ap.add_argument("--scrape-interval", type=float, default=15.0)
     ap.add_argument("--window", type=float, default=30.0)
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory(prefix="roost-bench-prom-") as tmp:
+    return with_demo_fleet(args, run, "roost-bench-prom-")
+
+
+def with_demo_fleet(args, run, prefix: str) -> int:
+    """run(fleet, args, tmp) beside args.nodes steady demo nodes served from a thread."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
         fleet = DemoFleet(args.nodes, seed=1, steady=True, state_dir=Path(tmp))
         runner = FleetThread(fleet)
         runner.start()

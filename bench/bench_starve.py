@@ -17,7 +17,6 @@ import argparse
 import os
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -25,9 +24,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_prometheus import cpu_seconds, free_port, rss_mb, write_inventory  # noqa: E402
+from bench.bench_prometheus import (  # noqa: E402
+    cpu_seconds,
+    free_port,
+    rss_mb,
+    with_demo_fleet,
+    write_inventory,
+)
 from console.demo.fleet import DemoFleet  # noqa: E402
-from console.demo.runner import FleetThread  # noqa: E402
 
 Row = tuple[float, float, float, int]
 
@@ -77,14 +81,7 @@ def main() -> int:
     ap.add_argument("--every", type=float, default=10.0)
     ap.add_argument("--extra", action="append", default=[], help="more `roost collect` options")
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory(prefix="roost-bench-starve-") as tmp:
-        fleet = DemoFleet(args.nodes, seed=1, steady=True, state_dir=Path(tmp))
-        runner = FleetThread(fleet)
-        runner.start()
-        try:
-            return run(fleet, args, Path(tmp))
-        finally:
-            runner.stop()
+    return with_demo_fleet(args, run, "roost-bench-starve-")
 
 
 def run(fleet: DemoFleet, args, tmp: Path) -> int:

@@ -74,12 +74,17 @@ def cpu_cell(row: Row, pal: dict[str, str]) -> Text:
 
 
 def fan_cell(row: Row, pal: dict[str, str]) -> Text:
+    return _fan(row, pal, " rpm", " ✖", "% pwm")
+
+
+def _fan(row: Row, pal: dict[str, str], rpm: str, stall: str, pwm: str) -> Text:
+    """The fan's rpm (✖ when it stalls while driven), else its PWM duty; units as given."""
     if row.fan_rpm is not None:
         stalled = row.fan_rpm == 0 and (row.fan_pwm_pct or 0) > 0
-        return Text(f"{row.fan_rpm:.0f} rpm" + (" ✖" if stalled else ""),
+        return Text(f"{row.fan_rpm:.0f}{rpm}" + (stall if stalled else ""),
                     style=pal["roost-crit"] if stalled else "")
     if row.fan_pwm_pct is not None:
-        return Text(f"{row.fan_pwm_pct:.0f}% pwm")
+        return Text(f"{row.fan_pwm_pct:.0f}{pwm}")
     return Text("–")
 
 
@@ -170,13 +175,7 @@ def freq_compact(row: Row, pal: dict[str, str]) -> Text:
 
 
 def fan_compact(row: Row, pal: dict[str, str]) -> Text:
-    if row.fan_rpm is not None:
-        stalled = row.fan_rpm == 0 and (row.fan_pwm_pct or 0) > 0
-        return Text(f"{row.fan_rpm:.0f}" + ("✖" if stalled else ""),
-                    style=pal["roost-crit"] if stalled else "")
-    if row.fan_pwm_pct is not None:
-        return Text(f"{row.fan_pwm_pct:.0f}%")
-    return Text("–")
+    return _fan(row, pal, "", "✖", "%")
 
 
 def power_cell(row: Row, pal: dict[str, str]) -> Text:

@@ -8,10 +8,8 @@ import asyncio
 import io
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -45,12 +43,9 @@ def lab(ssh_lab, tmp_path_factory, etc_hosts_module):
 
 
 @pytest.fixture
-def work():
+def work(shared_dir):
     """A submit directory the nodes' login user can write (shared with the console)."""
-    path = Path(tempfile.mkdtemp(prefix="roost-batchcli-"))
-    path.chmod(0o777)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+    return shared_dir
 
 
 @pytest.fixture

@@ -53,21 +53,10 @@ def free_port() -> int:
 class NamedNode(LabNode):
     """An sshd lab node in its own UTS namespace: its sessions see hostname `roost-lab-<name>`."""
 
-    def launch(self) -> None:
-        starting("sshd")
-        pid_file = self.lab.dir / f"{self.name}.pid"
-        pid_file.unlink(missing_ok=True)
+    def sshd_argv(self) -> list[str]:
         script = f'hostname "$1" && exec {SSHD} -D -f "$2" -E "$3"'
-        self.proc = subprocess.Popen(
-            ["unshare", "--uts", "sh", "-c", script, "sh", self.hostname, str(self.conf_path),
-             str(self.log_path)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        self.pid = self.proc.pid
-        deadline = time.monotonic() + 10
-        while not pid_file.exists():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise LabError(f"{self.name}: sshd did not start: {self.error_text()}")
-            time.sleep(0.005)
+        return ["unshare", "--uts", "sh", "-c", script, "sh", self.hostname, str(self.conf_path),
+                str(self.log_path)]
 
     @property
     def hostname(self) -> str:

@@ -230,14 +230,18 @@ class LabNode:
         pid_file = self.lab.dir / f"{self.name}.pid"
         pid_file.unlink(missing_ok=True)
         self.proc = subprocess.Popen(
-            [SSHD, "-D", "-f", str(self.conf_path), "-E", str(self.log_path)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            self.sshd_argv(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE)
         self.pid = self.proc.pid
         deadline = time.monotonic() + 10
         while not pid_file.exists():
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise LabError(f"{self.name}: sshd did not start: {self.error_text()}")
             time.sleep(0.005)
+
+    def sshd_argv(self) -> list[str]:
+        """How launch() runs sshd (a subclass may wrap it, e.g. in a namespace)."""
+        return [SSHD, "-D", "-f", str(self.conf_path), "-E", str(self.log_path)]
 
     def error_text(self) -> str:
         err = self.proc.stderr.read().decode() if self.proc and self.proc.poll() is not None else ""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import pwd
 import subprocess
 import sys
@@ -71,6 +72,19 @@ def test_submit_errors_are_one_line(config, capsys, tmp_path):
     assert "first line must start with #!" in capsys.readouterr().err
     assert roost(config, "cancel", "77") == 1
     assert "Invalid job id specified" in capsys.readouterr().err
+
+
+def test_a_home_workdir_is_the_node_login_users_home(config, capsys, tmp_path):
+    """-D '~' (the console's submit form default) runs in the home of the node's login user
+    (roostlab here), not the console user's, which that user could not enter."""
+    out = tmp_path / "o"
+    out.mkdir()
+    out.chmod(0o777)
+    code = roost(config, "submit", "-D", "~", "-o", str(out / "pwd.out"), "--wait",
+                 "--wrap", "pwd; echo $HOME")
+    assert code == 0, capsys.readouterr().err
+    here, home = (out / "pwd.out").read_text().split()
+    assert here == home == os.path.expanduser("~roostlab") != os.path.expanduser("~")
 
 
 def test_submit_wait_queue_job(config, capsys, tmp_path):

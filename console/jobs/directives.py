@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, NoReturn, TypedDict, TypeVar
 
 from console.jobs.model import JobSpec
+from console.jobs.outpaths import on_node_home
 from console.jobs.spec import (
     ArraySpec,
     Dependencies,
@@ -258,6 +259,14 @@ class _Allocation(TypedDict):
     exclusive: bool
 
 
+def _chdir(here: str, value: str | None) -> str | None:
+    """-D DIR from the submit directory; "~" or "~/DIR" (the form's default, or quoted on the
+    command line) stays the node login user's home, resolved on the node."""
+    if not value:
+        return None
+    return value if on_node_home(value) else os.path.join(here, value)
+
+
 def _pick(cli: argparse.Namespace, script: argparse.Namespace, key: str) -> Any:
     value = getattr(cli, key, None)
     return value if value is not None else getattr(script, key, None)
@@ -284,7 +293,7 @@ def build_spec(cli: argparse.Namespace, script_text: str, where: str, *,
         dependencies=_opt(get, "dependency", parse_dependency) or Dependencies(),
         nodelist=_opt(get, "nodelist", parse_hostlist) or (),
         exclude=_opt(get, "exclude", parse_hostlist) or (),
-        chdir=os.path.join(here, get("chdir")) if get("chdir") else None,
+        chdir=_chdir(here, get("chdir")),
         export=parse_export(get("export") or "ALL", env), requeue=get("requeue"),
         submit_dir=here, user=getpass.getuser(), args=tuple(args),
         mem_per_cpu=_opt(get, "mem_per_cpu", parse_mem),

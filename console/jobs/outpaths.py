@@ -4,6 +4,7 @@ paths. Pure (no SSH): the submit-time checks and `roost job` use it without the 
 from __future__ import annotations
 
 import os
+import shlex
 
 from console.jobs.model import JobSpec, Task
 from console.jobs.spec import PatternValues, expand_pattern
@@ -27,4 +28,19 @@ def path_safe(value: str) -> str:
 
 
 def absolute(path: str, work_dir: str) -> str:
-    return os.path.normpath(os.path.join(work_dir, path))
+    """path from work_dir on the console's host (a node's "~" is the console user's home here:
+    output not on a shared file system is fetched to it)."""
+    return os.path.normpath(os.path.join(os.path.expanduser(work_dir), path))
+
+
+def on_node_home(work_dir: str) -> bool:
+    """A working directory under "~": the home of the node's login user, whoever that is."""
+    return work_dir == "~" or work_dir.startswith("~/")
+
+
+def cd_argument(work_dir: str) -> str:
+    """work_dir as a shell word for cd on a node: quoted, with a leading "~" as $HOME."""
+    if on_node_home(work_dir):
+        rest = work_dir[2:]
+        return '"$HOME"' + (f"/{shlex.quote(rest)}" if rest else "")
+    return shlex.quote(work_dir)

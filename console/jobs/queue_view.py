@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from console.jobs.model import JobSpec, State, Task
+from console.jobs.outpaths import on_node_home
 from console.jobs.spec import (
     SpecError,
     format_hostlist,
@@ -163,7 +164,7 @@ def check_field(name: str, value: str, known: Iterable[str] = ()) -> str | None:
         "cpus": _cpus, "mem": parse_mem, "time": parse_time, "array": parse_array,
         "dependency": parse_dependency, "nodelist": _nodes(known)}
     check = checks.get(name)
-    if name == "workdir" and not os.path.isdir(os.path.expanduser(value)):
+    if name == "workdir" and not on_node_home(value) and not os.path.isdir(value):
         return f"no such directory: {value}"
     try:
         if check is not None:
@@ -192,7 +193,7 @@ def form_spec(values: Mapping[str, str], known: Iterable[str], store: Store,
     for name, (dest, _label) in FIELDS.items():
         text = values.get(name, "").strip()
         if dest and text:
-            setattr(args, dest, os.path.expanduser(text) if name == "workdir" else text)
+            setattr(args, dest, text)
     command = values["command"].strip()
     if is_script(command, here):
         path = os.path.join(here, os.path.expanduser(command))

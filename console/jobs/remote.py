@@ -30,6 +30,7 @@ import asyncssh
 from collectors.transport import channel_slot
 from console.errors import RoostError
 from console.jobs.limits import PROBE as LIMITS_PROBE, WATCHER, Limits, command_lines, parse_probe, watch_start
+from console.jobs.outpaths import cd_argument
 
 BASE = ".roost/jobs"           # under the login user's $HOME on the node
 _SAFE = re.compile(r"[^A-Za-z0-9._-]")
@@ -313,7 +314,7 @@ elif [ "$e" != - ] && ! (umask "$u"; {open_file}"$e") 2>/dev/null; then rc=1
 else
   exec >>"$o"
   if [ "$e" = - ]; then exec 2>&1; else exec 2>>"$e"; fi
-  if cd {q(w.chdir)} 2>/dev/null; then
+  if cd {cd_argument(w.chdir)} 2>/dev/null; then
     {watch_start(w.limits)}
     (umask "$u"; exec "$@") </dev/null || rc=$?
     [ -n "$w" ] && kill "$w" 2>/dev/null

@@ -21,6 +21,7 @@ from console.config import Config
 from console.jobs.core import Connections
 from console.jobs.location import cluster_name, jobs_db, open_store, queue_dir, scheduler_lock
 from console.jobs.lock import SchedulerLock
+from console.jobs.outpaths import cd_argument
 from console.jobs.queue_view import JobsView, QueueView
 from console.jobs.scheduler import Options, Scheduler, fleet_connect
 from console.jobs.store import Store
@@ -132,7 +133,7 @@ def job_step(config: Config, text: str) -> tuple[list[str], str]:
            "SLURM_NNODES": len(nodes), "SLURM_NTASKS": spec.total_tasks,
            "ROOST_JOB_ID": job_id}
     exports = " ".join(f"{k}={shlex.quote(str(v))}" for k, v in env.items())
-    return nodes, f"export {exports}; cd {shlex.quote(spec.work_dir)} 2>/dev/null; "
+    return nodes, f"export {exports}; cd {cd_argument(spec.work_dir)} 2>/dev/null; "
 
 
 async def node_limits(targets: list[NodeTarget], timeout: float) -> dict[str, str]:
@@ -176,11 +177,13 @@ class JobsService:
 
     @property
     def form_workdir(self) -> str:
-        """The submit form's working directory: `[jobs] workdir`, else the user's home (never
-        the directory roost was started in: a demo job once wrote slurm-1.out into a source
-        tree). For Slurm the form leaves it empty: the login directory on the cluster."""
+        """The submit form's working directory: `[jobs] workdir`, else "~", the home of the
+        node's login user, resolved on the node (never the directory roost was started in: a
+        demo job once wrote slurm-1.out into a source tree; nor the console user's home, which
+        a node's other login user cannot enter). Output not on a shared file system is fetched
+        into the console user's home."""
         configured = self.config.jobs.workdir if self.config is not None else None
-        return os.path.expanduser(configured or "~")
+        return configured or "~"
 
     def view(self) -> JobsView | None:
         """QueueView or SlurmView (made on first use), None when there is no queue here

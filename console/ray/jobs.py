@@ -27,6 +27,7 @@ from typing import Any
 from collectors import transport
 from console.config import Config, ConfigError
 from console.jobs.model import JobSpec, State
+from console.jobs.outpaths import cd_argument
 from console.jobs.spec import format_time
 from console.ray.client import RayClient, RayDuplicate, RayError
 from console.ray.parse import LABEL, RayJob, RayNode, submission_id
@@ -46,7 +47,7 @@ def entrypoint(spec: JobSpec, wrap: str | None = None) -> str:
     """The shell command Ray runs (under /bin/sh on the node its supervisor picked). A wrapped
     command stays readable; a script travels inside the command and runs from a private
     temporary file, so its #! line picks the interpreter."""
-    cd = f"cd {shlex.quote(spec.chdir)} && " if spec.chdir else ""
+    cd = f"cd {cd_argument(spec.chdir)} && " if spec.chdir else ""
     if wrap is not None:
         return f"{cd}{wrap}" if not cd else f"{cd}{{ {wrap}\n}}"
     args = "".join(f" {shlex.quote(a)}" for a in spec.args)

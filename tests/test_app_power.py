@@ -18,10 +18,16 @@ from console.power.ssh import SshAccess
 from console.screens.confirm import ConfirmScreen
 from console.screens.power import PowerScreen
 from console.state import DOWN, UP, FleetState
+from console.widgets.power_table import PowerTable
 from tests.helpers.pilot import until
 from tests.helpers.power import FAST, FixedDriver, FixedReach, NoReach
 
 SIZE = (170, 40)
+
+
+def power_screen_up(app: RoostApp) -> bool:
+    """The power screen is on and composed (under load its table can mount a frame later)."""
+    return isinstance(app.screen, PowerScreen) and bool(app.screen.query(PowerTable))
 
 
 def demo_power(fleet: DemoFleet, roles: dict[str, str] | None = None) -> PowerService:
@@ -82,7 +88,7 @@ async def test_marked_node_off_with_confirmation_then_on_again(tmp_path):
         assert "soft shutdown" in log_text(app) and "off done" in log_text(app)
 
         await pilot.press("p")                              # the power screen tells the truth
-        await until(pilot, lambda: isinstance(app.screen, PowerScreen))
+        await until(pilot, lambda: power_screen_up(app), what="power screen composed")
         table = app.screen.table
         await until(pilot, lambda: table.row_count == 3 and table.cell_text(first, "ssh")
                     == "no answer", what="power screen read back")
@@ -166,7 +172,7 @@ async def test_hostile_node_names_and_driver_errors_are_inert():
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: row(app, EVIL).power == "?", what="unreadable power")
         await pilot.press("p")
-        await until(pilot, lambda: isinstance(app.screen, PowerScreen))
+        await until(pilot, lambda: power_screen_up(app), what="power screen composed")
         table = app.screen.table
         await until(pilot, lambda: table.row_count == 1 and "boom" in table.cell_text(EVIL, "shown"))
         for key in ("node", "shown"):
@@ -192,7 +198,7 @@ async def test_without_power_config_the_keys_explain():
         await pilot.pause()
         assert "no power configured" in notices(app)
         await pilot.press("p")
-        await until(pilot, lambda: isinstance(app.screen, PowerScreen))
+        await until(pilot, lambda: power_screen_up(app), what="power screen composed")
         assert "no power configured" in str(app.screen.query_one("#power-head").render())
         app.commands.run("power bogus")
         await pilot.pause()

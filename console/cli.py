@@ -41,7 +41,16 @@ def hostport(text: str) -> tuple[str, int]:
     return parse(text)
 
 
-def build_parser() -> Parser:
+# The job queue's client commands, and the module whose register() adds each: `roost submit` in a
+# shell loop (a thousand lines start Python a thousand times) builds only its own parser.
+QUICK_COMMANDS = {**dict.fromkeys(("submit", "queue", "job", "cancel", "suspend", "resume"), "cli"),
+                  "acct": "acct_cli", **dict.fromkeys(("bsub", "bjobs", "bkill"), "lsf_cli")}
+GLOBAL_VALUED = ("--config", "--inventory", "--ssh-config", "--state-dir", "--theme")
+
+
+def build_parser(only: str | None = None) -> Parser:
+    """roost's parser; only=COMMAND (one of QUICK_COMMANDS): the global options and that
+    command's module's parsers, nothing else imported."""
     p = Parser(prog="roost", description="Operations console for small SBC clusters.")
     p.add_argument("--config", metavar="PATH",
                    help="roost.toml (ROOST_CONFIG; default ./roost.toml, then the XDG config dir)")
@@ -50,10 +59,14 @@ def build_parser() -> Parser:
                    help="OpenSSH client config (ROOST_SSH_CONFIG; default ~/.ssh/config)")
     p.add_argument("--state-dir", metavar="DIR", help="database, job files, accept-new host keys (ROOST_STATE_DIR)")
     p.add_argument("--theme", metavar="NAME", default=os.environ.get("ROOST_THEME"), help="TUI theme (ROOST_THEME)")
-    p.add_argument("--version", action="version", version=f"roost {version()}")
+    p.add_argument("--version", action=_Version, help="show program's version number and exit")
     p.add_argument("-v", "--verbose", action="count", default=0,
                    help="log more: -v info, -vv debug (ROOST_LOG=debug|info|warning|error)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    if only in QUICK_COMMANDS:
+        import importlib
+        importlib.import_module(f"console.jobs.{QUICK_COMMANDS[only]}").register(sub)
+        return p
     _nodes_parser(sub)
     _check_parser(sub)
     _collect_parser(sub)
@@ -66,6 +79,29 @@ def build_parser() -> Parser:
     _history_parser(sub)
     _completion_parser(sub)
     return p
+
+
+class _Version(argparse.Action):
+    """--version, its text read (importlib.metadata: slow) only when asked for."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest, nargs=0, default=default, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"roost {version()}")
+        parser.exit()
+
+
+def quick_command(argv: Sequence[str]) -> str | None:
+    """The command of argv when it is one of QUICK_COMMANDS and every word before it is a global
+    option spelled out in full (anything else: None, and the whole parser decides)."""
+    words = iter(argv)
+    for word in words:
+        if word in GLOBAL_VALUED:
+            next(words, None)
+        elif not (word.partition("=")[0] in GLOBAL_VALUED or word in ("-v", "-vv", "--verbose")):
+            return word if word in QUICK_COMMANDS else None
+    return None
 
 
 def version() -> str:
@@ -175,7 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv[:1] == ["__complete"]:   # a shell asking on TAB: answer fast, build no parser
         from console.completion.engine import complete_main
         return complete_main(argv[1:])
-    args = build_parser().parse_args(argv)
+    args = build_parser(quick_command(argv)).parse_args(argv)
     from console.config import ConfigError
     try:
         return _dispatch(args)

@@ -29,15 +29,20 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from collectors.model import NodeTarget
 from console import hostlist, paths
 from console.errors import RoostError
 from console.hostlist import HostlistError
-from console.inventory import InventoryError, load_inventory
-from console.sshconfig import SshConfig, SshConfigError, SshHost, load_ssh_config
 from console.userfile import MiB, UserFileError, read_text
+
+if TYPE_CHECKING:
+    from collectors.model import NodeTarget
+    from console.sshconfig import SshConfig, SshHost
+
+# collectors.model, console.inventory (yaml) and console.sshconfig (asyncssh) are imported where
+# they are used: `bsub` and `roost submit` read roost.toml and nothing else (a loop of a thousand
+# bsub lines pays every import a thousand times)
 
 MAX_CONFIG_BYTES = MiB // 2   # tomllib reads dense arrays at ~0.4 MB/s; 1,000 nodes take ~0.1 MB
 MAX_DEPTH = 8                 # tables in tables: roost's deepest key is nodes[i].power.x.y
@@ -267,6 +272,7 @@ class Config:
         return [self.target(spec) for spec in self.select(names)]
 
     def target(self, spec: NodeSpec) -> NodeTarget:
+        from collectors.model import NodeTarget
         ssh = self._ssh_for(spec.name)
         d = self.defaults
         mode = spec.host_keys or d.host_keys
@@ -285,6 +291,7 @@ class Config:
             groups=spec.groups, role=spec.role, local=spec.local)
 
     def _ssh_for(self, name: str) -> SshHost:
+        from console.sshconfig import SshConfigError, SshHost
         if self.ssh is None:
             return SshHost()
         try:
@@ -696,16 +703,21 @@ def load_config(path: str | os.PathLike | None = None, *, inventory: str | os.Pa
     loader = _TomlLoader(toml_path, env) if toml_path is not None else None
     defaults = loader.defaults if loader else Defaults(max_hostlist=_env_limit(env))
     inv_path = inventory or env.get("ROOST_INVENTORY")
-    try:
-        ssh = load_ssh_config(ssh_config, env) if connects else None
-        inv_nodes, inv_groups, inv_sources = _inventory_nodes(inv_path, defaults.max_hostlist)
-    except (SshConfigError, InventoryError) as exc:
-        raise ConfigError(str(exc)) from None
+    ssh = _ssh_client_config(ssh_config, env) if connects else None
+    inv_nodes, inv_groups, inv_sources = _inventory_nodes(inv_path, defaults.max_hostlist)
     base = Config(nodes=tuple(inv_nodes), groups=MappingProxyType(inv_groups), ssh=ssh,
                   sources=inv_sources, state_dir=paths.state_dir(state_dir, env), defaults=defaults)
     if loader is None:
         return base
     return loader.apply(base)
+
+
+def _ssh_client_config(path: str | os.PathLike | None, env: Mapping[str, str]) -> SshConfig | None:
+    from console.sshconfig import SshConfigError, load_ssh_config
+    try:
+        return load_ssh_config(path, env)
+    except SshConfigError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _env_limit(env: Mapping[str, str]) -> int:
@@ -718,7 +730,11 @@ def _env_limit(env: Mapping[str, str]) -> int:
 def _inventory_nodes(path, limit: int) -> tuple[list[NodeSpec], dict, tuple[Path, ...]]:
     if not path:
         return [], {}, ()
-    inv = load_inventory(path, limit=limit)
+    from console.inventory import InventoryError, load_inventory
+    try:
+        inv = load_inventory(path, limit=limit)
+    except InventoryError as exc:
+        raise ConfigError(str(exc)) from None
     for g in inv.groups:     # groups become @names on roost's command line
         try:
             check_name(g, "group name")

@@ -18,12 +18,15 @@ import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import product
-
-from ClusterShell.NodeSet import RESOLVER_NOGROUP, NodeSet, NodeSetException
-from ClusterShell.NodeUtils import GroupResolver, GroupSource
-from ClusterShell.RangeSet import RangeSetException
+from typing import TYPE_CHECKING
 
 from console.errors import RoostError
+
+if TYPE_CHECKING:
+    from ClusterShell.NodeUtils import GroupResolver
+
+# ClusterShell is imported where it is used: `names = "n[1-4]"` expands without it (below), and a
+# loop of a thousand `bsub` lines would pay its import (logging, subprocess ...) every time
 
 DEFAULT_LIMIT = 100_000
 LIMIT_ENV = "ROOST_MAX_HOSTLIST"
@@ -132,6 +135,11 @@ def expand(expr: str, *, limit: int | None = None,
     Groups resolve through `groups` only (name -> member names); without it `@x` is a name.
     """
     check_size(expr, limit, groups)
+    simple = None if groups else _simple(expr)
+    if simple is not None:
+        return simple
+    from ClusterShell.NodeSet import RESOLVER_NOGROUP, NodeSet, NodeSetException
+    from ClusterShell.RangeSet import RangeSetException
     try:
         fast = _with_groups(expr, groups) if groups else None
         if fast is not None:
@@ -142,7 +150,49 @@ def expand(expr: str, *, limit: int | None = None,
         raise HostlistError(f"bad hostlist {_show(expr)}: {_printable(exc)}") from None
 
 
+_LITERAL = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+# a digit beside the bracket joins the range in NodeSet ("n1[0-9]" is one dimension): not simple
+_ONE_RANGE = re.compile(r"((?:[A-Za-z0-9_.-]*[A-Za-z_.-])?)\[(\d+(?:-\d+)?(?:,\d+(?:-\d+)?)*)\]"
+                        r"((?:[A-Za-z_.-][A-Za-z0-9_.-]*)?)")
+
+
+def _simple(expr: str) -> list[str] | None:
+    """The names of `pi3` or `pi[1-4,7]x` (one bracket of plain numbers, one padding width, no
+    digit beside it),
+    exactly as NodeSet gives them; None for anything else (NodeSet's own parse decides)."""
+    if _LITERAL.fullmatch(expr):
+        return [expr]
+    m = _ONE_RANGE.fullmatch(expr)
+    if m is None:
+        return None
+    numbers = _range_numbers(m.group(2))
+    if numbers is None:
+        return None
+    width, values = numbers
+    prefix, suffix = m.group(1), m.group(3)
+    return [f"{prefix}{n:0{width}d}{suffix}" for n in sorted(values)]
+
+
+def _range_numbers(body: str) -> tuple[int, set[int]] | None:
+    """(padding width, numbers) of "1-4,7" or "01-16"; None when widths mix, a range runs
+    backwards or the set is large (NodeSet's own rules then apply)."""
+    bounds = [part.split("-") for part in body.split(",")]
+    words = [w for pair in bounds for w in pair]
+    padded = {len(w) for w in words if len(w) > 1 and w.startswith("0")}
+    width = padded.pop() if len(padded) == 1 else 0
+    if padded or (width and any(len(w) != width for w in words)) or max(map(len, words)) > 6:
+        return None
+    values: set[int] = set()
+    for pair in bounds:
+        lo, hi = int(pair[0]), int(pair[-1])
+        if lo > hi:
+            return None
+        values.update(range(lo, hi + 1))
+    return width, values
+
+
 def _resolver(groups: Mapping[str, Sequence[str]]) -> GroupResolver:
+    from ClusterShell.NodeUtils import GroupResolver, GroupSource
     return GroupResolver(GroupSource("roost", {g: ",".join(m) for g, m in groups.items()}))
 
 
@@ -157,6 +207,7 @@ def _with_groups(expr: str, groups: Mapping[str, Sequence[str]]) -> list[str] | 
     operands = _operands(expr)
     if operands is None or any(o.startswith("@") and o[1:] not in groups for _, o in operands):
         return None
+    from ClusterShell.NodeSet import RESOLVER_NOGROUP, NodeSet
     names: set[str] = set()
     for op, operand in operands:
         if operand.startswith("@"):
@@ -187,6 +238,7 @@ _GROUP_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
 
 def fold(names: Iterable[str]) -> str:
     """n1,n2,n3 -> n[1-3]; the names are taken literally (no group lookups)."""
+    from ClusterShell.NodeSet import RESOLVER_NOGROUP, NodeSet
     names = list(names)
     return str(NodeSet.fromlist(names, resolver=RESOLVER_NOGROUP)) if names else ""
 

@@ -9,18 +9,20 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from platformdirs import user_config_dir, user_state_dir
-
 APP = "roost"
 
 
 def state_dir(explicit: str | os.PathLike | None = None,
               env: Mapping[str, str] = os.environ) -> Path:
     chosen = explicit or env.get("ROOST_STATE_DIR")
-    return Path(chosen).expanduser() if chosen else Path(user_state_dir(APP))
+    if chosen:
+        return Path(chosen).expanduser()
+    from platformdirs import user_state_dir  # here: it imports tempfile, shutil, random ...
+    return Path(user_state_dir(APP))
 
 
 def config_dir() -> Path:
+    from platformdirs import user_config_dir
     return Path(user_config_dir(APP))
 
 

@@ -100,3 +100,40 @@ def test_version_sees_client_calls_on_the_same_connection(tmp_path):
     middle = store.version()
     store.request(job, None, "cancel")
     assert len({before, middle, store.version()}) == 3
+
+
+OLD_TASKS = """CREATE TABLE tasks (
+    job_id INTEGER, pos INTEGER, idx INTEGER, state TEXT, node TEXT, start REAL, end REAL,
+    exit_code INTEGER, attempt INTEGER DEFAULT 0, pid INTEGER, want TEXT, kill_reason TEXT,
+    reason TEXT, suspended REAL DEFAULT 0, suspended_at REAL,
+    PRIMARY KEY (job_id, pos)) WITHOUT ROWID"""
+
+
+def test_an_older_queue_file_gains_the_new_columns_once(tmp_path, monkeypatch):
+    """A file from before alloc/cpuset (user_version 0) is brought up to date on its first open;
+    every later open (each line of a bsub loop) checks user_version and runs no schema."""
+    import sqlite3
+
+    from console.jobs import store as store_module
+    path = tmp_path / "q.db"
+    old = sqlite3.connect(path)
+    old.executescript(f"{OLD_TASKS}; CREATE TABLE jobs (id INTEGER PRIMARY KEY, name TEXT, "
+                      "user TEXT, submit REAL, ntasks INTEGER, spec TEXT, reason TEXT);")
+    old.close()
+    with Store(path) as store:
+        columns = {r[1] for r in store.db.execute("PRAGMA table_info(tasks)")}
+        assert {"alloc", "cpuset"} <= columns
+        assert store.db.execute("PRAGMA user_version").fetchone()[0] == store_module.SCHEMA_VERSION
+        job = store.submit(spec("-a", "1-3"))
+    statements: list[str] = []
+    connect = sqlite3.connect
+
+    def traced(*args, **kwargs):
+        db = connect(*args, **kwargs)
+        db.set_trace_callback(statements.append)
+        return db
+    monkeypatch.setattr(store_module.sqlite3, "connect", traced)
+    with Store(path) as store:
+        assert [t.index for t in store.tasks(job)] == [1, 2, 3]
+    assert not [s for s in statements if "CREATE" in s or "table_info" in s or "ALTER" in s]
+    assert len(statements) <= 5, statements

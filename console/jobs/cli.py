@@ -7,23 +7,21 @@ Errors are one line, "roost submit: error: ..." (sbatch's wording where it has o
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
-import shutil
 import sqlite3
 import sys
 import time
 
-from console.jobs import job_view
 from console.jobs.directives import add_options, add_script_arguments, spec_from_args
+from console.jobs.location import cluster_name, open_store, scheduler_lock
 from console.jobs.model import State, Task
-from console.jobs.queue_view import QUEUE_COLUMNS
-from console.jobs.reports import iso, squeue_format, state_names
-from console.jobs.service import cluster_name, open_store, run_scheduler, scheduler_lock, settle_requests
 from console.jobs.spec import SpecError, format_hostlist, format_indices, format_time, parse_target, signal_name
 from console.jobs.store import Store
 from console.jobs.submission import check_spec, job_details
 from console.tables import clean, error as _fail, format_table, print_facts, print_table
+
+# asyncio, the scheduler (console.jobs.service: asyncssh) and the report modules are imported
+# where they are used: `roost submit` in a shell loop starts Python for every line
 
 NO_SCHEDULER = "no scheduler running — start the console or roost serve"
 
@@ -95,6 +93,7 @@ def _routed(name: str, builtin):
 
 def _full(config) -> str:
     """SQLite says "disk I/O error" when the shared-memory file cannot grow: name the cause."""
+    import shutil
     try:
         free = shutil.disk_usage(config.state_dir).free
     except OSError:
@@ -107,7 +106,8 @@ def _full(config) -> str:
 def cmd_submit(args: argparse.Namespace, config) -> int:
     try:
         spec = spec_from_args(args, args.script, args.wrap)
-        spec = check_spec(spec, config.names, open_store(config), config.jobs.cores)
+        store = open_store(config)     # one connection for the checks and the insert
+        spec = check_spec(spec, config.names, store, config.jobs.cores)
     except SpecError as exc:
         return _fail("submit", str(exc))
     for warning in spec.warnings:
@@ -115,16 +115,19 @@ def cmd_submit(args: argparse.Namespace, config) -> int:
     if getattr(args, "partition", None):
         print("roost submit: warning: ignoring --partition (the built-in queue has none)",
               file=sys.stderr)
-    store = open_store(config)
     job_id = store.submit(spec)
     print(job_id if args.parsable else f"Submitted batch job {job_id}", flush=True)
     if not args.wait:
         return 0
+    import asyncio
     return asyncio.run(_wait(config, store, job_id))
 
 
 async def _wait(config, store: Store, job_id: int) -> int:
     """Schedule in-process when nobody else does; else watch the database."""
+    import asyncio
+
+    from console.jobs.service import run_scheduler
     stop = asyncio.Event()
     while not _finished(store, job_id):
         if await run_scheduler(config, stop, until_job=job_id, store=store):
@@ -183,6 +186,7 @@ def _job_rows(row, tasks: list[Task], all_tasks: bool, now: float) -> list[dict]
 
 def _row(label, row, task: Task, now: float, reason: str | None = None) -> dict:
     """One squeue row; every field squeue's --format codes can show (console.jobs.reports)."""
+    from console.jobs.reports import iso
     spec, state = row.spec, task.state
     nodes = format_hostlist(task.nodes)
     used = task.elapsed(now) if state is not State.PENDING else 0
@@ -201,6 +205,7 @@ def _row(label, row, task: Task, now: float, reason: str | None = None) -> dict:
 
 
 def cmd_queue(args: argparse.Namespace, config) -> int:
+    from console.jobs.reports import squeue_format, state_names
     if getattr(args, "partitions", False) or getattr(args, "slurm_nodes", False):
         return _fail("queue", "--partitions/--nodes need [jobs] backend = \"slurm\"")
     store = open_store(config)
@@ -243,6 +248,7 @@ def _filtered(rows: list[dict], states: set[State], users: str | None) -> list[d
 
 def print_queue(rows: list[dict], header: bool = True) -> None:
     """squeue's table (the Slurm backend prints its rows through this too)."""
+    from console.jobs.queue_view import QUEUE_COLUMNS
     head = [[h for h, _ in QUEUE_COLUMNS]]
     body = [[r[k] for _, k in QUEUE_COLUMNS] for r in rows]
     if header:
@@ -254,6 +260,7 @@ def print_queue(rows: list[dict], header: bool = True) -> None:
 # --- job ----------------------------------------------------------------------------------
 
 def cmd_job(args: argparse.Namespace, config) -> int:
+    from console.jobs import job_view
     try:
         job_id = int(args.job_id.split("_", 1)[0])
     except ValueError:
@@ -310,6 +317,9 @@ def cmd_request(args: argparse.Namespace, config) -> int:
         if store.request(job_id, indices, want) == 0:
             status = _fail(cmd, _NOTHING.get(want, _NOTHING["signal"]).format(text))
     if store.wants() and scheduler_lock(config).holder() is None:
+        import asyncio
+
+        from console.jobs.service import settle_requests
         asyncio.run(settle_requests(config, store, timeout=30.0))
     return status
 

@@ -77,12 +77,12 @@ def cmd_bsub(args: argparse.Namespace, config) -> int:
         if name and not getattr(values, "job_name", None):
             values.job_name = name
         spec = build_spec(values, script, where)
-        spec = check_spec(spec, config.names, open_store(config), config.jobs.cores)
+        store = open_store(config)     # one connection for the checks and the insert
+        spec = check_spec(spec, config.names, store, config.jobs.cores)
     except SpecError as exc:
         return _fail("bsub", str(exc))
     for warning in warnings + list(spec.warnings):
         print(f"roost bsub: warning: {clean(warning)}", file=sys.stderr)
-    store = open_store(config)
     job_id = store.submit(spec)
     print(f"Job <{job_id}> is submitted to default queue <{QUEUE}>.", flush=True)
     if not args.bsub_K:

@@ -7,9 +7,9 @@ cancel and the scheduler's launch cannot both win. A whole array is inserted in 
 from __future__ import annotations
 
 import json
-import secrets
 import sqlite3
 import time
+import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +40,10 @@ _TASK_COLS = ("job_id, pos, idx, state, node, start, end, exit_code, attempt, pi
               "kill_reason, reason, suspended, suspended_at, alloc, cpuset")
 # columns later versions added to a table: (table, column, type); added to older files on open
 _ADDED = (("tasks", "alloc", "TEXT"), ("tasks", "cpuset", "TEXT"))
+# PRAGMA user_version of a file that has SCHEMA and every _ADDED column (a checksum of both: it
+# changes with them by itself), so an open (each bsub line) checks one number instead of running
+# the schema again; another roost version finding another number just runs its idempotent schema
+SCHEMA_VERSION = zlib.crc32(f"{SCHEMA}{_ADDED}".encode()) & 0x7FFF_FFFF
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,9 +80,15 @@ class Store:
                                   check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")   # WAL + NORMAL: durable across crashes
+        if self.db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+            self._create()
+        self._client_writes = 0
+
+    def _create(self) -> None:
+        """A new file gets the schema; an older one the tables and columns added since."""
         self.db.executescript(SCHEMA)
         self._add_columns()
-        self._client_writes = 0
+        self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def _add_columns(self) -> None:
         """A queue file written by an older roost gains the columns added since."""
@@ -105,6 +115,7 @@ class Store:
             row = self.db.execute("SELECT value FROM meta WHERE key='queue_id'").fetchone()
             if row:
                 return str(row[0])
+            import secrets
             value = secrets.token_hex(4)
             self.db.execute("INSERT INTO meta VALUES ('queue_id', ?)", (value,))
             return value

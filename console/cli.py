@@ -200,10 +200,23 @@ def _completion_parser(sub) -> None:
     completion.add_arguments(s)
 
 
-def load(args: argparse.Namespace) -> Config:
+def load(args: argparse.Namespace, connects: bool = True) -> Config:
     from console.config import load_config
     return load_config(args.config, inventory=args.inventory, ssh_config=args.ssh_config,
-                       state_dir=args.state_dir)
+                       state_dir=args.state_dir, connects=connects)
+
+
+# Job commands that only read and write the queue file (built-in backend, no --wait): they skip
+# ssh_config, whose parser (asyncssh) is most of a short command's start-up
+QUEUE_FILE_ONLY = ("submit", "queue", "job", "acct", "bsub", "bjobs")
+
+
+def _jobs_config(args: argparse.Namespace) -> Config:
+    waits = getattr(args, "wait", False) or getattr(args, "bsub_K", False)
+    if args.command not in QUEUE_FILE_ONLY or waits:
+        return load(args)
+    config = load(args, connects=False)
+    return config if config.jobs.backend == "builtin" else load(args)   # Slurm, Ray: over SSH
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -274,7 +287,7 @@ def _reader_went_away() -> int:
 def _dispatch(args: argparse.Namespace) -> int:
     logs.to_stderr(args.verbose)
     if getattr(args, "jobs_handler", None) is not None:
-        return args.jobs_handler(args, load(args))
+        return args.jobs_handler(args, _jobs_config(args))
     command = {"nodes": cmd_nodes, "check": cmd_check, "collect": cmd_collect,
                "demo": cmd_demo, "serve": cmd_serve, "run": cmd_run, "power": cmd_power,
                "ray": cmd_ray, "completion": cmd_completion,

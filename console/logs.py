@@ -16,8 +16,6 @@ import logging
 import os
 import sys
 from collections.abc import Mapping
-from io import TextIOWrapper
-from logging.handlers import RotatingFileHandler
 from pathlib import Path
 
 from collectors.errors import one_line
@@ -43,16 +41,6 @@ class OneLineFormatter(logging.Formatter):
         return super().formatMessage(record)
 
 
-class PrivateRotatingFile(RotatingFileHandler):
-    """A RotatingFileHandler whose files are created 0600 and never opened through a symlink."""
-
-    def _open(self) -> TextIOWrapper:
-        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
-        fd = os.open(self.baseFilename, flags, 0o600)
-        os.fchmod(fd, 0o600)
-        return open(fd, "a", encoding=self.encoding, errors=self.errors)
-
-
 def level(verbose: int = 0, env: Mapping[str, str] = os.environ,
           default: int = logging.WARNING) -> int:
     """ROOST_LOG's level (else `default`), made more verbose by -v (INFO) or -vv (DEBUG)."""
@@ -76,6 +64,7 @@ def to_file(state_dir: Path, verbose: int = 0, env: Mapping[str, str] = os.envir
             keep_stderr: bool = False) -> Path:
     """The console's and `roost serve`'s logging: the rotating file in the state dir (and stderr
     too when keep_stderr). Returns the log file's path."""
+    from console.logfile import PrivateRotatingFile  # logging.handlers: only a log file needs it
     path = paths.ensure_state_dir(Path(state_dir)) / FILE_NAME
     handler = PrivateRotatingFile(path, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8")
     handler.setFormatter(OneLineFormatter(FILE_FORMAT))

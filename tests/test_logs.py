@@ -11,6 +11,7 @@ import warnings
 import pytest
 
 from console import logs
+from console.logfile import PrivateRotatingFile
 from tests.helpers.cli import ROOST, free_port, roost, wait_for
 
 
@@ -69,7 +70,7 @@ def test_console_logs_only_to_a_private_file(tmp_path, capfd):
 
 
 def test_rotation_keeps_every_file_private(tmp_path):
-    handler = logs.PrivateRotatingFile(tmp_path / "roost.log", maxBytes=200, backupCount=2)
+    handler = PrivateRotatingFile(tmp_path / "roost.log", maxBytes=200, backupCount=2)
     log = logging.getLogger("roost.test.rotation")
     log.addHandler(handler)
     log.setLevel(logging.INFO)

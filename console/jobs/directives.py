@@ -176,12 +176,13 @@ def parse_directives(script: str, where: str) -> tuple[argparse.Namespace, list[
     from console.jobs.lsf import bsub_directive
     directives, notes = scan_directives(script)
     warnings = [f"{where}:{n}" for n in notes]
-    parser, values, lsf_values = directive_parser(), argparse.Namespace(), argparse.Namespace()
+    parser, values, lsf_values = None, argparse.Namespace(), argparse.Namespace()
     for directive in directives:
         at = f"{where}:{directive.line}"
         if directive.kind == "BSUB":
             _merge(lsf_values, bsub_directive(directive.args, at))
             continue
+        parser = parser or directive_parser()   # built when needed: --wrap and bsub lines have none
         try:
             ns, unknown = parser.parse_known_args(list(directive.args))
         except SpecError as exc:

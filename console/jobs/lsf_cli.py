@@ -32,12 +32,19 @@ QUEUE = "normal"      # the one queue roost's LSF face shows (bjobs' QUEUE colum
 
 
 def register(subparsers) -> None:
+    for add in (_bsub_parser, _bjobs_parser, _bkill_parser):
+        add(subparsers)
+
+
+def _bsub_parser(subparsers) -> None:
     s = subparsers.add_parser("bsub", help="submit a job the LSF way (bsub's flags)")
     add_bsub_options(s)
     s.add_argument("bsub_command", nargs=argparse.REMAINDER, metavar="COMMAND",
                    help="the command and its arguments (none: a job script on stdin)")
     s.set_defaults(jobs_handler=_builtin("bsub", cmd_bsub))
 
+
+def _bjobs_parser(subparsers) -> None:
     s = subparsers.add_parser("bjobs", help="jobs the LSF way (bjobs' columns)")
     s.add_argument("-a", action="store_true", help="finished jobs too")
     s.add_argument("-d", action="store_true", help="finished jobs only")
@@ -51,6 +58,8 @@ def register(subparsers) -> None:
     s.add_argument("ids", nargs="*", metavar="JOBID", help="ID or ID[INDEX]")
     s.set_defaults(jobs_handler=_builtin("bjobs", cmd_bjobs))
 
+
+def _bkill_parser(subparsers) -> None:
     s = subparsers.add_parser("bkill", help="kill or signal jobs the LSF way")
     s.add_argument("-s", metavar="SIGNAL", help="send SIGNAL instead of killing")
     s.add_argument("-J", metavar="NAME", help="the jobs of this name")
@@ -246,10 +255,12 @@ def _main(command: str) -> int:
     ROOST_INVENTORY, ROOST_SSH_CONFIG and ROOST_STATE_DIR, errors as `roost` prints them."""
     from console.config import ConfigError, load_config
     parser = argparse.ArgumentParser(prog=command)
-    register(_Only(parser, command))
+    PARSERS[command](_Only(parser))
     args = parser.parse_args(sys.argv[1:])
-    try:   # bkill may have to reach the nodes (nobody scheduling): then ssh config counts
-        return args.jobs_handler(args, load_config(connects=command == "bkill"))
+    # bkill and bsub -K may have to reach the nodes (nobody scheduling): then ssh config counts
+    connects = command == "bkill" or getattr(args, "bsub_K", False)
+    try:
+        return args.jobs_handler(args, load_config(connects=connects))
     except ConfigError as exc:
         print(f"roost: {exc}", file=sys.stderr)
         return 2
@@ -261,18 +272,19 @@ def _main(command: str) -> int:
         return 130
 
 
-class _Only:
-    """A stand-in for argparse's subparsers that hands out one parser for one command."""
+PARSERS = {"bsub": _bsub_parser, "bjobs": _bjobs_parser, "bkill": _bkill_parser}
 
-    def __init__(self, parser: argparse.ArgumentParser, command: str):
-        self.parser, self.command = parser, command
+
+class _Only:
+    """A stand-in for argparse's subparsers that hands out the command's own parser."""
+
+    def __init__(self, parser: argparse.ArgumentParser):
+        self.parser = parser
 
     def add_parser(self, name: str, **kwargs) -> argparse.ArgumentParser:
-        if name == self.command:
-            if kwargs.get("help"):
-                self.parser.description = kwargs["help"]
-            return self.parser
-        return argparse.ArgumentParser(prog=name)   # another command's: thrown away
+        if kwargs.get("help"):
+            self.parser.description = kwargs["help"]
+        return self.parser
 
 
 def bsub_main() -> int:

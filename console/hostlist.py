@@ -25,8 +25,8 @@ from console.errors import RoostError
 if TYPE_CHECKING:
     from ClusterShell.NodeUtils import GroupResolver
 
-# ClusterShell is imported where it is used: `names = "n[1-4]"` expands without it (below), and a
-# loop of a thousand `bsub` lines would pay its import (logging, subprocess ...) every time
+# ClusterShell is imported where it is used: a node given by plain names never pays its import
+# (logging, subprocess ...), which a loop of a thousand `bsub` lines would pay every time
 
 DEFAULT_LIMIT = 100_000
 LIMIT_ENV = "ROOST_MAX_HOSTLIST"
@@ -135,9 +135,8 @@ def expand(expr: str, *, limit: int | None = None,
     Groups resolve through `groups` only (name -> member names); without it `@x` is a name.
     """
     check_size(expr, limit, groups)
-    simple = None if groups else _simple(expr)
-    if simple is not None:
-        return simple
+    if _PLAIN.fullmatch(expr):
+        return [expr]
     from ClusterShell.NodeSet import RESOLVER_NOGROUP, NodeSet, NodeSetException
     from ClusterShell.RangeSet import RangeSetException
     try:
@@ -150,45 +149,7 @@ def expand(expr: str, *, limit: int | None = None,
         raise HostlistError(f"bad hostlist {_show(expr)}: {_printable(exc)}") from None
 
 
-_LITERAL = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
-# a digit beside the bracket joins the range in NodeSet ("n1[0-9]" is one dimension): not simple
-_ONE_RANGE = re.compile(r"((?:[A-Za-z0-9_.-]*[A-Za-z_.-])?)\[(\d+(?:-\d+)?(?:,\d+(?:-\d+)?)*)\]"
-                        r"((?:[A-Za-z_.-][A-Za-z0-9_.-]*)?)")
-
-
-def _simple(expr: str) -> list[str] | None:
-    """The names of `pi3` or `pi[1-4,7]x` (one bracket of plain numbers, one padding width, no
-    digit beside it),
-    exactly as NodeSet gives them; None for anything else (NodeSet's own parse decides)."""
-    if _LITERAL.fullmatch(expr):
-        return [expr]
-    m = _ONE_RANGE.fullmatch(expr)
-    if m is None:
-        return None
-    numbers = _range_numbers(m.group(2))
-    if numbers is None:
-        return None
-    width, values = numbers
-    prefix, suffix = m.group(1), m.group(3)
-    return [f"{prefix}{n:0{width}d}{suffix}" for n in sorted(values)]
-
-
-def _range_numbers(body: str) -> tuple[int, set[int]] | None:
-    """(padding width, numbers) of "1-4,7" or "01-16"; None when widths mix, a range runs
-    backwards or the set is large (NodeSet's own rules then apply)."""
-    bounds = [part.split("-") for part in body.split(",")]
-    words = [w for pair in bounds for w in pair]
-    padded = {len(w) for w in words if len(w) > 1 and w.startswith("0")}
-    width = padded.pop() if len(padded) == 1 else 0
-    if padded or (width and any(len(w) != width for w in words)) or max(map(len, words)) > 6:
-        return None
-    values: set[int] = set()
-    for pair in bounds:
-        lo, hi = int(pair[0]), int(pair[-1])
-        if lo > hi:
-            return None
-        values.update(range(lo, hi + 1))
-    return width, values
+_PLAIN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")     # one name: nothing to expand
 
 
 def _resolver(groups: Mapping[str, Sequence[str]]) -> GroupResolver:

@@ -4,6 +4,7 @@ loop of a thousand bsub lines pays the import time a thousand times.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 from pathlib import Path
@@ -24,21 +25,8 @@ def cluster_name(config: Config) -> str:
     if not sources:
         return "default"
     path = Path(sources[0]).resolve()
-    digest = _sha256_hex(str(path).encode())[:8]
+    digest = hashlib.sha256(str(path).encode()).hexdigest()[:8]
     return f"{path.stem}-{digest}"
-
-
-def _sha256_hex(data: bytes) -> str:
-    """hashlib.sha256, from CPython's own module when it has one: hashlib loads OpenSSL, a few
-    milliseconds of every bsub line."""
-    try:
-        from _sha256 import sha256  # type: ignore[import-not-found,unused-ignore]  # CPython < 3.12
-    except ImportError:
-        try:
-            from _sha2 import sha256  # type: ignore[import-not-found,no-redef,unused-ignore]  # 3.12+
-        except ImportError:
-            from hashlib import sha256  # type: ignore[assignment,unused-ignore]
-    return str(sha256(data).hexdigest())
 
 
 def queue_dir(config: Config) -> Path:

@@ -254,14 +254,16 @@ def test_history_reads_while_a_collector_writes(env, tmp_path, ssh_lab):
 # where `now` falls in its minute decides how much raw data sits past the last rollup (a few
 # seconds at 7.25 s in): the rate there divided by the wrong time when rollups were stamped at
 # the minute's end (12% off; CI caught 1.2% at a random moment)
+# (an hour of 1 s samples, raw kept 20 min, minutes 40: every tier and both expiries, at a third
+# of the rows the same shape took with hours)
 @pytest.mark.parametrize("into_minute", [0.0, 0.42, 7.25, 30.0, 59.92])
 def test_old_samples_become_minutes_and_charts_read_both_tiers(tmp_path, into_minute):
     from collectors.sinks.sqlite import Retention
     path = tmp_path / "t.db"
-    sink = SqliteSink(path, Retention(raw=3600, step=60, rollup=7200))
+    sink = SqliteSink(path, Retention(raw=1200, step=60, rollup=2400))
     now = (time.time() // 60) * 60 + into_minute
-    t0 = now - 3 * 3600
-    for chunk in range(0, 3 * 3600, 600):
+    t0 = now - 3600
+    for chunk in range(0, 3600, 600):
         sink.write([dataclasses.replace(sample("n1", k), ts=t0 + k) for k in range(chunk, chunk + 600)])
     sink.maintain(now)
     sink.close()
@@ -271,21 +273,21 @@ def test_old_samples_become_minutes_and_charts_read_both_tiers(tmp_path, into_mi
     load = con.execute("SELECT id FROM series WHERE metric = 'node_load1'").fetchone()[0]
     minutes = con.execute("SELECT ts FROM rollup WHERE series = ? ORDER BY ts", (load,)).fetchall()
     con.close()
-    assert oldest_raw >= now - 3600 - 1                          # samples kept for an hour
-    assert minutes[0][0] >= now - 7200 - 60 and 118 <= len(minutes) <= 121   # minutes for two
-    h = service.read(path, "cpu", ["n1"], now - 7000, now, 60.0)
+    assert oldest_raw >= now - 1200 - 1                          # samples kept for 20 minutes
+    assert minutes[0][0] >= now - 2400 - 60 and 38 <= len(minutes) <= 41    # minutes for 40
+    h = service.read(path, "cpu", ["n1"], now - 2300, now, 60.0)
     values = [v for ln in h.lines if ln.label == "all" for _, v in ln.points]
-    assert len(values) > 100 and set(values) == {25.0}           # exact across the tiers
+    assert len(values) > 33 and set(values) == {25.0}            # exact across the tiers
     for step in (60.0, 300.0):
-        net = service.read(path, "net", ["n1"], now - 7000, now, step)
+        net = service.read(path, "net", ["n1"], now - 2300, now, step)
         rx = [v for ln in net.lines if ln.label == "rx" for _, v in ln.points]
         # counters: their last value at its own time, so rates are exact in and across the tiers
-        assert len(rx) > 7000 / step - 2 and set(rx) == {2.0}, (step, [v for v in rx if v != 2.0])
-    temp = service.read(path, "temp", ["n1"], now - 7000, now - 4000, 60.0)
+        assert len(rx) > 2300 / step - 2 and set(rx) == {2.0}, (step, [v for v in rx if v != 2.0])
+    temp = service.read(path, "temp", ["n1"], now - 2300, now - 1300, 60.0)
     hot = [v for ln in temp.lines if ln.label == "cpu-thermal" for _, v in ln.points]
     assert hot and all(v == pytest.approx(40.5) for v in hot)    # gauges: the minute's average
-    fine = service.read(path, "load", ["n1"], now - 7000, now - 4000, 1.0)
-    assert len(fine.lines[0].points) <= 55                       # 1 s asked, minutes are what is kept
+    fine = service.read(path, "load", ["n1"], now - 2300, now - 1300, 1.0)
+    assert len(fine.lines[0].points) <= 19                       # 1 s asked, minutes are what is kept
 
 
 def test_history_config_and_its_errors(tmp_path):

@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/bench_demo.py [--nodes 1000] [--windows 3] [--window 10]
                                          [--layout loop|thread] [--client roost|raw]
-                                         [--sink jsonl|jsonl-series|prometheus]
+                                         [--sink jsonl|jsonl-series|prometheus] [--scrape S]
+                                         [--compare [--runs N]]
 
 --layout loop (default) is what `roost demo --headless` does: the simulator (console.demo: 1,000
 asyncssh servers, one ticker) serves inside roost's own collection loop (run_collect's companion).
@@ -21,14 +22,21 @@ of a node's target), as % of one core. `--scrape S` scrapes every node's /nodes/
 every S s from a thread, as a Prometheus server would (default: no scrape, as before, so
 Prometheus costs only the view).
 A thread's CPU time does not count other processes, so it holds on a busy machine.
+
+--compare: the shard-cost figure (issue 13: one serve shard <= 1.5x bare readers). roost (with
+--sink/--scrape as given) and the bare asyncssh readers run side by side, at the same time, each
+in its own process with its own simulator thread (so each sees the same machine load); the
+client sides are compared, per run and as medians over --runs runs.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -217,7 +225,13 @@ def main() -> int:
     p.add_argument("--scrape", type=float, default=0.0, metavar="S",
                    help="with --sink prometheus: scrape /metrics every S seconds (default: never)")
     p.add_argument("--layout", choices=("loop", "thread"), default="loop")
+    p.add_argument("--compare", action="store_true",
+                   help="roost and bare readers side by side (thread layout); prints the ratio")
+    p.add_argument("--runs", type=int, default=3, help="with --compare: how many side-by-side runs")
+    p.add_argument("--json", action="store_true", help=argparse.SUPPRESS)  # --compare's children
     args = p.parse_args()
+    if args.compare:
+        return compare(args)
     with tempfile.TemporaryDirectory(prefix="roost-bench-") as tmp:
         t0 = time.monotonic()
         fleet = DemoFleet(args.nodes, seed=1, steady=True, state_dir=Path(tmp))
@@ -248,6 +262,10 @@ def main() -> int:
 def report(args, started: float, m: Monitor) -> None:
     med = lambda i: statistics.median(w[i] for w in m.windows)  # noqa: E731
     total, sim, rss, sinks = med(0), med(1), med(2), med(3)
+    if args.json:
+        print(json.dumps({"total": total, "sim": sim, "side": total - sim, "rss": rss,
+                          "sinks": sinks, "connect": m.connect_s}))
+        return
     connect = f"{m.connect_s:.2f} s" if m.connect_s is not None else "NOT ALL CONNECTED"
     scrape = f", scraped every {args.scrape:g} s" if args.scrape and args.sink == "prometheus" else ""
     client = ("roost headless (" + args.sink + " sink" + scrape + ")" if args.client == "roost"
@@ -269,6 +287,45 @@ def report(args, started: float, m: Monitor) -> None:
     print(f"  RSS:                                {rss:6.0f} MB   (target <= 400 MB)")
     print("  windows (total %, sim %, RSS MB, sink %): "
           + "; ".join(f"{t:.1f}, {s:.1f}, {r:.0f}, {k:.2f}" for t, s, r, k in m.windows))
+
+
+def compare(args) -> int:
+    """roost and the bare readers at the same time, each in its own process, args.runs times."""
+    common = [sys.executable, __file__, "--layout", "thread", "--json", "--nodes", str(args.nodes),
+              "--windows", str(args.windows), "--window", str(args.window),
+              "--warmup", str(args.warmup)]
+    roost_args = ["--client", "roost", "--sink", args.sink, "--scrape", str(args.scrape)]
+    rows = []
+    for run in range(args.runs):
+        load = os.getloadavg()[0]
+        procs = {c: subprocess.Popen(common + extra, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True)
+                 for c, extra in (("roost", roost_args), ("raw", ["--client", "raw"]))}
+        out = {c: _child(p) for c, p in procs.items()}
+        row = (out["roost"]["side"], out["raw"]["side"], out["roost"]["side"] / out["raw"]["side"],
+               load, os.getloadavg()[0], out["roost"]["downs"], out["roost"]["rss"])
+        rows.append(row)
+        print(f"  run {run + 1}: roost {row[0]:5.1f} %, bare readers {row[1]:5.1f} % of a core: "
+              f"{row[2]:.2f}x  (load {row[3]:.1f} -> {row[4]:.1f}; roost down notes {row[5]}, "
+              f"RSS {row[6]:.0f} MB)", flush=True)
+    scrape = f", scraped every {args.scrape:g} s" if args.scrape and args.sink == "prometheus" else ""
+    med = lambda i: statistics.median(r[i] for r in rows)  # noqa: E731
+    print(f"bench_demo --compare: {args.nodes} nodes, 1 Hz, roost headless ({args.sink} sink"
+          f"{scrape}) beside bare asyncssh readers, simulators in their own threads; medians of "
+          f"{len(rows)} runs x {args.windows} x {args.window:g} s windows")
+    print(f"  roost side {med(0):.1f} %, bare readers {med(1):.1f} % of one core: "
+          f"ratio {med(2):.2f}x (median of per-run ratios; target <= 1.5x)")
+    return 0
+
+
+def _child(proc: subprocess.Popen) -> dict:
+    stdout, stderr = proc.communicate()
+    lines = [line for line in stdout.splitlines() if line.startswith("{")]
+    if not lines:
+        raise SystemExit(f"bench_demo child failed (status {proc.returncode}): {stderr[-500:]}")
+    result = json.loads(lines[-1])
+    result["downs"] = sum(" down: " in line for line in stderr.splitlines())
+    return result
 
 
 if __name__ == "__main__":

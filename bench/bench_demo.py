@@ -17,10 +17,11 @@ whole process's CPU as % of one core (thread layout: split simulator / roost), a
 Targets: connect-all <= 5 s, whole process <= 35% of a core, <= 400 MB RSS. Prints medians.
 
 Sink cost, apart from the rest (roost client only): the CPU time of the thread running each
-sink's own work (the JSONL/SQLite write per tick; for Prometheus, the rendering of each scrape
-of a node's target), as % of one core. `--scrape S` scrapes every node's /nodes/NAME/metrics
-every S s from a thread, as a Prometheus server would (default: no scrape, as before, so
-Prometheus costs only the view).
+sink's own work (the JSONL/SQLite write per tick, with the parse of the tick's frames; for
+Prometheus, the parse and rendering of each scrape of a node's target), as % of one core.
+`--scrape S` scrapes every node's /nodes/NAME/metrics every S s from a thread, as a Prometheus
+server would (default: no scrape, so Prometheus costs only the view); that thread's own CPU
+(the HTTP client's side) is not counted in the process figure.
 A thread's CPU time does not count other processes, so it holds on a busy machine.
 
 --compare: the shard-cost figure (issue 13: one serve shard <= 1.5x bare readers). roost (with
@@ -84,6 +85,7 @@ class SinkClock:
 
 
 SINK = SinkClock()
+SCRAPER_CPU = [0.0]   # the scraper thread's own CPU seconds: Prometheus's cost, not roost's
 
 
 def instrument_sinks(args) -> list:
@@ -120,6 +122,7 @@ def scraper(servers: list, names: list[str], every: float, stop: threading.Event
             for name in names:
                 conn.request("GET", f"/nodes/{name}/metrics")
                 conn.getresponse().read()
+                SCRAPER_CPU[0] = time.thread_time()
     thread = threading.Thread(target=loop, name="bench-scraper", daemon=True)
     thread.start()
     return thread
@@ -133,6 +136,7 @@ class Monitor(threading.Thread):
         self.fleet, self.args, self.stop_client, self.sim_cpu = fleet, args, stop, sim_cpu
         self.connect_s: float | None = None
         self.windows: list[tuple[float, float, float, float]] = []  # (total %, sim %, RSS MB, sinks %)
+        self.streaming_after = 0    # nodes streaming when the windows ended
         self.t0 = time.monotonic()
 
     def streaming(self) -> int:
@@ -147,14 +151,16 @@ class Monitor(threading.Thread):
         time.sleep(self.args.warmup)
         for _ in range(self.args.windows):
             self.windows.append(self._window())
+        self.streaming_after = self.streaming()
         self.stop_client()
 
     def _window(self) -> tuple[float, float, float, float]:
         clock = self.sim_cpu or (lambda: 0.0)
-        w0, p0, s0, k0 = time.monotonic(), process_cpu(), clock(), SINK()
+        w0, p0, s0, k0, c0 = time.monotonic(), process_cpu(), clock(), SINK(), SCRAPER_CPU[0]
         time.sleep(self.args.window)
         wall = time.monotonic() - w0
-        total = (process_cpu() - p0) / wall * 100
+        # the process less the bench's own scraper (a Prometheus server's side of the scrapes)
+        total = (process_cpu() - p0 - (SCRAPER_CPU[0] - c0)) / wall * 100
         sim = (clock() - s0) / wall * 100 if self.sim_cpu else float("nan")
         return total, sim, rss_mb(), (SINK() - k0) / wall * 100
 
@@ -264,7 +270,7 @@ def report(args, started: float, m: Monitor) -> None:
     total, sim, rss, sinks = med(0), med(1), med(2), med(3)
     if args.json:
         print(json.dumps({"total": total, "sim": sim, "side": total - sim, "rss": rss,
-                          "sinks": sinks, "connect": m.connect_s}))
+                          "sinks": sinks, "connect": m.connect_s, "streaming": m.streaming_after}))
         return
     connect = f"{m.connect_s:.2f} s" if m.connect_s is not None else "NOT ALL CONNECTED"
     scrape = f", scraped every {args.scrape:g} s" if args.scrape and args.sink == "prometheus" else ""
@@ -303,11 +309,12 @@ def compare(args) -> int:
                  for c, extra in (("roost", roost_args), ("raw", ["--client", "raw"]))}
         out = {c: _child(p) for c, p in procs.items()}
         row = (out["roost"]["side"], out["raw"]["side"], out["roost"]["side"] / out["raw"]["side"],
-               load, os.getloadavg()[0], out["roost"]["downs"], out["roost"]["rss"])
+               load, os.getloadavg()[0], out["roost"]["downs"], out["roost"]["rss"],
+               out["roost"]["streaming"], out["raw"]["streaming"])
         rows.append(row)
         print(f"  run {run + 1}: roost {row[0]:5.1f} %, bare readers {row[1]:5.1f} % of a core: "
-              f"{row[2]:.2f}x  (load {row[3]:.1f} -> {row[4]:.1f}; roost down notes {row[5]}, "
-              f"RSS {row[6]:.0f} MB)", flush=True)
+              f"{row[2]:.2f}x  (load {row[3]:.1f} -> {row[4]:.1f}; nodes streaming at the end "
+              f"{row[7]} / {row[8]}; roost: {row[5]} down notes, RSS {row[6]:.0f} MB)", flush=True)
     scrape = f", scraped every {args.scrape:g} s" if args.scrape and args.sink == "prometheus" else ""
     med = lambda i: statistics.median(r[i] for r in rows)  # noqa: E731
     print(f"bench_demo --compare: {args.nodes} nodes, 1 Hz, roost headless ({args.sink} sink"

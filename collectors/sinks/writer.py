@@ -54,7 +54,7 @@ class Families:
     def __init__(self, fleet: bool = False):
         self.fleet = fleet
         self.count = 0                          # series added so far
-        self._families: dict[str, list[Any]] = {}   # name -> [type, help, lines, seen label tuples]
+        self._families: dict[str, list[Any]] = {}   # name -> [type, help, lines, seen series]
 
     def add(self, node: str, name: str, help_: str, labels: Mapping[str, str], value: float,
             counter: bool = False, node_label: bool = False, kind: str | None = None) -> None:
@@ -65,17 +65,14 @@ class Families:
             kind = kind or ("counter" if counter else "gauge")
             kind, help_ = NODE_HELP.get(name, (kind, help_))
             fam = self._families[name] = [kind, help_, [], set()]
-        key = tuple(labels.values())
+        # the escaped name{labels} is cached: the same series come back every scrape of every node
+        head = series_key(name, tuple(labels.items())) if labels else name
         seen = fam[3]
-        if key in seen:
+        if head in seen:
             return
-        seen.add(key)
+        seen.add(head)
         self.count += 1
-        if labels:
-            inner = ",".join([f'{k}="{_escape(v)}"' for k, v in labels.items()])
-            fam[2].append(f"{name}{{{inner}}} {format_value(value)}\n")
-        else:
-            fam[2].append(f"{name} {format_value(value)}\n")
+        fam[2].append(f"{head} {format_value(value)}\n")
 
     def text(self) -> str:
         parts = []

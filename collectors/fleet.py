@@ -22,10 +22,11 @@ connection: the sampler takes one, commands and jobs share the other 7 and queue
 Frames are decoded and turned into Samples inside asyncssh's data callback (no task wake-up per
 frame); one watchdog task checks every node's deadline. Fleet(lazy=True) hands frames out as
 collectors.snapshot.LazySample through items() and parses one only when asked (headless
-collection: a frame nobody scrapes or stores is never parsed); stream() always gives Samples. The stream is a bounded queue: when it is
-full a node's items wait in order and its channel is paused (SSH flow control does the rest), so
-a slow consumer costs no memory (a paused channel holds at most SAMPLER_WINDOW) and is not
-mistaken for a stale node, nor is a loop held up by a loaded machine. stop() ends stream().
+collection: a frame nobody scrapes or stores is never parsed); stream() always gives Samples.
+The stream is a bounded queue: when it is full a node's items wait in order and its channel is
+paused (SSH flow control does the rest), so a slow consumer costs no memory (a paused channel
+holds at most SAMPLER_WINDOW) and is not mistaken for a stale node, nor is a loop held up by a
+loaded machine. stop() ends stream().
 """
 from __future__ import annotations
 

@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/bench_demo.py [--nodes 1000] [--windows 3] [--window 10]
                                          [--layout loop|thread] [--client roost|raw]
-                                         [--sink jsonl|jsonl-series|prometheus]
+                                         [--sink jsonl|jsonl-series|prometheus] [--scrape S]
+                                         [--compare [--runs N]]
 
 --layout loop (default) is what `roost demo --headless` does: the simulator (console.demo: 1,000
 asyncssh servers, one ticker) serves inside roost's own collection loop (run_collect's companion).
@@ -16,19 +17,27 @@ whole process's CPU as % of one core (thread layout: split simulator / roost), a
 Targets: connect-all <= 5 s, whole process <= 35% of a core, <= 400 MB RSS. Prints medians.
 
 Sink cost, apart from the rest (roost client only): the CPU time of the thread running each
-sink's own work (the JSONL/SQLite write per tick; for Prometheus, the rendering of each scrape
-of a node's target), as % of one core. `--scrape S` scrapes every node's /nodes/NAME/metrics
-every S s from a thread, as a Prometheus server would (default: no scrape, as before, so
-Prometheus costs only the view).
+sink's own work (the JSONL/SQLite write per tick, with the parse of the tick's frames; for
+Prometheus, the parse and rendering of each scrape of a node's target), as % of one core.
+`--scrape S` scrapes every node's /nodes/NAME/metrics every S s from a thread, as a Prometheus
+server would (default: no scrape, so Prometheus costs only the view); that thread's own CPU
+(the HTTP client's side) is not counted in the process figure.
 A thread's CPU time does not count other processes, so it holds on a busy machine.
+
+--compare: the shard-cost figure (issue 13: one serve shard <= 1.5x bare readers). roost (with
+--sink/--scrape as given) and the bare asyncssh readers run side by side, at the same time, each
+in its own process with its own simulator thread (so each sees the same machine load); the
+client sides are compared, per run and as medians over --runs runs.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -76,6 +85,7 @@ class SinkClock:
 
 
 SINK = SinkClock()
+SCRAPER_CPU = [0.0]   # the scraper thread's own CPU seconds: Prometheus's cost, not roost's
 
 
 def instrument_sinks(args) -> list:
@@ -112,6 +122,7 @@ def scraper(servers: list, names: list[str], every: float, stop: threading.Event
             for name in names:
                 conn.request("GET", f"/nodes/{name}/metrics")
                 conn.getresponse().read()
+                SCRAPER_CPU[0] = time.thread_time()
     thread = threading.Thread(target=loop, name="bench-scraper", daemon=True)
     thread.start()
     return thread
@@ -125,6 +136,7 @@ class Monitor(threading.Thread):
         self.fleet, self.args, self.stop_client, self.sim_cpu = fleet, args, stop, sim_cpu
         self.connect_s: float | None = None
         self.windows: list[tuple[float, float, float, float]] = []  # (total %, sim %, RSS MB, sinks %)
+        self.streaming_after = 0    # nodes streaming when the windows ended
         self.t0 = time.monotonic()
 
     def streaming(self) -> int:
@@ -139,14 +151,16 @@ class Monitor(threading.Thread):
         time.sleep(self.args.warmup)
         for _ in range(self.args.windows):
             self.windows.append(self._window())
+        self.streaming_after = self.streaming()
         self.stop_client()
 
     def _window(self) -> tuple[float, float, float, float]:
         clock = self.sim_cpu or (lambda: 0.0)
-        w0, p0, s0, k0 = time.monotonic(), process_cpu(), clock(), SINK()
+        w0, p0, s0, k0, c0 = time.monotonic(), process_cpu(), clock(), SINK(), SCRAPER_CPU[0]
         time.sleep(self.args.window)
         wall = time.monotonic() - w0
-        total = (process_cpu() - p0) / wall * 100
+        # the process less the bench's own scraper (a Prometheus server's side of the scrapes)
+        total = (process_cpu() - p0 - (SCRAPER_CPU[0] - c0)) / wall * 100
         sim = (clock() - s0) / wall * 100 if self.sim_cpu else float("nan")
         return total, sim, rss_mb(), (SINK() - k0) / wall * 100
 
@@ -156,12 +170,15 @@ def run_roost(fleet: DemoFleet, args, holder, same_loop: bool) -> int:
     from console.demo.source import companion
     out = {"jsonl": dict(jsonl=os.devnull, prometheus=None, jsonl_format="plain"),
            "jsonl-series": dict(jsonl=os.devnull, prometheus=None, jsonl_format="series"),
-           "prometheus": dict(jsonl=None, prometheus=("127.0.0.1", 0))}[args.sink]
+           "prometheus": dict(jsonl=None, prometheus=("127.0.0.1", 0)),
+           # what `roost serve` runs: the endpoint and the history DB
+           "serve": dict(jsonl=None, prometheus=("127.0.0.1", 0),
+                         db=str(Path(args.tmp) / "history.db"))}[args.sink]
     opts = CollectOptions(**out)
     holder.append(lambda: os.kill(os.getpid(), signal.SIGINT))
     servers = instrument_sinks(args)
     stop = threading.Event()
-    if args.scrape and args.sink == "prometheus":
+    if args.scrape and args.sink in ("prometheus", "serve"):
         scraper(servers, [t.name for t in fleet.targets()], args.scrape, stop)
     try:
         return run_collect(fleet.targets(), opts, companion=companion(fleet) if same_loop else None)
@@ -212,13 +229,21 @@ def main() -> int:
     p.add_argument("--window", type=float, default=10.0)
     p.add_argument("--warmup", type=float, default=5.0)
     p.add_argument("--client", choices=("roost", "raw"), default="roost")
-    p.add_argument("--sink", choices=("jsonl", "jsonl-series", "prometheus"), default="jsonl",
-                   help="jsonl: the plain format (default); jsonl-series: Prometheus series keys")
+    p.add_argument("--sink", choices=("jsonl", "jsonl-series", "prometheus", "serve"),
+                   default="jsonl", help="jsonl: the plain format (default); jsonl-series: "
+                   "Prometheus series keys; serve: Prometheus and the SQLite history, as roost serve")
     p.add_argument("--scrape", type=float, default=0.0, metavar="S",
                    help="with --sink prometheus: scrape /metrics every S seconds (default: never)")
     p.add_argument("--layout", choices=("loop", "thread"), default="loop")
+    p.add_argument("--compare", action="store_true",
+                   help="roost and bare readers side by side (thread layout); prints the ratio")
+    p.add_argument("--runs", type=int, default=3, help="with --compare: how many side-by-side runs")
+    p.add_argument("--json", action="store_true", help=argparse.SUPPRESS)  # --compare's children
     args = p.parse_args()
+    if args.compare:
+        return compare(args)
     with tempfile.TemporaryDirectory(prefix="roost-bench-") as tmp:
+        args.tmp = tmp
         t0 = time.monotonic()
         fleet = DemoFleet(args.nodes, seed=1, steady=True, state_dir=Path(tmp))
         runner = None
@@ -248,8 +273,12 @@ def main() -> int:
 def report(args, started: float, m: Monitor) -> None:
     med = lambda i: statistics.median(w[i] for w in m.windows)  # noqa: E731
     total, sim, rss, sinks = med(0), med(1), med(2), med(3)
+    if args.json:
+        print(json.dumps({"total": total, "sim": sim, "side": total - sim, "rss": rss,
+                          "sinks": sinks, "connect": m.connect_s, "streaming": m.streaming_after}))
+        return
     connect = f"{m.connect_s:.2f} s" if m.connect_s is not None else "NOT ALL CONNECTED"
-    scrape = f", scraped every {args.scrape:g} s" if args.scrape and args.sink == "prometheus" else ""
+    scrape = f", scraped every {args.scrape:g} s" if args.scrape and args.sink in ("prometheus", "serve") else ""
     client = ("roost headless (" + args.sink + " sink" + scrape + ")" if args.client == "roost"
               else "raw asyncssh readers")
     layout = "one loop" if args.layout == "loop" else "simulator in its own thread"
@@ -269,6 +298,50 @@ def report(args, started: float, m: Monitor) -> None:
     print(f"  RSS:                                {rss:6.0f} MB   (target <= 400 MB)")
     print("  windows (total %, sim %, RSS MB, sink %): "
           + "; ".join(f"{t:.1f}, {s:.1f}, {r:.0f}, {k:.2f}" for t, s, r, k in m.windows))
+
+
+def compare(args) -> int:
+    """roost and the bare readers at the same time, each in its own process, args.runs times."""
+    common = [sys.executable, __file__, "--layout", "thread", "--json", "--nodes", str(args.nodes),
+              "--windows", str(args.windows), "--window", str(args.window),
+              "--warmup", str(args.warmup)]
+    roost_args = ["--client", "roost", "--sink", args.sink, "--scrape", str(args.scrape)]
+    rows = []
+    for run in range(args.runs):
+        load = os.getloadavg()[0]
+        procs = {c: subprocess.Popen(common + extra, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True)
+                 for c, extra in (("roost", roost_args), ("raw", ["--client", "raw"]))}
+        out = {c: _child(p) for c, p in procs.items()}
+        roost, raw = out["roost"], out["raw"]
+        # on a loaded machine some handshakes time out: compare per streaming node too
+        per_node = (roost["side"] / max(1, roost["streaming"])) / (raw["side"] / max(1, raw["streaming"]))
+        row = (roost["side"], raw["side"], roost["side"] / raw["side"], load, os.getloadavg()[0],
+               roost["downs"], roost["rss"], roost["streaming"], raw["streaming"], per_node)
+        rows.append(row)
+        print(f"  run {run + 1}: roost {row[0]:5.1f} %, bare readers {row[1]:5.1f} % of a core: "
+              f"{row[2]:.2f}x, per streaming node {per_node:.2f}x  (load {row[3]:.1f} -> "
+              f"{row[4]:.1f}; nodes streaming at the end {row[7]} / {row[8]}; roost: {row[5]} "
+              f"down notes, RSS {row[6]:.0f} MB)", flush=True)
+    scrape = f", scraped every {args.scrape:g} s" if args.scrape and args.sink in ("prometheus", "serve") else ""
+    med = lambda i: statistics.median(r[i] for r in rows)  # noqa: E731
+    print(f"bench_demo --compare: {args.nodes} nodes, 1 Hz, roost headless ({args.sink} sink"
+          f"{scrape}) beside bare asyncssh readers, simulators in their own threads; medians of "
+          f"{len(rows)} runs x {args.windows} x {args.window:g} s windows")
+    print(f"  roost side {med(0):.1f} %, bare readers {med(1):.1f} % of one core: "
+          f"ratio {med(2):.2f}x, per streaming node {med(9):.2f}x (medians of the per-run "
+          f"ratios; target <= 1.5x)")
+    return 0
+
+
+def _child(proc: subprocess.Popen) -> dict:
+    stdout, stderr = proc.communicate()
+    lines = [line for line in stdout.splitlines() if line.startswith("{")]
+    if not lines:
+        raise SystemExit(f"bench_demo child failed (status {proc.returncode}): {stderr[-500:]}")
+    result = json.loads(lines[-1])
+    result["downs"] = sum(" down: " in line for line in stderr.splitlines())
+    return result
 
 
 if __name__ == "__main__":

@@ -20,10 +20,13 @@ connection by default; every channel holds a slot of transport.channel_slot(conn
 connection: the sampler takes one, commands and jobs share the other 7 and queue beyond that).
 
 Frames are decoded and turned into Samples inside asyncssh's data callback (no task wake-up per
-frame); one watchdog task checks every node's deadline. The stream is a bounded queue: when it is
-full a node's items wait in order and its channel is paused (SSH flow control does the rest), so
-a slow consumer costs no memory (a paused channel holds at most SAMPLER_WINDOW) and is not
-mistaken for a stale node, nor is a loop held up by a loaded machine. stop() ends stream().
+frame); one watchdog task checks every node's deadline. Fleet(lazy=True) hands frames out as
+collectors.snapshot.LazySample through items() and parses one only when asked (headless
+collection: a frame nobody scrapes or stores is never parsed); stream() always gives Samples.
+The stream is a bounded queue: when it is full a node's items wait in order and its channel is
+paused (SSH flow control does the rest), so a slow consumer costs no memory (a paused channel
+holds at most SAMPLER_WINDOW) and is not mistaken for a stale node, nor is a loop held up by a
+loaded machine. stop() ends stream().
 """
 from __future__ import annotations
 
@@ -42,7 +45,7 @@ from collectors import transport
 from collectors.frame import Frame, FrameDecoder
 from collectors.model import NodeEvent, NodeTarget, Sample
 from collectors.probe import sampler_command
-from collectors.snapshot import Memo, build_sample
+from collectors.snapshot import LazySample, Memo, build_sample
 from collectors.transport import CommandResult, TransportError
 
 STALE_INTERVALS = 3
@@ -52,6 +55,7 @@ SAMPLER_WINDOW = 64 * 1024   # SSH window of the sampler channel: what a paused 
 BACKOFF_BASE = 0.5
 BACKOFF_CAP = 30.0
 _STOP: Any = object()
+Item = Sample | NodeEvent | LazySample
 
 
 def backoff_delay(failures: int, rng: random.Random | None = None) -> float:
@@ -72,7 +76,7 @@ class _NodeState:
     session: _SamplerSession | None = None
     reported: str | None = None      # last event sent: "up" or the last down reason
     failures: int = 0
-    stash: deque[Sample | NodeEvent] = field(default_factory=deque)  # items waiting for room in the queue
+    stash: deque[Item] = field(default_factory=deque)  # items waiting for room in the queue
     draining: asyncio.Task[None] | None = None
     retry: asyncio.Event = field(default_factory=asyncio.Event)  # cut a backoff short
 
@@ -153,11 +157,12 @@ class _SamplerSession(asyncssh.SSHClientSession[bytes]):
 
 class Fleet:
     def __init__(self, targets: Sequence[NodeTarget], *, max_connect: int = 64,
-                 queue_size: int | None = None, sampler_shell: str = "auto"):
+                 queue_size: int | None = None, sampler_shell: str = "auto", lazy: bool = False):
         self._nodes = {t.name: _NodeState(t) for t in targets}
         self.up: dict[str, bool] = {t.name: False for t in targets}
         self._connect_slots = asyncio.Semaphore(max_connect)
-        self._queue: asyncio.Queue[Sample | NodeEvent] = asyncio.Queue(queue_size or max(256, 4 * len(targets)))
+        self._queue: asyncio.Queue[Item] = asyncio.Queue(queue_size or max(256, 4 * len(targets)))
+        self._lazy = lazy     # frames leave as LazySamples, parsed when someone asks (items())
         self._shell = sampler_shell
         self._tasks: list[asyncio.Task[None]] = []
         self._stopped = False
@@ -189,6 +194,12 @@ class Fleet:
         self._queue.put_nowait(_STOP)
 
     async def stream(self) -> AsyncIterator[Sample | NodeEvent]:
+        """Samples (a lazy fleet's parsed here) and events, in each node's order."""
+        async for item in self.items():
+            yield item.sample() if isinstance(item, LazySample) else item
+
+    async def items(self) -> AsyncIterator[Item]:
+        """As stream(), but a lazy fleet's frames stay LazySamples until their sample() call."""
         while True:
             item = await self._queue.get()
             if item is _STOP:
@@ -269,8 +280,9 @@ class Fleet:
         if state.reported != "up":
             state.failures = 0
             self._report(state, "up", "sampling")
-        self._emit(state, build_sample(state.target.name, frame.snapshot, time.time(),
-                                       seq=frame.seq, node_clock=frame.node_clock, memo=memo))
+        build = LazySample if self._lazy else build_sample
+        self._emit(state, build(state.target.name, frame.snapshot, time.time(),
+                                seq=frame.seq, node_clock=frame.node_clock, memo=memo))
 
     def _report(self, state: _NodeState, kind: str, reason: str) -> None:
         """Send an event when the state or the down reason changes (retries don't repeat it)."""
@@ -281,7 +293,7 @@ class Fleet:
         self.up[state.target.name] = kind == "up"
         self._emit(state, NodeEvent(state.target.name, time.time(), kind, reason))
 
-    def _emit(self, state: _NodeState, item: Sample | NodeEvent) -> None:
+    def _emit(self, state: _NodeState, item: Item) -> None:
         """Queue item now, or stash it (in order) and pause the node's channel until room."""
         if not state.stash and not self._queue.full():
             self._queue.put_nowait(item)

@@ -274,3 +274,34 @@ def build_sample(node: str, snap: Snapshot, ts: float, seq: int = 0,
         power_supplies=_power_supplies(dirs, memo),
         raw=snap,
     )
+
+
+class LazySample:
+    """One node's frame, parsed only when someone asks: what every frame tells for free (node,
+    arrival time, seq, node clock) now, the Sample on the first sample() call (then kept).
+
+    `roost collect --prometheus` and `roost serve` need a parsed Sample only when scraped (every
+    15 s) or when a sink writes it, not for every frame of every node. The node's Memo makes a
+    late parse cost what an on-time one would. Safe to call from the scrape thread: a race
+    parses twice and keeps one of two equal Samples."""
+
+    __slots__ = ("node", "ts", "seq", "node_clock", "_snap", "_memo", "_sample")
+
+    def __init__(self, node: str, snap: Snapshot, ts: float, seq: int = 0,
+                 node_clock: float | None = None, memo: Memo | None = None) -> None:
+        self.node, self.ts, self.seq, self.node_clock = node, ts, seq, node_clock
+        self._snap, self._memo = snap, memo
+        self._sample: Sample | None = None
+
+    def sample(self) -> Sample:
+        built = self._sample
+        if built is None:
+            built = self._sample = build_sample(self.node, self._snap, self.ts, seq=self.seq,
+                                                node_clock=self.node_clock, memo=self._memo)
+            self._memo = None     # the node's memo lives on in its session, not in old frames
+        return built
+
+
+def resolve(item: Sample | LazySample) -> Sample:
+    """The Sample of an item that may not be parsed yet."""
+    return item.sample() if isinstance(item, LazySample) else item

@@ -3,8 +3,10 @@
 Sources: remote nodes through collectors.fleet.Fleet, the console host through psutil
 (--local or a node with local = true), a procfs/sysfs tree on disk (--procfs/--sysfs).
 Sinks: JSONL, SQLite history, a Prometheus endpoint, or one exposition/JSON dump at the end.
-Samples are buffered and written once per tick (one SQLite transaction per tick). SIGINT and
-SIGTERM stop the loop; sinks are flushed and closed and the exit status is 0.
+Samples are buffered and written once per tick (one SQLite transaction per tick). A node's
+frames are parsed only when something reads them (a sink's write, a scrape, the final dump):
+with only --prometheus, a frame nobody scrapes is never parsed. SIGINT and SIGTERM stop the
+loop; sinks are flushed and closed and the exit status is 0.
 
 Also here: the SSH reachability probe behind `roost nodes` and `roost check`.
 """
@@ -17,12 +19,13 @@ import logging
 import signal
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from collectors.model import NodeEvent, NodeTarget, Sample
+from collectors.snapshot import LazySample, resolve
 from console import paths
 from console.errors import RoostError
 from console.gcpolicy import GcPacer
@@ -162,19 +165,38 @@ def _retention(opts: CollectOptions):
 
 # ---------------------------------------------------------------- the loop
 
+Taken = Sample | LazySample    # a node's sample, maybe not parsed yet
+
+
+class Parsed(Mapping[str, Sample]):
+    """{node: Sample} over items that may not be parsed yet: each is parsed when read."""
+
+    def __init__(self, items: dict[str, Taken]) -> None:
+        self._items = items
+
+    def __getitem__(self, node: str) -> Sample:
+        return resolve(self._items[node])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
 @dataclass
 class Run:
     """State of one collection run, owned by the event loop."""
     plan: Plan
     nodes: list[str]
-    latest: dict[str, Sample] = field(default_factory=dict)
-    previous: dict[str, Sample] = field(default_factory=dict)   # for rates in --format json
+    latest: dict[str, Taken] = field(default_factory=dict)
+    previous: dict[str, Taken] = field(default_factory=dict)   # for rates in --format json
     up: dict[str, bool] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
     down_reason: dict[str, str] = field(default_factory=dict)
-    pending: list[Sample] = field(default_factory=list)
+    pending: list[Taken] = field(default_factory=list)
 
-    def take(self, item: Sample | NodeEvent) -> None:
+    def take(self, item: Sample | LazySample | NodeEvent) -> None:
         if isinstance(item, NodeEvent):
             self.up[item.node] = item.kind == "up"
             if item.kind == "down":
@@ -189,13 +211,14 @@ class Run:
             self.counts[item.node] = self.counts.get(item.node, 0) + 1
             self.pending.append(item)
 
-    def view(self) -> tuple[dict[str, Sample], dict[str, bool]]:
+    def view(self) -> tuple[Mapping[str, Sample], dict[str, bool]]:
         """(latest, up) copies for the /metrics thread, made per scrape, not per sample (a copy
         per sample is O(nodes) each time: quadratic at 1,000 nodes). dict() of a dict runs
-        under the GIL, so the scrape thread never sees a half-updated dict."""
-        return dict(self.latest), dict(self.up)
+        under the GIL, so the scrape thread never sees a half-updated dict. A node's frame is
+        parsed when the scrape reads it, in the scrape's thread."""
+        return Parsed(dict(self.latest)), dict(self.up)
 
-    def _wanted(self, s: Sample) -> bool:
+    def _wanted(self, s: Taken) -> bool:
         return self.plan.count is None or self.counts.get(s.node, 0) < self.plan.count
 
     def settled(self) -> bool:
@@ -289,7 +312,11 @@ class Sinks:
             db = _open(plan.db, lambda: SqliteSink(plan.db, retention=plan.retention))
             self.items.append(HeldSink(db, f"history DB {plan.db}"))
 
-    def write(self, samples: list[Sample]) -> None:
+    def write(self, items: list[Taken]) -> None:
+        """Parse what the tick brought (only when a sink is configured) and hand it on."""
+        if not self.items:
+            return
+        samples = [resolve(item) for item in items]
         for sink in list(self.items):
             try:
                 sink.write(samples)
@@ -575,11 +602,11 @@ async def _start_fleet(remote: list[NodeTarget], queue: asyncio.Queue, tasks: li
     if not remote:
         return None
     from collectors.fleet import Fleet
-    fleet = Fleet(remote)
+    fleet = Fleet(remote, lazy=True)
     await fleet.start()
 
     async def forward() -> None:
-        async for item in fleet.stream():
+        async for item in fleet.items():
             await queue.put(item)     # waits when the sinks lag: the fleet's channels pause
     tasks.append(asyncio.create_task(forward()))
     return fleet
@@ -633,13 +660,13 @@ def _finish(run: Run, plan: Plan, interrupted: bool, broken: bool = False) -> in
 
 
 def _render(run: Run, fmt: str) -> str:
-    samples = [run.latest[n] for n in run.nodes if n in run.latest]
+    samples = [resolve(run.latest[n]) for n in run.nodes if n in run.latest]
     if fmt == "json":
         from collectors.sinks.jsonl import Records, encode
         records = Records(run.plan.jsonl_format)
         for s in samples:   # the sample before the last gives the plain format its rates
             if s.node in run.previous:
-                records(run.previous[s.node])
+                records(resolve(run.previous[s.node]))
         return "".join(encode(records(s)) + "\n" for s in samples)
     from collectors.sinks.prometheus import render_text
     fleet = len(run.nodes) > 1

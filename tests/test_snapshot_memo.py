@@ -77,3 +77,18 @@ def test_a_node_inventing_paths_cannot_grow_its_memo_without_bound():
         files = {**base.files, f"{zone}/type": "x\n", f"{zone}/temp": "1000\n"}
         build_sample("n", Snapshot(files, base.links), T0, memo=memo)
     assert len(memo.entries) <= MEMO_CAP
+
+
+@pytest.mark.parametrize("profile", ["rpi4", "x86"])
+def test_a_lazy_sample_parses_on_first_ask_into_the_sample_parsing_at_once_gives(profile):
+    """Frames a lazy fleet hands out unparsed: sample() is build_sample of the same frame (the
+    node's memo shared across them, asked out of order), built once and then kept."""
+    from collectors.snapshot import LazySample, resolve
+    memo = Memo()
+    lazy = [LazySample("n", snap, T0 + i, seq=i, node_clock=T0 + i, memo=memo)
+            for i, snap in enumerate(demo_snapshots(profile))]
+    assert [(item.node, item.seq, item.ts) for item in lazy[:2]] == [("n", 0, T0), ("n", 1, T0 + 1)]
+    for i in (7, 2, 11, 0, 5):     # a scrape asks for the latest, a sink for each: any order
+        fresh = build_sample("n", lazy[i]._snap, T0 + i, seq=i, node_clock=T0 + i)
+        assert lazy[i].sample() == fresh
+        assert lazy[i].sample() is lazy[i].sample() and resolve(lazy[i]) is lazy[i].sample()

@@ -54,7 +54,7 @@ class Families:
     def __init__(self, fleet: bool = False):
         self.fleet = fleet
         self.count = 0                          # series added so far
-        self._families: dict[str, list[Any]] = {}   # name -> [type, help, lines, seen label tuples]
+        self._families: dict[str, list[Any]] = {}   # name -> [type, help, {series: line}]
 
     def add(self, node: str, name: str, help_: str, labels: Mapping[str, str], value: float,
             counter: bool = False, node_label: bool = False, kind: str | None = None) -> None:
@@ -64,26 +64,30 @@ class Families:
         if fam is None:
             kind = kind or ("counter" if counter else "gauge")
             kind, help_ = NODE_HELP.get(name, (kind, help_))
-            fam = self._families[name] = [kind, help_, [], set()]
-        key = tuple(labels.values())
-        seen = fam[3]
-        if key in seen:
+            fam = self._families[name] = [kind, help_, {}]
+        # the escaped name{labels} is cached: the same series come back every scrape of every node
+        head = series_key(name, tuple(labels.items())) if labels else name
+        lines = fam[2]
+        if head in lines:
             return
-        seen.add(key)
         self.count += 1
-        if labels:
-            inner = ",".join([f'{k}="{_escape(v)}"' for k, v in labels.items()])
-            fam[2].append(f"{name}{{{inner}}} {format_value(value)}\n")
+        if type(value) is int and -_EXACT < value < _EXACT:   # most values: no call, no float
+            lines[head] = f"{head} {value}\n"
         else:
-            fam[2].append(f"{name} {format_value(value)}\n")
+            lines[head] = f"{head} {format_value(value)}\n"
 
     def text(self) -> str:
         parts = []
         for name in sorted(self._families):
-            kind, help_, lines, _ = self._families[name]
-            parts.append(f"# HELP {name} {_escape_help(help_)}\n# TYPE {name} {kind}\n")
-            parts += lines
+            kind, help_, lines = self._families[name]
+            parts.append(_family_head(name, kind, help_))
+            parts += lines.values()
         return "".join(parts)
+
+
+@lru_cache(maxsize=4096)
+def _family_head(name: str, kind: str, help_: str) -> str:
+    return f"# HELP {name} {_escape_help(help_)}\n# TYPE {name} {kind}\n"
 
 
 # What history leaves to Prometheus: disk counters beyond bytes, ops and busy time, inode counts,

@@ -83,6 +83,8 @@ def verdict(name: str, kind: str, a: float, r: float, b: float) -> bool:
     slack = max(0.05 * max(abs(lo), abs(hi)), 64 * 2**20 if name.endswith("_bytes") else 5.0)
     if name.startswith(RUN_QUEUE):     # a moment's count: it swings by about the load average
         slack += os.getloadavg()[0]
+    if name.startswith("node_sockstat_") and name.endswith("_mem"):   # pages: as bytes above
+        slack = max(slack, 64 * 2**20 / 4096)
     return lo - slack <= r <= hi + slack
 
 

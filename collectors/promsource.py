@@ -108,6 +108,9 @@ HISTORY: dict[str, str] = {
 # seconds between queries of a family that changes slowly (the others go every tick)
 EVERY: dict[str, float] = {"cores": 60.0, "maxfreq": 60.0, "disk": 30.0, "uname": 60.0}
 
+# families every node has (the others depend on the hardware: sensors, fans, cpufreq)
+EVERY_NODE = frozenset({"up", "cpu", "cores", "load", "memory", "net", "disk", "uname"})
+
 # what an override may name: [source.queries] FAMILY = "PromQL with $selector ..."
 PLACEHOLDERS = ("selector", "node_label", "window")
 
@@ -377,6 +380,7 @@ class PromSource:
         self.budget = budget if budget is not None else 0.8 * interval
         self.timeout = max(self.budget, timeout if timeout is not None else 3.0 * interval)
         self.queries = queries(selector, names.label, window, overrides)
+        self.overridden = frozenset(overrides or ())
         self.every = dict(EVERY if every is None else every)
         self.selector, self.window = selector, window
         self.labels: dict[str, str] = {}
@@ -587,7 +591,12 @@ class PromSource:
                     f"(last values kept){slowest}")
         if self.refused:
             text += " · " + "; ".join(self.refused.values())
-        slow = last.seconds > 0.5 * self.budget or bool(last.late) or bool(self.refused)
+        # an override naming a recording rule Prometheus does not have answers with nothing
+        empty = [f for f in sorted(self.overridden & EVERY_NODE)
+                 if f in self._replies and not self._replies[f]]
+        if empty and last.nodes:
+            text += f" · {', '.join(empty)}: no series (is the recording rule loaded?)"
+        slow = last.seconds > 0.5 * self.budget or bool(last.late) or bool(self.refused) or bool(empty)
         return (text, "warn" if slow else "ok")
 
     def _slowest(self) -> str:

@@ -110,3 +110,11 @@ async def test_an_override_naming_a_rule_prometheus_lacks_is_said_on_the_summary
         assert "cpu: no series (is the recording rule loaded?)" in text and level == "warn", text
     finally:
         await source.stop()
+
+
+def test_the_readme_tells_the_same_overrides_as_the_rules_file():
+    import re
+    import tomllib
+    readme = (ROOT / "README.md").read_text()
+    block = next(b for b in re.findall(r"```toml\n(.*?)```", readme, re.S) if "[source.queries]" in b)
+    assert tomllib.loads(block) == tomllib.loads(documented_queries())

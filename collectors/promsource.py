@@ -6,21 +6,25 @@ stream per node.
     async for item in source.stream():     # Samples (with Rates) and NodeEvents, as Fleet's
         ...
 
-Per tick one instant query per metric family (FAMILIES: up, cpu per core, load, memory,
-temperatures, fans, frequency, network rates, filesystems, uname), all evaluated at the same
-instant and together inside one time budget: the number of requests is O(families), whatever the
-fleet's size, and every query aggregates `by` the few labels roost reads, so a reply carries no
-target label it does not use (at 3,000 nodes that halves the bytes). Results are grouped by the
+Per tick one instant query per metric family that is due (FAMILIES: up, cpu, load, memory,
+temperatures, fans, frequency, network rates every tick; core counts, maximum frequencies,
+filesystems and uname every EVERY seconds), all evaluated at the same instant, a few at a time
+with `up` first: the number of requests is O(families), whatever the fleet's size; every query
+reads only what the fleet table and heatmap show and aggregates `by` the few labels roost reads
+(at 3,000 nodes that halves the bytes). A site may replace a family's PromQL (overrides, from
+[source.queries]) with a recording rule's series (examples/prometheus/roost-rules.yml). Results are grouped by the
 node label (`instance` by default, its port stripped and then matched to a configured node's name
 or host: NodeNames) into one Sample per node; rates come ready-made from rate()
 (collectors.model.Rates). `up == 0` is a down event (the scrape failed: a node_exporter
 unreachable, or a roost serve shard answering 503 for a node that is down); a node whose series
 vanish goes stale in FleetState as a silent SSH node does.
 
-Prometheus down, slow or failing: the tick's queries are cancelled at the budget (never piled
-up: ticks do not overlap), the last data stays and ages into stale, and the next try backs off
-(interval x 2^n, capped). status() says which, for the summary line; every tick's query times
-are kept (ticks) for the benchmark and the status line.
+Prometheus slow: at the budget the tick assembles every family's latest answer; a query still
+running is late, neither cancelled nor sent again (never piled up: one in flight per family,
+cut at `timeout`), and lands for the next tick (a family's first answer is shown when it
+lands). Prometheus down or failing: the last data stays and ages into stale, and the next try
+backs off (interval x 2^n, capped). status() says which (slow, with the slowest query, or DOWN)
+for the summary line; every tick's query times are kept (ticks) for the benchmark.
 
 Works on plain node_exporter targets and on roost serve shards alike: both expose node_exporter's
 names with one target per node.

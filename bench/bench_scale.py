@@ -3,7 +3,8 @@ Prometheus, and the console on the Prometheus source; then the same console on d
 
     .venv/bin/python bench/bench_scale.py [--shards 3] [--nodes 1000] [--sample 5]
                                           [--scrape 15] [--refresh 5] [--seconds 60]
-                                          [--ssh-nodes 1000] [--no-ssh]
+                                          [--ssh-nodes 1000] [--no-ssh] [--rules]
+                                          [--enough 0.9]
 
 Each shard is `roost demo --headless --nodes N --steady --interval SAMPLE --prometheus
 127.0.0.1:PORT` (demo boards on real SSH servers in that process, collected by roost, served as
@@ -11,7 +12,9 @@ per-node targets with /sd). Prometheus (Debian's) finds every shard through http
 every demo fleet names its boards alike (pi4-001 ...), the scrape config prefixes instance with
 the shard (relabelling on __meta_url), and keeps only the series the console reads
 (metric_relabel_configs), as a site would to size its TSDB. The console runs headless in this
-process (RoostApp under Pilot) on [source] prometheus with a REFRESH-second tick.
+process (RoostApp under Pilot) on [source] prometheus with a REFRESH-second tick; with --rules,
+Prometheus also loads examples/prometheus/roost-rules.yml and the console runs a second time
+on them (the rules file's [source.queries]), against the same shards and Prometheus.
 
 Reported, after every node is up with CPU rates: console CPU (% of one core, this process:
 the PromQL client, the assembly into FleetState, the screens), event-loop lag, fleet-table and
@@ -176,12 +179,12 @@ def documented_queries(rules: Path) -> str:
     return "\n".join(block) + "\n"
 
 
-async def console_on_prometheus(d: Path, url: str, total: int, args) -> dict:
+async def console_on_prometheus(d: Path, url: str, total: int, args, rules: bool) -> dict:
     (d / "roost.toml").write_text(
         f'[source]\nprometheus = "{url}"\nselector = \'job="shards"\'\n'
         f"interval = {args.refresh}\nscrape_interval = {args.scrape}\n"
         + (f"budget = {args.budget}\n" if args.budget else "")
-        + (documented_queries(RULES) if args.rules else ""))
+        + (documented_queries(RULES) if rules else ""))
     config = with_source_thresholds(load_config(d / "roost.toml", state_dir=d / "console"))
     source = open_prom_source(config)
     app = console_app(config, source, refresh=args.refresh)
@@ -223,9 +226,9 @@ async def console_on_prometheus(d: Path, url: str, total: int, args) -> dict:
     return res
 
 
-def report_prom(res: dict, args, total: int) -> None:
+def report_prom(res: dict, args, total: int, rules: bool) -> None:
     ticks = [t for t in res["ticks"] if not t.error]
-    print(f"\n== console on [source] prometheus{' with roost-rules.yml' if args.rules else ''}: "
+    print(f"\n== console on [source] prometheus{' reading roost-rules.yml' if rules else ''}: "
           f"{args.shards} shards x {args.nodes} demo nodes "
           f"= {total} nodes (sampled every {args.sample:g} s, scraped every {args.scrape:g} s, "
           f"console tick {args.refresh:g} s); {res['nodes']} nodes shown, {res['up_at_start']} up "
@@ -281,7 +284,8 @@ def main() -> None:
     ap.add_argument("--enough", type=float, default=1.0,
                     help="share of the nodes that must be up before measuring (0-1)")
     ap.add_argument("--rules", action="store_true",
-                    help="load examples/prometheus/roost-rules.yml and point the console at it")
+                    help="Prometheus loads examples/prometheus/roost-rules.yml; the console runs "
+                         "on the shipped queries, then again on the rules ([source.queries])")
     args = ap.parse_args()
     d = Path(tempfile.mkdtemp(prefix="roost-scale-"))
     procs: list[subprocess.Popen] = []
@@ -306,8 +310,9 @@ def main() -> None:
         print(f"setup: {total} targets up with rates after {time.monotonic() - t0:.0f} s; "
               f"{series} series in Prometheus", flush=True)
         args.prom_pids, args.shard_pids = [prom.pid], [p.pid for p, _ in shards]
-        res = asyncio.run(console_on_prometheus(d, url, total, args))
-        report_prom(res, args, total)
+        for rules in (False, True) if args.rules else (False,):
+            res = asyncio.run(console_on_prometheus(d, url, total, args, rules))
+            report_prom(res, args, total, rules)
     finally:
         for p in procs:
             p.terminate()

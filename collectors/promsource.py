@@ -403,6 +403,7 @@ class PromSource:
         self._running: dict[str, asyncio.Task[list[Series]]] = {}
         self._slots = asyncio.Semaphore(max(1, parallel))
         self._landed = asyncio.Event()                # a family answered for the first time
+        self._late: set[str] = set()                  # families the last tick went without
 
     # ---- the Source protocol -----------------------------------------------------------------
     async def start(self) -> None:
@@ -476,6 +477,7 @@ class PromSource:
             return self._failed(at, t0, times, str((down or refused)[0]))
         late = tuple(f for f in self.queries
                      if f in self._running or isinstance(errors.get(f), PromTimeout))
+        self._late = set(late)
         if "up" not in self._replies:
             return self._failed(at, t0, times, f"no answer from up within the {self.budget:g} s "
                                 f"budget ({len(self._running)} queries still running)", slow=True)
@@ -516,6 +518,9 @@ class PromSource:
         self._replies[family] = reply
         if first:
             self._landed.set()
+        elif family == "up" and family in self._late:   # who went down is news now, not next tick
+            self._late.discard(family)
+            self._emit_up(assemble({"up": reply}, self.names, at), self.clock())
         return reply
 
     async def _assemble(self, at: float) -> int:
@@ -530,6 +535,11 @@ class PromSource:
         return False
 
     def _emit(self, snap: Snapshot, at: float) -> None:
+        self._emit_up(snap, at)
+        for sample in snap.samples.values():
+            self._queue.put_nowait(sample)
+
+    def _emit_up(self, snap: Snapshot, at: float) -> None:
         self.targets.update(snap.targets)
         self.labels.update(snap.labels)
         for name, up in snap.up.items():
@@ -541,8 +551,6 @@ class PromSource:
                     f"Prometheus: up == 0 for {snap.targets.get(name, name)} (scrape failed)"
                 self._queue.put_nowait(NodeEvent(name, at, "up" if up else "down", reason, groups))
             self.up[name] = up
-        for sample in snap.samples.values():
-            self._queue.put_nowait(sample)
 
     # ---- a node's history (the node screen's graphs) -----------------------------------------
     async def history(self, node: str, seconds: float, points: int = 180

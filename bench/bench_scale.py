@@ -303,10 +303,11 @@ def main() -> None:
         # a starved shard can miss its scrape timeout: wait for nearly all (--enough), say how many
         wait(lambda: count_of(url, 'up{job="shards"} == 1') >= args.enough * total, 600,
              "targets up", procs)
-        wait(lambda: count_of(url, 'count by (instance) (rate(node_cpu_seconds_total'
-                                   f'{{job="shards"}}[{4 * args.scrape:g}s]))') == total,
+        wait(lambda: count_of(url, 'rate(node_cpu_seconds_total{job="shards",mode="idle",cpu="0"}'
+                                   f'[{4 * args.scrape:g}s])') >= args.enough * total,
              600, "rates for every node", procs)
-        series = count_of(url, '{job="shards"}')
+        body = get(f"{url}/api/v1/status/tsdb", 30)      # cheaper than count({job=...}) here
+        series = json.loads(body)["data"]["headStats"]["numSeries"] if body else 0
         print(f"setup: {total} targets up with rates after {time.monotonic() - t0:.0f} s; "
               f"{series} series in Prometheus", flush=True)
         args.prom_pids, args.shard_pids = [prom.pid], [p.pid for p, _ in shards]

@@ -308,7 +308,8 @@ def main() -> None:
              600, "rates for every node", procs)
         body = get(f"{url}/api/v1/status/tsdb", 30)      # cheaper than count({job=...}) here
         series = json.loads(body)["data"]["headStats"]["numSeries"] if body else 0
-        print(f"setup: {total} targets up with rates after {time.monotonic() - t0:.0f} s; "
+        up = count_of(url, 'up{job="shards"} == 1')
+        print(f"setup: {up} of {total} targets up with rates after {time.monotonic() - t0:.0f} s; "
               f"{series} series in Prometheus", flush=True)
         args.prom_pids, args.shard_pids = [prom.pid], [p.pid for p, _ in shards]
         for rules in (False, True) if args.rules else (False,):

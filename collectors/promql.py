@@ -27,6 +27,14 @@ class PromError(RoostError):
     """A query that gave no usable answer; str() is one line."""
 
 
+class PromTimeout(PromError):
+    """No answer within the timeout: the server may be up but slow (or silent)."""
+
+
+class PromRefused(PromError):
+    """The API answered with an error (a bad query, a limit): the server is up."""
+
+
 @dataclass(frozen=True, slots=True)
 class Series:
     """One element of an instant vector."""
@@ -101,7 +109,7 @@ class PromClient:
         try:
             return await self._http.post(path, data=form, timeout=timeout)
         except self._errors[0]:
-            raise PromError(f"{self.url}: no answer within {timeout:g} s") from None
+            raise PromTimeout(f"{self.url}: no answer within {timeout:g} s") from None
         except self._errors[1] as exc:
             raise PromError(f"{self.url}: {_reason(exc)}") from None
 
@@ -127,7 +135,8 @@ def _data(url: str, reply: Any) -> dict[str, Any]:
         raise PromError(f"{url}: HTTP {reply.status_code}, not the Prometheus API "
                         f"({_snippet(reply.text)})")
     if body.get("status") != "success":
-        raise PromError(f"{url}: HTTP {reply.status_code}: {body.get('errorType', 'error')}: "
+        kind = PromTimeout if body.get("errorType") == "timeout" else PromRefused
+        raise kind(f"{url}: HTTP {reply.status_code}: {body.get('errorType', 'error')}: "
                         f"{_snippet(str(body.get('error', '')))}")
     data = body.get("data")
     if not isinstance(data, dict) or not isinstance(data.get("result"), list):

@@ -6,21 +6,25 @@ stream per node.
     async for item in source.stream():     # Samples (with Rates) and NodeEvents, as Fleet's
         ...
 
-Per tick one instant query per metric family (FAMILIES: up, cpu per core, load, memory,
-temperatures, fans, frequency, network rates, filesystems, uname), all evaluated at the same
-instant and together inside one time budget: the number of requests is O(families), whatever the
-fleet's size, and every query aggregates `by` the few labels roost reads, so a reply carries no
-target label it does not use (at 3,000 nodes that halves the bytes). Results are grouped by the
+Per tick one instant query per metric family that is due (FAMILIES: up, cpu, load, memory,
+temperatures, fans, frequency, network rates every tick; core counts, maximum frequencies,
+filesystems and uname every EVERY seconds), all evaluated at the same instant, a few at a time
+with `up` first: the number of requests is O(families), whatever the fleet's size; every query
+reads only what the fleet table and heatmap show and aggregates `by` the few labels roost reads
+(at 3,000 nodes that halves the bytes). A site may replace a family's PromQL (overrides, from
+[source.queries]) with a recording rule's series (examples/prometheus/roost-rules.yml). Results are grouped by the
 node label (`instance` by default, its port stripped and then matched to a configured node's name
 or host: NodeNames) into one Sample per node; rates come ready-made from rate()
 (collectors.model.Rates). `up == 0` is a down event (the scrape failed: a node_exporter
 unreachable, or a roost serve shard answering 503 for a node that is down); a node whose series
 vanish goes stale in FleetState as a silent SSH node does.
 
-Prometheus down, slow or failing: the tick's queries are cancelled at the budget (never piled
-up: ticks do not overlap), the last data stays and ages into stale, and the next try backs off
-(interval x 2^n, capped). status() says which, for the summary line; every tick's query times
-are kept (ticks) for the benchmark and the status line.
+Prometheus slow: at the budget the tick assembles every family's latest answer; a query still
+running is late, neither cancelled nor sent again (never piled up: one in flight per family,
+cut at `timeout`), and lands for the next tick (a family's first answer is shown when it
+lands). Prometheus down or failing: the last data stays and ages into stale, and the next try
+backs off (interval x 2^n, capped). status() says which (slow, with the slowest query, or DOWN)
+for the summary line; every tick's query times are kept (ticks) for the benchmark.
 
 Works on plain node_exporter targets and on roost serve shards alike: both expose node_exporter's
 names with one target per node.
@@ -29,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import string
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
@@ -47,7 +52,7 @@ from collectors.model import (
     Sample,
     ThermalZone,
 )
-from collectors.promql import PromClient, PromError, Series
+from collectors.promql import PromClient, PromError, PromRefused, PromTimeout, Series
 
 if TYPE_CHECKING:
     from collectors.model import NodeTarget
@@ -57,16 +62,17 @@ if TYPE_CHECKING:
 BACKOFF_CAP = 60.0
 PSEUDO_FS = "tmpfs|devtmpfs|ramfs|overlay|squashfs|nsfs|tracefs|proc|sysfs|rootfs|autofs"
 
-# {L}: the node label, {S}: the selector (with a trailing comma when not empty), {W}: rate window
+# {L}: the node label, {S}: the selector (with a trailing comma when not empty), {W}: rate window.
+# What the fleet table and heatmap show, and no more: the cost of a query is the series it
+# reads, so a family reads one metric where it can, and what changes slowly (core counts,
+# maximum frequencies, filesystems, uname) is asked every EVERY seconds, not every tick.
 FAMILIES: dict[str, str] = {
     "up": "max by ({L}, job, groups) (up{{{S}}})",
-    # per node: idle + iowait seconds per second summed over the cores, and the core count
-    # (busy % = 1 - idle / cores: a core's modes add up to one second per second, as
-    # node_exporter's dashboards compute it). Per-core shares are the node screen's range
-    # queries (HISTORY): the fleet needs two rows per node, not one per core.
-    "cpu": ('label_replace(sum by ({L}) (rate(node_cpu_seconds_total{{{S}mode=~"idle|iowait"}}'
-            '[{W}])), "what", "idle", "", "") or label_replace(count by ({L}) '
-            '(node_cpu_seconds_total{{{S}mode="idle"}}), "what", "cores", "", "")'),
+    # idle + iowait seconds per second summed over a node's cores; busy % = 1 - idle / cores (a
+    # core's modes add up to one second per second, as node_exporter's dashboards compute it).
+    # Two of a core's eight modes; per-core shares are the node screen's range queries (HISTORY)
+    "cpu": 'sum by ({L}) (rate(node_cpu_seconds_total{{{S}mode=~"idle|iowait"}}[{W}]))',
+    "cores": 'count by ({L}) (node_cpu_seconds_total{{{S}mode="idle"}})',
     "load": 'max by ({L}) (node_load1{{{S}}})',
     "memory": ('max by ({L}, __name__) ({{{S}__name__=~"node_memory_MemTotal_bytes|'
                'node_memory_MemAvailable_bytes"}})'),
@@ -74,9 +80,9 @@ FAMILIES: dict[str, str] = {
     "temps": ('topk by ({L}) (1, max by ({L}, __name__, type, zone, chip, sensor) '
               '({{{S}__name__=~"node_thermal_zone_temp|node_hwmon_temp_celsius"}}))'),
     "fans": 'max by ({L}, __name__, chip, sensor) ({{{S}__name__=~"node_hwmon_fan_rpm|node_hwmon_pwm"}})',
-    # the fastest core now and the highest maximum: what the fleet shows (per core: history)
-    "freq": ('max by ({L}, __name__) ({{{S}__name__=~"node_cpu_scaling_frequency_hertz|'
-             'node_cpu_scaling_frequency_max_hertz"}})'),
+    # the fastest core now, and (slowly changing) the highest maximum (per core: history)
+    "freq": 'max by ({L}) (node_cpu_scaling_frequency_hertz{{{S}}})',
+    "maxfreq": 'max by ({L}) (node_cpu_scaling_frequency_max_hertz{{{S}}})',
     "net": ('sum by ({L}, dir) (label_replace(rate(node_network_receive_bytes_total'
             '{{{S}device!="lo"}}[{W}]), "dir", "rx", "", "") or label_replace(rate('
             'node_network_transmit_bytes_total{{{S}device!="lo"}}[{W}]), "dir", "tx", "", ""))'),
@@ -88,7 +94,6 @@ FAMILIES: dict[str, str] = {
              '{{{S}{F}}} == 1), "what", "ro", "", "")'),
     "uname": "max by ({L}, nodename, release) (node_uname_info{{{S}}})",
 }
-
 
 # the node screen's graphs over any window Prometheus keeps: range queries for one node
 # ({N}: that node's label matcher, with a trailing comma)
@@ -104,12 +109,28 @@ HISTORY: dict[str, str] = {
 }
 
 
-def queries(selector: str = "", label: str = "instance", window: float = 60.0) -> dict[str, str]:
-    """Every family's PromQL for this selector, node label and rate() window (seconds)."""
+# seconds between queries of a family that changes slowly (the others go every tick)
+EVERY: dict[str, float] = {"cores": 60.0, "maxfreq": 60.0, "disk": 30.0, "uname": 60.0}
+
+# families every node has (the others depend on the hardware: sensors, fans, cpufreq)
+EVERY_NODE = frozenset({"up", "cpu", "cores", "load", "memory", "net", "disk", "uname"})
+
+# what an override may name: [source.queries] FAMILY = "PromQL with $selector ..."
+PLACEHOLDERS = ("selector", "node_label", "window")
+
+
+def queries(selector: str = "", label: str = "instance", window: float = 60.0,
+            overrides: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Every family's PromQL for this selector, node label and rate() window (seconds); a family
+    in overrides is that text with $selector (the matchers and a comma, or nothing: it opens a
+    brace), $node_label and $window substituted (ValueError or KeyError if it names others)."""
     sel = f"{selector.strip().rstrip(',')}," if selector.strip() else ""
     win = f"{max(1, round(window))}s"
     fs = f'fstype!~"{PSEUDO_FS}"'
-    return {name: text.format(S=sel, L=label, W=win, F=fs) for name, text in FAMILIES.items()}
+    out = {name: text.format(S=sel, L=label, W=win, F=fs) for name, text in FAMILIES.items()}
+    for name, text in (overrides or {}).items():
+        out[name] = string.Template(text).substitute(selector=sel, node_label=label, window=win)
+    return out
 
 
 # ---------------------------------------------------------------- naming
@@ -217,12 +238,14 @@ def _groups(text: str) -> tuple[str, ...]:
 
 
 def _add_cpu(n: _Node, s: Series) -> None:
-    if s.labels.get("what") == "cores":
-        n.cores = int(s.value)
-    elif "cpu" in s.labels:          # a per-core row (a source that gives them)
+    if "cpu" in s.labels:          # a per-core row (an override that gives them)
         n.busy[s.labels["cpu"]] = min(100.0, max(0.0, 100.0 * (1.0 - s.value)))
     else:
         n.idle = s.value
+
+
+def _add_cores(n: _Node, s: Series) -> None:
+    n.cores = int(s.value)
 
 
 def _add_load(n: _Node, s: Series) -> None:
@@ -251,9 +274,11 @@ def _add_fan(n: _Node, s: Series) -> None:
     n.hwmon.append(HwmonSensor(chip, chip, kind, lab.get("sensor", ""), s.value))
 
 
-def _add_freq(n: _Node, s: Series) -> None:
-    slot = n.freq.setdefault(s.labels.get("cpu", ""), [None, None])
-    slot[0 if s.labels.get("__name__") == "node_cpu_scaling_frequency_hertz" else 1] = s.value
+def _add_freq_slot(index: int) -> Callable[[_Node, Series], None]:
+    """freq: the current frequency, maxfreq: the maximum (of a core, or the node's fastest)."""
+    def add(n: _Node, s: Series) -> None:
+        n.freq.setdefault(s.labels.get("cpu", ""), [None, None])[index] = s.value
+    return add
 
 
 def _add_net(n: _Node, s: Series) -> None:
@@ -272,8 +297,9 @@ def _add_uname(n: _Node, s: Series) -> None:
 
 
 _ADDERS: dict[str, Callable[[_Node, Series], None]] = {
-    "cpu": _add_cpu, "load": _add_load, "memory": _add_named("memory"),
-    "temps": _add_temp, "fans": _add_fan, "freq": _add_freq, "net": _add_net, "disk": _add_fs,
+    "cpu": _add_cpu, "cores": _add_cores, "load": _add_load, "memory": _add_named("memory"),
+    "temps": _add_temp, "fans": _add_fan, "freq": _add_freq_slot(0), "maxfreq": _add_freq_slot(1),
+    "net": _add_net, "disk": _add_fs,
     "uname": _add_uname,
 }
 
@@ -316,13 +342,15 @@ def _filesystem(key: tuple[str, str, str], v: dict[str, float]) -> Filesystem:
 
 @dataclass(frozen=True, slots=True)
 class Tick:
-    """One tick: when, how long each family's query took (seconds), the total, what failed."""
+    """One tick: when, how long until it was assembled (seconds), each family's query time
+    (a late family's is filled in when it lands), what failed, what was late."""
     at: float
     seconds: float
     families: Mapping[str, float]
     nodes: int = 0
     error: str = ""
-    late: tuple[str, ...] = ()     # families cut at the budget whose last reply was reused
+    late: tuple[str, ...] = ()     # families still running at the budget (last reply kept)
+    slow: bool = False             # the error is slowness (no answer yet), not Prometheus down
 
 
 class _Stop:
@@ -334,18 +362,30 @@ _STOP = _Stop()
 
 class PromSource:
     """A fleet source (start / stream / stop / run_command, like collectors.fleet.Fleet) over a
-    Prometheus API. Commands go through an on-demand SSH pool (collectors.sshpool) if given."""
+    Prometheus API. Commands go through an on-demand SSH pool (collectors.sshpool) if given.
+
+    interval: seconds between ticks; budget: how long a tick waits for its queries before it
+    assembles what it has; timeout: how long a query may run in all (a late one keeps running
+    past the budget, never re-sent while it runs, and lands for the next tick); parallel: queries
+    in flight at once, sent in FAMILIES' order (`up` first: the cheap ones are not queued behind
+    the heavy ones on a busy Prometheus); every: seconds between queries of a family that
+    changes slowly (EVERY); overrides: a family's PromQL replaced (a recording rule)."""
 
     def __init__(self, client: PromClient, names: NodeNames, *, interval: float = 5.0,
                  budget: float | None = None, window: float = 60.0, selector: str = "",
-                 pool: SshPool | None = None, clock: Callable[[], float] = time.time, keep_ticks: int = 1000):
+                 pool: SshPool | None = None, clock: Callable[[], float] = time.time,
+                 keep_ticks: int = 1000, timeout: float | None = None, parallel: int = 3,
+                 every: Mapping[str, float] | None = None, overrides: Mapping[str, str] | None = None):
         self.client, self.names, self.pool, self.clock = client, names, pool, clock
         # how to reach a node over SSH (the console's `t` builds its ssh line from it)
         self.target_of: Callable[[str], NodeTarget | None] = (
             pool.target_of if pool is not None else (lambda node: None))
         self.interval = interval
         self.budget = budget if budget is not None else 0.8 * interval
-        self.queries = queries(selector, names.label, window)
+        self.timeout = max(self.budget, timeout if timeout is not None else 3.0 * interval)
+        self.queries = queries(selector, names.label, window, overrides)
+        self.overridden = frozenset(overrides or ())
+        self.every = dict(EVERY if every is None else every)
         self.selector, self.window = selector, window
         self.labels: dict[str, str] = {}
         self.ticks: deque[Tick] = deque(maxlen=keep_ticks)
@@ -355,9 +395,15 @@ class PromSource:
         self.failures = 0
         self.last_ok: float | None = None
         self.next_try: float | None = None
+        self.refused: dict[str, str] = {}             # family -> the API's error (a bad override)
         self._queue: asyncio.Queue[Sample | NodeEvent | _Stop] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
-        self._replies: dict[str, list[Series]] = {}   # each family's last answer (reused when late)
+        self._replies: dict[str, list[Series]] = {}   # each family's last answer (kept when late)
+        self._asked: dict[str, float] = {}            # family -> when it was last sent
+        self._running: dict[str, asyncio.Task[list[Series]]] = {}
+        self._slots = asyncio.Semaphore(max(1, parallel))
+        self._landed = asyncio.Event()                # a family answered for the first time
+        self._late: set[str] = set()                  # families the last tick went without
 
     # ---- the Source protocol -----------------------------------------------------------------
     async def start(self) -> None:
@@ -373,10 +419,11 @@ class PromSource:
             yield item
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        tasks = [t for t in (self._task, *self._running.values()) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._task = None
         if self.pool is not None:
             await self.pool.close()
         await self.client.aclose()
@@ -394,52 +441,105 @@ class PromSource:
         while True:
             started = loop.time()
             ok = await self.tick()
-            delay = self.interval if ok else min(BACKOFF_CAP, self.interval * 2 ** (self.failures - 1))
+            delay = self.interval if ok else min(BACKOFF_CAP, self.interval * 2 ** max(0, self.failures - 1))
             self.next_try = self.clock() + max(0.0, delay - (loop.time() - started))
-            await asyncio.sleep(max(0.0, started + delay - loop.time()))
+            await self._until(started + delay)
+
+    async def _until(self, when: float) -> None:
+        """Sleep until the next tick, showing a family that answers for the first time meanwhile
+        (a slow Prometheus' first cpu reply is on screen when it lands, not a tick later)."""
+        loop = asyncio.get_running_loop()
+        while (left := when - loop.time()) > 0:
+            self._landed.clear()
+            try:
+                await asyncio.wait_for(self._landed.wait(), left)
+            except TimeoutError:
+                return
+            if "up" in self._replies:
+                await self._assemble(self.clock())
 
     async def tick(self) -> bool:
-        """One round of queries (those still running at the budget are cancelled); items out;
-        True when it worked. A family cut at the budget reuses its last reply (a big fleet's
-        slow family keeps its previous values rather than blanking the fleet), but `up`,
-        which says who is there, must be fresh, and a family never answered fails the tick."""
+        """Send the families that are due and not still running (`up` first, `parallel` at a
+        time), wait for them up to the budget, then assemble every family's latest answer; those
+        still running are late (their last reply is kept, they land for the next tick). True
+        when the fleet was assembled; without any answer from `up` yet the tick fails as slow,
+        on a connection error or an HTTP error as down (and the next try backs off)."""
         at, t0 = self.clock(), time.perf_counter()
         times: dict[str, float] = {}
-        tasks = {f: asyncio.ensure_future(self._timed(f, q, at, times))
-                 for f, q in self.queries.items()}
-        done, pending = await asyncio.wait(tasks.values(), timeout=self.budget)
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
-        errors = [task.exception() for task in done if task.exception() is not None]
-        if errors:
-            return self._failed(at, t0, times, str(errors[0]))
-        late = tuple(f for f, task in tasks.items() if task in pending)
-        if "up" in late or any(f not in self._replies for f in late):
-            return self._failed(at, t0, times, f"queries took over their {self.budget:g} s budget")
-        self._replies.update({f: task.result() for f, task in tasks.items() if task in done})
+        sent = {f: self._send(f, at, times) for f in self.queries if self._due(f, at)}
+        if sent:
+            await asyncio.wait(sent.values(), timeout=self.budget)
+        errors = {f: e for f, t in sent.items() if t.done() and (e := _error(t)) is not None}
+        down = [e for e in errors.values() if not isinstance(e, (PromTimeout, PromRefused))]
+        refused = [e for e in errors.values() if isinstance(e, PromRefused)]
+        if down or (refused and "up" not in self._replies):
+            self.failures += 1
+            return self._failed(at, t0, times, str((down or refused)[0]))
+        late = tuple(f for f in self.queries
+                     if f in self._running or isinstance(errors.get(f), PromTimeout))
+        self._late = set(late)
+        if "up" not in self._replies:
+            return self._failed(at, t0, times, f"no answer from up within the {self.budget:g} s "
+                                f"budget ({len(self._running)} queries still running)", slow=True)
+        nodes = await self._assemble(at)
+        self.failures, self.last_ok = 0, at
+        self.ticks.append(Tick(at, time.perf_counter() - t0, times, nodes, late=late))
+        return True
+
+    def _due(self, family: str, at: float) -> bool:
+        if family in self._running:
+            return False
+        last = self._asked.get(family)
+        return last is None or family not in self._replies or at - last >= self.every.get(family, 0.0) - 0.5
+
+    def _send(self, family: str, at: float, times: dict[str, float]) -> asyncio.Task[list[Series]]:
+        self._asked[family] = at
+        task = asyncio.get_running_loop().create_task(self._query(family, at, times))
+        task.add_done_callback(_error)     # a late one's failure is retrieved (never a warning)
+        self._running[family] = task
+        return task
+
+    async def _query(self, family: str, at: float, times: dict[str, float]) -> list[Series]:
+        try:
+            async with self._slots:
+                t0 = time.perf_counter()
+                try:
+                    reply = await self.client.instant(self.queries[family], at=at, timeout=self.timeout)
+                except PromError as exc:
+                    if isinstance(exc, PromRefused):
+                        self.refused[family] = str(exc)
+                    raise type(exc)(f"{family}: {exc}") from None
+                finally:
+                    times[family] = time.perf_counter() - t0
+        finally:
+            self._running.pop(family, None)
+        self.refused.pop(family, None)
+        first = family not in self._replies
+        self._replies[family] = reply
+        if first:
+            self._landed.set()
+        elif family == "up" and family in self._late:   # who went down is news now, not next tick
+            self._late.discard(family)
+            self._emit_up(assemble({"up": reply}, self.names, at), self.clock())
+        return reply
+
+    async def _assemble(self, at: float) -> int:
         # off the event loop: at 3,000 nodes it is ~45 k rows (the console's keys go on meanwhile)
         snap = await asyncio.to_thread(assemble, dict(self._replies), self.names, at)
         self._emit(snap, at)
-        self.failures, self.last_ok = 0, at
-        self.ticks.append(Tick(at, time.perf_counter() - t0, times, len(snap.up), late=late))
-        return True
+        return len(snap.up)
 
-    async def _timed(self, family: str, expr: str, at: float, times: dict[str, float]) -> list[Series]:
-        t0 = time.perf_counter()
-        try:
-            return await self.client.instant(expr, at=at, timeout=self.budget)
-        except PromError as exc:
-            raise PromError(f"{family}: {exc}") from None
-        finally:
-            times[family] = time.perf_counter() - t0
-
-    def _failed(self, at: float, t0: float, times: dict[str, float], error: str) -> bool:
-        self.failures += 1
-        self.ticks.append(Tick(at, time.perf_counter() - t0, dict(times), 0, error))
+    def _failed(self, at: float, t0: float, times: dict[str, float], error: str,
+                slow: bool = False) -> bool:
+        self.ticks.append(Tick(at, time.perf_counter() - t0, times, 0, error, slow=slow))
         return False
 
     def _emit(self, snap: Snapshot, at: float) -> None:
+        self._emit_up(snap, at)
+        for sample in snap.samples.values():
+            self._queue.put_nowait(sample)
+
+    def _emit_up(self, snap: Snapshot, at: float) -> None:
         self.targets.update(snap.targets)
         self.labels.update(snap.labels)
         for name, up in snap.up.items():
@@ -451,8 +551,6 @@ class PromSource:
                     f"Prometheus: up == 0 for {snap.targets.get(name, name)} (scrape failed)"
                 self._queue.put_nowait(NodeEvent(name, at, "up" if up else "down", reason, groups))
             self.up[name] = up
-        for sample in snap.samples.values():
-            self._queue.put_nowait(sample)
 
     # ---- a node's history (the node screen's graphs) -----------------------------------------
     async def history(self, node: str, seconds: float, points: int = 180
@@ -486,19 +584,44 @@ class PromSource:
 
     # ---- what the console shows --------------------------------------------------------------
     def status(self, now: float | None = None) -> tuple[str, str]:
-        """(one line, ok | warn | crit) for the summary bar."""
+        """(one line, ok | warn | crit) for the summary bar: DOWN only when Prometheus could not
+        be reached or answered with an error; slow (with the query times) when it answers late."""
         now = self.clock() if now is None else now
         last = self.ticks[-1] if self.ticks else None
         if last is None:
             return ("prometheus: first query…", "warn")
-        if not last.error:
-            slow = last.seconds > 0.5 * self.budget or bool(last.late)
-            late = f" ({', '.join(last.late)} late: last values kept)" if last.late else ""
-            return (f"prometheus {len(last.families)} queries {last.seconds * 1000:.0f} ms{late}",
-                    "warn" if slow else "ok")
         age = f"data {now - self.last_ok:.0f} s old" if self.last_ok else "no data yet"
-        retry = f"retry in {max(0.0, (self.next_try or now) - now):.0f} s"
-        return (f"prometheus DOWN: {last.error} · {age}, kept (stale) · {retry}", "crit")
+        if last.error and not last.slow:
+            retry = f"retry in {max(0.0, (self.next_try or now) - now):.0f} s"
+            return (f"prometheus DOWN: {last.error} · {age}, kept (stale) · {retry}", "crit")
+        slowest = self._slowest()
+        if last.error:
+            return (f"prometheus slow: {last.error}{slowest} · {age}", "warn")
+        text = f"prometheus {len(self.queries)} queries {last.seconds * 1000:.0f} ms"
+        if last.late:
+            text = (f"prometheus slow: {text[11:]}; {', '.join(last.late)} late "
+                    f"(last values kept){slowest}")
+        if self.refused:
+            text += " · " + "; ".join(self.refused.values())
+        # an override naming a recording rule Prometheus does not have answers with nothing
+        empty = [f for f in sorted(self.overridden & EVERY_NODE)
+                 if f in self._replies and not self._replies[f]]
+        if empty and last.nodes:
+            text += f" · {', '.join(empty)}: no series (is the recording rule loaded?)"
+        slow = last.seconds > 0.5 * self.budget or bool(last.late) or bool(self.refused) or bool(empty)
+        return (text, "warn" if slow else "ok")
+
+    def _slowest(self) -> str:
+        """The slowest query of the last few ticks (a late one's time is known once it lands)."""
+        times = [(s, f) for t in list(self.ticks)[-4:] for f, s in t.families.items()]
+        if not times:
+            return ""
+        seconds, family = max(times)
+        return f"; slowest {family} {seconds:.1f} s"
+
+
+def _error(task: asyncio.Task[list[Series]]) -> BaseException | None:
+    return None if task.cancelled() else task.exception()
 
 
 def _history_key(kind: str, labels: Mapping[str, str]) -> str:

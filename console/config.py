@@ -184,6 +184,10 @@ class SourceConfig:
     insecure: bool = False            # TLS: do not verify the server (say so loudly)
     ssh_cap: int = 32                 # on-demand SSH connections held at most
     ssh_idle: float = 60.0            # seconds an unused on-demand connection stays open
+    timeout: float | None = None      # seconds a query may run in all (default 3 x interval)
+    parallel: int = 3                 # queries in flight at once (`up` first)
+    # [source.queries]: a family's PromQL replaced, e.g. by a recording rule's series
+    queries: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     where: str = ""                   # "FILE:LINE" of the [source] table
 
     @property
@@ -1203,13 +1207,35 @@ def _hostport(v):
     return (m.group(1) or "127.0.0.1", int(m.group(2)))
 
 
+def _family_queries(v):
+    """[source.queries]: FAMILY = "PromQL" for a known family, naming only known placeholders."""
+    import string
+
+    from collectors.promsource import FAMILIES, PLACEHOLDERS
+    for family, text in _table(v).items():
+        if family not in FAMILIES:
+            raise Bad(f"unknown family (expected one of: {', '.join(FAMILIES)})", (family,))
+        if not isinstance(text, str) or not text.strip():
+            raise Bad(f"expected a PromQL expression, got {_got(text)}", (family,))
+        template = string.Template(text)
+        unknown = sorted(set(template.get_identifiers()) - set(PLACEHOLDERS))
+        if not template.is_valid() or unknown:
+            raise Bad(f"expected only ${', $'.join(PLACEHOLDERS)} (write $$ for a $), got "
+                      f"{show(text)}", (family,))
+        if any(text.count(a) != text.count(b) for a, b in ("()", "{}", "[]")):
+            raise Bad(f"unbalanced brackets in {show(text)}", (family,))
+    return MappingProxyType(dict(v))
+
+
 SOURCE_SCHEMA = {"prometheus": _url, "selector": _selector, "node_label": _label,
                  "strip_port": _bool, "interval": _within(0.1, 3600, " s"),
                  "budget": _within(0.05, 3600, " s"), "scrape_interval": _within(0.1, 3600, " s"),
                  "bearer_token_env": _env_name, "bearer_token_file": _secret_file,
                  "user": _str, "password_env": _env_name, "password_file": _secret_file,
                  "ca_file": _readable_file, "insecure": _bool,
-                 "ssh_cap": _int_within(1, 10_000), "ssh_idle": _within(1, 86400, " s")}
+                 "ssh_cap": _int_within(1, 10_000), "ssh_idle": _within(1, 86400, " s"),
+                 "timeout": _within(0.05, 3600, " s"), "parallel": _int_within(1, 64),
+                 "queries": _family_queries}
 SERVE_SCHEMA = {"nodes": _str, "listen": _hostport}
 
 
@@ -1227,6 +1253,10 @@ def _source_config(loader: _TomlLoader, table: Any) -> SourceConfig:
     if doc.get("budget", 0) > interval:
         raise loader.fail(("source", "budget"), f"expected at most the interval ({interval:g} s), "
                           f"got {doc['budget']:g}")
+    budget = doc.get("budget", 0.8 * interval)
+    if doc.get("timeout", budget) < budget:
+        raise loader.fail(("source", "timeout"), f"expected at least the budget ({budget:g} s), "
+                          f"got {doc['timeout']:g}")
     if doc and "prometheus" not in doc:
         raise loader.fail(("source",), 'expected prometheus = "http://HOST:9090", got none')
     line = loader.where.line(("source",))

@@ -29,7 +29,8 @@ def open_prom_source(config: Config) -> PromSource:
     names = NodeNames(src.node_label, src.strip_port, hosts=hosts, names=known)
     pool = SshPool(lambda node: target_of(config, known, node), cap=src.ssh_cap, idle=src.ssh_idle)
     return PromSource(client, names, interval=src.interval, budget=src.query_budget,
-                      window=src.rate_window, selector=src.selector, pool=pool)
+                      window=src.rate_window, selector=src.selector, pool=pool,
+                      timeout=src.timeout, parallel=src.parallel, overrides=src.queries)
 
 
 def target_of(config: Config, known: dict[str, NodeSpec], node: str) -> NodeTarget | None:

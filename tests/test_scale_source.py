@@ -56,11 +56,13 @@ def test_node_names_match_configured_names_then_hosts():
 
 def test_one_query_per_family_each_carrying_the_selector():
     qs = queries('job="node",rack=~"r[12]"', "instance", 60)
-    assert list(qs) == list(FAMILIES) and len(qs) == 10
+    assert list(qs) == list(FAMILIES) and len(qs) == 12
     for family, q in qs.items():
         assert q.count("{") >= 1 and 'job="node",rack=~"r[12]"' in q, family
         assert "{}" not in q and ",," not in q and "{," not in q, q
-    assert "[60s]" in qs["cpu"] and "sum by (instance)" in qs["cpu"] and "count by" in qs["cpu"]
+    assert "[60s]" in qs["cpu"] and "sum by (instance)" in qs["cpu"] and "count by" in qs["cores"]
+    # a tick reads two of a core's eight modes, the fastest core's frequency, not its maximum
+    assert 'mode=~"idle|iowait"' in qs["cpu"] and "max_hertz" not in qs["freq"]
     bare = queries("", "host", 4)
     assert bare["up"] == "max by (host, job, groups) (up{})"
     assert "by (host, dir)" in bare["net"] and "[4s]" in bare["net"]
@@ -74,8 +76,8 @@ def test_assemble_builds_a_sample_per_up_node_with_ready_made_rates():
     res = {
         "up": [S(1, instance="n1", job="roost", groups=",rack1,pis,"), S(0, instance="n2", job="roost"),
                S(1, instance="10.0.0.9:9100", job="node")],
-        "cpu": [S(0.75, instance="n1", what="idle"), S(2, instance="n1", what="cores"),
-                S(float("nan"), instance="n2", what="idle")],
+        "cpu": [S(0.75, instance="n1"), S(float("nan"), instance="n2")],
+        "cores": [S(2, instance="n1")],
         "load": [S(1.5, instance="n1", __name__="node_load1"), S(1.0, instance="n1", __name__="node_load5")],
         "memory": [S(4e9, instance="n1", __name__="node_memory_MemTotal_bytes"),
                    S(1e9, instance="n1", __name__="node_memory_MemAvailable_bytes")],
@@ -83,8 +85,8 @@ def test_assemble_builds_a_sample_per_up_node_with_ready_made_rates():
                   S(48.0, instance="n1", __name__="node_hwmon_temp_celsius", chip="rk_tsadc", sensor="temp1")],
         "fans": [S(3000, instance="n1", __name__="node_hwmon_fan_rpm", chip="pwmfan", sensor="fan1"),
                  S(128, instance="n1", __name__="node_hwmon_pwm", chip="pwmfan", sensor="pwm1")],
-        "freq": [S(1.5e9, instance="n1", __name__="node_cpu_scaling_frequency_hertz"),
-                 S(1.8e9, instance="n1", __name__="node_cpu_scaling_frequency_max_hertz")],
+        "freq": [S(1.5e9, instance="n1")],
+        "maxfreq": [S(1.8e9, instance="n1")],
         "net": [S(100.0, instance="n1", dir="rx"), S(50.0, instance="n1", dir="tx")],
         "disk": [S(80 / 90, instance="n1", mountpoint="/", fstype="ext4", what="used"),
                  S(0.2, instance="n1", mountpoint="/boot", fstype="vfat", what="used"),
@@ -165,6 +167,17 @@ def cfg(tmp_path, monkeypatch):
     ('[serve]\nlisten = "9856"\n', "roost.toml:2: serve.listen", "HOST:PORT"),
     ('[source]\nprometheus = "http://p:9090"\nbearer_token_file = "/nonexistent/t"\n',
      "roost.toml:3: source.bearer_token_file", "No such file"),
+    ('[source]\nprometheus = "http://p:9090"\ninterval = 5\nbudget = 4\ntimeout = 2\n',
+     "roost.toml:5: source.timeout", "at least the budget (4 s)"),
+    ('[source]\nprometheus = "http://p:9090"\nparallel = 0\n', "roost.toml:3: source.parallel", "1-64"),
+    ('[source]\nprometheus = "http://p:9090"\n[source.queries]\ncpus = "x"\n',
+     "roost.toml:4: source.queries.cpus", "unknown family (expected one of: up, cpu, cores"),
+    ('[source]\nprometheus = "http://p:9090"\n[source.queries]\ncpu = "x{$selecter}"\n',
+     "roost.toml:4: source.queries.cpu", "expected only $selector, $node_label, $window"),
+    ('[source]\nprometheus = "http://p:9090"\n[source.queries]\nnet = "sum(rate(x[1m])"\n',
+     "roost.toml:4: source.queries.net", "unbalanced brackets"),
+    ('[source]\nprometheus = "http://p:9090"\n[source.queries]\ndisk = ""\n',
+     "roost.toml:4: source.queries.disk", "expected a PromQL expression"),
 ])
 def test_bad_source_and_serve_config_is_one_line_naming_file_line_key(cfg, body, where, says):
     with pytest.raises(ConfigError) as info:
@@ -198,6 +211,19 @@ def test_a_missing_env_secret_names_the_variable_not_a_value(cfg, monkeypatch):
     with pytest.raises(ConfigError, match=r"roost.toml:1: source.password_env: environment "
                                           r"variable ROOST_PROM_PW is not set"):
         credentials(config.source)
+
+
+def test_a_family_override_is_its_text_with_the_placeholders_filled(cfg):
+    config = cfg('[source]\nprometheus = "http://p:9090"\nselector = \'job="node"\'\n'
+                 '[source.queries]\ncpu = \'sum by ($node_label) (inst:idle:rate1m{$selector})\'\n'
+                 'disk = \'{${selector}__name__=~"a|b"} * $$1 [$window]\'\n')
+    source = open_prom_source(config)
+    assert source.queries["cpu"] == 'sum by (instance) (inst:idle:rate1m{job="node",})'
+    assert source.queries["disk"] == '{job="node",__name__=~"a|b"} * $1 [60s]'
+    assert source.queries["up"] == queries('job="node"')["up"]      # the others as shipped
+    bare = queries("", "host", 30, {"cpu": "x{$selector}"})
+    assert bare["cpu"] == "x{}"
+    asyncio.run(source.client.aclose())
 
 
 def test_source_defaults_and_serve_shard_selection(cfg):

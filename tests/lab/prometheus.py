@@ -104,6 +104,7 @@ class PromLab:
     roost_port: int = 0
     started: float = 0.0
     extra_jobs: list[str] = field(default_factory=list)   # scrape configs added by tests
+    extra_rules: list[Path] = field(default_factory=list)  # rule files added by tests
 
     @property
     def url(self) -> str:
@@ -161,7 +162,8 @@ class PromLab:
         for job in (NE_JOB, ROOST_JOB):
             (self.dir / f"rules-{job}.yaml").write_text(yaml.safe_dump(mixin_rules(job)))
         head = (f"global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
-                f"rule_files: [{self.dir}/rules-{NE_JOB}.yaml, {self.dir}/rules-{ROOST_JOB}.yaml]\n"
+                f"rule_files: [{self.dir}/rules-{NE_JOB}.yaml, {self.dir}/rules-{ROOST_JOB}.yaml"
+                + "".join(f", {p}" for p in self.extra_rules) + "]\n"
                 f"scrape_configs:\n  - job_name: {NE_JOB}\n    static_configs:\n"
                 f"      - targets: ['{self.ne_instance}']\n")
         roost = documented_scrape_config(f"127.0.0.1:{self.roost_port}")
@@ -178,6 +180,23 @@ class PromLab:
         prom = next(p for p in self.procs if p.args[0] == PROMETHEUS)
         prom.send_signal(signal.SIGHUP)
         self.wait(lambda: wanted <= self._up_targets(), timeout, f"targets {sorted(wanted)} up")
+
+    def add_rules(self, path: Path, timeout: float = 60) -> None:
+        """Load one more rule file (once), by a reload; returns when its groups have been
+        evaluated once, healthy (raises LabError with the rule's error otherwise)."""
+        if path not in self.extra_rules:
+            self.extra_rules.append(path)
+            self._prom_config()
+            prom = next(p for p in self.procs if p.args[0] == PROMETHEUS)
+            prom.send_signal(signal.SIGHUP)
+        self.wait(lambda: self._evaluated(path), timeout, f"rules {path.name} evaluated")
+
+    def _evaluated(self, path: Path) -> bool:
+        groups = [g for g in self.api("/api/v1/rules")["groups"] if g["file"] == str(path)]
+        bad = [r for g in groups for r in g["rules"] if r["health"] == "err"]
+        if bad:
+            raise LabError(f"rule {bad[0]['name']}: {bad[0].get('lastError')}")
+        return bool(groups) and all(r["health"] == "ok" for g in groups for r in g["rules"])
 
     def _up_targets(self) -> set[tuple[str, str]]:
         active = self.api("/api/v1/targets")["activeTargets"]

@@ -184,6 +184,8 @@ class RoostApp(App):
                         markup=False)
 
     def tick(self) -> None:
+        if not self.screen_stack:  # shutting down: a last timer can fire after the screens went
+            return
         status = getattr(self.source, "status", None)
         if status is not None:     # a Prometheus source: query time, or down and retrying
             self.state.set_source(*status(self.clock()))

@@ -157,6 +157,8 @@ def _serve_parser(sub) -> None:
     s = sub.add_parser("serve", help="headless daemon: metrics, the job scheduler, /metrics")
     s.add_argument("nodeset", nargs="?", metavar="NODESET", help=NODESET_HELP)
     add_output_arguments(s)
+    s.add_argument("--no-history", action="store_true",
+                   help="keep no SQLite history (a shard that Prometheus scrapes; [serve] history)")
     s.set_defaults(log_up=True)   # listens on --prometheus, [serve] listen, else SERVE_PROMETHEUS
 
 
@@ -350,7 +352,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from console import paths
     from console.collect import CollectOptions, run_collect
     config = load(args)
-    db = args.db or str(paths.default_db(paths.ensure_state_dir(config.state_dir)))
+    keep = config.serve.history and not args.no_history   # a scraped shard may keep none
+    db = args.db or (str(paths.default_db(paths.ensure_state_dir(config.state_dir))) if keep else None)
     listen = args.prometheus or config.serve.listen or SERVE_PROMETHEUS
     opts = CollectOptions.from_args(args, db=db, prometheus=listen,   # a daemon keeps history
                                     history=config.history.retention())

@@ -204,6 +204,7 @@ class ServeConfig:
     """[serve]: what `roost serve` collects (a shard of a large fleet) and where it listens."""
     nodes: str | None = None          # hostlist/@groups; the command line's NODESET wins
     listen: tuple[str, int] | None = None   # HOST:PORT of the Prometheus endpoint
+    history: bool = True              # false: no SQLite history (a shard Prometheus scrapes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -1236,7 +1237,7 @@ SOURCE_SCHEMA = {"prometheus": _url, "selector": _selector, "node_label": _label
                  "ssh_cap": _int_within(1, 10_000), "ssh_idle": _within(1, 86400, " s"),
                  "timeout": _within(0.05, 3600, " s"), "parallel": _int_within(1, 64),
                  "queries": _family_queries}
-SERVE_SCHEMA = {"nodes": _str, "listen": _hostport}
+SERVE_SCHEMA = {"nodes": _str, "listen": _hostport, "history": _bool}
 
 
 def _source_config(loader: _TomlLoader, table: Any) -> SourceConfig:

@@ -82,6 +82,34 @@ def test_serve_with_slurm_backend_holds_no_builtin_scheduler(env, tmp_path, two_
     assert not (state / "scheduler.lock").exists() and not (state / "jobs.db").exists()
 
 
+def test_a_shard_without_history_serves_its_targets_and_writes_no_database(env, two_nodes):
+    """[serve] history = false (a shard Prometheus scrapes): per-node targets, no roost.db."""
+    from pathlib import Path
+    nodes, cfg = two_nodes
+    cfg.write_text(cfg.read_text() + f'\n[serve]\nhistory = false\n'
+                   f'[jobs]\nbackend = "slurm"\ncontroller = "{nodes[0].name}"\n')
+    port = free_port()
+    proc = subprocess.Popen([str(ROOST), "--config", str(cfg), "serve", "--prometheus",
+                             f"127.0.0.1:{port}"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    target = f"http://127.0.0.1:{port}/nodes/{nodes[1].name}/metrics"
+
+    def served() -> bool:
+        try:
+            with urllib.request.urlopen(target, timeout=2) as r:
+                return "\nnode_load1 " in r.read().decode()
+        except OSError:
+            return False
+    try:
+        wait_for(served, what="a node's own target")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0, proc.stderr.read()
+    finally:
+        proc.kill()
+        proc.wait()
+    assert not (Path(env["ROOST_STATE_DIR"]) / "roost.db").exists()
+
+
 def _serve(cfg, env, tmp_path, tag: str):
     port = free_port()
     proc = subprocess.Popen([str(ROOST), "--config", str(cfg), "serve", "--db",

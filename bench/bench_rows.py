@@ -1,37 +1,45 @@
-"""The fleet table and the heatmap at 10,000 nodes against 1,000: a synthetic state, no SSH.
+"""The fleet table and the heatmap at 1,000 / 3,000 / 10,000 nodes, this code against another.
 
-    .venv/bin/python bench/bench_rows.py [--sizes 1000,10000] [--rounds 8] [--keys 20]
+    .venv/bin/python bench/bench_rows.py [--sizes 1000,3000,10000] [--rounds 6] [--keys 20]
+        [--baseline DIR] [--live 3000] [--live-seconds 20]
 
-For each size, a FleetState of that many nodes (in 100-node racks, every node changing every
-round: the worst case) behind the real RoostApp under Pilot at 200x50. Per screen (fleet table,
-heatmap): one refresh (the 1 Hz work: rows from the state, the widget updated, the frame
-composed) as CPU ms, and a key to the repainted frame as wall ms (fleet: '>' re-sorts and
-'down' moves the cursor; heatmap: 'right'). Prints p50/p95 per size and the 10,000:1,000 ratio
-of the medians. CPU time for refreshes, so other processes on a shared machine do not count.
+Synthetic: a FleetState of N nodes (100-node racks) behind the real RoostApp under Pilot at
+200x50, no SSH. Per size, each in its own process: a fleet refresh with every node changed (CPU
+ms until the table shows it, and the longest the event loop was held meanwhile: what a key
+press waits for), a key to the repainted frame ('>' re-sorts, 'down' moves the cursor: wall ms),
+and the heatmap's refresh and 'right'. Live: N nodes whose samples all arrive once a second
+through the app's own stream path (pump, inbox, drained 250 at a time), the app's 1 s tick
+refreshing, while '>' and 'down' are pressed every ~0.3 s: key to repainted frame, the realistic
+case. --baseline DIR runs the same measures on the code in DIR (e.g. `git archive main | tar -x
+-C /tmp/main`) in the same run, side by side. Prints p50/p95; CPU time for refreshes, so other
+processes on a shared machine count less; the load average is printed with the figures.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import os
+import random
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from textual import events  # noqa: E402
-
-from bench.bench_console import pct  # noqa: E402
-from console.app import RoostApp  # noqa: E402
-from console.state import FleetState  # noqa: E402
-from tests.helpers.samples import T0, steady_fleet, steady_samples  # noqa: E402
-
 RACK = 100
 
 
-def synthetic(n: int) -> tuple[FleetState, dict]:
+def pct(values: list[float], q: float) -> float:
+    vals = sorted(values)
+    return vals[min(len(vals) - 1, int(q * len(vals)))] if vals else float("nan")
+
+
+# ---- the worker: runs inside one code tree ----------------------------------------------------
+def synthetic(n: int):
+    from console.state import FleetState
+    from tests.helpers.samples import steady_fleet, steady_samples
     params = steady_fleet(n, 5)
     state = FleetState(list(params), groups={name: (f"rack{1 + i // RACK}",)
                                              for i, name in enumerate(params)})
@@ -40,92 +48,237 @@ def synthetic(n: int) -> tuple[FleetState, dict]:
     return state, params
 
 
-async def refreshes(app: RoostApp, pilot, state: FleetState, params: dict, rounds: int) -> list[float]:
-    out = []
+class LoopWatch:
+    """The longest the event loop went without running this task's 1 ms ticks."""
+
+    def __init__(self) -> None:
+        self.worst = 0.0
+        self._task: asyncio.Task | None = None
+
+    async def _run(self) -> None:
+        last = time.perf_counter()
+        while True:
+            await asyncio.sleep(0.001)
+            now = time.perf_counter()
+            self.worst = max(self.worst, now - last - 0.001)
+            last = now
+
+    def __enter__(self) -> LoopWatch:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+        return self
+
+    def __exit__(self, *exc) -> None:
+        assert self._task is not None
+        self._task.cancel()
+
+
+async def settle(app, pilot) -> None:
+    await pilot.pause()
+    while getattr(app.screen, "refreshing", False):   # a refresh done in slices
+        await asyncio.sleep(0.001)
+    await pilot.pause()
+
+
+async def refreshes(app, pilot, state, params, rounds: int, res: dict, name: str) -> None:
+    from tests.helpers.samples import T0, steady_samples
+    cpu, held = [], []
     for k in range(2, 2 + rounds):
         for s in steady_samples(params, range(k, k + 1)):
             state.apply(s)
-        t0 = time.process_time()
-        app.screen.refresh_view(T0 + k)
         await pilot.pause()
-        out.append((time.process_time() - t0) * 1000)
-    return out
+        with LoopWatch() as watch:
+            await asyncio.sleep(0.002)
+            t0 = time.process_time()
+            app.screen.refresh_view(T0 + k)
+            await settle(app, pilot)
+            cpu.append((time.process_time() - t0) * 1000)
+        held.append(watch.worst * 1000)
+    res[f"{name} refresh, all changed (CPU)"] = cpu
+    res[f"{name} refresh: loop held (wall)"] = held
 
 
-async def key_frames(app: RoostApp, pilot, key: str, char: str | None, changed, n: int) -> list[float]:
-    """Post the key; wall ms until the first frame written after `changed()` became true."""
+def painted_probe(app):
+    """An Event set on every frame the app writes."""
     painted = asyncio.Event()
     inner = app._display
     app._display = lambda scr, r: (inner(scr, r), painted.set())
-    out = []
-    try:
-        for _ in range(n):
-            probe = changed()
-            t0 = time.monotonic()
-            app.post_message(events.Key(key, char))
-            try:
-                await asyncio.wait_for(_painted_after(probe, painted), timeout=10)
-            except TimeoutError:    # counted as 10 s: a key that never repaints is a finding
-                print(f"  {key}: no repaint within 10 s", file=sys.stderr)
-            out.append((time.monotonic() - t0) * 1000)
-            await pilot.pause(0.05)
-    finally:
-        app._display = inner
-    return out
+    return painted
 
 
-async def _painted_after(probe, painted: asyncio.Event) -> None:
-    while not probe():
+def flag_on(obj, method: str) -> list[int]:
+    """Count calls of obj.method (the key's action ran)."""
+    calls = [0]
+    inner = getattr(obj, method)
+
+    def counted(*a, **kw):
+        calls[0] += 1
+        return inner(*a, **kw)
+    setattr(obj, method, counted)
+    return calls
+
+
+async def key_to_frame(app, painted: asyncio.Event, key: str, char: str | None,
+                       calls: list[int]) -> float:
+    """Post the key; wall ms until the first frame written after its action ran."""
+    from textual import events
+    before = calls[0]
+    t0 = time.monotonic()
+    app.post_message(events.Key(key, char))
+    deadline = t0 + 10
+    while calls[0] == before and time.monotonic() < deadline:
         await asyncio.sleep(0.0005)
     painted.clear()
-    await painted.wait()
-
-
-def sort_changed(app: RoostApp):
-    before = app.screen.sort
-    return lambda: app.screen.sort != before
-
-
-def cursor_changed(widget, attr: str = "cursor"):
-    before = getattr(widget, attr)
-    return lambda: getattr(widget, attr) != before
+    try:
+        await asyncio.wait_for(painted.wait(), timeout=max(0.01, deadline - time.monotonic()))
+    except TimeoutError:      # counted as 10 s: a key that never repaints is a finding
+        print(f"  {key}: no repaint within 10 s", file=sys.stderr)
+    return (time.monotonic() - t0) * 1000
 
 
 async def measure(n: int, rounds: int, keys: int) -> dict[str, list[float]]:
+    from console.app import RoostApp
+    from tests.helpers.samples import T0
     state, params = synthetic(n)
     app = RoostApp(state, clock=lambda: T0 + 2, refresh=3600)
     res: dict[str, list[float]] = {}
     async with app.run_test(size=(200, 50)) as pilot:
-        res["fleet refresh (CPU)"] = await refreshes(app, pilot, state, params, rounds)
-        res["fleet '>' to frame"] = await key_frames(app, pilot, "greater_than_sign", ">",
-                                                     lambda: sort_changed(app), keys)
-        table = app.screen.query_one("NodeTable")
-        res["fleet 'down' to frame"] = await key_frames(app, pilot, "down", None,
-                                                        lambda: cursor_changed(table, "cursor_row"), keys)
+        await settle(app, pilot)
+        await refreshes(app, pilot, state, params, rounds, res, "fleet")
+        painted = painted_probe(app)
+        screen, table = app.screen, app.screen.query_one("NodeTable")
+        sorts, moves = flag_on(screen, "action_sort"), flag_on(table, "action_cursor")
+        for label, key, char, calls in (("'>' re-sort", "greater_than_sign", ">", sorts),
+                                        ("'down' cursor", "down", None, moves)):
+            out = res[f"fleet {label} to frame"] = []
+            for _ in range(keys):
+                out.append(await key_to_frame(app, painted, key, char, calls))
+                await pilot.pause(0.05)
         await pilot.press("h")
-        res["heatmap refresh (CPU)"] = await refreshes(app, pilot, state, params, rounds)
+        await settle(app, pilot)
+        await refreshes(app, pilot, state, params, rounds, res, "heatmap")
         hm = app.screen.heatmap_widget
-        res["heatmap 'right' to frame"] = await key_frames(app, pilot, "right", None,
-                                                           lambda: cursor_changed(hm), keys)
+        moved = flag_on(hm, "action_move") if hasattr(hm, "action_move") else None
+        if moved is not None:
+            out = res["heatmap 'right' to frame"] = []
+            for _ in range(keys):
+                out.append(await key_to_frame(app, painted, "right", None, moved))
+                await pilot.pause(0.05)
     return res
+
+
+class SteadyStream:
+    """A source whose samples for every node arrive together once a second (as a Prometheus
+    source's tick brings them), made beforehand so making them costs the loop nothing."""
+
+    def __init__(self, rounds: list[list], start: float) -> None:
+        self.rounds, self.start = rounds, start
+
+    async def stream(self):
+        loop = asyncio.get_running_loop()
+        for k, batch in enumerate(self.rounds):
+            await asyncio.sleep(max(0.0, self.start + k - loop.time()))
+            for s in batch:
+                yield s
+
+
+async def live(n: int, seconds: int) -> dict[str, list[float]]:
+    from console.app import RoostApp
+    from tests.helpers.samples import T0, steady_samples
+    state, params = synthetic(n)
+    rounds = [steady_samples(params, range(k, k + 1)) for k in range(2, 4 + seconds)]
+    loop = asyncio.get_running_loop()
+    start = loop.time() + 1.0
+    source = SteadyStream(rounds, start)
+    app = RoostApp(state, source, clock=lambda: T0 + 1 + (loop.time() - start), refresh=1.0,
+                   manage_source=False)
+    res: dict[str, list[float]] = {"live '>' re-sort to frame": [], "live 'down' to frame": []}
+    rnd = random.Random(1)
+    async with app.run_test(size=(200, 50)) as pilot:
+        await settle(app, pilot)
+        painted = painted_probe(app)
+        screen, table = app.screen, app.screen.query_one("NodeTable")
+        sorts, moves = flag_on(screen, "action_sort"), flag_on(table, "action_cursor")
+        while loop.time() < start + 1.5:
+            await asyncio.sleep(0.05)
+        seen0 = state.samples
+        while loop.time() < start + seconds:
+            if rnd.random() < 0.5:
+                ms = await key_to_frame(app, painted, "greater_than_sign", ">", sorts)
+                res["live '>' re-sort to frame"].append(ms)
+            else:
+                res["live 'down' to frame"].append(await key_to_frame(app, painted, "down",
+                                                                      None, moves))
+            await asyncio.sleep(0.2 + 0.2 * rnd.random())
+        res["live samples applied per s"] = [(state.samples - seen0) / (seconds - 1.5)]
+    res["live all keys to frame"] = res["live '>' re-sort to frame"] + res["live 'down' to frame"]
+    return res
+
+
+def worker(args) -> None:
+    sys.path.insert(0, args.code)
+    os.chdir(args.code)
+    if args.live_worker:
+        res = asyncio.run(live(args.size, args.live_seconds))
+    else:
+        res = asyncio.run(measure(args.size, args.rounds, args.keys))
+    print(json.dumps(res))
+
+
+# ---- the driver --------------------------------------------------------------------------
+def run(code: str, size: int, args, live_: bool = False) -> dict[str, list[float]]:
+    cmd = [sys.executable, __file__, "--worker", "--code", code, "--size", str(size),
+           "--rounds", str(args.rounds), "--keys", str(args.keys),
+           "--live-seconds", str(args.live_seconds)] + (["--live-worker"] if live_ else [])
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+    if out.returncode != 0:
+        sys.exit(f"bench_rows: {code} at {size}: {out.stderr.strip().splitlines()[-1:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sizes", default="1000,10000")
-    ap.add_argument("--rounds", type=int, default=8)
+    ap.add_argument("--sizes", default="1000,3000,10000")
+    ap.add_argument("--rounds", type=int, default=6)
     ap.add_argument("--keys", type=int, default=20)
+    ap.add_argument("--baseline", default="", help="another code tree to measure side by side")
+    ap.add_argument("--live", type=int, default=3000, help="nodes in the live measure (0: none)")
+    ap.add_argument("--live-seconds", type=int, default=20)
+    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--live-worker", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--code", default=str(ROOT), help=argparse.SUPPRESS)
+    ap.add_argument("--size", type=int, default=0, help=argparse.SUPPRESS)
     args = ap.parse_args()
-    sizes = [int(s) for s in args.sizes.split(",")]
-    results = {n: asyncio.run(measure(n, args.rounds, args.keys)) for n in sizes}
-    print(f"bench_rows: synthetic fleet at 200x50, {args.rounds} refreshes, {args.keys} keys per size")
-    for name in results[sizes[0]]:
+    if args.worker:
+        worker(args)
+        return
+    codes = {"this": str(ROOT)} | ({"base": args.baseline} if args.baseline else {})
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    print(f"bench_rows: 200x50, {args.rounds} refreshes and {args.keys} keys per size; "
+          f"load average {os.getloadavg()[0]:.1f} at start; ms, p50 / p95")
+    for n in sizes:
+        results = {name: run(code, n, args) for name, code in codes.items()}
+        report(f"{n} nodes", results)
+    if args.live:
+        results = {name: run(code, args.live, args, live_=True) for name, code in codes.items()}
+        report(f"live: {args.live} nodes, every node's sample each second, keys every ~0.3 s, "
+               f"{args.live_seconds} s", results)
+    print(f"load average {os.getloadavg()[0]:.1f} at the end")
+
+
+def report(title: str, results: dict[str, dict[str, list[float]]]) -> None:
+    print(f"{title}:")
+    first = next(iter(results.values()))
+    for measure_ in first:
         cells = []
-        for n in sizes:
-            v = results[n][name]
-            cells.append(f"{n:>6}: p50 {statistics.median(v):7.1f} p95 {pct(v, 0.95):7.1f} ms")
-        ratio = statistics.median(results[sizes[-1]][name]) / max(1e-9, statistics.median(results[sizes[0]][name]))
-        print(f"  {name:<26}" + "   ".join(cells) + f"   x{ratio:.1f}")
+        for name, res in results.items():
+            v = res.get(measure_, [])
+            cells.append(f"{name} {statistics.median(v):8.1f} / {pct(v, 0.95):8.1f}" if v else
+                         f"{name} {'-':>8} / {'-':>8}")
+        ratio = ""
+        if len(results) == 2 and all(r.get(measure_) for r in results.values()):
+            a, b = (statistics.median(r[measure_]) for r in results.values())
+            ratio = f"   base/this x{b / max(a, 1e-9):.1f}"
+        print(f"  {measure_:<36}" + "   ".join(cells) + ratio)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,8 @@
-"""The fleet screen: the node table, a summary line and a `/` filter."""
+"""The fleet screen: the node table, a summary line and a `/` filter.
+
+Its rows are kept between refreshes (console.screens.fleet_rows): a re-sort, a filter or a mark
+re-selects them and builds nothing; a refresh of thousands of changed nodes runs in slices.
+"""
 from __future__ import annotations
 
 from textual.app import ComposeResult
@@ -7,8 +11,9 @@ from textual.widgets import Input
 
 from console.messages import NodeChosen
 from console.screens.base import View
+from console.screens.fleet_rows import RowRefresher
 from console.screens.power import POWER_KEYS
-from console.state import FleetState, descending, select_rows
+from console.state import FleetState, FleetView, Summary, descending
 from console.widgets.key_footer import KeyFooter
 from console.widgets.node_table import SORTABLE, NodeTable
 from console.widgets.summary_bar import SummaryBar
@@ -34,6 +39,8 @@ class FleetScreen(View):
         self.query_text = ""
         self.sort, self.reverse = "name", False
         self.rows_shown = 0
+        self.rows = RowRefresher(self, state.view(), self._show)
+        self._summary: Summary | None = None
 
     def compose(self) -> ComposeResult:
         yield SummaryBar(id="summary")
@@ -54,15 +61,38 @@ class FleetScreen(View):
     def table(self) -> NodeTable:
         return self.query_one(NodeTable)
 
+    @property
+    def view(self) -> FleetView:
+        return self.rows.view
+
+    @property
+    def refreshing(self) -> bool:
+        """A refresh of many changed rows is under way, in slices."""
+        return self.rows.running
+
     def refresh_view(self, now: float | None = None) -> None:
-        """Redraw from state; the app calls this about once a second."""
-        now = self.app.clock() if now is None else now
-        rows = select_rows(self.state.rows(now), self.query_text, self.sort, self.reverse)
+        """Bring the rows up to date with state and redraw; the app calls this about once a
+        second (large refreshes go in slices: console.screens.fleet_rows)."""
+        self.rows.refresh(self.app.clock() if now is None else now)
+
+    def redraw(self) -> None:
+        """Show the kept rows with the current filter, sort and marks (a key press); rows that
+        changed are rebuilt first when they are few, never a large refresh's worth."""
+        now = self.app.clock()
+        self._show(now, self.rows.catch_up(now))
+
+    def _show(self, now: float, fresh: bool) -> None:
+        """rows on the table; fresh: the summary is counted again too (O(nodes), so not for a
+        re-sort that changed no data)."""
+        rows = self.view.select(self.query_text, self.sort, self.reverse)
         down = descending(self.sort, self.reverse)
         self.table.set_sort_label(self.sort, down)
         self.table.show_ray(getattr(self.app, "ray_fleet", None))
-        self.rows_shown = self.table.show(rows, self.state.marked)
-        self.query_one(SummaryBar).show(self.state.summary(now), self.pal,
+        self.rows_shown = self.table.show(rows, self.state.marked,
+                                          (self.view.version, self.query_text))
+        if fresh or self._summary is None:
+            self._summary = self.state.summary(now)
+        self.query_one(SummaryBar).show(self._summary, self.pal,
                                         len(self.state.marked), len(rows), self.query_text,
                                         f"{self.sort} {'▼' if down else '▲'}")
 
@@ -82,7 +112,7 @@ class FleetScreen(View):
 
     def on_input_changed(self, event: Input.Changed) -> None:
         self.query_text = event.value
-        self.refresh_view()
+        self.redraw()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.input.display = False
@@ -96,17 +126,17 @@ class FleetScreen(View):
         if node is not None:
             below = table.node_after(node)
             self.state.toggle_mark(node)
-            self.refresh_view()
+            self.redraw()
             table.move_to(below or node)
 
     def action_mark_all(self) -> None:
-        shown = select_rows(self.state.rows(), self.query_text)
+        shown = self.view.select(self.query_text)
         self.state.marked.update(r.name for r in shown)
-        self.refresh_view()
+        self.redraw()
 
     def action_unmark_all(self) -> None:
         self.state.marked.clear()
-        self.refresh_view()
+        self.redraw()
 
     def action_sort(self, step: int) -> None:
         keys = self.table.sortable or list(SORTABLE)
@@ -117,11 +147,11 @@ class FleetScreen(View):
         self.sort = key
         if reverse is not None:
             self.reverse = reverse
-        self.refresh_view()
+        self.redraw()
 
     def action_sort_reverse(self) -> None:
         self.reverse = not self.reverse
-        self.refresh_view()
+        self.redraw()
 
     def on_node_table_header_clicked(self, event: NodeTable.HeaderClicked) -> None:
         key = event.key

@@ -1,7 +1,8 @@
 """The heatmap screen: every node as a cell by a chosen metric, grouped by group/rack.
 
 Past GROUP_AT nodes (more than a screen holds) a cell stands for a whole group (its worst
-node); Enter on it shows that group's nodes, Escape goes back to the groups."""
+node); Enter on it shows that group's nodes, Escape goes back to the groups. Rows are kept between
+refreshes and a refresh of thousands of changed nodes runs in slices (screens/fleet_rows)."""
 from __future__ import annotations
 
 from rich.text import Text
@@ -11,7 +12,8 @@ from textual.widgets import Static
 
 from console.messages import NodeChosen
 from console.screens.base import View
-from console.state import DOWN, STALE, FleetState, Row, select_rows
+from console.screens.fleet_rows import RowRefresher
+from console.state import DOWN, STALE, FleetState, Row, Summary
 from console.text import safe_line
 from console.widgets.cells import LEVELS
 from console.widgets.heatmap import METRICS, Heatmap, group_of, group_rows, level, worst
@@ -35,6 +37,8 @@ class HeatmapScreen(View):
         self.group_at = GROUP_AT
         self.group: str | None = None             # the group opened from the groups' cells
         self.members: dict[str, list[Row]] = {}   # each group's nodes while cells are groups
+        self.rows = RowRefresher(self, state.view(), self._show)
+        self._summary: Summary | None = None
 
     def compose(self) -> ComposeResult:
         yield SummaryBar(id="summary")
@@ -56,7 +60,7 @@ class HeatmapScreen(View):
     def set_metric(self, metric: str) -> None:
         if metric in METRICS:
             self.query_one(Heatmap).metric = metric
-            self.refresh_view()
+            self.redraw()
 
     def action_metric(self) -> None:
         cur = self.query_one(Heatmap).metric
@@ -74,7 +78,7 @@ class HeatmapScreen(View):
                     self.state.toggle_mark(name)
         elif current:
             self.state.toggle_mark(current)
-        self.refresh_view()
+        self.redraw()
 
     def action_shell(self) -> None:
         node = self.query_one(Heatmap).current_node
@@ -89,7 +93,7 @@ class HeatmapScreen(View):
         left, self.group = self.group, None
         if left is not None:
             self.refresh_bindings()
-            self.refresh_view()
+            self.redraw()
             self.query_one(Heatmap).move_to(left)
             self.show_cursor()
 
@@ -99,9 +103,22 @@ class HeatmapScreen(View):
                 "fan_max": max((r.fan_rpm or 0.0 for r in rows), default=0.0),
                 "net_max": max(((r.rx_bps or 0) + (r.tx_bps or 0) for r in rows), default=0.0)}
 
+    @property
+    def refreshing(self) -> bool:
+        """A refresh of many changed rows is under way, in slices."""
+        return self.rows.running
+
     def refresh_view(self, now: float | None = None) -> None:
-        now = self.app.clock() if now is None else now
-        rows = select_rows(self.state.rows(now, spark=0), "", "name")
+        """Bring the cells up to date with state; the app calls this about once a second."""
+        self.rows.refresh(self.app.clock() if now is None else now)
+
+    def redraw(self) -> None:
+        """Show the kept rows again (a key press: metric, mark, a group opened or left)."""
+        now = self.app.clock()
+        self._show(now, self.rows.catch_up(now))
+
+    def _show(self, now: float, fresh: bool) -> None:
+        rows = self.rows.view.select()
         hm = self.query_one(Heatmap)
         scale = self.scale(rows)
         self.members = {}
@@ -110,7 +127,9 @@ class HeatmapScreen(View):
         elif len(rows) > self.group_at:
             rows, self.members = group_rows(rows, hm.metric, scale)
         hm.show(rows, self.pal, scale, self._marked())
-        self.query_one(SummaryBar).show(self.state.summary(now), self.pal, len(self.state.marked))
+        if fresh or self._summary is None:
+            self._summary = self.state.summary(now)
+        self.query_one(SummaryBar).show(self._summary, self.pal, len(self.state.marked))
         self.query_one("#legend", Static).update(self.legend(hm.metric))
         self.show_cursor()
 
@@ -157,7 +176,7 @@ class HeatmapScreen(View):
         if msg.node in self.members:     # a group's cell: show its nodes
             self.group = msg.node
             self.refresh_bindings()
-            self.refresh_view()
+            self.redraw()
             self.query_one(Heatmap).move_to(None)
             self.show_cursor()
         else:

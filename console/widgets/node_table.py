@@ -104,6 +104,7 @@ class NodeTable(ScrollView, can_focus=True):
         self._extra: tuple[Column, ...] = ()     # the Ray column, once a head answers
         self._ray: dict = {}                     # node -> console.ray.view.RayCell
         self._rows_list: list[Row] = []
+        self._data: object = None                # show()'s token of the rows' contents
 
     # ---- data in -----------------------------------------------------------------------------
     def set_palette(self, pal: dict[str, str]) -> None:
@@ -117,18 +118,22 @@ class NodeTable(ScrollView, can_focus=True):
             self._sort, self._descending, self._header = sort, descending, None
             self._relayout()
 
-    def show(self, rows: list[Row], marked: set[str]) -> int:
+    def show(self, rows: list[Row], marked: set[str], data: object = None) -> int:
         """Put rows on screen in this order; returns how many rows are shown.
 
         Nothing is rendered here: painting builds the cells and strip of a visible row only
-        when what it displays changed since that row was last painted.
+        when what it displays changed since that row was last painted. data: a token of the
+        rows' contents (the same token: the same rows, maybe in another order), so a re-sort
+        skips asking every row which columns have data.
         """
         keep = self.current_node
-        self._rows = {r.name: r for r in rows}
+        if data is None or data != self._data:
+            self._rows = {r.name: r for r in rows}
+            self._name_width = min(NAME_MAX, max([6] + [len(r.name) for r in rows]))
+            self._present = present(COLUMNS + self._extra, rows)
+            self._data = data
         self._order, self._marked = [r.name for r in rows], set(marked)
-        self._name_width = min(NAME_MAX, max([6] + [len(r.name) for r in rows]))
         self._rows_list = rows
-        self._present = present(COLUMNS + self._extra, rows)
         self._relayout()
         if keep in self._rows:
             self.cursor_row = self._order.index(keep)

@@ -48,6 +48,14 @@ def synthetic(n: int):
     return state, params
 
 
+def freeze() -> None:
+    """What the app's first tick does (console.gcpolicy): collect, then freeze what start-up
+    built, so the fleet's long-lived objects are not walked by every full collection."""
+    import gc
+    gc.collect()
+    gc.freeze()
+
+
 class LoopWatch:
     """The longest the event loop went without running this task's 1 ms ticks."""
 
@@ -143,6 +151,7 @@ async def measure(n: int, rounds: int, keys: int) -> dict[str, list[float]]:
     res: dict[str, list[float]] = {}
     async with app.run_test(size=(200, 50)) as pilot:
         await settle(app, pilot)
+        freeze()
         await refreshes(app, pilot, state, params, rounds, res, "fleet")
         painted = painted_probe(app)
         screen, table = app.screen, app.screen.query_one("NodeTable")
@@ -170,11 +179,13 @@ class SteadyStream:
     """A source whose samples for every node arrive together once a second (as a Prometheus
     source's tick brings them), made beforehand so making them costs the loop nothing."""
 
-    def __init__(self, rounds: list[list], start: float) -> None:
-        self.rounds, self.start = rounds, start
+    def __init__(self, rounds: list[list]) -> None:
+        self.rounds, self.start = rounds, 0.0
+        self.go = asyncio.Event()      # set (with start) once the app is up
 
     async def stream(self):
         loop = asyncio.get_running_loop()
+        await self.go.wait()
         for k, batch in enumerate(self.rounds):
             await asyncio.sleep(max(0.0, self.start + k - loop.time()))
             for s in batch:
@@ -187,17 +198,19 @@ async def live(n: int, seconds: int) -> dict[str, list[float]]:
     state, params = synthetic(n)
     rounds = [steady_samples(params, range(k, k + 1)) for k in range(2, 4 + seconds)]
     loop = asyncio.get_running_loop()
-    start = loop.time() + 1.0
-    source = SteadyStream(rounds, start)
-    app = RoostApp(state, source, clock=lambda: T0 + 1 + (loop.time() - start), refresh=1.0,
-                   manage_source=False)
+    source = SteadyStream(rounds)
+    app = RoostApp(state, source, clock=lambda: T0 + 1 + (loop.time() - source.start),
+                   refresh=1.0, manage_source=False)
     res: dict[str, list[float]] = {"live '>' re-sort to frame": [], "live 'down' to frame": []}
     rnd = random.Random(1)
     async with app.run_test(size=(200, 50)) as pilot:
         await settle(app, pilot)
+        freeze()
         painted = painted_probe(app)
         screen, table = app.screen, app.screen.query_one("NodeTable")
         sorts, moves = flag_on(screen, "action_sort"), flag_on(table, "action_cursor")
+        start = source.start = loop.time() + 0.5
+        source.go.set()
         while loop.time() < start + 1.5:
             await asyncio.sleep(0.05)
         seen0 = state.samples

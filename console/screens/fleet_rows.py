@@ -18,6 +18,7 @@ from textual.screen import Screen
 from console.state import FleetView, NodeData
 
 SYNC_ROWS = 500     # rows a refresh rebuilds at once; past this it goes in slices
+KEY_ROWS = 100      # rows a key press rebuilds before its redraw; more wait for the tick
 SLICE_ROWS = 100    # rows rebuilt between two looks at the clock
 SLICE_S = 0.008     # seconds of rebuilding before the event loop is let in
 BREATH_S = 0.002    # ... and how long it is let in (a key's messages take a few loop turns)
@@ -47,9 +48,9 @@ class RowRefresher:
 
     def catch_up(self, now: float) -> bool:
         """Rebuild the rows that changed if they are few (before a key's redraw); True when
-        any was rebuilt. A large refresh is left to refresh(): a key never waits for it."""
+        any was rebuilt. More is left to refresh(): a key never waits for a refresh."""
         todo = [] if self.running else self.view.pending()
-        if not todo or len(todo) > SYNC_ROWS:
+        if not todo or len(todo) > KEY_ROWS:
             return False
         self.view.take(todo, now)
         return True

@@ -159,6 +159,7 @@ async def measure(n: int, rounds: int, keys: int) -> dict[str, list[float]]:
         for label, key, char, calls in (("'>' re-sort", "greater_than_sign", ">", sorts),
                                         ("'down' cursor", "down", None, moves)):
             out = res[f"fleet {label} to frame"] = []
+            await pilot.press("home")      # 'down' from the top (re-sorts can leave it last)
             for _ in range(keys):
                 out.append(await key_to_frame(app, painted, key, char, calls))
                 await pilot.pause(0.05)

@@ -4,6 +4,7 @@ collect` on 1,000 nodes at load 11 once reached 7.5 GB). bench/bench_starve.py m
 at 1,000 nodes under a cgroup CPU quota."""
 from __future__ import annotations
 
+import gc
 import json
 import threading
 import time
@@ -35,7 +36,8 @@ def slow_consumer(monkeypatch) -> None:
 
 
 class Meter(threading.Thread):
-    """Python heap in use (tracemalloc), read every 0.25 s while collection runs."""
+    """Live Python heap (tracemalloc, after a collection), read every 0.25 s while collection
+    runs: garbage a later collection frees is not growth."""
 
     def __init__(self) -> None:
         super().__init__(daemon=True)
@@ -45,6 +47,7 @@ class Meter(threading.Thread):
     def run(self) -> None:
         t0 = time.monotonic()
         while not self.done.wait(0.25):
+            gc.collect()
             self.readings.append((time.monotonic() - t0, tracemalloc.get_traced_memory()[0]))
 
     def peak(self, since: float, until: float) -> int:
@@ -75,6 +78,9 @@ def test_a_starved_collector_levels_off_and_keeps_every_node_up(tmp_path, capsys
     assert {r["node"] for r in rows} == {n.name for n in demo.nodes}
     assert "down" not in capsys.readouterr().err            # held back is not stale
     # once every queue and window is full the heap stops growing: the last third holds no
-    # more than the middle third (plus slack), where an unbounded queue grows ~1 MB a second
+    # more than the middle third plus 6 MB, where an unbounded queue grows ~1 MB a second (8 MB
+    # a third). Live heap (collected before each reading): it still rises 4.7-5 MB in the last
+    # third, slowing down, as 30 nodes' windows, stashes and the demo's send buffers fill (was
+    # 4 MB of slack: failed 1 run in 4 on a quiet machine)
     middle, last = meter.peak(SECONDS / 3, 2 * SECONDS / 3), meter.peak(2 * SECONDS / 3, SECONDS)
-    assert last - middle < 4 * 2**20, f"heap still growing: {middle / 2**20:.0f} -> {last / 2**20:.0f} MB"
+    assert last - middle < 6 * 2**20, f"heap still growing: {middle / 2**20:.0f} -> {last / 2**20:.0f} MB"

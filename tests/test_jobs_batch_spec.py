@@ -194,6 +194,12 @@ def test_bsub_directives_under_sbatch_ones():
     assert not any("LSF array syntax" in w for w in s.warnings)   # LSF's own syntax here
 
 
+@pytest.mark.parametrize("name", ["x[1-99999999999]", "x[5-1]", "x[1-2000000]"])
+def test_a_bad_lsf_array_name_is_refused_not_taken_as_a_name(name):
+    with pytest.raises(SpecError, match=r"^job.sh:2: -J 'x\["):
+        spec(f'#!/bin/sh\n#BSUB -J "{name}"\n')
+
+
 def test_bad_bsub_line_names_file_and_line():
     with pytest.raises(SpecError, match=r"^job.sh:2: -W soon"):
         spec("#!/bin/sh\n#BSUB -W soon\n")

@@ -94,7 +94,7 @@ def convert(ns: argparse.Namespace) -> tuple[argparse.Namespace, list[str]]:
     out = argparse.Namespace(lsf=True)
     if get("J"):
         out.job_name = get("J")
-        named = name_array(get("J"))
+        named = name_array(get("J"), strict=True)
         if named is not None:     # LSF's own array syntax: the name and the indices
             out.job_name, spec = named
             out.array = format_indices(list(spec.indices)) + \

@@ -231,15 +231,18 @@ def parse_array(text: str) -> ArraySpec:
 _LSF_ARRAY = re.compile(r"(?P<name>[^\[\]]*)\[(?P<spec>[0-9][0-9,:\-]*)\](?:%(?P<limit>\d+))?")
 
 
-def name_array(name: str) -> tuple[str, ArraySpec] | None:
-    """("primes", the array) for an LSF array name "primes[2-100]%5", else None."""
+def name_array(name: str, *, strict: bool = False) -> tuple[str, ArraySpec] | None:
+    """("primes", the array) for an LSF array name "primes[2-100]%5", else None. strict (bsub,
+    where that syntax always means an array): a bad array there is an error, not a name."""
     match = _LSF_ARRAY.fullmatch(name)
     if not match:
         return None
     spec = match.group("spec") + (f"%{match.group('limit')}" if match.group("limit") else "")
     try:
         return match.group("name"), parse_array(spec)
-    except SpecError:
+    except SpecError as exc:
+        if strict:
+            raise SpecError(f"-J {name!r}: {exc}") from None
         return None
 
 

@@ -51,9 +51,9 @@ from console.app import console_app  # noqa: E402
 from console.config import load_config  # noqa: E402
 from console.promfleet import open_prom_source, with_source_thresholds  # noqa: E402
 from console.state import UP  # noqa: E402
+from tests.helpers.rules import RULES, documented_queries  # noqa: E402
 
 PROMETHEUS = "/usr/bin/prometheus"
-RULES = ROOT / "examples" / "prometheus" / "roost-rules.yml"
 ROOST = ROOT / ".venv" / "bin" / "roost"
 KEEP = ("up|node_cpu_seconds_total|node_load1|node_load5|node_load15|node_memory_MemTotal_bytes|"
         "node_memory_MemAvailable_bytes|node_thermal_zone_temp|node_hwmon_temp_celsius|"
@@ -165,18 +165,6 @@ def cpu_seconds(procs: list[psutil.Process]) -> float:
         except psutil.NoSuchProcess:
             pass
     return total
-
-
-def documented_queries(rules: Path) -> str:
-    """The [source.queries] block the rules file's header tells a site to write."""
-    lines = rules.read_text().splitlines()
-    start = next(i for i, text in enumerate(lines) if text.strip("# ") == "[source.queries]")
-    block = []
-    for text in lines[start:]:
-        if not text.startswith("#    ") or not text.strip("# "):
-            break
-        block.append(text.lstrip("# "))
-    return "\n".join(block) + "\n"
 
 
 async def console_on_prometheus(d: Path, url: str, total: int, args, rules: bool) -> dict:

@@ -19,24 +19,12 @@ from console.promfleet import open_prom_source, with_source_thresholds
 from console.state import UP
 from tests.conftest import ROOT, need
 from tests.helpers.pilot import until
+from tests.helpers.rules import RULES, documented_queries
 from tests.lab.prometheus import NE_JOB, ROOST_JOB
 
 pytestmark = pytest.mark.peers
-RULES = ROOT / "examples" / "prometheus" / "roost-rules.yml"
 PROMTOOL = "/usr/bin/promtool"
 SELECTOR = f'job=~"{NE_JOB}|{ROOST_JOB}"'
-
-
-def documented_queries() -> str:
-    """The [source.queries] block in the rules file's header, as a site copies it."""
-    lines = RULES.read_text().splitlines()
-    start = next(i for i, text in enumerate(lines) if text.strip("# ") == "[source.queries]")
-    block = []
-    for text in lines[start:]:
-        if not text.startswith("#    ") or not text.strip("# "):
-            break
-        block.append(text.lstrip("# "))
-    return "\n".join(block) + "\n"
 
 
 def test_promtool_accepts_the_rules_file():

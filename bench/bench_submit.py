@@ -34,21 +34,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from console.jobs.store import Store  # noqa: E402
+from tests.helpers.seed_user import user_home  # noqa: E402
 
 TOOLS = ("bsub", "roost submit", "python -c pass", "sbatch --hold")
-
-
-def user_home(work: Path) -> dict[str, str]:
-    """A user's environment: roost.toml in the XDG config dir, an ssh config, roost on PATH."""
-    home = work / "home"
-    (home / ".config" / "roost").mkdir(parents=True)
-    (home / ".config" / "roost" / "roost.toml").write_text(
-        '[[nodes]]\nnames = "pi[1-4]"\nhost = "127.0.0.1"\n')
-    (home / ".ssh").mkdir(mode=0o700)
-    (home / ".ssh" / "config").write_text("Host pi*\n  User pi\n  ServerAliveInterval 30\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ROOST_", "XDG_", "SLURM_"))}
-    env.update(HOME=str(home), PATH=f"{Path(sys.executable).parent}:{env['PATH']}")
-    return env
 
 
 def scripts(work: Path, lines: int, blocks: int, sbatch: bool) -> dict[str, list[Path]]:

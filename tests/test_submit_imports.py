@@ -6,7 +6,6 @@ the heavy modules again; they assert no wall time (the machine is shared and noi
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from console.cli import QUICK_COMMANDS, build_parser, quick_command
+from tests.helpers.seed_user import user_home
 
 # Nothing a submission needs: the TUI, SSH (asyncssh, cryptography), YAML inventories, the
 # scheduler and asyncio, log files. (ClusterShell, which expands pi[1-4] and brings subprocess
@@ -38,17 +38,8 @@ print(json.dumps({{"status": status, "modules": sorted(sys.modules)}}), file=sys
 
 @pytest.fixture
 def user(tmp_path):
-    """A user as the seed workflow has one: roost.toml in ~/.config/roost (pi[1-4]), an
-    ~/.ssh/config, a queue a scheduler has seen the nodes of, no ROOST_* variable."""
-    home = tmp_path / "home"
-    (home / ".config" / "roost").mkdir(parents=True)
-    (home / ".config" / "roost" / "roost.toml").write_text(
-        '[[nodes]]\nnames = "pi[1-4]"\nhost = "127.0.0.1"\n')
-    (home / ".ssh").mkdir(mode=0o700)
-    (home / ".ssh" / "config").write_text("Host pi*\n  User pi\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ROOST_", "XDG_"))}
-    env["HOME"] = str(home)
-    return env
+    """A user as the seed workflow has one (a queue a scheduler has seen the nodes of)."""
+    return user_home(tmp_path)
 
 
 def submit_modules(env: dict, module: str, function: str, argv: list[str]) -> set[str]:

@@ -194,10 +194,8 @@ async def test_bash_and_sh_frames_identical(nodes, rpi4_tree):
 def shells_of(node) -> dict[int, str]:
     out = {}
     for pid in node.session_pids():
-        try:
-            out[pid] = os.path.basename(os.readlink(f"/proc/{pid}/exe"))
-        except OSError:
-            pass
+        if (exe := _exe(pid)) is not None:
+            out[pid] = exe
     return out
 
 
@@ -286,7 +284,15 @@ async def test_loop_dies_with_session(nodes, which, how):
 
 
 def _children(pid: int) -> list[int]:
-    return [p for p in descendants(pid) if p != pid and os.path.basename(os.readlink(f"/proc/{p}/exe")) == "sshd"]
+    """The sshd processes under pid (one that exits while we look is not one of them)."""
+    return [p for p in descendants(pid) if p != pid and _exe(p) == "sshd"]
+
+
+def _exe(pid: int) -> str | None:
+    try:
+        return os.path.basename(os.readlink(f"/proc/{pid}/exe"))
+    except OSError:       # it exited between the listing and the look (CI saw it once)
+        return None
 
 
 async def test_bash_ticks_on_wall_clock_multiples(nodes):

@@ -5,9 +5,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-from pathlib import Path
-
-import pytest
 
 from console.jobs.directives import build_spec, parse_submit_argv
 from console.jobs.lock import SchedulerLock
@@ -116,7 +113,6 @@ OLD_TASKS = """CREATE TABLE tasks (
 def test_an_older_queue_file_gains_the_new_columns_once(tmp_path, monkeypatch):
     """A file from before alloc/cpuset (user_version 0) is brought up to date on its first open;
     every later open (each line of a bsub loop) checks user_version and runs no schema."""
-    import sqlite3
 
     from console.jobs import store as store_module
     path = tmp_path / "q.db"
@@ -141,14 +137,3 @@ def test_an_older_queue_file_gains_the_new_columns_once(tmp_path, monkeypatch):
         assert [t.index for t in store.tasks(job)] == [1, 2, 3]
     assert not [s for s in statements if "CREATE" in s or "table_info" in s or "ALTER" in s]
     assert len(statements) <= 5, statements
-
-
-@pytest.mark.skipif(not hasattr(sqlite3.Connection, "setconfig"), reason="Python 3.12+ only")
-def test_the_last_client_to_close_leaves_the_wal_for_later(tmp_path):
-    """No checkpoint (two fsyncs) when a bsub line is the queue's only client; nothing lost."""
-    path = tmp_path / "q.db"
-    with Store(path) as store:
-        job = store.submit(spec("-J", "kept"))
-    assert Path(f"{path}-wal").stat().st_size > 0
-    with Store(path) as store:
-        assert store.job(job).name == "kept"

@@ -73,21 +73,11 @@ def decode_alloc(text: str | None) -> tuple[tuple[str, int], ...]:
     return tuple((n, int(c)) for n, c in json.loads(text)) if text else ()
 
 
-def _no_checkpoint_on_close(db: sqlite3.Connection) -> None:
-    """The last connection to close would checkpoint the WAL into the file (two fsyncs: 5-25 ms,
-    on every line of a bsub loop when no scheduler holds the queue open); commits still
-    checkpoint every 1,000 pages. Python 3.12+ only (3.11's sqlite3 cannot set it)."""
-    setconfig = getattr(db, "setconfig", None)
-    if setconfig is not None:
-        setconfig(sqlite3.SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, True)  # type: ignore[attr-defined,unused-ignore]
-
-
 class Store:
     def __init__(self, path: str | Path):
         self.path = private_db(path)   # 0600, and so are -wal and -shm
         self.db = sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None,
                                   check_same_thread=False)
-        _no_checkpoint_on_close(self.db)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")   # WAL + NORMAL: durable across crashes
         if self.db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:

@@ -307,12 +307,14 @@ def test_jobs_commands_on_a_full_state_file_system_print_one_line(tmp_path):
         env = env_for(mount / "state", toml)
         assert roost("submit", "-o", "/dev/null", "--wrap", "true", env=env).returncode == 0
         fill(mount)
-        for argv in (["submit", "-o", "/dev/null", "--wrap", "true"], ["queue"], ["job", "1"]):
+        for argv in (["submit", "-o", "/dev/null", "--wrap", "true"], ["queue"], ["job", "1"],
+                     ["bsub", "-o", "/dev/null", "true"], ["bjobs"]):
             done = roost(*argv, env=env)
             assert "Traceback" not in done.stderr, done.stderr
-            if done.returncode:
+            if done.returncode:     # the cause named, not "internal error" (bsub said that)
                 assert done.stderr.count("\n") == 1 and done.stderr.startswith("roost "), \
                     done.stderr
+                assert done.returncode == 1 and "job queue in" in done.stderr, done.stderr
         submit = roost("submit", "-o", "/dev/null", "--wrap", "true", env=env)
         assert submit.returncode == 1 and "full" in submit.stderr
 

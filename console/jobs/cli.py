@@ -13,7 +13,7 @@ import sys
 import time
 
 from console.jobs.directives import add_options, add_script_arguments, spec_from_args
-from console.jobs.location import cluster_name, open_store, scheduler_lock
+from console.jobs.location import cluster_name, open_store, queue_failure, scheduler_lock
 from console.jobs.model import State, Task
 from console.jobs.spec import SpecError, format_hostlist, format_indices, format_time, parse_target, signal_name
 from console.jobs.store import Store
@@ -85,20 +85,9 @@ def _routed(name: str, builtin):
         try:
             return builtin(args, config)
         except (sqlite3.Error, OSError) as exc:   # a full or read-only state file system
-            return _fail(name, f"job queue in {config.state_dir}: "
-                               f"{getattr(exc, 'strerror', None) or exc}{_full(config)}")
+            return _fail(name, queue_failure(config, exc))
     handler.builtin = builtin
     return handler
-
-
-def _full(config) -> str:
-    """SQLite says "disk I/O error" when the shared-memory file cannot grow: name the cause."""
-    import shutil
-    try:
-        free = shutil.disk_usage(config.state_dir).free
-    except OSError:
-        return ""
-    return " (its file system is full)" if free < 64 << 10 else ""
 
 
 # --- submit -------------------------------------------------------------------------------

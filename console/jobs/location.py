@@ -71,5 +71,20 @@ def open_store(config: Config) -> Store:
     return Store(jobs_db(config))
 
 
+def queue_failure(config: Config, exc: OSError | Exception) -> str:
+    """One line for a queue file that cannot be read or written (a full or read-only state
+    file system); SQLite says "disk I/O error" when the shared-memory file cannot grow."""
+    return f"job queue in {config.state_dir}: {getattr(exc, 'strerror', None) or exc}{_full(config)}"
+
+
+def _full(config: Config) -> str:
+    import shutil
+    try:
+        free = shutil.disk_usage(config.state_dir).free
+    except OSError:
+        return ""
+    return " (its file system is full)" if free < 64 << 10 else ""
+
+
 def scheduler_lock(config: Config) -> SchedulerLock:
     return SchedulerLock(queue_dir(config))

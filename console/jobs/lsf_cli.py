@@ -18,7 +18,7 @@ import sqlite3
 import sys
 
 from console.jobs.directives import build_spec, wrap_script
-from console.jobs.location import open_store, scheduler_lock
+from console.jobs.location import open_store, queue_failure, scheduler_lock
 from console.jobs.lsf import add_bsub_options, convert
 from console.jobs.model import State, Task
 from console.jobs.spec import SpecError, parse_target, signal_name
@@ -73,7 +73,10 @@ def _builtin(name: str, handler):
         if config.jobs.uses_slurm or config.jobs.uses_ray:
             return _fail(name, f"[jobs] backend = \"{config.jobs.backend}\": bsub/bjobs/bkill "
                                "serve the built-in queue only")
-        return handler(args, config)
+        try:
+            return handler(args, config)
+        except (sqlite3.Error, OSError) as exc:   # a full or read-only state file system
+            return _fail(name, queue_failure(config, exc))
     return run
 
 

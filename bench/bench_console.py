@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -144,9 +145,12 @@ def watch_gc() -> None:
     gc.callbacks.append(cb)
 
 
-async def live(nodes: int, seconds: float) -> dict:
+async def live(nodes: int, seconds: float, nice: int = 0) -> dict:
+    """nice: the simulated nodes' process runs at that niceness (it stands in for the nodes'
+    own machines, so the console's figures are not the OS scheduler's share of one machine)."""
     child = subprocess.Popen([sys.executable, "-c", CHILD, str(nodes)], cwd=ROOT,
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                             preexec_fn=(lambda: os.nice(nice)) if nice else None)
     try:
         targets = targets_from(child.stdout.readline())
         fleet = Fleet(targets)

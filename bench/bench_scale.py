@@ -97,8 +97,14 @@ def wait(cond, timeout: float, what: str, procs=()) -> None:
         time.sleep(0.5)
 
 
+def niced(nice: int):
+    """A Popen preexec_fn that lowers the child's priority (None for 0)."""
+    return (lambda: os.nice(nice)) if nice else None
+
+
 def start_shards(d: Path, shards: int, nodes: int, sample: float,
-                 out: list[tuple[subprocess.Popen, int]]) -> list[tuple[subprocess.Popen, int]]:
+                 out: list[tuple[subprocess.Popen, int]], nice: int = 0
+                 ) -> list[tuple[subprocess.Popen, int]]:
     """Start the shards into out (so they are stopped even when one fails to come up)."""
     for i in range(shards):
         port = free_port()
@@ -108,7 +114,7 @@ def start_shards(d: Path, shards: int, nodes: int, sample: float,
                  str(nodes), "--seed", str(i + 1), "--steady", "--interval", str(sample),
                  "--prometheus", f"127.0.0.1:{port}"],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                env={**os.environ, "HOME": str(d)})
+                env={**os.environ, "HOME": str(d)}, preexec_fn=niced(nice))
         out.append((proc, port))
     for proc, port in out:
         wait(lambda port=port: _sd_count(port) == nodes, 300, f"shard :{port} /sd", [proc])
@@ -121,7 +127,7 @@ def _sd_count(port: int) -> int:
 
 
 def start_prometheus(d: Path, ports: list[int], scrape: float,
-                     rules: Path | None = None) -> tuple[subprocess.Popen, str]:
+                     rules: Path | None = None, nice: int = 0) -> tuple[subprocess.Popen, str]:
     port = free_port()
     urls = "".join(f"      - url: http://127.0.0.1:{p}/sd\n" for p in ports)
     (d / "prom.yml").write_text(
@@ -139,7 +145,8 @@ def start_prometheus(d: Path, ports: list[int], scrape: float,
         proc = subprocess.Popen([PROMETHEUS, f"--config.file={d / 'prom.yml'}",
                                  f"--storage.tsdb.path={d / 'tsdb'}",
                                  f"--web.listen-address=127.0.0.1:{port}"],
-                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                preexec_fn=niced(nice))
     url = f"http://127.0.0.1:{port}"
     wait(lambda: get(f"{url}/-/ready") is not None, 60, "Prometheus ready", [proc])
     return proc, url
@@ -274,6 +281,10 @@ def main() -> None:
     ap.add_argument("--rules", action="store_true",
                     help="Prometheus loads examples/prometheus/roost-rules.yml; the console runs "
                          "on the shipped queries, then again on the rules ([source.queries])")
+    ap.add_argument("--nice", type=int, default=0,
+                    help="run the shards, Prometheus and the peer's simulated nodes at this "
+                         "niceness: they stand in for other machines, so the console's key "
+                         "figures measure the console, not its share of this one")
     args = ap.parse_args()
     d = Path(tempfile.mkdtemp(prefix="roost-scale-"))
     procs: list[subprocess.Popen] = []
@@ -281,11 +292,11 @@ def main() -> None:
         t0 = time.monotonic()
         shards: list = []
         try:
-            start_shards(d, args.shards, args.nodes, args.sample, shards)
+            start_shards(d, args.shards, args.nodes, args.sample, shards, args.nice)
         finally:
             procs += [p for p, _ in shards]
         prom, url = start_prometheus(d, [port for _, port in shards], args.scrape,
-                                     RULES if args.rules else None)
+                                     RULES if args.rules else None, args.nice)
         procs.append(prom)
         total = args.shards * args.nodes
         # a starved shard can miss its scrape timeout: wait for nearly all (--enough), say how many
@@ -313,7 +324,7 @@ def main() -> None:
                 p.kill()
         shutil.rmtree(d, ignore_errors=True)
     if not args.no_ssh:
-        report_ssh(asyncio.run(live(args.ssh_nodes, args.seconds)), args.ssh_nodes)
+        report_ssh(asyncio.run(live(args.ssh_nodes, args.seconds, args.nice)), args.ssh_nodes)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import asyncio
 import time
 from collections.abc import Callable
 
+from textual.css.query import NoMatches
 from textual.screen import Screen
 
 from console.state import FleetView, NodeData
@@ -63,7 +64,10 @@ class RowRefresher:
                 if time.perf_counter() - start > SLICE_S:
                     await asyncio.sleep(BREATH_S)
                     start = time.perf_counter()
-            self.show(now, True)
+            try:
+                self.show(now, True)
+            except NoMatches:   # the app is taking the screen down: its widgets went first
+                return
         finally:
             self.running = False
         if self.again is not None:

@@ -20,7 +20,8 @@ class SummaryBar(Static):
     def show(self, s: Summary, pal: dict[str, str], marked: int = 0, shown: int | None = None,
              query: str = "", sort: str = "") -> None:
         parts = self.parts(s, pal, marked, shown, query, sort)
-        self.update(fit_line(parts, max(0, self.size.width - 2) or 10_000))
+        # one line of a fixed height: no layout pass (a full reflow of the screen per key)
+        self.update(fit_line(parts, max(0, self.size.width - 2) or 10_000), layout=False)
 
     @staticmethod
     def parts(s: Summary, pal: dict[str, str], marked: int, shown: int | None, query: str,

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -28,8 +27,7 @@ from console.jobs.service import run_scheduler
 from console.promfleet import open_prom_source, with_source_thresholds
 from tests.helpers.batch import submit
 from tests.helpers.pilot import until as until_pilot
-from tests.helpers.trees import copy_board
-from tests.lab.prometheus import FIXTURES, free_port
+from tests.helpers.sched_fleet import fake_proc, nodes_toml, serve_shard
 
 pytestmark = pytest.mark.peers
 JOB = "sched"                       # the shard's scrape job
@@ -37,53 +35,16 @@ SIZES = {"A": (4, "0.00"), "B": (2, "0.00"), "C": (2, "0.00"), "D": (2, "2.00")}
 LINK_IDLE = 2.0
 
 
-def fake_proc(root: Path, cores: int, load: str) -> Path:
-    """A board's procfs with `cores` cores and a fixed load average."""
-    proc = copy_board(FIXTURES / "boards" / "cm4-emmc-worn" / "proc", root / "proc")
-    lines = (proc / "stat").read_text().splitlines()
-    total = [ln for ln in lines if ln.startswith("cpu ")]
-    one = next(ln for ln in lines if ln.startswith("cpu0 "))
-    rest = [ln for ln in lines if not ln.startswith("cpu")]
-    cpus = [one.replace("cpu0 ", f"cpu{i} ", 1) for i in range(cores)]
-    (proc / "stat").write_text("\n".join(total + cpus + rest) + "\n")
-    (proc / "loadavg").write_text(f"{load} {load} {load} 1/200 4242\n")
-    return proc
-
-
-def nodes_toml(lab, nodes, procs, extra: str = "") -> str:
-    ssh = lab.ssh
-    body = [f'[defaults]\nuser = "roostlab"\nidentity = "{ssh.client_key}"\n'
-            f'known_hosts = "{ssh.known_hosts}"\nconnect_timeout = 5\n\n{extra}\n']
-    for n, proc in zip(nodes, procs):
-        body.append(f'[[nodes]]\nnames = "{n.name}"\nhost = "{n.host}"\nport = {n.port}\n'
-                    f'procfs = "{proc}"\n\n')
-    return "".join(body)
-
-
 @pytest.fixture(scope="module")
 def fleet(prom_lab):
     """Four lab nodes of known sizes behind one serve shard that the lab's Prometheus scrapes."""
     nodes = prom_lab.ssh.start(4)
     work = Path(tempfile.mkdtemp(prefix="roost-sched-"))
-    work.chmod(0o755)                               # the nodes' login user reads the procfs
-    procs = [fake_proc(work / key, *SIZES[key]) for key in SIZES]
-    port = free_port()
-    shard = work / "shard.toml"
-    shard.write_text(nodes_toml(prom_lab, nodes, procs, f'[serve]\nlisten = "127.0.0.1:{port}"\n'))
-    proc = prom_lab.spawn_roost("sched-shard", ["--config", str(shard), "serve", "--interval", "1"],
-                                work / "state")
     try:
-        prom_lab.wait(lambda: prom_lab._answers(f"http://127.0.0.1:{port}/sd"), 30, "shard /sd")
-        block = f"  - job_name: {JOB}\n    http_sd_configs:\n      - url: http://127.0.0.1:{port}/sd\n"
-        prom_lab.add_jobs(block, {(JOB, n.name) for n in nodes})
-        yield dict(zip(SIZES, nodes)), procs
+        procs = [fake_proc(work / key, *SIZES[key]) for key in SIZES]
+        with serve_shard(prom_lab, nodes, procs, work, JOB):
+            yield dict(zip(SIZES, nodes)), procs
     finally:
-        proc.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=10)
-        if proc.poll() is None:
-            proc.kill()
-        prom_lab.procs.remove(proc)
         for n in nodes:
             n.kill()
         shutil.rmtree(work, ignore_errors=True)

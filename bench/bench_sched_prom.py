@@ -127,7 +127,9 @@ def main() -> int:
         for way, runs in results.items():
             rate = statistics.median(r for r, _ in runs)
             conns = statistics.median(c for _, c in runs)
-            print(f"  {way:24s} {rate:7.1f} tasks/s   {conns:4.0f} SSH connections opened")
+            each = ", ".join(f"{r:.0f}" for r, _ in runs)
+            print(f"  {way:24s} {rate:7.1f} tasks/s   {conns:4.0f} SSH connections opened"
+                  f"   (runs: {each})")
         held = statistics.median(r for r, _ in results["held links"])
         ondemand = statistics.median(r for r, _ in results["on demand"])
         print(f"  on demand / held links: {ondemand / held:.2f}x")

@@ -9,8 +9,10 @@ import dataclasses
 from collectors.model import NodeTarget
 from collectors.promql import PromClient
 from collectors.promsource import NodeNames, NodeReport, PromSource
+from console.jobs.directives import build_spec, parse_submit_argv, wrap_script
 from console.jobs.model import REASON_RESOURCES
 from console.jobs.ondemand import REASON_LINKS, NodeSource
+from console.jobs.placement import demand
 from console.jobs.scheduler import Options, Scheduler
 from console.jobs.store import Store
 
@@ -35,6 +37,11 @@ def test_reports_say_up_only_for_a_fresh_sample_of_an_up_target():
     assert seen["unsampled"] == NodeReport(False)
 
 
+def spec_of(*argv: str):
+    return build_spec(parse_submit_argv([*argv, "--wrap", "true"]), wrap_script("true"), "--wrap",
+                      submit_dir="/tmp")
+
+
 def scheduler(tmp_path, reports: dict[str, NodeReport], **options) -> Scheduler:
     store = Store(tmp_path / "jobs.db")
     nodes = NodeSource(lambda: reports, lambda name: NodeTarget(name, f"{name}.lab"))
@@ -54,15 +61,17 @@ def test_unlinked_nodes_are_placed_by_their_report(tmp_path):
     sched = scheduler(tmp_path, reports)
     assert set(sched.links) == {"cfg", "big", "small", "gone"}      # reported nodes: links,
     assert not any(link.up or link.connecting for link in sched.links.values())  # unconnected
-    assert rooms(sched) == {"big": (8, 7800, True, 3), "small": (1, 400, True, 0),
-                            "gone": (4, 3800, False, 0),        # down or stale: not eligible
-                            "cfg": (1, None, False, 0)}         # nothing reported: not eligible
+    # freest first; down or stale ("gone") and never reported ("cfg"): not looked at
+    assert rooms(sched) == {"big": (8, 7800, True, 3), "small": (1, 400, True, 0)}
+    assert [r.name for r in sched._rooms(NOW)] == ["big", "small"]
+    wanted = demand(7, 1, spec_of("-w", "gone"), None)     # a node a job names: looked at
+    assert {r.name: r.up for r in sched._rooms(NOW, [wanted])}["gone"] is False
 
 
 def test_a_node_whose_link_failed_is_avoided_for_a_while(tmp_path):
     sched = scheduler(tmp_path, {"a": NodeReport(True, NOW, 2, 900, 0.0)})
     sched.links["a"].next_try = NOW + 30
-    assert rooms(sched)["a"][2] is False
+    assert "a" not in rooms(sched)
     sched.links["a"].next_try = NOW - 1
     assert rooms(sched)["a"][2] is True
 
@@ -72,8 +81,7 @@ def test_at_max_links_no_other_node_is_eligible_and_jobs_say_why(tmp_path):
     sched = scheduler(tmp_path, reports, max_links=1)
     sched.links["b"].connecting = True           # one link coming up: the cap is reached
     seen = rooms(sched)
-    assert seen["b"][2] is True                  # its room is kept for what chose it
-    assert seen["a"][2] is False and seen["c"][2] is False
+    assert seen == {"b": (2, 900, True, 0)}      # its room is kept for what chose it, no other
     reasons = {1: REASON_RESOURCES, 2: "Dependency"}
     sched._links_reason(reasons)
     assert reasons == {1: REASON_LINKS, 2: "Dependency"}
@@ -82,3 +90,13 @@ def test_at_max_links_no_other_node_is_eligible_and_jobs_say_why(tmp_path):
     sched._links_reason(reasons)
     assert reasons == {1: REASON_RESOURCES}      # room for a link again: plain Resources
     assert all(seen[2] for seen in rooms(sched).values() if seen[0] == 2)
+
+
+def test_placement_reads_only_as_many_unlinked_nodes_as_links_may_come_up(tmp_path):
+    """At 10,000 reported nodes placement reads max_links rooms (the freest), not 10,000."""
+    reports = {f"n{i}": NodeReport(True, NOW, 4, 3800, (i % 7) / 2) for i in range(10_000)}
+    sched = scheduler(tmp_path, reports, max_links=8)
+    seen = rooms(sched)
+    assert len(seen) == 8 and all(v[3] == 0 for v in seen.values())   # the unloaded ones
+    sched.links["n1"].connecting = True
+    assert len(rooms(sched)) == 8 and "n1" in rooms(sched)

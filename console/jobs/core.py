@@ -205,6 +205,9 @@ class SchedulerCore:
     def _room_budget(self) -> int: ...
 
     @abstractmethod
+    def _candidates(self, demands: Any, now: float) -> list[str]: ...
+
+    @abstractmethod
     def _size(self, name: str, link: Link, linkable: bool,
               now: float) -> tuple[int, int | None, bool, float]: ...
 

@@ -10,6 +10,7 @@ import logging
 import math
 import os
 import time
+from collections.abc import Sequence
 
 from console.jobs.core import Link, Running, SchedulerCore
 from console.jobs.deps import dependency_verdict
@@ -71,11 +72,11 @@ class DispatchMixin(SchedulerCore):
             return False
         return True
 
-    def _rooms(self, now: float) -> list[NodeRoom]:
+    def _rooms(self, now: float, demands: Sequence[Demand] = ()) -> list[NodeRoom]:
         rooms, loads = {}, {}
         linkable = self.on_demand and self._room_budget() > 0
-        for name, link in self.links.items():   # (on demand: an unlinked node by its report)
-            cores, mem, up, loads[name] = self._size(name, link, linkable, now)
+        for name in self._candidates(demands, now):   # (on demand: unlinked ones by report)
+            cores, mem, up, loads[name] = self._size(name, self.links[name], linkable, now)
             rooms[name] = NodeRoom(name, cores, mem, up=up)
         ours: dict[str, int] = {}
         for r in self.running.values():
@@ -90,14 +91,15 @@ class DispatchMixin(SchedulerCore):
         if self.options.use_load:
             for name, room in rooms.items():
                 room.foreign_cores = max(0, int(loads[name] - ours.get(name, 0)))
-        # held links first: placement fills nodes in this order, so work goes where a link is
+        # held links first (placement fills nodes in this order, so work goes where a link
+        # is), then the others as _candidates ordered them (freest first)
         return sorted(rooms.values(), key=lambda room: not self.links[room.name].up)
 
     async def _schedule(self, now: float) -> None:
         demands = self._demands(now)
         if not demands:
             return
-        plan = place(demands, self._rooms(now), now)
+        plan = place(demands, self._rooms(now, demands), now)
         self._links_reason(plan.reasons)
         for job_id, reason in plan.reasons.items():
             self.store.set_job_reason(job_id, reason)

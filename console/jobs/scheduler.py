@@ -52,7 +52,7 @@ class Scheduler(LinksMixin, TrackingMixin, OutputsMixin, SignalsMixin, DispatchM
         self.store, self.options, self._connect = store, options, connect
         self._nodes, self._seen, self._last_sync = nodes, {}, 0.0
         self._owns = not shared_connections
-        queue = store.queue_id()
+        self.queue = queue = store.queue_id()
         self.links = {t.name: Link(t, node_root(queue, t.name)) for t in targets}
         self.running: dict[tuple[int, int], Running] = {}
         self.specs: dict[int, JobSpec] = {}

@@ -25,6 +25,8 @@ from console.jobs.model import State
 from console.jobs.ondemand import REASON_LINKS
 from console.jobs.service import run_scheduler
 from console.promfleet import open_prom_source, with_source_thresholds
+from console.screens.jobs import JobsScreen
+from console.widgets.job_table import JobTable
 from tests.helpers.batch import submit
 from tests.helpers.pilot import until as until_pilot
 from tests.helpers.sched_fleet import fake_proc, nodes_toml, serve_shard
@@ -132,6 +134,13 @@ async def test_the_console_on_prometheus_runs_a_job_connecting_only_to_its_node(
         assert source.pool.opened == 1
         assert set(source.pool.held()) <= {task.node}
         assert app.jobs.scheduler_note() == "scheduler: this console"
+        await pilot.press("j")                  # the Jobs screen reads the same queue
+        await until_pilot(pilot, lambda: isinstance(app.screen, JobsScreen), 10, "jobs screen")
+        board = app.screen.query_one(JobTable)
+        await until_pilot(pilot, lambda: any(ln.job_id == job and ln.state == "COMPLETED"
+                                             for ln in board.lines), 10, "the job's row")
+        status = str(app.screen.query_one("#jobs-status").render())
+        assert "scheduler: this console" in status, status
         store.close()
 
 

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from collectors.model import NodeTarget
-from collectors.promsource import NodeReport
 from console.jobs.core import Connect, Link, SchedulerCore
 from console.jobs.model import REASON_RESOURCES
 from console.jobs.placement import Demand
@@ -34,6 +33,8 @@ from console.jobs.remote import node_root
 if TYPE_CHECKING:
     import asyncssh
 
+    from collectors.promsource import NodeReport
+
 log = logging.getLogger("roost.jobs")
 REASON_LINKS = "Resources (max_links)"   # squeue's reason while the link cap is reached
 SYNC_EVERY = 1.0                         # seconds between node-list syncs and parking passes
@@ -41,6 +42,8 @@ SYNC_EVERY = 1.0                         # seconds between node-list syncs and p
 
 class Pool(Protocol):
     """collectors.sshpool.SshPool as the scheduler uses it."""
+
+    cap: int
 
     async def connection(self, node: str) -> asyncssh.SSHClientConnection: ...
 

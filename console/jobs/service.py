@@ -84,7 +84,10 @@ def _scheduler(config: Config, store: Store, targets: list[NodeTarget], options:
             raise ValueError("the Prometheus source has no SSH pool to reach nodes with")
         stale = config.thresholds.stale_after
         nodes = NodeSource(lambda: fleet.reports(stale), fleet.target_of)
-        return Scheduler(store, targets, options, pool_connect(fleet.pool), nodes=nodes)
+        # links hold pool connections: one connection is always left for run, t, shutdown
+        cap = max(1, min(options.max_links, fleet.pool.cap - 1))
+        return Scheduler(store, targets, dataclasses.replace(options, max_links=cap),
+                         pool_connect(fleet.pool), nodes=nodes)
     return Scheduler(store, targets, options, fleet_connect(fleet), shared_connections=True)
 
 

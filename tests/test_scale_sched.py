@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import shutil
 import tempfile
 import time
@@ -30,6 +31,7 @@ from console.widgets.job_table import JobTable
 from tests.helpers.batch import submit
 from tests.helpers.pilot import until as until_pilot
 from tests.helpers.sched_fleet import fake_proc, nodes_toml, serve_shard
+from tests.lab.prometheus import free_port
 
 pytestmark = pytest.mark.peers
 JOB = "sched"                       # the shard's scrape job
@@ -52,14 +54,21 @@ def fleet(prom_lab):
         shutil.rmtree(work, ignore_errors=True)
 
 
-def console_config(prom_lab, fleet, tmp_path, jobs: str = ""):
+def console_config(prom_lab, fleet, tmp_path, jobs: str = "", unreachable: str = ""):
+    """The console's roost.toml; the node `unreachable` names gets a port nothing listens on
+    (Prometheus still reports it up: the shard reaches it)."""
     named, procs = fleet
     extra = (f'[source]\nprometheus = "{prom_lab.url}"\nselector = \'job="{JOB}"\'\n'
              f'interval = 1\nscrape_interval = 1\nssh_idle = 60\n\n'
              f'[jobs]\nlimits = "off"\nnode_fail_after = 3\npoll_every = 0.3\n'
              f'link_idle = {LINK_IDLE}\n{jobs}\n')
+    text = nodes_toml(prom_lab, list(named.values()), procs, extra)
+    if unreachable:
+        node = named[unreachable]
+        text = text.replace(f'host = "{node.host}"\nport = {node.port}\n',
+                            f'host = "{node.host}"\nport = {free_port()}\n')
     path = tmp_path / "roost.toml"
-    path.write_text(nodes_toml(prom_lab, list(named.values()), procs, extra))
+    path.write_text(text)
     return with_source_thresholds(load_config(path, state_dir=tmp_path / "state"))
 
 
@@ -251,5 +260,32 @@ async def test_a_node_killed_under_its_task_is_node_fail_and_requeued_elsewhere(
             assert (shared_dir / f"moved-{job}.out").read_text() == f"roost-lab-{task.node}\n"
         finally:
             victim.restart()
+        await stopped(sched)
+    store.close()
+
+
+async def test_a_node_ssh_cannot_reach_is_avoided_and_the_task_starts_elsewhere_once(
+        prom_lab, fleet, tmp_path, shared_dir, caplog):
+    """Placement picks A (the freest by its report); its link fails: the task stays Pending,
+    never started there, and starts on another node; A is not tried again meanwhile."""
+    named, _ = fleet
+    a = named["A"].name
+    config = console_config(prom_lab, fleet, tmp_path, unreachable="A")
+    caplog.set_level(logging.INFO, logger="roost.jobs")
+    store = open_store(config)
+    job = submit(store, "-o", str(shared_dir / "elsewhere-%j.out"), "--wrap", "hostname",
+                 cwd=str(shared_dir))
+    async with scheduling(config, store) as (source, start):
+        sched = await started(source, named, start)
+        await wait(lambda: done(store, job), 40, "job done")
+        task, = store.tasks(job)
+        assert task.state == State.COMPLETED and task.node != a and task.attempt == 0, task
+        assert (shared_dir / f"elsewhere-{job}.out").read_text() == f"roost-lab-{task.node}\n"
+        assert f"{a}: link failed, node avoided" in caplog.text     # A was chosen first
+        assert source.pool.opened == 1 and a not in source.pool.held()
+        job2 = submit(store, "-o", "/dev/null", "--wrap", "true", cwd=str(shared_dir))
+        await wait(lambda: done(store, job2), 30, "second job done")
+        assert store.tasks(job2)[0].node != a       # A avoided (avoid_for), not retried
+        assert caplog.text.count(f"{a}: link failed") == 1
         await stopped(sched)
     store.close()

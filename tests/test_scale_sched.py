@@ -4,7 +4,8 @@ One `roost serve` shard collects four lab sshd nodes (each in its own UTS namesp
 task's `hostname` names its node) and the lab's real Prometheus scrapes it. Each node reads a
 procfs of its own (a board tree copied, its /proc/stat cut to a core count and its loadavg
 set), so Prometheus reports different sizes and loads: A 4 cores, B 2, C 2, D 2 cores fully
-loaded by someone else (load 2.00). The scheduler places from those reports and opens SSH
+loaded by someone else (load 2.00). The console reaches the nodes by host names (/etc/hosts)
+checked against a known_hosts naming them. The scheduler places from those reports and opens SSH
 (through the source's pool) only to the nodes it chose; SshPool.opened and held() count them.
 """
 from __future__ import annotations
@@ -40,10 +41,13 @@ LINK_IDLE = 2.0
 
 
 @pytest.fixture(scope="module")
-def fleet(prom_lab):
-    """Four lab nodes of known sizes behind one serve shard that the lab's Prometheus scrapes."""
+def fleet(prom_lab, etc_hosts_module):
+    """Four lab nodes of known sizes behind one serve shard that the lab's Prometheus scrapes;
+    the console reaches them by host names (/etc/hosts), the shard by address."""
     nodes = prom_lab.ssh.start(4)
     work = Path(tempfile.mkdtemp(prefix="roost-sched-"))
+    for n in nodes:
+        etc_hosts_module.add(hostname(n), n.host)
     try:
         procs = [fake_proc(work / key, *SIZES[key]) for key in SIZES]
         with serve_shard(prom_lab, nodes, procs, work, JOB):
@@ -54,6 +58,10 @@ def fleet(prom_lab):
         shutil.rmtree(work, ignore_errors=True)
 
 
+def hostname(node) -> str:
+    return f"roost-sched-{node.name}"
+
+
 def console_config(prom_lab, fleet, tmp_path, jobs: str = "", unreachable: str = ""):
     """The console's roost.toml; the node `unreachable` names gets a port nothing listens on
     (Prometheus still reports it up: the shard reaches it)."""
@@ -62,11 +70,14 @@ def console_config(prom_lab, fleet, tmp_path, jobs: str = "", unreachable: str =
              f'interval = 1\nscrape_interval = 1\nssh_idle = 60\n\n'
              f'[jobs]\nlimits = "off"\nnode_fail_after = 3\npoll_every = 0.3\n'
              f'link_idle = {LINK_IDLE}\n{jobs}\n')
-    text = nodes_toml(prom_lab, list(named.values()), procs, extra)
+    known = tmp_path / "known_hosts"
+    known.write_text("".join(n.known_host_line_for(hostname(n)) for n in named.values()))
+    text = nodes_toml(prom_lab, list(named.values()), procs, extra,
+                      {n.name: hostname(n) for n in named.values()}, known)
     if unreachable:
         node = named[unreachable]
-        text = text.replace(f'host = "{node.host}"\nport = {node.port}\n',
-                            f'host = "{node.host}"\nport = {free_port()}\n')
+        text = text.replace(f'host = "{hostname(node)}"\nport = {node.port}\n',
+                            f'host = "{hostname(node)}"\nport = {free_port()}\n')
     path = tmp_path / "roost.toml"
     path.write_text(text)
     return with_source_thresholds(load_config(path, state_dir=tmp_path / "state"))
@@ -237,33 +248,6 @@ async def test_restart_reattaches_connecting_only_to_the_node_running_the_task(
     store.close()
 
 
-async def test_a_node_killed_under_its_task_is_node_fail_and_requeued_elsewhere(
-        prom_lab, fleet, tmp_path, shared_dir):
-    named, _ = fleet
-    config = console_config(prom_lab, fleet, tmp_path)
-    store = open_store(config)
-    job = submit(store, "-o", str(shared_dir / "moved-%j.out"), "--wrap", "sleep 5; hostname",
-                 cwd=str(shared_dir))
-    async with scheduling(config, store) as (source, make):
-        sched = await started(source, named, make)
-        await wait(lambda: store.tasks(job)[0].pid is not None, 30, "task running")
-        first = store.tasks(job)[0].node
-        victim = next(n for n in named.values() if n.name == first)
-        try:
-            victim.kill()
-            await wait(lambda: store.tasks(job)[0].attempt == 1, 30, "NODE_FAIL, requeued")
-            assert store.tasks(job)[0].reason == "NodeFail"
-            assert source.reports(30.0)[first].up is False     # Prometheus saw it: up == 0
-            await wait(lambda: done(store, job), 40, "run again")
-            task, = store.tasks(job)
-            assert task.state == State.COMPLETED and task.node != first, task
-            assert (shared_dir / f"moved-{job}.out").read_text() == f"roost-lab-{task.node}\n"
-        finally:
-            victim.restart()
-        await stopped(sched)
-    store.close()
-
-
 async def test_a_node_ssh_cannot_reach_is_avoided_and_the_task_starts_elsewhere_once(
         prom_lab, fleet, tmp_path, shared_dir, caplog):
     """Placement picks A (the freest by its report); its link fails: the task stays Pending,
@@ -287,5 +271,32 @@ async def test_a_node_ssh_cannot_reach_is_avoided_and_the_task_starts_elsewhere_
         await wait(lambda: done(store, job2), 30, "second job done")
         assert store.tasks(job2)[0].node != a       # A avoided (avoid_for), not retried
         assert caplog.text.count(f"{a}: link failed") == 1
+        await stopped(sched)
+    store.close()
+
+
+async def test_a_node_killed_under_its_task_is_node_fail_and_requeued_elsewhere(
+        prom_lab, fleet, tmp_path, shared_dir):
+    named, _ = fleet
+    config = console_config(prom_lab, fleet, tmp_path)
+    store = open_store(config)
+    job = submit(store, "-o", str(shared_dir / "moved-%j.out"), "--wrap", "sleep 5; hostname",
+                 cwd=str(shared_dir))
+    async with scheduling(config, store) as (source, make):
+        sched = await started(source, named, make)
+        await wait(lambda: store.tasks(job)[0].pid is not None, 30, "task running")
+        first = store.tasks(job)[0].node
+        victim = next(n for n in named.values() if n.name == first)
+        try:
+            victim.kill()
+            await wait(lambda: store.tasks(job)[0].attempt == 1, 30, "NODE_FAIL, requeued")
+            assert store.tasks(job)[0].reason == "NodeFail"
+            assert source.reports(30.0)[first].up is False     # Prometheus saw it: up == 0
+            await wait(lambda: done(store, job), 40, "run again")
+            task, = store.tasks(job)
+            assert task.state == State.COMPLETED and task.node != first, task
+            assert (shared_dir / f"moved-{job}.out").read_text() == f"roost-lab-{task.node}\n"
+        finally:
+            victim.restart()            # (the module's last test: the shard may take a while)
         await stopped(sched)
     store.close()

@@ -25,13 +25,16 @@ def fake_proc(root: Path, cores: int, load: str) -> Path:
     return proc
 
 
-def nodes_toml(lab, nodes, procs, extra: str = "") -> str:
-    ssh = lab.ssh
+def nodes_toml(lab, nodes, procs, extra: str = "", hosts: dict[str, str] | None = None,
+               known_hosts: Path | None = None) -> str:
+    """A roost.toml for nodes (each reading its procfs); hosts: node -> the host name to reach
+    it by (else its address), known_hosts: a file naming them (else the lab's)."""
+    ssh, hosts = lab.ssh, hosts or {}
     body = [f'[defaults]\nuser = "roostlab"\nidentity = "{ssh.client_key}"\n'
-            f'known_hosts = "{ssh.known_hosts}"\nconnect_timeout = 5\n\n{extra}\n']
+            f'known_hosts = "{known_hosts or ssh.known_hosts}"\nconnect_timeout = 5\n\n{extra}\n']
     for n, proc in zip(nodes, procs):
-        body.append(f'[[nodes]]\nnames = "{n.name}"\nhost = "{n.host}"\nport = {n.port}\n'
-                    f'procfs = "{proc}"\n\n')
+        body.append(f'[[nodes]]\nnames = "{n.name}"\nhost = "{hosts.get(n.name, n.host)}"\n'
+                    f'port = {n.port}\nprocfs = "{proc}"\n\n')
     return "".join(body)
 
 

@@ -115,10 +115,10 @@ def main() -> int:
         lab.start()
         nodes = lab.ssh.start(args.nodes)
         procs = [fake_proc(work / n.name, args.cores, "0.00") for n in nodes]
-        with serve_shard(lab, nodes, procs, work, JOB):
+        with serve_shard(lab, lab.ssh, nodes, procs, work, JOB):
             extra = (f'[source]\nprometheus = "{lab.url}"\nselector = \'job="{JOB}"\'\n'
                      'interval = 1\nscrape_interval = 1\n\n[jobs]\nlimits = "off"\n')
-            (work / "roost.toml").write_text(nodes_toml(lab, nodes, procs, extra))
+            (work / "roost.toml").write_text(nodes_toml(lab.ssh, nodes, procs, extra))
             config = with_source_thresholds(load_config(work / "roost.toml",
                                                         state_dir=work / "state"))
             results = asyncio.run(rounds(config, args, work))

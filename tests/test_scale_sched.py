@@ -32,7 +32,7 @@ from console.widgets.job_table import JobTable
 from tests.helpers.batch import submit
 from tests.helpers.pilot import until as until_pilot
 from tests.helpers.sched_fleet import fake_proc, nodes_toml, serve_shard
-from tests.lab.prometheus import free_port
+from tests.lab.prometheus import NamedLab, free_port
 
 pytestmark = pytest.mark.peers
 JOB = "sched"                       # the shard's scrape job
@@ -44,17 +44,17 @@ LINK_IDLE = 2.0
 def fleet(prom_lab, etc_hosts_module):
     """Four lab nodes of known sizes behind one serve shard that the lab's Prometheus scrapes;
     the console reaches them by host names (/etc/hosts), the shard by address."""
-    nodes = prom_lab.ssh.start(4)
+    lab = NamedLab()
     work = Path(tempfile.mkdtemp(prefix="roost-sched-"))
-    for n in nodes:
-        etc_hosts_module.add(hostname(n), n.host)
     try:
-        procs = [fake_proc(work / key, *SIZES[key]) for key in SIZES]
-        with serve_shard(prom_lab, nodes, procs, work, JOB):
-            yield dict(zip(SIZES, nodes)), procs
-    finally:
+        nodes = lab.start(4)
         for n in nodes:
-            n.kill()
+            etc_hosts_module.add(hostname(n), n.host)
+        procs = [fake_proc(work / key, *SIZES[key]) for key in SIZES]
+        with serve_shard(prom_lab, lab, nodes, procs, work, JOB):
+            yield lab, dict(zip(SIZES, nodes)), procs
+    finally:
+        lab.close()
         shutil.rmtree(work, ignore_errors=True)
 
 
@@ -65,14 +65,14 @@ def hostname(node) -> str:
 def console_config(prom_lab, fleet, tmp_path, jobs: str = "", unreachable: str = ""):
     """The console's roost.toml; the node `unreachable` names gets a port nothing listens on
     (Prometheus still reports it up: the shard reaches it)."""
-    named, procs = fleet
+    lab, named, procs = fleet
     extra = (f'[source]\nprometheus = "{prom_lab.url}"\nselector = \'job="{JOB}"\'\n'
              f'interval = 1\nscrape_interval = 1\nssh_idle = 60\n\n'
              f'[jobs]\nlimits = "off"\nnode_fail_after = 3\npoll_every = 0.3\n'
              f'link_idle = {LINK_IDLE}\n{jobs}\n')
     known = tmp_path / "known_hosts"
     known.write_text("".join(n.known_host_line_for(hostname(n)) for n in named.values()))
-    text = nodes_toml(prom_lab, list(named.values()), procs, extra,
+    text = nodes_toml(lab, list(named.values()), procs, extra,
                       {n.name: hostname(n) for n in named.values()}, known)
     if unreachable:
         node = named[unreachable]
@@ -135,7 +135,7 @@ def done(store, job) -> bool:
 
 async def test_the_console_on_prometheus_runs_a_job_connecting_only_to_its_node(
         prom_lab, fleet, tmp_path, shared_dir):
-    named, _ = fleet
+    _, named, _ = fleet
     config = console_config(prom_lab, fleet, tmp_path)
     source = open_prom_source(config)
     app = console_app(config, source, refresh=1.0)
@@ -168,7 +168,7 @@ async def test_the_console_on_prometheus_runs_a_job_connecting_only_to_its_node(
 
 async def test_an_array_spreads_by_reported_cores_and_load_then_links_park(
         prom_lab, fleet, tmp_path, shared_dir):
-    named, _ = fleet
+    _, named, _ = fleet
     config = console_config(prom_lab, fleet, tmp_path)
     store = open_store(config)
     job = submit(store, "--array", "1-10", "-o", str(shared_dir / "spread-%a.out"),
@@ -200,7 +200,7 @@ async def test_an_array_spreads_by_reported_cores_and_load_then_links_park(
 
 async def test_max_links_holds_with_a_visible_pending_reason(prom_lab, fleet, tmp_path,
                                                             shared_dir):
-    named, _ = fleet
+    _, named, _ = fleet
     config = console_config(prom_lab, fleet, tmp_path, "max_links = 2\n")
     store = open_store(config)
     job = submit(store, "--array", "1-8", "-o", "/dev/null", "--wrap", "sleep 2",
@@ -226,7 +226,7 @@ async def test_max_links_holds_with_a_visible_pending_reason(prom_lab, fleet, tm
 
 async def test_restart_reattaches_connecting_only_to_the_node_running_the_task(
         prom_lab, fleet, tmp_path, shared_dir):
-    named, _ = fleet
+    _, named, _ = fleet
     c = named["C"].name
     config = console_config(prom_lab, fleet, tmp_path)
     store = open_store(config)
@@ -252,7 +252,7 @@ async def test_a_node_ssh_cannot_reach_is_avoided_and_the_task_starts_elsewhere_
         prom_lab, fleet, tmp_path, shared_dir, caplog):
     """Placement picks A (the freest by its report); its link fails: the task stays Pending,
     never started there, and starts on another node; A is not tried again meanwhile."""
-    named, _ = fleet
+    _, named, _ = fleet
     a = named["A"].name
     config = console_config(prom_lab, fleet, tmp_path, unreachable="A")
     caplog.set_level(logging.INFO, logger="roost.jobs")
@@ -277,7 +277,7 @@ async def test_a_node_ssh_cannot_reach_is_avoided_and_the_task_starts_elsewhere_
 
 async def test_a_node_killed_under_its_task_is_node_fail_and_requeued_elsewhere(
         prom_lab, fleet, tmp_path, shared_dir):
-    named, _ = fleet
+    _, named, _ = fleet
     config = console_config(prom_lab, fleet, tmp_path)
     store = open_store(config)
     job = submit(store, "-o", str(shared_dir / "moved-%j.out"), "--wrap", "sleep 5; hostname",

@@ -1,6 +1,8 @@
 """Lab nodes of chosen sizes behind a `roost serve` shard scraped by the lab's Prometheus (the
 scheduler-on-Prometheus tests and bench/bench_sched_prom.py): each node reads a procfs of its
-own, a board tree copied with its /proc/stat cut to a core count and its loadavg fixed."""
+own, a board tree copied with its /proc/stat cut to a core count and its loadavg fixed. The
+nodes come from an SshLab of their own (a NamedLab), so starting them never renumbers the
+nodes of the Prometheus lab's other users."""
 from __future__ import annotations
 
 import contextlib
@@ -10,6 +12,7 @@ from pathlib import Path
 
 from tests.helpers.trees import copy_board
 from tests.lab.prometheus import FIXTURES, PromLab, free_port
+from tests.lab.sshd import SshLab
 
 
 def fake_proc(root: Path, cores: int, load: str) -> Path:
@@ -25,11 +28,11 @@ def fake_proc(root: Path, cores: int, load: str) -> Path:
     return proc
 
 
-def nodes_toml(lab, nodes, procs, extra: str = "", hosts: dict[str, str] | None = None,
+def nodes_toml(ssh: SshLab, nodes, procs, extra: str = "", hosts: dict[str, str] | None = None,
                known_hosts: Path | None = None) -> str:
-    """A roost.toml for nodes (each reading its procfs); hosts: node -> the host name to reach
-    it by (else its address), known_hosts: a file naming them (else the lab's)."""
-    ssh, hosts = lab.ssh, hosts or {}
+    """A roost.toml for ssh's nodes (each reading its procfs); hosts: node -> the host name to
+    reach it by (else its address), known_hosts: a file naming them (else the lab's)."""
+    hosts = hosts or {}
     body = [f'[defaults]\nuser = "roostlab"\nidentity = "{ssh.client_key}"\n'
             f'known_hosts = "{known_hosts or ssh.known_hosts}"\nconnect_timeout = 5\n\n{extra}\n']
     for n, proc in zip(nodes, procs):
@@ -39,13 +42,13 @@ def nodes_toml(lab, nodes, procs, extra: str = "", hosts: dict[str, str] | None 
 
 
 @contextlib.contextmanager
-def serve_shard(lab: PromLab, nodes, procs, work: Path, job: str) -> Iterator[Path]:
-    """One `roost serve` over nodes, scraped by the lab's Prometheus as scrape job `job`
+def serve_shard(lab: PromLab, ssh: SshLab, nodes, procs, work: Path, job: str) -> Iterator[Path]:
+    """One `roost serve` over ssh's nodes, scraped by the lab's Prometheus as scrape job `job`
     (returns once every node's target is up); stopped on exit."""
     work.chmod(0o755)                               # the nodes' login user reads the procfs
     port = free_port()
     shard = work / "shard.toml"
-    shard.write_text(nodes_toml(lab, nodes, procs, f'[serve]\nlisten = "127.0.0.1:{port}"\n'))
+    shard.write_text(nodes_toml(ssh, nodes, procs, f'[serve]\nlisten = "127.0.0.1:{port}"\n'))
     proc = lab.spawn_roost(f"{job}-shard", ["--config", str(shard), "serve", "--interval", "1"],
                            work / "state")
     try:

@@ -59,6 +59,7 @@ def test_unlinked_nodes_are_placed_by_their_report(tmp_path):
     reports = {"big": NodeReport(True, NOW, 8, 7800, 3.4), "small": NodeReport(True, NOW, 1, 400, 0.0),
                "gone": NodeReport(False, NOW - 99, 4, 3800, 0.0)}
     sched = scheduler(tmp_path, reports)
+    assert sched.store.node_sizes() == {"big": (8, 7800), "small": (1, 400), "gone": (4, 3800)}
     assert set(sched.links) == {"cfg", "big", "small", "gone"}      # reported nodes: links,
     assert not any(link.up or link.connecting for link in sched.links.values())  # unconnected
     # freest first; down or stale ("gone") and never reported ("cfg"): not looked at

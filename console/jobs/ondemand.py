@@ -82,6 +82,7 @@ class OnDemandMixin(SchedulerCore):
     queue: str                      # the queue's id (its directory on the nodes)
     _nodes: NodeSource | None
     _seen: Mapping[str, NodeReport]
+    _recorded: dict[str, tuple[int | None, int | None]]   # sizes written to the queue
     _last_sync: float
 
     @property
@@ -106,6 +107,18 @@ class OnDemandMixin(SchedulerCore):
         self._seen = self._nodes.reports()
         for name in self._seen.keys() - self.links.keys():
             self._add_link(name)
+        self._record_sizes()
+
+    def _record_sizes(self) -> None:
+        """Every reported node's size in the queue, as a link's setup records it: submit
+        judges whether any node could hold a job from these (not only from linked nodes)."""
+        new = {n: (r.cores, r.mem_mb) for n, r in self._seen.items()
+               if r.cores and self._recorded.get(n) != (r.cores, r.mem_mb)}
+        if new:
+            with self.store.transaction():
+                for name, (cores, mem) in new.items():
+                    self.store.record_node(name, cores or 1, mem, time.time())
+            self._recorded.update(new)
 
     def _add_link(self, name: str) -> None:
         target = self._nodes.target_of(name) if self._nodes is not None else None

@@ -50,7 +50,7 @@ class Scheduler(LinksMixin, TrackingMixin, OutputsMixin, SignalsMixin, DispatchM
         see fleet_connect) the scheduler never closes them, only its own channels. nodes:
         links on demand (console.jobs.ondemand), more nodes from its reports."""
         self.store, self.options, self._connect = store, options, connect
-        self._nodes, self._seen, self._last_sync = nodes, {}, 0.0
+        self._nodes, self._seen, self._last_sync, self._recorded = nodes, {}, 0.0, {}
         self._owns = not shared_connections
         self.queue = queue = store.queue_id()
         self.links = {t.name: Link(t, node_root(queue, t.name)) for t in targets}

@@ -101,3 +101,17 @@ def test_placement_reads_only_as_many_unlinked_nodes_as_links_may_come_up(tmp_pa
     assert len(seen) == 8 and all(v[3] == 0 for v in seen.values())   # the unloaded ones
     sched.links["n1"].connecting = True
     assert len(rooms(sched)) == 8 and "n1" in rooms(sched)
+
+
+async def test_a_node_back_up_with_tasks_given_up_is_linked_to_stop_them(tmp_path, caplog):
+    """Tasks given up as NODE_FAIL may still run on a node that was only cut off: once its
+    report says up, the node is linked (whose setup kills them); nodes without such tasks
+    are not."""
+    caplog.set_level("INFO", logger="roost.jobs")
+    reports = {"back": NodeReport(True, NOW, 2, 900, 0.0), "calm": NodeReport(True, NOW, 2, 900, 0.0)}
+    sched = scheduler(tmp_path, reports)
+    sched.store.add_stale("back", "1/0.0", 4242)
+    sched._on_demand_pass(NOW)
+    assert ("up", "back") in sched._inflight and ("up", "calm") not in sched._inflight
+    await sched.close()
+    assert "back is back: linking it" in caplog.text

@@ -12,6 +12,8 @@ no connection is held to every node.
   link that fails leaves its tasks Pending and the node avoided for avoid_for seconds.
 - A link without a task of ours for link_idle seconds is parked (agent, feed and connection
   closed); a node with running tasks keeps its link, its events feed is how an end is seen.
+- A node whose tasks were given up as NODE_FAIL is linked again once reported up, so tasks
+  still running there (it was cut off, not dead) are killed as a held link would on return.
 - At most max_links links are held; beyond that jobs wait with REASON_LINKS.
 """
 from __future__ import annotations
@@ -132,6 +134,7 @@ class OnDemandMixin(SchedulerCore):
             return
         self._last_sync = now
         self._sync_nodes()
+        self._link_returned(now)
         busy = self._task_nodes()
         for name, link in self.links.items():
             if not link.up:
@@ -144,6 +147,18 @@ class OnDemandMixin(SchedulerCore):
                 self._drop(link)
                 link.down_since = None      # parked, not down: nothing retries it
                 self._dirty = True
+
+    def _link_returned(self, now: float) -> None:
+        """A node back up (by its report) where tasks given up as NODE_FAIL may still run
+        (it was cut off, not dead) is linked: the link's setup kills them, so a requeued task
+        never runs twice at once; then, idle, the link parks."""
+        for name in self.store.stale_nodes():
+            link, seen = self.links.get(name), self._seen.get(name)
+            if (link is not None and seen is not None and seen.up and not self._holding(link)
+                    and now >= link.next_try and link.down_since is None
+                    and self._room_budget() > 0):
+                log.info("jobs: %s is back: linking it to stop tasks given up as NODE_FAIL", name)
+                self._spawn(self._link_chosen(link), ("up", name))
 
     # ---- placement's view ----------------------------------------------------------------------
 

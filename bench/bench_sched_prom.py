@@ -9,6 +9,10 @@ round runs an array of --tasks trivial tasks (`true`, output to /dev/null) three
 held links, on demand (max_links 64), and on demand with max_links 4. The time counts from the
 scheduler's start (its connections included) to the array's end. Prints per way the median
 tasks/s and the SSH connections it opened. Needs root, sshd, prometheus.
+
+Measured here (2 shared cores, load average 5-7 from other work): 200 tasks on 12 nodes x 2
+cores, held links 226 tasks/s with 12 connections, on demand 211 tasks/s with 12, max_links 4
+241 tasks/s with 4; --tasks 2: held links 12 connections, on demand 2.
 """
 from __future__ import annotations
 

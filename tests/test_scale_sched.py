@@ -275,7 +275,7 @@ async def test_a_node_ssh_cannot_reach_is_avoided_and_the_task_starts_elsewhere_
     store.close()
 
 
-async def test_a_node_killed_under_its_task_is_node_fail_and_requeued_elsewhere(
+async def test_a_node_killed_under_its_task_is_node_fail_requeued_and_relinked_on_return(
         prom_lab, fleet, tmp_path, shared_dir):
     _, named, _ = fleet
     config = console_config(prom_lab, fleet, tmp_path)
@@ -298,5 +298,15 @@ async def test_a_node_killed_under_its_task_is_node_fail_and_requeued_elsewhere(
             assert (shared_dir / f"moved-{job}.out").read_text() == f"roost-lab-{task.node}\n"
         finally:
             victim.restart()            # (the module's last test: the shard may take a while)
+        # back up, as Prometheus reports: linked once more, so that a task given up there
+        # would be killed (here it died with its sshd), and the record of it settled
+        assert store.stale_nodes() == {first}
+        t0 = time.monotonic()
+        await wait(lambda: source.reports(30.0)[first].up, 90, "the node reported up again")
+        t1 = time.monotonic()
+        await wait(lambda: not store.stale_nodes(), 45, "given-up task settled on return")
+        print(f"\nnode back: reported up after {t1 - t0:.1f} s, "
+              f"settled {time.monotonic() - t1:.1f} s later")
+        await wait(lambda: first not in source.pool.held(), LINK_IDLE + 10, "its link parked")
         await stopped(sched)
     store.close()

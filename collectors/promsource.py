@@ -37,7 +37,7 @@ import string
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from collectors.model import (
@@ -353,6 +353,25 @@ class Tick:
     slow: bool = False             # the error is slowness (no answer yet), not Prometheus down
 
 
+@dataclass(frozen=True, slots=True)
+class NodeReport:
+    """What the last tick said of one node, for the job scheduler's placement on nodes it
+    holds no connection to: up (up == 1), its size and load, and when it was sampled."""
+    up: bool
+    at: float | None = None          # the sample's time (None: never sampled while up)
+    cores: int | None = None
+    mem_mb: int | None = None
+    load1: float | None = None
+
+
+def report_of(sample: Sample) -> NodeReport:
+    rates, mem = sample.rates, sample.memory
+    total = mem.total if mem is not None else None
+    return NodeReport(True, sample.ts, rates.cores if rates is not None else None,
+                      int(total // 1048576) if total else None,
+                      sample.load.load1 if sample.load is not None else None)
+
+
 class _Stop:
     pass
 
@@ -392,6 +411,7 @@ class PromSource:
         self.up: dict[str, bool] = {}
         self.targets: dict[str, str] = {}
         self.groups: dict[str, tuple[str, ...]] = {}
+        self.sizes: dict[str, NodeReport] = {}        # node -> its last sample's size and load
         self.failures = 0
         self.last_ok: float | None = None
         self.next_try: float | None = None
@@ -537,7 +557,18 @@ class PromSource:
     def _emit(self, snap: Snapshot, at: float) -> None:
         self._emit_up(snap, at)
         for sample in snap.samples.values():
+            self.sizes[sample.node] = report_of(sample)
             self._queue.put_nowait(sample)
+
+    def reports(self, max_age: float) -> dict[str, NodeReport]:
+        """Every node Prometheus has named: up only when up == 1 and sampled within max_age
+        seconds (a stale node is not up), with its last size and load."""
+        now, out = self.clock(), {}
+        for name, up in self.up.items():
+            seen = self.sizes.get(name)
+            fresh = seen is not None and seen.at is not None and now - seen.at <= max_age
+            out[name] = replace(seen, up=up and fresh) if seen is not None else NodeReport(False)
+        return out
 
     def _emit_up(self, snap: Snapshot, at: float) -> None:
         self.targets.update(snap.targets)

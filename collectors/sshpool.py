@@ -68,10 +68,12 @@ class SshPool:
                 self._room.notify_all()
 
     async def connection(self, node: str) -> asyncssh.SSHClientConnection:
-        """A connection for a long-lived user (the job scheduler's link): counted in the cap,
-        left to the caller to close (it then leaves the pool on the next use or reap)."""
-        async with self.lease(node) as conn:
-            return conn
+        """A connection for a long-lived user (the job scheduler's link): counted in the cap
+        and held (never reaped as idle nor closed to make room) until the caller closes it;
+        it then leaves the pool on the next use or reap."""
+        entry = await self._acquire(node)
+        assert entry.conn is not None      # _acquire returns an opened entry
+        return entry.conn
 
     async def close(self) -> None:
         if self._reaper is not None:
@@ -117,11 +119,13 @@ class SshPool:
             return True
 
     def _open_count(self, node: str) -> int:
-        return sum(1 for n, e in self._entries.items() if n != node and (e.conn or e.opening))
+        return sum(1 for n, e in self._entries.items() if n != node and
+                   (e.opening or (e.conn is not None and not e.conn.is_closed())))
 
     def _least_recent_idle(self, node: str) -> str | None:
         idle = [(e.used, n) for n, e in self._entries.items()
-                if n != node and e.users == 0 and e.opening is None]
+                if n != node and e.opening is None and
+                (e.users == 0 or (e.conn is not None and e.conn.is_closed()))]
         return min(idle)[1] if idle else None
 
     async def _open(self, node: str) -> _Entry:
@@ -162,7 +166,7 @@ class SshPool:
             now = self.clock()
             for node, e in list(self._entries.items()):
                 dead = e.conn is not None and e.conn.is_closed()
-                if e.users == 0 and e.opening is None and (dead or now - e.used >= self.idle):
+                if e.opening is None and (dead or (e.users == 0 and now - e.used >= self.idle)):
                     self._discard(node)
             async with self._room:
                 self._room.notify_all()

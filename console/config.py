@@ -152,6 +152,8 @@ class JobsConfig:
     workdir: str | None = None        # the submit form's working directory (else your home)
     limits: str = "auto"              # auto: pin cores, hold --mem where a node can | off
     history_days: float = 30.0        # finished jobs kept for `roost acct` (0: forever)
+    max_links: int = 64               # on the Prometheus source: scheduler links held at most
+    link_idle: float = 30.0           # ... and parked after this many seconds without a task
     boinc: Mapping[str, Any] = field(default_factory=lambda: EMPTY)  # [jobs.boinc]
 
     @property
@@ -595,7 +597,8 @@ JOBS_SCHEMA = {"backend": _choice("builtin", "slurm", "ray"), "controller": _str
                "squeue_json": _bool, "cores": _core_counts, "use_load": _bool,
                "grace": _positive, "node_fail_after": _positive, "poll_every": _positive,
                "load_every": _positive, "limits": _choice("auto", "off"),
-               "history_days": _non_negative, "boinc": _boinc, "workdir": _str}
+               "history_days": _non_negative, "boinc": _boinc, "workdir": _str,
+               "max_links": _int_within(1, 100_000), "link_idle": _positive}
 NODE_SCHEMA = {"names": _str, "host": _str, "port": _port, "user": _user, "identity": _paths,
                "known_hosts": _paths, "host_keys": _choice("strict", "accept-new"),
                "interval": _interval, "groups": _group_list, "role": _choice("controller", "worker"),

@@ -86,3 +86,28 @@ async def test_a_dead_node_is_one_error_line_and_a_restarted_one_works_again(nod
             pytest.fail("the pool did not reconnect to a restarted node")
     finally:
         await pool.close()
+
+
+async def test_a_long_lived_connection_is_held_past_idle_and_cap_until_closed(nodes):
+    """pool.connection (the job scheduler's link): never reaped as idle nor closed to make
+    room; once its user closes it, its slot is free again."""
+    a, b = sorted(nodes)[:2]
+    pool = SshPool(lambda n: nodes[n].target(), cap=2, idle=0.5)
+    try:
+        link = await pool.connection(a)
+        await pool.run(b, "true", 10)
+        await asyncio.sleep(1.5)                     # three reaper passes past the idle time
+        assert pool.held() == [a] and not link.is_closed()   # b reaped, the link kept
+        # the cap is full with the link and b: a third lease waits for b, never takes the link
+        waiter = asyncio.create_task(pool.run(sorted(nodes)[2], "true", 10))
+        async with pool.lease(b):
+            await asyncio.sleep(0.3)
+            assert not waiter.done() and not link.is_closed()
+        assert (await waiter).exit_status == 0 and not link.is_closed()
+        link.close()
+        await link.wait_closed()
+        await pool.run(b, "true", 10)                # the closed link's slot is free again:
+        c = sorted(nodes)[2]                         # b opens beside c, evicting nobody
+        assert sorted(n for n in pool.held() if n != a) == sorted([b, c])
+    finally:
+        await pool.close()

@@ -36,5 +36,7 @@ accounting, the LSF front door) and where roost differs from sbatch on purpose.
 [jobs] config keys read here: cores = {node = N} (overrides the node's /proc/stat count),
 use_load (default true: live load not caused by roost counts as busy cores), grace (TERM ->
 KILL, s), node_fail_after (s unreachable before NODE_FAIL), poll_every, load_every, limits
-(auto | off: pin cores and hold --mem on the node), history_days (finished jobs kept for acct).
+(auto | off: pin cores and hold --mem on the node), history_days (finished jobs kept for acct),
+max_links and link_idle (on the Prometheus source: scheduler links held at most, and parked
+after that many seconds without a task of ours).
 """

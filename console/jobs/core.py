@@ -53,6 +53,7 @@ class Link:
     sftp: asyncssh.SFTPClient | None = None
     sftp_slot: asyncio.Semaphore | None = None
     sftp_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    busy_at: float = 0.0     # on demand: when a task of ours last ran here (parking's clock)
 
     @property
     def up(self) -> bool:
@@ -102,13 +103,19 @@ class Options:
     partial: bool = False        # a CLI client acting on requests: no placement, no NODE_FAIL
     limits: str = "auto"         # auto: pin cores and hold --mem where the node can; off
     history_days: float = 30.0   # finished jobs are forgotten after this (0: kept forever)
+    # links on demand (the Prometheus source): how many at most, parked after link_idle s
+    # without a task of ours, a node whose link failed avoided for avoid_for s
+    max_links: int = 64
+    link_idle: float = 30.0
+    avoid_for: float = 30.0
 
     @classmethod
     def from_config(cls, jobs: JobsConfig) -> Options:
         return cls(cores=dict(jobs.cores), use_load=jobs.use_load, grace=jobs.grace,
                    node_fail_after=jobs.node_fail_after, poll_every=jobs.poll_every,
                    load_every=jobs.load_every, limits=jobs.limits,
-                   history_days=jobs.history_days)
+                   history_days=jobs.history_days, max_links=jobs.max_links,
+                   link_idle=jobs.link_idle)
 
 
 Finished = tuple[Running, int | None, str | None]   # a task, its exit code, why it ended
@@ -130,6 +137,7 @@ class SchedulerCore:
     _pending: dict[int, int] | None   # job id -> pending tasks (cache)
     _dirty: bool
     _last_poll: float
+    _inflight: set[Key]             # node operations in flight (see Scheduler._spawn)
 
     @abstractmethod
     def _spawn(self, coro: Coroutine[Any, Any, None], key: Key | None = None) -> None: ...
@@ -138,6 +146,9 @@ class SchedulerCore:
     def _job_done(self, job_id: int) -> bool: ...
 
     # links
+    @abstractmethod
+    async def _bring_up(self, link: Link) -> None: ...
+
     @abstractmethod
     def _drop(self, link: Link) -> None: ...
 
@@ -184,3 +195,27 @@ class SchedulerCore:
     # dispatch
     @abstractmethod
     def _spec(self, job_id: int) -> JobSpec: ...
+
+    # on-demand links
+    @property
+    @abstractmethod
+    def on_demand(self) -> bool: ...
+
+    @abstractmethod
+    def _room_budget(self) -> int: ...
+
+    @abstractmethod
+    def _candidates(self, demands: Any, now: float) -> list[str]: ...
+
+    @abstractmethod
+    def _size(self, name: str, link: Link, linkable: bool,
+              now: float) -> tuple[int, int | None, bool, float]: ...
+
+    @abstractmethod
+    def _defer_unlinked(self, starts: list[Any]) -> list[Any]: ...
+
+    @abstractmethod
+    def _links_reason(self, reasons: dict[int, str]) -> None: ...
+
+    @abstractmethod
+    def _task_nodes(self) -> set[str]: ...

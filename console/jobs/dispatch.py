@@ -10,6 +10,7 @@ import logging
 import math
 import os
 import time
+from collections.abc import Sequence
 
 from console.jobs.core import Link, Running, SchedulerCore
 from console.jobs.deps import dependency_verdict
@@ -71,12 +72,12 @@ class DispatchMixin(SchedulerCore):
             return False
         return True
 
-    def _rooms(self) -> list[NodeRoom]:
-        rooms = {}
-        for name, link in self.links.items():
-            cores = self.options.cores.get(name) or (link.info.cores if link.info else 1)
-            mem = link.info.mem_mb if link.info else None
-            rooms[name] = NodeRoom(name, cores, mem, up=link.up)
+    def _rooms(self, now: float, demands: Sequence[Demand] = ()) -> list[NodeRoom]:
+        rooms, loads = {}, {}
+        linkable = self.on_demand and self._room_budget() > 0
+        for name in self._candidates(demands, now):   # (on demand: unlinked ones by report)
+            cores, mem, up, loads[name] = self._size(name, self.links[name], linkable, now)
+            rooms[name] = NodeRoom(name, cores, mem, up=up)
         ours: dict[str, int] = {}
         for r in self.running.values():
             end = (r.task.start or 0) + r.spec.time_limit if r.spec.time_limit else math.inf
@@ -89,22 +90,25 @@ class DispatchMixin(SchedulerCore):
                     ours[node] = ours.get(node, 0) + 1
         if self.options.use_load:
             for name, room in rooms.items():
-                room.foreign_cores = max(0, int(self.links[name].load1 - ours.get(name, 0)))
-        return list(rooms.values())
+                room.foreign_cores = max(0, int(loads[name] - ours.get(name, 0)))
+        # held links first (placement fills nodes in this order, so work goes where a link
+        # is), then the others as _candidates ordered them (freest first)
+        return sorted(rooms.values(), key=lambda room: not self.links[room.name].up)
 
     async def _schedule(self, now: float) -> None:
         demands = self._demands(now)
         if not demands:
             return
-        plan = place(demands, self._rooms(), now)
+        plan = place(demands, self._rooms(now, demands), now)
+        self._links_reason(plan.reasons)
         for job_id, reason in plan.reasons.items():
             self.store.set_job_reason(job_id, reason)
-        if not plan.starts and not plan.allocs:
+        starts = [(job_id, ((node, 1),)) for job_id, node in plan.starts] + plan.allocs
+        starts = self._defer_unlinked(starts)    # on demand: unlinked nodes are linked first
+        if not starts:
             return
         per_job: dict[int, list[Alloc]] = {}
-        for job_id, node in plan.starts:
-            per_job.setdefault(job_id, []).append(((node, 1),))
-        for job_id, alloc in plan.allocs:
+        for job_id, alloc in starts:
             per_job.setdefault(job_id, []).append(alloc)
         per_node: dict[str, list[Running]] = {}
         busy = self._pinned()

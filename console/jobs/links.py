@@ -99,8 +99,12 @@ class LinksMixin(SchedulerCore):
         self._wake.set()
 
     async def _check_nodes(self, now: float) -> None:
+        busy = self._task_nodes() if self.on_demand else None
         for link in self.links.values():
             if link.up or link.down_since is None:
+                continue
+            if busy is not None and link.target.name not in busy:
+                link.down_since = None   # on demand: nothing of ours there, parked (not retried)
                 continue
             if not link.connecting and now >= link.next_try:
                 link.next_try = now + 1.0

@@ -1,7 +1,8 @@
 """The built-in scheduler: queue (SQLite) -> placement -> detached tasks on nodes -> states.
 
 The loop and its state live here; each responsibility is a mixin in its own module:
-links (node health, NODE_FAIL), tracking (re-attach, events, polls, end states, clean-up),
+links (node health, NODE_FAIL), ondemand (links only to chosen nodes, parked when idle:
+the Prometheus source), tracking (re-attach, events, polls, end states, clean-up),
 outputs (paths, SFTP fetch), signals (cancel/suspend/resume, time limits), dispatch
 (placement and launch); console.jobs.core holds what they share (Options, Link, Running).
 
@@ -25,6 +26,7 @@ from console.jobs.core import Connect, Key, Link, Options, Running
 from console.jobs.dispatch import DispatchMixin
 from console.jobs.links import LinksMixin, fleet_connect
 from console.jobs.model import JobSpec
+from console.jobs.ondemand import NodeSource, OnDemandMixin
 from console.jobs.outputs import OutputsMixin
 from console.jobs.remote import node_root
 from console.jobs.signals import SignalsMixin
@@ -37,16 +39,20 @@ PURGE_EVERY = 3600.0    # seconds between retention passes over the history
 DEFAULTS = Options()    # frozen: one shared default
 
 
-class Scheduler(LinksMixin, TrackingMixin, OutputsMixin, SignalsMixin, DispatchMixin):
+class Scheduler(LinksMixin, TrackingMixin, OutputsMixin, SignalsMixin, DispatchMixin,
+                OnDemandMixin):
     """The scheduler's loop and state; each responsibility lives in its mixin's module."""
 
     def __init__(self, store: Store, targets: list[NodeTarget], options: Options = DEFAULTS,
-                 connect: Connect = transport_connect, *, shared_connections: bool = False):
+                 connect: Connect = transport_connect, *, shared_connections: bool = False,
+                 nodes: NodeSource | None = None):
         """connect opens a node's connection; with shared_connections (Fleet's connections,
-        see fleet_connect) the scheduler never closes them, only its own channels."""
+        see fleet_connect) the scheduler never closes them, only its own channels. nodes:
+        links on demand (console.jobs.ondemand), more nodes from its reports."""
         self.store, self.options, self._connect = store, options, connect
+        self._nodes, self._seen, self._last_sync, self._recorded = nodes, {}, 0.0, {}
         self._owns = not shared_connections
-        queue = store.queue_id()
+        self.queue = queue = store.queue_id()
         self.links = {t.name: Link(t, node_root(queue, t.name)) for t in targets}
         self.running: dict[tuple[int, int], Running] = {}
         self.specs: dict[int, JobSpec] = {}
@@ -63,8 +69,12 @@ class Scheduler(LinksMixin, TrackingMixin, OutputsMixin, SignalsMixin, DispatchM
     # --- lifecycle ------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Connect every node and re-attach to tasks a previous holder left running."""
-        await asyncio.gather(*(self._bring_up(link) for link in self.links.values()))
+        """Connect every node (on demand: only those running our tasks) and re-attach to
+        tasks a previous holder left running."""
+        if self.on_demand:
+            await self._start_on_demand()
+        else:
+            await asyncio.gather(*(self._bring_up(link) for link in self.links.values()))
         if not self.options.partial:
             self._adopt_orphans()
 
@@ -103,6 +113,7 @@ class Scheduler(LinksMixin, TrackingMixin, OutputsMixin, SignalsMixin, DispatchM
             self._last_poll = now
             self._poll_all()
             self._handle_wants()
+        self._on_demand_pass(now)
         await self._check_nodes(now)
         if now - self._last_load >= self.options.load_every:
             self._last_load = now

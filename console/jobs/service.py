@@ -21,6 +21,7 @@ from console.config import Config
 from console.jobs.core import Connections
 from console.jobs.location import cluster_name, jobs_db, open_store, queue_dir, scheduler_lock
 from console.jobs.lock import SchedulerLock
+from console.jobs.ondemand import NodeSource, OnDemandFleet, pool_connect
 from console.jobs.outpaths import cd_argument
 from console.jobs.queue_view import JobsView, QueueView
 from console.jobs.scheduler import Options, Scheduler, fleet_connect
@@ -43,10 +44,12 @@ Notice = Callable[[str, str], None]    # (one-line text, severity)
 
 
 async def run_scheduler(config: Config, stop: asyncio.Event, *, until_job: int | None = None,
-                        store: Store | None = None, fleet: Connections | None = None,
+                        store: Store | None = None,
+                        fleet: Connections | OnDemandFleet | None = None,
                         on_held: Callable[[], None] = lambda: None) -> bool:
     """Hold the lock and schedule until stop (or until_job ends); False if another holds it.
-    With a running collectors.fleet.Fleet, jobs use its connections instead of opening more."""
+    With a running collectors.fleet.Fleet, jobs use its connections instead of opening more;
+    with the Prometheus source, its SSH pool, linking only the nodes placement chooses."""
     lock = scheduler_lock(config)
     if not lock.acquire():
         return False
@@ -58,8 +61,7 @@ async def run_scheduler(config: Config, stop: asyncio.Event, *, until_job: int |
         targets = [t for t in config.targets()
                    if not t.local and (served is None or t.name in served)]
         options = Options.from_config(config.jobs)
-        sched = (Scheduler(store, targets, options) if fleet is None else
-                 Scheduler(store, targets, options, fleet_connect(fleet), shared_connections=True))
+        sched = _scheduler(config, store, targets, options, fleet)
         await sched.start()
         try:
             await sched.run(stop, until_job=until_job)
@@ -72,7 +74,30 @@ async def run_scheduler(config: Config, stop: asyncio.Event, *, until_job: int |
         lock.release()
 
 
-async def hold_when_free(config: Config, stop: asyncio.Event, *, fleet: Connections | None = None,
+def _scheduler(config: Config, store: Store, targets: list[NodeTarget], options: Options,
+               fleet: Connections | OnDemandFleet | None) -> Scheduler:
+    """On Fleet's connections, on the Prometheus source's pool (links on demand), or alone."""
+    if fleet is None:
+        return Scheduler(store, targets, options)
+    if isinstance(fleet, OnDemandFleet):
+        if fleet.pool is None:
+            raise ValueError("the Prometheus source has no SSH pool to reach nodes with")
+        stale = config.thresholds.stale_after
+        nodes = NodeSource(lambda: fleet.reports(stale), fleet.target_of)
+        # links hold pool connections: one connection is always left for run, t, shutdown
+        cap = max(1, min(options.max_links, fleet.pool.cap - 1))
+        return Scheduler(store, targets, dataclasses.replace(options, max_links=cap),
+                         pool_connect(fleet.pool), nodes=nodes)
+    return Scheduler(store, targets, options, fleet_connect(fleet), shared_connections=True)
+
+
+def on_demand(source: object) -> bool:
+    """A Prometheus source with an SSH pool: the scheduler links its chosen nodes only."""
+    return isinstance(source, OnDemandFleet) and source.pool is not None
+
+
+async def hold_when_free(config: Config, stop: asyncio.Event, *,
+                         fleet: Connections | OnDemandFleet | None = None,
                          waiting: Callable[[], None] = lambda: None,
                          on_held: Callable[[], None] = lambda: None) -> None:
     """Schedule whenever this process can hold the lock, until stop: a standby (a second
@@ -248,11 +273,13 @@ class JobsService:
         return f"scheduler: pid {holder}" + (" (this console)" if holder == os.getpid() else "")
 
     def can_schedule(self, source: object) -> bool:
-        """A real fleet (Fleet.connection) to place work on, and the built-in backend."""
+        """A real fleet to place work on (Fleet.connection, or the Prometheus source's SSH
+        pool), and the built-in backend."""
         return (self.config is not None and self.db_path is not None and not self.external
-                and callable(getattr(source, "connection", None)))
+                and (callable(getattr(source, "connection", None)) or on_demand(source)))
 
-    def hold_scheduler(self, fleet: Connections, notice: Notice) -> Coroutine[Any, Any, None]:
+    def hold_scheduler(self, fleet: Connections | OnDemandFleet,
+                       notice: Notice) -> Coroutine[Any, Any, None]:
         """The work that holds the job scheduler on fleet's connections until close(), or
         stands by while another roost holds it and takes over when it exits; notice() tells of
         either. The role reads "starting" from this call on, not from when a worker first runs
@@ -260,7 +287,8 @@ class JobsService:
         self.role, self._stop = "starting", asyncio.Event()
         return self._hold(fleet, notice, self._stop)
 
-    async def _hold(self, fleet: Connections, notice: Notice, stop: asyncio.Event) -> None:
+    async def _hold(self, fleet: Connections | OnDemandFleet, notice: Notice,
+                    stop: asyncio.Event) -> None:
         config = self.config
         if config is None:      # nothing to hold without a config (see can_schedule)
             self.role = None

@@ -224,6 +224,10 @@ class Store:
         """A task roost gave up on (NODE_FAIL) that may still run there: kill it on return."""
         self.db.execute("INSERT OR REPLACE INTO stale VALUES (?,?,?)", (node, key, pid))
 
+    def stale_nodes(self) -> set[str]:
+        """The nodes where tasks given up as NODE_FAIL may still run."""
+        return {r[0] for r in self.db.execute("SELECT DISTINCT node FROM stale")}
+
     def stale(self, node: str) -> list[tuple[str, int | None]]:
         return list(self.db.execute("SELECT key, pid FROM stale WHERE node=?", (node,)))
 

@@ -282,7 +282,8 @@ async def open_jobs(app: App, jobs: JobsService, nodes: list[str], source: Any) 
 
 
 def start_scheduler(app: App, jobs: JobsService, source: Any) -> None:
-    """Hold the job scheduler in the console when it watches a real fleet (Fleet.connection)."""
+    """Hold the job scheduler in the console when it watches a real fleet (Fleet.connection,
+    or the Prometheus source's SSH pool: links on demand)."""
     if not jobs.can_schedule(source):
         return      # no fleet to place work on, or Slurm schedules ([jobs] backend = "slurm")
 

@@ -1,0 +1,252 @@
+"""Links on demand for Scheduler, when the fleet is read from Prometheus (collectors.promsource):
+no connection is held to every node.
+
+- Nodes come from the reports (every node Prometheus names, with its `up`, cores, memory and
+  load1 from the last tick) and from the config; a node seen for the first time becomes a Link
+  without connecting.
+- At start only the nodes the queue says run our tasks are linked (re-attach), no others.
+- Placement sees an unlinked node by its report (a node down or stale is not eligible), held
+  links first. A start on an unlinked node is deferred: the link comes up (through the SSH
+  pool's long-lived connection) and the next pass starts the task on it, exactly as on a held
+  link, so a task is RUNNING only once its node is reached: none lost, none started twice. A
+  link that fails leaves its tasks Pending and the node avoided for avoid_for seconds.
+- A link without a task of ours for link_idle seconds is parked (agent, feed and connection
+  closed); a node with running tasks keeps its link, its events feed is how an end is seen.
+- A node whose tasks were given up as NODE_FAIL is linked again once reported up, so tasks
+  still running there (it was cut off, not dead) are killed as a held link would on return.
+- At most max_links links are held; beyond that jobs wait with REASON_LINKS.
+"""
+from __future__ import annotations
+
+import asyncio
+import heapq
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from collectors.model import NodeTarget
+from console.jobs.core import Connect, Link, SchedulerCore
+from console.jobs.model import REASON_RESOURCES
+from console.jobs.placement import Demand
+from console.jobs.remote import node_root
+
+if TYPE_CHECKING:
+    import asyncssh
+
+    from collectors.promsource import NodeReport
+
+log = logging.getLogger("roost.jobs")
+REASON_LINKS = "Resources (max_links)"   # squeue's reason while the link cap is reached
+SYNC_EVERY = 1.0                         # seconds between node-list syncs and parking passes
+
+
+class Pool(Protocol):
+    """collectors.sshpool.SshPool as the scheduler uses it."""
+
+    cap: int
+
+    async def connection(self, node: str) -> asyncssh.SSHClientConnection: ...
+
+
+@runtime_checkable
+class OnDemandFleet(Protocol):
+    """A fleet read from Prometheus (collectors.promsource.PromSource): reports of every node,
+    how to reach one, and the on-demand SSH pool."""
+    pool: Pool | None
+    target_of: Callable[[str], NodeTarget | None]
+
+    def reports(self, max_age: float) -> Mapping[str, NodeReport]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class NodeSource:
+    """Where on-demand links learn of nodes: reports() (node -> NodeReport, fresh ones up)
+    and target_of (how to reach a node over SSH; None: no way, the node is left out)."""
+    reports: Callable[[], Mapping[str, NodeReport]]
+    target_of: Callable[[str], NodeTarget | None]
+
+
+def pool_connect(pool: Pool) -> Connect:
+    """Links open their connection as the pool's long-lived users (counted in its cap)."""
+    async def connect(target: NodeTarget) -> asyncssh.SSHClientConnection:
+        return await pool.connection(target.name)
+    return connect
+
+
+Start = tuple[int, tuple[tuple[str, int], ...]]   # (job id, allocation) placement chose
+
+
+class OnDemandMixin(SchedulerCore):
+    """Links brought up for placement's chosen nodes and parked when idle (see the docstring)."""
+
+    queue: str                      # the queue's id (its directory on the nodes)
+    _nodes: NodeSource | None
+    _seen: Mapping[str, NodeReport]
+    _recorded: dict[str, tuple[int | None, int | None]]   # sizes written to the queue
+    _last_sync: float
+
+    @property
+    def on_demand(self) -> bool:
+        return self._nodes is not None
+
+    def _task_nodes(self) -> set[str]:
+        """Every node a live task of ours holds."""
+        return {n for r in self.running.values() for n in (r.task.nodes or (r.node,))}
+
+    async def _start_on_demand(self) -> None:
+        """Link only the nodes the queue says run our tasks (re-attach), not the fleet."""
+        self._sync_nodes()
+        nodes = {n for t in self.store.active() for n in t.nodes}
+        for name in sorted(nodes - self.links.keys()):   # neither configured nor reported yet
+            self._add_link(name)
+        await asyncio.gather(*(self._bring_up(self.links[n]) for n in nodes if n in self.links))
+
+    def _sync_nodes(self) -> None:
+        if self._nodes is None:
+            return
+        self._seen = self._nodes.reports()
+        for name in self._seen.keys() - self.links.keys():
+            self._add_link(name)
+        self._record_sizes()
+
+    def _record_sizes(self) -> None:
+        """Every reported node's size in the queue, as a link's setup records it: submit
+        judges whether any node could hold a job from these (not only from linked nodes)."""
+        new = {n: (r.cores, r.mem_mb) for n, r in self._seen.items()
+               if r.cores and self._recorded.get(n) != (r.cores, r.mem_mb)}
+        if new:
+            with self.store.transaction():
+                for name, (cores, mem) in new.items():
+                    self.store.record_node(name, cores or 1, mem, time.time())
+            self._recorded.update(new)
+
+    def _add_link(self, name: str) -> None:
+        target = self._nodes.target_of(name) if self._nodes is not None else None
+        if target is not None and not target.local:
+            self.links[name] = Link(target, node_root(self.queue, name))
+            self._dirty = True
+
+    def _on_demand_pass(self, now: float) -> None:
+        """Once a second: new nodes from the reports, idle links parked."""
+        if self._nodes is None or now - self._last_sync < SYNC_EVERY:
+            return
+        self._last_sync = now
+        self._sync_nodes()
+        self._link_returned(now)
+        busy = self._task_nodes()
+        for name, link in self.links.items():
+            if not link.up:
+                continue
+            if name in busy or link.sftp_lock.locked():
+                link.busy_at = now
+            elif now - link.busy_at >= self.options.link_idle:
+                log.info("jobs: %s: no task of ours for %g s, link parked", name,
+                         self.options.link_idle)
+                self._drop(link)
+                link.down_since = None      # parked, not down: nothing retries it
+                self._dirty = True
+
+    def _link_returned(self, now: float) -> None:
+        """A node back up (by its report) where tasks given up as NODE_FAIL may still run
+        (it was cut off, not dead) is linked: the link's setup kills them, so a requeued task
+        never runs twice at once; then, idle, the link parks."""
+        for name in self.store.stale_nodes():
+            link, seen = self.links.get(name), self._seen.get(name)
+            if (link is not None and seen is not None and seen.up and not self._holding(link)
+                    and now >= link.next_try and link.down_since is None
+                    and self._room_budget() > 0):
+                log.info("jobs: %s is back: linking it to stop tasks given up as NODE_FAIL", name)
+                self._spawn(self._link_chosen(link), ("up", name))
+
+    # ---- placement's view ----------------------------------------------------------------------
+
+    def _candidates(self, demands: Iterable[Demand], now: float) -> list[str]:
+        """The nodes placement looks at. Held links: every node. On demand: the nodes with a
+        link (held or coming up), those a pending job names, and the freest unlinked nodes
+        that may be linked, only as many as links may still come up (plus what a job
+        excludes): at 10,000 nodes placement reads ~100 rooms, not 10,000."""
+        if self._nodes is None:
+            return list(self.links)
+        demands = list(demands)
+        held = [n for n, lk in self.links.items() if self._holding(lk)]
+        named = {n for d in demands for n in (*d.nodelist, *d.candidates) if n in self.links}
+        room = self.options.max_links - len(held)
+        if room <= 0:
+            return held + sorted(named - set(held))
+        room += max((len(d.exclude) for d in demands), default=0)
+        free = heapq.nlargest(room, self._linkable(now), key=lambda item: item[1])
+        chosen = [n for n, _ in free]
+        return held + chosen + sorted(named - set(held) - set(chosen))
+
+    def _linkable(self, now: float) -> Iterator[tuple[str, float]]:
+        """(node, free cores by its report) of the unlinked nodes a link may be brought to."""
+        for name, seen in self._seen.items():
+            link = self.links.get(name)
+            if (seen.up and link is not None and not self._holding(link)
+                    and now >= link.next_try and link.down_since is None):
+                yield name, (seen.cores or 1) - (seen.load1 or 0.0)
+
+    def _holding(self, link: Link) -> bool:
+        return link.up or link.connecting or ("up", link.target.name) in self._inflight
+
+    def _room_budget(self) -> int:
+        """How many more links may be brought up under max_links."""
+        return self.options.max_links - sum(1 for lk in self.links.values() if self._holding(lk))
+
+    def _size(self, name: str, link: Link, linkable: bool,
+              now: float) -> tuple[int, int | None, bool, float]:
+        """(cores, memory MB, eligible, load1) of a node: its link's when held or on held
+        links, else its report's (eligible when up and fresh, not avoided, room for a link)."""
+        override, info = self.options.cores.get(name), link.info
+        cores, mem = override or (info.cores if info else 1), info.mem_mb if info else None
+        if self._nodes is None or link.up:
+            return cores, mem, link.up, link.load1
+        seen, load = self._seen.get(name), 0.0
+        if seen is not None:
+            cores, mem = override or seen.cores or cores, seen.mem_mb or mem
+            load = seen.load1 or 0.0
+        if self._holding(link):    # coming up: its room is kept for what chose it
+            return cores, mem, True, load
+        ok = (linkable and seen is not None and seen.up and now >= link.next_try
+              and link.down_since is None)
+        return cores, mem, ok, load
+
+    def _defer_unlinked(self, starts: list[Start]) -> list[Start]:
+        """The starts whose nodes are all linked; for the others their links come up (within
+        max_links) and they wait for the next pass. Without on-demand links: all of them."""
+        if self._nodes is None:
+            return starts
+        ready, budget = [], self._room_budget()
+        for job_id, alloc in starts:
+            missing = [n for n, _ in alloc if not self.links[n].up]
+            if not missing:
+                ready.append((job_id, alloc))
+                continue
+            for name in missing:
+                if self._holding(self.links[name]):
+                    continue
+                if budget <= 0:
+                    self.store.set_job_reason(job_id, REASON_LINKS)
+                    break
+                budget -= 1
+                self._spawn(self._link_chosen(self.links[name]), ("up", name))
+        return ready
+
+    def _links_reason(self, reasons: dict[int, str]) -> None:
+        """Jobs waiting for room while the link cap is reached wait for links (say so)."""
+        if self._nodes is not None and self._room_budget() <= 0:
+            for job_id, reason in reasons.items():
+                if reason == REASON_RESOURCES:
+                    reasons[job_id] = REASON_LINKS
+
+    async def _link_chosen(self, link: Link) -> None:
+        """Bring up the link of a node placement chose; on failure the node is avoided."""
+        link.busy_at = time.time()
+        await self._bring_up(link)
+        if not link.up:
+            link.next_try = time.time() + self.options.avoid_for
+            log.info("jobs: %s: link failed, node avoided for %g s", link.target.name,
+                     self.options.avoid_for)
+        link.busy_at, self._dirty = time.time(), True

@@ -1,0 +1,117 @@
+"""Links on demand, the parts without I/O: what PromSource reports of a node (a stale or down
+node is not up), and the rooms placement sees from those reports (eligible, sized by the
+report, avoided after a failed link, none beyond max_links, and the reason then shown).
+The same scheduler against a real Prometheus and sshd nodes: tests/test_scale_sched.py."""
+from __future__ import annotations
+
+import dataclasses
+
+from collectors.model import NodeTarget
+from collectors.promql import PromClient
+from collectors.promsource import NodeNames, NodeReport, PromSource
+from console.jobs.directives import build_spec, parse_submit_argv, wrap_script
+from console.jobs.model import REASON_RESOURCES
+from console.jobs.ondemand import REASON_LINKS, NodeSource
+from console.jobs.placement import demand
+from console.jobs.scheduler import Options, Scheduler
+from console.jobs.store import Store
+
+NOW = 1_000_000.0
+
+
+def source_at(now: float) -> PromSource:
+    return PromSource(PromClient("http://127.0.0.1:9"), NodeNames(), clock=lambda: now)
+
+
+def test_reports_say_up_only_for_a_fresh_sample_of_an_up_target():
+    src = source_at(NOW)
+    src.up = {"fresh": True, "old": True, "down": False, "unsampled": True}
+    sizes = {"fresh": NodeReport(True, NOW - 2, 4, 3800, 0.5),
+             "old": NodeReport(True, NOW - 60, 2, 900, 0.0),
+             "down": NodeReport(True, NOW - 1, 2, 900, 0.0)}
+    src.sizes = sizes
+    seen = src.reports(10.0)
+    assert seen["fresh"] == sizes["fresh"]
+    assert not seen["old"].up and seen["old"].cores == 2       # stale: not up, size kept
+    assert not seen["down"].up                                 # up == 0
+    assert seen["unsampled"] == NodeReport(False)
+
+
+def spec_of(*argv: str):
+    return build_spec(parse_submit_argv([*argv, "--wrap", "true"]), wrap_script("true"), "--wrap",
+                      submit_dir="/tmp")
+
+
+def scheduler(tmp_path, reports: dict[str, NodeReport], **options) -> Scheduler:
+    store = Store(tmp_path / "jobs.db")
+    nodes = NodeSource(lambda: reports, lambda name: NodeTarget(name, f"{name}.lab"))
+    opts = dataclasses.replace(Options(), **options)
+    sched = Scheduler(store, [NodeTarget("cfg", "cfg.lab")], opts, nodes=nodes)
+    sched._sync_nodes()
+    return sched
+
+
+def rooms(sched: Scheduler) -> dict[str, tuple[int, int | None, bool, int]]:
+    return {r.name: (r.cores, r.mem_mb, r.up, r.foreign_cores) for r in sched._rooms(NOW)}
+
+
+def test_unlinked_nodes_are_placed_by_their_report(tmp_path):
+    reports = {"big": NodeReport(True, NOW, 8, 7800, 3.4), "small": NodeReport(True, NOW, 1, 400, 0.0),
+               "gone": NodeReport(False, NOW - 99, 4, 3800, 0.0)}
+    sched = scheduler(tmp_path, reports)
+    assert sched.store.node_sizes() == {"big": (8, 7800), "small": (1, 400), "gone": (4, 3800)}
+    assert set(sched.links) == {"cfg", "big", "small", "gone"}      # reported nodes: links,
+    assert not any(link.up or link.connecting for link in sched.links.values())  # unconnected
+    # freest first; down or stale ("gone") and never reported ("cfg"): not looked at
+    assert rooms(sched) == {"big": (8, 7800, True, 3), "small": (1, 400, True, 0)}
+    assert [r.name for r in sched._rooms(NOW)] == ["big", "small"]
+    wanted = demand(7, 1, spec_of("-w", "gone"), None)     # a node a job names: looked at
+    assert {r.name: r.up for r in sched._rooms(NOW, [wanted])}["gone"] is False
+
+
+def test_a_node_whose_link_failed_is_avoided_for_a_while(tmp_path):
+    sched = scheduler(tmp_path, {"a": NodeReport(True, NOW, 2, 900, 0.0)})
+    sched.links["a"].next_try = NOW + 30
+    assert "a" not in rooms(sched)
+    sched.links["a"].next_try = NOW - 1
+    assert rooms(sched)["a"][2] is True
+
+
+def test_at_max_links_no_other_node_is_eligible_and_jobs_say_why(tmp_path):
+    reports = {n: NodeReport(True, NOW, 2, 900, 0.0) for n in ("a", "b", "c")}
+    sched = scheduler(tmp_path, reports, max_links=1)
+    sched.links["b"].connecting = True           # one link coming up: the cap is reached
+    seen = rooms(sched)
+    assert seen == {"b": (2, 900, True, 0)}      # its room is kept for what chose it, no other
+    reasons = {1: REASON_RESOURCES, 2: "Dependency"}
+    sched._links_reason(reasons)
+    assert reasons == {1: REASON_LINKS, 2: "Dependency"}
+    sched.links["b"].connecting = False
+    reasons = {1: REASON_RESOURCES}
+    sched._links_reason(reasons)
+    assert reasons == {1: REASON_RESOURCES}      # room for a link again: plain Resources
+    assert all(seen[2] for seen in rooms(sched).values() if seen[0] == 2)
+
+
+def test_placement_reads_only_as_many_unlinked_nodes_as_links_may_come_up(tmp_path):
+    """At 10,000 reported nodes placement reads max_links rooms (the freest), not 10,000."""
+    reports = {f"n{i}": NodeReport(True, NOW, 4, 3800, (i % 7) / 2) for i in range(10_000)}
+    sched = scheduler(tmp_path, reports, max_links=8)
+    seen = rooms(sched)
+    assert len(seen) == 8 and all(v[3] == 0 for v in seen.values())   # the unloaded ones
+    sched.links["n1"].connecting = True
+    assert len(rooms(sched)) == 8 and "n1" in rooms(sched)
+
+
+async def test_a_node_back_up_with_tasks_given_up_is_linked_to_stop_them(tmp_path, caplog):
+    """Tasks given up as NODE_FAIL may still run on a node that was only cut off: once its
+    report says up, the node is linked (whose setup kills them); nodes without such tasks
+    are not."""
+    caplog.set_level("INFO", logger="roost.jobs")
+    reports = {"back": NodeReport(True, NOW, 2, 900, 0.0), "calm": NodeReport(True, NOW, 2, 900, 0.0)}
+    sched = scheduler(tmp_path, reports)
+    sched.store.add_stale("back", "1/0.0", 4242)
+    sched._on_demand_pass(NOW)
+    assert ("up", "back") in sched._inflight and ("up", "calm") not in sched._inflight
+    await sched.close()
+    assert "back is back: linking it" in caplog.text

@@ -1,0 +1,312 @@
+"""The built-in scheduler on the Prometheus source: links on demand (issue 13's last item).
+
+One `roost serve` shard collects four lab sshd nodes (each in its own UTS namespace, so a
+task's `hostname` names its node) and the lab's real Prometheus scrapes it. Each node reads a
+procfs of its own (a board tree copied, its /proc/stat cut to a core count and its loadavg
+set), so Prometheus reports different sizes and loads: A 4 cores, B 2, C 2, D 2 cores fully
+loaded by someone else (load 2.00). The console reaches the nodes by host names (/etc/hosts)
+checked against a known_hosts naming them. The scheduler places from those reports and opens SSH
+(through the source's pool) only to the nodes it chose; SshPool.opened and held() count them.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from console.app import console_app
+from console.config import load_config
+from console.jobs.location import open_store
+from console.jobs.model import State
+from console.jobs.ondemand import REASON_LINKS
+from console.jobs.service import run_scheduler
+from console.promfleet import open_prom_source, with_source_thresholds
+from console.screens.jobs import JobsScreen
+from console.widgets.job_table import JobTable
+from tests.helpers.batch import submit
+from tests.helpers.pilot import until as until_pilot
+from tests.helpers.sched_fleet import fake_proc, nodes_toml, serve_shard
+from tests.lab.prometheus import NamedLab, free_port
+
+pytestmark = pytest.mark.peers
+JOB = "sched"                       # the shard's scrape job
+SIZES = {"A": (4, "0.00"), "B": (2, "0.00"), "C": (2, "0.00"), "D": (2, "2.00")}
+LINK_IDLE = 2.0
+
+
+@pytest.fixture(scope="module")
+def fleet(prom_lab, etc_hosts_module):
+    """Four lab nodes of known sizes behind one serve shard that the lab's Prometheus scrapes;
+    the console reaches them by host names (/etc/hosts), the shard by address."""
+    lab = NamedLab()
+    work = Path(tempfile.mkdtemp(prefix="roost-sched-"))
+    try:
+        nodes = lab.start(4)
+        for n in nodes:
+            etc_hosts_module.add(hostname(n), n.host)
+        procs = [fake_proc(work / key, *SIZES[key]) for key in SIZES]
+        with serve_shard(prom_lab, lab, nodes, procs, work, JOB):
+            yield lab, dict(zip(SIZES, nodes)), procs
+    finally:
+        lab.close()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def hostname(node) -> str:
+    return f"roost-sched-{node.name}"
+
+
+def console_config(prom_lab, fleet, tmp_path, jobs: str = "", unreachable: str = ""):
+    """The console's roost.toml; the node `unreachable` names gets a port nothing listens on
+    (Prometheus still reports it up: the shard reaches it)."""
+    lab, named, procs = fleet
+    extra = (f'[source]\nprometheus = "{prom_lab.url}"\nselector = \'job="{JOB}"\'\n'
+             f'interval = 1\nscrape_interval = 1\nssh_idle = 60\n\n'
+             f'[jobs]\nlimits = "off"\nnode_fail_after = 3\npoll_every = 0.3\n'
+             f'link_idle = {LINK_IDLE}\n{jobs}\n')
+    known = tmp_path / "known_hosts"
+    known.write_text("".join(n.known_host_line_for(hostname(n)) for n in named.values()))
+    text = nodes_toml(lab, list(named.values()), procs, extra,
+                      {n.name: hostname(n) for n in named.values()}, known)
+    if unreachable:
+        node = named[unreachable]
+        text = text.replace(f'host = "{hostname(node)}"\nport = {node.port}\n',
+                            f'host = "{hostname(node)}"\nport = {free_port()}\n')
+    path = tmp_path / "roost.toml"
+    path.write_text(text)
+    return with_source_thresholds(load_config(path, state_dir=tmp_path / "state"))
+
+
+async def wait(cond, timeout: float = 30.0, what: str = "condition", every: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(every)
+
+
+def sized(source, named) -> bool:
+    """Every node reported up with its size and load (the cores family may land late)."""
+    seen = source.reports(30.0)
+    return all(n.name in seen and seen[n.name].up and seen[n.name].cores
+               and seen[n.name].load1 is not None for n in named.values())
+
+
+@contextlib.asynccontextmanager
+async def scheduling(config, store):
+    """A Prometheus source and a way to start the scheduler on it (as the console holds it);
+    every scheduler started is stopped at the end."""
+    source = open_prom_source(config)
+    await source.start()
+    stop, tasks = asyncio.Event(), []
+
+    def start() -> asyncio.Task:
+        tasks.append(asyncio.get_running_loop().create_task(
+            run_scheduler(config, stop, store=store, fleet=source)))
+        return tasks[-1]
+    try:
+        yield source, start
+    finally:
+        stop.set()
+        await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 30)
+        await source.stop()
+
+
+async def started(source, named, start):
+    await wait(lambda: sized(source, named), 30, "sizes from Prometheus")
+    return start()
+
+
+async def stopped(task: asyncio.Task) -> None:
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+def done(store, job) -> bool:
+    return all(t.state.done for t in store.tasks(job))
+
+
+# ---- the console --------------------------------------------------------------------------
+
+async def test_the_console_on_prometheus_runs_a_job_connecting_only_to_its_node(
+        prom_lab, fleet, tmp_path, shared_dir):
+    _, named, _ = fleet
+    config = console_config(prom_lab, fleet, tmp_path)
+    source = open_prom_source(config)
+    app = console_app(config, source, refresh=1.0)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await until_pilot(pilot, lambda: app.jobs.role == "held", 30, "scheduler held")
+        await until_pilot(pilot, lambda: sized(source, named), 30, "sizes from Prometheus")
+        store = open_store(config)
+        job = submit(store, "-o", str(shared_dir / "one-%j.out"), "--wrap", "hostname",
+                     cwd=str(shared_dir))
+        await until_pilot(pilot, lambda: done(store, job), 60, "job done")
+        task, = store.tasks(job)
+        assert task.state == State.COMPLETED, task
+        out = (shared_dir / f"one-{job}.out").read_text()
+        assert out == f"roost-lab-{task.node}\n"
+        # one SSH connection, to the node placement chose (not to the four nodes)
+        assert source.pool.opened == 1
+        assert set(source.pool.held()) <= {task.node}
+        assert app.jobs.scheduler_note() == "scheduler: this console"
+        await pilot.press("j")                  # the Jobs screen reads the same queue
+        await until_pilot(pilot, lambda: isinstance(app.screen, JobsScreen), 10, "jobs screen")
+        board = app.screen.query_one(JobTable)
+        await until_pilot(pilot, lambda: any(ln.job_id == job and ln.state == "COMPLETED"
+                                             for ln in board.lines), 10, "the job's row")
+        status = str(app.screen.query_one("#jobs-status").render())
+        assert "scheduler: this console" in status, status
+        store.close()
+
+
+# ---- the scheduler on the Prometheus source --------------------------------------------------
+
+async def test_an_array_spreads_by_reported_cores_and_load_then_links_park(
+        prom_lab, fleet, tmp_path, shared_dir):
+    _, named, _ = fleet
+    config = console_config(prom_lab, fleet, tmp_path)
+    store = open_store(config)
+    job = submit(store, "--array", "1-10", "-o", str(shared_dir / "spread-%a.out"),
+                 "--wrap", "sleep 3", cwd=str(shared_dir))
+    async with scheduling(config, store) as (source, make):
+        sched = await started(source, named, make)
+        await wait(lambda: sum(t.state == State.RUNNING and t.pid is not None
+                               for t in store.tasks(job)) == 8, 40, "8 tasks running")
+        per_node: dict[str, int] = {}
+        for t in store.tasks(job):
+            if t.state == State.RUNNING:
+                per_node[t.node] = per_node.get(t.node, 0) + 1
+        a, b, c, d = (named[k].name for k in "ABCD")
+        # 4 + 2 + 2 cores free; D's 2 cores are busy with load that is not ours
+        assert per_node == {a: 4, b: 2, c: 2}, per_node
+        assert sorted(source.pool.held()) == sorted([a, b, c]) and source.pool.opened == 3
+        row = store.job(job)
+        assert row is not None and row.reason == "Resources"
+        await wait(lambda: done(store, job), 60, "array done")
+        assert all(t.state == State.COMPLETED for t in store.tasks(job))
+        assert d not in {t.node for t in store.tasks(job)}
+        t_end = time.monotonic()
+        await wait(lambda: source.pool.held() == [], LINK_IDLE + 10, "links parked")
+        assert time.monotonic() - t_end >= LINK_IDLE - 1.5   # parked after the idle time
+        assert source.pool.opened == 3
+        await stopped(sched)
+    store.close()
+
+
+async def test_max_links_holds_with_a_visible_pending_reason(prom_lab, fleet, tmp_path,
+                                                            shared_dir):
+    _, named, _ = fleet
+    config = console_config(prom_lab, fleet, tmp_path, "max_links = 2\n")
+    store = open_store(config)
+    job = submit(store, "--array", "1-8", "-o", "/dev/null", "--wrap", "sleep 2",
+                 cwd=str(shared_dir))
+    held: set[int] = set()
+    reasons: set[str | None] = set()
+
+    def watch() -> bool:
+        held.add(len(source.pool.held()))
+        row = store.job(job)
+        reasons.add(row.reason if row else None)
+        return done(store, job)
+    async with scheduling(config, store) as (source, make):
+        sched = await started(source, named, make)
+        await wait(watch, 90, "array done")
+        assert all(t.state == State.COMPLETED for t in store.tasks(job))
+        assert max(held) == 2, held                     # never more than max_links links
+        assert REASON_LINKS in reasons, reasons         # and the queue said why jobs waited
+        assert len({t.node for t in store.tasks(job)}) <= 3
+        await stopped(sched)
+    store.close()
+
+
+async def test_restart_reattaches_connecting_only_to_the_node_running_the_task(
+        prom_lab, fleet, tmp_path, shared_dir):
+    _, named, _ = fleet
+    c = named["C"].name
+    config = console_config(prom_lab, fleet, tmp_path)
+    store = open_store(config)
+    job = submit(store, "-w", c, "-o", str(shared_dir / "left-%j.out"), "--wrap",
+                 "sleep 4; hostname", cwd=str(shared_dir))
+    async with scheduling(config, store) as (source, make):
+        first = await started(source, named, make)
+        await wait(lambda: store.tasks(job)[0].pid is not None, 30, "task running")
+        await stopped(first)                # the holder goes away; the task runs on
+    assert store.tasks(job)[0].state == State.RUNNING
+    async with scheduling(config, store) as (source, make):
+        second = make()                     # no wait for sizes: re-attach needs none
+        await wait(lambda: source.pool.held() == [c], 20, "C linked again")
+        await wait(lambda: done(store, job), 30, "task ended")
+        assert store.tasks(job)[0].state == State.COMPLETED
+        assert (shared_dir / f"left-{job}.out").read_text() == f"roost-lab-{c}\n"
+        assert source.pool.opened == 1      # only the node the queue said runs our task
+        await stopped(second)
+    store.close()
+
+
+async def test_a_node_ssh_cannot_reach_is_avoided_and_the_task_starts_elsewhere_once(
+        prom_lab, fleet, tmp_path, shared_dir, caplog):
+    """Placement picks A (the freest by its report); its link fails: the task stays Pending,
+    never started there, and starts on another node; A is not tried again meanwhile."""
+    _, named, _ = fleet
+    a = named["A"].name
+    config = console_config(prom_lab, fleet, tmp_path, unreachable="A")
+    caplog.set_level(logging.INFO, logger="roost.jobs")
+    store = open_store(config)
+    job = submit(store, "-o", str(shared_dir / "elsewhere-%j.out"), "--wrap", "hostname",
+                 cwd=str(shared_dir))
+    async with scheduling(config, store) as (source, start):
+        sched = await started(source, named, start)
+        await wait(lambda: done(store, job), 40, "job done")
+        task, = store.tasks(job)
+        assert task.state == State.COMPLETED and task.node != a and task.attempt == 0, task
+        assert (shared_dir / f"elsewhere-{job}.out").read_text() == f"roost-lab-{task.node}\n"
+        assert f"{a}: link failed, node avoided" in caplog.text     # A was chosen first
+        assert source.pool.opened == 1 and a not in source.pool.held()
+        job2 = submit(store, "-o", "/dev/null", "--wrap", "true", cwd=str(shared_dir))
+        await wait(lambda: done(store, job2), 30, "second job done")
+        assert store.tasks(job2)[0].node != a       # A avoided (avoid_for), not retried
+        assert caplog.text.count(f"{a}: link failed") == 1
+        await stopped(sched)
+    store.close()
+
+
+async def test_a_node_killed_under_its_task_is_node_fail_requeued_and_relinked_on_return(
+        prom_lab, fleet, tmp_path, shared_dir):
+    _, named, _ = fleet
+    config = console_config(prom_lab, fleet, tmp_path)
+    store = open_store(config)
+    job = submit(store, "-o", str(shared_dir / "moved-%j.out"), "--wrap", "sleep 5; hostname",
+                 cwd=str(shared_dir))
+    async with scheduling(config, store) as (source, make):
+        sched = await started(source, named, make)
+        await wait(lambda: store.tasks(job)[0].pid is not None, 30, "task running")
+        first = store.tasks(job)[0].node
+        victim = next(n for n in named.values() if n.name == first)
+        try:
+            victim.kill()
+            await wait(lambda: store.tasks(job)[0].attempt == 1, 30, "NODE_FAIL, requeued")
+            assert store.tasks(job)[0].reason == "NodeFail"
+            assert source.reports(30.0)[first].up is False     # Prometheus saw it: up == 0
+            await wait(lambda: done(store, job), 40, "run again")
+            task, = store.tasks(job)
+            assert task.state == State.COMPLETED and task.node != first, task
+            assert (shared_dir / f"moved-{job}.out").read_text() == f"roost-lab-{task.node}\n"
+        finally:
+            victim.restart()            # (the module's last test: the shard may take a while)
+        # back up, as Prometheus reports: linked once more, so that a task given up there
+        # would be killed (here it died with its sshd), and the record of it settled
+        assert store.stale_nodes() == {first}
+        t0 = time.monotonic()
+        await wait(lambda: source.reports(30.0)[first].up, 90, "the node reported up again")
+        t1 = time.monotonic()
+        await wait(lambda: not store.stale_nodes(), 45, "given-up task settled on return")
+        print(f"\nnode back: reported up after {t1 - t0:.1f} s, "
+              f"settled {time.monotonic() - t1:.1f} s later")
+        await wait(lambda: first not in source.pool.held(), LINK_IDLE + 10, "its link parked")
+        await stopped(sched)
+    store.close()

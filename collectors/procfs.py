@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from types import MappingProxyType
+from typing import Any
 
 from .model import CpuTimes, DiskStats, LoadAvg, Memory, NetCounters
 
@@ -178,18 +180,21 @@ def parse_stat_counters(text: str) -> dict[str, int]:
     return out
 
 
-def parse_key_values(text: str) -> dict[str, float]:
-    """"name value" lines (/proc/vmstat, /proc/net/snmp6): {name: value}; bad lines skipped."""
+def parse_key_values(text: str, keep: Callable[[str], Any] | None = None) -> dict[str, float]:
+    """"name value" lines (/proc/vmstat, /proc/net/snmp6): {name: value}; bad lines skipped.
+    keep: only the names it says yes to are parsed (a scrape serves a few of hundreds)."""
     out = {}
     for line in text.splitlines():
         parts = line.split()
-        if len(parts) == 2 and (value := parse_float(parts[1])) is not None:
+        if len(parts) == 2 and (keep is None or keep(parts[0])) \
+                and (value := parse_float(parts[1])) is not None:
             out[parts[0]] = value
     return out
 
 
-def parse_netstat(text: str) -> dict[str, float]:
-    """/proc/net/netstat and /proc/net/snmp: header/value line pairs -> {"TcpExt_ListenDrops": v}."""
+def parse_netstat(text: str, keep: Callable[[str], Any] | None = None) -> dict[str, float]:
+    """/proc/net/netstat and /proc/net/snmp: header/value line pairs -> {"TcpExt_ListenDrops": v}.
+    keep: only the keys it says yes to are parsed."""
     out = {}
     lines = text.splitlines()
     for names, values in zip(lines[::2], lines[1::2]):
@@ -198,20 +203,32 @@ def parse_netstat(text: str) -> dict[str, float]:
             continue
         proto = head[0][:-1]
         for name, value in zip(head[1:], vals[1:]):
+            key = f"{proto}_{name}"
+            if keep is not None and not keep(key):
+                continue
             number = parse_float(value)
             if number is not None:
-                out[f"{proto}_{name}"] = number
+                out[key] = number
     return out
 
 
-def parse_snmp6(text: str) -> dict[str, float]:
-    """/proc/net/snmp6: "Ip6InOctets 123" -> {"Ip6_InOctets": 123} (split after the first "6")."""
+def parse_snmp6(text: str, keep: Callable[[str], Any] | None = None) -> dict[str, float]:
+    """/proc/net/snmp6: "Ip6InOctets 123" -> {"Ip6_InOctets": 123} (split after the first "6").
+    keep: only the keys it says yes to are parsed."""
     out = {}
-    for name, value in parse_key_values(text).items():
-        six = name.find("6")
-        if six > 0:
-            out[f"{name[:six + 1]}_{name[six + 1:]}"] = value
+    for name, value in parse_key_values(text, None if keep is None else _snmp6_keep(keep)).items():
+        if name.find("6") > 0:
+            out[_snmp6_key(name)] = value
     return out
+
+
+def _snmp6_key(name: str) -> str:
+    six = name.find("6")
+    return f"{name[:six + 1]}_{name[six + 1:]}"
+
+
+def _snmp6_keep(keep: Callable[[str], Any]) -> Callable[[str], bool]:
+    return lambda name: name.find("6") > 0 and bool(keep(_snmp6_key(name)))
 
 
 def parse_sockstat(text: str) -> dict[str, float]:
@@ -244,8 +261,11 @@ def parse_softnet(text: str) -> tuple[dict[str, int], ...]:
     return tuple(rows)
 
 
+_HEX = re.compile(r"[0-9a-fA-F]+")
+
+
 def _is_hex(text: str) -> bool:
-    return bool(text) and text.isascii() and all(c in "0123456789abcdefABCDEF" for c in text)
+    return _HEX.fullmatch(text) is not None
 
 
 def parse_file_nr(text: str) -> tuple[int, int] | None:

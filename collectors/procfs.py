@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
+from functools import lru_cache
 from types import MappingProxyType
 from typing import Any
 
@@ -198,18 +199,30 @@ def parse_netstat(text: str, keep: Callable[[str], Any] | None = None) -> dict[s
     out = {}
     lines = text.splitlines()
     for names, values in zip(lines[::2], lines[1::2]):
-        head, vals = names.split(), values.split()
-        if not head or len(head) != len(vals) or head[0] != vals[0] or not head[0].endswith(":"):
+        vals = values.split()
+        columns = (_netstat_columns if len(names) <= CACHED_LINE else _netstat_columns.__wrapped__)(names, keep)
+        if len(vals) != columns[0] or not vals or vals[0] != columns[1]:
             continue
-        proto = head[0][:-1]
-        for name, value in zip(head[1:], vals[1:]):
-            key = f"{proto}_{name}"
-            if keep is not None and not keep(key):
-                continue
-            number = parse_float(value)
+        for index, key in columns[2]:
+            number = parse_float(vals[index])
             if number is not None:
                 out[key] = number
     return out
+
+
+CACHED_LINE = 4096   # longer lines are not kept in a cache (a node's text must not fill memory)
+
+
+@lru_cache(maxsize=1024)   # a kernel's header lines are the same every frame
+def _netstat_columns(names: str, keep: Callable[[str], Any] | None) -> tuple[int, str, tuple[tuple[int, str], ...]]:
+    """(how many columns, the first one, (index, key) of each column kept) of a netstat header
+    line; (-1, "", ()) when it is not one."""
+    head = names.split()
+    if not head or not head[0].endswith(":"):
+        return -1, "", ()
+    proto = head[0][:-1]
+    keys = ((i, f"{proto}_{name}") for i, name in enumerate(head[1:], 1))
+    return len(head), head[0], tuple((i, key) for i, key in keys if keep is None or keep(key))
 
 
 def parse_snmp6(text: str, keep: Callable[[str], Any] | None = None) -> dict[str, float]:

@@ -108,15 +108,21 @@ class _RawIndex:
         self.dirs: dict[str, dict[str, dict[str, str]]] = {p: {} for p in prefixes}
         self.nohandler: list[tuple[str, str]] = []
         for key, text in files.items():
-            if key.startswith(prefixes):
-                self._add(key, text, next(p for p in prefixes if key.startswith(p)))
+            if key.startswith(prefixes):   # one C call for the ~100 files under none of them
+                self._add(key, text, prefixes)
 
-    def _add(self, key: str, text: str, prefix: str) -> None:
+    def _add(self, key: str, text: str, prefixes: tuple[str, ...]) -> None:
+        for prefix in prefixes:
+            if key.startswith(prefix):
+                break
         if prefix == NET_CLASS and key.endswith(NOHANDLER):
             self.nohandler.append((key, text))
         d, sep, name = key[len(prefix):].partition("/")
         if sep and "/" not in name:
-            self.dirs[prefix].setdefault(d, {})[name] = text
+            group = self.dirs[prefix].get(d)
+            if group is None:
+                group = self.dirs[prefix][d] = {}
+            group[name] = text
 
 
 _last_index: tuple[object, _RawIndex] = (None, _RawIndex({}, ()))
@@ -329,9 +335,13 @@ def _stat(f: Families, s: Sample) -> None:
             f.add(s.node, f"node_{name}", "", {}, counters[key])
 
 
-@lru_cache(maxsize=4096)
 def _vmstat_series(field: str) -> tuple[str, str] | None:
     """(name, HELP) of a /proc/vmstat field node_exporter serves, else None."""
+    return (_vmstat_named if len(field) <= procfs.CACHED_LINE else _vmstat_named.__wrapped__)(field)
+
+
+@lru_cache(maxsize=4096)   # the kernel's few hundred names; a node's long junk is not kept
+def _vmstat_named(field: str) -> tuple[str, str] | None:
     if not VMSTAT_FIELDS.match(field):
         return None
     return f"node_vmstat_{field}", f"/proc/vmstat information field {field}."
@@ -343,9 +353,13 @@ def _vmstat(f: Families, s: Sample) -> None:
         f.put(s.node, name, help_, name, value, "untyped")
 
 
-@lru_cache(maxsize=4096)
 def _netstat_series(key: str) -> tuple[str, str] | None:
     """(name, HELP) of a netstat/snmp field node_exporter serves, else None."""
+    return (_netstat_named if len(key) <= procfs.CACHED_LINE else _netstat_named.__wrapped__)(key)
+
+
+@lru_cache(maxsize=4096)   # the kernel's few hundred names; a node's long junk is not kept
+def _netstat_named(key: str) -> tuple[str, str] | None:
     if not NETSTAT_FIELDS.match(key):
         return None
     proto, _, name = key.partition("_")

@@ -577,17 +577,15 @@ def _process_inputs(s: Sample) -> Inputs:
     return (*texts, repr(s.boot_time)), ()
 
 
-# Sections a node's SectionCache may replay, by what they read (the others change every frame)
+# Sections a node's SectionCache may replay, by what they read. Not those whose files change
+# between two scrapes on a live node (counters, timex's offset, free space, allocated file
+# handles): a replay that never hits costs its memory and a copy per scrape
 KEYS: dict[Section, Key] = {
-    _filesystems: objects_key("filesystems"), _hwmon_readings: objects_key("hwmon_readings"),
-    _power_supply: objects_key("power_supplies"),
+    _hwmon_readings: objects_key("hwmon_readings"), _power_supply: objects_key("power_supplies"),
     _uname: _texts("proc/sys/kernel/hostname", "cmd/uname", "proc/sys/kernel/domainname",
                    "proc/sys/kernel/osrelease", "proc/sys/kernel/ostype", "proc/sys/kernel/version"),
-    _os: _texts("etc/os-release", "usr/lib/os-release"), _timex: _texts("cmd/timex"),
+    _os: _texts("etc/os-release", "usr/lib/os-release"),
     _sockstat: _texts("cmd/uname", "proc/net/sockstat", "proc/net/sockstat6"),
-    _entropy_filefd_arp: _texts("proc/sys/kernel/random/entropy_avail",
-                                "proc/sys/kernel/random/poolsize", "proc/sys/fs/file-nr",
-                                "proc/net/arp"),
     _udp_queues: _texts("proc/net/udp", "proc/net/udp6"),
     _pressure: _texts(*(f"proc/pressure/{r}" for r in ("cpu", "io", "memory", "irq"))),
     _conntrack: _texts("proc/sys/net/netfilter/nf_conntrack_count",

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from operator import is_
 
 from ..model import Sample
-from .writer import Families
+from .writer import Families, Frozen
 
 Section = Callable[[Families, Sample], None]
 # (raw file texts or None, compared by value; parsed objects, compared by identity)
@@ -53,7 +53,7 @@ class SectionCache:
     __slots__ = ("entries",)
 
     def __init__(self) -> None:
-        self.entries: dict[Section, tuple[Inputs, Families]] = {}
+        self.entries: dict[Section, tuple[Inputs, Frozen]] = {}
 
     def render(self, f: Families, s: Sample, section: Section, key: Key) -> None:
         """section's series into f: replayed when its key matches the last render's."""
@@ -64,5 +64,5 @@ class SectionCache:
             section(part, s)
             if len(self.entries) >= SECTIONS_CAP:
                 self.entries.clear()
-            hit = self.entries[section] = (inputs, part)
+            hit = self.entries[section] = (inputs, part.frozen())
         f.merge(hit[1])

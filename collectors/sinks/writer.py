@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import lru_cache
+from sys import intern
 from typing import Any
 
 from .node_help import NODE_HELP
@@ -42,6 +43,10 @@ def format_value(value: float) -> str:
 
 _INF = float("inf")
 _EXACT = 2 ** 53
+
+
+# a rendered part: (name, TYPE, HELP, the series' name{labels}, their lines) per family
+Frozen = tuple[tuple[str, str, str, tuple[str, ...], tuple[str, ...]], ...]
 
 
 class Families:
@@ -95,17 +100,23 @@ class Families:
         else:
             lines[head] = f"{head} {format_value(value)}\n"
 
-    def merge(self, part: Families) -> None:
-        """Add every series of part, in its order, as add() would have (first series wins, the
-        first family's HELP and TYPE win): how a cached section is replayed."""
-        for name, (kind, help_, lines) in part._families.items():
+    def frozen(self) -> Frozen:
+        """The series so far in a compact, immutable form for merge() (a cache holds many; the
+        family names are interned, so a thousand nodes' caches hold one copy of each)."""
+        return tuple((intern(name), kind, help_, tuple(lines), tuple(lines.values()))
+                     for name, (kind, help_, lines) in self._families.items())
+
+    def merge(self, part: Frozen) -> None:
+        """Add every series of a frozen() part, in its order, as add() would have (the first of
+        a series wins, the family's first HELP and TYPE win): how a cached section is replayed."""
+        for name, kind, help_, heads_, lines in part:
             fam = self._families.get(name)
             if fam is None:
-                self._families[name] = [kind, help_, dict(lines)]
+                self._families[name] = [kind, help_, dict(zip(heads_, lines))]
                 self.count += len(lines)
                 continue
             mine = fam[2]
-            for head, line in lines.items():
+            for head, line in zip(heads_, lines):
                 if head not in mine:
                     mine[head] = line
                     self.count += 1

@@ -10,8 +10,9 @@ A node that is down (or has not sent a sample yet) answers 503, so Prometheus re
 for it, as it would for an unreachable node_exporter. Text format 0.0.4 always (OpenMetrics
 negotiation would drop "_total" from counter metadata); gzip when the scraper asks, as
 node_exporter does. Bodies are cached per sample: a scrape between two samples costs a dict
-lookup. Runs in daemon threads beside the collector's event loop; the source callable hands
-over dict copies, so a scrape never sees a half-updated fleet.
+lookup; a new sample's body replays the node's unchanged sections (sinks.section_cache). Runs
+in daemon threads beside the collector's event loop; the source callable hands over dict
+copies, so a scrape never sees a half-updated fleet.
 """
 from __future__ import annotations
 

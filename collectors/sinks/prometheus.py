@@ -3,7 +3,8 @@
 Three shapes, one writer:
 - node_text(sample): one node as its own target (the multi-target exporter pattern): exactly the
   series node_exporter would serve for that host, no node label. Built on scrape from the latest
-  sample and cached per sample, so a thousand targets cost a render each only when scraped.
+  sample and cached per sample, so a thousand targets cost a render each only when scraped; with
+  the node's SectionCache the sections whose inputs did not change are replayed, not rebuilt.
 - fleet_text(...): roost's own series for every node (roost_node_up, sample age, power draw)
   plus what the caller adds (job queue, power state), with a node label.
 - render_text(samples): the one-shot dump (`roost collect --format prometheus`), node_exporter

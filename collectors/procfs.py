@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
+from functools import lru_cache
 from types import MappingProxyType
+from typing import Any
 
 from .model import CpuTimes, DiskStats, LoadAvg, Memory, NetCounters
 
@@ -178,40 +181,67 @@ def parse_stat_counters(text: str) -> dict[str, int]:
     return out
 
 
-def parse_key_values(text: str) -> dict[str, float]:
-    """"name value" lines (/proc/vmstat, /proc/net/snmp6): {name: value}; bad lines skipped."""
+def parse_key_values(text: str, keep: Callable[[str], Any] | None = None) -> dict[str, float]:
+    """"name value" lines (/proc/vmstat, /proc/net/snmp6): {name: value}; bad lines skipped.
+    keep: only the names it says yes to are parsed (a scrape serves a few of hundreds)."""
     out = {}
     for line in text.splitlines():
         parts = line.split()
-        if len(parts) == 2 and (value := parse_float(parts[1])) is not None:
+        if len(parts) == 2 and (keep is None or keep(parts[0])) \
+                and (value := parse_float(parts[1])) is not None:
             out[parts[0]] = value
     return out
 
 
-def parse_netstat(text: str) -> dict[str, float]:
-    """/proc/net/netstat and /proc/net/snmp: header/value line pairs -> {"TcpExt_ListenDrops": v}."""
+def parse_netstat(text: str, keep: Callable[[str], Any] | None = None) -> dict[str, float]:
+    """/proc/net/netstat and /proc/net/snmp: header/value line pairs -> {"TcpExt_ListenDrops": v}.
+    keep: only the keys it says yes to are parsed."""
     out = {}
     lines = text.splitlines()
     for names, values in zip(lines[::2], lines[1::2]):
-        head, vals = names.split(), values.split()
-        if not head or len(head) != len(vals) or head[0] != vals[0] or not head[0].endswith(":"):
+        vals = values.split()
+        columns = (_netstat_columns if len(names) <= CACHED_LINE else _netstat_columns.__wrapped__)(names, keep)
+        if len(vals) != columns[0] or not vals or vals[0] != columns[1]:
             continue
-        proto = head[0][:-1]
-        for name, value in zip(head[1:], vals[1:]):
-            number = parse_float(value)
+        for index, key in columns[2]:
+            number = parse_float(vals[index])
             if number is not None:
-                out[f"{proto}_{name}"] = number
+                out[key] = number
     return out
 
 
-def parse_snmp6(text: str) -> dict[str, float]:
-    """/proc/net/snmp6: "Ip6InOctets 123" -> {"Ip6_InOctets": 123} (split after the first "6")."""
+CACHED_LINE = 4096   # longer lines are not kept in a cache (a node's text must not fill memory)
+
+
+@lru_cache(maxsize=1024)   # a kernel's header lines are the same every frame
+def _netstat_columns(names: str, keep: Callable[[str], Any] | None) -> tuple[int, str, tuple[tuple[int, str], ...]]:
+    """(how many columns, the first one, (index, key) of each column kept) of a netstat header
+    line; (-1, "", ()) when it is not one."""
+    head = names.split()
+    if not head or not head[0].endswith(":"):
+        return -1, "", ()
+    proto = head[0][:-1]
+    keys = ((i, f"{proto}_{name}") for i, name in enumerate(head[1:], 1))
+    return len(head), head[0], tuple((i, key) for i, key in keys if keep is None or keep(key))
+
+
+def parse_snmp6(text: str, keep: Callable[[str], Any] | None = None) -> dict[str, float]:
+    """/proc/net/snmp6: "Ip6InOctets 123" -> {"Ip6_InOctets": 123} (split after the first "6").
+    keep: only the keys it says yes to are parsed."""
     out = {}
-    for name, value in parse_key_values(text).items():
-        six = name.find("6")
-        if six > 0:
-            out[f"{name[:six + 1]}_{name[six + 1:]}"] = value
+    for name, value in parse_key_values(text, None if keep is None else _snmp6_keep(keep)).items():
+        if name.find("6") > 0:
+            out[_snmp6_key(name)] = value
     return out
+
+
+def _snmp6_key(name: str) -> str:
+    six = name.find("6")
+    return f"{name[:six + 1]}_{name[six + 1:]}"
+
+
+def _snmp6_keep(keep: Callable[[str], Any]) -> Callable[[str], bool]:
+    return lambda name: name.find("6") > 0 and bool(keep(_snmp6_key(name)))
 
 
 def parse_sockstat(text: str) -> dict[str, float]:
@@ -244,8 +274,11 @@ def parse_softnet(text: str) -> tuple[dict[str, int], ...]:
     return tuple(rows)
 
 
+_HEX = re.compile(r"[0-9a-fA-F]+")
+
+
 def _is_hex(text: str) -> bool:
-    return bool(text) and text.isascii() and all(c in "0123456789abcdefABCDEF" for c in text)
+    return _HEX.fullmatch(text) is not None
 
 
 def parse_file_nr(text: str) -> tuple[int, int] | None:

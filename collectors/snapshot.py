@@ -190,11 +190,11 @@ def _cpufreq(dirs: dict[str, dict[str, str]], problems: list[str], memo: Memo) -
     return _collect(freq_dirs, CPU, sysfs.cpufreq, problems, memo)
 
 
-def _throttle(files: Mapping[str, str], problems: list[str]) -> RpiThrottle | None:
+def _throttle(files: Mapping[str, str], problems: list[str], memo: Memo) -> RpiThrottle | None:
     text = files.get(THROTTLED)
     if text is None:
         return None
-    value = sysfs.parse_throttled(text)
+    value = memo.get(THROTTLED, text, lambda: sysfs.parse_throttled(text))
     if value is None:
         problems.append(f"unparseable: {THROTTLED}")
     return value
@@ -262,7 +262,7 @@ def build_sample(node: str, snap: Snapshot, ts: float, seq: int = 0,
         cooling=_collect(dirs, COOLING, sysfs.cooling_device, problems, memo),
         hwmon=hwmon,
         cpufreq=_cpufreq(dirs, problems, memo),
-        throttle=_throttle(files, problems),
+        throttle=_throttle(files, problems, memo),
         facts=build_facts(files),
         problems=tuple(problems),
         disks=_disks(files),

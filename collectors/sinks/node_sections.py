@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 
 from .. import cmdout, procfs, sysfs
 from ..health import PARTITION_OR_VIRTUAL
 from ..model import Sample
-from .writer import Families
+from .section_cache import Inputs, Key, SectionCache, objects_key
+from .writer import Families, heads
 
 Section = Callable[[Families, Sample], None]
 
@@ -37,11 +38,16 @@ _DISK = (("reads_completed_total", 1.0), ("reads_merged_total", 1.0), ("read_byt
          ("discards_merged_total", 1.0), ("discarded_sectors_total", 1.0),
          ("discard_time_seconds_total", 0.001), ("flush_requests_total", 1.0),
          ("flush_requests_time_seconds_total", 0.001))
+_DISK_NAMES = tuple(f"node_disk_{name}" for name, _ in _DISK)
+_DISK_SCALES = tuple(scale for _, scale in _DISK)
+_DISK_KINDS = tuple("counter" if name.endswith("_total") else "gauge" for name, _ in _DISK)
 _FS = (("size_bytes", "size"), ("free_bytes", "free"), ("avail_bytes", "avail"),
        ("files", "files"), ("files_free", "files_free"))
 _NETDEV_EXTRA = ((4, "receive_fifo"), (5, "receive_frame"), (6, "receive_compressed"),
                  (7, "receive_multicast"), (12, "transmit_fifo"), (13, "transmit_colls"),
                  (14, "transmit_carrier"), (15, "transmit_compressed"))
+_NETDEV_NAMES = tuple(f"node_network_{what}_total" for _, what in _NETDEV_EXTRA)
+_NETDEV_HELP = tuple(f"Network device statistic {what}." for _, what in _NETDEV_EXTRA)
 _PRESSURE = (("cpu", "some", "cpu_waiting"), ("io", "some", "io_waiting"), ("io", "full", "io_stalled"),
              ("memory", "some", "memory_waiting"), ("memory", "full", "memory_stalled"),
              ("irq", "full", "irq_stalled"))
@@ -78,17 +84,59 @@ def _raw(s: Sample, key: str) -> str | None:
     return s.raw.files.get(key) if s.raw is not None else None
 
 
+NVME = "sys/class/nvme/"
+_INDEXED = (NET_CLASS, CLOCKSOURCE, NVME)   # the prefixes _raw_dirs is asked for, every scrape
+
+
+NOHANDLER = "/statistics/rx_nohandler"
+
+
 def _raw_dirs(s: Sample, prefix: str) -> dict[str, dict[str, str]]:
     """{subdir: {file: text}} for the raw files under prefix (one level: prefix<dir>/<file>)."""
-    out: dict[str, dict[str, str]] = {}
-    if s.raw is None:
-        return out
-    for key, text in s.raw.files.items():
-        if key.startswith(prefix):
-            d, sep, name = key[len(prefix):].partition("/")
-            if sep and "/" not in name:
-                out.setdefault(d, {})[name] = text
-    return out
+    if prefix in _INDEXED:
+        return _raw_index(s).dirs[prefix]
+    return _RawIndex(s.raw.files if s.raw is not None else {}, (prefix,)).dirs[prefix]
+
+
+class _RawIndex:
+    """One pass over a sample's raw files: _raw_dirs of some prefixes, and the interfaces'
+    rx_nohandler files (key, text) in the files' order."""
+
+    __slots__ = ("dirs", "nohandler")
+
+    def __init__(self, files: Mapping[str, str], prefixes: tuple[str, ...]) -> None:
+        self.dirs: dict[str, dict[str, dict[str, str]]] = {p: {} for p in prefixes}
+        self.nohandler: list[tuple[str, str]] = []
+        for key, text in files.items():
+            if key.startswith(prefixes):   # one C call for the ~100 files under none of them
+                self._add(key, text, prefixes)
+
+    def _add(self, key: str, text: str, prefixes: tuple[str, ...]) -> None:
+        for prefix in prefixes:
+            if key.startswith(prefix):
+                break
+        if prefix == NET_CLASS and key.endswith(NOHANDLER):
+            self.nohandler.append((key, text))
+        d, sep, name = key[len(prefix):].partition("/")
+        if sep and "/" not in name:
+            group = self.dirs[prefix].get(d)
+            if group is None:
+                group = self.dirs[prefix][d] = {}
+            group[name] = text
+
+
+_last_index: tuple[object, _RawIndex] = (None, _RawIndex({}, ()))
+
+
+def _raw_index(s: Sample) -> _RawIndex:
+    """The _RawIndex of the indexed prefixes, kept for the sample being rendered (three sections
+    and a key ask; a swap between scrape threads only costs a pass)."""
+    global _last_index
+    files = s.raw.files if s.raw is not None else None
+    last = _last_index
+    if last[0] is not files or files is None:
+        last = _last_index = (files, _RawIndex(files or {}, _INDEXED))
+    return last[1]
 
 
 # ---------------------------------------------------------------- health sections
@@ -111,9 +159,9 @@ def _diskstats(f: Families, s: Sample) -> None:
         f.add(s.node, "node_disk_info", "", {"device": d.device, "major": str(d.major),
               "minor": str(d.minor), "path": "", "wwn": "", "model": "", "serial": "",
               "revision": ""}, 1)
-        for (name, scale), value in zip(_DISK, d.counters):
-            f.add(s.node, f"node_disk_{name}", "", {"device": d.device}, value * scale,
-                  counter=name.endswith(_COUNTER_SUFFIX))
+        for name, scale, kind, head, value in zip(_DISK_NAMES, _DISK_SCALES, _DISK_KINDS,
+                                                  heads(_DISK_NAMES, (("device", d.device),)), d.counters):
+            f.put(s.node, name, "", head, value * scale, kind)
 
 
 def scaled(value: float, scale: float) -> float:
@@ -287,21 +335,45 @@ def _stat(f: Families, s: Sample) -> None:
             f.add(s.node, f"node_{name}", "", {}, counters[key])
 
 
+def _vmstat_series(field: str) -> tuple[str, str] | None:
+    """(name, HELP) of a /proc/vmstat field node_exporter serves, else None."""
+    return (_vmstat_named if len(field) <= procfs.CACHED_LINE else _vmstat_named.__wrapped__)(field)
+
+
+@lru_cache(maxsize=4096)   # the kernel's few hundred names; a node's long junk is not kept
+def _vmstat_named(field: str) -> tuple[str, str] | None:
+    if not VMSTAT_FIELDS.match(field):
+        return None
+    return f"node_vmstat_{field}", f"/proc/vmstat information field {field}."
+
+
 def _vmstat(f: Families, s: Sample) -> None:
-    for name, value in procfs.parse_key_values(_raw(s, "proc/vmstat") or "").items():
-        if VMSTAT_FIELDS.match(name):
-            f.add(s.node, f"node_vmstat_{name}", f"/proc/vmstat information field {name}.", {}, value,
-                  kind="untyped")
+    for field, value in procfs.parse_key_values(_raw(s, "proc/vmstat") or "", _vmstat_series).items():
+        name, help_ = _vmstat_series(field)  # type: ignore[misc]  # kept fields have one
+        f.put(s.node, name, help_, name, value, "untyped")
+
+
+def _netstat_series(key: str) -> tuple[str, str] | None:
+    """(name, HELP) of a netstat/snmp field node_exporter serves, else None."""
+    return (_netstat_named if len(key) <= procfs.CACHED_LINE else _netstat_named.__wrapped__)(key)
+
+
+@lru_cache(maxsize=4096)   # the kernel's few hundred names; a node's long junk is not kept
+def _netstat_named(key: str) -> tuple[str, str] | None:
+    if not NETSTAT_FIELDS.match(key):
+        return None
+    proto, _, name = key.partition("_")
+    return f"node_netstat_{key}", f"Statistic {proto}{name}."
 
 
 def _netstat(f: Families, s: Sample) -> None:
-    stats = {**procfs.parse_netstat(_raw(s, "proc/net/netstat") or ""),
-             **procfs.parse_netstat(_raw(s, "proc/net/snmp") or ""),
-             **procfs.parse_snmp6(_raw(s, "proc/net/snmp6") or "")}
+    keep = _netstat_series
+    stats = {**procfs.parse_netstat(_raw(s, "proc/net/netstat") or "", keep),
+             **procfs.parse_netstat(_raw(s, "proc/net/snmp") or "", keep),
+             **procfs.parse_snmp6(_raw(s, "proc/net/snmp6") or "", keep)}
     for key, value in stats.items():
-        if NETSTAT_FIELDS.match(key):
-            proto, _, name = key.partition("_")
-            f.add(s.node, f"node_netstat_{key}", f"Statistic {proto}{name}.", {}, value, kind="untyped")
+        name, help_ = keep(key)  # type: ignore[misc]  # kept keys have one
+        f.put(s.node, name, help_, name, value, "untyped")
 
 
 def _sockstat(f: Families, s: Sample) -> None:
@@ -319,12 +391,16 @@ def _sockstat(f: Families, s: Sample) -> None:
                       f"Number of {proto} sockets in state mem_bytes.", {}, value * page)
 
 
+_SOFTNET_NAMES = tuple(f"node_softnet_{name}" for _, name in _SOFTNET)
+_SOFTNET_KINDS = tuple("counter" if name.endswith(_COUNTER_SUFFIX) else "gauge" for _, name in _SOFTNET)
+
+
 def _softnet(f: Families, s: Sample) -> None:
     for cpu, row in enumerate(procfs.parse_softnet(_raw(s, "proc/net/softnet_stat") or "")):
-        for key, name in _SOFTNET:
+        for (key, _), name, kind, head in zip(_SOFTNET, _SOFTNET_NAMES, _SOFTNET_KINDS,
+                                              heads(_SOFTNET_NAMES, (("cpu", str(cpu)),))):
             if key in row:
-                f.add(s.node, f"node_softnet_{name}", "", {"cpu": str(cpu)}, row[key],
-                      counter=name.endswith(_COUNTER_SUFFIX))
+                f.put(s.node, name, "", head, row[key], kind)
 
 
 def _entropy_filefd_arp(f: Families, s: Sample) -> None:
@@ -404,16 +480,15 @@ def _netdev_extra(f: Families, s: Sample) -> None:
         cols = rest.split()
         if not sep or len(cols) != 16 or not "".join(cols).isdigit():
             continue
-        for index, what in _NETDEV_EXTRA:
-            f.add(s.node, f"node_network_{what}_total", f"Network device statistic {what}.",
-                  {"device": name.strip()}, int(cols[index]), counter=True)
-    for key, text in (s.raw.files.items() if s.raw is not None else ()):
-        if key.startswith(NET_CLASS) and key.endswith("/statistics/rx_nohandler"):
-            value = procfs.parse_int(text)
-            if value is not None:
-                f.add(s.node, "node_network_receive_nohandler_total",
-                      "Network device statistic receive_nohandler.",
-                      {"device": key[len(NET_CLASS):].partition("/")[0]}, value, counter=True)
+        for (index, _), series, help_, head in zip(_NETDEV_EXTRA, _NETDEV_NAMES, _NETDEV_HELP,
+                                                    heads(_NETDEV_NAMES, (("device", name.strip()),))):
+            f.put(s.node, series, help_, head, int(cols[index]), "counter")
+    for key, text in _raw_index(s).nohandler:
+        value = procfs.parse_int(text)
+        if value is not None:
+            f.add(s.node, "node_network_receive_nohandler_total",
+                  "Network device statistic receive_nohandler.",
+                  {"device": key[len(NET_CLASS):].partition("/")[0]}, value, counter=True)
 
 
 def _cpufreq_limits(f: Families, s: Sample) -> None:
@@ -452,7 +527,7 @@ def _process(f: Families, s: Sample) -> None:
 
 
 def _nvme(f: Families, s: Sample) -> None:
-    for device, files in sorted(_raw_dirs(s, "sys/class/nvme/").items()):
+    for device, files in sorted(_raw_dirs(s, NVME).items()):
         f.add(s.node, "node_nvme_info", "", {
             "device": device, "firmware_revision": files.get("firmware_rev", "").strip(),
             "model": files.get("model", "").strip(), "serial": files.get("serial", "").strip(),
@@ -465,6 +540,59 @@ NODE_SECTIONS: tuple[Section, ...] = (_uname, _os, _time, _timex, _stat, _vmstat
                                       _sockstat, _softnet, _entropy_filefd_arp, _udp_queues,
                                       _pressure, _conntrack, _schedstat, _netclass, _netdev_extra,
                                       _cpufreq_limits, _nvme, _process)
+
+
+# ---------------------------------------------------------------- what each section reads
+
+def _texts(*keys: str) -> Key:
+    """The key of a section that reads only these raw files."""
+    def inputs(s: Sample) -> Inputs:
+        return tuple(_raw(s, k) for k in keys), ()
+    return inputs
+
+
+def _dir_texts(prefix: str) -> Key:
+    """The key of a section that reads _raw_dirs(prefix): each dir's name, files and texts."""
+    def inputs(s: Sample) -> Inputs:
+        texts: list[str | None] = []
+        for device, files in _raw_dirs(s, prefix).items():
+            texts.append(device)
+            for name, text in files.items():
+                texts += (name, text)
+            texts.append(None)
+        return tuple(texts), ()
+    return inputs
+
+
+def _cpufreq_limit_inputs(s: Sample) -> Inputs:
+    texts: list[str | None] = []
+    for c in s.cpufreq:
+        base = f"sys/devices/system/cpu/cpu{c.cpu}/cpufreq/"
+        texts += (c.cpu, _raw(s, base + "cpuinfo_min_freq"), _raw(s, base + "cpuinfo_max_freq"))
+    return tuple(texts), ()
+
+
+def _process_inputs(s: Sample) -> Inputs:
+    texts = _texts("proc/self/stat", "cmd/uname", "proc/self/limits")(s)[0]
+    return (*texts, repr(s.boot_time)), ()
+
+
+# Sections a node's SectionCache may replay, by what they read. Not those whose files change
+# between two scrapes on a live node (counters, timex's offset, free space, allocated file
+# handles): a replay that never hits costs its memory and a copy per scrape
+KEYS: dict[Section, Key] = {
+    _hwmon_readings: objects_key("hwmon_readings"), _power_supply: objects_key("power_supplies"),
+    _uname: _texts("proc/sys/kernel/hostname", "cmd/uname", "proc/sys/kernel/domainname",
+                   "proc/sys/kernel/osrelease", "proc/sys/kernel/ostype", "proc/sys/kernel/version"),
+    _os: _texts("etc/os-release", "usr/lib/os-release"),
+    _sockstat: _texts("cmd/uname", "proc/net/sockstat", "proc/net/sockstat6"),
+    _udp_queues: _texts("proc/net/udp", "proc/net/udp6"),
+    _pressure: _texts(*(f"proc/pressure/{r}" for r in ("cpu", "io", "memory", "irq"))),
+    _conntrack: _texts("proc/sys/net/netfilter/nf_conntrack_count",
+                       "proc/sys/net/netfilter/nf_conntrack_max", "proc/net/stat/nf_conntrack"),
+    _schedstat: _texts("proc/schedstat"), _netclass: _dir_texts(NET_CLASS),
+    _nvme: _dir_texts(NVME), _cpufreq_limits: _cpufreq_limit_inputs, _process: _process_inputs}
+
 # node_exporter's collector names, for node_scrape_collector_success/duration
 COLLECTOR_OF = {
     "_cpu": "cpu", "_load_memory": "meminfo", "_net": "netdev", "_thermal": "thermal_zone",
@@ -476,16 +604,24 @@ COLLECTOR_OF = {
     "_netclass": "netclass", "_nvme": "nvme"}
 
 
-def scrape_sections(f: Families, s: Sample, sections: tuple[Section, ...]) -> None:
+_SCRAPE_NAMES = ("node_scrape_collector_duration_seconds", "node_scrape_collector_success")
+
+
+def scrape_sections(f: Families, s: Sample, sections: tuple[Section, ...],
+                    cache: SectionCache | None = None, keys: Mapping[Section, Key] = KEYS) -> None:
     """Run sections and node_exporter's lazy ones for one sample, each timed: the time and
     success go out as node_scrape_collector_duration_seconds / _success (roost's own cost of
-    building that collector here, the analogue of node_exporter's per-collector scrape time)."""
+    building that collector here, the analogue of node_exporter's per-collector scrape time).
+    With the node's cache, a section in keys whose inputs did not change is replayed."""
     for section in sections + NODE_SECTIONS:
         before, start = f.count, time.perf_counter()
-        section(f, s)
+        key = keys.get(section) if cache is not None else None
+        if key is None:
+            section(f, s)
+        else:
+            cache.render(f, s, section, key)  # type: ignore[union-attr]  # not None with a key
         collector = COLLECTOR_OF.get(section.__name__)
         if collector is not None:
-            labels = {"collector": collector}
-            f.add(s.node, "node_scrape_collector_duration_seconds", "", labels,
-                  time.perf_counter() - start)
-            f.add(s.node, "node_scrape_collector_success", "", labels, f.count > before)
+            took, worked = heads(_SCRAPE_NAMES, (("collector", collector),))
+            f.put(s.node, _SCRAPE_NAMES[0], "", took, time.perf_counter() - start)
+            f.put(s.node, _SCRAPE_NAMES[1], "", worked, f.count > before)

@@ -10,8 +10,9 @@ A node that is down (or has not sent a sample yet) answers 503, so Prometheus re
 for it, as it would for an unreachable node_exporter. Text format 0.0.4 always (OpenMetrics
 negotiation would drop "_total" from counter metadata); gzip when the scraper asks, as
 node_exporter does. Bodies are cached per sample: a scrape between two samples costs a dict
-lookup. Runs in daemon threads beside the collector's event loop; the source callable hands
-over dict copies, so a scrape never sees a half-updated fleet.
+lookup; a new sample's body replays the node's unchanged sections (sinks.section_cache). Runs
+in daemon threads beside the collector's event loop; the source callable hands over dict
+copies, so a scrape never sees a half-updated fleet.
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from ..model import Sample
 from .prometheus import CONTENT_TYPE, FleetExtra, Source, fleet_text, node_text
+from .section_cache import SectionCache
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +72,7 @@ class Exposition:
     targets: Callable[[], list[TargetInfo]] = lambda: []
     extra: tuple[FleetExtra, ...] = ()
     _cache: dict[str, tuple[Sample, bytes, bytes | None]] = field(default_factory=dict)
+    _sections: dict[str, SectionCache] = field(default_factory=dict)   # by node: what to replay
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def node(self, name: str, gzipped: bool = False) -> tuple[int, bytes, bool]:
@@ -85,8 +88,9 @@ class Exposition:
     def _body(self, name: str, sample: Sample, gzipped: bool) -> tuple[bytes, bool]:
         with self._lock:
             hit = self._cache.get(name)
+            sections = self._sections.get(name) or self._sections.setdefault(name, SectionCache())
         if hit is None or hit[0] is not sample:
-            hit = (sample, node_text(sample).encode(), None)
+            hit = (sample, node_text(sample, sections).encode(), None)
         if gzipped and hit[2] is None:
             hit = (hit[0], hit[1], gzip.compress(hit[1], compresslevel=1))
         with self._lock:

@@ -3,7 +3,8 @@
 Three shapes, one writer:
 - node_text(sample): one node as its own target (the multi-target exporter pattern): exactly the
   series node_exporter would serve for that host, no node label. Built on scrape from the latest
-  sample and cached per sample, so a thousand targets cost a render each only when scraped.
+  sample and cached per sample, so a thousand targets cost a render each only when scraped; with
+  the node's SectionCache the sections whose inputs did not change are replayed, not rebuilt.
 - fleet_text(...): roost's own series for every node (roost_node_up, sample age, power draw)
   plus what the caller adds (job queue, power state), with a node label.
 - render_text(samples): the one-shot dump (`roost collect --format prometheus`), node_exporter
@@ -20,15 +21,18 @@ import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from functools import lru_cache
+from operator import attrgetter
 
 from ..model import CPU_MODES, Sample
 from ..sysfs import clean_name
-from .node_sections import HEALTH_SECTIONS, scrape_sections
+from .node_sections import HEALTH_SECTIONS, KEYS, Section, scrape_sections
+from .section_cache import Key, SectionCache, objects_key as _objects
 from .writer import (
     CONTENT_TYPE as CONTENT_TYPE,
     Families,
     Flat,
     format_value as format_value,
+    heads,
     series_key as series_key,  # re-exported: the writer moved out of this module
 )
 
@@ -49,14 +53,22 @@ _HWMON = {"temp": ("node_hwmon_temp_celsius", "Hardware monitor for temperature 
 
 # ---------------------------------------------------------------- core sections
 
+_CPU_NAMES = ("node_cpu_seconds_total",) * len(CPU_MODES) + ("node_cpu_guest_seconds_total",) * 2
+_CPU_HELP = ("Seconds the CPUs spent in each mode.",) * len(CPU_MODES) \
+    + ("Seconds the CPUs spent in guests (VMs) for each mode.",) * 2
+_CPU_VALUES = attrgetter(*CPU_MODES, "guest", "guest_nice")
+
+
+@lru_cache(maxsize=4096)
+def _cpu_heads(cpu: str) -> tuple[str, ...]:
+    modes = CPU_MODES + ("user", "nice")   # the guest series' modes
+    return tuple(series_key(name, (("cpu", cpu), ("mode", mode))) for name, mode in zip(_CPU_NAMES, modes))
+
+
 def _cpu(f: Families, s: Sample) -> None:
     for t in s.cpus:
-        for mode in CPU_MODES:
-            f.add(s.node, "node_cpu_seconds_total", "Seconds the CPUs spent in each mode.",
-                  {"cpu": t.cpu, "mode": mode}, getattr(t, mode), counter=True)
-        for mode, value in (("user", t.guest), ("nice", t.guest_nice)):
-            f.add(s.node, "node_cpu_guest_seconds_total", "Seconds the CPUs spent in guests (VMs) for each mode.",
-                  {"cpu": t.cpu, "mode": mode}, value, counter=True)
+        for name, help_, head, value in zip(_CPU_NAMES, _CPU_HELP, _cpu_heads(t.cpu), _CPU_VALUES(t)):
+            f.put(s.node, name, help_, head, value, "counter")
 
 
 @lru_cache(maxsize=4096)  # the same few dozen kernel names, every sample of every node
@@ -68,6 +80,11 @@ def memory_metric_name(field: str) -> str | None:
     return name if _METRIC_NAME.fullmatch(name) else None
 
 
+@lru_cache(maxsize=4096)
+def _memory_help(name: str) -> str:
+    return f"Memory information field {name[12:]}."
+
+
 def _load_memory(f: Families, s: Sample) -> None:
     if s.load is not None:
         for minutes, value in (("1", s.load.load1), ("5", s.load.load5), ("15", s.load.load15)):
@@ -75,17 +92,21 @@ def _load_memory(f: Families, s: Sample) -> None:
     for field, value in (s.memory.fields.items() if s.memory else ()):
         name = memory_metric_name(field)
         if name:
-            f.add(s.node, name, f"Memory information field {name[12:]}.", {}, value)
+            f.put(s.node, name, _memory_help(name), name, value)
     if s.boot_time is not None:
         f.add(s.node, "node_boot_time_seconds", "Node boot time, in unixtime.", {}, s.boot_time)
 
 
+_NET_NAMES = tuple(f"node_network_{direction}_{what}_total" for direction, what, _ in _NET)
+_NET_HELP = tuple(f"Network device statistic {direction}_{what}." for direction, what, _ in _NET)
+_NET_VALUES = attrgetter(*(attr for _, _, attr in _NET))
+
+
 def _net(f: Families, s: Sample) -> None:
     for n in s.net:
-        for direction, what, attr in _NET:
-            f.add(s.node, f"node_network_{direction}_{what}_total",
-                  f"Network device statistic {direction}_{what}.", {"device": n.device},
-                  getattr(n, attr), counter=True)
+        for name, help_, head, value in zip(_NET_NAMES, _NET_HELP, heads(_NET_NAMES, (("device", n.device),)),
+                                            _NET_VALUES(n)):
+            f.put(s.node, name, help_, head, value, "counter")
 
 
 def _thermal(f: Families, s: Sample) -> None:
@@ -137,6 +158,10 @@ def _rpi(f: Families, s: Sample) -> None:
 
 
 CORE_SECTIONS = (_cpu, _load_memory, _net, _thermal, _hwmon, _cpufreq, _rpi)
+# what a node's SectionCache may replay: the core sections the Memo hands back unchanged
+_KEYS: dict[Section, Key] = {**KEYS, _thermal: _objects("thermal", "cooling"),
+                             _hwmon: _objects("hwmon"), _cpufreq: _objects("cpufreq"),
+                             _rpi: _objects("throttle")}
 
 
 def _sections() -> tuple[Callable[[Families, Sample], None], ...]:
@@ -153,16 +178,17 @@ def flat_series(sample: Sample) -> dict[str, float]:
 
 # ---------------------------------------------------------------- the three shapes
 
-def node_families(sample: Sample, fleet: bool = False) -> Families:
-    """Every node_exporter series roost has for one sample (node_exporter's collectors included)."""
+def node_families(sample: Sample, fleet: bool = False, cache: SectionCache | None = None) -> Families:
+    """Every node_exporter series roost has for one sample (node_exporter's collectors included).
+    cache: the node's own, to replay the sections whose inputs did not change since its last use."""
     f = Families(fleet)
-    scrape_sections(f, sample, _sections())
+    scrape_sections(f, sample, _sections(), cache, _KEYS)
     return f
 
 
-def node_text(sample: Sample) -> str:
+def node_text(sample: Sample, cache: SectionCache | None = None) -> str:
     """One node as its own Prometheus target: node_exporter's series, no node label."""
-    return node_families(sample).text()
+    return node_families(sample, cache=cache).text()
 
 
 def families(samples: Iterable[Sample], fleet: bool = False, up: Mapping[str, bool] | None = None,

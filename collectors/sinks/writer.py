@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import lru_cache
+from sys import intern
 from typing import Any
 
 from .node_help import NODE_HELP
@@ -44,6 +45,10 @@ _INF = float("inf")
 _EXACT = 2 ** 53
 
 
+# a rendered part: (name, TYPE, HELP, the series' name{labels}, their lines) per family
+Frozen = tuple[tuple[str, str, str, tuple[str, ...], tuple[str, ...]], ...]
+
+
 class Families:
     """Metric families built up sample by sample, rendered as text format 0.0.4.
 
@@ -76,6 +81,46 @@ class Families:
         else:
             lines[head] = f"{head} {format_value(value)}\n"
 
+    def put(self, node: str, name: str, help_: str, head: str, value: float,
+            kind: str = "gauge") -> None:
+        """add() for a series whose name{labels} (series_key) the caller made once and keeps:
+        the path of the sections that add hundreds of series a scrape."""
+        if self.fleet:
+            head = _node_head(head, node)
+        fam = self._families.get(name)
+        if fam is None:
+            kind, help_ = NODE_HELP.get(name, (kind, help_))
+            fam = self._families[name] = [kind, help_, {}]
+        lines = fam[2]
+        if head in lines:
+            return
+        self.count += 1
+        if type(value) is int and -_EXACT < value < _EXACT:
+            lines[head] = f"{head} {value}\n"
+        else:
+            lines[head] = f"{head} {format_value(value)}\n"
+
+    def frozen(self) -> Frozen:
+        """The series so far in a compact, immutable form for merge() (a cache holds many; the
+        family names are interned, so a thousand nodes' caches hold one copy of each)."""
+        return tuple((intern(name), kind, help_, tuple(lines), tuple(lines.values()))
+                     for name, (kind, help_, lines) in self._families.items())
+
+    def merge(self, part: Frozen) -> None:
+        """Add every series of a frozen() part, in its order, as add() would have (the first of
+        a series wins, the family's first HELP and TYPE win): how a cached section is replayed."""
+        for name, kind, help_, heads_, lines in part:
+            fam = self._families.get(name)
+            if fam is None:
+                self._families[name] = [kind, help_, dict(zip(heads_, lines))]
+                self.count += len(lines)
+                continue
+            mine = fam[2]
+            for head, line in zip(heads_, lines):
+                if head not in mine:
+                    mine[head] = line
+                    self.count += 1
+
     def text(self) -> str:
         parts = []
         for name in sorted(self._families):
@@ -83,6 +128,13 @@ class Families:
             parts.append(_family_head(name, kind, help_))
             parts += lines.values()
         return "".join(parts)
+
+
+@lru_cache(maxsize=65536)
+def _node_head(head: str, node: str) -> str:
+    """head with node="NAME" last, as add() makes it from {**labels, "node": node}."""
+    label = f'node="{_escape(node)}"'
+    return f"{head[:-1]},{label}}}" if head.endswith("}") else f"{head}{{{label}}}"
 
 
 @lru_cache(maxsize=4096)
@@ -116,6 +168,17 @@ class Flat:
         key = series_key(name, tuple(labels.items())) if labels else name
         if key not in self.series:  # first wins, as Families drops duplicate series
             self.series[key] = float(value)
+
+    def put(self, node: str, name: str, help_: str, head: str, value: float,
+            kind: str = "gauge") -> None:
+        if name not in HISTORY_SKIP and head not in self.series:
+            self.series[head] = float(value)
+
+
+@lru_cache(maxsize=16384)
+def heads(names: tuple[str, ...], labels: tuple[tuple[str, str], ...]) -> tuple[str, ...]:
+    """series_key of each name with the same labels (one device's or CPU's series, for put())."""
+    return tuple(series_key(name, labels) for name in names)
 
 
 @lru_cache(maxsize=65536)  # a fleet repeats the same few hundred series every tick

@@ -65,6 +65,7 @@ class BoardExtras:
         self.pid = rng.randint(900, 30000)
         self.boot_time = boot_time
         self.ro = bool(p.storage and p.storage.readonly_root)
+        self.macs: dict[str, str] = {}               # interface -> its address, fixed once drawn
 
     # ---- once per connection --------------------------------------------------------------
     def static(self) -> dict[str, str]:
@@ -122,6 +123,9 @@ class BoardExtras:
                                       "1500", "4", "0", "1000" if up else "-1", "1000", "1")))
         out = {f"{base}/{k}": v + "\n" for k, v in values.items()}
         mac = f"dc:a6:32:{index:02x}:{self.rng.randint(0, 255):02x}:{self.rng.randint(0, 255):02x}"
+        # a NIC keeps its first address (a new one each tick was a new Prometheus series each
+        # tick); drawn still, so every later random value of the demo is what it was
+        mac = self.macs.setdefault(name, mac)
         out.update({f"{base}/address": mac + "\n", f"{base}/broadcast": "ff:ff:ff:ff:ff:ff\n",
                     f"{base}/duplex": "full\n" if up else "unknown\n", f"{base}/ifalias": "\n",
                     f"{base}/operstate": "up\n" if up else "down\n",

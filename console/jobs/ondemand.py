@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from collectors.promsource import NodeReport
 
 log = logging.getLogger("roost.jobs")
-REASON_LINKS = "Resources (max_links)"   # squeue's reason while the link cap is reached
+REASON_LINKS = "MaxLinks"   # why jobs wait while [jobs] max_links is reached (one token, as squeue)
 SYNC_EVERY = 1.0                         # seconds between node-list syncs and parking passes
 
 

@@ -14,7 +14,7 @@ from collectors.sinks.prometheus import node_text, render_text
 from collectors.sinks.section_cache import SectionCache
 from collectors.sinks.writer import Families, series_key
 from collectors.snapshot import Memo, build_sample
-from tests.test_snapshot_memo import T0, demo_snapshots
+from tests.helpers.demo_frames import T0, demo_snapshots
 
 # roost's own time per collector: a measurement, different on every render, cached or not
 TIMING = re.compile(r"^node_scrape_collector_duration_seconds\{.*\n", re.M)

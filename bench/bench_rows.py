@@ -4,7 +4,9 @@
         [--baseline DIR] [--live 3000] [--live-seconds 20]
 
 Synthetic: a FleetState of N nodes (100-node racks) behind the real RoostApp under Pilot at
-200x50, no SSH. Per size, each in its own process: a fleet refresh with every node changed (CPU
+200x50, no SSH; each round's samples go through the app's own inbox and drain, and the
+collector is set up by the app's own GC pacer (each tree its own policy). Per size, each in its
+own process: a fleet refresh with every node changed (CPU
 ms until the table shows it, and the longest the event loop was held meanwhile: what a key
 press waits for), a key to the repainted frame ('>' re-sorts, 'down' moves the cursor: wall ms),
 and the heatmap's refresh and 'right'. Live: N nodes whose samples all arrive once a second

@@ -63,8 +63,8 @@ SORTABLE = tuple(c.key for c in COLUMNS)
 RAY_COLUMN = Column("ray", "Ray", lambda r, p: Text("–"), 9, 82)
 MARK = 1
 NAME_MAX = 24
-_GAP_SEGMENT = Segment(" " * GAP)
 _NULL = Style.null()    # a style rich cannot parse (a colour with alpha) draws as none, as Text.render does
+_GAP_SEGMENT = Segment(" " * GAP, _NULL)   # the style of an unstyled cell, so the two join
 
 
 class NodeTable(ScrollView, can_focus=True):
@@ -231,8 +231,8 @@ class NodeTable(ScrollView, can_focus=True):
                 segs.append(Segment(text.plain, console.get_style(text.style, default=_NULL)))
             segs.append(_GAP_SEGMENT)
             width_sum += width + GAP
-        strip = Strip(segs, width_sum)
-        return strip.apply_style(base) if base else strip
+        strip = Strip(Segment.simplify(segs), width_sum)   # runs of one style in one segment:
+        return strip.apply_style(base) if base else strip   # fewer to style and crop per frame
 
     def _render_row(self, cells_: list[Text]) -> Strip:
         return self._line(cells_, self.rich_style)

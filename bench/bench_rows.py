@@ -4,7 +4,9 @@
         [--baseline DIR] [--live 3000] [--live-seconds 20]
 
 Synthetic: a FleetState of N nodes (100-node racks) behind the real RoostApp under Pilot at
-200x50, no SSH. Per size, each in its own process: a fleet refresh with every node changed (CPU
+200x50, no SSH; each round's samples go through the app's own inbox and drain, and the
+collector is set up by the app's own GC pacer (each tree its own policy). Per size, each in its
+own process: a fleet refresh with every node changed (CPU
 ms until the table shows it, and the longest the event loop was held meanwhile: what a key
 press waits for), a key to the repainted frame ('>' re-sorts, 'down' moves the cursor: wall ms),
 and the heatmap's refresh and 'right'. Live: N nodes whose samples all arrive once a second
@@ -48,12 +50,21 @@ def synthetic(n: int):
     return state, params
 
 
-def freeze() -> None:
-    """What the app's first tick does (console.gcpolicy): collect, then freeze what start-up
-    built, so the fleet's long-lived objects are not walked by every full collection."""
-    import gc
-    gc.collect()
-    gc.freeze()
+def first_tick(app) -> None:
+    """What the app's first tick does to the collector (console.gcpolicy, each tree its own):
+    a full pass, then what start-up built is frozen. The app's other ticks wait an hour here."""
+    app.gc_pacer.tick()
+
+
+async def feed(app, samples: list) -> None:
+    """The samples through the app's own stream path (inbox, drained in chunks), as a source's
+    tick brings them; returns once all are applied."""
+    from console.messages import FleetDrain
+    for s in samples:
+        if app.inbox.put(s):
+            app.post_message(FleetDrain())
+    while app.inbox.pending:
+        await asyncio.sleep(0.001)
 
 
 class LoopWatch:
@@ -91,8 +102,7 @@ async def refreshes(app, pilot, state, params, rounds: int, res: dict, name: str
     from tests.helpers.samples import T0, steady_samples
     cpu, held = [], []
     for k in range(2, 2 + rounds):
-        for s in steady_samples(params, range(k, k + 1)):
-            state.apply(s)
+        await feed(app, steady_samples(params, range(k, k + 1)))
         await pilot.pause()
         with LoopWatch() as watch:
             await asyncio.sleep(0.002)
@@ -151,7 +161,7 @@ async def measure(n: int, rounds: int, keys: int) -> dict[str, list[float]]:
     res: dict[str, list[float]] = {}
     async with app.run_test(size=(200, 50)) as pilot:
         await settle(app, pilot)
-        freeze()
+        first_tick(app)
         await refreshes(app, pilot, state, params, rounds, res, "fleet")
         painted = painted_probe(app)
         screen, table = app.screen, app.screen.query_one("NodeTable")
@@ -206,7 +216,7 @@ async def live(n: int, seconds: int) -> dict[str, list[float]]:
     rnd = random.Random(1)
     async with app.run_test(size=(200, 50)) as pilot:
         await settle(app, pilot)
-        freeze()
+        first_tick(app)
         painted = painted_probe(app)
         screen, table = app.screen, app.screen.query_one("NodeTable")
         sorts, moves = flag_on(screen, "action_sort"), flag_on(table, "action_cursor")

@@ -105,6 +105,7 @@ class RoostApp(App):
             self.set_keymap(validate(keymap))
 
     def on_mount(self) -> None:
+        self.gc_pacer.start()
         self.install_screen(FleetScreen(self.state), "fleet")
         self.install_screen(HeatmapScreen(self.state), "heatmap")
         self.install_screen(EventsScreen(self.state), "events")
@@ -149,6 +150,7 @@ class RoostApp(App):
         for item in items:
             events += self.state.apply(item)
             self.items_seen += 1
+        self.gc_pacer.built(len(items))
         self.announce(events)
 
     @work(thread=True, group="jobs", exclusive=True, exit_on_error=False)
@@ -203,6 +205,7 @@ class RoostApp(App):
                 pass
 
     async def on_unmount(self) -> None:
+        self.gc_pacer.stop()
         await self.power.close()
         await self.jobs.close()
         await close_ray(self)

@@ -12,7 +12,19 @@ exception's traceback) stays until the next full pass, so churn (nodes that keep
 connect under load) would pile up for 15 minutes: the full pass also comes early once the
 frozen set has grown by GROWTH since the last one, but never sooner than MIN_GAP ticks after it:
 a full pass at a million objects holds the loop for most of a second, and back to back while
-1,000 connections start they would time out the very handshakes that make the growth. UI-free.
+1,000 connections start they would time out the very handshakes that make the growth.
+
+While a pacer runs (start() .. stop()) it is the only one to make full passes. CPython starts one
+itself when the objects promoted to its oldest generation since its last full pass exceed a
+quarter of those that survived it; frozen objects are not counted there, so once the fleet is
+frozen that quarter is tiny and a full pass came every few young passes, walking everything
+built since the last freeze: 0.1-2.4 s each at 10,000 nodes (bench/bench_rows.py), landing on
+whatever key press or refresh allocated at that moment. And a batch that replaces as many objects
+as it makes (a new sample for each node's old one) keeps the young generation's count, which
+deallocations lower, from ever reaching its threshold: the young list grew to a whole fleet's
+samples and one young pass walked them all. built() counts such work and settles (collects the
+young generations, freezes the survivors) every SETTLE_ITEMS items, so each young pass is short.
+UI-free.
 """
 from __future__ import annotations
 
@@ -22,6 +34,8 @@ THAW_EVERY = 900   # ticks between full collections (one longer pause every 15 m
 GROWTH = 1.5       # frozen objects since the last full pass, as a multiple, that bring it early
 GROWTH_FLOOR = 100_000   # ... and never for fewer new objects than this (start-up, small fleets)
 MIN_GAP = 120      # ticks from one full pass to an early one (2 minutes at 1 Hz)
+SETTLE_ITEMS = 250   # samples (or rows) built between two settles: a few ms of young objects
+NEVER = 1 << 30      # CPython's full-pass threshold while a pacer owns full passes
 GROWTH_CHECK = 10  # ticks between looks at the frozen set's size: counting it walks every frozen
                    # object (~70 ms at 1,000 nodes, 7% of a core if done on every tick)
 
@@ -46,6 +60,28 @@ class GcPacer:
         self.baseline = 0     # frozen objects right after the last full pass
         self.last_full = 0    # the tick of the last full pass
         self.early = 0        # full passes the growth rule brought forward
+        self.unsettled = 0    # items built since the last settle
+        self._saved: tuple[int, ...] | None = None   # CPython's thresholds before start()
+
+    def start(self) -> None:
+        """Full passes from now on only when this pacer makes them (see the module doc)."""
+        if self._saved is None:
+            self._saved = gc.get_threshold()
+            gc.set_threshold(self._saved[0], self._saved[1], NEVER)
+
+    def stop(self) -> None:
+        """CPython's own thresholds back."""
+        if self._saved is not None:
+            gc.set_threshold(*self._saved)
+            self._saved = None
+
+    def built(self, items: int) -> None:
+        """items long-lived things (samples applied, rows rebuilt) were just made: settle once
+        SETTLE_ITEMS have piled up since the last settle."""
+        self.unsettled += items
+        if self.unsettled >= SETTLE_ITEMS:
+            self.unsettled = 0
+            settle_gc()
 
     def tick(self) -> None:
         self.ticks += 1

@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
 from operator import attrgetter
-from typing import Any, TypedDict
+from typing import Any
 
 from collectors import rates
 from collectors.health import WRITABLE_DISK_FS, power_draw, root_filesystem, wear_level, whole_disks
@@ -534,46 +534,43 @@ class FleetState:
         return node.since or None
 
     def _build_row(self, node: NodeData, now: float, spark: int) -> Row:
-        s = node.last
+        s, limits = node.last, self.thresholds
         temps = temperatures(s) if s else {}
-        label = max(temps, key=lambda k: temps[k]) if temps else ""
+        label = max(temps, key=temps.__getitem__) if temps else ""
         hot = temps.get(label)
         rpm, pwm = fans(s) if s else ({}, {})
         freqs = [f for f in s.cpufreq if f.cur_hz] if s else []
-        fastest = max(freqs, key=lambda f: f.cur_hz or 0.0, default=None)
-        mem, limits = s.memory if s else None, self.thresholds
-        mem_pct = _mem_pct(mem)
-        cores = _cores(node)
+        mem = s.memory if s else None
+        mem_pct, cores, cpu = _mem_pct(mem), _cores(node), node.cpu
         load1 = s.load.load1 if s and s.load else None
         cpu_hist = node.series.get("cpu", ())
         recent = [cpu_hist[i] for i in range(max(0, len(cpu_hist) - spark), len(cpu_hist))]
-        return Row(
-            name=node.name, state=node.state, age=self._age(node, now), groups=node.groups,
-            age_from=self._age_from(node),
-            cpu=node.cpu, cpu_level=limits.cpu_level(node.cpu),
-            spark=tuple(v for v in recent if v is not None), cores=cores,
-            load1=load1, load_level=limits.load_level(load1, cores),
-            mem_pct=mem_pct, mem_level=limits.mem_level(mem_pct),
-            mem_total=mem.total if mem else None,
-            temp=hot, temp_label=label, temp_level=limits.temp_level(hot),
-            fan_rpm=max(rpm.values()) if rpm else None,
-            fan_pwm_pct=max(pwm.values()) if pwm else None,
-            freq_hz=fastest.cur_hz if fastest else None,
-            freq_max_hz=max((f.max_hz or 0.0 for f in freqs), default=None) or None,
-            rx_bps=node.rx_bps, tx_bps=node.tx_bps,
-            flags=throttle_flags(s) if s else (), power=node.power, jobs=node.jobs,
-            alerts=node.alerts, **self._disk_fields(node, s))
+        disk_pct, disk_bps, disk_level, watts = self._disk_fields(node, s)
+        if s is not None:       # the summary's (watts, hottest) of this sample: worked out once
+            self._parts[node.name] = (s, (watts, hot))
+        return _make_row((
+            node.name, node.state, self._age(node, now), node.groups,
+            cpu, limits.cpu_level(cpu), tuple(v for v in recent if v is not None), cores,
+            load1, limits.load_level(load1, cores),
+            mem_pct, limits.mem_level(mem_pct), mem.total if mem else None,
+            hot, label, limits.temp_level(hot),
+            max(rpm.values()) if rpm else None, max(pwm.values()) if pwm else None,
+            max(f.cur_hz or 0.0 for f in freqs) if freqs else None,
+            max((f.max_hz or 0.0 for f in freqs), default=None) or None,
+            node.rx_bps, node.tx_bps, throttle_flags(s) if s else (), node.power, node.jobs,
+            node.alerts, disk_pct, disk_bps, disk_level, watts, self._age_from(node)))
 
     def _disk_fields(self, node: NodeData, s: Sample | None) -> DiskFields:
+        """(disk_pct, disk_bps, disk_level, watts) of a Row."""
         if s is None:
-            return {}
+            return None, None, "ok", None
         root = root_filesystem(s)
-        worst = max((self.alerts[(node.name, k)].severity for k in _STORAGE_ALERTS
-                     if (node.name, k) in self.alerts), key=lambda sev: _SEVERITY[sev], default=INFO)
-        return {"disk_pct": root.used_pct if root else None,
-                "disk_bps": sum(r + w for r, w in node.disk_rates.values()) if node.disk_rates else None,
-                "disk_level": {CRIT: "crit", WARN: "warn"}.get(worst, "ok"),
-                "watts": power_draw(s)}
+        alerts, name = self.alerts, node.name
+        worst = max((alerts[(name, k)].severity for k in _STORAGE_ALERTS if (name, k) in alerts),
+                    key=_SEVERITY.__getitem__, default=INFO) if node.alerts else INFO
+        return (root.used_pct if root else None,
+                sum(r + w for r, w in node.disk_rates.values()) if node.disk_rates else None,
+                {CRIT: "crit", WARN: "warn"}.get(worst, "ok"), power_draw(s))
 
     def summary(self, now: float | None = None) -> Summary:
         now = time.time() if now is None else now
@@ -607,12 +604,7 @@ class FleetState:
         return part
 
 
-class DiskFields(TypedDict, total=False):
-    """A Row's storage and power fields (none when the node has no sample yet)."""
-    disk_pct: float | None
-    disk_bps: float | None
-    disk_level: str
-    watts: float | None
+DiskFields = tuple[float | None, float | None, str, float | None]
 
 
 _STORAGE_ALERTS = ("fs_readonly", "root_readonly", "fs_full", "emmc_wear", "io_errors")
@@ -698,10 +690,23 @@ _ROW_FIELDS = attrgetter(*(f.name for f in fields(Row)))   # every field of a Ro
 _AGE = [f.name for f in fields(Row)].index("age")
 
 
+# each Row slot's setter, in field order: a frozen dataclass's __init__ sets its 31 fields with
+# object.__setattr__ one by one (9 us a Row, a third of building one); these fill them directly
+_ROW_SLOTS = tuple(getattr(Row, f.name).__set__ for f in fields(Row))
+
+
+def _make_row(values: tuple[object, ...]) -> Row:
+    """A Row from every field's value in Row's own order (the same frozen Row as Row(...))."""
+    row = object.__new__(Row)
+    for put, value in zip(_ROW_SLOTS, values, strict=True):
+        put(row, value)
+    return row
+
+
 def _with_age(row: Row, age: float | None) -> Row:
     """row with a new age: dataclasses.replace's cost without its checks (10,000 rows a tick)."""
     values: tuple[object, ...] = _ROW_FIELDS(row)
-    return Row(*values[:_AGE], age, *values[_AGE + 1:])  # type: ignore[call-arg, arg-type]  # in Row's own order
+    return _make_row(values[:_AGE] + (age,) + values[_AGE + 1:])
 
 
 # natural_key of a name, kept: every refresh sorts every row by name first (10,000 at scale)

@@ -5,7 +5,9 @@ nodes that changed; a re-sort, a filter or a mark only re-selects the kept rows.
 more than SYNC_ROWS rows to rebuild (thousands of nodes, every one changed) runs in slices of
 about SLICE_S seconds with the event loop let in between, so a key press waits for one slice,
 not the whole refresh (about 20 us a row: 200 ms at 10,000); a refresh asked for while one
-runs is done once it ends (coalesced), never piled up.
+runs is done once it ends (coalesced), never piled up. The rows rebuilt are told to the app's
+GC pacer (console.gcpolicy), which freezes them every few hundred, so no collector pass walks
+a whole refresh's rows at once.
 """
 from __future__ import annotations
 
@@ -41,7 +43,7 @@ class RowRefresher:
             return
         todo = self.view.pending()
         if len(todo) <= SYNC_ROWS or not self.view.rows:   # the first fill: nothing to show
-            self.view.take(todo, now)                       # or act on before it, so at once
+            self._take(todo, now)                           # or act on before it, so at once
             self.show(now, True)
         else:
             self.running = True
@@ -53,14 +55,20 @@ class RowRefresher:
         todo = [] if self.running else self.view.pending()
         if not todo or len(todo) > KEY_ROWS:
             return False
-        self.view.take(todo, now)
+        self._take(todo, now)
         return True
+
+    def _take(self, nodes: list[NodeData], now: float) -> None:
+        self.view.take(nodes, now)
+        pacer = getattr(self.screen.app, "gc_pacer", None)
+        if pacer is not None:
+            pacer.built(len(nodes))
 
     async def _in_slices(self, todo: list[NodeData], now: float) -> None:
         try:
             start = time.perf_counter()
             for i in range(0, len(todo), SLICE_ROWS):
-                self.view.take(todo[i:i + SLICE_ROWS], now)
+                self._take(todo[i:i + SLICE_ROWS], now)
                 if time.perf_counter() - start > SLICE_S:
                     await asyncio.sleep(BREATH_S)
                     start = time.perf_counter()

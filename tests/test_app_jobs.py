@@ -385,8 +385,13 @@ def test_finished_jobs_show_their_nodes_mixed_states_and_held_tasks_their_jobs_r
     store.cancel_pending(sweep, "cancel", T0 + 10)
     store.start(store.tasks(held)[0], "n4", T0)
     store.set_job_reason(held, "JobArrayTaskLimit")
+    wide = submit(db, "hostname", name="wide")             # -N 2: the script runs on the first
+    task = store.tasks(wide)[0]
+    store.start(task, "n5", T0, alloc=[("n5", 1), ("n6", 1)])
+    store.finish(task, State.COMPLETED, 0, T0 + 2)
     lines = {ln.job_id: ln for ln in job_lines(store, T0 + 20)}
     assert lines[sweep].nodes == "n[1-3]"             # was empty once the job had finished
+    assert lines[wide].nodes == "n[5-6]"              # was n5 alone once it had finished
     assert lines[sweep].summary == "5 CD 3 CA"         # was CANCELLED 8/8
     assert lines[held].summary == "RUNNING" and lines[held].nodes == "n4"
     tasks = job_details(store, held, T0 + 20)["tasks"]

@@ -403,13 +403,17 @@ class Store:
             f"AND job_id IN ({_marks(ids)}) GROUP BY job_id", ids)}
 
     def job_nodes(self, ids: Sequence[int]) -> dict[int, list[str]]:
-        """job id -> every node its tasks ran (or run) on, finished ones included."""
-        out: dict[int, list[str]] = {}
-        for job_id, node in self.db.execute(
-                f"SELECT DISTINCT job_id, node FROM tasks WHERE job_id IN ({_marks(ids)}) "
-                "AND node IS NOT NULL ORDER BY job_id, node", ids):
-            out.setdefault(job_id, []).append(node)
-        return out
+        """job id -> every node its tasks ran (or run) on, finished ones included: a
+        multi-node allocation's nodes too, not only the one its script ran on (as sacct's
+        NodeList)."""
+        out: dict[int, set[str]] = {}
+        for job_id, node, alloc in self.db.execute(
+                f"SELECT DISTINCT job_id, node, alloc FROM tasks WHERE job_id IN ({_marks(ids)}) "
+                "AND node IS NOT NULL", ids):
+            names = out.setdefault(job_id, set())
+            names.add(node)
+            names.update(name for name, _ in decode_alloc(alloc))
+        return {job_id: sorted(names) for job_id, names in sorted(out.items())}
 
     def spans(self, ids: Sequence[int]) -> dict[int, float]:
         """job id -> last end - first start of its started tasks."""

@@ -7,6 +7,7 @@ name them.
 """
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -23,8 +24,10 @@ from pathlib import Path
 
 import pytest
 
+from console.config import load_config
 from console.jobs.model import State
 from console.jobs.outputs import path_safe, write_private
+from console.jobs.queue_view import QueueUnreadable, QueueView
 from console.jobs.service import cluster_name, jobs_db, open_store, queue_dir
 from tests.conftest import ROOT, need
 from tests.lab.named import named
@@ -317,6 +320,11 @@ def test_jobs_commands_on_a_full_state_file_system_print_one_line(tmp_path):
                 assert done.returncode == 1 and "job queue in" in done.stderr, done.stderr
         submit = roost("submit", "-o", "/dev/null", "--wrap", "true", env=env)
         assert submit.returncode == 1 and "full" in submit.stderr
+        # the console's Jobs screen reads through QueueView: the same line, not OperationalError
+        config = load_config(toml, state_dir=mount / "state")
+        view = QueueView(jobs_db(config), lambda: "")
+        with pytest.raises(QueueUnreadable, match=r"job queue in .*its file system is full"):
+            asyncio.run(view.read())
 
 
 # ---- a second scheduler takes over ---------------------------------------------------------

@@ -74,13 +74,18 @@ def open_store(config: Config) -> Store:
 def queue_failure(config: Config, exc: OSError | Exception) -> str:
     """One line for a queue file that cannot be read or written (a full or read-only state
     file system); SQLite says "disk I/O error" when the shared-memory file cannot grow."""
-    return f"job queue in {config.state_dir}: {getattr(exc, 'strerror', None) or exc}{_full(config)}"
+    return queue_failure_at(config.state_dir, exc)
 
 
-def _full(config: Config) -> str:
+def queue_failure_at(where: str | os.PathLike[str], exc: OSError | Exception) -> str:
+    """queue_failure for the queue kept in the directory where (the console's Jobs screen)."""
+    return f"job queue in {where}: {getattr(exc, 'strerror', None) or exc}{_full(where)}"
+
+
+def _full(where: str | os.PathLike[str]) -> str:
     import shutil
     try:
-        free = shutil.disk_usage(config.state_dir).free
+        free = shutil.disk_usage(where).free
     except OSError:
         return ""
     return " (its file system is full)" if free < 64 << 10 else ""

@@ -12,11 +12,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import sqlite3
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+from collectors.errors import RoostError
+from console.jobs.location import queue_failure_at
 from console.jobs.model import JobSpec, State, Task
 from console.jobs.outpaths import on_node_home
 from console.jobs.spec import (
@@ -302,6 +305,10 @@ class JobsView(Protocol):
     async def close(self) -> None: ...
 
 
+class QueueUnreadable(RoostError):
+    """The queue's file cannot be read (its message is the one line to show)."""
+
+
 class QueueView:
     """The Jobs screens' calls on the built-in queue; console.jobs.slurm_view.SlurmView has the
     same methods. Each call opens the database in a worker thread and closes it again."""
@@ -326,8 +333,11 @@ class QueueView:
         return await asyncio.to_thread(self._read)
 
     def _read(self) -> tuple[list[JobLine], str]:
-        with Store(self.db_path) as store:
-            return job_lines(store, self.clock()), self.note()
+        try:
+            with Store(self.db_path) as store:
+                return job_lines(store, self.clock()), self.note()
+        except (sqlite3.Error, OSError) as exc:   # a full or read-only state file system
+            raise QueueUnreadable(queue_failure_at(os.path.dirname(self.db_path), exc)) from None
 
     async def submit(self, values: Mapping[str, str], known: Iterable[str],
                      cwd: str | None = None) -> tuple[int, list[str]]:

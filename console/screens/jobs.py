@@ -20,6 +20,7 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import Static
 
+from console.errors import RoostError
 from console.jobs.boinc_rpc import BoincTask
 from console.jobs.queue_view import JobLine
 from console.jobs.service import JobsService
@@ -121,6 +122,9 @@ class JobsScreen(View):
     async def read_queue(self) -> None:
         try:
             lines, note = await self.view.read()
+        except RoostError as exc:  # said in one line already (a full state file system)
+            self.post_message(QueueRead(None, "", str(exc)))
+            return
         except Exception as exc:  # a locked database, Slurm down: say so, keep polling
             self.post_message(QueueRead(None, "", f"{type(exc).__name__}: {exc}"))
             return

@@ -70,12 +70,7 @@ def shards(prom_lab, tmp_path_factory):
         yield config, nodes
     finally:
         for p in procs:
-            p.terminate()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                p.wait(timeout=10)
-            if p.poll() is None:
-                p.kill()
-            prom_lab.procs.remove(p)
+            prom_lab.stop_roost(p)
         for n in nodes:
             n.kill()
 

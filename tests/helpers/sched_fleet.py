@@ -6,7 +6,6 @@ nodes of the Prometheus lab's other users."""
 from __future__ import annotations
 
 import contextlib
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -57,9 +56,4 @@ def serve_shard(lab: PromLab, ssh: SshLab, nodes, procs, work: Path, job: str) -
         lab.add_jobs(block, {(job, n.name) for n in nodes})
         yield shard
     finally:
-        proc.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=10)
-        if proc.poll() is None:
-            proc.kill()
-        lab.procs.remove(proc)
+        lab.stop_roost(proc)

@@ -16,6 +16,7 @@ it. Missing binaries skip (fail under ROOST_REQUIRE_PEERS=1). Everything stops a
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -147,6 +148,16 @@ class PromLab:
         """Another roost process beside the lab's (a serve shard), stopped with the lab."""
         return self._spawn(name, [str(ROOST), *args],
                            env={**os.environ, "ROOST_STATE_DIR": str(state), "HOME": str(self.dir)})
+
+    def stop_roost(self, proc: subprocess.Popen) -> None:
+        """Stop a process spawn_roost started (TERM, then KILL after 10 s), before the lab."""
+        proc.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=10)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        self.procs.remove(proc)
 
     def _roost_config(self) -> Path:
         body = [f'[defaults]\nuser = "roostlab"\nidentity = "{self.ssh.client_key}"\n'

@@ -153,9 +153,8 @@ class OnDemandMixin(SchedulerCore):
         (it was cut off, not dead) is linked: the link's setup kills them, so a requeued task
         never runs twice at once; then, idle, the link parks."""
         for name in self.store.stale_nodes():
-            link, seen = self.links.get(name), self._seen.get(name)
-            if (link is not None and seen is not None and seen.up and not self._holding(link)
-                    and now >= link.next_try and link.down_since is None
+            link = self.links.get(name)
+            if (link is not None and not self._holding(link) and self._may_link(name, link, now)
                     and self._room_budget() > 0):
                 log.info("jobs: %s is back: linking it to stop tasks given up as NODE_FAIL", name)
                 self._spawn(self._link_chosen(link), ("up", name))
@@ -184,9 +183,14 @@ class OnDemandMixin(SchedulerCore):
         """(node, free cores by its report) of the unlinked nodes a link may be brought to."""
         for name, seen in self._seen.items():
             link = self.links.get(name)
-            if (seen.up and link is not None and not self._holding(link)
-                    and now >= link.next_try and link.down_since is None):
+            if link is not None and not self._holding(link) and self._may_link(name, link, now):
                 yield name, (seen.cores or 1) - (seen.load1 or 0.0)
+
+    def _may_link(self, name: str, link: Link, now: float) -> bool:
+        """Reported up and fresh, not avoided after a failed link, its link not down."""
+        seen = self._seen.get(name)
+        return (seen is not None and seen.up and now >= link.next_try
+                and link.down_since is None)
 
     def _holding(self, link: Link) -> bool:
         return link.up or link.connecting or ("up", link.target.name) in self._inflight
@@ -209,9 +213,7 @@ class OnDemandMixin(SchedulerCore):
             load = seen.load1 or 0.0
         if self._holding(link):    # coming up: its room is kept for what chose it
             return cores, mem, True, load
-        ok = (linkable and seen is not None and seen.up and now >= link.next_try
-              and link.down_since is None)
-        return cores, mem, ok, load
+        return cores, mem, linkable and self._may_link(name, link, now), load
 
     def _defer_unlinked(self, starts: list[Start]) -> list[Start]:
         """The starts whose nodes are all linked; for the others their links come up (within

@@ -9,9 +9,9 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from functools import lru_cache
+from functools import lru_cache, wraps
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from .model import CpuTimes, DiskStats, LoadAvg, Memory, NetCounters
 
@@ -200,7 +200,7 @@ def parse_netstat(text: str, keep: Callable[[str], Any] | None = None) -> dict[s
     lines = text.splitlines()
     for names, values in zip(lines[::2], lines[1::2]):
         vals = values.split()
-        columns = (_netstat_columns if len(names) <= CACHED_LINE else _netstat_columns.__wrapped__)(names, keep)
+        columns = _netstat_columns(names, keep)
         if len(vals) != columns[0] or not vals or vals[0] != columns[1]:
             continue
         for index, key in columns[2]:
@@ -211,9 +211,23 @@ def parse_netstat(text: str, keep: Callable[[str], Any] | None = None) -> dict[s
 
 
 CACHED_LINE = 4096   # longer lines are not kept in a cache (a node's text must not fill memory)
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
-@lru_cache(maxsize=1024)   # a kernel's header lines are the same every frame
+def short_key_cache(maxsize: int) -> Callable[[_F], _F]:
+    """lru_cache(maxsize) for calls whose first argument, text a node sent, is at most
+    CACHED_LINE characters; a longer one is worked out each time and never kept."""
+    def wrap(fn: _F) -> _F:
+        cached = lru_cache(maxsize=maxsize)(fn)
+
+        @wraps(fn)
+        def call(key: str, *rest: Any) -> Any:
+            return cached(key, *rest) if len(key) <= CACHED_LINE else fn(key, *rest)
+        return cast(_F, call)
+    return wrap
+
+
+@short_key_cache(1024)   # a kernel's header lines are the same every frame
 def _netstat_columns(names: str, keep: Callable[[str], Any] | None) -> tuple[int, str, tuple[tuple[int, str], ...]]:
     """(how many columns, the first one, (index, key) of each column kept) of a netstat header
     line; (-1, "", ()) when it is not one."""

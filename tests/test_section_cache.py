@@ -123,3 +123,16 @@ def test_the_fleet_dump_is_unchanged_by_the_node_caches():
     assert 'node_cpu_seconds_total{cpu="0",mode="user",node="rack1-n01"}' in text
     assert all('node="rack1-n01"' in line for line in text.splitlines()
                if line and not line.startswith("#"))
+
+
+def test_a_short_key_cache_keeps_kernel_names_and_never_a_nodes_long_text():
+    calls: list[str] = []
+
+    @procfs.short_key_cache(8)
+    def name_of(key: str) -> str:
+        calls.append(key)
+        return key.upper()
+
+    long = "x" * (procfs.CACHED_LINE + 1)
+    assert [name_of(k) for k in ("ctxt", "ctxt", long, long)] == ["CTXT", "CTXT", long.upper(), long.upper()]
+    assert calls == ["ctxt", long, long]          # the short key once; the long text never kept

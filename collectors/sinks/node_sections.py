@@ -335,13 +335,9 @@ def _stat(f: Families, s: Sample) -> None:
             f.add(s.node, f"node_{name}", "", {}, counters[key])
 
 
+@procfs.short_key_cache(4096)   # the kernel's few hundred names
 def _vmstat_series(field: str) -> tuple[str, str] | None:
     """(name, HELP) of a /proc/vmstat field node_exporter serves, else None."""
-    return (_vmstat_named if len(field) <= procfs.CACHED_LINE else _vmstat_named.__wrapped__)(field)
-
-
-@lru_cache(maxsize=4096)   # the kernel's few hundred names; a node's long junk is not kept
-def _vmstat_named(field: str) -> tuple[str, str] | None:
     if not VMSTAT_FIELDS.match(field):
         return None
     return f"node_vmstat_{field}", f"/proc/vmstat information field {field}."
@@ -353,13 +349,9 @@ def _vmstat(f: Families, s: Sample) -> None:
         f.put(s.node, name, help_, name, value, "untyped")
 
 
+@procfs.short_key_cache(4096)   # the kernel's few hundred names
 def _netstat_series(key: str) -> tuple[str, str] | None:
     """(name, HELP) of a netstat/snmp field node_exporter serves, else None."""
-    return (_netstat_named if len(key) <= procfs.CACHED_LINE else _netstat_named.__wrapped__)(key)
-
-
-@lru_cache(maxsize=4096)   # the kernel's few hundred names; a node's long junk is not kept
-def _netstat_named(key: str) -> tuple[str, str] | None:
     if not NETSTAT_FIELDS.match(key):
         return None
     proto, _, name = key.partition("_")

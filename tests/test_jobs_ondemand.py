@@ -4,6 +4,7 @@ report, avoided after a failed link, none beyond max_links, and the reason then 
 The same scheduler against a real Prometheus and sshd nodes: tests/test_scale_sched.py."""
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 
 from collectors.model import NodeTarget
@@ -15,6 +16,7 @@ from console.jobs.ondemand import REASON_LINKS, NodeSource
 from console.jobs.placement import demand
 from console.jobs.scheduler import Options, Scheduler
 from console.jobs.store import Store
+from tests.helpers.batch import submit
 
 NOW = 1_000_000.0
 
@@ -115,3 +117,26 @@ async def test_a_node_back_up_with_tasks_given_up_is_linked_to_stop_them(tmp_pat
     assert ("up", "back") in sched._inflight and ("up", "calm") not in sched._inflight
     await sched.close()
     assert "back is back: linking it" in caplog.text
+
+
+async def test_a_wide_array_links_the_fewest_nodes_its_tasks_fill(tmp_path):
+    """10 tasks, unlinked nodes with 4/2/2/2 free cores by their reports among six with 1
+    free: one pass places all 10 and links exactly those four (tasks packed, not one per
+    node, which would link ten)."""
+    reports = {"a": NodeReport(True, NOW, 4, 3800, 0.0), "b": NodeReport(True, NOW, 2, 900, 0.0),
+               "c": NodeReport(True, NOW, 2, 900, 0.0), "d": NodeReport(True, NOW, 4, 3800, 2.0)}
+    reports |= {f"one{i}": NodeReport(True, NOW, 2, 900, 1.0) for i in range(6)}
+    never = asyncio.Event()
+
+    async def connect(target):           # links come up later: what was asked is the point
+        await never.wait()
+    store = Store(tmp_path / "jobs.db")
+    nodes = NodeSource(lambda: reports, lambda name: NodeTarget(name, f"{name}.lab"))
+    sched = Scheduler(store, [], Options(), connect, nodes=nodes)
+    sched._sync_nodes()
+    submit(store, "--array", "1-10", "--wrap", "true")
+    await sched._schedule(NOW)
+    linking = {name for kind, name in sched._inflight if kind == "up"}
+    assert linking == {"a", "b", "c", "d"}
+    await sched.close()
+    store.close()

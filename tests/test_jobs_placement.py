@@ -78,3 +78,60 @@ def test_never_oversubscribes(demands, rooms):
         started = sum(1 for j, _ in plan.starts if j == d.job_id)
         assert started <= d.pending and (d.slots is None or started <= d.slots)
         assert started == d.pending or d.job_id in plan.reasons
+
+
+# ---- packing: an array fills a node's free cores before the next node ------------------------
+
+def test_an_array_packs_onto_the_fewest_nodes_freest_first():
+    """10 tasks on nodes with 4/2/2/2 free cores, among nodes with 1 free core each: the
+    four are filled (10 tasks, 4 nodes), where one task per node in turn would use ten."""
+    fleet = [NodeRoom("a", 4), NodeRoom("b", 2), NodeRoom("c", 2), NodeRoom("d", 4)]
+    fleet[3].foreign_cores = 2
+    fleet += [NodeRoom(f"one{i}", 2, foreign_cores=1) for i in range(6)]
+    plan = place([Demand(1, pending=10)], fleet, now=0)
+    per_node: dict[str, int] = {}
+    for _, node in plan.starts:
+        per_node[node] = per_node.get(node, 0) + 1
+    assert per_node == {"a": 4, "b": 2, "c": 2, "d": 2}
+    assert plan.starts[:4] == [(1, "a")] * 4            # in order: a full before b
+    assert 1 not in plan.reasons
+
+
+def test_packing_skips_a_node_whose_memory_is_full_and_goes_on():
+    fleet = [NodeRoom("a", 8, mem_mb=2000), NodeRoom("b", 2, mem_mb=8000)]
+    plan = place([Demand(1, pending=5, mem_mb=1000)], fleet, now=0)
+    assert [n for _, n in plan.starts] == ["a", "a", "b", "b"]
+    assert plan.reasons == {1: "Resources"}
+
+
+packable = st.builds(NodeRoom, st.sampled_from(["a", "b", "c", "d", "e", "f"]),
+                     st.integers(1, 8), st.none() | st.integers(500, 8000), st.booleans(),
+                     st.integers(0, 4), st.just(0), st.integers(0, 3))
+
+
+@given(st.integers(1, 40), st.integers(1, 3), st.none() | st.integers(100, 3000),
+       st.lists(st.sampled_from("abcdef"), max_size=2, unique=True),
+       st.lists(packable, min_size=1, max_size=6, unique_by=lambda n: n.name))
+def test_packing_fills_nodes_in_order_never_over_commits_nor_uses_an_ineligible_node(
+        pending, cpus, mem, exclude, rooms):
+    eligible = [n.name for n in rooms if n.up and n.name not in exclude]
+    free_before = {n.name: n.free_cores() for n in rooms}
+    mem_free = {n.name: (n.mem_mb - n.used_mem) if n.mem_mb is not None else None for n in rooms}
+    d = Demand(1, pending, cpus, mem, exclude=tuple(exclude))
+    plan = place([d], rooms, now=0)
+    count = {n: sum(1 for _, m in plan.starts if m == n) for n in free_before}
+    for name, tasks in count.items():
+        if tasks:
+            assert name in eligible, f"placed on ineligible {name}"
+            assert tasks * cpus <= free_before[name], "cores over-committed"
+            assert mem is None or mem_free[name] is None or tasks * mem <= mem_free[name]
+    # packed: the nodes used come in the order given, and every eligible node before the
+    # last one used is full (it could not take one more task)
+    by_name = {n.name: n for n in rooms}
+    used = [n for n in eligible if count[n]]
+    assert [n for _, n in plan.starts] == sorted((n for _, n in plan.starts), key=eligible.index)
+    if used:
+        for name in eligible[:eligible.index(used[-1])]:
+            assert not by_name[name].fits(cpus, mem), f"{name} left room before {used[-1]}"
+    assert len(plan.starts) == pending or plan.reasons.get(1) in ("Resources", "BadConstraints",
+                                                                   "ReqNodeNotAvail")

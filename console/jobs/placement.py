@@ -7,7 +7,8 @@ jobs still start now on any free resources (backfill) unless they would delay th
 reservation: on the reserved nodes they must end (by their --time) before it begins. No time
 limit = runs forever.
 
-A plain task takes `cpus` cores on one node. An allocation (-N, -n, --ntasks-per-node,
+A plain task takes `cpus` cores on one node; the tasks of an array fill a node's free cores
+before the next node in the order given (packed, as Slurm's default). An allocation (-N, -n, --ntasks-per-node,
 --exclusive, or -w naming several nodes) takes a set of nodes at once, as Slurm does: every node
 -w names, tasks spread as -N/--ntasks-per-node say (an even split over N nodes, else packed onto
 as few nodes as hold them), whole nodes when exclusive.
@@ -183,18 +184,19 @@ def _reason(d: Demand, placed: int, want: int, reservation: Reservation | None) 
 
 def _fill(d: Demand, nodes: list[NodeRoom], want: int, end: float,
           reservation: Reservation | None, plan: Plan) -> int:
-    """Start up to `want` tasks, one per node in turn (spreads an array over the fleet)."""
-    placed, open_nodes = 0, [n for n in nodes if _allowed(n, end, reservation)]
-    mem = d.mem_for(1)
-    while placed < want and open_nodes:
-        still = []
-        for node in open_nodes:
-            if placed < want and node.fits(d.cpus, mem):
-                node.take(d.cpus, mem, end)
-                plan.starts.append((d.job_id, node.name))
-                placed += 1
-                still.append(node)
-        open_nodes = still
+    """Start up to `want` tasks, packed: each node in the order given takes as many as its
+    free cores (and memory) hold before the next is used, as Slurm's consumable-cores
+    selection does; so an array fills linked nodes before another is linked."""
+    placed, mem = 0, d.mem_for(1)
+    for node in nodes:
+        if placed >= want:
+            break
+        if not _allowed(node, end, reservation):
+            continue
+        while placed < want and node.fits(d.cpus, mem):
+            node.take(d.cpus, mem, end)
+            plan.starts.append((d.job_id, node.name))
+            placed += 1
     return placed
 
 

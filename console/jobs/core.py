@@ -138,6 +138,8 @@ class SchedulerCore:
     _dirty: bool
     _last_poll: float
     _inflight: set[Key]             # node operations in flight (see Scheduler._spawn)
+    _down: set[str]                 # links down (down_since set): what _check_nodes walks
+    _linked: set[str]               # links set up and not dropped since (a superset of up ones)
 
     @abstractmethod
     def _spawn(self, coro: Coroutine[Any, Any, None], key: Key | None = None) -> None: ...

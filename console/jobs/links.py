@@ -53,6 +53,7 @@ class LinksMixin(SchedulerCore):
                                       self._on_feed_closed)
         await events.start(info.events_size)
         link.down_since, self._dirty = None, True
+        self._linked.add(name)
         await self._reattach(link, mine)
 
     async def _kill_stale(self, link: Link) -> None:
@@ -87,8 +88,10 @@ class LinksMixin(SchedulerCore):
         if link.conn is not None and self._owns:
             link.conn.close()
         link.agent = link.events = link.conn = link.sftp = None
+        self._linked.discard(link.target.name)
         if link.down_since is None:
             link.down_since = time.time()
+        self._down.add(link.target.name)
 
     def _on_feed_closed(self, feed: Events) -> None:
         node = feed.node
@@ -99,18 +102,25 @@ class LinksMixin(SchedulerCore):
         self._wake.set()
 
     async def _check_nodes(self, now: float) -> None:
+        """The links that are down (only those: at 10,000 reported nodes a step walks the
+        few that changed, not every link): retried, and NODE_FAIL after node_fail_after."""
+        if not self._down:
+            return
         busy = self._task_nodes() if self.on_demand else None
-        for link in self.links.values():
+        for name in list(self._down):
+            link = self.links[name]
             if link.up or link.down_since is None:
+                self._down.discard(name)
                 continue
-            if busy is not None and link.target.name not in busy:
+            if busy is not None and name not in busy:
                 link.down_since = None   # on demand: nothing of ours there, parked (not retried)
+                self._down.discard(name)
                 continue
             if not link.connecting and now >= link.next_try:
                 link.next_try = now + 1.0
-                self._spawn(self._bring_up(link), ("up", link.target.name))
+                self._spawn(self._bring_up(link), ("up", name))
             if now - link.down_since >= self.options.node_fail_after and not self.options.partial:
-                self._node_failed(link.target.name, now)
+                self._node_failed(name, now)
 
     def _node_failed(self, node: str, now: float) -> None:
         self._end_allocations_on(node)
@@ -136,9 +146,12 @@ class LinksMixin(SchedulerCore):
                     self._spawn(self._signal(link, r, "TERM"))
 
     def _refresh_load(self) -> None:
-        for link in self.links.values():
-            if link.up and self.options.use_load:
-                self._spawn(self._load(link), ("load", link.target.name))
+        if not self.options.use_load:
+            return
+        for name in list(self._linked):
+            link = self.links[name]
+            if link.up:
+                self._spawn(self._load(link), ("load", name))
 
     async def _load(self, link: Link) -> None:
         try:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import logging
+import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from collectors.model import NodeTarget
 from console.jobs.core import Connect, Link, SchedulerCore
 from console.jobs.model import REASON_RESOURCES
 from console.jobs.placement import Demand
-from console.jobs.remote import node_root
+from console.jobs.remote import AgentError, node_root
 
 if TYPE_CHECKING:
     import asyncssh
@@ -40,6 +41,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("roost.jobs")
 REASON_LINKS = "MaxLinks"   # why jobs wait while [jobs] max_links is reached (one token, as squeue)
 SYNC_EVERY = 1.0                         # seconds between node-list syncs and parking passes
+PROBE_TIMEOUT = 3.0     # seconds a link's probe may take before its node is taken as down
+PROBE_EVERY = 5.0       # seconds between probes of a node Prometheus keeps reporting down
 
 
 class Pool(Protocol):
@@ -86,6 +89,7 @@ class OnDemandMixin(SchedulerCore):
     _seen: Mapping[str, NodeReport]
     _recorded: dict[str, tuple[int | None, int | None]]   # sizes written to the queue
     _last_sync: float
+    _probed: dict[str, float]       # node reported down -> when its link was last probed
 
     @property
     def on_demand(self) -> bool:
@@ -136,7 +140,9 @@ class OnDemandMixin(SchedulerCore):
         self._sync_nodes()
         self._link_returned(now)
         busy = self._task_nodes()
-        for name, link in self.links.items():
+        self._probe_reported_down(busy, now)
+        for name in list(self._linked):
+            link = self.links[name]
             if not link.up:
                 continue
             if name in busy or link.sftp_lock.locked():
@@ -147,6 +153,34 @@ class OnDemandMixin(SchedulerCore):
                 self._drop(link)
                 link.down_since = None      # parked, not down: nothing retries it
                 self._dirty = True
+
+    def _probe_reported_down(self, busy: set[str], now: float) -> None:
+        """A node running our tasks that Prometheus reports down (up == 0 or stale) has its
+        link probed now, not left to keepalives: dead, the link drops and the tasks go
+        NODE_FAIL node_fail_after from now; alive (only its exporter or scrape failed), the
+        tasks run on. Probed again every PROBE_EVERY seconds while the report stays down."""
+        self._probed = {n: t for n, t in self._probed.items() if n in busy}
+        for name in busy:
+            seen, link = self._seen.get(name), self.links.get(name)
+            if seen is None or seen.up or link is None or not link.up:
+                self._probed.pop(name, None)
+            elif now - self._probed.get(name, -math.inf) >= PROBE_EVERY:
+                self._probed[name] = now
+                self._spawn(self._probe(link, now), ("probe", name))
+
+    async def _probe(self, link: Link, noticed: float) -> None:
+        """One round trip through the link's agent within PROBE_TIMEOUT, else the link is
+        dropped as down since noticed (when the report said the node was down)."""
+        try:
+            await asyncio.wait_for(link.require_agent().call(":"), PROBE_TIMEOUT)
+            return
+        except (AgentError, TimeoutError) as exc:
+            why = str(exc) or f"no answer within {PROBE_TIMEOUT:g} s"
+        if link.up:
+            log.warning("jobs: %s: reported down by Prometheus and its link failed a probe "
+                        "(%s): link down", link.target.name, why)
+            self._drop(link)
+            link.down_since = min(noticed, link.down_since or noticed)
 
     def _link_returned(self, now: float) -> None:
         """A node back up (by its report) where tasks given up as NODE_FAIL may still run

@@ -63,6 +63,9 @@ class Scheduler(LinksMixin, TrackingMixin, OutputsMixin, SignalsMixin, DispatchM
         self._bg: set[asyncio.Task[None]] = set()
         self._pending: dict[int, int] | None = None   # job id -> pending tasks (cache)
         self._inflight: set[Key] = set()
+        self._down: set[str] = set()      # see SchedulerCore
+        self._linked: set[str] = set()
+        self._probed: dict[str, float] = {}
         self._dirty = True
         self.stats = {"launched": 0, "finished": 0}
 

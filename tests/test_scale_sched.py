@@ -24,14 +24,15 @@ from console.app import console_app
 from console.config import load_config
 from console.jobs.location import open_store
 from console.jobs.model import State
-from console.jobs.ondemand import REASON_LINKS
+from collectors import transport
+from console.jobs.ondemand import PROBE_TIMEOUT, REASON_LINKS, SYNC_EVERY
 from console.jobs.service import run_scheduler
 from console.promfleet import open_prom_source, with_source_thresholds
 from console.screens.jobs import JobsScreen
 from console.widgets.job_table import JobTable
 from tests.helpers.batch import submit
 from tests.helpers.pilot import until as until_pilot
-from tests.helpers.sched_fleet import fake_proc, nodes_toml, serve_shard
+from tests.helpers.sched_fleet import fake_proc, freeze, nodes_toml, scrape_refused, serve_shard
 from tests.lab.prometheus import NamedLab, free_port
 
 pytestmark = pytest.mark.peers
@@ -127,6 +128,19 @@ async def stopped(task: asyncio.Task) -> None:
     await asyncio.gather(task, return_exceptions=True)
 
 
+async def holds(cond, seconds: float, what: str) -> None:
+    """cond stays true for `seconds` (what must not happen meanwhile, checked every 0.1 s)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert cond(), what
+        await asyncio.sleep(0.1)
+
+
+def gated(shared_dir: Path, name: str) -> str:
+    """A task that runs until the test creates shared_dir/name, then prints its host name."""
+    return f"while [ ! -e {shared_dir / name} ]; do sleep 0.2; done; hostname"
+
+
 def done(store, job) -> bool:
     return all(t.state.done for t in store.tasks(job))
 
@@ -166,7 +180,7 @@ async def test_the_console_on_prometheus_runs_a_job_connecting_only_to_its_node(
 
 # ---- the scheduler on the Prometheus source --------------------------------------------------
 
-async def test_an_array_spreads_by_reported_cores_and_load_then_links_park(
+async def test_an_array_packs_by_reported_cores_and_load_then_links_park(
         prom_lab, fleet, tmp_path, shared_dir):
     _, named, _ = fleet
     config = console_config(prom_lab, fleet, tmp_path)
@@ -182,7 +196,7 @@ async def test_an_array_spreads_by_reported_cores_and_load_then_links_park(
             if t.state == State.RUNNING:
                 per_node[t.node] = per_node.get(t.node, 0) + 1
         a, b, c, d = (named[k].name for k in "ABCD")
-        # 4 + 2 + 2 cores free; D's 2 cores are busy with load that is not ours
+        # packed into 4 + 2 + 2 free cores; D's 2 cores are busy with load that is not ours
         assert per_node == {a: 4, b: 2, c: 2}, per_node
         assert sorted(source.pool.held()) == sorted([a, b, c]) and source.pool.opened == 3
         row = store.job(job)
@@ -308,5 +322,83 @@ async def test_a_node_killed_under_its_task_is_node_fail_requeued_and_relinked_o
         print(f"\nnode back: reported up after {t1 - t0:.1f} s, "
               f"settled {time.monotonic() - t1:.1f} s later")
         await wait(lambda: first not in source.pool.held(), LINK_IDLE + 10, "its link parked")
+        await stopped(sched)
+    store.close()
+
+
+async def test_a_node_whose_exporter_alone_fails_keeps_its_task(
+        prom_lab, fleet, tmp_path, shared_dir, caplog):
+    """Prometheus reports B down (its scrape refused: up == 0) while SSH to it is fine and our
+    task runs there: the link is probed, answers, and the task runs on to COMPLETED on its
+    first attempt, never NODE_FAIL, though it stayed reported down well past node_fail_after."""
+    _, named, _ = fleet
+    b = named["B"].name
+    config = console_config(prom_lab, fleet, tmp_path)
+    caplog.set_level(logging.INFO, logger="roost.jobs")
+    stale = config.thresholds.stale_after
+    store = open_store(config)
+    job = submit(store, "-w", b, "-o", str(shared_dir / "kept-%j.out"), "--wrap",
+                 gated(shared_dir, f"kept-{tmp_path.name}"), cwd=str(shared_dir))
+    async with scheduling(config, store) as (source, make):
+        sched = await started(source, named, make)
+        await wait(lambda: store.tasks(job)[0].pid is not None, 30, "task running")
+        with scrape_refused(prom_lab, JOB, b):
+            await wait(lambda: not source.reports(stale)[b].up, 30, "B reported down")
+            await wait(lambda: f"{b}: reported down by Prometheus, its link answers" in caplog.text,
+                       SYNC_EVERY + PROBE_TIMEOUT + 2, "B's link probed")
+            await holds(lambda: store.tasks(job)[0].state == State.RUNNING,
+                        config.jobs.node_fail_after + PROBE_TIMEOUT + 2, "task given up")
+            assert not source.reports(stale)[b].up and source.pool.held() == [b]
+        (shared_dir / f"kept-{tmp_path.name}").touch()
+        await wait(lambda: done(store, job), 30, "task ended")
+        task, = store.tasks(job)
+        assert task.state == State.COMPLETED and task.attempt == 0, task
+        assert (shared_dir / f"kept-{job}.out").read_text() == f"roost-lab-{b}\n"
+        assert "failed a probe" not in caplog.text and "NODE_FAIL" not in caplog.text
+        assert source.pool.opened == 1          # the link held throughout
+        await stopped(sched)
+    store.close()
+
+
+async def test_a_node_that_hangs_is_node_fail_within_node_fail_after_of_prometheus_saying_so(
+        prom_lab, fleet, tmp_path, shared_dir, caplog, monkeypatch):
+    """The node running our task hangs (sshd and sessions stopped: no FIN, no RST, its TCP
+    connections open and silent). The console's keepalives are set to take 6 minutes, so only
+    the probe on Prometheus's report can tell: NODE_FAIL and requeue come within
+    node_fail_after (+ one sync) of the report saying down, and the task runs again elsewhere."""
+    monkeypatch.setattr(transport, "KEEPALIVE_INTERVAL", 120.0)
+    _, named, _ = fleet
+    config = console_config(prom_lab, fleet, tmp_path)
+    caplog.set_level(logging.INFO, logger="roost.jobs")
+    stale, fail_after = config.thresholds.stale_after, config.jobs.node_fail_after
+    store = open_store(config)
+    gate = f"hung-{tmp_path.name}"
+    job = submit(store, "-o", str(shared_dir / "hung-%j.out"), "--wrap", gated(shared_dir, gate),
+                 cwd=str(shared_dir))
+    async with scheduling(config, store) as (source, make):
+        sched = await started(source, named, make)
+        await wait(lambda: store.tasks(job)[0].pid is not None, 30, "task running")
+        first = store.tasks(job)[0].node
+        victim = next(n for n in named.values() if n.name == first)
+        try:
+            freeze(victim)
+            await wait(lambda: not source.reports(stale)[first].up, 60, "reported down")
+            t_down = time.monotonic()
+            await wait(lambda: store.tasks(job)[0].attempt == 1, fail_after + PROBE_TIMEOUT + 10,
+                       "NODE_FAIL, requeued")
+            took = time.monotonic() - t_down
+            print(f"\nhung node: NODE_FAIL {took:.1f} s after Prometheus reported it down "
+                  f"(node_fail_after {fail_after:g} s)")
+            assert took <= fail_after + SYNC_EVERY + 1.5, took
+            assert f"{first}: reported down by Prometheus and its link failed a probe" in caplog.text
+            (shared_dir / gate).touch()
+            await wait(lambda: done(store, job), 40, "run again")
+            task, = store.tasks(job)
+            assert task.state == State.COMPLETED and task.node != first, task
+            assert (shared_dir / f"hung-{job}.out").read_text() == f"roost-lab-{task.node}\n"
+        finally:
+            victim.restart()
+        await wait(lambda: source.reports(stale)[first].up, 90, "the node reported up again")
+        await wait(lambda: not store.stale_nodes(), 45, "given-up task settled on return")
         await stopped(sched)
     store.close()

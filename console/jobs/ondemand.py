@@ -165,14 +165,18 @@ class OnDemandMixin(SchedulerCore):
             if seen is None or seen.up or link is None or not link.up:
                 self._probed.pop(name, None)
             elif now - self._probed.get(name, -math.inf) >= PROBE_EVERY:
+                first = name not in self._probed
                 self._probed[name] = now
-                self._spawn(self._probe(link, now), ("probe", name))
+                self._spawn(self._probe(link, now, first), ("probe", name))
 
-    async def _probe(self, link: Link, noticed: float) -> None:
+    async def _probe(self, link: Link, noticed: float, first: bool) -> None:
         """One round trip through the link's agent within PROBE_TIMEOUT, else the link is
         dropped as down since noticed (when the report said the node was down)."""
         try:
             await asyncio.wait_for(link.require_agent().call(":"), PROBE_TIMEOUT)
+            if first:
+                log.info("jobs: %s: reported down by Prometheus, its link answers: tasks run on",
+                         link.target.name)
             return
         except (AgentError, TimeoutError) as exc:
             why = str(exc) or f"no answer within {PROBE_TIMEOUT:g} s"

@@ -6,12 +6,14 @@ nodes of the Prometheus lab's other users."""
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
 from tests.helpers.trees import copy_board
 from tests.lab.prometheus import FIXTURES, PromLab, free_port
-from tests.lab.sshd import SshLab
+from tests.lab.sshd import LabNode, SshLab, descendants, signal_all
 
 
 def fake_proc(root: Path, cores: int, load: str) -> Path:
@@ -57,3 +59,33 @@ def serve_shard(lab: PromLab, ssh: SshLab, nodes, procs, work: Path, job: str) -
         yield shard
     finally:
         lab.stop_roost(proc)
+
+
+def freeze(node: LabNode) -> None:
+    """The node hangs as one powered off or wedged would: its sshd, every connection's process
+    and every session (our tasks too) stopped (SIGSTOP). No FIN or RST reaches a client: its
+    TCP connections stay open and nothing answers on them. restart() brings it back."""
+    os.kill(node.pid, signal.SIGSTOP)
+    signal_all(sorted(set(descendants(node.pid) + node.session_pids())), signal.SIGSTOP)
+
+
+@contextlib.contextmanager
+def scrape_refused(lab: PromLab, job: str, node: str) -> Iterator[None]:
+    """Prometheus's scrape of one node's target (scrape job `job`) fails (its address is
+    relabelled to a port nothing listens on: up == 0) while the node and SSH to it are fine,
+    as when only its exporter died; restored (and up again) on exit."""
+    head = f"  - job_name: {job}\n"
+    i = next(k for k, block in enumerate(lab.extra_jobs) if block.startswith(head))
+    block = lab.extra_jobs[i]
+    lab.extra_jobs[i] = block + (
+        f"    relabel_configs:\n      - source_labels: [__meta_roost_node]\n"
+        f"        regex: '{node}'\n        target_label: __address__\n"
+        f"        replacement: '127.0.0.1:{free_port()}'\n")
+    lab.reload()
+    try:
+        lab.wait(lambda: (job, node) not in lab.up_targets(), 30, f"{node}'s scrape failing")
+        yield
+    finally:
+        lab.extra_jobs[i] = block
+        lab.reload()
+        lab.wait(lambda: (job, node) in lab.up_targets(), 30, f"{node}'s scrape back")

@@ -187,19 +187,22 @@ class PromLab:
         without restarting: the config is rewritten and Prometheus reloads it on SIGHUP. Returns
         once every (job, instance) in wanted is up."""
         self.extra_jobs.append(yaml_block)
+        self.reload()
+        self.wait(lambda: wanted <= self._up_targets(), timeout, f"targets {sorted(wanted)} up")
+
+    def reload(self) -> None:
+        """Rewrite the config (after extra_jobs or extra_rules changed) and have Prometheus
+        reload it (SIGHUP), without a restart."""
         self._prom_config()
         prom = next(p for p in self.procs if p.args[0] == PROMETHEUS)
         prom.send_signal(signal.SIGHUP)
-        self.wait(lambda: wanted <= self._up_targets(), timeout, f"targets {sorted(wanted)} up")
 
     def add_rules(self, path: Path, timeout: float = 60) -> None:
         """Load one more rule file (once), by a reload; returns when its groups have been
         evaluated once, healthy (raises LabError with the rule's error otherwise)."""
         if path not in self.extra_rules:
             self.extra_rules.append(path)
-            self._prom_config()
-            prom = next(p for p in self.procs if p.args[0] == PROMETHEUS)
-            prom.send_signal(signal.SIGHUP)
+            self.reload()
         self.wait(lambda: self._evaluated(path), timeout, f"rules {path.name} evaluated")
 
     def _evaluated(self, path: Path) -> bool:
@@ -208,6 +211,10 @@ class PromLab:
         if bad:
             raise LabError(f"rule {bad[0]['name']}: {bad[0].get('lastError')}")
         return bool(groups) and all(r["health"] == "ok" for g in groups for r in g["rules"])
+
+    def up_targets(self) -> set[tuple[str, str]]:
+        """(job, instance) of every target whose last scrape succeeded."""
+        return self._up_targets()
 
     def _up_targets(self) -> set[tuple[str, str]]:
         active = self.api("/api/v1/targets")["activeTargets"]

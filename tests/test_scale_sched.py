@@ -20,11 +20,11 @@ from pathlib import Path
 
 import pytest
 
+from collectors import transport
 from console.app import console_app
 from console.config import load_config
 from console.jobs.location import open_store
 from console.jobs.model import State
-from collectors import transport
 from console.jobs.ondemand import PROBE_TIMEOUT, REASON_LINKS, SYNC_EVERY
 from console.jobs.service import run_scheduler
 from console.promfleet import open_prom_source, with_source_thresholds

@@ -140,3 +140,16 @@ async def test_a_wide_array_links_the_fewest_nodes_its_tasks_fill(tmp_path):
     assert linking == {"a", "b", "c", "d"}
     await sched.close()
     store.close()
+
+
+async def test_check_nodes_looks_only_at_links_that_went_down(tmp_path):
+    """A dropped link is in the down set _check_nodes walks (not every link of 10,000); with
+    nothing of ours on its node it is parked (down_since cleared) and leaves the set."""
+    reports = {f"n{i}": NodeReport(True, NOW, 4, 3800, 0.0) for i in range(10_000)}
+    sched = scheduler(tmp_path, reports)
+    assert sched._down == set()
+    sched._drop(sched.links["n7"])
+    assert sched._down == {"n7"} and sched.links["n7"].down_since is not None
+    await sched._check_nodes(NOW)
+    assert sched._down == set() and sched.links["n7"].down_since is None
+    assert not sched._inflight                   # parked: nothing retries it

@@ -13,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import shutil
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -23,6 +25,7 @@ import pytest
 from collectors import transport
 from console.app import console_app
 from console.config import load_config
+from console.jobs.cli import _wait as submit_wait
 from console.jobs.location import open_store
 from console.jobs.model import State
 from console.jobs.ondemand import PROBE_TIMEOUT, REASON_LINKS, SYNC_EVERY
@@ -33,7 +36,7 @@ from console.widgets.job_table import JobTable
 from tests.helpers.batch import submit
 from tests.helpers.pilot import until as until_pilot
 from tests.helpers.sched_fleet import fake_proc, freeze, nodes_toml, scrape_refused, serve_shard
-from tests.lab.prometheus import NamedLab, free_port
+from tests.lab.prometheus import ROOST, NamedLab, free_port
 
 pytestmark = pytest.mark.peers
 JOB = "sched"                       # the shard's scrape job
@@ -63,18 +66,27 @@ def hostname(node) -> str:
     return f"roost-sched-{node.name}"
 
 
+def source_tables(prom_lab, jobs: str = "") -> str:
+    """The console's [source] (the lab's Prometheus, this module's scrape job) and [jobs]."""
+    return (f'[source]\nprometheus = "{prom_lab.url}"\nselector = \'job="{JOB}"\'\n'
+            f'interval = 1\nscrape_interval = 1\nssh_idle = 60\n\n'
+            f'[jobs]\nlimits = "off"\nnode_fail_after = 3\npoll_every = 0.3\n'
+            f'link_idle = {LINK_IDLE}\n{jobs}\n')
+
+
+def known_hosts(fleet, tmp_path) -> Path:
+    """A known_hosts naming the nodes by their host names."""
+    path = tmp_path / "known_hosts"
+    path.write_text("".join(n.known_host_line_for(hostname(n)) for n in fleet[1].values()))
+    return path
+
+
 def console_config(prom_lab, fleet, tmp_path, jobs: str = "", unreachable: str = ""):
     """The console's roost.toml; the node `unreachable` names gets a port nothing listens on
     (Prometheus still reports it up: the shard reaches it)."""
     lab, named, procs = fleet
-    extra = (f'[source]\nprometheus = "{prom_lab.url}"\nselector = \'job="{JOB}"\'\n'
-             f'interval = 1\nscrape_interval = 1\nssh_idle = 60\n\n'
-             f'[jobs]\nlimits = "off"\nnode_fail_after = 3\npoll_every = 0.3\n'
-             f'link_idle = {LINK_IDLE}\n{jobs}\n')
-    known = tmp_path / "known_hosts"
-    known.write_text("".join(n.known_host_line_for(hostname(n)) for n in named.values()))
-    text = nodes_toml(lab, list(named.values()), procs, extra,
-                      {n.name: hostname(n) for n in named.values()}, known)
+    text = nodes_toml(lab, list(named.values()), procs, source_tables(prom_lab, jobs),
+                      {n.name: hostname(n) for n in named.values()}, known_hosts(fleet, tmp_path))
     if unreachable:
         node = named[unreachable]
         text = text.replace(f'host = "{hostname(node)}"\nport = {node.port}\n',
@@ -402,3 +414,56 @@ async def test_a_node_that_hangs_is_node_fail_within_node_fail_after_of_promethe
         await wait(lambda: not store.stale_nodes(), 45, "given-up task settled on return")
         await stopped(sched)
     store.close()
+
+
+async def test_submit_wait_with_nobody_scheduling_links_only_the_chosen_node(
+        prom_lab, fleet, tmp_path, shared_dir, monkeypatch):
+    """`roost submit --wait` finding no scheduler schedules in-process: on [source] prometheus
+    it places from the reports and opens SSH to the node it chose only (the config names all
+    four nodes; it used to link every one of them)."""
+    _, named, _ = fleet
+    config = console_config(prom_lab, fleet, tmp_path)
+    opened: list[str] = []
+    real = transport.connect
+
+    async def counted(target, *args, **kwargs):
+        opened.append(target.name)
+        return await real(target, *args, **kwargs)
+    monkeypatch.setattr(transport, "connect", counted)
+    store = open_store(config)
+    job = submit(store, "-o", str(shared_dir / "waited-%j.out"), "--wrap", "hostname",
+                 cwd=str(shared_dir))
+    code = await asyncio.wait_for(submit_wait(config, store, job), 90)
+    task, = store.tasks(job)
+    assert code == 0 and task.state == State.COMPLETED, task
+    assert (shared_dir / f"waited-{job}.out").read_text() == f"roost-lab-{task.node}\n"
+    assert opened == [task.node]
+    assert task.node == named["A"].name         # the freest by its report
+    store.close()
+
+
+def test_roost_submit_wait_on_prometheus_reaches_nodes_only_it_names(prom_lab, fleet, tmp_path,
+                                                                     shared_dir):
+    """The command itself, on a roost.toml that names no node: the nodes come from Prometheus,
+    SSH reaches them through ssh_config aliases (node name -> host name and port). `roost
+    submit --wait` finding nobody scheduling runs the job on the freest node by its report
+    and exits with the job's code (it used to schedule on the configured nodes: none)."""
+    lab, named, _ = fleet
+    # no [[nodes]], so no procfs of its own: a linked node reads this host's /proc, whose load
+    # (other tests) would count as foreign work; placement here goes by the reports' sizes
+    tables = source_tables(prom_lab, "use_load = false\n")
+    (tmp_path / "roost.toml").write_text(nodes_toml(lab, [], [], tables,
+                                                    known_hosts=known_hosts(fleet, tmp_path)))
+    ssh_config = tmp_path / "ssh_config"
+    ssh_config.write_text("".join(f"Host {n.name}\n    HostName {hostname(n)}\n"
+                                  f"    Port {n.port}\n" for n in named.values()))
+    out = shared_dir / "cli-%j.out"
+    env = {**os.environ, "ROOST_STATE_DIR": str(tmp_path / "state"),
+           "ROOST_SSH_CONFIG": str(ssh_config)}
+    ran = subprocess.run(
+        [str(ROOST), "--config", str(tmp_path / "roost.toml"), "submit", "--wait", "-o",
+         str(out), "--wrap", "hostname; exit 3"], cwd=shared_dir, capture_output=True,
+        text=True, timeout=90, env=env)
+    assert ran.returncode == 3, ran.stderr
+    job = int(ran.stdout.split()[-1])
+    assert (shared_dir / f"cli-{job}.out").read_text() == f"roost-lab-{named['A'].name}\n"

@@ -113,13 +113,15 @@ def cmd_submit(args: argparse.Namespace, config) -> int:
 
 
 async def _wait(config, store: Store, job_id: int) -> int:
-    """Schedule in-process when nobody else does; else watch the database."""
+    """Schedule in-process when nobody else does (on the Prometheus source, linking only the
+    nodes placement chooses, when the config reads the fleet from Prometheus); else watch the
+    database."""
     import asyncio
 
     from console.jobs.service import run_scheduler
     stop = asyncio.Event()
     while not _finished(store, job_id):
-        if await run_scheduler(config, stop, until_job=job_id, store=store):
+        if await run_scheduler(config, stop, until_job=job_id, store=store, own_source=True):
             break
         await asyncio.sleep(0.2)
     return _exit_status(store.tasks(job_id))

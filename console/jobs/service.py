@@ -9,11 +9,12 @@ serve` and CLI clients that find nobody scheduling (`submit --wait`, cancel of r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import os
 import shlex
 import time
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -46,32 +47,68 @@ Notice = Callable[[str, str], None]    # (one-line text, severity)
 async def run_scheduler(config: Config, stop: asyncio.Event, *, until_job: int | None = None,
                         store: Store | None = None,
                         fleet: Connections | OnDemandFleet | None = None,
-                        on_held: Callable[[], None] = lambda: None) -> bool:
+                        on_held: Callable[[], None] = lambda: None,
+                        own_source: bool = False) -> bool:
     """Hold the lock and schedule until stop (or until_job ends); False if another holds it.
     With a running collectors.fleet.Fleet, jobs use its connections instead of opening more;
-    with the Prometheus source, its SSH pool, linking only the nodes placement chooses."""
+    with the Prometheus source, its SSH pool, linking only the nodes placement chooses.
+    own_source (a CLI client, `submit --wait`): without a fleet given and with [source]
+    prometheus, the source is opened once the lock is held, so links are on demand too."""
     lock = scheduler_lock(config)
     if not lock.acquire():
         return False
     on_held()
     try:
         store = store or open_store(config)
-        # a serve shard schedules on the nodes it collects, not on its neighbours'
-        served = getattr(fleet, "targets", None)
-        targets = [t for t in config.targets()
-                   if not t.local and (served is None or t.name in served)]
-        options = Options.from_config(config.jobs)
-        sched = _scheduler(config, store, targets, options, fleet)
-        await sched.start()
-        try:
-            await sched.run(stop, until_job=until_job)
-            if until_job is not None:   # the job's clean-up on the nodes is part of its end
-                await sched.drain(time.monotonic() + DRAIN_TIMEOUT)
-        finally:
-            await sched.close()
+        if fleet is None and own_source and config.source.prometheus:
+            async with prometheus_fleet(config) as (config, source):
+                await _schedule(config, stop, until_job, store, source)
+        else:
+            await _schedule(config, stop, until_job, store, fleet)
         return True
     finally:
         lock.release()
+
+
+async def _schedule(config: Config, stop: asyncio.Event, until_job: int | None, store: Store,
+                    fleet: Connections | OnDemandFleet | None) -> None:
+    """The scheduler on fleet (see run_scheduler), from start to close."""
+    # a serve shard schedules on the nodes it collects, not on its neighbours'
+    served = getattr(fleet, "targets", None)
+    targets = [t for t in config.targets()
+               if not t.local and (served is None or t.name in served)]
+    options = Options.from_config(config.jobs)
+    sched = _scheduler(config, store, targets, options, fleet)
+    await sched.start()
+    try:
+        await sched.run(stop, until_job=until_job)
+        if until_job is not None:   # the job's clean-up on the nodes is part of its end
+            await sched.drain(time.monotonic() + DRAIN_TIMEOUT)
+    finally:
+        await sched.close()
+
+
+@contextlib.asynccontextmanager
+async def prometheus_fleet(config: Config) -> AsyncIterator[tuple[Config, OnDemandFleet]]:
+    """The Prometheus source of [source] prometheus, started, for a process that has no console
+    reading it (its samples are drained; the scheduler reads its reports), with the config's
+    stale threshold for it (as the console's); stopped (its SSH pool closed) on exit."""
+    from console.promfleet import open_prom_source, with_source_thresholds
+    config = with_source_thresholds(config)
+    source = open_prom_source(config)
+    await source.start()
+    drain = asyncio.get_running_loop().create_task(_discard(source.stream()))
+    try:
+        yield config, source
+    finally:
+        await source.stop()
+        drain.cancel()
+        await asyncio.gather(drain, return_exceptions=True)
+
+
+async def _discard(stream: AsyncIterator[object]) -> None:
+    async for _ in stream:
+        pass
 
 
 def _scheduler(config: Config, store: Store, targets: list[NodeTarget], options: Options,

@@ -56,9 +56,11 @@ class Pool(Protocol):
 @runtime_checkable
 class OnDemandFleet(Protocol):
     """A fleet read from Prometheus (collectors.promsource.PromSource): reports of every node,
-    how to reach one, and the on-demand SSH pool."""
-    pool: Pool | None
+    how to reach one, and the on-demand SSH pool (read-only here: PromSource's SshPool is one)."""
     target_of: Callable[[str], NodeTarget | None]
+
+    @property
+    def pool(self) -> Pool | None: ...
 
     def reports(self, max_age: float) -> Mapping[str, NodeReport]: ...
 

@@ -444,7 +444,8 @@ def _scheduler(config: Config, role=None):
 def cmd_run(args: argparse.Namespace) -> int:
     from console import run_cli
     config = load(args)
-    if not config.nodes:
+    # --job on [source] prometheus: the job's nodes may be ones only Prometheus names
+    if not config.nodes and not (config.source.prometheus and args.job is not None):
         return _no_nodes(config, "run")
     return run_cli.run(args, config)
 

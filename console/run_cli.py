@@ -124,12 +124,13 @@ def run(args: argparse.Namespace, config) -> int:
         return 2
     command = req.command       # joined with spaces, as ssh does: the remote shell parses it
     if req.job is not None:
-        from console.jobs.service import job_step
+        from console.jobs.service import job_step, node_targets
         from console.jobs.spec import SpecError
         try:
             nodes, prefix = job_step(config, req.job)
         except SpecError as exc:
             print(f"roost: run: {exc}", file=sys.stderr)
             return 1
-        chosen, command = config.targets(",".join(nodes)), prefix + command
+        # nodes the queue names (on [source] prometheus, maybe only Prometheus knows them)
+        chosen, command = node_targets(config, nodes), prefix + command
     return runcmd.run(chosen, command, req.timeout, grouped=req.grouped)

@@ -442,28 +442,49 @@ async def test_submit_wait_with_nobody_scheduling_links_only_the_chosen_node(
     store.close()
 
 
-def test_roost_submit_wait_on_prometheus_reaches_nodes_only_it_names(prom_lab, fleet, tmp_path,
-                                                                     shared_dir):
-    """The command itself, on a roost.toml that names no node: the nodes come from Prometheus,
-    SSH reaches them through ssh_config aliases (node name -> host name and port). `roost
-    submit --wait` finding nobody scheduling runs the job on the freest node by its report
-    and exits with the job's code (it used to schedule on the configured nodes: none)."""
+def test_roost_submit_wait_and_run_job_on_prometheus_reach_nodes_only_it_names(
+        prom_lab, fleet, tmp_path, shared_dir):
+    """The commands themselves, on a roost.toml that names no node: the nodes come from
+    Prometheus, SSH reaches them through ssh_config aliases (node name -> host name and port).
+    `roost submit --wait` finding nobody scheduling runs the job on the freest node by its
+    report (it used to schedule on the configured nodes: none, so it waited forever);
+    `roost run --job ID` reaches that node while the job runs; submit exits with the job's code."""
     lab, named, _ = fleet
+    a = named["A"].name
     # no [[nodes]], so no procfs of its own: a linked node reads this host's /proc, whose load
     # (other tests) would count as foreign work; placement here goes by the reports' sizes
     tables = source_tables(prom_lab, "use_load = false\n")
-    (tmp_path / "roost.toml").write_text(nodes_toml(lab, [], [], tables,
-                                                    known_hosts=known_hosts(fleet, tmp_path)))
+    toml = tmp_path / "roost.toml"
+    toml.write_text(nodes_toml(lab, [], [], tables, known_hosts=known_hosts(fleet, tmp_path)))
     ssh_config = tmp_path / "ssh_config"
     ssh_config.write_text("".join(f"Host {n.name}\n    HostName {hostname(n)}\n"
                                   f"    Port {n.port}\n" for n in named.values()))
-    out = shared_dir / "cli-%j.out"
     env = {**os.environ, "ROOST_STATE_DIR": str(tmp_path / "state"),
            "ROOST_SSH_CONFIG": str(ssh_config)}
-    ran = subprocess.run(
-        [str(ROOST), "--config", str(tmp_path / "roost.toml"), "submit", "--wait", "-o",
-         str(out), "--wrap", "hostname; exit 3"], cwd=shared_dir, capture_output=True,
-        text=True, timeout=90, env=env)
-    assert ran.returncode == 3, ran.stderr
-    job = int(ran.stdout.split()[-1])
-    assert (shared_dir / f"cli-{job}.out").read_text() == f"roost-lab-{named['A'].name}\n"
+    gate = shared_dir / "cli-gate"
+    waiting = subprocess.Popen(
+        [str(ROOST), "--config", str(toml), "submit", "--wait", "-o",
+         str(shared_dir / "cli-%j.out"), "--wrap", f"{gated(shared_dir, gate.name)}; exit 3"],
+        cwd=shared_dir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        job = int(waiting.stdout.readline().split()[-1])
+        store = open_store(load_config(toml, state_dir=tmp_path / "state", env=env))
+        deadline = time.monotonic() + 60
+        while not (store.tasks(job)[0].pid is not None or waiting.poll() is not None):
+            assert time.monotonic() < deadline, "the job never ran"
+            time.sleep(0.1)
+        store.close()
+        ran = subprocess.run([str(ROOST), "--config", str(toml), "run", "--job", str(job), "--",
+                              "hostname; echo $SLURM_JOB_ID"], capture_output=True, text=True,
+                             timeout=60, env=env)
+        assert ran.returncode == 0, ran.stderr
+        assert f"roost-lab-{a}\n{job}\n" in ran.stdout, ran.stdout
+        gate.touch()
+        _, err = waiting.communicate(timeout=60)
+    finally:
+        gate.touch()
+        if waiting.poll() is None:
+            waiting.kill()
+            waiting.wait()
+    assert waiting.returncode == 3, err
+    assert (shared_dir / f"cli-{job}.out").read_text() == f"roost-lab-{a}\n"

@@ -14,7 +14,7 @@ import dataclasses
 import os
 import shlex
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from console.jobs.boinc_rpc import BoincTask
 
 __all__ = ["JobsService", "Notice", "cluster_name", "hold_when_free", "job_step", "jobs_db",
-           "node_limits", "open_store", "queue_dir", "run_scheduler", "scheduler_lock",
+           "node_limits", "node_targets", "open_store", "queue_dir", "run_scheduler", "scheduler_lock",
            "settle_requests"]
 
 HOLDER_EVERY = 10.0     # seconds between lock-holder probes (see JobsService.holder)
@@ -160,8 +160,7 @@ async def settle_requests(config: Config, store: Store, timeout: float) -> bool:
     if not lock.acquire():
         return False   # a holder appeared: it will act on the requests
     try:
-        nodes = {t.node for t in store.wants()}
-        targets = [t for t in config.targets() if t.name in nodes]
+        targets = node_targets(config, {t.node for t in store.wants()})
         options = dataclasses.replace(Options.from_config(config.jobs), partial=True)
         sched = Scheduler(store, targets, options)
         await sched.start()
@@ -172,6 +171,21 @@ async def settle_requests(config: Config, store: Store, timeout: float) -> bool:
         return not store.wants()
     finally:
         lock.release()
+
+
+def node_targets(config: Config, names: Iterable[str]) -> list[NodeTarget]:
+    """How to reach these nodes over SSH: as configured; with [source] prometheus a node only
+    Prometheus names is reached by its name through ssh_config and [defaults] (as the console's
+    pool reaches it). A node neither knows is left out."""
+    names = set(names)
+    targets = [t for t in config.targets() if t.name in names and not t.local]
+    if config.source.prometheus:
+        from console.promfleet import target_of
+        known = {spec.name: spec for spec in config.nodes}
+        found = {t.name for t in targets}
+        targets += [t for name in sorted(names - found - known.keys())
+                    if (t := target_of(config, known, name)) is not None]
+    return targets
 
 
 def job_step(config: Config, text: str) -> tuple[list[str], str]:

@@ -160,7 +160,7 @@ async def settle_requests(config: Config, store: Store, timeout: float) -> bool:
     if not lock.acquire():
         return False   # a holder appeared: it will act on the requests
     try:
-        targets = node_targets(config, {t.node for t in store.wants()})
+        targets = node_targets(config, {t.node for t in store.wants() if t.node})
         options = dataclasses.replace(Options.from_config(config.jobs), partial=True)
         sched = Scheduler(store, targets, options)
         await sched.start()

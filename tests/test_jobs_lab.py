@@ -207,10 +207,11 @@ async def test_reattach_after_scheduler_goes_away(tmp_path, nodes, shared_dir):
 async def test_node_death_is_node_fail_and_requeue(tmp_path, two, shared_dir):
     a, b = two
     store = Store(tmp_path / "q.db")
-    requeued = submit(store, "--requeue", "-a", "0-1", "-o", str(shared_dir / "r_%a.out"),
-                      "--wrap", "sleep 2; echo done $SLURM_ARRAY_TASK_ID $SLURMD_NODENAME")
+    # lost first: it takes one of a's 2 cores, the array packs the other and then b's
     lost = submit(store, "--no-requeue", "-w", a.name, "--wrap", "sleep 30",
                   "-o", str(shared_dir / "l.out"))
+    requeued = submit(store, "--requeue", "-a", "0-1", "-o", str(shared_dir / "r_%a.out"),
+                      "--wrap", "sleep 2; echo done $SLURM_ARRAY_TASK_ID $SLURMD_NODENAME")
     sched = await scheduler(store, [a, b], cores={a.name: 2, b.name: 2})
     try:
         live = lambda: store.tasks(requeued) + store.tasks(lost)  # noqa: E731

@@ -3,16 +3,20 @@
     .venv/bin/python bench/bench_sched_step.py [--nodes 10000] [--linked 32] [--runs 2000]
 
 A Scheduler on a NodeSource of --nodes reports (every node up, 4 cores), --linked of them
-linked (a stand-in agent and feed: no SSH) and busy. Times the two node walks of
-Scheduler.step: _check_nodes (every step: 20 a second at the default tick), beside a walk of
-every link as _check_nodes made before it kept the set of down links (the peer), and the
-once-a-second on-demand pass (reports synced, idle links parked); medians of --runs calls.
-To time another checkout's code, copy this file into its bench/ and run it there.
+linked (a stand-in agent and feed: no SSH) and busy. Times what the scheduler's loop walks:
+_check_nodes (every step: 20 a second at the default tick), beside a walk of every link as
+_check_nodes made before it kept the set of down links (the peer); the once-a-second
+on-demand pass (reports synced, idle links parked); and the rooms placement reads for a
+pending array (each placement pass: once a second, or on every change to the queue), also the
+first one after a sync (which sorts the reports by free cores). Medians of --runs calls (a
+tenth of them for the last three). To time another checkout's code, copy this file into its
+bench/ and run it there.
 
 Measured here (2 shared cores, other developers' tests running), 10,000 nodes, 32 linked,
-medians of three runs: _check_nodes 0.3 us against 0.56 ms for the walk of every link (main
-at fd8e325 measured 0.55-0.57 ms for its own _check_nodes); the on-demand pass 1.15-1.20 ms
-(main 1.83-1.86 ms: it walked every link to park idle ones).
+three runs each, alternating with main at fd8e325 (the file copied there):
+  _check_nodes        0.3-0.4 us  (main 552-579 us; the walk of every link 548-600 us)
+  on-demand pass      1.14-1.16 ms (main 1.78-1.89 ms: it walked every link to park idle ones)
+  placement's rooms   0.11 ms, 1.83-1.85 ms the first after a sync (main 7.2-11.8 ms, each)
 """
 from __future__ import annotations
 
@@ -30,6 +34,7 @@ from collectors.model import NodeTarget  # noqa: E402
 from collectors.promsource import NodeReport  # noqa: E402
 from console.jobs.core import Options  # noqa: E402
 from console.jobs.ondemand import NodeSource  # noqa: E402
+from console.jobs.placement import Demand  # noqa: E402
 from console.jobs.scheduler import Scheduler  # noqa: E402
 from console.jobs.store import Store  # noqa: E402
 
@@ -101,9 +106,18 @@ async def main() -> None:
             sched._last_sync = 0.0
             sched._on_demand_pass(now)
         walk = median_ms(max(1, args.runs // 10), one_pass)
+        wide = [Demand(1, pending=100)]
+        sched._rooms(now, wide)                  # the first after a sync sorts the reports
+        rooms = median_ms(max(1, args.runs // 10), lambda: sched._rooms(now, wide))
+
+        def after_sync() -> None:
+            sched._freest = None                 # as _sync_nodes leaves it (no-op before)
+            sched._rooms(now, wide)
+        first = median_ms(max(1, args.runs // 10), after_sync)
         print(f"{args.nodes} reported nodes, {args.linked} linked (medians): _check_nodes "
               f"{check * 1000:.1f} us, a walk of every link {every * 1000:.0f} us "
-              f"({every / check:.0f}x); on-demand pass {walk:.2f} ms")
+              f"({every / check:.0f}x); on-demand pass {walk:.2f} ms; placement's rooms for "
+              f"a pending array {rooms:.2f} ms ({first:.2f} ms the first after a sync)")
 
 
 if __name__ == "__main__":

@@ -82,13 +82,13 @@ def test_a_node_whose_link_failed_is_avoided_for_a_while(tmp_path):
 def test_at_max_links_no_other_node_is_eligible_and_jobs_say_why(tmp_path):
     reports = {n: NodeReport(True, NOW, 2, 900, 0.0) for n in ("a", "b", "c")}
     sched = scheduler(tmp_path, reports, max_links=1)
-    sched.links["b"].connecting = True           # one link coming up: the cap is reached
+    sched._inflight.add(("up", "b"))             # one link coming up: the cap is reached
     seen = rooms(sched)
     assert seen == {"b": (2, 900, True, 0)}      # its room is kept for what chose it, no other
     reasons = {1: REASON_RESOURCES, 2: "Dependency"}
     sched._links_reason(reasons)
     assert reasons == {1: REASON_LINKS, 2: "Dependency"}
-    sched.links["b"].connecting = False
+    sched._inflight.discard(("up", "b"))
     reasons = {1: REASON_RESOURCES}
     sched._links_reason(reasons)
     assert reasons == {1: REASON_RESOURCES}      # room for a link again: plain Resources
@@ -101,7 +101,7 @@ def test_placement_reads_only_as_many_unlinked_nodes_as_links_may_come_up(tmp_pa
     sched = scheduler(tmp_path, reports, max_links=8)
     seen = rooms(sched)
     assert len(seen) == 8 and all(v[3] == 0 for v in seen.values())   # the unloaded ones
-    sched.links["n1"].connecting = True
+    sched._inflight.add(("up", "n1"))            # chosen: its link is coming up
     assert len(rooms(sched)) == 8 and "n1" in rooms(sched)
 
 

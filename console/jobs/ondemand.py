@@ -19,7 +19,7 @@ no connection is held to every node.
 from __future__ import annotations
 
 import asyncio
-import heapq
+import itertools
 import logging
 import math
 import time
@@ -92,6 +92,7 @@ class OnDemandMixin(SchedulerCore):
     _recorded: dict[str, tuple[int | None, int | None]]   # sizes written to the queue
     _last_sync: float
     _probed: dict[str, float]       # node reported down -> when its link was last probed
+    _freest: list[str] | None       # up nodes by free cores in their reports (None: to sort)
 
     @property
     def on_demand(self) -> bool:
@@ -113,6 +114,7 @@ class OnDemandMixin(SchedulerCore):
         if self._nodes is None:
             return
         self._seen = self._nodes.reports()
+        self._freest = None
         for name in self._seen.keys() - self.links.keys():
             self._add_link(name)
         self._record_sizes()
@@ -205,26 +207,31 @@ class OnDemandMixin(SchedulerCore):
         """The nodes placement looks at. Held links: every node. On demand: the nodes with a
         link (held or coming up), those a pending job names, and the freest unlinked nodes
         that may be linked, only as many as links may still come up (plus what a job
-        excludes): at 10,000 nodes placement reads ~100 rooms, not 10,000."""
+        excludes): at 10,000 nodes placement reads ~100 rooms, not 10,000, and walks the
+        nodes by freeness (sorted once per sync) only until it has them."""
         if self._nodes is None:
             return list(self.links)
         demands = list(demands)
-        held = [n for n, lk in self.links.items() if self._holding(lk)]
+        held = sorted(self._held())
         named = {n for d in demands for n in (*d.nodelist, *d.candidates) if n in self.links}
         room = self.options.max_links - len(held)
         if room <= 0:
             return held + sorted(named - set(held))
         room += max((len(d.exclude) for d in demands), default=0)
-        free = heapq.nlargest(room, self._linkable(now), key=lambda item: item[1])
-        chosen = [n for n, _ in free]
+        chosen = list(itertools.islice(self._linkable(now), room))
         return held + chosen + sorted(named - set(held) - set(chosen))
 
-    def _linkable(self, now: float) -> Iterator[tuple[str, float]]:
-        """(node, free cores by its report) of the unlinked nodes a link may be brought to."""
-        for name, seen in self._seen.items():
+    def _linkable(self, now: float) -> Iterator[str]:
+        """The unlinked nodes a link may be brought to, freest first by their reports."""
+        if self._freest is None:    # once per sync, when placement first asks
+            free = [((seen.cores or 1) - (seen.load1 or 0.0), name)
+                    for name, seen in self._seen.items() if seen.up]
+            free.sort(key=lambda item: -item[0])      # stable: ties keep the reports' order
+            self._freest = [name for _, name in free]
+        for name in self._freest:
             link = self.links.get(name)
             if link is not None and not self._holding(link) and self._may_link(name, link, now):
-                yield name, (seen.cores or 1) - (seen.load1 or 0.0)
+                yield name
 
     def _may_link(self, name: str, link: Link, now: float) -> bool:
         """Reported up and fresh, not avoided after a failed link, its link not down."""
@@ -235,9 +242,17 @@ class OnDemandMixin(SchedulerCore):
     def _holding(self, link: Link) -> bool:
         return link.up or link.connecting or ("up", link.target.name) in self._inflight
 
+    def _held(self) -> set[str]:
+        """The nodes whose link is up or coming up (brought up only through _spawn's ("up",
+        node) once the scheduler has started): what counts against max_links, found without
+        walking every link."""
+        held = {n for n in self._linked if self.links[n].up}
+        held.update(str(key[1]) for key in self._inflight if key[0] == "up")
+        return held
+
     def _room_budget(self) -> int:
         """How many more links may be brought up under max_links."""
-        return self.options.max_links - sum(1 for lk in self.links.values() if self._holding(lk))
+        return self.options.max_links - len(self._held())
 
     def _size(self, name: str, link: Link, linkable: bool,
               now: float) -> tuple[int, int | None, bool, float]:

@@ -12,8 +12,14 @@ no connection is held to every node.
   link that fails leaves its tasks Pending and the node avoided for avoid_for seconds.
 - A link without a task of ours for link_idle seconds is parked (agent, feed and connection
   closed); a node with running tasks keeps its link, its events feed is how an end is seen.
+- A node running our tasks that the reports say is down (up == 0 or stale) has its link
+  probed at once (PROBE_TIMEOUT): no answer, the link is down and its tasks NODE_FAIL
+  node_fail_after later (not after keepalives give up); an answer (only the exporter or the
+  scrape failed), the tasks run on.
 - A node whose tasks were given up as NODE_FAIL is linked again once reported up, so tasks
   still running there (it was cut off, not dead) are killed as a held link would on return.
+- Placement packs (console.jobs.placement): held links first, then unlinked nodes freest
+  first, each filled before the next, so a wide array links the fewest nodes.
 - At most max_links links are held; beyond that jobs wait with REASON_LINKS.
 """
 from __future__ import annotations

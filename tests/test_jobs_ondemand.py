@@ -153,3 +153,24 @@ async def test_check_nodes_looks_only_at_links_that_went_down(tmp_path):
     await sched._check_nodes(NOW)
     assert sched._down == set() and sched.links["n7"].down_since is None
     assert not sched._inflight                   # parked: nothing retries it
+
+
+def test_node_targets_reach_nodes_only_prometheus_names_through_ssh_config(tmp_path):
+    """roost run --job and a client settling requests: a configured node as configured; on
+    [source] prometheus, a node only Prometheus names through its ssh_config alias; without
+    the Prometheus source such a node is left out (nothing says how to reach it)."""
+    from console.config import load_config
+    from console.jobs.service import node_targets
+    ssh_config = tmp_path / "ssh_config"
+    ssh_config.write_text("Host rk1-07\n    HostName rk1-07.rack2.lab\n    Port 2207\n"
+                          "    User ops\n")
+    base = '[defaults]\nuser = "pi"\n\n[[nodes]]\nnames = "pi1"\nhost = "10.1.0.1"\n'
+    prom = tmp_path / "prom.toml"
+    prom.write_text(base + '\n[source]\nprometheus = "http://127.0.0.1:9"\n')
+    plain = tmp_path / "plain.toml"
+    plain.write_text(base)
+    config = load_config(prom, ssh_config=ssh_config, env={}, state_dir=tmp_path / "s")
+    got = {t.name: (t.host, t.port, t.user) for t in node_targets(config, ["pi1", "rk1-07"])}
+    assert got == {"pi1": ("10.1.0.1", 22, "pi"), "rk1-07": ("rk1-07.rack2.lab", 2207, "ops")}
+    config = load_config(plain, ssh_config=ssh_config, env={}, state_dir=tmp_path / "s")
+    assert [t.name for t in node_targets(config, ["pi1", "rk1-07"])] == ["pi1"]

@@ -174,3 +174,23 @@ def test_node_targets_reach_nodes_only_prometheus_names_through_ssh_config(tmp_p
     assert got == {"pi1": ("10.1.0.1", 22, "pi"), "rk1-07": ("rk1-07.rack2.lab", 2207, "ops")}
     config = load_config(plain, ssh_config=ssh_config, env={}, state_dir=tmp_path / "s")
     assert [t.name for t in node_targets(config, ["pi1", "rk1-07"])] == ["pi1"]
+
+
+class Standin:
+    """Where a link's agent and events feed would be: makes Link.up true, nothing to close."""
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_linked_node_is_not_placed_on_while_its_link_is_probed(tmp_path):
+    """Reported down while linked: until the probe answers, no new work goes there."""
+    sched = scheduler(tmp_path, {"a": NodeReport(True, NOW, 2, 900, 0.0)})
+    link = sched.links["a"]
+    link.agent = link.events = Standin()  # type: ignore[assignment]
+    sched._linked.add("a")                        # as a link's setup records it
+    assert rooms(sched)["a"][2] is True
+    sched._inflight.add(("probe", "a"))
+    assert rooms(sched)["a"][2] is False
+    sched._inflight.discard(("probe", "a"))
+    assert rooms(sched)["a"][2] is True

@@ -263,11 +263,12 @@ class OnDemandMixin(SchedulerCore):
     def _size(self, name: str, link: Link, linkable: bool,
               now: float) -> tuple[int, int | None, bool, float]:
         """(cores, memory MB, eligible, load1) of a node: its link's when held or on held
-        links, else its report's (eligible when up and fresh, not avoided, room for a link)."""
+        links (not eligible while its link is probed: reported down, maybe dead), else its
+        report's (eligible when up and fresh, not avoided, room for a link)."""
         override, info = self.options.cores.get(name), link.info
         cores, mem = override or (info.cores if info else 1), info.mem_mb if info else None
         if self._nodes is None or link.up:
-            return cores, mem, link.up, link.load1
+            return cores, mem, link.up and ("probe", name) not in self._inflight, link.load1
         seen, load = self._seen.get(name), 0.0
         if seen is not None:
             cores, mem = override or seen.cores or cores, seen.mem_mb or mem

@@ -17,12 +17,14 @@ three runs each, alternating with main at fd8e325 (the file copied there):
   _check_nodes        0.3-0.4 us  (main 552-579 us; the walk of every link 548-600 us)
   on-demand pass      1.14-1.16 ms (main 1.78-1.89 ms: it walked every link to park idle ones)
   placement's rooms   0.11 ms, 1.83-1.85 ms the first after a sync (main 7.2-11.8 ms, each)
+  a whole step        0.18-0.22 ms mean, idle queue (main 1.07-1.23 ms: ~20 ms of CPU a second)
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
 import statistics
+from dataclasses import replace
 import sys
 import tempfile
 import time
@@ -90,6 +92,20 @@ def median_ms(calls: int, fn) -> float:
     return statistics.median(times) * 1000
 
 
+async def mean_step_ms(store: Store, nodes: int, linked: int) -> float:
+    """Scheduler.step on an idle queue, mean over 2 s of steps at the default tick (the
+    once-a-second pass included, its share spread over the steps)."""
+    sched = scheduler(store, nodes, linked)
+    sched.options = replace(sched.options, use_load=False)   # stand-ins have no load to read
+    times, end = [], time.monotonic() + 2.0
+    while time.monotonic() < end:
+        t0 = time.perf_counter()
+        await sched.step()
+        times.append(time.perf_counter() - t0)
+        await asyncio.sleep(sched.options.tick)
+    return statistics.mean(times) * 1000
+
+
 async def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--nodes", type=int, default=10_000)
@@ -114,10 +130,12 @@ async def main() -> None:
             sched._freest = None                 # as _sync_nodes leaves it (no-op before)
             sched._rooms(now, wide)
         first = median_ms(max(1, args.runs // 10), after_sync)
+        steps = await mean_step_ms(store, args.nodes, args.linked)
         print(f"{args.nodes} reported nodes, {args.linked} linked (medians): _check_nodes "
               f"{check * 1000:.1f} us, a walk of every link {every * 1000:.0f} us "
               f"({every / check:.0f}x); on-demand pass {walk:.2f} ms; placement's rooms for "
-              f"a pending array {rooms:.2f} ms ({first:.2f} ms the first after a sync)")
+              f"a pending array {rooms:.2f} ms ({first:.2f} ms the first after a sync); "
+              f"a whole step, idle queue, {steps:.3f} ms (mean over 2 s)")
 
 
 if __name__ == "__main__":

@@ -24,10 +24,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
-from dataclasses import replace
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))

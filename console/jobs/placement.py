@@ -8,10 +8,10 @@ reservation: on the reserved nodes they must end (by their --time) before it beg
 limit = runs forever.
 
 A plain task takes `cpus` cores on one node; the tasks of an array fill a node's free cores
-before the next node in the order given (packed, as Slurm's default). An allocation (-N, -n, --ntasks-per-node,
---exclusive, or -w naming several nodes) takes a set of nodes at once, as Slurm does: every node
--w names, tasks spread as -N/--ntasks-per-node say (an even split over N nodes, else packed onto
-as few nodes as hold them), whole nodes when exclusive.
+before the next node in the order given (packed, as Slurm's default). An allocation (-N, -n,
+--ntasks-per-node, --exclusive, or -w naming several nodes) takes a set of nodes at once, as
+Slurm does: every node -w names, tasks spread as -N/--ntasks-per-node say (an even split over N
+nodes, else packed onto as few nodes as hold them), whole nodes when exclusive.
 """
 from __future__ import annotations
 

@@ -178,7 +178,7 @@ def node_targets(config: Config, names: Iterable[str]) -> list[NodeTarget]:
     Prometheus names is reached by its name through ssh_config and [defaults] (as the console's
     pool reaches it). A node neither knows is left out."""
     names = set(names)
-    targets = [t for t in config.targets() if t.name in names and not t.local]
+    targets = [t for t in config.targets() if t.name in names]
     if config.source.prometheus:
         from console.promfleet import target_of
         known = {spec.name: spec for spec in config.nodes}

@@ -22,13 +22,16 @@ import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from collectors.model import NodeEvent, NodeTarget, Sample
 from collectors.snapshot import LazySample, resolve
 from console import paths
 from console.errors import RoostError
 from console.gcpolicy import GcPacer
+
+if TYPE_CHECKING:
+    from collectors.fleet import Fleet
 
 log = logging.getLogger("roost.collect")
 
@@ -237,9 +240,10 @@ def _note(text: str) -> None:
     log.info(text)      # and into roost.log under `roost serve` (nowhere else: INFO is off)
 
 
-QUEUE_BOUND = 1024      # items between the fleet and the sinks (a second of 1,000 nodes; each
-                        # holds its frame's text): beyond it the fleet's own queue fills, its
-                        # channels pause and SSH flow control holds the nodes back
+QUEUE_BOUND = 1024      # items taken from the fleet's queue at one go (a second of 1,000
+                        # nodes): a slow sink lets the loop run between takes, the fleet's own
+                        # bounded queue fills, its channels pause and SSH flow control holds the
+                        # nodes back
 HOLD_LIMIT = 200_000    # samples held while the history DB cannot be written (~1 h of 50 nodes)
 RETRY_MAX = 60.0        # seconds between retries at most (1, 2, 4 ... 60)
 
@@ -545,10 +549,10 @@ async def _drive(sources: Sources, plan: Plan, run: Run, sinks: Sinks, stop: asy
     queue: asyncio.Queue = asyncio.Queue(QUEUE_BOUND)
     interval = plan.interval or _interval(sources)
     tasks = [asyncio.create_task(_poll(name, fn, interval, queue)) for name, fn in sources.pollers]
-    fleet = await _start_fleet(sources.remote, queue, tasks)
+    fleet = await _start_fleet(sources.remote)
     beside = asyncio.create_task(companion(fleet, stop)) if companion is not None else None
     try:
-        await _consume(queue, run, sinks, stop, interval, _deadline(plan, sources, interval))
+        await _consume(queue, run, sinks, stop, interval, _deadline(plan, sources, interval), fleet)
     finally:
         await _end_companion(beside, stop)
         for task in tasks:
@@ -598,27 +602,28 @@ async def _poll(name: str, sample: Callable[[], Sample], interval: float, queue:
         await asyncio.sleep(interval)
 
 
-async def _start_fleet(remote: list[NodeTarget], queue: asyncio.Queue, tasks: list):
+async def _start_fleet(remote: list[NodeTarget]) -> Fleet | None:
     if not remote:
         return None
     from collectors.fleet import Fleet
     fleet = Fleet(remote, lazy=True)
     await fleet.start()
-
-    async def forward() -> None:
-        async for item in fleet.items():
-            await queue.put(item)     # waits when the sinks lag: the fleet's channels pause
-    tasks.append(asyncio.create_task(forward()))
     return fleet
 
 
 async def _consume(queue: asyncio.Queue, run: Run, sinks: Sinks, stop: asyncio.Event,
-                   interval: float, deadline: float | None) -> None:
+                   interval: float, deadline: float | None, fleet: Fleet | None = None) -> None:
+    """Take what the sources queued every BATCH seconds (or at once when the run may end),
+    write the sinks every interval. Batches, not a wake-up per item: at 1,000 nodes a second
+    a task, a future and a loop turn per frame cost as much as decoding the frames."""
     next_flush = time.monotonic() + interval
     pacer = GcPacer()
     stopper = asyncio.create_task(stop.wait())
     try:
-        while not stop.is_set() and not run.settled() and not sinks.broken:
+        while not stop.is_set() and not sinks.broken:
+            more = _take_ready(queue, run, fleet)
+            if run.settled():
+                return
             now = time.monotonic()
             if deadline is not None and now >= deadline:
                 return
@@ -626,24 +631,31 @@ async def _consume(queue: asyncio.Queue, run: Run, sinks: Sinks, stop: asyncio.E
                 sinks.write(run.pending)
                 run.pending, next_flush = [], now + interval
                 pacer.tick()
-            wait = min(next_flush, deadline or next_flush) - now
-            getter = asyncio.create_task(queue.get())
-            done, _ = await asyncio.wait({getter, stopper}, timeout=max(wait, 0.0),
-                                         return_when=asyncio.FIRST_COMPLETED)
-            if getter in done:
-                run.take(getter.result())
-                _take_ready(queue, run)
-            else:
-                getter.cancel()
+            wait = 0.0 if more else min(next_flush, deadline or next_flush, now + _batch(run)) - now
+            await asyncio.wait({stopper}, timeout=max(wait, 0.0))
     finally:
         stopper.cancel()
 
 
-def _take_ready(queue: asyncio.Queue, run: Run) -> None:
-    """Everything already queued, without a task and a loop turn per item: a busy loop
-    (1,000 nodes, a loaded machine) then keeps up instead of falling behind per item."""
+BATCH = 0.1        # seconds between takes: what a sample waits at most before a scrape sees it
+
+
+def _batch(run: Run) -> float:
+    # a finite run (--once, --count) ends as soon as its last sample is in
+    return BATCH / 10 if run.plan.count is not None else BATCH
+
+
+def _take_ready(queue: asyncio.Queue, run: Run, fleet: Fleet | None = None) -> bool:
+    """What is already queued, without a task and a loop turn per item; at most QUEUE_BOUND
+    of the fleet's, so a slow sink still lets the loop run between takes. True: more wait."""
     while not queue.empty():
         run.take(queue.get_nowait())
+    if fleet is None:
+        return False
+    items = fleet.ready(QUEUE_BOUND)
+    for item in items:
+        run.take(item)
+    return len(items) == QUEUE_BOUND
 
 
 def _finish(run: Run, plan: Plan, interrupted: bool, broken: bool = False) -> int:

@@ -291,7 +291,12 @@ def _os(f: Families, s: Sample) -> None:
 
 def _time(f: Families, s: Sample) -> None:
     if s.node_clock is not None:
-        f.add(s.node, "node_time_seconds", "", {}, s.node_clock)
+        f.put(s.node, "node_time_seconds", "", "node_time_seconds", s.node_clock)
+
+
+def _clocksource(f: Families, s: Sample) -> None:
+    """node_exporter's time collector, the part that reads files (replayed while they hold):
+    apart from _time, whose node_time_seconds changes every frame."""
     for device, files in sorted(_raw_dirs(s, CLOCKSOURCE).items()):
         for name in files.get("available_clocksource", "").split():
             f.add(s.node, "node_time_clocksource_available_info", "",
@@ -310,20 +315,20 @@ def _timex(f: Families, s: Sample) -> None:
         return
     div = 1e9 if t["status"] & cmdout.STA_NANO else 1e6
     ppm16 = 1e6 * 65536.0
-    for name, value in (("sync_status", t["return"] != cmdout.TIME_ERROR),
-                        ("offset_seconds", t["offset"] / div),
-                        ("frequency_adjustment_ratio", 1 + t["freq"] / ppm16),
-                        ("maxerror_seconds", t["maxerror"] / 1e6),
-                        ("estimated_error_seconds", t["esterror"] / 1e6), ("status", t["status"]),
-                        ("loop_time_constant", t["constant"]), ("tick_seconds", t["tick"] / 1e6),
-                        ("pps_frequency_hertz", t["ppsfreq"] / ppm16),
-                        ("pps_jitter_seconds", t["jitter"] / div), ("pps_shift_seconds", t["shift"]),
-                        ("pps_stability_hertz", t["stabil"] / ppm16),
-                        ("pps_jitter_total", t["jitcnt"]), ("pps_calibration_total", t["calcnt"]),
-                        ("pps_error_total", t["errcnt"]),
-                        ("pps_stability_exceeded_total", t["stbcnt"]),
-                        ("tai_offset_seconds", t["tai"])):
-        f.add(s.node, f"node_timex_{name}", "", {}, value)
+    values = (t["return"] != cmdout.TIME_ERROR, t["offset"] / div, 1 + t["freq"] / ppm16,
+              t["maxerror"] / 1e6, t["esterror"] / 1e6, t["status"], t["constant"],
+              t["tick"] / 1e6, t["ppsfreq"] / ppm16, t["jitter"] / div, t["shift"],
+              t["stabil"] / ppm16, t["jitcnt"], t["calcnt"], t["errcnt"], t["stbcnt"], t["tai"])
+    for name, value in zip(_TIMEX, values):
+        f.put(s.node, name, "", name, value)
+
+
+_TIMEX = tuple(f"node_timex_{name}" for name in (
+    "sync_status", "offset_seconds", "frequency_adjustment_ratio", "maxerror_seconds",
+    "estimated_error_seconds", "status", "loop_time_constant", "tick_seconds",
+    "pps_frequency_hertz", "pps_jitter_seconds", "pps_shift_seconds", "pps_stability_hertz",
+    "pps_jitter_total", "pps_calibration_total", "pps_error_total",
+    "pps_stability_exceeded_total", "tai_offset_seconds"))
 
 
 def _stat(f: Families, s: Sample) -> None:
@@ -528,7 +533,7 @@ def _nvme(f: Families, s: Sample) -> None:
 
 HEALTH_SECTIONS: tuple[Section, ...] = (_filesystems, _diskstats, _hwmon_readings, _power_supply,
                                         _storage_health)
-NODE_SECTIONS: tuple[Section, ...] = (_uname, _os, _time, _timex, _stat, _vmstat, _netstat,
+NODE_SECTIONS: tuple[Section, ...] = (_uname, _os, _time, _clocksource, _timex, _stat, _vmstat, _netstat,
                                       _sockstat, _softnet, _entropy_filefd_arp, _udp_queues,
                                       _pressure, _conntrack, _schedstat, _netclass, _netdev_extra,
                                       _cpufreq_limits, _nvme, _process)
@@ -583,6 +588,7 @@ KEYS: dict[Section, Key] = {
     _conntrack: _texts("proc/sys/net/netfilter/nf_conntrack_count",
                        "proc/sys/net/netfilter/nf_conntrack_max", "proc/net/stat/nf_conntrack"),
     _schedstat: _texts("proc/schedstat"), _netclass: _dir_texts(NET_CLASS),
+    _clocksource: _dir_texts(CLOCKSOURCE),
     _nvme: _dir_texts(NVME), _cpufreq_limits: _cpufreq_limit_inputs, _process: _process_inputs}
 
 # node_exporter's collector names, for node_scrape_collector_success/duration

@@ -107,10 +107,14 @@ def instrument_sinks(args) -> list:
     return servers
 
 
-def scraper(servers: list, names: list[str], every: float, stop: threading.Event) -> threading.Thread:
+def scraper(servers: list, names: list[str], every: float, stop: threading.Event,
+            separate: bool = False) -> threading.Thread:
     """What a Prometheus server does with roost's targets: every `every` seconds, each node's
-    /nodes/NAME/metrics over one keep-alive connection."""
+    /nodes/NAME/metrics over one keep-alive connection. separate: from a process of its own (as
+    Prometheus is), so the client's work neither counts nor holds roost's interpreter lock."""
     import http.client
+    if separate:
+        return _scraper_process(servers, names, every, stop)
 
     def loop() -> None:
         conn = None
@@ -124,6 +128,36 @@ def scraper(servers: list, names: list[str], every: float, stop: threading.Event
                 conn.getresponse().read()
                 SCRAPER_CPU[0] = time.thread_time()
     thread = threading.Thread(target=loop, name="bench-scraper", daemon=True)
+    thread.start()
+    return thread
+
+
+_SCRAPER = """
+import http.client, sys, time
+port, every, names = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3:]
+conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+while True:
+    time.sleep(every)
+    for name in names:
+        conn.request("GET", f"/nodes/{name}/metrics")
+        conn.getresponse().read()
+"""
+
+
+def _scraper_process(servers: list, names: list[str], every: float,
+                     stop: threading.Event) -> threading.Thread:
+    """Start the scraper process once the endpoint listens; stop it with stop."""
+    def run() -> None:
+        while not servers and not stop.wait(0.05):
+            pass
+        if not servers:
+            return
+        proc = subprocess.Popen([sys.executable, "-c", _SCRAPER, str(servers[0][0].server_port),
+                                 str(every), *names])
+        stop.wait()
+        proc.kill()
+        proc.wait()
+    thread = threading.Thread(target=run, name="bench-scraper-process", daemon=True)
     thread.start()
     return thread
 
@@ -179,7 +213,8 @@ def run_roost(fleet: DemoFleet, args, holder, same_loop: bool) -> int:
     servers = instrument_sinks(args)
     stop = threading.Event()
     if args.scrape and args.sink in ("prometheus", "serve"):
-        scraper(servers, [t.name for t in fleet.targets()], args.scrape, stop)
+        scraper(servers, [t.name for t in fleet.targets()], args.scrape, stop,
+                separate=args.scraper == "process")
     try:
         return run_collect(fleet.targets(), opts, companion=companion(fleet) if same_loop else None)
     finally:
@@ -234,6 +269,10 @@ def main() -> int:
                    "Prometheus series keys; serve: Prometheus and the SQLite history, as roost serve")
     p.add_argument("--scrape", type=float, default=0.0, metavar="S",
                    help="with --sink prometheus: scrape /metrics every S seconds (default: never)")
+    p.add_argument("--scraper", choices=("thread", "process"), default="process",
+                   help="with --scrape: scrape from a process of its own, as Prometheus does "
+                        "(default), or from a thread of roost's process (its CPU not counted, "
+                        "but it takes roost's interpreter lock)")
     p.add_argument("--layout", choices=("loop", "thread"), default="loop")
     p.add_argument("--compare", action="store_true",
                    help="roost and bare readers side by side (thread layout); prints the ratio")
@@ -305,7 +344,8 @@ def compare(args) -> int:
     common = [sys.executable, __file__, "--layout", "thread", "--json", "--nodes", str(args.nodes),
               "--windows", str(args.windows), "--window", str(args.window),
               "--warmup", str(args.warmup)]
-    roost_args = ["--client", "roost", "--sink", args.sink, "--scrape", str(args.scrape)]
+    roost_args = ["--client", "roost", "--sink", args.sink, "--scrape", str(args.scrape),
+                  "--scraper", args.scraper]
     rows = []
     for run in range(args.runs):
         load = os.getloadavg()[0]

@@ -237,3 +237,20 @@ async def test_retry_now_skips_a_grown_backoff(ssh_lab, monkeypatch):
         c.fleet.retry_now("no-such-node")
     await c.close()
     ssh_lab.stop([node])
+
+
+def test_ready_takes_at_most_limit_in_order_and_leaves_the_end_marker():
+    """Fleet.ready: the batch consumer's take (console.collect) never waits, never takes more
+    than asked, keeps each node's order, and leaves the stop marker for items()'s readers."""
+    from collectors.fleet import _STOP
+
+    async def go() -> None:
+        fleet = Fleet([], queue_size=16)
+        events = [NodeEvent(f"n{i}", float(i), "up") for i in range(5)]
+        for e in events:
+            fleet._queue.put_nowait(e)
+        assert fleet.ready(3) == events[:3]
+        fleet._queue.put_nowait(_STOP)
+        assert fleet.ready(10) == events[3:]
+        assert fleet.ready(10) == [] and fleet._queue.get_nowait() is _STOP
+    asyncio.run(go())

@@ -45,14 +45,14 @@ def hostport(text: str) -> tuple[str, int]:
 # shell loop (a thousand lines start Python a thousand times) builds only its own parser.
 QUICK_COMMANDS = {**dict.fromkeys(("submit", "queue", "job", "cancel", "suspend", "resume"), "cli"),
                   "acct": "acct_cli", **dict.fromkeys(("bsub", "bjobs", "bkill"), "lsf_cli")}
-GLOBAL_VALUED = ("--config", "--inventory", "--ssh-config", "--state-dir", "--theme")
+GLOBAL_VALUED = ("-c", "--config", "--inventory", "--ssh-config", "--state-dir", "--theme")
 
 
 def build_parser(only: str | None = None) -> Parser:
     """roost's parser; only=COMMAND (one of QUICK_COMMANDS): the global options and that
     command's module's parsers, nothing else imported."""
     p = Parser(prog="roost", description="Operations console for small SBC clusters.")
-    p.add_argument("--config", metavar="PATH",
+    p.add_argument("-c", "--config", metavar="PATH",
                    help="roost.toml (ROOST_CONFIG; default ./roost.toml, then the XDG config dir)")
     p.add_argument("--inventory", metavar="PATH", help="Ansible inventory, INI or YAML (ROOST_INVENTORY)")
     p.add_argument("--ssh-config", metavar="PATH",

@@ -89,6 +89,7 @@ def test_a_script_with_directives_imports_nothing_heavy(user):
 @pytest.mark.parametrize("argv, command", [
     (["submit", "--wrap", "true"], "submit"),
     (["--config", "x.toml", "-v", "bsub", "true"], "bsub"),
+    (["-c", "x.toml", "submit", "-c", "2", "--wrap", "true"], "submit"),
     (["--state-dir=/s", "queue"], "queue"),
     (["--conf", "x.toml", "submit"], None),       # an abbreviation: the whole parser decides
     (["nodes"], None), (["--state-dir"], None), ([], None),
@@ -102,6 +103,7 @@ def test_the_quick_command_is_found_only_after_spelled_out_global_options(argv, 
     ["-v", "queue", "-u", "me", "--json"],
     ["bsub", "-J", "a[1-4]", "-w", "done(3)", "echo", "hi"],
     ["cancel", "-n", "x", "3"], ["acct", "-j", "4"], ["job", "5"],
+    ["-c", "x.toml", "submit", "-c", "2", "--wrap", "true"],
 ])
 def test_the_quick_parser_parses_as_the_whole_one(argv):
     """`roost submit` builds only the job commands' parsers: the same namespace either way."""
@@ -111,3 +113,11 @@ def test_the_quick_parser_parses_as_the_whole_one(argv):
     strip = lambda ns: {k: v for k, v in ns.items() if not callable(v)}   # noqa: E731 - handlers are closures
     assert strip(quick) == strip(whole)
     assert quick["jobs_handler"].__qualname__ == whole["jobs_handler"].__qualname__
+
+
+def test_dash_c_before_the_command_is_the_config_and_after_submit_the_cpus():
+    """`roost -c FILE` is --config (as most tools spell it); sbatch's -c (cpus per task) stays
+    the job's after `submit`."""
+    ns = build_parser().parse_args(["-c", "site.toml", "submit", "-c", "2", "--wrap", "true"])
+    assert ns.config == "site.toml" and ns.cpus == "2"    # directives check it later
+    assert build_parser().parse_args(["-c", "site.toml", "nodes"]).config == "site.toml"

@@ -310,9 +310,14 @@ class Fleet:
         if state.reported != "up":
             state.failures = 0
             self._report(state, "up", "sampling")
-        build = LazySample if self._lazy else build_sample
-        self._emit(state, build(state.target.name, frame.snapshot, time.time(),
-                                seq=frame.seq, node_clock=frame.node_clock, memo=memo))
+        name, now = state.target.name, time.time()
+        if self._lazy:    # the frame's records are walked only if its sample is asked for
+            item: Item = LazySample(name, frame, now, seq=frame.seq, node_clock=frame.node_clock,
+                                    memo=memo)
+        else:
+            item = build_sample(name, frame.snapshot, now, seq=frame.seq,
+                                node_clock=frame.node_clock, memo=memo)
+        self._emit(state, item)
 
     def _report(self, state: _NodeState, kind: str, reason: str) -> None:
         """Send an event when the state or the down reason changes (retries don't repeat it)."""

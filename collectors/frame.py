@@ -4,7 +4,8 @@ A frame is a run of records, each starting with the ASCII record separator (0x1e
 kind, a space, and fields up to the newline. File records say how many bytes of content follow
 the newline, so a file's bytes are never read as framing, whatever they hold (0x1e included):
 
-    \x1eH <seq> <node_clock>\n          frame header (node clock in epoch seconds, may be "-")
+    \x1eH <seq> <node_clock> [<size>]\n  frame header (node clock in epoch seconds, may be "-";
+                                       size: bytes of records up to the end record)
     \x1eS <length> <path>\n<content>    static file: read once per connection, remembered
     \x1eF <length> <path>\n<content>    dynamic file: valid for this frame only
     \x1eL <path> <target>\n             resolved symlink (root-relative), remembered
@@ -17,6 +18,12 @@ before the first frame they are whatever the login shell printed (`noise`, which
 inside a frame they mean a length was wrong, and that whole frame is dropped (`garbage`), never
 half-used. A file longer than MAX_FILE is dropped as it streams by, so no length can make the
 decoder buffer without bound.
+
+A sized header lets a frame of dynamic files be taken whole, its records walked only when its
+snapshot is read (a `roost serve` shard reads one frame in 15, when Prometheus scrapes): the
+size is the sampler's own count, so no file's bytes can move the frame's end, and the walk
+still goes by each file's length. Frames with static files or links, oversized ones, and
+headers without a size are walked as they arrive.
 """
 from __future__ import annotations
 
@@ -31,24 +38,56 @@ MAX_HEADER = 4096             # kind, length and path of one record
 MAX_FILE = 4 * 1024 * 1024    # one file's content; /proc/cpuinfo of 256 cores is ~0.3 MB
 
 
-@dataclass(frozen=True, slots=True)
+EMPTY: Mapping[str, str] = MappingProxyType({})
+
+
 class Frame:
-    seq: int
-    node_clock: float | None
-    snapshot: Snapshot
+    """One frame: its number, the node's clock, and its Snapshot (built on first read from a
+    frame taken whole: its records and the static files and links it came with)."""
+
+    __slots__ = ("seq", "node_clock", "_snapshot", "_records", "_static", "_links")
+
+    def __init__(self, seq: int, node_clock: float | None, snapshot: Snapshot | None = None,
+                 records: str = "", static: Mapping[str, str] = EMPTY,
+                 links: Mapping[str, str] = EMPTY) -> None:
+        self.seq, self.node_clock, self._snapshot = seq, node_clock, snapshot
+        self._records, self._static, self._links = records, static, links
+
+    @property
+    def pending(self) -> bool:
+        """Taken whole and not walked yet (its snapshot not read)."""
+        return self._snapshot is None
+
+    @property
+    def snapshot(self) -> Snapshot:
+        snap = self._snapshot
+        if snap is None:       # two threads may both build it: equal snapshots, one is kept
+            files = {**self._static, **_walk(self._records)}
+            snap = self._snapshot = Snapshot(MappingProxyType(files), MappingProxyType(self._links))
+            self._records, self._static = "", EMPTY
+        return snap
+
+
+def _walk(records: str) -> dict[str, str]:
+    """A whole frame's dynamic files, walked by their lengths as a stream would be. Records
+    that do not add up (a sampler that miscounted its size) give none: never half a frame."""
+    walker = FrameDecoder(_seq=0)
+    rest = walker._scan(records, [])
+    return walker._files if not rest and not walker.garbage and walker._seq == 0 else {}
 
 
 def encode_frame(seq: int, node_clock: float | None, files: Mapping[str, str],
                  static: Mapping[str, str] | None = None,
-                 links: Mapping[str, str] | None = None) -> bytes:
-    """Write one frame; the demo fleet and tests use this to speak like the remote sampler."""
+                 links: Mapping[str, str] | None = None, sized: bool = True) -> bytes:
+    """Write one frame; the demo fleet and tests use this to speak like the remote sampler
+    (sized=False: a header without the records' length, as probe_posix.sh writes it)."""
     clock = "-" if node_clock is None else f"{node_clock:.3f}"
-    parts = [f"\x1eH {seq} {clock}\n".encode()]
-    parts += [f"\x1eL {p} {t}\n".encode() for p, t in (links or {}).items()]
+    parts = [f"\x1eL {p} {t}\n".encode() for p, t in (links or {}).items()]
     parts += [_file_record(b"S", p, c) for p, c in (static or {}).items()]
     parts += [_file_record(b"F", p, c) for p, c in files.items()]
-    parts.append(f"\x1eE {seq}\n".encode())
-    return b"".join(parts)
+    records = b"".join(parts)
+    size = f" {len(records)}" if sized else ""
+    return b"%s%s\x1eE %d\n" % (f"\x1eH {seq} {clock}{size}\n".encode(), records, seq)
 
 
 def _file_record(kind: bytes, path: str, content: str) -> bytes:
@@ -74,6 +113,7 @@ class FrameDecoder:
     _skip: int = 0       # bytes of an oversized file still to drop as they arrive
     _static: dict[str, str] = field(default_factory=dict)
     _links: dict[str, str] = field(default_factory=dict)
+    _shared: bool = False   # a frame holds _static and _links: copy them before a change
     _files: dict[str, str] = field(default_factory=dict)
     _seq: int | None = None
     _clock: float | None = None
@@ -91,9 +131,41 @@ class FrameDecoder:
         if self._pending_len < self._need:   # a big file still arriving: no re-scan, no copy
             return []
         frames: list[Frame] = []
-        rest = self._scan("".join(self._pending), frames)
+        rest, wait = "".join(self._pending), False
+        if self._seq is None:
+            rest, wait = self._whole_frames(rest, frames)
+        if rest and not wait:
+            rest = self._scan(rest, frames)
         self._pending, self._pending_len = ([rest] if rest else []), len(rest)
         return frames
+
+    def _whole_frames(self, buf: str, frames: list[Frame]) -> tuple[str, bool]:
+        """Take the sized frames of dynamic files at the start of buf without walking them.
+        Returns (the rest, True when it is the start of such a frame still arriving)."""
+        self._need, pos = 0, 0
+        while buf.startswith("\x1eH ", pos):
+            eol = buf.find("\n", pos, pos + MAX_HEADER)
+            if eol < 0:
+                break
+            seq, _, rest = buf[pos + 3:eol].partition(" ")
+            clock, _, size = rest.partition(" ")
+            sane, node_clock = _clock(clock)
+            if not (sane and seq.isdecimal() and size.isdecimal() and len(size) < 13):
+                break
+            start, marker = eol + 1, f"\x1eE {seq}\n"
+            end = start + int(size)
+            if end - start > MAX_FILE:   # buffered whole only up to one file's cap: beyond,
+                break                    # walked as it streams by (an oversized file dropped)
+            if len(buf) < end + len(marker):
+                self._need = end + len(marker) - pos
+                return buf[pos:], True
+            records = buf[start:end]
+            if not buf.startswith(marker, end) or "\x1eS " in records or "\x1eL " in records:
+                break   # miscounted, or static files and links to remember: walk it
+            self._shared = self.started = True
+            frames.append(Frame(int(seq), node_clock, None, records, self._static, self._links))
+            pos = end + len(marker)
+        return buf[pos:], False
 
     def _scan(self, buf: str, frames: list[Frame]) -> str:
         """Take every complete record; returns the unfinished rest."""
@@ -112,7 +184,7 @@ class FrameDecoder:
                         if self._seq is not None:
                             self._files[path] = body
                     else:
-                        self._static[path] = body
+                        self._own()[path] = body
                 else:
                     i, rest = self._file(parts, i, head, body)
                     if rest is not None:
@@ -162,7 +234,7 @@ class FrameDecoder:
         content = content if content.isascii() else _utf8(content)
         path = path if path.isascii() else _utf8(path)
         if kind == "S":
-            self._static[path] = content
+            self._own()[path] = content
         elif self._seq is not None:
             self._files[path] = content
 
@@ -178,6 +250,7 @@ class FrameDecoder:
             self._begin(rest)
         elif kind == "L":
             path, _, target = rest.partition(" ")
+            self._own()
             self._links[path] = target
         elif kind == "E" and self._seq is not None:
             return self._finish()
@@ -185,15 +258,21 @@ class FrameDecoder:
             self.garbage += 1
         return None
 
+    def _own(self) -> dict[str, str]:
+        """The static files, ready to change: copied first when a frame holds them."""
+        if self._shared:
+            self._static, self._links, self._shared = dict(self._static), dict(self._links), False
+        return self._static
+
     def _begin(self, rest: str) -> None:
         if self._seq is not None:
             self.garbage += 1                # the previous frame never ended
-        seq, _, clock = rest.partition(" ")
-        try:
-            self._seq = int(seq)
-            self._clock = None if clock.strip() in ("", "-") else float(clock)
-            self.started = True
-        except ValueError:
+        seq, _, rest = rest.partition(" ")
+        clock, _, size = rest.strip().partition(" ")
+        sane, node_clock = _clock(clock)
+        if seq.isdecimal() and sane and (not size or size.isdecimal()):
+            self._seq, self._clock, self.started = int(seq), node_clock, True
+        else:
             self._seq, self.garbage = None, self.garbage + 1
         self._files = {}
 
@@ -204,10 +283,21 @@ class FrameDecoder:
 
     def _finish(self) -> Frame:
         files = {**self._static, **self._files}
-        snap = Snapshot(MappingProxyType(files), MappingProxyType(dict(self._links)))
+        self._shared = True
+        snap = Snapshot(MappingProxyType(files), MappingProxyType(self._links))
         frame = Frame(self._seq or 0, self._clock, snap)
         self._seq, self._files = None, {}
         return frame
+
+
+def _clock(text: str) -> tuple[bool, float | None]:
+    """A header's node clock: (it makes sense, seconds or None for "-" or none)."""
+    if text in ("", "-"):
+        return True, None
+    try:
+        return True, float(text)
+    except ValueError:
+        return False, None
 
 
 _FILE_HEADS = ("F ", "S ")

@@ -118,7 +118,7 @@ clock() {
 
 seq=0
 clock
-out="${RS}H 0 $REPLY$NL"
+head="H 0 $REPLY" out=
 links
 K=() F=()
 expand -f "${static[@]}"
@@ -139,7 +139,7 @@ next=${EPOCHREALTIME//[!0-9]/}
 while :; do
     if ((seq > 0)); then
         clock
-        out="${RS}H $seq $REPLY$NL"
+        head="H $seq $REPLY" out=
     fi
     records F 0 "$nd"
     if ((seq % slow == 0)); then
@@ -149,8 +149,9 @@ while :; do
         done
     fi
     poll
-    out+="${RS}E $seq$NL"
-    printf '%s' "$out" || exit 0
+    # the header says how many bytes of records follow: the reader finds the frame's end
+    # without walking its records (no file's bytes can move it)
+    printf '%s' "${RS}$head ${#out}$NL$out${RS}E $seq$NL" || exit 0
     ((seq++))
     if [[ -n $next ]]; then
         # sleep until the next tick; when late (suspend, overload) skip the missed ones

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from functools import lru_cache
 from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from . import cmdout, procfs, sysfs
 from .model import (
@@ -276,6 +276,13 @@ def build_sample(node: str, snap: Snapshot, ts: float, seq: int = 0,
     )
 
 
+class HasSnapshot(Protocol):
+    """What builds its Snapshot when asked (collectors.frame.Frame)."""
+
+    @property
+    def snapshot(self) -> Snapshot: ...
+
+
 class LazySample:
     """One node's frame, parsed only when someone asks: what every frame tells for free (node,
     arrival time, seq, node clock) now, the Sample on the first sample() call (then kept).
@@ -287,7 +294,7 @@ class LazySample:
 
     __slots__ = ("node", "ts", "seq", "node_clock", "_snap", "_memo", "_sample")
 
-    def __init__(self, node: str, snap: Snapshot, ts: float, seq: int = 0,
+    def __init__(self, node: str, snap: Snapshot | HasSnapshot, ts: float, seq: int = 0,
                  node_clock: float | None = None, memo: Memo | None = None) -> None:
         self.node, self.ts, self.seq, self.node_clock = node, ts, seq, node_clock
         self._snap, self._memo = snap, memo
@@ -296,7 +303,9 @@ class LazySample:
     def sample(self) -> Sample:
         built = self._sample
         if built is None:
-            built = self._sample = build_sample(self.node, self._snap, self.ts, seq=self.seq,
+            snap = self._snap
+            snap = snap if isinstance(snap, Snapshot) else snap.snapshot   # a frame: walked now
+            built = self._sample = build_sample(self.node, snap, self.ts, seq=self.seq,
                                                 node_clock=self.node_clock, memo=self._memo)
             self._memo = None     # the node's memo lives on in its session, not in old frames
         return built

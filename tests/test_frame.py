@@ -2,6 +2,7 @@
 can pass for framing (each file travels behind its length)."""
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings, strategies as st
 
 from collectors import frame as frame_mod
@@ -25,9 +26,11 @@ def frames_of(data: bytes, cuts: list[int]) -> list:
 
 
 @settings(max_examples=300, deadline=None)
-@given(first=files, second=files, static=files, cuts=st.lists(st.integers(0, 4000), max_size=12))
-def test_any_content_and_chunking_give_the_same_frames(first, second, static, cuts):
-    data = encode_frame(1, 10.5, first, static=static) + encode_frame(2, None, second)
+@given(first=files, second=files, static=files, cuts=st.lists(st.integers(0, 4000), max_size=12),
+       sized=st.booleans())
+def test_any_content_and_chunking_give_the_same_frames(first, second, static, cuts, sized):
+    data = encode_frame(1, 10.5, first, static=static, sized=sized) \
+        + encode_frame(2, None, second, sized=sized)
     frames = frames_of(data, cuts)
     assert [f.seq for f in frames] == [1, 2]
     assert dict(frames[0].snapshot.files) == {**static, **first}
@@ -114,3 +117,60 @@ def test_a_header_line_that_never_ends_is_dropped():
     decoder = FrameDecoder()
     assert decoder.feed(b"\x1eH " + b"9" * 10000) == []
     assert decoder.garbage == 1 and not decoder._pending
+
+
+@settings(max_examples=200, deadline=None)
+@given(steps=st.lists(st.tuples(files, files), min_size=1, max_size=6),
+       read=st.lists(st.booleans(), min_size=6, max_size=6))
+def test_a_frame_taken_whole_sees_the_static_files_of_its_time_whenever_it_is_read(steps, read):
+    """Static files change on slow ticks; a frame read late (a scrape 15 s on) still merges the
+    static files it came with, not later ones: the decoder copies them before it changes them."""
+    decoder, static, want, got = FrameDecoder(), {}, [], []
+    for seq, (dynamic, new_static) in enumerate(steps):
+        static = {**static, **new_static}
+        got += decoder.feed(encode_frame(seq, 1.0, dynamic, static=new_static))
+        want.append({**static, **dynamic})
+        for frame, now in zip(got, read):     # some read at once, the rest at the end
+            if now:
+                frame.snapshot
+    assert [dict(f.snapshot.files) for f in got] == want
+
+
+def test_frames_of_dynamic_files_are_walked_only_when_read(monkeypatch):
+    walks = []
+    walk = frame_mod._walk
+    monkeypatch.setattr(frame_mod, "_walk", lambda records: walks.append(1) or walk(records))
+    decoder = FrameDecoder()
+    decoder.feed(encode_frame(0, 1.0, {"proc/stat": "cpu 1\n"}, static={"sys/x": "1\n"}))
+    got = [f for seq in range(1, 11)
+           for f in decoder.feed(encode_frame(seq, 1.0, {"proc/stat": f"cpu {seq}\n"}))]
+    assert len(got) == 10 and walks == [] and all(f.pending for f in got)
+    assert dict(got[4].snapshot.files) == {"sys/x": "1\n", "proc/stat": "cpu 5\n"}
+    assert walks == [1] and not got[4].pending
+
+
+def test_an_end_record_inside_a_sized_frames_file_does_not_end_it():
+    """A user on the node names a process or a mount so its text holds the frame's own end
+    record: the header's size, the sampler's count, says where the frame ends."""
+    crafted = f"x{RS}E 3\n{RS}F 5 proc/loadavg\n9 9 9"
+    data = encode_frame(3, 1.0, {"proc/self/stat": crafted, "proc/loadavg": "1 1 1 1/1 1\n"})
+    decoder = FrameDecoder()
+    frame, = decoder.feed(data)
+    assert frame.pending and dict(frame.snapshot.files) == {
+        "proc/self/stat": crafted, "proc/loadavg": "1 1 1 1/1 1\n"}
+    assert decoder.garbage == 0
+
+
+@pytest.mark.parametrize("delta", [-7, -1, 1, 9])
+def test_a_miscounted_size_is_walked_as_it_streams_and_never_half_used(delta):
+    good = encode_frame(2, 1.0, {"proc/loadavg": "1 1 1 1/1 1\n"})
+    data = encode_frame(1, 1.0, {"proc/stat": "cpu 1 2 3\n", "proc/uptime": "5 5\n"})
+    head, _, rest = data.partition(b"\n")
+    seq, clock, size = head.split(b" ")[1:]
+    lying = b"\x1eH 1 %s %d\n%s" % (clock, int(size) + delta, rest)
+    decoder = FrameDecoder()
+    got = decoder.feed(lying + good)
+    assert [f.seq for f in got][-1] == 2
+    for f in got:     # the lying frame, when kept, is whole: walked by its files' lengths
+        assert dict(f.snapshot.files) in ({"proc/stat": "cpu 1 2 3\n", "proc/uptime": "5 5\n"},
+                                          {"proc/loadavg": "1 1 1 1/1 1\n"})

@@ -132,7 +132,7 @@ def test_a_frame_taken_whole_sees_the_static_files_of_its_time_whenever_it_is_re
         want.append({**static, **dynamic})
         for frame, now in zip(got, read):     # some read at once, the rest at the end
             if now:
-                frame.snapshot
+                assert frame.snapshot is not None   # read now: walked now
     assert [dict(f.snapshot.files) for f in got] == want
 
 

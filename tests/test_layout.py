@@ -1,49 +1,49 @@
-"""Layout rules of the tree, checked on the source (ast), so a new file is covered the day it lands:
-test modules never import each other (shared fixtures live in tests/conftest.py and the
-tests/lab/ plugins, helpers in tests/helpers/), and the product never imports tests/."""
+"""A node target's text from recorded series (writer.Recorder, writer.Layout): whatever the
+series, their order, duplicates and values, and whichever scrape reuses the last one's layout,
+the text is what Families writes for the same add()/put() calls."""
 from __future__ import annotations
 
-import ast
-from pathlib import Path
+import math
 
-ROOT = Path(__file__).resolve().parent.parent
+from hypothesis import given, settings, strategies as st
 
+from collectors.sinks.writer import Families, Layout, Recorder
 
-def imported_modules(path: Path) -> set[str]:
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
-        if isinstance(node, ast.Import):
-            found |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.add(node.module)
-            found |= {f"{node.module}.{alias.name}" for alias in node.names}
-    return found
+NAMES = ["node_a", "node_b_total", "node_load1", "node_c"]       # node_load1: node_exporter's HELP
+values = st.one_of(st.integers(-2**60, 2**60), st.booleans(),
+                   st.floats(allow_nan=True, allow_infinity=True), st.sampled_from([0, 1, -0.0]))
+call = st.tuples(st.sampled_from(NAMES), st.sampled_from(["", "x", 'q"\\']),
+                 st.booleans(), values)
+scrape = st.lists(call, max_size=12)
 
 
-def offenders(files: list[Path], forbidden) -> dict[str, list[str]]:
-    bad = {str(f.relative_to(ROOT)): sorted(m for m in imported_modules(f) if forbidden(m))
-           for f in files}
-    return {f: mods for f, mods in bad.items() if mods}
+def both(calls, keep: dict) -> tuple[Recorder, Families]:
+    """The same calls into a Recorder and a Families; a value already given for the same call
+    keeps its very object (what a replayed section hands back)."""
+    rec, fam = Recorder(), Families()
+    for name, label, use_put, value in calls:
+        value = keep.setdefault((name, label, repr(value)), value)
+        for f in (rec, fam):
+            if use_put:
+                f.put("n", name, "help", f'{name}{{dev="{label}"}}', value, kind="counter")
+            else:
+                f.add("n", name, "help", {"dev": label} if label else {}, value)
+    return rec, fam
 
 
-def is_test_module(name: str) -> bool:
-    parts = name.split(".")
-    return parts[0] == "tests" and len(parts) > 1 and parts[1].startswith("test_")
+@settings(max_examples=300, deadline=None)
+@given(st.lists(scrape, min_size=1, max_size=6), st.lists(st.integers(0, 5), max_size=6))
+def test_the_text_is_families_text_scrape_after_scrape(scrapes, repeats):
+    layout, keep = Layout(), {}
+    for i, calls in enumerate(scrapes + [scrapes[r % len(scrapes)] for r in repeats]):
+        rec, fam = both(calls, keep)
+        assert layout.text(rec.records) == fam.text(), f"scrape {i}"
 
 
-def test_no_test_module_imports_another():
-    files = sorted((ROOT / "tests").rglob("*.py"))
-    assert any(f.name == "test_layout.py" for f in files)
-    assert offenders(files, is_test_module) == {}
-
-
-def test_the_product_never_imports_tests():
-    files = sorted((ROOT / "console").rglob("*.py")) + sorted((ROOT / "collectors").rglob("*.py"))
-    assert len(files) > 50
-    assert offenders(files, lambda m: m == "tests" or m.startswith("tests.")) == {}
-
-
-def test_the_check_sees_an_offender(tmp_path):
-    bad = tmp_path / "test_x.py"
-    bad.write_text("def f():\n    from tests.test_cli import roost\n")
-    assert imported_modules(bad) >= {"tests.test_cli", "tests.test_cli.roost"}
+def test_a_new_value_in_the_same_series_is_written_not_the_last_text():
+    layout = Layout()
+    for value in (1.5, 2.5, 2.5, math.inf, 7):
+        rec, fam = both([("node_a", "x", False, value)], {})
+        assert layout.text(rec.records) == fam.text()
+        assert layout.text(rec.records).endswith({1.5: "1.5\n", 2.5: "2.5\n", math.inf: "+Inf\n",
+                                                  7: "7\n"}[value])

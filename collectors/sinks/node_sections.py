@@ -20,7 +20,7 @@ from .. import cmdout, procfs, sysfs
 from ..health import PARTITION_OR_VIRTUAL
 from ..model import Sample
 from .section_cache import Inputs, Key, SectionCache, objects_key
-from .writer import Families, heads
+from .writer import Families, Recorder, heads
 
 Section = Callable[[Families, Sample], None]
 
@@ -605,7 +605,7 @@ COLLECTOR_OF = {
 _SCRAPE_NAMES = ("node_scrape_collector_duration_seconds", "node_scrape_collector_success")
 
 
-def scrape_sections(f: Families, s: Sample, sections: tuple[Section, ...],
+def scrape_sections(f: Families | Recorder, s: Sample, sections: tuple[Section, ...],
                     cache: SectionCache | None = None, keys: Mapping[Section, Key] = KEYS) -> None:
     """Run sections and node_exporter's lazy ones for one sample, each timed: the time and
     success go out as node_scrape_collector_duration_seconds / _success (roost's own cost of
@@ -615,9 +615,10 @@ def scrape_sections(f: Families, s: Sample, sections: tuple[Section, ...],
         before, start = f.count, time.perf_counter()
         key = keys.get(section) if cache is not None else None
         if key is None:
-            section(f, s)
+            section(f, s)  # type: ignore[arg-type]  # a Recorder has Families' add/put
         else:
-            cache.render(f, s, section, key)  # type: ignore[union-attr]  # not None with a key
+            assert cache is not None and isinstance(f, Recorder), "a cache records, see node_text"
+            cache.render(f, s, section, key)
         collector = COLLECTOR_OF.get(section.__name__)
         if collector is not None:
             took, worked = heads(_SCRAPE_NAMES, (("collector", collector),))

@@ -31,6 +31,7 @@ from .writer import (
     CONTENT_TYPE as CONTENT_TYPE,
     Families,
     Flat,
+    Recorder,
     format_value as format_value,
     heads,
     series_key as series_key,  # re-exported: the writer moved out of this module
@@ -178,17 +179,21 @@ def flat_series(sample: Sample) -> dict[str, float]:
 
 # ---------------------------------------------------------------- the three shapes
 
-def node_families(sample: Sample, fleet: bool = False, cache: SectionCache | None = None) -> Families:
-    """Every node_exporter series roost has for one sample (node_exporter's collectors included).
-    cache: the node's own, to replay the sections whose inputs did not change since its last use."""
+def node_families(sample: Sample, fleet: bool = False) -> Families:
+    """Every node_exporter series roost has for one sample (node_exporter's collectors included)."""
     f = Families(fleet)
-    scrape_sections(f, sample, _sections(), cache, _KEYS)
+    scrape_sections(f, sample, _sections())
     return f
 
 
 def node_text(sample: Sample, cache: SectionCache | None = None) -> str:
-    """One node as its own Prometheus target: node_exporter's series, no node label."""
-    return node_families(sample, cache=cache).text()
+    """One node as its own Prometheus target: node_exporter's series, no node label. With the
+    node's cache, the series are recorded and laid out where the last scrape's went."""
+    if cache is None:
+        return node_families(sample).text()
+    recorder = Recorder()    # the node's cache replays the sections whose inputs did not change
+    scrape_sections(recorder, sample, _sections(), cache, _KEYS)
+    return cache.layout.text(recorder.records)
 
 
 def families(samples: Iterable[Sample], fleet: bool = False, up: Mapping[str, bool] | None = None,

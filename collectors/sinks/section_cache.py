@@ -13,7 +13,7 @@ from collections.abc import Callable
 from operator import is_
 
 from ..model import Sample
-from .writer import Families, Frozen
+from .writer import Families, Layout, Record, Recorder
 
 Section = Callable[[Families, Sample], None]
 # (raw file texts or None, compared by value; parsed objects, compared by identity)
@@ -50,18 +50,19 @@ class SectionCache:
     Keep one per node. Scrape threads may share it: an entry is replaced whole, never changed,
     so a race renders a section twice and keeps one of two equal results."""
 
-    __slots__ = ("entries",)
+    __slots__ = ("entries", "layout")
 
     def __init__(self) -> None:
-        self.entries: dict[Section, tuple[Inputs, Frozen]] = {}
+        self.entries: dict[Section, tuple[Inputs, tuple[Record, ...]]] = {}
+        self.layout = Layout()   # where the node's recorded series go in its text
 
-    def render(self, f: Families, s: Sample, section: Section, key: Key) -> None:
-        """section's series into f: replayed when its key matches the last render's."""
+    def render(self, f: Recorder, s: Sample, section: Section, key: Key) -> None:
+        """section's series recorded into f: replayed when its key matches the last render's."""
         inputs = key(s)
         hit = self.entries.get(section)
         if hit is None or not same(hit[0], inputs):
-            part = Families(f.fleet)
-            section(part, s)
+            part = Recorder()
+            section(part, s)   # type: ignore[arg-type]  # a Recorder has Families' add/put
             if len(self.entries) >= SECTIONS_CAP:
                 self.entries.clear()
             hit = self.entries[section] = (inputs, part.frozen())

@@ -7,8 +7,9 @@ node_exporter's table when the name is there.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
+from operator import itemgetter
 from sys import intern
 from typing import Any
 
@@ -135,6 +136,108 @@ def _node_head(head: str, node: str) -> str:
     """head with node="NAME" last, as add() makes it from {**labels, "node": node}."""
     label = f'node="{_escape(node)}"'
     return f"{head[:-1]},{label}}}" if head.endswith("}") else f"{head}{{{label}}}"
+
+
+# one series as the sections give it: (name, HELP, TYPE, name{labels}, value)
+Record = tuple[str, str, str, str, float]
+
+
+class Recorder:
+    """Families' add() and put() for one node's target (no node label), only recorded in call
+    order: a Layout turns the records into text, duplicates dropped and families sorted as
+    Families.text() does, at a join per scrape when the series are those of the last one."""
+
+    __slots__ = ("records",)
+    fleet = False
+
+    def __init__(self) -> None:
+        self.records: list[Record] = []
+
+    @property
+    def count(self) -> int:
+        return len(self.records)
+
+    def add(self, node: str, name: str, help_: str, labels: Mapping[str, str], value: float,
+            counter: bool = False, node_label: bool = False, kind: str | None = None) -> None:
+        if node_label:
+            labels = {**labels, "node": node}
+        head = series_key(name, tuple(labels.items())) if labels else name
+        self.records.append((name, help_, kind or ("counter" if counter else "gauge"), head, value))
+
+    def put(self, node: str, name: str, help_: str, head: str, value: float,
+            kind: str = "gauge") -> None:
+        self.records.append((name, help_, kind, head, value))
+
+    def frozen(self) -> tuple[Record, ...]:
+        return tuple(self.records)
+
+    def merge(self, part: tuple[Record, ...]) -> None:
+        self.records += part
+
+
+class Layout:
+    """Where each recorded series goes in a node's text: made from one scrape's records (as
+    Families renders them) and reused while a scrape records the same series in the same order,
+    which on a live node is every scrape but those after a device comes or goes. Replaced
+    whole, so scrape threads may share one."""
+
+    __slots__ = ("_made",)
+
+    def __init__(self) -> None:
+        # (the records' heads, HELPs and TYPEs, the output's records by index, the text before each value,
+        # the last values laid out and their text)
+        self._made: tuple[list[list[str]], Callable[[list[Any]], Any], list[str],
+                          Sequence[Any], list[str]] | None = None
+
+    def text(self, records: list[Record]) -> str:
+        # the same series with the same HELP and TYPE (name is in the head): 3 passes in C
+        heads = [list(map(_HEAD, records)), list(map(_HELP, records)), list(map(_KIND, records))]
+        made = self._made
+        if made is None or made[0] != heads:
+            return self._make(records, heads)
+        values = made[1](list(map(_VALUE, records)))
+        # a replayed section hands back the very value objects of the last scrape: their text too
+        shown = [was if v is last else str(v) if type(v) is int and -_EXACT < v < _EXACT
+                 else format_value(v) for v, last, was in zip(values, made[3], made[4])]
+        self._made = (heads, made[1], made[2], values, shown)
+        parts = made[2][:]     # HELP, TYPE, name{labels} and a space before each value's slot
+        parts[1::2] = shown
+        return "".join(parts)
+
+    def _make(self, records: list[Record], heads: list[list[str]]) -> str:
+        f = Families()
+        for name, help_, kind, head, value in records:
+            f.put("", name, help_, head, value, kind)
+        first: dict[str, int] = {}
+        for i, head in enumerate(heads[0]):
+            first.setdefault(head, i)
+        order: list[int] = []
+        pieces: list[str] = []    # (text before a value, its slot) by turns, then "\n"
+        for name in sorted(f._families):
+            kind, help_, lines = f._families[name]
+            for j, head in enumerate(lines):
+                order.append(first[head])
+                before = "\n" if pieces else ""
+                pieces += (before + (_family_head(name, kind, help_) if j == 0 else "") + head + " ", "")
+        pieces.append("\n" if pieces else "")
+        picker = _picker(order)
+        values = picker(list(map(_VALUE, records)))
+        shown = [str(v) if type(v) is int and -_EXACT < v < _EXACT else format_value(v)
+                 for v in values]
+        self._made = (heads, picker, pieces, values, shown)
+        return f.text()
+
+
+_HELP, _KIND, _HEAD, _VALUE = itemgetter(1), itemgetter(2), itemgetter(3), itemgetter(4)
+
+
+def _picker(order: list[int]) -> Callable[[list[Any]], Any]:
+    """values -> the values at order's indices, as a sequence (itemgetter of one index gives
+    the value itself)."""
+    if len(order) == 1:
+        index = order[0]
+        return lambda values: (values[index],)
+    return itemgetter(*order) if order else (lambda values: ())
 
 
 @lru_cache(maxsize=4096)

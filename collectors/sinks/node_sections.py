@@ -549,15 +549,11 @@ def _texts(*keys: str) -> Key:
 
 
 def _dir_texts(prefix: str) -> Key:
-    """The key of a section that reads _raw_dirs(prefix): each dir's name, files and texts."""
+    """The key of a section that reads _raw_dirs(prefix): each dir's name, and its files' names
+    and texts in order (tuples made and compared in C)."""
     def inputs(s: Sample) -> Inputs:
-        texts: list[str | None] = []
-        for device, files in _raw_dirs(s, prefix).items():
-            texts.append(device)
-            for name, text in files.items():
-                texts += (name, text)
-            texts.append(None)
-        return tuple(texts), ()
+        return tuple((device, tuple(files.items()))
+                     for device, files in _raw_dirs(s, prefix).items()), ()
     return inputs
 
 

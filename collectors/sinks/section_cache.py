@@ -17,7 +17,8 @@ from .writer import Families, Layout, Record, Recorder
 
 Section = Callable[[Families, Sample], None]
 # (raw file texts or None, compared by value; parsed objects, compared by identity)
-Inputs = tuple[tuple[str | None, ...], tuple[object, ...]]
+# texts: file texts, names, or (name, ((file, text), ...)) groups, all compared by value
+Inputs = tuple[tuple[object, ...], tuple[object, ...]]
 Key = Callable[[Sample], Inputs]
 SEP = object()      # between two runs of objects in one key (a thermal zone list and a cooling one)
 SECTIONS_CAP = 64   # more keyed sections than roost has: a bound, not a tuning knob

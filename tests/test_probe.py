@@ -89,7 +89,7 @@ async def read_frames(conn, command: str, count: int) -> list:
         frames += decoder.feed(chunk)
     proc.close()
     assert decoder.garbage == 0
-    return frames
+    return frames[:count]     # a chunk may hold more
 
 
 def files_only(files) -> dict:

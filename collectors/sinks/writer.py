@@ -7,7 +7,7 @@ node_exporter's table when the name is there.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 from operator import itemgetter
 from sys import intern
@@ -184,10 +184,9 @@ class Layout:
     __slots__ = ("_made",)
 
     def __init__(self) -> None:
-        # (the records' heads, HELPs and TYPEs, the output's records by index, the text before each value,
-        # the last values laid out and their text)
-        self._made: tuple[list[list[str]], Callable[[list[Any]], Any], list[str],
-                          Sequence[Any], list[str]] | None = None
+        # (the records' heads, HELPs and TYPEs, the output's records by index, the text before
+        # each value's slot)
+        self._made: tuple[list[list[str]], Callable[[list[Any]], Any], list[str]] | None = None
 
     def text(self, records: list[Record]) -> str:
         # the same series with the same HELP and TYPE (name is in the head): 3 passes in C
@@ -196,10 +195,8 @@ class Layout:
         if made is None or made[0] != heads:
             return self._make(records, heads)
         values = made[1](list(map(_VALUE, records)))
-        # a replayed section hands back the very value objects of the last scrape: their text too
-        shown = [was if v is last else str(v) if type(v) is int and -_EXACT < v < _EXACT
-                 else format_value(v) for v, last, was in zip(values, made[3], made[4])]
-        self._made = (heads, made[1], made[2], values, shown)
+        shown = [str(v) if type(v) is int and -_EXACT < v < _EXACT else format_value(v)
+                 for v in values]
         parts = made[2][:]     # HELP, TYPE, name{labels} and a space before each value's slot
         parts[1::2] = shown
         return "".join(parts)
@@ -217,14 +214,10 @@ class Layout:
             kind, help_, lines = f._families[name]
             for j, head in enumerate(lines):
                 order.append(first[head])
-                before = "\n" if pieces else ""
-                pieces += (before + (_family_head(name, kind, help_) if j == 0 else "") + head + " ", "")
+                family = _family_head(name, kind, help_) if j == 0 else ""
+                pieces += (_piece("\n" if pieces else "", family, head), "")
         pieces.append("\n" if pieces else "")
-        picker = _picker(order)
-        values = picker(list(map(_VALUE, records)))
-        shown = [str(v) if type(v) is int and -_EXACT < v < _EXACT else format_value(v)
-                 for v in values]
-        self._made = (heads, picker, pieces, values, shown)
+        self._made = (heads, _picker(order), pieces)
         return f.text()
 
 
@@ -238,6 +231,13 @@ def _picker(order: list[int]) -> Callable[[list[Any]], Any]:
         index = order[0]
         return lambda values: (values[index],)
     return itemgetter(*order) if order else (lambda values: ())
+
+
+@lru_cache(maxsize=1 << 17)
+def _piece(before: str, family: str, head: str) -> str:
+    """The text before a value, one copy for every node with that series (a thousand nodes'
+    layouts would otherwise hold ~90 MB of the same HELP lines and names)."""
+    return before + family + head + " "
 
 
 @lru_cache(maxsize=4096)

@@ -142,10 +142,9 @@ class RoostApp(App):
 
     def on_fleet_drain(self, _msg: FleetDrain) -> None:
         events: list[Event] = []
-        items = self.inbox.drain()
-        if len(items) > DRAIN_CHUNK:     # a Prometheus tick brings every node at once: apply
-            self.inbox.requeue(items[DRAIN_CHUNK:])   # a chunk, let keys and frames in between
-            items = items[:DRAIN_CHUNK]
+        # a Prometheus tick brings every node at once: apply a chunk, let keys and frames in
+        items = self.inbox.drain(DRAIN_CHUNK)
+        if self.inbox.pending:
             self.post_message(FleetDrain())
         for item in items:
             events += self.state.apply(item)

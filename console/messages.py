@@ -17,37 +17,48 @@ from console.power.control import PowerEvent
 
 
 class Inbox:
-    """Items from the fleet stream waiting for the app's handler (single event loop, no locks)."""
+    """Items from the fleet stream waiting for the app's handler (single event loop, no locks).
+
+    Each item is numbered as it comes; a node's newest queued sample is remembered by number,
+    so a drain of a few items at a time skips superseded samples without looking at the rest
+    (a Prometheus tick queues every node at once: drained in chunks, a whole-queue pass per
+    chunk took 12 ms of the console's loop per tick at 3,000 nodes)."""
 
     def __init__(self) -> None:
-        self._items: deque[Sample | NodeEvent] = deque()
+        self._items: deque[tuple[int, Sample | NodeEvent]] = deque()
+        self._newest: dict[str, int] = {}    # node -> the number of its newest queued sample
+        self._count = 0
         self.pending = False
         self.skipped = 0    # older samples dropped because a newer one of that node was queued
 
     def put(self, item: Sample | NodeEvent) -> bool:
         """Queue an item; True when the caller must post a FleetDrain."""
-        self._items.append(item)
+        self._count += 1
+        if isinstance(item, Sample):
+            self._newest[item.node] = self._count
+        self._items.append((self._count, item))
         if self.pending:
             return False
         self.pending = True
         return True
 
-    def requeue(self, items: list[Sample | NodeEvent]) -> None:
-        """Put back what a handler did not get to (in front: older than anything queued since)."""
-        self._items.extendleft(reversed(items))
-        self.pending = True
-
-    def drain(self) -> list[Sample | NodeEvent]:
-        """Everything queued, in order, except samples superseded by a newer one of the same
-        node (a console that fell behind skips stale samples instead of replaying them; rates
-        come from counters, so they stay exact). Node events are always kept."""
-        self.pending = False
-        items, self._items = list(self._items), deque()
-        last = {it.node: i for i, it in enumerate(items) if isinstance(it, Sample)}
-        kept = [it for i, it in enumerate(items)
-                if not isinstance(it, Sample) or last[it.node] == i]
-        self.skipped += len(items) - len(kept)
-        return kept
+    def drain(self, limit: int | None = None) -> list[Sample | NodeEvent]:
+        """Up to `limit` items (all without one), in order, except samples superseded by a
+        newer one of the same node (a console that fell behind skips stale samples instead of
+        replaying them; rates come from counters, so they stay exact). Node events are always
+        kept. Items left over keep `pending` set: the caller posts another FleetDrain."""
+        items, newest = self._items, self._newest
+        out: list[Sample | NodeEvent] = []
+        while items and (limit is None or len(out) < limit):
+            number, item = items.popleft()
+            if isinstance(item, Sample):
+                if newest[item.node] != number:
+                    self.skipped += 1
+                    continue
+                del newest[item.node]
+            out.append(item)
+        self.pending = bool(items)
+        return out
 
 
 @dataclass

@@ -26,11 +26,15 @@ async def test_a_tick_of_every_node_is_applied_in_chunks_and_none_is_lost():
         assert {f"n{i}" for i in range(1, n + 1)} <= set(app.state.nodes)
 
 
-def test_requeued_items_come_first_and_a_newer_sample_still_wins():
-    old, new = steady_samples(steady_fleet(2), range(2))[:2], steady_samples(steady_fleet(2), range(5, 6))
+def test_a_partial_drain_leaves_the_rest_pending_and_a_newer_sample_still_wins():
+    old, new = steady_samples(steady_fleet(3), range(2))[:3], steady_samples(steady_fleet(3), range(5, 6))
     box = Inbox()
-    box.put(new[0])                                   # n1 seq 5 arrived meanwhile
-    box.requeue(old)                                  # n1, n2 seq 0 put back in front
-    assert box.pending
-    kept = box.drain()
-    assert [(s.node, s.seq) for s in kept] == [("n2", 0), ("n1", 5)]
+    for s in old:                                     # n1, n2, n3 seq 0
+        box.put(s)
+    assert [(s.node, s.seq) for s in box.drain(1)] == [("n1", 0)]
+    assert box.pending                                # n2, n3 left: another drain is due
+    box.put(new[1])                                   # n2 seq 5 arrived meanwhile
+    assert [(s.node, s.seq) for s in box.drain(1)] == [("n3", 0)]   # n2 seq 0 superseded
+    assert [(s.node, s.seq) for s in box.drain(1)] == [("n2", 5)]
+    assert not box.pending and box.skipped == 1
+    assert box.drain() == [] and box.put(old[0]) is True

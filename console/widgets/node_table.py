@@ -85,7 +85,7 @@ class NodeTable(ScrollView, can_focus=True):
         Binding("home", "cursor(-1000000)", "Top", show=False, id="top"),
         Binding("end", "cursor(1000000)", "Bottom", show=False, id="bottom"),
     ]
-    cursor_row: reactive[int] = reactive(0)
+    cursor_row: reactive[int] = reactive(0, repaint=False)   # watch_cursor_row repaints
 
     class HeaderClicked(Message):
         def __init__(self, key: str) -> None:
@@ -307,6 +307,10 @@ class NodeTable(ScrollView, can_focus=True):
             self.scroll_to(y=new, animate=False)
         elif new >= top + visible:
             self.scroll_to(y=new - visible + 1, animate=False)
+        else:   # no scroll: only the two lines the cursor left and reached change
+            self.refresh_line(old + 1)      # (virtual line 0 is the header)
+            self.refresh_line(new + 1)
+            return
         self.refresh()
 
     def action_cursor(self, step: int) -> None:

@@ -43,6 +43,8 @@ def power_draw(s: Sample) -> float | None:
     """Watts the node draws, from its power monitors: hwmon power*_input (else power*_average)
     summed; else bus voltage x current per channel (an INA3221 has no power attribute); else the
     power supplies' power_now, or voltage_now x current_now. None when nothing reports power."""
+    if not s.hwmon_readings and not s.power_supplies:   # most nodes: asked per row built
+        return None
     power = [r for r in s.hwmon_readings if r.type == "power" and r.element == "input"] or \
         [r for r in s.hwmon_readings if r.type == "power" and r.element == "average"]
     if power:

@@ -19,7 +19,7 @@ from typing import Any
 
 from collectors import rates
 from collectors.health import WRITABLE_DISK_FS, power_draw, root_filesystem, wear_level, whole_disks
-from collectors.model import CpuTimes, Memory, MmcHealth, NodeEvent, Sample
+from collectors.model import CpuTimes, Filesystem, Memory, MmcHealth, NodeEvent, Sample
 from console.config import Thresholds
 from console.hostlist import HostlistError, expand, natural_key
 
@@ -120,6 +120,7 @@ class NodeData:
     rev: int = 0                  # bumps on every change to this node; keys the row cache
     alerts: int = 0               # open alerts on this node
     cached: tuple[int, int, int, Row] | None = None   # (rev, alerts, spark, Row) of the last row()
+    read: Reading | None = None   # what the last sample reads as (worked out once per sample)
 
     def __post_init__(self) -> None:
         self.times = deque(maxlen=self.history)
@@ -133,6 +134,28 @@ class NodeData:
 
     def series_of(self, prefix: str) -> dict[str, list[float | None]]:
         return {k[len(prefix):]: list(v) for k, v in self.series.items() if k.startswith(prefix)}
+
+
+@dataclass(slots=True)
+class Reading:
+    """What one sample reads as, worked out once for its history, its alerts and its row
+    (each worked it out again: a sample's temperatures three times, its fans twice)."""
+    sample: Sample
+    temps: dict[str, float]
+    label: str                  # the hottest sensor's ("" without any)
+    hot: float | None
+    rpm: dict[str, float]
+    pwm: dict[str, float]
+    mem_pct: float | None
+    root: Filesystem | None
+
+
+def reading(s: Sample) -> Reading:
+    temps = temperatures(s)
+    label = max(temps, key=temps.__getitem__) if temps else ""
+    rpm, pwm = fans(s)
+    return Reading(s, temps, label, temps.get(label), rpm, pwm, _mem_pct(s.memory),
+                   root_filesystem(s))
 
 
 def history_node(name: str, times: list[float], series: dict[str, list[float | None]]) -> NodeData:
@@ -350,9 +373,10 @@ class FleetState:
             node.facts = {k: getattr(s.facts, k) for k in s.facts.__slots__}
         if s.cpufreq:
             node.clusters = clusters(s)
+        read = node.read = reading(s)
         self._derive(node)
-        self._record(node, s)
-        return out + self._check_alerts(node, s)
+        self._record(node, s, read)
+        return out + self._check_alerts(node, s, read)
 
     # ---- derived values --------------------------------------------------------------------
     def _derive(self, node: NodeData) -> None:
@@ -373,18 +397,17 @@ class FleetState:
         node.rx_bps, node.tx_bps = net_rates(prev, cur)
         node.disk_rates = disk_rates(prev, cur)
 
-    def _record(self, node: NodeData, s: Sample) -> None:
+    def _record(self, node: NodeData, s: Sample, read: Reading) -> None:
         node.times.append(s.ts)
         n = len(node.times)
         node.push("cpu", node.cpu, n)
         for core, pct in node.per_core.items():
             node.push(f"core:{core}", pct, n)
-        for label, temp in temperatures(s).items():
+        for label, temp in read.temps.items():
             node.push(f"temp:{label}", temp, n)
-        rpm, pwm = fans(s)
-        for label, v in rpm.items():
+        for label, v in read.rpm.items():
             node.push(f"fan:{label}", v, n)
-        for label, v in pwm.items():
+        for label, v in read.pwm.items():
             node.push(f"pwm:{label}", v, n)
         for f in s.cpufreq:
             node.push(f"freq:{f.cpu}", None if f.cur_hz is None else f.cur_hz / 1e6, n)
@@ -403,10 +426,8 @@ class FleetState:
                 d.append(None)
 
     # ---- alerts ----------------------------------------------------------------------------
-    def _check_alerts(self, node: NodeData, s: Sample) -> list[Event]:
-        temps = temperatures(s)
-        label = max(temps, key=temps.__getitem__) if temps else ""
-        hot, mem = temps.get(label), _mem_pct(s.memory)
+    def _check_alerts(self, node: NodeData, s: Sample, read: Reading) -> list[Event]:
+        label, hot, mem = read.label, read.hot, read.mem_pct
         t, limits = s.throttle, self.thresholds
         out = self._level(node.name, "temp", limits.temp_level(hot), s.ts, "{} {:.1f} °C",
                           label, hot)
@@ -418,11 +439,11 @@ class FleetState:
                           WARN, s.ts, "throttled / frequency capped")
         out += self._cond(node.name, "fan_stalled", fan_stalled(s), CRIT, s.ts,
                           "fan driven (pwm > 0) but 0 rpm")
-        return out + self._storage_alerts(node, s)
+        return out + self._storage_alerts(node, s, read.root)
 
-    def _storage_alerts(self, node: NodeData, s: Sample) -> list[Event]:
+    def _storage_alerts(self, node: NodeData, s: Sample, root: Filesystem | None) -> list[Event]:
         """Read-only remounts (the failing SD card), full filesystems, eMMC wear, I/O errors."""
-        out = self._readonly_alerts(node, s)
+        out = self._readonly_alerts(node, s, root)
         mount, pct = fullest(s) or ("", None)
         out += self._level(node.name, "fs_full", self.thresholds.disk_level(pct), s.ts,
                            "{} {:.0f}% full", mount, pct)
@@ -436,12 +457,11 @@ class FleetState:
             out += self._clear(node.name, "emmc_wear", s.ts)
         return out + self._io_error_alerts(node, s)
 
-    def _readonly_alerts(self, node: NodeData, s: Sample) -> list[Event]:
+    def _readonly_alerts(self, node: NodeData, s: Sample, root: Filesystem | None) -> list[Event]:
         went_ro = [f.mountpoint for f in s.filesystems if f.readonly and f.mountpoint in node.rw_mounts]
         node.rw_mounts |= {f.mountpoint for f in s.filesystems if not f.readonly}
         out = self._cond(node.name, "fs_readonly", bool(went_ro), CRIT, s.ts,
                          f"{', '.join(went_ro)} remounted read-only (was read-write)")
-        root = root_filesystem(s)
         # a disk root that was read-only before roost ever saw it read-write: the same failure
         # (errors=remount-ro, then a reboot) or a read-only root on purpose; a warning either way
         root_ro = bool(root and root.readonly and root.fstype in WRITABLE_DISK_FS and not went_ro)
@@ -535,17 +555,16 @@ class FleetState:
 
     def _build_row(self, node: NodeData, now: float, spark: int) -> Row:
         s, limits = node.last, self.thresholds
-        temps = temperatures(s) if s else {}
-        label = max(temps, key=temps.__getitem__) if temps else ""
-        hot = temps.get(label)
-        rpm, pwm = fans(s) if s else ({}, {})
+        read = self._reading(node)
+        label, hot = (read.label, read.hot) if read else ("", None)
+        rpm, pwm = (read.rpm, read.pwm) if read else ({}, {})
         freqs = [f for f in s.cpufreq if f.cur_hz] if s else []
         mem = s.memory if s else None
-        mem_pct, cores, cpu = _mem_pct(mem), _cores(node), node.cpu
+        mem_pct, cores, cpu = read.mem_pct if read else None, _cores(node), node.cpu
         load1 = s.load.load1 if s and s.load else None
         cpu_hist = node.series.get("cpu", ())
         recent = [cpu_hist[i] for i in range(max(0, len(cpu_hist) - spark), len(cpu_hist))]
-        disk_pct, disk_bps, disk_level, watts = self._disk_fields(node, s)
+        disk_pct, disk_bps, disk_level, watts = self._disk_fields(node, s, read)
         if s is not None:       # the summary's (watts, hottest) of this sample: worked out once
             self._parts[node.name] = (s, (watts, hot))
         return _make_row((
@@ -560,11 +579,21 @@ class FleetState:
             node.rx_bps, node.tx_bps, throttle_flags(s) if s else (), node.power, node.jobs,
             node.alerts, disk_pct, disk_bps, disk_level, watts, self._age_from(node)))
 
-    def _disk_fields(self, node: NodeData, s: Sample | None) -> DiskFields:
-        """(disk_pct, disk_bps, disk_level, watts) of a Row."""
+    @staticmethod
+    def _reading(node: NodeData) -> Reading | None:
+        """What the node's last sample reads as (kept from when it was applied)."""
+        s, read = node.last, node.read
         if s is None:
+            return None
+        if read is None or read.sample is not s:
+            read = node.read = reading(s)
+        return read
+
+    def _disk_fields(self, node: NodeData, s: Sample | None, read: Reading | None) -> DiskFields:
+        """(disk_pct, disk_bps, disk_level, watts) of a Row."""
+        if s is None or read is None:
             return None, None, "ok", None
-        root = root_filesystem(s)
+        root = read.root
         alerts, name = self.alerts, node.name
         worst = max((alerts[(name, k)].severity for k in _STORAGE_ALERTS if (name, k) in alerts),
                     key=_SEVERITY.__getitem__, default=INFO) if node.alerts else INFO

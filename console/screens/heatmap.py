@@ -130,7 +130,8 @@ class HeatmapScreen(View):
         if fresh or self._summary is None:
             self._summary = self.state.summary(now)
         self.query_one(SummaryBar).show(self._summary, self.pal, len(self.state.marked))
-        self.query_one("#legend", Static).update(self.legend(hm.metric))
+        # one line each (the theme fixes their height): no layout pass of the screen per refresh
+        self.query_one("#legend", Static).update(self.legend(hm.metric), layout=False)
         self.show_cursor()
 
     def _marked(self) -> set[str]:
@@ -158,7 +159,7 @@ class HeatmapScreen(View):
             info.append(f"{safe_line(row.name)}  {row.state}  {hm.metric} {value}")
             if row.groups:
                 info.append(f"  group {safe_line(','.join(row.groups))}")
-        self.query_one("#cursor-info", Static).update(info)
+        self.query_one("#cursor-info", Static).update(info, layout=False)   # a key: no layout pass
 
     def on_heatmap_cursor_moved(self, _msg: Heatmap.CursorMoved) -> None:
         self.show_cursor()

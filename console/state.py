@@ -121,6 +121,7 @@ class NodeData:
     alerts: int = 0               # open alerts on this node
     cached: tuple[int, int, int, Row] | None = None   # (rev, alerts, spark, Row) of the last row()
     read: Reading | None = None   # what the last sample reads as (worked out once per sample)
+    order: int = 0                # when it joined the fleet (ties in name order keep to it)
 
     def __post_init__(self) -> None:
         self.times = deque(maxlen=self.history)
@@ -284,6 +285,7 @@ class FleetState:
         self.source_note: tuple[str, str] = ("", "ok")   # (text, level) for the summary line
         self._parts: dict[str, tuple[Sample, tuple[float | None, float | None]]] = {}
         self._view: FleetView | None = None
+        self._watchers: list[set[str]] = []   # each view's set of nodes it must look at again
         for name in nodes:
             self.add_node(name, (groups or {}).get(name, ()))
 
@@ -291,8 +293,21 @@ class FleetState:
     def add_node(self, name: str, groups: tuple[str, ...] = ()) -> NodeData:
         node = self.nodes.get(name)
         if node is None:
-            node = self.nodes[name] = NodeData(name, self.history, tuple(groups))
+            node = self.nodes[name] = NodeData(name, self.history, tuple(groups),
+                                               order=len(self.nodes))
+            self._touch(node)
         return node
+
+    def watch(self, names: set[str]) -> None:
+        """Add the name of every node that changes from now on (its rev or its open alerts) to
+        names: a view looks at those, not at every node (FleetView)."""
+        self._watchers.append(names)
+
+    def _touch(self, node: NodeData) -> None:
+        """The node changed: bump its rev and tell the views."""
+        node.rev += 1
+        for names in self._watchers:
+            names.add(node.name)
 
     def apply(self, item: Sample | NodeEvent) -> list[Event]:
         """Take one item from the fleet stream; return the events it raised."""
@@ -307,7 +322,8 @@ class FleetState:
         out: list[Event] = []
         for node in self.nodes.values():
             if node.state == UP and node.last and now - node.last.ts > self.thresholds.stale_after:
-                node.state, node.since, node.rev = STALE, node.last.ts, node.rev + 1
+                node.state, node.since = STALE, node.last.ts
+                self._touch(node)
                 out += self._open(node.name, "stale", WARN, now, "no data for "
                                   f"{now - node.last.ts:.0f} s")
         if out:
@@ -329,12 +345,14 @@ class FleetState:
 
     def set_power(self, name: str, state: str) -> None:
         node = self.add_node(name)
-        node.power, node.rev = state, node.rev + 1
+        node.power = state
+        self._touch(node)
         self.version += 1
 
     def set_jobs(self, name: str, count: int | None) -> None:
         node = self.add_node(name)
-        node.jobs, node.rev = count, node.rev + 1
+        node.jobs = count
+        self._touch(node)
         self.version += 1
 
     def set_job_counts(self, counts: dict[str, int]) -> None:
@@ -345,7 +363,7 @@ class FleetState:
 
     def _apply_event(self, ev: NodeEvent) -> list[Event]:
         node = self.add_node(ev.node, ev.groups)
-        node.rev += 1
+        self._touch(node)
         if ev.groups and not node.groups:
             node.groups = ev.groups
         if ev.kind == "down":
@@ -363,7 +381,7 @@ class FleetState:
     def _apply_sample(self, s: Sample) -> list[Event]:
         self.samples += 1
         node = self.add_node(s.node)
-        node.rev += 1
+        self._touch(node)
         out: list[Event] = []
         if node.state != UP:
             out += self._clear(s.node, "down", s.ts) + self._clear(s.node, "stale", s.ts)
@@ -499,7 +517,7 @@ class FleetState:
             return []
         ev = Event(ts, node, kind, sev, msg)
         if cur is None:
-            self.add_node(node).alerts += 1
+            self._alerts_moved(self.add_node(node), 1)
         self.alerts[(node, kind)] = ev
         self.events.append(ev)
         return [ev]
@@ -508,11 +526,16 @@ class FleetState:
         cur = self.alerts.pop((node, kind), None)
         if cur is None:
             return []
-        self.add_node(node).alerts -= 1
+        self._alerts_moved(self.add_node(node), -1)
         ev = Event(ts, node, kind, INFO, f"{kind} cleared" if kind != "down" else "node up",
                    cleared=True)
         self.events.append(ev)
         return [ev]
+
+    def _alerts_moved(self, node: NodeData, step: int) -> None:
+        node.alerts += step       # a row shows its node's open alerts: the views look again
+        for names in self._watchers:
+            names.add(node.name)
 
     # ---- output ----------------------------------------------------------------------------
     def node(self, name: str) -> NodeData | None:
@@ -757,9 +780,16 @@ def sort_rows(rows: list[Row], sort: str = "name", reverse: bool = False) -> lis
     keyf = SORT_KEYS.get(sort, SORT_KEYS["name"])
     if keyf is SORT_KEYS["name"] and not descending(sort, reverse):
         return list(rows)     # already in that order
-    keyed = [(k, r) for r in rows if (k := keyf(r)) is not None]
-    known = [r for _, r in sorted(keyed, key=_first, reverse=descending(sort, reverse))]
-    return known + [r for r in rows if keyf(r) is None]
+    keyed: list[tuple[Any, Row]] = []
+    missing: list[Row] = []
+    for r in rows:          # one key per row (a second pass for the rows without one cost as much)
+        k = keyf(r)
+        if k is None:
+            missing.append(r)
+        else:
+            keyed.append((k, r))
+    keyed.sort(key=_first, reverse=descending(sort, reverse))
+    return [r for _, r in keyed] + missing
 
 
 def _ages(node: NodeData) -> bool:
@@ -774,7 +804,8 @@ def _first(pair: tuple[Any, Row]) -> Any:
 class FleetView:
     """The rows a fleet view shows, kept between refreshes so that a refresh costs what changed.
 
-    refresh() rebuilds the rows of the nodes that changed (their rev or alert count) and re-ages
+    refresh() rebuilds the rows of the nodes that changed (their rev or alert count: FleetState
+    tells the view which, so a look costs what changed, not a pass over every node) and re-ages
     the rows whose age is shown (nodes not up); an up node's row keeps the age it was built
     with (the table does not show it; the state sort orders by age_from). steps() does the same
     a slice at a time, so a caller on an event loop lets key presses in between slices.
@@ -788,12 +819,26 @@ class FleetView:
         self._seen: dict[str, tuple[int, int]] = {}     # node -> (rev, alerts) of its kept row
         self._names: list[str] = []                     # every kept row's node, by name
         self.version = 0                                # bumps when any kept row changes
+        self._dirty: set[str] = set(state.nodes)        # nodes changed since their row was kept
+        self._aging: set[str] = set()                   # kept rows whose shown age moves
+        state.watch(self._dirty)
 
     def pending(self) -> list[NodeData]:
         """The nodes whose kept row is out of date (or not shown with its current age)."""
-        seen = self._seen
-        return [n for n in self.state.nodes.values()
-                if seen.get(n.name) != (n.rev, n.alerts) or (n.state != UP and _ages(n))]
+        nodes, seen, dirty = self.state.nodes, self._seen, self._dirty
+        out = []
+        for name in sorted(dirty | self._aging, key=lambda name: nodes[name].order):
+            n = nodes[name]
+            if seen.get(name) != (n.rev, n.alerts) or (n.state != UP and _ages(n)):
+                out.append(n)
+            else:
+                dirty.discard(name)     # changed and back (an alert opened and cleared)
+        return out
+
+    @property
+    def changed(self) -> int:
+        """At most how many rows pending() would name (cheap: no node is looked at)."""
+        return len(self._dirty) + len(self._aging)
 
     def refresh(self, now: float) -> int:
         """Bring every row up to date; returns how many were rebuilt or re-aged."""
@@ -809,12 +854,20 @@ class FleetView:
         """Rebuild (or re-age) these nodes' rows; returns how many."""
         row, rows, seen = self.state.row, self.rows, self._seen
         new = False
+        dirty, aging = self._dirty, self._aging
         for node in nodes:
-            new = new or node.name not in rows
-            rows[node.name] = row(node, now, self.spark)
-            seen[node.name] = (node.rev, node.alerts)
-        if new:
-            self._names = sorted(rows, key=_name_key)
+            name = node.name
+            new = new or name not in rows
+            rows[name] = row(node, now, self.spark)
+            seen[name] = (node.rev, node.alerts)
+            dirty.discard(name)
+            if node.state != UP and _ages(node):
+                aging.add(name)
+            else:
+                aging.discard(name)
+        if new:     # by name; nodes of one natural name (n1, n01) as they joined, as rows() are
+            order = self.state.nodes
+            self._names = sorted(rows, key=lambda name: (_name_key(name), order[name].order))
         self.version += bool(nodes)
         return len(nodes)
 

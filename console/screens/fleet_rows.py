@@ -52,7 +52,9 @@ class RowRefresher:
     def catch_up(self, now: float) -> bool:
         """Rebuild the rows that changed if they are few (before a key's redraw); True when
         any was rebuilt. More is left to refresh(): a key never waits for a refresh."""
-        todo = [] if self.running else self.view.pending()
+        if self.running or self.view.changed > KEY_ROWS:   # a tick's worth: left to refresh()
+            return False
+        todo = self.view.pending()
         if not todo or len(todo) > KEY_ROWS:
             return False
         self._take(todo, now)

@@ -6,6 +6,7 @@ down and stale nodes show their state symbol instead. The cursor cell is reverse
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import replace
 
@@ -30,37 +31,56 @@ METRICS = ("cpu", "temp", "fan", "net")
 
 def level(row: Row, metric: str, scale: dict[str, float]) -> tuple[int | None, str]:
     """(0-4 level or None, short value text) of one node for a metric."""
+    return level_of(row, metric, scale), value_text(row, metric)
+
+
+def level_of(row: Row, metric: str, scale: dict[str, float]) -> int | None:
+    """The 0-4 level of one node for a metric (None: no value); a cell needs only this."""
     if metric == "cpu":
-        v = row.cpu
-        return (None, "–") if v is None else (min(4, int(v / 20)), f"{v:.0f}%")
+        return None if row.cpu is None else min(4, int(row.cpu / 20))
     if metric == "temp":
         v = row.temp
         if v is None:
-            return None, "–"
+            return None
         lo, warn, crit = scale["temp_lo"], scale["temp_warn"], scale["temp_crit"]
-        lv = 4 if v >= crit else 3 if v >= warn else min(2, max(0, int(3 * (v - lo) / (warn - lo))))
-        return lv, f"{v:.1f}°"
+        return 4 if v >= crit else 3 if v >= warn else min(2, max(0, int(3 * (v - lo) / (warn - lo))))
     if metric == "fan":
         if row.fan_rpm is not None:
-            top = scale.get("fan_max") or 1.0
-            return min(4, int(4.99 * row.fan_rpm / top)), f"{row.fan_rpm:.0f} rpm"
-        if row.fan_pwm_pct is not None:
-            return min(4, int(row.fan_pwm_pct / 20)), f"{row.fan_pwm_pct:.0f}% pwm"
-        return None, "–"
+            return min(4, int(4.99 * row.fan_rpm / (scale.get("fan_max") or 1.0)))
+        return None if row.fan_pwm_pct is None else min(4, int(row.fan_pwm_pct / 20))
     if row.rx_bps is None:
-        return None, "–"
+        return None
     total = row.rx_bps + (row.tx_bps or 0.0)
     top = scale.get("net_max") or 1.0
-    lv = 0 if total <= 1 else min(4, int(4.99 * math.log10(total) / max(1.0, math.log10(top))))
-    return lv, f"{total / 1e6:.2f} MB/s"
+    return 0 if total <= 1 else min(4, int(4.99 * math.log10(total) / max(1.0, math.log10(top))))
+
+
+def value_text(row: Row, metric: str) -> str:
+    """The short text of one node's value for a metric ("–" without one)."""
+    if metric == "cpu":
+        return "–" if row.cpu is None else f"{row.cpu:.0f}%"
+    if metric == "temp":
+        return "–" if row.temp is None else f"{row.temp:.1f}°"
+    if metric == "fan":
+        if row.fan_rpm is not None:
+            return f"{row.fan_rpm:.0f} rpm"
+        return "–" if row.fan_pwm_pct is None else f"{row.fan_pwm_pct:.0f}% pwm"
+    if row.rx_bps is None:
+        return "–"
+    return f"{(row.rx_bps + (row.tx_bps or 0.0)) / 1e6:.2f} MB/s"
 
 
 def group_of(row: Row) -> str:
     """The rack-like group a node sits in: a group named rack*/shelf* wins, else its first."""
-    for g in row.groups:
+    return _group_of(row.groups)
+
+
+@functools.lru_cache(maxsize=4096)      # a few distinct group tuples, asked for every node
+def _group_of(groups: tuple[str, ...]) -> str:
+    for g in groups:
         if g.lower().startswith(("rack", "shelf", "chassis")):
             return g
-    return row.groups[0] if row.groups else "ungrouped"
+    return groups[0] if groups else "ungrouped"
 
 
 GROUPS = "groups"   # the one header over the cells that stand for whole groups
@@ -82,7 +102,7 @@ def worst(rows: list[Row], metric: str, scale: dict[str, float]) -> Row:
         hit = next((r for r in rows if r.state == state), None)
         if hit is not None:
             return hit
-    return max(rows, key=lambda r: -1 if (lv := level(r, metric, scale)[0]) is None else lv)
+    return max(rows, key=lambda r: -1 if (lv := level_of(r, metric, scale)) is None else lv)
 
 
 class Heatmap(ScrollView, can_focus=True):
@@ -192,7 +212,7 @@ class Heatmap(ScrollView, can_focus=True):
         return cached[1]
 
     def _cell(self, i: int, row: Row) -> tuple[str, str, bool]:
-        lv, _ = level(row, self.metric, self.scale)
+        lv = level_of(row, self.metric, self.scale)
         if row.state == DOWN:
             glyph, color = "✖", self.palette.get("roost-down", "")
         elif row.state == STALE:

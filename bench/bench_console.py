@@ -93,29 +93,36 @@ async def key_to_repaint(app: RoostApp, pilot, n: int) -> list[float]:
     """A '>' key event posted to the app until the re-sorted screen is handed to the driver.
 
     The app's _display (the compositor's output to the terminal driver) is wrapped to note
-    the first frame written after the key; no Pilot round trip is included.
+    when each frame is written, and the screen's sort action to note how many were written
+    before it ran: the key's frame is the first one after that, even when it is written before
+    this task sees the sort changed (waiting for a frame from then on counted the next tick's
+    instead); no Pilot round trip is included.
     """
     from textual import events
-    painted = asyncio.Event()
-    inner = app._display
+    frames: list[float] = []
+    inner, screen = app._display, app.screen
+    sort = screen.action_sort
+    ran = [0, 0]     # sorts run, frames written before the last one
 
     def display(screen, renderable):
         inner(screen, renderable)
-        painted.set()
-    app._display = display
+        frames.append(time.monotonic())
+
+    def sorted_(step: int) -> None:
+        ran[0], ran[1] = ran[0] + 1, len(frames)
+        sort(step)
+    app._display, screen.action_sort = display, sorted_
     out = []
     for _ in range(n):
-        before = app.screen.sort
-        painted.clear()
+        before = ran[0]
         t0 = time.monotonic()
         app.post_message(events.Key("greater_than_sign", ">"))
-        while app.screen.sort == before:
+        while ran[0] == before or len(frames) <= ran[1]:
             await asyncio.sleep(0.0005)
-        painted.clear()            # frames before the sort changed do not count
-        await painted.wait()
-        out.append((time.monotonic() - t0) * 1000)
+        out.append((frames[ran[1]] - t0) * 1000)
         await pilot.pause(0.2)     # keys a few hundred ms apart, as a person types
     app._display = inner
+    del screen.action_sort     # the class's own again
     return out
 
 

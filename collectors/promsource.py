@@ -212,7 +212,12 @@ def assemble(results: Mapping[str, list[Series]], names: NodeNames, ts: float) -
 
     def node_of(labels: Mapping[str, str]) -> _Node | None:
         name = names.of(labels)
-        return None if name is None else nodes.setdefault(name, _Node())
+        if name is None:
+            return None
+        node = nodes.get(name)
+        if node is None:    # (setdefault made a _Node, ten fields, for each of ~45 k series)
+            node = nodes[name] = _Node()
+        return node
 
     for s in results.get("up", ()):
         n = node_of(s.labels)

@@ -152,6 +152,7 @@ class Reading:
 
 
 def reading(s: Sample) -> Reading:
+    """What s reads as (its temperatures, fans, memory use and root filesystem)."""
     temps = temperatures(s)
     label = max(temps, key=temps.__getitem__) if temps else ""
     rpm, pwm = fans(s)

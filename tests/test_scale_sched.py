@@ -135,6 +135,13 @@ async def started(source, named, start):
     return start()
 
 
+async def running_on(store, job: int, named):
+    """The node running the job's first task, once it runs, and its lab node."""
+    await wait(lambda: store.tasks(job)[0].pid is not None, 30, "task running")
+    first = store.tasks(job)[0].node
+    return first, next(n for n in named.values() if n.name == first)
+
+
 async def stopped(task: asyncio.Task) -> None:
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
@@ -310,9 +317,7 @@ async def test_a_node_killed_under_its_task_is_node_fail_requeued_and_relinked_o
                  cwd=str(shared_dir))
     async with scheduling(config, store) as (source, make):
         sched = await started(source, named, make)
-        await wait(lambda: store.tasks(job)[0].pid is not None, 30, "task running")
-        first = store.tasks(job)[0].node
-        victim = next(n for n in named.values() if n.name == first)
+        first, victim = await running_on(store, job, named)
         try:
             victim.kill()
             await wait(lambda: store.tasks(job)[0].attempt == 1, 30, "NODE_FAIL, requeued")
@@ -389,9 +394,7 @@ async def test_a_node_that_hangs_is_node_fail_within_node_fail_after_of_promethe
                  cwd=str(shared_dir))
     async with scheduling(config, store) as (source, make):
         sched = await started(source, named, make)
-        await wait(lambda: store.tasks(job)[0].pid is not None, 30, "task running")
-        first = store.tasks(job)[0].node
-        victim = next(n for n in named.values() if n.name == first)
+        first, victim = await running_on(store, job, named)
         try:
             freeze(victim)
             await wait(lambda: not source.reports(stale)[first].up, 60, "reported down")

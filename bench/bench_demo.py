@@ -262,7 +262,10 @@ def main() -> int:
     p.add_argument("--nodes", type=int, default=1000)
     p.add_argument("--windows", type=int, default=3)
     p.add_argument("--window", type=float, default=10.0)
-    p.add_argument("--warmup", type=float, default=5.0)
+    p.add_argument("--warmup", type=float, default=None, metavar="S",
+                   help="seconds from all nodes streaming to the first window (default 5; with "
+                        "--scrape, the scrape interval + 5: the first round of scrapes makes "
+                        "each node's caches, a shard's once in its life, and is not measured)")
     p.add_argument("--client", choices=("roost", "raw"), default="roost")
     p.add_argument("--sink", choices=("jsonl", "jsonl-series", "prometheus", "serve"),
                    default="jsonl", help="jsonl: the plain format (default); jsonl-series: "
@@ -279,6 +282,8 @@ def main() -> int:
     p.add_argument("--runs", type=int, default=3, help="with --compare: how many side-by-side runs")
     p.add_argument("--json", action="store_true", help=argparse.SUPPRESS)  # --compare's children
     args = p.parse_args()
+    if args.warmup is None:
+        args.warmup = 5.0 + (args.scrape if args.sink in ("prometheus", "serve") else 0.0)
     if args.compare:
         return compare(args)
     with tempfile.TemporaryDirectory(prefix="roost-bench-") as tmp:

@@ -345,29 +345,42 @@ async def prom_live(n: int, seconds: int, changed: float) -> dict[str, list[floa
                    refresh=1.0, manage_source=False)
     res: dict[str, list[float]] = {"prom live '>' re-sort to frame": [],
                                    "prom live 'down' to frame": []}
-    rnd = random.Random(1)
     async with app.run_test(size=(200, 50)) as pilot:
-        await settle(app, pilot)
-        first_tick(app)
-        painted = painted_probe(app)
-        screen, table = app.screen, app.screen.query_one("NodeTable")
-        sorts, moves = flag_on(screen, "action_sort", painted), flag_on(table, "action_cursor", painted)
-        start = source.start = loop.time() + 0.5
-        source.go.set()
+        keys, start = await streaming(app, pilot, source)
         cpu0 = time.thread_time()
-        while loop.time() < start + seconds:
-            if rnd.random() < 0.5:
-                ms = await key_to_frame(app, painted, "greater_than_sign", ">", sorts)
-                res["prom live '>' re-sort to frame"].append(ms)
-            else:
-                res["prom live 'down' to frame"].append(await key_to_frame(app, painted, "down",
-                                                                           None, moves))
-            await asyncio.sleep(0.2 + 0.2 * rnd.random())
+        await keys(start + seconds, res, "prom live")
         res["prom live: console CPU % of a core"] = [
             100 * (time.thread_time() - cpu0) / (loop.time() - start)]
     res["prom live all keys to frame"] = (res["prom live '>' re-sort to frame"]
                                           + res["prom live 'down' to frame"])
     return res
+
+
+async def streaming(app, pilot, source):
+    """Start the source's rounds half a second from now, once the app is up; returns (keys,
+    that start): keys(until, res, label) presses '>' or 'down' at random every 0.2-0.4 s until
+    loop time `until`, each key's ms to its frame into res["<label> '>' re-sort to frame"] or
+    res["<label> 'down' to frame"]."""
+    loop = asyncio.get_running_loop()
+    await settle(app, pilot)
+    first_tick(app)
+    painted = painted_probe(app)
+    screen, table = app.screen, app.screen.query_one("NodeTable")
+    sorts, moves = flag_on(screen, "action_sort", painted), flag_on(table, "action_cursor", painted)
+    start = source.start = loop.time() + 0.5
+    source.go.set()
+    rnd = random.Random(1)
+
+    async def keys(until: float, res: dict[str, list[float]], label: str) -> None:
+        while loop.time() < until:
+            if rnd.random() < 0.5:
+                ms = await key_to_frame(app, painted, "greater_than_sign", ">", sorts)
+                res[f"{label} '>' re-sort to frame"].append(ms)
+            else:
+                ms = await key_to_frame(app, painted, "down", None, moves)
+                res[f"{label} 'down' to frame"].append(ms)
+            await asyncio.sleep(0.2 + 0.2 * rnd.random())
+    return keys, start
 
 
 class SteadyStream:
@@ -397,26 +410,12 @@ async def live(n: int, seconds: int) -> dict[str, list[float]]:
     app = RoostApp(state, source, clock=lambda: T0 + 1 + (loop.time() - source.start),
                    refresh=1.0, manage_source=False)
     res: dict[str, list[float]] = {"live '>' re-sort to frame": [], "live 'down' to frame": []}
-    rnd = random.Random(1)
     async with app.run_test(size=(200, 50)) as pilot:
-        await settle(app, pilot)
-        first_tick(app)
-        painted = painted_probe(app)
-        screen, table = app.screen, app.screen.query_one("NodeTable")
-        sorts, moves = flag_on(screen, "action_sort", painted), flag_on(table, "action_cursor", painted)
-        start = source.start = loop.time() + 0.5
-        source.go.set()
+        keys, start = await streaming(app, pilot, source)
         while loop.time() < start + 1.5:
             await asyncio.sleep(0.05)
         seen0 = state.samples
-        while loop.time() < start + seconds:
-            if rnd.random() < 0.5:
-                ms = await key_to_frame(app, painted, "greater_than_sign", ">", sorts)
-                res["live '>' re-sort to frame"].append(ms)
-            else:
-                res["live 'down' to frame"].append(await key_to_frame(app, painted, "down",
-                                                                      None, moves))
-            await asyncio.sleep(0.2 + 0.2 * rnd.random())
+        await keys(start + seconds, res, "live")
         res["live samples applied per s"] = [(state.samples - seen0) / (seconds - 1.5)]
     res["live all keys to frame"] = res["live '>' re-sort to frame"] + res["live 'down' to frame"]
     return res

@@ -20,14 +20,10 @@ from typing import IO
 
 from ..model import Sample
 from .plain import Record, plain_record
-from .prometheus import flat_series, series_key
+from .prometheus import flat_series
 
 FORMATS = ("plain", "series")
 _ENCODE = json.JSONEncoder(separators=(",", ":"), allow_nan=False, default=str).encode
-
-
-def series_name(name: str, labels: dict[str, str]) -> str:
-    return series_key(name, tuple(labels.items())) if labels else name
 
 
 def flatten(sample: Sample) -> dict[str, float]:

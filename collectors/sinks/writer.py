@@ -72,7 +72,7 @@ class Families:
             kind, help_ = NODE_HELP.get(name, (kind, help_))
             fam = self._families[name] = [kind, help_, {}]
         # the escaped name{labels} is cached: the same series come back every scrape of every node
-        head = series_key(name, tuple(labels.items())) if labels else name
+        head = series_of(name, labels)
         lines = fam[2]
         if head in lines:
             return
@@ -161,7 +161,7 @@ class Recorder:
             counter: bool = False, node_label: bool = False, kind: str | None = None) -> None:
         if node_label:
             labels = {**labels, "node": node}
-        head = series_key(name, tuple(labels.items())) if labels else name
+        head = series_of(name, labels)
         self.records.append((name, help_, kind or ("counter" if counter else "gauge"), head, value))
 
     def put(self, node: str, name: str, help_: str, head: str, value: float,
@@ -268,7 +268,7 @@ class Flat:
             counter: bool = False, node_label: bool = False, kind: str | None = None) -> None:
         if name in HISTORY_SKIP:
             return
-        key = series_key(name, tuple(labels.items())) if labels else name
+        key = series_of(name, labels)
         if key not in self.series:  # first wins, as Families drops duplicate series
             self.series[key] = float(value)
 
@@ -282,6 +282,11 @@ class Flat:
 def heads(names: tuple[str, ...], labels: tuple[tuple[str, str], ...]) -> tuple[str, ...]:
     """series_key of each name with the same labels (one device's or CPU's series, for put())."""
     return tuple(series_key(name, labels) for name in names)
+
+
+def series_of(name: str, labels: Mapping[str, str]) -> str:
+    """name{k="v",...} of a series, or name alone without labels (what add() writes)."""
+    return series_key(name, tuple(labels.items())) if labels else name
 
 
 @lru_cache(maxsize=65536)  # a fleet repeats the same few hundred series every tick

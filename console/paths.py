@@ -5,6 +5,7 @@ Nothing here creates directories except ensure_state_dir, called by commands tha
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -57,5 +58,6 @@ def private_db(path: str | os.PathLike) -> Path:
     for extra in ("-wal", "-shm", "-journal"):
         companion = Path(f"{path}{extra}")
         if companion.exists() and not companion.is_symlink():
-            companion.chmod(0o600)
+            with contextlib.suppress(FileNotFoundError):   # the last connection closing the
+                companion.chmod(0o600)                     # database removes -shm meanwhile
     return path

@@ -19,9 +19,10 @@ Targets: connect-all <= 5 s, whole process <= 35% of a core, <= 400 MB RSS. Prin
 Sink cost, apart from the rest (roost client only): the CPU time of the thread running each
 sink's own work (the JSONL/SQLite write per tick, with the parse of the tick's frames; for
 Prometheus, the parse and rendering of each scrape of a node's target), as % of one core.
-`--scrape S` scrapes every node's /nodes/NAME/metrics every S s from a thread, as a Prometheus
-server would (default: no scrape, so Prometheus costs only the view); that thread's own CPU
-(the HTTP client's side) is not counted in the process figure.
+`--scrape S` scrapes every node's /nodes/NAME/metrics every S s, each node at its own offset in
+the interval as a Prometheus server spreads its targets (default: no scrape, so Prometheus costs
+only the view), from a process of its own (--scraper), or a thread whose own CPU (the HTTP
+client's side) is not counted in the process figure.
 A thread's CPU time does not count other processes, so it holds on a busy machine.
 
 --compare: the shard-cost figure (issue 13: one serve shard <= 1.5x bare readers). roost (with
@@ -33,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import signal
@@ -42,6 +44,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -97,50 +100,74 @@ def instrument_sinks(args) -> list:
     http.Exposition.node = SINK.wrap(http.Exposition.node)
     http.Exposition.fleet = SINK.wrap(http.Exposition.fleet)
     servers: list = []
-    start = http.serve
+    if not hasattr(http, "start"):      # a tree from before the endpoint ran on the loop
+        serve = http.serve
+        http.serve = lambda *a, **kw: servers.append(serve(*a, **kw)[0]) or (servers[-1], None)
+        return servers
+    start = http.start
 
-    def started(*a, **kw):
-        server = start(*a, **kw)
-        servers.append(server)
-        return server
-    http.serve = started
+    async def started(*a, **kw):
+        endpoint = await start(*a, **kw)
+        servers.append(endpoint)
+        return endpoint
+    http.start = started
     return servers
 
 
 def scraper(servers: list, names: list[str], every: float, stop: threading.Event,
             separate: bool = False) -> threading.Thread:
-    """What a Prometheus server does with roost's targets: every `every` seconds, each node's
-    /nodes/NAME/metrics over one keep-alive connection. separate: from a process of its own (as
-    Prometheus is), so the client's work neither counts nor holds roost's interpreter lock."""
+    """What a Prometheus server does with roost's targets: each node's /nodes/NAME/metrics once
+    every `every` seconds, spread over the interval, over one keep-alive connection, gzip asked
+    for as Prometheus asks. separate: from a process of its own (as Prometheus is), so the
+    client's work neither counts nor holds roost's interpreter lock."""
     import http.client
     if separate:
         return _scraper_process(servers, names, every, stop)
 
     def loop() -> None:
-        conn = None
-        while not stop.wait(every):
-            if not servers:
-                continue
-            conn = conn or http.client.HTTPConnection("127.0.0.1", servers[0][0].server_port,
-                                                      timeout=30)
-            for name in names:
-                conn.request("GET", f"/nodes/{name}/metrics")
-                conn.getresponse().read()
-                SCRAPER_CPU[0] = time.thread_time()
+        while not servers and not stop.wait(0.05):
+            pass
+        if not servers:
+            return
+        conn = http.client.HTTPConnection("127.0.0.1", servers[0].server_port, timeout=30)
+        for due, name in spread(names, every):
+            if stop.wait(max(0.0, due - time.monotonic())):
+                return
+            conn.request("GET", f"/nodes/{name}/metrics", headers=PROMETHEUS_HEADERS)
+            conn.getresponse().read()
+            SCRAPER_CPU[0] = time.thread_time()
     thread = threading.Thread(target=loop, name="bench-scraper", daemon=True)
     thread.start()
     return thread
 
 
+# what Prometheus 2.x sends with each scrape (a gzip body costs the target ~0.1 ms to make)
+PROMETHEUS_HEADERS = {
+    "Accept": "application/openmetrics-text;version=0.0.1,text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+    "Accept-Encoding": "gzip", "User-Agent": "Prometheus/2.42.0",
+    "X-Prometheus-Scrape-Timeout-Seconds": "10"}
+
+
+def spread(names: list[str], every: float) -> Iterator[tuple[float, str]]:
+    """(when, node) for ever: each node once every `every` s at its own offset in the interval,
+    as Prometheus spreads its targets' scrapes (a burst of all targets at once would put a
+    whole round in some measuring windows and none in others)."""
+    start, step = time.monotonic(), every / max(1, len(names))
+    for round_ in itertools.count():
+        for i, name in enumerate(names):
+            yield start + round_ * every + i * step, name
+
+
 _SCRAPER = """
 import http.client, sys, time
-port, every, names = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3:]
+sys.path.insert(0, sys.argv[1])
+from bench_demo import PROMETHEUS_HEADERS, spread
+port, every, names = int(sys.argv[2]), float(sys.argv[3]), sys.argv[4:]
 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-while True:
-    time.sleep(every)
-    for name in names:
-        conn.request("GET", f"/nodes/{name}/metrics")
-        conn.getresponse().read()
+for due, name in spread(names, every):
+    time.sleep(max(0.0, due - time.monotonic()))
+    conn.request("GET", f"/nodes/{name}/metrics", headers=PROMETHEUS_HEADERS)
+    conn.getresponse().read()
 """
 
 
@@ -152,7 +179,8 @@ def _scraper_process(servers: list, names: list[str], every: float,
             pass
         if not servers:
             return
-        proc = subprocess.Popen([sys.executable, "-c", _SCRAPER, str(servers[0][0].server_port),
+        proc = subprocess.Popen([sys.executable, "-c", _SCRAPER, str(Path(__file__).parent),
+                                 str(servers[0].server_port),
                                  str(every), *names])
         stop.wait()
         proc.kill()

@@ -215,11 +215,16 @@ class Run:
             self.pending.append(item)
 
     def view(self) -> tuple[Mapping[str, Sample], dict[str, bool]]:
-        """(latest, up) copies for the /metrics thread, made per scrape, not per sample (a copy
+        """(latest, up) copies for the fleet page's thread, made per scrape, not per sample (a copy
         per sample is O(nodes) each time: quadratic at 1,000 nodes). dict() of a dict runs
         under the GIL, so the scrape thread never sees a half-updated dict. A node's frame is
         parsed when the scrape reads it, in the scrape's thread."""
         return Parsed(dict(self.latest)), dict(self.up)
+
+    def lookup(self, node: str) -> tuple[Sample | None, bool | None]:
+        """One node's (latest sample, up) for a scrape on the loop (up None: not collected)."""
+        item = self.latest.get(node)
+        return (resolve(item) if item is not None else None), self.up.get(node)
 
     def _wanted(self, s: Taken) -> bool:
         return self.plan.count is None or self.counts.get(s.node, 0) < self.plan.count
@@ -425,7 +430,7 @@ async def _collect(sources: Sources, plan: Plan, companion: Companion | None = N
     signals = _on_signals(stop.set)
     sinks = Sinks(plan)
     try:
-        server = _serve(plan, run, sources, metrics_extra)
+        server = await _serve(plan, run, sources, metrics_extra)
     except UsageError:
         sinks.close()
         raise
@@ -437,7 +442,7 @@ async def _collect(sources: Sources, plan: Plan, companion: Companion | None = N
         run.pending = []
         sinks.close()
         if server:
-            server[0].shutdown()
+            server.close()
     return _finish(run, plan, stop.is_set(), sinks.broken)
 
 
@@ -454,15 +459,17 @@ def _on_signals(handler: Callable[[], None]) -> Callable[[], None]:
     return lambda: [loop.remove_signal_handler(sig) for sig in installed] and None
 
 
-def _serve(plan: Plan, run: Run, sources: Sources, extra: tuple = ()):
-    """The Prometheus endpoint: /nodes/NAME/metrics per node, /metrics for the fleet, /sd."""
+async def _serve(plan: Plan, run: Run, sources: Sources, extra: tuple = ()):
+    """The Prometheus endpoint: /nodes/NAME/metrics per node, /metrics for the fleet, /sd, on
+    this loop."""
     if not plan.prometheus:
         return None
-    from collectors.sinks.prom_http import Exposition, serve
+    from collectors.sinks.prom_http import Exposition, start
     host, port = plan.prometheus
     infos = target_infos(sources.remote) + [_info(name) for name, _ in sources.pollers]
     try:
-        return serve(Exposition(run.view, lambda: infos, tuple(extra)), host, port)
+        return await start(Exposition(run.view, lambda: infos, tuple(extra), run.lookup),
+                           host, port)
     except OSError as exc:
         raise UsageError(f"cannot serve /metrics on {host}:{port}: {exc.strerror or exc}") from None
 

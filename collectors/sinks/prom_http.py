@@ -10,23 +10,27 @@ A node that is down (or has not sent a sample yet) answers 503, so Prometheus re
 for it, as it would for an unreachable node_exporter. Text format 0.0.4 always (OpenMetrics
 negotiation would drop "_total" from counter metadata); gzip when the scraper asks, as
 node_exporter does. Bodies are cached per sample: a scrape between two samples costs a dict
-lookup; a new sample's body replays the node's unchanged sections (sinks.section_cache). Runs
-in daemon threads beside the collector's event loop; the source callable hands over dict
-copies, so a scrape never sees a half-updated fleet.
+lookup; a new sample's body replays the node's unchanged sections (sinks.section_cache).
+
+Served by sinks.http11 on the collector's own event loop (start()): a node target is rendered
+in the loop, with no thread per connection and no handover of the interpreter lock; the fleet
+page and /sd walk every node and are made in a worker thread. serve() runs the same endpoint on
+a loop of its own in a thread. The source callable hands over dict copies, so a thread never
+sees a half-updated fleet; `lookup`, when given, answers one node for the loop's own scrapes.
 """
 from __future__ import annotations
 
 import gzip
 import json
-import socket
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from ..model import Sample
+from . import http11
+from .http11 import TEXT, Endpoint, Reply, Request, ThreadedEndpoint
 from .prometheus import CONTENT_TYPE, FleetExtra, Source, fleet_text, node_text
 from .section_cache import SectionCache
 
@@ -71,19 +75,26 @@ class Exposition:
     source: Source
     targets: Callable[[], list[TargetInfo]] = lambda: []
     extra: tuple[FleetExtra, ...] = ()
+    # one node's (sample or None, up), up None when no such node is collected: no fleet copies
+    lookup: Callable[[str], tuple[Sample | None, bool | None]] | None = None
     _cache: dict[str, tuple[Sample, bytes, bytes | None]] = field(default_factory=dict)
     _sections: dict[str, SectionCache] = field(default_factory=dict)   # by node: what to replay
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def node(self, name: str, gzipped: bool = False) -> tuple[int, bytes, bool]:
         """(status, body, body is gzip) for one node's target."""
-        samples, up = self.source()
-        sample = samples.get(name)
-        if sample is None or not up.get(name, False):
-            known = name in up or any(t.name == name for t in self.targets())
+        sample, up = self._one(name)
+        if sample is None or not up:
+            known = up is not None or any(t.name == name for t in self.targets())
             return (503, f"{name}: no current sample (node down or not reached yet)\n".encode(), False) \
                 if known else (404, f"{name}: no such node\n".encode(), False)
         return (200, *self._body(name, sample, gzipped))
+
+    def _one(self, name: str) -> tuple[Sample | None, bool | None]:
+        if self.lookup is not None:
+            return self.lookup(name)
+        samples, up = self.source()
+        return samples.get(name), up.get(name)
 
     def _body(self, name: str, sample: Sample, gzipped: bool) -> tuple[bytes, bool]:
         with self._lock:
@@ -109,52 +120,47 @@ class Exposition:
         return json.dumps(sd_groups(self.targets(), address, samples), indent=1).encode()
 
 
-class _Handler(BaseHTTPRequestHandler):
-    exposition: Exposition
-    default_address: str
-    protocol_version = "HTTP/1.1"   # keep-alive: Prometheus reuses its connection per target
-    wbufsize = 1 << 16              # headers and body leave in one write (flushed per request),
-    disable_nagle_algorithm = True  # and none waits for a delayed ACK on a kept-alive socket
+class Router:
+    """What each path of the endpoint answers. A node target is rendered where it is asked (a cached body, or
+    ~0.5 ms of a new sample's sections); the fleet page and /sd walk every node (and may read the
+    job queue's database), so `heavy` sends them to a thread."""
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-        url = urlsplit(self.path)
+    def __init__(self, exposition: Exposition, default_address: str) -> None:
+        self.exposition, self.default_address = exposition, default_address
+
+    @staticmethod
+    def heavy(request: Request) -> bool:
+        path = request.target.split("?", 1)[0]
+        return path.rstrip("/") in ("/metrics", "/sd") or path.startswith("http")
+
+    def reply(self, request: Request) -> Reply:
+        if request.method not in ("GET", "HEAD"):
+            return 405, b"GET or HEAD only\n", TEXT, False
+        url = urlsplit(request.target)
         parts = [unquote(p) for p in url.path.split("/") if p]
-        gz = "gzip" in self.headers.get("Accept-Encoding", "")
+        gz = "gzip" in request.headers.get("accept-encoding", "")
+        if len(parts) == 3 and parts[0] == "nodes" and parts[2] == "metrics":
+            return self._node(parts[1], gz)
         if parts == ["metrics"]:
-            self._send(200, self.exposition.fleet(), CONTENT_TYPE, gz)
-        elif len(parts) == 3 and parts[0] == "nodes" and parts[2] == "metrics":
-            self._node(parts[1], gz)
-        elif parts == ["probe"]:
+            return _maybe_zipped(self.exposition.fleet(), CONTENT_TYPE, gz)
+        if parts == ["probe"]:
             target = parse_qs(url.query).get("target", [""])[0]
-            self._node(target, gz) if target else self._send(400, b"probe: target= missing\n")
-        elif parts == ["sd"]:
-            address = self.headers.get("Host") or self.default_address
-            self._send(200, self.exposition.sd(address), "application/json")
-        elif not parts:
-            self._send(200, _INDEX, "text/html; charset=utf-8")
-        else:
-            self._send(404, b"not found: try /metrics, /nodes/NAME/metrics, /sd\n")
+            return self._node(target, gz) if target else (400, b"probe: target= missing\n", TEXT, False)
+        if parts == ["sd"]:
+            address = request.headers.get("host") or self.default_address
+            return 200, self.exposition.sd(address), "application/json", False
+        if not parts:
+            return 200, _INDEX, "text/html; charset=utf-8", False
+        return 404, b"not found: try /metrics, /nodes/NAME/metrics, /sd\n", TEXT, False
 
-    def _node(self, name: str, gz: bool) -> None:
+    def _node(self, name: str, gz: bool) -> Reply:
         status, body, zipped = self.exposition.node(name, gz)
-        self._reply(status, body, CONTENT_TYPE if status == 200 else "text/plain", zipped)
+        return status, body, CONTENT_TYPE if status == 200 else TEXT, zipped
 
-    def _send(self, status: int, body: bytes, ctype: str = "text/plain; charset=utf-8",
-              gz: bool = False) -> None:
-        zipped = gz and len(body) > 1024
-        self._reply(status, gzip.compress(body, compresslevel=1) if zipped else body, ctype, zipped)
 
-    def _reply(self, status: int, body: bytes, ctype: str, zipped: bool) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", ctype)
-        if zipped:
-            self.send_header("Content-Encoding", "gzip")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - scrapes are not news
-        pass
+def _maybe_zipped(body: bytes, ctype: str, gz: bool) -> Reply:
+    zipped = gz and len(body) > 1024
+    return 200, gzip.compress(body, compresslevel=1) if zipped else body, ctype, zipped
 
 
 _INDEX = b"""<html><head><title>roost</title></head><body><h1>roost</h1>
@@ -164,23 +170,20 @@ _INDEX = b"""<html><head><title>roost</title></head><body><h1>roost</h1>
 """
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-
-class _Server6(_Server):
-    address_family = socket.AF_INET6
+async def start(exposition: Exposition, host: str = "127.0.0.1", port: int = 9856) -> Endpoint:
+    """Serve exposition on the running event loop (roost collect and serve). OSError when the
+    address is taken."""
+    router = Router(exposition, "")
+    endpoint = await http11.start(router, host, port)
+    router.default_address = endpoint.address
+    return endpoint
 
 
 def serve(exposition: Exposition, host: str = "127.0.0.1",
-          port: int = 9856) -> tuple[ThreadingHTTPServer, threading.Thread]:
-    """Start serving in a daemon thread; returns (server, thread). server.shutdown() stops it."""
-    handler: Any = type("Handler", (_Handler,), {"exposition": exposition,
-                                            "default_address": f"{host}:{port}"})
-    server = (_Server6 if ":" in host else _Server)((host, port), handler)
-    handler.default_address = f"[{host}]:{server.server_port}" if ":" in host \
-        else f"{host}:{server.server_port}"
-    thread = threading.Thread(target=server.serve_forever, name="roost-prometheus", daemon=True)
-    thread.start()
-    return server, thread
+          port: int = 9856) -> tuple[ThreadedEndpoint, threading.Thread]:
+    """Start serving from a daemon thread of its own; returns (server, thread).
+    server.shutdown() stops it."""
+    router = Router(exposition, "")
+    server = ThreadedEndpoint(router, host, port, name="roost-prometheus")
+    router.default_address = server.endpoint.address
+    return server, server.thread

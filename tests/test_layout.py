@@ -7,7 +7,7 @@ import math
 
 from hypothesis import given, settings, strategies as st
 
-from collectors.sinks.writer import Families, Layout, Recorder
+from collectors.sinks.writer import Families, Layout, Recorder, format_value
 
 NAMES = ["node_a", "node_b_total", "node_load1", "node_c"]       # node_load1: node_exporter's HELP
 values = st.one_of(st.integers(-2**60, 2**60), st.booleans(),
@@ -47,3 +47,15 @@ def test_a_new_value_in_the_same_series_is_written_not_the_last_text():
         assert layout.text(rec.records) == fam.text()
         assert layout.text(rec.records).endswith({1.5: "1.5\n", 2.5: "2.5\n", math.inf: "+Inf\n",
                                                   7: "7\n"}[value])
+
+
+@given(st.permutations([1, 1.0, True, 0, -0.0, False, 10**15 - 1, float(10**15 - 1), 10**15,
+                        1e15, 5 * 10**15, 5e15, 2**53 + 1, float(2**53), 0.1, math.nan]))
+def test_equal_values_of_any_type_in_any_order_are_written_as_format_value_writes_each(values):
+    """The text of values is shared between scrapes and nodes by value: an int, a float and a
+    bool that are equal must still each read as format_value writes that very value."""
+    layout = Layout()
+    for value in values + values:
+        rec, fam = both([("node_a", "x", False, value)], {})
+        assert layout.text(rec.records) == fam.text()
+        assert layout.text(rec.records).endswith(f" {format_value(value)}\n")

@@ -194,9 +194,8 @@ class Layout:
         made = self._made
         if made is None or made[0] != heads:
             return self._make(records, heads)
-        values = made[1](list(map(_VALUE, records)))
-        shown = [str(v) if type(v) is int and -_EXACT < v < _EXACT else format_value(v)
-                 for v in values]
+        known = _SHOWN.get
+        shown = [known(v) or _shown(v) for v in made[1](list(map(_VALUE, records)))]
         parts = made[2][:]     # HELP, TYPE, name{labels} and a space before each value's slot
         parts[1::2] = shown
         return "".join(parts)
@@ -222,6 +221,22 @@ class Layout:
 
 
 _HELP, _KIND, _HEAD, _VALUE = itemgetter(1), itemgetter(2), itemgetter(3), itemgetter(4)
+
+# values as text, shared by all nodes: most of a scrape's values are ones already written (zeros,
+# frequencies, limits, counters at rest), and a lookup costs a fifth of a float's formatting.
+# Only |v| < 1e15 goes in: equal values there (1, 1.0, True) are written alike, so a hit is
+# exactly what format_value would give.
+_SHOWN: dict[float, str] = {}
+SHOWN_CAP = 1 << 15
+
+
+def _shown(value: float) -> str:
+    text = str(value) if type(value) is int and -_EXACT < value < _EXACT else format_value(value)
+    if -1e15 < value < 1e15:
+        if len(_SHOWN) >= SHOWN_CAP:
+            _SHOWN.clear()
+        _SHOWN[value] = text
+    return text
 
 
 def _picker(order: list[int]) -> Callable[[list[Any]], Any]:

@@ -282,13 +282,14 @@ def parse_softnet(text: str) -> tuple[dict[str, int], ...]:
     rows = []
     for line in text.splitlines():
         cols = line.split()
-        if len(cols) < 3 or not all(_is_hex(c) for c in cols):
+        if len(cols) < 3 or _HEX_LINE.fullmatch(line) is None:   # one C call a CPU
             continue
         rows.append({name: int(c, 16) for name, c in zip(_SOFTNET, cols) if name})
     return tuple(rows)
 
 
 _HEX = re.compile(r"[0-9a-fA-F]+")
+_HEX_LINE = re.compile(r"\s*[0-9a-fA-F]+(?:\s+[0-9a-fA-F]+)*\s*")
 
 
 def _is_hex(text: str) -> bool:

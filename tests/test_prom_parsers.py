@@ -205,3 +205,18 @@ def test_hwmon_readings_total_and_named(entries):
     for r in sysfs.hwmon_readings("c", "chip", files):
         name, help_, scale, kind = hwmon_metric(r.type, r.element, False)
         assert name.startswith("node_hwmon_") and help_ and kind in ("gauge", "counter")
+
+
+@given(st.lists(st.lists(st.one_of(st.integers(0, 2**32 - 1).map(lambda n: f"{n:08x}"),
+                                   st.sampled_from(["zz", "0x1", "-1", "1_0", "", "ff"])),
+                         min_size=1, max_size=14),
+                max_size=5),
+       st.sampled_from([" ", "  ", "\t", " \x0b"]))
+def test_softnet_takes_exactly_the_all_hex_lines(rows, gap):
+    """One pattern a line decides, as a hex check of every column did: the same rows kept."""
+    text = "\n".join(gap.join(cols) for cols in rows)
+    kept = [cols for cols in (line.split() for line in text.splitlines())
+            if len(cols) >= 3 and all(c and all(ch in "0123456789abcdefABCDEF" for ch in c)
+                                      for c in cols)]
+    got = procfs.parse_softnet(text)
+    assert [row["processed"] for row in got] == [int(cols[0], 16) for cols in kept]

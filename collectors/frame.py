@@ -22,8 +22,10 @@ decoder buffer without bound.
 A sized header lets a frame of dynamic files be taken whole, its records walked only when its
 snapshot is read (a `roost serve` shard reads one frame in 15, when Prometheus scrapes): the
 size is the sampler's own count, so no file's bytes can move the frame's end, and the walk
-still goes by each file's length. Frames with static files or links, oversized ones, and
-headers without a size are walked as they arrive.
+still goes by each file's length. Static files and links leading such a frame (the sampler
+writes them before its dynamic files) are walked as it arrives, the dynamic run after them taken
+whole. Frames with static files or links among their dynamic ones, oversized ones, and headers
+without a size are walked as they arrive.
 """
 from __future__ import annotations
 
@@ -159,13 +161,45 @@ class FrameDecoder:
             if len(buf) < end + len(marker):
                 self._need = end + len(marker) - pos
                 return buf[pos:], True
-            records = buf[start:end]
-            if not buf.startswith(marker, end) or "\x1eS " in records or "\x1eL " in records:
-                break   # miscounted, or static files and links to remember: walk it
+            if not buf.startswith(marker, end):
+                break   # miscounted: walk it
+            tail = self._remember(buf, start, end)
+            if tail is None:
+                break   # static files or links among its dynamic ones: walk it
             self._shared = self.started = True
-            frames.append(Frame(int(seq), node_clock, None, records, self._static, self._links))
+            frames.append(Frame(int(seq), node_clock, None, buf[tail:end], self._static,
+                                self._links))
             pos = end + len(marker)
         return buf[pos:], False
+
+    def _remember(self, buf: str, start: int, end: int) -> int | None:
+        """Keep the static files and links that lead a sized frame's records (the sampler
+        writes them first); returns where its dynamic files start, or None when the rest holds
+        any more of them, or a record does not add up (a file holding 0x1e): walk it then."""
+        tail = buf.find("\x1eF ", start, end)
+        tail = end if tail < 0 else tail
+        if buf.find("\x1eS ", tail, end) >= 0 or buf.find("\x1eL ", tail, end) >= 0:
+            return None
+        if tail == start:
+            return tail
+        kept: list[tuple[str, str, str]] = []
+        for record in buf[start + 1:tail].split(RS):   # as _scan's hot path: one C split
+            head, sep, body = record.partition("\n")
+            if not sep or head[:2] not in ("S ", "L "):
+                return None
+            if head[0] == "S":
+                size, _, path = head[2:].partition(" ")
+                if not (path and size.isdecimal() and len(body) == int(size) <= MAX_FILE):
+                    return None
+            elif body:
+                return None
+            kept.append((head, path if head[0] == "S" else "", body))
+        for head, path, body in kept:
+            if head[0] == "L":
+                self._record(head)
+            else:
+                self._store("S", path, body)
+        return tail
 
     def _scan(self, buf: str, frames: list[Frame]) -> str:
         """Take every complete record; returns the unfinished rest."""

@@ -141,7 +141,9 @@ while :; do
         clock
         head="H $seq $REPLY" out=
     fi
+    pre=$out out=
     records F 0 "$nd"
+    dyn=$out out=$pre
     if ((seq % slow == 0)); then
         records S "$nd" "$ns"
         for i in "${!cwhen[@]}"; do
@@ -149,6 +151,9 @@ while :; do
         done
     fi
     poll
+    # remembered records first, this tick's files last: the reader keeps the first and takes
+    # the run of dynamic files whole (the dynamic files are still read first, at the tick)
+    out+=$dyn
     # the header says how many bytes of records follow: the reader finds the frame's end
     # without walking its records (no file's bytes can move it)
     printf '%s' "${RS}$head ${#out}$NL$out${RS}E $seq$NL" || exit 0

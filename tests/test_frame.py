@@ -174,3 +174,48 @@ def test_a_miscounted_size_is_walked_as_it_streams_and_never_half_used(delta):
     for f in got:     # the lying frame, when kept, is whole: walked by its files' lengths
         assert dict(f.snapshot.files) in ({"proc/stat": "cpu 1 2 3\n", "proc/uptime": "5 5\n"},
                                           {"proc/loadavg": "1 1 1 1/1 1\n"})
+
+
+def sized_frame(seq: int, records: list[tuple[str, str, str]]) -> bytes:
+    """A sized frame of records in the given order: (kind S/F/L, path, content or target)."""
+    body = b"".join(f"{RS}L {path} {text}\n".encode() if kind == "L"
+                    else b"%s%s %d %s\n%s" % (RS.encode(), kind.encode(), len(text.encode()),
+                                             path.encode(), text.encode())
+                    for kind, path, text in records)
+    return b"%sH %d 1.0 %d\n%s%sE %d\n" % (RS.encode(), seq, len(body), body, RS.encode(), seq)
+
+
+# the sampler never sends a link target holding a newline or 0x1e (the format's promise)
+record = st.one_of(st.tuples(st.sampled_from("SF"), paths, contents),
+                   st.tuples(st.just("L"), paths, paths))
+
+
+@settings(max_examples=300, deadline=None)
+@given(frames=st.lists(st.lists(record, max_size=6), min_size=1, max_size=4),
+       cuts=st.lists(st.integers(0, 3000), max_size=8))
+def test_static_files_and_links_anywhere_in_a_sized_frame_give_what_a_walk_gives(frames, cuts):
+    """Static files and links leading a frame are remembered as it arrives and its dynamic run
+    is taken whole; anywhere else the frame is walked: either way, the frames a walk gives."""
+    data = b"".join(sized_frame(seq, recs) for seq, recs in enumerate(frames))
+    static, links, want, want_links = {}, {}, [], []
+    for recs in frames:
+        dynamic = {}
+        for kind, path, text in recs:
+            target = {"S": static, "F": dynamic}.get(kind, links)
+            target[path] = text
+        want.append({**static, **dynamic})
+        want_links.append(dict(links))
+    got = frames_of(data, cuts)
+    assert [dict(f.snapshot.files) for f in got] == want
+    assert [dict(f.snapshot.links) for f in got] == want_links
+
+
+def test_a_frame_led_by_its_static_files_is_taken_whole_one_with_them_last_is_walked():
+    decoder = FrameDecoder()
+    first, = decoder.feed(sized_frame(0, [("L", "sys/a", "../b"), ("S", "sys/x", "1\n"),
+                                          ("F", "proc/stat", "cpu 1\n")]))
+    later, = decoder.feed(sized_frame(1, [("F", "proc/stat", "cpu 2\n"), ("S", "sys/x", "2\n")]))
+    assert first.pending and not later.pending
+    assert dict(first.snapshot.files) == {"sys/x": "1\n", "proc/stat": "cpu 1\n"}
+    assert dict(first.snapshot.links) == {"sys/a": "../b"}
+    assert dict(later.snapshot.files) == {"sys/x": "2\n", "proc/stat": "cpu 2\n"}

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from email.utils import formatdate
 from typing import Any, Protocol
 
+from ..errors import RoostError
+
 log = logging.getLogger(__name__)
 
 MAX_HEAD = 16 * 1024      # a request line and headers (Prometheus sends ~300 bytes)
@@ -25,7 +27,7 @@ MAX_BODY = 64 * 1024      # a GET has none; a body is read past, never kept
 MAX_UNREAD = 1 << 20      # pipelined bytes buffered before reading pauses
 
 
-class BadRequest(Exception):
+class BadRequest(RoostError):
     """What makes bytes not an HTTP/1.x request: answered with status, then the connection closes."""
 
     def __init__(self, status: int, reason: str) -> None:

@@ -217,8 +217,8 @@ class Run:
     def view(self) -> tuple[Mapping[str, Sample], dict[str, bool]]:
         """(latest, up) copies for the fleet page's thread, made per scrape, not per sample (a copy
         per sample is O(nodes) each time: quadratic at 1,000 nodes). dict() of a dict runs
-        under the GIL, so the scrape thread never sees a half-updated dict. A node's frame is
-        parsed when the scrape reads it, in the scrape's thread."""
+        under the GIL, so the fleet page's thread never sees a half-updated dict. A node's
+        scrape goes through lookup() on the loop instead, and parses its frame then."""
         return Parsed(dict(self.latest)), dict(self.up)
 
     def lookup(self, node: str) -> tuple[Sample | None, bool | None]:
@@ -515,7 +515,8 @@ def write_file_sd(targets: list[NodeTarget], path: str, address: tuple[str, int]
 
 def queue_series(db: Path, every: float = 5.0):
     """A fleet /metrics extra: the built-in job queue's task counts (read at most every `every`
-    seconds, in the scrape thread, from its own connection to the queue database db)."""
+    seconds, in the fleet page's worker thread, from its own connection to the queue database
+    db)."""
     cache: dict[str, Any] = {"at": -every, "counts": None}
 
     def add(families) -> None:

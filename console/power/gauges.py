@@ -1,7 +1,7 @@
 """`roost serve`'s power and scheduler series on the fleet /metrics (UI-free).
 
 PowerGauges reads every powered node's driver back every [power] status_every seconds (the
-console's cadence) and keeps the last answer; the scrape thread only reads what is kept, so a
+console's cadence) and keeps the last answer; the fleet page's thread only reads what is kept, so a
 slow BMC never slows a scrape. The series follow node_exporter's state-set idiom
 (node_systemd_unit_state): one series per possible state, 1 for the current one, so
 `roost_node_power_state{state="off"} == 1` alerts on a node that is off, and a read that failed

@@ -19,7 +19,7 @@ import logging
 import signal
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Callable, Coroutine, Iterator, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -315,11 +315,12 @@ class Sinks:
         from collectors.sinks.sqlite import SqliteSink
         self.items: list[Any] = []
         self.broken = False   # stdout reader went away (`roost collect --jsonl - | head`)
-        if plan.jsonl:
-            self.items.append(_open(plan.jsonl, lambda: JsonlSink(plan.jsonl, plan.jsonl_format)))
-        if plan.db:
-            db = _open(plan.db, lambda: SqliteSink(plan.db, retention=plan.retention))
-            self.items.append(HeldSink(db, f"history DB {plan.db}"))
+        jsonl, path = plan.jsonl, plan.db
+        if jsonl:
+            self.items.append(_open(jsonl, lambda: JsonlSink(jsonl, plan.jsonl_format)))
+        if path:
+            db = _open(path, lambda: SqliteSink(path, retention=plan.retention))
+            self.items.append(HeldSink(db, f"history DB {path}"))
 
     def write(self, items: list[Taken]) -> None:
         """Parse what the tick brought (only when a sink is configured) and hand it on."""
@@ -369,7 +370,7 @@ def run_collect(targets: list[NodeTarget], opts: CollectOptions, *,
         return 2
 
 
-Companion = Callable[[Any, asyncio.Event], Awaitable[None]]
+Companion = Callable[[Any, asyncio.Event], Coroutine[Any, Any, None]]
 
 
 @dataclass
@@ -456,7 +457,11 @@ def _on_signals(handler: Callable[[], None]) -> Callable[[], None]:
             installed.append(sig)
         except (ValueError, RuntimeError):
             break
-    return lambda: [loop.remove_signal_handler(sig) for sig in installed] and None
+
+    def undo() -> None:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+    return undo
 
 
 async def _serve(plan: Plan, run: Run, sources: Sources, extra: tuple = ()):
@@ -558,7 +563,8 @@ async def _drive(sources: Sources, plan: Plan, run: Run, sinks: Sinks, stop: asy
     interval = plan.interval or _interval(sources)
     tasks = [asyncio.create_task(_poll(name, fn, interval, queue)) for name, fn in sources.pollers]
     fleet = await _start_fleet(sources.remote)
-    beside = asyncio.create_task(companion(fleet, stop)) if companion is not None else None
+    beside: asyncio.Task[None] | None = \
+        asyncio.create_task(companion(fleet, stop)) if companion is not None else None
     try:
         await _consume(queue, run, sinks, stop, interval, _deadline(plan, sources, interval), fleet)
     finally:
@@ -726,7 +732,7 @@ async def _run_check(transport, conn, target: NodeTarget, command: str | None, t
     return None if result.exit_status == 0 else f"`{command}` exited {result.exit_status}"
 
 
-def _reason(exc: Exception, node: str) -> str:
+def _reason(exc: Exception | str, node: str) -> str:
     return " ".join(str(getattr(exc, "message", None) or exc).split())
 
 

@@ -100,6 +100,7 @@ class DemoFleet:
         loop = asyncio.get_running_loop()
         if not self.steady and self.drop_every > 0:
             self._chaos = loop.create_task(self._drop_offs())
+        assert self._ctx is not None   # prepare() made it
         self._jobs = loop.create_task(self._count_jobs(self._ctx))
 
     async def stop(self) -> None:
@@ -129,8 +130,9 @@ class DemoFleet:
             n.unbind()
             for proc in list(n.procs):
                 killpg(proc.pid)
-        if self._nodes and self._ctx.commands:
-            kill_tagged(f"{self._ctx.tag}:")   # one /proc pass for the whole fleet
+        ctx = self._ctx
+        if self._nodes and ctx is not None and ctx.commands:
+            kill_tagged(f"{ctx.tag}:")   # one /proc pass for the whole fleet
         if self.state_dir is not None:
             self.control_socket.unlink(missing_ok=True)
         if self._own_dir and self.state_dir is not None:
@@ -144,9 +146,15 @@ class DemoFleet:
         await self.stop()
 
     # -- set-up ---------------------------------------------------------------------------------
+    @property
+    def dir(self) -> Path:
+        """The state dir (prepare() makes one when none was given)."""
+        assert self.state_dir is not None, "prepare() makes the state dir first"
+        return self.state_dir
+
     def _client_key(self) -> Path:
         """The demo's client key (kept across runs in a given state dir); returns the .pub."""
-        key = self.state_dir / "id_ed25519"
+        key = self.dir / "id_ed25519"
         if not key.exists():
             private = asyncssh.generate_private_key("ssh-ed25519", comment="roost-demo")
             private.write_private_key(str(key))
@@ -163,7 +171,7 @@ class DemoFleet:
         for i, prof in enumerate(self.profiles):
             counts[prof.name] = counts.get(prof.name, 0) + 1
             name = f"{prof.name}-{counts[prof.name]:0{width}d}"
-            directory = self.state_dir / "nodes" / name
+            directory = self.dir / "nodes" / name
             directory.mkdir(parents=True, exist_ok=True)
             key = asyncssh.generate_private_key("ssh-ed25519")
             node = DemoNode(ctx, i, name, prof, key, directory, self.seed * 1_000_003 + i,
@@ -178,7 +186,7 @@ class DemoFleet:
         roost parses a target's known_hosts files on every connect, so a 1,000-line file read
         1,000 times made connect-all quadratic (20 s); a one-line file per node keeps it flat.
         """
-        per_node = self.state_dir / "known_hosts.d"
+        per_node = self.dir / "known_hosts.d"
         per_node.mkdir(exist_ok=True)
         lines = []
         for n in self._nodes:
@@ -186,18 +194,18 @@ class DemoFleet:
                     f"{n.host_key.export_public_key('openssh').decode().strip()}\n")
             (per_node / n.name).write_text(line)
             lines.append(line)
-        (self.state_dir / "known_hosts").write_text("".join(lines))
+        (self.dir / "known_hosts").write_text("".join(lines))
 
     @property
     def control_socket(self) -> Path:
         """The power control socket (a Unix socket path must stay under ~100 bytes)."""
-        path = self.state_dir / "power.sock"
+        path = self.dir / "power.sock"
         if len(str(path)) < 100:
             return path
         return Path(tempfile.gettempdir()) / f"roost-demo-{os.getuid()}-{id(self):x}.sock"
 
     def node_known_hosts(self, name: str) -> Path:
-        return self.state_dir / "known_hosts.d" / name
+        return self.dir / "known_hosts.d" / name
 
     # -- queries --------------------------------------------------------------------------------
     @property
@@ -218,11 +226,11 @@ class DemoFleet:
 
     @property
     def identity_file(self) -> Path:
-        return self.state_dir / "id_ed25519"
+        return self.dir / "id_ed25519"
 
     @property
     def known_hosts(self) -> Path:
-        return self.state_dir / "known_hosts"
+        return self.dir / "known_hosts"
 
     def targets(self) -> list[NodeTarget]:
         user = getpass.getuser()

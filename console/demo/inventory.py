@@ -29,13 +29,13 @@ def render(fleet: DemoFleet, known_hosts: Path) -> str:
             f"known_hosts = [{_q(str(known_hosts))}]", 'host_keys = "strict"',
             f"interval = {float(fleet.interval)!r}", "",
             "[jobs]   # jobs submitted from the console run (and write their output) here",
-            f"workdir = {_q(str(fleet.state_dir / 'work'))}",
+            f"workdir = {_q(str(fleet.dir / 'work'))}",
             "# demo nodes run their commands on this host: its own load is not theirs",
             "use_load = false", ""]
     body = []
     for info, target in zip(fleet.nodes, fleet.targets()):
         groups = ", ".join(_q(g) for g in info.groups)
-        own = ", ".join(_q(k) for k in target.known_hosts)
+        own = ", ".join(_q(k) for k in target.known_hosts or ())
         body += ["[[nodes]]", f"names = {_q(info.name)}", f"host = {_q(target.host)}",
                  f"port = {target.port}", f"groups = [{groups}]", f"known_hosts = [{own}]",
                  _power(fleet, info.name), ""]
@@ -54,7 +54,7 @@ def write_inventory(fleet: DemoFleet, path: Path) -> Path:
     """Write path (roost.toml) and path's sibling <stem>.known_hosts; returns path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    (fleet.state_dir / "work").mkdir(mode=0o700, exist_ok=True)
+    (fleet.dir / "work").mkdir(mode=0o700, exist_ok=True)
     known = path.with_name(path.stem + ".known_hosts")
     shutil.copyfile(fleet.known_hosts, known)
     # Atomic: another roost process may be polling for this file to appear.

@@ -15,6 +15,7 @@ import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import asyncssh
 
@@ -25,6 +26,9 @@ from console.demo.boards import Profile
 from console.demo.layout import build_layout
 from console.demo.sim import BoardSim
 from console.demo.ticker import Ticker
+
+if TYPE_CHECKING:
+    from console.demo.power import DemoPowerChannel
 
 SAMPLER_MAGIC = "# roost-sampler "
 MAX_BACKLOG = 256 * 1024      # bytes queued on a channel before frames are skipped
@@ -92,7 +96,8 @@ class _SFTPServer(asyncssh.SFTPServer):
 
 class _Server(asyncssh.SSHServer):
     def __init__(self, node: DemoNode):
-        self.node, self.conn = node, None
+        self.node = node
+        self.conn: asyncssh.SSHServerConnection | None = None
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self.conn = conn
@@ -117,7 +122,7 @@ class DemoNode:
         self.awake.set()
         self.groups: tuple[str, ...] = (profile.name,)
         self.state = "off"     # on | off | booting | halted | dropped
-        self.power = None      # its DemoPowerChannel, set by the fleet
+        self.power: DemoPowerChannel | None = None      # set by the fleet
         self.started = 0       # successful listens (tests wait on it)
         self._acceptor: asyncssh.SSHAcceptor | None = None
         self._sock: socket.socket | None = None
@@ -217,7 +222,7 @@ class DemoNode:
             elif command and (action := shell.os_power_action(command)):
                 process.exit(0)   # the OS goes down a moment after it said yes
                 asyncio.get_running_loop().call_later(
-                    HALT_DELAY, lambda: asyncio.ensure_future(self.power.halt(action == "reboot")))
+                    HALT_DELAY, lambda: self._halt(action == "reboot"))
             elif command:
                 process.exit(await self._run(process, command))
             else:
@@ -226,6 +231,10 @@ class DemoNode:
             process.close()
         # Let asyncssh finish its own redirect clean-up before the task ends.
         await process.wait_closed()
+
+    def _halt(self, reboot: bool) -> None:
+        if self.power is not None:   # the fleet gives each node its channel when it starts
+            asyncio.ensure_future(self.power.halt(reboot))
 
     async def _sample(self, process: asyncssh.SSHServerProcess, command: str) -> None:
         session = SamplerSession(self, process, _interval(command, self.ctx.interval))

@@ -57,6 +57,7 @@ class FleetThread:
 
     def cpu_seconds(self) -> float:
         """CPU time this thread (the whole simulator) has used."""
+        assert self._thread.ident is not None, "the simulator thread has started"
         clock = time.pthread_getcpuclockid(self._thread.ident)
         return time.clock_gettime(clock)
 

@@ -30,7 +30,9 @@ class Workplace(Protocol):
     """What running work needs of a node (console.demo.node.DemoNode)."""
     dir: Path
     procs: set[asyncio.subprocess.Process]
-    sim: Jobs
+
+    @property
+    def sim(self) -> Jobs: ...
 
     def env(self) -> dict[str, str]: ...
 
@@ -60,6 +62,7 @@ async def _supervise(node: Workplace, process: asyncssh.SSHServerProcess,
     node.sim.jobs = len(node.procs)
     try:
         await process.redirect(stdin=proc.stdin)
+        assert proc.stdout is not None and proc.stderr is not None   # made with PIPE
         await asyncio.gather(_pump(proc.stdout, process.stdout),
                              _pump(proc.stderr, process.stderr))
         return _status(await proc.wait())

@@ -31,6 +31,10 @@ MEMINFO = ("MemTotal:       {:8d} kB\nMemFree:        {:8d} kB\nMemAvailable:   
 class BoardSim:
     """State of one board. advance(now) moves it; files(now) returns the dynamic files."""
 
+    extras: BoardExtras        # boot() makes these (a reboot makes them afresh)
+    util: list[float]
+    loads: list[float]
+
     def __init__(self, layout: Layout, rng: random.Random, ambient: float, now: float):
         p = layout.profile
         self.layout, self.p, self.rng, self.ambient = layout, p, rng, ambient + p.ambient_offset
@@ -149,12 +153,15 @@ class BoardSim:
         return ambient + IDLE_RISE + p.rise * self._power_fraction() / fan_div
 
     def _fan(self, p: Profile) -> None:
+        fan = p.fan
+        if fan is None:
+            return
         pwm = 0
-        for temp, level in p.fan.curve:
+        for temp, level in fan.curve:
             if self.temp >= temp:
                 pwm = level
         self.pwm = pwm
-        self.rpm = p.fan.max_rpm * (pwm / 255.0) ** 0.8 * (0.98 + 0.04 * self.rng.random())
+        self.rpm = fan.max_rpm * (pwm / 255.0) ** 0.8 * (0.98 + 0.04 * self.rng.random())
 
     def _frequency(self) -> None:
         # step_wise governor: one OPP lower per tick above the trip, back up below trip - 3.
@@ -254,7 +261,7 @@ class BoardSim:
     def _cooling_state(self, kind: str, arg: int) -> int:
         if kind == CPUFREQ:
             return self.level[arg]
-        if kind == FAN:
+        if kind == FAN and self.p.fan is not None:
             levels = [lvl for _, lvl in self.p.fan.curve if lvl]
             return sum(1 for lvl in levels if self.pwm >= lvl)
         return 0  # CONST: ACPI processor throttling, never engaged here

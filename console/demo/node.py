@@ -15,7 +15,7 @@ import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import asyncssh
 
@@ -27,8 +27,12 @@ from console.demo.layout import build_layout
 from console.demo.sim import BoardSim
 from console.demo.ticker import Ticker
 
-if TYPE_CHECKING:
-    from console.demo.power import DemoPowerChannel
+
+class Halts(Protocol):
+    """What a node's power channel (console.demo.power.DemoPowerChannel) does when the OS
+    halts: typed here, not imported (power imports this module)."""
+
+    async def halt(self, reboot: bool) -> None: ...
 
 SAMPLER_MAGIC = "# roost-sampler "
 MAX_BACKLOG = 256 * 1024      # bytes queued on a channel before frames are skipped
@@ -122,7 +126,7 @@ class DemoNode:
         self.awake.set()
         self.groups: tuple[str, ...] = (profile.name,)
         self.state = "off"     # on | off | booting | halted | dropped
-        self.power: DemoPowerChannel | None = None      # set by the fleet
+        self.power: Halts | None = None      # its DemoPowerChannel, set by the fleet
         self.started = 0       # successful listens (tests wait on it)
         self._acceptor: asyncssh.SSHAcceptor | None = None
         self._sock: socket.socket | None = None

@@ -25,10 +25,11 @@ import pytest
 from collectors import transport
 from console.app import console_app
 from console.config import load_config
+from console.jobs import service
 from console.jobs.cli import _wait as submit_wait
 from console.jobs.location import open_store
 from console.jobs.model import State
-from console.jobs.ondemand import PROBE_TIMEOUT, REASON_LINKS, SYNC_EVERY
+from console.jobs.ondemand import REASON_LINKS, SYNC_EVERY
 from console.jobs.service import run_scheduler
 from console.promfleet import open_prom_source, with_source_thresholds
 from console.screens.jobs import JobsScreen
@@ -362,9 +363,10 @@ async def test_a_node_whose_exporter_alone_fails_keeps_its_task(
         with scrape_refused(prom_lab, JOB, b):
             await wait(lambda: not source.reports(stale)[b].up, 30, "B reported down")
             await wait(lambda: f"{b}: reported down by Prometheus, its link answers" in caplog.text,
-                       SYNC_EVERY + PROBE_TIMEOUT + 2, "B's link probed")
+                       SYNC_EVERY + config.jobs.probe_timeout + 2, "B's link probed")
             await holds(lambda: store.tasks(job)[0].state == State.RUNNING,
-                        config.jobs.node_fail_after + PROBE_TIMEOUT + 2, "task given up")
+                        config.jobs.node_fail_after + config.jobs.probe_timeout + 2,
+                        "task given up")
             assert not source.reports(stale)[b].up and source.pool.held() == [b]
         (shared_dir / f"kept-{tmp_path.name}").touch()
         await wait(lambda: done(store, job), 30, "task ended")
@@ -374,6 +376,53 @@ async def test_a_node_whose_exporter_alone_fails_keeps_its_task(
         assert "failed a probe" not in caplog.text and "NODE_FAIL" not in caplog.text
         assert source.pool.opened == 1          # the link held throughout
         await stopped(sched)
+    store.close()
+
+
+async def test_a_node_whose_agent_is_busy_past_the_probe_timeout_keeps_its_link_and_task(
+        prom_lab, fleet, tmp_path, shared_dir, caplog, monkeypatch):
+    """B runs our task and its agent's one command channel is held by a call far longer than
+    the probe timeout (as a long fetch or clean-up holds it) when Prometheus reports B down:
+    the probe goes on a channel of its own, answers, and B keeps its link (no drop and
+    reconnect) and its task, probed again and again while the report stays down."""
+    _, named, _ = fleet
+    b = named["B"].name
+    config = console_config(prom_lab, fleet, tmp_path, "probe_timeout = 1\nprobe_every = 1\n")
+    caplog.set_level(logging.INFO, logger="roost.jobs")
+    made, real = [], service._scheduler
+
+    def kept(*args):
+        made.append(real(*args))
+        return made[-1]
+    monkeypatch.setattr(service, "_scheduler", kept)
+    stale, release = config.thresholds.stale_after, shared_dir / f"agent-{tmp_path.name}"
+    store = open_store(config)
+    job = submit(store, "-w", b, "-o", str(shared_dir / "busy-%j.out"), "--wrap",
+                 gated(shared_dir, f"busy-{tmp_path.name}"), cwd=str(shared_dir))
+    async with scheduling(config, store) as (source, make):
+        run = await started(source, named, make)
+        await wait(lambda: store.tasks(job)[0].pid is not None, 30, "task running")
+        link = made[0].links[b]
+        busy = asyncio.create_task(link.require_agent().call(
+            f"while [ ! -e {release} ]; do sleep 0.2; done; echo held", timeout=120))
+        try:
+            with scrape_refused(prom_lab, JOB, b):
+                await wait(lambda: not source.reports(stale)[b].up, 30, "B reported down")
+                await wait(lambda: f"{b}: reported down by Prometheus, its link answers"
+                           in caplog.text, SYNC_EVERY + 1 + 2, "B's link probed")
+                await holds(lambda: link.up and store.tasks(job)[0].state == State.RUNNING,
+                            config.jobs.node_fail_after + 4, "link dropped or task given up")
+                assert not busy.done()          # the agent was held all along
+        finally:
+            release.touch()
+        assert await asyncio.wait_for(busy, 30) == ["held"]
+        (shared_dir / f"busy-{tmp_path.name}").touch()
+        await wait(lambda: done(store, job), 30, "task ended")
+        task, = store.tasks(job)
+        assert task.state == State.COMPLETED and task.attempt == 0, task
+        assert "failed a probe" not in caplog.text and "connection lost" not in caplog.text
+        assert source.pool.opened == 1          # the link held throughout
+        await stopped(run)
     store.close()
 
 
@@ -399,7 +448,8 @@ async def test_a_node_that_hangs_is_node_fail_within_node_fail_after_of_promethe
             freeze(victim)
             await wait(lambda: not source.reports(stale)[first].up, 60, "reported down")
             t_down = time.monotonic()
-            await wait(lambda: store.tasks(job)[0].attempt == 1, fail_after + PROBE_TIMEOUT + 10,
+            await wait(lambda: store.tasks(job)[0].attempt == 1,
+                       fail_after + config.jobs.probe_timeout + 10,
                        "NODE_FAIL, requeued")
             took = time.monotonic() - t_down
             print(f"\nhung node: NODE_FAIL {took:.1f} s after Prometheus reported it down "

@@ -13,9 +13,10 @@ no connection is held to every node.
 - A link without a task of ours for link_idle seconds is parked (agent, feed and connection
   closed); a node with running tasks keeps its link, its events feed is how an end is seen.
 - A node running our tasks that the reports say is down (up == 0 or stale) has its link
-  probed at once (PROBE_TIMEOUT): no answer, the link is down and its tasks NODE_FAIL
-  node_fail_after later (not after keepalives give up); an answer (only the exporter or the
-  scrape failed), the tasks run on.
+  probed at once ([jobs] probe_timeout, again every probe_every): no answer, the link is down
+  and its tasks NODE_FAIL node_fail_after later (not after keepalives give up); an answer
+  (only the exporter or the scrape failed), the tasks run on. The probe is a command on a
+  channel of its own, not the agent's: a long agent call does not make a live node look dead.
 - A node whose tasks were given up as NODE_FAIL is linked again once reported up, so tasks
   still running there (it was cut off, not dead) are killed as a held link would on return.
 - Placement packs (console.jobs.placement): held links first, then unlinked nodes freest
@@ -33,6 +34,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+import asyncssh
+
 from collectors.model import NodeTarget
 from console.jobs.core import Connect, Link, SchedulerCore
 from console.jobs.model import REASON_RESOURCES
@@ -40,15 +43,11 @@ from console.jobs.placement import Demand
 from console.jobs.remote import AgentError, node_root
 
 if TYPE_CHECKING:
-    import asyncssh
-
     from collectors.promsource import NodeReport
 
 log = logging.getLogger("roost.jobs")
 REASON_LINKS = "MaxLinks"   # why jobs wait while [jobs] max_links is reached (one token, as squeue)
 SYNC_EVERY = 1.0                         # seconds between node-list syncs and parking passes
-PROBE_TIMEOUT = 3.0     # seconds a link's probe may take before its node is taken as down
-PROBE_EVERY = 5.0       # seconds between probes of a node Prometheus keeps reporting down
 
 
 class Pool(Protocol):
@@ -87,6 +86,20 @@ def pool_connect(pool: Pool) -> Connect:
 
 
 Start = tuple[int, tuple[tuple[str, int], ...]]   # (job id, allocation) placement chose
+
+
+async def answers(link: Link) -> None:
+    """The node answers on the link's connection: sshd opens a channel of its own and forks
+    `true` on it (the exec's reply). Not through the agent, whose one channel a long call
+    (a fetch, a big clean-up) may hold past any probe timeout, and outside the connection's
+    channel budget (CHANNELS_PER_CONNECTION leaves two of sshd's MaxSessions spare), so
+    a link busy on every channel still answers."""
+    conn = link.conn
+    if conn is None:
+        raise AgentError(f"{link.target.name}: not connected")
+    quiet = asyncssh.DEVNULL
+    async with await conn.create_process("true", stdin=quiet, stdout=quiet, stderr=quiet):
+        pass
 
 
 class OnDemandMixin(SchedulerCore):
@@ -168,28 +181,29 @@ class OnDemandMixin(SchedulerCore):
         """A node running our tasks that Prometheus reports down (up == 0 or stale) has its
         link probed now, not left to keepalives: dead, the link drops and the tasks go
         NODE_FAIL node_fail_after from now; alive (only its exporter or scrape failed), the
-        tasks run on. Probed again every PROBE_EVERY seconds while the report stays down."""
+        tasks run on. Probed again every probe_every seconds while the report stays down."""
         self._probed = {n: t for n, t in self._probed.items() if n in busy}
         for name in busy:
             seen, link = self._seen.get(name), self.links.get(name)
             if seen is None or seen.up or link is None or not link.up:
                 self._probed.pop(name, None)
-            elif now - self._probed.get(name, -math.inf) >= PROBE_EVERY:
+            elif now - self._probed.get(name, -math.inf) >= self.options.probe_every:
                 first = name not in self._probed
                 self._probed[name] = now
                 self._spawn(self._probe(link, now, first), ("probe", name))
 
     async def _probe(self, link: Link, noticed: float, first: bool) -> None:
-        """One round trip through the link's agent within PROBE_TIMEOUT, else the link is
+        """The link's connection runs a command within probe_timeout, else the link is
         dropped as down since noticed (when the report said the node was down)."""
+        timeout = self.options.probe_timeout
         try:
-            await asyncio.wait_for(link.require_agent().call(":"), PROBE_TIMEOUT)
+            await asyncio.wait_for(answers(link), timeout)
             if first:
                 log.info("jobs: %s: reported down by Prometheus, its link answers: tasks run on",
                          link.target.name)
             return
-        except (AgentError, TimeoutError) as exc:
-            why = str(exc) or f"no answer within {PROBE_TIMEOUT:g} s"
+        except (AgentError, asyncssh.Error, OSError, TimeoutError) as exc:
+            why = str(exc) or f"no answer within {timeout:g} s"
         if link.up:
             log.warning("jobs: %s: reported down by Prometheus and its link failed a probe "
                         "(%s): link down", link.target.name, why)

@@ -426,6 +426,47 @@ async def test_a_node_whose_agent_is_busy_past_the_probe_timeout_keeps_its_link_
     store.close()
 
 
+async def test_a_node_its_link_finds_full_is_not_relinked_every_link_idle(
+        prom_lab, fleet, tmp_path, shared_dir, caplog):
+    """A's report says 4 free cores, but the console's link reads another procfs there (as
+    another cgroup or a container would) with all 4 busy. A job that only A may run is
+    Pending: A is linked, found full, parked, and not linked again while the report stays
+    the same (it was every link_idle); a changed report links it once more (still full);
+    once the link finds room (and the report changed) the job runs there."""
+    lab, named, procs = fleet
+    a = named["A"].name
+    mine = fake_proc(procs[0].parent.parent / f"A-console-{tmp_path.name}", 4, "4.00")
+    console_config(prom_lab, fleet, tmp_path)
+    toml = tmp_path / "roost.toml"
+    toml.write_text(toml.read_text().replace(f'procfs = "{procs[0]}"', f'procfs = "{mine}"'))
+    config = with_source_thresholds(load_config(toml, state_dir=tmp_path / "state"))
+    caplog.set_level(logging.INFO, logger="roost.jobs")
+    found_full = f"{a}: its link measured 0 free cores where its report says"
+    store = open_store(config)
+    job = submit(store, "-w", a, "-o", str(shared_dir / "full-%j.out"), "--wrap", "hostname",
+                 cwd=str(shared_dir))
+    try:
+        async with scheduling(config, store) as (source, make):
+            sched = await started(source, named, make)
+            await wait(lambda: found_full in caplog.text, 30, "A linked, found full, parked")
+            await holds(lambda: source.pool.opened == 1 and store.tasks(job)[0].pid is None,
+                        3 * LINK_IDLE + 2, "A linked again on an unchanged report")
+            assert store.job(job).reason == "Resources"
+            (procs[0] / "loadavg").write_text("1.00 1.00 1.00 1/200 4242\n")   # the report moves
+            await wait(lambda: caplog.text.count(found_full) == 2, 30, "linked once more, full")
+            assert source.pool.opened == 2 and store.tasks(job)[0].pid is None
+            (mine / "loadavg").write_text("0.00 0.00 0.00 1/200 4242\n")       # room, as...
+            (procs[0] / "loadavg").write_text("0.00 0.00 0.00 1/200 4242\n")   # ...reported
+            await wait(lambda: done(store, job), 40, "job done")
+            task, = store.tasks(job)
+            assert task.state == State.COMPLETED and task.node == a, task
+            assert source.pool.opened == 3
+            await stopped(sched)
+    finally:
+        (procs[0] / "loadavg").write_text(f"{SIZES['A'][1]} " * 3 + "1/200 4242\n")
+    store.close()
+
+
 async def test_a_node_that_hangs_is_node_fail_within_node_fail_after_of_prometheus_saying_so(
         prom_lab, fleet, tmp_path, shared_dir, caplog, monkeypatch):
     """The node running our task hangs (sshd and sessions stopped: no FIN, no RST, its TCP

@@ -20,6 +20,7 @@ from console.jobs.remote import Agent, AgentError, Events, NodeInfo
 
 if TYPE_CHECKING:
     from console.config import JobsConfig
+    from console.jobs.ondemand import Measured
     from console.jobs.store import Store
 
 Key = tuple[str | int, ...]              # one node operation in flight, e.g. ("poll", node)
@@ -54,6 +55,7 @@ class Link:
     sftp_slot: asyncio.Semaphore | None = None
     sftp_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     busy_at: float = 0.0     # on demand: when a task of ours last ran here (parking's clock)
+    measured: Measured | None = None   # on demand: parked fuller than its report (ondemand.py)
 
     @property
     def up(self) -> bool:

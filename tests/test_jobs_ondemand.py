@@ -297,3 +297,25 @@ def test_a_node_its_link_measured_full_is_not_linked_again_while_its_report_is_u
     sched._last_sync = 0.0
     sched._on_demand_pass(NOW + 200.0)
     assert link.measured is None and rooms(sched)["x"] == (4, 3800, True, 0)
+
+
+async def test_a_spread_array_links_a_node_per_task_freest_first(tmp_path):
+    """--spread-job on the same fleet as the packed array above: 4 tasks go one per node to
+    the four freest nodes (packed, a alone would hold them all)."""
+    reports = {"a": NodeReport(True, NOW, 4, 3800, 0.0), "b": NodeReport(True, NOW, 2, 900, 0.0),
+               "c": NodeReport(True, NOW, 2, 900, 0.0), "d": NodeReport(True, NOW, 4, 3800, 1.0)}
+    reports |= {f"one{i}": NodeReport(True, NOW, 2, 900, 1.0) for i in range(6)}
+    never = asyncio.Event()
+
+    async def connect(target):
+        await never.wait()
+    store = Store(tmp_path / "jobs.db")
+    nodes = NodeSource(lambda: reports, lambda name: NodeTarget(name, f"{name}.lab"))
+    sched = Scheduler(store, [], Options(), connect, nodes=nodes)
+    sched._sync_nodes()
+    submit(store, "--array", "1-4", "--spread-job", "--wrap", "true")
+    await sched._schedule(NOW)
+    linking = {name for kind, name in sched._inflight if kind == "up"}
+    assert linking == {"a", "b", "c", "d"}
+    await sched.close()
+    store.close()

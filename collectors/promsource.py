@@ -402,9 +402,15 @@ class NodeReports(Mapping[str, NodeReport]):
     def pairs(self) -> Iterator[tuple[str, NodeReport]]:
         """(node, report) for every node, without a lookup by name for each (a full walk:
         placement's sort of unlinked nodes by freeness)."""
-        sizes = self._source.sizes
-        for name, up in self._source.up.items():
-            yield name, self._judged(up, sizes.get(name))
+        sizes, now, max_age = self._source.sizes, self._now, self._max_age
+        for name, up in self._source.up.items():     # _judged inlined: 10,000 a sort
+            seen = sizes.get(name)
+            if seen is None:
+                yield name, NEVER_SAMPLED
+            elif seen.up == (up and seen.at is not None and now - seen.at <= max_age):
+                yield name, seen
+            else:
+                yield name, replace(seen, up=not seen.up)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._source.up)

@@ -124,17 +124,18 @@ def report_key(seen: NodeReport) -> tuple[int | None, int | None, int]:
 
 
 async def answers(link: Link) -> None:
-    """The node answers on the link's connection: sshd opens a channel of its own and forks
-    `true` on it (the exec's reply). Not through the agent, whose one channel a long call
-    (a fetch, a big clean-up) may hold past any probe timeout, and outside the connection's
-    channel budget (CHANNELS_PER_CONNECTION leaves two of sshd's MaxSessions spare), so
-    a link busy on every channel still answers."""
+    """The node answers on the link's connection: sshd opens a channel of its own and accepts
+    an exec of `true` on it (its reply comes once sshd has forked for it; the channel is then
+    closed without waiting for the login shell: a loaded node is slow, not dead). Not through
+    the agent, whose one channel a long call (a fetch, a big clean-up) may hold past any probe
+    timeout, and outside the connection's channel budget (CHANNELS_PER_CONNECTION leaves two
+    of sshd's MaxSessions spare), so a link busy on every channel still answers."""
     conn = link.conn
     if conn is None:
         raise AgentError(f"{link.target.name}: not connected")
     quiet = asyncssh.DEVNULL
-    async with await conn.create_process("true", stdin=quiet, stdout=quiet, stderr=quiet):
-        pass
+    process = await conn.create_process("true", stdin=quiet, stdout=quiet, stderr=quiet)
+    process.close()
 
 
 class OnDemandMixin(SchedulerCore):

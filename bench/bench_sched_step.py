@@ -16,12 +16,13 @@ checkout's code, copy this file into its bench/ and run it there (a tree whose P
 has no land_reports gets its reports set as its own ticks set them).
 
 Measured here (2 shared cores, other developers' tests running), 10,000 nodes, 32 linked,
-three runs each alternating with main at 3e5cad8 (this file copied into a copy of its tree):
-  on-demand pass, after a tick   0.08-0.12 ms (main 2.87-3.00 ms: it copied every report and
+two sets of three runs each alternating with main at 3e5cad8 (this file copied into a copy
+of its tree), no other benchmark running:
+  on-demand pass, after a tick   0.08-0.16 ms (main 2.87-3.32 ms: it copied every report and
                                  walked them all once a second)
-  on-demand pass, no tick since  0.013 ms (main 2.60-2.67 ms)
-  a whole step, idle queue       0.09-0.10 ms mean (main 0.24-0.29 ms)
-  placement's rooms              0.15-0.16 ms, 3.2-3.7 ms the first after a new report set
+  on-demand pass, no tick since  0.013 ms (main 2.60-2.84 ms)
+  a whole step, idle queue       0.09-0.10 ms mean (main 0.24-0.37 ms)
+  placement's rooms              0.15-0.22 ms, 3.3-3.7 ms the first after a new report set
                                  (main 0.11 ms, 1.8 ms: the sort walks the reports through the
                                  source's view, once per set and only with jobs waiting)
 The source's side: landing a tick's 10,000 reports (and noting the resized) 0.99 ms, where

@@ -154,6 +154,8 @@ class JobsConfig:
     history_days: float = 30.0        # finished jobs kept for `roost acct` (0: forever)
     max_links: int = 64               # on the Prometheus source: scheduler links held at most
     link_idle: float = 30.0           # ... and parked after this many seconds without a task
+    probe_timeout: float = 3.0        # ... a link's probe (node reported down) answers within
+    probe_every: float = 5.0          # ... and is repeated while the report stays down
     boinc: Mapping[str, Any] = field(default_factory=lambda: EMPTY)  # [jobs.boinc]
 
     @property
@@ -598,7 +600,8 @@ JOBS_SCHEMA = {"backend": _choice("builtin", "slurm", "ray"), "controller": _str
                "grace": _positive, "node_fail_after": _positive, "poll_every": _positive,
                "load_every": _positive, "limits": _choice("auto", "off"),
                "history_days": _non_negative, "boinc": _boinc, "workdir": _str,
-               "max_links": _int_within(1, 100_000), "link_idle": _positive}
+               "max_links": _int_within(1, 100_000), "link_idle": _positive,
+               "probe_timeout": _positive, "probe_every": _positive}
 NODE_SCHEMA = {"names": _str, "host": _str, "port": _port, "user": _user, "identity": _paths,
                "known_hosts": _paths, "host_keys": _choice("strict", "accept-new"),
                "interval": _interval, "groups": _group_list, "role": _choice("controller", "worker"),

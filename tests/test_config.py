@@ -99,6 +99,16 @@ def test_jobs_section_is_typed_and_frozen(tmp_path):
         jobs.cores["n2"] = 1                 # type: ignore[index]
 
 
+def test_the_link_probe_settings_reach_the_scheduler_with_their_defaults_unchanged(tmp_path):
+    from console.jobs.core import Options
+    default = Options.from_config(load_config(write(tmp_path, '[jobs]\n')).jobs)
+    assert (default.probe_timeout, default.probe_every) == (3.0, 5.0)
+    jobs = load_config(write(tmp_path, '[jobs]\nprobe_timeout = 1.5\nprobe_every = 10\n')).jobs
+    assert (jobs.probe_timeout, jobs.probe_every) == (1.5, 10.0)
+    options = Options.from_config(jobs)
+    assert (options.probe_timeout, options.probe_every) == (1.5, 10.0)
+
+
 def test_defaults_fill_targets_and_accept_new_uses_roost_store(tmp_path):
     path = write(tmp_path, """
 [defaults]
@@ -170,6 +180,8 @@ def test_default_ssh_config_is_read_when_present_and_ignored_when_absent(tmp_pat
     ('[jobs]\nworkdir = 3\n', 2, "jobs.workdir: expected a string"),
     ('[jobs]\nnode_fail_after = -1\n', 2, "jobs.node_fail_after: expected a number above 0"),
     ('[jobs]\ncores = { n1 = 0 }\n', 2, "jobs.cores.n1: expected a whole number of cores"),
+    ('[jobs]\nlink_idle = 5\nprobe_timeout = 0\n', 3, "jobs.probe_timeout: expected a number above 0, got 0"),
+    ('[jobs]\nprobe_every = "5s"\n', 2, "jobs.probe_every: expected a number, got a string '5s'"),
     ('[jobs.boinc]\nprot = 1\n', 2, "jobs.boinc.prot: unknown key"),
     ('[jobs.boinc.nodes.n1]\ntimeout = true\n', 2, "jobs.boinc.nodes.n1.timeout: expected"),
 ])

@@ -12,8 +12,9 @@ from collectors.promql import PromClient
 from collectors.promsource import NodeNames, NodeReport, PromSource
 from console.jobs.directives import build_spec, parse_submit_argv, wrap_script
 from console.jobs.model import REASON_RESOURCES
-from console.jobs.ondemand import REASON_LINKS, NodeSource
+from console.jobs.ondemand import REASON_LINKS, TRUST_FOR, NodeSource
 from console.jobs.placement import demand
+from console.jobs.remote import NodeInfo
 from console.jobs.scheduler import Options, Scheduler
 from console.jobs.store import Store
 from tests.helpers.batch import submit
@@ -194,3 +195,127 @@ def test_a_linked_node_is_not_placed_on_while_its_link_is_probed(tmp_path):
     assert rooms(sched)["a"][2] is False
     sched._inflight.discard(("probe", "a"))
     assert rooms(sched)["a"][2] is True
+
+
+class CountedSizes(dict):
+    """PromSource.sizes that counts the reports read through it."""
+    reads = 0
+
+    def get(self, key, default=None):
+        self.reads += 1
+        return super().get(key, default)
+
+
+def ticked(src: PromSource, reports: dict[str, NodeReport], up: dict[str, bool]) -> None:
+    """One tick of the source: the targets' up (new ones too) and the nodes' reports."""
+    src.up.update(up)
+    src.land_reports(reports)
+    src.commit_reports()
+
+
+def test_a_report_set_names_only_the_nodes_new_or_resized_since_a_version():
+    src = source_at(NOW)
+    ticked(src, {"a": NodeReport(True, NOW, 4, 3800, 0.0), "b": NodeReport(True, NOW, 2, 900, 0.0)},
+           {"a": True, "b": True})
+    first = src.reports(10.0).version
+    assert src.changes_since(0) == {"a", "b"} and src.changes_since(first) == frozenset()
+    # every load and time moved, b grew, c appeared: the set names b and c only
+    ticked(src, {"a": NodeReport(True, NOW + 1, 4, 3800, 3.0), "b": NodeReport(True, NOW + 1, 4, 900, 1.0),
+                 "c": NodeReport(True, NOW + 1, 1, 400, 0.0)}, {"c": True})
+    assert src.changes_since(first) == {"b", "c"}
+    assert src.reports(10.0)["a"].load1 == 3.0             # the set reads the latest report
+    for _ in range(100):                                   # a reader far behind: walk them all
+        ticked(src, {}, {})
+    assert src.changes_since(first) is None and src.changes_since(src.version + 1) is None
+
+
+def test_a_sync_walks_what_changed_between_report_sets_not_every_node(tmp_path):
+    """10,000 nodes from a PromSource: a sync with no new set reads no report; after a tick
+    that moved every node's load, resized one and added one, it reads about those two (the
+    new node linked, both sizes recorded); a set with nothing resized reads none."""
+    src = source_at(NOW)
+    src.sizes = CountedSizes()
+    names = [f"n{i}" for i in range(10_000)]
+    ticked(src, {n: NodeReport(True, NOW, 4, 3800, 0.0) for n in names}, dict.fromkeys(names, True))
+    store = Store(tmp_path / "jobs.db")
+    nodes = NodeSource(lambda: src.reports(10.0), lambda name: NodeTarget(name, f"{name}.lab"))
+    sched = Scheduler(store, [], Options(), nodes=nodes)
+    sched._sync_nodes()                                    # the first: every node
+    assert len(sched.links) == 10_000 and len(store.node_sizes()) == 10_000
+    src.sizes.reads = 0
+    sched._sync_nodes()
+    assert src.sizes.reads == 0                            # the same set: nothing read
+    ticked(src, {**{n: NodeReport(True, NOW + 1, 4, 3800, 1.5) for n in names},
+                 "n7": NodeReport(True, NOW + 1, 8, 7800, 0.0),
+                 "new": NodeReport(True, NOW + 1, 2, 900, 0.0)}, {"new": True})
+    src.sizes.reads = 0
+    sched._sync_nodes()
+    assert src.sizes.reads <= 4, src.sizes.reads
+    assert "new" in sched.links and sched._freest is None   # loads moved: sorted on demand
+    assert store.node_sizes()["n7"] == (8, 7800) and store.node_sizes()["new"] == (2, 900)
+    ticked(src, {n: NodeReport(True, NOW + 2, 8 if n == "n7" else 4, 7800 if n == "n7" else 3800,
+                                0.5) for n in names}, {})
+    src.sizes.reads = 0
+    sched._sync_nodes()
+    assert src.sizes.reads == 0
+    assert sched._seen["n0"].load1 == 0.5                 # placement reads the latest set
+    store.close()
+
+
+def linked_measuring(sched: Scheduler, name: str, cores: int, load1: float) -> None:
+    """The node's link up (stand-ins), its setup having measured cores and load1, idle."""
+    link = sched.links[name]
+    link.agent = link.events = Standin()  # type: ignore[assignment]
+    link.info = NodeInfo(home="/home/pi", cores=cores, mem_mb=3800, load1=load1, events_size=0)
+    link.load1, link.busy_at = load1, 0.0
+    sched._linked.add(name)
+
+
+def test_a_node_its_link_measured_full_is_not_linked_again_while_its_report_is_unchanged(tmp_path):
+    """x's report says 4 free cores; its link measured them all busy (load 4). Parked, x is
+    placed by the link's measure (full, so not linked again every link_idle) while the report
+    says the same (TRUST_FOR at most); once the report changes, or that time is up, by the
+    report. A link that agreed with the report leaves no measure behind."""
+    reports = {"x": NodeReport(True, NOW, 4, 3800, 0.0)}
+    sched = scheduler(tmp_path, reports, link_idle=30.0)
+    linked_measuring(sched, "x", 4, 4.0)
+    sched._on_demand_pass(NOW)
+    link = sched.links["x"]
+    assert not link.up and link.measured is not None
+    assert rooms(sched)["x"] == (4, 3800, True, 4)              # full by the link's measure
+    later = NOW + TRUST_FOR - 1
+    assert {r.name: r.foreign_cores for r in sched._rooms(later)} == {"x": 4}
+    assert {r.name: r.foreign_cores for r in sched._rooms(NOW + TRUST_FOR)} == {"x": 0}  # retried
+    reports["x"] = NodeReport(True, NOW, 4, 3800, 1.2)            # the report changed
+    assert rooms(sched)["x"] == (4, 3800, True, 1)
+    reports["x"] = NodeReport(True, NOW, 4, 3800, 0.0)
+    linked_measuring(sched, "x", 4, 4.0)                          # linked again, full again
+    sched._last_sync = 0.0
+    sched._on_demand_pass(NOW + 40.0)
+    assert link.measured is not None and link.measured.until == NOW + 40.0 + TRUST_FOR
+    linked_measuring(sched, "x", 4, 0.0)                          # this time as reported
+    sched._last_sync = 0.0
+    sched._on_demand_pass(NOW + 200.0)
+    assert link.measured is None and rooms(sched)["x"] == (4, 3800, True, 0)
+
+
+async def test_a_spread_array_links_a_node_per_task_freest_first(tmp_path):
+    """--spread-job on the same fleet as the packed array above: 4 tasks go one per node to
+    the four freest nodes (packed, a alone would hold them all)."""
+    reports = {"a": NodeReport(True, NOW, 4, 3800, 0.0), "b": NodeReport(True, NOW, 2, 900, 0.0),
+               "c": NodeReport(True, NOW, 2, 900, 0.0), "d": NodeReport(True, NOW, 4, 3800, 1.0)}
+    reports |= {f"one{i}": NodeReport(True, NOW, 2, 900, 1.0) for i in range(6)}
+    never = asyncio.Event()
+
+    async def connect(target):
+        await never.wait()
+    store = Store(tmp_path / "jobs.db")
+    nodes = NodeSource(lambda: reports, lambda name: NodeTarget(name, f"{name}.lab"))
+    sched = Scheduler(store, [], Options(), connect, nodes=nodes)
+    sched._sync_nodes()
+    submit(store, "--array", "1-4", "--spread-job", "--wrap", "true")
+    await sched._schedule(NOW)
+    linking = {name for kind, name in sched._inflight if kind == "up"}
+    assert linking == {"a", "b", "c", "d"}
+    await sched.close()
+    store.close()

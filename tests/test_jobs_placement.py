@@ -135,3 +135,61 @@ def test_packing_fills_nodes_in_order_never_over_commits_nor_uses_an_ineligible_
             assert not by_name[name].fits(cpus, mem), f"{name} left room before {used[-1]}"
     assert len(plan.starts) == pending or plan.reasons.get(1) in ("Resources", "BadConstraints",
                                                                    "ReqNodeNotAvail")
+
+
+# ---- spread (--spread-job, -m cyclic): one task per node in turn ---------------------------
+
+def test_a_spread_array_takes_one_node_each_in_turn_freest_first():
+    """10 tasks over a 4/2/2/4-core fleet (d half busy): one per node in turn, the freest
+    first, where packed would fill a and b first."""
+    fleet = [NodeRoom("a", 4), NodeRoom("b", 2), NodeRoom("c", 2), NodeRoom("d", 4)]
+    fleet[3].foreign_cores = 2
+    plan = place([Demand(1, pending=5, spread=True)], fleet, now=0)
+    assert [n for _, n in plan.starts] == ["a", "b", "c", "d", "a"]
+    full = place([Demand(1, pending=20, spread=True)], nodes(3, 2), now=0)
+    assert sorted(n for _, n in full.starts) == ["n1", "n1", "n2", "n2", "n3", "n3"]
+    assert full.reasons == {1: "Resources"}
+
+
+def test_spread_ntasks_without_nodes_take_as_many_nodes_as_hold_one():
+    """-n 3 --spread-job: three nodes with a task each (packed: one node holds all three);
+    the node -w names runs the script; -n 5 over 3 nodes of 2 cores: 2+2+1."""
+    fleet = nodes(3, 4)
+    assert place([Demand(1, 1, tasks=3, spread=True)], fleet, 0).allocs == \
+        [(1, (("n1", 1), ("n2", 1), ("n3", 1)))]
+    named = place([Demand(2, 1, tasks=2, nodelist=("n3",), spread=True)], nodes(3, 4), 0)
+    assert named.allocs[0][1][0] == ("n3", 1) and len(named.allocs[0][1]) == 2
+    five = place([Demand(3, 1, tasks=5, spread=True)], nodes(3, 2), 0).allocs
+    assert sorted(c for _, c in five[0][1]) == [1, 2, 2]
+    assert place([Demand(4, 1, tasks=7, spread=True)], nodes(3, 2), 0).reasons == {4: "BadConstraints"}
+
+
+@given(st.integers(1, 40), st.integers(1, 3), st.none() | st.integers(0, 3000),
+       st.lists(st.sampled_from("abcdef"), max_size=2, unique=True),
+       st.lists(packable, min_size=1, max_size=6, unique_by=lambda n: n.name))
+def test_spreading_never_over_commits_and_evens_out_per_node_counts(
+        pending, cpus, mem, exclude, rooms):
+    """Whatever the fleet: never on an ineligible node nor beyond its cores or memory; as
+    many tasks as packing starts; per-node counts differ by at most one, except that a node
+    with fewer could not have taken one more."""
+    eligible = [n.name for n in rooms if n.up and n.name not in exclude]
+    free = {n.name: n.free_cores() for n in rooms}
+    mem_free = {n.name: (n.mem_mb - n.used_mem) if n.mem_mb is not None else None for n in rooms}
+    fresh = [NodeRoom(n.name, n.cores, n.mem_mb, n.up, n.used_cores, n.used_mem,
+                      n.foreign_cores) for n in rooms]
+    packed = place([Demand(1, pending, cpus, mem, exclude=tuple(exclude))], fresh, now=0)
+    plan = place([Demand(1, pending, cpus, mem, exclude=tuple(exclude), spread=True)], rooms, 0)
+    count = {n: sum(1 for _, m in plan.starts if m == n) for n in free}
+    for name, tasks in count.items():
+        if tasks:
+            assert name in eligible, f"placed on ineligible {name}"
+            assert tasks * cpus <= free[name], "cores over-committed"
+            if mem is not None and mem_free[name] is not None:
+                assert (tasks == 1 and mem_free[name] >= (mem or 0)) if mem == 0 else \
+                    tasks * mem <= mem_free[name], "memory over-committed"
+    assert len(plan.starts) == len(packed.starts)
+    most = max(count.values())
+    by_name = {n.name: n for n in rooms}
+    for name in eligible:
+        if count[name] < most - 1:
+            assert not by_name[name].fits(cpus, mem), f"{name} could take one more"

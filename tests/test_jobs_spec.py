@@ -239,6 +239,30 @@ def test_bad_flag_is_one_line():
         d.spec_from_args(d.parse_submit_argv(["--wrap", "true", "x.sh"]), "x.sh", "true")
 
 
+@pytest.mark.parametrize("argv, spread, warned", [
+    ([], False, False), (["--spread-job"], True, False), (["-m", "cyclic"], True, False),
+    (["--distribution=block"], False, False), (["-m", "*"], False, False),
+    (["-m", "cyclic:block"], True, True), (["-m", "block,NoPack"], True, True),
+])
+def test_spread_from_spread_job_or_cyclic_distribution(argv, spread, warned):
+    spec = d.spec_from_args(d.parse_submit_argv([*argv, "--wrap", "true", "-a", "1-4"]), None,
+                            "true")
+    assert spec.spread is spread and bool(spec.warnings) is warned, spec.warnings
+    assert JobSpec.from_json(spec.to_json(), spec.array) == spec
+
+
+def test_spread_directives_and_a_bad_distribution_name_file_and_line():
+    script = "#!/bin/sh\n#SBATCH --spread-job\n"
+    assert d.build_spec(d.parse_submit_argv([]), script, "job.sh").spread
+    assert d.build_spec(d.parse_submit_argv([]), "#!/bin/sh\n#SBATCH -m cyclic\n", "j.sh").spread
+    with pytest.raises(SpecError, match=r"^job.sh:2: -m plane=4: roost distributes tasks"):
+        d.build_spec(d.parse_submit_argv([]), "#!/bin/sh\n#SBATCH -m plane=4\n", "job.sh")
+    with pytest.raises(SpecError, match=r"^-m arbitrary: roost distributes"):
+        d.spec_from_args(d.parse_submit_argv(["-m", "arbitrary", "--wrap", "true"]), None, "true")
+    old = JobSpec.from_json(JobSpec(script="x").to_json().replace(',"spread":false', ""))
+    assert old.spread is False           # a job queued before the field: packed
+
+
 def test_wrap_and_spec_json_round_trip():
     cli = d.parse_submit_argv(["--wrap", "echo hi", "-d", "afterok:3_1", "-w", "n[1-2]",
                                "--export=NONE,A=b", "--requeue", "-a", "0-2"])

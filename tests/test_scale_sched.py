@@ -25,10 +25,11 @@ import pytest
 from collectors import transport
 from console.app import console_app
 from console.config import load_config
+from console.jobs import service
 from console.jobs.cli import _wait as submit_wait
 from console.jobs.location import open_store
 from console.jobs.model import State
-from console.jobs.ondemand import PROBE_TIMEOUT, REASON_LINKS, SYNC_EVERY
+from console.jobs.ondemand import REASON_LINKS, SYNC_EVERY
 from console.jobs.service import run_scheduler
 from console.promfleet import open_prom_source, with_source_thresholds
 from console.screens.jobs import JobsScreen
@@ -362,9 +363,10 @@ async def test_a_node_whose_exporter_alone_fails_keeps_its_task(
         with scrape_refused(prom_lab, JOB, b):
             await wait(lambda: not source.reports(stale)[b].up, 30, "B reported down")
             await wait(lambda: f"{b}: reported down by Prometheus, its link answers" in caplog.text,
-                       SYNC_EVERY + PROBE_TIMEOUT + 2, "B's link probed")
+                       SYNC_EVERY + config.jobs.probe_timeout + 2, "B's link probed")
             await holds(lambda: store.tasks(job)[0].state == State.RUNNING,
-                        config.jobs.node_fail_after + PROBE_TIMEOUT + 2, "task given up")
+                        config.jobs.node_fail_after + config.jobs.probe_timeout + 2,
+                        "task given up")
             assert not source.reports(stale)[b].up and source.pool.held() == [b]
         (shared_dir / f"kept-{tmp_path.name}").touch()
         await wait(lambda: done(store, job), 30, "task ended")
@@ -374,6 +376,97 @@ async def test_a_node_whose_exporter_alone_fails_keeps_its_task(
         assert "failed a probe" not in caplog.text and "NODE_FAIL" not in caplog.text
         assert source.pool.opened == 1          # the link held throughout
         await stopped(sched)
+    store.close()
+
+
+async def test_a_node_whose_agent_is_busy_past_the_probe_timeout_keeps_its_link_and_task(
+        prom_lab, fleet, tmp_path, shared_dir, caplog, monkeypatch):
+    """B runs our task and its agent's one command channel is held by a call far longer than
+    the probe timeout (as a long fetch or clean-up holds it) when Prometheus reports B down:
+    the probe goes on a channel of its own, answers, and B keeps its link (no drop and
+    reconnect) and its task, probed again and again while the report stays down."""
+    _, named, _ = fleet
+    b = named["B"].name
+    # a probe timeout generous for a loaded machine (this one's load reached 30); the agent is
+    # held far longer: from before B is reported down until after node_fail_after + 4 s more
+    config = console_config(prom_lab, fleet, tmp_path, "probe_timeout = 5\nprobe_every = 1\n")
+    caplog.set_level(logging.INFO, logger="roost.jobs")
+    made, real = [], service._scheduler
+
+    def kept(*args):
+        made.append(real(*args))
+        return made[-1]
+    monkeypatch.setattr(service, "_scheduler", kept)
+    stale, release = config.thresholds.stale_after, shared_dir / f"agent-{tmp_path.name}"
+    store = open_store(config)
+    job = submit(store, "-w", b, "-o", str(shared_dir / "busy-%j.out"), "--wrap",
+                 gated(shared_dir, f"busy-{tmp_path.name}"), cwd=str(shared_dir))
+    async with scheduling(config, store) as (source, make):
+        run = await started(source, named, make)
+        await wait(lambda: store.tasks(job)[0].pid is not None, 30, "task running")
+        link = made[0].links[b]
+        busy = asyncio.create_task(link.require_agent().call(
+            f"while [ ! -e {release} ]; do sleep 0.2; done; echo held", timeout=120))
+        try:
+            with scrape_refused(prom_lab, JOB, b):
+                await wait(lambda: not source.reports(stale)[b].up, 30, "B reported down")
+                await wait(lambda: f"{b}: reported down by Prometheus, its link answers"
+                           in caplog.text, SYNC_EVERY + 5 + 2, "B's link probed")
+                await holds(lambda: link.up and store.tasks(job)[0].state == State.RUNNING,
+                            config.jobs.node_fail_after + 4, "link dropped or task given up")
+                assert "failed a probe" not in caplog.text
+                assert not busy.done()          # the agent was held all along
+        finally:
+            release.touch()
+        assert await asyncio.wait_for(busy, 30) == ["held"]
+        (shared_dir / f"busy-{tmp_path.name}").touch()
+        await wait(lambda: done(store, job), 30, "task ended")
+        task, = store.tasks(job)
+        assert task.state == State.COMPLETED and task.attempt == 0, task
+        assert "failed a probe" not in caplog.text and "connection lost" not in caplog.text
+        assert source.pool.opened == 1          # the link held throughout
+        await stopped(run)
+    store.close()
+
+
+async def test_a_node_its_link_finds_full_is_not_relinked_every_link_idle(
+        prom_lab, fleet, tmp_path, shared_dir, caplog):
+    """A's report says 4 free cores, but the console's link reads another procfs there (as
+    another cgroup or a container would) with all 4 busy. A job that only A may run is
+    Pending: A is linked, found full, parked, and not linked again while the report stays
+    the same (it was every link_idle); a changed report links it once more (still full);
+    once the link finds room (and the report changed) the job runs there."""
+    lab, named, procs = fleet
+    a = named["A"].name
+    mine = fake_proc(procs[0].parent.parent / f"A-console-{tmp_path.name}", 4, "4.00")
+    console_config(prom_lab, fleet, tmp_path)
+    toml = tmp_path / "roost.toml"
+    toml.write_text(toml.read_text().replace(f'procfs = "{procs[0]}"', f'procfs = "{mine}"'))
+    config = with_source_thresholds(load_config(toml, state_dir=tmp_path / "state"))
+    caplog.set_level(logging.INFO, logger="roost.jobs")
+    found_full = f"{a}: its link measured 0 free cores where its report says"
+    store = open_store(config)
+    job = submit(store, "-w", a, "-o", str(shared_dir / "full-%j.out"), "--wrap", "hostname",
+                 cwd=str(shared_dir))
+    try:
+        async with scheduling(config, store) as (source, make):
+            sched = await started(source, named, make)
+            await wait(lambda: found_full in caplog.text, 30, "A linked, found full, parked")
+            await holds(lambda: source.pool.opened == 1 and store.tasks(job)[0].pid is None,
+                        3 * LINK_IDLE + 2, "A linked again on an unchanged report")
+            assert store.job(job).reason == "Resources"
+            (procs[0] / "loadavg").write_text("1.00 1.00 1.00 1/200 4242\n")   # the report moves
+            await wait(lambda: caplog.text.count(found_full) == 2, 30, "linked once more, full")
+            assert source.pool.opened == 2 and store.tasks(job)[0].pid is None
+            (mine / "loadavg").write_text("0.00 0.00 0.00 1/200 4242\n")       # room, as...
+            (procs[0] / "loadavg").write_text("0.00 0.00 0.00 1/200 4242\n")   # ...reported
+            await wait(lambda: done(store, job), 40, "job done")
+            task, = store.tasks(job)
+            assert task.state == State.COMPLETED and task.node == a, task
+            assert source.pool.opened == 3
+            await stopped(sched)
+    finally:
+        (procs[0] / "loadavg").write_text(f"{SIZES['A'][1]} " * 3 + "1/200 4242\n")
     store.close()
 
 
@@ -399,7 +492,8 @@ async def test_a_node_that_hangs_is_node_fail_within_node_fail_after_of_promethe
             freeze(victim)
             await wait(lambda: not source.reports(stale)[first].up, 60, "reported down")
             t_down = time.monotonic()
-            await wait(lambda: store.tasks(job)[0].attempt == 1, fail_after + PROBE_TIMEOUT + 10,
+            await wait(lambda: store.tasks(job)[0].attempt == 1,
+                       fail_after + config.jobs.probe_timeout + 10,
                        "NODE_FAIL, requeued")
             took = time.monotonic() - t_down
             print(f"\nhung node: NODE_FAIL {took:.1f} s after Prometheus reported it down "

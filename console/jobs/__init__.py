@@ -38,5 +38,7 @@ use_load (default true: live load not caused by roost counts as busy cores), gra
 KILL, s), node_fail_after (s unreachable before NODE_FAIL), poll_every, load_every, limits
 (auto | off: pin cores and hold --mem on the node), history_days (finished jobs kept for acct),
 max_links and link_idle (on the Prometheus source: scheduler links held at most, and parked
-after that many seconds without a task of ours).
+after that many seconds without a task of ours), probe_timeout and probe_every (a link whose
+node Prometheus reports down is probed: down without an answer within probe_timeout s, probed
+again every probe_every s while the report stays down).
 """

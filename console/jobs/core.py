@@ -20,6 +20,7 @@ from console.jobs.remote import Agent, AgentError, Events, NodeInfo
 
 if TYPE_CHECKING:
     from console.config import JobsConfig
+    from console.jobs.ondemand import Measured
     from console.jobs.store import Store
 
 Key = tuple[str | int, ...]              # one node operation in flight, e.g. ("poll", node)
@@ -54,6 +55,7 @@ class Link:
     sftp_slot: asyncio.Semaphore | None = None
     sftp_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     busy_at: float = 0.0     # on demand: when a task of ours last ran here (parking's clock)
+    measured: Measured | None = None   # on demand: parked fuller than its report (ondemand.py)
 
     @property
     def up(self) -> bool:
@@ -108,6 +110,10 @@ class Options:
     max_links: int = 64
     link_idle: float = 30.0
     avoid_for: float = 30.0
+    # a node running our tasks that Prometheus reports down: its link probed within
+    # probe_timeout s (no answer: down), again every probe_every s while the report stays down
+    probe_timeout: float = 3.0
+    probe_every: float = 5.0
 
     @classmethod
     def from_config(cls, jobs: JobsConfig) -> Options:
@@ -115,7 +121,8 @@ class Options:
                    node_fail_after=jobs.node_fail_after, poll_every=jobs.poll_every,
                    load_every=jobs.load_every, limits=jobs.limits,
                    history_days=jobs.history_days, max_links=jobs.max_links,
-                   link_idle=jobs.link_idle)
+                   link_idle=jobs.link_idle, probe_timeout=jobs.probe_timeout,
+                   probe_every=jobs.probe_every)
 
 
 Finished = tuple[Running, int | None, str | None]   # a task, its exit code, why it ended

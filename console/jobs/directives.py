@@ -98,6 +98,12 @@ OPTIONS: list[tuple[tuple[str, ...], str, ArgKw]] = [
         "tasks on each node of the allocation"}),
     (("--exclusive",), "exclusive", {"nargs": "?", "const": "exclusive", "metavar": "MODE",
         "help": "whole nodes: no other job shares them"}),
+    (("--spread-job",), "spread", {"action": "store_const", "const": True, "help":
+        "spread the tasks (an array's, or -n's without -N) one per node in turn over as many "
+        "nodes as hold one, instead of filling a node first"}),
+    (("-m", "--distribution"), "distribution", {"metavar": "DIST", "help":
+        "block (fill a node first: the default) or cyclic (one task per node in turn, as "
+        "--spread-job); levels after ':' are accepted and ignored"}),
     (("--mem-per-cpu",), "mem_per_cpu", {"metavar": "SIZE", "help":
         "memory per core instead of --mem, e.g. 256M"}),
     (("-b", "--begin"), "begin", {"metavar": "TIME", "help":
@@ -244,6 +250,7 @@ _CHECKS: dict[str, Callable[[str], object]] = {
     "ntasks": lambda v: _positive_int(v, "--ntasks"), "mem_per_cpu": parse_mem,
     "tasks_per_node": lambda v: _positive_int(v, "--ntasks-per-node"),
     "begin": lambda v: parse_begin(v, time.time()), "nice": _nice,
+    "distribution": lambda v: _cyclic(v, []),
 }
 
 
@@ -258,6 +265,7 @@ class _Allocation(TypedDict):
     num_tasks: int | None
     tasks_per_node: int | None
     exclusive: bool
+    spread: bool
 
 
 def _chdir(here: str, value: str | None) -> str | None:
@@ -339,7 +347,23 @@ def _allocation(get: Get, warnings: list[str]) -> _Allocation:
             "num_tasks": _opt(get, "ntasks", lambda v: _positive_int(v, "--ntasks")),
             "tasks_per_node": _opt(get, "tasks_per_node",
                                    lambda v: _positive_int(v, "--ntasks-per-node")),
-            "exclusive": bool(get("exclusive"))}
+            "exclusive": bool(get("exclusive")),
+            "spread": bool(get("spread")) or _cyclic(get("distribution"), warnings)}
+
+
+def _cyclic(value: str | None, warnings: list[str]) -> bool:
+    """-m/--distribution: True for cyclic, False for block or * (the default); what follows
+    ':' (socket and core distribution) and ',Pack' are ignored, with a warning."""
+    if not value:
+        return False
+    nodes, _, rest = value.partition(":")
+    nodes, _, pack = nodes.partition(",")
+    if nodes not in ("block", "cyclic", "*"):
+        raise SpecError(f"-m {value}: roost distributes tasks over nodes block or cyclic "
+                        f"(got {nodes!r})")
+    if rest or pack:
+        warnings.append(f"-m {value}: only the node level ({nodes}) means something to roost")
+    return nodes == "cyclic" or pack == "NoPack"
 
 
 def _pct_a(get: Get) -> list[str]:

@@ -113,6 +113,7 @@ class JobSpec:
     num_tasks: int | None = None      # -n: tasks (MPI ranks) per allocation
     tasks_per_node: int | None = None
     exclusive: bool = False           # whole nodes, shared with no other job
+    spread: bool = False              # --spread-job / -m cyclic: one task per node in turn
     mem_per_cpu: int | None = None    # MB per allocated CPU (instead of --mem per node)
     begin: float | None = None        # epoch seconds: not eligible before
     nice: int = 0                     # lower runs first among pending jobs

@@ -12,10 +12,17 @@ no connection is held to every node.
   link that fails leaves its tasks Pending and the node avoided for avoid_for seconds.
 - A link without a task of ours for link_idle seconds is parked (agent, feed and connection
   closed); a node with running tasks keeps its link, its events feed is how an end is seen.
+  A link that measured its node fuller than the report said leaves its measure (Measured):
+  placement trusts it while the report stays the same (TRUST_FOR at most), so a node its
+  report calls free but its link finds full is not linked and parked every link_idle.
+- Syncs with the reports (once a second) walk what changed: a versioned report set
+  (collectors.promsource.NodeReports) names the nodes new or resized since the version last
+  synced; no new set, nothing is walked.
 - A node running our tasks that the reports say is down (up == 0 or stale) has its link
-  probed at once (PROBE_TIMEOUT): no answer, the link is down and its tasks NODE_FAIL
-  node_fail_after later (not after keepalives give up); an answer (only the exporter or the
-  scrape failed), the tasks run on.
+  probed at once ([jobs] probe_timeout, again every probe_every): no answer, the link is down
+  and its tasks NODE_FAIL node_fail_after later (not after keepalives give up); an answer
+  (only the exporter or the scrape failed), the tasks run on. The probe is a command on a
+  channel of its own, not the agent's: a long agent call does not make a live node look dead.
 - A node whose tasks were given up as NODE_FAIL is linked again once reported up, so tasks
   still running there (it was cut off, not dead) are killed as a held link would on return.
 - Placement packs (console.jobs.placement): held links first, then unlinked nodes freest
@@ -29,9 +36,11 @@ import itertools
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+import asyncssh
 
 from collectors.model import NodeTarget
 from console.jobs.core import Connect, Link, SchedulerCore
@@ -40,15 +49,12 @@ from console.jobs.placement import Demand
 from console.jobs.remote import AgentError, node_root
 
 if TYPE_CHECKING:
-    import asyncssh
-
     from collectors.promsource import NodeReport
 
 log = logging.getLogger("roost.jobs")
 REASON_LINKS = "MaxLinks"   # why jobs wait while [jobs] max_links is reached (one token, as squeue)
 SYNC_EVERY = 1.0                         # seconds between node-list syncs and parking passes
-PROBE_TIMEOUT = 3.0     # seconds a link's probe may take before its node is taken as down
-PROBE_EVERY = 5.0       # seconds between probes of a node Prometheus keeps reporting down
+TRUST_FOR = 300.0       # seconds at most a parked link's measure stands over an unchanged report
 
 
 class Pool(Protocol):
@@ -71,6 +77,15 @@ class OnDemandFleet(Protocol):
     def reports(self, max_age: float) -> Mapping[str, NodeReport]: ...
 
 
+@runtime_checkable
+class VersionedReports(Protocol):
+    """Reports that say what changed (collectors.promsource.NodeReports): version counts the
+    source's report sets; changes_since(v) the nodes new or resized since set v (None: all)."""
+    version: int
+
+    def changes_since(self, version: int) -> frozenset[str] | None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class NodeSource:
     """Where on-demand links learn of nodes: reports() (node -> NodeReport, fresh ones up)
@@ -89,12 +104,47 @@ def pool_connect(pool: Pool) -> Connect:
 Start = tuple[int, tuple[tuple[str, int], ...]]   # (job id, allocation) placement chose
 
 
+@dataclass(frozen=True, slots=True)
+class Measured:
+    """What a link measured of its node when it parked, when that was fuller than the node's
+    report said (another cgroup or procfs, load the report has not seen): placement trusts it
+    over the report while the report says what it said then (report: its cores, memory and
+    whole load), for TRUST_FOR seconds at most (then the node may be tried again), so such a
+    node is not linked, found full and parked again every link_idle."""
+    cores: int
+    mem_mb: int | None
+    load1: float
+    report: tuple[int | None, int | None, int]
+    until: float
+
+
+def report_key(seen: NodeReport) -> tuple[int | None, int | None, int]:
+    """What placement reads of a report: cores, memory and the whole cores its load takes."""
+    return seen.cores, seen.mem_mb, int(seen.load1 or 0.0)
+
+
+async def answers(link: Link) -> None:
+    """The node answers on the link's connection: sshd opens a channel of its own and accepts
+    an exec of `true` on it (its reply comes once sshd has forked for it; the channel is then
+    closed without waiting for the login shell: a loaded node is slow, not dead). Not through
+    the agent, whose one channel a long call (a fetch, a big clean-up) may hold past any probe
+    timeout, and outside the connection's channel budget (CHANNELS_PER_CONNECTION leaves two
+    of sshd's MaxSessions spare), so a link busy on every channel still answers."""
+    conn = link.conn
+    if conn is None:
+        raise AgentError(f"{link.target.name}: not connected")
+    quiet = asyncssh.DEVNULL
+    process = await conn.create_process("true", stdin=quiet, stdout=quiet, stderr=quiet)
+    process.close()
+
+
 class OnDemandMixin(SchedulerCore):
     """Links brought up for placement's chosen nodes and parked when idle (see the docstring)."""
 
     queue: str                      # the queue's id (its directory on the nodes)
     _nodes: NodeSource | None
     _seen: Mapping[str, NodeReport]
+    _synced: int | None             # the report set version last synced (VersionedReports)
     _recorded: dict[str, tuple[int | None, int | None]]   # sizes written to the queue
     _last_sync: float
     _probed: dict[str, float]       # node reported down -> when its link was last probed
@@ -117,19 +167,43 @@ class OnDemandMixin(SchedulerCore):
         await asyncio.gather(*(self._bring_up(self.links[n]) for n in nodes if n in self.links))
 
     def _sync_nodes(self) -> None:
+        """The reports' news: a node new to them becomes a link, a new size is recorded. Only
+        the nodes that changed are walked: those the report set names as new or resized since
+        the version last synced (VersionedReports), none while the reports are the same
+        mapping as last time (or the same version), every node otherwise."""
         if self._nodes is None:
             return
-        self._seen = self._nodes.reports()
-        self._freest = None
-        for name in self._seen.keys() - self.links.keys():
-            self._add_link(name)
-        self._record_sizes()
+        seen = self._nodes.reports()
+        same = self._same_set(seen)
+        news = () if same else self._news(seen)
+        self._seen = seen
+        if not same:    # loads moved: placement's order of unlinked nodes is sorted on demand
+            self._freest = None
+        for name in seen.keys() if news is None else news:
+            if name not in self.links and name in seen:
+                self._add_link(name)
+        self._record_sizes(seen if news is None else news)
 
-    def _record_sizes(self) -> None:
-        """Every reported node's size in the queue, as a link's setup records it: submit
-        judges whether any node could hold a job from these (not only from linked nodes)."""
-        new = {n: (r.cores, r.mem_mb) for n, r in self._seen.items()
-               if r.cores and self._recorded.get(n) != (r.cores, r.mem_mb)}
+    def _same_set(self, seen: Mapping[str, NodeReport]) -> bool:
+        """The report set synced last time (its version; a plain mapping: the same object)."""
+        if isinstance(seen, VersionedReports):
+            return seen.version == self._synced
+        return seen is self._seen
+
+    def _news(self, seen: Mapping[str, NodeReport]) -> Collection[str] | None:
+        """The nodes new or resized since the last sync of a new set, None when that is not
+        known (all may be)."""
+        if not isinstance(seen, VersionedReports):
+            return None
+        last, self._synced = self._synced, seen.version
+        return None if last is None else seen.changes_since(last)
+
+    def _record_sizes(self, names: Iterable[str]) -> None:
+        """The reported sizes of these nodes in the queue, as a link's setup records them:
+        submit judges whether any node could hold a job from these (not only linked nodes)."""
+        seen = self._seen
+        new = {n: (r.cores, r.mem_mb) for n in names if n in seen and (r := seen[n]).cores
+               and self._recorded.get(n) != (r.cores, r.mem_mb)}
         if new:
             with self.store.transaction():
                 for name, (cores, mem) in new.items():
@@ -160,36 +234,56 @@ class OnDemandMixin(SchedulerCore):
             elif now - link.busy_at >= self.options.link_idle:
                 log.info("jobs: %s: no task of ours for %g s, link parked", name,
                          self.options.link_idle)
+                link.measured = self._measured(name, link, now)
                 self._drop(link)
                 link.down_since = None      # parked, not down: nothing retries it
                 self._dirty = True
+
+    def _measured(self, name: str, link: Link, now: float) -> Measured | None:
+        """The link's measure of its node as it parks, when fuller than the node's report
+        (fewer free cores or less memory); None when they agree."""
+        seen, info = self._seen.get(name), link.info
+        if seen is None or info is None or not seen.cores:
+            return None
+        override = self.options.cores.get(name)
+        cores, reported = override or info.cores, override or seen.cores
+        free = cores - int(link.load1 if self.options.use_load else 0.0)
+        free_reported = reported - int((seen.load1 or 0.0) if self.options.use_load else 0.0)
+        less_mem = info.mem_mb is not None and seen.mem_mb is not None and info.mem_mb < seen.mem_mb
+        if free >= free_reported and not less_mem:
+            return None
+        log.info("jobs: %s: its link measured %d free cores where its report says %d: "
+                 "the link's measure stands for placement while the report stays the same "
+                 "(at most %g s)", name, free, free_reported, TRUST_FOR)
+        return Measured(cores, info.mem_mb, link.load1, report_key(seen), now + TRUST_FOR)
 
     def _probe_reported_down(self, busy: set[str], now: float) -> None:
         """A node running our tasks that Prometheus reports down (up == 0 or stale) has its
         link probed now, not left to keepalives: dead, the link drops and the tasks go
         NODE_FAIL node_fail_after from now; alive (only its exporter or scrape failed), the
-        tasks run on. Probed again every PROBE_EVERY seconds while the report stays down."""
+        tasks run on. Probed again every probe_every seconds while the report stays down."""
         self._probed = {n: t for n, t in self._probed.items() if n in busy}
         for name in busy:
             seen, link = self._seen.get(name), self.links.get(name)
             if seen is None or seen.up or link is None or not link.up:
                 self._probed.pop(name, None)
-            elif now - self._probed.get(name, -math.inf) >= PROBE_EVERY:
+            elif now - self._probed.get(name, -math.inf) >= self.options.probe_every:
                 first = name not in self._probed
                 self._probed[name] = now
                 self._spawn(self._probe(link, now, first), ("probe", name))
 
     async def _probe(self, link: Link, noticed: float, first: bool) -> None:
-        """One round trip through the link's agent within PROBE_TIMEOUT, else the link is
+        """The link's connection runs a command within probe_timeout, else the link is
         dropped as down since noticed (when the report said the node was down)."""
+        timeout = self.options.probe_timeout
         try:
-            await asyncio.wait_for(link.require_agent().call(":"), PROBE_TIMEOUT)
+            await asyncio.wait_for(answers(link), timeout)
             if first:
                 log.info("jobs: %s: reported down by Prometheus, its link answers: tasks run on",
                          link.target.name)
             return
-        except (AgentError, TimeoutError) as exc:
-            why = str(exc) or f"no answer within {PROBE_TIMEOUT:g} s"
+        except (AgentError, asyncssh.Error, OSError, TimeoutError) as exc:
+            why = str(exc) or f"no answer within {timeout:g} s"
         if link.up:
             log.warning("jobs: %s: reported down by Prometheus and its link failed a probe "
                         "(%s): link down", link.target.name, why)
@@ -273,6 +367,9 @@ class OnDemandMixin(SchedulerCore):
         if seen is not None:
             cores, mem = override or seen.cores or cores, seen.mem_mb or mem
             load = seen.load1 or 0.0
+            measured = link.measured
+            if measured is not None and now < measured.until and measured.report == report_key(seen):
+                cores, mem, load = measured.cores, measured.mem_mb, measured.load1
         if self._holding(link):    # coming up: its room is kept for what chose it
             return cores, mem, True, load
         return cores, mem, linkable and self._may_link(name, link, now), load

@@ -12,10 +12,15 @@ before the next node in the order given (packed, as Slurm's default). An allocat
 --ntasks-per-node, --exclusive, or -w naming several nodes) takes a set of nodes at once, as
 Slurm does: every node -w names, tasks spread as -N/--ntasks-per-node say (an even split over N
 nodes, else packed onto as few nodes as hold them), whole nodes when exclusive.
+
+Spread (--spread-job, -m cyclic): an array's tasks, and -n's tasks without -N, go one per
+node in turn (cyclic), the freest node first in each round, over as many nodes as hold one:
+per-node counts differ by at most one except where a node is full.
 """
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from console.jobs.model import REASON_ARRAY_LIMIT, REASON_BAD, REASON_NODES, REASON_PRIORITY, REASON_RESOURCES, JobSpec
@@ -77,6 +82,7 @@ class Demand:
     per_node: int | None = None       # --ntasks-per-node
     exclusive: bool = False
     mem_per_cpu: int | None = None
+    spread: bool = False              # one task per node in turn, not packed
 
     @property
     def allocation(self) -> bool:
@@ -93,7 +99,8 @@ def demand(job_id: int, pending: int, spec: JobSpec, slots: int | None) -> Deman
     """The Demand of a job's pending tasks (slots: how many more may run, None: any)."""
     return Demand(job_id, pending, spec.cpus, spec.mem_mb, spec.time_limit, slots,
                   spec.nodelist, spec.exclude, spec.candidates, spec.node_count,
-                  spec.total_tasks, spec.tasks_per_node, spec.exclusive, spec.mem_per_cpu)
+                  spec.total_tasks, spec.tasks_per_node, spec.exclusive, spec.mem_per_cpu,
+                  spec.spread)
 
 
 Reservation = tuple[float, frozenset[str]]   # (start time, node names) of the first blocked job
@@ -186,8 +193,16 @@ def _fill(d: Demand, nodes: list[NodeRoom], want: int, end: float,
           reservation: Reservation | None, plan: Plan) -> int:
     """Start up to `want` tasks, packed: each node in the order given takes as many as its
     free cores (and memory) hold before the next is used, as Slurm's consumable-cores
-    selection does; so an array fills linked nodes before another is linked."""
+    selection does; so an array fills linked nodes before another is linked. Spread: one
+    task per node in turn (_cyclic)."""
     placed, mem = 0, d.mem_for(1)
+    if d.spread:
+        open_nodes = [n for n in nodes if _allowed(n, end, reservation)]
+        chosen = _cyclic(open_nodes, want, d.cpus, lambda r, k: _tasks_fit(r, k, d.cpus, mem))
+        for node in chosen:
+            node.take(d.cpus, mem, end)
+            plan.starts.append((d.job_id, node.name))
+        return len(chosen)
     for node in nodes:
         if placed >= want:
             break
@@ -241,7 +256,7 @@ def allocate(d: Demand, nodes: list[NodeRoom]) -> Alloc | None:
     counts = _counts(d)
     if counts:
         return _fixed(d, counts, required, others)
-    return _packed(d, required + others)
+    return (_spread if d.spread else _packed)(d, required + others)
 
 
 def _fixed(d: Demand, counts: list[int], required: list[NodeRoom],
@@ -260,6 +275,45 @@ def _fixed(d: Demand, counts: list[int], required: list[NodeRoom],
         pool.remove(free)
         out.append((free.name, tasks))
     return tuple(out)
+
+
+def _cyclic(rooms: list[NodeRoom], want: int, cpus: int,
+            holds: Callable[[NodeRoom, int], bool]) -> list[NodeRoom]:
+    """Up to `want` tasks one per node in turn: each round the nodes that hold one more
+    (holds(room, tasks): room holds that many at once) take one, the freest first (ties in
+    the order given)."""
+    taken = {r.name: 0 for r in rooms}
+    out: list[NodeRoom] = []
+    while len(out) < want:
+        fits = [r for r in rooms if holds(r, taken[r.name] + 1)]
+        if not fits:
+            break
+        fits.sort(key=lambda r: taken[r.name] * cpus - r.free_cores())
+        for room in fits[:want - len(out)]:
+            taken[room.name] += 1
+            out.append(room)
+    return out
+
+
+def _tasks_fit(room: NodeRoom, tasks: int, cpus: int, mem: int | None) -> bool:
+    """room holds `tasks` plain tasks at once (--mem=0: each takes the node's memory)."""
+    if mem == 0 and tasks > 1 and room.mem_mb is not None:
+        return False
+    return room.fits(cpus * tasks, mem * tasks if mem else mem)
+
+
+def _spread(d: Demand, rooms: list[NodeRoom]) -> Alloc | None:
+    """-n with spread: one task per node in turn over as many nodes as hold one (the nodes
+    -w names among them); None when not all fit or a named node is left out."""
+    counts: dict[str, int] = {}
+    def holds(room: NodeRoom, tasks: int) -> bool:
+        return room.fits(d.cpus * tasks, d.mem_for(tasks), d.exclusive)
+    for room in _cyclic(rooms, d.tasks, d.cpus, holds):
+        counts[room.name] = counts.get(room.name, 0) + 1
+    if sum(counts.values()) < d.tasks or not set(d.nodelist) <= counts.keys():
+        return None
+    first = [n for n in d.nodelist if n in counts]
+    return tuple((n, counts[n]) for n in first + [n for n in counts if n not in d.nodelist])
 
 
 def _packed(d: Demand, rooms: list[NodeRoom]) -> Alloc | None:

@@ -67,6 +67,7 @@ class Scheduler(LinksMixin, TrackingMixin, OutputsMixin, SignalsMixin, DispatchM
         self._linked: set[str] = set()
         self._probed: dict[str, float] = {}
         self._freest: list[str] | None = None
+        self._synced: int | None = None
         self._dirty = True
         self.stats = {"launched": 0, "finished": 0}
 

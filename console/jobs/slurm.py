@@ -80,6 +80,7 @@ def spec_flags(spec: JobSpec) -> list[str]:
     flags += [f"--exclude={format_hostlist(spec.exclude)}"] if spec.exclude else []
     flags += [f"--chdir={spec.chdir}"] if spec.chdir else []
     flags += ["--requeue"] if spec.requeue else []
+    flags += ["--spread-job"] if spec.spread else []
     return flags
 
 

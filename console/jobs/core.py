@@ -20,7 +20,6 @@ from console.jobs.remote import Agent, AgentError, Events, NodeInfo
 
 if TYPE_CHECKING:
     from console.config import JobsConfig
-    from console.jobs.ondemand import Measured
     from console.jobs.store import Store
 
 Key = tuple[str | int, ...]              # one node operation in flight, e.g. ("poll", node)
@@ -34,6 +33,20 @@ class Connections(Protocol):
     """A fleet whose connections the scheduler may share (collectors.fleet.Fleet)."""
 
     def connection(self, node: str) -> asyncssh.SSHClientConnection | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Measured:
+    """What a link measured of its node when it parked, when that was fuller than the node's
+    report said (another cgroup or procfs, load the report has not seen): placement trusts it
+    over the report while the report says what it said then (report: its cores, memory and
+    whole load), for ondemand.TRUST_FOR seconds at most (then the node may be tried again), so such a
+    node is not linked, found full and parked again every link_idle."""
+    cores: int
+    mem_mb: int | None
+    load1: float
+    report: tuple[int | None, int | None, int]
+    until: float
 
 
 @dataclass(slots=True)

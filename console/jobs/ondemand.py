@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 import asyncssh
 
 from collectors.model import NodeTarget
-from console.jobs.core import Connect, Link, SchedulerCore
+from console.jobs.core import Connect, Link, Measured, SchedulerCore
 from console.jobs.model import REASON_RESOURCES
 from console.jobs.placement import Demand
 from console.jobs.remote import AgentError, node_root
@@ -102,20 +102,6 @@ def pool_connect(pool: Pool) -> Connect:
 
 
 Start = tuple[int, tuple[tuple[str, int], ...]]   # (job id, allocation) placement chose
-
-
-@dataclass(frozen=True, slots=True)
-class Measured:
-    """What a link measured of its node when it parked, when that was fuller than the node's
-    report said (another cgroup or procfs, load the report has not seen): placement trusts it
-    over the report while the report says what it said then (report: its cores, memory and
-    whole load), for TRUST_FOR seconds at most (then the node may be tried again), so such a
-    node is not linked, found full and parked again every link_idle."""
-    cores: int
-    mem_mb: int | None
-    load1: float
-    report: tuple[int | None, int | None, int]
-    until: float
 
 
 def report_key(seen: NodeReport) -> tuple[int | None, int | None, int]:

@@ -15,6 +15,7 @@ from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.css.query import NoMatches
+from textual.events import Event as UiEvent, Key
 from textual.screen import Screen
 
 import themes
@@ -73,6 +74,7 @@ class RoostApp(App):
     ray = ray_fleet = None          # console.ray.view.RayView / RayFleet when [ray] has a head
     ray_busy = False
     FREEZE_EVERY = 30   # ticks between moving long-lived objects out of the collector's way
+    QUIET_S = 3.0       # seconds without a key before a due full GC pass may hold the loop
     TOASTS_PER_TICK = 3   # a rack overheating must not bury the screen in toasts
 
     def __init__(self, state: FleetState, source: Source | None = None, *,
@@ -96,6 +98,7 @@ class RoostApp(App):
         self.toasts = ToastGate(self.TOASTS_PER_TICK)
         self.gc_pacer = GcPacer(every=self.FREEZE_EVERY, phase=1)
         self.items_seen = 0
+        self.last_key = float("-inf")   # time.monotonic() of the last key (GC waits for quiet)
         self.shell_samples = 0     # FleetState.samples when the last `t` shell opened
         for t in themes.load():
             self.register_theme(t)
@@ -198,7 +201,12 @@ class RoostApp(App):
         self.announce(self.state.tick(self.clock()))
         self.flush_toasts()
         self.refresh_screen()
-        self.gc_pacer.tick()
+        self.gc_pacer.tick(quiet=time.monotonic() - self.last_key >= self.QUIET_S)
+
+    async def on_event(self, event: UiEvent) -> None:
+        if isinstance(event, Key):
+            self.last_key = time.monotonic()
+        await super().on_event(event)
 
     def refresh_screen(self) -> None:
         redraw = getattr(self.screen, "refresh_view", None)

@@ -86,7 +86,25 @@ class StallTrace:
         for g_at, g_ms, gen, thread, _ in self.gcs:
             out.append(f"  gc gen {gen} at {g_at:8.3f} s: {g_ms:6.0f} ms in {thread}")
         self._fh.seek(0)
-        dumps = self._fh.read()
-        out.append(f"stacks during stalls ({self.path}):")
-        out.append(dumps[-20000:])
+        out.append("the innermost frames of each thread in each dump (where the stall was):")
+        out += [f"  {line}" for line in tops(self._fh.read())]
         return "\n".join(out)
+
+
+def tops(dumps: str, depth: int = 3) -> list[str]:
+    """faulthandler's dumps -> one line per thread with a stack: its `depth` innermost frames."""
+    out: list[str] = []
+    for dump in dumps.split("Timeout (")[1:]:
+        out.append("-- dump")
+        for block in dump.split("\nThread ")[1:]:
+            frames = [ln.strip().removeprefix("File ") for ln in block.splitlines()[1:]
+                      if ln.strip().startswith("File ")]
+            if frames:
+                out.append(" <- ".join(_short(f) for f in frames[:depth]))
+    return out
+
+
+def _short(frame: str) -> str:
+    path, _, rest = frame.partition('", line ')
+    tail = "/".join(path.strip('"').split("/")[-2:])
+    return f"{tail}:{rest}"

@@ -4,7 +4,7 @@ Prometheus, and the console on the Prometheus source; then the same console on d
     .venv/bin/python bench/bench_scale.py [--shards 3] [--nodes 1000] [--sample 5]
                                           [--scrape 15] [--refresh 5] [--seconds 60]
                                           [--ssh-nodes 1000] [--no-ssh] [--rules]
-                                          [--enough 0.9]
+                                          [--enough 0.9] [--stalls MS]
 
 Each shard is `roost demo --headless --nodes N --steady --interval SAMPLE --prometheus
 127.0.0.1:PORT` (demo boards on real SSH servers in that process, collected by roost, served as
@@ -21,6 +21,8 @@ the PromQL client, the assembly into FleetState, the screens), event-loop lag, f
 heatmap refresh CPU, a key -> repainted frame (p50/p95), Prometheus query time per tick (total
 and per family), and the CPU of Prometheus and of the shards over the same window. Then, unless
 --no-ssh, bench_console's run of the same console on direct SSH to SSH_NODES demo nodes at 1 Hz.
+--stalls MS: every event-loop stall over MS ms of each console, with every thread's stack during
+it and the GC passes in it (bench/stalls.py), printed after that console's figures.
 """
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ Prometheus, and the console on the Prometheus source; then the same console on d
     .venv/bin/python bench/bench_scale.py [--shards 3] [--nodes 1000] [--sample 5]
                                           [--scrape 15] [--refresh 5] [--seconds 60]
                                           [--ssh-nodes 1000] [--no-ssh] [--rules]
-                                          [--enough 0.9]
+                                          [--enough 0.9] [--stalls MS]
 
 Each shard is `roost demo --headless --nodes N --steady --interval SAMPLE --prometheus
 127.0.0.1:PORT` (demo boards on real SSH servers in that process, collected by roost, served as
@@ -21,11 +21,14 @@ the PromQL client, the assembly into FleetState, the screens), event-loop lag, f
 heatmap refresh CPU, a key -> repainted frame (p50/p95), Prometheus query time per tick (total
 and per family), and the CPU of Prometheus and of the shards over the same window. Then, unless
 --no-ssh, bench_console's run of the same console on direct SSH to SSH_NODES demo nodes at 1 Hz.
+--stalls MS: every event-loop stall over MS ms of each console, with every thread's stack during
+it and the GC passes in it (bench/stalls.py), printed after that console's figures.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -45,6 +48,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import psutil  # noqa: E402
 from bench_console import key_to_repaint, line, live, loop_lag, pct, timed_refreshes  # noqa: E402
+from stalls import StallTrace  # noqa: E402
 
 from collectors.promsource import FAMILIES  # noqa: E402
 from console.app import console_app  # noqa: E402
@@ -183,42 +187,64 @@ async def console_on_prometheus(d: Path, url: str, total: int, args, rules: bool
     config = with_source_thresholds(load_config(d / "roost.toml", state_dir=d / "console"))
     source = open_prom_source(config)
     app = console_app(config, source, refresh=args.refresh)
-    res: dict = {}
+    trace = stall_trace(args, d, rules)
     async with app.run_test(size=(200, 50)) as pilot:
-        t0 = told = time.monotonic()
-        while (up := sum(1 for n in app.state.nodes.values()
-                         if n.state == UP and n.cpu is not None)) < args.enough * total:
-            if time.monotonic() - t0 > 600:
-                raise SystemExit(f"console: {len(app.state.nodes)} nodes seen, not all up")
-            if time.monotonic() - told > 30:     # say why it waits (a tick over its budget ...)
-                told, last = time.monotonic(), source.ticks[-1] if source.ticks else None
-                print(f"console: {up} of {total} up; last tick "
-                      f"{last.seconds if last else 0:.1f} s {last.error if last else ''}", flush=True)
-            await pilot.pause(0.5)
-        res["all_up_s"], res["up_at_start"] = time.monotonic() - t0, up
-        print(f"console: {up} of {total} nodes up with CPU after {res['all_up_s']:.0f} s", flush=True)
-        refreshes: list[float] = []
-        timed_refreshes(app, refreshes)
-        prom = [psutil.Process(p) for p in args.prom_pids]
-        shards = [psutil.Process(p) for p in args.shard_pids]
-        ticks0 = len(source.ticks)
-        cpu0, wall0 = time.process_time(), time.monotonic()
-        prom0, shards0 = cpu_seconds(prom), cpu_seconds(shards)
-        res["lag"] = await loop_lag(args.seconds)
-        wall = time.monotonic() - wall0
-        res["cpu_pct"] = 100 * (time.process_time() - cpu0) / wall
-        res["prom_pct"] = 100 * (cpu_seconds(prom) - prom0) / wall
-        res["shards_pct"] = 100 * (cpu_seconds(shards) - shards0) / wall
-        res["ticks"] = list(source.ticks)[ticks0:]
-        res["refresh_ms"] = refreshes
-        res["keys_ms"] = await key_to_repaint(app, pilot, 20)
-        await pilot.press("h")
-        heat: list[float] = []
-        timed_refreshes(app, heat)
-        await loop_lag(max(3 * args.refresh, 10))
-        res["heat_refresh_ms"] = heat
-        res["nodes"] = len(app.state.nodes)
+        with trace or contextlib.nullcontext():
+            res = await measure(app, pilot, source, args, total, trace)
+    if trace is not None:
+        print(trace.report(), flush=True)
     return res
+
+
+async def measure(app, pilot, source, args, total: int, trace: StallTrace | None) -> dict:
+    res: dict = {}
+    t0 = told = time.monotonic()
+    while (up := sum(1 for n in app.state.nodes.values()
+                     if n.state == UP and n.cpu is not None)) < args.enough * total:
+        if time.monotonic() - t0 > 600:
+            raise SystemExit(f"console: {len(app.state.nodes)} nodes seen, not all up")
+        if time.monotonic() - told > 30:     # say why it waits (a tick over its budget ...)
+            told, last = time.monotonic(), source.ticks[-1] if source.ticks else None
+            print(f"console: {up} of {total} up; last tick "
+                  f"{last.seconds if last else 0:.1f} s {last.error if last else ''}", flush=True)
+        await pilot.pause(0.5)
+    res["all_up_s"], res["up_at_start"] = time.monotonic() - t0, up
+    if trace is not None:
+        print(f"stall trace: measuring from {time.perf_counter() - trace.t0:.3f} s", flush=True)
+    print(f"console: {up} of {total} nodes up with CPU after {res['all_up_s']:.0f} s", flush=True)
+    refreshes: list[float] = []
+    timed_refreshes(app, refreshes)
+    prom = [psutil.Process(p) for p in args.prom_pids]
+    shards = [psutil.Process(p) for p in args.shard_pids]
+    ticks0 = len(source.ticks)
+    cpu0, wall0 = time.process_time(), time.monotonic()
+    prom0, shards0 = cpu_seconds(prom), cpu_seconds(shards)
+    res["lag"] = await loop_lag(args.seconds)
+    wall = time.monotonic() - wall0
+    res["cpu_pct"] = 100 * (time.process_time() - cpu0) / wall
+    res["prom_pct"] = 100 * (cpu_seconds(prom) - prom0) / wall
+    res["shards_pct"] = 100 * (cpu_seconds(shards) - shards0) / wall
+    res["ticks"] = list(source.ticks)[ticks0:]
+    res["refresh_ms"] = refreshes
+    if trace is not None:
+        print(f"stall trace: keys from {time.perf_counter() - trace.t0:.3f} s", flush=True)
+    res["keys_ms"] = await key_to_repaint(app, pilot, 20)
+    if trace is not None:
+        print(f"stall trace: keys {' '.join(f'{k:.0f}' for k in res['keys_ms'])} ms", flush=True)
+    await pilot.press("h")
+    heat: list[float] = []
+    timed_refreshes(app, heat)
+    await loop_lag(max(3 * args.refresh, 10))
+    res["heat_refresh_ms"] = heat
+    res["nodes"] = len(app.state.nodes)
+    return res
+
+
+def stall_trace(args, d: Path, rules: bool) -> StallTrace | None:
+    """--stalls MS: every loop stall over MS with the stacks and GC passes in it (bench/stalls.py)."""
+    if not args.stalls:
+        return None
+    return StallTrace(args.stalls, d / f"stalls{'-rules' if rules else ''}.txt")
 
 
 def report_prom(res: dict, args, total: int, rules: bool) -> None:
@@ -285,6 +311,9 @@ def main() -> None:
                     help="run the shards, Prometheus and the peer's simulated nodes at this "
                          "niceness: they stand in for other machines, so the console's key "
                          "figures measure the console, not its share of this one")
+    ap.add_argument("--stalls", type=float, default=0.0, metavar="MS",
+                    help="trace every event-loop stall over MS ms: all threads' stacks during it "
+                         "and the GC passes in it (bench/stalls.py)")
     args = ap.parse_args()
     d = Path(tempfile.mkdtemp(prefix="roost-scale-"))
     procs: list[subprocess.Popen] = []

@@ -52,7 +52,7 @@ from collectors.model import (
     Sample,
     ThermalZone,
 )
-from collectors.promql import PromClient, PromError, PromRefused, PromTimeout, Series
+from collectors.promql import PromClient, PromError, PromRefused, PromTimeout, Series, off_loop
 
 if TYPE_CHECKING:
     from collectors.model import NodeTarget
@@ -617,7 +617,7 @@ class PromSource:
 
     async def _assemble(self, at: float) -> int:
         # off the event loop: at 3,000 nodes it is ~45 k rows (the console's keys go on meanwhile)
-        snap = await asyncio.to_thread(assemble, dict(self._replies), self.names, at)
+        snap = await off_loop(assemble, dict(self._replies), self.names, at)
         self._emit(snap, at)
         return len(snap.up)
 

@@ -36,9 +36,42 @@ def test_the_console_pace_settles_every_30th_tick_from_the_first_and_thaws_every
         (pacer.ticks, full)))
     for _ in range(1801):
         pacer.tick()
-    assert calls[:3] == [(1, True), (31, False), (61, False)]
-    assert [t for t, full in calls if full] == [1, 901, 1801]
+    assert calls[:3] == [(1, False), (31, False), (61, False)]
+    assert [t for t, full in calls if full] == [901, 1801]
     assert len(calls) == 61
+
+
+def test_start_makes_the_first_full_pass_so_the_first_tick_walks_no_fleet(monkeypatch):
+    """Made on the first tick, the start-up pass walked whatever had arrived by then: a 5 s
+    console on Prometheus had 3,000 nodes (140 ms of CPU in one block, 270 ms at equal
+    priority in bench_scale). start() runs before the fleet; the ticks after settle young."""
+    calls: list[tuple[int, bool]] = []
+    pacer = GcPacer(every=30, phase=1)
+    monkeypatch.setattr("console.gcpolicy.settle_gc", lambda full=False: calls.append(
+        (pacer.ticks, full)))
+    try:
+        pacer.start()
+        assert calls == [(0, True)]
+        for _ in range(61):
+            pacer.tick()
+        assert calls == [(0, True), (1, False), (31, False), (61, False)]
+    finally:
+        pacer.stop()
+
+
+def test_a_due_full_pass_waits_for_a_quiet_tick_but_not_forever(monkeypatch):
+    from console import gcpolicy
+    fulls: list[int] = []
+    pacer = GcPacer(thaw_every=5)
+    monkeypatch.setattr(gcpolicy, "settle_gc", lambda full=False: full and fulls.append(pacer.ticks))
+    for _ in range(7):
+        pacer.tick(quiet=False)           # keys coming: due at 5, held
+    assert fulls == [] and pacer.owed == 3
+    pacer.tick(quiet=True)
+    assert fulls == [8] and pacer.owed == 0
+    for _ in range(5 + gcpolicy.MAX_OWED):
+        pacer.tick(quiet=False)           # keys never stop: it runs once it waited MAX_OWED
+    assert fulls == [8, 8 + 5 + gcpolicy.MAX_OWED]
 
 
 def test_frozen_cycles_that_keep_piling_up_bring_the_full_pass_early(monkeypatch):
@@ -142,4 +175,41 @@ async def test_the_console_owns_full_passes_while_it_runs():
         await pilot.pause()
         assert gc.get_threshold()[:2] == before[:2] and gc.get_threshold()[2] >= 1 << 30
     assert gc.get_threshold() == before
+    gc.unfreeze()
+
+
+async def test_the_console_makes_no_full_pass_on_its_ticks_once_3000_nodes_arrived():
+    """The stall bench_scale traced (--stalls): 3,000 nodes from Prometheus land before a 5 s
+    console's first tick, and that tick's full pass walked them all in one block."""
+    from tests.helpers.pilot import SIZE, rack_app
+    app = rack_app(3000)
+    full: list[float] = []
+
+    def note(phase: str, info: dict) -> None:
+        if phase == "start" and info["generation"] == 2:
+            full.append(info["generation"])
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        gc.callbacks.append(note)
+        try:
+            for _ in range(3):
+                app.tick()
+        finally:
+            gc.callbacks.remove(note)
+        assert app.gc_pacer.ticks == 3 and full == []
+    gc.unfreeze()
+
+
+async def test_a_key_makes_the_console_tick_not_quiet_for_a_due_full_pass():
+    from tests.helpers.pilot import SIZE, make_app
+    app = make_app(n=3)
+    calls: list[bool] = []
+    async with app.run_test(size=SIZE) as pilot:
+        app.gc_pacer.tick = lambda quiet=True: calls.append(quiet)
+        app.tick()
+        await pilot.press("down")
+        app.tick()
+        app.last_key -= app.QUIET_S
+        app.tick()
+    assert calls == [True, False, True]
     gc.unfreeze()

@@ -2,6 +2,10 @@
 (console.app.DRAIN_CHUNK) so keys and frames get in between, and loses none."""
 from __future__ import annotations
 
+import asyncio
+
+from textual import events
+
 from console.app import DRAIN_CHUNK
 from console.messages import FleetDrain, Inbox
 from tests.helpers.pilot import SIZE, make_app, until
@@ -24,6 +28,36 @@ async def test_a_tick_of_every_node_is_applied_in_chunks_and_none_is_lost():
         await until(pilot, lambda: app.state.samples == before + n, what="every sample applied")
         assert len(drains) == 3                       # 250 + 250 + 100, one handler call each
         assert {f"n{i}" for i in range(1, n + 1)} <= set(app.state.nodes)
+
+
+async def test_a_key_pressed_while_a_3000_node_tick_is_applied_is_handled_before_the_tick_ends():
+    """The chunks let the event loop in: a chunk's follow-up FleetDrain posted straight into the
+    app's queue was taken without a loop turn, so a whole tick (3,000 nodes, 60 ms of CPU and
+    150-300 ms at equal priority in bench_scale) ran as one block and no key could be read."""
+    app = make_app(n=12)
+    async with app.run_test(size=SIZE) as pilot:
+        before = app.state.samples
+        applied_at_sort: list[int] = []
+        sort = app.screen.action_sort
+
+        def spy(step: int) -> None:
+            applied_at_sort.append(app.state.samples - before)
+            sort(step)
+        app.screen.action_sort = spy
+
+        async def press_once_the_tick_started() -> None:
+            while app.state.samples == before:
+                await asyncio.sleep(0)
+            app.post_message(events.Key("greater_than_sign", ">"))
+        n = 3000
+        for s in steady_samples(steady_fleet(n), range(3, 4)):
+            if app.inbox.put(s):
+                app.post_message(FleetDrain())
+        presser = asyncio.create_task(press_once_the_tick_started())
+        await until(pilot, lambda: app.state.samples == before + n, what="every sample applied")
+        await presser
+        await until(pilot, lambda: bool(applied_at_sort), what="the key's re-sort")
+        assert 0 < applied_at_sort[0] <= n - DRAIN_CHUNK   # a chunk or more still to come
 
 
 def test_a_partial_drain_leaves_the_rest_pending_and_a_newer_sample_still_wins():

@@ -22,6 +22,7 @@ from hypothesis import given, settings, strategies as st
 from collectors.model import CpuTimes, LoadAvg, Memory, Sample
 from collectors.sinks.http11 import MAX_HEAD, BadRequest, parse_request
 from collectors.sinks.prom_http import Exposition, TargetInfo, serve, start
+from tests.conftest import need
 
 
 def sample(node: str) -> Sample:
@@ -206,8 +207,7 @@ def test_a_failing_render_is_a_500_and_the_endpoint_serves_on(endpoint, caplog):
 
 
 def test_curl_gets_gzip_when_it_asks(endpoint):
-    if not shutil.which("curl"):
-        pytest.skip("curl is not installed")
+    need(shutil.which("curl") is not None, "curl is not installed")
     port, _, _ = endpoint
     out = subprocess.run(["curl", "-sS", "--compressed", "-D", "-",
                           f"http://127.0.0.1:{port}/nodes/n1/metrics"],

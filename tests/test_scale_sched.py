@@ -167,6 +167,13 @@ def done(store, job) -> bool:
 
 # ---- the console --------------------------------------------------------------------------
 
+
+def gated_job(store, shared_dir, node: str, out: str, gate: str) -> int:
+    """A job held to node whose task runs until shared_dir/gate is touched (output:
+    shared_dir/out-JOBID.out)."""
+    return submit(store, "-w", node, "-o", str(shared_dir / f"{out}-%j.out"), "--wrap",
+                  gated(shared_dir, gate), cwd=str(shared_dir))
+
 async def test_the_console_on_prometheus_runs_a_job_connecting_only_to_its_node(
         prom_lab, fleet, tmp_path, shared_dir):
     _, named, _ = fleet
@@ -355,8 +362,7 @@ async def test_a_node_whose_exporter_alone_fails_keeps_its_task(
     caplog.set_level(logging.INFO, logger="roost.jobs")
     stale = config.thresholds.stale_after
     store = open_store(config)
-    job = submit(store, "-w", b, "-o", str(shared_dir / "kept-%j.out"), "--wrap",
-                 gated(shared_dir, f"kept-{tmp_path.name}"), cwd=str(shared_dir))
+    job = gated_job(store, shared_dir, b, "kept", f"kept-{tmp_path.name}")
     async with scheduling(config, store) as (source, make):
         sched = await started(source, named, make)
         await wait(lambda: store.tasks(job)[0].pid is not None, 30, "task running")
@@ -399,8 +405,7 @@ async def test_a_node_whose_agent_is_busy_past_the_probe_timeout_keeps_its_link_
     monkeypatch.setattr(service, "_scheduler", kept)
     stale, release = config.thresholds.stale_after, shared_dir / f"agent-{tmp_path.name}"
     store = open_store(config)
-    job = submit(store, "-w", b, "-o", str(shared_dir / "busy-%j.out"), "--wrap",
-                 gated(shared_dir, f"busy-{tmp_path.name}"), cwd=str(shared_dir))
+    job = gated_job(store, shared_dir, b, "busy", f"busy-{tmp_path.name}")
     async with scheduling(config, store) as (source, make):
         run = await started(source, named, make)
         await wait(lambda: store.tasks(job)[0].pid is not None, 30, "task running")

@@ -120,15 +120,16 @@ class Heatmap(ScrollView, can_focus=True):
     metric: reactive[str] = reactive("cpu")
     cursor: reactive[int] = reactive(0)
 
-    def __init__(self, **kw) -> None:
-        super().__init__(**kw)
+    def __init__(self, *, name: str | None = None, id: str | None = None,
+                 classes: str | None = None) -> None:
+        super().__init__(name=name, id=id, classes=classes)
         self.rows: list[Row] = []
         self.palette: dict[str, str] = {}
         self.scale: dict[str, float] = {}
         self.marked: set[str] = set()
         self._lines: list[tuple[str, list[int]]] = []   # (group header or "", row indexes)
         self._line_of: list[int] = []                    # row index -> line number
-        self._cache: dict[int, tuple[tuple, Strip]] = {}
+        self._cache: dict[int, tuple[tuple[tuple[str, str, bool], ...], Strip]] = {}
         self._styles: dict[tuple[str, bool], Style] = {}
         self._width = 0
 
@@ -164,17 +165,19 @@ class Heatmap(ScrollView, can_focus=True):
 
     def _relayout(self) -> None:
         self._width = self.size.width
-        width, lines, line_of = self.per_line(), [], [0] * len(self.rows)
+        width, line_of = self.per_line(), [0] * len(self.rows)
+        lines: list[tuple[str, list[int]]] = []
         groups = [group_of(r) for r in self.rows]
         counts: dict[str, int] = {}
         for g in groups:
             counts[g] = counts.get(g, 0) + 1
-        group, cur = None, None
+        group: str | None = None
+        cur: list[int] = []     # the cells line being filled; a new group starts a new one
         for i, g in enumerate(groups):
             if g != group:
                 lines.append((f"{safe_line(g)}  ({counts[g]})", []))
-                group, cur = g, None
-            if cur is None or len(cur) == width:
+                group, cur = g, []
+            if not cur or len(cur) == width:
                 cur = []
                 lines.append(("", cur))
             cur.append(i)

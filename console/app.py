@@ -111,7 +111,7 @@ class RoostApp(App):
     def on_mount(self) -> None:
         self.gc_pacer.start()
         self.install_screen(FleetScreen(self.state), "fleet")
-        self.install_screen(HeatmapScreen(self.state), "heatmap")
+        self.install_screen(HeatmapScreen(self.state, self), "heatmap")
         self.install_screen(EventsScreen(self.state), "events")
         self.push_screen("fleet")
         self.set_interval(self.refresh_interval, self.tick)

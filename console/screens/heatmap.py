@@ -13,6 +13,7 @@ from textual.widgets import Static
 from console.messages import NodeChosen
 from console.screens.base import View
 from console.screens.fleet_rows import RowRefresher
+from console.screens.host import Host
 from console.state import DOWN, STALE, FleetState, Row, Summary
 from console.text import safe_line
 from console.widgets.cells import LEVELS
@@ -31,9 +32,9 @@ class HeatmapScreen(View):
         Binding("t", "shell", "Shell", id="shell"),
     ]
 
-    def __init__(self, state: FleetState) -> None:
+    def __init__(self, state: FleetState, host: Host) -> None:
         super().__init__(name="heatmap")
-        self.state = state
+        self.state, self.host = state, host
         self.group_at = GROUP_AT
         self.group: str | None = None             # the group opened from the groups' cells
         self.members: dict[str, list[Row]] = {}   # each group's nodes while cells are groups
@@ -83,7 +84,7 @@ class HeatmapScreen(View):
     def action_shell(self) -> None:
         node = self.query_one(Heatmap).current_node
         if node and node not in self.members:
-            self.app.open_shell(node)
+            self.host.open_shell(node)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         return self.group is not None if action == "groups" else True
@@ -97,7 +98,7 @@ class HeatmapScreen(View):
             self.query_one(Heatmap).move_to(left)
             self.show_cursor()
 
-    def scale(self, rows) -> dict[str, float]:
+    def scale(self, rows: list[Row]) -> dict[str, float]:
         t = self.state.thresholds
         return {"temp_lo": 30.0, "temp_warn": t.temp_warn, "temp_crit": t.temp_crit,
                 "fan_max": max((r.fan_rpm or 0.0 for r in rows), default=0.0),
@@ -110,11 +111,11 @@ class HeatmapScreen(View):
 
     def refresh_view(self, now: float | None = None) -> None:
         """Bring the cells up to date with state; the app calls this about once a second."""
-        self.rows.refresh(self.app.clock() if now is None else now)
+        self.rows.refresh(self.host.clock() if now is None else now)
 
     def redraw(self) -> None:
         """Show the kept rows again (a key press: metric, mark, a group opened or left)."""
-        now = self.app.clock()
+        now = self.host.clock()
         self._show(now, self.rows.catch_up(now))
 
     def _show(self, now: float, fresh: bool) -> None:
@@ -181,4 +182,4 @@ class HeatmapScreen(View):
             self.query_one(Heatmap).move_to(None)
             self.show_cursor()
         else:
-            self.app.open_node(msg.node)
+            self.host.open_node(msg.node)

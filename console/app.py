@@ -112,7 +112,7 @@ class RoostApp(App):
         self.gc_pacer.start()
         self.install_screen(FleetScreen(self.state), "fleet")
         self.install_screen(HeatmapScreen(self.state, self), "heatmap")
-        self.install_screen(EventsScreen(self.state), "events")
+        self.install_screen(EventsScreen(self.state, self), "events")
         self.push_screen("fleet")
         self.set_interval(self.refresh_interval, self.tick)
         self.power_ui.start()

@@ -5,7 +5,9 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.widgets import Static
 
+from console.messages import NodeChosen
 from console.screens.base import View
+from console.screens.host import Host
 from console.state import FleetState
 from console.text import safe_line
 from console.widgets.event_table import EventTable
@@ -13,9 +15,9 @@ from console.widgets.key_footer import KeyFooter
 
 
 class EventsScreen(View):
-    def __init__(self, state: FleetState) -> None:
+    def __init__(self, state: FleetState, host: Host) -> None:
         super().__init__(name="events")
-        self.state = state
+        self.state, self.host = state, host
         self._seen = -1
 
     def compose(self) -> ComposeResult:
@@ -37,9 +39,9 @@ class EventsScreen(View):
         self.query_one("#alerts", Static).update(self.alerts())
         self.query_one(EventTable).show(list(self.state.events), self.pal, force)
 
-    def on_node_chosen(self, msg) -> None:
+    def on_node_chosen(self, msg: NodeChosen) -> None:
         msg.stop()
-        self.app.open_node(msg.node)
+        self.host.open_node(msg.node)
 
     def alerts(self) -> Text:
         active = sorted(self.state.alerts.values(), key=lambda e: (e.severity != "crit", e.node))

@@ -205,6 +205,7 @@ async def test_held_job_and_array_progress_and_output_on_the_cluster(
         await until(pilot, lambda: "lives on the cluster" in str(head.render()), timeout=30,
                     what="output elsewhere")
         assert f"held-{held}.out" in str(head.render())
+        assert "(ctl or the job's node)" in str(head.render())    # the view names its controller
         await b.cancel([str(held)])
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 from rich.text import Text
 from textual import work
@@ -29,6 +30,18 @@ from console.widgets.output_tail import OutputTail
 TASKS_SHOWN = 12
 FACTS = ("name", "user", "states", "reason", "cpus_per_task", "mem_mb", "time_limit", "array",
          "dependency", "nodelist", "work_dir", "output", "error")
+
+
+@runtime_checkable
+class LogView(Protocol):
+    """A view that reads a job's output itself (RayView: the driver's log over REST)."""
+    async def output(self, job_id: int, lines: int = ...) -> list[str]: ...
+
+
+@runtime_checkable
+class ClusterView(Protocol):
+    """A view whose outputs live on a cluster (SlurmView, RayView): where it is."""
+    controller: str
 
 
 @dataclass
@@ -100,7 +113,8 @@ class JobDetailScreen(View):
         if first:
             self.poll_tail(force=True)
 
-    def task(self) -> dict | None:
+    def shown_task(self) -> dict | None:
+        """The task whose output is shown (named so as not to hide MessagePump.task)."""
         tasks = (self.info or {}).get("tasks") or []
         if not tasks:
             return None
@@ -111,7 +125,7 @@ class JobDetailScreen(View):
         return tasks[self.task_pos % len(tasks)]
 
     def pick_output(self) -> None:
-        task = self.task()
+        task = self.shown_task()
         path = task["output"] if task else None
         if path and (self.tail is None or self.tail.path != path):
             self.tail = Tail(path)
@@ -122,15 +136,15 @@ class JobDetailScreen(View):
         if self.tail is None or self._busy["tail"] or not (self.following or force):
             return
         self._busy["tail"] = True
-        if callable(getattr(self.view, "output", None)):     # RayView: the log over REST
-            self.read_log(self.tail.path)
+        if isinstance(self.view, LogView):     # RayView: the log over REST
+            self.read_log(self.view, self.tail.path)
             return
         self.read_tail(self.tail)
 
     @work(group="job-tail", exit_on_error=False)
-    async def read_log(self, path: str) -> None:
+    async def read_log(self, view: LogView, path: str) -> None:
         try:
-            lines = await self.view.output(self.job_id)
+            lines = await view.output(self.job_id)
         except Exception as exc:
             lines = [f"cannot read the job's log: {type(exc).__name__}: {exc}"]
         self.post_message(Lines(path, True, lines, True))
@@ -153,13 +167,14 @@ class JobDetailScreen(View):
         self.head(msg.exists)
 
     def head(self, exists: bool) -> None:
-        task = self.task() or {}
+        task = self.shown_task() or {}
         t = Text(f"output of {task.get('task', self.job_id)} ", style="bold")
         t.append(safe_line(self.tail.path if self.tail else ""))
         t.append("  following (l: stop)" if self.following else "  not following (l: follow)")
         if not exists and self.view.remote_outputs:
+            where = self.view.controller if isinstance(self.view, ClusterView) else "its controller"
             t.append(f"\n  not readable from this host: the output lives on the cluster "
-                     f"({safe_line(self.view.controller)} or the job's node); it shows here "
+                     f"({safe_line(where)} or the job's node); it shows here "
                      "once the job has started and when the path is shared with this host")
         elif not exists:
             t.append("\n  no output file yet: it appears when the task starts (on a node-local "
@@ -197,7 +212,7 @@ class JobDetailScreen(View):
     def action_next_task(self) -> None:
         tasks = (self.info or {}).get("tasks") or []
         if len(tasks) > 1:
-            current = self.task()
+            current = self.shown_task()
             self.task_pos = (tasks.index(current) + 1) % len(tasks) if current else 0
             self.pick_output()
             self.head(False)

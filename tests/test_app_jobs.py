@@ -16,7 +16,7 @@ from console.jobs.queue_view import Tail, job_lines, submit_form
 from console.jobs.store import Store
 from console.screens.confirm import ConfirmScreen
 from console.screens.job_detail import JobDetailScreen
-from console.screens.jobs import JobsScreen
+from console.screens.jobs import Done, JobsScreen
 from console.screens.submit import SubmitScreen
 from console.widgets.job_table import JobTable
 from console.widgets.output_tail import OutputTail
@@ -75,6 +75,21 @@ async def test_j_opens_the_queue_with_state_progress_node_and_reason(tmp_path):
         assert "\x1b" not in row[1] and "[bold red]x[/]" in row[1]     # shown literally
         await pilot.press("f")
         await until(pilot, lambda: app.screen.name == "fleet")
+
+
+async def test_a_notice_without_a_queue_reads_no_queue_and_keeps_the_screen():
+    """No queue here (no state directory): a notice (a BOINC control's Done) must not re-read
+    the missing queue; it did, and the failed read's handler crashed the console on None."""
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_jobs(pilot)
+        screen.post_message(Done("BOINC abort: wu_1 on n1"))
+        await until(pilot, lambda: any("BOINC abort" in n.message for n in app._notifications),
+                    what="the notice")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app.screen is screen and app.is_running
+        assert "no job queue" in str(screen.query_one("#jobs-status", Static).render())
 
 
 async def test_command_line_and_palette_open_the_jobs_screen(tmp_path):

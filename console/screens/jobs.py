@@ -11,19 +11,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from rich.text import Text
 from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.message import Message
+from textual.notifications import SeverityLevel
 from textual.widgets import Static
 
 from console.errors import RoostError
 from console.jobs.boinc_rpc import BoincTask
-from console.jobs.queue_view import JobLine
+from console.jobs.queue_view import JobLine, JobsView
 from console.jobs.service import JobsService
+from console.ray.parse import FuncSummary
 from console.screens.base import View
 from console.screens.confirm import ConfirmScreen
 from console.text import plural, safe_line
@@ -32,19 +34,36 @@ from console.widgets.job_table import JobTable
 from console.widgets.key_footer import KeyFooter
 from console.widgets.ray_summary import RaySummary
 
+SEVERITIES: dict[str, SeverityLevel] = {"information": "information", "warning": "warning",
+                                        "error": "error"}
+
+
+def severity(word: str) -> SeverityLevel:
+    """A notice's severity as the jobs layer words it, as Textual takes it."""
+    return SEVERITIES.get(word, "information")
+
+
+@runtime_checkable
+class SummaryView(Protocol):
+    """A view with a task summary per function (console.ray.view.RayView)."""
+    EVERY: float
+
+    async def summary(self) -> list[FuncSummary]: ...
+
 
 @dataclass
 class QueueRead(Message):
-    """A fresh read of the queue (lines None: it could not be read)."""
+    """A fresh read of the queue (lines None: it could not be read, from where)."""
     lines: list[JobLine] | None
     scheduler: str
     error: str = ""
+    where: str = ""
 
 
 @dataclass
 class RayTasksSeen(Message):
-    """Ray's task summary (console.ray.parse.FuncSummary rows; None: it could not be read)."""
-    rows: list | None
+    """Ray's task summary (None: it could not be read)."""
+    rows: list[FuncSummary] | None
 
 
 @dataclass
@@ -56,7 +75,7 @@ class BoincSeen(Message):
 class Done(Message):
     """A request or control finished: a one-line notice."""
     text: str
-    severity: str = "information"
+    severity: SeverityLevel = "information"
 
 
 class JobsScreen(View):
@@ -90,9 +109,10 @@ class JobsScreen(View):
     def on_mount(self) -> None:
         for wid in ("#boinc-head", "#boinc-table", "#ray-summary"):
             self.query_one(wid).display = False
-        if callable(getattr(self.view, "summary", None)):     # RayView
-            self.set_interval(self.view.EVERY, self.poll_ray_tasks)
-            self.poll_ray_tasks()
+        if isinstance(self.view, SummaryView):     # RayView
+            ray = self.view
+            self.set_interval(ray.EVERY, lambda: self.poll_ray_tasks(ray))
+            self.poll_ray_tasks(ray)
         if self.view is None:
             self.status(self.service.problem)
         else:
@@ -114,26 +134,27 @@ class JobsScreen(View):
 
     # ---- reads (async workers; the view keeps I/O off the loop) -> messages -> handlers -----
     def poll(self) -> None:
-        if not self._reading:      # ticks never overlap: a slow read skips the next tick
+        # no queue here (view None: the status says why): nothing to read, whoever asks
+        if self.view is not None and not self._reading:   # a slow read skips the next tick
             self._reading = True
-            self.read_queue()
+            self.read_queue(self.view)
 
     @work(group="jobs-queue", exit_on_error=False)
-    async def read_queue(self) -> None:
+    async def read_queue(self, view: JobsView) -> None:
         try:
-            lines, note = await self.view.read()
+            lines, note = await view.read()
         except RoostError as exc:  # said in one line already (a full state file system)
-            self.post_message(QueueRead(None, "", str(exc)))
+            self.post_message(QueueRead(None, "", str(exc), view.where))
             return
         except Exception as exc:  # a locked database, Slurm down: say so, keep polling
-            self.post_message(QueueRead(None, "", f"{type(exc).__name__}: {exc}"))
+            self.post_message(QueueRead(None, "", f"{type(exc).__name__}: {exc}", view.where))
             return
         self.post_message(QueueRead(lines, note))
 
     def on_queue_read(self, msg: QueueRead) -> None:
         self._reading = False
         if msg.lines is None:
-            what = self.view.where or "the job queue"
+            what = msg.where or "the job queue"
             self.status(f"cannot read {what}: {safe_line(msg.error)}")
             return
         self.lines = msg.lines
@@ -145,9 +166,10 @@ class JobsScreen(View):
         if self.select_job is not None and table.select(self.select_job):
             self.select_job = None
     @work(group="jobs-ray-tasks", exclusive=True, exit_on_error=False)
-    async def poll_ray_tasks(self) -> None:
+    async def poll_ray_tasks(self, ray: SummaryView) -> None:
+        rows: list[FuncSummary] | None
         try:
-            rows = await self.view.summary()
+            rows = await ray.summary()
         except Exception:  # the queue's status line already says why Ray cannot be read
             rows = None
         self.post_message(RayTasksSeen(rows))
@@ -221,7 +243,10 @@ class JobsScreen(View):
                          "Abort 1 job", lambda: self.act(line.job_id, "cancel"))
 
     def confirm(self, question: str, yes: str, then: Callable[[], object]) -> None:
-        self.app.push_screen(ConfirmScreen(question, yes=yes), lambda ok: then() if ok else None)
+        def answered(ok: bool | None) -> None:
+            if ok:
+                then()
+        self.app.push_screen(ConfirmScreen(question, yes=yes), answered)
 
     def action_control(self, want: str) -> None:
         task = self.boinc_focused()
@@ -232,13 +257,18 @@ class JobsScreen(View):
         if line is not None:
             self.act(line.job_id, want)
 
+    def act(self, job_id: int, want: str) -> None:
+        """A request on a job of the queue (a job is only shown when there is one)."""
+        if self.view is not None:
+            self.request(self.view, job_id, want)
+
     @work(group="jobs-request", exit_on_error=False)
-    async def act(self, job_id: int, want: str) -> None:
+    async def request(self, view: JobsView, job_id: int, want: str) -> None:
         try:
-            text, severity = await self.view.act(job_id, want)
+            text, word = await view.act(job_id, want)
         except Exception as exc:
-            text, severity = f"{want} {job_id}: {type(exc).__name__}: {exc}", "error"
-        self.post_message(Done(text, severity))
+            text, word = f"{want} {job_id}: {type(exc).__name__}: {exc}", "error"
+        self.post_message(Done(text, severity(word)))
 
     @work(group="jobs-boinc-control", exit_on_error=False)
     async def boinc(self, task: BoincTask, op: str) -> None:
@@ -291,7 +321,7 @@ def start_scheduler(app: App, jobs: JobsService, source: Any) -> None:
     if not jobs.can_schedule(source):
         return      # no fleet to place work on, or Slurm schedules ([jobs] backend = "slurm")
 
-    def notice(text: str, severity: str) -> None:
-        app.notify(safe_line(text), title="jobs", severity=severity, markup=False)
+    def notice(text: str, word: str) -> None:
+        app.notify(safe_line(text), title="jobs", severity=severity(word), markup=False)
     app.run_worker(jobs.hold_scheduler(source, notice), group="scheduler",
                    name="scheduler", exit_on_error=False)

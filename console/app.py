@@ -9,7 +9,7 @@ import asyncio
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from textual import work
 from textual.app import App, SystemCommand
@@ -43,6 +43,9 @@ from console.state import Event, FleetState
 from console.text import safe_line
 from console.toasts import ToastGate
 
+if TYPE_CHECKING:
+    from console.ray.view import RayFleet, RayView
+
 DRAIN_CHUNK = 250    # stream items applied per handler call (keys and frames go in between)
 
 
@@ -71,7 +74,8 @@ class RoostApp(App):
     ]
 
     JOBS_EVERY = 2.0    # seconds between reads of the job queue for the Jobs column
-    ray = ray_fleet = None          # console.ray.view.RayView / RayFleet when [ray] has a head
+    ray: RayView | None = None          # when [ray] names a head (console.screens.ray)
+    ray_fleet: RayFleet | None = None   # the head's last reading of the fleet
     ray_busy = False
     FREEZE_EVERY = 30   # ticks between moving long-lived objects out of the collector's way
     QUIET_S = 3.0       # seconds without a key before a due full GC pass may hold the loop
@@ -237,9 +241,9 @@ class RoostApp(App):
             self.notify(f"no node {safe_line(node)}", severity="warning", markup=False)
             return
         if isinstance(self.screen, NodeScreen):
-            self.switch_screen(NodeScreen(self.state, node))
+            self.switch_screen(NodeScreen(self.state, node, self))
         else:
-            self.push_screen(NodeScreen(self.state, node))
+            self.push_screen(NodeScreen(self.state, node, self))
 
     def on_node_chosen(self, msg: NodeChosen) -> None:
         self.open_node(msg.node)

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from textual.message import Message
 
 from collectors.model import NodeEvent, Sample
 from console.power.control import PowerEvent
+
+if TYPE_CHECKING:
+    from console.history.service import NodeSeries
 
 
 class Inbox:
@@ -77,7 +81,7 @@ class NodeHistory(Message):
     """A node's stored history read from the database (or why it could not be)."""
     node: str
     span: str
-    series: object = None          # a console.history.service.NodeSeries
+    series: NodeSeries | None = None
     problem: str = ""
 
 

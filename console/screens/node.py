@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from rich.text import Text
 from textual import work
@@ -29,6 +30,7 @@ from textual.widgets import Static
 from collectors.health import power_draw, wear_level
 from console.messages import NodeHistory
 from console.screens.base import View
+from console.screens.host import HistorySource, NodeHost
 from console.state import FleetState, NodeData, history_node
 from console.text import safe_line
 from console.widgets.cells import age, si
@@ -36,12 +38,16 @@ from console.widgets.graph import Graph, Line, line, rgb
 from console.widgets.key_footer import KeyFooter
 from console.widgets.ray_panel import RayPanel
 
+if TYPE_CHECKING:
+    from console.history.service import NodeSeries
+    from console.ray.view import NodeRay, RayView
+
 GRAPH_MIN = 10        # rows a plotext graph needs for a title, a plot and readable axes
 WIDE = 120            # columns from which graphs sit two abreast
 TALL = 40             # rows from which the facts panel is shown in full
 FULL_HEAD, SHORT_HEAD = 8, 3
 EVENTS_SHOWN = 7
-Heat = list
+Heat = list[tuple[int, int, int] | str]   # the five heat colours as plotext takes them
 SPANS = {"live": 0.0, "1h": 3600.0, "24h": 86400.0}
 X_AXIS = {"live": (1.0, "seconds"), "1h": (60.0, "minutes (last 1h)"),
           "24h": (3600.0, "hours (last 24h)")}
@@ -50,14 +56,26 @@ HISTORY_EVERY = 30.0     # seconds between re-reads of a shown 1h/24h span
 
 @dataclass
 class NodeRaySeen(Message):
-    """The head's view of this node (a console.ray.view.NodeRay)."""
-    info: Any
+    """The head's view of this node."""
+    info: NodeRay
 
 
 @dataclass
 class SourceHistory(Message):
-    """A node's history read from the fleet's source (a console.state.NodeData)."""
-    data: Any
+    """A node's history read from the fleet's source."""
+    data: NodeData
+
+
+class GraphData(Protocol):
+    """What the graphs draw from: FleetState's NodeData (live, or from the source's range
+    queries) or a stored span's console.history.service.NodeSeries."""
+    @property
+    def times(self) -> Sequence[float]: ...
+    @property
+    def series(self) -> Mapping[str, Sequence[float | None]]: ...
+    @property
+    def clusters(self) -> tuple[tuple[str, ...], ...]: ...
+    def series_of(self, prefix: str) -> dict[str, list[float | None]]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,10 +85,10 @@ class GraphSpec:
     title: str
     unit: str
     ylim: tuple[float, float] | None
-    lines: Callable[[NodeScreen, NodeData, list, Heat], list[Line]]
+    lines: Callable[[NodeScreen, GraphData, list[float], Heat], list[Line]]
     series: tuple[str, ...]      # NodeData.series keys (prefixes) it draws from
 
-    def has_data(self, d: NodeData) -> bool:
+    def has_data(self, d: GraphData) -> bool:
         return any(k.startswith(self.series) for k in d.series)
 
 
@@ -107,14 +125,14 @@ class NodeScreen(View):
 
     HISTORY_SECONDS = 900.0   # the window graphs show when the fleet is read from Prometheus
 
-    def __init__(self, state: FleetState, node: str) -> None:
+    def __init__(self, state: FleetState, node: str, host: NodeHost) -> None:
         super().__init__()
-        self.state, self.node = state, node
+        self.state, self.node, self.host = state, node, host
         self.span = "live"
-        self.stored = None               # a console.history.service.NodeSeries while not live
+        self.stored: NodeSeries | None = None    # the stored span while not live
         self.stored_read = 0.0           # when the shown span was last asked for
         self.source_history: NodeData | None = None   # range-query history (Prometheus source)
-        self._source_busy = False
+        self._source_busy = self._ray_busy = False
         self.page = 0
         self.arrangement = Layout(False, 2, len(GRAPHS))
         self.graphs = GRAPHS     # the graphs this node has data for (no Fan graph without fans)
@@ -133,14 +151,13 @@ class NodeScreen(View):
 
     def on_mount(self) -> None:
         self.query_one(RayPanel).display = False
-        ray = getattr(self.app, "ray", None)
+        ray, source = self.host.ray, self.host.source
         if ray is not None:
-            self._ray_busy = False
-            self.set_interval(ray.EVERY, self.poll_ray)
-            self.poll_ray()
-        if callable(getattr(getattr(self.app, "source", None), "history", None)):
-            self.set_interval(getattr(self.app, "refresh_interval", 5.0), self.poll_source)
-            self.poll_source()
+            self.set_interval(ray.EVERY, lambda: self.poll_ray(ray))
+            self.poll_ray(ray)
+        if isinstance(source, HistorySource):      # the fleet read from Prometheus
+            self.set_interval(self.host.refresh_interval, lambda: self.poll_source(source))
+            self.poll_source(source)
         self.fit_layout()
 
     def on_screen_resume(self) -> None:
@@ -185,15 +202,15 @@ class NodeScreen(View):
         self.fit_layout()
 
     # ---- Ray: the node's tasks and actors, when the app watches a Ray head -----------------
-    def poll_ray(self) -> None:
+    def poll_ray(self, ray: RayView) -> None:
         if not self._ray_busy:
             self._ray_busy = True
-            self.read_ray()
+            self.read_ray(ray)
 
     @work(group="node-ray", exit_on_error=False)
-    async def read_ray(self) -> None:
+    async def read_ray(self, ray: RayView) -> None:
         try:
-            info = await self.app.ray.node(self.node)
+            info = await ray.node(self.node)
         finally:
             self._ray_busy = False
         self.post_message(NodeRaySeen(info))
@@ -207,15 +224,15 @@ class NodeScreen(View):
             self.call_after_refresh(self.fit_layout)
 
     # ---- history from the fleet's source (Prometheus range queries) --------------------------
-    def poll_source(self) -> None:
+    def poll_source(self, source: HistorySource) -> None:
         if not self._source_busy:         # one read at a time: a slow Prometheus never piles up
             self._source_busy = True
-            self.read_source()
+            self.read_source(source)
 
     @work(group="node-source", exit_on_error=False)
-    async def read_source(self) -> None:
+    async def read_source(self, source: HistorySource) -> None:
         try:
-            times, series = await self.app.source.history(self.node, self.HISTORY_SECONDS)
+            times, series = await source.history(self.node, self.HISTORY_SECONDS)
         except Exception:   # noqa: BLE001 - Prometheus down: the live minutes stay on screen
             return
         finally:
@@ -227,15 +244,15 @@ class NodeScreen(View):
         self.refresh_view()
 
     # ---- drawing ------------------------------------------------------------------------------
-    def series(self) -> NodeData | None:
+    def series(self) -> GraphData | None:
         """The history every graph draws from: FleetState's live minutes (or, when the fleet is
         read from Prometheus, the source's range queries over HISTORY_SECONDS), or the stored span."""
         if self.span != "live":
-            return self.stored         # type: ignore[return-value] - NodeData's shape
+            return self.stored
         return self.source_history or self.state.node(self.node)
 
     def refresh_view(self, now: float | None = None) -> None:
-        now = self.app.clock() if now is None else now
+        now = self.host.clock() if now is None else now
         data = self.state.node(self.node)
         short = self.arrangement.short
         self.query_one("#facts", Static).update(self.facts(data, now, short))
@@ -292,9 +309,9 @@ class NodeScreen(View):
     def storage(self, data: NodeData | None) -> Text:
         """Filesystems (fill, read-only), disk I/O, eMMC wear, I/O errors and power draw."""
         t = Text("storage and power\n", style="bold")
-        s = data.last if data is not None else None
-        if s is None:
+        if data is None or data.last is None:
             return t
+        s = data.last
         for f in s.filesystems[:4]:
             style = self.pal["roost-crit"] if f.readonly and f.mountpoint in data.rw_mounts else ""
             use = "error" if f.size is None else f"{f.used_pct or 0:3.0f}% of {si(f.size, 'B', 1024.0)}"
@@ -324,7 +341,7 @@ class NodeScreen(View):
             t.append(f"{stamp} {e.severity:<4} {safe_line(e.message)}\n", style=style)
         return t
 
-    def draw(self, d: NodeData) -> None:
+    def draw(self, d: GraphData) -> None:
         """Redraw the graphs on screen (the others wait until their page is shown)."""
         scale, xlabel = X_AXIS[self.span]
         times = [t / scale for t in d.times]
@@ -332,7 +349,7 @@ class NodeScreen(View):
         for g in self.shown():
             self.query_one(f"#{g.gid}", Graph).plot(g.lines(self, d, times, heat), xlabel=xlabel)
 
-    def core_lines(self, d: NodeData, times, heat) -> list[Line]:
+    def core_lines(self, d: GraphData, times: list[float], heat: Heat) -> list[Line]:
         # big cores in warm colours and solid braille, LITTLE cores in cool colours and dots.
         cores = d.series_of("core:")
         clusters = d.clusters or (tuple(cores),)
@@ -346,22 +363,22 @@ class NodeScreen(View):
                                 marker))
         return out
 
-    def temp_lines(self, d: NodeData, times, heat) -> list[Line]:
+    def temp_lines(self, d: GraphData, times: list[float], heat: Heat) -> list[Line]:
         temps = d.series_of("temp:")
         return [line(k, times, v, heat[(i + 2) % 5]) for i, (k, v) in enumerate(temps.items())]
 
-    def fan_lines(self, d: NodeData, times, heat) -> list[Line]:
+    def fan_lines(self, d: GraphData, times: list[float], heat: Heat) -> list[Line]:
         fan = [line(f"rpm {k}", times, v, heat[1]) for k, v in d.series_of("fan:").items()]
         return fan + [line(f"pwm% {k}", times, v, heat[3], "dot")
                       for k, v in d.series_of("pwm:").items()]
 
-    def freq_lines(self, d: NodeData, times, heat) -> list[Line]:
+    def freq_lines(self, d: GraphData, times: list[float], heat: Heat) -> list[Line]:
         freqs = d.series_of("freq:")
         firsts = [c[0] for c in d.clusters] or list(freqs)[:1]
         return [line(f"cpu{c}", times, freqs[c], heat[4 - 4 * (i > 0)])
                 for i, c in enumerate(firsts) if c in freqs]
 
-    def net_lines(self, d: NodeData, times, heat) -> list[Line]:
+    def net_lines(self, d: GraphData, times: list[float], heat: Heat) -> list[Line]:
         rx, tx = d.series.get("rx", ()), d.series.get("tx", ())
         kb = lambda vs: [None if v is None else v / 1e3 for v in vs]  # noqa: E731
         return [line("rx", times, kb(rx), heat[1]), line("tx", times, kb(tx), heat[3], "dot")]
@@ -375,7 +392,7 @@ class NodeScreen(View):
 
     def read_history(self, now: float) -> None:
         from console import paths
-        config = getattr(self.app, "config", None)
+        config = self.host.config
         self.stored_read = now
         if config is None:
             self.post_message(NodeHistory(self.node, self.span, problem="no config: no history"))
@@ -383,7 +400,7 @@ class NodeScreen(View):
         self._read(paths.default_db(config.state_dir), self.node, self.span, now)
 
     @work(thread=True, exclusive=True, group="node-history", exit_on_error=False)
-    def _read(self, db, node: str, span: str, now: float) -> None:
+    def _read(self, db: Path, node: str, span: str, now: float) -> None:
         """In a thread: read the span, post it (or the one-line reason) back."""
         from console.history.service import node_series
         from console.history.store import HistoryError
@@ -408,7 +425,7 @@ class NodeScreen(View):
         self.app.pop_screen()
 
     def action_shell(self) -> None:
-        self.app.open_shell(self.node)
+        self.host.open_shell(self.node)
 
     def action_mark(self) -> None:
         self.state.toggle_mark(self.node)

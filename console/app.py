@@ -114,7 +114,7 @@ class RoostApp(App):
 
     def on_mount(self) -> None:
         self.gc_pacer.start()
-        self.install_screen(FleetScreen(self.state), "fleet")
+        self.install_screen(FleetScreen(self.state, self), "fleet")
         self.install_screen(HeatmapScreen(self.state, self), "heatmap")
         self.install_screen(EventsScreen(self.state, self), "events")
         self.push_screen("fleet")

@@ -12,6 +12,7 @@ from textual.widgets import Input
 from console.messages import NodeChosen
 from console.screens.base import View
 from console.screens.fleet_rows import RowRefresher
+from console.screens.host import FleetHost
 from console.screens.power import POWER_KEYS
 from console.state import FleetState, FleetView, Summary, descending
 from console.widgets.key_footer import KeyFooter
@@ -33,9 +34,9 @@ class FleetScreen(View):
         *POWER_KEYS,
     ]
 
-    def __init__(self, state: FleetState) -> None:
+    def __init__(self, state: FleetState, host: FleetHost) -> None:
         super().__init__(name="fleet")
-        self.state = state
+        self.state, self.host = state, host
         self.query_text = ""
         self.sort, self.reverse = "name", False
         self.rows_shown = 0
@@ -73,12 +74,12 @@ class FleetScreen(View):
     def refresh_view(self, now: float | None = None) -> None:
         """Bring the rows up to date with state and redraw; the app calls this about once a
         second (large refreshes go in slices: console.screens.fleet_rows)."""
-        self.rows.refresh(self.app.clock() if now is None else now)
+        self.rows.refresh(self.host.clock() if now is None else now)
 
     def redraw(self) -> None:
         """Show the kept rows with the current filter, sort and marks (a key press); rows that
         changed are rebuilt first when they are few, never a large refresh's worth."""
-        now = self.app.clock()
+        now = self.host.clock()
         self._show(now, self.rows.catch_up(now))
 
     def _show(self, now: float, fresh: bool) -> None:
@@ -87,7 +88,7 @@ class FleetScreen(View):
         rows = self.view.select(self.query_text, self.sort, self.reverse)
         down = descending(self.sort, self.reverse)
         self.table.set_sort_label(self.sort, down)
-        self.table.show_ray(getattr(self.app, "ray_fleet", None))
+        self.table.show_ray(self.host.ray_fleet)
         self.rows_shown = self.table.show(rows, self.state.marked,
                                           (self.view.version, self.query_text))
         if fresh or self._summary is None:
@@ -158,9 +159,10 @@ class FleetScreen(View):
         self.set_sort(key, not self.reverse if key == self.sort else False)
 
     def action_shell(self) -> None:
-        if self.table.current_node:
-            self.app.open_shell(self.table.current_node)
+        node = self.table.current_node
+        if node:
+            self.host.open_shell(node)
 
     def on_node_chosen(self, msg: NodeChosen) -> None:
         msg.stop()
-        self.app.open_node(msg.node)
+        self.host.open_node(msg.node)

@@ -11,14 +11,21 @@ import json
 import sqlite3
 import sys
 import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from console.jobs.directives import add_options, add_script_arguments, spec_from_args
 from console.jobs.location import cluster_name, open_store, queue_failure, scheduler_lock
 from console.jobs.model import State, Task
 from console.jobs.spec import SpecError, format_hostlist, format_indices, format_time, parse_target, signal_name
-from console.jobs.store import Store
-from console.jobs.submission import check_spec, job_details
+from console.jobs.store import JobRow, Store
+from console.jobs.submission import Details, check_spec, job_details
 from console.tables import clean, error as _fail, format_table, print_facts, print_table
+
+if TYPE_CHECKING:
+    from console.config import Config
+
+Handler = Callable[[argparse.Namespace, "Config"], int]   # a subcommand: (args, config) -> status
 
 # asyncio, the scheduler (console.jobs.service: asyncssh) and the report modules are imported
 # where they are used: `roost submit` in a shell loop starts Python for every line
@@ -26,7 +33,7 @@ from console.tables import clean, error as _fail, format_table, print_facts, pri
 NO_SCHEDULER = "no scheduler running — start the console or roost serve"
 
 
-def register(subparsers) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     s = subparsers.add_parser("submit", help="submit a batch script or --wrap CMD (like sbatch)")
     add_options(s)
     s.add_argument("--wrap", metavar="CMD", help="run CMD under /bin/sh instead of a script")
@@ -73,9 +80,9 @@ def register(subparsers) -> None:
         s.set_defaults(jobs_handler=_routed(name, cmd_request), jobs_want=what)
 
 
-def _routed(name: str, builtin):
+def _routed(name: str, builtin: Handler) -> Handler:
     """The handler for [jobs] backend: the built-in queue, or Slurm on the controller."""
-    def handler(args: argparse.Namespace, config) -> int:
+    def handler(args: argparse.Namespace, config: Config) -> int:
         if config.jobs.uses_ray:
             from console.ray.jobs_cli import HANDLERS as RAY
             return RAY[name](args, config)
@@ -86,13 +93,12 @@ def _routed(name: str, builtin):
             return builtin(args, config)
         except (sqlite3.Error, OSError) as exc:   # a full or read-only state file system
             return _fail(name, queue_failure(config, exc))
-    handler.builtin = builtin
     return handler
 
 
 # --- submit -------------------------------------------------------------------------------
 
-def cmd_submit(args: argparse.Namespace, config) -> int:
+def cmd_submit(args: argparse.Namespace, config: Config) -> int:
     try:
         spec = spec_from_args(args, args.script, args.wrap)
         store = open_store(config)     # one connection for the checks and the insert
@@ -112,7 +118,7 @@ def cmd_submit(args: argparse.Namespace, config) -> int:
     return asyncio.run(_wait(config, store, job_id))
 
 
-async def _wait(config, store: Store, job_id: int) -> int:
+async def _wait(config: Config, store: Store, job_id: int) -> int:
     """Schedule in-process when nobody else does (on the Prometheus source, linking only the
     nodes placement chooses, when the config reads the fleet from Prometheus); else watch the
     database."""
@@ -145,11 +151,11 @@ def _exit_status(tasks: list[Task]) -> int:
 # --- queue --------------------------------------------------------------------------------
 
 def queue_rows(store: Store, jobs: list[int] | None = None, all_tasks: bool = False,
-               now: float | None = None) -> list[dict]:
+               now: float | None = None) -> list[dict[str, object]]:
     """squeue's rows: one per running task, one per job for its pending tasks (12_[3-9])."""
     now = time.time() if now is None else now
     ids = jobs if jobs is not None else store.job_ids(live_only=not all_tasks)
-    rows = []
+    rows: list[dict[str, object]] = []
     for job_id in ids:
         row = store.job(job_id)
         if row is None:
@@ -159,7 +165,8 @@ def queue_rows(store: Store, jobs: list[int] | None = None, all_tasks: bool = Fa
     return rows
 
 
-def _job_rows(row, tasks: list[Task], all_tasks: bool, now: float) -> list[dict]:
+def _job_rows(row: JobRow, tasks: list[Task], all_tasks: bool, now: float
+              ) -> list[dict[str, object]]:
     out = []
     shown = [t for t in tasks if t.state in (State.RUNNING, State.SUSPENDED)
              or (all_tasks and t.state.done)]
@@ -169,13 +176,14 @@ def _job_rows(row, tasks: list[Task], all_tasks: bool, now: float) -> list[dict]
     if pending:
         label = str(row.id)
         if pending[0].index is not None:
-            label += f"_[{format_indices([t.index for t in pending])}]"
+            label += f"_[{format_indices([t.index for t in pending if t.index is not None])}]"
         reason = pending[0].reason if pending[0].attempt else (row.reason or "Priority")
         out.append(_row(label, row, pending[0], now, reason))
     return out
 
 
-def _row(label, row, task: Task, now: float, reason: str | None = None) -> dict:
+def _row(label: str, row: JobRow, task: Task, now: float, reason: str | None = None
+         ) -> dict[str, object]:
     """One squeue row; every field squeue's --format codes can show (console.jobs.reports)."""
     from console.jobs.reports import iso
     spec, state = row.spec, task.state
@@ -195,7 +203,7 @@ def _row(label, row, task: Task, now: float, reason: str | None = None) -> dict:
             "command": " ".join([row.name] + list(spec.args))}
 
 
-def cmd_queue(args: argparse.Namespace, config) -> int:
+def cmd_queue(args: argparse.Namespace, config: Config) -> int:
     from console.jobs.reports import squeue_format, state_names
     if getattr(args, "partitions", False) or getattr(args, "slurm_nodes", False):
         return _fail("queue", "--partitions/--nodes need [jobs] backend = \"slurm\"")
@@ -230,17 +238,18 @@ def cmd_queue(args: argparse.Namespace, config) -> int:
     return 0
 
 
-def _filtered(rows: list[dict], states: set[State], users: str | None) -> list[dict]:
+def _filtered(rows: list[dict[str, object]], states: set[State], users: str | None
+              ) -> list[dict[str, object]]:
     names = {s.value for s in states}
     who = set(users.split(",")) if users else set()
     return [r for r in rows if (not names or r["state"] in names)
             and (not who or r["user"] in who)]
 
 
-def print_queue(rows: list[dict], header: bool = True) -> None:
+def print_queue(rows: list[dict[str, object]], header: bool = True) -> None:
     """squeue's table (the Slurm backend prints its rows through this too)."""
     from console.jobs.queue_view import QUEUE_COLUMNS
-    head = [[h for h, _ in QUEUE_COLUMNS]]
+    head: list[list[object]] = [[h for h, _ in QUEUE_COLUMNS]]
     body = [[r[k] for _, k in QUEUE_COLUMNS] for r in rows]
     if header:
         print_table(head + body, right=(0, 4))
@@ -250,7 +259,7 @@ def print_queue(rows: list[dict], header: bool = True) -> None:
 
 # --- job ----------------------------------------------------------------------------------
 
-def cmd_job(args: argparse.Namespace, config) -> int:
+def cmd_job(args: argparse.Namespace, config: Config) -> int:
     from console.jobs import job_view
     try:
         job_id = int(args.job_id.split("_", 1)[0])
@@ -266,19 +275,26 @@ def cmd_job(args: argparse.Namespace, config) -> int:
         print(json.dumps(job_view.as_json(info), indent=1))
         return 0
     print_facts(job_view.facts(info, time.time()))
-    rows = [["TASK", "STATE", "NODE", "EXIT", "ELAPSED", "ATTEMPT", "OUTPUT"]]
+    rows: list[list[object]] = [["TASK", "STATE", "NODE", "EXIT", "ELAPSED", "ATTEMPT", "OUTPUT"]]
     rows += [[t["task"], t["state"], t["node"] or "-", "-" if t["exit_code"] is None
               else t["exit_code"], t["elapsed"], t["attempt"], t["output"]]
-             for t in info["tasks"]]
+             for t in _task_entries(info)]
     print_table(rows, right=(0, 4))
     return 0
 
 
-def _unscheduled(info: dict) -> dict:
+def _task_entries(info: Details) -> list[Details]:
+    """The per-task entries of a job_details() record."""
+    tasks = info.get("tasks")
+    return [t for t in tasks if isinstance(t, dict)] if isinstance(tasks, list) else []
+
+
+def _unscheduled(info: Details) -> Details:
     """Nobody schedules: a pending job's reason says that, not Priority."""
     tasks = [{**t, "reason": NO_SCHEDULER} if t["state"] == "PENDING" else t
-             for t in info["tasks"]]
-    pending = "PENDING" in info["states"]
+             for t in _task_entries(info)]
+    states = info.get("states")
+    pending = isinstance(states, dict) and "PENDING" in states
     return {**info, "reason": NO_SCHEDULER if pending else info["reason"], "tasks": tasks}
 
 
@@ -289,7 +305,7 @@ _NOTHING = {"cancel": "Kill job error on job id {}: Job/step already completing 
             "signal": "Signal job error on job id {}: Job is not running"}
 
 
-def cmd_request(args: argparse.Namespace, config) -> int:
+def cmd_request(args: argparse.Namespace, config: Config) -> int:
     cmd, store, status = args.jobs_want, open_store(config), 0
     try:
         want, targets = _request_targets(args, store)

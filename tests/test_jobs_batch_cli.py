@@ -290,8 +290,10 @@ def test_lsf_workflow_of_bsub_lines(env, config, work):
     assert any(line.split()[2] == "PEND" and "late" in line for line in lines)
     code, out, _ = roost(env, "bjobs")                      # unfinished only: the late one
     assert [line.split()[0] for line in out.splitlines()[1:]] == [str(late)]
-    code, out, _ = roost(env, "bkill", str(late))
+    code, out, _ = roost(env, "bkill", "-J", "late")        # by name: the user's live jobs
     assert out == f"Job <{late}> is being terminated\n"
+    code, _, err = roost(env, "bkill", "0")                 # none live left
+    assert code == 1 and "no job given" in err
     code, out, err = roost(env, "bjobs")
     assert code == 0 and out == "" and err == "No unfinished job found\n"
     code, _, err = roost(env, "bkill", "99999")

@@ -16,6 +16,7 @@ import datetime
 import getpass
 import sqlite3
 import sys
+from typing import TYPE_CHECKING, Protocol
 
 from console.jobs.directives import build_spec, wrap_script
 from console.jobs.location import open_store, queue_failure, scheduler_lock
@@ -26,17 +27,26 @@ from console.jobs.store import JobRow, Store
 from console.jobs.submission import check_spec
 from console.tables import clean, error as _fail
 
+if TYPE_CHECKING:
+    from console.config import Config
+    from console.jobs.cli import Handler
+
 LSF_STAT = {State.PENDING: "PEND", State.RUNNING: "RUN", State.SUSPENDED: "USUSP",
             State.COMPLETED: "DONE"}
 QUEUE = "normal"      # the one queue roost's LSF face shows (bjobs' QUEUE column)
 
 
-def register(subparsers) -> None:
+class Subparsers(Protocol):
+    """argparse's subparsers (`roost bsub`), or _Only (the `bsub` command of its own)."""
+    def add_parser(self, name: str, *, help: str | None = ...) -> argparse.ArgumentParser: ...
+
+
+def register(subparsers: Subparsers) -> None:
     for add in (_bsub_parser, _bjobs_parser, _bkill_parser):
         add(subparsers)
 
 
-def _bsub_parser(subparsers) -> None:
+def _bsub_parser(subparsers: Subparsers) -> None:
     s = subparsers.add_parser("bsub", help="submit a job the LSF way (bsub's flags)")
     add_bsub_options(s)
     s.add_argument("bsub_command", nargs=argparse.REMAINDER, metavar="COMMAND",
@@ -44,7 +54,7 @@ def _bsub_parser(subparsers) -> None:
     s.set_defaults(jobs_handler=_builtin("bsub", cmd_bsub))
 
 
-def _bjobs_parser(subparsers) -> None:
+def _bjobs_parser(subparsers: Subparsers) -> None:
     s = subparsers.add_parser("bjobs", help="jobs the LSF way (bjobs' columns)")
     s.add_argument("-a", action="store_true", help="finished jobs too")
     s.add_argument("-d", action="store_true", help="finished jobs only")
@@ -59,7 +69,7 @@ def _bjobs_parser(subparsers) -> None:
     s.set_defaults(jobs_handler=_builtin("bjobs", cmd_bjobs))
 
 
-def _bkill_parser(subparsers) -> None:
+def _bkill_parser(subparsers: Subparsers) -> None:
     s = subparsers.add_parser("bkill", help="kill or signal jobs the LSF way")
     s.add_argument("-s", metavar="SIGNAL", help="send SIGNAL instead of killing")
     s.add_argument("-J", metavar="NAME", help="the jobs of this name")
@@ -68,8 +78,8 @@ def _bkill_parser(subparsers) -> None:
     s.set_defaults(jobs_handler=_builtin("bkill", cmd_bkill))
 
 
-def _builtin(name: str, handler):
-    def run(args: argparse.Namespace, config) -> int:
+def _builtin(name: str, handler: Handler) -> Handler:
+    def run(args: argparse.Namespace, config: Config) -> int:
         if config.jobs.uses_slurm or config.jobs.uses_ray:
             return _fail(name, f"[jobs] backend = \"{config.jobs.backend}\": bsub/bjobs/bkill "
                                "serve the built-in queue only")
@@ -82,7 +92,7 @@ def _builtin(name: str, handler):
 
 # --- bsub -----------------------------------------------------------------------------------
 
-def cmd_bsub(args: argparse.Namespace, config) -> int:
+def cmd_bsub(args: argparse.Namespace, config: Config) -> int:
     try:
         script, where, name = _bsub_script(args.bsub_command)
         values, warnings = convert(args)
@@ -133,7 +143,7 @@ COLUMNS = (("JOBID", 7), ("USER", 7), ("STAT", 5), ("QUEUE", 10), ("FROM_HOST", 
            ("EXEC_HOST", 11), ("JOB_NAME", 10), ("SUBMIT_TIME", 12))
 
 
-def cmd_bjobs(args: argparse.Namespace, config) -> int:
+def cmd_bjobs(args: argparse.Namespace, config: Config) -> int:
     try:
         wanted = [_lsf_target(t) for t in args.ids]
     except SpecError as exc:
@@ -150,7 +160,8 @@ def cmd_bjobs(args: argparse.Namespace, config) -> int:
     return 0
 
 
-def _bjobs_rows(store: Store, args: argparse.Namespace, wanted) -> list[list[str]]:
+def _bjobs_rows(store: Store, args: argparse.Namespace,
+                wanted: list[tuple[int, list[int] | None]]) -> list[list[str]]:
     user = None if args.u == "all" else (args.u or getpass.getuser())
     ids = [j for j, _ in wanted] if wanted else \
         store.job_ids(live_only=not (args.a or args.d))
@@ -203,7 +214,7 @@ def _bjobs_lines(rows: list[list[str]], wide: bool) -> list[str]:
 
 # --- bkill ----------------------------------------------------------------------------------
 
-def cmd_bkill(args: argparse.Namespace, config) -> int:
+def cmd_bkill(args: argparse.Namespace, config: Config) -> int:
     store, status = open_store(config), 0
     try:
         want = f"signal:{signal_name(args.s)}" if args.s else "cancel"
@@ -235,8 +246,8 @@ def _all_of(store: Store, args: argparse.Namespace) -> list[tuple[int, None]]:
     user = None if args.u == "all" else (args.u or getpass.getuser())
     out = []
     for job_id in store.job_ids(live_only=True):
-        row = store.job(job_id)
-        if (user is None or row.user == user) and (not args.J or row.name == args.J):
+        row = store.job(job_id)     # None: purged since job_ids() read it
+        if row is not None and (user is None or row.user == user) and (not args.J or row.name == args.J):
             out.append((job_id, None))
     return out
 
@@ -281,12 +292,12 @@ PARSERS = {"bsub": _bsub_parser, "bjobs": _bjobs_parser, "bkill": _bkill_parser}
 class _Only:
     """A stand-in for argparse's subparsers that hands out the command's own parser."""
 
-    def __init__(self, parser: argparse.ArgumentParser):
+    def __init__(self, parser: argparse.ArgumentParser) -> None:
         self.parser = parser
 
-    def add_parser(self, name: str, **kwargs) -> argparse.ArgumentParser:
-        if kwargs.get("help"):
-            self.parser.description = kwargs["help"]
+    def add_parser(self, name: str, *, help: str | None = None) -> argparse.ArgumentParser:
+        if help:
+            self.parser.description = help
         return self.parser
 
 

@@ -273,8 +273,9 @@ def _main(command: str) -> int:
     args = parser.parse_args(sys.argv[1:])
     # bkill and bsub -K may have to reach the nodes (nobody scheduling): then ssh config counts
     connects = command == "bkill" or getattr(args, "bsub_K", False)
+    handler: Handler = args.jobs_handler       # set by the command's parser
     try:
-        return args.jobs_handler(args, load_config(connects=connects))
+        return handler(args, load_config(connects=connects))
     except ConfigError as exc:
         print(f"roost: {exc}", file=sys.stderr)
         return 2

@@ -35,7 +35,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import asyncssh
 
@@ -334,6 +334,7 @@ async def abort_task(conn: asyncssh.SSHClientConnection, node: str, project_url:
 
 # ---- the console's Fleet ---------------------------------------------------------------------
 
+@runtime_checkable
 class BoincFleet(Protocol):
     """A running fleet whose connections BOINC calls reuse (collectors.fleet.Fleet)."""
 

@@ -16,7 +16,7 @@ import shlex
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from console.config import Config
 from console.jobs.core import Connections
@@ -323,7 +323,7 @@ class JobsService:
             return "no scheduler running: pending jobs wait (roost serve, or the console on a fleet)"
         return f"scheduler: pid {holder}" + (" (this console)" if holder == os.getpid() else "")
 
-    def can_schedule(self, source: object) -> bool:
+    def can_schedule(self, source: object) -> TypeGuard[Connections | OnDemandFleet]:
         """A real fleet to place work on (Fleet.connection, or the Prometheus source's SSH
         pool), and the built-in backend."""
         return (self.config is not None and self.db_path is not None and not self.external

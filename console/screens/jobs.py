@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from rich.text import Text
 from textual import work
@@ -22,6 +22,7 @@ from textual.notifications import SeverityLevel
 from textual.widgets import Static
 
 from console.errors import RoostError
+from console.jobs.boinc import BoincFleet
 from console.jobs.boinc_rpc import BoincTask
 from console.jobs.queue_view import JobLine, JobsView
 from console.jobs.service import JobsService
@@ -90,9 +91,11 @@ class JobsScreen(View):
     ]
     BOINC_EVERY = 5.0
 
-    def __init__(self, service: JobsService, known: list[str], source: Any = None) -> None:
+    def __init__(self, service: JobsService, known: list[str], source: object = None) -> None:
         super().__init__(name="jobs")
-        self.service, self.known, self.source = service, known, source
+        self.service, self.known = service, known
+        # BOINC tasks are read over the fleet's live connections (collectors.fleet.Fleet)
+        self.fleet = source if isinstance(source, BoincFleet) else None
         self.view = service.view()   # QueueView | SlurmView | None (service.problem says why)
         self.lines: list[JobLine] = []
         self._reading = False
@@ -120,7 +123,7 @@ class JobsScreen(View):
                 self.status(f"reading {self.view.where} …")
             self.set_interval(self.view.EVERY, self.poll)
             self.poll()
-        if callable(getattr(self.source, "connection", None)):
+        if self.fleet is not None:
             self.set_interval(self.BOINC_EVERY, self.poll_boinc)
             self.poll_boinc()
         self.query_one(JobTable).focus()
@@ -180,10 +183,14 @@ class JobsScreen(View):
         if msg.rows is not None:
             summary.show(msg.rows, self.pal)
 
+    def poll_boinc(self) -> None:
+        if self.fleet is not None:
+            self.read_boinc(self.fleet)
+
     @work(group="jobs-boinc", exclusive=True, exit_on_error=False)
-    async def poll_boinc(self) -> None:
+    async def read_boinc(self, fleet: BoincFleet) -> None:
         try:
-            tasks = await self.service.boinc_tasks(self.source)
+            tasks = await self.service.boinc_tasks(fleet)
         except Exception:  # BOINC is optional: no client, no section, no error spam
             return
         self.post_message(BoincSeen(tasks))
@@ -270,11 +277,15 @@ class JobsScreen(View):
             text, word = f"{want} {job_id}: {type(exc).__name__}: {exc}", "error"
         self.post_message(Done(text, severity(word)))
 
+    def boinc(self, task: BoincTask, op: str) -> None:
+        """A control on a BOINC task (tasks are only shown when there is a fleet)."""
+        if self.fleet is not None:
+            self.control_boinc(self.fleet, task, op)
+
     @work(group="jobs-boinc-control", exit_on_error=False)
-    async def boinc(self, task: BoincTask, op: str) -> None:
+    async def control_boinc(self, fleet: BoincFleet, task: BoincTask, op: str) -> None:
         try:
-            await self.service.boinc_control(self.source, task.node, op, task.project_url,
-                                             task.name)
+            await self.service.boinc_control(fleet, task.node, op, task.project_url, task.name)
         except Exception as exc:
             self.post_message(Done(f"BOINC {op}: {exc}", "error"))
             return
@@ -303,7 +314,8 @@ class JobsScreen(View):
             self.app.pop_screen()
 
 
-async def open_jobs(app: App, jobs: JobsService, nodes: list[str], source: Any) -> None:
+async def open_jobs(app: App[object], jobs: JobsService, nodes: list[str], source: object
+                    ) -> None:
     """Show the jobs screen in place of the current view (a fresh one: its polls stop with it)."""
     if app.screen.name == "jobs":
         return
@@ -315,7 +327,7 @@ async def open_jobs(app: App, jobs: JobsService, nodes: list[str], source: Any) 
     await app.switch_screen(screen)
 
 
-def start_scheduler(app: App, jobs: JobsService, source: Any) -> None:
+def start_scheduler(app: App[object], jobs: JobsService, source: object) -> None:
     """Hold the job scheduler in the console when it watches a real fleet (Fleet.connection,
     or the Prometheus source's SSH pool: links on demand)."""
     if not jobs.can_schedule(source):

@@ -19,7 +19,7 @@ from console.jobs.location import cluster_name, open_store, queue_failure, sched
 from console.jobs.model import State, Task
 from console.jobs.spec import SpecError, format_hostlist, format_indices, format_time, parse_target, signal_name
 from console.jobs.store import JobRow, Store
-from console.jobs.submission import Details, check_spec, job_details
+from console.jobs.submission import Details, check_spec, job_details, task_entries
 from console.tables import clean, error as _fail, format_table, print_facts, print_table
 
 if TYPE_CHECKING:
@@ -278,21 +278,15 @@ def cmd_job(args: argparse.Namespace, config: Config) -> int:
     rows: list[list[object]] = [["TASK", "STATE", "NODE", "EXIT", "ELAPSED", "ATTEMPT", "OUTPUT"]]
     rows += [[t["task"], t["state"], t["node"] or "-", "-" if t["exit_code"] is None
               else t["exit_code"], t["elapsed"], t["attempt"], t["output"]]
-             for t in _task_entries(info)]
+             for t in task_entries(info)]
     print_table(rows, right=(0, 4))
     return 0
-
-
-def _task_entries(info: Details) -> list[Details]:
-    """The per-task entries of a job_details() record."""
-    tasks = info.get("tasks")
-    return [t for t in tasks if isinstance(t, dict)] if isinstance(tasks, list) else []
 
 
 def _unscheduled(info: Details) -> Details:
     """Nobody schedules: a pending job's reason says that, not Priority."""
     tasks = [{**t, "reason": NO_SCHEDULER} if t["state"] == "PENDING" else t
-             for t in _task_entries(info)]
+             for t in task_entries(info)]
     states = info.get("states")
     pending = isinstance(states, dict) and "PENDING" in states
     return {**info, "reason": NO_SCHEDULER if pending else info["reason"], "tasks": tasks}

@@ -106,6 +106,12 @@ def _resolve(store: Store, dep: Dependency) -> Dependency:
 Details = dict[str, object]   # JSON-ready: `roost job ID --json` prints it as it is
 
 
+def task_entries(info: Details) -> list[Details]:
+    """The per-task entries of a job's Details (job_details(), and Slurm's and Ray's views')."""
+    tasks = info.get("tasks")
+    return [t for t in tasks if isinstance(t, dict)] if isinstance(tasks, list) else []
+
+
 def job_details(store: Store, job_id: int, now: float | None = None) -> Details | None:
     """Everything `roost job ID` shows (and the job screen): facts, then one entry per task."""
     row = store.job(job_id)

@@ -22,6 +22,7 @@ from textual.message import Message
 from textual.widgets import Static
 
 from console.jobs.queue_view import JobsView, Tail
+from console.jobs.submission import Details as JobInfo, task_entries
 from console.screens.base import View
 from console.widgets.cells import safe_line
 from console.widgets.key_footer import KeyFooter
@@ -46,7 +47,7 @@ class ClusterView(Protocol):
 
 @dataclass
 class Details(Message):
-    info: dict | None
+    info: JobInfo | None
     error: str = ""
 
 
@@ -71,7 +72,7 @@ class JobDetailScreen(View):
         """view: the Jobs screen's QueueView or SlurmView."""
         super().__init__()
         self.view, self.job_id, self.following = view, job_id, follow
-        self.info: dict | None = None
+        self.info: JobInfo | None = None
         self.task_pos: int | None = None     # which task's output; None: the first running
         self.tail: Tail | None = None
         self._busy = {"details": False, "tail": False}
@@ -113,9 +114,9 @@ class JobDetailScreen(View):
         if first:
             self.poll_tail(force=True)
 
-    def shown_task(self) -> dict | None:
+    def shown_task(self) -> JobInfo | None:
         """The task whose output is shown (named so as not to hide MessagePump.task)."""
-        tasks = (self.info or {}).get("tasks") or []
+        tasks = task_entries(self.info) if self.info else []
         if not tasks:
             return None
         if self.task_pos is None:
@@ -126,8 +127,8 @@ class JobDetailScreen(View):
 
     def pick_output(self) -> None:
         task = self.shown_task()
-        path = task["output"] if task else None
-        if path and (self.tail is None or self.tail.path != path):
+        path = task.get("output") if task else None
+        if isinstance(path, str) and path and (self.tail is None or self.tail.path != path):
             self.tail = Tail(path)
             self.query_one(OutputTail).feed(True, [])
             self.poll_tail(force=True)
@@ -182,18 +183,19 @@ class JobDetailScreen(View):
         self.query_one("#job-output-head", Static).update(t)
 
     # ---- view -------------------------------------------------------------------------------
-    def facts(self, info: dict) -> Text:
+    def facts(self, info: JobInfo) -> Text:
         where = f" ({info['cluster']})" if info.get("cluster") else ""
         t = Text(f"job {info['job_id']}{where}\n", style="bold")
+        states = info.get("states")
+        pending = isinstance(states, dict) and "PENDING" in states
         for key in FACTS:
             value = info.get(key)
-            if value in (None, False, "", {}) or (key == "reason"
-                                                  and "PENDING" not in info.get("states", {})):
+            if value in (None, False, "", {}) or (key == "reason" and not pending):
                 continue
             if isinstance(value, dict):
                 value = ", ".join(f"{k} {v}" for k, v in value.items())
             t.append(f"{key:>14}: {safe_line(str(value))[:200]}\n")
-        tasks = info.get("tasks") or []
+        tasks = task_entries(info)
         for task in tasks[:TASKS_SHOWN]:
             code = "-" if task["exit_code"] is None else task["exit_code"]
             line = (f"  {task['task']:<12} {task['state']:<10} {task['node'] or '-':<12} "
@@ -210,7 +212,7 @@ class JobDetailScreen(View):
         self.poll_tail()
 
     def action_next_task(self) -> None:
-        tasks = (self.info or {}).get("tasks") or []
+        tasks = task_entries(self.info) if self.info else []
         if len(tasks) > 1:
             current = self.shown_task()
             self.task_pos = (tasks.index(current) + 1) % len(tasks) if current else 0

@@ -380,7 +380,9 @@ class NodeScreen(View):
 
     def net_lines(self, d: GraphData, times: list[float], heat: Heat) -> list[Line]:
         rx, tx = d.series.get("rx", ()), d.series.get("tx", ())
-        kb = lambda vs: [None if v is None else v / 1e3 for v in vs]  # noqa: E731
+
+        def kb(vs: Sequence[float | None]) -> list[float | None]:
+            return [None if v is None else v / 1e3 for v in vs]
         return [line("rx", times, kb(rx), heat[1]), line("tx", times, kb(tx), heat[3], "dot")]
 
     # ---- history from the database ---------------------------------------------------------

@@ -41,6 +41,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from collectors import promsource  # noqa: E402
 from collectors.model import NodeTarget  # noqa: E402
 from collectors.promql import PromClient  # noqa: E402
 from collectors.promsource import NodeNames, NodeReport, PromSource  # noqa: E402
@@ -58,10 +59,15 @@ class Standin:
         pass
 
 
-def tick(source: PromSource, nodes: int, load: float) -> None:
-    """One tick's reports landing in the source: every node sampled now, its load moved."""
+def tick_reports(nodes: int, load: float) -> dict[str, NodeReport]:
+    """One tick's reports: every node sampled now, its load moved."""
     now = time.time()
-    reports = {f"n{i}": NodeReport(True, now, 4, 3800, load) for i in range(nodes)}
+    return {f"n{i}": NodeReport(True, now, 4, 3800, load) for i in range(nodes)}
+
+
+def tick(source: PromSource, nodes: int, load: float) -> None:
+    """One tick's reports landing in the source."""
+    reports = tick_reports(nodes, load)
     if hasattr(source, "land_reports"):
         source.land_reports(reports)
         source.commit_reports()
@@ -139,6 +145,32 @@ async def mean_step_ms(store: Store, nodes: int, linked: int) -> float:
     return statistics.mean(times) * 1000
 
 
+def landing_ms(nodes: int, runs: int) -> tuple[float, float | None]:
+    """A tick's reports landing in the source, median ms: on the event loop, and in the
+    assembly's worker thread (None: a tree that compares and orders them on the loop)."""
+    source = prom_source(nodes)
+    sets = [tick_reports(nodes, i % 4 / 2) for i in range(runs)]
+    loop, worker = [], []
+    for reports in sets:
+        t0 = time.perf_counter()
+        made = promsource.landing(reports, source._last_reports) \
+            if hasattr(promsource, "landing") else None
+        t1 = time.perf_counter()
+        if made is not None:
+            source.land(made)
+        elif hasattr(source, "land_reports"):
+            source.land_reports(reports)
+        else:
+            for name, report in reports.items():
+                source.sizes[name] = report
+        if hasattr(source, "commit_reports"):
+            source.commit_reports()
+        loop.append(time.perf_counter() - t1)
+        worker.append(t1 - t0)
+    return statistics.median(loop) * 1000, \
+        statistics.median(worker) * 1000 if hasattr(promsource, "landing") else None
+
+
 async def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--nodes", type=int, default=10_000)
@@ -175,12 +207,15 @@ async def main() -> None:
             sched._rooms(now, wide)
         first = median_ms(max(1, args.runs // 10), after_sync)
         steps = await mean_step_ms(store, args.nodes, args.linked)
+        on_loop, in_worker = landing_ms(args.nodes, max(1, args.runs // 20))
+        worker = "" if in_worker is None else f" (+ {in_worker:.2f} ms in the worker thread)"
         print(f"{args.nodes} reported nodes, {args.linked} linked (medians): _check_nodes "
               f"{check * 1000:.1f} us, a walk of every link {every * 1000:.0f} us "
               f"({every / check:.0f}x); on-demand pass {after_tick:.3f} ms after a tick, "
               f"{walk:.3f} ms with no tick since; placement's rooms for "
               f"a pending array {rooms:.2f} ms ({first:.2f} ms the first after a sync); "
-              f"a whole step, idle queue, {steps:.3f} ms (mean over 2 s)")
+              f"a whole step, idle queue, {steps:.3f} ms (mean over 2 s); a tick's reports "
+              f"landing {on_loop:.2f} ms on the loop{worker}")
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ import math
 import string
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, ItemsView, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, ItemsView, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -387,23 +387,37 @@ class NodeReports(Mapping[str, NodeReport]):
         self.version = source.version
 
     def __getitem__(self, name: str) -> NodeReport:
-        return self._judged(self._source.up[name], self._source.sizes.get(name))
+        report = self.get(name)
+        if report is None:
+            raise KeyError(name)
+        return report
 
-    def _judged(self, up: bool, seen: NodeReport | None) -> NodeReport:
+    def get(self, name: str, default: NodeReport | None = None) -> NodeReport | None:  # type: ignore[override]
+        """The node's report judged now (not Mapping.get's KeyError round trip: placement
+        reads ~100 a pass)."""
+        up = self._source.up.get(name)
+        if up is None:
+            return default
+        seen = self._source.sizes.get(name)
         if seen is None:
             return NEVER_SAMPLED
-        now_up = up and seen.at is not None and self._now - seen.at <= self._max_age
-        # the kept report itself when it already says so (no copy per read)
-        return seen if seen.up == now_up else replace(seen, up=now_up)
+        if seen.up == (up and seen.at is not None and self._now - seen.at <= self._max_age):
+            return seen                  # the kept report itself when it already says so
+        return replace(seen, up=not seen.up)
+
+    def freest(self) -> Sequence[str]:
+        """The nodes of the source's last landed reports, freest first (made once per set,
+        off the loop: Landing); whether one is up and fresh is for the reader to ask."""
+        return self._source.freest
 
     def items(self) -> ItemsView[str, NodeReport]:
         return _ReportItems(self)
 
     def pairs(self) -> Iterator[tuple[str, NodeReport]]:
         """(node, report) for every node, without a lookup by name for each (a full walk:
-        placement's sort of unlinked nodes by freeness)."""
+        the first sync, which reads every node)."""
         sizes, now, max_age = self._source.sizes, self._now, self._max_age
-        for name, up in self._source.up.items():     # _judged inlined: 10,000 a sort
+        for name, up in self._source.up.items():     # get() inlined: 10,000 a walk
             seen = sizes.get(name)
             if seen is None:
                 yield name, NEVER_SAMPLED
@@ -438,6 +452,35 @@ def report_of(sample: Sample) -> NodeReport:
     return NodeReport(True, sample.ts, rates.cores if rates is not None else None,
                       int(total // 1048576) if total else None,
                       sample.load.load1 if sample.load is not None else None)
+
+
+@dataclass(frozen=True, slots=True)
+class Landing:
+    """One tick's report set as the worker thread makes it beside the tick's assembly, with
+    what the loop would otherwise walk every node for: the nodes new or resized (cores,
+    memory) since the tick before, and the nodes by free cores (placement's order)."""
+    reports: dict[str, NodeReport]
+    resized: frozenset[str]
+    freest: tuple[str, ...]        # cores less load1, most first (ties in the reports' order)
+
+
+def landing(reports: dict[str, NodeReport], before: Mapping[str, NodeReport]) -> Landing:
+    """reports compared with the tick before's (a node absent from it counts as new) and
+    ordered by freeness once per set, for every reader (not sorted per placement pass)."""
+    get = before.get
+    resized = frozenset(n for n, r in reports.items() if (o := get(n)) is None
+                        or o.cores != r.cores or o.mem_mb != r.mem_mb)
+    names = list(reports)
+    free = [(r.cores or 1) - (r.load1 or 0.0) for r in reports.values()]
+    order = sorted(range(len(names)), key=free.__getitem__, reverse=True)   # stable
+    return Landing(reports, resized, tuple(names[i] for i in order))
+
+
+def assemble_landing(results: Mapping[str, list[Series]], names: NodeNames, ts: float,
+                     before: Mapping[str, NodeReport]) -> tuple[Snapshot, Landing]:
+    """assemble() and the tick's report set (both off the event loop)."""
+    snap = assemble(results, names, ts)
+    return snap, landing({s.node: report_of(s) for s in snap.samples.values()}, before)
 
 
 class _Stop:
@@ -483,6 +526,8 @@ class PromSource:
         self.version = 0                              # report sets made (one per tick)
         self._changes: deque[tuple[int, frozenset[str]]] = deque(maxlen=KEEP_CHANGES)
         self._changed: set[str] = set()               # new or resized since the last set
+        self._last_reports: dict[str, NodeReport] = {}   # the last tick's (landing compares)
+        self.freest: tuple[str, ...] = ()             # the last tick's sampled nodes, freest first
         self.failures = 0
         self.last_ok: float | None = None
         self.next_try: float | None = None
@@ -616,9 +661,11 @@ class PromSource:
         return reply
 
     async def _assemble(self, at: float) -> int:
-        # off the event loop: at 3,000 nodes it is ~45 k rows (the console's keys go on meanwhile)
-        snap = await off_loop(assemble, dict(self._replies), self.names, at)
-        self._emit(snap, at)
+        # off the event loop: at 3,000 nodes it is ~45 k rows (the console's keys go on
+        # meanwhile); the tick's report set is made there too (landing())
+        snap, reports = await off_loop(assemble_landing, dict(self._replies), self.names, at,
+                                       self._last_reports)
+        self._emit(snap, at, reports)
         return len(snap.up)
 
     def _failed(self, at: float, t0: float, times: dict[str, float], error: str,
@@ -626,21 +673,29 @@ class PromSource:
         self.ticks.append(Tick(at, time.perf_counter() - t0, times, 0, error, slow=slow))
         return False
 
-    def _emit(self, snap: Snapshot, at: float) -> None:
+    def _emit(self, snap: Snapshot, at: float, reports: Landing | None = None) -> None:
+        """The snapshot's events, report set (made here when not given) and samples."""
         self._emit_up(snap, at)
-        self.land_reports({s.node: report_of(s) for s in snap.samples.values()})
+        if reports is None:
+            reports = landing({s.node: report_of(s) for s in snap.samples.values()},
+                              self._last_reports)
+        self.land(reports)
         for sample in snap.samples.values():
             self._queue.put_nowait(sample)
         self.commit_reports()
 
-    def land_reports(self, reports: Mapping[str, NodeReport]) -> None:
-        """A tick's reports kept; the nodes new or resized (cores, memory) noted for the next
-        report set (load and time change every tick: readers take them from the set itself)."""
-        for name, report in reports.items():
-            old = self.sizes.get(name)
-            if old is None or old.cores != report.cores or old.mem_mb != report.mem_mb:
-                self._changed.add(name)
-            self.sizes[name] = report
+    def land_reports(self, reports: dict[str, NodeReport]) -> None:
+        """A tick's reports kept, compared and ordered here (a tick does that off the loop)."""
+        self.land(landing(reports, self._last_reports))
+
+    def land(self, reports: Landing) -> None:
+        """A tick's reports kept (the dict as it is: never changed after, a landing in the
+        worker thread compares the next tick's with it), the nodes new or resized noted for
+        the next report set (load and time change every tick: readers take them from the set
+        itself), and its order by freeness for placement."""
+        self._changed.update(reports.resized)
+        self.sizes.update(reports.reports)
+        self._last_reports, self.freest = reports.reports, reports.freest
 
     def commit_reports(self) -> None:
         """A new report set: its version and the nodes new or resized since the last one."""

@@ -262,6 +262,30 @@ def test_a_sync_walks_what_changed_between_report_sets_not_every_node(tmp_path):
     store.close()
 
 
+def test_placement_reads_a_report_set_in_the_order_it_was_made_not_sorted_per_sync(tmp_path):
+    """10,000 nodes from a PromSource: the set's order by freeness is made as it lands, so the
+    first placement pass after a new set reads about as many reports as the rooms it builds
+    (~2 per candidate, max_links of them), not every node to sort them; and it is the
+    freest-first order (ties in the reports' order), a node down or stale left out."""
+    src = source_at(NOW)
+    src.sizes = CountedSizes()
+    names = [f"n{i}" for i in range(10_000)]
+    ticked(src, {n: NodeReport(True, NOW, 4, 3800, 0.0) for n in names}, dict.fromkeys(names, True))
+    store = Store(tmp_path / "jobs.db")
+    nodes = NodeSource(lambda: src.reports(10.0), lambda name: NodeTarget(name, f"{name}.lab"))
+    sched = Scheduler(store, [], Options(max_links=8), nodes=nodes)
+    sched._sync_nodes()
+    loads = {n: 2.0 for n in names} | {"n9": 0.0, "n5": 0.5, "n3": 0.0, "n7": 1.0}
+    ticked(src, {n: NodeReport(True, NOW + 1, 4, 3800, load) for n, load in loads.items()}, {"n3": False})
+    src.sizes.reads = 0
+    sched._sync_nodes()
+    wide = [demand(1, 100, spec_of("--array", "1-100"), None)]
+    placed = [r.name for r in sched._rooms(NOW + 1, wide)]
+    assert src.sizes.reads <= 4 * 8, src.sizes.reads
+    assert placed == ["n9", "n5", "n7", "n0", "n1", "n2", "n4", "n6"]   # n3 is down
+    store.close()
+
+
 def linked_measuring(sched: Scheduler, name: str, cores: int, load1: float) -> None:
     """The node's link up (stand-ins), its setup having measured cores and load1, idle."""
     link = sched.links[name]

@@ -17,7 +17,8 @@ no connection is held to every node.
   report calls free but its link finds full is not linked and parked every link_idle.
 - Syncs with the reports (once a second) walk what changed: a versioned report set
   (collectors.promsource.NodeReports) names the nodes new or resized since the version last
-  synced; no new set, nothing is walked.
+  synced; no new set, nothing is walked. The set also carries its nodes freest first, made
+  where the set is made (PromSource's tick, off the loop): placement walks that order.
 - A node running our tasks that the reports say is down (up == 0 or stale) has its link
   probed at once ([jobs] probe_timeout, again every probe_every): no answer, the link is down
   and its tasks NODE_FAIL node_fail_after later (not after keepalives give up); an answer
@@ -36,7 +37,7 @@ import itertools
 import logging
 import math
 import time
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
@@ -85,6 +86,9 @@ class VersionedReports(Protocol):
 
     def changes_since(self, version: int) -> frozenset[str] | None: ...
 
+    def freest(self) -> Sequence[str]:
+        """The reported nodes freest first, ordered once per set (up or not: asked per node)."""
+
 
 @dataclass(frozen=True, slots=True)
 class NodeSource:
@@ -102,6 +106,23 @@ def pool_connect(pool: Pool) -> Connect:
 
 
 Start = tuple[int, tuple[tuple[str, int], ...]]   # (job id, allocation) placement chose
+
+
+def freest(seen: Mapping[str, NodeReport]) -> Sequence[str]:
+    """The nodes reported up, freest first (cores less load1; ties in the reports' order):
+    a report set's own order (VersionedReports: made once per set where the set is made),
+    else sorted here."""
+    if isinstance(seen, VersionedReports):
+        return seen.freest()
+    free = [((r.cores or 1) - (r.load1 or 0.0), name) for name, r in seen.items() if r.up]
+    free.sort(key=lambda item: -item[0])      # stable: ties keep the reports' order
+    return [name for _, name in free]
+
+
+def _may_link(seen: NodeReport | None, link: Link, now: float) -> bool:
+    """A node with this report may be linked: reported up and fresh, not avoided after a
+    failed link, its link not down."""
+    return seen is not None and seen.up and now >= link.next_try and link.down_since is None
 
 
 def report_key(seen: NodeReport) -> tuple[int | None, int | None, int]:
@@ -134,7 +155,7 @@ class OnDemandMixin(SchedulerCore):
     _recorded: dict[str, tuple[int | None, int | None]]   # sizes written to the queue
     _last_sync: float
     _probed: dict[str, float]       # node reported down -> when its link was last probed
-    _freest: list[str] | None       # up nodes by free cores in their reports (None: to sort)
+    _freest: Sequence[str] | None   # nodes by free cores in their reports (None: to ask)
 
     @property
     def on_demand(self) -> bool:
@@ -163,7 +184,7 @@ class OnDemandMixin(SchedulerCore):
         same = self._same_set(seen)
         news = () if same else self._news(seen)
         self._seen = seen
-        if not same:    # loads moved: placement's order of unlinked nodes is sorted on demand
+        if not same:    # loads moved: placement's order of unlinked nodes is asked anew
             self._freest = None
         for name in seen.keys() if news is None else news:
             if name not in self.links and name in seen:
@@ -294,7 +315,8 @@ class OnDemandMixin(SchedulerCore):
         link (held or coming up), those a pending job names, and the freest unlinked nodes
         that may be linked, only as many as links may still come up (plus what a job
         excludes): at 10,000 nodes placement reads ~100 rooms, not 10,000, and walks the
-        nodes by freeness (sorted once per sync) only until it has them."""
+        nodes by freeness (the report set's order, made as the set lands) only until it
+        has them."""
         if self._nodes is None:
             return list(self.links)
         demands = list(demands)
@@ -309,11 +331,8 @@ class OnDemandMixin(SchedulerCore):
 
     def _linkable(self, now: float) -> Iterator[str]:
         """The unlinked nodes a link may be brought to, freest first by their reports."""
-        if self._freest is None:    # once per sync, when placement first asks
-            free = [((seen.cores or 1) - (seen.load1 or 0.0), name)
-                    for name, seen in self._seen.items() if seen.up]
-            free.sort(key=lambda item: -item[0])      # stable: ties keep the reports' order
-            self._freest = [name for _, name in free]
+        if self._freest is None:    # once per new set, when placement first asks
+            self._freest = freest(self._seen)
         for name in self._freest:
             link = self.links.get(name)
             if link is not None and not self._holding(link) and self._may_link(name, link, now):
@@ -321,9 +340,7 @@ class OnDemandMixin(SchedulerCore):
 
     def _may_link(self, name: str, link: Link, now: float) -> bool:
         """Reported up and fresh, not avoided after a failed link, its link not down."""
-        seen = self._seen.get(name)
-        return (seen is not None and seen.up and now >= link.next_try
-                and link.down_since is None)
+        return _may_link(self._seen.get(name), link, now)
 
     def _holding(self, link: Link) -> bool:
         return link.up or link.connecting or ("up", link.target.name) in self._inflight
@@ -358,7 +375,7 @@ class OnDemandMixin(SchedulerCore):
                 cores, mem, load = measured.cores, measured.mem_mb, measured.load1
         if self._holding(link):    # coming up: its room is kept for what chose it
             return cores, mem, True, load
-        return cores, mem, linkable and self._may_link(name, link, now), load
+        return cores, mem, linkable and _may_link(seen, link, now), load
 
     def _defer_unlinked(self, starts: list[Start]) -> list[Start]:
         """The starts whose nodes are all linked; for the others their links come up (within

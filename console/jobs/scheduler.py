@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from typing import Any
 
 from collectors.model import NodeTarget
@@ -66,7 +66,7 @@ class Scheduler(LinksMixin, TrackingMixin, OutputsMixin, SignalsMixin, DispatchM
         self._down: set[str] = set()      # see SchedulerCore
         self._linked: set[str] = set()
         self._probed: dict[str, float] = {}
-        self._freest: list[str] | None = None
+        self._freest: Sequence[str] | None = None
         self._synced: int | None = None
         self._dirty = True
         self.stats = {"launched": 0, "finished": 0}

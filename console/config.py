@@ -156,6 +156,7 @@ class JobsConfig:
     link_idle: float = 30.0           # ... and parked after this many seconds without a task
     probe_timeout: float = 3.0        # ... a link's probe (node reported down) answers within
     probe_every: float = 5.0          # ... and is repeated while the report stays down
+    trust_measure: float = 300.0      # ... a parked link's fuller measure beats an unchanged report
     boinc: Mapping[str, Any] = field(default_factory=lambda: EMPTY)  # [jobs.boinc]
 
     @property
@@ -601,7 +602,8 @@ JOBS_SCHEMA = {"backend": _choice("builtin", "slurm", "ray"), "controller": _str
                "load_every": _positive, "limits": _choice("auto", "off"),
                "history_days": _non_negative, "boinc": _boinc, "workdir": _str,
                "max_links": _int_within(1, 100_000), "link_idle": _positive,
-               "probe_timeout": _positive, "probe_every": _positive}
+               "probe_timeout": _positive, "probe_every": _positive,
+               "trust_measure": _non_negative}
 NODE_SCHEMA = {"names": _str, "host": _str, "port": _port, "user": _user, "identity": _paths,
                "known_hosts": _paths, "host_keys": _choice("strict", "accept-new"),
                "interval": _interval, "groups": _group_list, "role": _choice("controller", "worker"),

@@ -109,6 +109,15 @@ def test_the_link_probe_settings_reach_the_scheduler_with_their_defaults_unchang
     assert (options.probe_timeout, options.probe_every) == (1.5, 10.0)
 
 
+def test_trust_measure_reaches_the_scheduler_with_its_default_unchanged(tmp_path):
+    from console.jobs.core import Options
+    assert Options.from_config(load_config(write(tmp_path, '[jobs]\n')).jobs).trust_measure == 300.0
+    for text, seconds in (('60', 60.0), ('0', 0.0), ('90.5', 90.5)):
+        jobs = load_config(write(tmp_path, f'[jobs]\ntrust_measure = {text}\n')).jobs
+        assert jobs.trust_measure == seconds
+        assert Options.from_config(jobs).trust_measure == seconds
+
+
 def test_defaults_fill_targets_and_accept_new_uses_roost_store(tmp_path):
     path = write(tmp_path, """
 [defaults]
@@ -182,6 +191,9 @@ def test_default_ssh_config_is_read_when_present_and_ignored_when_absent(tmp_pat
     ('[jobs]\ncores = { n1 = 0 }\n', 2, "jobs.cores.n1: expected a whole number of cores"),
     ('[jobs]\nlink_idle = 5\nprobe_timeout = 0\n', 3, "jobs.probe_timeout: expected a number above 0, got 0"),
     ('[jobs]\nprobe_every = "5s"\n', 2, "jobs.probe_every: expected a number, got a string '5s'"),
+    ('[jobs]\nmax_links = 8\n\ntrust_measure = -5\n', 4,
+     "jobs.trust_measure: expected a number of at least 0, got -5"),
+    ('[jobs]\ntrust_measure = "5m"\n', 2, "jobs.trust_measure: expected a number, got a string '5m'"),
     ('[jobs.boinc]\nprot = 1\n', 2, "jobs.boinc.prot: unknown key"),
     ('[jobs.boinc.nodes.n1]\ntimeout = true\n', 2, "jobs.boinc.nodes.n1.timeout: expected"),
 ])

@@ -7,12 +7,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 
+import pytest
+
 from collectors.model import NodeTarget
 from collectors.promql import PromClient
 from collectors.promsource import NodeNames, NodeReport, PromSource
 from console.jobs.directives import build_spec, parse_submit_argv, wrap_script
 from console.jobs.model import REASON_RESOURCES
-from console.jobs.ondemand import REASON_LINKS, TRUST_FOR, NodeSource
+from console.jobs.ondemand import REASON_LINKS, NodeSource
 from console.jobs.placement import demand
 from console.jobs.remote import NodeInfo
 from console.jobs.scheduler import Options, Scheduler
@@ -295,32 +297,46 @@ def linked_measuring(sched: Scheduler, name: str, cores: int, load1: float) -> N
     sched._linked.add(name)
 
 
-def test_a_node_its_link_measured_full_is_not_linked_again_while_its_report_is_unchanged(tmp_path):
+@pytest.mark.parametrize("trust", [None, 45.0])
+def test_a_node_its_link_measured_full_is_not_linked_again_while_its_report_is_unchanged(
+        tmp_path, trust):
     """x's report says 4 free cores; its link measured them all busy (load 4). Parked, x is
     placed by the link's measure (full, so not linked again every link_idle) while the report
-    says the same (TRUST_FOR at most); once the report changes, or that time is up, by the
-    report. A link that agreed with the report leaves no measure behind."""
+    says the same ([jobs] trust_measure at most: its default, then 45 s); once the report
+    changes, or that time is up, by the report. A link that agreed with the report leaves no
+    measure behind."""
     reports = {"x": NodeReport(True, NOW, 4, 3800, 0.0)}
-    sched = scheduler(tmp_path, reports, link_idle=30.0)
+    options = {} if trust is None else {"trust_measure": trust}
+    sched = scheduler(tmp_path, reports, link_idle=30.0, **options)
+    trust_for = 300.0 if trust is None else trust
     linked_measuring(sched, "x", 4, 4.0)
     sched._on_demand_pass(NOW)
     link = sched.links["x"]
     assert not link.up and link.measured is not None
     assert rooms(sched)["x"] == (4, 3800, True, 4)              # full by the link's measure
-    later = NOW + TRUST_FOR - 1
+    later = NOW + trust_for - 1
     assert {r.name: r.foreign_cores for r in sched._rooms(later)} == {"x": 4}
-    assert {r.name: r.foreign_cores for r in sched._rooms(NOW + TRUST_FOR)} == {"x": 0}  # retried
+    assert {r.name: r.foreign_cores for r in sched._rooms(NOW + trust_for)} == {"x": 0}  # retried
     reports["x"] = NodeReport(True, NOW, 4, 3800, 1.2)            # the report changed
     assert rooms(sched)["x"] == (4, 3800, True, 1)
     reports["x"] = NodeReport(True, NOW, 4, 3800, 0.0)
     linked_measuring(sched, "x", 4, 4.0)                          # linked again, full again
     sched._last_sync = 0.0
     sched._on_demand_pass(NOW + 40.0)
-    assert link.measured is not None and link.measured.until == NOW + 40.0 + TRUST_FOR
+    assert link.measured is not None and link.measured.until == NOW + 40.0 + trust_for
     linked_measuring(sched, "x", 4, 0.0)                          # this time as reported
     sched._last_sync = 0.0
     sched._on_demand_pass(NOW + 200.0)
     assert link.measured is None and rooms(sched)["x"] == (4, 3800, True, 0)
+
+
+def test_trust_measure_0_places_a_parked_node_by_its_report_alone(tmp_path):
+    reports = {"x": NodeReport(True, NOW, 4, 3800, 0.0)}
+    sched = scheduler(tmp_path, reports, link_idle=30.0, trust_measure=0.0)
+    linked_measuring(sched, "x", 4, 4.0)
+    sched._on_demand_pass(NOW)
+    assert not sched.links["x"].up and sched.links["x"].measured is None
+    assert rooms(sched)["x"] == (4, 3800, True, 0)               # free by its report
 
 
 async def test_a_spread_array_links_a_node_per_task_freest_first(tmp_path):

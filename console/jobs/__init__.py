@@ -40,5 +40,7 @@ KILL, s), node_fail_after (s unreachable before NODE_FAIL), poll_every, load_eve
 max_links and link_idle (on the Prometheus source: scheduler links held at most, and parked
 after that many seconds without a task of ours), probe_timeout and probe_every (a link whose
 node Prometheus reports down is probed: down without an answer within probe_timeout s, probed
-again every probe_every s while the report stays down).
+again every probe_every s while the report stays down), trust_measure (a parked link's measure
+of its node, fuller than the node's unchanged Prometheus report, stands for placement this
+many seconds at most; 0: the report alone).
 """

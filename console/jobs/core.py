@@ -40,8 +40,8 @@ class Measured:
     """What a link measured of its node when it parked, when that was fuller than the node's
     report said (another cgroup or procfs, load the report has not seen): placement trusts it
     over the report while the report says what it said then (report: its cores, memory and
-    whole load), for ondemand.TRUST_FOR seconds at most (then the node may be tried again), so such a
-    node is not linked, found full and parked again every link_idle."""
+    whole load), for Options.trust_measure seconds at most (then the node may be tried again),
+    so such a node is not linked, found full and parked again every link_idle."""
     cores: int
     mem_mb: int | None
     load1: float
@@ -127,6 +127,9 @@ class Options:
     # probe_timeout s (no answer: down), again every probe_every s while the report stays down
     probe_timeout: float = 3.0
     probe_every: float = 5.0
+    # a parked link's measure of its node, fuller than the node's report, stands over that
+    # report (while it says the same) for trust_measure s at most (0: the report alone)
+    trust_measure: float = 300.0
 
     @classmethod
     def from_config(cls, jobs: JobsConfig) -> Options:
@@ -135,7 +138,7 @@ class Options:
                    load_every=jobs.load_every, limits=jobs.limits,
                    history_days=jobs.history_days, max_links=jobs.max_links,
                    link_idle=jobs.link_idle, probe_timeout=jobs.probe_timeout,
-                   probe_every=jobs.probe_every)
+                   probe_every=jobs.probe_every, trust_measure=jobs.trust_measure)
 
 
 Finished = tuple[Running, int | None, str | None]   # a task, its exit code, why it ended

@@ -13,8 +13,9 @@ no connection is held to every node.
 - A link without a task of ours for link_idle seconds is parked (agent, feed and connection
   closed); a node with running tasks keeps its link, its events feed is how an end is seen.
   A link that measured its node fuller than the report said leaves its measure (Measured):
-  placement trusts it while the report stays the same (TRUST_FOR at most), so a node its
-  report calls free but its link finds full is not linked and parked every link_idle.
+  placement trusts it while the report stays the same, for [jobs] trust_measure seconds at
+  most, so a node its report calls free but its link finds full is not linked and parked
+  every link_idle.
 - Syncs with the reports (once a second) walk what changed: a versioned report set
   (collectors.promsource.NodeReports) names the nodes new or resized since the version last
   synced; no new set, nothing is walked. The set also carries its nodes freest first, made
@@ -55,7 +56,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("roost.jobs")
 REASON_LINKS = "MaxLinks"   # why jobs wait while [jobs] max_links is reached (one token, as squeue)
 SYNC_EVERY = 1.0                         # seconds between node-list syncs and parking passes
-TRUST_FOR = 300.0       # seconds at most a parked link's measure stands over an unchanged report
 
 
 class Pool(Protocol):
@@ -248,9 +248,9 @@ class OnDemandMixin(SchedulerCore):
 
     def _measured(self, name: str, link: Link, now: float) -> Measured | None:
         """The link's measure of its node as it parks, when fuller than the node's report
-        (fewer free cores or less memory); None when they agree."""
-        seen, info = self._seen.get(name), link.info
-        if seen is None or info is None or not seen.cores:
+        (fewer free cores or less memory); None when they agree or trust_measure is 0."""
+        seen, info, trust = self._seen.get(name), link.info, self.options.trust_measure
+        if seen is None or info is None or not seen.cores or trust <= 0:
             return None
         override = self.options.cores.get(name)
         cores, reported = override or info.cores, override or seen.cores
@@ -261,8 +261,8 @@ class OnDemandMixin(SchedulerCore):
             return None
         log.info("jobs: %s: its link measured %d free cores where its report says %d: "
                  "the link's measure stands for placement while the report stays the same "
-                 "(at most %g s)", name, free, free_reported, TRUST_FOR)
-        return Measured(cores, info.mem_mb, link.load1, report_key(seen), now + TRUST_FOR)
+                 "(at most %g s)", name, free, free_reported, trust)
+        return Measured(cores, info.mem_mb, link.load1, report_key(seen), now + trust)
 
     def _probe_reported_down(self, busy: set[str], now: float) -> None:
         """A node running our tasks that Prometheus reports down (up == 0 or stale) has its

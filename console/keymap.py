@@ -30,6 +30,7 @@ BINDING_IDS: dict[str, str] = {
     "job_resume": "resume job or BOINC task", "job_follow": "follow job output",
     "job_details": "job details", "job_next_task": "output of the next task",
     "submit_send": "submit the form", "submit_cancel": "close the form",
+    "submit_spread": "submit form: spread tasks one per node (--spread-job) on or off",
     "power_on": "power on marked nodes", "power_off": "power off marked nodes (confirms)",
     "power_cycle": "power cycle marked nodes (confirms)", "power_refresh": "re-read power",
     "confirm_yes": "answer yes", "confirm_no": "answer no",

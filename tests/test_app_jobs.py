@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from textual.widgets import Input, Static
+from textual.widgets import Checkbox, Input, Static
 
 from console.jobs.model import State
 from console.jobs.queue_view import Tail, job_lines, submit_form
@@ -240,6 +240,70 @@ def test_tail_reads_only_the_end_and_cuts_long_lines(tmp_path):
 
 
 # ---- end to end: the form -> the console's scheduler -> lab sshd nodes -> followed output -----
+
+async def linked_for(db: Path) -> set[str]:
+    """The nodes the scheduler links to start the queue's job, on the fleet of
+    tests/test_jobs_ondemand.py's spread test: a (4 free cores) would hold 4 tasks alone,
+    b, c (2 free) and d (3 free) are next; six nodes with one free core after them."""
+    import asyncio
+
+    from collectors.model import NodeTarget
+    from collectors.promsource import NodeReport
+    from console.jobs.ondemand import NodeSource
+    from console.jobs.scheduler import Options, Scheduler
+    reports = {"a": NodeReport(True, T0, 4, 3800, 0.0), "b": NodeReport(True, T0, 2, 900, 0.0),
+               "c": NodeReport(True, T0, 2, 900, 0.0), "d": NodeReport(True, T0, 4, 3800, 1.0)}
+    reports |= {f"one{i}": NodeReport(True, T0, 2, 900, 1.0) for i in range(6)}
+    never = asyncio.Event()
+
+    async def connect(target):                    # links never come up: placement alone
+        await never.wait()
+    with Store(db) as store:
+        nodes = NodeSource(lambda: reports, lambda name: NodeTarget(name, f"{name}.lab"))
+        sched = Scheduler(store, [], Options(), connect, nodes=nodes)
+        sched._sync_nodes()
+        await sched._schedule(T0)
+        linking = {name for kind, name in sched._inflight if kind == "up"}
+        await sched.close()
+    return linking
+
+
+@pytest.mark.parametrize("spread", [True, False])
+async def test_submit_form_spread_toggle_spreads_an_array_and_off_packs_it(tmp_path, spread):
+    """At 80x24 the form's spread checkbox is reached by the arrows and flipped by space, or
+    from any field by ctrl+t; the job it queues is --spread-job's: its 4 tasks go one per node
+    (4 nodes linked), where the same form with spread off packs them onto one node."""
+    db = tmp_path / "jobs.db"
+    app = make_app(jobs_db=str(db))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_jobs(pilot)
+        await pilot.press("s")
+        await until(pilot, lambda: isinstance(app.screen, SubmitScreen), what="form")
+        form = app.screen
+        toggle = form.query_one("#t-spread", Checkbox)
+        form.query_one("#f-array", Input).value = "1-4"
+        form.query_one("#f-array", Input).focus()
+        await pilot.press("down")                 # the arrows reach it, scrolled into view
+        await until(pilot, lambda: toggle.has_focus, what="checkbox focused")
+        await until(pilot, lambda: form.screen.find_widget(toggle).region.bottom <= 24,
+                    what="checkbox on screen")
+        await pilot.press("space")
+        await until(pilot, lambda: toggle.value, what="spread on by space")
+        await pilot.press("space")
+        await until(pilot, lambda: not toggle.value, what="spread off again")
+        form.query_one("#f-command", Input).focus()
+        await pilot.press(*"true")
+        if spread:
+            await pilot.press("ctrl+t")           # from a text field: the key's Binding
+            await until(pilot, lambda: toggle.value, what="spread on by ctrl+t")
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: isinstance(app.screen, JobsScreen), what="submitted")
+    store = store_of(db)
+    job = store.job(store.job_ids()[0])
+    store.close()
+    assert job.spec.spread is spread and job.spec.array == (1, 2, 3, 4)
+    assert await linked_for(db) == ({"a", "b", "c", "d"} if spread else {"a"})
+
 
 @pytest.mark.peers
 async def test_form_job_runs_on_lab_nodes_and_output_is_followed(tmp_path, ssh_lab, shared_dir):

@@ -154,6 +154,12 @@ FIELDS: dict[str, tuple[str, str]] = {
     "workdir": ("chdir", "working directory (-D)"),
     "output": ("output", "output (-o, e.g. %x-%j.out)"),
 }
+# form toggle -> (sbatch dest, label, the field it follows): on sets the flag (ON), off leaves
+# it unset as the CLI does without it (a script's #SBATCH line still counts)
+TOGGLES: dict[str, tuple[str, str, str]] = {
+    "spread": ("spread", "spread the tasks one per node in turn (--spread-job)", "array"),
+}
+ON = "on"
 
 
 def check_field(name: str, value: str, known: Iterable[str] = ()) -> str | None:
@@ -183,6 +189,21 @@ def is_script(command: str, cwd: str | None = None) -> bool:
     return bool(command.strip()) and " " not in command.strip() and os.path.isfile(path)
 
 
+def form_args(values: Mapping[str, str], skip: Iterable[str] = ()) -> argparse.Namespace:
+    """The form's fields and toggles as `roost submit`'s parsed flags (skip: fields the
+    caller sets itself)."""
+    dests = [dest for dest, *_ in (*FIELDS.values(), *TOGGLES.values()) if dest]
+    args = argparse.Namespace(**dict.fromkeys(dests))
+    for name, (dest, _label) in FIELDS.items():
+        text = values.get(name, "").strip()
+        if dest and text and name not in skip:
+            setattr(args, dest, text)
+    for name, (dest, *_) in TOGGLES.items():
+        if values.get(name) == ON:
+            setattr(args, dest, True)
+    return args
+
+
 def form_spec(values: Mapping[str, str], known: Iterable[str], store: Store,
               cwd: str | None = None) -> JobSpec:
     """The form's job, built the way `roost submit` builds it (SpecError: one line)."""
@@ -192,11 +213,7 @@ def form_spec(values: Mapping[str, str], known: Iterable[str], store: Store,
         problem = check_field(name, values.get(name, ""), known)
         if problem:
             raise SpecError(f"{name}: {problem}")
-    args = argparse.Namespace(**{dest: None for dest, _ in FIELDS.values() if dest})
-    for name, (dest, _label) in FIELDS.items():
-        text = values.get(name, "").strip()
-        if dest and text:
-            setattr(args, dest, text)
+    args = form_args(values)
     command = values["command"].strip()
     if is_script(command, here):
         path = os.path.join(here, os.path.expanduser(command))

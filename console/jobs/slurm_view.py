@@ -10,7 +10,6 @@ touches a screen.
 """
 from __future__ import annotations
 
-import argparse
 import asyncio
 import dataclasses
 import os
@@ -21,7 +20,7 @@ from typing import Any, TypeVar
 
 from console.config import Config
 from console.jobs.model import JobSpec, State
-from console.jobs.queue_view import FIELDS, RECENT, JobLine, check_field, is_script
+from console.jobs.queue_view import FIELDS, RECENT, JobLine, check_field, form_args, is_script
 from console.jobs.slurm import SlurmBackend, SlurmError
 from console.jobs.slurm_parse import JobRow, ParseError, map_state
 from console.jobs.spec import SpecError, format_hostlist, parse_array, parse_hostlist
@@ -117,11 +116,7 @@ def form_job(values: Mapping[str, str], cwd: str | None = None) -> JobSpec:
         problem = check_slurm_field(name, values.get(name, ""))
         if problem:
             raise SpecError(f"{name}: {problem}")
-    args = argparse.Namespace(**{dest: None for dest, _ in FIELDS.values() if dest})
-    for name, (dest, _label) in FIELDS.items():
-        text = values.get(name, "").strip()
-        if dest and text and name != "workdir":
-            setattr(args, dest, text)
+    args = form_args(values, skip=("workdir",))
     command = values["command"].strip()
     if is_script(command, here):
         path = os.path.join(here, os.path.expanduser(command))

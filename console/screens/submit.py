@@ -1,4 +1,5 @@
 """`s`: the submission form, sbatch's main options; every field is checked as it is typed.
+Toggles (TOGGLES: spread, as --spread-job) are checkboxes; ctrl+t flips spread from any field.
 
 The checks and the submission are the Jobs screen's view's (QueueView: the same parsers `roost
 submit` uses, queued off the event loop; SlurmView: sent to sbatch, the working directory then a
@@ -16,9 +17,9 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import Input, Label, Static
+from textual.widgets import Checkbox, Input, Label, Static
 
-from console.jobs.queue_view import FIELDS, JobsView, is_script
+from console.jobs.queue_view import FIELDS, ON, TOGGLES, JobsView, is_script
 from console.jobs.slurm import SlurmError
 from console.jobs.spec import SpecError
 from console.widgets.cells import safe_line
@@ -35,6 +36,7 @@ class SubmitScreen(ModalScreen[int | None]):
     BINDINGS = [
         Binding("ctrl+s", "send", "Submit", id="submit_send", priority=True),
         Binding("escape", "cancel", "Cancel", id="submit_cancel"),
+        Binding("ctrl+t", "flip('spread')", "Spread", id="submit_spread"),
         # priority: the scrolling box around the fields would take the arrows first
         Binding("down", "app.focus_next", "Next field", id="form_next", show=False,
                 priority=True),
@@ -58,8 +60,8 @@ class SubmitScreen(ModalScreen[int | None]):
         box.can_focus = False       # the arrows go field to field; focus scrolls it into view
         with box:
             where = f" to {self.view.where}" if self.view.where else ""
-            yield Static(Text(f"Submit a job{where} (enter or ctrl+s: submit, escape: cancel)",
-                              style="bold"))
+            yield Static(Text(f"Submit a job{where} (enter or ctrl+s: submit, ctrl+t: spread, "
+                              "escape: cancel)", style="bold"))
             for name, (_dest, label) in FIELDS.items():
                 with Horizontal(classes="field"):
                     yield Label(label)
@@ -67,7 +69,13 @@ class SubmitScreen(ModalScreen[int | None]):
                     yield Input(value=here, id=f"f-{name}",
                                 placeholder="1" if name == "cpus" else "")
                 yield Static(id=f"e-{name}", classes="field-error")
+                yield from self.toggles_after(name)
             yield Static(id="submit-status")
+
+    def toggles_after(self, field_name: str) -> ComposeResult:
+        for name, (_dest, label, after) in TOGGLES.items():
+            if after == field_name:
+                yield Checkbox(label, id=f"t-{name}", classes="toggle")
 
     def on_mount(self) -> None:
         for name in FIELDS:
@@ -75,7 +83,15 @@ class SubmitScreen(ModalScreen[int | None]):
         self.query_one("#f-command", Input).focus()
 
     def values(self) -> dict[str, str]:
-        return {name: self.query_one(f"#f-{name}", Input).value for name in FIELDS}
+        """The fields as typed and the toggles (ON, or "" when off)."""
+        out = {name: self.query_one(f"#f-{name}", Input).value for name in FIELDS}
+        for name in TOGGLES:
+            out[name] = ON if self.query_one(f"#t-{name}", Checkbox).value else ""
+        return out
+
+    def action_flip(self, name: str) -> None:
+        """A toggle on or off from any field (the checkbox itself takes space and enter)."""
+        self.query_one(f"#t-{name}", Checkbox).toggle()
 
     def on_input_changed(self, event: Input.Changed) -> None:
         name = (event.input.id or "").removeprefix("f-")
@@ -108,7 +124,8 @@ class SubmitScreen(ModalScreen[int | None]):
         self.action_send()
 
     def action_send(self) -> None:
-        bad = [name for name, value in self.values().items() if self.check(name, value)]
+        bad = [name for name, value in self.values().items()
+               if name in FIELDS and self.check(name, value)]
         if bad:
             self.say(f"fix {', '.join(bad)} first")
             return

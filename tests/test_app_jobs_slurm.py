@@ -260,6 +260,14 @@ def test_form_job_keeps_the_workdir_as_a_cluster_path():
     assert form_job({"command": "true", "workdir": ""}).chdir is None
 
 
+def test_the_forms_spread_toggle_goes_to_sbatch_as_spread_job():
+    from console.jobs.queue_view import ON
+    from console.jobs.slurm import spec_flags
+    on = form_job({"command": "true", "array": "1-4", "spread": ON}, cwd="/tmp")
+    off = form_job({"command": "true", "array": "1-4", "spread": ""}, cwd="/tmp")
+    assert "--spread-job" in spec_flags(on) and "--spread-job" not in spec_flags(off)
+
+
 async def test_bad_slurm_table_is_one_status_line_and_no_builtin_scheduler(tmp_path):
     from console.config import Config, NodeSpec
     config = Config(jobs=JobsConfig(backend="slurm", controller="nope"),

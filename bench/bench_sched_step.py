@@ -8,25 +8,31 @@ stand-in agent and feed: no SSH) and busy. Times what the scheduler's loop walks
 _check_nodes (every step: 20 a second at the default tick), beside a walk of every link as
 _check_nodes made before it kept the set of down links (the peer); the once-a-second
 on-demand pass (reports synced, idle links parked), after a tick that moved every node's
-load (Prometheus ticking once a second) and with no tick since (ticking every 5 s); and the
+load (Prometheus ticking once a second) and with no tick since (ticking every 5 s); the
 rooms placement reads for a pending array (each placement pass: once a second, or on every
-change to the queue), also the first one after a sync (which sorts the reports by free
-cores). Medians of --runs calls (a tenth of them for the pass and rooms). To time another
-checkout's code, copy this file into its bench/ and run it there (a tree whose PromSource
-has no land_reports gets its reports set as its own ticks set them).
+change to the queue), also the first one after a new report set; and a tick's reports
+landing in the source (on the event loop, and what the tick's worker thread does for them:
+compare with the tick before, order by freeness). Medians of --runs calls (a tenth of them
+for the pass and rooms, a twentieth for landing). To time another checkout's code, copy
+this file into its bench/ and run it there (a tree whose PromSource has no land_reports
+gets its reports set as its own ticks set them; one without promsource.landing lands them
+on the loop).
 
 Measured here (2 shared cores, other developers' tests running), 10,000 nodes, 32 linked,
-two sets of three runs each alternating with main at 3e5cad8 (this file copied into a copy
-of its tree), no other benchmark running:
-  on-demand pass, after a tick   0.08-0.16 ms (main 2.87-3.32 ms: it copied every report and
-                                 walked them all once a second)
-  on-demand pass, no tick since  0.013 ms (main 2.60-2.84 ms)
-  a whole step, idle queue       0.09-0.10 ms mean (main 0.24-0.37 ms)
-  placement's rooms              0.15-0.22 ms, 3.3-3.7 ms the first after a new report set
-                                 (main 0.11 ms, 1.8 ms: the sort walks the reports through the
-                                 source's view, once per set and only with jobs waiting)
-The source's side: landing a tick's 10,000 reports (and noting the resized) 0.99 ms, where
-assigning them cost 0.43 ms.
+three rounds alternating main at 9a22d02 (its own bench, its .venv), this tree, and this
+file in a copy of main's tree, no other benchmark running:
+  placement's rooms               0.14 ms each round (main 0.15-0.16 ms; 0.11 ms before
+                                  report sets were views, 55a88a0, when a dict copy a second
+                                  cost 2.6-3.0 ms: each read is now judged in Python)
+  ... the first after a new set   0.15 ms (main 3.19-3.44 ms: it sorted 10,000 reports read
+                                  through the view; 1.8 ms at 55a88a0 from a dict copy)
+  a tick's reports landing        0.41-0.70 ms on the loop (main 1.09-1.16 ms), + 2.0-2.3 ms
+                                  in the worker thread (compare 10,000 with the tick before
+                                  and sort them by freeness, once per tick, jobs or not)
+  on-demand pass, after a tick    0.08-0.15 ms (main 0.06-0.17 ms), 0.014 ms with no tick
+  a whole step, idle queue        0.08-0.12 ms mean (main 0.08-0.18 ms)
+Beside these, a real tick now makes its reports in the worker thread too: report_of for
+10,000 assembled samples took 10.9 ms of the event loop per tick.
 """
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ import pytest
 
 from collectors.model import NodeTarget
 from collectors.promql import PromClient
-from collectors.promsource import NodeNames, NodeReport, PromSource
+from collectors.promsource import NodeNames, NodeReport, PromSource, landing
 from console.jobs.directives import build_spec, parse_submit_argv, wrap_script
 from console.jobs.model import REASON_RESOURCES
 from console.jobs.ondemand import REASON_LINKS, NodeSource
@@ -229,6 +229,20 @@ def test_a_report_set_names_only_the_nodes_new_or_resized_since_a_version():
     for _ in range(100):                                   # a reader far behind: walk them all
         ticked(src, {}, {})
     assert src.changes_since(first) is None and src.changes_since(src.version + 1) is None
+
+
+def test_a_landing_names_the_resized_against_the_tick_before_and_orders_by_freeness():
+    """What a tick's worker thread makes of its reports: the nodes new or resized since the
+    tick before (a node missing from it counts as new: at worst walked once more), and every
+    node freest first by cores less load1, ties in the reports' order."""
+    before = {"a": NodeReport(True, NOW, 4, 3800, 0.0), "b": NodeReport(True, NOW, 2, 900, 0.0)}
+    now = {"a": NodeReport(True, NOW + 1, 4, 3800, 3.5), "b": NodeReport(True, NOW + 1, 2, 1800, 0.0),
+           "c": NodeReport(True, NOW + 1, None, None, None), "d": NodeReport(True, NOW + 1, 2, 900, 0.5),
+           "e": NodeReport(True, NOW + 1, 8, 7800, 6.0)}
+    made = landing(now, before)
+    assert made.resized == {"b", "c", "d", "e"} and made.reports is now
+    assert made.freest == ("b", "e", "d", "c", "a")      # free 2, 2, 1.5, 1 (no size: 1), 0.5
+    assert landing(now, now).resized == frozenset()
 
 
 def test_a_sync_walks_what_changed_between_report_sets_not_every_node(tmp_path):

@@ -219,13 +219,16 @@ def test_a_report_set_names_only_the_nodes_new_or_resized_since_a_version():
     src = source_at(NOW)
     ticked(src, {"a": NodeReport(True, NOW, 4, 3800, 0.0), "b": NodeReport(True, NOW, 2, 900, 0.0)},
            {"a": True, "b": True})
-    first = src.reports(10.0).version
+    view = src.reports(10.0)
+    first = view.version
     assert src.changes_since(0) == {"a", "b"} and src.changes_since(first) == frozenset()
+    assert view.get("a") is view["a"] and view["a"].load1 == 0.0   # kept for this set
     # every load and time moved, b grew, c appeared: the set names b and c only
     ticked(src, {"a": NodeReport(True, NOW + 1, 4, 3800, 3.0), "b": NodeReport(True, NOW + 1, 4, 900, 1.0),
                  "c": NodeReport(True, NOW + 1, 1, 400, 0.0)}, {"c": True})
     assert src.changes_since(first) == {"b", "c"}
     assert src.reports(10.0)["a"].load1 == 3.0             # the set reads the latest report
+    assert view["a"].load1 == 3.0 and view.get("nobody") is None   # ... a view made before too
     for _ in range(100):                                   # a reader far behind: walk them all
         ticked(src, {}, {})
     assert src.changes_since(first) is None and src.changes_since(src.version + 1) is None

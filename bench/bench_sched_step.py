@@ -19,18 +19,22 @@ gets its reports set as its own ticks set them; one without promsource.landing l
 on the loop).
 
 Measured here (2 shared cores, other developers' tests running), 10,000 nodes, 32 linked,
-two sets of three rounds alternating main at 9a22d02 (its own bench, its .venv), this tree,
-and this file in a copy of main's tree, no other benchmark running:
-  placement's rooms               0.14 ms every round (main 0.15-0.16 ms; 0.11 ms before
-                                  report sets were views, 55a88a0, when a dict copy a second
-                                  cost 2.6-3.0 ms: each read is now judged in Python)
-  ... the first after a new set   0.15 ms (main 3.19-3.70 ms: it sorted 10,000 reports read
-                                  through the view; 1.8 ms at 55a88a0 from a dict copy)
-  a tick's reports landing        0.41-0.70 ms on the loop (main 1.09-1.16 ms), + 1.9-2.3 ms
-                                  in the worker thread (compare 10,000 with the tick before
-                                  and sort them by freeness, once per tick, jobs or not)
-  on-demand pass, after a tick    0.08-0.16 ms (main 0.06-0.19 ms), 0.014 ms with no tick
-  a whole step, idle queue        0.08-0.12 ms mean (main 0.08-0.18 ms)
+three rounds alternating main at e8cc489 (its own bench, its .venv), this tree, and this
+file in a copy of main's tree, no other benchmark running (two earlier sets, before reports
+were kept per set, agree on the rest):
+  placement's rooms               0.12 ms every round (main 0.15 ms; 0.11 ms before report
+                                  sets were views, 55a88a0, when a dict copy a second cost
+                                  2.6-3.0 ms; a view now keeps each node's judged report
+                                  until the next set, as placement reads it twice a pass)
+  ... the first after a new set   0.13 ms (main 3.20-3.26 ms, 3.19-3.70 over all sets: it
+                                  sorted 10,000 reports read through the view; 1.8 ms at
+                                  55a88a0 from a dict copy)
+  a tick's reports landing        0.37-0.40 ms on the loop (main 1.12-1.24 ms), + 1.9 ms in
+                                  the worker thread (compare 10,000 with the tick before and
+                                  sort them by freeness, once per tick, jobs or not)
+  on-demand pass, after a tick    0.07-0.14 ms (main 0.06-0.10 ms; 0.06-0.19 ms over all sets:
+                                  the same code path, noise), 0.014 ms with no tick since
+  a whole step, idle queue        0.10-0.11 ms mean (main 0.09-0.11 ms)
 Beside these, a real tick now makes its reports in the worker thread too: report_of for
 10,000 assembled samples took 10.5-10.9 ms of the event loop per tick.
 """

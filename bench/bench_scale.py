@@ -4,7 +4,7 @@ Prometheus, and the console on the Prometheus source; then the same console on d
     .venv/bin/python bench/bench_scale.py [--shards 3] [--nodes 1000] [--sample 5]
                                           [--scrape 15] [--refresh 5] [--seconds 60]
                                           [--ssh-nodes 1000] [--no-ssh] [--rules]
-                                          [--enough 0.9] [--stalls MS]
+                                          [--enough 0.9] [--stalls MS] [--keys 60]
 
 Each shard is `roost demo --headless --nodes N --steady --interval SAMPLE --prometheus
 127.0.0.1:PORT` (demo boards on real SSH servers in that process, collected by roost, served as
@@ -228,7 +228,7 @@ async def measure(app, pilot, source, args, total: int, trace: StallTrace | None
     res["refresh_ms"] = refreshes
     if trace is not None:
         print(f"stall trace: keys from {time.perf_counter() - trace.t0:.3f} s", flush=True)
-    res["keys_ms"] = await key_to_repaint(app, pilot, 20)
+    res["keys_ms"] = await key_to_repaint(app, pilot, args.keys)
     if trace is not None:
         print(f"stall trace: keys {' '.join(f'{k:.0f}' for k in res['keys_ms'])} ms", flush=True)
     await pilot.press("h")
@@ -302,6 +302,9 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=60.0, help="measuring window, s")
     ap.add_argument("--ssh-nodes", type=int, default=1000)
     ap.add_argument("--no-ssh", action="store_true")
+    ap.add_argument("--keys", type=int, default=60,
+                    help="'>' keys timed per console, 0.2 s apart: 60 span three 5 s ticks, so "
+                         "keys land while a tick is drained too (20 fit between two ticks)")
     ap.add_argument("--enough", type=float, default=1.0,
                     help="share of the nodes that must be up before measuring (0-1)")
     ap.add_argument("--rules", action="store_true",

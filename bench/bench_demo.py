@@ -53,6 +53,9 @@ sys.path.insert(0, str(ROOT))
 from console.demo.fleet import DemoFleet  # noqa: E402
 from console.demo.runner import FleetThread  # noqa: E402
 
+# what the console's Prometheus source reads (collectors.promsource's families)
+CONSOLE_COLLECTORS = "cpu,loadavg,meminfo,netdev,thermal_zone,hwmon,cpufreq,filesystem,uname"
+
 
 def rss_mb() -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
@@ -236,7 +239,7 @@ def run_roost(fleet: DemoFleet, args, holder, same_loop: bool) -> int:
            # what `roost serve` runs: the endpoint and the history DB
            "serve": dict(jsonl=None, prometheus=("127.0.0.1", 0),
                          db=str(Path(args.tmp) / "history.db"))}[args.sink]
-    opts = CollectOptions(**out)
+    opts = CollectOptions(**out, collectors=tuple(args.collectors.split(",")) if args.collectors else None)
     holder.append(lambda: os.kill(os.getpid(), signal.SIGINT))
     servers = instrument_sinks(args)
     stop = threading.Event()
@@ -304,6 +307,9 @@ def main() -> int:
                    help="with --scrape: scrape from a process of its own, as Prometheus does "
                         "(default), or from a thread of roost's process (its CPU not counted, "
                         "but it takes roost's interpreter lock)")
+    p.add_argument("--collectors", default="", metavar="LIST",
+                   help="a node target's collectors, comma-separated, as [serve] collectors "
+                        "(default: all); e.g. the console's: " + CONSOLE_COLLECTORS)
     p.add_argument("--layout", choices=("loop", "thread"), default="loop")
     p.add_argument("--compare", action="store_true",
                    help="roost and bare readers side by side (thread layout); prints the ratio")
@@ -378,7 +384,7 @@ def compare(args) -> int:
               "--windows", str(args.windows), "--window", str(args.window),
               "--warmup", str(args.warmup)]
     roost_args = ["--client", "roost", "--sink", args.sink, "--scrape", str(args.scrape),
-                  "--scraper", args.scraper]
+                  "--scraper", args.scraper, "--collectors", args.collectors]
     rows = []
     for run in range(args.runs):
         load = os.getloadavg()[0]

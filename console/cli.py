@@ -356,7 +356,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     db = args.db or (str(paths.default_db(paths.ensure_state_dir(config.state_dir))) if keep else None)
     listen = args.prometheus or config.serve.listen or SERVE_PROMETHEUS
     opts = CollectOptions.from_args(args, db=db, prometheus=listen,   # a daemon keeps history
-                                    history=config.history.retention())
+                                    history=config.history.retention(),
+                                    collectors=config.serve.collectors,
+                                    disable_collectors=config.serve.disable_collectors)
     targets = config.targets(args.nodeset or config.serve.nodes)   # a shard: a subset
     from console.collect import queue_series
     from console.jobs.service import jobs_db
@@ -412,6 +414,12 @@ def _serve_banner(config: Config, opts: CollectOptions, count: int) -> str:
         host, port = opts.prometheus
         parts.append(f"metrics on http://{f'[{host}]' if ':' in host else host}:{port}/metrics")
     parts.append(f"history in {opts.db}")
+    if opts.collectors is not None or opts.disable_collectors:
+        from collectors.sinks.prometheus import COLLECTORS
+        served = [c for c in sorted(COLLECTORS) if (opts.collectors is None or c in opts.collectors)
+                  and c not in opts.disable_collectors]
+        parts.append(f"node targets serve {len(served)} of {len(COLLECTORS)} collectors "
+                     f"({', '.join(served) or 'none'})")
     return "; ".join(parts)
 
 

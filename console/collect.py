@@ -115,6 +115,8 @@ class CollectOptions:
     sysfs: str | None = None
     state_dir: str | None = None  # where the default DB goes
     log_up: bool = False          # note nodes coming up too, not only going down (`roost serve`)
+    collectors: tuple[str, ...] | None = None   # a node target's collectors ([serve]; None: all)
+    disable_collectors: tuple[str, ...] = ()
 
     @classmethod
     def from_args(cls, args: argparse.Namespace, **override: Any) -> CollectOptions:
@@ -137,6 +139,8 @@ class Plan:
     format: str | None
     log_up: bool = False      # note nodes coming up too, not only going down (`roost serve`)
     jsonl_format: str = "plain"
+    collectors: tuple[str, ...] | None = None    # what a node's target serves (None: all)
+    disable_collectors: tuple[str, ...] = ()
 
     @property
     def finite(self) -> bool:
@@ -154,7 +158,8 @@ def plan_from(opts: CollectOptions) -> Plan:
         db = paths.default_db(paths.ensure_state_dir(paths.state_dir(opts.state_dir)))
     return Plan(count, opts.duration, opts.interval, opts.jsonl, Path(db) if db else None,
                 _retention(opts), opts.prometheus, opts.format,
-                log_up=opts.log_up, jsonl_format=opts.jsonl_format)
+                log_up=opts.log_up, jsonl_format=opts.jsonl_format, collectors=opts.collectors,
+                disable_collectors=opts.disable_collectors)
 
 
 def _retention(opts: CollectOptions):
@@ -470,10 +475,12 @@ async def _serve(plan: Plan, run: Run, sources: Sources, extra: tuple = ()):
     if not plan.prometheus:
         return None
     from collectors.sinks.prom_http import Exposition, start
+    from collectors.sinks.prometheus import select_sections
     host, port = plan.prometheus
     infos = target_infos(sources.remote) + [_info(name) for name, _ in sources.pollers]
+    sections = select_sections(plan.collectors, plan.disable_collectors)
     try:
-        return await start(Exposition(run.view, lambda: infos, tuple(extra), run.lookup),
+        return await start(Exposition(run.view, lambda: infos, tuple(extra), run.lookup, sections),
                            host, port)
     except OSError as exc:
         raise UsageError(f"cannot serve /metrics on {host}:{port}: {exc.strerror or exc}") from None

@@ -210,6 +210,10 @@ class ServeConfig:
     nodes: str | None = None          # hostlist/@groups; the command line's NODESET wins
     listen: tuple[str, int] | None = None   # HOST:PORT of the Prometheus endpoint
     history: bool = True              # false: no SQLite history (a shard Prometheus scrapes)
+    # a node target's collectors by node_exporter's names: only these (None: all), less the
+    # disabled (its --collector.NAME / --no-collector.NAME)
+    collectors: tuple[str, ...] | None = None
+    disable_collectors: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -493,6 +497,15 @@ def _str_list(v) -> tuple[str, ...]:
 
 def _paths(v) -> tuple[str, ...]:
     return tuple(os.path.expanduser(p) for p in _str_list(v))
+
+
+def _collector_list(v) -> tuple[str, ...]:
+    from collectors.sinks.prometheus import COLLECTORS  # only when [serve] names collectors
+    names = _str_list(v)
+    unknown = [n for n in names if n not in COLLECTORS]
+    if unknown:
+        raise Bad(f"unknown collector {show(unknown[0])} (roost serves: {', '.join(sorted(COLLECTORS))})")
+    return names
 
 
 def _group_list(v) -> tuple[str, ...]:
@@ -1245,7 +1258,8 @@ SOURCE_SCHEMA = {"prometheus": _url, "selector": _selector, "node_label": _label
                  "ssh_cap": _int_within(1, 10_000), "ssh_idle": _within(1, 86400, " s"),
                  "timeout": _within(0.05, 3600, " s"), "parallel": _int_within(1, 64),
                  "queries": _family_queries}
-SERVE_SCHEMA = {"nodes": _str, "listen": _hostport, "history": _bool}
+SERVE_SCHEMA = {"nodes": _str, "listen": _hostport, "history": _bool, "collectors": _collector_list,
+                "disable_collectors": _collector_list}
 
 
 def _source_config(loader: _TomlLoader, table: Any) -> SourceConfig:

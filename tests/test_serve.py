@@ -155,3 +155,44 @@ def test_serve_reads_power_back_and_says_who_holds_the_scheduler(env, tmp_path, 
             if proc is not None:
                 proc.kill()
                 proc.wait()
+
+
+def test_a_shard_serves_only_the_collectors_its_config_names(env, two_nodes):
+    """[serve] collectors / disable_collectors, as node_exporter's --collector.NAME flags: a real
+    node's target carries those collectors' series and timings only, and the banner says so."""
+    import re
+    nodes, cfg = two_nodes
+    cfg.write_text(cfg.read_text() + '\n[serve]\nhistory = false\n'
+                   'collectors = ["cpu", "loadavg", "meminfo", "netdev", "hwmon"]\n'
+                   'disable_collectors = ["hwmon"]\n'
+                   f'[jobs]\nbackend = "slurm"\ncontroller = "{nodes[0].name}"\n')
+    port = free_port()
+    proc = subprocess.Popen([str(ROOST), "--config", str(cfg), "serve", "--prometheus",
+                             f"127.0.0.1:{port}"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    target = f"http://127.0.0.1:{port}/nodes/{nodes[1].name}/metrics"
+    seen: list[str] = []
+
+    def served() -> bool:
+        try:
+            with urllib.request.urlopen(target, timeout=2) as r:
+                seen[:] = [r.read().decode()]
+                return "\nnode_load1 " in seen[0]
+        except OSError:
+            return False
+    try:
+        wait_for(served, what="a node's own target")
+        text = seen[0]
+        names = set(re.findall(r"^([a-zA-Z_]+)[{ ]", text, re.M))
+        assert {"node_cpu_seconds_total", "node_memory_MemTotal_bytes",
+                "node_network_receive_bytes_total"} <= names
+        assert not [n for n in names if n.startswith(("node_netstat", "node_vmstat", "node_hwmon",
+                                                      "node_filesystem", "node_uname"))], names
+        timed = set(re.findall(r'node_scrape_collector_success\{collector="(\w+)"\}', text))
+        assert timed == {"cpu", "meminfo", "netdev"}
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+        assert "node targets serve 4 of " in proc.stderr.read()
+    finally:
+        proc.kill()
+        proc.wait()

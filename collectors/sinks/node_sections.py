@@ -400,17 +400,23 @@ def _softnet(f: Families, s: Sample) -> None:
                 f.put(s.node, name, "", head, row[key], kind)
 
 
-def _entropy_filefd_arp(f: Families, s: Sample) -> None:
+def _entropy(f: Families, s: Sample) -> None:
     avail = procfs.parse_int(_raw(s, "proc/sys/kernel/random/entropy_avail") or "")
     pool = procfs.parse_int(_raw(s, "proc/sys/kernel/random/poolsize") or "")
     if avail is not None:
         f.add(s.node, "node_entropy_available_bits", "", {}, avail)
     if pool is not None:
         f.add(s.node, "node_entropy_pool_size_bits", "", {}, pool)
+
+
+def _filefd(f: Families, s: Sample) -> None:
     fd = procfs.parse_file_nr(_raw(s, "proc/sys/fs/file-nr") or "")
     if fd is not None:
         f.add(s.node, "node_filefd_allocated", "", {}, fd[0])
         f.add(s.node, "node_filefd_maximum", "", {}, fd[1])
+
+
+def _arp(f: Families, s: Sample) -> None:
     for device, count in procfs.parse_arp(_raw(s, "proc/net/arp") or "").items():
         f.add(s.node, "node_arp_entries", "", {"device": device}, count)
 
@@ -534,7 +540,7 @@ def _nvme(f: Families, s: Sample) -> None:
 HEALTH_SECTIONS: tuple[Section, ...] = (_filesystems, _diskstats, _hwmon_readings, _power_supply,
                                         _storage_health)
 NODE_SECTIONS: tuple[Section, ...] = (_uname, _os, _time, _clocksource, _timex, _stat, _vmstat, _netstat,
-                                      _sockstat, _softnet, _entropy_filefd_arp, _udp_queues,
+                                      _sockstat, _softnet, _entropy, _filefd, _arp, _udp_queues,
                                       _pressure, _conntrack, _schedstat, _netclass, _netdev_extra,
                                       _cpufreq_limits, _nvme, _process)
 
@@ -589,13 +595,19 @@ KEYS: dict[Section, Key] = {
 
 # node_exporter's collector names, for node_scrape_collector_success/duration
 COLLECTOR_OF = {
-    "_cpu": "cpu", "_load_memory": "meminfo", "_net": "netdev", "_thermal": "thermal_zone",
+    "_cpu": "cpu", "_meminfo": "meminfo", "_net": "netdev", "_thermal": "thermal_zone",
     "_hwmon": "hwmon", "_cpufreq": "cpufreq", "_filesystems": "filesystem",
     "_diskstats": "diskstats", "_power_supply": "powersupplyclass", "_uname": "uname", "_os": "os",
     "_time": "time", "_timex": "timex", "_stat": "stat", "_vmstat": "vmstat", "_netstat": "netstat",
     "_sockstat": "sockstat", "_softnet": "softnet", "_udp_queues": "udp_queues",
     "_pressure": "pressure", "_conntrack": "conntrack", "_schedstat": "schedstat",
     "_netclass": "netclass", "_nvme": "nvme"}
+# what each section is switched by ([serve] collectors): node_exporter's collector names, which
+# the timed ones above are too, and roost's own series under names of their own
+SWITCHED_BY = {**COLLECTOR_OF, "_loadavg": "loadavg", "_boot_time": "stat", "_clocksource": "time",
+               "_entropy": "entropy", "_filefd": "filefd", "_arp": "arp", "_netdev_extra": "netdev",
+               "_cpufreq_limits": "cpufreq", "_hwmon_readings": "hwmon", "_process": "process",
+               "_rpi": "rpi_throttle", "_storage_health": "storage_health"}
 
 
 _SCRAPE_NAMES = ("node_scrape_collector_duration_seconds", "node_scrape_collector_success")
@@ -603,11 +615,11 @@ _SCRAPE_NAMES = ("node_scrape_collector_duration_seconds", "node_scrape_collecto
 
 def scrape_sections(f: Families | Recorder, s: Sample, sections: tuple[Section, ...],
                     cache: SectionCache | None = None, keys: Mapping[Section, Key] = KEYS) -> None:
-    """Run sections and node_exporter's lazy ones for one sample, each timed: the time and
+    """Run sections (the core, health and lazy ones a target serves) for one sample, each timed: the time and
     success go out as node_scrape_collector_duration_seconds / _success (roost's own cost of
     building that collector here, the analogue of node_exporter's per-collector scrape time).
     With the node's cache, a section in keys whose inputs did not change is replayed."""
-    for section in sections + NODE_SECTIONS:
+    for section in sections:
         before, start = f.count, time.perf_counter()
         key = keys.get(section) if cache is not None else None
         if key is None:

@@ -31,7 +31,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from ..model import Sample
 from . import http11
 from .http11 import TEXT, Endpoint, Reply, Request, ThreadedEndpoint
-from .prometheus import CONTENT_TYPE, FleetExtra, Source, fleet_text, node_text
+from .node_sections import Section
+from .prometheus import CONTENT_TYPE, SCRAPED, FleetExtra, Source, fleet_text, node_text
 from .section_cache import SectionCache
 
 
@@ -77,6 +78,7 @@ class Exposition:
     extra: tuple[FleetExtra, ...] = ()
     # one node's (sample or None, up), up None when no such node is collected: no fleet copies
     lookup: Callable[[str], tuple[Sample | None, bool | None]] | None = None
+    sections: tuple[Section, ...] = SCRAPED   # what a node's target serves ([serve] collectors)
     _cache: dict[str, tuple[Sample, bytes, bytes | None]] = field(default_factory=dict)
     _sections: dict[str, SectionCache] = field(default_factory=dict)   # by node: what to replay
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -101,7 +103,7 @@ class Exposition:
             hit = self._cache.get(name)
             sections = self._sections.get(name) or self._sections.setdefault(name, SectionCache())
         if hit is None or hit[0] is not sample:
-            hit = (sample, node_text(sample, sections).encode(), None)
+            hit = (sample, node_text(sample, sections, self.sections).encode(), None)
         if gzipped and hit[2] is None:
             hit = (hit[0], hit[1], gzip.compress(hit[1], compresslevel=1))
         with self._lock:

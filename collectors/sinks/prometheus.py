@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from functools import lru_cache
 from operator import attrgetter
 
 from ..model import CPU_MODES, Sample
 from ..sysfs import clean_name
-from .node_sections import HEALTH_SECTIONS, KEYS, Section, scrape_sections
+from .node_sections import HEALTH_SECTIONS, KEYS, NODE_SECTIONS, SWITCHED_BY, Section, scrape_sections
 from .section_cache import Key, SectionCache, objects_key as _objects
 from .writer import (
     CONTENT_TYPE as CONTENT_TYPE,
@@ -86,14 +86,20 @@ def _memory_help(name: str) -> str:
     return f"Memory information field {name[12:]}."
 
 
-def _load_memory(f: Families, s: Sample) -> None:
+def _loadavg(f: Families, s: Sample) -> None:
     if s.load is not None:
         for minutes, value in (("1", s.load.load1), ("5", s.load.load5), ("15", s.load.load15)):
             f.add(s.node, f"node_load{minutes}", f"{minutes}m load average.", {}, value)
+
+
+def _meminfo(f: Families, s: Sample) -> None:
     for field, value in (s.memory.fields.items() if s.memory else ()):
         name = memory_metric_name(field)
         if name:
             f.put(s.node, name, _memory_help(name), name, value)
+
+
+def _boot_time(f: Families, s: Sample) -> None:
     if s.boot_time is not None:
         f.add(s.node, "node_boot_time_seconds", "Node boot time, in unixtime.", {}, s.boot_time)
 
@@ -158,7 +164,7 @@ def _rpi(f: Families, s: Sample) -> None:
               getattr(t, f"{attr}_occurred"))
 
 
-CORE_SECTIONS = (_cpu, _load_memory, _net, _thermal, _hwmon, _cpufreq, _rpi)
+CORE_SECTIONS = (_cpu, _loadavg, _meminfo, _boot_time, _net, _thermal, _hwmon, _cpufreq, _rpi)
 # what a node's SectionCache may replay: the core sections the Memo hands back unchanged
 _KEYS: dict[Section, Key] = {**KEYS, _thermal: _objects("thermal", "cooling"),
                              _hwmon: _objects("hwmon"), _cpufreq: _objects("cpufreq"),
@@ -167,6 +173,18 @@ _KEYS: dict[Section, Key] = {**KEYS, _thermal: _objects("thermal", "cooling"),
 
 def _sections() -> tuple[Callable[[Families, Sample], None], ...]:
     return CORE_SECTIONS + HEALTH_SECTIONS
+
+
+# what a node's target serves: the core and health sections, then node_exporter's lazy ones
+SCRAPED: tuple[Section, ...] = CORE_SECTIONS + HEALTH_SECTIONS + NODE_SECTIONS
+COLLECTORS = frozenset(SWITCHED_BY[s.__name__] for s in SCRAPED)   # what [serve] collectors names
+
+
+def select_sections(only: Collection[str] | None = None, disabled: Collection[str] = ()) -> tuple[Section, ...]:
+    """The sections of the collectors asked for, in serving order: only these (None: all), less
+    the disabled ones, as node_exporter's --collector.NAME / --no-collector.NAME flags choose."""
+    return tuple(s for s in SCRAPED if (only is None or SWITCHED_BY[s.__name__] in only)
+                 and SWITCHED_BY[s.__name__] not in disabled)
 
 
 def flat_series(sample: Sample) -> dict[str, float]:
@@ -182,17 +200,21 @@ def flat_series(sample: Sample) -> dict[str, float]:
 def node_families(sample: Sample, fleet: bool = False) -> Families:
     """Every node_exporter series roost has for one sample (node_exporter's collectors included)."""
     f = Families(fleet)
-    scrape_sections(f, sample, _sections())
+    scrape_sections(f, sample, SCRAPED)
     return f
 
 
-def node_text(sample: Sample, cache: SectionCache | None = None) -> str:
-    """One node as its own Prometheus target: node_exporter's series, no node label. With the
-    node's cache, the series are recorded and laid out where the last scrape's went."""
+def node_text(sample: Sample, cache: SectionCache | None = None,
+              sections: tuple[Section, ...] = SCRAPED) -> str:
+    """One node as its own Prometheus target: node_exporter's series, no node label (only the
+    given sections': select_sections). With the node's cache, the series are recorded and laid
+    out where the last scrape's went."""
     if cache is None:
-        return node_families(sample).text()
+        f = Families()
+        scrape_sections(f, sample, sections)
+        return f.text()
     recorder = Recorder()    # the node's cache replays the sections whose inputs did not change
-    scrape_sections(recorder, sample, _sections(), cache, _KEYS)
+    scrape_sections(recorder, sample, sections, cache, _KEYS)
     return cache.layout.text(recorder.records)
 
 
@@ -201,7 +223,7 @@ def families(samples: Iterable[Sample], fleet: bool = False, up: Mapping[str, bo
     now = time.time() if now is None else now
     f = Families(fleet)
     for s in samples:
-        scrape_sections(f, s, _sections())
+        scrape_sections(f, s, SCRAPED)
         f.add(s.node, "roost_sample_age_seconds", "Seconds since roost received this node's sample.",
               {}, max(0.0, now - s.ts), node_label=True)
     for node, is_up in (up or {}).items():

@@ -415,9 +415,8 @@ def _serve_banner(config: Config, opts: CollectOptions, count: int) -> str:
         parts.append(f"metrics on http://{f'[{host}]' if ':' in host else host}:{port}/metrics")
     parts.append(f"history in {opts.db}")
     if opts.collectors is not None or opts.disable_collectors:
-        from collectors.sinks.prometheus import COLLECTORS
-        served = [c for c in sorted(COLLECTORS) if (opts.collectors is None or c in opts.collectors)
-                  and c not in opts.disable_collectors]
+        from collectors.sinks.prometheus import COLLECTORS, chosen_collectors
+        served = sorted(chosen_collectors(opts.collectors, opts.disable_collectors))
         parts.append(f"node targets serve {len(served)} of {len(COLLECTORS)} collectors "
                      f"({', '.join(served) or 'none'})")
     return "; ".join(parts)

@@ -615,9 +615,9 @@ _SCRAPE_NAMES = ("node_scrape_collector_duration_seconds", "node_scrape_collecto
 
 def scrape_sections(f: Families | Recorder, s: Sample, sections: tuple[Section, ...],
                     cache: SectionCache | None = None, keys: Mapping[Section, Key] = KEYS) -> None:
-    """Run sections (the core, health and lazy ones a target serves) for one sample, each timed: the time and
-    success go out as node_scrape_collector_duration_seconds / _success (roost's own cost of
-    building that collector here, the analogue of node_exporter's per-collector scrape time).
+    """Run sections (the core, health and lazy ones a target serves) for one sample, each timed:
+    the time and success go out as node_scrape_collector_duration_seconds / _success (roost's own
+    cost of building that collector here, the analogue of node_exporter's per-collector time).
     With the node's cache, a section in keys whose inputs did not change is replayed."""
     for section in sections:
         before, start = f.count, time.perf_counter()

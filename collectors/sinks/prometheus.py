@@ -180,11 +180,16 @@ SCRAPED: tuple[Section, ...] = CORE_SECTIONS + HEALTH_SECTIONS + NODE_SECTIONS
 COLLECTORS = frozenset(SWITCHED_BY[s.__name__] for s in SCRAPED)   # what [serve] collectors names
 
 
+def chosen_collectors(only: Collection[str] | None = None, disabled: Collection[str] = ()) -> frozenset[str]:
+    """only these (None: all), less the disabled: node_exporter's --collector.NAME and
+    --no-collector.NAME."""
+    return frozenset(COLLECTORS if only is None else only) - frozenset(disabled)
+
+
 def select_sections(only: Collection[str] | None = None, disabled: Collection[str] = ()) -> tuple[Section, ...]:
-    """The sections of the collectors asked for, in serving order: only these (None: all), less
-    the disabled ones, as node_exporter's --collector.NAME / --no-collector.NAME flags choose."""
-    return tuple(s for s in SCRAPED if (only is None or SWITCHED_BY[s.__name__] in only)
-                 and SWITCHED_BY[s.__name__] not in disabled)
+    """The sections of the chosen collectors, in serving order."""
+    chosen = chosen_collectors(only, disabled)
+    return tuple(s for s in SCRAPED if SWITCHED_BY[s.__name__] in chosen)
 
 
 def flat_series(sample: Sample) -> dict[str, float]:

@@ -9,8 +9,8 @@ collection alone), then with every /nodes/NAME/metrics scraped once per scrape i
 evenly as Prometheus spreads its targets, gzip asked as Prometheus asks, plus /metrics once per
 interval. The difference is the exposition's cost: CPU per node scrape. Also timed on their own:
 one /metrics and one /sd at this fleet size, first-time (render) and cached per-node scrapes.
-For scale, node_exporter spends ~9 ms of its node's CPU per scrape with the same collectors
-(bench_sampler.py). Prints medians; no asserts.
+For scale, node_exporter spends 6-9 ms of its node's CPU per scrape with the same collectors
+(bench_sampler.py measures it). Prints medians; no asserts.
 """
 from __future__ import annotations
 
@@ -184,7 +184,7 @@ def report(args, connect, quiet, busy, lat, sizes, base, names, pid) -> None:
     print(f"  all nodes up after            {connect:7.1f} s")
     print(f"  roost process, no scrapes     {quiet:7.1f} % of a core   RSS {rss_mb(pid):.0f} MB")
     print(f"  roost process, with scrapes   {busy:7.1f} % of a core")
-    print(f"  CPU per /nodes/NAME/metrics   {per_scrape_ms:7.2f} ms  (node_exporter: ~9 ms on its node)")
+    print(f"  CPU per /nodes/NAME/metrics   {per_scrape_ms:7.2f} ms  (node_exporter: 6-9 ms on its node, bench_sampler.py)")
     print(f"  scrape latency median / p95   {statistics.median(lat) * 1e3:7.1f} / "
           f"{sorted(lat)[int(0.95 * len(lat))] * 1e3:.1f} ms   body {statistics.median(sizes) / 1e3:.1f} kB gzip")
     print(f"  first render vs cached        {statistics.median(c[0] for c in cold) * 1e3:7.1f} / "

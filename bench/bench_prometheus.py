@@ -184,7 +184,7 @@ def report(args, connect, quiet, busy, lat, sizes, base, names, pid) -> None:
     print(f"  all nodes up after            {connect:7.1f} s")
     print(f"  roost process, no scrapes     {quiet:7.1f} % of a core   RSS {rss_mb(pid):.0f} MB")
     print(f"  roost process, with scrapes   {busy:7.1f} % of a core")
-    print(f"  CPU per /nodes/NAME/metrics   {per_scrape_ms:7.2f} ms  (node_exporter: 6-9 ms on its node, bench_sampler.py)")
+    print(f"  CPU per /nodes/NAME/metrics   {per_scrape_ms:7.2f} ms  (node_exporter: 6-9 ms on its node)")
     print(f"  scrape latency median / p95   {statistics.median(lat) * 1e3:7.1f} / "
           f"{sorted(lat)[int(0.95 * len(lat))] * 1e3:.1f} ms   body {statistics.median(sizes) / 1e3:.1f} kB gzip")
     print(f"  first render vs cached        {statistics.median(c[0] for c in cold) * 1e3:7.1f} / "

@@ -413,7 +413,7 @@ def _serve_banner(config: Config, opts: CollectOptions, count: int) -> str:
     if opts.prometheus:
         host, port = opts.prometheus
         parts.append(f"metrics on http://{f'[{host}]' if ':' in host else host}:{port}/metrics")
-    parts.append(f"history in {opts.db}")
+    parts.append(f"history in {opts.db}" if opts.db else "no history (Prometheus keeps it)")
     if opts.collectors is not None or opts.disable_collectors:
         from collectors.sinks.prometheus import COLLECTORS, chosen_collectors
         served = sorted(chosen_collectors(opts.collectors, opts.disable_collectors))

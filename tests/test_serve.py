@@ -192,7 +192,9 @@ def test_a_shard_serves_only_the_collectors_its_config_names(env, two_nodes):
         assert timed == {"cpu", "meminfo", "netdev"}
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
-        assert "node targets serve 4 of " in proc.stderr.read()
+        said = proc.stderr.read()
+        assert "node targets serve 4 of " in said and "no history (Prometheus keeps it)" in said
+        assert "history in None" not in said
     finally:
         proc.kill()
         proc.wait()

@@ -248,17 +248,23 @@ def test_a_landing_names_the_resized_against_the_tick_before_and_orders_by_freen
     assert landing(now, now).resized == frozenset()
 
 
-def test_a_sync_walks_what_changed_between_report_sets_not_every_node(tmp_path):
-    """10,000 nodes from a PromSource: a sync with no new set reads no report; after a tick
-    that moved every node's load, resized one and added one, it reads about those two (the
-    new node linked, both sizes recorded); a set with nothing resized reads none."""
+def ten_thousand(tmp_path, options: Options) -> tuple[PromSource, list[str], Store, Scheduler]:
+    """A PromSource whose first set reports 10,000 idle 4-core nodes up (its sizes' reads
+    counted), and a scheduler reading it: (source, names, store, scheduler)."""
     src = source_at(NOW)
     src.sizes = CountedSizes()
     names = [f"n{i}" for i in range(10_000)]
     ticked(src, {n: NodeReport(True, NOW, 4, 3800, 0.0) for n in names}, dict.fromkeys(names, True))
     store = Store(tmp_path / "jobs.db")
     nodes = NodeSource(lambda: src.reports(10.0), lambda name: NodeTarget(name, f"{name}.lab"))
-    sched = Scheduler(store, [], Options(), nodes=nodes)
+    return src, names, store, Scheduler(store, [], options, nodes=nodes)
+
+
+def test_a_sync_walks_what_changed_between_report_sets_not_every_node(tmp_path):
+    """10,000 nodes from a PromSource: a sync with no new set reads no report; after a tick
+    that moved every node's load, resized one and added one, it reads about those two (the
+    new node linked, both sizes recorded); a set with nothing resized reads none."""
+    src, names, store, sched = ten_thousand(tmp_path, Options())
     sched._sync_nodes()                                    # the first: every node
     assert len(sched.links) == 10_000 and len(store.node_sizes()) == 10_000
     src.sizes.reads = 0
@@ -286,13 +292,7 @@ def test_placement_reads_a_report_set_in_the_order_it_was_made_not_sorted_per_sy
     first placement pass after a new set reads about as many reports as the rooms it builds
     (~2 per candidate, max_links of them), not every node to sort them; and it is the
     freest-first order (ties in the reports' order), a node down or stale left out."""
-    src = source_at(NOW)
-    src.sizes = CountedSizes()
-    names = [f"n{i}" for i in range(10_000)]
-    ticked(src, {n: NodeReport(True, NOW, 4, 3800, 0.0) for n in names}, dict.fromkeys(names, True))
-    store = Store(tmp_path / "jobs.db")
-    nodes = NodeSource(lambda: src.reports(10.0), lambda name: NodeTarget(name, f"{name}.lab"))
-    sched = Scheduler(store, [], Options(max_links=8), nodes=nodes)
+    src, names, store, sched = ten_thousand(tmp_path, Options(max_links=8))
     sched._sync_nodes()
     loads = {n: 2.0 for n in names} | {"n9": 0.0, "n5": 0.5, "n3": 0.0, "n7": 1.0}
     ticked(src, {n: NodeReport(True, NOW + 1, 4, 3800, load) for n, load in loads.items()}, {"n3": False})

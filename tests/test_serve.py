@@ -82,26 +82,35 @@ def test_serve_with_slurm_backend_holds_no_builtin_scheduler(env, tmp_path, two_
     assert not (state / "scheduler.lock").exists() and not (state / "jobs.db").exists()
 
 
-def test_a_shard_without_history_serves_its_targets_and_writes_no_database(env, two_nodes):
-    """[serve] history = false (a shard Prometheus scrapes): per-node targets, no roost.db."""
-    from pathlib import Path
-    nodes, cfg = two_nodes
-    cfg.write_text(cfg.read_text() + f'\n[serve]\nhistory = false\n'
-                   f'[jobs]\nbackend = "slurm"\ncontroller = "{nodes[0].name}"\n')
+def _shard(env, cfg, serve_toml: str, controller: str):
+    """`roost serve` on cfg plus a [serve] table, Slurm scheduling (no built-in scheduler), no
+    --db: (process, port)."""
+    cfg.write_text(cfg.read_text() + f'\n[serve]\n{serve_toml}'
+                   f'[jobs]\nbackend = "slurm"\ncontroller = "{controller}"\n')
     port = free_port()
     proc = subprocess.Popen([str(ROOST), "--config", str(cfg), "serve", "--prometheus",
                              f"127.0.0.1:{port}"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    target = f"http://127.0.0.1:{port}/nodes/{nodes[1].name}/metrics"
+    return proc, port
 
-    def served() -> bool:
-        try:
-            with urllib.request.urlopen(target, timeout=2) as r:
-                return "\nnode_load1 " in r.read().decode()
-        except OSError:
-            return False
+
+def _target_text(port: int, node: str, seen: list[str]) -> bool:
+    """A node's target read into seen[0], once it carries node_load1."""
     try:
-        wait_for(served, what="a node's own target")
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/nodes/{node}/metrics", timeout=2) as r:
+            seen[:] = [r.read().decode()]
+            return "\nnode_load1 " in seen[0]
+    except OSError:
+        return False
+
+
+def test_a_shard_without_history_serves_its_targets_and_writes_no_database(env, two_nodes):
+    """[serve] history = false (a shard Prometheus scrapes): per-node targets, no roost.db."""
+    from pathlib import Path
+    nodes, cfg = two_nodes
+    proc, port = _shard(env, cfg, "history = false\n", nodes[0].name)
+    try:
+        wait_for(lambda: _target_text(port, nodes[1].name, []), what="a node's own target")
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0, proc.stderr.read()
     finally:
@@ -162,26 +171,12 @@ def test_a_shard_serves_only_the_collectors_its_config_names(env, two_nodes):
     node's target carries those collectors' series and timings only, and the banner says so."""
     import re
     nodes, cfg = two_nodes
-    cfg.write_text(cfg.read_text() + '\n[serve]\nhistory = false\n'
-                   'collectors = ["cpu", "loadavg", "meminfo", "netdev", "hwmon"]\n'
-                   'disable_collectors = ["hwmon"]\n'
-                   f'[jobs]\nbackend = "slurm"\ncontroller = "{nodes[0].name}"\n')
-    port = free_port()
-    proc = subprocess.Popen([str(ROOST), "--config", str(cfg), "serve", "--prometheus",
-                             f"127.0.0.1:{port}"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    target = f"http://127.0.0.1:{port}/nodes/{nodes[1].name}/metrics"
+    proc, port = _shard(env, cfg, 'history = false\n'
+                        'collectors = ["cpu", "loadavg", "meminfo", "netdev", "hwmon"]\n'
+                        'disable_collectors = ["hwmon"]\n', nodes[0].name)
     seen: list[str] = []
-
-    def served() -> bool:
-        try:
-            with urllib.request.urlopen(target, timeout=2) as r:
-                seen[:] = [r.read().decode()]
-                return "\nnode_load1 " in seen[0]
-        except OSError:
-            return False
     try:
-        wait_for(served, what="a node's own target")
+        wait_for(lambda: _target_text(port, nodes[1].name, seen), what="a node's own target")
         text = seen[0]
         names = set(re.findall(r"^([a-zA-Z_]+)[{ ]", text, re.M))
         assert {"node_cpu_seconds_total", "node_memory_MemTotal_bytes",

@@ -225,6 +225,28 @@ async def test_details_and_follow_show_an_escaped_bounded_tail(tmp_path):
                     and app.screen.following, what="follow from the board")
 
 
+async def test_an_arrays_tasks_show_in_the_details_at_80x24(tmp_path):
+    """At 80x24 the facts get half the screen: every task of a 4-task array, with its node,
+    is in the part shown, before how the job was asked for (work dir, output paths)."""
+    db = tmp_path / "jobs.db"
+    job = submit(db, "true", name="wide", array="1-4", output=str(tmp_path / "o-%a.txt"))
+    store = store_of(db)
+    for i, task in enumerate(store.tasks(job)):
+        store.start(task, f"n{i + 1}", T0)
+    store.close()
+    app = make_app(jobs_db=str(db))
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_jobs(pilot)
+        await until(pilot, lambda: screen.query_one(JobTable).lines, what="row")
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, JobDetailScreen), what="details")
+        facts = app.screen.query_one("#job-facts", Static)
+        await until(pilot, lambda: "RUNNING" in str(facts.render()), what="facts")
+        shown = str(facts.render()).splitlines()[:facts.content_region.height]
+        for i in range(1, 5):
+            assert any(f"{job}_{i}" in line and f"n{i}" in line for line in shown), shown
+
+
 def test_tail_reads_only_the_end_and_cuts_long_lines(tmp_path):
     path = tmp_path / "o"
     tail = Tail(str(path), tail_bytes=1000, max_line=50)

@@ -29,8 +29,11 @@ from console.widgets.key_footer import KeyFooter
 from console.widgets.output_tail import OutputTail
 
 TASKS_SHOWN = 12
-FACTS = ("name", "user", "states", "reason", "cpus_per_task", "mem_mb", "time_limit", "array",
-         "dependency", "nodelist", "work_dir", "output", "error")
+# what a job is and how it stands, then its tasks, then how it was asked for: at 80x24 the facts
+# get half the screen, and the tasks' nodes and exits matter more than the paths
+HEADLINE = ("name", "user", "states", "reason")
+REQUEST = ("cpus_per_task", "mem_mb", "time_limit", "array", "dependency", "nodelist", "work_dir",
+           "output", "error")
 
 
 @runtime_checkable
@@ -186,15 +189,7 @@ class JobDetailScreen(View):
     def facts(self, info: JobInfo) -> Text:
         where = f" ({info['cluster']})" if info.get("cluster") else ""
         t = Text(f"job {info['job_id']}{where}\n", style="bold")
-        states = info.get("states")
-        pending = isinstance(states, dict) and "PENDING" in states
-        for key in FACTS:
-            value = info.get(key)
-            if value in (None, False, "", {}) or (key == "reason" and not pending):
-                continue
-            if isinstance(value, dict):
-                value = ", ".join(f"{k} {v}" for k, v in value.items())
-            t.append(f"{key:>14}: {safe_line(str(value))[:200]}\n")
+        self._fact_lines(t, info, HEADLINE)
         tasks = task_entries(info)
         for task in tasks[:TASKS_SHOWN]:
             code = "-" if task["exit_code"] is None else task["exit_code"]
@@ -204,7 +199,20 @@ class JobDetailScreen(View):
             t.append(safe_line(line + why) + "\n")
         if len(tasks) > TASKS_SHOWN:
             t.append(f"  … {len(tasks) - TASKS_SHOWN} more tasks (roost job {info['job_id']})\n")
+        self._fact_lines(t, info, REQUEST)
         return t
+
+    @staticmethod
+    def _fact_lines(t: Text, info: JobInfo, keys: tuple[str, ...]) -> None:
+        states = info.get("states")
+        pending = isinstance(states, dict) and "PENDING" in states
+        for key in keys:
+            value = info.get(key)
+            if value in (None, False, "", {}) or (key == "reason" and not pending):
+                continue
+            if isinstance(value, dict):
+                value = ", ".join(f"{k} {v}" for k, v in value.items())
+            t.append(f"{key:>14}: {safe_line(str(value))[:200]}\n")
 
     def action_follow(self) -> None:
         self.following = not self.following

@@ -38,6 +38,8 @@ SAMPLER_MAGIC = "# roost-sampler "
 MAX_BACKLOG = 256 * 1024      # bytes queued on a channel before frames are skipped
 COUNTERS_EVERY = 5            # frames between the scrape-only counters (console.demo.extras)
 HALT_DELAY = 0.2              # seconds between "poweroff" answering and sshd going away
+QUIET_KILL = 0.1              # power-off: seconds of scans finding no detached job before done
+KILL_FOR = 2.0                # ... and at most this long scanning
 
 
 @dataclass
@@ -207,11 +209,15 @@ class DemoNode:
         for proc in list(self.procs):
             killpg(proc.pid)
         # Detached jobs (nohup/setsid) left the group: find them by the fleet tag in environ,
-        # again while any is left (a shell may fork between the scan and the kill).
+        # until no scan has found one for QUIET_KILL seconds: a shell may fork between the scan
+        # and the kill, and a process in the middle of exec has no environ to read for a moment
+        # (setsid exec'ing sleep under load outlived a scan that ended at the first empty pass)
         if self.ctx.commands:
-            for _ in range(20):
-                if not kill_tagged(f"{self.ctx.tag}:{self.name}\0"):
-                    break
+            loop = asyncio.get_running_loop()
+            end, quiet_since = loop.time() + KILL_FOR, loop.time()
+            while loop.time() < end and loop.time() - quiet_since < QUIET_KILL:
+                if kill_tagged(f"{self.ctx.tag}:{self.name}\0"):
+                    quiet_since = loop.time()
                 await asyncio.sleep(0.01)
 
     # -- sessions -------------------------------------------------------------------------------

@@ -368,6 +368,11 @@ class NodeReport:
     mem_mb: int | None = None
     load1: float | None = None
 
+    @property
+    def free(self) -> float:
+        """Free cores as placement orders nodes: cores less load1 (unknown: 1 core, idle)."""
+        return (self.cores or 1) - (self.load1 or 0.0)
+
 
 NEVER_SAMPLED = NodeReport(False)
 KEEP_CHANGES = 64        # versions whose changed nodes are kept (a reader further behind walks all)
@@ -485,7 +490,7 @@ def landing(reports: dict[str, NodeReport], before: Mapping[str, NodeReport]) ->
     resized = frozenset(n for n, r in reports.items() if (o := get(n)) is None
                         or o.cores != r.cores or o.mem_mb != r.mem_mb)
     names = list(reports)
-    free = [(r.cores or 1) - (r.load1 or 0.0) for r in reports.values()]
+    free = [r.free for r in reports.values()]
     order = sorted(range(len(names)), key=free.__getitem__, reverse=True)   # stable
     return Landing(reports, resized, tuple(names[i] for i in order))
 
@@ -691,9 +696,9 @@ class PromSource:
         """The snapshot's events, report set (made here when not given) and samples."""
         self._emit_up(snap, at)
         if reports is None:
-            reports = landing({s.node: report_of(s) for s in snap.samples.values()},
-                              self._last_reports)
-        self.land(reports)
+            self.land_reports({s.node: report_of(s) for s in snap.samples.values()})
+        else:
+            self.land(reports)
         for sample in snap.samples.values():
             self._queue.put_nowait(sample)
         self.commit_reports()

@@ -114,7 +114,7 @@ def freest(seen: Mapping[str, NodeReport]) -> Sequence[str]:
     else sorted here."""
     if isinstance(seen, VersionedReports):
         return seen.freest()
-    free = [((r.cores or 1) - (r.load1 or 0.0), name) for name, r in seen.items() if r.up]
+    free = [(r.free, name) for name, r in seen.items() if r.up]
     free.sort(key=lambda item: -item[0])      # stable: ties keep the reports' order
     return [name for _, name in free]
 

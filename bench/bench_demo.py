@@ -50,11 +50,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from collectors.sinks.prometheus import CONSOLE_COLLECTORS  # noqa: E402
 from console.demo.fleet import DemoFleet  # noqa: E402
 from console.demo.runner import FleetThread  # noqa: E402
-
-# what the console's Prometheus source reads (collectors.promsource's families)
-CONSOLE_COLLECTORS = "cpu,loadavg,meminfo,netdev,thermal_zone,hwmon,cpufreq,filesystem,uname"
 
 
 def rss_mb() -> float:
@@ -309,7 +307,7 @@ def main() -> int:
                         "but it takes roost's interpreter lock)")
     p.add_argument("--collectors", default="", metavar="LIST",
                    help="a node target's collectors, comma-separated, as [serve] collectors "
-                        "(default: all); e.g. the console's: " + CONSOLE_COLLECTORS)
+                        "(default: all); e.g. the console's: " + ",".join(CONSOLE_COLLECTORS))
     p.add_argument("--layout", choices=("loop", "thread"), default="loop")
     p.add_argument("--compare", action="store_true",
                    help="roost and bare readers side by side (thread layout); prints the ratio")

@@ -8,7 +8,14 @@ import re
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from collectors.sinks.prometheus import COLLECTORS, SCRAPED, node_text, select_sections
+from collectors.promsource import FAMILIES, HISTORY
+from collectors.sinks.prometheus import (
+    COLLECTORS,
+    CONSOLE_COLLECTORS,
+    SCRAPED,
+    node_text,
+    select_sections,
+)
 from collectors.sinks.section_cache import SectionCache
 from collectors.snapshot import Memo, build_sample
 from console.config import ConfigError, load_config
@@ -77,13 +84,17 @@ def test_a_choice_serves_exactly_its_collectors_series(profile, only, disabled, 
         assert text == ""
 
 
-def test_the_console_families_cost_a_fraction_of_the_full_target():
-    """What a shard for the console alone serves: a few dozen series of a board's ~400."""
-    console = ["cpu", "loadavg", "meminfo", "netdev", "thermal_zone", "hwmon", "cpufreq",
-               "filesystem", "uname"]
+def test_the_console_collectors_serve_what_the_console_queries_and_a_fraction_of_the_rest():
+    """CONSOLE_COLLECTORS: every metric the console's queries name (promsource's families and
+    the node screen's history) that a board's full target has, and under half its series."""
+    queried = set(re.findall(r"node_[A-Za-z_]+", " ".join([*FAMILIES.values(),
+                                                              *map(str, HISTORY.values())])))
+    assert {"node_cpu_seconds_total", "node_load", "node_uname_info"} <= queried
     for p, s in SAMPLES.items():
-        few, full = node_text(s, sections=select_sections(console)), node_text(s)
-        assert "node_load1 " in few and "node_netstat_" not in few and "node_vmstat_" not in few
+        few, full = node_text(s, sections=select_sections(CONSOLE_COLLECTORS)), node_text(s)
+        for name in queried:
+            assert (f"\n{name}" in few) == (f"\n{name}" in full), (p, name)
+        assert "node_netstat_" not in few and "node_vmstat_" not in few
         assert len(series(few)) < len(series(full)) / 2, p
 
 

@@ -180,6 +180,12 @@ SCRAPED: tuple[Section, ...] = CORE_SECTIONS + HEALTH_SECTIONS + NODE_SECTIONS
 COLLECTORS = frozenset(SWITCHED_BY[s.__name__] for s in SCRAPED)   # what [serve] collectors names
 
 
+# what the console on [source] prometheus reads (collectors.promsource's families): a shard
+# that serves only the console can serve only these ([serve] collectors)
+CONSOLE_COLLECTORS = ("cpu", "loadavg", "meminfo", "netdev", "thermal_zone", "hwmon", "cpufreq",
+                      "filesystem", "uname")
+
+
 def chosen_collectors(only: Collection[str] | None = None, disabled: Collection[str] = ()) -> frozenset[str]:
     """only these (None: all), less the disabled: node_exporter's --collector.NAME and
     --no-collector.NAME."""
